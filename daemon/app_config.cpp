@@ -1,0 +1,26 @@
+#include "daemon/app_config.hpp"
+
+namespace billsync::daemon {
+
+std::optional<app_config> load_app_config(const std::filesystem::path& file,
+                                          config::diagnostics& diags) {
+    std::vector<connectors::connector_settings> parsed;
+    auto loaded = config::load(
+        file, diags, [&parsed, &diags](const config::connector_section& section, config::reader& r) {
+            if (auto s = connectors::parse_connector_settings(section, r, diags)) {
+                parsed.push_back(std::move(*s));
+            }
+        });
+    if (!loaded || diags.has_errors()) {
+        return std::nullopt;
+    }
+    // A relative data_dir is relative to the configuration file, not to wherever the daemon
+    // happened to be started.
+    auto& data_dir = loaded->daemon.data_dir;
+    if (data_dir.is_relative()) {
+        data_dir = std::filesystem::absolute(file).parent_path() / data_dir;
+    }
+    return app_config{std::move(*loaded), std::move(parsed)};
+}
+
+}  // namespace billsync::daemon

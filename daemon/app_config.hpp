@@ -1,0 +1,26 @@
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <vector>
+
+#include "config/config.hpp"
+#include "config/diagnostics.hpp"
+#include "config/loader.hpp"
+#include "connectors/runtime/settings.hpp"
+
+namespace billsync::daemon {
+
+// The whole validated configuration: daemon settings plus every connector's settings.
+struct app_config {
+    config::loaded_config loaded;
+    std::vector<connectors::connector_settings> connectors;
+
+    const config::daemon_settings& daemon() const { return loaded.daemon; }
+};
+
+// Loads and validates a file; every problem lands in `diags`. nullopt when there are errors.
+std::optional<app_config> load_app_config(const std::filesystem::path& file,
+                                          config::diagnostics& diags);
+
+}  // namespace billsync::daemon

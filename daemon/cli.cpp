@@ -1,0 +1,175 @@
+#include "daemon/cli.hpp"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "config/environment.hpp"
+#include "daemon/app.hpp"
+#include "daemon/app_config.hpp"
+#include "daemon/sandbox.hpp"
+#include "http/client.hpp"
+#include "util/redact.hpp"
+#include "util/version.hpp"
+
+namespace billsync::daemon {
+
+namespace {
+
+constexpr int exit_ok = 0;
+constexpr int exit_usage = 64;        // EX_USAGE
+constexpr int exit_unavailable = 69;  // EX_UNAVAILABLE
+constexpr int exit_config = 78;       // EX_CONFIG
+
+int cmd_validate(const std::string& file, bool no_environment) {
+    config::diagnostics diags;
+    auto cfg = load_app_config(file, diags);
+    if (cfg && !no_environment) {
+        config::check_environment(cfg->daemon(), diags);
+    }
+    std::cerr << diags.render();
+    if (diags.has_errors()) {
+        return exit_config;
+    }
+    std::cout << fmt::format("{}: ok ({} connector{})\n",
+                             file,
+                             cfg->connectors.size(),
+                             cfg->connectors.size() == 1 ? "" : "s");
+    return exit_ok;
+}
+
+int cmd_status(const std::string& file, bool raw) {
+    config::diagnostics diags;
+    auto cfg = load_app_config(file, diags);
+    if (!cfg) {
+        std::cerr << diags.render();
+        return exit_config;
+    }
+    const auto& d = cfg->daemon();
+    std::vector<http::header> headers;
+    if (d.status_token) {
+        headers.push_back({"Authorization", "Bearer " + d.status_token->reveal()});
+    }
+    const auto res = http::fetch(d.status.address.host == "0.0.0.0" ? "127.0.0.1" : d.status.address.host,
+                                 d.status.address.port,
+                                 "GET",
+                                 "/status",
+                                 headers);
+    if (res.status == 0) {
+        std::cerr << fmt::format("billsync is not answering on {}: {}\n", d.status.address.text(), res.error);
+        return exit_unavailable;
+    }
+    if (res.status != 200) {
+        std::cerr << fmt::format("status endpoint answered {}: {}\n", res.status, res.body);
+        return exit_unavailable;
+    }
+    if (raw) {
+        std::cout << res.body << '\n';
+        return exit_ok;
+    }
+    const auto j = nlohmann::json::parse(res.body, nullptr, false);
+    if (j.is_discarded()) {
+        std::cerr << "status endpoint returned malformed JSON\n";
+        return exit_unavailable;
+    }
+    std::cout << fmt::format("billsync {} ({}), up {} s, {}\n",
+                             j.value("version", "?"),
+                             j.value("commit", "?"),
+                             j.value("uptime_s", 0),
+                             j.value("ready", false) ? "ready" : "NOT READY");
+    std::cout << fmt::format("clock: {} {}\n", j.value("clock", "?"), j.value("now", "?"));
+    if (j.contains("config")) {
+        const auto& c = j["config"];
+        std::cout << fmt::format("config: {} loaded {} (reloads {}, failed {})\n",
+                                 c.value("file", "?"),
+                                 c.value("loaded_at", "?"),
+                                 c.value("reloads", 0),
+                                 c.value("reload_failures", 0));
+    }
+    if (j.contains("connectors")) {
+        for (const auto& c : j["connectors"]) {
+            std::cout << fmt::format("connector {:<12} {:<10} {}\n",
+                                     c.value("name", "?"),
+                                     c.value("kind", "?"),
+                                     c.value("state", "?"));
+        }
+    }
+    if (j.contains("queues")) {
+        for (const auto& [name, q] : j["queues"].items()) {
+            std::cout << fmt::format("queue {:<13} {}\n", name, q.value("count", 0));
+        }
+    }
+    return exit_ok;
+}
+
+int cmd_version() {
+    std::cout << fmt::format("billsync {} (commit {})\n", util::version(), util::git_commit());
+    std::cout << util::library_versions();
+    return exit_ok;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    // Every secret the configuration resolves is masked in all output from then on.
+    config::set_secret_observer([](const std::string& value) { util::register_secret(value); });
+    CLI::App cli{"billsync: keeps a firm's billing in sync and follows up on overdue invoices"};
+    cli.require_subcommand(1);
+    cli.set_version_flag("--version", [] {
+        return fmt::format("billsync {} (commit {})", util::version(), util::git_commit());
+    });
+
+    std::string config_file;
+    std::string ports_file;
+    auto* run = cli.add_subcommand("run", "Run the daemon");
+    run->add_option("-c,--config", config_file, "Configuration file")->required();
+    run->add_option("--ports-file", ports_file, "Write the bound ports here as JSON (for tests)");
+
+    bool no_environment = false;
+    auto* validate = cli.add_subcommand("validate", "Check a configuration file and exit");
+    validate->add_option("-c,--config", config_file, "Configuration file")->required();
+    validate->add_flag("--no-environment",
+                       no_environment,
+                       "Skip checks that touch the machine (data dir, ports)");
+
+    bool raw = false;
+    auto* status = cli.add_subcommand("status", "Show a running daemon's status");
+    status->add_option("-c,--config", config_file, "Configuration file")->required();
+    status->add_flag("--json", raw, "Print the raw JSON");
+
+    auto* version = cli.add_subcommand("version", "Print version, commit and library versions");
+
+    sandbox_options sandbox_opts;
+    auto* sandbox = cli.add_subcommand("sandbox", "Run the daemon on the bundled sandbox");
+    sandbox->add_option("--dir", sandbox_opts.dir, "Working directory for the sandbox's state");
+    sandbox->add_flag("--fresh", sandbox_opts.fresh, "Start from empty state");
+
+    try {
+        cli.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        const int rc = cli.exit(e);
+        return rc == 0 ? exit_ok : exit_usage;
+    }
+
+    if (*validate) {
+        return cmd_validate(config_file, no_environment);
+    }
+    if (*status) {
+        return cmd_status(config_file, raw);
+    }
+    if (*version) {
+        return cmd_version();
+    }
+    if (*sandbox) {
+        return run_sandbox(sandbox_opts, std::cerr);
+    }
+    if (*run) {
+        app a({config_file, ports_file});
+        return a.run(std::cerr);
+    }
+    return exit_usage;
+}
+
+}  // namespace billsync::daemon

@@ -1,0 +1,67 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/secret.hpp"
+#include "http/router.hpp"
+#include "util/clock.hpp"
+
+namespace billsync::util {
+class metrics_registry;
+}
+
+namespace billsync::daemon {
+
+struct connector_status {
+    std::string name;
+    std::string kind;
+    bool enabled = true;
+    std::string state;  // "idle", "disabled", "running", "reconnect_needed", ...
+};
+
+struct queue_depth {
+    std::uint64_t count = 0;
+    std::optional<std::chrono::seconds> oldest_age;
+};
+
+// Everything /status and /readyz report, taken in one go.
+struct status_snapshot {
+    std::chrono::seconds uptime{};
+    std::string config_file;
+    util::instant config_loaded_at{};
+    std::uint64_t reloads = 0;
+    std::uint64_t reload_failures = 0;
+    std::string last_reload_error;
+    bool config_loaded = false;
+    bool state_open = false;
+    bool state_writable = true;
+    bool stopping = false;
+    std::string data_dir;
+    util::instant now{};
+    bool clock_simulated = false;
+    std::vector<connector_status> connectors;
+    // queue name ("inbox", "outbox", "timers", "dead_letters") -> per-connector depth ("" = all)
+    std::map<std::string, std::map<std::string, queue_depth>> queues;
+};
+
+class status_source {
+public:
+    virtual ~status_source() = default;
+    virtual status_snapshot snapshot() const = 0;
+};
+
+std::string render_status_json(const status_snapshot& s);
+
+// GET /healthz, /readyz, /status, /metrics on the status listener. With a token, every route but
+// /healthz and /readyz requires "Authorization: Bearer <token>".
+void install_status_routes(http::router& routes,
+                           const status_source& source,
+                           util::metrics_registry& metrics,
+                           std::optional<config::secret> token);
+
+}  // namespace billsync::daemon

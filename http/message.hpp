@@ -1,0 +1,44 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace billsync::http {
+
+struct header {
+    std::string name;
+    std::string value;
+};
+
+// A request as the server received it; the body is the raw bytes, untouched, so signatures can
+// be verified over exactly what the sender signed.
+struct request {
+    std::string method;  // "GET", "POST"
+    std::string target;  // "/webhooks/qbo?x=1"
+    std::string path;    // "/webhooks/qbo"
+    std::string query;   // "x=1"
+    std::vector<header> headers;
+    std::string body;
+    std::string remote;  // peer address
+
+    // Case-insensitive; empty when absent.
+    std::string_view header_value(std::string_view name) const;
+};
+
+struct response {
+    unsigned status = 200;
+    std::string content_type = "text/plain; charset=utf-8";
+    std::string body;
+    std::vector<header> headers;
+    std::string route;  // low-cardinality label for metrics, set by the router
+
+    static response text(unsigned status, std::string body);
+    static response json(unsigned status, std::string body);
+    // {"error": "<code>", "message": "<message>"}
+    static response error(unsigned status, std::string_view code, std::string_view message);
+};
+
+bool iequals(std::string_view a, std::string_view b) noexcept;
+
+}  // namespace billsync::http

@@ -1,0 +1,62 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "http/asio.hpp"
+#include "http/message.hpp"
+
+namespace spdlog {
+class logger;
+}
+namespace billsync::util {
+class metrics_registry;
+}
+
+namespace billsync::http {
+
+struct limits {
+    std::size_t max_body_bytes = 1024 * 1024;        // larger bodies get 413
+    std::size_t max_header_bytes = 16 * 1024;        // larger headers get 431
+    std::chrono::milliseconds read_timeout{10'000};  // a request must arrive within this
+    std::chrono::milliseconds idle_timeout{60'000};  // keep-alive wait for the next request
+    std::size_t max_connections = 1024;              // beyond this, 503 and close
+};
+
+using handler = std::function<net::awaitable<response>(request)>;
+
+// An HTTP/1.1 server on Beast and C++20 coroutines. It enforces the limits above, counts requests
+// by route and status code, and shuts down in two steps: stop accepting and let in-flight
+// requests finish within a grace period, then close whatever is left.
+class server {
+public:
+    server(net::any_io_executor executor,
+           std::string name,  // "webhook", "status": a metrics label and log context
+           limits lim,
+           handler h,
+           std::shared_ptr<spdlog::logger> log,
+           util::metrics_registry* metrics = nullptr);
+    ~server();
+    server(const server&) = delete;
+    server& operator=(const server&) = delete;
+
+    // Binds and listens; port 0 picks a free port (see port()). Returns a message on failure.
+    std::string listen(const std::string& host, std::uint16_t port);
+    std::uint16_t port() const noexcept;
+    void start();
+    // Limits for connections accepted from now on.
+    void set_limits(limits lim);
+    // Stops accepting; waits up to `grace` for in-flight requests; then closes every connection.
+    net::awaitable<void> shutdown(std::chrono::milliseconds grace);
+    std::size_t connections() const noexcept;
+
+private:
+    struct impl;
+    std::shared_ptr<impl> impl_;
+};
+
+}  // namespace billsync::http

@@ -1,0 +1,225 @@
+#include "http/server.hpp"
+
+#include <gtest/gtest.h>
+#include <spdlog/logger.h>
+#include <spdlog/sinks/null_sink.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_future.hpp>
+#include <boost/asio/write.hpp>
+#include <future>
+#include <thread>
+
+#include "http/client.hpp"
+#include "http/router.hpp"
+#include "tests/fakes/prometheus.hpp"
+#include "util/metrics.hpp"
+
+namespace billsync::http {
+namespace {
+
+using tcp = net::ip::tcp;
+using namespace std::chrono_literals;
+
+net::awaitable<response> echo(request req) {
+    co_return response::text(200, req.method + " " + req.path + " " + req.body);
+}
+
+// A server on 127.0.0.1:0 running on its own thread.
+class running_server {
+public:
+    explicit running_server(limits lim, handler h = nullptr) {
+        routes_.add("POST", "/echo", [](request r) { return echo(std::move(r)); });
+        routes_.add("GET", "/echo", [](request r) { return echo(std::move(r)); });
+        if (h) {
+            routes_.add("POST", "/custom", std::move(h));
+        }
+        auto log = std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::null_sink_mt>());
+        srv_ = std::make_unique<server>(ioc_.get_executor(), "test", lim, routes_.as_handler(), log, &metrics_);
+        const auto err = srv_->listen("127.0.0.1", 0);
+        EXPECT_EQ(err, "");
+        srv_->start();
+        thread_ = std::thread([this] { ioc_.run(); });
+    }
+    ~running_server() {
+        if (thread_.joinable()) {
+            stop(100ms);
+        }
+    }
+    void stop(std::chrono::milliseconds grace) {
+        auto done = net::co_spawn(ioc_, srv_->shutdown(grace), net::use_future);
+        done.get();
+        ioc_.stop();
+        thread_.join();
+    }
+    std::uint16_t port() const { return srv_->port(); }
+    util::metrics_registry& metrics() { return metrics_; }
+    net::io_context& ioc() { return ioc_; }
+
+private:
+    net::io_context ioc_;
+    util::metrics_registry metrics_;
+    router routes_;
+    std::unique_ptr<server> srv_;
+    std::thread thread_;
+};
+
+// Reads from a raw socket until the peer closes it; returns what arrived.
+std::string read_until_closed(tcp::socket& s) {
+    std::string all;
+    char buf[4096];
+    boost::system::error_code ec;
+    for (;;) {
+        const auto n = s.read_some(net::buffer(buf), ec);
+        all.append(buf, n);
+        if (ec) {
+            break;
+        }
+    }
+    return all;
+}
+
+tcp::socket connect_raw(net::io_context& ioc, std::uint16_t port) {
+    tcp::socket s(ioc);
+    s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
+    return s;
+}
+
+TEST(http_server, serves_routes_with_keep_alive) {
+    running_server srv({});
+    auto r = fetch("127.0.0.1", srv.port(), "POST", "/echo", {}, "hello");
+    EXPECT_EQ(r.status, 200u);
+    EXPECT_EQ(r.body, "POST /echo hello");
+    EXPECT_EQ(fetch("127.0.0.1", srv.port(), "GET", "/nope").status, 404u);
+    auto m = fetch("127.0.0.1", srv.port(), "DELETE", "/echo");
+    EXPECT_EQ(m.status, 405u);
+    EXPECT_NE(m.header_value("Allow").find("POST"), std::string_view::npos);
+}
+
+TEST(http_server, oversized_body_is_413_without_reading_it) {
+    limits lim;
+    lim.max_body_bytes = 1024;
+    running_server srv(lim);
+    auto r = fetch("127.0.0.1", srv.port(), "POST", "/echo", {}, std::string(1025, 'x'));
+    EXPECT_EQ(r.status, 413u);
+    EXPECT_NE(r.body.find("payload_too_large"), std::string::npos);
+    EXPECT_EQ(fetch("127.0.0.1", srv.port(), "POST", "/echo", {}, std::string(1024, 'x')).status, 200u);
+    // The handler never ran for the oversized one; the metrics saw it.
+    const auto text = srv.metrics().render();
+    EXPECT_NE(text.find("code=\"413\""), std::string::npos) << text;
+}
+
+TEST(http_server, oversized_header_is_431) {
+    limits lim;
+    lim.max_header_bytes = 512;
+    running_server srv(lim);
+    auto r = fetch("127.0.0.1", srv.port(), "GET", "/echo", {{"X-Big", std::string(1000, 'a')}});
+    EXPECT_EQ(r.status, 431u);
+}
+
+TEST(http_server, malformed_request_is_400) {
+    running_server srv({});
+    net::io_context ioc;
+    auto s = connect_raw(ioc, srv.port());
+    net::write(s, net::buffer(std::string("GARBAGE\r\n\r\n")));
+    const auto reply = read_until_closed(s);
+    EXPECT_TRUE(reply.starts_with("HTTP/1.1 400")) << reply;
+}
+
+TEST(http_server, slow_client_is_cut_off_after_the_read_timeout) {
+    limits lim;
+    lim.read_timeout = 200ms;
+    running_server srv(lim);
+    net::io_context ioc;
+    auto s = connect_raw(ioc, srv.port());
+    // Half a request, then silence: the server must close the connection by itself.
+    net::write(s, net::buffer(std::string("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")));
+    const auto started = std::chrono::steady_clock::now();
+    const auto reply = read_until_closed(s);
+    EXPECT_EQ(reply, "");
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
+}
+
+TEST(http_server, connections_beyond_the_cap_get_503) {
+    limits lim;
+    lim.max_connections = 2;
+    running_server srv(lim);
+    net::io_context ioc;
+    // Two keep-alive connections, each proven accepted by a completed request.
+    std::vector<tcp::socket> held;
+    for (int i = 0; i < 2; ++i) {
+        held.push_back(connect_raw(ioc, srv.port()));
+        net::write(held.back(), net::buffer(std::string("GET /echo HTTP/1.1\r\nHost: x\r\n\r\n")));
+        char buf[512];
+        const auto n = held.back().read_some(net::buffer(buf));
+        ASSERT_TRUE(std::string(buf, n).starts_with("HTTP/1.1 200"));
+    }
+    auto third = connect_raw(ioc, srv.port());
+    const auto reply = read_until_closed(third);
+    EXPECT_TRUE(reply.starts_with("HTTP/1.1 503")) << reply;
+    held.clear();
+}
+
+net::awaitable<response> slow_handler(request, std::shared_ptr<std::promise<void>> entered,
+                                      std::shared_ptr<std::shared_future<void>> release) {
+    entered->set_value();
+    // Waits for the test to let it finish, without blocking the event loop thread forever.
+    auto ex = co_await net::this_coro::executor;
+    net::steady_timer t(ex);
+    while (release->wait_for(0s) != std::future_status::ready) {
+        t.expires_after(1ms);
+        co_await t.async_wait(use_awaitable);
+    }
+    co_return response::text(200, "finished");
+}
+
+TEST(http_server, shutdown_lets_in_flight_requests_finish) {
+    auto entered = std::make_shared<std::promise<void>>();
+    auto entered_future = entered->get_future();
+    auto release_promise = std::make_shared<std::promise<void>>();
+    auto release = std::make_shared<std::shared_future<void>>(release_promise->get_future().share());
+    running_server srv({}, [entered, release](request r) { return slow_handler(std::move(r), entered, release); });
+    auto reply = std::async(std::launch::async, [port = srv.port()] {
+        return fetch("127.0.0.1", port, "POST", "/custom", {}, "x");
+    });
+    entered_future.wait();
+    auto stopped = std::async(std::launch::async, [&srv] { srv.stop(5s); });
+    // Release the handler only once shutdown has begun, i.e. the listener refuses connections.
+    for (;;) {
+        net::io_context ioc;
+        tcp::socket probe(ioc);
+        boost::system::error_code ec;
+        probe.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), srv.port()), ec);
+        if (ec) {
+            break;
+        }
+    }
+    release_promise->set_value();
+    stopped.get();
+    const auto r = reply.get();
+    EXPECT_EQ(r.status, 200u);
+    EXPECT_EQ(r.body, "finished");
+    EXPECT_EQ(r.header_value("Connection"), "close");
+}
+
+TEST(http_server, request_metrics_parse_as_prometheus_text) {
+    running_server srv({});
+    fetch("127.0.0.1", srv.port(), "GET", "/echo");
+    fetch("127.0.0.1", srv.port(), "GET", "/missing");
+    const auto text = srv.metrics().render();
+    std::string error;
+    EXPECT_TRUE(testing::valid_prometheus_text(text, error)) << error;
+    EXPECT_NE(text.find("billsync_http_requests_total{listener=\"test\",route=\"/echo\",code=\"200\"} 1"),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find("route=\"unmatched\",code=\"404\""), std::string::npos);
+    EXPECT_NE(text.find("billsync_http_request_duration_seconds_bucket"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace billsync::http
