@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -13,14 +14,26 @@
 #include <csignal>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <ostream>
+#include <set>
+#include <thread>
 
+#include "connectors/runtime/registry.hpp"
 #include "daemon/app_config.hpp"
+#include "daemon/intake.hpp"
+#include "daemon/pipeline.hpp"
 #include "daemon/sd_notify.hpp"
 #include "daemon/status.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
+#include "state/dead_letters.hpp"
+#include "state/group_commit.hpp"
+#include "state/inbox.hpp"
+#include "state/outbox.hpp"
 #include "state/store.hpp"
+#include "state/tables.hpp"
+#include "state/timers.hpp"
 #include "util/clock.hpp"
 #include "util/log.hpp"
 #include "util/metrics.hpp"
@@ -31,9 +44,9 @@ namespace billsync::daemon {
 
 namespace {
 
-constexpr int exit_config = 78;      // EX_CONFIG
+constexpr int exit_config = 78;       // EX_CONFIG
 constexpr int exit_cant_create = 73;  // EX_CANTCREAT
-constexpr int exit_software = 70;    // EX_SOFTWARE
+constexpr int exit_software = 70;     // EX_SOFTWARE
 
 http::limits to_http_limits(const config::http_limits& l) {
     http::limits out;
@@ -47,10 +60,14 @@ http::limits to_http_limits(const config::http_limits& l) {
 
 util::log_output to_log_output(config::log_format f) {
     switch (f) {
-        case config::log_format::text: return util::log_output::text;
-        case config::log_format::json: return util::log_output::json;
-        case config::log_format::journald: return util::log_output::journald;
-        case config::log_format::automatic: break;
+        case config::log_format::text:
+            return util::log_output::text;
+        case config::log_format::json:
+            return util::log_output::json;
+        case config::log_format::journald:
+            return util::log_output::journald;
+        case config::log_format::automatic:
+            break;
     }
     return util::detect_log_output();
 }
@@ -59,6 +76,13 @@ spdlog::level::level_enum to_level(const std::string& text) {
     auto level = spdlog::level::info;
     util::parse_log_level(text, level);
     return level;
+}
+
+std::optional<std::chrono::seconds> age(util::instant now, std::optional<util::instant> then) {
+    if (!then) {
+        return std::nullopt;
+    }
+    return std::max(std::chrono::seconds(0), std::chrono::floor<std::chrono::seconds>(now - *then));
 }
 
 }  // namespace
@@ -76,6 +100,22 @@ struct app::impl : status_source {
     std::uint64_t reload_failures = 0;
     std::string last_reload_error;
     std::unique_ptr<state::store> store;
+    std::unique_ptr<state::group_commit> committer;
+    std::unique_ptr<state::inbox> inbox;
+    std::unique_ptr<state::outbox> outbox;
+    std::unique_ptr<state::timers> timers;
+    std::unique_ptr<state::dead_letters> dead_letters;
+    std::unique_ptr<state::change_log> changes;
+    std::unique_ptr<state::audit_log> audit;
+    std::atomic<bool> state_writable{true};
+    std::map<std::string, std::unique_ptr<connectors::connector>, std::less<>> connectors;
+    std::unique_ptr<workflows::engine> engine;
+    // The pipeline runs on its own thread, away from the listeners.
+    net::io_context work_ioc{1};
+    std::optional<net::executor_work_guard<net::io_context::executor_type>> work_guard;
+    std::thread work_thread;
+    std::unique_ptr<pipeline> pipe;
+    std::unique_ptr<intake> webhooks;
     http::router webhook_routes;
     http::router status_routes;
     std::unique_ptr<http::server> webhook;
@@ -104,7 +144,44 @@ struct app::impl : status_source {
         if (cfg) {
             s.data_dir = cfg->daemon().data_dir.string();
             for (const auto& c : cfg->connectors) {
-                s.connectors.push_back({c.name, c.kind, c.enabled, c.enabled ? "idle" : "disabled"});
+                std::string st = !c.enabled                    ? "disabled"
+                                 : connectors.contains(c.name) ? "running"
+                                                               : "unavailable";
+                s.connectors.push_back({c.name, c.kind, c.enabled, std::move(st)});
+            }
+        }
+        s.state_writable = state_writable.load();
+        if (inbox) {
+            auto& q = s.queues["inbox"];
+            for (const auto& st : inbox->stats()) {
+                q[st.connector] = {st.pending, age(s.now, st.oldest)};
+            }
+        }
+        if (pipe) {
+            auto& q = s.queues["outbox"];
+            auto& u = s.queues["outbox_unknown"];
+            for (const auto& [connector, depth] : pipe->outbox_depths()) {
+                q[connector] = {depth.pending, age(s.now, depth.oldest)};
+                if (depth.unknown > 0) {
+                    u[connector] = {depth.unknown, std::nullopt};
+                }
+            }
+        }
+        if (store) {
+            // Timers are many and not per connector: RocksDB's estimate (two rows per timer).
+            s.queues["timers"][""] = {store->approximate_count(state::cf::timers) / 2,
+                                      std::nullopt};
+            auto& dl = s.queues["dead_letters"];
+            if (dead_letters) {
+                auto list = dead_letters->list(10'000);
+                for (const auto& d : list.value) {
+                    auto& entry = dl[d.connector];
+                    ++entry.count;
+                    const auto a = age(s.now, d.at);
+                    if (!entry.oldest_age || (a && *a > *entry.oldest_age)) {
+                        entry.oldest_age = a;
+                    }
+                }
             }
         }
         return s;
@@ -135,6 +212,7 @@ struct app::impl : status_source {
         log->info("Stopping grace_ms={}", grace.count());
         watchdog.cancel();
         co_await webhook->shutdown(grace);
+        co_await pipe->stop();
         co_await status->shutdown(std::chrono::milliseconds(1000));
         log->info("Stopped");
         ioc.stop();
@@ -155,7 +233,8 @@ struct app::impl : status_source {
             last_reload_error = diags.render();
             for (const auto& d : diags.items()) {
                 if (d.sev == config::severity::error) {
-                    log->error("Configuration rejected, keeping the running one: {}", d.to_string());
+                    log->error("Configuration rejected, keeping the running one: {}",
+                               d.to_string());
                 }
             }
             sd_notify("READY=1");
@@ -209,6 +288,110 @@ struct app::impl : status_source {
         }
     }
 
+    std::string open_tables() {
+        committer = std::make_unique<state::group_commit>(*store);
+        auto in = state::inbox::open(*store, *committer);
+        if (!in.ok()) {
+            return in.st.message;
+        }
+        inbox = std::move(in.value);
+        auto out = state::outbox::open(*store);
+        if (!out.ok()) {
+            return out.st.message;
+        }
+        outbox = std::move(out.value);
+        if (outbox->recovered_unknown() > 0) {
+            log->warn("Actions in flight at the last stop will be reconciled count={}",
+                      outbox->recovered_unknown());
+        }
+        timers = std::make_unique<state::timers>(*store);
+        dead_letters = std::make_unique<state::dead_letters>(*store, *inbox, *outbox);
+        auto ch = state::change_log::open(*store);
+        if (!ch.ok()) {
+            return ch.st.message;
+        }
+        changes = std::move(ch.value);
+        auto au = state::audit_log::open(*store);
+        if (!au.ok()) {
+            return au.st.message;
+        }
+        audit = std::move(au.value);
+        return {};
+    }
+
+    void make_connectors() {
+        std::set<std::string, std::less<>> action_sources;
+        std::map<std::string, connectors::connector*, std::less<>> view;
+        for (const auto& s : cfg->connectors) {
+            if (!s.enabled) {
+                continue;
+            }
+            auto c = connectors::make_connector(s);
+            if (!c) {
+                log->warn(
+                    "Connector not available in this build connector={} kind={}", s.name, s.kind);
+                continue;
+            }
+            if (s.value("action_url") != nullptr) {
+                action_sources.insert(s.name);
+            }
+            view.emplace(s.name, c.get());
+            connectors.emplace(s.name, std::move(c));
+        }
+        engine = std::make_unique<workflows::engine>(std::move(action_sources));
+        auto* manual = dynamic_cast<util::manual_clock*>(clock.get());
+        pipe = std::make_unique<pipeline>(work_ioc.get_executor(),
+                                          pipeline_deps{*store,
+                                                        *inbox,
+                                                        *outbox,
+                                                        *timers,
+                                                        *dead_letters,
+                                                        *changes,
+                                                        *audit,
+                                                        *engine,
+                                                        view,
+                                                        *clock,
+                                                        manual,
+                                                        logs->get("pipeline"),
+                                                        metrics});
+        webhooks = std::make_unique<intake>(intake::deps{
+            view,
+            *store,
+            *inbox,
+            *committer,
+            *clock,
+            metrics,
+            logs->get("webhooks"),
+            [this] { pipe->kick(); },
+            [this](bool ok) {
+                if (state_writable.exchange(ok) != ok) {
+                    if (ok) {
+                        log->info("State is writable again");
+                    } else {
+                        log->error("State write failed: answering 503 and reporting not ready");
+                    }
+                }
+            }});
+    }
+
+    net::awaitable<http::response> clock_advance(http::request req) {
+        const auto j = nlohmann::json::parse(req.body, nullptr, false);
+        if (j.is_discarded() || !j.is_object() || !j.contains("seconds") ||
+            !j["seconds"].is_number_integer()) {
+            co_return http::response::error(
+                400, "bad_request", R"(expected a JSON object {"seconds": N} with an integer N)");
+        }
+        const auto seconds = j["seconds"].get<std::int64_t>();
+        constexpr std::int64_t max_step = 10LL * 366 * 24 * 3600;
+        if (seconds < 0 || seconds > max_step) {
+            co_return http::response::error(
+                400, "bad_request", "seconds must be between 0 and 10 years; time never goes back");
+        }
+        const auto now = co_await pipe->advance(std::chrono::seconds(seconds));
+        nlohmann::json out{{"now", util::format_rfc3339(now)}};
+        co_return http::response::json(200, out.dump());
+    }
+
     int run(std::ostream& err) {
         config::diagnostics diags;
         auto loaded = load_app_config(opts.config_path, diags);
@@ -216,7 +399,8 @@ struct app::impl : status_source {
             err << diags.render();
             return exit_config;
         }
-        const auto& d = loaded->daemon();
+        cfg = std::make_shared<const app_config>(std::move(*loaded));
+        const auto& d = cfg->daemon();
         logs = std::make_unique<util::log_hub>(to_log_output(d.log_fmt), to_level(d.log_level));
         log = logs->get("daemon");
         for (const auto& item : diags.items()) {
@@ -227,7 +411,6 @@ struct app::impl : status_source {
         } else {
             clock = std::make_unique<util::system_clock>();
         }
-        cfg = std::make_shared<const app_config>(std::move(*loaded));
         config_loaded_at = clock->now();
 
         std::error_code fs_ec;
@@ -239,11 +422,20 @@ struct app::impl : status_source {
             return exit_cant_create;
         }
         store = std::move(opened.value);
+        if (auto e = open_tables(); !e.empty()) {
+            log->critical("Cannot open state dir={} error=\"{}\"", d.data_dir.string(), e);
+            return exit_cant_create;
+        }
+        make_connectors();
 
-        install_status_routes(status_routes, *this, metrics, d.status_token);
+        http::handler advance;
+        if (clock->simulated()) {
+            advance = [this](http::request req) { return clock_advance(std::move(req)); };
+        }
+        install_status_routes(status_routes, *this, metrics, d.status_token, std::move(advance));
         webhook_routes.add_prefix(
-            "POST", "/webhooks/", "/webhooks/:connector", [](http::request) -> net::awaitable<http::response> {
-                co_return http::response::error(404, "unknown_connector", "no such connector");
+            "POST", "/webhooks/", "/webhooks/:connector", [this](http::request req) {
+                return webhooks->handle(std::move(req));
             });
 
         webhook = std::make_unique<http::server>(ioc.get_executor(),
@@ -270,6 +462,9 @@ struct app::impl : status_source {
         status->start();
         write_ports_file();
 
+        work_guard.emplace(work_ioc.get_executor());
+        work_thread = std::thread([this] { work_ioc.run(); });
+        pipe->start();
         net::co_spawn(ioc, signal_loop(), net::detached);
         if (auto interval = sd_watchdog_interval()) {
             net::co_spawn(ioc, watchdog_loop(*interval), net::detached);
@@ -281,14 +476,19 @@ struct app::impl : status_source {
                   d.data_dir.string(),
                   clock->simulated() ? "simulated" : "system");
         sd_notify("READY=1");
+        int rc = 0;
         try {
             ioc.run();
         } catch (const std::exception& e) {
             log->critical("Event loop failed error=\"{}\"", e.what());
-            return exit_software;
+            rc = exit_software;
         }
+        work_guard.reset();
+        work_ioc.stop();
+        work_thread.join();
+        committer->stop();
         logs->flush();
-        return 0;
+        return rc;
     }
 };
 

@@ -6,7 +6,9 @@ std::optional<app_config> load_app_config(const std::filesystem::path& file,
                                           config::diagnostics& diags) {
     std::vector<connectors::connector_settings> parsed;
     auto loaded = config::load(
-        file, diags, [&parsed, &diags](const config::connector_section& section, config::reader& r) {
+        file,
+        diags,
+        [&parsed, &diags](const config::connector_section& section, config::reader& r) {
             if (auto s = connectors::parse_connector_settings(section, r, diags)) {
                 parsed.push_back(std::move(*s));
             }

@@ -1,8 +1,8 @@
 #include "daemon/cli.hpp"
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <CLI/CLI.hpp>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -52,13 +52,15 @@ int cmd_status(const std::string& file, bool raw) {
     if (d.status_token) {
         headers.push_back({"Authorization", "Bearer " + d.status_token->reveal()});
     }
-    const auto res = http::fetch(d.status.address.host == "0.0.0.0" ? "127.0.0.1" : d.status.address.host,
-                                 d.status.address.port,
-                                 "GET",
-                                 "/status",
-                                 headers);
+    const auto res =
+        http::fetch(d.status.address.host == "0.0.0.0" ? "127.0.0.1" : d.status.address.host,
+                    d.status.address.port,
+                    "GET",
+                    "/status",
+                    headers);
     if (res.status == 0) {
-        std::cerr << fmt::format("billsync is not answering on {}: {}\n", d.status.address.text(), res.error);
+        std::cerr << fmt::format(
+            "billsync is not answering on {}: {}\n", d.status.address.text(), res.error);
         return exit_unavailable;
     }
     if (res.status != 200) {
@@ -130,9 +132,8 @@ int main(int argc, char** argv) {
     bool no_environment = false;
     auto* validate = cli.add_subcommand("validate", "Check a configuration file and exit");
     validate->add_option("-c,--config", config_file, "Configuration file")->required();
-    validate->add_flag("--no-environment",
-                       no_environment,
-                       "Skip checks that touch the machine (data dir, ports)");
+    validate->add_flag(
+        "--no-environment", no_environment, "Skip checks that touch the machine (data dir, ports)");
 
     bool raw = false;
     auto* status = cli.add_subcommand("status", "Show a running daemon's status");

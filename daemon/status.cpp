@@ -29,7 +29,9 @@ net::awaitable<http::response> unauthorized() {
     co_return r;
 }
 
-net::awaitable<http::response> healthz() { co_return http::response::json(200, R"({"status":"ok"})"); }
+net::awaitable<http::response> healthz() {
+    co_return http::response::json(200, R"({"status":"ok"})");
+}
 
 bool is_ready(const status_snapshot& s) {
     return s.config_loaded && s.state_open && s.state_writable && !s.stopping;
@@ -75,7 +77,8 @@ std::string render_status_json(const status_snapshot& s) {
     j["state"] = {{"open", s.state_open}, {"writable", s.state_writable}, {"data_dir", s.data_dir}};
     auto& conns = j["connectors"] = nlohmann::json::array();
     for (const auto& c : s.connectors) {
-        conns.push_back({{"name", c.name}, {"kind", c.kind}, {"enabled", c.enabled}, {"state", c.state}});
+        conns.push_back(
+            {{"name", c.name}, {"kind", c.kind}, {"enabled", c.enabled}, {"state", c.state}});
     }
     auto& queues = j["queues"] = nlohmann::json::object();
     for (const auto& [queue, per] : s.queues) {
@@ -97,7 +100,8 @@ std::string render_status_json(const status_snapshot& s) {
 void install_status_routes(http::router& routes,
                            const status_source& source,
                            util::metrics_registry& metrics,
-                           std::optional<config::secret> token) {
+                           std::optional<config::secret> token,
+                           http::handler clock_advance) {
     metrics
         .get_gauge("billsync_build_info",
                    "Build information; the value is always 1.",
@@ -143,6 +147,9 @@ void install_status_routes(http::router& routes,
     routes.add("GET", "/readyz", [src](http::request) { return readyz(src); });
     routes.add("GET", "/status", guarded([src](http::request) { return status(src); }));
     routes.add("GET", "/metrics", guarded([reg](http::request) { return prometheus(reg); }));
+    if (clock_advance) {
+        routes.add("POST", "/clock/advance", guarded(std::move(clock_advance)));
+    }
 }
 
 }  // namespace billsync::daemon

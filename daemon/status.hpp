@@ -59,9 +59,11 @@ std::string render_status_json(const status_snapshot& s);
 
 // GET /healthz, /readyz, /status, /metrics on the status listener. With a token, every route but
 // /healthz and /readyz requires "Authorization: Bearer <token>".
+// With a clock_advance handler (simulated clock only), also POST /clock/advance.
 void install_status_routes(http::router& routes,
                            const status_source& source,
                            util::metrics_registry& metrics,
-                           std::optional<config::secret> token);
+                           std::optional<config::secret> token,
+                           http::handler clock_advance = nullptr);
 
 }  // namespace billsync::daemon

@@ -42,7 +42,8 @@ simple_response fetch(const std::string& host,
         return out;
     }
     stream.expires_after(timeout);
-    stream.async_connect(net::ip::tcp::endpoint(address, port), [&](beast::error_code e) { ec = e; });
+    stream.async_connect(net::ip::tcp::endpoint(address, port),
+                         [&](beast::error_code e) { ec = e; });
     ioc.run();
     ioc.restart();
     if (ec) {

@@ -81,9 +81,10 @@ struct server::impl : std::enable_shared_from_this<impl> {
         if (it == request_counters.end()) {
             it = request_counters
                      .emplace(std::move(key),
-                              &metrics->get_counter("billsync_http_requests_total",
-                                                    "HTTP requests by listener, route and code.",
-                                                    {{"listener", name}, {"route", route}, {"code", code}}))
+                              &metrics->get_counter(
+                                  "billsync_http_requests_total",
+                                  "HTTP requests by listener, route and code.",
+                                  {{"listener", name}, {"route", route}, {"code", code}}))
                      .first;
         }
         it->second->inc();
@@ -156,22 +157,27 @@ struct server::impl : std::enable_shared_from_this<impl> {
             parser.body_limit(lim.max_body_bytes);
             // Wait for the next request (idle), then the whole request must arrive in time.
             stream.expires_after(first ? lim.read_timeout : lim.idle_timeout);
-            auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, parser, as_tuple_awaitable);
+            auto [hec, hn] =
+                co_await bhttp::async_read_header(stream, buffer, parser, as_tuple_awaitable);
             if (!hec && !parser.is_done()) {
                 stream.expires_after(lim.read_timeout);
-                auto [bec, bn] = co_await bhttp::async_read(stream, buffer, parser, as_tuple_awaitable);
+                auto [bec, bn] =
+                    co_await bhttp::async_read(stream, buffer, parser, as_tuple_awaitable);
                 hec = bec;
             }
             first = false;
             if (hec) {
                 if (hec == bhttp::error::body_limit) {
                     count("rejected", 413, {});
-                    co_await reject(stream, 413, "payload_too_large", "request body exceeds the limit");
+                    co_await reject(
+                        stream, 413, "payload_too_large", "request body exceeds the limit");
                 } else if (hec == bhttp::error::header_limit) {
                     count("rejected", 431, {});
-                    co_await reject(stream, 431, "header_too_large", "request header exceeds the limit");
+                    co_await reject(
+                        stream, 431, "header_too_large", "request header exceeds the limit");
                 } else if (hec == beast::error::timeout) {
-                    log->debug("Closing slow or idle connection listener={} remote={}", name, remote);
+                    log->debug(
+                        "Closing slow or idle connection listener={} remote={}", name, remote);
                 } else if (hec != bhttp::error::end_of_stream && hec != net::error::eof &&
                            hec != net::error::operation_aborted &&
                            hec != net::error::connection_reset) {
@@ -251,15 +257,18 @@ struct server::impl : std::enable_shared_from_this<impl> {
                 continue;
             }
             const auto id = next_id++;
-            net::co_spawn(strand, self->session(std::move(socket), id), [self](std::exception_ptr e) {
-                if (e) {
-                    try {
-                        std::rethrow_exception(e);
-                    } catch (const std::exception& ex) {
-                        self->log->error("Connection failed listener={} error=\"{}\"", self->name, ex.what());
+            net::co_spawn(
+                strand, self->session(std::move(socket), id), [self](std::exception_ptr e) {
+                    if (e) {
+                        try {
+                            std::rethrow_exception(e);
+                        } catch (const std::exception& ex) {
+                            self->log->error("Connection failed listener={} error=\"{}\"",
+                                             self->name,
+                                             ex.what());
+                        }
                     }
-                }
-            });
+                });
         }
     }
 };
@@ -311,9 +320,7 @@ std::uint16_t server::port() const noexcept {
     return ec ? 0 : ep.port();
 }
 
-void server::start() {
-    net::co_spawn(impl_->strand, impl_->accept_loop(), net::detached);
-}
+void server::start() { net::co_spawn(impl_->strand, impl_->accept_loop(), net::detached); }
 
 void server::set_limits(limits lim) {
     net::dispatch(impl_->strand, [self = impl_, lim] { self->lim = lim; });
@@ -338,9 +345,10 @@ net::awaitable<void> server::shutdown(std::chrono::milliseconds grace) {
         co_await self->drained.async_wait(as_tuple_awaitable);
     }
     if (!self->conns.empty()) {
-        self->log->warn("Closing connections still busy after the grace period listener={} count={}",
-                        self->name,
-                        self->conns.size());
+        self->log->warn(
+            "Closing connections still busy after the grace period listener={} count={}",
+            self->name,
+            self->conns.size());
         for (auto& [id, c] : self->conns) {
             c.stream->socket().cancel(ignored);
             c.stream->socket().close(ignored);

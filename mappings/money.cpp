@@ -6,11 +6,24 @@
 namespace billsync::mappings {
 
 int minor_digits(std::string_view currency) noexcept {
-    static constexpr std::array<std::string_view, 16> zero = {"BIF", "CLP", "DJF", "GNF", "ISK", "JPY",
-                                                             "KMF", "KRW", "PYG", "RWF", "UGX", "UYI",
-                                                             "VND", "VUV", "XAF", "XOF"};
-    static constexpr std::array<std::string_view, 7> three = {"BHD", "IQD", "JOD", "KWD", "LYD", "OMR",
-                                                             "TND"};
+    static constexpr std::array<std::string_view, 16> zero = {"BIF",
+                                                              "CLP",
+                                                              "DJF",
+                                                              "GNF",
+                                                              "ISK",
+                                                              "JPY",
+                                                              "KMF",
+                                                              "KRW",
+                                                              "PYG",
+                                                              "RWF",
+                                                              "UGX",
+                                                              "UYI",
+                                                              "VND",
+                                                              "VUV",
+                                                              "XAF",
+                                                              "XOF"};
+    static constexpr std::array<std::string_view, 7> three = {
+        "BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"};
     for (auto c : zero) {
         if (c == currency) {
             return 0;
@@ -104,7 +117,8 @@ std::optional<std::int64_t> parse_decimal(std::string_view text, int digits, rou
 std::string format_decimal(std::int64_t minor, int digits) {
     const bool negative = minor < 0;
     // Work in unsigned so INT64_MIN formats correctly.
-    std::uint64_t v = negative ? 0 - static_cast<std::uint64_t>(minor) : static_cast<std::uint64_t>(minor);
+    std::uint64_t v =
+        negative ? 0 - static_cast<std::uint64_t>(minor) : static_cast<std::uint64_t>(minor);
     std::string s = std::to_string(v);
     if (digits > 0) {
         const auto d = static_cast<std::size_t>(digits);

@@ -20,9 +20,9 @@ std::uint64_t bugs_reported() noexcept;
 #endif
 
 // A check that stays in release builds: on failure it logs and counts (release) or aborts (debug).
-#define BILLSYNC_BUG(cond, what)                       \
-    do {                                               \
-        if (!(cond)) [[unlikely]] {                    \
-            ::billsync::util::report_bug(what);        \
-        }                                              \
+#define BILLSYNC_BUG(cond, what)                \
+    do {                                        \
+        if (!(cond)) [[unlikely]] {             \
+            ::billsync::util::report_bug(what); \
+        }                                       \
     } while (false)

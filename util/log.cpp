@@ -47,12 +47,23 @@ public:
         int priority = 6;
         switch (msg.level) {
             case spdlog::level::trace:
-            case spdlog::level::debug: priority = 7; break;
-            case spdlog::level::info: priority = 6; break;
-            case spdlog::level::warn: priority = 4; break;
-            case spdlog::level::err: priority = 3; break;
-            case spdlog::level::critical: priority = 2; break;
-            default: break;
+            case spdlog::level::debug:
+                priority = 7;
+                break;
+            case spdlog::level::info:
+                priority = 6;
+                break;
+            case spdlog::level::warn:
+                priority = 4;
+                break;
+            case spdlog::level::err:
+                priority = 3;
+                break;
+            case spdlog::level::critical:
+                priority = 2;
+                break;
+            default:
+                break;
         }
         fmt::format_to(std::back_inserter(dest),
                        "<{}>[{}] {}\n",
@@ -99,7 +110,7 @@ log_output detect_log_output() {
     if (stream == nullptr) {
         return log_output::text;
     }
-    struct stat st {};
+    struct stat st{};
     if (fstat(fileno(stderr), &st) != 0) {
         return log_output::text;
     }
@@ -137,7 +148,9 @@ log_hub::log_hub(log_output output,
         case log_output::text:
             console->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%-5l%$ [%n] %v");
             break;
-        case log_output::json: console->set_formatter(std::make_unique<json_formatter>()); break;
+        case log_output::json:
+            console->set_formatter(std::make_unique<json_formatter>());
+            break;
         case log_output::journald:
             console->set_formatter(std::make_unique<journald_formatter>());
             break;

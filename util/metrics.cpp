@@ -52,10 +52,17 @@ std::string render_labels(const metric_labels& labels) {
         out += "=\"";
         for (char c : v) {
             switch (c) {
-                case '\\': out += "\\\\"; break;
-                case '"': out += "\\\""; break;
-                case '\n': out += "\\n"; break;
-                default: out += c;
+                case '\\':
+                    out += "\\\\";
+                    break;
+                case '"':
+                    out += "\\\"";
+                    break;
+                case '\n':
+                    out += "\\n";
+                    break;
+                default:
+                    out += c;
             }
         }
         out += '"';
@@ -69,7 +76,8 @@ metrics_registry::family& metrics_registry::family_for(std::string_view name,
                                                        kind type) {
     auto it = families_.find(name);
     if (it == families_.end()) {
-        it = families_.emplace(std::string(name), family{type, std::string(help), {}, {}, {}}).first;
+        it =
+            families_.emplace(std::string(name), family{type, std::string(help), {}, {}, {}}).first;
     }
     BILLSYNC_BUG(it->second.type == type, "metric family registered with two types");
     return it->second;
@@ -162,10 +170,11 @@ std::string metrics_registry::render() {
             }
             const auto count = h->count();
             out += fmt::format("{}_bucket{} {}\n", name, with_label(labels, "le=\"+Inf\""), count);
-            out += fmt::format("{}_sum{} {:.9f}\n",
-                               name,
-                               labels,
-                               static_cast<double>(h->sum_ns_.load(std::memory_order_relaxed)) / 1e9);
+            out +=
+                fmt::format("{}_sum{} {:.9f}\n",
+                            name,
+                            labels,
+                            static_cast<double>(h->sum_ns_.load(std::memory_order_relaxed)) / 1e9);
             out += fmt::format("{}_count{} {}\n", name, labels, count);
         }
     }

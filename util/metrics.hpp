@@ -59,8 +59,12 @@ std::vector<double> latency_buckets();
 // so hot paths look a series up once and then only touch atomics.
 class metrics_registry {
 public:
-    counter& get_counter(std::string_view name, std::string_view help, const metric_labels& labels = {});
-    gauge& get_gauge(std::string_view name, std::string_view help, const metric_labels& labels = {});
+    counter& get_counter(std::string_view name,
+                         std::string_view help,
+                         const metric_labels& labels = {});
+    gauge& get_gauge(std::string_view name,
+                     std::string_view help,
+                     const metric_labels& labels = {});
     histogram& get_histogram(std::string_view name,
                              std::string_view help,
                              const metric_labels& labels = {},

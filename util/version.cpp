@@ -22,12 +22,11 @@ std::string library_versions() {
                        BOOST_VERSION / 100000,
                        BOOST_VERSION / 100 % 1000,
                        BOOST_VERSION % 100);
-    out += fmt::format(
-        "rocksdb {}.{}.{}\n", ROCKSDB_MAJOR, ROCKSDB_MINOR, ROCKSDB_PATCH);
+    out += fmt::format("rocksdb {}.{}.{}\n", ROCKSDB_MAJOR, ROCKSDB_MINOR, ROCKSDB_PATCH);
     out += fmt::format("openssl {}\n", OPENSSL_VERSION_TEXT);
+    out += fmt::format("spdlog {}.{}.{}\n", SPDLOG_VER_MAJOR, SPDLOG_VER_MINOR, SPDLOG_VER_PATCH);
     out += fmt::format(
-        "spdlog {}.{}.{}\n", SPDLOG_VER_MAJOR, SPDLOG_VER_MINOR, SPDLOG_VER_PATCH);
-    out += fmt::format("fmt {}.{}.{}\n", FMT_VERSION / 10000, FMT_VERSION / 100 % 100, FMT_VERSION % 100);
+        "fmt {}.{}.{}\n", FMT_VERSION / 10000, FMT_VERSION / 100 % 100, FMT_VERSION % 100);
     out += fmt::format("nlohmann_json {}.{}.{}\n",
                        NLOHMANN_JSON_VERSION_MAJOR,
                        NLOHMANN_JSON_VERSION_MINOR,

@@ -39,8 +39,10 @@ public:
         if (h) {
             routes_.add("POST", "/custom", std::move(h));
         }
-        auto log = std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::null_sink_mt>());
-        srv_ = std::make_unique<server>(ioc_.get_executor(), "test", lim, routes_.as_handler(), log, &metrics_);
+        auto log = std::make_shared<spdlog::logger>(
+            "test", std::make_shared<spdlog::sinks::null_sink_mt>());
+        srv_ = std::make_unique<server>(
+            ioc_.get_executor(), "test", lim, routes_.as_handler(), log, &metrics_);
         const auto err = srv_->listen("127.0.0.1", 0);
         EXPECT_EQ(err, "");
         srv_->start();
@@ -108,7 +110,8 @@ TEST(http_server, oversized_body_is_413_without_reading_it) {
     auto r = fetch("127.0.0.1", srv.port(), "POST", "/echo", {}, std::string(1025, 'x'));
     EXPECT_EQ(r.status, 413u);
     EXPECT_NE(r.body.find("payload_too_large"), std::string::npos);
-    EXPECT_EQ(fetch("127.0.0.1", srv.port(), "POST", "/echo", {}, std::string(1024, 'x')).status, 200u);
+    EXPECT_EQ(fetch("127.0.0.1", srv.port(), "POST", "/echo", {}, std::string(1024, 'x')).status,
+              200u);
     // The handler never ran for the oversized one; the metrics saw it.
     const auto text = srv.metrics().render();
     EXPECT_NE(text.find("code=\"413\""), std::string::npos) << text;
@@ -138,7 +141,9 @@ TEST(http_server, slow_client_is_cut_off_after_the_read_timeout) {
     net::io_context ioc;
     auto s = connect_raw(ioc, srv.port());
     // Half a request, then silence: the server must close the connection by itself.
-    net::write(s, net::buffer(std::string("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")));
+    net::write(s,
+               net::buffer(
+                   std::string("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")));
     const auto started = std::chrono::steady_clock::now();
     const auto reply = read_until_closed(s);
     EXPECT_EQ(reply, "");
@@ -165,7 +170,8 @@ TEST(http_server, connections_beyond_the_cap_get_503) {
     held.clear();
 }
 
-net::awaitable<response> slow_handler(request, std::shared_ptr<std::promise<void>> entered,
+net::awaitable<response> slow_handler(request,
+                                      std::shared_ptr<std::promise<void>> entered,
                                       std::shared_ptr<std::shared_future<void>> release) {
     entered->set_value();
     // Waits for the test to let it finish, without blocking the event loop thread forever.
@@ -182,8 +188,10 @@ TEST(http_server, shutdown_lets_in_flight_requests_finish) {
     auto entered = std::make_shared<std::promise<void>>();
     auto entered_future = entered->get_future();
     auto release_promise = std::make_shared<std::promise<void>>();
-    auto release = std::make_shared<std::shared_future<void>>(release_promise->get_future().share());
-    running_server srv({}, [entered, release](request r) { return slow_handler(std::move(r), entered, release); });
+    auto release =
+        std::make_shared<std::shared_future<void>>(release_promise->get_future().share());
+    running_server srv(
+        {}, [entered, release](request r) { return slow_handler(std::move(r), entered, release); });
     auto reply = std::async(std::launch::async, [port = srv.port()] {
         return fetch("127.0.0.1", port, "POST", "/custom", {}, "x");
     });
@@ -214,8 +222,9 @@ TEST(http_server, request_metrics_parse_as_prometheus_text) {
     const auto text = srv.metrics().render();
     std::string error;
     EXPECT_TRUE(testing::valid_prometheus_text(text, error)) << error;
-    EXPECT_NE(text.find("billsync_http_requests_total{listener=\"test\",route=\"/echo\",code=\"200\"} 1"),
-              std::string::npos)
+    EXPECT_NE(
+        text.find("billsync_http_requests_total{listener=\"test\",route=\"/echo\",code=\"200\"} 1"),
+        std::string::npos)
         << text;
     EXPECT_NE(text.find("route=\"unmatched\",code=\"404\""), std::string::npos);
     EXPECT_NE(text.find("billsync_http_request_duration_seconds_bucket"), std::string::npos);

@@ -13,7 +13,8 @@ TEST(metrics, renders_counters_gauges_and_histograms_in_exposition_format) {
     metrics_registry m;
     m.get_counter("billsync_things_total", "Things.", {{"kind", "a\"b"}}).inc(3);
     m.get_gauge("billsync_depth", "Depth.").set(-2);
-    auto& h = m.get_histogram("billsync_latency_seconds", "Latency.", {{"route", "/x"}}, {0.01, 0.1});
+    auto& h =
+        m.get_histogram("billsync_latency_seconds", "Latency.", {{"route", "/x"}}, {0.01, 0.1});
     h.observe(std::chrono::milliseconds(5));
     h.observe(std::chrono::milliseconds(50));
     h.observe(std::chrono::seconds(2));

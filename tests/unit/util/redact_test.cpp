@@ -17,7 +17,8 @@ TEST(redact, masks_authorization_headers_keeping_the_scheme) {
 TEST(redact, masks_json_and_form_credentials) {
     EXPECT_EQ(redact(R"({"access_token":"eyJ0","expires_in":3600})"),
               R"({"access_token":"***","expires_in":3600})");
-    EXPECT_EQ(redact(R"({"refresh_token": "AB11", "x": 1})"), R"({"refresh_token": "***", "x": 1})");
+    EXPECT_EQ(redact(R"({"refresh_token": "AB11", "x": 1})"),
+              R"({"refresh_token": "***", "x": 1})");
     EXPECT_EQ(redact("grant_type=refresh_token&refresh_token=RT-1&client_secret=s3"),
               "grant_type=refresh_token&refresh_token=***&client_secret=***");
     EXPECT_EQ(redact("password: hunter22"), "password: ***");
@@ -31,7 +32,8 @@ TEST(redact, leaves_similar_names_alone) {
 
 TEST(redact, masks_registered_secret_values_anywhere) {
     register_secret("s3cr3t-value-123");
-    EXPECT_EQ(redact("sent header X-Key s3cr3t-value-123 to host"), "sent header X-Key *** to host");
+    EXPECT_EQ(redact("sent header X-Key s3cr3t-value-123 to host"),
+              "sent header X-Key *** to host");
     register_secret("abc");  // too short to mask safely: ignored
     EXPECT_EQ(redact("abc"), "abc");
 }

@@ -7,7 +7,8 @@ namespace {
 
 TEST(action_key, is_stable_and_readable_when_short) {
     EXPECT_EQ(action_key("notify", "generic/demo/ev-1", 3), "notify:generic/demo/ev-1:3");
-    EXPECT_EQ(action_key("notify", "generic/demo/ev-1", 3), action_key("notify", "generic/demo/ev-1", 3));
+    EXPECT_EQ(action_key("notify", "generic/demo/ev-1", 3),
+              action_key("notify", "generic/demo/ev-1", 3));
 }
 
 TEST(action_key, differs_by_rule_entity_and_version) {

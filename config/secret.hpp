@@ -1,0 +1,44 @@
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace billsync::config {
+
+// A resolved secret. reference() is safe to print ("${env:QBO_SECRET}", "<inline>"); reveal()
+// is the value itself and must only reach the code that uses it. There is deliberately no
+// operator<< and no fmt formatter.
+class secret {
+public:
+    secret(std::string reference, std::string value);
+
+    const std::string& reference() const noexcept { return reference_; }
+    const std::string& reveal() const noexcept { return value_; }
+    bool is_inline() const noexcept;
+
+private:
+    std::string reference_;
+    std::string value_;
+};
+
+// The printable reference of a secret written literally in the configuration file.
+inline constexpr std::string_view inline_secret_reference = "<inline>";
+
+// True when text has the shape "${...}", i.e. it is meant as a reference, not a literal value.
+bool is_secret_reference(std::string_view text);
+
+// Resolves "${env:NAME}", "${file:/abs/path}" (one trailing newline, "\n" or "\r\n", is
+// stripped), "${credential:NAME}" (the file $CREDENTIALS_DIRECTORY/NAME, as systemd's
+// LoadCredential= provides) or an inline literal. On failure returns nullopt and sets error to a
+// message that names the reference but never contains secret material. An empty value is an
+// error. Every value resolved is passed to the secret observer (below).
+std::optional<secret> resolve_secret(std::string_view text, std::string& error);
+
+// Process-wide hook: called with every secret value resolved from now on, so the logger can learn
+// what to redact (the daemon installs util::register_secret). Thread-safe; an empty function
+// removes the observer.
+void set_secret_observer(std::function<void(const std::string&)> observer);
+
+}  // namespace billsync::config

@@ -1,0 +1,202 @@
+#include "connectors/generic/generic_connector.hpp"
+
+#include <fmt/format.h>
+
+#include <charconv>
+#include <nlohmann/json.hpp>
+
+#include "http/async_client.hpp"
+#include "mappings/generic.hpp"
+#include "state/tables.hpp"
+#include "util/crypto.hpp"
+
+namespace billsync::connectors::generic {
+
+namespace {
+
+constexpr std::string_view entity_type = "record";
+
+std::optional<std::chrono::seconds> retry_after_of(const http::simple_response& r) {
+    const auto v = r.header_value("Retry-After");
+    std::int64_t secs = 0;
+    const auto* end = v.data() + v.size();
+    if (v.empty() || std::from_chars(v.data(), end, secs).ptr != end || secs < 0) {
+        return std::nullopt;
+    }
+    return std::chrono::seconds(secs);
+}
+
+}  // namespace
+
+settings from(const connector_settings& s) {
+    settings out;
+    out.name = s.name;
+    if (const auto* secret = s.find_secret("secret")) {
+        out.secret = secret->reveal();
+    }
+    if (const auto* v = s.value("signature_header")) {
+        out.signature_header = *v;
+    }
+    if (const auto* v = s.value("signature_encoding")) {
+        out.base64 = *v == "base64";
+    }
+    if (const auto* v = s.value("signature_prefix")) {
+        out.signature_prefix = *v;
+    }
+    if (const auto* v = s.value("event_id_header")) {
+        out.event_id_header = *v;
+    }
+    if (const auto* v = s.value("action_url")) {
+        out.action_url = *v;
+    }
+    return out;
+}
+
+generic_connector::generic_connector(settings s) : settings_(std::move(s)) {}
+
+verify_result generic_connector::verify(const http::request& req) const {
+    verify_result r;
+    auto given = req.header_value(settings_.signature_header);
+    if (given.empty()) {
+        r.reason = fmt::format("missing {} header", settings_.signature_header);
+        return r;
+    }
+    if (!given.starts_with(settings_.signature_prefix)) {
+        r.reason = "signature prefix mismatch";
+        return r;
+    }
+    given.remove_prefix(settings_.signature_prefix.size());
+    const auto mac = util::hmac_sha256(settings_.secret, req.body);
+    const auto expected = settings_.base64 ? util::base64_encode(mac) : util::hex_encode(mac);
+    // Hex is compared case-insensitively by normalising the sender's text first.
+    std::string normalised(given);
+    if (!settings_.base64) {
+        for (auto& c : normalised) {
+            c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        }
+    }
+    if (!util::constant_time_equal(normalised, expected)) {
+        r.reason = "signature mismatch";
+        return r;
+    }
+    r.accepted = true;
+    if (!settings_.event_id_header.empty()) {
+        const auto id = req.header_value(settings_.event_id_header);
+        if (!id.empty()) {
+            r.dedup_key = "id:" + std::string(id);
+        }
+    }
+    if (r.dedup_key.empty()) {
+        r.dedup_key = "sha256:" + util::hex_encode(util::sha256(req.body));
+    }
+    return r;
+}
+
+std::string generic_connector::check_payload(std::string_view body) const {
+    std::string error;
+    if (!mappings::generic::map_record(settings_.name, "check", body, error)) {
+        return error;
+    }
+    return {};
+}
+
+state::result<std::vector<mappings::change>> generic_connector::process(const state::inbox_event& e,
+                                                                        const state::store& s,
+                                                                        state::batch& b) {
+    using result_t = state::result<std::vector<mappings::change>>;
+    std::string error;
+    auto rec = mappings::generic::map_record(settings_.name, e.dedup_key, e.body, error);
+    if (!rec) {
+        return result_t::failure(state::status::failure(error));
+    }
+    // Versions count real changes: an identical redelivery under another dedup key is a no-op.
+    auto existing = state::get_entity(s, b, entity_type, rec->id);
+    if (!existing.ok()) {
+        return result_t::failure(existing.st);
+    }
+    std::uint64_t version = 1;
+    auto what = mappings::change::op::created;
+    if (existing.value) {
+        const auto old = nlohmann::json::parse(*existing.value, nullptr, false);
+        if (!old.is_discarded() && old.value("fields", nlohmann::json()) ==
+                                       nlohmann::json::parse(rec->fields_json, nullptr, false)) {
+            return {state::status::success(), {}};
+        }
+        version = old.is_discarded() ? 1 : old.value("version", std::uint64_t{0}) + 1;
+        what = mappings::change::op::updated;
+    }
+    mappings::change c;
+    c.entity_type = std::string(entity_type);
+    c.entity_id = rec->id;
+    c.version = version;
+    c.what = what;
+    c.source = settings_.name;
+    c.fields_json = rec->fields_json;
+    nlohmann::json stored{{"version", version}, {"source", settings_.name}};
+    stored["fields"] = nlohmann::json::parse(rec->fields_json);
+    state::put_entity(b, entity_type, rec->id, stored.dump());
+    state::put_xref(b, settings_.name, rec->id.substr(settings_.name.size() + 1), rec->id);
+    return {state::status::success(), {std::move(c)}};
+}
+
+net::awaitable<action_outcome> generic_connector::perform(state::action a) {
+    action_outcome out;
+    const auto url = http::parse_url(settings_.action_url);
+    if (!url || url->scheme != "http") {
+        out.k = action_outcome::kind::permanent;
+        out.detail = "action_url is not a plain http URL";
+        co_return out;
+    }
+    http::outgoing_request req;
+    req.method = "POST";
+    req.host = url->host;
+    req.port = url->port;
+    req.target = url->target;
+    req.timeout = settings_.timeout;
+    req.headers = {{"Idempotency-Key", a.id},
+                   {"Content-Type", "application/json"},
+                   {"X-Billsync-Action", a.kind}};
+    req.body = a.payload;
+    const auto res = co_await http::async_fetch(std::move(req));
+    if (res.status >= 200 && res.status < 300) {
+        out.k = action_outcome::kind::done;
+        out.detail = fmt::format("http {}", res.status);
+    } else if (res.status == 0 || res.status == 429 || res.status >= 500 || res.status == 408) {
+        out.k = action_outcome::kind::retry;
+        out.detail = res.status == 0 ? res.error : fmt::format("http {}", res.status);
+        out.retry_after = retry_after_of(res);
+    } else {
+        out.k = action_outcome::kind::permanent;
+        out.detail = fmt::format("http {}", res.status);
+    }
+    co_return out;
+}
+
+net::awaitable<reconcile_outcome> generic_connector::reconcile(state::action a) {
+    reconcile_outcome out;
+    const auto url = http::parse_url(settings_.action_url);
+    if (!url || url->scheme != "http") {
+        out.k = reconcile_outcome::kind::undecided;
+        out.detail = "action_url is not a plain http URL";
+        co_return out;
+    }
+    http::outgoing_request req;
+    req.method = "GET";
+    req.host = url->host;
+    req.port = url->port;
+    const auto sep = url->target.find('?') == std::string::npos ? '?' : '&';
+    req.target = fmt::format("{}{}idempotency_key={}", url->target, sep, a.id);
+    req.timeout = settings_.timeout;
+    const auto res = co_await http::async_fetch(std::move(req));
+    if (res.status == 200) {
+        out.k = reconcile_outcome::kind::happened;
+    } else if (res.status == 404) {
+        out.k = reconcile_outcome::kind::absent;
+    } else {
+        out.k = reconcile_outcome::kind::undecided;
+        out.detail = res.status == 0 ? res.error : fmt::format("http {}", res.status);
+    }
+    co_return out;
+}
+
+}  // namespace billsync::connectors::generic

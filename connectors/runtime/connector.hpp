@@ -1,0 +1,74 @@
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "http/asio.hpp"
+#include "http/message.hpp"
+#include "mappings/change.hpp"
+#include "state/inbox.hpp"
+#include "state/outbox.hpp"
+#include "state/store.hpp"
+
+namespace billsync::connectors {
+
+// The verdict on one webhook delivery, reached on the raw bytes before anything parses them.
+struct verify_result {
+    bool accepted = false;
+    std::string dedup_key;  // provider event id, else "sha256:<hex of the body>"
+    std::string reason;     // why it was rejected; safe to log (never the body or a secret)
+};
+
+// The result of performing one outbox action.
+struct action_outcome {
+    enum class kind : std::uint8_t {
+        done,       // the side effect happened; `detail` is its remote id or result
+        retry,      // transient (5xx, 429, timeout): try again later
+        permanent,  // the vendor refused it for good (4xx): dead letter
+    };
+    kind k = kind::done;
+    std::string detail;
+    std::optional<std::chrono::seconds> retry_after;  // the vendor's own wait, when it gave one
+};
+
+// What looking up an action whose outcome is unknown (in flight at a crash) found.
+struct reconcile_outcome {
+    enum class kind : std::uint8_t {
+        happened,   // the effect exists remotely: record it as done, do not send again
+        absent,     // it never happened: safe to perform
+        undecided,  // the lookup failed: ask again later
+    };
+    kind k = kind::undecided;
+    std::string detail;
+};
+
+// One vendor integration as the pipeline sees it. A connector is the only place that knows its
+// vendor's HTTP shape; the pipeline only moves bytes, keys and canonical changes.
+class connector {
+public:
+    virtual ~connector() = default;
+    virtual const std::string& name() const noexcept = 0;
+    virtual std::string_view kind() const noexcept = 0;
+
+    // Checks a webhook delivery's signature over the exact bytes received.
+    virtual verify_result verify(const http::request& req) const = 0;
+    // A cheap structural check after verification (e.g. well-formed JSON). A delivery that fails
+    // it is dead-lettered at once: retrying would not fix it. Empty string: fine.
+    virtual std::string check_payload(std::string_view body) const = 0;
+
+    // Maps one inbox event to canonical entities, adding entity and identity-map rows to b, and
+    // returns the changes for the workflows. An error is retried, then dead-lettered.
+    virtual state::result<std::vector<mappings::change>> process(const state::inbox_event& e,
+                                                                 const state::store& s,
+                                                                 state::batch& b) = 0;
+
+    // Performs an outbox action, carrying its idempotency key (the action id).
+    virtual net::awaitable<action_outcome> perform(state::action a) = 0;
+    // Looks up, remotely, whether an action whose outcome is unknown already happened.
+    virtual net::awaitable<reconcile_outcome> reconcile(state::action a) = 0;
+};
+
+}  // namespace billsync::connectors

@@ -1,0 +1,14 @@
+#include "connectors/runtime/registry.hpp"
+
+#include "connectors/generic/generic_connector.hpp"
+
+namespace billsync::connectors {
+
+std::unique_ptr<connector> make_connector(const connector_settings& s) {
+    if (s.kind == "generic") {
+        return std::make_unique<generic::generic_connector>(generic::from(s));
+    }
+    return nullptr;
+}
+
+}  // namespace billsync::connectors

@@ -1,0 +1,514 @@
+#include "daemon/pipeline.hpp"
+
+#include <spdlog/logger.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "util/metrics.hpp"
+
+namespace billsync::daemon {
+
+namespace {
+
+// An inbox event that failed waits a little before its next attempt: 1 s, 2 s, 4 s, ... (business
+// time), while other connectors' events go on.
+std::chrono::seconds event_backoff(std::uint32_t attempts) {
+    return std::chrono::seconds(1LL << std::min<std::uint32_t>(attempts, 10));
+}
+
+}  // namespace
+
+struct pipeline::impl : std::enable_shared_from_this<impl> {
+    struct advance_request {
+        std::chrono::seconds by;
+        std::function<void(util::instant)> done;
+    };
+
+    net::strand<net::any_io_executor> strand;
+    pipeline_deps d;
+    pipeline_options opt;
+    net::steady_timer wake;
+    bool kicked = false;
+    bool stopping = false;
+    bool running = false;
+    std::deque<advance_request> advances;
+    std::map<std::string, util::instant, std::less<>> not_before;  // per connector, after failure
+    std::chrono::steady_clock::time_point last_reconcile{};
+    std::mt19937_64 rng{std::random_device{}()};
+    std::function<void()> on_stopped;
+
+    mutable std::mutex depth_mutex;
+    // connector -> pending action id -> when we learnt of it
+    std::map<std::string, std::map<std::string, util::instant>, std::less<>> pending;
+    std::map<std::string, std::uint64_t, std::less<>> unknown;
+
+    util::counter& events_processed;
+    util::counter& events_failed;
+    util::counter& events_dead;
+    util::counter& timers_fired;
+
+    impl(net::any_io_executor ex, pipeline_deps deps, pipeline_options o)
+        : strand(net::make_strand(ex)),
+          d(std::move(deps)),
+          opt(o),
+          wake(strand),
+          events_processed(d.metrics.get_counter("billsync_events_processed_total",
+                                                 "Inbox events processed into state.")),
+          events_failed(d.metrics.get_counter("billsync_event_failures_total",
+                                              "Failed attempts to process an inbox event.")),
+          events_dead(d.metrics.get_counter("billsync_events_dead_lettered_total",
+                                            "Inbox events moved to the dead letters.")),
+          timers_fired(
+              d.metrics.get_counter("billsync_timers_fired_total", "Durable timers fired.")) {}
+
+    util::counter& action_counter(const std::string& connector, std::string_view outcome) {
+        return d.metrics.get_counter("billsync_actions_total",
+                                     "Outbox action attempts by connector and outcome.",
+                                     {{"connector", connector}, {"outcome", std::string(outcome)}});
+    }
+
+    void load_depths() {
+        auto ready = d.outbox.ready(util::instant::max(), 1u << 20);
+        auto unk = d.outbox.unknown(1u << 20);
+        std::lock_guard lock(depth_mutex);
+        for (const auto& a : ready.value) {
+            pending[a.connector][a.id] = a.next_attempt_at;
+        }
+        for (const auto& a : unk.value) {
+            ++unknown[a.connector];
+        }
+    }
+
+    void note_enqueued(const std::vector<std::pair<std::string, std::string>>& added) {
+        if (added.empty()) {
+            return;
+        }
+        const auto now = d.clock.now();
+        std::lock_guard lock(depth_mutex);
+        for (const auto& [id, connector] : added) {
+            pending[connector].emplace(id, now);
+        }
+    }
+
+    void note_finished(const std::string& connector, const std::string& id) {
+        std::lock_guard lock(depth_mutex);
+        if (auto it = pending.find(connector); it != pending.end()) {
+            it->second.erase(id);
+        }
+    }
+
+    connectors::connector* find(std::string_view name) const {
+        auto it = d.connectors.find(name);
+        return it == d.connectors.end() ? nullptr : it->second;
+    }
+
+    // One event: the connector's mapping, the workflows' decisions, the change records and the
+    // event's removal, in one batch. Returns false when the connector's queue should pause.
+    bool process_event(connectors::connector& c, state::inbox_event& e) {
+        const auto now = d.clock.now();
+        state::batch b(d.store);
+        std::string error;
+        workflows::context ctx{b, d.outbox, d.timers, d.audit, now};
+        auto res = c.process(e, d.store, b);
+        if (!res.ok()) {
+            error = res.st.message;
+        } else {
+            for (const auto& ch : res.value) {
+                d.changes.append(b, ch.encode());
+                if (auto st = d.engine.on_change(ch, ctx); !st.ok) {
+                    error = "workflow failed: " + st.message;
+                    break;
+                }
+            }
+        }
+        if (error.empty()) {
+            d.inbox.remove(e, b);
+            // Not synced: until this batch is durable the event is still in the (durable) inbox,
+            // so a crash replays the whole step; the next synced write makes it durable.
+            if (auto st = d.store.write(b, false); !st.ok) {
+                error = "state write failed: " + st.message;
+            } else {
+                note_enqueued(ctx.enqueued);
+                events_processed.inc();
+                return true;
+            }
+        }
+        events_failed.inc();
+        if (auto st = d.inbox.record_failure(e, error); !st.ok) {
+            d.log->error("Cannot record a processing failure connector={} seq={} error=\"{}\"",
+                         e.connector,
+                         e.seq,
+                         st.message);
+            not_before[e.connector] = now + event_backoff(e.attempts);
+            return false;
+        }
+        if (e.attempts >= opt.max_event_attempts) {
+            state::batch dl(d.store);
+            d.dead_letters.from_inbox(dl, e, error, now);
+            if (auto st = d.store.write(dl, true); !st.ok) {
+                d.log->error("Cannot dead-letter an event connector={} seq={} error=\"{}\"",
+                             e.connector,
+                             e.seq,
+                             st.message);
+                not_before[e.connector] = now + event_backoff(e.attempts);
+                return false;
+            }
+            events_dead.inc();
+            d.log->error("Event moved to dead letters connector={} seq={} attempts={} error=\"{}\"",
+                         e.connector,
+                         e.seq,
+                         e.attempts,
+                         error);
+            return true;
+        }
+        d.log->warn("Event processing failed connector={} seq={} attempt={} error=\"{}\"",
+                    e.connector,
+                    e.seq,
+                    e.attempts,
+                    error);
+        not_before[e.connector] = now + event_backoff(e.attempts);
+        return false;
+    }
+
+    bool process_inbox() {
+        bool did = false;
+        const auto now = d.clock.now();
+        for (const auto& name : d.inbox.connectors()) {
+            if (auto nb = not_before.find(name); nb != not_before.end()) {
+                if (nb->second > now) {
+                    continue;
+                }
+                not_before.erase(nb);
+            }
+            auto* c = find(name);
+            if (c == nullptr) {
+                continue;  // kept until a connector of that name is configured again
+            }
+            auto events = d.inbox.peek(name, opt.events_per_round);
+            if (!events.ok()) {
+                d.log->error(
+                    "Cannot read the inbox connector={} error=\"{}\"", name, events.st.message);
+                continue;
+            }
+            for (auto& e : events.value) {
+                if (!process_event(*c, e)) {
+                    break;
+                }
+                did = true;
+            }
+        }
+        return did;
+    }
+
+    bool fire_timers() {
+        const auto now = d.clock.now();
+        auto due = d.timers.due(now, 256);
+        if (!due.ok()) {
+            d.log->error("Cannot read timers error=\"{}\"", due.st.message);
+            return false;
+        }
+        for (const auto& t : due.value) {
+            state::batch b(d.store);
+            workflows::context ctx{b, d.outbox, d.timers, d.audit, now};
+            auto st = d.timers.fire(b, t);
+            if (st.ok) {
+                st = d.engine.on_timer(t, ctx);
+            }
+            if (st.ok) {
+                st = d.store.write(b, false);
+            }
+            if (!st.ok) {
+                d.log->error("Timer failed timer={} error=\"{}\"", t.name, st.message);
+                return false;
+            }
+            note_enqueued(ctx.enqueued);
+            timers_fired.inc();
+        }
+        return !due.value.empty();
+    }
+
+    void commit_or_log(state::batch& b, const state::action& a) {
+        if (auto st = d.store.write(b, false); !st.ok) {
+            // The action stays in flight; after a restart it is reconciled, never re-sent blindly.
+            d.log->error(
+                "Cannot record an action's outcome action={} error=\"{}\"", a.id, st.message);
+        }
+    }
+
+    net::awaitable<bool> run_outbox() {
+        const auto now = d.clock.now();
+        auto ready = d.outbox.ready(now, opt.actions_per_round);
+        if (!ready.ok()) {
+            d.log->error("Cannot read the outbox error=\"{}\"", ready.st.message);
+            co_return false;
+        }
+        for (auto& a : ready.value) {
+            if (stopping) {
+                break;
+            }
+            auto* c = find(a.connector);
+            if (c == nullptr) {
+                state::batch b(d.store);
+                d.outbox.to_dead_letter(
+                    b, a.id, "no connector named '" + a.connector + "' is configured", now);
+                commit_or_log(b, a);
+                note_finished(a.connector, a.id);
+                continue;
+            }
+            // Durable before the side effect starts: a crash from here on leaves it "unknown".
+            if (auto st = d.outbox.mark_in_flight(a.id); !st.ok) {
+                d.log->error(
+                    "Cannot mark an action in flight action={} error=\"{}\"", a.id, st.message);
+                co_return false;
+            }
+            const auto outcome = co_await c->perform(a);
+            const auto done_at = d.clock.now();
+            state::batch b(d.store);
+            nlohmann::json line{{"action", a.id}, {"connector", a.connector}, {"kind", a.kind}};
+            switch (outcome.k) {
+                case connectors::action_outcome::kind::done:
+                    d.outbox.complete(b, a.id, outcome.detail);
+                    line["decision"] = "action_done";
+                    action_counter(a.connector, "done").inc();
+                    note_finished(a.connector, a.id);
+                    break;
+                case connectors::action_outcome::kind::retry: {
+                    std::optional<state::backoff_duration> wait;
+                    if (outcome.retry_after) {
+                        wait = std::chrono::duration_cast<state::backoff_duration>(
+                            *outcome.retry_after);
+                    }
+                    std::uniform_real_distribution<double> u(0.0, 1.0);
+                    auto dead = d.outbox.fail(
+                        b, a.id, outcome.detail, done_at, opt.action_retry, u(rng), wait);
+                    line["decision"] = dead.ok() && dead.value ? "action_dead" : "action_retry";
+                    action_counter(a.connector, dead.value ? "dead" : "retry").inc();
+                    if (dead.value) {
+                        note_finished(a.connector, a.id);
+                    }
+                    break;
+                }
+                case connectors::action_outcome::kind::permanent:
+                    d.outbox.to_dead_letter(b, a.id, outcome.detail, done_at);
+                    line["decision"] = "action_dead";
+                    action_counter(a.connector, "dead").inc();
+                    note_finished(a.connector, a.id);
+                    break;
+            }
+            line["detail"] = outcome.detail;
+            d.audit.append(b, done_at, line.dump());
+            commit_or_log(b, a);
+        }
+        co_return !ready.value.empty();
+    }
+
+    // Actions that were in flight when the process stopped: ask the vendor what happened.
+    net::awaitable<void> reconcile_unknown() {
+        last_reconcile = std::chrono::steady_clock::now();
+        auto unk = d.outbox.unknown(1000);
+        if (!unk.ok()) {
+            co_return;
+        }
+        for (auto& a : unk.value) {
+            auto* c = find(a.connector);
+            if (c == nullptr) {
+                continue;
+            }
+            const auto r = co_await c->reconcile(a);
+            const auto now = d.clock.now();
+            state::batch b(d.store);
+            nlohmann::json line{{"action", a.id}, {"connector", a.connector}};
+            if (r.k == connectors::reconcile_outcome::kind::happened) {
+                d.outbox.complete(b, a.id, "reconciled: happened");
+                line["decision"] = "reconciled_happened";
+                action_counter(a.connector, "reconciled_done").inc();
+            } else if (r.k == connectors::reconcile_outcome::kind::absent) {
+                d.outbox.retry_later(b, a.id, now, "reconciled: did not happen");
+                line["decision"] = "reconciled_absent";
+                action_counter(a.connector, "reconciled_absent").inc();
+            } else {
+                d.log->warn("Reconciliation undecided action={} detail=\"{}\"", a.id, r.detail);
+                continue;
+            }
+            d.audit.append(b, now, line.dump());
+            commit_or_log(b, a);
+            std::lock_guard lock(depth_mutex);
+            if (auto& n = unknown[a.connector]; n > 0) {
+                --n;
+            }
+            if (r.k == connectors::reconcile_outcome::kind::happened) {
+                continue;
+            }
+            pending[a.connector].emplace(a.id, now);
+        }
+    }
+
+    net::awaitable<bool> round() {
+        bool did = fire_timers();
+        did = process_inbox() || did;
+        did = (co_await run_outbox()) || did;
+        if (std::chrono::steady_clock::now() - last_reconcile > opt.reconcile_every) {
+            bool any_unknown = false;
+            {
+                std::lock_guard lock(depth_mutex);
+                for (const auto& [c, n] : unknown) {
+                    any_unknown = any_unknown || n > 0;
+                }
+            }
+            if (any_unknown) {
+                co_await reconcile_unknown();
+            }
+            last_reconcile = std::chrono::steady_clock::now();
+        }
+        co_return did;
+    }
+
+    net::awaitable<void> until_quiet() {
+        while (!stopping && co_await round()) {
+        }
+    }
+
+    net::awaitable<void> run_advances() {
+        while (!advances.empty() && !stopping) {
+            auto req = std::move(advances.front());
+            advances.pop_front();
+            const auto target = d.clock.now() + req.by;
+            for (;;) {
+                auto next = d.timers.next_due();
+                if (!next.ok() || !next.value || *next.value > target) {
+                    break;
+                }
+                if (*next.value > d.clock.now()) {
+                    d.manual_clock->set(*next.value);
+                }
+                co_await until_quiet();
+            }
+            d.manual_clock->set(target);
+            co_await until_quiet();
+            req.done(d.clock.now());
+        }
+    }
+
+    net::awaitable<void> loop() {
+        auto self = shared_from_this();
+        load_depths();
+        co_await reconcile_unknown();
+        while (!stopping) {
+            kicked = false;
+            const bool did = co_await round();
+            if (!advances.empty()) {
+                co_await run_advances();
+                continue;
+            }
+            if (did || kicked || stopping) {
+                continue;
+            }
+            wake.expires_after(opt.idle_poll);
+            co_await wake.async_wait(as_tuple_awaitable);
+        }
+        running = false;
+        // Requests that arrive during shutdown are answered with the time as it stands.
+        for (auto& r : advances) {
+            r.done(d.clock.now());
+        }
+        advances.clear();
+        if (on_stopped) {
+            auto f = std::move(on_stopped);
+            f();
+        }
+    }
+};
+
+pipeline::pipeline(net::any_io_executor executor, pipeline_deps deps, pipeline_options options)
+    : impl_(std::make_shared<impl>(std::move(executor), std::move(deps), options)) {}
+
+pipeline::~pipeline() = default;
+
+void pipeline::start() {
+    impl_->running = true;
+    net::co_spawn(impl_->strand, impl_->loop(), [self = impl_](std::exception_ptr e) {
+        if (e) {
+            try {
+                std::rethrow_exception(e);
+            } catch (const std::exception& ex) {
+                self->d.log->critical("Pipeline stopped by an error error=\"{}\"", ex.what());
+            }
+        }
+    });
+}
+
+void pipeline::kick() {
+    net::post(impl_->strand, [self = impl_] {
+        self->kicked = true;
+        self->wake.cancel();
+    });
+}
+
+net::awaitable<void> pipeline::stop() {
+    auto self = impl_;
+    // Named, not built inside the co_await expression (GCC 12 double-frees such lambdas).
+    auto initiate = [self](auto handler) {
+        auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        net::post(self->strand, [self, h] {
+            auto resume = [h] {
+                auto ex = net::get_associated_executor(*h);
+                net::post(ex, [h]() mutable { (*h)(); });
+            };
+            self->stopping = true;
+            if (!self->running) {
+                resume();
+                return;
+            }
+            self->on_stopped = resume;
+            self->wake.cancel();
+        });
+    };
+    co_await net::async_initiate<decltype(use_awaitable), void()>(std::move(initiate),
+                                                                  use_awaitable);
+}
+
+net::awaitable<util::instant> pipeline::advance(std::chrono::seconds by) {
+    auto self = impl_;
+    auto initiate = [self, by](auto handler) {
+        auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        net::post(self->strand, [self, by, h] {
+            auto done = [h](util::instant t) {
+                auto ex = net::get_associated_executor(*h);
+                net::post(ex, [h, t]() mutable { (*h)(t); });
+            };
+            if (self->d.manual_clock == nullptr || !self->running) {
+                done(self->d.clock.now());
+                return;
+            }
+            self->advances.push_back({by, std::move(done)});
+            self->kicked = true;
+            self->wake.cancel();
+        });
+    };
+    co_return co_await net::async_initiate<decltype(use_awaitable), void(util::instant)>(
+        std::move(initiate), use_awaitable);
+}
+
+std::map<std::string, pipeline::outbox_depth> pipeline::outbox_depths() const {
+    std::lock_guard lock(impl_->depth_mutex);
+    std::map<std::string, outbox_depth> out;
+    for (const auto& [connector, ids] : impl_->pending) {
+        auto& o = out[connector];
+        o.pending = ids.size();
+        for (const auto& [id, at] : ids) {
+            if (!o.oldest || at < *o.oldest) {
+                o.oldest = at;
+            }
+        }
+    }
+    for (const auto& [connector, n] : impl_->unknown) {
+        out[connector].unknown = n;
+    }
+    return out;
+}
+
+}  // namespace billsync::daemon

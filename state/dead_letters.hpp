@@ -1,0 +1,66 @@
+#pragma once
+
+// Dead letters: events and actions that failed too often, kept for an operator.
+//
+//   dead_letters:  id -> dead_letter (binary codec, format 1)
+//
+// Ids: "inbox/<connector>/<seq>" for inbox events, "outbox/<action id>" for outbox actions.
+// An inbox dead letter carries the whole event in `record`, so retry() can put it back at the
+// tail of its connector's queue. An outbox action stays in the outbox in state dead (so its
+// idempotency key is still known); retry() makes it pending again. Both moves are one batch.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "state/inbox.hpp"
+#include "state/store.hpp"
+#include "util/clock.hpp"
+
+namespace billsync::state {
+
+class outbox;
+
+struct dead_letter {
+    std::string id;
+    std::string origin;  // "inbox" | "outbox"
+    std::string connector;
+    std::string kind;
+    std::string error;
+    std::string payload;  // the event body / the action payload
+    std::uint32_t attempts = 0;
+    util::instant at{};
+    std::string record;  // inbox: encode_event() of the original event; outbox: empty
+
+    bool operator==(const dead_letter&) const = default;
+};
+
+std::string encode_dead_letter(const dead_letter& d);
+bool decode_dead_letter(std::string_view value, dead_letter& d);
+std::string inbox_dead_letter_id(std::string_view connector, std::uint64_t seq);
+std::string outbox_dead_letter_id(std::string_view action_id);
+
+class dead_letters {
+public:
+    dead_letters(store& s, inbox& in, outbox& out) : store_(s), inbox_(in), outbox_(out) {}
+
+    // Moves an inbox event to the dead letters (removal from the inbox in the same batch).
+    void from_inbox(batch& b, const inbox_event& e, std::string_view error, util::instant at);
+
+    // In id order.
+    result<std::vector<dead_letter>> list(std::size_t limit) const;
+    result<std::optional<dead_letter>> get(std::string_view id) const;
+    // Forgets a dead letter (an outbox action stays dead). Synced.
+    status drop(std::string_view id);
+    // Inbox: back to the queue's tail with attempts 0; outbox: back to pending. Synced.
+    status retry(std::string_view id);
+
+private:
+    store& store_;
+    inbox& inbox_;
+    outbox& outbox_;
+};
+
+}  // namespace billsync::state

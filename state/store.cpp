@@ -1,0 +1,541 @@
+#include "state/store.hpp"
+
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/utilities/table_properties_collectors.h>
+#include <rocksdb/utilities/write_batch_with_index.h>
+#include <rocksdb/write_batch.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <system_error>
+
+namespace billsync::state {
+
+namespace {
+
+constexpr std::string_view schema_key = "schema_version";
+
+rocksdb::Slice slice(std::string_view s) { return {s.data(), s.size()}; }
+std::string_view view(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
+
+// Column families used as queues (rows deleted from the front): compact files that fill with
+// tombstones early so scans do not wade through them.
+bool queue_like(cf family) {
+    return family == cf::inbox || family == cf::outbox || family == cf::timers ||
+           family == cf::dedup;
+}
+
+rocksdb::ColumnFamilyOptions family_options(cf family, const open_options& options) {
+    rocksdb::ColumnFamilyOptions o;
+    o.write_buffer_size = options.write_buffer_size;
+    o.max_write_buffer_number = 3;
+    o.level_compaction_dynamic_level_bytes = true;
+    if (queue_like(family)) {
+        o.table_properties_collector_factories.push_back(
+            rocksdb::NewCompactOnDeletionCollectorFactory(128, 64));
+    }
+    return o;
+}
+
+rocksdb::DBOptions db_options(const open_options& options) {
+    rocksdb::DBOptions o;
+    o.create_if_missing = options.create_if_missing && !options.read_only;
+    o.create_missing_column_families = !options.read_only;
+    o.manual_wal_flush = false;           // every write reaches the OS; sync writes are fsynced
+    o.max_background_jobs = 2;            // the target hosts are small
+    o.keep_log_file_num = 3;              // RocksDB's own info LOG files
+    o.max_total_wal_size = 64u << 20;     // quiet column families must not pin old WAL files
+    o.db_write_buffer_size = 128u << 20;  // all memtables together
+    o.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+    if (options.read_only) {
+        o.max_open_files = -1;  // required by secondary instances
+    }
+    return o;
+}
+
+std::filesystem::path make_secondary_dir() {
+    static std::atomic<std::uint64_t> counter{0};
+    auto name = "billsync-secondary-" + std::to_string(::getpid()) + "-" +
+                std::to_string(counter.fetch_add(1));
+    return std::filesystem::temp_directory_path() / name;
+}
+
+// Re-applies the operations of one WriteBatch to another, mapping column family ids to handles.
+class merger final : public rocksdb::WriteBatch::Handler {
+public:
+    merger(std::span<rocksdb::ColumnFamilyHandle* const> handles, rocksdb::WriteBatch& out)
+        : handles_(handles), out_(out) {}
+
+    rocksdb::Status PutCF(std::uint32_t id,
+                          const rocksdb::Slice& key,
+                          const rocksdb::Slice& value) override {
+        auto* h = find(id);
+        return h != nullptr ? out_.Put(h, key, value) : unknown(id);
+    }
+    rocksdb::Status DeleteCF(std::uint32_t id, const rocksdb::Slice& key) override {
+        auto* h = find(id);
+        return h != nullptr ? out_.Delete(h, key) : unknown(id);
+    }
+    rocksdb::Status SingleDeleteCF(std::uint32_t id, const rocksdb::Slice& key) override {
+        auto* h = find(id);
+        return h != nullptr ? out_.SingleDelete(h, key) : unknown(id);
+    }
+    rocksdb::Status DeleteRangeCF(std::uint32_t id,
+                                  const rocksdb::Slice& begin,
+                                  const rocksdb::Slice& end) override {
+        auto* h = find(id);
+        return h != nullptr ? out_.DeleteRange(h, begin, end) : unknown(id);
+    }
+    rocksdb::Status MergeCF(std::uint32_t, const rocksdb::Slice&, const rocksdb::Slice&) override {
+        return rocksdb::Status::NotSupported("merge operands are not used by billsync");
+    }
+    void LogData(const rocksdb::Slice&) override {}
+
+private:
+    rocksdb::ColumnFamilyHandle* find(std::uint32_t id) const {
+        for (auto* h : handles_) {
+            if (h->GetID() == id) {
+                return h;
+            }
+        }
+        return nullptr;
+    }
+    static rocksdb::Status unknown(std::uint32_t id) {
+        return rocksdb::Status::InvalidArgument("unknown column family id " + std::to_string(id));
+    }
+
+    std::span<rocksdb::ColumnFamilyHandle* const> handles_;
+    rocksdb::WriteBatch& out_;
+};
+
+}  // namespace
+
+status status::from(const rocksdb::Status& s) {
+    if (s.ok()) {
+        return {};
+    }
+    status out;
+    out.ok = false;
+    out.message = s.ToString();
+    out.io_error = s.IsIOError() || s.IsNoSpace();
+    out.no_space = s.IsNoSpace();
+    return out;
+}
+
+std::vector<migration> builtin_migrations() { return {}; }
+
+// --- batch -----------------------------------------------------------------------------------
+
+struct batch::impl {
+    explicit impl(const store& s) : owner(&s) {}
+
+    void add_error(const rocksdb::Status& s) {
+        if (!s.ok() && error.ok) {
+            error = status::from(s);
+        }
+    }
+    void run(std::vector<std::function<void()>>& hooks) {
+        auto todo = std::move(hooks);
+        hooks.clear();
+        for (auto& hook : todo) {
+            hook();
+        }
+    }
+    void committed() {
+        done = true;
+        abandon_hooks.clear();
+        run(commit_hooks);
+    }
+
+    const store* owner;
+    // overwrite_key: a key written twice in one batch reads back its latest value.
+    rocksdb::WriteBatchWithIndex wb{rocksdb::BytewiseComparator(), 0, true};
+    std::vector<std::function<void()>> commit_hooks;
+    std::vector<std::function<void()>> abandon_hooks;
+    status error;
+    std::size_t ops = 0;
+    bool done = false;
+};
+
+batch::batch(const store& s) : impl_(std::make_unique<impl>(s)) {}
+
+batch::~batch() {
+    if (impl_ && !impl_->done) {
+        impl_->run(impl_->abandon_hooks);
+    }
+}
+
+batch::batch(batch&& other) noexcept = default;
+
+batch& batch::operator=(batch&& other) noexcept {
+    if (this != &other) {
+        if (impl_ && !impl_->done) {
+            impl_->run(impl_->abandon_hooks);
+        }
+        impl_ = std::move(other.impl_);
+    }
+    return *this;
+}
+
+void batch::put(cf family, std::string_view key, std::string_view value) {
+    impl_->add_error(impl_->wb.Put(impl_->owner->handle(family), slice(key), slice(value)));
+    ++impl_->ops;
+}
+
+void batch::del(cf family, std::string_view key) {
+    impl_->add_error(impl_->wb.Delete(impl_->owner->handle(family), slice(key)));
+    ++impl_->ops;
+}
+
+void batch::on_commit(std::function<void()> hook) {
+    impl_->commit_hooks.push_back(std::move(hook));
+}
+
+void batch::on_abandon(std::function<void()> hook) {
+    impl_->abandon_hooks.push_back(std::move(hook));
+}
+
+std::size_t batch::count() const noexcept { return impl_ ? impl_->ops : 0; }
+
+std::size_t batch::byte_size() const noexcept {
+    return impl_ ? impl_->wb.GetWriteBatch()->GetDataSize() : 0;
+}
+
+// --- store -----------------------------------------------------------------------------------
+
+result<std::unique_ptr<store>> store::open(const std::filesystem::path& dir,
+                                           const open_options& options) {
+    std::unique_ptr<store> s(new store());
+    s->dir_ = dir;
+    s->read_only_ = options.read_only;
+    if (auto st = s->open_impl(options); !st.ok) {
+        return result<std::unique_ptr<store>>::failure(std::move(st));
+    }
+    if (auto st = s->check_schema(options); !st.ok) {
+        return result<std::unique_ptr<store>>::failure(std::move(st));
+    }
+    return {status::success(), std::move(s)};
+}
+
+status store::open_impl(const open_options& options) {
+    const auto dbo = db_options(options);
+    const std::string path = dir_.string();
+
+    std::vector<std::string> existing;
+    auto listed = rocksdb::DB::ListColumnFamilies(dbo, path, &existing);
+    if (!listed.ok()) {
+        std::error_code ec;
+        const bool exists = std::filesystem::exists(dir_ / "CURRENT", ec);
+        if (options.read_only || !options.create_if_missing || exists) {
+            return status::failure("cannot open data dir " + path + ": " + listed.ToString());
+        }
+        existing.clear();  // a new database
+    }
+
+    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+    descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
+    for (std::size_t i = 0; i < cf_count; ++i) {
+        const auto family = static_cast<cf>(i);
+        const std::string name(cf_name(family));
+        if (options.read_only &&
+            std::find(existing.begin(), existing.end(), name) == existing.end()) {
+            return status::failure("data dir " + path + " has no column family '" + name +
+                                   "'; it was not initialised by billsync");
+        }
+        descriptors.emplace_back(name, family_options(family, options));
+    }
+    if (!options.read_only) {
+        // A read-write open must name every column family, including ones a later billsync added.
+        for (const auto& name : existing) {
+            const bool known = std::any_of(descriptors.begin(),
+                                           descriptors.end(),
+                                           [&](const auto& d) { return d.name == name; });
+            if (!known) {
+                descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
+            }
+        }
+    }
+
+    rocksdb::Status s;
+    if (options.read_only) {
+        secondary_dir_ = make_secondary_dir();
+        std::error_code ec;
+        std::filesystem::create_directories(secondary_dir_, ec);
+        if (ec) {
+            return status::failure("cannot create " + secondary_dir_.string() + ": " +
+                                   ec.message());
+        }
+        s = rocksdb::DB::OpenAsSecondary(
+            dbo, path, secondary_dir_.string(), descriptors, &all_handles_, &db_);
+    } else {
+        s = rocksdb::DB::Open(dbo, path, descriptors, &all_handles_, &db_);
+    }
+    if (!s.ok()) {
+        db_ = nullptr;
+        all_handles_.clear();
+        auto st = status::from(s);
+        st.message = "cannot open data dir " + path + ": " + st.message;
+        return st;
+    }
+    for (std::size_t i = 0; i < cf_count; ++i) {
+        handles_[i] = all_handles_[i + 1];
+    }
+    return {};
+}
+
+status store::check_schema(const open_options& options) {
+    const std::string path = dir_.string();
+    auto stored = get(cf::meta, schema_key);
+    if (!stored.ok()) {
+        return stored.st;
+    }
+    const std::uint32_t target = options.schema_version;
+    if (!stored.value) {
+        if (read_only_) {
+            return status::failure("data dir " + path +
+                                   " has no schema version; it was not initialised by billsync");
+        }
+        for (std::size_t i = 0; i < cf_count; ++i) {
+            bool any = false;
+            auto st = for_each(static_cast<cf>(i), "", [&](std::string_view, std::string_view) {
+                any = true;
+                return false;
+            });
+            if (!st.ok) {
+                return st;
+            }
+            if (any) {
+                return status::failure("data dir " + path +
+                                       " holds data but no schema version; refusing to use it");
+            }
+        }
+        batch b(*this);
+        b.put(cf::meta, schema_key, std::to_string(target));
+        if (auto st = write(b, true); !st.ok) {
+            return st;
+        }
+        schema_version_ = target;
+        return {};
+    }
+
+    std::uint32_t version = 0;
+    const std::string& text = *stored.value;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), version);
+    if (ec != std::errc() || end != text.data() + text.size()) {
+        return status::failure("data dir " + path + " has a corrupt schema version '" + text + "'");
+    }
+    if (version > target) {
+        return status::failure("data dir " + path + " was written by schema " +
+                               std::to_string(version) + ", this billsync understands up to " +
+                               std::to_string(target) + "; upgrade billsync");
+    }
+    if (version < target) {
+        if (read_only_) {
+            return status::failure("data dir " + path + " is at schema " + std::to_string(version) +
+                                   ", this billsync needs " + std::to_string(target) +
+                                   "; open it read-write once to migrate it");
+        }
+        batch b(*this);
+        for (std::uint32_t from = version; from < target; ++from) {
+            auto m = std::find_if(options.migrations.begin(),
+                                  options.migrations.end(),
+                                  [&](const migration& mig) { return mig.from == from; });
+            if (m == options.migrations.end() || !m->fn) {
+                return status::failure("data dir " + path + ": no migration from schema " +
+                                       std::to_string(from) + " to " + std::to_string(from + 1));
+            }
+            if (auto st = m->fn(*this, b); !st.ok) {
+                st.message = "migration of data dir " + path + " from schema " +
+                             std::to_string(from) + " failed: " + st.message;
+                return st;
+            }
+        }
+        b.put(cf::meta, schema_key, std::to_string(target));
+        if (auto st = write(b, true); !st.ok) {
+            return st;
+        }
+    }
+    schema_version_ = target;
+    return {};
+}
+
+store::~store() {
+    if (db_ != nullptr) {
+        for (auto* h : all_handles_) {
+            db_->DestroyColumnFamilyHandle(h);
+        }
+        db_->Close();  // errors on close cannot be acted upon; the WAL has every acknowledged write
+        delete db_;
+    }
+    if (!secondary_dir_.empty()) {
+        std::error_code ec;
+        std::filesystem::remove_all(secondary_dir_, ec);
+    }
+}
+
+status store::write_raw(rocksdb::WriteBatch* wb, bool sync) {
+    if (read_only_) {
+        return status::failure("data dir " + dir_.string() + " is open read-only");
+    }
+    rocksdb::WriteOptions wo;
+    wo.sync = sync;
+    auto s = db_->Write(wo, wb);
+    writes_.fetch_add(1, std::memory_order_relaxed);
+    if (sync) {
+        synced_writes_.fetch_add(1, std::memory_order_relaxed);
+    }
+    return status::from(s);
+}
+
+status store::write(batch& b, bool sync) {
+    batch* one = &b;
+    return write_group(std::span<batch* const>(&one, 1), sync);
+}
+
+status store::check(const batch& b) const {
+    if (!b.impl_ || b.impl_->owner != this) {
+        return status::failure("batch does not belong to this store");
+    }
+    if (b.impl_->done) {
+        return status::failure("batch was already written");
+    }
+    return b.impl_->error;
+}
+
+status store::write_group(std::span<batch* const> batches, bool sync) {
+    for (auto* b : batches) {
+        if (auto st = check(*b); !st.ok) {
+            return st;
+        }
+    }
+    status st;
+    if (batches.size() == 1) {
+        st = write_raw(batches[0]->impl_->wb.GetWriteBatch(), sync);
+    } else {
+        rocksdb::WriteBatch merged;
+        merger m(all_handles_, merged);
+        for (auto* b : batches) {
+            if (auto s = b->impl_->wb.GetWriteBatch()->Iterate(&m); !s.ok()) {
+                return status::from(s);
+            }
+        }
+        st = write_raw(&merged, sync);
+    }
+    if (st.ok) {
+        for (auto* b : batches) {
+            b->impl_->committed();
+        }
+    }
+    return st;
+}
+
+result<std::optional<std::string>> store::get(cf family, std::string_view key) const {
+    std::string value;
+    auto s = db_->Get(rocksdb::ReadOptions(), handle(family), slice(key), &value);
+    if (s.IsNotFound()) {
+        return {};
+    }
+    if (!s.ok()) {
+        return result<std::optional<std::string>>::failure(status::from(s));
+    }
+    return {status::success(), std::move(value)};
+}
+
+result<std::optional<std::string>> store::get(batch& b, cf family, std::string_view key) const {
+    if (!b.impl_ || b.impl_->owner != this) {
+        return result<std::optional<std::string>>::failure(
+            status::failure("batch does not belong to this store"));
+    }
+    std::string value;
+    auto s = b.impl_->wb.GetFromBatchAndDB(
+        db_, rocksdb::ReadOptions(), handle(family), slice(key), &value);
+    if (s.IsNotFound()) {
+        return {};
+    }
+    if (!s.ok()) {
+        return result<std::optional<std::string>>::failure(status::from(s));
+    }
+    return {status::success(), std::move(value)};
+}
+
+status store::for_each(cf family, std::string_view prefix, const visit_fn& fn) const {
+    return for_each_range(family, prefix, keys::prefix_end(prefix), fn);
+}
+
+status store::for_each_range(cf family,
+                             std::string_view from,
+                             std::string_view to,
+                             const visit_fn& fn) const {
+    rocksdb::ReadOptions ro;
+    const std::string upper(to);
+    const rocksdb::Slice upper_slice(upper);
+    if (!upper.empty()) {
+        ro.iterate_upper_bound = &upper_slice;
+    }
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, handle(family)));
+    for (it->Seek(slice(from)); it->Valid(); it->Next()) {
+        if (!fn(view(it->key()), view(it->value()))) {
+            break;
+        }
+    }
+    return status::from(it->status());
+}
+
+result<std::optional<std::pair<std::string, std::string>>> store::last(
+    cf family, std::string_view prefix) const {
+    using result_t = result<std::optional<std::pair<std::string, std::string>>>;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), handle(family)));
+    const std::string end = keys::prefix_end(prefix);
+    if (end.empty()) {
+        it->SeekToLast();
+    } else {
+        it->SeekForPrev(slice(end));
+        if (it->Valid() && view(it->key()) == end) {
+            it->Prev();
+        }
+    }
+    if (!it->status().ok()) {
+        return result_t::failure(status::from(it->status()));
+    }
+    if (!it->Valid() || !view(it->key()).starts_with(prefix)) {
+        return {};
+    }
+    return {status::success(),
+            std::make_pair(std::string(view(it->key())), std::string(view(it->value())))};
+}
+
+std::uint64_t store::approximate_count(cf family) const {
+    std::uint64_t n = 0;
+    if (!db_->GetIntProperty(handle(family), "rocksdb.estimate-num-keys", &n)) {
+        return 0;
+    }
+    return n;
+}
+
+std::vector<std::pair<std::string_view, std::uint64_t>> store::approximate_counts() const {
+    std::vector<std::pair<std::string_view, std::uint64_t>> out;
+    out.reserve(cf_count);
+    for (std::size_t i = 0; i < cf_count; ++i) {
+        out.emplace_back(cf_names[i], approximate_count(static_cast<cf>(i)));
+    }
+    return out;
+}
+
+status store::catch_up() {
+    if (!read_only_) {
+        return {};
+    }
+    return status::from(db_->TryCatchUpWithPrimary());
+}
+
+status store::flush() {
+    if (read_only_) {
+        return {};
+    }
+    std::vector<rocksdb::ColumnFamilyHandle*> ours(handles_.begin(), handles_.end());
+    return status::from(db_->Flush(rocksdb::FlushOptions(), ours));
+}
+
+}  // namespace billsync::state

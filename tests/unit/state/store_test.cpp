@@ -1,0 +1,317 @@
+#include "state/store.hpp"
+
+#include <gtest/gtest.h>
+
+#include "tests/unit/state/state_test_support.hpp"
+
+namespace billsync::state {
+namespace {
+
+using testing::open_store;
+using testing::temp_dir;
+
+TEST(store, atomic_batch_survives_reopen) {
+    temp_dir dir;
+    {
+        auto s = open_store(dir.db());
+        ASSERT_TRUE(s);
+        batch seed(*s);
+        seed.put(cf::cursors, "gone", "x");
+        ASSERT_TRUE(s->write(seed, true).ok);
+
+        batch b(*s);
+        b.put(cf::inbox, "qbo/a", "event");
+        b.put(cf::timers, "n/t1", "due");
+        b.put(cf::audit, "line", "{}");
+        b.del(cf::cursors, "gone");
+        EXPECT_EQ(b.count(), 4u);
+        ASSERT_TRUE(s->write(b, true).ok);
+    }
+    auto s = open_store(dir.db());
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->schema_version(), current_schema_version);
+    EXPECT_EQ(s->get(cf::inbox, "qbo/a").value, std::optional<std::string>("event"));
+    EXPECT_EQ(s->get(cf::timers, "n/t1").value, std::optional<std::string>("due"));
+    EXPECT_EQ(s->get(cf::audit, "line").value, std::optional<std::string>("{}"));
+    EXPECT_FALSE(s->get(cf::cursors, "gone").value);
+}
+
+TEST(store, batch_reads_its_own_writes) {
+    temp_dir dir;
+    auto s = open_store(dir.db());
+    ASSERT_TRUE(s);
+    batch b(*s);
+    EXPECT_FALSE(s->get(b, cf::entities, "k").value);
+    b.put(cf::entities, "k", "1");
+    b.put(cf::entities, "k", "2");
+    EXPECT_EQ(s->get(b, cf::entities, "k").value, std::optional<std::string>("2"));
+    EXPECT_FALSE(s->get(cf::entities, "k").value);  // not written yet
+    b.del(cf::entities, "k");
+    EXPECT_FALSE(s->get(b, cf::entities, "k").value);
+    ASSERT_TRUE(s->write(b, false).ok);
+    EXPECT_FALSE(s->get(cf::entities, "k").value);
+}
+
+TEST(store, hooks_run_on_commit_or_abandon) {
+    temp_dir dir;
+    auto s = open_store(dir.db());
+    ASSERT_TRUE(s);
+    int committed = 0;
+    int abandoned = 0;
+    {
+        batch b(*s);
+        b.put(cf::meta, "x", "1");
+        b.on_commit([&] { ++committed; });
+        b.on_abandon([&] { ++abandoned; });
+        ASSERT_TRUE(s->write(b, true).ok);
+        EXPECT_FALSE(s->write(b, true).ok);  // a batch is written once
+    }
+    EXPECT_EQ(committed, 1);
+    EXPECT_EQ(abandoned, 0);
+    {
+        batch b(*s);
+        b.put(cf::meta, "y", "1");
+        b.on_commit([&] { ++committed; });
+        b.on_abandon([&] { ++abandoned; });
+    }
+    EXPECT_EQ(committed, 1);
+    EXPECT_EQ(abandoned, 1);
+    EXPECT_FALSE(s->get(cf::meta, "y").value);
+}
+
+TEST(store, batch_of_another_store_is_refused) {
+    temp_dir a;
+    temp_dir b;
+    auto s1 = open_store(a.db());
+    auto s2 = open_store(b.db());
+    ASSERT_TRUE(s1 && s2);
+    batch foreign(*s2);
+    foreign.put(cf::meta, "k", "v");
+    auto st = s1->write(foreign, true);
+    EXPECT_FALSE(st.ok);
+    EXPECT_NE(st.message.find("does not belong"), std::string::npos);
+}
+
+TEST(store, refuses_a_newer_schema) {
+    temp_dir dir;
+    {
+        open_options newer;
+        newer.schema_version = current_schema_version + 2;
+        ASSERT_TRUE(open_store(dir.db(), newer));
+    }
+    auto r = store::open(dir.db());
+    ASSERT_FALSE(r.ok());
+    const std::string expected = "data dir " + dir.db().string() + " was written by schema " +
+                                 std::to_string(current_schema_version + 2) +
+                                 ", this billsync understands up to " +
+                                 std::to_string(current_schema_version) + "; upgrade billsync";
+    EXPECT_EQ(r.st.message, expected);
+
+    open_options ro;
+    ro.read_only = true;
+    EXPECT_FALSE(store::open(dir.db(), ro).ok());
+}
+
+TEST(store, migrates_an_older_schema_in_one_batch) {
+    temp_dir dir;
+    {
+        open_options v1;
+        v1.schema_version = 1;
+        auto s = open_store(dir.db(), v1);
+        ASSERT_TRUE(s);
+        batch b(*s);
+        b.put(cf::entities, "old", "v1");
+        ASSERT_TRUE(s->write(b, true).ok);
+    }
+    std::vector<std::uint32_t> ran;
+    open_options v3;
+    v3.schema_version = 3;
+    v3.migrations = {
+        {2,
+         [&](store& s, batch& b) {
+             ran.push_back(2);
+             // sees the previous step's write through the batch
+             auto step1 = s.get(b, cf::entities, "step1");
+             EXPECT_EQ(step1.value, std::optional<std::string>("done"));
+             b.put(cf::entities, "step2", "done");
+             return status::success();
+         }},
+        {1,
+         [&](store& s, batch& b) {
+             ran.push_back(1);
+             EXPECT_EQ(s.get(cf::entities, "old").value, std::optional<std::string>("v1"));
+             b.put(cf::entities, "step1", "done");
+             return status::success();
+         }},
+    };
+    {
+        auto s = open_store(dir.db(), v3);
+        ASSERT_TRUE(s);
+        EXPECT_EQ(s->schema_version(), 3u);
+        EXPECT_EQ(ran, (std::vector<std::uint32_t>{1, 2}));
+        EXPECT_EQ(s->get(cf::meta, "schema_version").value, std::optional<std::string>("3"));
+        EXPECT_EQ(s->get(cf::entities, "step2").value, std::optional<std::string>("done"));
+    }
+    ran.clear();
+    auto again = open_store(dir.db(), v3);  // already migrated: nothing runs
+    ASSERT_TRUE(again);
+    EXPECT_TRUE(ran.empty());
+}
+
+TEST(store, failed_or_missing_migration_changes_nothing) {
+    temp_dir dir;
+    {
+        open_options v1;
+        v1.schema_version = 1;
+        ASSERT_TRUE(open_store(dir.db(), v1));
+    }
+    open_options v2;
+    v2.schema_version = 2;
+    v2.migrations = {{1, [](store&, batch& b) {
+                          b.put(cf::entities, "half", "done");
+                          return status::failure("disk says no");
+                      }}};
+    auto r = store::open(dir.db(), v2);
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.st.message.find("from schema 1 failed: disk says no"), std::string::npos);
+
+    v2.migrations.clear();
+    r = store::open(dir.db(), v2);
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.st.message.find("no migration from schema 1 to 2"), std::string::npos);
+
+    open_options v1;
+    v1.schema_version = 1;
+    auto s = open_store(dir.db(), v1);
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->schema_version(), 1u);
+    EXPECT_FALSE(s->get(cf::entities, "half").value);
+}
+
+TEST(store, read_only_open_beside_a_writer) {
+    temp_dir dir;
+    auto writer = open_store(dir.db());
+    ASSERT_TRUE(writer);
+    batch b(*writer);
+    b.put(cf::cursors, "qbo", "c1");
+    ASSERT_TRUE(writer->write(b, true).ok);
+
+    open_options ro;
+    ro.read_only = true;
+    auto reader = open_store(dir.db(), ro);
+    ASSERT_TRUE(reader);
+    EXPECT_TRUE(reader->read_only());
+    EXPECT_EQ(reader->get(cf::cursors, "qbo").value, std::optional<std::string>("c1"));
+
+    batch w(*reader);
+    w.put(cf::cursors, "qbo", "c2");
+    auto st = reader->write(w, true);
+    EXPECT_FALSE(st.ok);
+    EXPECT_NE(st.message.find("read-only"), std::string::npos);
+
+    batch more(*writer);
+    more.put(cf::cursors, "qbo", "c3");
+    ASSERT_TRUE(writer->write(more, true).ok);
+    ASSERT_TRUE(reader->catch_up().ok);
+    EXPECT_EQ(reader->get(cf::cursors, "qbo").value, std::optional<std::string>("c3"));
+}
+
+TEST(store, read_only_open_of_a_missing_dir_fails) {
+    temp_dir dir;
+    open_options ro;
+    ro.read_only = true;
+    auto r = store::open(dir.path() / "nothing-here", ro);
+    EXPECT_FALSE(r.ok());
+    EXPECT_FALSE(std::filesystem::exists(dir.path() / "nothing-here"));
+
+    open_options no_create;
+    no_create.create_if_missing = false;
+    EXPECT_FALSE(store::open(dir.path() / "nothing-here", no_create).ok());
+}
+
+TEST(store, prefix_and_range_iteration) {
+    temp_dir dir;
+    auto s = open_store(dir.db());
+    ASSERT_TRUE(s);
+    batch b(*s);
+    for (const char* k : {"a/1", "a/2", "a/3", "b/1", "ab"}) {
+        b.put(cf::entities, k, std::string("v") + k);
+    }
+    ASSERT_TRUE(s->write(b, false).ok);
+
+    std::vector<std::string> seen;
+    auto collect = [&](std::string_view k, std::string_view) {
+        seen.emplace_back(k);
+        return true;
+    };
+    ASSERT_TRUE(s->for_each(cf::entities, "a/", collect).ok);
+    EXPECT_EQ(seen, (std::vector<std::string>{"a/1", "a/2", "a/3"}));
+
+    seen.clear();
+    ASSERT_TRUE(s->for_each_range(cf::entities, "a/2", "b/", collect).ok);
+    EXPECT_EQ(seen, (std::vector<std::string>{"a/2", "a/3", "ab"}));
+
+    seen.clear();
+    ASSERT_TRUE(s->for_each(cf::entities, "", [&](std::string_view k, std::string_view) {
+                     seen.emplace_back(k);
+                     return seen.size() < 2;
+                 }).ok);
+    EXPECT_EQ(seen.size(), 2u);
+
+    auto last = s->last(cf::entities, "a/");
+    ASSERT_TRUE(last.ok());
+    ASSERT_TRUE(last.value);
+    EXPECT_EQ(last.value->first, "a/3");
+    EXPECT_EQ(last.value->second, "va/3");
+    EXPECT_FALSE(s->last(cf::entities, "c/").value);
+}
+
+TEST(store, approximate_counts_name_every_column_family) {
+    temp_dir dir;
+    auto s = open_store(dir.db());
+    ASSERT_TRUE(s);
+    batch b(*s);
+    for (int i = 0; i < 10; ++i) {
+        b.put(cf::xref, "k" + std::to_string(i), "v");
+    }
+    ASSERT_TRUE(s->write(b, false).ok);
+    auto counts = s->approximate_counts();
+    ASSERT_EQ(counts.size(), cf_count);
+    EXPECT_EQ(counts[4].first, "xref");
+    EXPECT_EQ(counts[4].second, 10u);
+    EXPECT_EQ(s->approximate_count(cf::xref), 10u);
+}
+
+TEST(keys, be64_and_instants_sort_bytewise) {
+    EXPECT_LT(keys::be64(1), keys::be64(256));
+    EXPECT_EQ(keys::read_be64(keys::be64(0x0102030405060708ull)), 0x0102030405060708ull);
+    const util::instant before{util::duration{-5}};
+    const util::instant after{util::duration{5}};
+    EXPECT_LT(keys::be64(keys::from_instant(before)), keys::be64(keys::from_instant(after)));
+    EXPECT_EQ(keys::to_instant(keys::from_instant(before)), before);
+    EXPECT_EQ(keys::prefix_end("a/"), "a0");
+    EXPECT_EQ(keys::prefix_end(std::string("a\xff", 2)), "b");
+    EXPECT_EQ(keys::prefix_end(""), "");
+}
+
+TEST(keys, codec_rejects_truncated_values) {
+    auto v = codec::writer(7).str("hello").u64(300).time(util::instant{}).take();
+    codec::reader r(v, 7);
+    EXPECT_EQ(r.str(), "hello");
+    EXPECT_EQ(r.u64(), 300u);
+    EXPECT_EQ(r.time(), util::instant{});
+    EXPECT_TRUE(r.done());
+
+    codec::reader wrong_format(v, 8);
+    wrong_format.str();
+    EXPECT_FALSE(wrong_format.done());
+
+    codec::reader truncated(std::string_view(v).substr(0, v.size() - 1), 7);
+    truncated.str();
+    truncated.u64();
+    truncated.time();
+    EXPECT_FALSE(truncated.done());
+}
+
+}  // namespace
+}  // namespace billsync::state

@@ -1,0 +1,58 @@
+#pragma once
+
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "mappings/change.hpp"
+#include "state/outbox.hpp"
+#include "state/tables.hpp"
+#include "state/timers.hpp"
+#include "util/clock.hpp"
+
+namespace billsync::workflows {
+
+// What a rule may touch while deciding: everything goes into one batch that also carries the
+// change (or the fired timer) that caused it, so a decision is made exactly once.
+struct context {
+    state::batch& b;
+    state::outbox& outbox;
+    state::timers& timers;
+    state::audit_log& audit;
+    util::instant now;
+    // Filled by the engine: actions this decision added (id, connector), for the caller's
+    // bookkeeping once the batch commits.
+    std::vector<std::pair<std::string, std::string>> enqueued{};
+};
+
+// Turns canonical changes and fired timers into side effects (outbox actions) and future work
+// (timers). Rules see canonical entities only.
+//
+// Record rules (generic signed-webhook sources):
+// - "notify": every created or updated record from a source that takes actions gets one notify
+//   action, keyed by (rule, entity, version), back to that source.
+// - "remind": a record with remind_after_s schedules the durable timer remind/<entity>; an
+//   update reschedules it, a deletion cancels it; when it fires, a remind action is queued.
+class engine {
+public:
+    explicit engine(std::set<std::string, std::less<>> action_sources);
+
+    state::status on_change(const mappings::change& c, context& ctx) const;
+    // Timers that belong to no rule are logged in the audit log and dropped.
+    state::status on_timer(const state::timer& t, context& ctx) const;
+
+private:
+    state::status enqueue(context& ctx,
+                          std::string_view rule,
+                          const std::string& connector,
+                          const std::string& entity,
+                          std::uint64_t version,
+                          std::string payload,
+                          std::string_view cause) const;
+
+    std::set<std::string, std::less<>> action_sources_;
+};
+
+}  // namespace billsync::workflows
