@@ -136,7 +136,8 @@ reader loaded_config::connector_reader(std::size_t i, diagnostics& diags) const 
 std::optional<loaded_config> load_string(std::string_view toml_text,
                                          std::string file_name,
                                          diagnostics& diags,
-                                         const connector_parser& parse_connector) {
+                                         const connector_parser& parse_connector,
+                                         const section_parsers& sections) {
     const std::size_t errors_before = diags.error_count();
     auto root = reader::parse(toml_text, file_name, diags);
     if (!root) {
@@ -173,6 +174,11 @@ std::optional<loaded_config> load_string(std::string_view toml_text,
         }
     }
 
+    for (const auto& [name, parse] : sections) {
+        auto r = root->sub(name);
+        parse(r);
+    }
+
     root->finish();
     if (diags.error_count() > errors_before) {
         return std::nullopt;
@@ -182,7 +188,8 @@ std::optional<loaded_config> load_string(std::string_view toml_text,
 
 std::optional<loaded_config> load(const std::filesystem::path& file,
                                   diagnostics& diags,
-                                  const connector_parser& parse_connector) {
+                                  const connector_parser& parse_connector,
+                                  const section_parsers& sections) {
     std::ifstream in(file, std::ios::binary);
     if (!in) {
         diags.error({file.string(), 0, 0},
@@ -194,7 +201,7 @@ std::optional<loaded_config> load(const std::filesystem::path& file,
         diags.error({file.string(), 0, 0}, "cannot read configuration file");
         return std::nullopt;
     }
-    return load_string(text, file.string(), diags, parse_connector);
+    return load_string(text, file.string(), diags, parse_connector, sections);
 }
 
 }  // namespace billsync::config

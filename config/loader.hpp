@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -42,17 +43,24 @@ struct loaded_config {
 // kind and enabled.
 using connector_parser = std::function<void(const connector_section& section, reader& r)>;
 
+// Parsers for further top-level tables ("sources", "followup", ...), keyed by table name. Each
+// is called with a reader over its table (an empty one when the file has no such table), before
+// unknown keys are reported. A top-level table without a parser is an error.
+using section_parsers = std::map<std::string, std::function<void(reader& r)>, std::less<>>;
+
 // Loads and checks a configuration file. Every problem goes to diags (file name as given, e.g.
 // "billsync.toml:14:3: error: ..."); returns nullopt when this load reported any error.
 // Resolves secrets; does not touch the file system otherwise (see check_environment).
 std::optional<loaded_config> load(const std::filesystem::path& file,
                                   diagnostics& diags,
-                                  const connector_parser& parse_connector = {});
+                                  const connector_parser& parse_connector = {},
+                                  const section_parsers& sections = {});
 
 // The same, from text; file_name is used in diagnostics only.
 std::optional<loaded_config> load_string(std::string_view toml_text,
                                          std::string file_name,
                                          diagnostics& diags,
-                                         const connector_parser& parse_connector = {});
+                                         const connector_parser& parse_connector = {},
+                                         const section_parsers& sections = {});
 
 }  // namespace billsync::config
