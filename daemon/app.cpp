@@ -25,6 +25,7 @@
 #include "daemon/pipeline.hpp"
 #include "daemon/sd_notify.hpp"
 #include "daemon/status.hpp"
+#include "daemon/tools.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
 #include "state/dead_letters.hpp"
@@ -87,6 +88,24 @@ std::optional<std::chrono::seconds> age(util::instant now, std::optional<util::i
 
 }  // namespace
 
+// Runs one dead-letter operation on the pipeline's thread, so it never races the pipeline.
+net::awaitable<http::response> deadletter_op(state::dead_letters* dl,
+                                             std::string verb,
+                                             std::string id) {
+    auto found = dl->get(id);
+    if (!found.ok()) {
+        co_return http::response::error(503, "unavailable", found.st.message);
+    }
+    if (!found.value) {
+        co_return http::response::error(404, "not_found", "no such dead letter");
+    }
+    const auto st = verb == "retry" ? dl->retry(id) : dl->drop(id);
+    if (!st.ok) {
+        co_return http::response::error(503, "unavailable", st.message);
+    }
+    co_return http::response::json(200, nlohmann::json{{"id", id}, {"done", verb}}.dump());
+}
+
 struct app::impl : status_source {
     app_options opts;
     net::io_context ioc{1};
@@ -123,6 +142,7 @@ struct app::impl : status_source {
     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
     bool stopping = false;
     net::steady_timer watchdog{ioc};
+    std::filesystem::path data_dir_at_start;
 
     explicit impl(app_options o) : opts(std::move(o)) {}
 
@@ -187,19 +207,23 @@ struct app::impl : status_source {
         return s;
     }
 
+    // The bound ports, for the CLI (data_dir/daemon.json) and for tests (--ports-file).
     void write_ports_file() {
-        if (opts.ports_file.empty()) {
-            return;
+        const nlohmann::json j{{"webhook_port", webhook->port()},
+                               {"status_port", status->port()},
+                               {"pid", ::getpid()}};
+        for (const auto& path : {opts.ports_file, cfg->daemon().data_dir / runtime_file_name}) {
+            if (path.empty()) {
+                continue;
+            }
+            const auto tmp = path.string() + ".tmp";
+            {
+                std::ofstream out(tmp, std::ios::trunc);
+                out << j.dump() << '\n';
+            }
+            std::error_code ec;
+            std::filesystem::rename(tmp, path, ec);
         }
-        nlohmann::json j{{"webhook_port", webhook->port()},
-                         {"status_port", status->port()},
-                         {"pid", ::getpid()}};
-        const auto tmp = opts.ports_file.string() + ".tmp";
-        {
-            std::ofstream out(tmp, std::ios::trunc);
-            out << j.dump() << '\n';
-        }
-        std::filesystem::rename(tmp, opts.ports_file);
     }
 
     net::awaitable<void> shutdown() {
@@ -374,6 +398,23 @@ struct app::impl : status_source {
             }});
     }
 
+    net::awaitable<http::response> deadletter_request(std::string verb, http::request req) {
+        const auto j = nlohmann::json::parse(req.body, nullptr, false);
+        if (j.is_discarded() || !j.is_object() || !j.contains("id") || !j["id"].is_string()) {
+            co_return http::response::error(
+                400, "bad_request", R"(expected {"id": "<dead letter id>"})");
+        }
+        auto op = deadletter_op(dead_letters.get(), verb, j["id"].get<std::string>());
+        auto r = co_await net::co_spawn(work_ioc, std::move(op), use_awaitable);
+        if (r.status == 200) {
+            log->info("Dead letter {} id={}",
+                      verb == "retry" ? "retried" : "dropped",
+                      j["id"].get<std::string>());
+            pipe->kick();
+        }
+        co_return r;
+    }
+
     net::awaitable<http::response> clock_advance(http::request req) {
         const auto j = nlohmann::json::parse(req.body, nullptr, false);
         if (j.is_discarded() || !j.is_object() || !j.contains("seconds") ||
@@ -415,6 +456,7 @@ struct app::impl : status_source {
 
         std::error_code fs_ec;
         std::filesystem::create_directories(d.data_dir, fs_ec);
+        data_dir_at_start = d.data_dir;
         auto opened = state::store::open(d.data_dir / "state");
         if (!opened.ok()) {
             log->critical(
@@ -433,6 +475,13 @@ struct app::impl : status_source {
             advance = [this](http::request req) { return clock_advance(std::move(req)); };
         }
         install_status_routes(status_routes, *this, metrics, d.status_token, std::move(advance));
+        for (std::string verb : {"retry", "drop"}) {
+            status_routes.add("POST",
+                              "/deadletters/" + verb,
+                              guard(d.status_token, [this, verb](http::request req) {
+                                  return deadletter_request(verb, std::move(req));
+                              }));
+        }
         webhook_routes.add_prefix(
             "POST", "/webhooks/", "/webhooks/:connector", [this](http::request req) {
                 return webhooks->handle(std::move(req));
@@ -487,6 +536,8 @@ struct app::impl : status_source {
         work_ioc.stop();
         work_thread.join();
         committer->stop();
+        std::error_code ec;
+        std::filesystem::remove(data_dir_at_start / runtime_file_name, ec);
         logs->flush();
         return rc;
     }

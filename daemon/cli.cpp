@@ -10,6 +10,7 @@
 #include "daemon/app.hpp"
 #include "daemon/app_config.hpp"
 #include "daemon/sandbox.hpp"
+#include "daemon/tools.hpp"
 #include "http/client.hpp"
 #include "util/redact.hpp"
 #include "util/version.hpp"
@@ -142,6 +143,21 @@ int main(int argc, char** argv) {
 
     auto* version = cli.add_subcommand("version", "Print version, commit and library versions");
 
+    std::string verb;
+    std::string item;
+    auto* deadletters = cli.add_subcommand("deadletters", "List, show, retry or drop dead letters");
+    deadletters->add_option("verb", verb, "list | show | retry | drop")
+        ->required()
+        ->check(CLI::IsMember({"list", "show", "retry", "drop"}));
+    deadletters->add_option("id", item, "Dead letter id (show, retry, drop)");
+    deadletters->add_option("-c,--config", config_file, "Configuration file")->required();
+
+    auto* inspect = cli.add_subcommand("inspect", "Read one item of state (read-only)");
+    inspect
+        ->add_option("key", item, "counts, inbox/<c>, outbox/<id>, entity/<t>/<id>, timer/<n>, ...")
+        ->required();
+    inspect->add_option("-c,--config", config_file, "Configuration file")->required();
+
     sandbox_options sandbox_opts;
     auto* sandbox = cli.add_subcommand("sandbox", "Run the daemon on the bundled sandbox");
     sandbox->add_option("--dir", sandbox_opts.dir, "Working directory for the sandbox's state");
@@ -159,6 +175,12 @@ int main(int argc, char** argv) {
     }
     if (*status) {
         return cmd_status(config_file, raw);
+    }
+    if (*deadletters) {
+        return cmd_deadletters(config_file, verb, item, std::cout, std::cerr);
+    }
+    if (*inspect) {
+        return cmd_inspect(config_file, item, std::cout, std::cerr);
     }
     if (*version) {
         return cmd_version();

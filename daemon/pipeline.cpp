@@ -350,7 +350,8 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
     net::awaitable<bool> round() {
         bool did = fire_timers();
         did = process_inbox() || did;
-        did = (co_await run_outbox()) || did;
+        const bool acted = co_await run_outbox();
+        did = did || acted;
         if (std::chrono::steady_clock::now() - last_reconcile > opt.reconcile_every) {
             bool any_unknown = false;
             {
@@ -367,8 +368,13 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         co_return did;
     }
 
+    // co_await stays a statement of its own: GCC 12 miscompiles it inside && and || operands.
     net::awaitable<void> until_quiet() {
-        while (!stopping && co_await round()) {
+        while (!stopping) {
+            const bool did = co_await round();
+            if (!did) {
+                break;
+            }
         }
     }
 

@@ -97,6 +97,18 @@ std::string render_status_json(const status_snapshot& s) {
     return j.dump(2);
 }
 
+http::handler guard(const std::optional<config::secret>& token, http::handler inner) {
+    if (!token) {
+        return inner;
+    }
+    return [value = token->reveal(), inner = std::move(inner)](http::request req) {
+        if (!token_matches(req.header_value("Authorization"), value)) {
+            return unauthorized();
+        }
+        return inner(std::move(req));
+    };
+}
+
 void install_status_routes(http::router& routes,
                            const status_source& source,
                            util::metrics_registry& metrics,
@@ -129,18 +141,7 @@ void install_status_routes(http::router& routes,
         }
     });
 
-    // Wraps a handler with the bearer-token check.
-    auto guarded = [token](http::handler inner) -> http::handler {
-        if (!token) {
-            return inner;
-        }
-        return [value = token->reveal(), inner = std::move(inner)](http::request req) {
-            if (!token_matches(req.header_value("Authorization"), value)) {
-                return unauthorized();
-            }
-            return inner(std::move(req));
-        };
-    };
+    auto guarded = [&token](http::handler inner) { return guard(token, std::move(inner)); };
     const status_source* src = &source;
     util::metrics_registry* reg = &metrics;
     routes.add("GET", "/healthz", [](http::request) { return healthz(); });

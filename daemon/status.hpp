@@ -59,6 +59,9 @@ std::string render_status_json(const status_snapshot& s);
 
 // GET /healthz, /readyz, /status, /metrics on the status listener. With a token, every route but
 // /healthz and /readyz requires "Authorization: Bearer <token>".
+// Wraps a handler with the bearer-token check (no token: the handler itself).
+http::handler guard(const std::optional<config::secret>& token, http::handler inner);
+
 // With a clock_advance handler (simulated clock only), also POST /clock/advance.
 void install_status_routes(http::router& routes,
                            const status_source& source,

@@ -21,7 +21,9 @@ std::string billsync_binary() {
     return b;
 }
 
-daemon_process::daemon_process(std::vector<std::string> args, std::vector<std::string> extra_env) {
+daemon_process::daemon_process(std::vector<std::string> args,
+                               std::vector<std::string> extra_env,
+                               bool stdout_too) {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) {
         throw std::runtime_error("pipe failed");
@@ -49,6 +51,9 @@ daemon_process::daemon_process(std::vector<std::string> args, std::vector<std::s
     }
     if (pid_ == 0) {
         ::dup2(fds[1], STDERR_FILENO);
+        if (stdout_too) {
+            ::dup2(fds[1], STDOUT_FILENO);
+        }
         ::execve(argv[0], argv.data(), envp.data());
         ::_exit(127);
     }

@@ -21,7 +21,10 @@ std::string billsync_binary();
 // says instead of sleeping.
 class daemon_process {
 public:
-    daemon_process(std::vector<std::string> args, std::vector<std::string> extra_env = {});
+    // With stdout_too, the child's stdout is collected as well (CLI commands print there).
+    daemon_process(std::vector<std::string> args,
+                   std::vector<std::string> extra_env = {},
+                   bool stdout_too = false);
     ~daemon_process();
     daemon_process(const daemon_process&) = delete;
     daemon_process& operator=(const daemon_process&) = delete;

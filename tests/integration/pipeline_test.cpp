@@ -1,0 +1,212 @@
+// The durable pipeline end to end: the real binary, signed deliveries, the simulated clock and a
+// recording fake vendor for outbox actions.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/fakes/action_recorder.hpp"
+#include "tests/fakes/billsync_daemon.hpp"
+#include "tests/fakes/prometheus.hpp"
+#include "tests/fakes/temp_dir.hpp"
+
+namespace billsync {
+namespace {
+
+constexpr const char* secret = "pipeline-test-secret";
+
+std::string config_text(const std::string& action_url) {
+    return std::string(
+               "[daemon]\n"
+               "data_dir = \"data\"\n"
+               "time_zone = \"America/New_York\"\n"
+               "log_format = \"text\"\n"
+               "[daemon.webhook_listener]\n"
+               "address = \"127.0.0.1:0\"\n"
+               "max_body = \"64KiB\"\n"
+               "[daemon.status_listener]\n"
+               "address = \"127.0.0.1:0\"\n"
+               "[daemon.clock]\n"
+               "mode = \"simulated\"\n"
+               "start = \"2026-01-05T14:00:00Z\"\n"
+               "[connectors.demo]\n"
+               "kind = \"generic\"\n"
+               "secret = \"${env:PIPELINE_SECRET}\"\n"
+               "event_id_header = \"X-Event-Id\"\n"
+               "action_url = \"") +
+           action_url + "\"\n";
+}
+
+class pipeline_test : public ::testing::Test {
+protected:
+    void SetUp() override {
+        daemon_ = std::make_unique<testing::billsync_daemon>(
+            dir_.path(),
+            config_text(recorder_.url()),
+            std::vector<std::string>{std::string("PIPELINE_SECRET=") + secret});
+        ASSERT_TRUE(daemon_->start()) << daemon_->output();
+    }
+    void TearDown() override {
+        if (daemon_) {
+            EXPECT_EQ(daemon_->stop(), 0) << daemon_->output();
+        }
+    }
+    http::simple_response deliver(const std::string& body, const std::string& event_id = {}) {
+        return testing::post_signed(daemon_->webhook_port(), "demo", secret, body, event_id);
+    }
+    nlohmann::json status() { return nlohmann::json::parse(daemon_->status_get("/status").body); }
+    std::string metrics() { return daemon_->status_get("/metrics").body; }
+
+    testing::temp_dir dir_;
+    testing::action_recorder recorder_;
+    std::unique_ptr<testing::billsync_daemon> daemon_;
+};
+
+TEST_F(pipeline_test, a_delivery_is_stored_processed_and_acted_on_once) {
+    auto r = deliver(R"({"id":"r1","amount":100})", "evt-1");
+    ASSERT_EQ(r.status, 200u) << r.body;
+    EXPECT_NE(r.body.find("stored"), std::string::npos);
+    auto dup = deliver(R"({"id":"r1","amount":100})", "evt-1");
+    EXPECT_EQ(dup.status, 200u);
+    EXPECT_NE(dup.body.find("duplicate"), std::string::npos);
+
+    ASSERT_NE(daemon_->advance(0), "");
+    const auto counts = recorder_.counts();
+    ASSERT_EQ(counts.size(), 1u);
+    EXPECT_EQ(counts.at("notify:demo/r1:1"), 1);
+    EXPECT_NE(recorder_.body_of("notify:demo/r1:1").find("\"amount\":100"), std::string::npos);
+
+    const auto s = status();
+    EXPECT_EQ(s["queues"]["inbox"]["count"], 0);
+    EXPECT_EQ(s["queues"]["outbox"]["count"], 0);
+    const auto m = metrics();
+    std::string error;
+    EXPECT_TRUE(testing::valid_prometheus_text(m, error)) << error;
+    EXPECT_NE(m.find(R"(billsync_webhook_events_total{connector="demo",outcome="received"} 2)"),
+              std::string::npos)
+        << m;
+    EXPECT_NE(m.find(R"(billsync_webhook_events_total{connector="demo",outcome="deduplicated"} 1)"),
+              std::string::npos);
+    EXPECT_NE(m.find(R"(billsync_actions_total{connector="demo",outcome="done"} 1)"),
+              std::string::npos);
+
+    // A new version of the record is a new action; the same content again is not.
+    ASSERT_EQ(deliver(R"({"id":"r1","amount":50})", "evt-2").status, 200u);
+    ASSERT_EQ(deliver(R"({"amount":50,"id":"r1"})", "evt-3").status, 200u);
+    ASSERT_NE(daemon_->advance(0), "");
+    EXPECT_EQ(recorder_.counts().at("notify:demo/r1:2"), 1);
+    EXPECT_EQ(recorder_.counts().size(), 2u);
+}
+
+TEST_F(pipeline_test, a_forged_signature_is_401_counted_logged_without_body_and_changes_nothing) {
+    const std::string body = R"({"id":"forged","secret_marker":"do-not-log-me"})";
+    auto r = http::fetch("127.0.0.1",
+                         daemon_->webhook_port(),
+                         "POST",
+                         "/webhooks/demo",
+                         {{"X-Signature", std::string(64, 'a')}},
+                         body);
+    EXPECT_EQ(r.status, 401u);
+    auto unsigned_r =
+        http::fetch("127.0.0.1", daemon_->webhook_port(), "POST", "/webhooks/demo", {}, body);
+    EXPECT_EQ(unsigned_r.status, 401u);
+    ASSERT_NE(daemon_->advance(0), "");
+    EXPECT_TRUE(recorder_.counts().empty());
+    EXPECT_NE(
+        metrics().find(R"(billsync_webhook_events_total{connector="demo",outcome="rejected"} 2)"),
+        std::string::npos);
+    EXPECT_TRUE(daemon_->process().wait_for_line("Rejected webhook connector=demo"));
+    EXPECT_EQ(daemon_->output().find("do-not-log-me"), std::string::npos);
+    const auto [rc, out] = daemon_->cli({"inspect", "counts"});
+    EXPECT_EQ(rc, 0) << out;
+    const auto counts = nlohmann::json::parse(out.substr(out.find('{')));
+    EXPECT_EQ(counts["inbox"], 0);
+    EXPECT_EQ(counts["entities"], 0);
+}
+
+TEST_F(pipeline_test, unknown_connector_is_404_and_oversized_body_is_413) {
+    EXPECT_EQ(testing::post_signed(daemon_->webhook_port(), "nobody", secret, "{}").status, 404u);
+    EXPECT_EQ(deliver(std::string(70 * 1024, ' ')).status, 413u);
+}
+
+TEST_F(pipeline_test, malformed_json_after_a_valid_signature_is_dead_lettered_and_acknowledged) {
+    auto r = deliver("this is not json", "evt-bad");
+    EXPECT_EQ(r.status, 200u);
+    EXPECT_NE(r.body.find("dead_lettered"), std::string::npos);
+    ASSERT_NE(daemon_->advance(0), "");
+    EXPECT_TRUE(recorder_.counts().empty());
+    EXPECT_NE(metrics().find(R"(outcome="malformed"} 1)"), std::string::npos);
+    // The operator sees it, read-only while the daemon runs.
+    const auto [rc, out] = daemon_->cli({"deadletters", "list"});
+    EXPECT_EQ(rc, 0) << out;
+    EXPECT_NE(out.find("intake/demo/id:evt-bad"), std::string::npos) << out;
+    EXPECT_NE(out.find("body is not valid JSON"), std::string::npos) << out;
+    EXPECT_EQ(status()["queues"]["dead_letters"]["count"], 1);
+    // Dropping it goes through the running daemon.
+    const auto [drc, dout] = daemon_->cli({"deadletters", "drop", "intake/demo/id:evt-bad"});
+    EXPECT_EQ(drc, 0) << dout;
+    EXPECT_EQ(status()["queues"]["dead_letters"]["count"], 0);
+}
+
+TEST_F(pipeline_test, durable_timers_fire_in_order_on_the_simulated_clock_and_survive_restart) {
+    ASSERT_EQ(deliver(R"({"id":"late","remind_after_s":7200})", "e1").status, 200u);
+    ASSERT_EQ(deliver(R"({"id":"early","remind_after_s":3600})", "e2").status, 200u);
+    ASSERT_EQ(deliver(R"({"id":"restart","remind_after_s":86400})", "e3").status, 200u);
+    ASSERT_NE(daemon_->advance(0), "");
+    EXPECT_EQ(recorder_.counts().size(), 3u);  // three notify actions
+    EXPECT_EQ(daemon_->advance(10'800), "2026-01-05T17:00:00Z");
+    auto order = recorder_.order();
+    ASSERT_EQ(order.size(), 5u);
+    EXPECT_EQ(order[3], "remind:demo/early:1");
+    EXPECT_EQ(order[4], "remind:demo/late:1");
+
+    // The third timer is still pending; it survives a restart (even a hard kill).
+    daemon_->kill();
+    ASSERT_TRUE(daemon_->start()) << daemon_->output();
+    const auto [rc, out] = daemon_->cli({"inspect", "timer/remind/demo/restart"});
+    EXPECT_EQ(rc, 0) << out;
+    EXPECT_NE(out.find("2026-01-06T14:00:00Z"), std::string::npos) << out;
+    // The clock restarts at its configured start: advance to past the due time.
+    ASSERT_NE(daemon_->advance(86'400), "");
+    EXPECT_EQ(recorder_.counts().at("remind:demo/restart:1"), 1);
+}
+
+TEST_F(pipeline_test, failing_actions_back_off_honour_retry_after_and_run_once) {
+    recorder_.fail_next(2, 503, 600);
+    ASSERT_EQ(deliver(R"({"id":"flaky"})", "f1").status, 200u);
+    ASSERT_NE(daemon_->advance(0), "");
+    EXPECT_EQ(recorder_.posts(), 1u);
+    ASSERT_NE(daemon_->advance(599), "");
+    EXPECT_EQ(recorder_.posts(), 1u);  // Retry-After: 600 is honoured
+    ASSERT_NE(daemon_->advance(1), "");
+    EXPECT_EQ(recorder_.posts(), 2u);
+    ASSERT_NE(daemon_->advance(600), "");
+    EXPECT_EQ(recorder_.posts(), 3u);
+    EXPECT_EQ(recorder_.counts().at("notify:demo/flaky:1"), 1);
+}
+
+TEST_F(pipeline_test, a_permanently_refused_action_becomes_a_dead_letter_and_can_be_retried) {
+    recorder_.fail_next(1, 422);
+    ASSERT_EQ(deliver(R"({"id":"refused"})", "p1").status, 200u);
+    ASSERT_NE(daemon_->advance(0), "");
+    EXPECT_TRUE(recorder_.counts().empty());
+    auto [rc, out] = daemon_->cli({"deadletters", "list"});
+    EXPECT_NE(out.find("outbox/notify:demo/refused:1"), std::string::npos) << out;
+    std::tie(rc, out) = daemon_->cli({"deadletters", "retry", "outbox/notify:demo/refused:1"});
+    EXPECT_EQ(rc, 0) << out;
+    ASSERT_NE(daemon_->advance(0), "");
+    EXPECT_EQ(recorder_.counts().at("notify:demo/refused:1"), 1);
+}
+
+TEST(pipeline, clock_advance_does_not_exist_in_system_mode) {
+    testing::temp_dir dir;
+    testing::billsync_daemon d(dir.path(),
+                               "[daemon]\ndata_dir = \"data\"\ntime_zone = \"UTC\"\n"
+                               "[daemon.webhook_listener]\naddress = \"127.0.0.1:0\"\n"
+                               "[daemon.status_listener]\naddress = \"127.0.0.1:0\"\n");
+    ASSERT_TRUE(d.start()) << d.output();
+    EXPECT_EQ(d.status_post("/clock/advance", R"({"seconds":60})").status, 404u);
+    EXPECT_EQ(d.stop(), 0);
+}
+
+}  // namespace
+}  // namespace billsync
