@@ -5,6 +5,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_future.hpp>
 
 #include "http/router.hpp"
@@ -24,6 +25,7 @@ struct action_recorder::impl {
     std::map<std::string, std::string> bodies;
     std::vector<std::string> arrivals;
     std::uint64_t posts = 0;
+    std::chrono::milliseconds delay{0};
     int fail_remaining = 0;
     unsigned fail_status = 503;
     int fail_retry_after = -1;
@@ -65,6 +67,18 @@ struct action_recorder::impl {
 
 namespace {
 net::awaitable<http::response> on_post(action_recorder::impl* self, http::request req) {
+    std::chrono::milliseconds delay;
+    {
+        std::lock_guard lock(self->mutex);
+        delay = self->delay;
+    }
+    if (delay.count() > 0) {
+        // Received, not yet recorded or answered: the window where a crash leaves the outcome
+        // unknown to the sender.
+        net::steady_timer t(co_await net::this_coro::executor);
+        t.expires_after(delay);
+        co_await t.async_wait(use_awaitable);
+    }
     co_return self->post(req);
 }
 net::awaitable<http::response> on_get(action_recorder::impl* self, http::request req) {
@@ -99,6 +113,11 @@ std::uint16_t action_recorder::port() const { return impl_->srv->port(); }
 
 std::string action_recorder::url() const {
     return "http://127.0.0.1:" + std::to_string(port()) + "/actions";
+}
+
+void action_recorder::set_delay(std::chrono::milliseconds d) {
+    std::lock_guard lock(impl_->mutex);
+    impl_->delay = d;
 }
 
 void action_recorder::fail_next(int n, unsigned status, int retry_after_s) {

@@ -30,6 +30,9 @@ public:
     // The next n POSTs fail with `status` (and Retry-After when retry_after_s >= 0), unrecorded.
     void fail_next(int n, unsigned status, int retry_after_s = -1);
 
+    // Each POST is answered only after this delay (widens the window a crash can hit).
+    void set_delay(std::chrono::milliseconds d);
+
     // Times each idempotency key was received (recorded POSTs only).
     std::map<std::string, int> counts() const;
     std::string body_of(const std::string& key) const;
