@@ -1,0 +1,326 @@
+// bench_ingest: durable webhook intake throughput and latency of the real billsync binary.
+//
+// Starts `billsync run` as its own process on a temporary data dir, drives signed deliveries at
+// it from many keep-alive connections for a fixed time, then runs the same load against a plain
+// Beast server (this program in --ceiling-server mode) that answers 200 without verifying or
+// storing: the ceiling of this machine. Last line: one JSON object with the figures.
+//
+//   bench_ingest [--seconds N] [--connections C] [--binary PATH]
+#include <signal.h>
+#include <spdlog/logger.h>
+#include <spdlog/sinks/null_sink.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "http/asio.hpp"
+#include "http/router.hpp"
+#include "http/server.hpp"
+#include "util/crypto.hpp"
+
+namespace {
+
+using namespace billsync;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = net::ip::tcp;
+using clock_type = std::chrono::steady_clock;
+
+constexpr const char* secret = "bench-ingest-secret";
+
+struct options {
+    int seconds = 10;
+    int connections = 64;
+    std::string binary;
+};
+
+struct load_result {
+    std::uint64_t ok = 0;
+    std::uint64_t errors = 0;
+    double seconds = 0;
+    std::vector<std::uint32_t> latencies_us;
+};
+
+struct shared_state {
+    clock_type::time_point deadline;
+    std::atomic<std::uint64_t> next_id{0};
+    load_result result;
+};
+
+net::awaitable<void> client(std::uint16_t port, std::string target, shared_state* st) {
+    auto ex = co_await net::this_coro::executor;
+    beast::tcp_stream stream(ex);
+    auto [cec] = co_await stream.async_connect(
+        tcp::endpoint(net::ip::make_address("127.0.0.1"), port), as_tuple_awaitable);
+    if (cec) {
+        ++st->result.errors;
+        co_return;
+    }
+    beast::flat_buffer buffer;
+    std::vector<std::uint32_t> local;
+    local.reserve(1 << 16);
+    while (clock_type::now() < st->deadline) {
+        const auto id = st->next_id.fetch_add(1);
+        std::string body = R"({"id":"inv-)" + std::to_string(id) +
+                           R"(","customer":"cust-42","amount":"1250.00","currency":"USD",)"
+                           R"("status":"open","due_date":"2026-02-01"})";
+        bhttp::request<bhttp::string_body> req{bhttp::verb::post, target, 11};
+        req.set(bhttp::field::host, "127.0.0.1");
+        req.set(bhttp::field::content_type, "application/json");
+        req.set("X-Signature", util::hex_encode(util::hmac_sha256(secret, body)));
+        req.set("X-Event-Id", "evt-" + std::to_string(id));
+        req.body() = std::move(body);
+        req.prepare_payload();
+        const auto started = clock_type::now();
+        auto [wec, wn] = co_await bhttp::async_write(stream, req, as_tuple_awaitable);
+        if (wec) {
+            ++st->result.errors;
+            break;
+        }
+        bhttp::response<bhttp::string_body> res;
+        auto [rec, rn] = co_await bhttp::async_read(stream, buffer, res, as_tuple_awaitable);
+        if (rec) {
+            ++st->result.errors;
+            break;
+        }
+        const auto us =
+            std::chrono::duration_cast<std::chrono::microseconds>(clock_type::now() - started);
+        if (res.result_int() == 200) {
+            ++st->result.ok;
+            local.push_back(static_cast<std::uint32_t>(us.count()));
+        } else {
+            ++st->result.errors;
+        }
+    }
+    st->result.latencies_us.insert(st->result.latencies_us.end(), local.begin(), local.end());
+}
+
+load_result drive(std::uint16_t port, const std::string& target, const options& opt) {
+    net::io_context ioc{1};
+    shared_state st;
+    const auto start = clock_type::now();
+    st.deadline = start + std::chrono::seconds(opt.seconds);
+    for (int i = 0; i < opt.connections; ++i) {
+        net::co_spawn(ioc, client(port, target, &st), net::detached);
+    }
+    ioc.run();
+    st.result.seconds = std::chrono::duration<double>(clock_type::now() - start).count();
+    return std::move(st.result);
+}
+
+double percentile_ms(std::vector<std::uint32_t>& v, double p) {
+    if (v.empty()) {
+        return 0;
+    }
+    const auto idx = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1));
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(idx), v.end());
+    return v[idx] / 1000.0;
+}
+
+double peak_rss_mb(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind("VmHWM:", 0) == 0) {
+            return std::strtod(line.c_str() + 6, nullptr) / 1024.0;
+        }
+    }
+    return 0;
+}
+
+pid_t spawn(const std::vector<std::string>& args) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        std::vector<char*> argv;
+        for (const auto& a : args) {
+            argv.push_back(const_cast<char*>(a.c_str()));
+        }
+        argv.push_back(nullptr);
+        ::execv(argv[0], argv.data());
+        ::_exit(127);
+    }
+    return pid;
+}
+
+// Waits (up to 30 s) for a ports file written by the child; 0 when it did not appear.
+std::uint16_t wait_for_port(const std::filesystem::path& file, const char* key) {
+    for (int i = 0; i < 3000; ++i) {
+        std::ifstream in(file);
+        const auto j = nlohmann::json::parse(in, nullptr, false);
+        if (!j.is_discarded() && j.contains(key)) {
+            return j[key].get<std::uint16_t>();
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return 0;
+}
+
+void stop(pid_t pid) {
+    ::kill(pid, SIGTERM);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+}
+
+net::awaitable<http::response> ok_handler(http::request) {
+    co_return http::response::json(200, R"({"status":"stored"})");
+}
+
+// The ceiling: the same Beast server billsync uses, answering 200 without verifying or storing.
+int ceiling_server(const std::filesystem::path& ports_file) {
+    net::io_context ioc{1};
+    http::router routes;
+    routes.add_prefix("POST", "/webhooks/", "/webhooks/:connector", [](http::request r) {
+        return ok_handler(std::move(r));
+    });
+    auto log = std::make_shared<spdlog::logger>("ceiling",
+                                                std::make_shared<spdlog::sinks::null_sink_mt>());
+    http::limits lim;
+    lim.max_connections = 4096;
+    http::server srv(ioc.get_executor(), "ceiling", lim, routes.as_handler(), log);
+    if (!srv.listen("127.0.0.1", 0).empty()) {
+        return 1;
+    }
+    srv.start();
+    {
+        std::ofstream out(ports_file.string() + ".tmp");
+        out << nlohmann::json{{"webhook_port", srv.port()}}.dump();
+    }
+    std::filesystem::rename(ports_file.string() + ".tmp", ports_file);
+    net::signal_set signals(ioc, SIGTERM, SIGINT);
+    signals.async_wait([&](auto, int) { ioc.stop(); });
+    ioc.run();
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    options opt;
+    std::filesystem::path self = std::filesystem::canonical("/proc/self/exe");
+    opt.binary = (self.parent_path() / "../../daemon/billsync").lexically_normal().string();
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a == "--ceiling-server" && i + 1 < argc) {
+            return ceiling_server(argv[++i]);
+        }
+        if (a == "--seconds" && i + 1 < argc) {
+            opt.seconds = std::atoi(argv[++i]);
+        } else if (a == "--connections" && i + 1 < argc) {
+            opt.connections = std::atoi(argv[++i]);
+        } else if (a == "--binary" && i + 1 < argc) {
+            opt.binary = argv[++i];
+        } else {
+            std::fprintf(stderr,
+                         "usage: bench_ingest [--seconds N] [--connections C] [--binary PATH]\n");
+            return 64;
+        }
+    }
+    const auto dir = std::filesystem::temp_directory_path() /
+                     ("billsync-bench-ingest-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    {
+        std::ofstream cfg(dir / "billsync.toml");
+        cfg << "[daemon]\n"
+               "data_dir = \"data\"\n"
+               "time_zone = \"UTC\"\n"
+               "log_level = \"warn\"\n"
+               "[daemon.webhook_listener]\n"
+               "address = \"127.0.0.1:0\"\n"
+               "max_connections = 4096\n"
+               "[daemon.status_listener]\n"
+               "address = \"127.0.0.1:0\"\n"
+               "[connectors.bench]\n"
+               "kind = \"generic\"\n"
+               "secret = \""
+            << secret
+            << "\"\n"
+               "event_id_header = \"X-Event-Id\"\n";
+    }
+    std::printf("bench_ingest: %d connections, %d s per run, binary %s\n",
+                opt.connections,
+                opt.seconds,
+                opt.binary.c_str());
+
+    // billsync: verify, dedup, durable (synced) inbox append, then 200.
+    const auto ports = dir / "ports.json";
+    const pid_t daemon = spawn({opt.binary,
+                                "run",
+                                "--config",
+                                (dir / "billsync.toml").string(),
+                                "--ports-file",
+                                ports.string()});
+    const auto port = wait_for_port(ports, "webhook_port");
+    if (port == 0) {
+        std::fprintf(stderr, "billsync did not start\n");
+        stop(daemon);
+        return 1;
+    }
+    auto r = drive(port, "/webhooks/bench", opt);
+    const double rss = peak_rss_mb(daemon);
+    stop(daemon);
+
+    // The ceiling.
+    const auto ceiling_ports = dir / "ceiling.json";
+    const pid_t ceiling = spawn({self.string(), "--ceiling-server", ceiling_ports.string()});
+    const auto cport = wait_for_port(ceiling_ports, "webhook_port");
+    load_result c;
+    if (cport != 0) {
+        c = drive(cport, "/webhooks/bench", opt);
+    }
+    stop(ceiling);
+    std::filesystem::remove_all(dir);
+
+    const double rps = static_cast<double>(r.ok) / r.seconds;
+    const double ceiling_rps = c.seconds > 0 ? static_cast<double>(c.ok) / c.seconds : 0;
+    const double p50 = percentile_ms(r.latencies_us, 0.50);
+    const double p99 = percentile_ms(r.latencies_us, 0.99);
+    const double p999 = percentile_ms(r.latencies_us, 0.999);
+    std::printf(
+        "billsync: %llu deliveries acknowledged durably in %.1f s (%llu errors): %.0f/s, "
+        "p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, peak RSS %.1f MB\n",
+        static_cast<unsigned long long>(r.ok),
+        r.seconds,
+        static_cast<unsigned long long>(r.errors),
+        rps,
+        p50,
+        p99,
+        p999,
+        rss);
+    std::printf("ceiling (plain Beast server, no verify, no storage): %.0f/s (%llu errors)\n",
+                ceiling_rps,
+                static_cast<unsigned long long>(c.errors));
+    const nlohmann::json out{
+        {"bench", "ingest"},
+        {"rps", std::round(rps)},
+        {"p50_ms", std::round(p50 * 1000) / 1000},
+        {"p99_ms", std::round(p99 * 1000) / 1000},
+        {"p999_ms", std::round(p999 * 1000) / 1000},
+        {"rss_mb", std::round(rss * 10) / 10},
+        {"ceiling_rps", std::round(ceiling_rps)},
+        {"ratio", ceiling_rps > 0 ? std::round(rps / ceiling_rps * 1000) / 1000 : 0.0}};
+    std::printf("%s\n", out.dump().c_str());
+    return 0;
+}
