@@ -55,6 +55,7 @@ struct options {
     int seconds = 10;
     int connections = 64;
     std::string binary;
+    std::uint16_t load_only_port = 0;  // drive a daemon that is already running (profiling)
 };
 
 struct load_result {
@@ -232,11 +233,21 @@ int main(int argc, char** argv) {
             opt.connections = std::atoi(argv[++i]);
         } else if (a == "--binary" && i + 1 < argc) {
             opt.binary = argv[++i];
+        } else if (a == "--load-only-port" && i + 1 < argc) {
+            opt.load_only_port = static_cast<std::uint16_t>(std::atoi(argv[++i]));
         } else {
             std::fprintf(stderr,
                          "usage: bench_ingest [--seconds N] [--connections C] [--binary PATH]\n");
             return 64;
         }
+    }
+    if (opt.load_only_port != 0) {
+        auto r = drive(opt.load_only_port, "/webhooks/bench", opt);
+        std::printf("%.0f/s, p99 %.2f ms, %llu errors\n",
+                    static_cast<double>(r.ok) / r.seconds,
+                    percentile_ms(r.latencies_us, 0.99),
+                    static_cast<unsigned long long>(r.errors));
+        return 0;
     }
     const auto dir = std::filesystem::temp_directory_path() /
                      ("billsync-bench-ingest-" + std::to_string(::getpid()));

@@ -16,7 +16,7 @@ billsync_daemon::billsync_daemon(std::filesystem::path dir,
     write_file(config_path_, config);
 }
 
-bool billsync_daemon::start() {
+bool billsync_daemon::start(std::uint64_t max_file_bytes) {
     const auto ports = dir_ / "ports.json";
     std::filesystem::remove(ports);
     process_ = std::make_unique<daemon_process>(std::vector<std::string>{billsync_binary(),

@@ -21,7 +21,7 @@ public:
                     std::vector<std::string> env = {});
 
     // Starts the process and waits until it serves; false (with output()) when it did not.
-    bool start();
+    bool start(std::uint64_t max_file_bytes = 0);
     void kill();                // SIGKILL, no goodbye
     std::optional<int> stop();  // SIGTERM and wait
     daemon_process& process() { return *process_; }

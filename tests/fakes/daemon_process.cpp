@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,7 +24,8 @@ std::string billsync_binary() {
 
 daemon_process::daemon_process(std::vector<std::string> args,
                                std::vector<std::string> extra_env,
-                               bool stdout_too) {
+                               bool stdout_too,
+                               std::uint64_t max_file_bytes) {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) {
         throw std::runtime_error("pipe failed");
@@ -53,6 +55,11 @@ daemon_process::daemon_process(std::vector<std::string> args,
         ::dup2(fds[1], STDERR_FILENO);
         if (stdout_too) {
             ::dup2(fds[1], STDOUT_FILENO);
+        }
+        if (max_file_bytes != 0) {
+            ::signal(SIGXFSZ, SIG_IGN);
+            rlimit lim{max_file_bytes, max_file_bytes};
+            ::setrlimit(RLIMIT_FSIZE, &lim);
         }
         ::execve(argv[0], argv.data(), envp.data());
         ::_exit(127);

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <filesystem>
 #include <mutex>
@@ -22,9 +23,12 @@ std::string billsync_binary();
 class daemon_process {
 public:
     // With stdout_too, the child's stdout is collected as well (CLI commands print there).
+    // A nonzero max_file_bytes caps every file the child writes (RLIMIT_FSIZE, with SIGXFSZ
+    // ignored so writes fail with EFBIG): a full disk without needing one.
     daemon_process(std::vector<std::string> args,
                    std::vector<std::string> extra_env = {},
-                   bool stdout_too = false);
+                   bool stdout_too = false,
+                   std::uint64_t max_file_bytes = 0);
     ~daemon_process();
     daemon_process(const daemon_process&) = delete;
     daemon_process& operator=(const daemon_process&) = delete;

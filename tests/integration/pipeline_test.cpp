@@ -197,6 +197,45 @@ TEST_F(pipeline_test, a_permanently_refused_action_becomes_a_dead_letter_and_can
     EXPECT_EQ(recorder_.counts().at("notify:demo/refused:1"), 1);
 }
 
+TEST(pipeline, a_full_disk_answers_503_turns_not_ready_and_loses_no_acknowledged_delivery) {
+    testing::temp_dir dir;
+    testing::action_recorder recorder;
+    testing::billsync_daemon d(
+        dir.path(), config_text(recorder.url()), {std::string("PIPELINE_SECRET=") + secret});
+    // Files may not grow past 1 MiB: the write-ahead log fills up after a few hundred deliveries.
+    ASSERT_TRUE(d.start(1u << 20)) << d.output();
+    const std::string pad(900, 'x');
+    int acked = 0;
+    unsigned refused = 0;
+    for (int i = 0; i < 5000 && refused == 0; ++i) {
+        const auto body = R"({"id":"big)" + std::to_string(i) + R"(","pad":")" + pad + "\"}";
+        const auto r =
+            testing::post_signed(d.webhook_port(), "demo", secret, body, "big" + std::to_string(i));
+        if (r.status == 200) {
+            ++acked;
+        } else {
+            refused = r.status;
+        }
+    }
+    EXPECT_EQ(refused, 503u);
+    EXPECT_GT(acked, 0);
+    const auto ready = d.status_get("/readyz");
+    EXPECT_EQ(ready.status, 503u);
+    EXPECT_NE(ready.body.find("\"state_writable\":false"), std::string::npos) << ready.body;
+    d.kill();
+
+    // With room again, every acknowledged delivery is there and gets processed.
+    ASSERT_TRUE(d.start()) << d.output();
+    ASSERT_NE(d.advance(0), "");
+    const auto [rc, out] = d.cli({"inspect", "counts"});
+    ASSERT_EQ(rc, 0) << out;
+    const auto rows = nlohmann::json::parse(out.substr(out.find('{')));
+    EXPECT_GE(rows["entities"].get<int>(), acked);
+    EXPECT_EQ(rows["inbox"], 0);
+    EXPECT_GE(recorder.counts().size(), static_cast<std::size_t>(acked));
+    EXPECT_EQ(d.stop(), 0);
+}
+
 TEST(pipeline, clock_advance_does_not_exist_in_system_mode) {
     testing::temp_dir dir;
     testing::billsync_daemon d(dir.path(),
