@@ -5,6 +5,7 @@ namespace billsync::daemon {
 std::optional<app_config> load_app_config(const std::filesystem::path& file,
                                           config::diagnostics& diags) {
     std::vector<connectors::connector_settings> parsed;
+    config::sources_settings sources;
     auto loaded = config::load(
         file,
         diags,
@@ -12,7 +13,8 @@ std::optional<app_config> load_app_config(const std::filesystem::path& file,
             if (auto s = connectors::parse_connector_settings(section, r, diags)) {
                 parsed.push_back(std::move(*s));
             }
-        });
+        },
+        {{"sources", [&sources](config::reader& r) { sources = config::parse_sources(r); }}});
     if (!loaded || diags.has_errors()) {
         return std::nullopt;
     }
@@ -22,7 +24,7 @@ std::optional<app_config> load_app_config(const std::filesystem::path& file,
     if (data_dir.is_relative()) {
         data_dir = std::filesystem::absolute(file).parent_path() / data_dir;
     }
-    return app_config{std::move(*loaded), std::move(parsed)};
+    return app_config{std::move(*loaded), std::move(parsed), std::move(sources)};
 }
 
 }  // namespace billsync::daemon

@@ -7,6 +7,7 @@
 #include "config/config.hpp"
 #include "config/diagnostics.hpp"
 #include "config/loader.hpp"
+#include "config/sources.hpp"
 #include "connectors/runtime/settings.hpp"
 
 namespace billsync::daemon {
@@ -15,6 +16,7 @@ namespace billsync::daemon {
 struct app_config {
     config::loaded_config loaded;
     std::vector<connectors::connector_settings> connectors;
+    config::sources_settings sources;  // [sources]: the source of truth per data type
 
     const config::daemon_settings& daemon() const { return loaded.daemon; }
 };

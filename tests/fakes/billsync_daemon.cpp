@@ -25,7 +25,9 @@ bool billsync_daemon::start(std::uint64_t max_file_bytes) {
                                                                          config_path_.string(),
                                                                          "--ports-file",
                                                                          ports.string()},
-                                                env_);
+                                                env_,
+                                                false,
+                                                max_file_bytes);
     if (!process_->wait_for_line("Started")) {
         return false;
     }

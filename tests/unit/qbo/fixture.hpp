@@ -1,0 +1,18 @@
+#pragma once
+
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace billsync::testing {
+
+// The bytes of tests/fixtures/qbo/<name>, exactly as stored.
+inline std::string qbo_fixture(const std::string& name) {
+    std::ifstream in(std::string(BILLSYNC_SOURCE_DIR) + "/tests/fixtures/qbo/" + name,
+                     std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+}  // namespace billsync::testing
