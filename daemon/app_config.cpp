@@ -1,11 +1,14 @@
 #include "daemon/app_config.hpp"
 
+#include "workflows/followup/parse_settings.hpp"
+
 namespace billsync::daemon {
 
 std::optional<app_config> load_app_config(const std::filesystem::path& file,
                                           config::diagnostics& diags) {
     std::vector<connectors::connector_settings> parsed;
     config::sources_settings sources;
+    workflows::followup::settings followup;
     auto loaded = config::load(
         file,
         diags,
@@ -14,7 +17,12 @@ std::optional<app_config> load_app_config(const std::filesystem::path& file,
                 parsed.push_back(std::move(*s));
             }
         },
-        {{"sources", [&sources](config::reader& r) { sources = config::parse_sources(r); }}});
+        {{"sources", [&sources](config::reader& r) { sources = config::parse_sources(r); }},
+         {"followup", [&followup](config::reader& r) {
+              if (auto s = config::parse_followup(r)) {
+                  followup = std::move(*s);
+              }
+          }}});
     if (!loaded || diags.has_errors()) {
         return std::nullopt;
     }
@@ -24,7 +32,11 @@ std::optional<app_config> load_app_config(const std::filesystem::path& file,
     if (data_dir.is_relative()) {
         data_dir = std::filesystem::absolute(file).parent_path() / data_dir;
     }
-    return app_config{std::move(*loaded), std::move(parsed), std::move(sources)};
+    if (followup.time_zone.empty()) {
+        followup.time_zone = loaded->daemon.time_zone;
+    }
+    return app_config{
+        std::move(*loaded), std::move(parsed), std::move(sources), std::move(followup)};
 }
 
 }  // namespace billsync::daemon

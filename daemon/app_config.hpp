@@ -9,6 +9,7 @@
 #include "config/loader.hpp"
 #include "config/sources.hpp"
 #include "connectors/runtime/settings.hpp"
+#include "workflows/followup/settings.hpp"
 
 namespace billsync::daemon {
 
@@ -17,6 +18,8 @@ struct app_config {
     config::loaded_config loaded;
     std::vector<connectors::connector_settings> connectors;
     config::sources_settings sources;  // [sources]: the source of truth per data type
+    // [followup]: disabled when absent; time_zone falls back to [daemon] time_zone.
+    workflows::followup::settings followup;
 
     const config::daemon_settings& daemon() const { return loaded.daemon; }
 };

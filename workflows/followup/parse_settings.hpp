@@ -1,0 +1,46 @@
+#pragma once
+
+// The [followup] section: cadences per client class, sending window, dispute keywords,
+// payment-plan clients and message templates. Compiled into billsync::workflows (it builds the
+// workflow's plain settings struct, and config must not depend on workflows).
+//
+//   [followup]
+//   enabled = true                      # default true when the table exists
+//   time_zone = "America/New_York"      # default: [daemon] time_zone
+//   firm_name = "Smith & Lee CPA"       # needed by templates that use {firm_name}
+//   firm_phone = "+1 555 0100"          # needed by templates that use {firm_phone}
+//   dispute_keywords = ["dispute", "incorrect", "question"]
+//   payment_plan_clients = ["client-17"]
+//
+//   [followup.window]
+//   start = "09:00"                     # firm time, inclusive
+//   end = "17:00"                       # exclusive; "24:00" allowed
+//   days = ["mon", "tue", "wed", "thu", "fri"]
+//   holidays = ["2026-12-25", 2027-01-01]   # strings or TOML local dates
+//
+//   [followup.cadence.standard]         # replaces the default cadence of the class
+//   touch1 = { day = 1, channels = ["email"] }
+//   touch2 = { day = 15, channels = ["email", "sms"] }
+//   touch3 = { day = 30, channels = ["email", "task"], hold = true }
+//
+//   [followup.templates.standard.touch1]    # parts: email_subject email_body sms_body
+//   email_subject = "Invoice {invoice_number} is past due"   #        task_title task_body
+//   [followup.templates.partial_payment]    # email_subject email_body sms_body
+//   [followup.templates.dispute]            # task_title task_body
+//
+// A part left out keeps its default text. Placeholders: {client_name} {invoice_number} {amount}
+// {balance} {due_date} {days_overdue} {payment_link} {firm_name} {firm_phone}; an unknown one is
+// an error at the placeholder's own line and column.
+
+#include <optional>
+
+#include "config/reader.hpp"
+#include "workflows/followup/settings.hpp"
+
+namespace billsync::config {
+
+// Reads [followup] from r (the loader's section reader). Problems go to r.diags(); nullopt when
+// this section reported any error. An absent table yields settings with enabled = false.
+std::optional<workflows::followup::settings> parse_followup(reader& r);
+
+}  // namespace billsync::config

@@ -1,0 +1,78 @@
+#pragma once
+
+// Plain settings of the overdue follow-up workflow. Only workflows/followup/parse_settings.cpp
+// reads configuration; everything else takes this struct. default_settings() gives the documented
+// defaults.
+
+#include <date/date.h>
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "workflows/templates.hpp"
+
+namespace billsync::workflows::followup {
+
+enum class client_class : std::uint8_t { standard, retainer };
+std::string_view to_string(client_class c) noexcept;
+
+// One touch of a cadence. Days count from the sequence's anchor (the due date, or the day a
+// partial payment restarted the sequence): day 1 is the day after.
+struct touch_spec {
+    std::int32_t day = 1;
+    bool email = false;  // email to the client
+    bool sms = false;    // SMS to the client, when a mobile number with consent is on file
+    bool task = false;   // internal task for the billing coordinator
+    bool hold = false;   // the email is the account-hold notice (informational; for audit/metrics)
+};
+
+// The texts of one touch; a part is needed only when the touch uses its channel.
+struct touch_templates {
+    message_template email_subject;
+    message_template email_body;
+    message_template sms_body;
+    message_template task_title;
+    message_template task_body;
+};
+
+struct sending_window {
+    std::chrono::minutes start{9 * 60};  // local time of day, inclusive
+    std::chrono::minutes end{17 * 60};   // exclusive
+    // Index by date::weekday::c_encoding(): 0 = Sunday .. 6 = Saturday.
+    std::array<bool, 7> days{false, true, true, true, true, true, false};
+    std::set<date::sys_days> holidays;  // civil dates in the firm's time zone
+};
+
+struct settings {
+    bool enabled = true;
+    std::string time_zone;  // IANA; empty means "use [daemon] time_zone"
+    std::string firm_name;
+    std::string firm_phone;
+    std::map<client_class, std::vector<touch_spec>> cadences;
+    // Key: "<class>.touch<N>" (e.g. "standard.touch2").
+    std::map<std::string, touch_templates, std::less<>> touches;
+    touch_templates partial_payment;  // email_subject + email_body: the acknowledgement
+    touch_templates dispute;          // task_title + task_body
+    sending_window window;
+    std::vector<std::string> dispute_keywords;
+    std::set<std::string, std::less<>> payment_plan_clients;  // client ids
+};
+
+std::string template_id(client_class c, std::size_t touch);  // "standard.touch2"
+
+// The documented defaults: standard day 1 email, day 15 email + SMS, day 30 hold email + task;
+// retainer day 5 email, day 20 email + SMS, day 35 task; 09:00-17:00 on weekdays; dispute
+// keywords dispute/incorrect/question; default texts for every part.
+settings default_settings();
+
+// The default text of a template part, for workflows/followup/parse_settings.cpp
+// ("standard.touch1", "email_subject"); empty when there is none.
+std::string_view default_template_text(std::string_view id, std::string_view part);
+
+}  // namespace billsync::workflows::followup
