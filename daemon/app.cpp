@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "connectors/runtime/registry.hpp"
+#include "connectors/runtime/token_store.hpp"
 #include "daemon/app_config.hpp"
 #include "daemon/intake.hpp"
 #include "daemon/pipeline.hpp"
@@ -457,6 +458,19 @@ struct app::impl : status_source {
         std::error_code fs_ec;
         std::filesystem::create_directories(d.data_dir, fs_ec);
         data_dir_at_start = d.data_dir;
+        if (!d.secrets_key) {
+            bool oauth2 = false;
+            for (const auto& c : cfg->connectors) {
+                oauth2 = oauth2 || (c.enabled && (c.kind == "qbo" || c.kind == "xero"));
+            }
+            if (auto e = connectors::check_data_dir_private(d.data_dir); oauth2 && !e.empty()) {
+                log->critical(
+                    "Refusing to store unsealed OAuth2 tokens: {} (set [daemon] "
+                    "secrets_key, or chmod 700 the data_dir)",
+                    e);
+                return exit_cant_create;
+            }
+        }
         auto opened = state::store::open(d.data_dir / "state");
         if (!opened.ok()) {
             log->critical(

@@ -1,5 +1,6 @@
 #include "daemon/app_config.hpp"
 
+#include "connectors/runtime/token_store.hpp"
 #include "workflows/followup/parse_settings.hpp"
 
 namespace billsync::daemon {
@@ -31,6 +32,23 @@ std::optional<app_config> load_app_config(const std::filesystem::path& file,
     auto& data_dir = loaded->daemon.data_dir;
     if (data_dir.is_relative()) {
         data_dir = std::filesystem::absolute(file).parent_path() / data_dir;
+    }
+    // OAuth2 tokens are sealed at rest under secrets_key; without one they are stored unsealed.
+    const auto& d = loaded->daemon;
+    bool oauth2 = false;
+    for (const auto& c : parsed) {
+        oauth2 = oauth2 || (c.enabled && (c.kind == "qbo" || c.kind == "xero"));
+    }
+    if (d.secrets_key) {
+        std::string error;
+        if (!connectors::parse_secrets_key(d.secrets_key->reveal(), error)) {
+            diags.error(d.where.daemon, "[daemon] secrets_key: " + error);
+            return std::nullopt;
+        }
+    } else if (oauth2) {
+        diags.warning(d.where.daemon,
+                      "[daemon] no secrets_key: OAuth2 tokens will be stored unsealed, and the "
+                      "daemon refuses a data_dir readable by other users");
     }
     if (followup.time_zone.empty()) {
         followup.time_zone = loaded->daemon.time_zone;

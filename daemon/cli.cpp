@@ -9,6 +9,7 @@
 #include "config/environment.hpp"
 #include "daemon/app.hpp"
 #include "daemon/app_config.hpp"
+#include "daemon/connect.hpp"
 #include "daemon/sandbox.hpp"
 #include "daemon/tools.hpp"
 #include "http/client.hpp"
@@ -158,6 +159,14 @@ int main(int argc, char** argv) {
         ->required();
     inspect->add_option("-c,--config", config_file, "Configuration file")->required();
 
+    std::string connect_vendor;
+    auto* connect =
+        cli.add_subcommand("connect", "Authorize billsync with QuickBooks Online or Xero (OAuth2)");
+    connect->add_option("vendor", connect_vendor, "qbo or xero")
+        ->required()
+        ->check(CLI::IsMember({"qbo", "xero"}));
+    connect->add_option("-c,--config", config_file, "Configuration file")->required();
+
     sandbox_options sandbox_opts;
     auto* sandbox = cli.add_subcommand("sandbox", "Run the daemon on the bundled sandbox");
     sandbox->add_option("--dir", sandbox_opts.dir, "Working directory for the sandbox's state");
@@ -175,6 +184,9 @@ int main(int argc, char** argv) {
     }
     if (*status) {
         return cmd_status(config_file, raw);
+    }
+    if (*connect) {
+        return cmd_connect(config_file, connect_vendor, std::cout, std::cerr);
     }
     if (*deadletters) {
         return cmd_deadletters(config_file, verb, item, std::cout, std::cerr);

@@ -209,11 +209,12 @@ struct server::impl : std::enable_shared_from_this<impl> {
             out.body() = std::move(r.body);
             out.keep_alive(keep_alive && !stopping);
             out.prepare_payload();
-            stream.expires_after(lim.read_timeout);
-            auto [wec, wn] = co_await bhttp::async_write(stream, out, as_tuple_awaitable);
+            // Counted before the answer leaves, so a client that has its answer sees the count.
             count(r.route.empty() ? std::string("unmatched") : r.route,
                   r.status,
                   std::chrono::steady_clock::now() - started);
+            stream.expires_after(lim.read_timeout);
+            auto [wec, wn] = co_await bhttp::async_write(stream, out, as_tuple_awaitable);
             conns[id].busy = false;
             if (wec || !out.keep_alive()) {
                 break;

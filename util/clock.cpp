@@ -2,7 +2,6 @@
 
 #include <date/date.h>
 
-
 namespace billsync::util {
 
 instant system_clock::now() const noexcept {
@@ -49,13 +48,12 @@ bool parse_rfc3339(std::string_view text, instant& out) {
     int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0;
     if (text.size() < 20 || !digits(text, 0, 4, y) || text[4] != '-' || !digits(text, 5, 2, mo) ||
         text[7] != '-' || !digits(text, 8, 2, d) || (text[10] != 'T' && text[10] != 't') ||
-        !digits(text, 11, 2, h) || text[13] != ':' || !digits(text, 14, 2, mi) ||
-        text[16] != ':' || !digits(text, 17, 2, sec)) {
+        !digits(text, 11, 2, h) || text[13] != ':' || !digits(text, 14, 2, mi) || text[16] != ':' ||
+        !digits(text, 17, 2, sec)) {
         return false;
     }
-    const date::year_month_day ymd{date::year{y},
-                                   date::month{static_cast<unsigned>(mo)},
-                                   date::day{static_cast<unsigned>(d)}};
+    const date::year_month_day ymd{
+        date::year{y}, date::month{static_cast<unsigned>(mo)}, date::day{static_cast<unsigned>(d)}};
     if (!ymd.ok() || h > 23 || mi > 59 || sec > 59) {
         return false;
     }

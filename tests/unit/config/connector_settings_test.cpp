@@ -67,7 +67,6 @@ TEST_F(connector_settings_test, qbo_missing_keys_and_typos) {
               (std::vector<std::string>{
                   "billsync.toml:4:1: error: [connectors.qbo] missing required key "
                   "'client_secret'",
-                  "billsync.toml:4:1: error: [connectors.qbo] missing required key 'realm_id'",
                   "billsync.toml:6:3: error: [connectors.qbo] unknown key 'clinet_id' (did you "
                   "mean 'client_id'?)",
                   "billsync.toml:7:1: error: [connectors.qbo] 'minor_version' must be between 1 "

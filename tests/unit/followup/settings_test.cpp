@@ -1,8 +1,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "workflows/followup/parse_settings.hpp"
 #include "config/loader.hpp"
+#include "workflows/followup/parse_settings.hpp"
 
 namespace billsync::config {
 namespace {

@@ -1,0 +1,218 @@
+// bench_ratelimit: drain a backlog through the rate limiter and the HTTPS client against
+// simulators enforcing Harvest's 100 requests per 15 s and QBO's 500 per minute with 10
+// concurrent, both with windows divided by --scale (default 10: 100 per 1.5 s, 500 per 6 s).
+//
+//   bench_ratelimit [--requests N] [--scale X] [--workers W]
+//
+// Per vendor it reports the achieved pace as a fraction of the ceiling and the 429s drawn.
+// fraction = ideal span / actual span, where the span runs from the first to the last request
+// start and the ideal span is (ceil(N / limit) - 1) windows: a client at the ceiling sends one
+// full window's worth at once, then one more per window. Ends with one JSON line:
+//   {"bench":"ratelimit","vendors":{"harvest":{"fraction":…,"r429":…},"qbo":{…}}}
+
+#include <algorithm>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "connectors/runtime/https_client.hpp"
+#include "connectors/runtime/rate_limit.hpp"
+#include "tests/simulators/simulators.hpp"
+
+namespace {
+
+using namespace billsync;
+using namespace billsync::connectors;
+using steady = std::chrono::steady_clock;
+
+struct vendor_run {
+    std::string name;     // limiter vendor key
+    std::string account;  // limiter account key
+    std::string url;
+    std::vector<http::header> headers;
+    std::uint32_t limit = 0;  // requests per window
+    double window_s = 0;      // scaled window
+    int remaining = 0;        // requests not yet started
+    int finished = 0;
+    int r429 = 0;
+    int failures = 0;
+    std::string first_error;
+    steady::time_point first_start{};
+    steady::time_point last_start{};
+};
+
+struct bench_context {
+    https_client* client;
+    rate_limiter* limiter;
+};
+
+net::awaitable<void> worker(bench_context ctx, vendor_run* v) {
+    while (v->remaining > 0) {
+        --v->remaining;
+        auto permit = co_await ctx.limiter->acquire(v->name, v->account);
+        const auto now = steady::now();
+        if (v->first_start == steady::time_point{}) {
+            v->first_start = now;
+        }
+        v->last_start = std::max(v->last_start, now);
+        http_request req;
+        req.url = v->url;
+        req.headers = v->headers;
+        auto r = co_await ctx.client->send(std::move(req));
+        if (!r.ok()) {
+            ++v->failures;
+            if (v->first_error.empty()) {
+                v->first_error = r.error;
+            }
+        } else {
+            ctx.limiter->observe(v->name, v->account, r.response);
+            if (r.response.status == 429) {
+                ++v->r429;
+            }
+        }
+        ++v->finished;
+    }
+}
+
+double fraction(const vendor_run& v, int requests) {
+    const auto windows = std::ceil(static_cast<double>(requests) / v.limit) - 1;
+    const double ideal = windows * v.window_s;
+    const double actual = std::chrono::duration<double>(v.last_start - v.first_start).count();
+    if (ideal <= 0 || actual <= 0) {
+        return 1.0;
+    }
+    return ideal / actual;
+}
+
+int usage() {
+    std::cerr << "usage: bench_ratelimit [--requests N] [--scale X] [--workers W]\n";
+    return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    int requests = 2000;
+    double scale = 10.0;
+    int workers = 20;
+    for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        if (i + 1 >= argc) {
+            return usage();
+        }
+        const std::string value = argv[++i];
+        try {
+            if (arg == "--requests") {
+                requests = std::stoi(value);
+            } else if (arg == "--scale") {
+                scale = std::stod(value);
+            } else if (arg == "--workers") {
+                workers = std::stoi(value);
+            } else {
+                return usage();
+            }
+        } catch (const std::exception&) {
+            return usage();
+        }
+    }
+    if (requests <= 0 || scale <= 0 || workers <= 0) {
+        return usage();
+    }
+
+    simulators::simulator_options sim_opts;
+    sim_opts.scale = scale;
+    simulators::harvest_limits harvest_sim(sim_opts);
+    simulators::qbo_limits qbo_sim(sim_opts);
+    simulators::sim_server harvest_server;
+    simulators::sim_server qbo_server;
+    harvest_sim.add_routes(harvest_server.routes());
+    harvest_sim.configure(harvest_server);
+    qbo_sim.add_routes(qbo_server.routes());
+    qbo_sim.configure(qbo_server);
+    for (auto* s : {&harvest_server, &qbo_server}) {
+        if (auto err = s->start(); !err.empty()) {
+            std::cerr << "bench_ratelimit: " << err << '\n';
+            return 1;
+        }
+    }
+
+    net::io_context ioc(1);
+    client_settings settings;
+    settings.proxy = proxy_settings{};
+    settings.max_idle_per_host = static_cast<std::size_t>(workers);
+    https_client client(ioc.get_executor(), settings);
+    rate_limiter limiter(real_time());
+    const auto harvest_spec = scaled(presets::harvest(), scale);
+    const auto qbo_spec = scaled(presets::qbo(), scale);
+    limiter.set_limits("harvest", harvest_spec);
+    limiter.set_limits("qbo", qbo_spec);
+
+    vendor_run harvest;
+    harvest.name = "harvest";
+    harvest.account = "1121";
+    harvest.url = harvest_server.base_url() + "/v2/time_entries?per_page=100";
+    harvest.headers = {{"Harvest-Account-Id", "1121"}, {"Authorization", "Bearer bench"}};
+    harvest.limit = 100;
+    harvest.window_s = 15.0 / scale;
+    harvest.remaining = requests;
+
+    vendor_run qbo;
+    qbo.name = "qbo";
+    qbo.account = "9130357766900456";
+    qbo.url = qbo_server.base_url() +
+              "/v3/company/9130357766900456/query?query=select%20*%20from%20Invoice";
+    qbo.headers = {{"Authorization", "Bearer bench"}, {"Accept", "application/json"}};
+    qbo.limit = 500;
+    qbo.window_s = 60.0 / scale;
+    qbo.remaining = requests;
+
+    std::cout << "bench_ratelimit: " << requests << " requests per vendor, windows scaled by 1/"
+              << scale << " (harvest 100 per " << harvest.window_s << " s, qbo 500 per "
+              << qbo.window_s << " s and 10 concurrent), " << workers << " workers each"
+              << std::endl;
+    const bench_context ctx{&client, &limiter};
+    const auto started = steady::now();
+    for (int i = 0; i < workers; ++i) {
+        net::co_spawn(ioc, worker(ctx, &harvest), net::detached);
+        net::co_spawn(ioc, worker(ctx, &qbo), net::detached);
+    }
+    ioc.run();
+    const double elapsed = std::chrono::duration<double>(steady::now() - started).count();
+
+    nlohmann::json vendors = nlohmann::json::object();
+    for (auto* v : {&harvest, &qbo}) {
+        const double f = fraction(*v, requests);
+        const double ceiling = v->limit / v->window_s;
+        const double span = std::chrono::duration<double>(v->last_start - v->first_start).count();
+        std::printf(
+            "%-8s finished=%d span_s=%.2f achieved=%.1f/s ceiling=%.1f/s fraction=%.3f "
+            "r429=%d failures=%d%s%s\n",
+            v->name.c_str(),
+            v->finished,
+            span,
+            f * ceiling,
+            ceiling,
+            f,
+            v->r429,
+            v->failures,
+            v->first_error.empty() ? "" : " first_error=",
+            v->first_error.c_str());
+        vendors[v->name] = {{"fraction", std::round(f * 1000) / 1000}, {"r429", v->r429}};
+    }
+    std::printf("server-side 429s: harvest=%llu qbo=%llu; qbo peak concurrency=%u; total %.1f s\n",
+                static_cast<unsigned long long>(harvest_server.limit_rejections()),
+                static_cast<unsigned long long>(qbo_server.limit_rejections()),
+                qbo_server.max_concurrent_seen(),
+                elapsed);
+    nlohmann::json out{{"bench", "ratelimit"}, {"vendors", vendors}};
+    std::cout << out.dump() << std::endl;
+    harvest_server.stop();
+    qbo_server.stop();
+    return (harvest.failures + qbo.failures) == 0 ? 0 : 1;
+}
