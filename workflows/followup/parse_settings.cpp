@@ -14,6 +14,8 @@
 #include <variant>
 #include <vector>
 
+#include "mappings/model.hpp"
+
 namespace billsync::config {
 
 namespace fu = workflows::followup;
@@ -187,12 +189,14 @@ std::optional<date::sys_days> parse_civil_date(std::string_view text) {
     if (text.size() != 10) {
         return std::nullopt;
     }
-    std::istringstream in{std::string(text)};
-    date::year_month_day ymd{};
-    in >> date::parse("%Y-%m-%d", ymd);
-    if (in.fail() || !ymd.ok()) {
+    // Not date::parse: at -O2 GCC 12 flags its internals (maybe-uninitialized).
+    const auto c = mappings::parse_civil_date(text);
+    if (!c) {
         return std::nullopt;
     }
+    const date::year_month_day ymd{date::year{static_cast<int>(c->year())},
+                                   date::month{static_cast<unsigned>(c->month())},
+                                   date::day{static_cast<unsigned>(c->day())}};
     return date::sys_days(ymd);
 }
 

@@ -6,6 +6,7 @@
 #include <sstream>
 #include <utility>
 
+#include "mappings/model.hpp"
 #include "workflows/action_key.hpp"
 #include "workflows/followup/keywords.hpp"
 #include "workflows/followup/window.hpp"
@@ -658,13 +659,13 @@ bool decode(std::string_view text, sequence_state& out) {
         s.next_touch = j.at("next_touch").get<std::uint32_t>();
         s.last_touch = j.at("last_touch").get<std::uint32_t>();
         const auto parse_date = [](const std::string& t, date::year_month_day& d) {
-            std::istringstream in(t);
-            date::sys_days days;
-            in >> date::parse("%F", days);
-            if (in.fail()) {
+            const auto c = mappings::parse_civil_date(t);
+            if (!c) {
                 return false;
             }
-            d = date::year_month_day(days);
+            d = date::year_month_day{date::year{static_cast<int>(c->year())},
+                                     date::month{static_cast<unsigned>(c->month())},
+                                     date::day{static_cast<unsigned>(c->day())}};
             return true;
         };
         if (!parse_date(j.at("due_date").get<std::string>(), s.due_date) ||
