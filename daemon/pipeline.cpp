@@ -72,7 +72,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
     }
 
     void load_depths() {
-        auto ready = d.outbox.ready(util::instant::max(), 1u << 20);
+        auto ready = d.outbox.ready(util::instant::max() - std::chrono::hours(24), 1u << 20);
         auto unk = d.outbox.unknown(1u << 20);
         std::lock_guard lock(depth_mutex);
         for (const auto& a : ready.value) {

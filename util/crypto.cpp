@@ -40,7 +40,8 @@ std::string hex_encode(std::string_view bytes) {
     static constexpr char digits[] = "0123456789abcdef";
     std::string out;
     out.reserve(bytes.size() * 2);
-    for (unsigned char c : bytes) {
+    for (const char ch : bytes) {
+        const auto c = static_cast<unsigned char>(ch);
         out += digits[static_cast<unsigned>(c) >> 4U];
         out += digits[static_cast<unsigned>(c) & 15U];
     }
