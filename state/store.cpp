@@ -30,7 +30,7 @@ bool queue_like(cf family) {
 rocksdb::ColumnFamilyOptions family_options(cf family, const open_options& options) {
     rocksdb::ColumnFamilyOptions o;
     o.write_buffer_size = options.write_buffer_size;
-    o.max_write_buffer_number = 3;
+    o.max_write_buffer_number = 2;
     o.level_compaction_dynamic_level_bytes = true;
     if (queue_like(family)) {
         o.table_properties_collector_factories.push_back(
@@ -47,7 +47,7 @@ rocksdb::DBOptions db_options(const open_options& options) {
     o.max_background_jobs = 2;            // the target hosts are small
     o.keep_log_file_num = 3;              // RocksDB's own info LOG files
     o.max_total_wal_size = 64u << 20;     // quiet column families must not pin old WAL files
-    o.db_write_buffer_size = 128u << 20;  // all memtables together
+    o.db_write_buffer_size = 32u << 20;  // all memtables together: firms run this on small hosts
     o.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
     if (options.read_only) {
         o.max_open_files = -1;  // required by secondary instances

@@ -81,7 +81,7 @@ struct open_options {
     // Tests override these two to exercise upgrades; production uses the defaults.
     std::uint32_t schema_version = current_schema_version;
     std::vector<migration> migrations = builtin_migrations();
-    std::size_t write_buffer_size = 16u << 20;  // per column family memtable
+    std::size_t write_buffer_size = 8u << 20;  // per column family memtable
 };
 
 // Several changes applied atomically by store::write or group_commit. Reads through
