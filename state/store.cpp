@@ -43,10 +43,10 @@ rocksdb::DBOptions db_options(const open_options& options) {
     rocksdb::DBOptions o;
     o.create_if_missing = options.create_if_missing && !options.read_only;
     o.create_missing_column_families = !options.read_only;
-    o.manual_wal_flush = false;           // every write reaches the OS; sync writes are fsynced
-    o.max_background_jobs = 2;            // the target hosts are small
-    o.keep_log_file_num = 3;              // RocksDB's own info LOG files
-    o.max_total_wal_size = 64u << 20;     // quiet column families must not pin old WAL files
+    o.manual_wal_flush = false;          // every write reaches the OS; sync writes are fsynced
+    o.max_background_jobs = 2;           // the target hosts are small
+    o.keep_log_file_num = 3;             // RocksDB's own info LOG files
+    o.max_total_wal_size = 64u << 20;    // quiet column families must not pin old WAL files
     o.db_write_buffer_size = 32u << 20;  // all memtables together: firms run this on small hosts
     o.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
     if (options.read_only) {
