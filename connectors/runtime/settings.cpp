@@ -23,6 +23,25 @@ struct field {
     std::vector<std::string_view> choices = {};
 };
 
+// The OAuth2 authorization-code keys QBO and Xero share (billsync connect), around the vendor's
+// own.
+std::vector<field> with_oauth2(std::vector<field> vendor) {
+    std::vector<field> out{
+        {.key = "client_id", .required = true},
+        {.key = "client_secret", .type = field_type::secret, .required = true},
+    };
+    out.insert(out.end(), vendor.begin(), vendor.end());
+    out.push_back({.key = "authorize_url", .type = field_type::url});
+    out.push_back({.key = "revoke_url", .type = field_type::url});
+    out.push_back({.key = "scope"});
+    out.push_back({.key = "redirect_port",
+                   .type = field_type::integer,
+                   .fallback = "8765",
+                   .min = 1,
+                   .max = 65535});
+    return out;
+}
+
 using cross_check = void (*)(const connector_settings&, config::reader&);
 
 struct kind_schema {
@@ -89,22 +108,11 @@ const std::vector<kind_schema>& schemas() {
         {.kind = "qbo",
          .base_url = "https://quickbooks.api.intuit.com",
          .token_url = "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer",
-         .fields =
-             {
-                 {.key = "client_id", .required = true},
-                 {.key = "client_secret", .type = secret, .required = true},
-                 {.key = "webhook_verifier_token", .type = secret},
-                 {.key = "realm_id"},  // found by `billsync connect qbo`
-                 {.key = "authorize_url", .type = url},
-                 {.key = "revoke_url", .type = url},
-                 {.key = "scope"},
-                 {.key = "redirect_port",
-                  .type = integer,
-                  .fallback = "8765",
-                  .min = 1,
-                  .max = 65535},
-                 {.key = "minor_version", .type = integer, .fallback = "75", .min = 1, .max = 999},
-             }},
+         .fields = with_oauth2({
+             {.key = "webhook_verifier_token", .type = secret},
+             {.key = "realm_id"},  // found by `billsync connect qbo`
+             {.key = "minor_version", .type = integer, .fallback = "75", .min = 1, .max = 999},
+         })},
         {.kind = "sendgrid",
          .base_url = "https://api.sendgrid.com",
          .token_url = "",
@@ -147,22 +155,11 @@ const std::vector<kind_schema>& schemas() {
         {.kind = "xero",
          .base_url = "https://api.xero.com",
          .token_url = "https://identity.xero.com/connect/token",
-         .fields =
-             {
-                 {.key = "client_id", .required = true},
-                 {.key = "client_secret", .type = secret, .required = true},
-                 {.key = "webhook_key", .type = secret},
-                 {.key = "tenant_id"},  // found by `billsync connect xero`
-                 {.key = "authorize_url", .type = url},
-                 {.key = "revoke_url", .type = url},
-                 {.key = "scope"},
-                 {.key = "redirect_port",
-                  .type = integer,
-                  .fallback = "8765",
-                  .min = 1,
-                  .max = 65535},
-                 {.key = "connections_url", .type = url},
-             }},
+         .fields = with_oauth2({
+             {.key = "webhook_key", .type = secret},
+             {.key = "tenant_id"},  // found by `billsync connect xero`
+             {.key = "connections_url", .type = url},
+         })},
     };
     return all;
 }
