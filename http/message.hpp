@@ -41,4 +41,11 @@ struct response {
 
 bool iequals(std::string_view a, std::string_view b) noexcept;
 
+// RFC 3986: unreserved characters pass, every other byte becomes %XX.
+std::string percent_encode(std::string_view text);
+// %XX sequences decoded (and '+' left as is); a malformed escape is kept literally.
+std::string percent_decode(std::string_view text);
+// The decoded value of `name` in a query string ("a=1&b=2"); empty when absent.
+std::string query_param(std::string_view query, std::string_view name);
+
 }  // namespace billsync::http

@@ -52,7 +52,21 @@ settings from(const connector_settings& s) {
     return out;
 }
 
-generic_connector::generic_connector(settings s) : settings_(std::move(s)) {}
+generic_connector::generic_connector(settings s)
+    : settings_(std::move(s)), action_url_(http::parse_url(settings_.action_url)) {}
+
+std::optional<http::outgoing_request> generic_connector::action_request(std::string method) const {
+    if (!action_url_ || action_url_->scheme != "http") {
+        return std::nullopt;
+    }
+    http::outgoing_request req;
+    req.method = std::move(method);
+    req.host = action_url_->host;
+    req.port = action_url_->port;
+    req.target = action_url_->target;
+    req.timeout = settings_.timeout;
+    return req;
+}
 
 verify_result generic_connector::verify(const http::request& req) const {
     verify_result r;
@@ -141,23 +155,17 @@ state::result<std::vector<mappings::change>> generic_connector::process(const st
 
 net::awaitable<action_outcome> generic_connector::perform(state::action a) {
     action_outcome out;
-    const auto url = http::parse_url(settings_.action_url);
-    if (!url || url->scheme != "http") {
+    auto req = action_request("POST");
+    if (!req) {
         out.k = action_outcome::kind::permanent;
         out.detail = "action_url is not a plain http URL";
         co_return out;
     }
-    http::outgoing_request req;
-    req.method = "POST";
-    req.host = url->host;
-    req.port = url->port;
-    req.target = url->target;
-    req.timeout = settings_.timeout;
-    req.headers = {{"Idempotency-Key", a.id},
-                   {"Content-Type", "application/json"},
-                   {"X-Billsync-Action", a.kind}};
-    req.body = a.payload;
-    const auto res = co_await http::async_fetch(std::move(req));
+    req->headers = {{"Idempotency-Key", a.id},
+                    {"Content-Type", "application/json"},
+                    {"X-Billsync-Action", a.kind}};
+    req->body = a.payload;
+    const auto res = co_await http::async_fetch(std::move(*req));
     if (res.status >= 200 && res.status < 300) {
         out.k = action_outcome::kind::done;
         out.detail = fmt::format("http {}", res.status);
@@ -174,20 +182,15 @@ net::awaitable<action_outcome> generic_connector::perform(state::action a) {
 
 net::awaitable<reconcile_outcome> generic_connector::reconcile(state::action a) {
     reconcile_outcome out;
-    const auto url = http::parse_url(settings_.action_url);
-    if (!url || url->scheme != "http") {
+    auto req = action_request("GET");
+    if (!req) {
         out.k = reconcile_outcome::kind::undecided;
         out.detail = "action_url is not a plain http URL";
         co_return out;
     }
-    http::outgoing_request req;
-    req.method = "GET";
-    req.host = url->host;
-    req.port = url->port;
-    const auto sep = url->target.find('?') == std::string::npos ? '?' : '&';
-    req.target = fmt::format("{}{}idempotency_key={}", url->target, sep, a.id);
-    req.timeout = settings_.timeout;
-    const auto res = co_await http::async_fetch(std::move(req));
+    const auto sep = req->target.find('?') == std::string::npos ? '?' : '&';
+    req->target += fmt::format("{}idempotency_key={}", sep, http::percent_encode(a.id));
+    const auto res = co_await http::async_fetch(std::move(*req));
     if (res.status == 200) {
         out.k = reconcile_outcome::kind::happened;
     } else if (res.status == 404) {

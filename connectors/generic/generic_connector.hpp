@@ -6,6 +6,7 @@
 
 #include "connectors/runtime/connector.hpp"
 #include "connectors/runtime/settings.hpp"
+#include "http/async_client.hpp"
 
 namespace billsync::connectors::generic {
 
@@ -43,7 +44,11 @@ public:
     bool takes_actions() const noexcept { return !settings_.action_url.empty(); }
 
 private:
+    // The action_url request line, parsed once; nullopt when action_url is not plain http.
+    std::optional<http::outgoing_request> action_request(std::string method) const;
+
     settings settings_;
+    std::optional<http::url_parts> action_url_;
 };
 
 }  // namespace billsync::connectors::generic

@@ -53,12 +53,10 @@ struct action_recorder::impl {
     }
 
     http::response get(const http::request& req) {
-        constexpr std::string_view param = "idempotency_key=";
-        const auto pos = req.query.find(param);
-        if (pos == std::string::npos) {
+        const auto key = http::query_param(req.query, "idempotency_key");
+        if (key.empty()) {
             return http::response::error(400, "missing_key", "idempotency_key is required");
         }
-        const auto key = req.query.substr(pos + param.size());
         std::lock_guard lock(mutex);
         return counts.contains(key) ? http::response::json(200, R"({"found":true})")
                                     : http::response::error(404, "not_found", "no such action");

@@ -8,19 +8,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::string query_param(std::string_view query, std::string_view name) {
-    while (!query.empty()) {
-        const auto amp = query.find('&');
-        const auto pair = query.substr(0, amp);
-        const auto eq = pair.find('=');
-        if (pair.substr(0, eq) == name) {
-            return eq == std::string_view::npos ? std::string() : std::string(pair.substr(eq + 1));
-        }
-        query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
-    }
-    return {};
-}
-
 std::chrono::milliseconds scaled(std::chrono::milliseconds window, double scale) {
     if (scale <= 0) {
         return window;
@@ -72,7 +59,7 @@ net::awaitable<http::response> generic_recorder::handle(http::request req) {
         co_return http::response::json(200,
                                        nlohmann::json{{"total", total_}, {"keys", keys}}.dump());
     }
-    const auto key = query_param(req.query, "idempotency_key");
+    const auto key = http::query_param(req.query, "idempotency_key");
     if (!key.empty() && counts_.contains(key)) {
         co_return http::response::json(200, nlohmann::json{{"idempotency_key", key}}.dump());
     }

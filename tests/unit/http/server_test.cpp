@@ -232,3 +232,20 @@ TEST(http_server, request_metrics_parse_as_prometheus_text) {
 
 }  // namespace
 }  // namespace billsync::http
+
+namespace billsync::http {
+namespace {
+
+TEST(http_message, percent_encoding_round_trips_vendor_ids) {
+    const std::string id = "notify:demo/inv 7&x=1:2";
+    const auto enc = percent_encode(id);
+    EXPECT_EQ(enc, "notify%3Ademo%2Finv%207%26x%3D1%3A2");
+    EXPECT_EQ(percent_decode(enc), id);
+    EXPECT_EQ(query_param("a=1&idempotency_key=" + enc + "&b=2", "idempotency_key"), id);
+    EXPECT_EQ(query_param("a=1", "idempotency_key"), "");
+    EXPECT_EQ(percent_decode("100%"), "100%");  // a malformed escape stays as it is
+    EXPECT_EQ(percent_decode("%zz"), "%zz");
+}
+
+}  // namespace
+}  // namespace billsync::http
