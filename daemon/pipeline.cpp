@@ -37,6 +37,8 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
     bool running = false;
     std::deque<advance_request> advances;
     std::map<std::string, util::instant, std::less<>> not_before;  // per connector, after failure
+    std::map<std::string, std::uint32_t, std::less<>>
+        resolve_failures;  // consecutive, per connector
     std::chrono::steady_clock::time_point last_reconcile{};
     std::mt19937_64 rng{std::random_device{}()};
     std::function<void()> on_stopped;
@@ -50,6 +52,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
     util::counter& events_failed;
     util::counter& events_dead;
     util::counter& timers_fired;
+    util::counter& polls_committed;
 
     impl(net::any_io_executor ex, pipeline_deps deps, pipeline_options o)
         : strand(net::make_strand(ex)),
@@ -63,7 +66,9 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
           events_dead(d.metrics.get_counter("billsync_events_dead_lettered_total",
                                             "Inbox events moved to the dead letters.")),
           timers_fired(
-              d.metrics.get_counter("billsync_timers_fired_total", "Durable timers fired.")) {}
+              d.metrics.get_counter("billsync_timers_fired_total", "Durable timers fired.")),
+          polls_committed(d.metrics.get_counter("billsync_polls_committed_total",
+                                                "Connector polls whose results were stored.")) {}
 
     util::counter& action_counter(const std::string& connector, std::string_view outcome) {
         return d.metrics.get_counter("billsync_actions_total",
@@ -106,24 +111,56 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         return it == d.connectors.end() ? nullptr : it->second;
     }
 
-    // One event: the connector's mapping, the workflows' decisions, the change records and the
-    // event's removal, in one batch. Returns false when the connector's queue should pause.
-    bool process_event(connectors::connector& c, state::inbox_event& e) {
+    // Moves an event to the dead letters. Returns false when that failed (the queue pauses).
+    bool dead_letter_event(const state::inbox_event& e,
+                           const std::string& error,
+                           util::instant now) {
+        state::batch dl(d.store);
+        d.dead_letters.from_inbox(dl, e, error, now);
+        if (auto st = d.store.write(dl, true); !st.ok) {
+            d.log->error("Cannot dead-letter an event connector={} seq={} error=\"{}\"",
+                         e.connector,
+                         e.seq,
+                         st.message);
+            not_before[e.connector] = now + event_backoff(e.attempts);
+            return false;
+        }
+        events_dead.inc();
+        d.log->error("Event moved to dead letters connector={} seq={} attempts={} error=\"{}\"",
+                     e.connector,
+                     e.seq,
+                     e.attempts,
+                     error);
+        return true;
+    }
+
+    // Change records for the log and the workflows' decisions on them, into b. Empty: fine.
+    std::string apply_changes(const std::vector<mappings::change>& changes,
+                              workflows::context& ctx) {
+        for (const auto& ch : changes) {
+            d.changes.append(ctx.b, ch.encode());
+            if (auto st = d.engine.on_change(ch, ctx); !st.ok) {
+                return "workflow failed: " + st.message;
+            }
+        }
+        return {};
+    }
+
+    // One event: the connector's mapping (of `mapped`, the event as resolved), the workflows'
+    // decisions, the change records and the event's removal, in one batch. Returns false when
+    // the connector's queue should pause.
+    bool process_event(connectors::connector& c,
+                       state::inbox_event& e,
+                       const state::inbox_event& mapped) {
         const auto now = d.clock.now();
         state::batch b(d.store);
         std::string error;
         workflows::context ctx{b, d.outbox, d.timers, d.audit, now};
-        auto res = c.process(e, d.store, b);
+        auto res = c.process(mapped, d.store, b);
         if (!res.ok()) {
             error = res.st.message;
         } else {
-            for (const auto& ch : res.value) {
-                d.changes.append(b, ch.encode());
-                if (auto st = d.engine.on_change(ch, ctx); !st.ok) {
-                    error = "workflow failed: " + st.message;
-                    break;
-                }
-            }
+            error = apply_changes(res.value, ctx);
         }
         if (error.empty()) {
             d.inbox.remove(e, b);
@@ -147,23 +184,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
             return false;
         }
         if (e.attempts >= opt.max_event_attempts) {
-            state::batch dl(d.store);
-            d.dead_letters.from_inbox(dl, e, error, now);
-            if (auto st = d.store.write(dl, true); !st.ok) {
-                d.log->error("Cannot dead-letter an event connector={} seq={} error=\"{}\"",
-                             e.connector,
-                             e.seq,
-                             st.message);
-                not_before[e.connector] = now + event_backoff(e.attempts);
-                return false;
-            }
-            events_dead.inc();
-            d.log->error("Event moved to dead letters connector={} seq={} attempts={} error=\"{}\"",
-                         e.connector,
-                         e.seq,
-                         e.attempts,
-                         error);
-            return true;
+            return dead_letter_event(e, error, now);
         }
         d.log->warn("Event processing failed connector={} seq={} attempt={} error=\"{}\"",
                     e.connector,
@@ -174,7 +195,24 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         return false;
     }
 
-    bool process_inbox() {
+    // Resolving (fetch after notify) failed for now: the queue waits, the event keeps its place
+    // and its attempts (an outage of the vendor is not the event's fault).
+    void pause_queue(const std::string& name, const connectors::resolve_outcome& r) {
+        const auto failures = ++resolve_failures[name];
+        auto wait = event_backoff(std::min<std::uint32_t>(failures, 8));
+        if (r.retry_after && *r.retry_after > wait) {
+            wait = *r.retry_after;
+        }
+        not_before[name] = d.clock.now() + wait;
+        d.log->warn(
+            "Cannot resolve events yet connector={} failures={} retry_in_s={} detail=\"{}\"",
+            name,
+            failures,
+            wait.count(),
+            r.detail);
+    }
+
+    net::awaitable<bool> process_inbox() {
         bool did = false;
         const auto now = d.clock.now();
         for (const auto& name : d.inbox.connectors()) {
@@ -195,13 +233,75 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                 continue;
             }
             for (auto& e : events.value) {
-                if (!process_event(*c, e)) {
+                if (stopping) {
+                    break;
+                }
+                const auto r = co_await c->resolve(e);
+                if (r.k == connectors::resolve_outcome::kind::retry) {
+                    pause_queue(name, r);
+                    break;
+                }
+                resolve_failures.erase(name);
+                bool go_on = false;
+                if (r.k == connectors::resolve_outcome::kind::permanent) {
+                    go_on = dead_letter_event(e, "cannot resolve: " + r.detail, d.clock.now());
+                } else if (r.body) {
+                    auto mapped = e;
+                    mapped.body = *r.body;
+                    go_on = process_event(*c, e, mapped);
+                } else {
+                    go_on = process_event(*c, e, e);
+                }
+                if (!go_on) {
                     break;
                 }
                 did = true;
             }
         }
-        return did;
+        co_return did;
+    }
+
+    // Connectors that poll: run the due polls and commit each one's events with its cursors.
+    net::awaitable<bool> run_polls() {
+        bool did = false;
+        for (const auto& [name, c] : d.connectors) {
+            if (stopping) {
+                break;
+            }
+            const auto when = c->next_poll();
+            if (!when || *when > d.clock.now()) {
+                continue;
+            }
+            auto out = co_await c->poll(d.store);
+            if (!out.error.empty()) {
+                d.log->warn("Poll failed connector={} error=\"{}\"", name, out.error);
+                continue;
+            }
+            if (out.events.empty() && out.cursors.empty()) {
+                continue;
+            }
+            const auto now = d.clock.now();
+            state::batch b(d.store);
+            for (auto& ev : out.events) {
+                state::inbox_event ie;
+                ie.connector = name;
+                ie.kind = ev.kind;
+                ie.received_at = now;
+                ie.body = std::move(ev.body);
+                d.inbox.requeue(b, std::move(ie));
+            }
+            for (const auto& [key, value] : out.cursors) {
+                state::put_cursor(b, key, value);
+            }
+            if (auto st = d.store.write(b, true); !st.ok) {
+                d.log->error(
+                    "Cannot store a poll's results connector={} error=\"{}\"", name, st.message);
+                continue;
+            }
+            polls_committed.inc();
+            did = did || !out.events.empty() || out.more;
+        }
+        co_return did;
     }
 
     bool fire_timers() {
@@ -229,6 +329,22 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
             timers_fired.inc();
         }
         return !due.value.empty();
+    }
+
+    // An action's canonical effects, recorded with its outcome. A workflow failure here is logged:
+    // the side effect has happened and its outcome must still be recorded.
+    void effects_into(state::batch& b,
+                      const state::action& a,
+                      const std::vector<mappings::change>& effects,
+                      util::instant now) {
+        if (effects.empty()) {
+            return;
+        }
+        workflows::context ctx{b, d.outbox, d.timers, d.audit, now};
+        if (auto error = apply_changes(effects, ctx); !error.empty()) {
+            d.log->error("Cannot apply an action's effects action={} error=\"{}\"", a.id, error);
+        }
+        note_enqueued(ctx.enqueued);
     }
 
     void commit_or_log(state::batch& b, const state::action& a) {
@@ -272,6 +388,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
             switch (outcome.k) {
                 case connectors::action_outcome::kind::done:
                     d.outbox.complete(b, a.id, outcome.detail);
+                    effects_into(b, a, outcome.effects, done_at);
                     line["decision"] = "action_done";
                     action_counter(a.connector, "done").inc();
                     note_finished(a.connector, a.id);
@@ -294,6 +411,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                 }
                 case connectors::action_outcome::kind::permanent:
                     d.outbox.to_dead_letter(b, a.id, outcome.detail, done_at);
+                    effects_into(b, a, outcome.effects, done_at);
                     line["decision"] = "action_dead";
                     action_counter(a.connector, "dead").inc();
                     note_finished(a.connector, a.id);
@@ -323,7 +441,8 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
             state::batch b(d.store);
             nlohmann::json line{{"action", a.id}, {"connector", a.connector}};
             if (r.k == connectors::reconcile_outcome::kind::happened) {
-                d.outbox.complete(b, a.id, "reconciled: happened");
+                d.outbox.complete(b, a.id, r.detail.empty() ? "reconciled: happened" : r.detail);
+                effects_into(b, a, r.effects, now);
                 line["decision"] = "reconciled_happened";
                 action_counter(a.connector, "reconciled_done").inc();
             } else if (r.k == connectors::reconcile_outcome::kind::absent) {
@@ -349,7 +468,9 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
 
     net::awaitable<bool> round() {
         bool did = fire_timers();
-        did = process_inbox() || did;
+        const bool polled = co_await run_polls();
+        const bool processed = co_await process_inbox();
+        did = did || polled || processed;
         const bool acted = co_await run_outbox();
         did = did || acted;
         if (std::chrono::steady_clock::now() - last_reconcile > opt.reconcile_every) {

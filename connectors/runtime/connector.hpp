@@ -12,6 +12,7 @@
 #include "state/inbox.hpp"
 #include "state/outbox.hpp"
 #include "state/store.hpp"
+#include "util/clock.hpp"
 
 namespace billsync::connectors {
 
@@ -32,6 +33,9 @@ struct action_outcome {
     kind k = kind::done;
     std::string detail;
     std::optional<std::chrono::seconds> retry_after;  // the vendor's own wait, when it gave one
+    // Canonical facts the action established (a provider message id, a number found opted out),
+    // recorded with the action's outcome in one batch and handed to the workflows.
+    std::vector<mappings::change> effects;
 };
 
 // What looking up an action whose outcome is unknown (in flight at a crash) found.
@@ -43,6 +47,33 @@ struct reconcile_outcome {
     };
     kind k = kind::undecided;
     std::string detail;
+    std::vector<mappings::change> effects;  // as for action_outcome, when it happened
+};
+
+// What resolving an inbox event before mapping found (fetch after notify).
+struct resolve_outcome {
+    enum class kind : std::uint8_t {
+        ready,      // map it: `body` (when set) replaces the event body for process()
+        retry,      // the vendor is unreachable or throttling: keep the event, pause the queue
+        permanent,  // it can never be resolved: dead letter
+    };
+    kind k = kind::ready;
+    std::optional<std::string> body;
+    std::string detail;
+    std::optional<std::chrono::seconds> retry_after;
+};
+
+// One poll's harvest: events to append to the connector's inbox and the cursors that produced
+// them, committed in one batch (so a crash repeats the poll rather than losing or skipping it).
+struct poll_outcome {
+    struct event {
+        std::string kind;
+        std::string body;
+    };
+    std::vector<event> events;
+    std::vector<std::pair<std::string, std::string>> cursors;  // cursor key -> value
+    std::string error;  // the poll failed: nothing to commit; the connector reschedules itself
+    bool more = false;  // another page is ready: poll again at once
 };
 
 // One vendor integration as the pipeline sees it. A connector is the only place that knows its
@@ -69,6 +100,18 @@ public:
     virtual net::awaitable<action_outcome> perform(state::action a) = 0;
     // Looks up, remotely, whether an action whose outcome is unknown already happened.
     virtual net::awaitable<reconcile_outcome> reconcile(state::action a) = 0;
+
+    // Prepares an event for process(), e.g. reads the entities a thin webhook names. Runs on the
+    // pipeline's executor right before process(). Default: the event is mapped as stored.
+    virtual net::awaitable<resolve_outcome> resolve(const state::inbox_event& e);
+
+    // Polling: when the connector next wants poll() to run (nullopt: it does not poll), and the
+    // poll itself, which reads its cursors from `s`. The pipeline commits what it returns.
+    virtual std::optional<util::instant> next_poll() const { return std::nullopt; }
+    virtual net::awaitable<poll_outcome> poll(const state::store& s);
+
+    // Connector-specific figures for /status (a JSON object as text); empty: none.
+    virtual std::string status_json() const { return {}; }
 };
 
 }  // namespace billsync::connectors
