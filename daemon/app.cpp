@@ -9,6 +9,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <csignal>
@@ -41,6 +42,7 @@
 #include "util/metrics.hpp"
 #include "util/redact.hpp"
 #include "util/version.hpp"
+#include "workflows/followup/followup_rule.hpp"
 
 namespace billsync::daemon {
 
@@ -128,6 +130,8 @@ struct app::impl : status_source {
     std::unique_ptr<state::change_log> changes;
     std::unique_ptr<state::audit_log> audit;
     std::atomic<bool> state_writable{true};
+    std::unique_ptr<connectors::token_store> tokens;
+    std::unique_ptr<connectors::rate_limiter> limiter;
     std::map<std::string, std::unique_ptr<connectors::connector>, std::less<>> connectors;
     std::unique_ptr<workflows::engine> engine;
     // The pipeline runs on its own thread, away from the listeners.
@@ -168,7 +172,12 @@ struct app::impl : status_source {
                 std::string st = !c.enabled                    ? "disabled"
                                  : connectors.contains(c.name) ? "running"
                                                                : "unavailable";
-                s.connectors.push_back({c.name, c.kind, c.enabled, std::move(st)});
+                std::string detail;
+                if (auto it = connectors.find(c.name); it != connectors.end()) {
+                    detail = it->second->status_json();
+                }
+                s.connectors.push_back(
+                    {c.name, c.kind, c.enabled, std::move(st), std::move(detail)});
             }
         }
         s.state_writable = state_writable.load();
@@ -275,6 +284,11 @@ struct app::impl : status_source {
                 "Changes to data_dir, listener addresses or the clock take effect after a restart");
         }
         logs->set_level(to_level(new_d.log_level));
+        // Credentials stored by `billsync connect` since the start are picked up now.
+        for (auto& [name, c] : connectors) {
+            net::post(work_ioc, [conn = c.get()] { conn->reload_credentials(); });
+        }
+        pipe->kick();
         webhook->set_limits(to_http_limits(new_d.webhook.limits));
         status->set_limits(to_http_limits(new_d.status.limits));
         cfg = std::make_shared<const app_config>(std::move(*next));
@@ -344,6 +358,36 @@ struct app::impl : status_source {
         return {};
     }
 
+    // The runtime pieces vendor connectors borrow; the limiter knows each vendor's limits.
+    connectors::runtime_deps runtime_for(const connectors::connector_settings& s) {
+        if (!limiter) {
+            limiter = std::make_unique<connectors::rate_limiter>(connectors::real_time());
+            limiter->set_limits("qbo", connectors::presets::qbo());
+            limiter->set_limits("xero", connectors::presets::xero());
+            limiter->set_limits("harvest", connectors::presets::harvest());
+            limiter->set_limits("karbon", connectors::presets::karbon());
+            limiter->set_limits("twilio", connectors::presets::twilio());
+        }
+        if (!tokens) {
+            std::optional<connectors::sealing_key> key;
+            if (const auto& k = cfg->daemon().secrets_key) {
+                std::string error;
+                key = connectors::parse_secrets_key(k->reveal(), error);  // checked by validate
+            }
+            tokens = std::make_unique<connectors::token_store>(*store, std::move(key));
+        }
+        connectors::runtime_deps rt;
+        rt.executor = work_ioc.get_executor();
+        rt.clock = clock.get();
+        rt.tokens = tokens.get();
+        rt.limiter = limiter.get();
+        rt.http.log = logs->get("http.client." + s.name);
+        rt.metrics = &metrics;
+        rt.log = logs->get("connector." + s.name);
+        rt.time = connectors::real_time();
+        return rt;
+    }
+
     void make_connectors() {
         std::set<std::string, std::less<>> action_sources;
         std::map<std::string, connectors::connector*, std::less<>> view;
@@ -351,7 +395,7 @@ struct app::impl : status_source {
             if (!s.enabled) {
                 continue;
             }
-            auto c = connectors::make_connector(s);
+            auto c = connectors::make_connector(s, runtime_for(s));
             if (!c) {
                 log->warn(
                     "Connector not available in this build connector={} kind={}", s.name, s.kind);
@@ -364,6 +408,39 @@ struct app::impl : status_source {
             connectors.emplace(s.name, std::move(c));
         }
         engine = std::make_unique<workflows::engine>(std::move(action_sources));
+        if (cfg->followup.enabled) {
+            std::string error;
+            auto p =
+                workflows::followup::planner::make(cfg->followup, cfg->daemon().time_zone, &error);
+            if (!p) {
+                log->error("Follow-up workflow disabled: {}", error);
+            } else {
+                workflows::followup::channel_routes routes;
+                auto pick = [&](const std::string& configured,
+                                std::initializer_list<std::string_view> kinds) {
+                    if (!configured.empty()) {
+                        return view.contains(configured) ? configured : std::string();
+                    }
+                    for (const auto& s : cfg->connectors) {
+                        for (const auto k : kinds) {
+                            if (s.kind == k && view.contains(s.name)) {
+                                return s.name;
+                            }
+                        }
+                    }
+                    return std::string();
+                };
+                routes.email = pick(cfg->followup.email_connector, {"sendgrid", "smtp"});
+                routes.sms = pick(cfg->followup.sms_connector, {"twilio"});
+                routes.reply_to = cfg->followup.reply_to;
+                routes.coordinator_email = cfg->followup.coordinator_email;
+                log->info("Follow-up workflow on email={} sms={}",
+                          routes.email.empty() ? "(none)" : routes.email,
+                          routes.sms.empty() ? "(none)" : routes.sms);
+                engine->set_followup(std::make_unique<workflows::followup::followup_rule>(
+                    std::move(*p), std::move(routes)));
+            }
+        }
         auto* manual = dynamic_cast<util::manual_clock*>(clock.get());
         pipe = std::make_unique<pipeline>(work_ioc.get_executor(),
                                           pipeline_deps{*store,

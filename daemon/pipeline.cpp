@@ -9,6 +9,7 @@
 #include <random>
 
 #include "util/metrics.hpp"
+#include "workflows/followup/followup_rule.hpp"
 
 namespace billsync::daemon {
 
@@ -156,6 +157,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         state::batch b(d.store);
         std::string error;
         workflows::context ctx{b, d.outbox, d.timers, d.audit, now};
+        ctx.store = &d.store;
         auto res = c.process(mapped, d.store, b);
         if (!res.ok()) {
             error = res.st.message;
@@ -304,31 +306,108 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         co_return did;
     }
 
-    bool fire_timers() {
+    // A follow-up touch re-reads its invoice from the source of truth first. Returns false when
+    // that failed: the touch waits (it never goes out on stale figures).
+    struct refreshed {
+        connectors::connector* c = nullptr;
+        std::optional<state::inbox_event> event;
+    };
+
+    net::awaitable<std::optional<refreshed>> refresh_for(const state::timer& t) {
+        refreshed out;
+        const auto* rule = d.engine.followup();
+        const auto invoice = rule != nullptr
+                                 ? workflows::followup::followup_rule::touch_invoice(t.name)
+                                 : std::nullopt;
+        if (!invoice) {
+            co_return out;
+        }
+        auto row = state::get_entity(d.store, "invoice", *invoice);
+        if (!row.ok() || !row.value) {
+            co_return out;
+        }
+        const auto j = nlohmann::json::parse(*row.value, nullptr, false);
+        if (!j.is_object() || !j.contains("source") || !j["source"].is_object()) {
+            co_return out;
+        }
+        mappings::source_ref ref;
+        ref.system = j["source"].value("system", "");
+        ref.account = j["source"].value("account", "");
+        ref.id = j["source"].value("id", "");
+        out.c = find(ref.system);
+        if (out.c == nullptr) {
+            co_return out;
+        }
+        const auto r = co_await out.c->refresh("invoice", ref);
+        if (r.k != connectors::resolve_outcome::kind::ready) {
+            d.log->warn(
+                "Cannot re-read an invoice before its follow-up touch invoice={} detail=\"{}\"",
+                *invoice,
+                r.detail);
+            co_return std::nullopt;
+        }
+        if (r.body) {
+            state::inbox_event e;
+            e.connector = ref.system;
+            e.kind = out.c->refresh_kind();
+            e.body = *r.body;
+            e.received_at = d.clock.now();
+            out.event = std::move(e);
+        }
+        co_return out;
+    }
+
+    net::awaitable<bool> fire_timers() {
         const auto now = d.clock.now();
         auto due = d.timers.due(now, 256);
         if (!due.ok()) {
             d.log->error("Cannot read timers error=\"{}\"", due.st.message);
-            return false;
+            co_return false;
         }
         for (const auto& t : due.value) {
+            if (stopping) {
+                break;
+            }
+            auto fresh = co_await refresh_for(t);
             state::batch b(d.store);
             workflows::context ctx{b, d.outbox, d.timers, d.audit, now};
-            auto st = d.timers.fire(b, t);
-            if (st.ok) {
-                st = d.engine.on_timer(t, ctx);
+            ctx.store = &d.store;
+            state::status st;
+            if (!fresh) {
+                // Try again shortly; the audit says why the touch did not go out now.
+                st = d.timers.schedule(b, t.name, now + std::chrono::minutes(15), t.payload);
+                nlohmann::json line{{"rule", "followup"},
+                                    {"decision", "defer"},
+                                    {"timer", t.name},
+                                    {"cause",
+                                     "cannot re-read the invoice from its source of truth; "
+                                     "retrying in 15 minutes"}};
+                d.audit.append(b, now, line.dump());
+            } else {
+                st = d.timers.fire(b, t);
+                if (st.ok && fresh->event) {
+                    auto res = fresh->c->process(*fresh->event, d.store, b);
+                    if (!res.ok()) {
+                        st = res.st;
+                    } else if (auto error = apply_changes(res.value, ctx); !error.empty()) {
+                        st = state::status::failure(error);
+                    }
+                }
+                if (st.ok) {
+                    st = d.engine.on_timer(t, ctx);
+                }
             }
             if (st.ok) {
                 st = d.store.write(b, false);
             }
             if (!st.ok) {
                 d.log->error("Timer failed timer={} error=\"{}\"", t.name, st.message);
-                return false;
+                co_return false;
             }
             note_enqueued(ctx.enqueued);
             timers_fired.inc();
         }
-        return !due.value.empty();
+        co_return !due.value.empty();
     }
 
     // An action's canonical effects, recorded with its outcome. A workflow failure here is logged:
@@ -341,6 +420,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
             return;
         }
         workflows::context ctx{b, d.outbox, d.timers, d.audit, now};
+        ctx.store = &d.store;
         if (auto error = apply_changes(effects, ctx); !error.empty()) {
             d.log->error("Cannot apply an action's effects action={} error=\"{}\"", a.id, error);
         }
@@ -467,7 +547,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
     }
 
     net::awaitable<bool> round() {
-        bool did = fire_timers();
+        bool did = co_await fire_timers();
         const bool polled = co_await run_polls();
         const bool processed = co_await process_inbox();
         did = did || polled || processed;

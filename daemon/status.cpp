@@ -77,8 +77,18 @@ std::string render_status_json(const status_snapshot& s) {
     j["state"] = {{"open", s.state_open}, {"writable", s.state_writable}, {"data_dir", s.data_dir}};
     auto& conns = j["connectors"] = nlohmann::json::array();
     for (const auto& c : s.connectors) {
-        conns.push_back(
-            {{"name", c.name}, {"kind", c.kind}, {"enabled", c.enabled}, {"state", c.state}});
+        nlohmann::json entry{
+            {"name", c.name}, {"kind", c.kind}, {"enabled", c.enabled}, {"state", c.state}};
+        if (!c.detail_json.empty()) {
+            auto detail = nlohmann::json::parse(c.detail_json, nullptr, false);
+            if (!detail.is_discarded()) {
+                if (detail.contains("credential") && detail["credential"] == "reconnect_needed") {
+                    entry["state"] = "reconnect_needed";
+                }
+                entry["detail"] = std::move(detail);
+            }
+        }
+        conns.push_back(std::move(entry));
     }
     auto& queues = j["queues"] = nlohmann::json::object();
     for (const auto& [queue, per] : s.queues) {

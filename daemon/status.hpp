@@ -21,7 +21,8 @@ struct connector_status {
     std::string name;
     std::string kind;
     bool enabled = true;
-    std::string state;  // "idle", "disabled", "running", "reconnect_needed", ...
+    std::string state;        // "idle", "disabled", "running", "reconnect_needed", ...
+    std::string detail_json;  // the connector's own figures (connector::status_json); may be empty
 };
 
 struct queue_depth {

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "workflows/action_key.hpp"
+#include "workflows/followup/followup_rule.hpp"
 
 namespace billsync::workflows {
 
@@ -12,6 +13,13 @@ constexpr std::string_view remind_prefix = "remind/";
 
 engine::engine(std::set<std::string, std::less<>> action_sources)
     : action_sources_(std::move(action_sources)) {}
+
+engine::~engine() = default;
+engine::engine(engine&&) noexcept = default;
+
+void engine::set_followup(std::unique_ptr<followup::followup_rule> rule) {
+    followup_ = std::move(rule);
+}
 
 state::status engine::enqueue(context& ctx,
                               std::string_view rule,
@@ -44,6 +52,9 @@ state::status engine::enqueue(context& ctx,
 }
 
 state::status engine::on_change(const mappings::change& c, context& ctx) const {
+    if (followup_ && c.entity_type != "record") {
+        return followup_->on_change(c, ctx);
+    }
     if (c.entity_type != "record" || !action_sources_.contains(c.source)) {
         return state::status::success();
     }
@@ -74,6 +85,9 @@ state::status engine::on_change(const mappings::change& c, context& ctx) const {
 }
 
 state::status engine::on_timer(const state::timer& t, context& ctx) const {
+    if (followup_ && followup_->owns_timer(t.name)) {
+        return followup_->on_timer(t, ctx);
+    }
     if (t.name.starts_with(remind_prefix)) {
         const auto p = nlohmann::json::parse(t.payload, nullptr, false);
         if (!p.is_discarded() && p.contains("source") && p.contains("entity") &&

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <memory>
 #include <set>
 #include <string>
 #include <string_view>
@@ -11,21 +12,13 @@
 #include "state/tables.hpp"
 #include "state/timers.hpp"
 #include "util/clock.hpp"
+#include "workflows/context.hpp"
 
 namespace billsync::workflows {
 
-// What a rule may touch while deciding: everything goes into one batch that also carries the
-// change (or the fired timer) that caused it, so a decision is made exactly once.
-struct context {
-    state::batch& b;
-    state::outbox& outbox;
-    state::timers& timers;
-    state::audit_log& audit;
-    util::instant now;
-    // Filled by the engine: actions this decision added (id, connector), for the caller's
-    // bookkeeping once the batch commits.
-    std::vector<std::pair<std::string, std::string>> enqueued{};
-};
+namespace followup {
+class followup_rule;
+}
 
 // Turns canonical changes and fired timers into side effects (outbox actions) and future work
 // (timers). Rules see canonical entities only.
@@ -38,6 +31,12 @@ struct context {
 class engine {
 public:
     explicit engine(std::set<std::string, std::less<>> action_sources);
+    ~engine();
+    engine(engine&&) noexcept;
+
+    // The overdue follow-up workflow; without one, invoices trigger nothing.
+    void set_followup(std::unique_ptr<followup::followup_rule> rule);
+    const followup::followup_rule* followup() const noexcept { return followup_.get(); }
 
     state::status on_change(const mappings::change& c, context& ctx) const;
     // Timers that belong to no rule are logged in the audit log and dropped.
@@ -53,6 +52,7 @@ private:
                           std::string_view cause) const;
 
     std::set<std::string, std::less<>> action_sources_;
+    std::unique_ptr<followup::followup_rule> followup_;
 };
 
 }  // namespace billsync::workflows

@@ -9,6 +9,7 @@
 #include "http/asio.hpp"
 #include "http/message.hpp"
 #include "mappings/change.hpp"
+#include "mappings/model.hpp"
 #include "state/inbox.hpp"
 #include "state/outbox.hpp"
 #include "state/store.hpp"
@@ -105,10 +106,22 @@ public:
     // pipeline's executor right before process(). Default: the event is mapped as stored.
     virtual net::awaitable<resolve_outcome> resolve(const state::inbox_event& e);
 
+    // Re-reads one entity from the vendor right before a decision depends on it (a follow-up
+    // touch re-reads the invoice from its source of truth). A body is mapped by process() as an
+    // event of kind `refresh_kind()`; ready without a body: nothing to re-read, use what is
+    // stored; retry/permanent: it could not be re-read now.
+    virtual net::awaitable<resolve_outcome> refresh(std::string entity_type,
+                                                    mappings::source_ref ref);
+    virtual std::string refresh_kind() const { return {}; }
+
     // Polling: when the connector next wants poll() to run (nullopt: it does not poll), and the
     // poll itself, which reads its cursors from `s`. The pipeline commits what it returns.
     virtual std::optional<util::instant> next_poll() const { return std::nullopt; }
     virtual net::awaitable<poll_outcome> poll(const state::store& s);
+
+    // The operator stored new credentials (`billsync connect`, then SIGHUP): re-read them. Runs
+    // on the pipeline's executor.
+    virtual void reload_credentials() {}
 
     // Connector-specific figures for /status (a JSON object as text); empty: none.
     virtual std::string status_json() const { return {}; }

@@ -1,14 +1,23 @@
 #include "connectors/runtime/registry.hpp"
 
 #include "connectors/generic/generic_connector.hpp"
+#include "connectors/qbo/qbo_connector.hpp"
 
 namespace billsync::connectors {
 
-std::unique_ptr<connector> make_connector(const connector_settings& s) {
+std::unique_ptr<connector> make_connector(const connector_settings& s, const runtime_deps& rt) {
+    const bool vendor_ready = rt.clock != nullptr && rt.limiter != nullptr && rt.executor;
     if (s.kind == "generic") {
         return std::make_unique<generic::generic_connector>(generic::from(s));
     }
+    if (s.kind == "qbo" && vendor_ready && rt.tokens != nullptr) {
+        return std::make_unique<qbo::qbo_connector>(qbo::from(s), rt);
+    }
     return nullptr;
+}
+
+std::unique_ptr<connector> make_connector(const connector_settings& s) {
+    return make_connector(s, runtime_deps{});
 }
 
 }  // namespace billsync::connectors

@@ -112,6 +112,13 @@ const std::vector<kind_schema>& schemas() {
              {.key = "webhook_verifier_token", .type = secret},
              {.key = "realm_id"},  // found by `billsync connect qbo`
              {.key = "minor_version", .type = integer, .fallback = "75", .min = 1, .max = 999},
+             {.key = "home_currency", .fallback = "USD"},
+             {.key = "poll_interval_s",
+              .type = integer,
+              .fallback = "300",
+              .min = 5,
+              .max = 86'400},
+             {.key = "page_size", .type = integer, .fallback = "1000", .min = 1, .max = 1000},
          })},
         {.kind = "sendgrid",
          .base_url = "https://api.sendgrid.com",

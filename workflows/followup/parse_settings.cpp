@@ -360,6 +360,13 @@ std::optional<fu::settings> parse_followup(reader& r) {
     s.time_zone = r.get_time_zone("time_zone").value_or("");
     s.firm_name = r.get_string("firm_name").value_or("");
     s.firm_phone = r.get_string("firm_phone").value_or("");
+    s.email_connector = r.get_string("email_connector").value_or("");
+    s.sms_connector = r.get_string("sms_connector").value_or("");
+    s.reply_to = r.get_string("reply_to").value_or("");
+    if (!s.reply_to.empty() && s.reply_to.find('@') == std::string::npos) {
+        r.error("reply_to", "'reply_to' must be an email address (replies@firm.example)");
+    }
+    s.coordinator_email = r.get_string("coordinator_email").value_or("");
     if (auto keywords = r.get_string_array("dispute_keywords")) {
         s.dispute_keywords.clear();
         for (auto& k : *keywords) {

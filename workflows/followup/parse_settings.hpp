@@ -9,6 +9,10 @@
 //   time_zone = "America/New_York"      # default: [daemon] time_zone
 //   firm_name = "Smith & Lee CPA"       # needed by templates that use {firm_name}
 //   firm_phone = "+1 555 0100"          # needed by templates that use {firm_phone}
+//   email_connector = "sendgrid"        # default: the first sendgrid or smtp connector
+//   sms_connector = "twilio"            # default: the first twilio connector
+//   reply_to = "billing@firm.example"   # replies come back to billing+inv-<token>@firm.example
+//   coordinator_email = "coord@firm.example"  # internal tasks are emailed here too
 //   dispute_keywords = ["dispute", "incorrect", "question"]
 //   payment_plan_clients = ["client-17"]
 //

@@ -1,0 +1,133 @@
+#pragma once
+
+// The QuickBooks Online connector (shared/vendors/qbo.md): webhooks verified on the raw body and
+// resolved after the 200 by reading the entities they name; CDC polling with a backfill on first
+// connect and a paged catch-up when CDC cannot cover the gap; actions that carry a requestid
+// derived from the outbox key and update with the current SyncToken.
+//
+// Inbox event kinds of this connector:
+//   ""          a webhook delivery (either format), resolved before mapping
+//   "entities"  one page of a query ({"QueryResponse": {"Invoice": [...]}}), from polling
+//   "cdc"       one CDC response, from polling
+//
+// Sync cursor "<name>/sync" (JSON), committed with the events it produced:
+//   {"phase": "backfill" | "catchup", "step": 0..2, "position": 1, "done": n, "total": n,
+//    "started_at": t, "since": t}   paged queries, Customer then Invoice then Payment
+//   {"phase": "cdc", "since": t}      CDC from `since` on
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "connectors/runtime/connector.hpp"
+#include "connectors/runtime/https_client.hpp"
+#include "connectors/runtime/oauth2.hpp"
+#include "connectors/runtime/rate_limit.hpp"
+#include "connectors/runtime/runtime_deps.hpp"
+#include "connectors/runtime/settings.hpp"
+#include "connectors/runtime/timing.hpp"
+#include "mappings/qbo/qbo_mapping.hpp"
+
+namespace spdlog {
+class logger;
+}
+namespace billsync::util {
+class metrics_registry;
+class counter;
+}  // namespace billsync::util
+
+namespace billsync::connectors::qbo {
+
+struct settings {
+    std::string name = "qbo";
+    std::string base_url = "https://quickbooks.api.intuit.com";
+    std::string realm_id;
+    std::string verifier_token;
+    std::string minor_version = "75";
+    oauth2::client_identity client;
+    std::string home_currency = "USD";
+    std::chrono::seconds poll_interval{300};   // CDC sweep between webhooks
+    std::chrono::seconds cdc_overlap{120};     // each sweep starts this long before the last one
+    std::chrono::hours cdc_lookback{24 * 30};  // CDC reaches back at most this far
+    std::size_t cdc_cap = 1000;               // objects per CDC answer; reaching it means truncated
+    std::size_t page_size = 1000;             // MAXRESULTS of backfill and catch-up queries
+    std::size_t ids_per_query = 30;           // Id IN (...) batch when resolving webhooks
+    std::chrono::days backfill_payments{90};  // how far back the first sync reads payments
+};
+
+// From a checked [connectors.<name>] section of kind "qbo".
+settings from(const connector_settings& s);
+
+using runtime = runtime_deps;
+
+// The requestid sent with a write: at most 50 characters, a pure function of the outbox key and
+// of what makes the request distinct (e.g. the SyncToken it was built on), so the identical
+// request replays and any other request is new.
+std::string request_id(std::string_view action_id, std::string_view variant = {});
+
+// The sync cursor.
+struct sync_cursor {
+    enum class phase : std::uint8_t { backfill, catchup, cdc };
+    phase ph = phase::backfill;
+    std::uint32_t step = 0;      // backfill/catchup: 0 Customer, 1 Invoice, 2 Payment
+    std::uint64_t position = 1;  // STARTPOSITION of the next page
+    std::uint64_t done = 0;      // rows read so far in this phase
+    std::uint64_t total = 0;     // rows expected (COUNT(*) at the start of each step)
+    util::instant started_at{};  // when the phase began
+    util::instant since{};       // cdc: changedSince; catchup: LastUpdatedTime lower bound
+
+    std::string encode() const;
+    static std::optional<sync_cursor> decode(std::string_view text);
+};
+
+// The query a backfill or catch-up step runs (without STARTPOSITION/MAXRESULTS).
+std::string step_query(const sync_cursor& c, util::instant now, std::chrono::days payments_back);
+
+class qbo_connector final : public connector {
+public:
+    qbo_connector(settings s, runtime rt);
+    ~qbo_connector() override;
+
+    const std::string& name() const noexcept override { return settings_.name; }
+    std::string_view kind() const noexcept override { return "qbo"; }
+
+    verify_result verify(const http::request& req) const override;
+    std::string check_payload(std::string_view body) const override;
+    state::result<std::vector<mappings::change>> process(const state::inbox_event& e,
+                                                         const state::store& s,
+                                                         state::batch& b) override;
+    net::awaitable<action_outcome> perform(state::action a) override;
+    net::awaitable<reconcile_outcome> reconcile(state::action a) override;
+    net::awaitable<resolve_outcome> resolve(const state::inbox_event& e) override;
+    net::awaitable<resolve_outcome> refresh(std::string entity_type,
+                                            mappings::source_ref ref) override;
+    std::optional<util::instant> next_poll() const override;
+    net::awaitable<poll_outcome> poll(const state::store& s) override;
+    std::string status_json() const override;
+    void reload_credentials() override;
+
+    oauth2::token_manager& tokens() noexcept;
+    std::string cursor_key() const;
+
+    // The outcome of one API call, classified.
+    struct api_result {
+        unsigned status = 0;
+        std::string body;
+        std::optional<call_error> error;
+        std::optional<mappings::qbo::fault_kind> fault;
+        std::string fault_code;
+        bool ok() const noexcept { return !error; }
+    };
+
+private:
+    struct impl;
+    settings settings_;
+    std::unique_ptr<impl> impl_;
+};
+
+}  // namespace billsync::connectors::qbo

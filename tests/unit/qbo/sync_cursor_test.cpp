@@ -1,0 +1,90 @@
+// The QBO connector's pure pieces: requestid derivation, the sync cursor and its queries.
+
+#include <gtest/gtest.h>
+
+#include "connectors/qbo/qbo_connector.hpp"
+
+namespace billsync::connectors::qbo {
+namespace {
+
+util::instant at(std::string_view text) {
+    util::instant t{};
+    EXPECT_TRUE(util::parse_rfc3339(text, t)) << text;
+    return t;
+}
+
+TEST(QboRequestId, StableShortAndDistinctPerVariant) {
+    const auto a = request_id("followup:inv-1:touch-1");
+    EXPECT_EQ(a, request_id("followup:inv-1:touch-1"));
+    EXPECT_LE(a.size(), 50u);  // Intuit's limit
+    EXPECT_NE(a, request_id("followup:inv-1:touch-2"));
+    EXPECT_NE(a, request_id("followup:inv-1:touch-1", "3"));
+    EXPECT_EQ(request_id("x", "3"), request_id("x", "3"));
+    // The variant cannot be forged by moving characters between the two parts.
+    EXPECT_NE(request_id("ab", "c"), request_id("a", "bc"));
+}
+
+TEST(QboSyncCursor, RoundTripsEveryPhase) {
+    sync_cursor c;
+    c.ph = sync_cursor::phase::backfill;
+    c.step = 1;
+    c.position = 1001;
+    c.done = 1500;
+    c.total = 4200;
+    c.started_at = at("2026-11-01T10:00:00Z");
+    c.since = at("2026-11-01T09:58:00Z");
+    auto back = sync_cursor::decode(c.encode());
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->ph, c.ph);
+    EXPECT_EQ(back->step, 1u);
+    EXPECT_EQ(back->position, 1001u);
+    EXPECT_EQ(back->done, 1500u);
+    EXPECT_EQ(back->total, 4200u);
+    EXPECT_EQ(back->started_at, c.started_at);
+    EXPECT_EQ(back->since, c.since);
+
+    c.ph = sync_cursor::phase::cdc;
+    back = sync_cursor::decode(c.encode());
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->ph, sync_cursor::phase::cdc);
+    EXPECT_EQ(back->since, c.since);
+}
+
+TEST(QboSyncCursor, RejectsDamage) {
+    EXPECT_FALSE(sync_cursor::decode(""));
+    EXPECT_FALSE(sync_cursor::decode("[]"));
+    EXPECT_FALSE(sync_cursor::decode(R"({"phase":"sideways","since":"2026-01-01T00:00:00Z",
+                                         "started_at":"2026-01-01T00:00:00Z"})"));
+    EXPECT_FALSE(sync_cursor::decode(R"({"phase":"cdc","since":"yesterday",
+                                         "started_at":"2026-01-01T00:00:00Z"})"));
+    EXPECT_FALSE(sync_cursor::decode(R"({"phase":"backfill","since":"2026-01-01T00:00:00Z",
+                                         "started_at":"2026-01-01T00:00:00Z","step":9})"));
+}
+
+TEST(QboSyncCursor, BackfillQueriesCustomersOpenInvoicesRecentPayments) {
+    sync_cursor c;
+    const auto now = at("2026-11-23T15:00:00Z");
+    c.step = 0;
+    EXPECT_EQ(step_query(c, now, std::chrono::days(90)), "SELECT * FROM Customer");
+    c.step = 1;
+    EXPECT_EQ(step_query(c, now, std::chrono::days(90)),
+              "SELECT * FROM Invoice WHERE Balance > '0'");
+    c.step = 2;
+    EXPECT_EQ(step_query(c, now, std::chrono::days(90)),
+              "SELECT * FROM Payment WHERE TxnDate >= '2026-08-25'");
+}
+
+TEST(QboSyncCursor, CatchupQueriesByLastUpdatedTime) {
+    sync_cursor c;
+    c.ph = sync_cursor::phase::catchup;
+    c.since = at("2026-09-01T00:00:00Z");
+    c.step = 1;
+    const auto q = step_query(c, at("2026-11-23T15:00:00Z"), std::chrono::days(90));
+    EXPECT_EQ(
+        q.rfind("SELECT * FROM Invoice WHERE MetaData.LastUpdatedTime >= '2026-09-01T00:00:00", 0),
+        0u)
+        << q;
+}
+
+}  // namespace
+}  // namespace billsync::connectors::qbo

@@ -1,0 +1,515 @@
+#include "workflows/followup/followup_rule.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "util/crypto.hpp"
+
+namespace billsync::workflows::followup {
+
+namespace {
+
+using json = nlohmann::json;
+
+constexpr std::string_view timer_prefix = "followup/";
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (auto& c : out) {
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    return out;
+}
+
+std::string text_of(const json& j, std::string_view key) {
+    auto it = j.find(key);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+// The bare address of "Name <a@b.com>" or "a@b.com", lower-cased.
+std::string bare_address(std::string_view text) {
+    const auto open = text.find('<');
+    const auto close = text.find('>', open == std::string_view::npos ? 0 : open);
+    if (open != std::string_view::npos && close != std::string_view::npos) {
+        text = text.substr(open + 1, close - open - 1);
+    }
+    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front())) != 0) {
+        text.remove_prefix(1);
+    }
+    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())) != 0) {
+        text.remove_suffix(1);
+    }
+    return lower(text);
+}
+
+bool suppressed(const state::store& s, state::batch& b, const std::string& key) {
+    auto row = state::get_entity(s, b, "suppression", key);
+    if (!row.ok() || !row.value) {
+        return false;
+    }
+    const auto j = json::parse(*row.value, nullptr, false);
+    return j.is_object() && j.value("opted_out", false);
+}
+
+}  // namespace
+
+std::string reply_token(std::string_view invoice_id) {
+    return "inv-" + util::hex_encode(util::sha256(invoice_id)).substr(0, 12);
+}
+
+std::string reply_address(std::string_view reply_to, std::string_view invoice_id) {
+    const auto at = reply_to.find('@');
+    if (reply_to.empty() || at == std::string_view::npos) {
+        return std::string(reply_to);
+    }
+    return std::string(reply_to.substr(0, at)) + "+" + reply_token(invoice_id) +
+           std::string(reply_to.substr(at));
+}
+
+followup_invoice adapt(const mappings::invoice& inv,
+                       const mappings::client* client,
+                       const settings& s,
+                       bool sms_suppressed) {
+    followup_invoice f;
+    f.id = inv.id;
+    f.number = inv.number;
+    f.client_id = inv.client_id;
+    f.currency = inv.currency;
+    f.total = inv.total.minor;
+    f.balance = inv.balance.minor;
+    if (inv.due_date) {
+        f.due_date = date::year_month_day{date::year{static_cast<int>(inv.due_date->year())},
+                                          date::month{static_cast<unsigned>(inv.due_date->month())},
+                                          date::day{static_cast<unsigned>(inv.due_date->day())}};
+    }
+    switch (inv.status) {
+        case mappings::invoice_status::paid:
+            f.status = invoice_status::paid;
+            break;
+        case mappings::invoice_status::voided:
+            f.status = invoice_status::voided;
+            break;
+        default:
+            f.status = invoice_status::open;
+    }
+    if (inv.deleted) {
+        f.status = invoice_status::voided;
+    }
+    f.email = inv.billing_email;
+    f.payment_link = inv.payment_link;
+    if (client != nullptr) {
+        f.client_name = client->display_name;
+        f.client_class = client->retainer ? client_class::retainer : client_class::standard;
+        f.payment_plan = client->payment_plan;
+        if (f.email.empty()) {
+            f.email = client->contact.billing_email;
+        }
+        f.mobile_e164 = client->contact.mobile;
+        f.sms_consent = client->contact.sms_consent && !sms_suppressed;
+    }
+    f.payment_plan = f.payment_plan || s.payment_plan_clients.contains(inv.client_id);
+    return f;
+}
+
+struct followup_rule::loaded {
+    mappings::invoice invoice;
+    std::optional<mappings::client> client;
+    followup_invoice view;
+    sequence_state state;
+};
+
+followup_rule::followup_rule(planner p, channel_routes routes)
+    : planner_(std::move(p)), routes_(std::move(routes)) {}
+
+bool followup_rule::owns_timer(std::string_view name) const noexcept {
+    return name.starts_with(timer_prefix);
+}
+
+std::optional<std::string> followup_rule::touch_invoice(std::string_view timer_name) {
+    if (!timer_name.starts_with(timer_prefix)) {
+        return std::nullopt;
+    }
+    const auto slash = timer_name.rfind('/');
+    if (slash == std::string_view::npos || slash < timer_prefix.size()) {
+        return std::nullopt;
+    }
+    const auto what = timer_name.substr(slash + 1);
+    if (!what.starts_with("touch") && what != "enter") {
+        return std::nullopt;
+    }
+    return std::string(timer_name.substr(timer_prefix.size(), slash - timer_prefix.size()));
+}
+
+state::result<std::optional<followup_rule::loaded>> followup_rule::load(std::string_view invoice_id,
+                                                                        context& ctx) const {
+    using result_t = state::result<std::optional<loaded>>;
+    const auto& s = *ctx.store;
+    auto row = state::get_entity(s, ctx.b, "invoice", invoice_id);
+    if (!row.ok()) {
+        return result_t::failure(row.st);
+    }
+    if (!row.value) {
+        return {state::status::success(), std::nullopt};
+    }
+    std::string error;
+    auto inv = mappings::invoice_from_json(json::parse(*row.value, nullptr, false), error);
+    if (!inv) {
+        return result_t::failure(
+            state::status::failure("stored invoice " + std::string(invoice_id) + ": " + error));
+    }
+    loaded l;
+    l.invoice = std::move(*inv);
+    if (!l.invoice.client_id.empty()) {
+        auto c = state::get_entity(s, ctx.b, "client", l.invoice.client_id);
+        if (!c.ok()) {
+            return result_t::failure(c.st);
+        }
+        if (c.value) {
+            l.client = mappings::client_from_json(json::parse(*c.value, nullptr, false), error);
+        }
+    }
+    bool sms_off = false;
+    if (l.client && !l.client->contact.mobile.empty()) {
+        sms_off = suppressed(s, ctx.b, "sms:" + l.client->contact.mobile);
+    }
+    l.view = adapt(l.invoice, l.client ? &*l.client : nullptr, planner_.config(), sms_off);
+    auto st = state::get_entity(s, ctx.b, "followup", invoice_id);
+    if (!st.ok()) {
+        return result_t::failure(st.st);
+    }
+    l.state.invoice_id = std::string(invoice_id);
+    if (st.value && !decode(*st.value, l.state)) {
+        return result_t::failure(state::status::failure(
+            "stored follow-up state of " + std::string(invoice_id) + " is unreadable"));
+    }
+    return {state::status::success(), std::move(l)};
+}
+
+state::status followup_rule::apply(const plan_result& r, const loaded& l, context& ctx) const {
+    const auto& id = l.invoice.id;
+    state::put_entity(ctx.b, "followup", id, encode(r.state));
+    for (const auto& d : r.decisions) {
+        ctx.audit.append(ctx.b, ctx.now, audit_line(id, d, ctx.now));
+    }
+    auto skip = [&](const planned_action& a, std::string why) {
+        decision d{decision_kind::skip, a.touch, std::move(why)};
+        ctx.audit.append(ctx.b, ctx.now, audit_line(id, d, ctx.now));
+    };
+    auto enqueue = [&](const std::string& key,
+                       const std::string& connector,
+                       std::string kind,
+                       json payload) -> state::status {
+        state::action act;
+        act.id = key;
+        act.connector = connector;
+        act.kind = std::move(kind);
+        act.payload = payload.dump();
+        act.next_attempt_at = ctx.now;
+        auto added = ctx.outbox.enqueue(ctx.b, act);
+        if (!added.ok()) {
+            return added.st;
+        }
+        if (added.value) {
+            ctx.enqueued.emplace_back(act.id, act.connector);
+        }
+        return state::status::success();
+    };
+    for (const auto& a : r.actions) {
+        const bool sms = a.kind == action_kind::sms || (a.kind == action_kind::ack && a.sms);
+        if (a.kind == action_kind::task) {
+            json task{{"key", a.key},
+                      {"title", a.subject},
+                      {"body", a.body},
+                      {"invoice", id},
+                      {"invoice_number", l.invoice.number},
+                      {"client", l.invoice.client_id},
+                      {"touch", a.touch},
+                      {"status", "open"},
+                      {"created_at", util::format_rfc3339(ctx.now)}};
+            state::put_entity(ctx.b, "task", a.key, task.dump());
+            ctx.audit.append(ctx.b,
+                             ctx.now,
+                             json{{"rule", "followup"},
+                                  {"invoice", id},
+                                  {"decision", "task_created"},
+                                  {"task", a.key},
+                                  {"title", a.subject}}
+                                 .dump());
+            if (!routes_.coordinator_email.empty() && !routes_.email.empty()) {
+                if (auto st = enqueue(a.key + "/coordinator",
+                                      routes_.email,
+                                      "email.send",
+                                      json{{"to", routes_.coordinator_email},
+                                           {"subject", a.subject},
+                                           {"text", a.body},
+                                           {"delivery_id", a.key + "/coordinator"},
+                                           {"invoice", id}});
+                    !st.ok) {
+                    return st;
+                }
+            }
+            continue;
+        }
+        if (sms) {
+            if (routes_.sms.empty()) {
+                skip(a, "sms: no SMS connector is configured");
+                continue;
+            }
+            if (suppressed(*ctx.store, ctx.b, "sms:" + a.to)) {
+                skip(a, "sms: " + a.to + " opted out");
+                continue;
+            }
+            if (auto st = enqueue(a.key,
+                                  routes_.sms,
+                                  "sms.send",
+                                  json{{"to", a.to},
+                                       {"body", a.body},
+                                       {"delivery_id", a.key},
+                                       {"invoice", id},
+                                       {"touch", a.touch}});
+                !st.ok) {
+                return st;
+            }
+            continue;
+        }
+        if (routes_.email.empty()) {
+            skip(a, "email: no email connector is configured");
+            continue;
+        }
+        if (suppressed(*ctx.store, ctx.b, "email:" + lower(a.to))) {
+            skip(a, "email: " + a.to + " is on the suppression list");
+            continue;
+        }
+        json payload{{"to", a.to},
+                     {"to_name", l.view.client_name},
+                     {"subject", a.subject},
+                     {"text", a.body},
+                     {"delivery_id", a.key},
+                     {"invoice", id},
+                     {"touch", a.touch}};
+        if (!routes_.reply_to.empty()) {
+            payload["reply_to"] = reply_address(routes_.reply_to, id);
+            state::put_entity(ctx.b, "followup_reply", reply_token(id), id);
+        }
+        if (auto st = enqueue(a.key, routes_.email, "email.send", std::move(payload)); !st.ok) {
+            return st;
+        }
+    }
+    for (const auto& t : r.timers) {
+        auto st = t.cancel
+                      ? ctx.timers.cancel(ctx.b, t.name)
+                      : ctx.timers.schedule(ctx.b, t.name, t.due, json{{"invoice", id}}.dump());
+        if (!st.ok) {
+            return st;
+        }
+    }
+    return state::status::success();
+}
+
+state::status followup_rule::observe(std::string_view invoice_id, context& ctx) const {
+    auto l = load(invoice_id, ctx);
+    if (!l.ok()) {
+        return l.st;
+    }
+    if (!l.value || l.value->invoice.status == mappings::invoice_status::draft) {
+        return state::status::success();
+    }
+    const auto r = planner_.observe(l.value->state, l.value->view, ctx.now);
+    return apply(r, *l.value, ctx);
+}
+
+state::status followup_rule::on_reply(const std::vector<std::string>& invoice_ids,
+                                      std::string_view text,
+                                      std::string_view channel,
+                                      context& ctx) const {
+    for (const auto& id : invoice_ids) {
+        auto l = load(id, ctx);
+        if (!l.ok()) {
+            return l.st;
+        }
+        if (!l.value) {
+            continue;
+        }
+        const auto r = planner_.on_reply(l.value->state, l.value->view, text, channel, ctx.now);
+        if (auto st = apply(r, *l.value, ctx); !st.ok) {
+            return st;
+        }
+    }
+    return state::status::success();
+}
+
+state::status followup_rule::on_change(const mappings::change& c, context& ctx) const {
+    if (!planner_.config().enabled || ctx.store == nullptr) {
+        return state::status::success();
+    }
+    if (c.entity_type == "invoice") {
+        return observe(c.entity_id, ctx);
+    }
+    const auto fields = json::parse(c.fields_json, nullptr, false);
+    if (!fields.is_object()) {
+        return state::status::success();
+    }
+    // Invoices with a live sequence (or still to be observed) of clients matching `match`.
+    auto invoices_of = [&](const std::function<bool(const mappings::client&)>& match) {
+        std::vector<std::string> ids;
+        std::set<std::string> clients;
+        state::for_each_entity(*ctx.store, "client", [&](std::string_view id, std::string_view v) {
+            std::string error;
+            auto cl = mappings::client_from_json(json::parse(v, nullptr, false), error);
+            if (cl && match(*cl)) {
+                clients.insert(std::string(id));
+            }
+            return true;
+        });
+        if (clients.empty()) {
+            return ids;
+        }
+        state::for_each_entity(*ctx.store, "invoice", [&](std::string_view id, std::string_view v) {
+            const auto j = json::parse(v, nullptr, false);
+            if (j.is_object() && clients.contains(text_of(j, "client_id"))) {
+                ids.emplace_back(id);
+            }
+            return true;
+        });
+        return ids;
+    };
+    if (c.entity_type == "client" || c.entity_type == "suppression") {
+        std::vector<std::string> ids;
+        if (c.entity_type == "client") {
+            const auto id = c.entity_id;
+            ids = invoices_of([&id](const mappings::client& cl) { return cl.id == id; });
+        } else if (text_of(fields, "channel") == "sms") {
+            const auto number = text_of(fields, "address");
+            ids = invoices_of(
+                [&number](const mappings::client& cl) { return cl.contact.mobile == number; });
+        }
+        for (const auto& id : ids) {
+            if (auto st = observe(id, ctx); !st.ok) {
+                return st;
+            }
+        }
+        return state::status::success();
+    }
+    if (c.entity_type == "sms_inbound") {
+        if (!text_of(fields, "keyword").empty()) {
+            return state::status::success();  // STOP/START/HELP: the suppression list's business
+        }
+        const auto from = text_of(fields, "from");
+        const auto ids =
+            invoices_of([&from](const mappings::client& cl) { return cl.contact.mobile == from; });
+        return on_reply(ids, text_of(fields, "body"), "sms", ctx);
+    }
+    if (c.entity_type == "email_inbound") {
+        std::vector<std::string> ids;
+        std::vector<std::string> to;
+        if (auto it = fields.find("to"); it != fields.end()) {
+            if (it->is_array()) {
+                for (const auto& t : *it) {
+                    if (t.is_string()) {
+                        to.push_back(t.get<std::string>());
+                    }
+                }
+            } else if (it->is_string()) {
+                to.push_back(it->get<std::string>());
+            }
+        }
+        // The per-invoice reply address names the invoice.
+        for (const auto& address : to) {
+            const auto a = bare_address(address);
+            const auto plus = a.find('+');
+            const auto at = a.find('@');
+            if (plus == std::string::npos || at == std::string::npos || plus > at) {
+                continue;
+            }
+            auto row = state::get_entity(
+                *ctx.store, ctx.b, "followup_reply", a.substr(plus + 1, at - plus - 1));
+            if (row.ok() && row.value) {
+                ids.push_back(*row.value);
+            }
+        }
+        if (ids.empty()) {
+            // Otherwise: the sender is a client's billing address and the subject names the
+            // invoice number.
+            const auto from = bare_address(text_of(fields, "from"));
+            const auto subject = text_of(fields, "subject");
+            const auto candidates = invoices_of([&from](const mappings::client& cl) {
+                return !from.empty() && lower(cl.contact.billing_email) == from;
+            });
+            for (const auto& id : candidates) {
+                auto row = state::get_entity(*ctx.store, ctx.b, "invoice", id);
+                if (!row.ok() || !row.value) {
+                    continue;
+                }
+                const auto number = text_of(json::parse(*row.value, nullptr, false), "number");
+                if (!number.empty() && subject.find(number) != std::string::npos) {
+                    ids.push_back(id);
+                }
+            }
+        }
+        return on_reply(
+            ids, text_of(fields, "subject") + "\n" + text_of(fields, "text"), "email", ctx);
+    }
+    return state::status::success();
+}
+
+state::status followup_rule::on_timer(const state::timer& t, context& ctx) const {
+    const auto p = json::parse(t.payload, nullptr, false);
+    auto id = p.is_object() ? text_of(p, "invoice") : std::string();
+    if (id.empty()) {
+        if (auto from_name = touch_invoice(t.name)) {
+            id = *from_name;
+        }
+    }
+    if (id.empty() || ctx.store == nullptr) {
+        return state::status::success();
+    }
+    auto l = load(id, ctx);
+    if (!l.ok()) {
+        return l.st;
+    }
+    if (!l.value) {
+        ctx.audit.append(ctx.b,
+                         ctx.now,
+                         json{{"rule", "followup"},
+                              {"invoice", id},
+                              {"decision", "timer_ignored"},
+                              {"cause", "the invoice is not known"}}
+                             .dump());
+        return state::status::success();
+    }
+    const auto r = planner_.on_timer(l.value->state, l.value->view, ctx.now);
+    return apply(r, *l.value, ctx);
+}
+
+state::status followup_rule::resume(std::string_view invoice_id,
+                                    std::string_view who,
+                                    context& ctx) const {
+    auto l = load(invoice_id, ctx);
+    if (!l.ok()) {
+        return l.st;
+    }
+    if (!l.value || !l.value->state.seen) {
+        return state::status::failure("invoice " + std::string(invoice_id) +
+                                      " has no follow-up sequence");
+    }
+    return apply(planner_.resume(l.value->state, l.value->view, ctx.now, who), *l.value, ctx);
+}
+
+state::status followup_rule::stop(std::string_view invoice_id,
+                                  std::string_view who,
+                                  context& ctx) const {
+    auto l = load(invoice_id, ctx);
+    if (!l.ok()) {
+        return l.st;
+    }
+    if (!l.value || !l.value->state.seen) {
+        return state::status::failure("invoice " + std::string(invoice_id) +
+                                      " has no follow-up sequence");
+    }
+    return apply(planner_.stop(l.value->state, l.value->view, ctx.now, who), *l.value, ctx);
+}
+
+}  // namespace billsync::workflows::followup

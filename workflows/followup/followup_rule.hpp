@@ -1,0 +1,80 @@
+#pragma once
+
+// The follow-up workflow inside the pipeline: canonical changes (invoices, clients, replies,
+// suppressions) and its own timers go to the planner; the planner's decisions are committed in
+// the caller's batch, together with the change or timer that caused them: the sequence state
+// (entity "followup"/<invoice>), outbox actions (email.send / sms.send, keyed by the planner),
+// internal tasks (entity "task"/<key>), timers and audit lines.
+//
+// Entities read (canonical, from the ledger connector): "invoice"/<id>, "client"/<id>; the
+// suppression list "suppression"/"sms:<E.164>" and "suppression"/"email:<address>" (written by
+// the channel connectors).
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "mappings/change.hpp"
+#include "mappings/model.hpp"
+#include "workflows/context.hpp"
+#include "workflows/followup/planner.hpp"
+
+namespace billsync::workflows::followup {
+
+struct channel_routes {
+    std::string email;  // connector taking "email.send" (sendgrid or smtp); empty: none
+    std::string sms;    // connector taking "sms.send" (twilio); empty: none
+    // Replies: client email replies go to reply_to with "+<token>" added to the local part, so an
+    // inbound reply names its invoice. Empty: no per-invoice reply address.
+    std::string reply_to;
+    std::string coordinator_email;  // tasks are also emailed here when set
+};
+
+// The reply token of an invoice ("inv-" + 12 hex of its id's hash) and the address built from it.
+std::string reply_token(std::string_view invoice_id);
+std::string reply_address(std::string_view reply_to, std::string_view invoice_id);
+
+// The planner's view of a canonical invoice and its client (nullptr: unknown client).
+followup_invoice adapt(const mappings::invoice& inv,
+                       const mappings::client* client,
+                       const settings& s,
+                       bool sms_suppressed);
+
+class followup_rule {
+public:
+    followup_rule(planner p, channel_routes routes);
+
+    // "invoice" and "client" changes re-plan the invoices concerned; "sms_inbound" and
+    // "email_inbound" replies are matched to invoices (dispute keywords pause); a "suppression"
+    // change re-plans the client's sequences. Other changes are ignored.
+    state::status on_change(const mappings::change& c, context& ctx) const;
+
+    bool owns_timer(std::string_view name) const noexcept;
+    // The invoice a touch timer will act on, so the caller can re-read it from its source of
+    // truth first; nullopt for timers that send nothing.
+    static std::optional<std::string> touch_invoice(std::string_view timer_name);
+    state::status on_timer(const state::timer& t, context& ctx) const;
+
+    // Operator commands (`billsync followup resume|stop`). Fails with a message when the
+    // invoice has no sequence.
+    state::status resume(std::string_view invoice_id, std::string_view who, context& ctx) const;
+    state::status stop(std::string_view invoice_id, std::string_view who, context& ctx) const;
+
+    const planner& plan() const noexcept { return planner_; }
+    const channel_routes& routes() const noexcept { return routes_; }
+
+private:
+    struct loaded;
+    state::result<std::optional<loaded>> load(std::string_view invoice_id, context& ctx) const;
+    state::status observe(std::string_view invoice_id, context& ctx) const;
+    state::status apply(const plan_result& r, const loaded& l, context& ctx) const;
+    state::status on_reply(const std::vector<std::string>& invoice_ids,
+                           std::string_view text,
+                           std::string_view channel,
+                           context& ctx) const;
+
+    planner planner_;
+    channel_routes routes_;
+};
+
+}  // namespace billsync::workflows::followup
