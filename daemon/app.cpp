@@ -23,6 +23,7 @@
 #include "connectors/runtime/registry.hpp"
 #include "connectors/runtime/token_store.hpp"
 #include "daemon/app_config.hpp"
+#include "daemon/followups.hpp"
 #include "daemon/intake.hpp"
 #include "daemon/pipeline.hpp"
 #include "daemon/sd_notify.hpp"
@@ -48,7 +49,6 @@ namespace billsync::daemon {
 
 namespace {
 
-constexpr int exit_config = 78;       // EX_CONFIG
 constexpr int exit_cant_create = 73;  // EX_CANTCREAT
 constexpr int exit_software = 70;     // EX_SOFTWARE
 
@@ -438,7 +438,7 @@ struct app::impl : status_source {
                           routes.email.empty() ? "(none)" : routes.email,
                           routes.sms.empty() ? "(none)" : routes.sms);
                 engine->set_followup(std::make_unique<workflows::followup::followup_rule>(
-                    std::move(*p), std::move(routes)));
+                    std::move(*p), std::move(routes), &metrics));
             }
         }
         auto* manual = dynamic_cast<util::manual_clock*>(clock.get());
@@ -488,6 +488,61 @@ struct app::impl : status_source {
             log->info("Dead letter {} id={}",
                       verb == "retry" ? "retried" : "dropped",
                       j["id"].get<std::string>());
+            pipe->kick();
+        }
+        co_return r;
+    }
+
+    // A read of state for the status listener, on the pipeline's thread so it sees whole steps.
+    net::awaitable<http::response> read_request(
+        std::function<nlohmann::json(const state::store&)> fn) {
+        auto op = [this, fn = std::move(fn)]() -> net::awaitable<http::response> {
+            co_return http::response::json(200, fn(*store).dump(2));
+        };
+        co_return co_await net::co_spawn(work_ioc, std::move(op), use_awaitable);
+    }
+
+    // `billsync followup resume|stop`: the follow-up rule decides, in one batch on the pipeline's
+    // thread, like any other step.
+    net::awaitable<http::response> followup_request(std::string verb, http::request req) {
+        const auto j = nlohmann::json::parse(req.body, nullptr, false);
+        if (j.is_discarded() || !j.is_object() || !j.contains("invoice") ||
+            !j["invoice"].is_string()) {
+            co_return http::response::error(
+                400, "bad_request", R"(expected {"invoice": "<invoice id or number>"})");
+        }
+        const auto* rule = engine ? engine->followup() : nullptr;
+        if (rule == nullptr) {
+            co_return http::response::error(409, "disabled", "the follow-up workflow is off");
+        }
+        auto op =
+            [this,
+             rule,
+             verb,
+             invoice = j["invoice"].get<std::string>(),
+             who = j.value("who", std::string("status api"))]() -> net::awaitable<http::response> {
+            const auto id = find_invoice(*store, invoice);
+            if (!id) {
+                co_return http::response::error(404, "not_found", "no invoice " + invoice);
+            }
+            state::batch b(*store);
+            workflows::context ctx{b, *outbox, *timers, *audit, clock->now()};
+            ctx.store = store.get();
+            auto st = verb == "resume" ? rule->resume(*id, who, ctx) : rule->stop(*id, who, ctx);
+            if (!st.ok) {
+                co_return http::response::error(404, "not_found", st.message);
+            }
+            if (st = store->write(b, true); !st.ok) {
+                co_return http::response::error(503, "unavailable", st.message);
+            }
+            auto shown = followup_json(*store, cfg->followup, *id);
+            co_return http::response::json(200, shown ? shown->dump(2) : std::string("{}"));
+        };
+        auto r = co_await net::co_spawn(work_ioc, std::move(op), use_awaitable);
+        if (r.status == 200) {
+            log->info("Follow-up {} invoice={}",
+                      verb == "resume" ? "resumed" : "stopped",
+                      j["invoice"].get<std::string>());
             pipe->kick();
         }
         co_return r;
@@ -571,6 +626,22 @@ struct app::impl : status_source {
                               "/deadletters/" + verb,
                               guard(d.status_token, [this, verb](http::request req) {
                                   return deadletter_request(verb, std::move(req));
+                              }));
+        }
+        status_routes.add("GET", "/followups", guard(d.status_token, [this](http::request) {
+                              return read_request([this](const state::store& s) {
+                                  return followups_json(s, cfg->followup);
+                              });
+                          }));
+        status_routes.add(
+            "GET", "/tasks", guard(d.status_token, [this](http::request) {
+                return read_request([](const state::store& s) { return tasks_json(s); });
+            }));
+        for (std::string verb : {"resume", "stop"}) {
+            status_routes.add("POST",
+                              "/followups/" + verb,
+                              guard(d.status_token, [this, verb](http::request req) {
+                                  return followup_request(verb, std::move(req));
                               }));
         }
         webhook_routes.add_prefix(

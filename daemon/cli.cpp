@@ -10,6 +10,7 @@
 #include "daemon/app.hpp"
 #include "daemon/app_config.hpp"
 #include "daemon/connect.hpp"
+#include "daemon/followups.hpp"
 #include "daemon/sandbox.hpp"
 #include "daemon/tools.hpp"
 #include "http/client.hpp"
@@ -19,11 +20,6 @@
 namespace billsync::daemon {
 
 namespace {
-
-constexpr int exit_ok = 0;
-constexpr int exit_usage = 64;        // EX_USAGE
-constexpr int exit_unavailable = 69;  // EX_UNAVAILABLE
-constexpr int exit_config = 78;       // EX_CONFIG
 
 int cmd_validate(const std::string& file, bool no_environment) {
     config::diagnostics diags;
@@ -159,6 +155,18 @@ int main(int argc, char** argv) {
         ->required();
     inspect->add_option("-c,--config", config_file, "Configuration file")->required();
 
+    std::string fu_verb;
+    std::string fu_invoice;
+    auto* followup = cli.add_subcommand("followup", "Overdue follow-up sequences");
+    followup->add_option("verb", fu_verb, "list | show | resume | stop")
+        ->required()
+        ->check(CLI::IsMember({"list", "show", "resume", "stop"}));
+    followup->add_option("invoice", fu_invoice, "Invoice id or number (show, resume, stop)");
+    followup->add_option("-c,--config", config_file, "Configuration file")->required();
+
+    auto* tasks = cli.add_subcommand("tasks", "Internal tasks for the billing coordinator");
+    tasks->add_option("-c,--config", config_file, "Configuration file")->required();
+
     std::string connect_vendor;
     auto* connect =
         cli.add_subcommand("connect", "Authorize billsync with QuickBooks Online or Xero (OAuth2)");
@@ -190,6 +198,12 @@ int main(int argc, char** argv) {
     }
     if (*deadletters) {
         return cmd_deadletters(config_file, verb, item, std::cout, std::cerr);
+    }
+    if (*followup) {
+        return cmd_followup(config_file, fu_verb, fu_invoice, std::cout, std::cerr);
+    }
+    if (*tasks) {
+        return cmd_tasks(config_file, std::cout, std::cerr);
     }
     if (*inspect) {
         return cmd_inspect(config_file, item, std::cout, std::cerr);

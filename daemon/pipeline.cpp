@@ -427,6 +427,24 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         note_enqueued(ctx.enqueued);
     }
 
+    // Follow-up deliveries by channel, touch and outcome (acknowledgements count as touch 0).
+    void count_delivery(const state::action& a, std::string_view outcome) {
+        if (a.kind != "email.send" && a.kind != "sms.send") {
+            return;
+        }
+        const auto p = nlohmann::json::parse(a.payload, nullptr, false);
+        if (!p.is_object() || !p.contains("invoice")) {
+            return;
+        }
+        d.metrics
+            .get_counter("billsync_followup_deliveries_total",
+                         "Follow-up messages by channel, touch and outcome.",
+                         {{"channel", a.kind == "sms.send" ? "sms" : "email"},
+                          {"touch", std::to_string(p.value("touch", 0))},
+                          {"outcome", std::string(outcome)}})
+            .inc();
+    }
+
     void commit_or_log(state::batch& b, const state::action& a) {
         if (auto st = d.store.write(b, false); !st.ok) {
             // The action stays in flight; after a restart it is reconciled, never re-sent blindly.
@@ -469,6 +487,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                 case connectors::action_outcome::kind::done:
                     d.outbox.complete(b, a.id, outcome.detail);
                     effects_into(b, a, outcome.effects, done_at);
+                    count_delivery(a, "sent");
                     line["decision"] = "action_done";
                     action_counter(a.connector, "done").inc();
                     note_finished(a.connector, a.id);
@@ -492,6 +511,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                 case connectors::action_outcome::kind::permanent:
                     d.outbox.to_dead_letter(b, a.id, outcome.detail, done_at);
                     effects_into(b, a, outcome.effects, done_at);
+                    count_delivery(a, "failed");
                     line["decision"] = "action_dead";
                     action_counter(a.connector, "dead").inc();
                     note_finished(a.connector, a.id);

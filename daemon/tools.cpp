@@ -21,23 +21,6 @@ namespace billsync::daemon {
 
 namespace {
 
-constexpr int exit_ok = 0;
-constexpr int exit_usage = 64;
-constexpr int exit_data = 65;  // EX_DATAERR: no such item
-constexpr int exit_unavailable = 69;
-constexpr int exit_config = 78;
-
-std::optional<app_config> load_quietly(const std::string& file, std::ostream& err) {
-    config::diagnostics diags;
-    auto cfg = load_app_config(file, diags);
-    if (!cfg) {
-        err << diags.render();
-    }
-    return cfg;
-}
-
-std::filesystem::path state_dir(const app_config& cfg) { return cfg.daemon().data_dir / "state"; }
-
 nlohmann::json to_json(const state::dead_letter& d, bool with_payload) {
     nlohmann::json j{{"id", d.id},
                      {"origin", d.origin},
@@ -87,13 +70,7 @@ int via_daemon(const app_config& cfg,
                std::ostream& out,
                std::ostream& err) {
     const auto& d = cfg.daemon();
-    std::vector<http::header> headers{{"Content-Type", "application/json"}};
-    if (d.status_token) {
-        headers.push_back({"Authorization", "Bearer " + d.status_token->reveal()});
-    }
-    const auto [host, port] = status_endpoint(cfg);
-    const nlohmann::json body{{"id", id}};
-    const auto res = http::fetch(host, port, "POST", "/deadletters/" + verb, headers, body.dump());
+    const auto res = post_to_daemon(cfg, "/deadletters/" + verb, nlohmann::json{{"id", id}}.dump());
     if (res.status == 0) {
         err << fmt::format("the data dir is in use, and the daemon does not answer on {}: {}\n",
                            d.status.address.text(),
@@ -113,6 +90,29 @@ int via_daemon(const app_config& cfg,
 }
 
 }  // namespace
+
+std::optional<app_config> load_quietly(const std::string& file, std::ostream& err) {
+    config::diagnostics diags;
+    auto cfg = load_app_config(file, diags);
+    if (!cfg) {
+        err << diags.render();
+    }
+    return cfg;
+}
+
+std::filesystem::path state_dir(const app_config& cfg) { return cfg.daemon().data_dir / "state"; }
+
+http::simple_response post_to_daemon(const app_config& cfg,
+                                     const std::string& target,
+                                     const std::string& body) {
+    const auto& d = cfg.daemon();
+    std::vector<http::header> headers{{"Content-Type", "application/json"}};
+    if (d.status_token) {
+        headers.push_back({"Authorization", "Bearer " + d.status_token->reveal()});
+    }
+    const auto [host, port] = status_endpoint(cfg);
+    return http::fetch(host, port, "POST", target, headers, body);
+}
 
 std::pair<std::string, std::uint16_t> status_endpoint(const app_config& cfg) {
     const auto& d = cfg.daemon();

@@ -1,13 +1,32 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <iosfwd>
+#include <optional>
 #include <string>
 #include <utility>
+
+#include "http/client.hpp"
 
 namespace billsync::daemon {
 
 struct app_config;
+
+// Exit codes of the operator commands (sysexits.h).
+inline constexpr int exit_ok = 0;
+inline constexpr int exit_usage = 64;
+inline constexpr int exit_data = 65;  // EX_DATAERR: no such item
+inline constexpr int exit_unavailable = 69;
+inline constexpr int exit_config = 78;
+
+// The configuration, or nullopt with its diagnostics written to err.
+std::optional<app_config> load_quietly(const std::string& file, std::ostream& err);
+std::filesystem::path state_dir(const app_config& cfg);
+// POSTs a JSON body to the running daemon's status listener (with its bearer token).
+http::simple_response post_to_daemon(const app_config& cfg,
+                                     const std::string& target,
+                                     const std::string& body);
 
 // Written to the data dir by a running daemon: {"pid", "webhook_port", "status_port"}.
 inline constexpr const char* runtime_file_name = "daemon.json";

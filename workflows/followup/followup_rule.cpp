@@ -7,6 +7,7 @@
 #include <set>
 
 #include "util/crypto.hpp"
+#include "util/metrics.hpp"
 
 namespace billsync::workflows::followup {
 
@@ -121,8 +122,8 @@ struct followup_rule::loaded {
     sequence_state state;
 };
 
-followup_rule::followup_rule(planner p, channel_routes routes)
-    : planner_(std::move(p)), routes_(std::move(routes)) {}
+followup_rule::followup_rule(planner p, channel_routes routes, util::metrics_registry* metrics)
+    : planner_(std::move(p)), routes_(std::move(routes)), metrics_(metrics) {}
 
 bool followup_rule::owns_timer(std::string_view name) const noexcept {
     return name.starts_with(timer_prefix);
@@ -193,6 +194,13 @@ state::status followup_rule::apply(const plan_result& r, const loaded& l, contex
     state::put_entity(ctx.b, "followup", id, encode(r.state));
     for (const auto& d : r.decisions) {
         ctx.audit.append(ctx.b, ctx.now, audit_line(id, d, ctx.now));
+        if (metrics_ != nullptr) {
+            metrics_
+                ->get_counter("billsync_followup_decisions_total",
+                              "Follow-up decisions by kind (touch, cancel, pause, restart, ...).",
+                              {{"decision", std::string(to_string(d.kind))}})
+                .inc();
+        }
     }
     auto skip = [&](const planned_action& a, std::string why) {
         decision d{decision_kind::skip, a.touch, std::move(why)};

@@ -19,6 +19,10 @@
 #include "workflows/context.hpp"
 #include "workflows/followup/planner.hpp"
 
+namespace billsync::util {
+class metrics_registry;
+}
+
 namespace billsync::workflows::followup {
 
 struct channel_routes {
@@ -42,7 +46,9 @@ followup_invoice adapt(const mappings::invoice& inv,
 
 class followup_rule {
 public:
-    followup_rule(planner p, channel_routes routes);
+    // metrics (may be null): billsync_followup_decisions_total{decision} for every decision the
+    // planner makes (touch, cancel, pause, restart, skip, ...) as it is committed.
+    followup_rule(planner p, channel_routes routes, util::metrics_registry* metrics = nullptr);
 
     // "invoice" and "client" changes re-plan the invoices concerned; "sms_inbound" and
     // "email_inbound" replies are matched to invoices (dispute keywords pause); a "suppression"
@@ -75,6 +81,7 @@ private:
 
     planner planner_;
     channel_routes routes_;
+    util::metrics_registry* metrics_ = nullptr;
 };
 
 }  // namespace billsync::workflows::followup

@@ -1,0 +1,253 @@
+#include "daemon/followups.hpp"
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+#include <ostream>
+
+#include "daemon/app_config.hpp"
+#include "daemon/tools.hpp"
+#include "state/tables.hpp"
+#include "workflows/followup/planner.hpp"
+
+namespace billsync::daemon {
+
+namespace {
+
+using json = nlohmann::json;
+namespace fu = workflows::followup;
+
+std::string channels_of(const fu::settings& s, fu::client_class c, std::uint32_t touch) {
+    auto it = s.cadences.find(c);
+    if (touch == 0 || it == s.cadences.end() || touch > it->second.size()) {
+        return {};
+    }
+    const auto& t = it->second[touch - 1];
+    std::string out;
+    for (const auto& [on, name] :
+         {std::pair{t.email, "email"}, std::pair{t.sms, "sms"}, std::pair{t.task, "task"}}) {
+        if (on) {
+            out += out.empty() ? "" : "+";
+            out += name;
+        }
+    }
+    return out;
+}
+
+json when(const std::optional<util::instant>& t) {
+    return t ? json(util::format_rfc3339(*t)) : json(nullptr);
+}
+
+bool finished(fu::phase p) {
+    return p == fu::phase::completed || p == fu::phase::cancelled || p == fu::phase::stopped;
+}
+
+json sequence_json(const state::store& s,
+                   const fu::settings& settings,
+                   const fu::sequence_state& st) {
+    json j{{"invoice", st.invoice_id},
+           {"phase", std::string(fu::to_string(st.current))},
+           {"paused", st.current == fu::phase::paused},
+           {"class", std::string(fu::to_string(st.client_class))},
+           {"cycle", st.cycle},
+           {"last_touch", st.last_touch},
+           {"last_touch_at", when(st.last_touch_at)},
+           {"next_touch", st.next_touch},
+           {"next_touch_at", when(st.next_touch_at)},
+           {"next_channels", channels_of(settings, st.client_class, st.next_touch)},
+           {"paused_at", when(st.paused_at)},
+           {"disputes", st.disputes}};
+    auto inv = state::get_entity(s, "invoice", st.invoice_id);
+    if (inv.ok() && inv.value) {
+        const auto i = json::parse(*inv.value, nullptr, false);
+        if (i.is_object()) {
+            j["number"] = i.value("number", "");
+            j["balance"] = i.value("balance", json());
+            j["due_date"] = i.value("due_date", json());
+            const auto client = i.value("client_id", "");
+            j["client"] = client;
+            auto c = state::get_entity(s, "client", client);
+            if (c.ok() && c.value) {
+                const auto cj = json::parse(*c.value, nullptr, false);
+                if (cj.is_object()) {
+                    j["client_name"] = cj.value("display_name", "");
+                }
+            }
+        }
+    }
+    return j;
+}
+
+std::string money_text(const json& m) {
+    if (!m.is_object()) {
+        return "-";
+    }
+    const auto minor = m.value("minor", std::int64_t{0});
+    const auto sign = minor < 0 ? "-" : "";
+    const auto v = minor < 0 ? -minor : minor;
+    return fmt::format("{}{}.{:02} {}", sign, v / 100, v % 100, m.value("currency", ""));
+}
+
+}  // namespace
+
+std::optional<std::string> find_invoice(const state::store& s, std::string_view invoice) {
+    auto direct = state::get_entity(s, "invoice", invoice);
+    if (direct.ok() && direct.value) {
+        return std::string(invoice);
+    }
+    std::optional<std::string> found;
+    state::for_each_entity(s, "invoice", [&](std::string_view id, std::string_view v) {
+        const auto j = json::parse(v, nullptr, false);
+        if (j.is_object() && j.value("number", "") == invoice) {
+            found = std::string(id);
+            return false;
+        }
+        return true;
+    });
+    return found;
+}
+
+json followups_json(const state::store& s, const fu::settings& settings, bool include_finished) {
+    json list = json::array();
+    state::for_each_entity(s, "followup", [&](std::string_view, std::string_view v) {
+        fu::sequence_state st;
+        if (fu::decode(v, st) && (include_finished || !finished(st.current))) {
+            list.push_back(sequence_json(s, settings, st));
+        }
+        return true;
+    });
+    return list;
+}
+
+std::optional<json> followup_json(const state::store& s,
+                                  const fu::settings& settings,
+                                  std::string_view invoice) {
+    const auto id = find_invoice(s, invoice);
+    if (!id) {
+        return std::nullopt;
+    }
+    auto row = state::get_entity(s, "followup", *id);
+    fu::sequence_state st;
+    if (!row.ok() || !row.value || !fu::decode(*row.value, st)) {
+        return std::nullopt;
+    }
+    auto j = sequence_json(s, settings, st);
+    json trail = json::array();
+    s.for_each(state::cf::audit, "", [&](std::string_view, std::string_view v) {
+        const auto line = json::parse(v, nullptr, false);
+        if (line.is_object() && (line.value("invoice", "") == *id)) {
+            trail.push_back(line);
+        }
+        return true;
+    });
+    j["audit"] = std::move(trail);
+    return j;
+}
+
+json tasks_json(const state::store& s) {
+    json list = json::array();
+    state::for_each_entity(s, "task", [&](std::string_view, std::string_view v) {
+        auto j = json::parse(v, nullptr, false);
+        if (j.is_object()) {
+            list.push_back(std::move(j));
+        }
+        return true;
+    });
+    std::stable_sort(list.begin(), list.end(), [](const json& a, const json& b) {
+        return a.value("created_at", "") > b.value("created_at", "");
+    });
+    return list;
+}
+
+int cmd_followup(const std::string& config_file,
+                 const std::string& verb,
+                 const std::string& invoice,
+                 std::ostream& out,
+                 std::ostream& err) {
+    auto cfg = load_quietly(config_file, err);
+    if (!cfg) {
+        return exit_config;
+    }
+    if (verb != "list" && invoice.empty()) {
+        err << fmt::format("followup {} needs an INVOICE (id or number)\n", verb);
+        return exit_usage;
+    }
+    if (verb == "resume" || verb == "stop") {
+        const auto res = post_to_daemon(
+            *cfg, "/followups/" + verb, json{{"invoice", invoice}, {"who", "cli"}}.dump());
+        if (res.status == 0) {
+            err << fmt::format(
+                "the daemon does not answer on {}: {} ({} needs the running daemon)\n",
+                cfg->daemon().status.address.text(),
+                res.error,
+                verb);
+            return exit_unavailable;
+        }
+        if (res.status == 404) {
+            err << fmt::format("no follow-up sequence for invoice {}\n", invoice);
+            return exit_data;
+        }
+        if (res.status != 200) {
+            err << fmt::format("the daemon answered {}: {}\n", res.status, res.body);
+            return exit_unavailable;
+        }
+        out << res.body << "\n";
+        return exit_ok;
+    }
+    state::open_options opts;
+    opts.read_only = true;
+    opts.create_if_missing = false;
+    auto opened = state::store::open(state_dir(*cfg), opts);
+    if (!opened.ok()) {
+        err << fmt::format("cannot open {}: {}\n", state_dir(*cfg).string(), opened.st.message);
+        return exit_unavailable;
+    }
+    const auto& s = *opened.value;
+    if (verb == "show") {
+        auto j = followup_json(s, cfg->followup, invoice);
+        if (!j) {
+            err << fmt::format("no follow-up sequence for invoice {}\n", invoice);
+            return exit_data;
+        }
+        out << j->dump(2) << "\n";
+        return exit_ok;
+    }
+    const auto list = followups_json(s, cfg->followup);
+    for (const auto& f : list) {
+        out << fmt::format("{:<10} {:<28} {:<10} balance={:<14} next=touch{} {} {}\n",
+                           f.value("number", "?"),
+                           f.value("client_name", f.value("client", "")),
+                           f.value("phase", ""),
+                           money_text(f.value("balance", json())),
+                           f.value("next_touch", 0u),
+                           f["next_touch_at"].is_string() ? f["next_touch_at"].get<std::string>()
+                                                          : std::string("-"),
+                           f.value("next_channels", ""));
+    }
+    out << fmt::format("{} sequence{}\n", list.size(), list.size() == 1 ? "" : "s");
+    return exit_ok;
+}
+
+int cmd_tasks(const std::string& config_file, std::ostream& out, std::ostream& err) {
+    auto cfg = load_quietly(config_file, err);
+    if (!cfg) {
+        return exit_config;
+    }
+    state::open_options opts;
+    opts.read_only = true;
+    opts.create_if_missing = false;
+    auto opened = state::store::open(state_dir(*cfg), opts);
+    if (!opened.ok()) {
+        err << fmt::format("cannot open {}: {}\n", state_dir(*cfg).string(), opened.st.message);
+        return exit_unavailable;
+    }
+    const auto list = tasks_json(*opened.value);
+    for (const auto& t : list) {
+        out << fmt::format(
+            "{}  {}  {}\n", t.value("created_at", ""), t.value("status", ""), t.value("title", ""));
+    }
+    out << fmt::format("{} task{}\n", list.size(), list.size() == 1 ? "" : "s");
+    return exit_ok;
+}
+
+}  // namespace billsync::daemon
