@@ -1428,17 +1428,18 @@ struct qbo_simulator::state {
         }
         if (q->order != nullptr) {
             const auto* f = q->order;
-            std::stable_sort(rows.begin(), rows.end(), [&](const auto& a, const auto& b) {
+            // Ties fall back on Id (std::sort with a last key, not std::stable_sort, whose
+            // temporary buffer clang flags as deprecated).
+            const bool desc = q->descending;
+            std::sort(rows.begin(), rows.end(), [&](const auto& a, const auto& b) {
                 const auto va = row_value(*f, a.first, *a.second);
                 const auto vb = row_value(*f, b.first, *b.second);
-                if (!va || !vb) {
-                    return !va && vb;
+                const int c = !va || !vb ? (va ? 1 : 0) - (vb ? 1 : 0) : compare(*va, *vb);
+                if (c != 0) {
+                    return desc ? c > 0 : c < 0;
                 }
-                return compare(*va, *vb) < 0;
+                return a.first < b.first;
             });
-            if (q->descending) {
-                std::reverse(rows.begin(), rows.end());
-            }
         }
         json list = json::array();
         const auto first = static_cast<std::size_t>(q->start - 1);
