@@ -2,31 +2,19 @@
 
 #include <nlohmann/json.hpp>
 
-namespace billsync::simulators {
+#include "tests/simulators/qbo_simulator.hpp"
 
-namespace {
+namespace billsync::simulators {
 
 using namespace std::chrono_literals;
 
-std::chrono::milliseconds scaled(std::chrono::milliseconds window, double scale) {
+std::chrono::milliseconds scaled_window(std::chrono::milliseconds window, double scale) {
     if (scale <= 0) {
         return window;
     }
     return std::chrono::milliseconds(
         static_cast<std::chrono::milliseconds::rep>(static_cast<double>(window.count()) / scale));
 }
-
-// Realm id from /v3/company/<realm>/…
-std::string qbo_realm(const http::request& req) {
-    constexpr std::string_view prefix = "/v3/company/";
-    if (!req.path.starts_with(prefix)) {
-        return {};
-    }
-    const auto rest = std::string_view(req.path).substr(prefix.size());
-    return std::string(rest.substr(0, rest.find('/')));
-}
-
-}  // namespace
 
 // --- generic-recorder -------------------------------------------------------------------------
 
@@ -84,7 +72,7 @@ net::awaitable<http::response> qbo_company_info(http::request req) {
     co_return http::response::json(
         200,
         nlohmann::json{
-            {"CompanyInfo", {{"Id", "1"}, {"CompanyName", "Sim Books " + qbo_realm(req)}}},
+            {"CompanyInfo", {{"Id", "1"}, {"CompanyName", "Sim Books " + qbo_realm_of(req)}}},
             {"time", "2026-01-05T09:00:00.000-08:00"}}
             .dump());
 }
@@ -104,7 +92,7 @@ void harvest_limits::configure(sim_server& server) {
     rate_limit_rule rule;
     rule.path_prefix = "/v2/";
     rule.requests = 100;
-    rule.window = scaled(15s, options_.scale);
+    rule.window = scaled_window(15s, options_.scale);
     rule.key = [](const http::request& req) {
         return std::string(req.header_value("Harvest-Account-Id"));
     };
@@ -130,26 +118,13 @@ void qbo_limits::add_routes(http::router& r) {
 }
 
 void qbo_limits::configure(sim_server& server) {
-    rate_limit_rule rule;
-    rule.path_prefix = "/v3/company/";
-    rule.requests = 500;
-    rule.window = scaled(60s, options_.scale);
-    rule.max_concurrent = 10;
-    rule.key = qbo_realm;
-    rule.reject = [](const limit_hit&) {
-        // No Retry-After: Intuit documents none.
-        return http::response::json(
-            429,
-            R"({"Fault":{"Error":[{"Message":"ThrottleExceeded","Detail":"ThrottleExceeded",)"
-            R"("code":"003001"}],"type":"ValidationFault"},"time":"2026-01-05T09:00:00.000-08:00"})");
-    };
-    server.add_limit(std::move(rule));
+    server.add_limit(qbo_throttle_rule(options_.scale));
 }
 
 // --- registry ---------------------------------------------------------------------------------
 
 std::vector<std::string_view> simulator_names() {
-    return {"generic-recorder", "harvest-limits", "qbo-limits"};
+    return {"generic-recorder", "harvest-limits", "qbo", "qbo-limits"};
 }
 
 std::unique_ptr<simulator> make_simulator(std::string_view name, simulator_options options) {
@@ -158,6 +133,11 @@ std::unique_ptr<simulator> make_simulator(std::string_view name, simulator_optio
     }
     if (name == "harvest-limits") {
         return std::make_unique<harvest_limits>(options);
+    }
+    if (name == "qbo") {
+        qbo_sim_options o;
+        o.scale = options.scale;
+        return std::make_unique<qbo_simulator>(std::move(o));
     }
     if (name == "qbo-limits") {
         return std::make_unique<qbo_limits>(options);

@@ -61,6 +61,9 @@ private:
     simulator_options options_;
 };
 
+// A rate-limit window divided by scale (scale <= 0: unchanged).
+std::chrono::milliseconds scaled_window(std::chrono::milliseconds window, double scale);
+
 // Names billsync-sim accepts, sorted.
 std::vector<std::string_view> simulator_names();
 // nullptr for an unknown name.
