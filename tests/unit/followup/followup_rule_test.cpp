@@ -1,0 +1,269 @@
+// The follow-up rule inside a pipeline step: canonical invoice and client rows in the store, a
+// change or a timer in, and the decisions committed in one batch (sequence state, outbox actions
+// with their channel payloads, tasks, timers, audit).
+
+#include "workflows/followup/followup_rule.hpp"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "mappings/model.hpp"
+#include "state/outbox.hpp"
+#include "state/store.hpp"
+#include "state/tables.hpp"
+#include "state/timers.hpp"
+#include "tests/fakes/temp_dir.hpp"
+
+namespace billsync::workflows::followup {
+namespace {
+
+using json = nlohmann::json;
+
+util::instant at(std::string_view text) {
+    util::instant t{};
+    EXPECT_TRUE(util::parse_rfc3339(text, t)) << text;
+    return t;
+}
+
+class followup_rule_test : public ::testing::Test {
+protected:
+    void SetUp() override {
+        auto st = state::store::open(dir_.path() / "state");
+        ASSERT_TRUE(st.ok()) << st.st.message;
+        store_ = std::move(st.value);
+        auto ob = state::outbox::open(*store_);
+        ASSERT_TRUE(ob.ok());
+        outbox_ = std::move(ob.value);
+        timers_ = std::make_unique<state::timers>(*store_);
+        auto au = state::audit_log::open(*store_);
+        ASSERT_TRUE(au.ok());
+        audit_ = std::move(au.value);
+        auto settings = default_settings();
+        settings.firm_name = "Smith & Lee CPA";
+        settings.firm_phone = "+1 555 0100";
+        auto p = planner::make(settings, "America/New_York");
+        ASSERT_TRUE(p);
+        channel_routes routes;
+        routes.email = "mail";
+        routes.sms = "sms";
+        routes.reply_to = "billing@firm.example";
+        routes.coordinator_email = "coordinator@firm.example";
+        rule_ = std::make_unique<followup_rule>(std::move(*p), routes);
+
+        client_.id = "c-1";
+        client_.display_name = "Acme Dental";
+        client_.contact.billing_email = "ap@acme.example";
+        client_.contact.mobile = "+14155550123";
+        client_.contact.sms_consent = true;
+        put("client", client_.id, mappings::to_json(client_));
+
+        invoice_.id = "inv-1";
+        invoice_.number = "1042";
+        invoice_.client_id = client_.id;
+        invoice_.currency = "USD";
+        invoice_.total = {50000, "USD"};
+        invoice_.balance = {50000, "USD"};
+        invoice_.due_date = std::chrono::year_month_day{
+            std::chrono::year{2026}, std::chrono::month{1}, std::chrono::day{5}};
+        invoice_.source = {"qbo", "1", "130", "0", std::nullopt};
+    }
+
+    void put(std::string_view type, std::string_view id, const json& j) {
+        state::batch b(*store_);
+        state::put_entity(b, type, id, j.dump());
+        ASSERT_TRUE(store_->write(b, true).ok);
+    }
+
+    // One pipeline step: `fn` decides into a batch that is then committed.
+    template <typename Fn>
+    void step(util::instant now, Fn fn) {
+        state::batch b(*store_);
+        context ctx{b, *outbox_, *timers_, *audit_, now};
+        ctx.store = store_.get();
+        const auto st = fn(ctx);
+        ASSERT_TRUE(st.ok) << st.message;
+        ASSERT_TRUE(store_->write(b, true).ok);
+    }
+
+    void invoice_changed(util::instant now) {
+        put("invoice", invoice_.id, mappings::to_json(invoice_));
+        mappings::change c;
+        c.entity_type = "invoice";
+        c.entity_id = invoice_.id;
+        c.version = 1;
+        c.source = "qbo";
+        c.fields_json = json{{"entity", mappings::to_json(invoice_)}}.dump();
+        step(now, [&](context& ctx) { return rule_->on_change(c, ctx); });
+    }
+
+    std::vector<state::action> actions() {
+        auto r = outbox_->ready(at("2100-01-01T00:00:00Z"), 1000);
+        EXPECT_TRUE(r.ok());
+        return r.value;
+    }
+
+    sequence_state sequence() {
+        auto row = state::get_entity(*store_, "followup", invoice_.id);
+        sequence_state s;
+        EXPECT_TRUE(row.ok() && row.value && decode(*row.value, s));
+        return s;
+    }
+
+    std::string audit_text() {
+        auto r = audit_->read(at("2000-01-01T00:00:00Z"), 10'000);
+        std::string out;
+        for (const auto& e : r.value) {
+            out += e.line + "\n";
+        }
+        return out;
+    }
+
+    testing::temp_dir dir_;
+    std::unique_ptr<state::store> store_;
+    std::unique_ptr<state::outbox> outbox_;
+    std::unique_ptr<state::timers> timers_;
+    std::unique_ptr<state::audit_log> audit_;
+    std::unique_ptr<followup_rule> rule_;
+    mappings::client client_;
+    mappings::invoice invoice_;
+};
+
+TEST_F(followup_rule_test, an_invoice_not_yet_due_waits_for_its_entry_timer) {
+    invoice_changed(at("2026-01-02T15:00:00Z"));
+    EXPECT_EQ(sequence().current, phase::waiting);
+    EXPECT_TRUE(actions().empty());
+    auto due = timers_->due(at("2026-01-07T00:00:00Z"), 10);
+    ASSERT_EQ(due.value.size(), 1u);
+    EXPECT_EQ(due.value[0].name, "followup/inv-1/enter");
+    // Midnight New York time on the day after the due date.
+    EXPECT_EQ(due.value[0].due, at("2026-01-06T05:00:00Z"));
+}
+
+TEST_F(followup_rule_test, touch_one_goes_out_by_email_with_a_per_invoice_reply_address) {
+    invoice_changed(at("2026-01-06T15:00:00Z"));  // day 1, 10:00 in New York
+    const auto list = actions();
+    ASSERT_EQ(list.size(), 1u);
+    const auto& a = list[0];
+    EXPECT_EQ(a.connector, "mail");
+    EXPECT_EQ(a.kind, "email.send");
+    const auto p = json::parse(a.payload);
+    EXPECT_EQ(p["to"], "ap@acme.example");
+    EXPECT_EQ(p["delivery_id"], a.id);
+    EXPECT_EQ(p["invoice"], "inv-1");
+    EXPECT_EQ(p["touch"], 1);
+    EXPECT_EQ(p["reply_to"], reply_address("billing@firm.example", "inv-1"));
+    EXPECT_NE(p["text"].get<std::string>().find("1042"), std::string::npos);
+    EXPECT_EQ(sequence().current, phase::active);
+    EXPECT_NE(audit_text().find("\"enter\""), std::string::npos);
+
+    // The same change seen again (a replay of the step) adds nothing.
+    invoice_changed(at("2026-01-06T15:00:00Z"));
+    EXPECT_EQ(actions().size(), 1u);
+}
+
+TEST_F(followup_rule_test, an_opted_out_number_gets_no_sms) {
+    put("suppression",
+        "sms:+14155550123",
+        json{{"channel", "sms"}, {"address", "+14155550123"}, {"opted_out", true}});
+    invoice_changed(at("2026-01-20T15:00:00Z"));  // day 15: email + SMS
+    const auto list = actions();
+    ASSERT_FALSE(list.empty());
+    for (const auto& a : list) {
+        EXPECT_NE(a.kind, "sms.send") << a.payload;
+    }
+}
+
+TEST_F(followup_rule_test, touch_two_sends_email_and_sms_when_consented) {
+    invoice_changed(at("2026-01-20T15:00:00Z"));
+    std::set<std::string> kinds;
+    for (const auto& a : actions()) {
+        kinds.insert(a.kind);
+        if (a.kind == "sms.send") {
+            EXPECT_EQ(json::parse(a.payload)["to"], "+14155550123");
+            EXPECT_EQ(a.connector, "sms");
+        }
+    }
+    EXPECT_EQ(kinds, (std::set<std::string>{"email.send", "sms.send"}));
+}
+
+TEST_F(followup_rule_test, a_dispute_reply_to_the_reply_address_pauses_and_opens_a_task) {
+    invoice_changed(at("2026-01-06T15:00:00Z"));
+    mappings::change reply;
+    reply.entity_type = "email_inbound";
+    reply.entity_id = "<m1@acme.example>";
+    reply.source = "mail";
+    reply.fields_json = json{{"from", "ap@acme.example"},
+                             {"to", json::array({reply_address("billing@firm.example", "inv-1")})},
+                             {"subject", "Re: invoice"},
+                             {"text", "We DISPUTE the hours on this one."}}
+                            .dump();
+    step(at("2026-01-07T15:00:00Z"), [&](context& ctx) { return rule_->on_change(reply, ctx); });
+    EXPECT_EQ(sequence().current, phase::paused);
+    bool task = false;
+    state::for_each_entity(*store_, "task", [&](std::string_view, std::string_view v) {
+        const auto t = json::parse(v);
+        task = t["title"].get<std::string>().find("1042") != std::string::npos &&
+               t["title"].get<std::string>().find("Acme Dental") != std::string::npos;
+        return true;
+    });
+    EXPECT_TRUE(task);
+    // The coordinator is told by email too.
+    bool told = false;
+    for (const auto& a : actions()) {
+        told = told || json::parse(a.payload)["to"] == "coordinator@firm.example";
+    }
+    EXPECT_TRUE(told);
+
+    // Resumed by an operator: the schedule continues from now.
+    step(at("2026-01-08T15:00:00Z"),
+         [&](context& ctx) { return rule_->resume("inv-1", "test", ctx); });
+    EXPECT_EQ(sequence().current, phase::active);
+}
+
+TEST_F(followup_rule_test, an_sms_reply_pauses_the_clients_sequences) {
+    invoice_changed(at("2026-01-06T15:00:00Z"));
+    mappings::change sms;
+    sms.entity_type = "sms_inbound";
+    sms.entity_id = "SM1";
+    sms.source = "sms";
+    sms.fields_json =
+        json{{"from", "+14155550123"}, {"body", "This is incorrect"}, {"keyword", ""}}.dump();
+    step(at("2026-01-07T15:00:00Z"), [&](context& ctx) { return rule_->on_change(sms, ctx); });
+    EXPECT_EQ(sequence().current, phase::paused);
+}
+
+TEST_F(followup_rule_test, paid_before_the_touch_timer_cancels_without_sending) {
+    invoice_changed(at("2026-01-06T15:00:00Z"));
+    const auto before = actions().size();
+    invoice_.balance = {0, "USD"};
+    invoice_.status = mappings::invoice_status::paid;
+    put("invoice", invoice_.id, mappings::to_json(invoice_));
+    auto due = timers_->due(at("2026-02-01T00:00:00Z"), 10);
+    ASSERT_EQ(due.value.size(), 1u);
+    step(due.value[0].due, [&](context& ctx) {
+        auto st = timers_->fire(ctx.b, due.value[0]);
+        return st.ok ? rule_->on_timer(due.value[0], ctx) : st;
+    });
+    EXPECT_EQ(actions().size(), before);
+    EXPECT_EQ(sequence().current, phase::cancelled);
+}
+
+TEST_F(followup_rule_test, reply_tokens_are_stable_and_addresses_keep_the_domain) {
+    EXPECT_EQ(reply_token("inv-1"), reply_token("inv-1"));
+    EXPECT_NE(reply_token("inv-1"), reply_token("inv-2"));
+    EXPECT_EQ(reply_address("billing@firm.example", "inv-1"),
+              "billing+" + reply_token("inv-1") + "@firm.example");
+    EXPECT_EQ(reply_address("", "inv-1"), "");
+}
+
+TEST(followup_rule_timers, touch_invoice_reads_the_timer_name) {
+    EXPECT_EQ(followup_rule::touch_invoice("followup/qbo:1:invoice:130/touch2"),
+              "qbo:1:invoice:130");
+    EXPECT_EQ(followup_rule::touch_invoice("followup/x/enter"), "x");
+    EXPECT_FALSE(followup_rule::touch_invoice("remind/x"));
+    EXPECT_FALSE(followup_rule::touch_invoice("followup/x/other"));
+}
+
+}  // namespace
+}  // namespace billsync::workflows::followup
