@@ -27,10 +27,6 @@ bool printable_ascii(std::string_view s) noexcept {
     return true;
 }
 
-bool has_line_break(std::string_view s) noexcept {
-    return s.find_first_of("\r\n") != std::string_view::npos;
-}
-
 bool has_control(std::string_view s) noexcept {
     for (const char c : s) {
         const auto u = static_cast<unsigned char>(c);
@@ -122,8 +118,9 @@ bool valid_address(std::string_view a) noexcept {
     if (a.empty() || a.size() > 254) {
         return false;
     }
-    const auto at = a.rfind('@');
-    if (at == std::string_view::npos || at == 0 || at + 1 == a.size() || at > 64) {
+    const auto at = a.find('@');
+    if (at == std::string_view::npos || at == 0 || at + 1 == a.size() || at > 64 ||
+        a.find('@', at + 1) != std::string_view::npos) {
         return false;
     }
     for (const char c : a) {
@@ -134,8 +131,8 @@ bool valid_address(std::string_view a) noexcept {
         }
     }
     const auto domain = a.substr(at + 1);
-    return domain.find('@') == std::string_view::npos && !domain.starts_with('.') &&
-           !domain.ends_with('.') && domain.find("..") == std::string_view::npos;
+    return !domain.starts_with('.') && !domain.ends_with('.') &&
+           domain.find("..") == std::string_view::npos;
 }
 
 std::optional<email_message> parse_email_message(std::string_view payload, std::string& error) {
@@ -190,6 +187,16 @@ std::optional<email_message> parse_email_message(std::string_view payload, std::
         }
     }
     return m;
+}
+
+std::optional<email_message> parse_send_action(const state::action& a,
+                                               std::string_view provider,
+                                               std::string& error) {
+    if (a.kind != send_action) {
+        error = fmt::format("{} does not perform '{}'", provider, a.kind);
+        return std::nullopt;
+    }
+    return parse_email_message(a.payload, error);
 }
 
 std::string bare_address(std::string_view mailbox) {

@@ -37,6 +37,12 @@ struct email_message {
 // names fields, never their content).
 std::optional<email_message> parse_email_message(std::string_view payload, std::string& error);
 
+// The message of an "email.send" action; nullopt with the reason in `error` when the action is
+// of another kind or its payload is not valid (both permanent: retrying cannot fix them).
+std::optional<email_message> parse_send_action(const state::action& a,
+                                               std::string_view provider,
+                                               std::string& error);
+
 // A plausible single mailbox address: local@domain, no spaces, controls or specials that would
 // break a header or an SMTP command.
 bool valid_address(std::string_view address) noexcept;

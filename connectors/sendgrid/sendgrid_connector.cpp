@@ -539,13 +539,8 @@ std::string sendgrid_connector::mail_send_body(const email::email_message& m) co
 
 net::awaitable<action_outcome> sendgrid_connector::perform(state::action a) {
     action_outcome out;
-    if (a.kind != email::send_action) {
-        out.k = action_outcome::kind::permanent;
-        out.detail = "sendgrid does not perform '" + a.kind + "'";
-        co_return out;
-    }
     std::string error;
-    const auto message = email::parse_email_message(a.payload, error);
+    const auto message = email::parse_send_action(a, provider, error);
     if (!message) {
         out.k = action_outcome::kind::permanent;
         out.detail = error;

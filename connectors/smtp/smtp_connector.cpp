@@ -69,13 +69,8 @@ state::result<std::vector<mappings::change>> smtp_connector::process(const state
 
 net::awaitable<action_outcome> smtp_connector::perform(state::action a) {
     action_outcome out;
-    if (a.kind != email::send_action) {
-        out.k = action_outcome::kind::permanent;
-        out.detail = "smtp does not perform '" + a.kind + "'";
-        co_return out;
-    }
     std::string error;
-    const auto message = email::parse_email_message(a.payload, error);
+    const auto message = email::parse_send_action(a, provider, error);
     if (!message) {
         out.k = action_outcome::kind::permanent;
         out.detail = error;

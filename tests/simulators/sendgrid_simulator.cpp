@@ -154,7 +154,7 @@ std::string sendgrid_simulator::public_key_base64() const {
 }
 
 std::string sendgrid_simulator::sign(const std::string& timestamp, const std::string& body) const {
-    const std::string message = timestamp + body;
+    const std::string signed_bytes = timestamp + body;
     EVP_MD_CTX* ctx = EVP_MD_CTX_new();
     std::size_t len = 0;
     std::string sig;
@@ -163,14 +163,14 @@ std::string sendgrid_simulator::sign(const std::string& timestamp, const std::st
         EVP_DigestSign(ctx,
                        nullptr,
                        &len,
-                       reinterpret_cast<const unsigned char*>(message.data()),
-                       message.size()) == 1) {
+                       reinterpret_cast<const unsigned char*>(signed_bytes.data()),
+                       signed_bytes.size()) == 1) {
         sig.resize(len);
         if (EVP_DigestSign(ctx,
                            reinterpret_cast<unsigned char*>(sig.data()),
                            &len,
-                           reinterpret_cast<const unsigned char*>(message.data()),
-                           message.size()) == 1) {
+                           reinterpret_cast<const unsigned char*>(signed_bytes.data()),
+                           signed_bytes.size()) == 1) {
             sig.resize(len);
         } else {
             sig.clear();

@@ -24,6 +24,16 @@ int usage() {
     return 2;
 }
 
+// Blocks SIGINT and SIGTERM in this thread and the ones it starts later, so sigwait gets them.
+sigset_t block_stop_signals() {
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    return stop_signals;
+}
+
 // The loopback SMTP sink (no AUTH; STARTTLS with --tls-dir).
 int run_smtp(const billsync::simulators::sim_options& options, const std::string& tls_dir) {
     using namespace billsync::simulators;
@@ -37,11 +47,7 @@ int run_smtp(const billsync::simulators::sim_options& options, const std::string
         o.key_file = files.key;
         std::cout << "trust " << files.ca_cert.string() << std::endl;
     }
-    sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    const sigset_t stop_signals = block_stop_signals();
     smtp_sink sink(o);
     if (auto err = sink.start(); !err.empty()) {
         std::cerr << "billsync-sim: " << err << '\n';
@@ -108,11 +114,7 @@ int main(int argc, char** argv) {
         std::cout << "trust " << files.ca_cert.string() << std::endl;
     }
     // Block the stop signals before any thread starts, then wait for one.
-    sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    const sigset_t stop_signals = block_stop_signals();
 
     sim_server server(options);
     sim->add_routes(server.routes());

@@ -1,20 +1,29 @@
 #pragma once
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/use_future.hpp>
+#include <nlohmann/json.hpp>
+#include <string>
 
-#include "http/asio.hpp"
+#include "state/outbox.hpp"
+#include "tests/unit/runtime/runtime_test_support.hpp"
 
-namespace billsync::testing {
+namespace billsync::connectors::testing {
 
-// Runs one coroutine to completion on `ioc` and returns its result.
-template <class T>
-T run(net::io_context& ioc, net::awaitable<T> op) {
-    auto f = net::co_spawn(ioc, std::move(op), net::use_future);
-    ioc.restart();
-    ioc.run();
-    return f.get();
+// An "email.send" action for connector `connector`; `extra` overrides or adds payload fields.
+inline state::action send_action(const std::string& connector,
+                                 const std::string& delivery_id,
+                                 nlohmann::json extra = nlohmann::json::object()) {
+    nlohmann::json p{{"to", "client@example.com"},
+                     {"to_name", "Client Co"},
+                     {"subject", "Invoice 1042"},
+                     {"text", "Please pay."},
+                     {"delivery_id", delivery_id}};
+    p.update(extra);
+    state::action a;
+    a.id = "act-" + delivery_id;
+    a.connector = connector;
+    a.kind = "email.send";
+    a.payload = p.dump();
+    return a;
 }
 
-}  // namespace billsync::testing
+}  // namespace billsync::connectors::testing

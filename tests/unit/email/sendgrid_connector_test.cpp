@@ -15,21 +15,10 @@ namespace billsync::connectors::sendgrid {
 namespace {
 
 using json = nlohmann::json;
-using testing::run;
+using connectors::testing::run;
 
 state::action send_action(const std::string& delivery_id, json extra = json::object()) {
-    json p{{"to", "client@example.com"},
-           {"to_name", "Client Co"},
-           {"subject", "Invoice 1042"},
-           {"text", "Please pay."},
-           {"delivery_id", delivery_id}};
-    p.update(extra);
-    state::action a;
-    a.id = "act-" + delivery_id;
-    a.connector = "sendgrid";
-    a.kind = "email.send";
-    a.payload = p.dump();
-    return a;
+    return testing::send_action("sendgrid", delivery_id, std::move(extra));
 }
 
 class sendgrid_test : public ::testing::Test {

@@ -16,23 +16,12 @@ namespace billsync::connectors::smtp {
 namespace {
 
 using json = nlohmann::json;
-using testing::run;
+using connectors::testing::run;
 
 constexpr std::string_view password = "pw-Secret-123!";
 
 state::action send_action(const std::string& delivery_id, json extra = json::object()) {
-    json p{{"to", "client@example.com"},
-           {"to_name", "Client Co"},
-           {"subject", "Invoice 1042"},
-           {"text", "Please pay."},
-           {"delivery_id", delivery_id}};
-    p.update(extra);
-    state::action a;
-    a.id = "act-" + delivery_id;
-    a.connector = "mail";
-    a.kind = "email.send";
-    a.payload = p.dump();
-    return a;
+    return testing::send_action("mail", delivery_id, std::move(extra));
 }
 
 class smtp_test : public ::testing::Test {
