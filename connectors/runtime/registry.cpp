@@ -2,6 +2,8 @@
 
 #include "connectors/generic/generic_connector.hpp"
 #include "connectors/qbo/qbo_connector.hpp"
+#include "connectors/sendgrid/sendgrid_connector.hpp"
+#include "connectors/smtp/smtp_connector.hpp"
 
 namespace billsync::connectors {
 
@@ -12,6 +14,19 @@ std::unique_ptr<connector> make_connector(const connector_settings& s, const run
     }
     if (s.kind == "qbo" && vendor_ready && rt.tokens != nullptr) {
         return std::make_unique<qbo::qbo_connector>(qbo::from(s), rt);
+    }
+    if (s.kind == "sendgrid") {
+        auto st = sendgrid::from(s);
+        st.log = rt.log;
+        return std::make_unique<sendgrid::sendgrid_connector>(std::move(st));
+    }
+    if (s.kind == "smtp") {
+        auto st = smtp::from(s);
+        st.clock = rt.clock;
+        if (rt.log) {
+            st.client.log = rt.log;
+        }
+        return std::make_unique<smtp::smtp_connector>(std::move(st));
     }
     return nullptr;
 }

@@ -66,6 +66,10 @@ void check_smtp(const connector_settings& s, config::reader& r) {
     } else if (password && !user) {
         r.error("password", "'password' is set but 'username' is not");
     }
+    // A password never crosses the network in the clear.
+    if (password && s.value("tls") != nullptr && *s.value("tls") == "none") {
+        r.error("tls", "tls = \"none\" cannot be used with a password");
+    }
 }
 
 // Keys per kind, from the vendor fact sheets (shared/vendors/*.md, auth sections).
@@ -128,6 +132,8 @@ const std::vector<kind_schema>& schemas() {
                  {.key = "api_key", .type = secret, .required = true},
                  {.key = "event_webhook_public_key"},
                  {.key = "from_email", .required = true},
+                 {.key = "from_name"},
+                 {.key = "inbound_secret", .type = secret},
              }},
         {.kind = "smtp",
          .base_url = "",
@@ -138,7 +144,13 @@ const std::vector<kind_schema>& schemas() {
                  {.key = "port", .type = integer, .fallback = "587", .min = 1, .max = 65535},
                  {.key = "username"},
                  {.key = "password", .type = secret},
-                 {.key = "starttls", .type = boolean, .fallback = "true"},
+                 {.key = "tls",
+                  .type = choice,
+                  .fallback = "starttls",
+                  .choices = {"starttls", "implicit", "none"}},
+                 {.key = "ca_file"},
+                 {.key = "from_email", .required = true},
+                 {.key = "from_name"},
              },
          .check = check_smtp},
         {.kind = "taxdome",

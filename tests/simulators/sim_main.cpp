@@ -9,6 +9,7 @@
 #include <string>
 
 #include "tests/simulators/simulators.hpp"
+#include "tests/simulators/smtp_sink.hpp"
 #include "tests/simulators/test_ca.hpp"
 
 namespace {
@@ -19,8 +20,45 @@ int usage() {
     for (auto n : billsync::simulators::simulator_names()) {
         std::cerr << ' ' << n;
     }
-    std::cerr << '\n';
+    std::cerr << " smtp\n";
     return 2;
+}
+
+// Blocks SIGINT and SIGTERM in this thread and the ones it starts later, so sigwait gets them.
+sigset_t block_stop_signals() {
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    return stop_signals;
+}
+
+// The loopback SMTP sink (no AUTH; STARTTLS with --tls-dir).
+int run_smtp(const billsync::simulators::sim_options& options, const std::string& tls_dir) {
+    using namespace billsync::simulators;
+    smtp_sink_options o;
+    o.host = options.host;
+    o.port = options.port;
+    if (!tls_dir.empty()) {
+        test_ca ca;
+        const auto files = ca.issue_loopback(tls_dir);
+        o.cert_file = files.cert;
+        o.key_file = files.key;
+        std::cout << "trust " << files.ca_cert.string() << std::endl;
+    }
+    const sigset_t stop_signals = block_stop_signals();
+    smtp_sink sink(o);
+    if (auto err = sink.start(); !err.empty()) {
+        std::cerr << "billsync-sim: " << err << '\n';
+        return 1;
+    }
+    std::cout << "smtp listening on " << o.host << ":" << sink.port() << std::endl;
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    sink.stop();
+    std::cout << "smtp received " << sink.messages().size() << " messages" << std::endl;
+    return 0;
 }
 
 }  // namespace
@@ -60,6 +98,9 @@ int main(int argc, char** argv) {
             return usage();
         }
     }
+    if (vendor == "smtp") {
+        return run_smtp(options, tls_dir);
+    }
     auto sim = make_simulator(vendor, sim_opts);
     if (!sim) {
         std::cerr << "billsync-sim: unknown vendor '" << vendor << "'\n";
@@ -73,11 +114,7 @@ int main(int argc, char** argv) {
         std::cout << "trust " << files.ca_cert.string() << std::endl;
     }
     // Block the stop signals before any thread starts, then wait for one.
-    sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    const sigset_t stop_signals = block_stop_signals();
 
     sim_server server(options);
     sim->add_routes(server.routes());

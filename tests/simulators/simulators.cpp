@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/simulators/qbo_simulator.hpp"
+#include "tests/simulators/sendgrid_simulator.hpp"
 
 namespace billsync::simulators {
 
@@ -124,7 +125,7 @@ void qbo_limits::configure(sim_server& server) {
 // --- registry ---------------------------------------------------------------------------------
 
 std::vector<std::string_view> simulator_names() {
-    return {"generic-recorder", "harvest-limits", "qbo", "qbo-limits"};
+    return {"generic-recorder", "harvest-limits", "qbo", "qbo-limits", "sendgrid"};
 }
 
 std::unique_ptr<simulator> make_simulator(std::string_view name, simulator_options options) {
@@ -141,6 +142,15 @@ std::unique_ptr<simulator> make_simulator(std::string_view name, simulator_optio
     }
     if (name == "qbo-limits") {
         return std::make_unique<qbo_limits>(options);
+    }
+    if (name == "sendgrid") {
+        sendgrid_options o;
+        if (options.scale > 0) {
+            o.window = std::max(std::chrono::seconds(1),
+                                std::chrono::seconds(static_cast<std::int64_t>(
+                                    static_cast<double>(o.window.count()) / options.scale)));
+        }
+        return std::make_unique<sendgrid_simulator>(o);
     }
     return nullptr;
 }

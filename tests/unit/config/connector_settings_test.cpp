@@ -155,10 +155,14 @@ TEST_F(connector_settings_test, sendgrid) {
         "kind = \"sendgrid\"\n"
         "api_key = \"${env:BILLSYNC_TEST_CONNECTOR_SECRET}\"\n"
         "from_email = \"billing@example.com\"\n"
+        "from_name = \"Example Billing\"\n"
+        "inbound_secret = \"${env:BILLSYNC_TEST_CONNECTOR_SECRET}\"\n"
         "event_webhook_public_key = \"MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\"\n");
     ASSERT_NE(o.settings, nullptr) << o.result.rendered();
     EXPECT_EQ(o.settings->base_url, "https://api.sendgrid.com");
     EXPECT_EQ(*o.settings->value("from_email"), "billing@example.com");
+    EXPECT_EQ(*o.settings->value("from_name"), "Example Billing");
+    EXPECT_EQ(o.settings->find_secret("inbound_secret")->reveal(), "connector-secret-value");
     EXPECT_EQ(*o.settings->value("event_webhook_public_key"),
               "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE");
 }
@@ -169,11 +173,17 @@ TEST_F(connector_settings_test, smtp) {
         "kind = \"smtp\"\n"
         "host = \"smtp.example.com\"\n"
         "username = \"billsync\"\n"
-        "password = \"${env:BILLSYNC_TEST_CONNECTOR_SECRET}\"\n");
+        "password = \"${env:BILLSYNC_TEST_CONNECTOR_SECRET}\"\n"
+        "from_email = \"billing@example.com\"\n"
+        "from_name = \"Example Billing\"\n"
+        "ca_file = \"/etc/billsync/smtp-ca.pem\"\n");
     ASSERT_NE(o.settings, nullptr) << o.result.rendered();
     EXPECT_EQ(*o.settings->value("host"), "smtp.example.com");
     EXPECT_EQ(*o.settings->value("port"), "587");
-    EXPECT_EQ(*o.settings->value("starttls"), "true");
+    EXPECT_EQ(*o.settings->value("tls"), "starttls");
+    EXPECT_EQ(*o.settings->value("from_email"), "billing@example.com");
+    EXPECT_EQ(*o.settings->value("from_name"), "Example Billing");
+    EXPECT_EQ(*o.settings->value("ca_file"), "/etc/billsync/smtp-ca.pem");
     EXPECT_EQ(o.settings->base_url, "");
 
     auto bad = parse_one(
@@ -181,17 +191,36 @@ TEST_F(connector_settings_test, smtp) {
         "kind = \"smtp\"\n"
         "host = \"smtp.example.com\"\n"
         "port = 70000\n"
-        "starttls = \"yes\"\n"
-        "username = \"billsync\"\n");
-    EXPECT_EQ(lines_of(bad.result.rendered()),
-              (std::vector<std::string>{
-                  "billsync.toml:7:1: error: [connectors.mail] 'port' must be between 1 and "
-                  "65535, not 70000",
-                  "billsync.toml:8:1: error: [connectors.mail] 'starttls' must be a boolean (true "
-                  "or false), not a string",
-                  "billsync.toml:9:1: error: [connectors.mail] 'username' is set but 'password' "
-                  "is not",
-              }));
+        "tls = \"yes\"\n"
+        "username = \"billsync\"\n"
+        "starttls = true\n");
+    const auto lines = lines_of(bad.result.rendered());
+    ASSERT_EQ(lines.size(), 5u) << bad.result.rendered();
+    EXPECT_EQ(lines[0],
+              "billsync.toml:4:1: error: [connectors.mail] missing required key 'from_email'");
+    EXPECT_EQ(lines[1],
+              "billsync.toml:7:1: error: [connectors.mail] 'port' must be between 1 and "
+              "65535, not 70000");
+    EXPECT_TRUE(lines[2].starts_with("billsync.toml:8:1: error: [connectors.mail] 'tls' "))
+        << lines[2];
+    EXPECT_EQ(lines[3],
+              "billsync.toml:9:1: error: [connectors.mail] 'username' is set but 'password' "
+              "is not");
+    EXPECT_TRUE(
+        lines[4].starts_with("billsync.toml:10:1: error: [connectors.mail] unknown key 'starttls'"))
+        << lines[4];
+
+    auto clear = parse_one(
+        "[connectors.mail]\n"
+        "kind = \"smtp\"\n"
+        "host = \"smtp.example.com\"\n"
+        "tls = \"none\"\n"
+        "username = \"billsync\"\n"
+        "password = \"${env:BILLSYNC_TEST_CONNECTOR_SECRET}\"\n"
+        "from_email = \"billing@example.com\"\n");
+    EXPECT_EQ(lines_of(clear.result.rendered()),
+              (std::vector<std::string>{"billsync.toml:7:1: error: [connectors.mail] tls = "
+                                        "\"none\" cannot be used with a password"}));
 }
 
 TEST_F(connector_settings_test, karbon) {

@@ -1,0 +1,647 @@
+#include "connectors/sendgrid/sendgrid_connector.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/logger.h>
+
+#include <algorithm>
+#include <charconv>
+#include <nlohmann/json.hpp>
+
+#include "connectors/runtime/https_client.hpp"
+#include "http/multipart.hpp"
+#include "state/tables.hpp"
+#include "util/crypto.hpp"
+
+namespace billsync::connectors::sendgrid {
+
+namespace {
+
+using json = nlohmann::json;
+using changes_result = state::result<std::vector<mappings::change>>;
+
+constexpr std::string_view provider = "sendgrid";
+constexpr std::string_view message_type = "email_message";
+constexpr std::string_view seen_type = "sendgrid_event";
+
+std::string sha256_hex(std::string_view body) { return util::hex_encode(util::sha256(body)); }
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (auto& c : out) {
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    return out;
+}
+
+// "events" or "inbound" for /webhooks/<name>/<kind>; empty otherwise.
+std::string route_kind(const std::string& name, std::string_view path) {
+    const auto prefix = "/webhooks/" + name + "/";
+    if (!path.starts_with(prefix)) {
+        return {};
+    }
+    return std::string(path.substr(prefix.size()));
+}
+
+std::optional<std::int64_t> header_int(const http_response& r, std::string_view name) {
+    const auto v = r.header_value(name);
+    std::int64_t n = 0;
+    const auto* end = v.data() + v.size();
+    if (v.empty() || std::from_chars(v.data(), end, n).ptr != end) {
+        return std::nullopt;
+    }
+    return n;
+}
+
+// SendGrid's errors[] messages, joined; the status alone when the body has none.
+std::string error_messages(const http_response& r) {
+    const auto j = json::parse(r.body, nullptr, false);
+    std::string out;
+    if (j.is_object() && j.contains("errors") && j["errors"].is_array()) {
+        for (const auto& e : j["errors"]) {
+            if (!e.is_object() || !e.contains("message") || !e["message"].is_string()) {
+                continue;
+            }
+            out += out.empty() ? "" : "; ";
+            if (e.contains("field") && e["field"].is_string()) {
+                out += e["field"].get<std::string>() + ": ";
+            }
+            out += e["message"].get<std::string>();
+        }
+    }
+    return out.empty() ? fmt::format("http {}", r.status)
+                       : fmt::format("http {}: {}", r.status, out);
+}
+
+// The delivery id a message carried in custom_args: top level on events (SendGrid copies custom
+// args into each event), or nested under custom_args / unique_args (sendgrid.md: placement
+// UNCONFIRMED).
+std::string delivery_id_of(const json& ev) {
+    constexpr const char* key = "billsync_delivery_id";
+    if (ev.contains(key) && ev[key].is_string()) {
+        return ev[key].get<std::string>();
+    }
+    for (const char* nest : {"custom_args", "unique_args"}) {
+        if (ev.contains(nest) && ev[nest].is_object() && ev[nest].contains(key) &&
+            ev[nest][key].is_string()) {
+            return ev[nest][key].get<std::string>();
+        }
+    }
+    return {};
+}
+
+std::string string_of(const json& ev, const char* key) {
+    if (ev.contains(key) && ev[key].is_string()) {
+        return ev[key].get<std::string>();
+    }
+    if (ev.contains(key) && ev[key].is_number_integer()) {
+        return std::to_string(ev[key].get<std::int64_t>());
+    }
+    return {};
+}
+
+bool suppresses(std::string_view event) noexcept {
+    return event == "bounce" || event == "dropped" || event == "spamreport" ||
+           event == "unsubscribe";
+}
+
+bool known_event(std::string_view event) noexcept {
+    return delivery_rank(event) > 0 || event == "open" || event == "click" ||
+           event == "spamreport" || event == "unsubscribe";
+}
+
+// The event's time as RFC 3339 (events carry Unix seconds); empty when absent.
+std::string event_time(const json& ev) {
+    if (!ev.contains("timestamp") || !ev["timestamp"].is_number_integer()) {
+        return {};
+    }
+    const auto secs = ev["timestamp"].get<std::int64_t>();
+    return util::format_rfc3339(util::instant(std::chrono::seconds(secs)));
+}
+
+// Stored entity rows: {"version", "source", "fields"}.
+struct stored_entity {
+    std::uint64_t version = 0;
+    json fields = json::object();
+};
+
+state::result<std::optional<stored_entity>> load(const state::store& s,
+                                                 state::batch& b,
+                                                 std::string_view type,
+                                                 std::string_view id) {
+    auto row = state::get_entity(s, b, type, id);
+    if (!row.ok()) {
+        return {row.st, std::nullopt};
+    }
+    if (!row.value) {
+        return {state::status::success(), std::nullopt};
+    }
+    stored_entity e;
+    const auto j = json::parse(*row.value, nullptr, false);
+    if (j.is_object()) {
+        e.version = j.value("version", std::uint64_t{0});
+        if (j.contains("fields") && j["fields"].is_object()) {
+            e.fields = j["fields"];
+        }
+    }
+    return {state::status::success(), e};
+}
+
+void store_entity(state::batch& b,
+                  std::string_view type,
+                  std::string_view id,
+                  std::uint64_t version,
+                  std::string_view source,
+                  const json& fields) {
+    state::put_entity(
+        b, type, id, json{{"version", version}, {"source", source}, {"fields", fields}}.dump());
+}
+
+}  // namespace
+
+int delivery_rank(std::string_view event) noexcept {
+    if (event == "processed") {
+        return 1;
+    }
+    if (event == "deferred") {
+        return 2;
+    }
+    if (event == "delivered") {
+        return 3;
+    }
+    if (event == "bounce" || event == "dropped") {
+        return 4;
+    }
+    return 0;
+}
+
+settings from(const connector_settings& s) {
+    settings out;
+    out.name = s.name;
+    out.base_url = s.base_url;
+    if (const auto* k = s.find_secret("api_key")) {
+        out.api_key = k->reveal();
+    }
+    if (const auto* k = s.find_secret("inbound_secret")) {
+        out.inbound_secret = k->reveal();
+    }
+    if (const auto* v = s.value("from_email")) {
+        out.from_email = *v;
+    }
+    if (const auto* v = s.value("from_name")) {
+        out.from_name = *v;
+    }
+    if (const auto* v = s.value("event_webhook_public_key")) {
+        out.event_webhook_public_key = *v;
+    }
+    return out;
+}
+
+sendgrid_connector::sendgrid_connector(settings s) : settings_(std::move(s)) {
+    while (settings_.base_url.ends_with('/')) {
+        settings_.base_url.pop_back();
+    }
+    if (!settings_.event_webhook_public_key.empty()) {
+        verifier_ =
+            event_verifier::from_base64_der(settings_.event_webhook_public_key, &verifier_error_);
+    } else {
+        verifier_error_ = "event_webhook_public_key is not configured";
+    }
+}
+
+std::chrono::system_clock::time_point sendgrid_connector::wall_now() const {
+    return settings_.wall_clock ? settings_.wall_clock() : std::chrono::system_clock::now();
+}
+
+// --- webhooks ----------------------------------------------------------------------------------
+
+verify_result sendgrid_connector::verify(const http::request& req) const {
+    verify_result r;
+    const auto kind = route_kind(settings_.name, req.path);
+    if (kind == "events") {
+        if (!verifier_) {
+            r.reason = "cannot verify events: " + verifier_error_;
+            return r;
+        }
+        const auto signature = req.header_value(signature_header);
+        const auto timestamp = req.header_value(timestamp_header);
+        if (signature.empty() || timestamp.empty()) {
+            r.reason = fmt::format("missing {} or {} header", signature_header, timestamp_header);
+            return r;
+        }
+        // No replay window: SendGrid documents none and may redeliver old batches; duplicates are
+        // absorbed by the dedup key and per-event ids instead.
+        if (!verifier_->verify(timestamp, req.body, signature)) {
+            r.reason = "signature mismatch";
+            return r;
+        }
+        r.accepted = true;
+        r.dedup_key = "events:sha256:" + sha256_hex(req.body);
+        return r;
+    }
+    if (kind == "inbound") {
+        if (settings_.inbound_secret.empty()) {
+            r.reason = "cannot authenticate inbound mail: inbound_secret is not configured";
+            return r;
+        }
+        // Inbound Parse is unsigned: the configured URL carries the secret, as ?token=<secret> or
+        // as the password of basic auth (https://parse:<secret>@host/...).
+        std::string given = http::query_param(req.query, "token");
+        if (given.empty()) {
+            const auto auth = req.header_value("Authorization");
+            if (auth.size() > 6 && http::iequals(auth.substr(0, 6), "basic ")) {
+                if (const auto decoded = util::base64_decode(auth.substr(6))) {
+                    const auto colon = decoded->find(':');
+                    if (colon != std::string::npos) {
+                        given = decoded->substr(colon + 1);
+                    }
+                }
+            }
+        }
+        if (given.empty()) {
+            r.reason = "missing inbound token";
+            return r;
+        }
+        if (!util::constant_time_equal(given, settings_.inbound_secret)) {
+            r.reason = "inbound token mismatch";
+            return r;
+        }
+        r.accepted = true;
+        r.dedup_key = "inbound:sha256:" + sha256_hex(req.body);
+        return r;
+    }
+    r.reason = "unknown route (expected /events or /inbound)";
+    return r;
+}
+
+std::string sendgrid_connector::check_payload(std::string_view body) const {
+    if (const auto boundary = http::leading_boundary(body)) {
+        const auto form = http::parse_multipart(body, *boundary);
+        if (!form.ok()) {
+            return "malformed multipart/form-data: " + form.error;
+        }
+        if (form.find("email") == nullptr &&
+            (form.find("from") == nullptr || form.find("to") == nullptr)) {
+            return "inbound mail without 'from' and 'to' (or a raw 'email') field";
+        }
+        return {};
+    }
+    const auto j = json::parse(body, nullptr, false);
+    if (j.is_discarded()) {
+        return "body is neither JSON nor multipart/form-data";
+    }
+    if (!j.is_array()) {
+        return "event body is not a JSON array";
+    }
+    for (const auto& ev : j) {
+        if (!ev.is_object() || !ev.contains("event") || !ev["event"].is_string()) {
+            return "every event must be an object with a string \"event\"";
+        }
+    }
+    return {};
+}
+
+changes_result sendgrid_connector::process(const state::inbox_event& e,
+                                           const state::store& s,
+                                           state::batch& b) {
+    if (e.kind == "events") {
+        return process_events(e, s, b);
+    }
+    if (e.kind == "inbound") {
+        return process_inbound(e, s, b);
+    }
+    return changes_result::failure(
+        state::status::failure("unknown sendgrid event kind '" + e.kind + "'"));
+}
+
+changes_result sendgrid_connector::process_events(const state::inbox_event& e,
+                                                  const state::store& s,
+                                                  state::batch& b) {
+    const auto events = json::parse(e.body, nullptr, false);
+    if (!events.is_array()) {
+        return changes_result::failure(state::status::failure("event body is not a JSON array"));
+    }
+    std::vector<mappings::change> out;
+    for (const auto& ev : events) {
+        if (!ev.is_object()) {
+            continue;
+        }
+        const auto event = string_of(ev, "event");
+        // Deduplicate on sg_event_id, and on sg_message_id + event + timestamp because the former
+        // is sometimes missing or unstable across retries (sendgrid.md, "Duplicates").
+        std::vector<std::string> keys;
+        if (const auto id = string_of(ev, "sg_event_id"); !id.empty()) {
+            keys.push_back(id);
+        }
+        if (const auto mid = string_of(ev, "sg_message_id"); !mid.empty()) {
+            keys.push_back("msg:" + mid + ":" + event + ":" + string_of(ev, "timestamp"));
+        }
+        if (keys.empty()) {
+            keys.push_back("sha256:" + sha256_hex(ev.dump()));
+        }
+        bool seen = false;
+        for (const auto& k : keys) {
+            auto row = state::get_entity(s, b, seen_type, k);
+            if (!row.ok()) {
+                return changes_result::failure(row.st);
+            }
+            seen = seen || row.value.has_value();
+        }
+        if (seen) {
+            continue;
+        }
+        const json seen_row{{"event", event}, {"at", event_time(ev)}};
+        for (const auto& k : keys) {
+            state::put_entity(b, seen_type, k, seen_row.dump());
+        }
+        if (!known_event(event)) {
+            continue;
+        }
+        const auto address = lower(string_of(ev, "email"));
+        const auto reason = string_of(ev, "reason");
+        if (const auto delivery = delivery_id_of(ev); !delivery.empty()) {
+            auto current = load(s, b, message_type, delivery);
+            if (!current.ok()) {
+                return changes_result::failure(current.st);
+            }
+            stored_entity entity = current.value.value_or(stored_entity{});
+            // The send itself was version 1 (the action's effect, not stored here).
+            const std::uint64_t version = std::max<std::uint64_t>(entity.version, 1) + 1;
+            const auto old_status = entity.fields.value("status", std::string());
+            const int rank = delivery_rank(event);
+            // processed < deferred < delivered < bounce = dropped: never backwards, and a final
+            // status stays final.
+            const bool regresses = rank > 0 && rank <= delivery_rank(old_status);
+            if (!regresses) {
+                json fields{{"status", event},
+                            {"reason", reason},
+                            {"sg_event_id", string_of(ev, "sg_event_id")},
+                            {"email", address}};
+                mappings::change c;
+                c.entity_type = std::string(message_type);
+                c.entity_id = delivery;
+                c.version = version;
+                c.what =
+                    current.value ? mappings::change::op::updated : mappings::change::op::created;
+                c.source = settings_.name;
+                c.fields_json = fields.dump();
+                out.push_back(std::move(c));
+                // The stored status only moves forward; engagement events are kept beside it.
+                json stored = entity.fields;
+                stored["delivery_id"] = delivery;
+                if (rank > 0) {
+                    stored["status"] = event;
+                    stored["reason"] = reason;
+                } else {
+                    stored["last_engagement"] = event;
+                }
+                stored["sg_event_id"] = string_of(ev, "sg_event_id");
+                stored["email"] = address;
+                store_entity(b, message_type, delivery, version, settings_.name, stored);
+            }
+        }
+        if (suppresses(event) && email::valid_address(address)) {
+            const auto id = "email:" + address;
+            const json row{{"channel", "email"},
+                           {"address", address},
+                           {"opted_out", true},
+                           {"reason", reason.empty() ? event : reason},
+                           {"at", event_time(ev)}};
+            auto existing = state::get_entity(s, b, "suppression", id);
+            if (!existing.ok()) {
+                return changes_result::failure(existing.st);
+            }
+            state::put_entity(b, "suppression", id, row.dump());
+            mappings::change c;
+            c.entity_type = "suppression";
+            c.entity_id = id;
+            c.version = 1;
+            c.what = existing.value ? mappings::change::op::updated : mappings::change::op::created;
+            c.source = settings_.name;
+            c.fields_json = row.dump();
+            out.push_back(std::move(c));
+        }
+    }
+    return {state::status::success(), std::move(out)};
+}
+
+changes_result sendgrid_connector::process_inbound(const state::inbox_event& e,
+                                                   const state::store& s,
+                                                   state::batch& b) {
+    std::optional<std::string> boundary;
+    const auto headers = json::parse(e.headers_json, nullptr, false);
+    if (headers.is_object() && headers.contains("content-type") &&
+        headers["content-type"].is_string()) {
+        boundary = http::multipart_boundary(headers["content-type"].get<std::string>());
+    }
+    if (!boundary) {
+        boundary = http::leading_boundary(e.body);
+    }
+    if (!boundary) {
+        return changes_result::failure(state::status::failure("inbound mail is not multipart"));
+    }
+    const auto form = http::parse_multipart(e.body, *boundary);
+    if (!form.ok()) {
+        return changes_result::failure(
+            state::status::failure("malformed multipart/form-data: " + form.error));
+    }
+    const auto field = [&form](std::string_view name) -> std::string {
+        const auto* p = form.find(name);
+        return p == nullptr ? std::string() : p->data;
+    };
+    // Parsed mode gives the header block in `headers`; raw mode gives the whole MIME message in
+    // `email` (its header block is read, and its body kept as the text).
+    std::string header_block = field("headers");
+    std::string text = field("text");
+    if (const auto* raw = form.find("email"); raw != nullptr) {
+        auto split = raw->data.find("\r\n\r\n");
+        std::size_t skip = 4;
+        if (split == std::string::npos) {
+            split = raw->data.find("\n\n");
+            skip = 2;
+        }
+        header_block = raw->data.substr(0, split);
+        if (text.empty() && split != std::string::npos) {
+            text = raw->data.substr(split + skip);
+        }
+    }
+    std::string from = field("from");
+    if (from.empty()) {
+        from = email::raw_header_value(header_block, "From");
+    }
+    std::string to = field("to");
+    if (to.empty()) {
+        to = email::raw_header_value(header_block, "To");
+    }
+    std::string subject = field("subject");
+    if (subject.empty()) {
+        subject = email::raw_header_value(header_block, "Subject");
+    }
+    const auto message_id = email::raw_header_value(header_block, "Message-ID");
+    const auto id = message_id.empty() ? "sha256:" + sha256_hex(e.body) : message_id;
+
+    auto existing = state::get_entity(s, b, "email_inbound", id);
+    if (!existing.ok()) {
+        return changes_result::failure(existing.st);
+    }
+    if (existing.value) {
+        return {state::status::success(), {}};  // the same message, posted again
+    }
+    const json fields{{"from", email::bare_address(from)},
+                      {"to", email::address_list(to)},
+                      {"subject", subject},
+                      {"text", text},
+                      {"message_id", message_id},
+                      {"in_reply_to", email::raw_header_value(header_block, "In-Reply-To")},
+                      {"references", email::raw_header_value(header_block, "References")}};
+    store_entity(b, "email_inbound", id, 1, settings_.name, fields);
+    mappings::change c;
+    c.entity_type = "email_inbound";
+    c.entity_id = id;
+    c.version = 1;
+    c.what = mappings::change::op::created;
+    c.source = settings_.name;
+    c.fields_json = fields.dump(-1, ' ', false, json::error_handler_t::replace);
+    return {state::status::success(), {std::move(c)}};
+}
+
+// --- actions -----------------------------------------------------------------------------------
+
+std::string sendgrid_connector::mail_send_body(const email::email_message& m) const {
+    json to{{"email", m.to}};
+    if (!m.to_name.empty()) {
+        to["name"] = m.to_name;
+    }
+    json from{{"email", settings_.from_email}};
+    if (!settings_.from_name.empty()) {
+        from["name"] = settings_.from_name;
+    }
+    json content = json::array({{{"type", "text/plain"}, {"value", m.text}}});
+    if (!m.html.empty()) {
+        content.push_back({{"type", "text/html"}, {"value", m.html}});
+    }
+    json body{{"personalizations", json::array({{{"to", json::array({to})}}})},
+              {"from", from},
+              {"subject", m.subject},
+              {"content", content},
+              {"custom_args", {{"billsync_delivery_id", m.delivery_id}}}};
+    if (!m.reply_to.empty()) {
+        body["reply_to"] = {{"email", m.reply_to}};
+    }
+    if (!m.headers.empty()) {
+        json h = json::object();
+        for (const auto& [name, value] : m.headers) {
+            h[name] = value;
+        }
+        body["headers"] = h;
+    }
+    return body.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+net::awaitable<action_outcome> sendgrid_connector::perform(state::action a) {
+    action_outcome out;
+    std::string error;
+    const auto message = email::parse_send_action(a, provider, error);
+    if (!message) {
+        out.k = action_outcome::kind::permanent;
+        out.detail = error;
+        co_return out;
+    }
+    const auto now = wall_now();
+    {
+        std::lock_guard lock(mutex_);
+        if (paused_until_ && *paused_until_ > now) {
+            out.k = action_outcome::kind::retry;
+            out.detail = "paced: the SendGrid rate limit resets later";
+            out.retry_after = std::chrono::ceil<std::chrono::seconds>(*paused_until_ - now);
+            co_return out;
+        }
+    }
+
+    http_request req;
+    req.method = "POST";
+    req.url = settings_.base_url + "/v3/mail/send";
+    req.headers = {{"Authorization", "Bearer " + settings_.api_key},
+                   {"Content-Type", "application/json"}};
+    req.body = mail_send_body(*message);
+    req.reconcilable = true;
+    client_settings cs;
+    cs.ca_file = settings_.ca_file;
+    cs.total_timeout = settings_.timeout;
+    cs.log = settings_.log;
+    cs.proxy = settings_.proxy;
+    // A client per send: no pooled socket outlives the call (mail volume is low).
+    https_client client(co_await net::this_coro::executor, std::move(cs));
+    const auto r = co_await client.send(std::move(req));
+    if (!r.ok()) {
+        out.k = action_outcome::kind::retry;
+        out.detail = r.error;
+        co_return out;
+    }
+    const auto& res = r.response;
+    // Pacing: the server's own count and reset (Unix seconds).
+    const auto reset = header_int(res, "X-RateLimit-Reset");
+    const auto remaining = header_int(res, "X-RateLimit-Remaining");
+    const auto reset_at =
+        reset ? std::optional(std::chrono::system_clock::time_point(std::chrono::seconds(*reset)))
+              : std::nullopt;
+    if (reset_at && (res.status == 429 || (remaining && *remaining <= 0))) {
+        std::lock_guard lock(mutex_);
+        paused_until_ = *reset_at;
+    }
+    if (res.status >= 200 && res.status < 300) {
+        out.k = action_outcome::kind::done;
+        out.detail = std::string(res.header_value("X-Message-Id"));
+        out.effects.push_back(
+            email::accepted_change(settings_.name, provider, message->delivery_id, out.detail));
+        if (settings_.log) {
+            settings_.log->info("Email accepted connector={} delivery={} message_id={}",
+                                settings_.name,
+                                message->delivery_id,
+                                out.detail);
+        }
+        co_return out;
+    }
+    out.detail = error_messages(res);
+    if (res.status == 429) {
+        out.k = action_outcome::kind::retry;
+        const auto wait = reset_at ? std::chrono::ceil<std::chrono::seconds>(*reset_at - now)
+                                   : std::chrono::seconds(60);
+        out.retry_after = std::max(wait, std::chrono::seconds(1));
+    } else if (res.status >= 500 || res.status == 408) {
+        out.k = action_outcome::kind::retry;
+        if (auto ra = parse_retry_after(res.header_value("Retry-After"), now)) {
+            out.retry_after = std::chrono::ceil<std::chrono::seconds>(*ra);
+        }
+    } else {
+        out.k = action_outcome::kind::permanent;
+    }
+    if (settings_.log) {
+        settings_.log->warn("Email not accepted connector={} delivery={} status={} detail=\"{}\"",
+                            settings_.name,
+                            message->delivery_id,
+                            res.status,
+                            out.detail);
+    }
+    co_return out;
+}
+
+net::awaitable<reconcile_outcome> sendgrid_connector::reconcile(state::action a) {
+    // Mail Send has no idempotency key and no lookup by custom_args (sendgrid.md, "Idempotency"):
+    // an unknown outcome is recorded as sent, never resent. Events carrying the delivery id still
+    // arrive and settle the real status.
+    co_return email::unknown_send_outcome(provider, a);
+}
+
+std::string sendgrid_connector::status_json() const {
+    std::lock_guard lock(mutex_);
+    json j{{"events_verifiable", verifier_.has_value()},
+           {"inbound_protected", !settings_.inbound_secret.empty()}};
+    if (paused_until_) {
+        j["paused_until_unix"] =
+            std::chrono::duration_cast<std::chrono::seconds>(paused_until_->time_since_epoch())
+                .count();
+    }
+    return j.dump();
+}
+
+}  // namespace billsync::connectors::sendgrid

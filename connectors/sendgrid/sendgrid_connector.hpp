@@ -1,0 +1,83 @@
+#pragma once
+
+// Twilio SendGrid (shared/vendors/sendgrid.md): Mail Send v3 for the "email.send" action, the
+// signed Event Webhook at /webhooks/<name>/events, and Inbound Parse (client replies) at
+// /webhooks/<name>/inbound. See connectors/sendgrid/README.md.
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "connectors/email/email_message.hpp"
+#include "connectors/runtime/connector.hpp"
+#include "connectors/runtime/proxy.hpp"
+#include "connectors/runtime/settings.hpp"
+#include "connectors/sendgrid/sendgrid_signature.hpp"
+
+namespace spdlog {
+class logger;
+}
+
+namespace billsync::connectors::sendgrid {
+
+struct settings {
+    std::string name;
+    std::string base_url = "https://api.sendgrid.com";
+    std::string api_key;
+    std::string from_email;
+    std::string from_name;
+    std::string event_webhook_public_key;  // empty: every event delivery is rejected
+    std::string inbound_secret;            // empty: every inbound delivery is rejected
+    std::string ca_file;                   // trust for base_url; empty: the system store
+    std::chrono::milliseconds timeout{30'000};
+    std::optional<proxy_settings> proxy;  // nullopt: from the environment
+    // Wall-clock time, against which X-RateLimit-Reset (Unix seconds) is read.
+    std::function<std::chrono::system_clock::time_point()> wall_clock;
+    std::shared_ptr<spdlog::logger> log;  // nullptr: silent
+};
+
+settings from(const connector_settings& s);
+
+// Event types that carry a delivery status, and the rank that keeps it from regressing.
+// processed < deferred < delivered < bounce = dropped (final); 0 for engagement events.
+int delivery_rank(std::string_view event) noexcept;
+
+class sendgrid_connector final : public connector {
+public:
+    explicit sendgrid_connector(settings s);
+
+    const std::string& name() const noexcept override { return settings_.name; }
+    std::string_view kind() const noexcept override { return "sendgrid"; }
+    verify_result verify(const http::request& req) const override;
+    std::string check_payload(std::string_view body) const override;
+    state::result<std::vector<mappings::change>> process(const state::inbox_event& e,
+                                                         const state::store& s,
+                                                         state::batch& b) override;
+    net::awaitable<action_outcome> perform(state::action a) override;
+    net::awaitable<reconcile_outcome> reconcile(state::action a) override;
+    std::string status_json() const override;
+
+    // The Mail Send request body for a message (exposed for tests).
+    std::string mail_send_body(const email::email_message& m) const;
+
+private:
+    state::result<std::vector<mappings::change>> process_events(const state::inbox_event& e,
+                                                                const state::store& s,
+                                                                state::batch& b);
+    state::result<std::vector<mappings::change>> process_inbound(const state::inbox_event& e,
+                                                                 const state::store& s,
+                                                                 state::batch& b);
+    std::chrono::system_clock::time_point wall_now() const;
+
+    settings settings_;
+    std::optional<event_verifier> verifier_;
+    std::string verifier_error_;
+    mutable std::mutex mutex_;
+    // Pacing: no request before this (X-RateLimit-Remaining reached 0, or a 429).
+    std::optional<std::chrono::system_clock::time_point> paused_until_;
+};
+
+}  // namespace billsync::connectors::sendgrid
