@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/simulators/twilio_simulator.hpp"
+
 namespace billsync::simulators {
 
 namespace {
@@ -149,7 +151,7 @@ void qbo_limits::configure(sim_server& server) {
 // --- registry ---------------------------------------------------------------------------------
 
 std::vector<std::string_view> simulator_names() {
-    return {"generic-recorder", "harvest-limits", "qbo-limits"};
+    return {"generic-recorder", "harvest-limits", "qbo-limits", "twilio"};
 }
 
 std::unique_ptr<simulator> make_simulator(std::string_view name, simulator_options options) {
@@ -161,6 +163,9 @@ std::unique_ptr<simulator> make_simulator(std::string_view name, simulator_optio
     }
     if (name == "qbo-limits") {
         return std::make_unique<qbo_limits>(options);
+    }
+    if (name == "twilio") {
+        return std::make_unique<twilio_simulator>();
     }
     return nullptr;
 }
