@@ -104,10 +104,8 @@ std::optional<call_error> classify_twilio(const http_result& r) {
         base->cond = condition::auth_revoked;
     }
     if (e.code != 0) {
-        base->message = fmt::format("twilio error {}: {} (http {})",
-                                    e.code,
-                                    util::redact(e.message),
-                                    r.response.status);
+        base->message = fmt::format(
+            "twilio error {}: {} (http {})", e.code, util::redact(e.message), r.response.status);
     }
     return base;
 }
@@ -335,10 +333,10 @@ twilio_connector::twilio_connector(settings s)
 twilio_connector::~twilio_connector() = default;
 
 std::string twilio_connector::status_callback_url(std::string_view delivery_id) const {
-    return request_url(settings_.public_url,
-                       fmt::format("/webhooks/{}/status?delivery={}",
-                                   settings_.name,
-                                   http::percent_encode(delivery_id)));
+    return request_url(
+        settings_.public_url,
+        fmt::format(
+            "/webhooks/{}/status?delivery={}", settings_.name, http::percent_encode(delivery_id)));
 }
 
 net::awaitable<https_client*> twilio_connector::client() {
@@ -369,8 +367,7 @@ std::vector<mappings::change> twilio_connector::sent_effects(const sms_request& 
     c.what = mappings::change::op::created;
     c.source = settings_.name;
     c.fields_json =
-        json{{"delivery_id", m.delivery_id}, {"sid", sid}, {"to", m.to}, {"status", status}}
-            .dump();
+        json{{"delivery_id", m.delivery_id}, {"sid", sid}, {"to", m.to}, {"status", status}}.dump();
     return {std::move(c)};
 }
 
@@ -397,9 +394,8 @@ verify_result twilio_connector::verify(const http::request& req) const {
         const auto sid = param_or_empty(*params, "MessageSid");
         const auto status = param_or_empty(*params, "MessageStatus");
         if (!sid.empty()) {
-            r.dedup_key = req.path.ends_with("/status")
-                              ? fmt::format("status:{}:{}", sid, status)
-                              : "sms:" + sid;
+            r.dedup_key = req.path.ends_with("/status") ? fmt::format("status:{}:{}", sid, status)
+                                                        : "sms:" + sid;
         }
     } else if (!validate_json(settings_.auth_token, url, req.body, signature)) {
         r.reason = "signature or body hash mismatch";
@@ -432,8 +428,9 @@ std::string twilio_connector::check_payload(std::string_view body) const {
     return {};
 }
 
-state::result<std::vector<mappings::change>> twilio_connector::process(
-    const state::inbox_event& e, const state::store& s, state::batch& b) {
+state::result<std::vector<mappings::change>> twilio_connector::process(const state::inbox_event& e,
+                                                                       const state::store& s,
+                                                                       state::batch& b) {
     if (e.kind == "status") {
         return process_status(e, s, b);
     }
@@ -441,7 +438,8 @@ state::result<std::vector<mappings::change>> twilio_connector::process(
         return process_sms(e, s, b);
     }
     using result_t = state::result<std::vector<mappings::change>>;
-    return result_t::failure(state::status::failure("unknown Twilio webhook kind '" + e.kind + "'"));
+    return result_t::failure(
+        state::status::failure("unknown Twilio webhook kind '" + e.kind + "'"));
 }
 
 state::result<std::optional<mappings::change>> twilio_connector::suppress(const state::store& s,
@@ -535,7 +533,8 @@ state::result<std::vector<mappings::change>> twilio_connector::process_status(
     const auto sid = param_or_empty(*params, "MessageSid");
     const auto status = param_or_empty(*params, "MessageStatus");
     if (sid.empty() || status.empty()) {
-        return result_t::failure(state::status::failure("MessageSid and MessageStatus are required"));
+        return result_t::failure(
+            state::status::failure("MessageSid and MessageStatus are required"));
     }
     const auto delivery = stored_query_param(e.headers_json, "delivery");
     if (delivery.empty()) {
@@ -590,12 +589,13 @@ state::result<std::vector<mappings::change>> twilio_connector::process_status(
 net::awaitable<twilio_connector::lookup_result> twilio_connector::look_up(sms_request m) {
     lookup_result out;
     auto* c = co_await client();
-    std::string url = fmt::format("{}/2010-04-01/Accounts/{}/Messages.json?To={}&{}={}&PageSize=100",
+    std::string url = fmt::format("{}/2010-04-01/Accounts/{}/Messages.json?To={}&{}={}&PageSize={}",
                                   settings_.base_url,
                                   http::percent_encode(settings_.account_sid),
                                   http::percent_encode(m.to),
                                   http::percent_encode("DateSent>"),
-                                  yesterday_utc(settings_.now()));
+                                  yesterday_utc(settings_.now()),
+                                  settings_.page_size);
     if (!settings_.from.empty()) {
         url += "&From=" + http::percent_encode(settings_.from);
     }
@@ -604,8 +604,8 @@ net::awaitable<twilio_connector::lookup_result> twilio_connector::look_up(sms_re
         deps.send = sender(*c);
         deps.time = settings_.time;
         deps.classify = classify_twilio;
-        auto res = co_await send_with_retry(
-            authorized("GET", url), settings_.read_retry, std::move(deps));
+        auto res =
+            co_await send_with_retry(authorized("GET", url), settings_.read_retry, std::move(deps));
         if (!res.ok()) {
             out.error = "listing messages failed: " + res.error->message;
             co_return out;
@@ -687,7 +687,8 @@ net::awaitable<action_outcome> twilio_connector::perform(state::action a) {
                                       http::percent_encode(settings_.account_sid)));
     req.headers.push_back({"Content-Type", "application/x-www-form-urlencoded"});
     req.body = form_encode(form);
-    req.reconcilable = true;
+    // Not marked reconcilable: the client must not resend it on its own (not even on a pooled
+    // connection found closed), since a resend is decided only after a look-up (above).
 
     auto* c = co_await client();
     auto permit = co_await limiter_.acquire(std::string(vendor), settings_.account_sid);
@@ -751,9 +752,8 @@ net::awaitable<reconcile_outcome> twilio_connector::reconcile(state::action a) {
 }
 
 std::string twilio_connector::status_json() const {
-    return json{{"sends", sends_.load()},
-                {"failures", failures_.load()},
-                {"opt_outs", opt_outs_.load()}}
+    return json{
+        {"sends", sends_.load()}, {"failures", failures_.load()}, {"opt_outs", opt_outs_.load()}}
         .dump();
 }
 

@@ -39,10 +39,11 @@ struct settings {
     std::string auth_token;
     std::string from;                   // a sender number, or …
     std::string messaging_service_sid;  // … a Messaging Service (used when `from` is empty)
-    std::string public_url;             // the base URL Twilio calls ("https://billsync.example.com")
-    client_settings client;             // TLS, timeouts, logging of the HTTPS client
-    retry_policy read_retry;              // for the (idempotent) listing GETs only
-    time_source time;                     // empty: real_time()
+    std::string public_url;    // the base URL Twilio calls ("https://billsync.example.com")
+    client_settings client;    // TLS, timeouts, logging of the HTTPS client
+    retry_policy read_retry;   // for the (idempotent) listing GETs only
+    unsigned page_size = 100;  // PageSize of the reconcile listing
+    time_source time;          // empty: real_time()
     std::function<util::instant()> now;  // business time; empty: the system clock
 };
 

@@ -36,9 +36,9 @@ params_t parse_pairs(std::string_view text) {
             continue;
         }
         const auto eq = pair.find('=');
-        out.emplace_back(form_decode(pair.substr(0, eq)),
-                         form_decode(eq == std::string_view::npos ? std::string_view()
-                                                                  : pair.substr(eq + 1)));
+        out.emplace_back(
+            form_decode(pair.substr(0, eq)),
+            form_decode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1)));
     }
     return out;
 }
@@ -156,8 +156,8 @@ util::instant twilio_simulator::now() const {
 }
 
 std::string twilio_simulator::next_sid() {
-    const auto digest = util::hex_encode(
-        util::sha256(fmt::format("{}/{}", options_.account_sid, ++counter_)));
+    const auto digest =
+        util::hex_encode(util::sha256(fmt::format("{}/{}", options_.account_sid, ++counter_)));
     return "SM" + digest.substr(0, 32);
 }
 
@@ -177,9 +177,7 @@ void twilio_simulator::configure(sim_server& server) {
     rule.path_prefix = std::string(accounts_prefix);
     rule.max_concurrent = options_.max_concurrent;
     rule.key = account_of;
-    rule.reject = [](const limit_hit&) {
-        return twilio_error(429, 20429, "Too Many Requests");
-    };
+    rule.reject = [](const limit_hit&) { return twilio_error(429, 20429, "Too Many Requests"); };
     server.add_limit(std::move(rule));
 }
 
@@ -226,15 +224,15 @@ unsigned twilio_simulator::post_signed(const std::string& url,
     if (!parts || parts->scheme != "http") {
         return 0;
     }
-    const auto res = http::fetch(parts->host,
-                                 parts->port,
-                                 "POST",
-                                 parts->target,
-                                 {{"Content-Type", "application/x-www-form-urlencoded"},
-                                  {"X-Twilio-Signature", sign(signed_url, params)},
-                                  {"I-Twilio-Idempotency-Token", util::hex_encode(util::sha256(
-                                                                     form_encode(params)))}},
-                                 form_encode(params));
+    const auto res = http::fetch(
+        parts->host,
+        parts->port,
+        "POST",
+        parts->target,
+        {{"Content-Type", "application/x-www-form-urlencoded"},
+         {"X-Twilio-Signature", sign(signed_url, params)},
+         {"I-Twilio-Idempotency-Token", util::hex_encode(util::sha256(form_encode(params)))}},
+        form_encode(params));
     return res.status;
 }
 
@@ -268,9 +266,9 @@ std::vector<unsigned> twilio_simulator::send_inbound(const std::string& url,
                    {"date_sent", rfc2822(t)},
                    {"date_updated", rfc2822(t)}};
         messages_.push_back(std::move(m));
-        if (is_keyword(body,
-                       {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE",
-                        "OPTOUT"})) {
+        if (is_keyword(
+                body,
+                {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"})) {
             opted_out_.insert(from);
         } else if (is_keyword(body, {"START", "YES", "UNSTOP"})) {
             opted_out_.erase(from);
@@ -338,8 +336,8 @@ std::vector<unsigned> twilio_simulator::flush_status_callbacks(std::string final
                 }
                 if (step == "delivered" || step == "undelivered") {
                     const std::chrono::year_month_day ymd(std::chrono::floor<std::chrono::days>(t));
-                    const std::chrono::hh_mm_ss hms(
-                        std::chrono::floor<std::chrono::minutes>(t - std::chrono::floor<std::chrono::days>(t)));
+                    const std::chrono::hh_mm_ss hms(std::chrono::floor<std::chrono::minutes>(
+                        t - std::chrono::floor<std::chrono::days>(t)));
                     p.emplace_back("RawDlrDoneDate",
                                    fmt::format("{:02}{:02}{:02}{:02}{:02}",
                                                static_cast<int>(ymd.year()) % 100,
@@ -351,9 +349,8 @@ std::vector<unsigned> twilio_simulator::flush_status_callbacks(std::string final
                 std::string url = m.status_callback;
                 if (!options_.callback_base.empty()) {
                     const auto scheme = url.find("://");
-                    const auto path = scheme == std::string::npos
-                                          ? std::string::npos
-                                          : url.find('/', scheme + 3);
+                    const auto path =
+                        scheme == std::string::npos ? std::string::npos : url.find('/', scheme + 3);
                     url = options_.callback_base +
                           (path == std::string::npos ? std::string("/") : url.substr(path));
                 }
@@ -390,9 +387,8 @@ net::awaitable<http::response> twilio_simulator::handle(http::request req) {
     if (req.method == "GET" && rest.starts_with(one) && rest.ends_with(".json")) {
         co_return read_message(rest.substr(one.size(), rest.size() - one.size() - 5));
     }
-    co_return twilio_error(404,
-                           20404,
-                           fmt::format("The requested resource {} was not found", req.path));
+    co_return twilio_error(
+        404, 20404, fmt::format("The requested resource {} was not found", req.path));
 }
 
 http::response twilio_simulator::create_message(const http::request& req) {
@@ -447,28 +443,28 @@ http::response twilio_simulator::create_message(const http::request& req) {
     if (const auto* cb = find(p, "StatusCallback")) {
         m.status_callback = *cb;
     }
-    m.j = json{{"sid", sid},
-               {"account_sid", options_.account_sid},
-               {"messaging_service_sid", service != nullptr && (from == nullptr || from->empty())
-                                             ? json(*service)
-                                             : json(nullptr)},
-               {"from", sender},
-               {"to", *to},
-               {"body", *body},
-               {"status", "queued"},
-               {"direction", "outbound-api"},
-               {"num_segments", std::to_string(utf8_chars(*body) / 153 + 1)},
-               {"num_media", "0"},
-               {"error_code", nullptr},
-               {"error_message", nullptr},
-               {"price", nullptr},
-               {"price_unit", "USD"},
-               {"api_version", "2010-04-01"},
-               {"date_created", rfc2822(t)},
-               {"date_sent", rfc2822(t)},
-               {"date_updated", rfc2822(t)},
-               {"uri",
-                fmt::format("/2010-04-01/Accounts/{}/Messages/{}.json", options_.account_sid, sid)}};
+    m.j = json{
+        {"sid", sid},
+        {"account_sid", options_.account_sid},
+        {"messaging_service_sid",
+         service != nullptr && (from == nullptr || from->empty()) ? json(*service) : json(nullptr)},
+        {"from", sender},
+        {"to", *to},
+        {"body", *body},
+        {"status", "queued"},
+        {"direction", "outbound-api"},
+        {"num_segments", std::to_string(utf8_chars(*body) / 153 + 1)},
+        {"num_media", "0"},
+        {"error_code", nullptr},
+        {"error_message", nullptr},
+        {"price", nullptr},
+        {"price_unit", "USD"},
+        {"api_version", "2010-04-01"},
+        {"date_created", rfc2822(t)},
+        {"date_sent", rfc2822(t)},
+        {"date_updated", rfc2822(t)},
+        {"uri",
+         fmt::format("/2010-04-01/Accounts/{}/Messages/{}.json", options_.account_sid, sid)}};
     auto out = http::response::json(201, m.j.dump());
     messages_.push_back(std::move(m));
     return out;
@@ -534,15 +530,16 @@ http::response twilio_simulator::list_messages(const http::request& req) const {
         list.push_back(matching[i]);
     }
     const bool more = offset + page_size < matching.size();
-    json out{{"messages", list},
-             {"page", page},
-             {"page_size", page_size},
-             {"start", offset},
-             {"end", offset + list.size() - (list.empty() ? 0 : 1)},
-             {"uri", page_uri(page, offset)},
-             {"first_page_uri", page_uri(0, 0)},
-             {"previous_page_uri", nullptr},
-             {"next_page_uri", more ? json(page_uri(page + 1, offset + page_size)) : json(nullptr)}};
+    json out{
+        {"messages", list},
+        {"page", page},
+        {"page_size", page_size},
+        {"start", offset},
+        {"end", offset + list.size() - (list.empty() ? 0 : 1)},
+        {"uri", page_uri(page, offset)},
+        {"first_page_uri", page_uri(0, 0)},
+        {"previous_page_uri", nullptr},
+        {"next_page_uri", more ? json(page_uri(page + 1, offset + page_size)) : json(nullptr)}};
     return http::response::json(200, out.dump());
 }
 
