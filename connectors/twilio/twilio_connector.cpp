@@ -315,6 +315,16 @@ std::string parse_sms(std::string_view payload,
 
 }  // namespace
 
+std::string twilio_connector::parse_action(const state::action& a, sms_request& m) {
+    if (a.kind != send_kind) {
+        return fmt::format("unknown action kind '{}'", a.kind);
+    }
+    if (auto problem = parse_sms(a.payload, m.to, m.body, m.delivery_id); !problem.empty()) {
+        return "invalid sms.send payload: " + problem;
+    }
+    return {};
+}
+
 twilio_connector::twilio_connector(settings s)
     : settings_(std::move(s)), limiter_(settings_.time.now ? settings_.time : real_time()) {
     if (!settings_.time.now) {
@@ -647,14 +657,9 @@ net::awaitable<twilio_connector::lookup_result> twilio_connector::look_up(sms_re
 net::awaitable<action_outcome> twilio_connector::perform(state::action a) {
     action_outcome out;
     sms_request m;
-    if (a.kind != send_kind) {
+    if (auto problem = parse_action(a, m); !problem.empty()) {
         out.k = action_outcome::kind::permanent;
-        out.detail = fmt::format("unknown action kind '{}'", a.kind);
-        co_return out;
-    }
-    if (auto problem = parse_sms(a.payload, m.to, m.body, m.delivery_id); !problem.empty()) {
-        out.k = action_outcome::kind::permanent;
-        out.detail = "invalid sms.send payload: " + problem;
+        out.detail = std::move(problem);
         co_return out;
     }
     // An earlier attempt may have reached Twilio (no idempotency key): look before resending.
@@ -729,15 +734,10 @@ net::awaitable<action_outcome> twilio_connector::perform(state::action a) {
 net::awaitable<reconcile_outcome> twilio_connector::reconcile(state::action a) {
     reconcile_outcome out;
     sms_request m;
-    if (a.kind != send_kind) {
-        out.k = reconcile_outcome::kind::undecided;
-        out.detail = fmt::format("unknown action kind '{}'", a.kind);
-        co_return out;
-    }
-    if (auto problem = parse_sms(a.payload, m.to, m.body, m.delivery_id); !problem.empty()) {
-        // It cannot have been sent: perform() refuses it and dead-letters it.
+    if (auto problem = parse_action(a, m); !problem.empty()) {
+        // It cannot have been sent: perform() refuses it, and the retry dead-letters it.
         out.k = reconcile_outcome::kind::absent;
-        out.detail = "invalid sms.send payload: " + problem;
+        out.detail = std::move(problem);
         co_return out;
     }
     auto found = co_await look_up(m);

@@ -94,6 +94,8 @@ private:
     struct sms_request;
     struct lookup_result;
 
+    // The action's message; an error (why it can never be sent) when it is not a valid sms.send.
+    static std::string parse_action(const state::action& a, sms_request& m);
     net::awaitable<https_client*> client();
     net::awaitable<lookup_result> look_up(sms_request m);
     http_request authorized(std::string method, std::string url) const;

@@ -5,8 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "connectors/twilio/twilio_signature.hpp"
+#include "http/client.hpp"
 #include "state/tables.hpp"
 #include "tests/fakes/log_capture.hpp"
 #include "tests/fakes/temp_dir.hpp"
@@ -599,6 +601,107 @@ TEST_F(twilio_test, the_auth_token_never_reaches_the_logs) {
     EXPECT_EQ(all.find(s.auth_token), std::string::npos) << all;
     EXPECT_EQ(all.find(util::base64_encode(s.account_sid + ":" + s.auth_token)), std::string::npos)
         << all;
+}
+
+}  // namespace
+}  // namespace billsync::connectors::twilio
+
+namespace billsync::connectors::twilio {
+namespace {
+
+// ---- the simulator's own surface ----------------------------------------------------------------
+
+TEST_F(twilio_test, invalid_actions_are_absent_on_reconcile) {
+    EXPECT_EQ(reconcile(sms_action("nope", "Hi", "d-18")).k, reconcile_outcome::kind::absent);
+    auto other = sms_action(customer, "Hi", "d-19");
+    other.kind = "email.send";
+    EXPECT_EQ(reconcile(other).k, reconcile_outcome::kind::absent);
+    EXPECT_EQ(perform(other).k, action_outcome::kind::permanent);
+    EXPECT_EQ(server_->request_count(), 0u);
+}
+
+TEST_F(twilio_test, the_simulator_reads_one_message_and_answers_twilio_404s) {
+    const auto sent = perform(sms_action(customer, "Hi", "d-20"));
+    ASSERT_EQ(sent.k, action_outcome::kind::done);
+    const auto& o = sim_->options();
+    const std::vector<http::header> auth{
+        {"Authorization", "Basic " + util::base64_encode(o.account_sid + ":" + o.auth_token)}};
+    const auto base = "/2010-04-01/Accounts/" + o.account_sid + "/Messages/";
+    auto r = http::fetch("127.0.0.1", server_->port(), "GET", base + sent.detail + ".json", auth);
+    ASSERT_EQ(r.status, 200u);
+    EXPECT_EQ(json::parse(r.body)["status"], "queued");
+    r = http::fetch("127.0.0.1", server_->port(), "GET", base + "SMnope.json", auth);
+    EXPECT_EQ(r.status, 404u);
+    EXPECT_EQ(json::parse(r.body)["code"], 20404);
+    r = http::fetch("127.0.0.1", server_->port(), "GET", base + sent.detail + ".json");
+    EXPECT_EQ(r.status, 401u);
+    EXPECT_EQ(json::parse(r.body)["code"], 20003);
+}
+
+TEST_F(twilio_test, the_simulator_admin_routes_drive_opt_outs_and_listings) {
+    auto r = http::fetch("127.0.0.1",
+                         server_->port(),
+                         "POST",
+                         "/_sim/twilio/opt_out",
+                         {{"Content-Type", "application/json"}},
+                         R"({"number":"+14155550123"})");
+    ASSERT_EQ(r.status, 200u) << r.body;
+    EXPECT_TRUE(sim_->opted_out(customer));
+    EXPECT_EQ(perform(sms_action(customer, "Hi", "d-21")).k, action_outcome::kind::permanent);
+    r = http::fetch("127.0.0.1",
+                    server_->port(),
+                    "POST",
+                    "/_sim/twilio/inbound",
+                    {{"Content-Type", "application/json"}},
+                    json{{"url", receiver_->base_url() + "/webhooks/twilio/sms"},
+                         {"signed_url", public_url + "/webhooks/twilio/sms"},
+                         {"from", customer},
+                         {"to", "+15005550006"},
+                         {"body", "start"}}
+                        .dump());
+    ASSERT_EQ(r.status, 200u) << r.body;
+    EXPECT_EQ(json::parse(r.body)["statuses"], json::array({200}));
+    EXPECT_FALSE(sim_->opted_out(customer));
+    ASSERT_EQ(perform(sms_action(customer, "Hi", "d-22")).k, action_outcome::kind::done);
+    r = http::fetch("127.0.0.1", server_->port(), "GET", "/_sim/twilio/messages");
+    ASSERT_EQ(r.status, 200u);
+    EXPECT_EQ(json::parse(r.body).size(), 2u);  // the inbound START and the send
+}
+
+TEST(twilio_simulator, over_the_concurrency_cap_answers_20429) {
+    simulators::twilio_options o;
+    o.max_concurrent = 1;
+    simulators::twilio_simulator sim(o);
+    simulators::sim_options so;
+    so.service_time = std::chrono::milliseconds(300);
+    sim_server server(so);
+    sim.add_routes(server.routes());
+    sim.configure(server);
+    ASSERT_EQ(server.start(), "");
+    const std::vector<http::header> auth{
+        {"Authorization", "Basic " + util::base64_encode(o.account_sid + ":" + o.auth_token)}};
+    const auto target = "/2010-04-01/Accounts/" + o.account_sid + "/Messages.json";
+    std::vector<unsigned> statuses(3);
+    std::vector<std::string> bodies(3);
+    std::vector<std::thread> threads;
+    for (std::size_t i = 0; i < statuses.size(); ++i) {
+        threads.emplace_back([&, i] {
+            const auto r = http::fetch("127.0.0.1", server.port(), "GET", target, auth);
+            statuses[i] = r.status;
+            bodies[i] = r.body;
+        });
+    }
+    for (auto& t : threads) {
+        t.join();
+    }
+    const auto throttled = std::count(statuses.begin(), statuses.end(), 429u);
+    EXPECT_GE(throttled, 1);
+    EXPECT_GE(std::count(statuses.begin(), statuses.end(), 200u), 1);
+    for (std::size_t i = 0; i < statuses.size(); ++i) {
+        if (statuses[i] == 429u) {
+            EXPECT_EQ(json::parse(bodies[i])["code"], 20429);
+        }
+    }
 }
 
 }  // namespace
