@@ -37,9 +37,12 @@ net::awaitable<T> await_callback(Start start) {
                                                                              use_awaitable);
 }
 
-// Headers worth keeping with an event; credentials and cookies are dropped.
+// Headers worth keeping with an event; credentials and cookies are dropped. The request target
+// is kept as ":target" (not a possible header name): some vendors put routing data in the URL
+// (Twilio status callbacks carry billsync's delivery id in the query).
 std::string headers_json(const http::request& req) {
     nlohmann::json j = nlohmann::json::object();
+    j[":target"] = req.target;
     for (const auto& h : req.headers) {
         if (http::iequals(h.name, "authorization") || http::iequals(h.name, "cookie") ||
             http::iequals(h.name, "proxy-authorization")) {

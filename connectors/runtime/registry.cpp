@@ -4,6 +4,7 @@
 #include "connectors/qbo/qbo_connector.hpp"
 #include "connectors/sendgrid/sendgrid_connector.hpp"
 #include "connectors/smtp/smtp_connector.hpp"
+#include "connectors/twilio/twilio_connector.hpp"
 
 namespace billsync::connectors {
 
@@ -27,6 +28,17 @@ std::unique_ptr<connector> make_connector(const connector_settings& s, const run
             st.client.log = rt.log;
         }
         return std::make_unique<smtp::smtp_connector>(std::move(st));
+    }
+    if (s.kind == "twilio") {
+        auto st = twilio::from(s);
+        if (rt.clock != nullptr) {
+            const auto* clock = rt.clock;
+            st.now = [clock] { return clock->now(); };
+        }
+        if (rt.log) {
+            st.client.log = rt.log;
+        }
+        return std::make_unique<twilio::twilio_connector>(std::move(st));
     }
     return nullptr;
 }

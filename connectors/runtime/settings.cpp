@@ -169,6 +169,8 @@ const std::vector<kind_schema>& schemas() {
                  {.key = "auth_token", .type = secret, .required = true},
                  {.key = "from"},
                  {.key = "messaging_service_sid"},
+                 // The base URL Twilio calls: signatures cover it, StatusCallback is built on it.
+                 {.key = "public_url", .type = url, .required = true},
              },
          .check = check_twilio},
         {.kind = "xero",

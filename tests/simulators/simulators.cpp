@@ -4,6 +4,7 @@
 
 #include "tests/simulators/qbo_simulator.hpp"
 #include "tests/simulators/sendgrid_simulator.hpp"
+#include "tests/simulators/twilio_simulator.hpp"
 
 namespace billsync::simulators {
 
@@ -125,7 +126,7 @@ void qbo_limits::configure(sim_server& server) {
 // --- registry ---------------------------------------------------------------------------------
 
 std::vector<std::string_view> simulator_names() {
-    return {"generic-recorder", "harvest-limits", "qbo", "qbo-limits", "sendgrid"};
+    return {"generic-recorder", "harvest-limits", "qbo", "qbo-limits", "sendgrid", "twilio"};
 }
 
 std::unique_ptr<simulator> make_simulator(std::string_view name, simulator_options options) {
@@ -151,6 +152,9 @@ std::unique_ptr<simulator> make_simulator(std::string_view name, simulator_optio
                                     static_cast<double>(o.window.count()) / options.scale)));
         }
         return std::make_unique<sendgrid_simulator>(o);
+    }
+    if (name == "twilio") {
+        return std::make_unique<twilio_simulator>();
     }
     return nullptr;
 }

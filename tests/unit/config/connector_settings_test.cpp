@@ -127,9 +127,11 @@ TEST_F(connector_settings_test, twilio) {
         "[connectors.twilio]\n"
         "account_sid = \"AC123\"\n"
         "auth_token = \"${env:BILLSYNC_TEST_CONNECTOR_SECRET}\"\n"
-        "messaging_service_sid = \"MG123\"\n");
+        "messaging_service_sid = \"MG123\"\n"
+        "public_url = \"https://billsync.example.com\"\n");
     ASSERT_NE(o.settings, nullptr) << o.result.rendered();
     EXPECT_EQ(o.settings->base_url, "https://api.twilio.com");
+    EXPECT_EQ(*o.settings->value("public_url"), "https://billsync.example.com");
     EXPECT_EQ(o.settings->token_url, "");
     EXPECT_EQ(*o.settings->value("messaging_service_sid"), "MG123");
     EXPECT_EQ(o.settings->value("from"), nullptr);
@@ -140,13 +142,24 @@ TEST_F(connector_settings_test, twilio_needs_a_sender_and_has_no_token_url) {
         "[connectors.twilio]\n"
         "account_sid = \"AC123\"\n"
         "auth_token = \"${env:BILLSYNC_TEST_CONNECTOR_SECRET}\"\n"
+        "public_url = \"https://billsync.example.com\"\n"
         "token_url = \"https://example.com/token\"\n");
     EXPECT_EQ(lines_of(o.result.rendered()),
               (std::vector<std::string>{
                   "billsync.toml:4:1: error: [connectors.twilio] set 'from' (a sender number) or "
                   "'messaging_service_sid'",
-                  "billsync.toml:7:1: error: [connectors.twilio] unknown key 'token_url'",
+                  "billsync.toml:8:1: error: [connectors.twilio] unknown key 'token_url'",
               }));
+}
+
+TEST_F(connector_settings_test, twilio_needs_its_public_url) {
+    auto o = parse_one(
+        "[connectors.twilio]\n"
+        "account_sid = \"AC123\"\n"
+        "auth_token = \"${env:BILLSYNC_TEST_CONNECTOR_SECRET}\"\n"
+        "from = \"+15005550006\"\n");
+    EXPECT_EQ(o.settings, nullptr);
+    EXPECT_NE(o.result.rendered().find("public_url"), std::string::npos) << o.result.rendered();
 }
 
 TEST_F(connector_settings_test, sendgrid) {

@@ -1,0 +1,128 @@
+#pragma once
+
+// Twilio Programmable Messaging (shared/vendors/twilio.md), kind "twilio".
+//
+// Outbound: outbox actions of kind "sms.send" with payload {"to","body","delivery_id"} are POSTed
+// to Messages.json (Basic auth Account SID : Auth Token) with a StatusCallback of
+// <public_url>/webhooks/<name>/status?delivery=<delivery_id>. Twilio has no idempotency key, so
+// an action whose earlier attempt may have reached Twilio is looked up (messages to the same
+// number since yesterday, same body and sender) before it is sent again, both in reconcile() and
+// when perform() runs a retry.
+//
+// Inbound: POST /webhooks/<name>/sms (a text received) and /webhooks/<name>/status (a status
+// callback), signed with X-Twilio-Signature over public_url + the request target. Opt-out and
+// opt-in keywords and error 21610 keep billsync's own SMS suppression list, entity rows
+// ("suppression", "sms:<E.164>"); message statuses are kept in ("sms_message", delivery_id) rows
+// and never move backwards.
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "connectors/runtime/connector.hpp"
+#include "connectors/runtime/https_client.hpp"
+#include "connectors/runtime/rate_limit.hpp"
+#include "connectors/runtime/retry.hpp"
+#include "connectors/runtime/settings.hpp"
+#include "connectors/runtime/timing.hpp"
+
+namespace billsync::connectors::twilio {
+
+struct settings {
+    std::string name = "twilio";
+    std::string base_url = "https://api.twilio.com";
+    std::string account_sid;
+    std::string auth_token;
+    std::string from;                   // a sender number, or …
+    std::string messaging_service_sid;  // … a Messaging Service (used when `from` is empty)
+    std::string public_url;    // the base URL Twilio calls ("https://billsync.example.com")
+    client_settings client;    // TLS, timeouts, logging of the HTTPS client
+    retry_policy read_retry;   // for the (idempotent) listing GETs only
+    unsigned page_size = 100;  // PageSize of the reconcile listing
+    time_source time;          // empty: real_time()
+    std::function<util::instant()> now;  // business time; empty: the system clock
+};
+
+settings from(const connector_settings& s);
+
+// Status ranks: queued < sending < sent < delivered | undelivered | failed (final, equal rank).
+// 0 for statuses outside that order (accepted, scheduled, unknown ones).
+int status_rank(std::string_view status) noexcept;
+
+// "stop", "start", "help" when the whole message (trimmed, any case) is one of Twilio's default
+// keywords; "" otherwise.
+std::string_view keyword_of(std::string_view body) noexcept;
+
+// True when billsync's suppression list has the number opted out of SMS.
+bool is_suppressed(const state::store& s, std::string_view e164);
+
+// The suppression change for a number (entity "suppression", id "sms:<E.164>"); `reason` is the
+// keyword ("STOP", "START") or the error code ("21610").
+mappings::change suppression_change(std::string_view source,
+                                    std::string_view e164,
+                                    bool opted_out,
+                                    std::string_view reason,
+                                    util::instant at);
+// Writes a suppression change's row (what process() does for keywords; callers recording the
+// effects of a 21610 send do the same).
+void put_suppression(state::batch& b, const mappings::change& c);
+
+class twilio_connector final : public connector {
+public:
+    explicit twilio_connector(settings s);
+    ~twilio_connector() override;
+
+    const std::string& name() const noexcept override { return settings_.name; }
+    std::string_view kind() const noexcept override { return "twilio"; }
+    verify_result verify(const http::request& req) const override;
+    std::string check_payload(std::string_view body) const override;
+    state::result<std::vector<mappings::change>> process(const state::inbox_event& e,
+                                                         const state::store& s,
+                                                         state::batch& b) override;
+    net::awaitable<action_outcome> perform(state::action a) override;
+    net::awaitable<reconcile_outcome> reconcile(state::action a) override;
+    std::string status_json() const override;
+
+    // The StatusCallback URL of a delivery.
+    std::string status_callback_url(std::string_view delivery_id) const;
+
+private:
+    struct sms_request;
+    struct lookup_result;
+
+    // The action's message; an error (why it can never be sent) when it is not a valid sms.send.
+    static std::string parse_action(const state::action& a, sms_request& m);
+    net::awaitable<https_client*> client();
+    net::awaitable<lookup_result> look_up(sms_request m);
+    http_request authorized(std::string method, std::string url) const;
+    std::vector<mappings::change> sent_effects(const sms_request& m,
+                                               const std::string& sid,
+                                               const std::string& status) const;
+    state::result<std::vector<mappings::change>> process_sms(const state::inbox_event& e,
+                                                             const state::store& s,
+                                                             state::batch& b);
+    state::result<std::vector<mappings::change>> process_status(const state::inbox_event& e,
+                                                                const state::store& s,
+                                                                state::batch& b);
+    // The suppression change for e164 when it alters the stored row (written to b), else nothing.
+    state::result<std::optional<mappings::change>> suppress(const state::store& s,
+                                                            state::batch& b,
+                                                            std::string_view e164,
+                                                            bool opted_out,
+                                                            std::string_view reason,
+                                                            util::instant at);
+
+    settings settings_;
+    rate_limiter limiter_;
+    std::mutex client_mutex_;
+    std::unique_ptr<https_client> client_;
+    std::atomic<std::uint64_t> sends_{0};
+    std::atomic<std::uint64_t> failures_{0};
+    std::atomic<std::uint64_t> opt_outs_{0};
+};
+
+}  // namespace billsync::connectors::twilio

@@ -1,0 +1,497 @@
+// The three-touch follow-up end to end: the real billsync binary on a simulated clock, against the
+// QBO, SendGrid and Twilio simulators. Each test builds a small firm in the QBO simulator, lets
+// billsync sync it, moves business time and checks what the clients received, exactly.
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <functional>
+#include <future>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "connectors/runtime/oauth2.hpp"
+#include "connectors/runtime/token_store.hpp"
+#include "http/client.hpp"
+#include "state/store.hpp"
+#include "tests/fakes/billsync_daemon.hpp"
+#include "tests/fakes/temp_dir.hpp"
+#include "tests/simulators/qbo_simulator.hpp"
+#include "tests/simulators/sendgrid_simulator.hpp"
+#include "tests/simulators/sim_server.hpp"
+#include "tests/simulators/twilio_simulator.hpp"
+#include "util/crypto.hpp"
+
+namespace billsync {
+namespace {
+
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+constexpr const char* realm = "9130350000000001";
+constexpr const char* verifier = "followup-verifier";
+constexpr const char* firm_number = "+15005550006";
+// Monday 2026-01-05, 08:00 in New York (before the sending window opens).
+constexpr const char* start_time = "2026-01-05T13:00:00Z";
+
+util::instant parse_time(std::string_view text) {
+    util::instant t{};
+    util::parse_rfc3339(text, t);
+    return t;
+}
+
+bool eventually(const std::function<bool()>& probe, std::chrono::seconds limit = 20s) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (probe()) {
+            return true;
+        }
+        std::this_thread::sleep_for(20ms);
+    }
+    return probe();
+}
+
+class followup_e2e : public ::testing::Test {
+protected:
+    void SetUp() override {
+        simulators::qbo_sim_options qo;
+        qo.realms = {realm};
+        qo.verifier_token = verifier;
+        qo.now = [this] { return now(); };
+        qbo_ = std::make_unique<simulators::qbo_simulator>(qo);
+        mail_ = std::make_unique<simulators::sendgrid_simulator>();
+        simulators::twilio_options to;
+        to.numbers = {firm_number};
+        to.now = [this] { return now(); };
+        sms_ = std::make_unique<simulators::twilio_simulator>(to);
+        qbo_->add_routes(qbo_server_.routes());
+        qbo_->configure(qbo_server_);
+        mail_->add_routes(mail_server_.routes());
+        sms_->add_routes(sms_server_.routes());
+        sms_->configure(sms_server_);
+        ASSERT_EQ(qbo_server_.start(), "");
+        ASSERT_EQ(mail_server_.start(), "");
+        ASSERT_EQ(sms_server_.start(), "");
+    }
+
+    util::instant now() {
+        std::lock_guard lock(clock_mutex_);
+        return now_;
+    }
+
+    std::string config() {
+        return "[daemon]\n"
+               "data_dir = \"data\"\n"
+               "time_zone = \"America/New_York\"\n"
+               "log_level = \"info\"\n"
+               "[daemon.webhook_listener]\n"
+               "address = \"127.0.0.1:0\"\n"
+               "[daemon.status_listener]\n"
+               "address = \"127.0.0.1:0\"\n"
+               "[daemon.clock]\n"
+               "mode = \"simulated\"\n"
+               "start = \"" +
+               std::string(start_time) +
+               "\"\n"
+               "[connectors.qbo]\n"
+               "kind = \"qbo\"\n"
+               "base_url = \"" +
+               qbo_server_.base_url() +
+               "\"\n"
+               "token_url = \"" +
+               qbo_server_.base_url() +
+               "/oauth2/token\"\n"
+               "client_id = \"sim-client-id\"\n"
+               "client_secret = \"sim-client-secret\"\n"
+               "webhook_verifier_token = \"" +
+               verifier +
+               "\"\n"
+               "realm_id = \"" +
+               realm +
+               "\"\n"
+               "poll_interval_s = 3600\n"
+               "[connectors.sendgrid]\n"
+               "kind = \"sendgrid\"\n"
+               "base_url = \"" +
+               mail_server_.base_url() +
+               "\"\n"
+               "api_key = \"SG.simulated-key\"\n"
+               "from_email = \"billing@smithlee.example\"\n"
+               "event_webhook_public_key = \"" +
+               mail_->public_key_base64() +
+               "\"\n"
+               "inbound_secret = \"inbound-secret\"\n"
+               "[connectors.twilio]\n"
+               "kind = \"twilio\"\n"
+               "base_url = \"" +
+               sms_server_.base_url() +
+               "\"\n"
+               "account_sid = \"AC00000000000000000000000000000001\"\n"
+               "auth_token = \"sim-twilio-auth-token\"\n"
+               "from = \"" +
+               firm_number +
+               "\"\n"
+               "public_url = \"https://billsync.smithlee.example\"\n"
+               "[followup]\n"
+               "firm_name = \"Smith & Lee CPA\"\n"
+               "firm_phone = \"+1 555 0100\"\n"
+               "reply_to = \"billing@smithlee.example\"\n" +
+               extra_followup_;
+    }
+
+    // Seeds the QBO grant, starts the daemon and waits until the first sync is done.
+    void start() {
+        const auto data = dir_.path() / "data";
+        std::filesystem::create_directories(data);
+        std::filesystem::permissions(data, std::filesystem::perms::owner_all);
+        {
+            auto st = state::store::open(data / "state");
+            ASSERT_TRUE(st.ok()) << st.st.message;
+            connectors::token_store tokens(*st.value, std::nullopt);
+            const auto grant = qbo_->oauth().issue_grant();
+            connectors::oauth2::credential c;
+            c.id = std::string("qbo/") + realm;
+            c.vendor = "qbo";
+            c.account = realm;
+            c.access_token = grant.access_token;
+            c.access_expires_at = now() + grant.expires_in;
+            c.refresh_token = grant.refresh_token;
+            ASSERT_TRUE(connectors::oauth2::store_credential(tokens, c).ok);
+        }
+        qbo_->take_deliveries();
+        daemon_ = std::make_unique<testing::billsync_daemon>(dir_.path(), config());
+        restart();
+    }
+
+    void restart() {
+        ASSERT_TRUE(daemon_->start()) << daemon_->output();
+        sms_->set_callback_base("http://127.0.0.1:" + std::to_string(daemon_->webhook_port()));
+        ASSERT_TRUE(eventually([&] {
+            auto [rc, out] = daemon_->cli({"inspect", "cursor/qbo/sync"});
+            return rc == 0 && out.find("\"cdc\"") != std::string::npos;
+        })) << daemon_->output();
+    }
+
+    std::string hook(const std::string& path) const {
+        return "http://127.0.0.1:" + std::to_string(daemon_->webhook_port()) + "/webhooks/" + path;
+    }
+
+    // Business time moves for everyone; the daemon runs everything that falls due, in order.
+    void advance_to(std::string_view when) {
+        const auto target = parse_time(when);
+        const auto by = std::chrono::duration_cast<std::chrono::seconds>(target - now());
+        ASSERT_GE(by.count(), 0);
+        {
+            std::lock_guard lock(clock_mutex_);
+            now_ = target;
+        }
+        ASSERT_NE(daemon_->advance(by.count()), "") << daemon_->output();
+        sms_->flush_status_callbacks();
+    }
+
+    // Pushes the simulator's pending webhooks and waits until the daemon has mapped them.
+    void sync_qbo() {
+        for (const auto s : qbo_->deliver(hook("qbo"))) {
+            ASSERT_EQ(s, 200u);
+        }
+        ASSERT_TRUE(eventually([&] {
+            const auto s = json::parse(daemon_->status_get("/status").body, nullptr, false);
+            return s.is_object() && s["queues"]["inbox"]["count"] == 0;
+        })) << daemon_->output();
+        ASSERT_NE(daemon_->advance(0), "");
+    }
+
+    std::string customer(const std::string& name,
+                         const std::string& mobile = {},
+                         const std::string& notes = {}) {
+        json f{{"DisplayName", name},
+               {"PrimaryEmailAddr", {{"Address", email_of(name)}}}};
+        if (!mobile.empty()) {
+            f["Mobile"] = {{"FreeFormNumber", mobile}};
+        }
+        if (!notes.empty()) {
+            f["Notes"] = notes;
+        }
+        return qbo_->add_customer(realm, f).value("Id", "");
+    }
+
+    static std::string email_of(const std::string& name) {
+        std::string slug;
+        for (const char c : name) {
+            if (std::isalnum(static_cast<unsigned char>(c)) != 0) {
+                slug += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            }
+        }
+        return "ap@" + slug + ".example";
+    }
+
+    json invoice(const std::string& customer_id, const std::string& amount, const std::string& due) {
+        return qbo_->add_invoice(
+            realm,
+            json{{"CustomerRef", {{"value", customer_id}}},
+                 {"DueDate", due},
+                 {"DocNumber", std::to_string(next_number_++)},
+                 {"Line",
+                  json::array({{{"Amount", json::parse(amount)},
+                                {"DetailType", "SalesItemLineDetail"},
+                                {"SalesItemLineDetail",
+                                 {{"ItemRef", {{"value", "1"}}},
+                                  {"Qty", 1},
+                                  {"UnitPrice", json::parse(amount)}}}}})}});
+    }
+
+    void pay(const std::string& customer_id, const std::string& invoice_id, const std::string& amount) {
+        qbo_->add_payment(
+            realm,
+            json{{"CustomerRef", {{"value", customer_id}}},
+                 {"TotalAmt", json::parse(amount)},
+                 {"Line",
+                  json::array({{{"Amount", json::parse(amount)},
+                                {"LinkedTxn",
+                                 json::array({{{"TxnId", invoice_id}, {"TxnType", "Invoice"}}})}}})}});
+    }
+
+    std::vector<simulators::sendgrid_simulator::message> emails_to(const std::string& to) {
+        std::vector<simulators::sendgrid_simulator::message> out;
+        for (auto& m : mail_->messages()) {
+            if (m.to == to) {
+                out.push_back(std::move(m));
+            }
+        }
+        return out;
+    }
+
+    std::vector<json> texts_to(const std::string& to) {
+        std::vector<json> out;
+        for (auto& m : sms_->messages()) {
+            if (m.value("to", "") == to && m.value("direction", "") == "outbound-api") {
+                out.push_back(std::move(m));
+            }
+        }
+        return out;
+    }
+
+    json tasks() { return json::parse(daemon_->status_get("/tasks").body, nullptr, false); }
+
+    testing::temp_dir dir_;
+    std::mutex clock_mutex_;
+    util::instant now_ = parse_time(start_time);
+    std::string extra_followup_;
+    int next_number_ = 1001;
+    std::unique_ptr<simulators::qbo_simulator> qbo_;
+    std::unique_ptr<simulators::sendgrid_simulator> mail_;
+    std::unique_ptr<simulators::twilio_simulator> sms_;
+    simulators::sim_server qbo_server_;
+    simulators::sim_server mail_server_;
+    simulators::sim_server sms_server_;
+    std::unique_ptr<testing::billsync_daemon> daemon_;
+};
+
+TEST_F(followup_e2e, standard_cadence_day_1_email_day_15_email_and_sms_day_30_hold_and_task) {
+    const auto c = customer("Acme Dental", "+14155550100", "#sms-consent");
+    invoice(c, "500.00", "2026-01-05");
+    start();
+    const auto to = email_of("Acme Dental");
+
+    advance_to("2026-01-06T13:59:00Z");  // day 1, 08:59 in New York: window still closed
+    EXPECT_TRUE(emails_to(to).empty());
+    advance_to("2026-01-06T15:00:00Z");  // 10:00: touch 1 went out at 09:00
+    ASSERT_EQ(emails_to(to).size(), 1u);
+    EXPECT_TRUE(texts_to("+14155550100").empty());
+
+    advance_to("2026-01-20T18:00:00Z");  // day 15
+    EXPECT_EQ(emails_to(to).size(), 2u);
+    ASSERT_EQ(texts_to("+14155550100").size(), 1u);
+    EXPECT_NE(texts_to("+14155550100")[0].value("body", "").find("1001"), std::string::npos);
+
+    advance_to("2026-02-04T18:00:00Z");  // day 30
+    EXPECT_EQ(emails_to(to).size(), 3u);
+    EXPECT_EQ(texts_to("+14155550100").size(), 1u);
+    const auto t = tasks();
+    ASSERT_EQ(t.size(), 1u);
+    EXPECT_NE(t[0].value("title", "").find("1001"), std::string::npos);
+
+    advance_to("2026-03-10T18:00:00Z");  // nothing more
+    EXPECT_EQ(emails_to(to).size(), 3u);
+    EXPECT_EQ(daemon_->stop(), 0);
+}
+
+TEST_F(followup_e2e, retainer_clients_get_the_softer_cadence) {
+    const auto c = customer("Birch Law", "+14155550101", "#sms-consent #retainer");
+    invoice(c, "900.00", "2026-01-05");
+    start();
+    const auto to = email_of("Birch Law");
+    advance_to("2026-01-09T18:00:00Z");  // day 4
+    EXPECT_TRUE(emails_to(to).empty());
+    advance_to("2026-01-12T18:00:00Z");  // day 5 fell on Saturday: sent Monday
+    EXPECT_EQ(emails_to(to).size(), 1u);
+    advance_to("2026-02-10T18:00:00Z");  // day 35: a coordinator task, no hold notice
+    EXPECT_EQ(emails_to(to).size(), 2u);
+    EXPECT_EQ(texts_to("+14155550101").size(), 1u);
+    EXPECT_EQ(tasks().size(), 1u);
+}
+
+TEST_F(followup_e2e, payment_in_full_before_touch_two_cancels_the_rest) {
+    const auto c = customer("Cedar Farms", "+14155550102", "#sms-consent");
+    const auto inv = invoice(c, "250.00", "2026-01-05")["Id"].get<std::string>();
+    start();
+    advance_to("2026-01-06T18:00:00Z");
+    ASSERT_EQ(emails_to(email_of("Cedar Farms")).size(), 1u);
+    pay(c, inv, "250.00");
+    sync_qbo();
+    advance_to("2026-02-20T18:00:00Z");
+    EXPECT_EQ(emails_to(email_of("Cedar Farms")).size(), 1u);
+    EXPECT_TRUE(texts_to("+14155550102").empty());
+    EXPECT_TRUE(tasks().empty());
+}
+
+TEST_F(followup_e2e, a_partial_payment_is_acknowledged_and_restarts_the_sequence) {
+    const auto c = customer("Dogwood Bakery");
+    const auto inv = invoice(c, "500.00", "2026-01-05")["Id"].get<std::string>();
+    start();
+    const auto to = email_of("Dogwood Bakery");
+    advance_to("2026-01-06T18:00:00Z");
+    ASSERT_EQ(emails_to(to).size(), 1u);
+    advance_to("2026-01-08T15:00:00Z");
+    pay(c, inv, "200.00");
+    sync_qbo();
+    advance_to("2026-01-08T18:00:00Z");
+    auto list = emails_to(to);
+    ASSERT_EQ(list.size(), 2u);
+    EXPECT_NE(list[1].body.find("300.00"), std::string::npos) << list[1].body;
+    advance_to("2026-01-09T18:00:00Z");  // touch 1 again, for the remaining balance
+    list = emails_to(to);
+    ASSERT_EQ(list.size(), 3u);
+    EXPECT_NE(list[2].body.find("300.00"), std::string::npos) << list[2].body;
+}
+
+TEST_F(followup_e2e, a_dispute_reply_pauses_until_an_operator_resumes) {
+    const auto c = customer("Elm Street Clinic", "+14155550104", "#sms-consent");
+    invoice(c, "700.00", "2026-01-05");
+    start();
+    advance_to("2026-01-06T18:00:00Z");
+    ASSERT_EQ(emails_to(email_of("Elm Street Clinic")).size(), 1u);
+    for (const auto s : sms_->send_inbound(hook("twilio/sms"),
+                                          "+14155550104",
+                                          firm_number,
+                                          "We dispute this invoice",
+                                          "https://billsync.smithlee.example/webhooks/twilio/sms")) {
+        ASSERT_EQ(s, 200u);
+    }
+    ASSERT_TRUE(eventually([&] { return tasks().size() == 1; })) << daemon_->output();
+    EXPECT_NE(tasks()[0].value("title", "").find("Billing dispute"), std::string::npos);
+    advance_to("2026-01-27T18:00:00Z");  // touch 2's day passed while paused
+    EXPECT_EQ(emails_to(email_of("Elm Street Clinic")).size(), 1u);
+    auto [rc, out] = daemon_->cli({"followup", "resume", "1001"});
+    ASSERT_EQ(rc, 0) << out;
+    advance_to("2026-01-28T18:00:00Z");
+    // The skipped touch is not sent late; the next one comes on its own day.
+    EXPECT_EQ(emails_to(email_of("Elm Street Clinic")).size(), 1u);
+    advance_to("2026-02-05T18:00:00Z");
+    EXPECT_EQ(emails_to(email_of("Elm Street Clinic")).size(), 2u);
+}
+
+TEST_F(followup_e2e, payment_plan_clients_never_enter_the_sequence) {
+    const auto c = customer("Fir Realty", "+14155550105", "#sms-consent #payment-plan");
+    invoice(c, "1200.00", "2026-01-05");
+    start();
+    advance_to("2026-02-20T18:00:00Z");
+    EXPECT_TRUE(emails_to(email_of("Fir Realty")).empty());
+    EXPECT_TRUE(texts_to("+14155550105").empty());
+}
+
+TEST_F(followup_e2e, stop_opts_the_number_out_and_touch_two_goes_by_email_only) {
+    const auto c = customer("Granite Builders", "+14155550106", "#sms-consent");
+    invoice(c, "300.00", "2026-01-05");
+    start();
+    for (const auto s : sms_->send_inbound(hook("twilio/sms"),
+                                          "+14155550106",
+                                          firm_number,
+                                          "STOP",
+                                          "https://billsync.smithlee.example/webhooks/twilio/sms")) {
+        ASSERT_EQ(s, 200u);
+    }
+    ASSERT_NE(daemon_->advance(0), "");
+    advance_to("2026-01-20T18:00:00Z");
+    EXPECT_EQ(emails_to(email_of("Granite Builders")).size(), 2u);
+    EXPECT_TRUE(texts_to("+14155550106").empty());
+}
+
+TEST_F(followup_e2e, an_invoice_first_seen_overdue_sends_only_its_stage) {
+    const auto c = customer("Harbor Marine", "+14155550107", "#sms-consent");
+    invoice(c, "640.00", "2025-12-19");  // 17 days overdue at the start: stage 2
+    start();
+    advance_to("2026-01-05T18:00:00Z");
+    EXPECT_EQ(emails_to(email_of("Harbor Marine")).size(), 1u);
+    EXPECT_EQ(texts_to("+14155550107").size(), 1u);
+}
+
+TEST_F(followup_e2e, a_crash_between_send_and_record_ends_with_one_sms_and_one_email) {
+    const auto c = customer("Iris Florist", "+14155550108", "#sms-consent");
+    invoice(c, "410.00", "2025-12-19");  // stage 2: email and SMS at the window's opening
+    start();
+    // Both vendors take the request at once and answer late: billsync dies in between.
+    mail_server_.set_response_delay(3s);
+    sms_server_.set_response_delay(3s);
+    auto advancing = std::async(std::launch::async, [&] { daemon_->advance(5 * 3600); });
+    ASSERT_TRUE(eventually([&] {
+        return !emails_to(email_of("Iris Florist")).empty() || !texts_to("+14155550108").empty();
+    }));
+    daemon_->kill();
+    advancing.wait();
+    mail_server_.set_response_delay(0ms);
+    sms_server_.set_response_delay(0ms);
+    restart();
+    advance_to("2026-01-05T20:00:00Z");
+    advance_to("2026-01-06T20:00:00Z");
+    EXPECT_EQ(emails_to(email_of("Iris Florist")).size(), 1u);
+    EXPECT_EQ(texts_to("+14155550108").size(), 1u);
+}
+
+TEST_F(followup_e2e, forged_and_malformed_channel_webhooks_are_rejected_and_change_nothing) {
+    customer("Juniper Yoga", "+14155550109", "#sms-consent");
+    start();
+    auto post = [&](const std::string& path,
+                    const std::vector<http::header>& headers,
+                    const std::string& body) {
+        return http::fetch("127.0.0.1", daemon_->webhook_port(), "POST", "/webhooks/" + path,
+                           headers, body);
+    };
+    const std::string form = "MessageSid=SM1&From=%2B14155550109&To=%2B15005550006&Body=STOP";
+    // Twilio: no signature, a wrong one.
+    EXPECT_EQ(post("twilio/sms", {{"Content-Type", "application/x-www-form-urlencoded"}}, form).status,
+              401u);
+    EXPECT_EQ(post("twilio/sms",
+                   {{"Content-Type", "application/x-www-form-urlencoded"},
+                    {"X-Twilio-Signature", "bm90IGEgc2lnbmF0dXJl"}},
+                   form)
+                  .status,
+              401u);
+    // SendGrid events: unsigned, and signed over other bytes.
+    const std::string events = R"([{"email":"a@b.example","event":"bounce","sg_event_id":"e1"}])";
+    EXPECT_EQ(post("sendgrid/events", {{"Content-Type", "application/json"}}, events).status, 401u);
+    const auto ts = std::string("1767618000");
+    EXPECT_EQ(post("sendgrid/events",
+                   {{"Content-Type", "application/json"},
+                    {"X-Twilio-Email-Event-Webhook-Signature", mail_->sign(ts, "[]")},
+                    {"X-Twilio-Email-Event-Webhook-Timestamp", ts}},
+                   events)
+                  .status,
+              401u);
+    // Inbound Parse without its secret.
+    EXPECT_EQ(post("sendgrid/inbound", {{"Content-Type", "multipart/form-data; boundary=x"}}, "--x--")
+                  .status,
+              401u);
+    const auto metrics = daemon_->status_get("/metrics").body;
+    EXPECT_NE(metrics.find("billsync_webhook_events_total"), std::string::npos);
+    EXPECT_NE(metrics.find("rejected"), std::string::npos);
+    // Nothing was stored: the number is not suppressed, no event waits.
+    auto [rc, out] = daemon_->cli({"inspect", "entity/suppression/sms:+14155550109"});
+    EXPECT_NE(rc, 0) << out;
+    const auto s = json::parse(daemon_->status_get("/status").body, nullptr, false);
+    EXPECT_EQ(s["queues"]["inbox"]["count"], 0);
+}
+
+}  // namespace
+}  // namespace billsync
