@@ -178,7 +178,13 @@ int main(int argc, char** argv) {
     sandbox_options sandbox_opts;
     auto* sandbox = cli.add_subcommand("sandbox", "Run the daemon on the bundled sandbox");
     sandbox->add_option("--dir", sandbox_opts.dir, "Working directory for the sandbox's state");
-    sandbox->add_flag("--fresh", sandbox_opts.fresh, "Start from empty state");
+    sandbox->add_option("--days", sandbox_opts.days, "Simulated days to run (default 45)")
+        ->check(CLI::Range(1, 366));
+    sandbox
+        ->add_option(
+            "--seconds-per-day", sandbox_opts.seconds_per_day, "Real seconds per simulated day")
+        ->check(CLI::Range(0.0, 60.0));
+    sandbox->add_flag("--exit", sandbox_opts.exit_after_run, "Stop when the run is over");
 
     try {
         cli.parse(argc, argv);

@@ -421,6 +421,13 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         }
         workflows::context ctx{b, d.outbox, d.timers, d.audit, now};
         ctx.store = &d.store;
+        for (const auto& e : effects) {
+            // An action can establish a suppression (a number found opted out): the list is
+            // state every workflow reads, so the row is written with the outcome.
+            if (e.entity_type == "suppression") {
+                state::put_entity(b, "suppression", e.entity_id, e.fields_json);
+            }
+        }
         if (auto error = apply_changes(effects, ctx); !error.empty()) {
             d.log->error("Cannot apply an action's effects action={} error=\"{}\"", a.id, error);
         }

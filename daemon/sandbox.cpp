@@ -1,17 +1,370 @@
 #include "daemon/sandbox.hpp"
 
 #include <fmt/format.h>
+#include <sys/stat.h>
 
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
 #include <ostream>
+#include <random>
+#include <set>
+#include <thread>
 
+#include "connectors/runtime/oauth2.hpp"
+#include "connectors/runtime/token_store.hpp"
 #include "daemon/app.hpp"
+#include "http/client.hpp"
+#include "mappings/model.hpp"
+#include "state/store.hpp"
+#include "tests/simulators/qbo_simulator.hpp"
+#include "tests/simulators/sendgrid_simulator.hpp"
+#include "tests/simulators/sim_server.hpp"
+#include "tests/simulators/smtp_sink.hpp"
+#include "tests/simulators/twilio_simulator.hpp"
 
 namespace billsync::daemon {
 
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+constexpr const char* realm = "9130350000000001";
+constexpr const char* verifier = "sandbox-qbo-verifier";
+constexpr const char* firm_number = "+15005550006";
+constexpr std::uint16_t webhook_port = 18080;
+constexpr std::uint16_t status_port = 18081;
+
+// Business time, shared by the simulators; the daemon's simulated clock is moved to match.
+class sandbox_clock {
+public:
+    explicit sandbox_clock(util::instant start) : now_(start) {}
+    util::instant now() const {
+        std::lock_guard lock(mutex_);
+        return now_;
+    }
+    void set(util::instant t) {
+        std::lock_guard lock(mutex_);
+        now_ = t;
+    }
+
+private:
+    mutable std::mutex mutex_;
+    util::instant now_;
+};
+
+struct firm_client {
+    std::string qbo_id;
+    std::string name;
+    std::string email;
+    std::string mobile;  // empty: none on file
+};
+
+struct firm_invoice {
+    std::string qbo_id;
+    std::size_t client = 0;
+    std::int64_t cents = 0;
+    std::int64_t paid = 0;
+};
+
+std::string amount_text(std::int64_t cents) {
+    return fmt::format("{}.{:02}", cents / 100, cents % 100);
+}
+
+std::string date_text(util::instant t) {
+    const auto day = std::chrono::floor<std::chrono::days>(t);
+    return mappings::format_civil_date(std::chrono::year_month_day{day});
+}
+
+// The generated firm: a few dozen clients with invoices due over the last six weeks and the next
+// three, some partly paid, one client on a payment plan, two on retainers.
+class firm {
+public:
+    firm(simulators::qbo_simulator& qbo, util::instant today) : qbo_(qbo) {
+        static constexpr std::array<std::string_view, 32> names = {
+            "Acme Dental",       "Birch Law",         "Cedar Farms",      "Dogwood Bakery",
+            "Elm Street Clinic", "Fir & Pine Realty", "Granite Builders", "Harbor Marine",
+            "Iris Florist",      "Juniper Yoga",      "Kestrel Aviation", "Linden Pharmacy",
+            "Maple Auto",        "Nettle Tea Co",     "Oak Ridge Vets",   "Poplar Printing",
+            "Quince Catering",   "Redwood Roofing",   "Spruce Salon",     "Tamarack Tours",
+            "Umber Design",      "Violet Boutique",   "Willow Daycare",   "Xeric Gardens",
+            "Yarrow Wellness",   "Zinnia Events",     "Aspen Plumbing",   "Beech Brewing",
+            "Cypress Dental",    "Dahlia Studio",     "Ember Coffee",     "Fern Logistics",
+        };
+        std::mt19937 rng(20260105);
+        for (std::size_t i = 0; i < names.size(); ++i) {
+            firm_client c;
+            c.name = std::string(names[i]);
+            std::string slug;
+            for (const char ch : c.name) {
+                if (std::isalnum(static_cast<unsigned char>(ch)) != 0) {
+                    slug += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+                }
+            }
+            c.email = "ap@" + slug + ".example";
+            std::string notes;
+            if (i % 3 != 2) {
+                c.mobile = fmt::format("+1415555{:04}", 100 + i);
+                notes += "#sms-consent ";
+            }
+            if (i == 6) {
+                notes += "#payment-plan ";
+            }
+            if (i == 3 || i == 11) {
+                notes += "#retainer ";
+            }
+            json fields{{"DisplayName", c.name}, {"PrimaryEmailAddr", {{"Address", c.email}}}};
+            if (!c.mobile.empty()) {
+                fields["Mobile"] = {{"FreeFormNumber", c.mobile}};
+            }
+            if (!notes.empty()) {
+                fields["Notes"] = notes;
+            }
+            c.qbo_id = qbo_.add_customer(realm, fields).value("Id", "");
+            clients_.push_back(std::move(c));
+        }
+        std::uniform_int_distribution<int> due_offset(-40, 20);
+        std::uniform_int_distribution<int> amount(15, 480);
+        for (std::size_t i = 0; i < clients_.size(); ++i) {
+            const int count = i % 4 == 0 ? 2 : 1;
+            for (int k = 0; k < count; ++k) {
+                firm_invoice inv;
+                inv.client = i;
+                inv.cents = static_cast<std::int64_t>(amount(rng)) * 1000;
+                const auto due = today + std::chrono::days(due_offset(rng));
+                inv.qbo_id =
+                    qbo_.add_invoice(realm, invoice_fields(clients_[i], inv, due)).value("Id", "");
+                invoices_.push_back(inv);
+            }
+        }
+        // A few clients paid part already.
+        for (std::size_t i = 1; i < invoices_.size(); i += 7) {
+            pay(i, invoices_[i].cents / 4);
+        }
+    }
+
+    void pay(std::size_t index, std::int64_t cents) {
+        auto& inv = invoices_[index];
+        const auto& c = clients_[inv.client];
+        const auto amount = json::parse(amount_text(cents));
+        qbo_.add_payment(
+            realm,
+            json{{"CustomerRef", {{"value", c.qbo_id}}},
+                 {"TotalAmt", amount},
+                 {"Line",
+                  json::array(
+                      {{{"Amount", amount},
+                        {"LinkedTxn",
+                         json::array({{{"TxnId", inv.qbo_id}, {"TxnType", "Invoice"}}})}}})}});
+        inv.paid += cents;
+    }
+
+    const std::vector<firm_client>& clients() const { return clients_; }
+    const std::vector<firm_invoice>& invoices() const { return invoices_; }
+    const firm_client& client_of(std::size_t index) const {
+        return clients_[invoices_[index].client];
+    }
+    // The first invoice of a client with a mobile number, open and not on a payment plan.
+    std::size_t pick(std::size_t start, bool need_mobile) const {
+        for (std::size_t i = start; i < invoices_.size(); ++i) {
+            const auto& c = clients_[invoices_[i].client];
+            if (invoices_[i].client != 6 && invoices_[i].paid == 0 &&
+                (!need_mobile || !c.mobile.empty())) {
+                return i;
+            }
+        }
+        return 0;
+    }
+
+private:
+    static json invoice_fields(const firm_client& c, const firm_invoice& inv, util::instant due) {
+        const auto amount = json::parse(amount_text(inv.cents));
+        return json{
+            {"CustomerRef", {{"value", c.qbo_id}}},
+            {"DueDate", date_text(due)},
+            {"TxnDate", date_text(due - std::chrono::days(30))},
+            {"BillEmail", {{"Address", c.email}}},
+            {"Line",
+             json::array(
+                 {{{"Amount", amount},
+                   {"Description", "Bookkeeping and tax preparation"},
+                   {"DetailType", "SalesItemLineDetail"},
+                   {"SalesItemLineDetail",
+                    {{"ItemRef", {{"value", "1"}}}, {"Qty", 1}, {"UnitPrice", amount}}}}})}};
+    }
+
+    simulators::qbo_simulator& qbo_;
+    std::vector<firm_client> clients_;
+    std::vector<firm_invoice> invoices_;
+};
+
+std::string connectors_toml(const std::string& qbo_base,
+                            const std::string& sendgrid_base,
+                            const std::string& sendgrid_key,
+                            const std::string& twilio_base,
+                            std::uint16_t smtp_port) {
+    return fmt::format(
+        R"(
+# ---- generated by `billsync sandbox`: the simulators it started on loopback ----
+
+[connectors.qbo]
+kind = "qbo"
+base_url = "{0}"
+token_url = "{0}/oauth2/token"
+client_id = "sim-client-id"
+client_secret = "sim-client-secret"
+webhook_verifier_token = "{1}"
+realm_id = "{2}"
+poll_interval_s = 3600
+
+[connectors.sendgrid]
+kind = "sendgrid"
+base_url = "{3}"
+api_key = "SG.simulated-key"
+from_email = "billing@smithlee.example"
+from_name = "Smith & Lee CPA"
+event_webhook_public_key = "{4}"
+inbound_secret = "sandbox-inbound-secret"
+
+[connectors.twilio]
+kind = "twilio"
+base_url = "{5}"
+account_sid = "AC00000000000000000000000000000001"
+auth_token = "sim-twilio-auth-token"
+from = "{6}"
+public_url = "http://127.0.0.1:{7}"
+
+[connectors.smtp]
+kind = "smtp"
+host = "127.0.0.1"
+port = {8}
+tls = "none"
+from_email = "billing@smithlee.example"
+
+[followup]
+firm_name = "Smith & Lee CPA"
+firm_phone = "+1 555 0100"
+email_connector = "sendgrid"
+sms_connector = "twilio"
+reply_to = "billing@smithlee.example"
+coordinator_email = "coordinator@smithlee.example"
+)",
+        qbo_base,
+        verifier,
+        realm,
+        sendgrid_base,
+        sendgrid_key,
+        twilio_base,
+        firm_number,
+        webhook_port,
+        smtp_port);
+}
+
+// What `billsync connect qbo` would have stored: a grant from the simulator.
+std::string seed_credential(const fs::path& data,
+                            simulators::qbo_simulator& qbo,
+                            util::instant now) {
+    auto st = state::store::open(data / "state");
+    if (!st.ok()) {
+        return st.st.message;
+    }
+    connectors::token_store tokens(*st.value, std::nullopt);
+    const auto grant = qbo.oauth().issue_grant();
+    connectors::oauth2::credential c;
+    c.id = std::string("qbo/") + realm;
+    c.vendor = "qbo";
+    c.account = realm;
+    c.access_token = grant.access_token;
+    c.access_expires_at = now + grant.expires_in;
+    c.refresh_token = grant.refresh_token;
+    c.connected_at = now;
+    c.refreshed_at = now;
+    auto s = connectors::oauth2::store_credential(tokens, c);
+    return s.ok ? std::string() : s.message;
+}
+
+http::simple_response status_get(const std::string& target) {
+    return http::fetch("127.0.0.1", status_port, "GET", target);
+}
+
+std::string weekday_date(util::instant t) {
+    static constexpr std::array<std::string_view, 7> days = {
+        "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    const auto day = std::chrono::floor<std::chrono::days>(t);
+    const std::chrono::weekday wd{day};
+    return fmt::format("{} {}", days.at(wd.c_encoding()), date_text(t));
+}
+
+// Prints what happened since the last call, from the simulators' point of view (what clients
+// received) and the daemon's (tasks, sequences).
+class timeline {
+public:
+    timeline(std::ostream& out,
+             simulators::sendgrid_simulator& mail,
+             simulators::twilio_simulator& sms)
+        : out_(out), mail_(mail), sms_(sms) {}
+
+    void day(util::instant t, const std::vector<std::string>& events) {
+        out_ << weekday_date(t) << "\n";
+        for (const auto& e : events) {
+            out_ << "  client  " << e << "\n";
+        }
+        std::size_t n = 0;
+        const auto mails = mail_.messages();
+        for (std::size_t i = mails_seen_; i < mails.size(); ++i, ++n) {
+            out_ << fmt::format("  email   {:<34} {}\n", mails[i].to, mails[i].subject);
+        }
+        mails_seen_ = mails.size();
+        const auto texts = sms_.messages();
+        for (std::size_t i = texts_seen_; i < texts.size(); ++i) {
+            const auto& m = texts[i];
+            if (m.value("direction", "") != "outbound-api") {
+                continue;
+            }
+            ++n;
+            auto body = m.value("body", "");
+            if (body.size() > 70) {
+                body = body.substr(0, 67) + "...";
+            }
+            out_ << fmt::format("  sms     {:<34} {}\n", m.value("to", ""), body);
+        }
+        texts_seen_ = texts.size();
+        const auto tasks = json::parse(status_get("/tasks").body, nullptr, false);
+        if (tasks.is_array()) {
+            for (const auto& task : tasks) {
+                const auto key = task.value("key", "");
+                if (tasks_seen_.insert(key).second) {
+                    ++n;
+                    out_ << fmt::format("  task    {}\n", task.value("title", ""));
+                }
+            }
+        }
+        if (n == 0 && events.empty()) {
+            out_ << "  (nothing due)\n";
+        }
+        out_.flush();
+    }
+
+private:
+    std::ostream& out_;
+    simulators::sendgrid_simulator& mail_;
+    simulators::twilio_simulator& sms_;
+    std::size_t mails_seen_ = 0;
+    std::size_t texts_seen_ = 0;
+    std::set<std::string> tasks_seen_;
+};
+
+}  // namespace
+
 int run_sandbox(const sandbox_options& options, std::ostream& err) {
-    namespace fs = std::filesystem;
     const fs::path dir = fs::absolute(options.dir);
     std::error_code ec;
     fs::create_directories(dir, ec);
@@ -19,25 +372,167 @@ int run_sandbox(const sandbox_options& options, std::ostream& err) {
         err << fmt::format("billsync sandbox: cannot create {}: {}\n", dir.string(), ec.message());
         return 73;
     }
-    if (options.fresh) {
-        fs::remove_all(dir / "data", ec);
+    // The simulators live in memory: every run starts from a new firm and empty state.
+    fs::remove_all(dir / "data", ec);
+    fs::create_directories(dir / "data", ec);
+    ::chmod((dir / "data").c_str(), 0700);  // tokens are stored unsealed here
+
+    util::instant start{};
+    util::parse_rfc3339("2026-01-05T08:00:00Z", start);  // as packaging/sandbox.toml says
+    sandbox_clock clock(start);
+    auto now_fn = [&clock] { return clock.now(); };
+
+    simulators::qbo_sim_options qo;
+    qo.realms = {realm};
+    qo.verifier_token = verifier;
+    qo.now = now_fn;
+    simulators::qbo_simulator qbo(qo);
+    simulators::sendgrid_simulator mail;
+    simulators::twilio_options to;
+    to.numbers = {firm_number};
+    to.now = now_fn;
+    simulators::twilio_simulator sms(to);
+    simulators::sim_server qbo_server;
+    simulators::sim_server mail_server;
+    simulators::sim_server sms_server;
+    simulators::smtp_sink smtp;
+    qbo.add_routes(qbo_server.routes());
+    qbo.configure(qbo_server);
+    mail.add_routes(mail_server.routes());
+    sms.add_routes(sms_server.routes());
+    sms.configure(sms_server);
+    for (auto* s : {&qbo_server, &mail_server, &sms_server}) {
+        if (auto e = s->start(); !e.empty()) {
+            err << "billsync sandbox: a simulator did not start: " << e << "\n";
+            return 70;
+        }
     }
+    if (auto e = smtp.start(); !e.empty()) {
+        err << "billsync sandbox: the SMTP sink did not start: " << e << "\n";
+        return 70;
+    }
+
+    firm f(qbo, start);
+    qbo.take_deliveries();  // history: billsync reads it in its first sync
+    if (auto e = seed_credential(dir / "data", qbo, start); !e.empty()) {
+        err << "billsync sandbox: cannot store the simulated QBO grant: " << e << "\n";
+        return 73;
+    }
+
     const auto config_path = dir / "billsync.toml";
     {
         std::ofstream out(config_path, std::ios::trunc);
-        out << sandbox_config_text();
+        out << sandbox_config_text()
+            << connectors_toml(qbo_server.base_url(),
+                               mail_server.base_url(),
+                               mail.public_key_base64(),
+                               sms_server.base_url(),
+                               smtp.port());
         if (!out) {
             err << fmt::format("billsync sandbox: cannot write {}\n", config_path.string());
             return 73;
         }
     }
     err << fmt::format(
-        "billsync sandbox: config {}\n"
-        "billsync sandbox: status http://127.0.0.1:18081/status  metrics "
-        "http://127.0.0.1:18081/metrics  (Ctrl-C stops)\n",
-        config_path.string());
-    app a({config_path, dir / "ports.json"});
-    return a.run(err);
+        "billsync sandbox: {} clients, {} invoices in a simulated QuickBooks company; config {}\n"
+        "billsync sandbox: status http://127.0.0.1:{}/status  followups /followups  tasks /tasks"
+        "  metrics /metrics\n",
+        f.clients().size(),
+        f.invoices().size(),
+        config_path.string(),
+        status_port);
+
+    std::atomic<int> rc{-1};
+    std::thread daemon_thread([&] {
+        app a({config_path, dir / "ports.json"});
+        rc = a.run(err);
+    });
+    // Wait for the listeners (the daemon writes its ports file once they are bound).
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (rc.load() < 0 && !fs::exists(dir / "ports.json") &&
+           std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    if (rc.load() >= 0 || !fs::exists(dir / "ports.json")) {
+        daemon_thread.join();
+        err << "billsync sandbox: the daemon did not start\n";
+        return rc.load() > 0 ? rc.load() : 70;
+    }
+
+    const std::string hook = fmt::format("http://127.0.0.1:{}/webhooks/", webhook_port);
+    sms.set_callback_base(fmt::format("http://127.0.0.1:{}", webhook_port));
+    timeline tl(std::cout, mail, sms);
+    std::cout << "Timeline (one simulated day per " << options.seconds_per_day
+              << " s; firm time America/New_York)\n";
+
+    // Scripted client behaviour, by day of the run.
+    const auto partial = f.pick(2, false);
+    const auto disputer = f.pick(partial + 1, true);
+    const auto payer = f.pick(disputer + 1, false);
+    const auto stopper = f.pick(payer + 1, true);
+    for (int d = 1; d <= options.days && rc.load() < 0; ++d) {
+        std::vector<std::string> events;
+        if (d == 3) {
+            f.pay(partial, f.invoices()[partial].cents / 2);
+            events.push_back(
+                fmt::format("{} paid half of their invoice", f.client_of(partial).name));
+        }
+        if (d == 5) {
+            const auto& c = f.client_of(disputer);
+            sms.send_inbound(hook + "twilio/sms",
+                             c.mobile,
+                             firm_number,
+                             "I dispute this invoice, the hours look wrong");
+            events.push_back(fmt::format("{} replied by SMS: \"I dispute this invoice\"", c.name));
+        }
+        if (d == 8) {
+            f.pay(payer, f.invoices()[payer].cents);
+            events.push_back(fmt::format("{} paid in full", f.client_of(payer).name));
+        }
+        if (d == 12) {
+            const auto& c = f.client_of(stopper);
+            sms.send_inbound(hook + "twilio/sms", c.mobile, firm_number, "STOP");
+            events.push_back(fmt::format("{} texted STOP", c.name));
+        }
+        qbo.deliver(hook + "qbo");
+        // One day passes: every due timer fires in order, then webhooks from the day land.
+        const auto target = start + std::chrono::days(d);
+        clock.set(target);
+        http::fetch("127.0.0.1",
+                    status_port,
+                    "POST",
+                    "/clock/advance",
+                    {{"Content-Type", "application/json"}},
+                    json{{"seconds", 86400}}.dump(),
+                    std::chrono::seconds(120));
+        sms.flush_status_callbacks();
+        const auto events_json = mail.events_for_messages("delivered");
+        mail.deliver_events(hook + "sendgrid/events", events_json);
+        tl.day(target - std::chrono::hours(1), events);
+        std::this_thread::sleep_for(
+            std::chrono::milliseconds(static_cast<std::int64_t>(options.seconds_per_day * 1000)));
+    }
+    if (rc.load() < 0) {
+        std::cout << fmt::format(
+            "\nThe run is over. Inspect it:\n"
+            "  curl 127.0.0.1:{0}/followups   curl 127.0.0.1:{0}/tasks   curl "
+            "127.0.0.1:{0}/status\n"
+            "  billsync followup list --config {1}\n"
+            "{2}",
+            status_port,
+            config_path.string(),
+            options.exit_after_run ? "" : "Ctrl-C stops the sandbox.\n");
+        std::cout.flush();
+        if (options.exit_after_run) {
+            std::raise(SIGTERM);
+        }
+    }
+    daemon_thread.join();
+    smtp.stop();
+    for (auto* s : {&qbo_server, &mail_server, &sms_server}) {
+        s->stop();
+    }
+    return rc.load();
 }
 
 }  // namespace billsync::daemon

@@ -237,7 +237,8 @@ bool is_suppressed(const state::store& s, std::string_view e164) {
     if (!row.ok() || !row.value) {
         return false;
     }
-    return read_row(row.value).second.value("opted_out", false);
+    const auto j = json::parse(*row.value, nullptr, false);
+    return j.is_object() && j.value("opted_out", false);
 }
 
 mappings::change suppression_change(std::string_view source,
@@ -260,11 +261,16 @@ mappings::change suppression_change(std::string_view source,
     return c;
 }
 
+// Suppression rows are flat (channel, address, opted_out, reason, at), the form every channel
+// connector and the follow-up workflow read; version and source ride along.
 void put_suppression(state::batch& b, const mappings::change& c) {
-    state::put_entity(b,
-                      suppression_type,
-                      c.entity_id,
-                      stored_row(c.version, c.source, json::parse(c.fields_json)));
+    auto row = json::parse(c.fields_json, nullptr, false);
+    if (!row.is_object()) {
+        row = json::object();
+    }
+    row["version"] = c.version;
+    row["source"] = c.source;
+    state::put_entity(b, suppression_type, c.entity_id, row.dump());
 }
 
 // --- the connector ----------------------------------------------------------------------------
@@ -464,8 +470,11 @@ state::result<std::optional<mappings::change>> twilio_connector::suppress(const 
     if (!existing.ok()) {
         return result_t::failure(existing.st);
     }
-    const auto [version, fields] = read_row(existing.value);
-    if (version > 0 && fields.value("opted_out", !opted_out) == opted_out) {
+    const auto fields =
+        existing.value ? json::parse(*existing.value, nullptr, false) : json::object();
+    const std::uint64_t version =
+        !existing.value ? 0 : (fields.is_object() ? fields.value("version", std::uint64_t{1}) : 1);
+    if (version > 0 && fields.is_object() && fields.value("opted_out", !opted_out) == opted_out) {
         return {state::status::success(), std::nullopt};
     }
     auto c = suppression_change(settings_.name, e164, opted_out, reason, at);

@@ -205,8 +205,7 @@ protected:
     std::string customer(const std::string& name,
                          const std::string& mobile = {},
                          const std::string& notes = {}) {
-        json f{{"DisplayName", name},
-               {"PrimaryEmailAddr", {{"Address", email_of(name)}}}};
+        json f{{"DisplayName", name}, {"PrimaryEmailAddr", {{"Address", email_of(name)}}}};
         if (!mobile.empty()) {
             f["Mobile"] = {{"FreeFormNumber", mobile}};
         }
@@ -226,30 +225,34 @@ protected:
         return "ap@" + slug + ".example";
     }
 
-    json invoice(const std::string& customer_id, const std::string& amount, const std::string& due) {
-        return qbo_->add_invoice(
-            realm,
-            json{{"CustomerRef", {{"value", customer_id}}},
-                 {"DueDate", due},
-                 {"DocNumber", std::to_string(next_number_++)},
-                 {"Line",
-                  json::array({{{"Amount", json::parse(amount)},
-                                {"DetailType", "SalesItemLineDetail"},
-                                {"SalesItemLineDetail",
-                                 {{"ItemRef", {{"value", "1"}}},
-                                  {"Qty", 1},
-                                  {"UnitPrice", json::parse(amount)}}}}})}});
+    json invoice(const std::string& customer_id,
+                 const std::string& amount,
+                 const std::string& due) {
+        return qbo_->add_invoice(realm,
+                                 json{{"CustomerRef", {{"value", customer_id}}},
+                                      {"DueDate", due},
+                                      {"DocNumber", std::to_string(next_number_++)},
+                                      {"Line",
+                                       json::array({{{"Amount", json::parse(amount)},
+                                                     {"DetailType", "SalesItemLineDetail"},
+                                                     {"SalesItemLineDetail",
+                                                      {{"ItemRef", {{"value", "1"}}},
+                                                       {"Qty", 1},
+                                                       {"UnitPrice", json::parse(amount)}}}}})}});
     }
 
-    void pay(const std::string& customer_id, const std::string& invoice_id, const std::string& amount) {
+    void pay(const std::string& customer_id,
+             const std::string& invoice_id,
+             const std::string& amount) {
         qbo_->add_payment(
             realm,
             json{{"CustomerRef", {{"value", customer_id}}},
                  {"TotalAmt", json::parse(amount)},
                  {"Line",
-                  json::array({{{"Amount", json::parse(amount)},
-                                {"LinkedTxn",
-                                 json::array({{{"TxnId", invoice_id}, {"TxnType", "Invoice"}}})}}})}});
+                  json::array(
+                      {{{"Amount", json::parse(amount)},
+                        {"LinkedTxn",
+                         json::array({{{"TxnId", invoice_id}, {"TxnType", "Invoice"}}})}}})}});
     }
 
     std::vector<simulators::sendgrid_simulator::message> emails_to(const std::string& to) {
@@ -372,11 +375,12 @@ TEST_F(followup_e2e, a_dispute_reply_pauses_until_an_operator_resumes) {
     start();
     advance_to("2026-01-06T18:00:00Z");
     ASSERT_EQ(emails_to(email_of("Elm Street Clinic")).size(), 1u);
-    for (const auto s : sms_->send_inbound(hook("twilio/sms"),
-                                          "+14155550104",
-                                          firm_number,
-                                          "We dispute this invoice",
-                                          "https://billsync.smithlee.example/webhooks/twilio/sms")) {
+    for (const auto s :
+         sms_->send_inbound(hook("twilio/sms"),
+                            "+14155550104",
+                            firm_number,
+                            "We dispute this invoice",
+                            "https://billsync.smithlee.example/webhooks/twilio/sms")) {
         ASSERT_EQ(s, 200u);
     }
     ASSERT_TRUE(eventually([&] { return tasks().size() == 1; })) << daemon_->output();
@@ -405,11 +409,12 @@ TEST_F(followup_e2e, stop_opts_the_number_out_and_touch_two_goes_by_email_only) 
     const auto c = customer("Granite Builders", "+14155550106", "#sms-consent");
     invoice(c, "300.00", "2026-01-05");
     start();
-    for (const auto s : sms_->send_inbound(hook("twilio/sms"),
-                                          "+14155550106",
-                                          firm_number,
-                                          "STOP",
-                                          "https://billsync.smithlee.example/webhooks/twilio/sms")) {
+    for (const auto s :
+         sms_->send_inbound(hook("twilio/sms"),
+                            "+14155550106",
+                            firm_number,
+                            "STOP",
+                            "https://billsync.smithlee.example/webhooks/twilio/sms")) {
         ASSERT_EQ(s, 200u);
     }
     ASSERT_NE(daemon_->advance(0), "");
@@ -455,13 +460,14 @@ TEST_F(followup_e2e, forged_and_malformed_channel_webhooks_are_rejected_and_chan
     auto post = [&](const std::string& path,
                     const std::vector<http::header>& headers,
                     const std::string& body) {
-        return http::fetch("127.0.0.1", daemon_->webhook_port(), "POST", "/webhooks/" + path,
-                           headers, body);
+        return http::fetch(
+            "127.0.0.1", daemon_->webhook_port(), "POST", "/webhooks/" + path, headers, body);
     };
     const std::string form = "MessageSid=SM1&From=%2B14155550109&To=%2B15005550006&Body=STOP";
     // Twilio: no signature, a wrong one.
-    EXPECT_EQ(post("twilio/sms", {{"Content-Type", "application/x-www-form-urlencoded"}}, form).status,
-              401u);
+    EXPECT_EQ(
+        post("twilio/sms", {{"Content-Type", "application/x-www-form-urlencoded"}}, form).status,
+        401u);
     EXPECT_EQ(post("twilio/sms",
                    {{"Content-Type", "application/x-www-form-urlencoded"},
                     {"X-Twilio-Signature", "bm90IGEgc2lnbmF0dXJl"}},
@@ -480,9 +486,10 @@ TEST_F(followup_e2e, forged_and_malformed_channel_webhooks_are_rejected_and_chan
                   .status,
               401u);
     // Inbound Parse without its secret.
-    EXPECT_EQ(post("sendgrid/inbound", {{"Content-Type", "multipart/form-data; boundary=x"}}, "--x--")
-                  .status,
-              401u);
+    EXPECT_EQ(
+        post("sendgrid/inbound", {{"Content-Type", "multipart/form-data; boundary=x"}}, "--x--")
+            .status,
+        401u);
     const auto metrics = daemon_->status_get("/metrics").body;
     EXPECT_NE(metrics.find("billsync_webhook_events_total"), std::string::npos);
     EXPECT_NE(metrics.find("rejected"), std::string::npos);

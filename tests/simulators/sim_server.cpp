@@ -156,6 +156,7 @@ struct sim_server::impl {
     std::vector<recorded_request> recorded;
 
     std::atomic<std::uint64_t> connections{0};
+    std::atomic<std::int64_t> response_delay_ms{0};
     std::atomic<std::uint64_t> rejections{0};
     std::atomic<std::uint32_t> in_flight{0};
     std::atomic<std::uint32_t> peak_in_flight{0};
@@ -344,6 +345,13 @@ struct sim_server::impl {
                 answer.headers = std::move(r.headers);
                 answer.content_type = r.content_type;
                 answer.body = std::move(r.body);
+                // The request took effect; its answer is late (a client may give up or die).
+                if (const auto late = std::chrono::milliseconds(self->response_delay_ms.load());
+                    late > 0ms) {
+                    net::steady_timer t(co_await net::this_coro::executor);
+                    t.expires_after(late);
+                    co_await t.async_wait(as_tuple_awaitable);
+                }
             }
 
             if (answer.delay > 0ms) {
@@ -506,6 +514,10 @@ void sim_server::script(std::string method,
     }
     impl_->scripts.push_back(
         {std::move(method), std::move(path), {answers.begin(), answers.end()}});
+}
+
+void sim_server::set_response_delay(std::chrono::milliseconds delay) {
+    impl_->response_delay_ms = delay.count();
 }
 
 void sim_server::clear_scripts() {

@@ -125,6 +125,9 @@ public:
     // Queues answers for (method, path); "*" as method matches any. Thread-safe.
     void script(std::string method, std::string path, std::vector<scripted_response> answers);
     void clear_scripts();
+    // Every routed request takes effect at once but is answered `delay` later (0: at once), as
+    // when a response is slow on the way back. Thread-safe.
+    void set_response_delay(std::chrono::milliseconds delay);
 
     // Recording; thread-safe.
     std::vector<recorded_request> requests() const;
