@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <ostream>
 
@@ -153,8 +154,10 @@ json tasks_json(const state::store& s) {
         }
         return true;
     });
-    std::stable_sort(list.begin(), list.end(), [](const json& a, const json& b) {
-        return a.value("created_at", "") > b.value("created_at", "");
+    std::sort(list.begin(), list.end(), [](const json& a, const json& b) {
+        const auto ka = std::make_pair(a.value("created_at", ""), a.value("key", ""));
+        const auto kb = std::make_pair(b.value("created_at", ""), b.value("key", ""));
+        return ka > kb;
     });
     return list;
 }

@@ -744,12 +744,20 @@ state::result<std::vector<mappings::change>> qbo_connector::process(const state:
     } else {
         return result_t::failure(state::status::failure("unknown QBO event kind '" + e.kind + "'"));
     }
-    std::stable_sort(items.begin(), items.end(), [](const item& a, const item& c) {
-        auto rank = [](const std::string& n) {
-            return std::find(sync_entities.begin(), sync_entities.end(), n) - sync_entities.begin();
-        };
-        return rank(a.entity) < rank(c.entity);
-    });
+    // Clients before invoices before payments, each kind in arrival order (bucketed rather than
+    // std::stable_sort, whose temporary buffer clang flags as deprecated in libstdc++ 12).
+    {
+        std::vector<item> ordered;
+        ordered.reserve(items.size());
+        for (const auto entity : sync_entities) {
+            for (auto& x : items) {
+                if (x.entity == entity) {
+                    ordered.push_back(std::move(x));
+                }
+            }
+        }
+        items = std::move(ordered);
+    }
 
     std::vector<mappings::change> changes;
     auto opts = impl_->options(st);
