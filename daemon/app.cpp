@@ -697,6 +697,10 @@ struct app::impl : status_source {
         work_guard.reset();
         work_ioc.stop();
         work_thread.join();
+        // Connectors own sockets and timers of work_ioc: they go before it does.
+        webhooks.reset();
+        pipe.reset();
+        connectors.clear();
         committer->stop();
         std::error_code ec;
         std::filesystem::remove(data_dir_at_start / runtime_file_name, ec);

@@ -73,6 +73,7 @@ struct firm_invoice {
     std::size_t client = 0;
     std::int64_t cents = 0;
     std::int64_t paid = 0;
+    util::instant due{};
 };
 
 std::string amount_text(std::int64_t cents) {
@@ -140,6 +141,7 @@ public:
                 inv.client = i;
                 inv.cents = static_cast<std::int64_t>(amount(rng)) * 1000;
                 const auto due = today + std::chrono::days(due_offset(rng));
+                inv.due = due;
                 inv.qbo_id =
                     qbo_.add_invoice(realm, invoice_fields(clients_[i], inv, due)).value("Id", "");
                 invoices_.push_back(inv);
@@ -172,11 +174,12 @@ public:
     const firm_client& client_of(std::size_t index) const {
         return clients_[invoices_[index].client];
     }
-    // The first invoice of a client with a mobile number, open and not on a payment plan.
-    std::size_t pick(std::size_t start, bool need_mobile) const {
+    // The first invoice from `start` that is unpaid, already overdue on `today`, not on a
+    // payment plan, and (when asked) of a client with a mobile number.
+    std::size_t pick(std::size_t start, bool need_mobile, util::instant today) const {
         for (std::size_t i = start; i < invoices_.size(); ++i) {
             const auto& c = clients_[invoices_[i].client];
-            if (invoices_[i].client != 6 && invoices_[i].paid == 0 &&
+            if (invoices_[i].client != 6 && invoices_[i].paid == 0 && invoices_[i].due < today &&
                 (!need_mobile || !c.mobile.empty())) {
                 return i;
             }
@@ -374,6 +377,7 @@ int run_sandbox(const sandbox_options& options, std::ostream& err) {
     }
     // The simulators live in memory: every run starts from a new firm and empty state.
     fs::remove_all(dir / "data", ec);
+    fs::remove(dir / "ports.json", ec);  // written anew once the listeners are bound
     fs::create_directories(dir / "data", ec);
     ::chmod((dir / "data").c_str(), 0700);  // tokens are stored unsealed here
 
@@ -466,10 +470,10 @@ int run_sandbox(const sandbox_options& options, std::ostream& err) {
               << " s; firm time America/New_York)\n";
 
     // Scripted client behaviour, by day of the run.
-    const auto partial = f.pick(2, false);
-    const auto disputer = f.pick(partial + 1, true);
-    const auto payer = f.pick(disputer + 1, false);
-    const auto stopper = f.pick(payer + 1, true);
+    const auto partial = f.pick(2, false, start);
+    const auto disputer = f.pick(partial + 1, true, start);
+    const auto payer = f.pick(disputer + 1, false, start);
+    const auto stopper = f.pick(payer + 1, true, start);
     for (int d = 1; d <= options.days && rc.load() < 0; ++d) {
         std::vector<std::string> events;
         if (d == 3) {
