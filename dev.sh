@@ -10,6 +10,10 @@ cd "$(dirname "$0")"
 cmd=${1:-}
 shift || true
 jobs=$(nproc)
+# ccache shares results between checkouts in different directories (CI builds a fresh clone):
+# paths are hashed relative to the checkout, and the working directory is left out of the hash.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}"
+export CCACHE_NOHASHDIR="${CCACHE_NOHASHDIR:-1}"
 
 build() { # preset
     local preset=$1
