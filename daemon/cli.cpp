@@ -38,6 +38,70 @@ int cmd_validate(const std::string& file, bool no_environment) {
     return exit_ok;
 }
 
+std::string text_or(const nlohmann::json& j, const char* key, const char* fallback = "-") {
+    if (j.contains(key) && j[key].is_string()) {
+        return j[key].get<std::string>();
+    }
+    if (j.contains(key) && j[key].is_number()) {
+        return j[key].dump();
+    }
+    return fallback;
+}
+
+// A connector's own figures (connector::status_json), a few readable lines.
+void print_connector_detail(const nlohmann::json& d) {
+    if (d.contains("credential")) {
+        std::cout << fmt::format(
+            "  credential {}  access token expires {}  refresh token expires {}\n",
+            text_or(d, "credential"),
+            text_or(d, "token_expires_at"),
+            text_or(d, "refresh_token_expires_at"));
+    }
+    if (d.contains("cursor") && d["cursor"].is_object()) {
+        const auto& c = d["cursor"];
+        std::cout << fmt::format("  sync {} since {} (cursor age {} s)\n",
+                                 text_or(c, "phase"),
+                                 text_or(c, "since"),
+                                 text_or(c, "age_s"));
+        if (c.contains("progress")) {
+            const auto& p = c["progress"];
+            std::cout << fmt::format("  progress {}/{} rows, {}/s, ETA {} s\n",
+                                     text_or(p, "done"),
+                                     text_or(p, "total"),
+                                     text_or(p, "rate_per_s"),
+                                     text_or(p, "eta_s"));
+        }
+    }
+    if (d.contains("last_success") || d.contains("last_error")) {
+        std::cout << fmt::format("  last success {}", text_or(d, "last_success"));
+        if (d.contains("last_error") && d["last_error"].is_object()) {
+            std::cout << fmt::format("  last error {}: {}",
+                                     text_or(d["last_error"], "at"),
+                                     text_or(d["last_error"], "message"));
+        }
+        std::cout << "\n";
+    }
+    if (d.contains("rate_limit") && d["rate_limit"].is_object()) {
+        const auto& r = d["rate_limit"];
+        std::cout << fmt::format("  rate limit: {} in flight, {} waiting, headroom {}\n",
+                                 text_or(r, "in_flight"),
+                                 text_or(r, "waiting"),
+                                 r.contains("available") ? r["available"].dump() : "-");
+    }
+    if (d.contains("action_needed")) {
+        std::cout << "  ACTION NEEDED: " << text_or(d, "action_needed") << "\n";
+    }
+    std::string rest;
+    for (const auto& [k, v] : d.items()) {
+        if (v.is_number() || v.is_boolean()) {
+            rest += fmt::format(" {}={}", k, v.dump());
+        }
+    }
+    if (!rest.empty()) {
+        std::cout << " " << rest << "\n";
+    }
+}
+
 int cmd_status(const std::string& file, bool raw) {
     config::diagnostics diags;
     auto cfg = load_app_config(file, diags);
@@ -50,12 +114,8 @@ int cmd_status(const std::string& file, bool raw) {
     if (d.status_token) {
         headers.push_back({"Authorization", "Bearer " + d.status_token->reveal()});
     }
-    const auto res =
-        http::fetch(d.status.address.host == "0.0.0.0" ? "127.0.0.1" : d.status.address.host,
-                    d.status.address.port,
-                    "GET",
-                    "/status",
-                    headers);
+    const auto [host, port] = status_endpoint(*cfg);
+    const auto res = http::fetch(host, port, "GET", "/status", headers);
     if (res.status == 0) {
         std::cerr << fmt::format(
             "billsync is not answering on {}: {}\n", d.status.address.text(), res.error);
@@ -94,6 +154,9 @@ int cmd_status(const std::string& file, bool raw) {
                                      c.value("name", "?"),
                                      c.value("kind", "?"),
                                      c.value("state", "?"));
+            if (c.contains("detail") && c["detail"].is_object()) {
+                print_connector_detail(c["detail"]);
+            }
         }
     }
     if (j.contains("queues")) {

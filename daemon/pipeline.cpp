@@ -135,10 +135,43 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         return true;
     }
 
+    // Channel outcomes the operator watches: opt-outs, and messages that did not arrive.
+    void count_change(const mappings::change& c) {
+        const bool message = c.entity_type == "sms_message" || c.entity_type == "email_message";
+        if (c.entity_type != "suppression" && !message) {
+            return;
+        }
+        const auto f = nlohmann::json::parse(c.fields_json, nullptr, false);
+        if (!f.is_object()) {
+            return;
+        }
+        if (c.entity_type == "suppression") {
+            if (f.value("opted_out", false)) {
+                d.metrics
+                    .get_counter("billsync_opt_outs_total",
+                                 "Addresses and numbers added to the suppression list.",
+                                 {{"channel", f.value("channel", std::string("unknown"))}})
+                    .inc();
+            }
+            return;
+        }
+        const auto status = f.value("status", std::string());
+        if (status == "undelivered" || status == "failed" || status == "bounce" ||
+            status == "dropped") {
+            d.metrics
+                .get_counter("billsync_delivery_failures_total",
+                             "Messages the provider reported as not delivered.",
+                             {{"channel", c.entity_type == "sms_message" ? "sms" : "email"},
+                              {"status", status}})
+                .inc();
+        }
+    }
+
     // Change records for the log and the workflows' decisions on them, into b. Empty: fine.
     std::string apply_changes(const std::vector<mappings::change>& changes,
                               workflows::context& ctx) {
         for (const auto& ch : changes) {
+            count_change(ch);
             d.changes.append(ctx.b, ch.encode());
             if (auto st = d.engine.on_change(ch, ctx); !st.ok) {
                 return "workflow failed: " + st.message;

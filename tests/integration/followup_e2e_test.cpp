@@ -16,6 +16,7 @@
 #include "http/client.hpp"
 #include "state/store.hpp"
 #include "tests/fakes/billsync_daemon.hpp"
+#include "tests/fakes/qbo_seed.hpp"
 #include "tests/fakes/temp_dir.hpp"
 #include "tests/simulators/qbo_simulator.hpp"
 #include "tests/simulators/sendgrid_simulator.hpp"
@@ -27,6 +28,8 @@ namespace billsync {
 namespace {
 
 using json = nlohmann::json;
+using testing::eventually;
+using testing::parse_time;
 using namespace std::chrono_literals;
 
 constexpr const char* realm = "9130350000000001";
@@ -34,23 +37,6 @@ constexpr const char* verifier = "followup-verifier";
 constexpr const char* firm_number = "+15005550006";
 // Monday 2026-01-05, 08:00 in New York (before the sending window opens).
 constexpr const char* start_time = "2026-01-05T13:00:00Z";
-
-util::instant parse_time(std::string_view text) {
-    util::instant t{};
-    util::parse_rfc3339(text, t);
-    return t;
-}
-
-bool eventually(const std::function<bool()>& probe, std::chrono::seconds limit = 20s) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (probe()) {
-            return true;
-        }
-        std::this_thread::sleep_for(20ms);
-    }
-    return probe();
-}
 
 class followup_e2e : public ::testing::Test {
 protected:
@@ -142,23 +128,7 @@ protected:
 
     // Seeds the QBO grant, starts the daemon and waits until the first sync is done.
     void start() {
-        const auto data = dir_.path() / "data";
-        std::filesystem::create_directories(data);
-        std::filesystem::permissions(data, std::filesystem::perms::owner_all);
-        {
-            auto st = state::store::open(data / "state");
-            ASSERT_TRUE(st.ok()) << st.st.message;
-            connectors::token_store tokens(*st.value, std::nullopt);
-            const auto grant = qbo_->oauth().issue_grant();
-            connectors::oauth2::credential c;
-            c.id = std::string("qbo/") + realm;
-            c.vendor = "qbo";
-            c.account = realm;
-            c.access_token = grant.access_token;
-            c.access_expires_at = now() + grant.expires_in;
-            c.refresh_token = grant.refresh_token;
-            ASSERT_TRUE(connectors::oauth2::store_credential(tokens, c).ok);
-        }
+        ASSERT_EQ(testing::seed_qbo_grant(dir_.path() / "data", *qbo_, realm, now()), "");
         qbo_->take_deliveries();
         daemon_ = std::make_unique<testing::billsync_daemon>(dir_.path(), config());
         restart();

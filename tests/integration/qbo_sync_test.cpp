@@ -17,6 +17,7 @@
 #include "http/client.hpp"
 #include "state/store.hpp"
 #include "tests/fakes/billsync_daemon.hpp"
+#include "tests/fakes/qbo_seed.hpp"
 #include "tests/fakes/temp_dir.hpp"
 #include "tests/simulators/qbo_simulator.hpp"
 #include "tests/simulators/sim_server.hpp"
@@ -26,6 +27,8 @@ namespace billsync {
 namespace {
 
 using json = nlohmann::json;
+using testing::eventually;
+using testing::parse_time;
 using namespace std::chrono_literals;
 
 constexpr const char* realm = "9130350000000001";
@@ -33,12 +36,6 @@ constexpr const char* verifier = "e2e-verifier-token";
 constexpr const char* start_time = "2026-01-05T14:00:00Z";
 // A 32-byte key, base64; tokens are sealed at rest as in production.
 constexpr const char* secrets_key = "YmlsbHN5bmMtZTJlLXRlc3Qta2V5LTMyLWJ5dGVzISE=";
-
-util::instant parse_time(std::string_view text) {
-    util::instant t{};
-    util::parse_rfc3339(text, t);
-    return t;
-}
 
 // Business time shared by the simulator and the daemon's simulated clock.
 struct shared_clock {
@@ -53,19 +50,6 @@ struct shared_clock {
         now += by;
     }
 };
-
-// Polls `probe` until it holds or the deadline passes (a condition wait, not a sleep).
-bool eventually(const std::function<bool()>& probe, std::chrono::seconds limit = 20s) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (probe()) {
-            return true;
-        }
-        std::this_thread::yield();
-        std::this_thread::sleep_for(20ms);
-    }
-    return probe();
-}
 
 class qbo_sync : public ::testing::Test {
 protected:
@@ -123,25 +107,11 @@ protected:
 
     // What `billsync connect qbo` would have stored: a grant from the simulator, sealed.
     void seed_credential() {
-        const auto data = dir_.path() / "data";
-        std::filesystem::create_directories(data);
-        auto st = state::store::open(data / "state");
-        ASSERT_TRUE(st.ok()) << st.st.message;
         std::string error;
         auto key = connectors::parse_secrets_key(secrets_key, error);
         ASSERT_TRUE(key) << error;
-        connectors::token_store tokens(*st.value, *key);
-        const auto grant = sim_->oauth().issue_grant();
-        connectors::oauth2::credential c;
-        c.id = std::string("qbo/") + realm;
-        c.vendor = "qbo";
-        c.account = realm;
-        c.access_token = grant.access_token;
-        c.access_expires_at = clock_.get() + grant.expires_in;
-        c.refresh_token = grant.refresh_token;
-        c.connected_at = clock_.get();
-        c.refreshed_at = clock_.get();
-        ASSERT_TRUE(connectors::oauth2::store_credential(tokens, c).ok);
+        ASSERT_EQ(testing::seed_qbo_grant(dir_.path() / "data", *sim_, realm, clock_.get(), key),
+                  "");
     }
 
     std::string webhook_url() const {

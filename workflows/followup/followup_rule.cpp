@@ -492,9 +492,10 @@ state::status followup_rule::on_timer(const state::timer& t, context& ctx) const
     return apply(r, *l.value, ctx);
 }
 
-state::status followup_rule::resume(std::string_view invoice_id,
-                                    std::string_view who,
-                                    context& ctx) const {
+state::status followup_rule::operator_command(std::string_view invoice_id,
+                                              std::string_view who,
+                                              bool resume,
+                                              context& ctx) const {
     auto l = load(invoice_id, ctx);
     if (!l.ok()) {
         return l.st;
@@ -503,21 +504,23 @@ state::status followup_rule::resume(std::string_view invoice_id,
         return state::status::failure("invoice " + std::string(invoice_id) +
                                       " has no follow-up sequence");
     }
-    return apply(planner_.resume(l.value->state, l.value->view, ctx.now, who), *l.value, ctx);
+    const auto& v = *l.value;
+    return apply(resume ? planner_.resume(v.state, v.view, ctx.now, who)
+                        : planner_.stop(v.state, v.view, ctx.now, who),
+                 v,
+                 ctx);
+}
+
+state::status followup_rule::resume(std::string_view invoice_id,
+                                    std::string_view who,
+                                    context& ctx) const {
+    return operator_command(invoice_id, who, true, ctx);
 }
 
 state::status followup_rule::stop(std::string_view invoice_id,
                                   std::string_view who,
                                   context& ctx) const {
-    auto l = load(invoice_id, ctx);
-    if (!l.ok()) {
-        return l.st;
-    }
-    if (!l.value || !l.value->state.seen) {
-        return state::status::failure("invoice " + std::string(invoice_id) +
-                                      " has no follow-up sequence");
-    }
-    return apply(planner_.stop(l.value->state, l.value->view, ctx.now, who), *l.value, ctx);
+    return operator_command(invoice_id, who, false, ctx);
 }
 
 }  // namespace billsync::workflows::followup

@@ -74,6 +74,10 @@ private:
     state::result<std::optional<loaded>> load(std::string_view invoice_id, context& ctx) const;
     state::status observe(std::string_view invoice_id, context& ctx) const;
     state::status apply(const plan_result& r, const loaded& l, context& ctx) const;
+    state::status operator_command(std::string_view invoice_id,
+                                   std::string_view who,
+                                   bool resume,
+                                   context& ctx) const;
     state::status on_reply(const std::vector<std::string>& invoice_ids,
                            std::string_view text,
                            std::string_view channel,

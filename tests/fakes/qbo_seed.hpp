@@ -1,0 +1,32 @@
+#pragma once
+
+// Helpers shared by the end-to-end tests that run billsync against the QBO simulator.
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "connectors/runtime/token_store.hpp"
+#include "tests/simulators/qbo_simulator.hpp"
+#include "util/clock.hpp"
+
+namespace billsync::testing {
+
+// Polls `probe` until it holds or `limit` passes (a condition wait, not a fixed sleep).
+bool eventually(const std::function<bool()>& probe,
+                std::chrono::seconds limit = std::chrono::seconds(20));
+
+util::instant parse_time(std::string_view rfc3339);
+
+// What `billsync connect qbo` would have stored in data_dir's state: a grant issued by the
+// simulator for `realm`, sealed with `key` when given. Returns an error message, empty on success.
+std::string seed_qbo_grant(const std::filesystem::path& data_dir,
+                           simulators::qbo_simulator& qbo,
+                           const std::string& realm,
+                           util::instant now,
+                           std::optional<connectors::sealing_key> key = std::nullopt);
+
+}  // namespace billsync::testing
