@@ -90,7 +90,7 @@ struct completion {
     std::optional<T> value;
 };
 
-// What every harness shares: the store, the clocks, the limiter, the log capture, the I/O context
+// What every harness shares: the clocks, the limiter, the log capture, the I/O context
 // and the connector built from `settings_`.
 class harness_base {
 public:
@@ -138,12 +138,14 @@ protected:
     harness_base();
     ~harness_base();
 
+    // Opens the state store and a sealed token store on it (runtime_deps::tokens).
+    void open_store();
     // Parses one [connectors.<name>] section with the real settings parser into settings_.
     void configure(const std::string& section_toml);
 
     billsync::testing::temp_dir dir_;
-    std::unique_ptr<state::store> store_;
-    std::unique_ptr<connectors::token_store> tokens_;
+    std::unique_ptr<state::store> store_;               // when open_store() was called
+    std::unique_ptr<connectors::token_store> tokens_;  // ditto
     connectors::manual_steady_time steady_;
     util::manual_clock clock_;
     connectors::rate_limiter limiter_;
