@@ -45,6 +45,24 @@ std::string_view name_of(kind k) {
     return "?";
 }
 
+// Starts perform() with `signal` bound as its cancellation slot; the result fills in on completion.
+std::shared_ptr<completion<action_outcome>> spawn_cancellable(net::io_context& ioc,
+                                                              net::awaitable<action_outcome> op,
+                                                              net::cancellation_signal& signal) {
+    auto result = std::make_shared<completion<action_outcome>>();
+    net::co_spawn(ioc,
+                  std::move(op),
+                  net::bind_cancellation_slot(signal.slot(),
+                                              [result](std::exception_ptr e, action_outcome o) {
+                                                  result->done = true;
+                                                  result->error = e;
+                                                  if (!e) {
+                                                      result->value = std::move(o);
+                                                  }
+                                              }));
+    return result;
+}
+
 template <class H>
 class conformance : public ::testing::Test {
 protected:
@@ -130,18 +148,8 @@ TYPED_TEST(conformance, cancellation_stops_a_stalled_call_promptly) {
     auto& h = this->harness_;
     h.script_stall();
     auto& c = h.connector();
-    auto result = std::make_shared<completion<action_outcome>>();
     net::cancellation_signal signal;
-    net::co_spawn(h.ioc(),
-                  c.perform(h.sample_action()),
-                  net::bind_cancellation_slot(signal.slot(),
-                                              [result](std::exception_ptr e, action_outcome o) {
-                                                  result->done = true;
-                                                  result->error = e;
-                                                  if (!e) {
-                                                      result->value = std::move(o);
-                                                  }
-                                              }));
+    auto result = spawn_cancellable(h.ioc(), c.perform(h.sample_action()), signal);
     ASSERT_TRUE(run_until(
         h.ioc(), [&] { return h.stalled() || result->done; }, 5s))
         << "the call never reached the vendor";
@@ -300,18 +308,8 @@ TYPED_TEST(conformance, a_restart_after_a_lost_refresh_answer_is_not_locked_out)
         // The vendor rotates the token, but its answer never comes back; the process dies while
         // waiting for it (the call is cancelled and the connector destroyed).
         h.oauth().lose_next_refresh_answers(1, 20s);
-        auto result = std::make_shared<completion<action_outcome>>();
         net::cancellation_signal signal;
-        net::co_spawn(h.ioc(),
-                      h.connector().perform(h.sample_action()),
-                      net::bind_cancellation_slot(signal.slot(),
-                                                  [result](std::exception_ptr e, action_outcome o) {
-                                                      result->done = true;
-                                                      result->error = e;
-                                                      if (!e) {
-                                                          result->value = std::move(o);
-                                                      }
-                                                  }));
+        auto result = spawn_cancellable(h.ioc(), h.connector().perform(h.sample_action()), signal);
         ASSERT_TRUE(run_until(h.ioc(), [&] { return h.oauth().refresh_grants() == 1; }, 5s));
         signal.emit(net::cancellation_type::terminal);
         ASSERT_TRUE(run_until(h.ioc(), [&] { return result->done; }, 3s));

@@ -73,6 +73,21 @@ http::request tampered(http::request req) {
     return req;
 }
 
+// The "email.send" action both mail connectors perform.
+state::action email_action(std::string connector) {
+    state::action a;
+    a.id = "act-conformance-1";
+    a.connector = std::move(connector);
+    a.kind = "email.send";
+    a.payload = json{{"to", "client@example.com"},
+                     {"to_name", "Client Co"},
+                     {"subject", "Invoice 1042"},
+                     {"text", "Please pay."},
+                     {"delivery_id", "d-1"}}
+                    .dump();
+    return a;
+}
+
 std::string toml_string(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
 }  // namespace
@@ -576,19 +591,7 @@ sendgrid_harness::sendgrid_harness() {
 
 sendgrid_harness::~sendgrid_harness() { reset_connector(); }
 
-state::action sendgrid_harness::sample_action() const {
-    state::action a;
-    a.id = "act-conformance-1";
-    a.connector = "sendgrid";
-    a.kind = "email.send";
-    a.payload = json{{"to", "client@example.com"},
-                     {"to_name", "Client Co"},
-                     {"subject", "Invoice 1042"},
-                     {"text", "Please pay."},
-                     {"delivery_id", "d-1"}}
-                    .dump();
-    return a;
-}
+state::action sendgrid_harness::sample_action() const { return email_action("sendgrid"); }
 
 void sendgrid_harness::script_rate_limited(std::chrono::seconds retry_after) {
     // SendGrid's reset is Unix seconds of the wall clock (the connector reads the system clock).
@@ -691,19 +694,7 @@ std::string smtp_harness::section(std::uint16_t port) const {
            "\nfrom_email = \"billing@firm.test\"\n";
 }
 
-state::action smtp_harness::sample_action() const {
-    state::action a;
-    a.id = "act-conformance-1";
-    a.connector = "smtp";
-    a.kind = "email.send";
-    a.payload = json{{"to", "client@example.com"},
-                     {"to_name", "Client Co"},
-                     {"subject", "Invoice 1042"},
-                     {"text", "Please pay."},
-                     {"delivery_id", "d-1"}}
-                    .dump();
-    return a;
-}
+state::action smtp_harness::sample_action() const { return email_action("smtp"); }
 
 void smtp_harness::script_rate_limited(std::chrono::seconds) {
     sink_->script({simulators::smtp_stage::mail, 421, "4.7.0 Try again later", false});

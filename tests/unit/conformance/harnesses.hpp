@@ -144,7 +144,7 @@ protected:
     void configure(const std::string& section_toml);
 
     billsync::testing::temp_dir dir_;
-    std::unique_ptr<state::store> store_;               // when open_store() was called
+    std::unique_ptr<state::store> store_;              // when open_store() was called
     std::unique_ptr<connectors::token_store> tokens_;  // ditto
     connectors::manual_steady_time steady_;
     util::manual_clock clock_;
