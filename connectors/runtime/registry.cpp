@@ -31,12 +31,15 @@ std::unique_ptr<connector> make_connector(const connector_settings& s, const run
     }
     if (s.kind == "twilio") {
         auto st = twilio::from(s);
+        // The runtime's HTTP settings (CA bundle, proxy, timeouts) and its retry/limiter time.
+        st.client = rt.http;
+        st.client.log = rt.log;
+        if (rt.time.now && rt.time.sleep) {
+            st.time = rt.time;
+        }
         if (rt.clock != nullptr) {
             const auto* clock = rt.clock;
             st.now = [clock] { return clock->now(); };
-        }
-        if (rt.log) {
-            st.client.log = rt.log;
         }
         return std::make_unique<twilio::twilio_connector>(std::move(st));
     }
