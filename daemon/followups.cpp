@@ -194,15 +194,11 @@ int cmd_followup(const std::string& config_file,
         out << res.body << "\n";
         return exit_ok;
     }
-    state::open_options opts;
-    opts.read_only = true;
-    opts.create_if_missing = false;
-    auto opened = state::store::open(state_dir(*cfg), opts);
-    if (!opened.ok()) {
-        err << fmt::format("cannot open {}: {}\n", state_dir(*cfg).string(), opened.st.message);
+    auto opened = open_state_read_only(*cfg, err);
+    if (!opened) {
         return exit_unavailable;
     }
-    const auto& s = *opened.value;
+    const auto& s = *opened;
     if (verb == "show") {
         auto j = followup_json(s, cfg->followup, invoice);
         if (!j) {
@@ -233,15 +229,11 @@ int cmd_tasks(const std::string& config_file, std::ostream& out, std::ostream& e
     if (!cfg) {
         return exit_config;
     }
-    state::open_options opts;
-    opts.read_only = true;
-    opts.create_if_missing = false;
-    auto opened = state::store::open(state_dir(*cfg), opts);
-    if (!opened.ok()) {
-        err << fmt::format("cannot open {}: {}\n", state_dir(*cfg).string(), opened.st.message);
+    auto opened = open_state_read_only(*cfg, err);
+    if (!opened) {
         return exit_unavailable;
     }
-    const auto list = tasks_json(*opened.value);
+    const auto list = tasks_json(*opened);
     for (const auto& t : list) {
         out << fmt::format(
             "{}  {}  {}\n", t.value("created_at", ""), t.value("status", ""), t.value("title", ""));

@@ -571,15 +571,11 @@ int cmd_preview(const std::string& config_file,
     }
     const auto copy_dir = scratch.path() / "state";
     {
-        state::open_options ro;
-        ro.read_only = true;
-        ro.create_if_missing = false;
-        auto real = state::store::open(state_dir(*cfg), ro);
-        if (!real.ok()) {
-            err << fmt::format("cannot open {}: {}\n", state_dir(*cfg).string(), real.st.message);
+        auto real = open_state_read_only(*cfg, err);
+        if (!real) {
             return exit_unavailable;
         }
-        if (auto st = real.value->checkpoint(copy_dir); !st.ok) {
+        if (auto st = real->checkpoint(copy_dir); !st.ok) {
             err << st.message << "\n";
             return exit_unavailable;
         }

@@ -102,6 +102,18 @@ std::optional<app_config> load_quietly(const std::string& file, std::ostream& er
 
 std::filesystem::path state_dir(const app_config& cfg) { return cfg.daemon().data_dir / "state"; }
 
+std::unique_ptr<state::store> open_state_read_only(const app_config& cfg, std::ostream& err) {
+    state::open_options opts;
+    opts.read_only = true;
+    opts.create_if_missing = false;
+    auto opened = state::store::open(state_dir(cfg), opts);
+    if (!opened.ok()) {
+        err << fmt::format("cannot open {}: {}\n", state_dir(cfg).string(), opened.st.message);
+        return nullptr;
+    }
+    return std::move(opened.value);
+}
+
 http::simple_response post_to_daemon(const app_config& cfg,
                                      const std::string& target,
                                      const std::string& body) {
@@ -225,15 +237,11 @@ int cmd_inspect(const std::string& config_file,
     if (!cfg) {
         return exit_config;
     }
-    state::open_options opts;
-    opts.read_only = true;
-    opts.create_if_missing = false;
-    auto opened = state::store::open(state_dir(*cfg), opts);
-    if (!opened.ok()) {
-        err << fmt::format("cannot open {}: {}\n", state_dir(*cfg).string(), opened.st.message);
+    auto opened = open_state_read_only(*cfg, err);
+    if (!opened) {
         return exit_unavailable;
     }
-    const auto& s = *opened.value;
+    const auto& s = *opened;
     const auto slash = key.find('/');
     const std::string head = key.substr(0, slash);
     const std::string rest = slash == std::string::npos ? std::string() : key.substr(slash + 1);
