@@ -23,6 +23,7 @@
 #include "connectors/runtime/registry.hpp"
 #include "connectors/runtime/token_store.hpp"
 #include "daemon/app_config.hpp"
+#include "daemon/followup_setup.hpp"
 #include "daemon/followups.hpp"
 #include "daemon/intake.hpp"
 #include "daemon/pipeline.hpp"
@@ -409,36 +410,20 @@ struct app::impl : status_source {
         }
         engine = std::make_unique<workflows::engine>(std::move(action_sources));
         if (cfg->followup.enabled) {
+            std::set<std::string, std::less<>> available;
+            for (const auto& [name, c] : view) {
+                available.insert(name);
+            }
             std::string error;
-            auto p =
-                workflows::followup::planner::make(cfg->followup, cfg->daemon().time_zone, &error);
-            if (!p) {
+            auto rule = make_followup_rule(*cfg, available, &metrics, &error);
+            if (!rule) {
                 log->error("Follow-up workflow disabled: {}", error);
             } else {
-                workflows::followup::channel_routes routes;
-                auto pick = [&](const std::string& configured,
-                                std::initializer_list<std::string_view> kinds) {
-                    if (!configured.empty()) {
-                        return view.contains(configured) ? configured : std::string();
-                    }
-                    for (const auto& s : cfg->connectors) {
-                        for (const auto k : kinds) {
-                            if (s.kind == k && view.contains(s.name)) {
-                                return s.name;
-                            }
-                        }
-                    }
-                    return std::string();
-                };
-                routes.email = pick(cfg->followup.email_connector, {"sendgrid", "smtp"});
-                routes.sms = pick(cfg->followup.sms_connector, {"twilio"});
-                routes.reply_to = cfg->followup.reply_to;
-                routes.coordinator_email = cfg->followup.coordinator_email;
+                const auto& routes = rule->routes();
                 log->info("Follow-up workflow on email={} sms={}",
                           routes.email.empty() ? "(none)" : routes.email,
                           routes.sms.empty() ? "(none)" : routes.sms);
-                engine->set_followup(std::make_unique<workflows::followup::followup_rule>(
-                    std::move(*p), std::move(routes), &metrics));
+                engine->set_followup(std::move(rule));
             }
         }
         auto* manual = dynamic_cast<util::manual_clock*>(clock.get());

@@ -11,6 +11,7 @@
 #include "daemon/app_config.hpp"
 #include "daemon/connect.hpp"
 #include "daemon/followups.hpp"
+#include "daemon/preview.hpp"
 #include "daemon/sandbox.hpp"
 #include "daemon/tools.hpp"
 #include "http/client.hpp"
@@ -227,6 +228,16 @@ int main(int argc, char** argv) {
     followup->add_option("invoice", fu_invoice, "Invoice id or number (show, resume, stop)");
     followup->add_option("-c,--config", config_file, "Configuration file")->required();
 
+    preview_options preview_opts;
+    auto* preview = cli.add_subcommand(
+        "preview",
+        "Show who the follow-up workflow would contact over the next days (sends nothing)");
+    preview->add_option("--days", preview_opts.days, "Days to simulate (1-366)")
+        ->capture_default_str();
+    preview->add_option("--from", preview_opts.from, "Start instant (RFC 3339); default: now");
+    preview->add_flag("--json", preview_opts.json, "Machine-readable output");
+    preview->add_option("-c,--config", config_file, "Configuration file")->required();
+
     auto* tasks = cli.add_subcommand("tasks", "Internal tasks for the billing coordinator");
     tasks->add_option("-c,--config", config_file, "Configuration file")->required();
 
@@ -270,6 +281,9 @@ int main(int argc, char** argv) {
     }
     if (*followup) {
         return cmd_followup(config_file, fu_verb, fu_invoice, std::cout, std::cerr);
+    }
+    if (*preview) {
+        return cmd_preview(config_file, preview_opts, std::cout, std::cerr);
     }
     if (*tasks) {
         return cmd_tasks(config_file, std::cout, std::cerr);

@@ -197,7 +197,7 @@ int cmd_followup(const std::string& config_file,
         out << res.body << "\n";
         return exit_ok;
     }
-    const auto opened = open_read_only(*cfg, err);
+    auto opened = open_state_read_only(*cfg, err);
     if (!opened) {
         return exit_unavailable;
     }
@@ -232,7 +232,7 @@ int cmd_tasks(const std::string& config_file, std::ostream& out, std::ostream& e
     if (!cfg) {
         return exit_config;
     }
-    const auto opened = open_read_only(*cfg, err);
+    auto opened = open_state_read_only(*cfg, err);
     if (!opened) {
         return exit_unavailable;
     }

@@ -102,7 +102,7 @@ std::optional<app_config> load_quietly(const std::string& file, std::ostream& er
 
 std::filesystem::path state_dir(const app_config& cfg) { return cfg.daemon().data_dir / "state"; }
 
-std::unique_ptr<state::store> open_read_only(const app_config& cfg, std::ostream& err) {
+std::unique_ptr<state::store> open_state_read_only(const app_config& cfg, std::ostream& err) {
     state::open_options opts;
     opts.read_only = true;
     opts.create_if_missing = false;
@@ -237,7 +237,7 @@ int cmd_inspect(const std::string& config_file,
     if (!cfg) {
         return exit_config;
     }
-    const auto opened = open_read_only(*cfg, err);
+    auto opened = open_state_read_only(*cfg, err);
     if (!opened) {
         return exit_unavailable;
     }

@@ -25,9 +25,9 @@ inline constexpr int exit_config = 78;
 // The configuration, or nullopt with its diagnostics written to err.
 std::optional<app_config> load_quietly(const std::string& file, std::ostream& err);
 std::filesystem::path state_dir(const app_config& cfg);
-// The state's read-only view (consistent while the daemon runs); nullptr with the reason written
-// to err.
-std::unique_ptr<state::store> open_read_only(const app_config& cfg, std::ostream& err);
+// The data dir's state, opened read-only (a consistent view, also next to a running daemon);
+// nullptr with the reason written to err.
+std::unique_ptr<state::store> open_state_read_only(const app_config& cfg, std::ostream& err);
 // POSTs a JSON body to the running daemon's status listener (with its bearer token).
 http::simple_response post_to_daemon(const app_config& cfg,
                                      const std::string& target,

@@ -2,6 +2,7 @@
 
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
+#include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/utilities/table_properties_collectors.h>
 #include <rocksdb/utilities/write_batch_with_index.h>
 #include <rocksdb/write_batch.h>
@@ -9,6 +10,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <limits>
 #include <system_error>
 
 namespace billsync::state {
@@ -536,6 +538,25 @@ status store::flush() {
     }
     std::vector<rocksdb::ColumnFamilyHandle*> ours(handles_.begin(), handles_.end());
     return status::from(db_->Flush(rocksdb::FlushOptions(), ours));
+}
+
+status store::checkpoint(const std::filesystem::path& dir) const {
+    rocksdb::Checkpoint* raw = nullptr;
+    if (auto s = rocksdb::Checkpoint::Create(db_, &raw); !s.ok()) {
+        auto st = status::from(s);
+        st.message = "cannot checkpoint " + dir_.string() + ": " + st.message;
+        return st;
+    }
+    std::unique_ptr<rocksdb::Checkpoint> cp(raw);
+    // Never flush first (that would write to this database): the WAL is copied instead.
+    auto s = cp->CreateCheckpoint(dir.string(), std::numeric_limits<std::uint64_t>::max());
+    if (!s.ok()) {
+        auto st = status::from(s);
+        st.message =
+            "cannot checkpoint " + dir_.string() + " into " + dir.string() + ": " + st.message;
+        return st;
+    }
+    return {};
 }
 
 }  // namespace billsync::state

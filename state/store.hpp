@@ -159,6 +159,12 @@ public:
     status catch_up();
     // Flushes memtables to SST files (tests, shutdown of tools); the WAL already holds the data.
     status flush();
+    // A consistent copy of the whole database in `dir` (which must not exist yet), made with a
+    // RocksDB checkpoint: SST files are hard-linked where the file system allows, copied
+    // otherwise, and the WAL is copied. Works on read-only (secondary) instances too, so a copy
+    // can be taken next to a running daemon; this store's files are never modified. The copy
+    // opens with store::open like any data dir.
+    status checkpoint(const std::filesystem::path& dir) const;
 
     std::uint32_t schema_version() const noexcept { return schema_version_; }
     bool read_only() const noexcept { return read_only_; }

@@ -229,6 +229,58 @@ TEST(store, read_only_open_of_a_missing_dir_fails) {
     EXPECT_FALSE(store::open(dir.path() / "nothing-here", no_create).ok());
 }
 
+// Every row of every column family, for comparing two stores.
+std::vector<std::pair<std::string, std::string>> all_rows(const store& s) {
+    std::vector<std::pair<std::string, std::string>> rows;
+    for (std::size_t i = 0; i < cf_count; ++i) {
+        const auto family = static_cast<cf>(i);
+        EXPECT_TRUE(s.for_each(family, "", [&](std::string_view k, std::string_view v) {
+                         rows.emplace_back(std::string(cf_name(family)) + "/" + std::string(k),
+                                           std::string(v));
+                         return true;
+                     }).ok);
+    }
+    return rows;
+}
+
+TEST(store, checkpoint_copies_everything_and_the_copy_is_independent) {
+    temp_dir dir;
+    auto writer = open_store(dir.db());
+    ASSERT_TRUE(writer);
+    batch flushed(*writer);
+    flushed.put(cf::entities, "in-sst", "1");
+    ASSERT_TRUE(writer->write(flushed, true).ok);
+    ASSERT_TRUE(writer->flush().ok);
+    batch in_wal(*writer);  // only in the WAL and the memtable
+    in_wal.put(cf::timers, "in-wal", "2");
+    in_wal.put(cf::audit, "line", "{}");
+    ASSERT_TRUE(writer->write(in_wal, true).ok);
+    const auto before = all_rows(*writer);
+
+    // From a read-only (secondary) instance next to the writer, as `billsync preview` does.
+    open_options ro;
+    ro.read_only = true;
+    auto reader = open_store(dir.db(), ro);
+    ASSERT_TRUE(reader);
+    ASSERT_TRUE(reader->checkpoint(dir.path() / "copy").ok);
+    reader.reset();
+
+    auto copy = open_store(dir.path() / "copy");
+    ASSERT_TRUE(copy);
+    EXPECT_EQ(all_rows(*copy), before);
+    batch change(*copy);
+    change.put(cf::entities, "in-sst", "changed");
+    change.del(cf::timers, "in-wal");
+    ASSERT_TRUE(copy->write(change, true).ok);
+    ASSERT_TRUE(copy->flush().ok);
+    copy.reset();
+    EXPECT_EQ(all_rows(*writer), before);
+
+    // The target must not exist yet.
+    EXPECT_FALSE(writer->checkpoint(dir.path() / "copy").ok);
+    EXPECT_TRUE(writer->checkpoint(dir.path() / "copy2").ok);
+}
+
 TEST(store, prefix_and_range_iteration) {
     temp_dir dir;
     auto s = open_store(dir.db());
