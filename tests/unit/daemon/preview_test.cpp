@@ -54,6 +54,7 @@ kind = "twilio"
 account_sid = "AC0123456789"
 auth_token = "test-token"
 from = "+12125550100"
+public_url = "https://billsync.example.com"
 )";
 
 struct run_result {
