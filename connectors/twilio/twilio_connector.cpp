@@ -447,13 +447,17 @@ std::string twilio_connector::check_payload(std::string_view body) const {
 state::result<std::vector<mappings::change>> twilio_connector::process(const state::inbox_event& e,
                                                                        const state::store& s,
                                                                        state::batch& b) {
+    using result_t = state::result<std::vector<mappings::change>>;
+    const auto params = parse_form(e.body);
+    if (!params) {
+        return result_t::failure(state::status::failure("body is not a well-formed form"));
+    }
     if (e.kind == "status") {
-        return process_status(e, s, b);
+        return process_status(e, *params, s, b);
     }
     if (e.kind == "sms" || e.kind.empty()) {
-        return process_sms(e, s, b);
+        return process_sms(e, *params, s, b);
     }
-    using result_t = state::result<std::vector<mappings::change>>;
     return result_t::failure(
         state::status::failure("unknown Twilio webhook kind '" + e.kind + "'"));
 }
@@ -488,22 +492,21 @@ state::result<std::optional<mappings::change>> twilio_connector::suppress(const 
 }
 
 state::result<std::vector<mappings::change>> twilio_connector::process_sms(
-    const state::inbox_event& e, const state::store& s, state::batch& b) {
+    const state::inbox_event& e,
+    const form_params& params,
+    const state::store& s,
+    state::batch& b) {
     using result_t = state::result<std::vector<mappings::change>>;
-    const auto params = parse_form(e.body);
-    if (!params) {
-        return result_t::failure(state::status::failure("body is not a well-formed form"));
-    }
-    const auto sid = param_or_empty(*params, "MessageSid");
-    const auto raw_from = param_or_empty(*params, "From");
+    const auto sid = param_or_empty(params, "MessageSid");
+    const auto raw_from = param_or_empty(params, "From");
     if (sid.empty() || raw_from.empty()) {
         return result_t::failure(state::status::failure("MessageSid and From are required"));
     }
     const auto from = mappings::normalize_e164(raw_from).value_or(raw_from);
-    const auto body = param_or_empty(*params, "Body");
+    const auto body = param_or_empty(params, "Body");
     std::string keyword(keyword_of(body));
     // Advanced Opt-Out names the keyword class itself, including custom keywords.
-    if (const auto type = upper_trimmed(param_or_empty(*params, "OptOutType")); !type.empty()) {
+    if (const auto type = upper_trimmed(param_or_empty(params, "OptOutType")); !type.empty()) {
         if (type == "STOP" || type == "START" || type == "HELP") {
             keyword = type == "STOP" ? "stop" : type == "START" ? "start" : "help";
         }
@@ -516,7 +519,7 @@ state::result<std::vector<mappings::change>> twilio_connector::process_sms(
     }
     if (!existing.value) {
         const json fields{{"from", from},
-                          {"to", param_or_empty(*params, "To")},
+                          {"to", param_or_empty(params, "To")},
                           {"body", body},
                           {"message_sid", sid},
                           {"keyword", keyword}};
@@ -543,14 +546,13 @@ state::result<std::vector<mappings::change>> twilio_connector::process_sms(
 }
 
 state::result<std::vector<mappings::change>> twilio_connector::process_status(
-    const state::inbox_event& e, const state::store& s, state::batch& b) {
+    const state::inbox_event& e,
+    const form_params& params,
+    const state::store& s,
+    state::batch& b) {
     using result_t = state::result<std::vector<mappings::change>>;
-    const auto params = parse_form(e.body);
-    if (!params) {
-        return result_t::failure(state::status::failure("body is not a well-formed form"));
-    }
-    const auto sid = param_or_empty(*params, "MessageSid");
-    const auto status = param_or_empty(*params, "MessageStatus");
+    const auto sid = param_or_empty(params, "MessageSid");
+    const auto status = param_or_empty(params, "MessageStatus");
     if (sid.empty() || status.empty()) {
         return result_t::failure(
             state::status::failure("MessageSid and MessageStatus are required"));
@@ -560,7 +562,7 @@ state::result<std::vector<mappings::change>> twilio_connector::process_status(
         return result_t::failure(
             state::status::failure("status callback without a delivery parameter"));
     }
-    const auto error_code = param_or_empty(*params, "ErrorCode");
+    const auto error_code = param_or_empty(params, "ErrorCode");
 
     std::vector<mappings::change> out;
     auto existing = state::get_entity(s, b, message_type, delivery);
@@ -588,7 +590,7 @@ state::result<std::vector<mappings::change>> twilio_connector::process_status(
         }
     }
     if (error_code == std::to_string(opted_out_code)) {
-        const auto raw_to = param_or_empty(*params, "To");
+        const auto raw_to = param_or_empty(params, "To");
         const auto to = mappings::normalize_e164(raw_to).value_or(raw_to);
         if (!to.empty()) {
             auto sup = suppress(s, b, to, true, error_code, e.received_at);

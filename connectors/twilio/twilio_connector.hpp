@@ -29,6 +29,7 @@
 #include "connectors/runtime/retry.hpp"
 #include "connectors/runtime/settings.hpp"
 #include "connectors/runtime/timing.hpp"
+#include "connectors/twilio/twilio_signature.hpp"
 
 namespace billsync::connectors::twilio {
 
@@ -103,9 +104,11 @@ private:
                                                const std::string& sid,
                                                const std::string& status) const;
     state::result<std::vector<mappings::change>> process_sms(const state::inbox_event& e,
+                                                             const form_params& params,
                                                              const state::store& s,
                                                              state::batch& b);
     state::result<std::vector<mappings::change>> process_status(const state::inbox_event& e,
+                                                                const form_params& params,
                                                                 const state::store& s,
                                                                 state::batch& b);
     // The suppression change for e164 when it alters the stored row (written to b), else nothing.
