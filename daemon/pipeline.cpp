@@ -9,7 +9,6 @@
 #include <random>
 
 #include "util/metrics.hpp"
-#include "workflows/followup/followup_rule.hpp"
 
 namespace billsync::daemon {
 
@@ -339,8 +338,9 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         co_return did;
     }
 
-    // A follow-up touch re-reads its invoice from the source of truth first. Returns false when
-    // that failed: the touch waits (it never goes out on stale figures).
+    // A timer whose decision depends on an entity (a follow-up touch: its invoice) re-reads it from
+    // its source of truth first. nullopt when that failed: the timer waits, so a touch never goes
+    // out on stale figures.
     struct refreshed {
         connectors::connector* c = nullptr;
         std::optional<state::inbox_event> event;
@@ -348,14 +348,11 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
 
     net::awaitable<std::optional<refreshed>> refresh_for(const state::timer& t) {
         refreshed out;
-        const auto* rule = d.engine.followup();
-        const auto invoice = rule != nullptr
-                                 ? workflows::followup::followup_rule::touch_invoice(t.name)
-                                 : std::nullopt;
-        if (!invoice) {
+        const auto target = d.engine.before_timer(t.name);
+        if (!target) {
             co_return out;
         }
-        auto row = state::get_entity(d.store, "invoice", *invoice);
+        auto row = state::get_entity(d.store, target->type, target->id);
         if (!row.ok() || !row.value) {
             co_return out;
         }
@@ -371,11 +368,13 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         if (out.c == nullptr) {
             co_return out;
         }
-        const auto r = co_await out.c->refresh("invoice", ref);
+        const auto r = co_await out.c->refresh(target->type, ref);
         if (r.k != connectors::resolve_outcome::kind::ready) {
             d.log->warn(
-                "Cannot re-read an invoice before its follow-up touch invoice={} detail=\"{}\"",
-                *invoice,
+                "Cannot re-read an entity before its timer timer={} entity={}/{} detail=\"{}\"",
+                t.name,
+                target->type,
+                target->id,
                 r.detail);
             co_return std::nullopt;
         }
@@ -413,7 +412,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                                     {"decision", "defer"},
                                     {"timer", t.name},
                                     {"cause",
-                                     "cannot re-read the invoice from its source of truth; "
+                                     "cannot re-read the entity from its source of truth; "
                                      "retrying in 15 minutes"}};
                 d.audit.append(b, now, line.dump());
             } else {

@@ -17,6 +17,16 @@ engine::engine(std::set<std::string, std::less<>> action_sources)
 engine::~engine() = default;
 engine::engine(engine&&) noexcept = default;
 
+std::optional<engine::refresh_target> engine::before_timer(std::string_view timer_name) const {
+    if (!followup_) {
+        return std::nullopt;
+    }
+    if (auto invoice = followup::followup_rule::touch_invoice(timer_name)) {
+        return refresh_target{"invoice", std::move(*invoice)};
+    }
+    return std::nullopt;
+}
+
 void engine::set_followup(std::unique_ptr<followup::followup_rule> rule) {
     followup_ = std::move(rule);
 }

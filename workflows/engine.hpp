@@ -1,6 +1,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -37,6 +38,14 @@ public:
     // The overdue follow-up workflow; without one, invoices trigger nothing.
     void set_followup(std::unique_ptr<followup::followup_rule> rule);
     const followup::followup_rule* followup() const noexcept { return followup_.get(); }
+
+    // The canonical entity a timer's decision depends on, to be re-read from its source of truth
+    // before the timer fires (a follow-up touch re-reads its invoice); nullopt: none.
+    struct refresh_target {
+        std::string type;
+        std::string id;
+    };
+    std::optional<refresh_target> before_timer(std::string_view timer_name) const;
 
     state::status on_change(const mappings::change& c, context& ctx) const;
     // Timers that belong to no rule are logged in the audit log and dropped.
