@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -371,6 +372,10 @@ TEST_F(preview_test, runs_next_to_a_daemon_holding_the_data_dir) {
 }
 
 TEST_F(preview_test, leaves_no_copy_behind) {
+    // A temp dir of this test's own: other previews running in parallel cannot move the count.
+    const auto tmp = dir_ / "tmp";
+    std::filesystem::create_directories(tmp);
+    ::setenv("TMPDIR", tmp.c_str(), 1);
     auto count = [] {
         std::size_t n = 0;
         for (const auto& e :
@@ -382,6 +387,7 @@ TEST_F(preview_test, leaves_no_copy_behind) {
     const auto before = count();
     ASSERT_EQ(run(days(5)).rc, exit_ok);
     EXPECT_EQ(count(), before);
+    ::unsetenv("TMPDIR");
 }
 
 TEST_F(preview_test, bad_arguments_and_configuration) {
