@@ -20,7 +20,9 @@
 #include <set>
 #include <thread>
 
-#include "connectors/runtime/registry.hpp"
+#include "connectors/builtin.hpp"
+#include "connectors/runtime/connector.hpp"
+#include "connectors/runtime/runtime_deps.hpp"
 #include "connectors/runtime/token_store.hpp"
 #include "daemon/app_config.hpp"
 #include "daemon/followup_setup.hpp"
@@ -363,11 +365,7 @@ struct app::impl : status_source {
     connectors::runtime_deps runtime_for(const connectors::connector_settings& s) {
         if (!limiter) {
             limiter = std::make_unique<connectors::rate_limiter>(connectors::real_time());
-            limiter->set_limits("qbo", connectors::presets::qbo());
-            limiter->set_limits("xero", connectors::presets::xero());
-            limiter->set_limits("harvest", connectors::presets::harvest());
-            limiter->set_limits("karbon", connectors::presets::karbon());
-            limiter->set_limits("twilio", connectors::presets::twilio());
+            connectors::builtin_kinds().register_limits(*limiter);
         }
         if (!tokens) {
             std::optional<connectors::sealing_key> key;
@@ -398,8 +396,8 @@ struct app::impl : status_source {
             }
             auto c = connectors::make_connector(s, runtime_for(s));
             if (!c) {
-                log->warn(
-                    "Connector not available in this build connector={} kind={}", s.name, s.kind);
+                // validate refuses kinds this build cannot run; this is a runtime piece missing.
+                log->error("Connector could not be built connector={} kind={}", s.name, s.kind);
                 continue;
             }
             if (s.value("action_url") != nullptr) {
@@ -576,11 +574,8 @@ struct app::impl : status_source {
         std::filesystem::create_directories(d.data_dir, fs_ec);
         data_dir_at_start = d.data_dir;
         if (!d.secrets_key) {
-            bool oauth2 = false;
-            for (const auto& c : cfg->connectors) {
-                oauth2 = oauth2 || (c.enabled && (c.kind == "qbo" || c.kind == "xero"));
-            }
-            if (auto e = connectors::check_data_dir_private(d.data_dir); oauth2 && !e.empty()) {
+            if (auto e = connectors::check_data_dir_private(d.data_dir);
+                cfg->uses_oauth2() && !e.empty()) {
                 log->critical(
                     "Refusing to store unsealed OAuth2 tokens: {} (set [daemon] "
                     "secrets_key, or chmod 700 the data_dir)",

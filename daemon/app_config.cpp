@@ -1,5 +1,8 @@
 #include "daemon/app_config.hpp"
 
+#include <algorithm>
+
+#include "connectors/builtin.hpp"
 #include "connectors/runtime/token_store.hpp"
 #include "workflows/followup/parse_settings.hpp"
 
@@ -14,7 +17,17 @@ std::optional<app_config> load_app_config(const std::filesystem::path& file,
         file,
         diags,
         [&parsed, &diags](const config::connector_section& section, config::reader& r) {
-            if (auto s = connectors::parse_connector_settings(section, r, diags)) {
+            const auto& kinds = connectors::builtin_kinds();
+            if (auto s = kinds.parse(section, r, diags)) {
+                // A section this build cannot run is an error now, not a connector that
+                // silently never syncs.
+                if (s->enabled && !kinds.available(s->kind)) {
+                    r.error("kind",
+                            "kind '" + s->kind +
+                                "' is not available in this build (set enabled = false to keep "
+                                "the section)");
+                    return;
+                }
                 parsed.push_back(std::move(*s));
             }
         },
@@ -33,28 +46,30 @@ std::optional<app_config> load_app_config(const std::filesystem::path& file,
     if (data_dir.is_relative()) {
         data_dir = std::filesystem::absolute(file).parent_path() / data_dir;
     }
-    // OAuth2 tokens are sealed at rest under secrets_key; without one they are stored unsealed.
-    const auto& d = loaded->daemon;
-    bool oauth2 = false;
-    for (const auto& c : parsed) {
-        oauth2 = oauth2 || (c.enabled && (c.kind == "qbo" || c.kind == "xero"));
+    if (followup.time_zone.empty()) {
+        followup.time_zone = loaded->daemon.time_zone;
     }
+    app_config out{std::move(*loaded), std::move(parsed), std::move(sources), std::move(followup)};
+    // OAuth2 tokens are sealed at rest under secrets_key; without one they are stored unsealed.
+    const auto& d = out.daemon();
     if (d.secrets_key) {
         std::string error;
         if (!connectors::parse_secrets_key(d.secrets_key->reveal(), error)) {
             diags.error(d.where.daemon, "[daemon] secrets_key: " + error);
             return std::nullopt;
         }
-    } else if (oauth2) {
+    } else if (out.uses_oauth2()) {
         diags.warning(d.where.daemon,
                       "[daemon] no secrets_key: OAuth2 tokens will be stored unsealed, and the "
                       "daemon refuses a data_dir readable by other users");
     }
-    if (followup.time_zone.empty()) {
-        followup.time_zone = loaded->daemon.time_zone;
-    }
-    return app_config{
-        std::move(*loaded), std::move(parsed), std::move(sources), std::move(followup)};
+    return out;
+}
+
+bool app_config::uses_oauth2() const {
+    return std::any_of(connectors.begin(), connectors.end(), [](const auto& c) {
+        return c.enabled && billsync::connectors::builtin_kinds().uses_oauth2(c.kind);
+    });
 }
 
 }  // namespace billsync::daemon

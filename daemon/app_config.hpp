@@ -22,6 +22,8 @@ struct app_config {
     workflows::followup::settings followup;
 
     const config::daemon_settings& daemon() const { return loaded.daemon; }
+    // An enabled connector's kind uses OAuth2 (its tokens live in the state store).
+    bool uses_oauth2() const;
 };
 
 // Loads and validates a file; every problem lands in `diags`. nullopt when there are errors.

@@ -242,11 +242,10 @@ int main(int argc, char** argv) {
     tasks->add_option("-c,--config", config_file, "Configuration file")->required();
 
     std::string connect_vendor;
-    auto* connect =
-        cli.add_subcommand("connect", "Authorize billsync with QuickBooks Online or Xero (OAuth2)");
-    connect->add_option("vendor", connect_vendor, "qbo or xero")
-        ->required()
-        ->check(CLI::IsMember({"qbo", "xero"}));
+    auto* connect = cli.add_subcommand(
+        "connect", "Authorize billsync at a vendor that uses OAuth2 (authorization code)");
+    connect->add_option("connector", connect_vendor, "Connector name (or its kind, when unique)")
+        ->required();
     connect->add_option("-c,--config", config_file, "Configuration file")->required();
 
     sandbox_options sandbox_opts;

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <system_error>
 
+#include "connectors/builtin.hpp"
 #include "connectors/runtime/oauth2.hpp"
 #include "daemon/app_config.hpp"
 #include "http/router.hpp"
@@ -34,11 +35,12 @@ constexpr std::uint16_t default_redirect_port = 8765;
 
 // What the browser brought back to the redirect listener.
 struct callback_state {
+    std::string account_param;
     std::string expected_state;
     bool done = false;
     std::string code;
-    std::string realm_id;
-    std::string error;  // the authorization server's error, or ours
+    std::string account;  // the rules' account_redirect_param, when they name one
+    std::string error;    // the authorization server's error, or ours
     std::shared_ptr<net::steady_timer> wake;
 };
 
@@ -72,7 +74,9 @@ net::awaitable<http::response> handle_callback(callback_state* st, http::request
         st->error = "the redirect carried no authorization code";
     } else {
         st->code = get("code");
-        st->realm_id = get("realmId");
+        if (!st->account_param.empty()) {
+            st->account = get(st->account_param);
+        }
     }
     st->done = true;
     st->wake->cancel();
@@ -96,6 +100,18 @@ struct flow_input {
     connectors::https_client* http = nullptr;
     connectors::token_store* tokens = nullptr;
 };
+
+// The kinds `billsync connect` works for, for messages: "qbo, xero".
+std::string oauth2_kind_list() {
+    std::string out;
+    const auto& kinds = connectors::builtin_kinds();
+    for (const auto k : kinds.kinds()) {
+        if (kinds.uses_oauth2(k)) {
+            out += (out.empty() ? "" : ", ") + std::string(k);
+        }
+    }
+    return out;
+}
 
 std::string setting_or(const connectors::connector_settings& s,
                        std::string_view key,
@@ -151,11 +167,12 @@ net::awaitable<flow_result> run_flow(flow_input in) {
                               "the scope?)"};
     }
 
-    if (in.rules.vendor == "qbo") {
-        if (in.cb->realm_id.empty()) {
-            co_return flow_result{exit_unavailable, "the redirect carried no realmId"};
+    if (!in.rules.account_redirect_param.empty()) {
+        if (in.cb->account.empty()) {
+            co_return flow_result{exit_unavailable,
+                                  "the redirect carried no " + in.rules.account_redirect_param};
         }
-        c.account = in.cb->realm_id;
+        c.account = in.cb->account;
     } else {
         connectors::http_request req;
         req.url = in.rules.connections_url;
@@ -168,22 +185,16 @@ net::awaitable<flow_result> run_flow(flow_input in) {
                 "reading the connections (tenants) failed: " +
                     (res.ok() ? "status " + std::to_string(res.response.status) : res.error)};
         }
-        const auto j = json::parse(res.response.body, nullptr, false);
-        if (j.is_array()) {
-            for (const auto& e : j) {
-                if (e.is_object() && e.contains("tenantId") && e["tenantId"].is_string()) {
-                    c.tenants.push_back({e["tenantId"].get<std::string>(),
-                                         e.value("tenantName", std::string()),
-                                         e.value("tenantType", std::string())});
-                }
-            }
+        if (in.rules.parse_connections != nullptr) {
+            c.tenants = in.rules.parse_connections(res.response.body);
         }
         if (c.tenants.empty()) {
-            co_return flow_result{exit_unavailable,
-                                  "the grant reaches no Xero organisation (no tenants)"};
+            co_return flow_result{
+                exit_unavailable,
+                "the grant reaches no " + in.rules.display_name + " organisation (no tenants)"};
         }
         c.account = c.tenants.front().id;
-        const std::string configured = setting_or(in.o.settings, "tenant_id", "");
+        const std::string configured = setting_or(in.o.settings, in.rules.account_setting, "");
         for (const auto& tn : c.tenants) {
             if (tn.id == configured) {
                 c.account = tn.id;
@@ -195,19 +206,18 @@ net::awaitable<flow_result> run_flow(flow_input in) {
         co_return flow_result{exit_unavailable, "storing the tokens failed: " + st.message};
     }
 
-    std::string msg =
-        fmt::format("Connected {} ({}) as credential {}; tokens stored {} in {}\n",
-                    in.o.settings.name,
-                    in.rules.vendor == "qbo" ? "realm " + c.account : "tenant " + c.account,
-                    c.id,
-                    in.tokens->sealing() ? "sealed" : "UNSEALED",
-                    (in.o.data_dir / "state").string());
+    std::string msg = fmt::format("Connected {} ({}) as credential {}; tokens stored {} in {}\n",
+                                  in.o.settings.name,
+                                  in.rules.account_label + " " + c.account,
+                                  c.id,
+                                  in.tokens->sealing() ? "sealed" : "UNSEALED",
+                                  (in.o.data_dir / "state").string());
     for (const auto& tn : c.tenants) {
         msg += fmt::format("  tenant {} \"{}\" {}\n", tn.id, tn.name, tn.type);
     }
-    const std::string key = in.rules.vendor == "qbo" ? "realm_id" : "tenant_id";
+    const std::string& key = in.rules.account_setting;
     const std::string configured = setting_or(in.o.settings, key, "");
-    if (configured != c.account) {
+    if (!key.empty() && configured != c.account) {
         msg +=
             fmt::format("Set {} = \"{}\" in [connectors.{}]\n", key, c.account, in.o.settings.name);
     }
@@ -224,12 +234,14 @@ net::awaitable<flow_result> run_then_close(flow_input in, http::server* listener
 }  // namespace
 
 int run_connect(connect_options o, std::ostream& out, std::ostream& err) {
-    auto rules = oauth2::rules_for(o.settings.kind);
-    if (!rules) {
-        err << fmt::format("billsync connect: connector kind '{}' has no OAuth2 flow (qbo, xero)\n",
-                           o.settings.kind);
+    const auto* kind = connectors::builtin_kinds().find(o.settings.kind);
+    if (kind == nullptr || !kind->oauth2) {
+        err << fmt::format("billsync connect: connector kind '{}' has no OAuth2 flow ({})\n",
+                           o.settings.kind,
+                           oauth2_kind_list());
         return exit_config;
     }
+    auto rules = kind->oauth2;
     rules->authorize_url = setting_or(o.settings, "authorize_url", rules->authorize_url);
     rules->token_url = o.settings.token_url.empty() ? rules->token_url : o.settings.token_url;
     rules->connections_url = setting_or(o.settings, "connections_url", rules->connections_url);
@@ -286,6 +298,7 @@ int run_connect(connect_options o, std::ostream& out, std::ostream& err) {
     net::io_context ioc;
     callback_state cb;
     cb.expected_state = oauth2::random_token(24);
+    cb.account_param = rules->account_redirect_param;
     cb.wake = std::make_shared<net::steady_timer>(ioc);
 
     http::router routes;
@@ -327,7 +340,7 @@ int run_connect(connect_options o, std::ostream& out, std::ostream& err) {
     out << fmt::format(
         "Open this URL in a browser and approve billsync's access to {}:\n\n  {}\n\n"
         "Waiting for the redirect to {} (up to {} s)...\n",
-        rules->vendor == "qbo" ? "QuickBooks Online" : "Xero",
+        rules->display_name,
         url,
         in.redirect_uri,
         o.wait.count());
@@ -368,24 +381,44 @@ int cmd_connect(const std::string& config_file,
     if (!cfg) {
         return exit_config;
     }
+    // A connector's name, else a kind that exactly one connector has.
     const connectors::connector_settings* chosen = nullptr;
     std::vector<std::string> candidates;
     for (const auto& c : cfg->connectors) {
+        if (c.name == vendor) {
+            chosen = &c;
+            break;
+        }
         if (c.kind == vendor) {
             candidates.push_back(c.name);
-            if (chosen == nullptr || c.name == vendor) {
-                chosen = &c;
-            }
+            chosen = &c;
         }
     }
     if (chosen == nullptr) {
         err << fmt::format(
-            "billsync connect: {} has no connector of kind '{}'\n", config_file, vendor);
+            "billsync connect: {} has no connector named '{}' and no connector of kind '{}'\n",
+            config_file,
+            vendor,
+            vendor);
         return exit_config;
     }
-    if (candidates.size() > 1 && chosen->name != vendor) {
+    if (chosen->name != vendor && candidates.size() > 1) {
+        std::string names;
+        for (const auto& n : candidates) {
+            names += (names.empty() ? "" : ", ") + n;
+        }
         err << fmt::format(
-            "billsync connect: several {} connectors; name one of them '{}'\n", vendor, vendor);
+            "billsync connect: several {} connectors ({}); name the one to connect\n",
+            vendor,
+            names);
+        return exit_config;
+    }
+    if (!connectors::builtin_kinds().uses_oauth2(chosen->kind)) {
+        err << fmt::format(
+            "billsync connect: [connectors.{}] is of kind '{}', which has no OAuth2 flow ({})\n",
+            chosen->name,
+            chosen->kind,
+            oauth2_kind_list());
         return exit_config;
     }
     connect_options o;

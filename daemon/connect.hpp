@@ -1,11 +1,12 @@
 #pragma once
 
-// `billsync connect qbo|xero --config FILE`: the OAuth2 authorization-code flow for onboarding.
-// Prints the authorize URL (with a random state, and PKCE S256 for Xero), listens on a loopback
+// `billsync connect NAME --config FILE`: the OAuth2 authorization-code flow for onboarding, for
+// any connector whose kind declares OAuth2 rules (connectors/<kind>/). Prints the authorize URL
+// (with a random state, and PKCE S256 where the kind's rules ask for it), listens on a loopback
 // redirect URI (http://127.0.0.1:<redirect_port>/callback, default port 8765), checks the state,
-// exchanges the code at the token endpoint, finds the account (QBO's realmId from the redirect,
-// Xero's tenants from the connections endpoint), stores the tokens sealed in the state store in
-// one synced write, and reports what it connected.
+// exchanges the code at the token endpoint, finds the account (from a redirect parameter, or
+// from the kind's connections endpoint), stores the tokens sealed in the state store in one
+// synced write, and reports what it connected.
 //
 // Endpoints come from the connector section, each with the vendor's default: token_url, and
 // (read through connector_settings::value) authorize_url, connections_url, revoke_url, scope,
@@ -42,8 +43,8 @@ struct connect_options {
 // Exit codes: 0 connected; 69 the flow failed (denied, timeout, token endpoint); 78 settings.
 int run_connect(connect_options options, std::ostream& out, std::ostream& err);
 
-// Loads the configuration, picks the connector of kind `vendor` (the section named like the
-// vendor when there are several), and runs the flow.
+// Loads the configuration, picks the connector named `vendor` (else the one connector of that
+// kind), and runs the flow.
 int cmd_connect(const std::string& config_file,
                 const std::string& vendor,
                 std::ostream& out,

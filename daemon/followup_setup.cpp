@@ -3,6 +3,7 @@
 #include <initializer_list>
 #include <string_view>
 
+#include "connectors/builtin.hpp"
 #include "daemon/app_config.hpp"
 
 namespace billsync::daemon {
@@ -20,22 +21,22 @@ std::unique_ptr<workflows::followup::followup_rule> make_followup_rule(
     if (!p) {
         return nullptr;
     }
-    auto pick = [&](const std::string& configured, std::initializer_list<std::string_view> kinds) {
+    // The configured connector, else the first available one whose kind performs the action.
+    auto pick = [&](const std::string& configured, std::string_view action) {
         if (!configured.empty()) {
             return available_connectors.contains(configured) ? configured : std::string();
         }
         for (const auto& s : cfg.connectors) {
-            for (const auto k : kinds) {
-                if (s.kind == k && available_connectors.contains(s.name)) {
-                    return s.name;
-                }
+            if (connectors::builtin_kinds().performs(s.kind, action) &&
+                available_connectors.contains(s.name)) {
+                return s.name;
             }
         }
         return std::string();
     };
     fu::channel_routes routes;
-    routes.email = pick(cfg.followup.email_connector, {"sendgrid", "smtp"});
-    routes.sms = pick(cfg.followup.sms_connector, {"twilio"});
+    routes.email = pick(cfg.followup.email_connector, "email.send");
+    routes.sms = pick(cfg.followup.sms_connector, "sms.send");
     routes.reply_to = cfg.followup.reply_to;
     routes.coordinator_email = cfg.followup.coordinator_email;
     return std::make_unique<fu::followup_rule>(std::move(*p), std::move(routes), metrics);

@@ -35,34 +35,56 @@ std::string percent_encode(std::string_view text) {
     return out;
 }
 
-std::string percent_decode(std::string_view text) {
-    auto nibble = [](char c) -> int {
-        if (c >= '0' && c <= '9') {
-            return c - '0';
-        }
-        if (c >= 'a' && c <= 'f') {
-            return c - 'a' + 10;
-        }
-        if (c >= 'A' && c <= 'F') {
-            return c - 'A' + 10;
-        }
-        return -1;
-    };
+namespace {
+
+int hex_nibble(char c) {
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+// The one decoder: strict → nullopt on a malformed escape; else it is kept literally.
+std::optional<std::string> decode_escapes(std::string_view text, bool plus_is_space, bool strict) {
     std::string out;
     out.reserve(text.size());
     for (std::size_t i = 0; i < text.size(); ++i) {
-        if (text[i] == '%' && i + 2 < text.size()) {
-            const int hi = nibble(text[i + 1]);
-            const int lo = nibble(text[i + 2]);
+        const char c = text[i];
+        if (c == '+' && plus_is_space) {
+            out += ' ';
+            continue;
+        }
+        if (c == '%') {
+            const int hi = i + 2 < text.size() ? hex_nibble(text[i + 1]) : -1;
+            const int lo = i + 2 < text.size() ? hex_nibble(text[i + 2]) : -1;
             if (hi >= 0 && lo >= 0) {
                 out += static_cast<char>((hi << 4) | lo);
                 i += 2;
                 continue;
             }
+            if (strict) {
+                return std::nullopt;
+            }
         }
-        out += text[i];
+        out += c;
     }
     return out;
+}
+
+}  // namespace
+
+std::string percent_decode(std::string_view text, bool plus_is_space) {
+    return *decode_escapes(text, plus_is_space, false);
+}
+
+std::optional<std::string> form_decode(std::string_view text) {
+    return decode_escapes(text, true, true);
 }
 
 std::string query_param(std::string_view query, std::string_view name) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,8 +44,12 @@ bool iequals(std::string_view a, std::string_view b) noexcept;
 
 // RFC 3986: unreserved characters pass, every other byte becomes %XX.
 std::string percent_encode(std::string_view text);
-// %XX sequences decoded (and '+' left as is); a malformed escape is kept literally.
-std::string percent_decode(std::string_view text);
+// %XX sequences decoded; a malformed escape is kept literally. '+' stays '+' unless
+// plus_is_space (form encoding).
+std::string percent_decode(std::string_view text, bool plus_is_space = false);
+// One application/x-www-form-urlencoded component, strictly: '+' is a space, a malformed escape
+// makes the whole component invalid (nullopt).
+std::optional<std::string> form_decode(std::string_view text);
 // The decoded value of `name` in a query string ("a=1&b=2"); empty when absent.
 std::string query_param(std::string_view query, std::string_view name);
 

@@ -21,6 +21,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "connectors/harvest/harvest_kind.hpp"
+#include "connectors/qbo/qbo_kind.hpp"
 #include "connectors/runtime/https_client.hpp"
 #include "connectors/runtime/rate_limit.hpp"
 #include "tests/simulators/simulators.hpp"
@@ -148,8 +150,8 @@ int main(int argc, char** argv) {
     settings.max_idle_per_host = static_cast<std::size_t>(workers);
     https_client client(ioc.get_executor(), settings);
     rate_limiter limiter(real_time());
-    const auto harvest_spec = scaled(presets::harvest(), scale);
-    const auto qbo_spec = scaled(presets::qbo(), scale);
+    const auto harvest_spec = scaled(harvest::rate_limits(), scale);
+    const auto qbo_spec = scaled(qbo::rate_limits(), scale);
     limiter.set_limits("harvest", harvest_spec);
     limiter.set_limits("qbo", qbo_spec);
 

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "connectors/qbo/qbo_kind.hpp"
 #include "connectors/qbo/qbo_webhook.hpp"
 #include "connectors/runtime/retry.hpp"
 #include "http/message.hpp"
@@ -304,6 +305,7 @@ struct qbo_connector::impl {
                   .credential_id = "qbo/" + st.realm_id,
                   .vendor = "qbo",
                   .client = st.client,
+                  .old_refresh_valid = oauth2_rules().old_refresh_valid,
               },
               oauth2::manager_deps{
                   .http = &http,

@@ -9,7 +9,6 @@
 #include <array>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/ssl/verify_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -26,6 +25,7 @@
 
 #include "connectors/runtime/gzip.hpp"
 #include "connectors/runtime/retry.hpp"
+#include "connectors/runtime/tls_verify.hpp"
 #include "http/async_client.hpp"
 #include "util/redact.hpp"
 
@@ -62,12 +62,6 @@ bool is_sensitive(std::string_view name, const std::vector<std::string>& extra) 
         extra.begin(), extra.end(), [&](const std::string& s) { return http::iequals(name, s); });
 }
 
-bool is_ip_literal(const std::string& host) {
-    beast::error_code ec;
-    (void)net::ip::make_address(host, ec);
-    return !ec;
-}
-
 std::string host_header(const http::url_parts& u) {
     const bool default_port =
         (u.scheme == "https" && u.port == 443) || (u.scheme == "http" && u.port == 80);
@@ -87,11 +81,6 @@ long long millis(clock_type::duration d) {
 }
 
 // What the verify callback saw; read after a failed handshake to explain it.
-struct verify_state {
-    int chain_error = X509_V_OK;
-    bool host_mismatch = false;
-};
-
 struct connection {
     std::string key;
     bool tls = false;
@@ -375,27 +364,11 @@ struct https_client::impl : std::enable_shared_from_this<impl> {
             }
             c->secure.emplace(std::move(*c->plain), self->tls_context);
             c->plain.reset();
-            if (!is_ip_literal(url.host)) {
-                // SNI; the server picks its certificate by it.
-                SSL_set_tlsext_host_name(c->secure->native_handle(), url.host.c_str());
-            }
-            auto seen = std::make_shared<verify_state>();
+            tls::set_server_name(c->secure->native_handle(), url.host);
+            auto seen = std::make_shared<tls::peer_check>();
             if (self->settings.verify_peer) {
                 c->secure->set_verify_mode(ssl::verify_peer);
-                c->secure->set_verify_callback(
-                    [seen, host = url.host](bool preverified, ssl::verify_context& ctx) {
-                        if (!preverified) {
-                            if (seen->chain_error == X509_V_OK) {
-                                seen->chain_error = X509_STORE_CTX_get_error(ctx.native_handle());
-                            }
-                            return false;
-                        }
-                        if (!ssl::host_name_verification(host)(preverified, ctx)) {
-                            seen->host_mismatch = true;
-                            return false;
-                        }
-                        return true;
-                    });
+                c->secure->set_verify_callback(tls::verifier(url.host, seen));
             } else {
                 c->secure->set_verify_mode(ssl::verify_none);
             }

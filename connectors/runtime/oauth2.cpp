@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
+#include "http/message.hpp"
 #include "util/crypto.hpp"
 #include "util/metrics.hpp"
 
@@ -74,35 +75,6 @@ std::optional<std::chrono::seconds> seconds_from(const json& j, const char* key)
 
 }  // namespace
 
-std::optional<vendor_rules> rules_for(std::string_view vendor) {
-    if (vendor == "qbo") {
-        vendor_rules r;
-        r.vendor = "qbo";
-        r.authorize_url = "https://appcenter.intuit.com/connect/oauth2";
-        r.token_url = "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer";
-        r.revoke_url = "https://developer.api.intuit.com/v2/oauth2/tokens/revoke";
-        r.scope = "com.intuit.quickbooks.accounting";
-        r.pkce = false;
-        r.realm_in_redirect = true;
-        r.old_refresh_valid = std::chrono::hours(24);
-        return r;
-    }
-    if (vendor == "xero") {
-        vendor_rules r;
-        r.vendor = "xero";
-        r.authorize_url = "https://login.xero.com/identity/connect/authorize";
-        r.token_url = "https://identity.xero.com/connect/token";
-        r.revoke_url = "https://identity.xero.com/connect/revocation";
-        r.connections_url = "https://api.xero.com/connections";
-        r.scope =
-            "offline_access accounting.contacts accounting.transactions accounting.settings.read";
-        r.pkce = true;
-        r.old_refresh_valid = std::chrono::minutes(30);
-        return r;
-    }
-    return std::nullopt;
-}
-
 // ---- helpers ----
 
 std::string url_encode(std::string_view s) {
@@ -138,42 +110,6 @@ std::string form_encode(const std::vector<std::pair<std::string, std::string>>& 
     return out;
 }
 
-namespace {
-std::string url_decode(std::string_view s) {
-    std::string out;
-    out.reserve(s.size());
-    auto nibble = [](char c) -> int {
-        if (c >= '0' && c <= '9') {
-            return c - '0';
-        }
-        if (c >= 'a' && c <= 'f') {
-            return c - 'a' + 10;
-        }
-        if (c >= 'A' && c <= 'F') {
-            return c - 'A' + 10;
-        }
-        return -1;
-    };
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '+') {
-            out += ' ';
-        } else if (s[i] == '%' && i + 2 < s.size()) {
-            const int hi = nibble(s[i + 1]);
-            const int lo = nibble(s[i + 2]);
-            if (hi < 0 || lo < 0) {
-                out += s[i];
-                continue;
-            }
-            out += static_cast<char>((hi << 4) | lo);
-            i += 2;
-        } else {
-            out += s[i];
-        }
-    }
-    return out;
-}
-}  // namespace
-
 std::map<std::string, std::string> parse_form(std::string_view text) {
     std::map<std::string, std::string> out;
     while (!text.empty()) {
@@ -185,9 +121,10 @@ std::map<std::string, std::string> parse_form(std::string_view text) {
         }
         const auto eq = part.find('=');
         if (eq == std::string_view::npos) {
-            out[url_decode(part)] = "";
+            out[http::percent_decode(part, true)] = "";
         } else {
-            out[url_decode(part.substr(0, eq))] = url_decode(part.substr(eq + 1));
+            out[http::percent_decode(part.substr(0, eq), true)] =
+                http::percent_decode(part.substr(eq + 1), true);
         }
     }
     return out;
@@ -436,11 +373,7 @@ struct token_manager::impl {
         if (d.http == nullptr || d.tokens == nullptr || d.clock == nullptr) {
             throw std::invalid_argument("token_manager: http, tokens and clock are required");
         }
-        old_valid = s.old_refresh_valid;
-        if (old_valid <= std::chrono::seconds(0)) {
-            const auto rules = rules_for(s.vendor);
-            old_valid = rules ? rules->old_refresh_valid : std::chrono::seconds(0);
-        }
+        old_valid = std::max(s.old_refresh_valid, std::chrono::seconds(0));
         if (!d.time.now || !d.time.sleep) {
             d.time = real_time();
         }

@@ -31,6 +31,7 @@
 
 #include "connectors/runtime/errors.hpp"
 #include "connectors/runtime/https_client.hpp"
+#include "connectors/runtime/oauth2_rules.hpp"
 #include "connectors/runtime/timing.hpp"
 #include "connectors/runtime/token_store.hpp"
 #include "http/asio.hpp"
@@ -45,22 +46,6 @@ class gauge;
 }  // namespace billsync::util
 
 namespace billsync::connectors::oauth2 {
-
-// What differs between vendors (fact sheets qbo.md and xero.md, "Authentication").
-struct vendor_rules {
-    std::string vendor;  // "qbo" | "xero"
-    std::string authorize_url;
-    std::string token_url;
-    std::string revoke_url;
-    std::string connections_url;  // Xero only
-    std::string scope;
-    bool pkce = false;                          // S256; Xero yes, QBO: not in its fact sheet
-    bool realm_in_redirect = false;             // QBO appends realmId to the redirect
-    std::chrono::seconds old_refresh_valid{0};  // how long a rotated-away token still works
-};
-
-// nullopt for a vendor without OAuth2 rules here.
-std::optional<vendor_rules> rules_for(std::string_view vendor);
 
 // ---- small helpers (also used by `billsync connect` and the simulator) ----
 
@@ -109,12 +94,6 @@ net::awaitable<token_outcome> request_token(https_client& http,
 
 // ---- the stored credential ----
 
-struct tenant {
-    std::string id;
-    std::string name;
-    std::string type;
-};
-
 struct credential {
     std::string id;               // "qbo/<realmId>", "xero/<tenantId>"
     std::string vendor;           // "qbo" | "xero"
@@ -157,7 +136,7 @@ struct manager_settings {
     std::chrono::milliseconds backoff_base{500};
     std::chrono::milliseconds backoff_cap{30'000};
     std::chrono::milliseconds request_timeout{30'000};
-    // How long a rotated-away refresh token still works; 0: the vendor's rule (rules_for).
+    // How long a rotated-away refresh token still works (the kind's oauth2 rules); 0: not at all.
     std::chrono::seconds old_refresh_valid{0};
 };
 

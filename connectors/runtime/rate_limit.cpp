@@ -159,39 +159,6 @@ window_limit per_window(std::uint32_t requests,
     return w;
 }
 
-namespace presets {
-limit_spec qbo() {
-    limit_spec s;
-    s.windows = {per_window(500, 1min)};
-    s.max_concurrent = 10;
-    s.throttle_pause = 5s;  // 429/003001 carries no Retry-After
-    return s;
-}
-limit_spec xero() {
-    limit_spec s;
-    s.windows = {per_window(60, 1min, "X-MinLimit-Remaining"),
-                 per_window(5000, 24h, "X-DayLimit-Remaining")};
-    s.max_concurrent = 5;
-    return s;
-}
-limit_spec harvest() {
-    limit_spec s;
-    s.windows = {per_window(100, 15s)};
-    return s;
-}
-limit_spec karbon() {
-    limit_spec s;
-    s.windows = {per_window(120, 1min)};
-    return s;
-}
-limit_spec twilio() {
-    limit_spec s;
-    s.max_concurrent = 10;
-    s.throttle_pause = 1s;  // 20429: concurrency, always safe to retry after a short wait
-    return s;
-}
-}  // namespace presets
-
 limit_spec scaled(limit_spec spec, double factor) {
     if (factor <= 0) {
         return spec;

@@ -13,7 +13,7 @@
 // `co_await limiter.acquire(vendor, account)` waits in FIFO order for a concurrency slot and a
 // token in every window, then returns a permit that holds the concurrency slot until released
 // (RAII). `observe()` feeds responses back: a 429's Retry-After pauses the key until then, and
-// remaining-quota headers (Xero X-MinLimit-Remaining / X-DayLimit-Remaining, X-RateLimit-
+// remaining-quota headers (e.g. X-MinLimit-Remaining / X-DayLimit-Remaining, X-RateLimit-
 // Remaining) shrink the local budget to what the server says is left.
 //
 // Time comes from an injected time_source. Acquire from a strand (or a one-thread context).
@@ -44,7 +44,7 @@ struct window_limit {
 struct limit_spec {
     std::vector<window_limit> windows;
     std::uint32_t max_concurrent = 0;  // 0: unlimited
-    // How long a key pauses after a 429 that carries no Retry-After (QBO sends none).
+    // How long a key pauses after a 429 that carries no Retry-After (some vendors send none).
     steady_duration throttle_pause = std::chrono::seconds(2);
 };
 
@@ -52,15 +52,6 @@ struct limit_spec {
 window_limit per_window(std::uint32_t requests,
                         steady_duration window,
                         std::string remaining_header = {});
-
-// Presets from the vendor fact sheets.
-namespace presets {
-limit_spec qbo();      // 500/min and 10 concurrent per realm
-limit_spec xero();     // 60/min, 5,000/day, 5 concurrent per tenant; X-Min/DayLimit-Remaining
-limit_spec harvest();  // 100 per 15 s per token
-limit_spec karbon();   // 120/min per account
-limit_spec twilio();   // concurrency only (the sheet gives no figure; 10 is our choice)
-}  // namespace presets
 
 // The same limits with every window divided by `factor` (benchmarks, sandbox). Margins are
 // recomputed for the shorter windows.

@@ -8,13 +8,13 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/ssl/context.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/ssl/verify_context.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <tuple>
 
+#include "connectors/runtime/tls_verify.hpp"
 #include "util/crypto.hpp"
 
 namespace billsync::connectors::smtp {
@@ -26,12 +26,6 @@ namespace ssl = net::ssl;
 using tcp = net::ip::tcp;
 using kind = send_result::kind;
 
-bool is_ip_literal(const std::string& host) {
-    boost::system::error_code ec;
-    net::ip::make_address(host, ec);
-    return !ec;
-}
-
 std::string upper(std::string_view s) {
     std::string out(s);
     for (auto& c : out) {
@@ -39,11 +33,6 @@ std::string upper(std::string_view s) {
     }
     return out;
 }
-
-struct verify_state {
-    int chain_error = X509_V_OK;
-    bool host_mismatch = false;
-};
 
 // One SMTP conversation. Member coroutines run while the session lives on the caller's frame.
 class session {
@@ -207,25 +196,10 @@ net::awaitable<std::optional<send_result>> session::start_tls() {
                                    ec.message()));
     }
     tls_.emplace(std::move(plain_), *context_);
-    if (!is_ip_literal(settings_.host)) {
-        SSL_set_tlsext_host_name(tls_->native_handle(), settings_.host.c_str());
-    }
-    auto seen = std::make_shared<verify_state>();
+    tls::set_server_name(tls_->native_handle(), settings_.host);
+    auto seen = std::make_shared<tls::peer_check>();
     tls_->set_verify_mode(ssl::verify_peer);
-    tls_->set_verify_callback(
-        [seen, host = settings_.host](bool preverified, ssl::verify_context& ctx) {
-            if (!preverified) {
-                if (seen->chain_error == X509_V_OK) {
-                    seen->chain_error = X509_STORE_CTX_get_error(ctx.native_handle());
-                }
-                return false;
-            }
-            if (!ssl::host_name_verification(host)(preverified, ctx)) {
-                seen->host_mismatch = true;
-                return false;
-            }
-            return true;
-        });
+    tls_->set_verify_callback(tls::verifier(settings_.host, seen));
     beast::get_lowest_layer(*tls_).expires_after(settings_.connect_timeout);
     auto [hec] = co_await tls_->async_handshake(ssl::stream_base::client, as_tuple_awaitable);
     if (!hec) {

@@ -7,6 +7,7 @@
 #include <array>
 #include <nlohmann/json.hpp>
 
+#include "connectors/twilio/twilio_kind.hpp"
 #include "connectors/twilio/twilio_signature.hpp"
 #include "mappings/model.hpp"
 #include "state/tables.hpp"
@@ -343,7 +344,7 @@ twilio_connector::twilio_connector(settings s)
     }
     // The Auth Token must never reach a log, whatever logs it.
     util::register_secret(settings_.auth_token);
-    limiter_.set_limits(std::string(vendor), presets::twilio());
+    limiter_.set_limits(std::string(vendor), rate_limits());
 }
 
 twilio_connector::~twilio_connector() = default;

@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "connectors/runtime/settings.hpp"
+#include "connectors/builtin.hpp"
 #include "tests/unit/config/test_support.hpp"
 
 namespace billsync::connectors {

@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "config/loader.hpp"
-#include "connectors/runtime/settings.hpp"
+#include "connectors/builtin.hpp"
 #include "tests/unit/config/test_support.hpp"
 
 namespace billsync::config {

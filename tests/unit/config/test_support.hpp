@@ -11,7 +11,7 @@
 
 #include "config/diagnostics.hpp"
 #include "config/loader.hpp"
-#include "connectors/runtime/settings.hpp"
+#include "connectors/builtin.hpp"
 
 namespace billsync::config::testing {
 

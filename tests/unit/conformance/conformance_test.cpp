@@ -21,6 +21,7 @@
 #include <chrono>
 
 #include "connectors/qbo/qbo_connector.hpp"
+#include "connectors/qbo/qbo_kind.hpp"
 #include "connectors/runtime/oauth2.hpp"
 #include "tests/simulators/oauth2_server.hpp"
 #include "tests/simulators/sim_server.hpp"
@@ -129,7 +130,7 @@ TYPED_TEST(conformance, the_vendors_wait_is_honoured) {
         // No Retry-After: each attempt waited for the realm's pause (presets::qbo, 5 s) first.
         const auto calls = h.vendor_calls();
         EXPECT_EQ(calls, TypeParam::attempts_per_call);
-        const auto pause = connectors::presets::qbo().throttle_pause;
+        const auto pause = connectors::qbo::rate_limits().throttle_pause;
         EXPECT_GE(h.steady().now() - started,
                   pause * static_cast<std::int64_t>(calls > 0 ? calls - 1 : 0))
             << "attempts were not spaced by the throttle pause";

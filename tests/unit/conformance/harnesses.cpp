@@ -7,10 +7,12 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
+#include "connectors/builtin.hpp"
 #include "connectors/qbo/qbo_connector.hpp"
+#include "connectors/qbo/qbo_kind.hpp"
 #include "connectors/qbo/qbo_webhook.hpp"
-#include "connectors/runtime/registry.hpp"
 #include "connectors/sendgrid/sendgrid_signature.hpp"
+#include "connectors/twilio/twilio_kind.hpp"
 #include "http/client.hpp"
 #include "tests/simulators/oauth2_server.hpp"
 #include "tests/simulators/qbo_simulator.hpp"
@@ -113,8 +115,8 @@ bool run_until(net::io_context& ioc,
 // ---- harness_base ------------------------------------------------------------------------------
 
 harness_base::harness_base() : clock_(start_instant()), limiter_(steady_.source()) {
-    limiter_.set_limits("qbo", connectors::presets::qbo());
-    limiter_.set_limits("twilio", connectors::presets::twilio());
+    limiter_.set_limits("qbo", connectors::qbo::rate_limits());
+    limiter_.set_limits("twilio", connectors::twilio::rate_limits());
     log_ = std::make_shared<spdlog::logger>("conformance", capture_.sink());
     log_->set_level(spdlog::level::trace);
 }

@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "connectors/builtin.hpp"
 #include "connectors/runtime/https_client.hpp"
 #include "connectors/runtime/oauth2.hpp"
 #include "connectors/runtime/timing.hpp"
@@ -120,6 +121,10 @@ struct fixture {
         s.vendor = vendor;
         s.client = {token_url(), "sim-client-id", "sim-client-secret"};
         s.request_timeout = std::chrono::milliseconds(400);
+        // The overlap the vendor's kind declares (qbo 24 h, xero 30 min).
+        if (const auto* k = connectors::builtin_kinds().find(vendor); k != nullptr && k->oauth2) {
+            s.old_refresh_valid = k->oauth2->old_refresh_valid;
+        }
         return s;
     }
 

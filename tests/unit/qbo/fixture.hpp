@@ -6,9 +6,9 @@
 
 namespace billsync::testing {
 
-// The bytes of tests/fixtures/qbo/<name>, exactly as stored.
+// The bytes of connectors/qbo/fixtures/<name>, exactly as stored.
 inline std::string qbo_fixture(const std::string& name) {
-    std::ifstream in(std::string(BILLSYNC_SOURCE_DIR) + "/tests/fixtures/qbo/" + name,
+    std::ifstream in(std::string(BILLSYNC_SOURCE_DIR) + "/connectors/qbo/fixtures/" + name,
                      std::ios::binary);
     std::stringstream ss;
     ss << in.rdbuf();

@@ -5,7 +5,7 @@
 
 #include "config/loader.hpp"
 #include "config/sources.hpp"
-#include "connectors/runtime/settings.hpp"
+#include "connectors/builtin.hpp"
 
 namespace billsync::config {
 namespace {

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "connectors/qbo/qbo_kind.hpp"
 #include "connectors/runtime/oauth2.hpp"
 #include "connectors/runtime/rate_limit.hpp"
 #include "connectors/runtime/token_store.hpp"
@@ -55,7 +56,7 @@ protected:
         c.access_expires_at = clock_.now() + grant.expires_in;
         c.refresh_token = grant.refresh_token;
         ASSERT_TRUE(oauth2::store_credential(*tokens_, c).ok);
-        limiter_.set_limits("qbo", presets::qbo());
+        limiter_.set_limits("qbo", qbo::rate_limits());
         settings_.base_url = server_.base_url();
         settings_.realm_id = realm;
         settings_.client = {

@@ -8,7 +8,11 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include "connectors/harvest/harvest_kind.hpp"
+#include "connectors/karbon/karbon_kind.hpp"
+#include "connectors/qbo/qbo_kind.hpp"
 #include "connectors/runtime/https_client.hpp"
+#include "connectors/xero/xero_kind.hpp"
 
 namespace billsync::connectors {
 namespace {
@@ -149,7 +153,7 @@ TEST_F(rate_limit_test, permits_are_fifo) {
 }
 
 TEST_F(rate_limit_test, retry_after_pauses_the_key) {
-    limiter_.set_limits("karbon", presets::karbon());
+    limiter_.set_limits("karbon", karbon::rate_limits());
     http_response r;
     r.status = 429;
     r.headers = {{"Retry-After", "30"}};
@@ -164,7 +168,7 @@ TEST_F(rate_limit_test, retry_after_pauses_the_key) {
 }
 
 TEST_F(rate_limit_test, throttle_without_retry_after_pauses_briefly) {
-    limiter_.set_limits("qbo", presets::qbo());
+    limiter_.set_limits("qbo", qbo::rate_limits());
     http_response r;
     r.status = 429;  // QBO's 003001 carries no Retry-After
     limiter_.observe("qbo", "realm", r);
@@ -174,7 +178,7 @@ TEST_F(rate_limit_test, throttle_without_retry_after_pauses_briefly) {
 }
 
 TEST_F(rate_limit_test, remaining_headers_shrink_the_budget) {
-    limiter_.set_limits("xero", presets::xero());
+    limiter_.set_limits("xero", xero::rate_limits());
     EXPECT_EQ(limiter_.stats("xero", "tenant").available, (std::vector<std::uint32_t>{60, 5000}));
     http_response r;
     r.status = 200;
@@ -217,12 +221,12 @@ TEST_F(rate_limit_test, daily_cap_is_a_window_too) {
 }
 
 TEST_F(rate_limit_test, presets_and_scaling) {
-    EXPECT_EQ(presets::qbo().max_concurrent, 10u);
-    EXPECT_EQ(presets::qbo().windows[0].requests, 500u);
-    EXPECT_EQ(presets::xero().max_concurrent, 5u);
-    EXPECT_EQ(presets::harvest().windows[0].window, 15s);
-    EXPECT_EQ(presets::karbon().windows[0].requests, 120u);
-    const auto h = scaled(presets::harvest(), 10);
+    EXPECT_EQ(qbo::rate_limits().max_concurrent, 10u);
+    EXPECT_EQ(qbo::rate_limits().windows[0].requests, 500u);
+    EXPECT_EQ(xero::rate_limits().max_concurrent, 5u);
+    EXPECT_EQ(harvest::rate_limits().windows[0].window, 15s);
+    EXPECT_EQ(karbon::rate_limits().windows[0].requests, 120u);
+    const auto h = scaled(harvest::rate_limits(), 10);
     EXPECT_EQ(h.windows[0].window, 1500ms);
     EXPECT_EQ(h.windows[0].margin, 17500us);  // 0.5% + 10 ms
 }

@@ -1,0 +1,24 @@
+#pragma once
+
+// The connector kinds built into this binary (connectors/builtin.cpp, one line per vendor), and
+// shorthands over them for the daemon and the tests.
+
+#include <memory>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "connectors/runtime/kind.hpp"
+
+namespace billsync::connectors {
+
+const kind_registry& builtin_kinds();
+
+// builtin_kinds().parse / .make / .kinds().
+std::optional<connector_settings> parse_connector_settings(const config::connector_section& section,
+                                                           config::reader& r,
+                                                           config::diagnostics& diags);
+std::unique_ptr<connector> make_connector(const connector_settings& s, const runtime_deps& rt);
+std::vector<std::string_view> known_connector_kinds();
+
+}  // namespace billsync::connectors

@@ -1,0 +1,11 @@
+#pragma once
+
+#include "connectors/runtime/kind.hpp"
+
+namespace billsync::connectors::smtp {
+
+// The smtp connector kind: settings schema, limits and factory (registered in
+// connectors/builtin.cpp).
+connector_kind describe();
+
+}  // namespace billsync::connectors::smtp

@@ -1,0 +1,14 @@
+#pragma once
+
+#include "connectors/runtime/kind.hpp"
+
+namespace billsync::connectors::xero {
+
+// The xero connector kind: settings schema, limits and factory (registered in
+// connectors/builtin.cpp).
+connector_kind describe();
+
+oauth2::vendor_rules oauth2_rules();
+limit_spec rate_limits();  // 60/min, 5,000/day, 5 concurrent per tenant; X-Min/DayLimit-Remaining
+
+}  // namespace billsync::connectors::xero
