@@ -1,7 +1,7 @@
 #include "daemon/app_config.hpp"
 
 #include "connectors/runtime/token_store.hpp"
-#include "workflows/followup/parse_settings.hpp"
+#include "daemon/workflows/builtin.hpp"
 
 namespace billsync::daemon {
 
@@ -9,7 +9,18 @@ std::optional<app_config> load_app_config(const std::filesystem::path& file,
                                           config::diagnostics& diags) {
     std::vector<connectors::connector_settings> parsed;
     config::sources_settings sources;
-    workflows::followup::settings followup;
+    std::map<std::string, std::any, std::less<>> workflow_settings;
+    config::section_parsers sections{
+        {"sources", [&sources](config::reader& r) { sources = config::parse_sources(r); }}};
+    for (const auto& f : builtin_rules()) {
+        if (!f.section.empty() && f.parse) {
+            sections.emplace(std::string(f.section), [&workflow_settings, &f](config::reader& r) {
+                if (auto s = f.parse(r)) {
+                    workflow_settings.insert_or_assign(std::string(f.name), std::move(*s));
+                }
+            });
+        }
+    }
     auto loaded = config::load(
         file,
         diags,
@@ -18,12 +29,7 @@ std::optional<app_config> load_app_config(const std::filesystem::path& file,
                 parsed.push_back(std::move(*s));
             }
         },
-        {{"sources", [&sources](config::reader& r) { sources = config::parse_sources(r); }},
-         {"followup", [&followup](config::reader& r) {
-              if (auto s = config::parse_followup(r)) {
-                  followup = std::move(*s);
-              }
-          }}});
+        sections);
     if (!loaded || diags.has_errors()) {
         return std::nullopt;
     }
@@ -50,11 +56,8 @@ std::optional<app_config> load_app_config(const std::filesystem::path& file,
                       "[daemon] no secrets_key: OAuth2 tokens will be stored unsealed, and the "
                       "daemon refuses a data_dir readable by other users");
     }
-    if (followup.time_zone.empty()) {
-        followup.time_zone = loaded->daemon.time_zone;
-    }
     return app_config{
-        std::move(*loaded), std::move(parsed), std::move(sources), std::move(followup)};
+        std::move(*loaded), std::move(parsed), std::move(sources), std::move(workflow_settings)};
 }
 
 }  // namespace billsync::daemon

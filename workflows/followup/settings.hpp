@@ -1,6 +1,6 @@
 #pragma once
 
-// Plain settings of the overdue follow-up workflow. Only workflows/followup/parse_settings.cpp
+// Plain settings of the overdue follow-up workflow. Only daemon/workflows/followup_settings.cpp
 // reads configuration; everything else takes this struct. default_settings() gives the documented
 // defaults.
 
@@ -75,7 +75,7 @@ std::string template_id(client_class c, std::size_t touch);  // "standard.touch2
 // keywords dispute/incorrect/question; default texts for every part.
 settings default_settings();
 
-// The default text of a template part, for workflows/followup/parse_settings.cpp
+// The default text of a template part, for daemon/workflows/followup_settings.cpp
 // ("standard.touch1", "email_subject"); empty when there is none.
 std::string_view default_template_text(std::string_view id, std::string_view part);
 

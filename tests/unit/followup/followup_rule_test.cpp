@@ -13,32 +13,19 @@
 #include "state/store.hpp"
 #include "state/tables.hpp"
 #include "state/timers.hpp"
-#include "tests/fakes/temp_dir.hpp"
+#include "tests/unit/workflows/workflows_test_support.hpp"
 
 namespace billsync::workflows::followup {
 namespace {
 
 using json = nlohmann::json;
 
-util::instant at(std::string_view text) {
-    util::instant t{};
-    EXPECT_TRUE(util::parse_rfc3339(text, t)) << text;
-    return t;
-}
+using testing_support::at;
 
-class followup_rule_test : public ::testing::Test {
+class followup_rule_test : public testing_support::state_fixture {
 protected:
     void SetUp() override {
-        auto st = state::store::open(dir_.path() / "state");
-        ASSERT_TRUE(st.ok()) << st.st.message;
-        store_ = std::move(st.value);
-        auto ob = state::outbox::open(*store_);
-        ASSERT_TRUE(ob.ok());
-        outbox_ = std::move(ob.value);
-        timers_ = std::make_unique<state::timers>(*store_);
-        auto au = state::audit_log::open(*store_);
-        ASSERT_TRUE(au.ok());
-        audit_ = std::move(au.value);
+        state_fixture::SetUp();
         auto settings = default_settings();
         settings.firm_name = "Smith & Lee CPA";
         settings.firm_phone = "+1 555 0100";
@@ -78,12 +65,8 @@ protected:
     // One pipeline step: `fn` decides into a batch that is then committed.
     template <typename Fn>
     void step(util::instant now, Fn fn) {
-        state::batch b(*store_);
-        context ctx{b, *outbox_, *timers_, *audit_, now};
-        ctx.store = store_.get();
-        const auto st = fn(ctx);
+        const auto st = state_fixture::step(fn, now);
         ASSERT_TRUE(st.ok) << st.message;
-        ASSERT_TRUE(store_->write(b, true).ok);
     }
 
     void invoice_changed(util::instant now) {
@@ -97,12 +80,6 @@ protected:
         step(now, [&](context& ctx) { return rule_->on_change(c, ctx); });
     }
 
-    std::vector<state::action> actions() {
-        auto r = outbox_->ready(at("2100-01-01T00:00:00Z"), 1000);
-        EXPECT_TRUE(r.ok());
-        return r.value;
-    }
-
     sequence_state sequence() {
         auto row = state::get_entity(*store_, "followup", invoice_.id);
         sequence_state s;
@@ -110,20 +87,6 @@ protected:
         return s;
     }
 
-    std::string audit_text() {
-        auto r = audit_->read(at("2000-01-01T00:00:00Z"), 10'000);
-        std::string out;
-        for (const auto& e : r.value) {
-            out += e.line + "\n";
-        }
-        return out;
-    }
-
-    testing::temp_dir dir_;
-    std::unique_ptr<state::store> store_;
-    std::unique_ptr<state::outbox> outbox_;
-    std::unique_ptr<state::timers> timers_;
-    std::unique_ptr<state::audit_log> audit_;
     std::unique_ptr<followup_rule> rule_;
     mappings::client client_;
     mappings::invoice invoice_;
