@@ -54,8 +54,8 @@ struct settings {
     std::string time_zone;  // IANA; empty means "use [daemon] time_zone"
     std::string firm_name;
     std::string firm_phone;
-    std::string email_connector;    // connector name; empty: the first sendgrid/smtp one
-    std::string sms_connector;      // connector name; empty: the first twilio one
+    std::string email_connector;    // connector name; empty: the first one carrying email
+    std::string sms_connector;      // connector name; empty: the first one carrying SMS
     std::string reply_to;           // per-invoice reply addresses are made from this
     std::string coordinator_email;  // internal tasks are emailed here too when set
     std::map<client_class, std::vector<touch_spec>> cadences;
