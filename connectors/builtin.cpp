@@ -42,4 +42,15 @@ std::unique_ptr<connector> make_connector(const connector_settings& s, const run
 
 std::vector<std::string_view> known_connector_kinds() { return builtin_kinds().kinds(); }
 
+std::string_view channel_of_kind(std::string_view kind) noexcept {
+    const auto& kinds = builtin_kinds();
+    if (kinds.performs(kind, "email.send")) {
+        return "email";
+    }
+    if (kinds.performs(kind, "sms.send")) {
+        return "sms";
+    }
+    return {};
+}
+
 }  // namespace billsync::connectors

@@ -21,4 +21,8 @@ std::optional<connector_settings> parse_connector_settings(const config::connect
 std::unique_ptr<connector> make_connector(const connector_settings& s, const runtime_deps& rt);
 std::vector<std::string_view> known_connector_kinds();
 
+// The messages a connector kind carries for the workflows: "email" (it performs "email.send"),
+// "sms" (it performs "sms.send"), or "" (none). Rules route by channel, never by vendor.
+std::string_view channel_of_kind(std::string_view kind) noexcept;
+
 }  // namespace billsync::connectors

@@ -25,13 +25,13 @@
 #include "connectors/runtime/runtime_deps.hpp"
 #include "connectors/runtime/token_store.hpp"
 #include "daemon/app_config.hpp"
-#include "daemon/followup_setup.hpp"
-#include "daemon/followups.hpp"
 #include "daemon/intake.hpp"
 #include "daemon/pipeline.hpp"
 #include "daemon/sd_notify.hpp"
 #include "daemon/status.hpp"
 #include "daemon/tools.hpp"
+#include "daemon/workflows/builtin.hpp"
+#include "daemon/workflows/operator.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
 #include "state/dead_letters.hpp"
@@ -46,7 +46,6 @@
 #include "util/metrics.hpp"
 #include "util/redact.hpp"
 #include "util/version.hpp"
-#include "workflows/followup/followup_rule.hpp"
 
 namespace billsync::daemon {
 
@@ -388,7 +387,7 @@ struct app::impl : status_source {
     }
 
     void make_connectors() {
-        std::set<std::string, std::less<>> action_sources;
+        std::set<std::string, std::less<>> available;
         std::map<std::string, connectors::connector*, std::less<>> view;
         for (const auto& s : cfg->connectors) {
             if (!s.enabled) {
@@ -400,29 +399,17 @@ struct app::impl : status_source {
                 log->error("Connector could not be built connector={} kind={}", s.name, s.kind);
                 continue;
             }
-            if (s.value("action_url") != nullptr) {
-                action_sources.insert(s.name);
-            }
+            available.insert(s.name);
             view.emplace(s.name, c.get());
             connectors.emplace(s.name, std::move(c));
         }
-        engine = std::make_unique<workflows::engine>(std::move(action_sources));
-        if (cfg->followup.enabled) {
-            std::set<std::string, std::less<>> available;
-            for (const auto& [name, c] : view) {
-                available.insert(name);
-            }
-            std::string error;
-            auto rule = make_followup_rule(*cfg, available, &metrics, &error);
-            if (!rule) {
-                log->error("Follow-up workflow disabled: {}", error);
-            } else {
-                const auto& routes = rule->routes();
-                log->info("Follow-up workflow on email={} sms={}",
-                          routes.email.empty() ? "(none)" : routes.email,
-                          routes.sms.empty() ? "(none)" : routes.sms);
-                engine->set_followup(std::move(rule));
-            }
+        auto built = make_rules(*cfg, rule_deps_for(*cfg, available, &metrics));
+        for (const auto& [name, error] : built.failed) {
+            log->error("Workflow disabled rule={}: {}", name, error);
+        }
+        engine = std::make_unique<workflows::engine>(std::move(built.rules));
+        for (const auto& r : engine->rules()) {
+            log->info("Workflow on rule={}", r->name());
         }
         auto* manual = dynamic_cast<util::manual_clock*>(clock.get());
         pipe = std::make_unique<pipeline>(work_ioc.get_executor(),
@@ -485,50 +472,76 @@ struct app::impl : status_source {
         co_return co_await net::co_spawn(work_ioc, std::move(op), use_awaitable);
     }
 
-    // `billsync followup resume|stop`: the follow-up rule decides, in one batch on the pipeline's
-    // thread, like any other step.
-    net::awaitable<http::response> followup_request(std::string verb, http::request req) {
-        const auto j = nlohmann::json::parse(req.body, nullptr, false);
-        if (j.is_discarded() || !j.is_object() || !j.contains("invoice") ||
-            !j["invoice"].is_string()) {
-            co_return http::response::error(
-                400, "bad_request", R"(expected {"invoice": "<invoice id or number>"})");
-        }
-        const auto* rule = engine ? engine->followup() : nullptr;
-        if (rule == nullptr) {
-            co_return http::response::error(409, "disabled", "the follow-up workflow is off");
-        }
-        auto op =
-            [this,
-             rule,
-             verb,
-             invoice = j["invoice"].get<std::string>(),
-             who = j.value("who", std::string("status api"))]() -> net::awaitable<http::response> {
-            const auto id = find_invoice(*store, invoice);
-            if (!id) {
-                co_return http::response::error(404, "not_found", "no invoice " + invoice);
-            }
+    // POST /workflows/<rule>/<verb>: the rule decides, in one batch on the pipeline's thread,
+    // like any other step.
+    net::awaitable<http::response> workflow_post(std::string rule,
+                                                 std::string verb,
+                                                 http::request req) {
+        auto op = [this, rule, verb, body = req.body]() -> net::awaitable<http::response> {
             state::batch b(*store);
             workflows::context ctx{b, *outbox, *timers, *audit, clock->now()};
             ctx.store = store.get();
-            auto st = verb == "resume" ? rule->resume(*id, who, ctx) : rule->stop(*id, who, ctx);
-            if (!st.ok) {
-                co_return http::response::error(404, "not_found", st.message);
-            }
-            if (st = store->write(b, true); !st.ok) {
-                co_return http::response::error(503, "unavailable", st.message);
-            }
-            auto shown = followup_json(*store, cfg->followup, *id);
-            co_return http::response::json(200, shown ? shown->dump(2) : std::string("{}"));
+            const command_deps deps{*store, [this, &b] { return store->write(b, true); }};
+            co_return workflow_command(*engine, rule, verb, body, ctx, deps);
         };
         auto r = co_await net::co_spawn(work_ioc, std::move(op), use_awaitable);
         if (r.status == 200) {
-            log->info("Follow-up {} invoice={}",
-                      verb == "resume" ? "resumed" : "stopped",
-                      j["invoice"].get<std::string>());
+            log->info("Workflow command done rule={} verb={}", rule, verb);
             pipe->kick();
         }
         co_return r;
+    }
+
+    // The part of a /workflows/<rule>/<verb> path after the prefix, split at the first '/'.
+    static std::pair<std::string, std::string> rule_and_verb(std::string_view rest) {
+        const auto slash = rest.find('/');
+        if (slash == std::string_view::npos) {
+            return {std::string(rest), {}};
+        }
+        return {std::string(rest.substr(0, slash)), std::string(rest.substr(slash + 1))};
+    }
+
+    void install_workflow_routes(const std::optional<config::secret>& token) {
+        constexpr std::string_view prefix = "/workflows/";
+        status_routes.add("GET", "/workflows", guard(token, [this](http::request) {
+                              return read_request(
+                                  [this](const state::store&) { return workflows_json(*engine); });
+                          }));
+        status_routes.add_prefix("GET",
+                                 std::string(prefix),
+                                 "/workflows/:rule",
+                                 guard(token, [this, prefix](http::request req) {
+                                     return read_view(req.path.substr(prefix.size()));
+                                 }));
+        status_routes.add_prefix(
+            "POST",
+            std::string(prefix),
+            "/workflows/:rule/:verb",
+            guard(token, [this, prefix](http::request req) {
+                auto [rule, verb] = rule_and_verb(std::string_view(req.path).substr(prefix.size()));
+                return workflow_post(std::move(rule), std::move(verb), std::move(req));
+            }));
+        // The documented follow-up routes, served through the same path.
+        status_routes.add("GET", "/followups", guard(token, [this](http::request) {
+                              return read_view("followup");
+                          }));
+        status_routes.add("GET", "/tasks", guard(token, [this](http::request) {
+                              return read_view("followup/tasks");
+                          }));
+        for (std::string verb : {"resume", "stop"}) {
+            status_routes.add(
+                "POST", "/followups/" + verb, guard(token, [this, verb](http::request req) {
+                    return workflow_post("followup", verb, std::move(req));
+                }));
+        }
+    }
+
+    // GET /workflows/<rule>[/<path>], on the pipeline's thread so it sees whole steps.
+    net::awaitable<http::response> read_view(std::string rule_and_path) {
+        auto op = [this, rule_and_path]() -> net::awaitable<http::response> {
+            co_return workflow_view(*engine, rule_and_path, *store);
+        };
+        co_return co_await net::co_spawn(work_ioc, std::move(op), use_awaitable);
     }
 
     net::awaitable<http::response> clock_advance(http::request req) {
@@ -608,22 +621,7 @@ struct app::impl : status_source {
                                   return deadletter_request(verb, std::move(req));
                               }));
         }
-        status_routes.add("GET", "/followups", guard(d.status_token, [this](http::request) {
-                              return read_request([this](const state::store& s) {
-                                  return followups_json(s, cfg->followup);
-                              });
-                          }));
-        status_routes.add(
-            "GET", "/tasks", guard(d.status_token, [this](http::request) {
-                return read_request([](const state::store& s) { return tasks_json(s); });
-            }));
-        for (std::string verb : {"resume", "stop"}) {
-            status_routes.add("POST",
-                              "/followups/" + verb,
-                              guard(d.status_token, [this, verb](http::request req) {
-                                  return followup_request(verb, std::move(req));
-                              }));
-        }
+        install_workflow_routes(d.status_token);
         webhook_routes.add_prefix(
             "POST", "/webhooks/", "/webhooks/:connector", [this](http::request req) {
                 return webhooks->handle(std::move(req));

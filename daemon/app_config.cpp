@@ -4,7 +4,7 @@
 
 #include "connectors/builtin.hpp"
 #include "connectors/runtime/token_store.hpp"
-#include "workflows/followup/parse_settings.hpp"
+#include "daemon/workflows/builtin.hpp"
 
 namespace billsync::daemon {
 
@@ -12,7 +12,18 @@ std::optional<app_config> load_app_config(const std::filesystem::path& file,
                                           config::diagnostics& diags) {
     std::vector<connectors::connector_settings> parsed;
     config::sources_settings sources;
-    workflows::followup::settings followup;
+    std::map<std::string, std::any, std::less<>> workflow_settings;
+    config::section_parsers sections{
+        {"sources", [&sources](config::reader& r) { sources = config::parse_sources(r); }}};
+    for (const auto& f : builtin_rules()) {
+        if (!f.section.empty() && f.parse) {
+            sections.emplace(std::string(f.section), [&workflow_settings, &f](config::reader& r) {
+                if (auto s = f.parse(r)) {
+                    workflow_settings.insert_or_assign(std::string(f.name), std::move(*s));
+                }
+            });
+        }
+    }
     auto loaded = config::load(
         file,
         diags,
@@ -31,12 +42,7 @@ std::optional<app_config> load_app_config(const std::filesystem::path& file,
                 parsed.push_back(std::move(*s));
             }
         },
-        {{"sources", [&sources](config::reader& r) { sources = config::parse_sources(r); }},
-         {"followup", [&followup](config::reader& r) {
-              if (auto s = config::parse_followup(r)) {
-                  followup = std::move(*s);
-              }
-          }}});
+        sections);
     if (!loaded || diags.has_errors()) {
         return std::nullopt;
     }
@@ -46,10 +52,8 @@ std::optional<app_config> load_app_config(const std::filesystem::path& file,
     if (data_dir.is_relative()) {
         data_dir = std::filesystem::absolute(file).parent_path() / data_dir;
     }
-    if (followup.time_zone.empty()) {
-        followup.time_zone = loaded->daemon.time_zone;
-    }
-    app_config out{std::move(*loaded), std::move(parsed), std::move(sources), std::move(followup)};
+    app_config out{
+        std::move(*loaded), std::move(parsed), std::move(sources), std::move(workflow_settings)};
     // OAuth2 tokens are sealed at rest under secrets_key; without one they are stored unsealed.
     const auto& d = out.daemon();
     if (d.secrets_key) {

@@ -1,7 +1,10 @@
 #pragma once
 
+#include <any>
 #include <filesystem>
+#include <map>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "config/config.hpp"
@@ -9,7 +12,6 @@
 #include "config/loader.hpp"
 #include "config/sources.hpp"
 #include "connectors/runtime/settings.hpp"
-#include "workflows/followup/settings.hpp"
 
 namespace billsync::daemon {
 
@@ -18,8 +20,9 @@ struct app_config {
     config::loaded_config loaded;
     std::vector<connectors::connector_settings> connectors;
     config::sources_settings sources;  // [sources]: the source of truth per data type
-    // [followup]: disabled when absent; time_zone falls back to [daemon] time_zone.
-    workflows::followup::settings followup;
+    // Each built-in workflow's parsed settings (daemon/workflows/builtin.cpp), by rule name;
+    // only rules with a settings table have an entry.
+    std::map<std::string, std::any, std::less<>> workflow_settings;
 
     const config::daemon_settings& daemon() const { return loaded.daemon; }
     // An enabled connector's kind uses OAuth2 (its tokens live in the state store).

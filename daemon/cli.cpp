@@ -10,10 +10,10 @@
 #include "daemon/app.hpp"
 #include "daemon/app_config.hpp"
 #include "daemon/connect.hpp"
-#include "daemon/followups.hpp"
 #include "daemon/preview.hpp"
 #include "daemon/sandbox.hpp"
 #include "daemon/tools.hpp"
+#include "daemon/workflows/operator.hpp"
 #include "http/client.hpp"
 #include "util/redact.hpp"
 #include "util/version.hpp"
@@ -228,6 +228,16 @@ int main(int argc, char** argv) {
     followup->add_option("invoice", fu_invoice, "Invoice id or number (show, resume, stop)");
     followup->add_option("-c,--config", config_file, "Configuration file")->required();
 
+    std::string wf_rule;
+    std::string wf_verb;
+    std::vector<std::string> wf_args;
+    auto* workflow = cli.add_subcommand(
+        "workflow", "Operate a workflow: its views and commands (GET/POST /workflows/<rule>/...)");
+    workflow->add_option("rule", wf_rule, "Workflow (rule) name, e.g. followup")->required();
+    workflow->add_option("verb", wf_verb, "Verb of that workflow, e.g. list")->required();
+    workflow->add_option("args", wf_args, "Arguments of the verb");
+    workflow->add_option("-c,--config", config_file, "Configuration file")->required();
+
     preview_options preview_opts;
     auto* preview = cli.add_subcommand(
         "preview",
@@ -278,14 +288,22 @@ int main(int argc, char** argv) {
     if (*deadletters) {
         return cmd_deadletters(config_file, verb, item, std::cout, std::cerr);
     }
+    if (*workflow) {
+        return cmd_workflow(config_file, wf_rule, wf_verb, wf_args, std::cout, std::cerr);
+    }
+    // `followup` and `tasks` are the follow-up workflow's verbs under their documented names.
     if (*followup) {
-        return cmd_followup(config_file, fu_verb, fu_invoice, std::cout, std::cerr);
+        std::vector<std::string> args;
+        if (!fu_invoice.empty()) {
+            args.push_back(fu_invoice);
+        }
+        return cmd_workflow(config_file, "followup", fu_verb, args, std::cout, std::cerr);
     }
     if (*preview) {
         return cmd_preview(config_file, preview_opts, std::cout, std::cerr);
     }
     if (*tasks) {
-        return cmd_tasks(config_file, std::cout, std::cerr);
+        return cmd_workflow(config_file, "followup", "tasks", {}, std::cout, std::cerr);
     }
     if (*inspect) {
         return cmd_inspect(config_file, item, std::cout, std::cerr);

@@ -134,43 +134,10 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         return true;
     }
 
-    // Channel outcomes the operator watches: opt-outs, and messages that did not arrive.
-    void count_change(const mappings::change& c) {
-        const bool message = c.entity_type == "sms_message" || c.entity_type == "email_message";
-        if (c.entity_type != "suppression" && !message) {
-            return;
-        }
-        const auto f = nlohmann::json::parse(c.fields_json, nullptr, false);
-        if (!f.is_object()) {
-            return;
-        }
-        if (c.entity_type == "suppression") {
-            if (f.value("opted_out", false)) {
-                d.metrics
-                    .get_counter("billsync_opt_outs_total",
-                                 "Addresses and numbers added to the suppression list.",
-                                 {{"channel", f.value("channel", std::string("unknown"))}})
-                    .inc();
-            }
-            return;
-        }
-        const auto status = f.value("status", std::string());
-        if (status == "undelivered" || status == "failed" || status == "bounce" ||
-            status == "dropped") {
-            d.metrics
-                .get_counter("billsync_delivery_failures_total",
-                             "Messages the provider reported as not delivered.",
-                             {{"channel", c.entity_type == "sms_message" ? "sms" : "email"},
-                              {"status", status}})
-                .inc();
-        }
-    }
-
     // Change records for the log and the workflows' decisions on them, into b. Empty: fine.
     std::string apply_changes(const std::vector<mappings::change>& changes,
                               workflows::context& ctx) {
         for (const auto& ch : changes) {
-            count_change(ch);
             d.changes.append(ctx.b, ch.encode());
             if (auto st = d.engine.on_change(ch, ctx); !st.ok) {
                 return "workflow failed: " + st.message;
@@ -408,7 +375,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
             if (!fresh) {
                 // Try again shortly; the audit says why the touch did not go out now.
                 st = d.timers.schedule(b, t.name, now + std::chrono::minutes(15), t.payload);
-                nlohmann::json line{{"rule", "followup"},
+                nlohmann::json line{{"rule", d.engine.timer_owner(t.name)},
                                     {"decision", "defer"},
                                     {"timer", t.name},
                                     {"cause",
@@ -466,24 +433,6 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         note_enqueued(ctx.enqueued);
     }
 
-    // Follow-up deliveries by channel, touch and outcome (acknowledgements count as touch 0).
-    void count_delivery(const state::action& a, std::string_view outcome) {
-        if (a.kind != "email.send" && a.kind != "sms.send") {
-            return;
-        }
-        const auto p = nlohmann::json::parse(a.payload, nullptr, false);
-        if (!p.is_object() || !p.contains("invoice")) {
-            return;
-        }
-        d.metrics
-            .get_counter("billsync_followup_deliveries_total",
-                         "Follow-up messages by channel, touch and outcome.",
-                         {{"channel", a.kind == "sms.send" ? "sms" : "email"},
-                          {"touch", std::to_string(p.value("touch", 0))},
-                          {"outcome", std::string(outcome)}})
-            .inc();
-    }
-
     void commit_or_log(state::batch& b, const state::action& a) {
         if (auto st = d.store.write(b, false); !st.ok) {
             // The action stays in flight; after a restart it is reconciled, never re-sent blindly.
@@ -526,7 +475,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                 case connectors::action_outcome::kind::done:
                     d.outbox.complete(b, a.id, outcome.detail);
                     effects_into(b, a, outcome.effects, done_at);
-                    count_delivery(a, "sent");
+                    d.engine.on_action_done(a, workflows::action_result::done);
                     line["decision"] = "action_done";
                     action_counter(a.connector, "done").inc();
                     note_finished(a.connector, a.id);
@@ -550,7 +499,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                 case connectors::action_outcome::kind::permanent:
                     d.outbox.to_dead_letter(b, a.id, outcome.detail, done_at);
                     effects_into(b, a, outcome.effects, done_at);
-                    count_delivery(a, "failed");
+                    d.engine.on_action_done(a, workflows::action_result::failed);
                     line["decision"] = "action_dead";
                     action_counter(a.connector, "dead").inc();
                     note_finished(a.connector, a.id);

@@ -20,8 +20,8 @@
 #include <vector>
 
 #include "daemon/app_config.hpp"
-#include "daemon/followup_setup.hpp"
 #include "daemon/tools.hpp"
+#include "daemon/workflows/builtin.hpp"
 #include "mappings/change.hpp"
 #include "mappings/model.hpp"
 #include "state/keys.hpp"
@@ -538,19 +538,17 @@ int cmd_preview(const std::string& config_file,
                                                                      : util::system_clock().now();
     }
     // Nothing is contacted: every enabled connector counts as available, as in the daemon.
-    std::set<std::string, std::less<>> available;
-    std::set<std::string, std::less<>> action_sources;
-    for (const auto& c : cfg->connectors) {
-        if (c.enabled) {
-            available.insert(c.name);
-            if (c.value("action_url") != nullptr) {
-                action_sources.insert(c.name);
+    // Every enabled rule runs, as in the daemon; the report is the follow-up workflow's.
+    auto built = make_rules(*cfg, rule_deps_for(*cfg, enabled_connectors(*cfg), nullptr));
+    workflows::engine engine(std::move(built.rules));
+    const auto* rule = dynamic_cast<const fu::followup_rule*>(engine.find("followup"));
+    if (rule == nullptr) {
+        std::string error;
+        for (const auto& [name, why] : built.failed) {
+            if (name == "followup") {
+                error = why;
             }
         }
-    }
-    std::string error;
-    auto rule = make_followup_rule(*cfg, available, nullptr, &error);
-    if (!rule) {
         err << (error.empty() ? fmt::format("the follow-up workflow is off in {} ([followup] is "
                                             "absent or enabled = false); nothing would be sent\n",
                                             config_file)
@@ -596,9 +594,6 @@ int cmd_preview(const std::string& config_file,
         return exit_unavailable;
     }
     state::timers timers(s);
-    workflows::engine engine(std::move(action_sources));
-    engine.set_followup(std::move(rule));
-
     simulation sim(s, *ob.value, timers, *audit.value, engine);
     auto st = sim.observe_all(start);
     if (st.ok) {

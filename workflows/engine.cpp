@@ -1,122 +1,88 @@
 #include "workflows/engine.hpp"
 
+#include <exception>
 #include <nlohmann/json.hpp>
-
-#include "workflows/action_key.hpp"
-#include "workflows/followup/followup_rule.hpp"
 
 namespace billsync::workflows {
 
 namespace {
-constexpr std::string_view remind_prefix = "remind/";
+
+// A rule that throws fails the step it was asked to decide, nothing more.
+template <class Fn>
+state::status contained(const rule& r, Fn&& fn) {
+    try {
+        return fn();
+    } catch (const std::exception& e) {
+        return state::status::failure("rule " + std::string(r.name()) + " failed: " + e.what());
+    } catch (...) {
+        return state::status::failure("rule " + std::string(r.name()) + " failed");
+    }
 }
 
-engine::engine(std::set<std::string, std::less<>> action_sources)
-    : action_sources_(std::move(action_sources)) {}
+}  // namespace
+
+engine::engine(std::vector<std::unique_ptr<rule>> rules) : rules_(std::move(rules)) {}
 
 engine::~engine() = default;
 engine::engine(engine&&) noexcept = default;
+engine& engine::operator=(engine&&) noexcept = default;
 
-std::optional<engine::refresh_target> engine::before_timer(std::string_view timer_name) const {
-    if (!followup_) {
-        return std::nullopt;
+void engine::add(std::unique_ptr<rule> r) { rules_.push_back(std::move(r)); }
+
+const rule* engine::find(std::string_view name) const noexcept {
+    for (const auto& r : rules_) {
+        if (r->name() == name) {
+            return r.get();
+        }
     }
-    if (auto invoice = followup::followup_rule::touch_invoice(timer_name)) {
-        return refresh_target{"invoice", std::move(*invoice)};
+    return nullptr;
+}
+
+std::string_view engine::timer_owner(std::string_view timer_name) const noexcept {
+    for (const auto& r : rules_) {
+        if (r->owns_timer(timer_name)) {
+            return r->name();
+        }
+    }
+    return {};
+}
+
+std::optional<refresh_target> engine::before_timer(std::string_view timer_name) const {
+    for (const auto& r : rules_) {
+        if (r->owns_timer(timer_name)) {
+            return r->before_timer(timer_name);
+        }
     }
     return std::nullopt;
 }
 
-void engine::set_followup(std::unique_ptr<followup::followup_rule> rule) {
-    followup_ = std::move(rule);
-}
-
-state::status engine::enqueue(context& ctx,
-                              std::string_view rule,
-                              const std::string& connector,
-                              const std::string& entity,
-                              std::uint64_t version,
-                              std::string payload,
-                              std::string_view cause) const {
-    state::action a;
-    a.id = action_key(rule, entity, version);
-    a.connector = connector;
-    a.kind = std::string(rule);
-    a.payload = std::move(payload);
-    a.next_attempt_at = ctx.now;
-    auto added = ctx.outbox.enqueue(ctx.b, a);
-    if (!added.ok()) {
-        return added.st;
+state::status engine::on_change(const mappings::change& c, context& ctx) const {
+    for (const auto& r : rules_) {
+        if (auto st = contained(*r, [&] { return r->on_change(c, ctx); }); !st.ok) {
+            return st;
+        }
     }
-    if (added.value) {
-        ctx.enqueued.emplace_back(a.id, a.connector);
-    }
-    nlohmann::json line{{"decision", added.value ? "action_enqueued" : "action_already_known"},
-                        {"action", a.id},
-                        {"rule", rule},
-                        {"entity", entity},
-                        {"version", version},
-                        {"cause", cause}};
-    ctx.audit.append(ctx.b, ctx.now, line.dump());
     return state::status::success();
 }
 
-state::status engine::on_change(const mappings::change& c, context& ctx) const {
-    if (followup_ && c.entity_type != "record") {
-        return followup_->on_change(c, ctx);
-    }
-    if (c.entity_type != "record" || !action_sources_.contains(c.source)) {
-        return state::status::success();
-    }
-    const auto timer_name = std::string(remind_prefix) + c.entity_id;
-    if (c.what == mappings::change::op::deleted) {
-        return ctx.timers.cancel(ctx.b, timer_name);
-    }
-    nlohmann::json payload{{"entity", c.entity_id}, {"version", c.version}};
-    payload["fields"] = nlohmann::json::parse(c.fields_json, nullptr, false);
-    if (auto st = enqueue(ctx,
-                          "notify",
-                          c.source,
-                          c.entity_id,
-                          c.version,
-                          payload.dump(),
-                          std::string(to_string(c.what)));
-        !st.ok) {
-        return st;
-    }
-    const auto& fields = payload["fields"];
-    if (fields.is_object() && fields.contains("remind_after_s") &&
-        fields["remind_after_s"].is_number_integer()) {
-        const auto after = std::chrono::seconds(fields["remind_after_s"].get<std::int64_t>());
-        nlohmann::json t{{"source", c.source}, {"entity", c.entity_id}, {"version", c.version}};
-        return ctx.timers.schedule(ctx.b, timer_name, ctx.now + after, t.dump());
-    }
-    return ctx.timers.cancel(ctx.b, timer_name);
-}
-
 state::status engine::on_timer(const state::timer& t, context& ctx) const {
-    if (followup_ && followup_->owns_timer(t.name)) {
-        return followup_->on_timer(t, ctx);
-    }
-    if (t.name.starts_with(remind_prefix)) {
-        const auto p = nlohmann::json::parse(t.payload, nullptr, false);
-        if (!p.is_discarded() && p.contains("source") && p.contains("entity") &&
-            p.contains("version")) {
-            const auto source = p["source"].get<std::string>();
-            if (action_sources_.contains(source)) {
-                return enqueue(ctx,
-                               "remind",
-                               source,
-                               p["entity"].get<std::string>(),
-                               p["version"].get<std::uint64_t>(),
-                               p.dump(),
-                               "timer " + t.name);
-            }
+    for (const auto& r : rules_) {
+        if (r->owns_timer(t.name)) {
+            return contained(*r, [&] { return r->on_timer(t, ctx); });
         }
     }
     nlohmann::json line{{"decision", "timer_ignored"}, {"timer", t.name}};
     ctx.audit.append(ctx.b, ctx.now, line.dump());
     return state::status::success();
+}
+
+void engine::on_action_done(const state::action& a, action_result res) const {
+    for (const auto& r : rules_) {
+        try {
+            r->on_action_done(a, res);
+        } catch (...) {  // counting only: an outcome is recorded whatever a rule makes of it
+        }
+    }
 }
 
 }  // namespace billsync::workflows

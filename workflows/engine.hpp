@@ -2,66 +2,51 @@
 
 #include <memory>
 #include <optional>
-#include <set>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 #include "mappings/change.hpp"
 #include "state/outbox.hpp"
 #include "state/tables.hpp"
 #include "state/timers.hpp"
-#include "util/clock.hpp"
 #include "workflows/context.hpp"
+#include "workflows/rule.hpp"
 
 namespace billsync::workflows {
 
-namespace followup {
-class followup_rule;
-}
-
 // Turns canonical changes and fired timers into side effects (outbox actions) and future work
-// (timers). Rules see canonical entities only.
-//
-// Record rules (generic signed-webhook sources):
-// - "notify": every created or updated record from a source that takes actions gets one notify
-//   action, keyed by (rule, entity, version), back to that source.
-// - "remind": a record with remind_after_s schedules the durable timer remind/<entity>; an
-//   update reschedules it, a deletion cancels it; when it fires, a remind action is queued.
+// (timers) by asking its rules, in order. The engine knows no rule by name: every change is
+// offered to every rule, a timer goes to the rule that owns it, and a finished action is reported
+// to every rule. A rule that throws fails the step (the caller retries it, then dead-letters it);
+// it never ends the caller.
 class engine {
 public:
-    explicit engine(std::set<std::string, std::less<>> action_sources);
+    engine() = default;
+    explicit engine(std::vector<std::unique_ptr<rule>> rules);
     ~engine();
     engine(engine&&) noexcept;
+    engine& operator=(engine&&) noexcept;
 
-    // The overdue follow-up workflow; without one, invoices trigger nothing.
-    void set_followup(std::unique_ptr<followup::followup_rule> rule);
-    const followup::followup_rule* followup() const noexcept { return followup_.get(); }
+    void add(std::unique_ptr<rule> r);
+    const std::vector<std::unique_ptr<rule>>& rules() const noexcept { return rules_; }
+    // The rule of that name; nullptr when it is not on.
+    const rule* find(std::string_view name) const noexcept;
 
+    // The rule that owns a timer; empty when none does.
+    std::string_view timer_owner(std::string_view timer_name) const noexcept;
     // The canonical entity a timer's decision depends on, to be re-read from its source of truth
     // before the timer fires (a follow-up touch re-reads its invoice); nullopt: none.
-    struct refresh_target {
-        std::string type;
-        std::string id;
-    };
     std::optional<refresh_target> before_timer(std::string_view timer_name) const;
 
     state::status on_change(const mappings::change& c, context& ctx) const;
     // Timers that belong to no rule are logged in the audit log and dropped.
     state::status on_timer(const state::timer& t, context& ctx) const;
+    // An outbox action ended for good; rules update what they count.
+    void on_action_done(const state::action& a, action_result r) const;
 
 private:
-    state::status enqueue(context& ctx,
-                          std::string_view rule,
-                          const std::string& connector,
-                          const std::string& entity,
-                          std::uint64_t version,
-                          std::string payload,
-                          std::string_view cause) const;
-
-    std::set<std::string, std::less<>> action_sources_;
-    std::unique_ptr<followup::followup_rule> followup_;
+    std::vector<std::unique_ptr<rule>> rules_;
 };
 
 }  // namespace billsync::workflows

@@ -10,6 +10,7 @@
 #include "connectors/twilio/twilio_kind.hpp"
 #include "connectors/twilio/twilio_signature.hpp"
 #include "mappings/model.hpp"
+#include "mappings/sms_keywords.hpp"
 #include "state/tables.hpp"
 #include "util/crypto.hpp"
 #include "util/redact.hpp"
@@ -213,24 +214,7 @@ int status_rank(std::string_view status) noexcept {
 }
 
 std::string_view keyword_of(std::string_view body) noexcept {
-    static constexpr std::array<std::string_view, 8> stop = {
-        "STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"};
-    static constexpr std::array<std::string_view, 3> start = {"START", "YES", "UNSTOP"};
-    static constexpr std::array<std::string_view, 2> help = {"HELP", "INFO"};
-    const auto word = upper_trimmed(body);
-    const auto in = [&word](const auto& list) {
-        return std::find(list.begin(), list.end(), word) != list.end();
-    };
-    if (in(stop)) {
-        return "stop";
-    }
-    if (in(start)) {
-        return "start";
-    }
-    if (in(help)) {
-        return "help";
-    }
-    return "";
+    return mappings::to_string(mappings::classify_sms_keyword(body));
 }
 
 bool is_suppressed(const state::store& s, std::string_view e164) {

@@ -55,7 +55,7 @@ settings from(const connector_settings& s);
 int status_rank(std::string_view status) noexcept;
 
 // "stop", "start", "help" when the whole message (trimmed, any case) is one of Twilio's default
-// keywords; "" otherwise.
+// keywords (mappings/sms_keywords.hpp); "" otherwise.
 std::string_view keyword_of(std::string_view body) noexcept;
 
 // True when billsync's suppression list has the number opted out of SMS.

@@ -1,13 +1,17 @@
 #include "workflows/followup/followup_rule.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cctype>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <ostream>
 #include <set>
 
 #include "util/crypto.hpp"
 #include "util/metrics.hpp"
+#include "workflows/followup/views.hpp"
 
 namespace billsync::workflows::followup {
 
@@ -144,6 +148,30 @@ std::optional<std::string> followup_rule::touch_invoice(std::string_view timer_n
     return std::string(timer_name.substr(timer_prefix.size(), slash - timer_prefix.size()));
 }
 
+std::optional<refresh_target> followup_rule::before_timer(std::string_view timer_name) const {
+    if (auto invoice = touch_invoice(timer_name)) {
+        return refresh_target{"invoice", std::move(*invoice)};
+    }
+    return std::nullopt;
+}
+
+void followup_rule::on_action_done(const state::action& a, action_result r) const {
+    if (metrics_ == nullptr || (a.kind != "email.send" && a.kind != "sms.send")) {
+        return;
+    }
+    const auto p = json::parse(a.payload, nullptr, false);
+    if (!p.is_object() || !p.contains("invoice")) {
+        return;
+    }
+    metrics_
+        ->get_counter("billsync_followup_deliveries_total",
+                      "Follow-up messages by channel, touch and outcome.",
+                      {{"channel", a.kind == "sms.send" ? "sms" : "email"},
+                       {"touch", std::to_string(p.value("touch", 0))},
+                       {"outcome", r == action_result::done ? "sent" : "failed"}})
+        .inc();
+}
+
 state::result<std::optional<followup_rule::loaded>> followup_rule::load(std::string_view invoice_id,
                                                                         context& ctx) const {
     using result_t = state::result<std::optional<loaded>>;
@@ -209,21 +237,13 @@ state::status followup_rule::apply(const plan_result& r, const loaded& l, contex
     auto enqueue = [&](const std::string& key,
                        const std::string& connector,
                        std::string kind,
-                       json payload) -> state::status {
+                       const json& payload) -> state::status {
         state::action act;
         act.id = key;
         act.connector = connector;
         act.kind = std::move(kind);
         act.payload = payload.dump();
-        act.next_attempt_at = ctx.now;
-        auto added = ctx.outbox.enqueue(ctx.b, act);
-        if (!added.ok()) {
-            return added.st;
-        }
-        if (added.value) {
-            ctx.enqueued.emplace_back(act.id, act.connector);
-        }
-        return state::status::success();
+        return ctx.enqueue(std::move(act)).st;
     };
     for (const auto& a : r.actions) {
         const bool sms = a.kind == action_kind::sms || (a.kind == action_kind::ack && a.sms);
@@ -521,6 +541,143 @@ state::status followup_rule::stop(std::string_view invoice_id,
                                   std::string_view who,
                                   context& ctx) const {
     return operator_command(invoice_id, who, false, ctx);
+}
+
+std::vector<verb_spec> followup_rule::verbs() const {
+    return {{"list", "", false, "open sequences: stage, next touch, channels"},
+            {"show", "INVOICE", false, "one sequence with its audit trail"},
+            {"tasks", "", false, "internal tasks for the billing coordinator"},
+            {"resume", "INVOICE", true, "resume a paused or stopped sequence"},
+            {"stop", "INVOICE", true, "stop a sequence"}};
+}
+
+operator_answer followup_rule::view(std::string_view path, const state::store& s) const {
+    if (path.empty() || path == "list") {
+        return operator_answer::ok(followups_json(s, planner_.config()));
+    }
+    if (path == "tasks") {
+        return operator_answer::ok(tasks_json(s));
+    }
+    if (path.starts_with("show/")) {
+        const auto invoice = path.substr(5);
+        if (auto j = followup_json(s, planner_.config(), invoice)) {
+            return operator_answer::ok(std::move(*j));
+        }
+        return operator_answer::fail(
+            404, "not_found", "no follow-up sequence for invoice " + std::string(invoice));
+    }
+    return rule::view(path, s);
+}
+
+operator_answer followup_rule::command(std::string_view verb,
+                                       const json& args,
+                                       context& ctx) const {
+    if (verb != "resume" && verb != "stop") {
+        return rule::command(verb, args, ctx);
+    }
+    if (!args.is_object() || !args.contains("invoice") || !args["invoice"].is_string()) {
+        return operator_answer::fail(
+            400, "bad_request", R"(expected {"invoice": "<invoice id or number>"})");
+    }
+    const auto invoice = args["invoice"].get<std::string>();
+    const auto who = args.value("who", std::string("status api"));
+    const auto id = find_invoice(*ctx.store, invoice);
+    const auto unknown = "no follow-up sequence for invoice " + invoice;
+    if (!id) {
+        return operator_answer::fail(404, "not_found", unknown);
+    }
+    auto st = verb == "resume" ? resume(*id, who, ctx) : stop(*id, who, ctx);
+    if (!st.ok) {
+        const bool no_sequence = st.message.ends_with("has no follow-up sequence");
+        return operator_answer::fail(404, "not_found", no_sequence ? unknown : st.message);
+    }
+    auto done = operator_answer::ok(nullptr);
+    done.then_view = "show/" + *id;
+    return done;
+}
+
+std::optional<json> followup_rule::cli_request(std::string_view verb,
+                                               const std::vector<std::string>& args,
+                                               std::ostream& err) const {
+    if (args.empty() || args.front().empty()) {
+        err << "followup " << verb << " needs an INVOICE (id or number)\n";
+        return std::nullopt;
+    }
+    return json{{"invoice", args.front()}, {"who", "cli"}};
+}
+
+cli_result followup_rule::cli_view(std::string_view verb,
+                                   const std::vector<std::string>& args,
+                                   const state::store& s,
+                                   std::ostream& out,
+                                   std::ostream& err) const {
+    const auto plural = [](std::size_t n) { return n == 1 ? "" : "s"; };
+    if (verb == "tasks") {
+        const auto list = tasks_json(s);
+        for (const auto& t : list) {
+            out << fmt::format("{}  {}  {}\n",
+                               t.value("created_at", ""),
+                               t.value("status", ""),
+                               t.value("title", ""));
+        }
+        out << fmt::format("{} task{}\n", list.size(), plural(list.size()));
+        return cli_result::ok;
+    }
+    if (verb == "show") {
+        if (args.empty() || args.front().empty()) {
+            err << "followup show needs an INVOICE (id or number)\n";
+            return cli_result::usage;
+        }
+        auto j = followup_json(s, planner_.config(), args.front());
+        if (!j) {
+            err << fmt::format("no follow-up sequence for invoice {}\n", args.front());
+            return cli_result::not_found;
+        }
+        out << j->dump(2) << "\n";
+        return cli_result::ok;
+    }
+    if (verb != "list") {
+        return rule::cli_view(verb, args, s, out, err);
+    }
+    const auto list = followups_json(s, planner_.config());
+    for (const auto& f : list) {
+        out << fmt::format("{:<10} {:<28} {:<10} balance={:<14} next=touch{} {} {}\n",
+                           f.value("number", "?"),
+                           f.value("client_name", f.value("client", "")),
+                           f.value("phase", ""),
+                           money_text(f.value("balance", json())),
+                           f.value("next_touch", 0u),
+                           f["next_touch_at"].is_string() ? f["next_touch_at"].get<std::string>()
+                                                          : std::string("-"),
+                           f.value("next_channels", ""));
+    }
+    out << fmt::format("{} sequence{}\n", list.size(), plural(list.size()));
+    return cli_result::ok;
+}
+
+std::unique_ptr<followup_rule> make(const settings& s, const rule_deps& deps, std::string* error) {
+    if (!s.enabled) {
+        return nullptr;
+    }
+    auto p = planner::make(s, deps.time_zone, error);
+    if (!p) {
+        return nullptr;
+    }
+    // The configured connector if it is available, else the first available one of the channel.
+    auto pick = [&deps](const std::string& configured, std::string_view channel) {
+        for (const auto& c : deps.connectors) {
+            if (configured.empty() ? c.channel == channel : c.name == configured) {
+                return c.name;
+            }
+        }
+        return std::string();
+    };
+    channel_routes routes;
+    routes.email = pick(s.email_connector, "email");
+    routes.sms = pick(s.sms_connector, "sms");
+    routes.reply_to = s.reply_to;
+    routes.coordinator_email = s.coordinator_email;
+    return std::make_unique<followup_rule>(std::move(*p), std::move(routes), deps.metrics);
 }
 
 }  // namespace billsync::workflows::followup

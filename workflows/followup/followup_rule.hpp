@@ -10,6 +10,7 @@
 // suppression list "suppression"/"sms:<E.164>" and "suppression"/"email:<address>" (written by
 // the channel connectors).
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -18,10 +19,7 @@
 #include "mappings/model.hpp"
 #include "workflows/context.hpp"
 #include "workflows/followup/planner.hpp"
-
-namespace billsync::util {
-class metrics_registry;
-}
+#include "workflows/rule.hpp"
 
 namespace billsync::workflows::followup {
 
@@ -44,22 +42,44 @@ followup_invoice adapt(const mappings::invoice& inv,
                        const settings& s,
                        bool sms_suppressed);
 
-class followup_rule {
+class followup_rule final : public rule {
 public:
     // metrics (may be null): billsync_followup_decisions_total{decision} for every decision the
-    // planner makes (touch, cancel, pause, restart, skip, ...) as it is committed.
+    // planner makes (touch, cancel, pause, restart, skip, ...) as it is committed, and
+    // billsync_followup_deliveries_total{channel,touch,outcome} for every message it sent.
     followup_rule(planner p, channel_routes routes, util::metrics_registry* metrics = nullptr);
+
+    std::string_view name() const noexcept override { return "followup"; }
 
     // "invoice" and "client" changes re-plan the invoices concerned; "sms_inbound" and
     // "email_inbound" replies are matched to invoices (dispute keywords pause); a "suppression"
     // change re-plans the client's sequences. Other changes are ignored.
-    state::status on_change(const mappings::change& c, context& ctx) const;
+    state::status on_change(const mappings::change& c, context& ctx) const override;
 
-    bool owns_timer(std::string_view name) const noexcept;
+    bool owns_timer(std::string_view name) const noexcept override;
     // The invoice a touch timer will act on, so the caller can re-read it from its source of
     // truth first; nullopt for timers that send nothing.
     static std::optional<std::string> touch_invoice(std::string_view timer_name);
-    state::status on_timer(const state::timer& t, context& ctx) const;
+    std::optional<refresh_target> before_timer(std::string_view timer_name) const override;
+    state::status on_timer(const state::timer& t, context& ctx) const override;
+    // Follow-up messages by channel, touch and outcome (acknowledgements count as touch 0).
+    void on_action_done(const state::action& a, action_result r) const override;
+
+    // Operator surface: views "" (open sequences), "tasks", "show/<invoice>"; commands
+    // "resume" and "stop" ({"invoice": "<id or number>", "who": "..."}).
+    std::vector<verb_spec> verbs() const override;
+    operator_answer view(std::string_view path, const state::store& s) const override;
+    operator_answer command(std::string_view verb,
+                            const nlohmann::json& args,
+                            context& ctx) const override;
+    std::optional<nlohmann::json> cli_request(std::string_view verb,
+                                              const std::vector<std::string>& args,
+                                              std::ostream& err) const override;
+    cli_result cli_view(std::string_view verb,
+                        const std::vector<std::string>& args,
+                        const state::store& s,
+                        std::ostream& out,
+                        std::ostream& err) const override;
 
     // Operator commands (`billsync followup resume|stop`). Fails with a message when the
     // invoice has no sequence.
@@ -87,5 +107,11 @@ private:
     channel_routes routes_;
     util::metrics_registry* metrics_ = nullptr;
 };
+
+// The rule as configured: the planner (firm time zone from s.time_zone, else deps.time_zone) and
+// the channel routes (the configured email/sms connector, else the first one carrying that
+// channel). nullptr when s.enabled is false (*error stays empty) or the rule cannot be built
+// (*error says why).
+std::unique_ptr<followup_rule> make(const settings& s, const rule_deps& deps, std::string* error);
 
 }  // namespace billsync::workflows::followup

@@ -147,41 +147,4 @@ bool contains_dispute_keyword(std::string_view text, const std::vector<std::stri
     return false;
 }
 
-sms_keyword classify_sms_keyword(std::string_view body) {
-    const auto upper_of = [](std::string_view word) {
-        std::string upper;
-        for (const char c : word) {
-            upper += (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
-        }
-        return upper;
-    };
-    const auto exact = upper_of(trim(body));
-    // Leniency only where it is safe: "Stop." opts out, "Yes!" does not opt back in.
-    auto bare = trim(body);
-    while (!bare.empty() && (bare.back() == '.' || bare.back() == '!')) {
-        bare.remove_suffix(1);
-    }
-    const auto relaxed = upper_of(trim(bare));
-    static constexpr std::array<std::string_view, 8> opt_out = {
-        "STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"};
-    static constexpr std::array<std::string_view, 3> opt_in = {"START", "YES", "UNSTOP"};
-    static constexpr std::array<std::string_view, 2> help = {"HELP", "INFO"};
-    for (const auto k : opt_out) {
-        if (relaxed == k) {
-            return sms_keyword::opt_out;
-        }
-    }
-    for (const auto k : opt_in) {
-        if (exact == k) {
-            return sms_keyword::opt_in;
-        }
-    }
-    for (const auto k : help) {
-        if (exact == k) {
-            return sms_keyword::help;
-        }
-    }
-    return sms_keyword::none;
-}
-
 }  // namespace billsync::workflows::followup

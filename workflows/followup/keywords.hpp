@@ -1,6 +1,7 @@
 #pragma once
 
-// Keyword matching on client replies.
+// Dispute keyword matching on client replies. (SMS opt-out/opt-in keywords:
+// mappings/sms_keywords.hpp.)
 
 #include <cstdint>
 #include <string>
@@ -16,11 +17,5 @@ namespace billsync::workflows::followup {
 // other than spaces and punctuation (U+0080-U+00BF, U+2000-U+206F, U+3000-U+303F, U+FE30-U+FE4F,
 // U+FF00-U+FF0F); malformed UTF-8 counts as a boundary.
 bool contains_dispute_keyword(std::string_view text, const std::vector<std::string>& keywords);
-
-// Twilio's default SMS keywords (twilio.md), including REVOKE and OPTOUT. Only a message that is
-// the keyword alone counts, ignoring ASCII case and surrounding whitespace ("STOP PLEASE" does
-// not). Trailing '.'/'!' are ignored for opt-out only ("Stop." opts out; "Yes!" is no opt-in).
-enum class sms_keyword : std::uint8_t { none, opt_out, opt_in, help };
-sms_keyword classify_sms_keyword(std::string_view body);
 
 }  // namespace billsync::workflows::followup

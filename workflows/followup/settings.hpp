@@ -1,6 +1,6 @@
 #pragma once
 
-// Plain settings of the overdue follow-up workflow. Only workflows/followup/parse_settings.cpp
+// Plain settings of the overdue follow-up workflow. Only daemon/workflows/followup_settings.cpp
 // reads configuration; everything else takes this struct. default_settings() gives the documented
 // defaults.
 
@@ -54,8 +54,8 @@ struct settings {
     std::string time_zone;  // IANA; empty means "use [daemon] time_zone"
     std::string firm_name;
     std::string firm_phone;
-    std::string email_connector;    // connector name; empty: the first sendgrid/smtp one
-    std::string sms_connector;      // connector name; empty: the first twilio one
+    std::string email_connector;    // connector name; empty: the first one carrying email
+    std::string sms_connector;      // connector name; empty: the first one carrying SMS
     std::string reply_to;           // per-invoice reply addresses are made from this
     std::string coordinator_email;  // internal tasks are emailed here too when set
     std::map<client_class, std::vector<touch_spec>> cadences;
@@ -75,7 +75,7 @@ std::string template_id(client_class c, std::size_t touch);  // "standard.touch2
 // keywords dispute/incorrect/question; default texts for every part.
 settings default_settings();
 
-// The default text of a template part, for workflows/followup/parse_settings.cpp
+// The default text of a template part, for daemon/workflows/followup_settings.cpp
 // ("standard.touch1", "email_subject"); empty when there is none.
 std::string_view default_template_text(std::string_view id, std::string_view part);
 

@@ -13,32 +13,20 @@
 #include "state/store.hpp"
 #include "state/tables.hpp"
 #include "state/timers.hpp"
-#include "tests/fakes/temp_dir.hpp"
+#include "tests/unit/workflows/workflows_test_support.hpp"
+#include "util/metrics.hpp"
 
 namespace billsync::workflows::followup {
 namespace {
 
 using json = nlohmann::json;
 
-util::instant at(std::string_view text) {
-    util::instant t{};
-    EXPECT_TRUE(util::parse_rfc3339(text, t)) << text;
-    return t;
-}
+using testing_support::at;
 
-class followup_rule_test : public ::testing::Test {
+class followup_rule_test : public testing_support::state_fixture {
 protected:
     void SetUp() override {
-        auto st = state::store::open(dir_.path() / "state");
-        ASSERT_TRUE(st.ok()) << st.st.message;
-        store_ = std::move(st.value);
-        auto ob = state::outbox::open(*store_);
-        ASSERT_TRUE(ob.ok());
-        outbox_ = std::move(ob.value);
-        timers_ = std::make_unique<state::timers>(*store_);
-        auto au = state::audit_log::open(*store_);
-        ASSERT_TRUE(au.ok());
-        audit_ = std::move(au.value);
+        state_fixture::SetUp();
         auto settings = default_settings();
         settings.firm_name = "Smith & Lee CPA";
         settings.firm_phone = "+1 555 0100";
@@ -78,12 +66,8 @@ protected:
     // One pipeline step: `fn` decides into a batch that is then committed.
     template <typename Fn>
     void step(util::instant now, Fn fn) {
-        state::batch b(*store_);
-        context ctx{b, *outbox_, *timers_, *audit_, now};
-        ctx.store = store_.get();
-        const auto st = fn(ctx);
+        const auto st = state_fixture::step(fn, now);
         ASSERT_TRUE(st.ok) << st.message;
-        ASSERT_TRUE(store_->write(b, true).ok);
     }
 
     void invoice_changed(util::instant now) {
@@ -97,12 +81,6 @@ protected:
         step(now, [&](context& ctx) { return rule_->on_change(c, ctx); });
     }
 
-    std::vector<state::action> actions() {
-        auto r = outbox_->ready(at("2100-01-01T00:00:00Z"), 1000);
-        EXPECT_TRUE(r.ok());
-        return r.value;
-    }
-
     sequence_state sequence() {
         auto row = state::get_entity(*store_, "followup", invoice_.id);
         sequence_state s;
@@ -110,20 +88,6 @@ protected:
         return s;
     }
 
-    std::string audit_text() {
-        auto r = audit_->read(at("2000-01-01T00:00:00Z"), 10'000);
-        std::string out;
-        for (const auto& e : r.value) {
-            out += e.line + "\n";
-        }
-        return out;
-    }
-
-    testing::temp_dir dir_;
-    std::unique_ptr<state::store> store_;
-    std::unique_ptr<state::outbox> outbox_;
-    std::unique_ptr<state::timers> timers_;
-    std::unique_ptr<state::audit_log> audit_;
     std::unique_ptr<followup_rule> rule_;
     mappings::client client_;
     mappings::invoice invoice_;
@@ -255,6 +219,64 @@ TEST_F(followup_rule_test, reply_tokens_are_stable_and_addresses_keep_the_domain
     EXPECT_EQ(reply_address("billing@firm.example", "inv-1"),
               "billing+" + reply_token("inv-1") + "@firm.example");
     EXPECT_EQ(reply_address("", "inv-1"), "");
+}
+
+TEST_F(followup_rule_test, operators_resume_through_the_generic_command_and_view) {
+    invoice_changed(at("2026-01-06T15:00:00Z"));
+    auto answer = operator_answer::ok(nullptr);
+    step(at("2026-01-07T15:00:00Z"), [&](context& ctx) {
+        answer = rule_->command("stop", json{{"invoice", "1042"}, {"who", "ann"}}, ctx);
+        return state::status::success();
+    });
+    ASSERT_EQ(answer.status, 200u) << answer.message;
+    EXPECT_EQ(answer.then_view, "show/inv-1");
+    EXPECT_EQ(sequence().current, phase::stopped);
+    const auto shown = rule_->view(answer.then_view, *store_);
+    ASSERT_EQ(shown.status, 200u);
+    EXPECT_EQ(shown.body["number"], "1042");
+    EXPECT_EQ(rule_->view("", *store_).status, 200u);
+    EXPECT_TRUE(rule_->view("tasks", *store_).body.is_array());
+    EXPECT_EQ(rule_->view("show/9999", *store_).status, 404u);
+    step(at("2026-01-07T15:00:00Z"), [&](context& ctx) {
+        answer = rule_->command("resume", json{{"invoice", "9999"}}, ctx);
+        EXPECT_EQ(answer.status, 404u);
+        EXPECT_EQ(answer.message, "no follow-up sequence for invoice 9999");
+        answer = rule_->command("resume", json{{"number", "1042"}}, ctx);
+        EXPECT_EQ(answer.status, 400u);
+        answer = rule_->command("explode", json::object(), ctx);
+        EXPECT_EQ(answer.status, 404u);
+        return state::status::success();
+    });
+}
+
+TEST_F(followup_rule_test, finished_deliveries_are_counted_by_channel_touch_and_outcome) {
+    util::metrics_registry metrics;
+    auto p = planner::make(default_settings(), "America/New_York");
+    ASSERT_TRUE(p);
+    const followup_rule counted(std::move(*p), channel_routes{}, &metrics);
+    state::action sms;
+    sms.kind = "sms.send";
+    sms.payload = json{{"invoice", "inv-1"}, {"touch", 2}}.dump();
+    counted.on_action_done(sms, action_result::done);
+    state::action email;
+    email.kind = "email.send";
+    email.payload = json{{"invoice", "inv-1"}}.dump();  // an acknowledgement: touch 0
+    counted.on_action_done(email, action_result::failed);
+    state::action other;
+    other.kind = "notify";
+    other.payload = json{{"invoice", "inv-1"}}.dump();
+    counted.on_action_done(other, action_result::done);
+    const auto text = metrics.render();
+    EXPECT_NE(
+        text.find(
+            R"(billsync_followup_deliveries_total{channel="sms",touch="2",outcome="sent"} 1)"),
+        std::string::npos)
+        << text;
+    EXPECT_NE(
+        text.find(
+            R"(billsync_followup_deliveries_total{channel="email",touch="0",outcome="failed"} 1)"),
+        std::string::npos)
+        << text;
 }
 
 TEST(followup_rule_timers, touch_invoice_reads_the_timer_name) {

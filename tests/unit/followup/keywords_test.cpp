@@ -48,30 +48,5 @@ TEST(DisputeKeywords, MultiWordAndCustomKeywords) {
     EXPECT_FALSE(contains_dispute_keyword("wrong amounts", custom));
 }
 
-TEST(SmsKeywords, TwilioDefaults) {
-    for (const auto* k : {"STOP",
-                          "stop",
-                          " Stop ",
-                          "STOPALL",
-                          "UNSUBSCRIBE",
-                          "CANCEL",
-                          "END",
-                          "QUIT",
-                          "REVOKE",
-                          "OPTOUT",
-                          "Stop."}) {
-        EXPECT_EQ(classify_sms_keyword(k), sms_keyword::opt_out) << k;
-    }
-    for (const auto* k : {"START", "yes", "UNSTOP"}) {
-        EXPECT_EQ(classify_sms_keyword(k), sms_keyword::opt_in) << k;
-    }
-    EXPECT_EQ(classify_sms_keyword("HELP"), sms_keyword::help);
-    EXPECT_EQ(classify_sms_keyword("info"), sms_keyword::help);
-    EXPECT_EQ(classify_sms_keyword("STOP PLEASE"), sms_keyword::none);
-    EXPECT_EQ(classify_sms_keyword("Yes!"), sms_keyword::none);
-    EXPECT_EQ(classify_sms_keyword("I will pay tomorrow"), sms_keyword::none);
-    EXPECT_EQ(classify_sms_keyword(""), sms_keyword::none);
-}
-
 }  // namespace
 }  // namespace billsync::workflows::followup

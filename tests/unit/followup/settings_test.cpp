@@ -2,7 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "config/loader.hpp"
-#include "workflows/followup/parse_settings.hpp"
+#include "daemon/workflows/followup_settings.hpp"
 
 namespace billsync::config {
 namespace {

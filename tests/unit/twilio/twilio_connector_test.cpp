@@ -453,18 +453,6 @@ TEST_F(twilio_test, check_payload_rejects_malformed_bodies) {
 
 // ---- webhooks: processing -----------------------------------------------------------------------
 
-TEST_F(twilio_test, keywords_are_whole_messages_in_any_case) {
-    EXPECT_EQ(keyword_of("STOP"), "stop");
-    EXPECT_EQ(keyword_of("  stop\n"), "stop");
-    EXPECT_EQ(keyword_of("Unsubscribe"), "stop");
-    EXPECT_EQ(keyword_of("optout"), "stop");
-    EXPECT_EQ(keyword_of("STOP PLEASE"), "");
-    EXPECT_EQ(keyword_of("unstop"), "start");
-    EXPECT_EQ(keyword_of("Yes"), "start");
-    EXPECT_EQ(keyword_of("info"), "help");
-    EXPECT_EQ(keyword_of("Is invoice 42 right?"), "");
-}
-
 TEST_F(twilio_test, stop_suppresses_the_number_and_start_lifts_it) {
     open_store();
     const auto stop = event("sms",

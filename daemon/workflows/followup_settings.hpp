@@ -1,8 +1,9 @@
 #pragma once
 
 // The [followup] section: cadences per client class, sending window, dispute keywords,
-// payment-plan clients and message templates. Compiled into billsync::workflows (it builds the
-// workflow's plain settings struct, and config must not depend on workflows).
+// payment-plan clients and message templates. The daemon's thin adapter between config/ and the
+// rule: config/ knows no workflow and workflows/ reads no configuration, so the TOML of a rule's
+// section is parsed here into the rule's plain settings struct.
 //
 //   [followup]
 //   enabled = true                      # default true when the table exists

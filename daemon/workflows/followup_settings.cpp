@@ -1,4 +1,4 @@
-#include "workflows/followup/parse_settings.hpp"
+#include "daemon/workflows/followup_settings.hpp"
 
 #include <date/date.h>
 #include <toml++/toml.h>

@@ -1,17 +1,14 @@
-#include "daemon/followups.hpp"
+#include "workflows/followup/views.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
-#include <ostream>
 
-#include "daemon/app_config.hpp"
-#include "daemon/tools.hpp"
 #include "state/tables.hpp"
 #include "workflows/followup/planner.hpp"
 
-namespace billsync::daemon {
+namespace billsync::workflows::followup {
 
 namespace {
 
@@ -79,6 +76,8 @@ json sequence_json(const state::store& s,
     return j;
 }
 
+}  // namespace
+
 std::string money_text(const json& m) {
     if (!m.is_object()) {
         return "-";
@@ -88,8 +87,6 @@ std::string money_text(const json& m) {
     const auto v = minor < 0 ? -minor : minor;
     return fmt::format("{}{}.{:02} {}", sign, v / 100, v % 100, m.value("currency", ""));
 }
-
-}  // namespace
 
 std::optional<std::string> find_invoice(const state::store& s, std::string_view invoice) {
     auto direct = state::get_entity(s, "invoice", invoice);
@@ -162,87 +159,4 @@ json tasks_json(const state::store& s) {
     return list;
 }
 
-int cmd_followup(const std::string& config_file,
-                 const std::string& verb,
-                 const std::string& invoice,
-                 std::ostream& out,
-                 std::ostream& err) {
-    auto cfg = load_quietly(config_file, err);
-    if (!cfg) {
-        return exit_config;
-    }
-    if (verb != "list" && invoice.empty()) {
-        err << fmt::format("followup {} needs an INVOICE (id or number)\n", verb);
-        return exit_usage;
-    }
-    if (verb == "resume" || verb == "stop") {
-        const auto res = post_to_daemon(
-            *cfg, "/followups/" + verb, json{{"invoice", invoice}, {"who", "cli"}}.dump());
-        if (res.status == 0) {
-            err << fmt::format(
-                "the daemon does not answer on {}: {} ({} needs the running daemon)\n",
-                cfg->daemon().status.address.text(),
-                res.error,
-                verb);
-            return exit_unavailable;
-        }
-        if (res.status == 404) {
-            err << fmt::format("no follow-up sequence for invoice {}\n", invoice);
-            return exit_data;
-        }
-        if (res.status != 200) {
-            err << fmt::format("the daemon answered {}: {}\n", res.status, res.body);
-            return exit_unavailable;
-        }
-        out << res.body << "\n";
-        return exit_ok;
-    }
-    auto opened = open_state_read_only(*cfg, err);
-    if (!opened) {
-        return exit_unavailable;
-    }
-    const auto& s = *opened;
-    if (verb == "show") {
-        auto j = followup_json(s, cfg->followup, invoice);
-        if (!j) {
-            err << fmt::format("no follow-up sequence for invoice {}\n", invoice);
-            return exit_data;
-        }
-        out << j->dump(2) << "\n";
-        return exit_ok;
-    }
-    const auto list = followups_json(s, cfg->followup);
-    for (const auto& f : list) {
-        out << fmt::format("{:<10} {:<28} {:<10} balance={:<14} next=touch{} {} {}\n",
-                           f.value("number", "?"),
-                           f.value("client_name", f.value("client", "")),
-                           f.value("phase", ""),
-                           money_text(f.value("balance", json())),
-                           f.value("next_touch", 0u),
-                           f["next_touch_at"].is_string() ? f["next_touch_at"].get<std::string>()
-                                                          : std::string("-"),
-                           f.value("next_channels", ""));
-    }
-    out << fmt::format("{} sequence{}\n", list.size(), list.size() == 1 ? "" : "s");
-    return exit_ok;
-}
-
-int cmd_tasks(const std::string& config_file, std::ostream& out, std::ostream& err) {
-    auto cfg = load_quietly(config_file, err);
-    if (!cfg) {
-        return exit_config;
-    }
-    auto opened = open_state_read_only(*cfg, err);
-    if (!opened) {
-        return exit_unavailable;
-    }
-    const auto list = tasks_json(*opened);
-    for (const auto& t : list) {
-        out << fmt::format(
-            "{}  {}  {}\n", t.value("created_at", ""), t.value("status", ""), t.value("title", ""));
-    }
-    out << fmt::format("{} task{}\n", list.size(), list.size() == 1 ? "" : "s");
-    return exit_ok;
-}
-
-}  // namespace billsync::daemon
+}  // namespace billsync::workflows::followup

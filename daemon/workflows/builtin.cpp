@@ -1,0 +1,66 @@
+#include "daemon/workflows/builtin.hpp"
+
+#include "connectors/builtin.hpp"
+#include "daemon/app_config.hpp"
+#include "daemon/workflows/followup_settings.hpp"
+#include "workflows/followup/followup_rule.hpp"
+#include "workflows/messages/messages_rule.hpp"
+#include "workflows/records/records_rule.hpp"
+
+namespace billsync::daemon {
+
+namespace wf = workflows;
+
+const std::vector<rule_factory>& builtin_rules() {
+    // One line per workflow. Order is the order rules see each change.
+    static const std::vector<rule_factory> list{
+        rule_of<wf::messages::settings>("messages", wf::messages::make),
+        rule_of<wf::records::settings>("records", wf::records::make),
+        rule_of<wf::followup::settings>(
+            "followup", wf::followup::make, "followup", config::parse_followup),
+    };
+    return list;
+}
+
+std::set<std::string, std::less<>> enabled_connectors(const app_config& cfg) {
+    std::set<std::string, std::less<>> out;
+    for (const auto& c : cfg.connectors) {
+        if (c.enabled) {
+            out.insert(c.name);
+        }
+    }
+    return out;
+}
+
+workflows::rule_deps rule_deps_for(const app_config& cfg,
+                                   const std::set<std::string, std::less<>>& available,
+                                   util::metrics_registry* metrics) {
+    workflows::rule_deps deps;
+    deps.time_zone = cfg.daemon().time_zone;
+    deps.metrics = metrics;
+    for (const auto& s : cfg.connectors) {
+        if (s.enabled && available.contains(s.name)) {
+            deps.connectors.push_back({s.name,
+                                       std::string(connectors::channel_of_kind(s.kind)),
+                                       s.value("action_url") != nullptr});
+        }
+    }
+    return deps;
+}
+
+built_rules make_rules(const app_config& cfg, const workflows::rule_deps& deps) {
+    built_rules out;
+    for (const auto& f : builtin_rules()) {
+        const auto it = cfg.workflow_settings.find(f.name);
+        std::string error;
+        auto r = f.make(it == cfg.workflow_settings.end() ? nullptr : &it->second, deps, &error);
+        if (r) {
+            out.rules.push_back(std::move(r));
+        } else if (!error.empty()) {
+            out.failed.emplace_back(std::string(f.name), std::move(error));
+        }
+    }
+    return out;
+}
+
+}  // namespace billsync::daemon

@@ -1,0 +1,32 @@
+#pragma once
+
+// What the follow-up workflow shows operators (GET /workflows/followup[/...], GET /followups,
+// GET /tasks, `billsync followup list|show`, `billsync tasks`), read from state.
+
+#include <nlohmann/json_fwd.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "state/store.hpp"
+#include "workflows/followup/settings.hpp"
+
+namespace billsync::workflows::followup {
+
+// Every sequence that is not finished (waiting, active, paused, excluded), with its invoice's
+// number, client and balance, the next touch, when and by which channels.
+nlohmann::json followups_json(const state::store& s,
+                              const settings& cfg,
+                              bool include_finished = false);
+// One invoice's sequence (by canonical id or invoice number), with its audit trail.
+std::optional<nlohmann::json> followup_json(const state::store& s,
+                                            const settings& cfg,
+                                            std::string_view invoice);
+// Internal tasks, newest first.
+nlohmann::json tasks_json(const state::store& s);
+// The canonical id of an invoice given by id or by number; nullopt when unknown.
+std::optional<std::string> find_invoice(const state::store& s, std::string_view invoice);
+// {"minor": 12345, "currency": "USD"} as "123.45 USD"; "-" when absent.
+std::string money_text(const nlohmann::json& m);
+
+}  // namespace billsync::workflows::followup
