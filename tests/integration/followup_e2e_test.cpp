@@ -424,6 +424,40 @@ TEST_F(followup_e2e, a_crash_between_send_and_record_ends_with_one_sms_and_one_e
     EXPECT_EQ(texts_to("+14155550108").size(), 1u);
 }
 
+TEST_F(followup_e2e, a_stalled_ledger_holds_up_neither_a_due_touch_nor_an_inbound_stop) {
+    const auto c = customer("Kestrel Dental", "+14155550110", "#sms-consent");
+    invoice(c, "520.00", "2025-12-19");  // stage 2 at the window's opening: email and SMS
+    customer("Linden Cafe", "+14155550111", "#sms-consent");
+    start();
+    // From now on QBO takes every request (the touch's re-read, the hourly poll) and answers a
+    // minute later. Its lane waits; the email and SMS lanes do not.
+    qbo_server_.set_response_delay(60s);
+    auto advancing = std::async(std::launch::async, [&] { return daemon_->advance(5 * 3600); });
+    ASSERT_TRUE(eventually(
+        [&] {
+            return emails_to(email_of("Kestrel Dental")).size() == 1 &&
+                   texts_to("+14155550110").size() == 1;
+        },
+        40s))
+        << daemon_->output();
+    for (const auto s :
+         sms_->send_inbound(hook("twilio/sms"),
+                            "+14155550111",
+                            firm_number,
+                            "STOP",
+                            "https://billsync.smithlee.example/webhooks/twilio/sms")) {
+        ASSERT_EQ(s, 200u);
+    }
+    ASSERT_TRUE(eventually([&] {
+        return daemon_->cli({"inspect", "entity/suppression/sms:+14155550111"}).first == 0;
+    })) << daemon_->output();
+    // All of it while QBO had not answered: the advance itself still waits for those calls.
+    EXPECT_EQ(advancing.wait_for(0s), std::future_status::timeout);
+    EXPECT_NE(daemon_->output().find("Source did not answer before its timer"), std::string::npos);
+    daemon_->kill();
+    advancing.wait();
+}
+
 TEST_F(followup_e2e, forged_and_malformed_channel_webhooks_are_rejected_and_change_nothing) {
     customer("Juniper Yoga", "+14155550109", "#sms-consent");
     start();
