@@ -192,6 +192,15 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                       }));
     }
 
+    // A job of which a lane runs one at a time (`flag` says it runs), holding one of its slots.
+    void spawn_exclusive(lane* l, bool lane::* flag, net::awaitable<void> job) {
+        l->*flag = true;
+        spawn(std::move(job), [this, l, flag] {
+            l->*flag = false;
+            give_back(*l);
+        });
+    }
+
     util::counter& action_counter(const std::string& connector, std::string_view outcome) {
         return d.metrics.get_counter("billsync_actions_total",
                                      "Outbox action attempts by connector and outcome.",
@@ -415,11 +424,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
             if (events.value.empty() || !try_take(*l)) {
                 continue;
             }
-            l->draining = true;
-            spawn(drain_inbox(l, std::move(events.value)), [this, l] {
-                l->draining = false;
-                give_back(*l);
-            });
+            spawn_exclusive(l, &lane::draining, drain_inbox(l, std::move(events.value)));
             did = true;
         }
         return did;
@@ -477,12 +482,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
             if (l->polling || !when || *when > now || l->poll_not_before > now || !try_take(*l)) {
                 continue;
             }
-            l->polling = true;
-            auto* lp = l.get();
-            spawn(poll_job(lp), [this, lp] {
-                lp->polling = false;
-                give_back(*lp);
-            });
+            spawn_exclusive(l.get(), &lane::polling, poll_job(l.get()));
             did = true;
         }
         return did;
@@ -924,11 +924,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
             if (l == nullptr || l->reconciling || !try_take(*l)) {
                 continue;
             }
-            l->reconciling = true;
-            spawn(reconcile_job(l, std::move(items)), [this, l] {
-                l->reconciling = false;
-                give_back(*l);
-            });
+            spawn_exclusive(l, &lane::reconciling, reconcile_job(l, std::move(items)));
             did = true;
         }
         return did;
