@@ -183,6 +183,7 @@ struct app::impl : status_source {
             }
         }
         s.state_writable = state_writable.load();
+        s.pipeline_alive = pipe != nullptr && pipe->alive();
         if (inbox) {
             auto& q = s.queues["inbox"];
             for (const auto& st : inbox->stats()) {
@@ -319,8 +320,19 @@ struct app::impl : status_source {
     }
 
     net::awaitable<void> watchdog_loop(std::chrono::microseconds interval) {
+        bool petting = true;
         while (!stopping) {
-            sd_notify("WATCHDOG=1");
+            // Only a beating pipeline pets the watchdog: a stalled one gets us restarted.
+            const bool alive = pipe->alive();
+            if (alive != petting) {
+                petting = alive;
+                if (alive) {
+                    log->info("Pipeline beats again: petting the watchdog");
+                } else {
+                    log->error("Pipeline stalled: not ready, the watchdog is no longer petted");
+                }
+            }
+            sd_watchdog_tick(alive);
             watchdog.expires_after(interval);
             auto [ec] = co_await watchdog.async_wait(as_tuple_awaitable);
             if (ec) {

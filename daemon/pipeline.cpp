@@ -2,11 +2,15 @@
 
 #include <spdlog/logger.h>
 
+#include <atomic>
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
+#include <exception>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
 
 #include "util/metrics.hpp"
 
@@ -20,6 +24,21 @@ std::chrono::seconds event_backoff(std::uint32_t attempts) {
     return std::chrono::seconds(1LL << std::min<std::uint32_t>(attempts, 10));
 }
 
+// What an exception escaping a connector or a rule says, for the item's error.
+std::string what_of(const std::exception_ptr& e) {
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+        return ex.what();
+    } catch (...) {
+        return "unknown exception";
+    }
+}
+
+std::int64_t ticks(std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
 }  // namespace
 
 struct pipeline::impl : std::enable_shared_from_this<impl> {
@@ -28,10 +47,41 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         std::function<void(util::instant)> done;
     };
 
+    // A connector's lane: its vendor calls (resolve, perform, reconcile, refresh, poll) run on a
+    // strand of its own, at most `cap` at once (the vendor's concurrent-request cap), so a slow or
+    // stalled vendor holds up only its own work. The bookkeeping below is touched on the core
+    // strand only.
+    struct lane {
+        lane(std::string n, connectors::connector* conn, const net::any_io_executor& ex)
+            : name(std::move(n)),
+              c(conn),
+              strand(net::make_strand(ex)),
+              cap(std::max<std::size_t>(1, conn->max_concurrency())) {}
+        std::string name;
+        connectors::connector* c;
+        net::strand<net::any_io_executor> strand;
+        std::size_t cap;
+        std::size_t busy = 0;                                    // slots taken by running jobs
+        std::deque<std::shared_ptr<net::steady_timer>> waiting;  // refreshes waiting for a slot
+        bool draining = false;     // its inbox job runs: one at a time keeps events in order
+        bool polling = false;      // one poll at a time: the next one reads the cursor just stored
+        bool reconciling = false;  // one reconciliation pass at a time
+        util::instant poll_not_before{};  // after a poll that threw
+        std::set<std::string> suspects;   // in flight, perform threw: outcome unknown
+    };
+
+    // The core strand: every state read-modify-write and every commit runs here, one batch at a
+    // time (single writer); lane jobs are coroutines on it that await their vendor calls on the
+    // lane's strand.
     net::strand<net::any_io_executor> strand;
     pipeline_deps d;
     pipeline_options opt;
     net::steady_timer wake;
+    std::map<std::string, std::unique_ptr<lane>, std::less<>> lanes;
+    std::size_t jobs = 0;  // lane jobs running
+    bool woken = false;    // a kick or a job's end since the loop last waited
+    std::atomic<std::int64_t> last_beat{0};
+    std::atomic<bool> beating{false};
     bool kicked = false;
     bool stopping = false;
     bool running = false;
@@ -68,7 +118,88 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
           timers_fired(
               d.metrics.get_counter("billsync_timers_fired_total", "Durable timers fired.")),
           polls_committed(d.metrics.get_counter("billsync_polls_committed_total",
-                                                "Connector polls whose results were stored.")) {}
+                                                "Connector polls whose results were stored.")) {
+        for (const auto& [name, c] : d.connectors) {
+            lanes.emplace(name, std::make_unique<lane>(name, c, ex));
+        }
+    }
+
+    // ---- lanes --------------------------------------------------------------------------------
+
+    lane* lane_of(std::string_view name) const {
+        auto it = lanes.find(name);
+        return it == lanes.end() ? nullptr : it->second.get();
+    }
+
+    void beat() { last_beat.store(ticks(std::chrono::steady_clock::now())); }
+
+    // Wakes the loop (a kick, a job's end). Core strand.
+    void signal() {
+        woken = true;
+        wake.cancel();
+    }
+
+    // Waits until signalled or `at_most` passed. Core strand.
+    net::awaitable<void> wait_for_signal(std::chrono::milliseconds at_most) {
+        if (!woken) {
+            wake.expires_after(at_most);
+            co_await wake.async_wait(as_tuple_awaitable);
+        }
+        woken = false;
+        beat();
+    }
+
+    bool try_take(lane& l) {
+        if (l.busy >= l.cap) {
+            return false;
+        }
+        ++l.busy;
+        return true;
+    }
+
+    net::awaitable<void> take(lane* l) {
+        while (l->busy >= l->cap) {
+            auto t = std::make_shared<net::steady_timer>(strand);
+            t->expires_at(net::steady_timer::time_point::max());
+            l->waiting.push_back(t);
+            co_await t->async_wait(as_tuple_awaitable);
+        }
+        ++l->busy;
+    }
+
+    void give_back(lane& l) {
+        --l.busy;
+        if (!l.waiting.empty()) {
+            l.waiting.front()->cancel();
+            l.waiting.pop_front();
+        }
+    }
+
+    // Runs `job` on the core strand; `done` (then the loop's wake-up) runs when it ends, however
+    // it ends. The job holds a slot of its lane, taken by the caller.
+    void spawn(net::awaitable<void> job, std::function<void()> done) {
+        ++jobs;
+        auto self = shared_from_this();
+        net::co_spawn(strand,
+                      std::move(job),
+                      net::bind_executor(strand, [self, done](const std::exception_ptr& e) {
+                          if (e) {
+                              self->d.log->error("Pipeline job failed error=\"{}\"", what_of(e));
+                          }
+                          done();
+                          --self->jobs;
+                          self->signal();
+                      }));
+    }
+
+    // A job of which a lane runs one at a time (`flag` says it runs), holding one of its slots.
+    void spawn_exclusive(lane* l, bool lane::* flag, net::awaitable<void> job) {
+        l->*flag = true;
+        spawn(std::move(job), [this, l, flag] {
+            l->*flag = false;
+            give_back(*l);
+        });
+    }
 
     util::counter& action_counter(const std::string& connector, std::string_view outcome) {
         return d.metrics.get_counter("billsync_actions_total",
@@ -106,11 +237,6 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         }
     }
 
-    connectors::connector* find(std::string_view name) const {
-        auto it = d.connectors.find(name);
-        return it == d.connectors.end() ? nullptr : it->second;
-    }
-
     // Moves an event to the dead letters. Returns false when that failed (the queue pauses).
     bool dead_letter_event(const state::inbox_event& e,
                            const std::string& error,
@@ -139,11 +265,30 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                               workflows::context& ctx) {
         for (const auto& ch : changes) {
             d.changes.append(ctx.b, ch.encode());
-            if (auto st = d.engine.on_change(ch, ctx); !st.ok) {
+            state::status st;
+            try {
+                st = d.engine.on_change(ch, ctx);
+            } catch (...) {
+                st = state::status::failure("threw: " + what_of(std::current_exception()));
+            }
+            if (!st.ok) {
                 return "workflow failed: " + st.message;
             }
         }
         return {};
+    }
+
+    // The connector's mapping; an exception fails the event like an error would.
+    static state::result<std::vector<mappings::change>> process_safely(connectors::connector& c,
+                                                                       const state::inbox_event& e,
+                                                                       const state::store& s,
+                                                                       state::batch& b) {
+        try {
+            return c.process(e, s, b);
+        } catch (...) {
+            return state::result<std::vector<mappings::change>>::failure(
+                state::status::failure("connector threw: " + what_of(std::current_exception())));
+        }
     }
 
     // One event: the connector's mapping (of `mapped`, the event as resolved), the workflows'
@@ -157,7 +302,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         std::string error;
         workflows::context ctx{b, d.outbox, d.timers, d.audit, now};
         ctx.store = &d.store;
-        auto res = c.process(mapped, d.store, b);
+        auto res = process_safely(c, mapped, d.store, b);
         if (!res.ok()) {
             error = res.st.message;
         } else {
@@ -175,6 +320,12 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                 return true;
             }
         }
+        return fail_event(e, error, now);
+    }
+
+    // A failed attempt at an event: counted, retried after a backoff, dead-lettered after the
+    // last attempt. Returns false when the connector's queue should pause.
+    bool fail_event(state::inbox_event& e, const std::string& error, util::instant now) {
         events_failed.inc();
         if (auto st = d.inbox.record_failure(e, error); !st.ok) {
             d.log->error("Cannot record a processing failure connector={} seq={} error=\"{}\"",
@@ -213,18 +364,22 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
             r.detail);
     }
 
-    net::awaitable<bool> process_inbox() {
+    // Starts an inbox job for every connector whose queue has events and whose lane has room.
+    bool start_inbox_jobs() {
         bool did = false;
         const auto now = d.clock.now();
         for (const auto& name : d.inbox.connectors()) {
+            if (stopping) {
+                break;
+            }
             if (auto nb = not_before.find(name); nb != not_before.end()) {
                 if (nb->second > now) {
                     continue;
                 }
                 not_before.erase(nb);
             }
-            auto* c = find(name);
-            if (c == nullptr) {
+            auto* l = lane_of(name);
+            if (l == nullptr || l->draining) {
                 continue;  // kept until a connector of that name is configured again
             }
             auto events = d.inbox.peek(name, opt.events_per_round);
@@ -233,127 +388,240 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                     "Cannot read the inbox connector={} error=\"{}\"", name, events.st.message);
                 continue;
             }
-            for (auto& e : events.value) {
-                if (stopping) {
-                    break;
-                }
-                const auto r = co_await c->resolve(e);
-                if (r.k == connectors::resolve_outcome::kind::retry) {
-                    pause_queue(name, r);
-                    break;
-                }
-                resolve_failures.erase(name);
-                bool go_on = false;
-                if (r.k == connectors::resolve_outcome::kind::permanent) {
-                    go_on = dead_letter_event(e, "cannot resolve: " + r.detail, d.clock.now());
-                } else if (r.body) {
-                    auto mapped = e;
-                    mapped.body = *r.body;
-                    go_on = process_event(*c, e, mapped);
-                } else {
-                    go_on = process_event(*c, e, e);
-                }
-                if (!go_on) {
-                    break;
-                }
-                did = true;
+            if (events.value.empty() || !try_take(*l)) {
+                continue;
             }
+            spawn_exclusive(l, &lane::draining, drain_inbox(l, std::move(events.value)));
+            did = true;
         }
-        co_return did;
+        return did;
     }
 
-    // Connectors that poll: run the due polls and commit each one's events with its cursors.
-    net::awaitable<bool> run_polls() {
-        bool did = false;
-        for (const auto& [name, c] : d.connectors) {
+    // One connector's events, in order: resolved on its lane, mapped and committed on the core.
+    // A failure pauses this queue only.
+    net::awaitable<void> drain_inbox(lane* l, std::vector<state::inbox_event> events) {
+        for (auto& e : events) {
             if (stopping) {
                 break;
             }
-            const auto when = c->next_poll();
-            if (!when || *when > d.clock.now()) {
-                continue;
+            connectors::resolve_outcome r;
+            std::exception_ptr thrown;
+            try {
+                r = co_await net::co_spawn(l->strand, l->c->resolve(e), use_awaitable);
+            } catch (...) {
+                thrown = std::current_exception();
             }
-            auto out = co_await c->poll(d.store);
-            if (!out.error.empty()) {
-                d.log->warn("Poll failed connector={} error=\"{}\"", name, out.error);
-                continue;
+            if (thrown) {
+                fail_event(e, "resolve threw: " + what_of(thrown), d.clock.now());
+                break;
             }
-            if (out.events.empty() && out.cursors.empty()) {
-                continue;
+            if (r.k == connectors::resolve_outcome::kind::retry) {
+                pause_queue(l->name, r);
+                break;
             }
-            const auto now = d.clock.now();
-            state::batch b(d.store);
-            for (auto& ev : out.events) {
-                state::inbox_event ie;
-                ie.connector = name;
-                ie.kind = ev.kind;
-                ie.received_at = now;
-                ie.body = std::move(ev.body);
-                d.inbox.requeue(b, std::move(ie));
+            resolve_failures.erase(l->name);
+            bool go_on = false;
+            if (r.k == connectors::resolve_outcome::kind::permanent) {
+                go_on = dead_letter_event(e, "cannot resolve: " + r.detail, d.clock.now());
+            } else if (r.body) {
+                auto mapped = e;
+                mapped.body = *r.body;
+                go_on = process_event(*l->c, e, mapped);
+            } else {
+                go_on = process_event(*l->c, e, e);
             }
-            for (const auto& [key, value] : out.cursors) {
-                state::put_cursor(b, key, value);
+            if (!go_on) {
+                break;
             }
-            if (auto st = d.store.write(b, true); !st.ok) {
-                d.log->error(
-                    "Cannot store a poll's results connector={} error=\"{}\"", name, st.message);
-                continue;
-            }
-            polls_committed.inc();
-            did = did || !out.events.empty() || out.more;
         }
-        co_return did;
+    }
+
+    // Connectors that poll: each due poll runs on its lane; its events and cursors are committed
+    // in one batch.
+    bool start_polls() {
+        bool did = false;
+        for (const auto& [name, l] : lanes) {
+            if (stopping) {
+                break;
+            }
+            const auto when = l->c->next_poll();
+            const auto now = d.clock.now();
+            if (l->polling || !when || *when > now || l->poll_not_before > now || !try_take(*l)) {
+                continue;
+            }
+            spawn_exclusive(l.get(), &lane::polling, poll_job(l.get()));
+            did = true;
+        }
+        return did;
+    }
+
+    net::awaitable<void> poll_job(lane* l) {
+        const auto& name = l->name;
+        connectors::poll_outcome out;
+        try {
+            out = co_await net::co_spawn(l->strand, l->c->poll(d.store), use_awaitable);
+        } catch (...) {
+            out = {};
+            out.error = "poll threw: " + what_of(std::current_exception());
+            // The connector could not reschedule itself: wait before the next try.
+            l->poll_not_before = d.clock.now() + std::chrono::seconds(30);
+        }
+        if (!out.error.empty()) {
+            d.log->warn("Poll failed connector={} error=\"{}\"", name, out.error);
+            co_return;
+        }
+        if (out.events.empty() && out.cursors.empty()) {
+            co_return;
+        }
+        const auto now = d.clock.now();
+        state::batch b(d.store);
+        for (auto& ev : out.events) {
+            state::inbox_event ie;
+            ie.connector = name;
+            ie.kind = ev.kind;
+            ie.received_at = now;
+            ie.body = std::move(ev.body);
+            d.inbox.requeue(b, std::move(ie));
+        }
+        for (const auto& [key, value] : out.cursors) {
+            state::put_cursor(b, key, value);
+        }
+        if (auto st = d.store.write(b, true); !st.ok) {
+            d.log->error(
+                "Cannot store a poll's results connector={} error=\"{}\"", name, st.message);
+            co_return;
+        }
+        polls_committed.inc();
     }
 
     // A timer whose decision depends on an entity (a follow-up touch: its invoice) re-reads it from
     // its source of truth first. nullopt when that failed: the timer waits, so a touch never goes
-    // out on stale figures.
+    // out on stale figures. A source that does not answer within refresh_wait (a stalled vendor)
+    // does not hold the timer: it is decided on the stored copy, and the audit says so.
     struct refreshed {
         connectors::connector* c = nullptr;
         std::optional<state::inbox_event> event;
+        bool stored_copy = false;  // the source did not answer in time
     };
 
-    net::awaitable<std::optional<refreshed>> refresh_for(const state::timer& t) {
-        refreshed out;
+    // The re-reads for one round's due timers, started together, each on its source's lane.
+    struct refresh_round {
+        struct item {
+            lane* l = nullptr;  // nullptr: nothing to re-read
+            std::string type;
+            std::string id;
+            mappings::source_ref ref;
+            bool answered = false;
+            connectors::resolve_outcome r;
+        };
+        explicit refresh_round(const net::strand<net::any_io_executor>& s) : done(s) {}
+        std::vector<item> items;
+        std::size_t pending = 0;
+        net::steady_timer done;  // cancelled when the last answer is in
+    };
+
+    refresh_round::item refresh_target(const state::timer& t) const {
+        refresh_round::item out;
         const auto target = d.engine.before_timer(t.name);
         if (!target) {
-            co_return out;
+            return out;
         }
         auto row = state::get_entity(d.store, target->type, target->id);
         if (!row.ok() || !row.value) {
-            co_return out;
+            return out;
         }
         const auto j = nlohmann::json::parse(*row.value, nullptr, false);
         if (!j.is_object() || !j.contains("source") || !j["source"].is_object()) {
-            co_return out;
+            return out;
         }
-        mappings::source_ref ref;
-        ref.system = j["source"].value("system", "");
-        ref.account = j["source"].value("account", "");
-        ref.id = j["source"].value("id", "");
-        out.c = find(ref.system);
-        if (out.c == nullptr) {
-            co_return out;
+        out.ref.system = j["source"].value("system", "");
+        out.ref.account = j["source"].value("account", "");
+        out.ref.id = j["source"].value("id", "");
+        out.type = target->type;
+        out.id = target->id;
+        out.l = lane_of(out.ref.system);
+        return out;
+    }
+
+    net::awaitable<void> refresh_job(std::shared_ptr<refresh_round> rr, std::size_t i) {
+        auto& it = rr->items[i];
+        co_await take(it.l);
+        try {
+            it.r = co_await net::co_spawn(
+                it.l->strand, it.l->c->refresh(it.type, it.ref), use_awaitable);
+        } catch (...) {
+            it.r = {};
+            it.r.k = connectors::resolve_outcome::kind::retry;
+            it.r.detail = "refresh threw: " + what_of(std::current_exception());
         }
-        const auto r = co_await out.c->refresh(target->type, ref);
+        give_back(*it.l);
+        it.answered = true;
+        if (--rr->pending == 0) {
+            rr->done.cancel();
+        }
+    }
+
+    // Starts every re-read and waits for them, at most refresh_wait.
+    net::awaitable<std::shared_ptr<refresh_round>> refresh_all(
+        const std::vector<state::timer>& due) {
+        auto rr = std::make_shared<refresh_round>(strand);
+        for (const auto& t : due) {
+            rr->items.push_back(refresh_target(t));
+            rr->pending += rr->items.back().l != nullptr ? 1 : 0;
+        }
+        for (std::size_t i = 0; i < rr->items.size(); ++i) {
+            if (rr->items[i].l != nullptr) {
+                spawn(refresh_job(rr, i), [] {});
+            }
+        }
+        const auto deadline = std::chrono::steady_clock::now() + opt.refresh_wait;
+        for (auto now = std::chrono::steady_clock::now(); rr->pending > 0 && now < deadline;
+             now = std::chrono::steady_clock::now()) {
+            rr->done.expires_after(
+                std::min<std::chrono::steady_clock::duration>(deadline - now, opt.idle_poll));
+            co_await rr->done.async_wait(as_tuple_awaitable);
+            beat();
+        }
+        co_return rr;
+    }
+
+    std::optional<refreshed> refreshed_for(const refresh_round& rr,
+                                           std::size_t i,
+                                           const state::timer& t) {
+        const auto& it = rr.items[i];
+        refreshed out;
+        if (it.l == nullptr) {
+            return out;
+        }
+        out.c = it.l->c;
+        if (!it.answered) {
+            d.log->warn("Source did not answer before its timer timer={} entity={}/{} waited_ms={}",
+                        t.name,
+                        it.type,
+                        it.id,
+                        opt.refresh_wait.count());
+            out.stored_copy = true;
+            return out;
+        }
+        const auto& r = it.r;
         if (r.k != connectors::resolve_outcome::kind::ready) {
             d.log->warn(
                 "Cannot re-read an entity before its timer timer={} entity={}/{} detail=\"{}\"",
                 t.name,
-                target->type,
-                target->id,
+                it.type,
+                it.id,
                 r.detail);
-            co_return std::nullopt;
+            return std::nullopt;
         }
         if (r.body) {
             state::inbox_event e;
-            e.connector = ref.system;
+            e.connector = it.ref.system;
             e.kind = out.c->refresh_kind();
             e.body = *r.body;
             e.received_at = d.clock.now();
             out.event = std::move(e);
         }
-        co_return out;
+        return out;
     }
 
     net::awaitable<bool> fire_timers() {
@@ -363,11 +631,13 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
             d.log->error("Cannot read timers error=\"{}\"", due.st.message);
             co_return false;
         }
-        for (const auto& t : due.value) {
+        const auto rr = co_await refresh_all(due.value);
+        for (std::size_t i = 0; i < due.value.size(); ++i) {
+            const auto& t = due.value[i];
             if (stopping) {
                 break;
             }
-            auto fresh = co_await refresh_for(t);
+            auto fresh = refreshed_for(*rr, i, t);
             state::batch b(d.store);
             workflows::context ctx{b, d.outbox, d.timers, d.audit, now};
             ctx.store = &d.store;
@@ -383,9 +653,17 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                                      "retrying in 15 minutes"}};
                 d.audit.append(b, now, line.dump());
             } else {
+                if (fresh->stored_copy) {
+                    nlohmann::json line{{"decision", "stored_copy"},
+                                        {"timer", t.name},
+                                        {"cause",
+                                         "the source of truth did not answer in time; decided "
+                                         "on the stored copy"}};
+                    d.audit.append(b, now, line.dump());
+                }
                 st = d.timers.fire(b, t);
                 if (st.ok && fresh->event) {
-                    auto res = fresh->c->process(*fresh->event, d.store, b);
+                    auto res = process_safely(*fresh->c, *fresh->event, d.store, b);
                     if (!res.ok()) {
                         st = res.st;
                     } else if (auto error = apply_changes(res.value, ctx); !error.empty()) {
@@ -393,7 +671,12 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                     }
                 }
                 if (st.ok) {
-                    st = d.engine.on_timer(t, ctx);
+                    try {
+                        st = d.engine.on_timer(t, ctx);
+                    } catch (...) {
+                        st = state::status::failure("workflow threw: " +
+                                                    what_of(std::current_exception()));
+                    }
                 }
             }
             if (st.ok) {
@@ -441,90 +724,175 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         }
     }
 
-    net::awaitable<bool> run_outbox() {
+    // Starts ready actions on their lanes, up to each lane's cap; an action whose lane is full
+    // waits for the next round, while other lanes go on.
+    bool start_actions() {
         const auto now = d.clock.now();
-        auto ready = d.outbox.ready(now, opt.actions_per_round);
+        auto ready =
+            d.outbox.ready(now, opt.actions_per_round * std::max<std::size_t>(1, lanes.size()));
         if (!ready.ok()) {
             d.log->error("Cannot read the outbox error=\"{}\"", ready.st.message);
-            co_return false;
+            return false;
         }
+        bool did = false;
+        std::size_t started = 0;
         for (auto& a : ready.value) {
-            if (stopping) {
+            if (stopping || started >= opt.actions_per_round) {
                 break;
             }
-            auto* c = find(a.connector);
-            if (c == nullptr) {
+            auto* l = lane_of(a.connector);
+            if (l == nullptr) {
                 state::batch b(d.store);
                 d.outbox.to_dead_letter(
                     b, a.id, "no connector named '" + a.connector + "' is configured", now);
                 commit_or_log(b, a);
                 note_finished(a.connector, a.id);
+                did = true;
+                continue;
+            }
+            if (!try_take(*l)) {
                 continue;
             }
             // Durable before the side effect starts: a crash from here on leaves it "unknown".
             if (auto st = d.outbox.mark_in_flight(a.id); !st.ok) {
                 d.log->error(
                     "Cannot mark an action in flight action={} error=\"{}\"", a.id, st.message);
-                co_return false;
+                give_back(*l);
+                return did;
             }
-            const auto outcome = co_await c->perform(a);
-            const auto done_at = d.clock.now();
-            state::batch b(d.store);
-            nlohmann::json line{{"action", a.id}, {"connector", a.connector}, {"kind", a.kind}};
-            switch (outcome.k) {
-                case connectors::action_outcome::kind::done:
-                    d.outbox.complete(b, a.id, outcome.detail);
-                    effects_into(b, a, outcome.effects, done_at);
-                    d.engine.on_action_done(a, workflows::action_result::done);
-                    line["decision"] = "action_done";
-                    action_counter(a.connector, "done").inc();
-                    note_finished(a.connector, a.id);
-                    break;
-                case connectors::action_outcome::kind::retry: {
-                    std::optional<state::backoff_duration> wait;
-                    if (outcome.retry_after) {
-                        wait = std::chrono::duration_cast<state::backoff_duration>(
-                            *outcome.retry_after);
-                    }
-                    std::uniform_real_distribution<double> u(0.0, 1.0);
-                    auto dead = d.outbox.fail(
-                        b, a.id, outcome.detail, done_at, opt.action_retry, u(rng), wait);
-                    line["decision"] = dead.ok() && dead.value ? "action_dead" : "action_retry";
-                    action_counter(a.connector, dead.value ? "dead" : "retry").inc();
-                    if (dead.value) {
-                        note_finished(a.connector, a.id);
-                    }
-                    break;
-                }
-                case connectors::action_outcome::kind::permanent:
-                    d.outbox.to_dead_letter(b, a.id, outcome.detail, done_at);
-                    effects_into(b, a, outcome.effects, done_at);
-                    d.engine.on_action_done(a, workflows::action_result::failed);
-                    line["decision"] = "action_dead";
-                    action_counter(a.connector, "dead").inc();
-                    note_finished(a.connector, a.id);
-                    break;
-            }
-            line["detail"] = outcome.detail;
-            d.audit.append(b, done_at, line.dump());
-            commit_or_log(b, a);
+            spawn(perform_job(l, std::move(a)), [this, l] { give_back(*l); });
+            ++started;
+            did = true;
         }
-        co_return !ready.value.empty();
+        return did;
     }
 
-    // Actions that were in flight when the process stopped: ask the vendor what happened.
-    net::awaitable<void> reconcile_unknown() {
-        last_reconcile = std::chrono::steady_clock::now();
-        auto unk = d.outbox.unknown(1000);
-        if (!unk.ok()) {
+    net::awaitable<void> perform_job(lane* l, state::action a) {
+        connectors::action_outcome outcome;
+        try {
+            outcome = co_await net::co_spawn(l->strand, l->c->perform(a), use_awaitable);
+        } catch (...) {
+            // The side effect may have happened: it stays in flight and is reconciled with the
+            // vendor before anything is sent again, as after a crash.
+            d.log->error("Action failed with an exception action={} error=\"{}\"",
+                         a.id,
+                         what_of(std::current_exception()));
+            l->suspects.insert(a.id);
+            {
+                std::lock_guard lock(depth_mutex);
+                ++unknown[a.connector];
+                if (auto it = pending.find(a.connector); it != pending.end()) {
+                    it->second.erase(a.id);
+                }
+            }
+            last_reconcile = {};
             co_return;
         }
+        record_outcome(a, outcome);
+    }
+
+    void record_outcome(const state::action& a, const connectors::action_outcome& outcome) {
+        const auto done_at = d.clock.now();
+        state::batch b(d.store);
+        nlohmann::json line{{"action", a.id}, {"connector", a.connector}, {"kind", a.kind}};
+        switch (outcome.k) {
+            case connectors::action_outcome::kind::done:
+                d.outbox.complete(b, a.id, outcome.detail);
+                effects_into(b, a, outcome.effects, done_at);
+                d.engine.on_action_done(a, workflows::action_result::done);
+                line["decision"] = "action_done";
+                action_counter(a.connector, "done").inc();
+                note_finished(a.connector, a.id);
+                break;
+            case connectors::action_outcome::kind::retry: {
+                std::optional<state::backoff_duration> wait;
+                if (outcome.retry_after) {
+                    wait =
+                        std::chrono::duration_cast<state::backoff_duration>(*outcome.retry_after);
+                }
+                std::uniform_real_distribution<double> u(0.0, 1.0);
+                auto dead =
+                    d.outbox.fail(b, a.id, outcome.detail, done_at, opt.action_retry, u(rng), wait);
+                line["decision"] = dead.ok() && dead.value ? "action_dead" : "action_retry";
+                action_counter(a.connector, dead.value ? "dead" : "retry").inc();
+                if (dead.value) {
+                    note_finished(a.connector, a.id);
+                }
+                break;
+            }
+            case connectors::action_outcome::kind::permanent:
+                d.outbox.to_dead_letter(b, a.id, outcome.detail, done_at);
+                effects_into(b, a, outcome.effects, done_at);
+                d.engine.on_action_done(a, workflows::action_result::failed);
+                line["decision"] = "action_dead";
+                action_counter(a.connector, "dead").inc();
+                note_finished(a.connector, a.id);
+                break;
+        }
+        line["detail"] = outcome.detail;
+        d.audit.append(b, done_at, line.dump());
+        commit_or_log(b, a);
+    }
+
+    // Actions whose outcome is unknown (in flight when the process stopped, or their perform
+    // threw): each connector's lane asks its vendor what happened.
+    bool start_reconciles(bool force) {
+        if (!force && std::chrono::steady_clock::now() - last_reconcile <= opt.reconcile_every) {
+            return false;
+        }
+        last_reconcile = std::chrono::steady_clock::now();
+        bool any = false;
+        {
+            std::lock_guard lock(depth_mutex);
+            for (const auto& [c, n] : unknown) {
+                any = any || n > 0;
+            }
+        }
+        if (!any && !force) {
+            return false;
+        }
+        auto unk = d.outbox.unknown(1000);
+        if (!unk.ok()) {
+            return false;
+        }
+        std::map<std::string, std::vector<state::action>, std::less<>> by_lane;
         for (auto& a : unk.value) {
-            auto* c = find(a.connector);
-            if (c == nullptr) {
+            by_lane[a.connector].push_back(std::move(a));
+        }
+        for (const auto& [name, l] : lanes) {
+            for (const auto& id : l->suspects) {
+                auto found = d.outbox.get(id);
+                if (found.ok() && found.value) {
+                    by_lane[name].push_back(std::move(*found.value));
+                }
+            }
+        }
+        bool did = false;
+        for (auto& [name, items] : by_lane) {
+            auto* l = lane_of(name);
+            if (l == nullptr || l->reconciling || !try_take(*l)) {
                 continue;
             }
-            const auto r = co_await c->reconcile(a);
+            spawn_exclusive(l, &lane::reconciling, reconcile_job(l, std::move(items)));
+            did = true;
+        }
+        return did;
+    }
+
+    net::awaitable<void> reconcile_job(lane* l, std::vector<state::action> items) {
+        for (auto& a : items) {
+            if (stopping) {
+                break;
+            }
+            connectors::reconcile_outcome r;
+            try {
+                r = co_await net::co_spawn(l->strand, l->c->reconcile(a), use_awaitable);
+            } catch (...) {
+                r = {};
+                r.k = connectors::reconcile_outcome::kind::undecided;
+                r.detail = "reconcile threw: " + what_of(std::current_exception());
+            }
+            const bool suspect = l->suspects.contains(a.id);
             const auto now = d.clock.now();
             state::batch b(d.store);
             nlohmann::json line{{"action", a.id}, {"connector", a.connector}};
@@ -534,15 +902,30 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                 line["decision"] = "reconciled_happened";
                 action_counter(a.connector, "reconciled_done").inc();
             } else if (r.k == connectors::reconcile_outcome::kind::absent) {
-                d.outbox.retry_later(b, a.id, now, "reconciled: did not happen");
+                bool dead = false;
+                if (suspect) {
+                    // Its perform threw: a failed attempt like any other, dead-lettered after
+                    // the last one.
+                    std::uniform_real_distribution<double> u(0.0, 1.0);
+                    auto res = d.outbox.fail(
+                        b, a.id, "perform threw; did not happen", now, opt.action_retry, u(rng));
+                    dead = res.ok() && res.value;
+                } else {
+                    d.outbox.retry_later(b, a.id, now, "reconciled: did not happen");
+                }
                 line["decision"] = "reconciled_absent";
                 action_counter(a.connector, "reconciled_absent").inc();
+                if (dead) {
+                    line["decision"] = "action_dead";
+                    action_counter(a.connector, "dead").inc();
+                }
             } else {
                 d.log->warn("Reconciliation undecided action={} detail=\"{}\"", a.id, r.detail);
                 continue;
             }
             d.audit.append(b, now, line.dump());
             commit_or_log(b, a);
+            l->suspects.erase(a.id);
             std::lock_guard lock(depth_mutex);
             if (auto& n = unknown[a.connector]; n > 0) {
                 --n;
@@ -554,36 +937,40 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         }
     }
 
+    // One pass of the conductor: fires due timers (their re-reads on the lanes), then starts what
+    // each lane has room for. Returns whether it did or started anything.
     net::awaitable<bool> round() {
-        bool did = co_await fire_timers();
-        const bool polled = co_await run_polls();
-        const bool processed = co_await process_inbox();
-        did = did || polled || processed;
-        const bool acted = co_await run_outbox();
-        did = did || acted;
-        if (std::chrono::steady_clock::now() - last_reconcile > opt.reconcile_every) {
-            bool any_unknown = false;
-            {
-                std::lock_guard lock(depth_mutex);
-                for (const auto& [c, n] : unknown) {
-                    any_unknown = any_unknown || n > 0;
-                }
-            }
-            if (any_unknown) {
-                co_await reconcile_unknown();
-            }
-            last_reconcile = std::chrono::steady_clock::now();
+        bool did = false;
+        try {
+            did = co_await fire_timers();
+        } catch (...) {
+            d.log->error("Firing timers failed error=\"{}\"", what_of(std::current_exception()));
         }
+        try {
+            const bool polled = start_polls();
+            const bool processed = start_inbox_jobs();
+            const bool acted = start_actions();
+            const bool reconciled = start_reconciles(false);
+            did = did || polled || processed || acted || reconciled;
+        } catch (...) {
+            d.log->error("Starting work failed error=\"{}\"", what_of(std::current_exception()));
+        }
+        beat();
         co_return did;
     }
 
+    // Runs rounds until nothing is due and every lane job has ended.
     // co_await stays a statement of its own: GCC 12 miscompiles it inside && and || operands.
     net::awaitable<void> until_quiet() {
         while (!stopping) {
             const bool did = co_await round();
-            if (!did) {
+            if (did) {
+                continue;
+            }
+            if (jobs == 0) {
                 break;
             }
+            co_await wait_for_signal(opt.idle_poll);
         }
     }
 
@@ -601,6 +988,9 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                     d.manual_clock->set(*next.value);
                 }
                 co_await until_quiet();
+                if (stopping) {
+                    break;
+                }
             }
             d.manual_clock->set(target);
             co_await until_quiet();
@@ -611,7 +1001,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
     net::awaitable<void> loop() {
         auto self = shared_from_this();
         load_depths();
-        co_await reconcile_unknown();
+        start_reconciles(true);
         while (!stopping) {
             kicked = false;
             const bool did = co_await round();
@@ -622,9 +1012,13 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
             if (did || kicked || stopping) {
                 continue;
             }
-            wake.expires_after(opt.idle_poll);
-            co_await wake.async_wait(as_tuple_awaitable);
+            co_await wait_for_signal(opt.idle_poll);
         }
+        // Vendor calls in flight finish (their outcomes are recorded); nothing new starts.
+        while (jobs > 0) {
+            co_await wait_for_signal(opt.idle_poll);
+        }
+        beating = false;
         running = false;
         // Requests that arrive during shutdown are answered with the time as it stands.
         for (auto& r : advances) {
@@ -645,13 +1039,13 @@ pipeline::~pipeline() = default;
 
 void pipeline::start() {
     impl_->running = true;
-    net::co_spawn(impl_->strand, impl_->loop(), [self = impl_](std::exception_ptr e) {
+    impl_->beat();
+    impl_->beating = true;
+    net::co_spawn(impl_->strand, impl_->loop(), [self = impl_](const std::exception_ptr& e) {
         if (e) {
-            try {
-                std::rethrow_exception(e);
-            } catch (const std::exception& ex) {
-                self->d.log->critical("Pipeline stopped by an error error=\"{}\"", ex.what());
-            }
+            // Not ready from now on: /readyz turns 503 and the watchdog stops being petted.
+            self->beating = false;
+            self->d.log->critical("Pipeline stopped by an error error=\"{}\"", what_of(e));
         }
     });
 }
@@ -659,8 +1053,18 @@ void pipeline::start() {
 void pipeline::kick() {
     net::post(impl_->strand, [self = impl_] {
         self->kicked = true;
-        self->wake.cancel();
+        self->signal();
     });
+}
+
+bool pipeline::alive(std::chrono::steady_clock::time_point now) const {
+    if (!impl_->beating.load()) {
+        return false;
+    }
+    const auto last = std::chrono::steady_clock::time_point(
+        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+            std::chrono::nanoseconds(impl_->last_beat.load())));
+    return now - last <= impl_->opt.stall_after;
 }
 
 net::awaitable<void> pipeline::stop() {
@@ -679,7 +1083,7 @@ net::awaitable<void> pipeline::stop() {
                 return;
             }
             self->on_stopped = resume;
-            self->wake.cancel();
+            self->signal();
         });
     };
     co_await net::async_initiate<decltype(use_awaitable), void()>(std::move(initiate),
@@ -701,7 +1105,7 @@ net::awaitable<util::instant> pipeline::advance(std::chrono::seconds by) {
             }
             self->advances.push_back({by, std::move(done)});
             self->kicked = true;
-            self->wake.cancel();
+            self->signal();
         });
     };
     co_return co_await net::async_initiate<decltype(use_awaitable), void(util::instant)>(

@@ -53,15 +53,27 @@ struct pipeline_options {
     std::size_t actions_per_round = 64;
     std::chrono::milliseconds idle_poll{1000};  // re-check for due work when nothing woke us
     std::chrono::seconds reconcile_every{60};   // retry undecided reconciliations
+    // How long a timer waits for its entity's re-read (a follow-up touch: its invoice) before it
+    // is decided on the stored copy: a stalled source of truth does not hold back due work.
+    std::chrono::milliseconds refresh_wait{10'000};
+    // No sign of life from the loop for this long: the pipeline counts as stalled (not ready,
+    // no watchdog pets).
+    std::chrono::milliseconds stall_after{20'000};
 };
 
 // The engine behind the webhook listener: drains each connector's inbox in order, hands events to
 // the connector's mapper and the workflows, commits every step as one write batch, fires durable
 // timers and performs outbox actions, reconciling those whose outcome a crash left unknown.
 //
-// Everything runs as one coroutine on its own executor (a thread apart from the listeners), so
-// steps never interleave: a round fires due timers, processes inbox events, then performs ready
-// actions, and repeats until nothing is left before waiting for a kick or the next due time.
+// A conductor coroutine on a core strand (on an executor apart from the listeners) owns every
+// state read-modify-write and commit, one write batch at a time. Each connector has a lane: its
+// vendor calls (resolve, perform, reconcile, refresh, poll) run on a strand of its own, at most
+// connector::max_concurrency() at once, so a slow or stalled vendor delays only its own work. A
+// round fires due timers (their re-reads run on the lanes, waited for at most refresh_wait), then
+// starts what each lane has room for: one inbox job per connector (its events stay in order),
+// due polls, ready actions and reconciliations. An exception from a connector or a rule fails
+// that item only (retried, then dead-lettered); the loop beats a heartbeat for /readyz and the
+// systemd watchdog.
 class pipeline {
 public:
     pipeline(net::any_io_executor executor, pipeline_deps deps, pipeline_options options = {});
@@ -85,6 +97,9 @@ public:
         std::optional<util::instant> oldest;
     };
     std::map<std::string, outbox_depth> outbox_depths() const;
+
+    // The loop runs and showed a sign of life within stall_after of `now`. Thread-safe.
+    bool alive(std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now()) const;
 
 private:
     struct impl;

@@ -62,4 +62,6 @@ std::optional<std::chrono::microseconds> sd_watchdog_interval() {
     return std::chrono::microseconds(value / 2);
 }
 
+bool sd_watchdog_tick(bool healthy) { return healthy && sd_notify("WATCHDOG=1"); }
+
 }  // namespace billsync::daemon

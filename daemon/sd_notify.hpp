@@ -16,4 +16,8 @@ bool sd_notify_reloading();
 // Half of $WATCHDOG_USEC when the watchdog is enabled for this process, else nullopt.
 std::optional<std::chrono::microseconds> sd_watchdog_interval();
 
+// One watchdog tick: pets systemd ("WATCHDOG=1") only while `healthy` (the pipeline beats), so a
+// stalled or dead pipeline gets the process restarted after WatchdogSec. Returns whether it sent.
+bool sd_watchdog_tick(bool healthy);
+
 }  // namespace billsync::daemon

@@ -34,7 +34,7 @@ net::awaitable<http::response> healthz() {
 }
 
 bool is_ready(const status_snapshot& s) {
-    return s.config_loaded && s.state_open && s.state_writable && !s.stopping;
+    return s.config_loaded && s.state_open && s.state_writable && !s.stopping && s.pipeline_alive;
 }
 
 net::awaitable<http::response> readyz(const status_source* source) {
@@ -42,7 +42,8 @@ net::awaitable<http::response> readyz(const status_source* source) {
     nlohmann::json j{{"config_loaded", s.config_loaded},
                      {"state_open", s.state_open},
                      {"state_writable", s.state_writable},
-                     {"stopping", s.stopping}};
+                     {"stopping", s.stopping},
+                     {"pipeline_alive", s.pipeline_alive}};
     j["status"] = is_ready(s) ? "ready" : "not_ready";
     co_return http::response::json(is_ready(s) ? 200 : 503, j.dump());
 }

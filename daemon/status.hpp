@@ -42,6 +42,7 @@ struct status_snapshot {
     bool state_open = false;
     bool state_writable = true;
     bool stopping = false;
+    bool pipeline_alive = true;  // the pipeline's loop beats (not stalled, not ended)
     std::string data_dir;
     util::instant now{};
     bool clock_simulated = false;

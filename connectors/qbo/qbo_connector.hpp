@@ -108,6 +108,8 @@ public:
                                             mappings::source_ref ref) override;
     std::optional<util::instant> next_poll() const override;
     net::awaitable<poll_outcome> poll(const state::store& s) override;
+    // Intuit: 10 concurrent requests per realm.
+    std::size_t max_concurrency() const noexcept override { return 10; }
     std::string status_json() const override;
     void reload_credentials() override;
 

@@ -119,6 +119,11 @@ public:
     virtual std::optional<util::instant> next_poll() const { return std::nullopt; }
     virtual net::awaitable<poll_outcome> poll(const state::store& s);
 
+    // How many of this connector's vendor calls (resolve, perform, reconcile, refresh, poll) the
+    // pipeline runs at once, in the connector's own lane: the vendor's documented concurrent-
+    // request cap. Calls of one connector may interleave (each awaits on the lane's strand).
+    virtual std::size_t max_concurrency() const noexcept { return 4; }
+
     // The operator stored new credentials (`billsync connect`, then SIGHUP): re-read them. Runs
     // on the pipeline's executor.
     virtual void reload_credentials() {}

@@ -86,6 +86,8 @@ public:
                                                          state::batch& b) override;
     net::awaitable<action_outcome> perform(state::action a) override;
     net::awaitable<reconcile_outcome> reconcile(state::action a) override;
+    // As presets::twilio(): Twilio gives no figure.
+    std::size_t max_concurrency() const noexcept override { return 10; }
     std::string status_json() const override;
 
     // The StatusCallback URL of a delivery.

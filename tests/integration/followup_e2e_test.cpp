@@ -245,6 +245,18 @@ protected:
         return out;
     }
 
+    // A client texts the firm's number; Twilio signs the public URL.
+    void text_in(const std::string& from, const std::string& body) {
+        for (const auto s :
+             sms_->send_inbound(hook("twilio/sms"),
+                                from,
+                                firm_number,
+                                body,
+                                "https://billsync.smithlee.example/webhooks/twilio/sms")) {
+            ASSERT_EQ(s, 200u);
+        }
+    }
+
     json tasks() { return json::parse(daemon_->status_get("/tasks").body, nullptr, false); }
 
     testing::temp_dir dir_;
@@ -345,14 +357,7 @@ TEST_F(followup_e2e, a_dispute_reply_pauses_until_an_operator_resumes) {
     start();
     advance_to("2026-01-06T18:00:00Z");
     ASSERT_EQ(emails_to(email_of("Elm Street Clinic")).size(), 1u);
-    for (const auto s :
-         sms_->send_inbound(hook("twilio/sms"),
-                            "+14155550104",
-                            firm_number,
-                            "We dispute this invoice",
-                            "https://billsync.smithlee.example/webhooks/twilio/sms")) {
-        ASSERT_EQ(s, 200u);
-    }
+    text_in("+14155550104", "We dispute this invoice");
     ASSERT_TRUE(eventually([&] { return tasks().size() == 1; })) << daemon_->output();
     EXPECT_NE(tasks()[0].value("title", "").find("Billing dispute"), std::string::npos);
     advance_to("2026-01-27T18:00:00Z");  // touch 2's day passed while paused
@@ -379,14 +384,7 @@ TEST_F(followup_e2e, stop_opts_the_number_out_and_touch_two_goes_by_email_only) 
     const auto c = customer("Granite Builders", "+14155550106", "#sms-consent");
     invoice(c, "300.00", "2026-01-05");
     start();
-    for (const auto s :
-         sms_->send_inbound(hook("twilio/sms"),
-                            "+14155550106",
-                            firm_number,
-                            "STOP",
-                            "https://billsync.smithlee.example/webhooks/twilio/sms")) {
-        ASSERT_EQ(s, 200u);
-    }
+    text_in("+14155550106", "STOP");
     ASSERT_NE(daemon_->advance(0), "");
     advance_to("2026-01-20T18:00:00Z");
     EXPECT_EQ(emails_to(email_of("Granite Builders")).size(), 2u);
@@ -422,6 +420,33 @@ TEST_F(followup_e2e, a_crash_between_send_and_record_ends_with_one_sms_and_one_e
     advance_to("2026-01-06T20:00:00Z");
     EXPECT_EQ(emails_to(email_of("Iris Florist")).size(), 1u);
     EXPECT_EQ(texts_to("+14155550108").size(), 1u);
+}
+
+TEST_F(followup_e2e, a_stalled_ledger_holds_up_neither_a_due_touch_nor_an_inbound_stop) {
+    const auto c = customer("Kestrel Dental", "+14155550110", "#sms-consent");
+    invoice(c, "520.00", "2025-12-19");  // stage 2 at the window's opening: email and SMS
+    customer("Linden Cafe", "+14155550111", "#sms-consent");
+    start();
+    // From now on QBO takes every request (the touch's re-read, the hourly poll) and answers a
+    // minute later. Its lane waits; the email and SMS lanes do not.
+    qbo_server_.set_response_delay(60s);
+    auto advancing = std::async(std::launch::async, [&] { return daemon_->advance(5 * 3600); });
+    ASSERT_TRUE(eventually(
+        [&] {
+            return emails_to(email_of("Kestrel Dental")).size() == 1 &&
+                   texts_to("+14155550110").size() == 1;
+        },
+        40s))
+        << daemon_->output();
+    text_in("+14155550111", "STOP");
+    ASSERT_TRUE(eventually([&] {
+        return daemon_->cli({"inspect", "entity/suppression/sms:+14155550111"}).first == 0;
+    })) << daemon_->output();
+    // All of it while QBO had not answered: the advance itself still waits for those calls.
+    EXPECT_EQ(advancing.wait_for(0s), std::future_status::timeout);
+    EXPECT_NE(daemon_->output().find("Source did not answer before its timer"), std::string::npos);
+    daemon_->kill();
+    advancing.wait();
 }
 
 TEST_F(followup_e2e, forged_and_malformed_channel_webhooks_are_rejected_and_change_nothing) {

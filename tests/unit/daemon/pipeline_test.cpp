@@ -1,0 +1,282 @@
+// The pipeline on its own: real state in a temp dir, a fake connector that throws, a manual clock.
+// An exception from a connector or a rule fails that item only; the heartbeat shows a live loop.
+
+#include "daemon/pipeline.hpp"
+
+#include <gtest/gtest.h>
+#include <spdlog/logger.h>
+#include <spdlog/sinks/null_sink.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <cstdlib>
+#include <future>
+#include <thread>
+
+#include "daemon/sd_notify.hpp"
+#include "daemon/status.hpp"
+#include "state/group_commit.hpp"
+#include "tests/fakes/temp_dir.hpp"
+#include "util/metrics.hpp"
+
+namespace billsync::daemon {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Maps an event's body to a "record" entity; the body "throw" throws. perform() throws for
+// actions of kind "explode" and succeeds otherwise; reconcile() finds nothing happened.
+class throwing_connector final : public connectors::connector {
+public:
+    const std::string& name() const noexcept override { return name_; }
+    std::string_view kind() const noexcept override { return "fake"; }
+    connectors::verify_result verify(const http::request&) const override { return {}; }
+    std::string check_payload(std::string_view) const override { return {}; }
+    state::result<std::vector<mappings::change>> process(const state::inbox_event& e,
+                                                         const state::store&,
+                                                         state::batch& b) override {
+        if (e.body == "throw") {
+            throw std::runtime_error("null where a string was expected");
+        }
+        if (e.body == "block") {
+            block.get_future().wait();
+        }
+        state::put_entity(b, "record", e.body, "{}");
+        return {state::status::success(), {}};
+    }
+    net::awaitable<connectors::action_outcome> perform(state::action a) override {
+        ++performs;
+        if (a.kind == "explode") {
+            throw std::logic_error("value() on an empty optional");
+        }
+        co_return connectors::action_outcome{};
+    }
+    net::awaitable<connectors::reconcile_outcome> reconcile(state::action) override {
+        connectors::reconcile_outcome out;
+        out.k = connectors::reconcile_outcome::kind::absent;
+        co_return out;
+    }
+
+    std::atomic<int> performs{0};
+    std::promise<void> block;
+
+private:
+    std::string name_ = "fake";
+};
+
+util::instant start_time() {
+    util::instant t;
+    util::parse_rfc3339("2026-01-05T14:00:00Z", t);
+    return t;
+}
+
+class pipeline_unit : public ::testing::Test {
+protected:
+    void SetUp() override {
+        auto opened = state::store::open(dir_.path() / "state");
+        ASSERT_TRUE(opened.ok()) << opened.st.message;
+        store_ = std::move(opened.value);
+        committer_ = std::make_unique<state::group_commit>(*store_);
+        inbox_ = std::move(state::inbox::open(*store_, *committer_).value);
+        outbox_ = std::move(state::outbox::open(*store_).value);
+        timers_ = std::make_unique<state::timers>(*store_);
+        dead_ = std::make_unique<state::dead_letters>(*store_, *inbox_, *outbox_);
+        changes_ = std::move(state::change_log::open(*store_).value);
+        audit_ = std::move(state::audit_log::open(*store_).value);
+        pipeline_options o;
+        o.max_event_attempts = 2;
+        o.action_retry.max_attempts = 2;
+        o.reconcile_every = 0s;
+        pipe_ = std::make_unique<pipeline>(
+            ioc_.get_executor(),
+            pipeline_deps{*store_,
+                          *inbox_,
+                          *outbox_,
+                          *timers_,
+                          *dead_,
+                          *changes_,
+                          *audit_,
+                          engine_,
+                          {{"fake", &fake_}},
+                          clock_,
+                          &clock_,
+                          std::make_shared<spdlog::logger>(
+                              "pipeline", std::make_shared<spdlog::sinks::null_sink_mt>()),
+                          metrics_},
+            o);
+        pipe_->start();
+        thread_ = std::thread([this] { ioc_.run(); });
+    }
+
+    void TearDown() override {
+        auto stopped = net::co_spawn(ioc_, pipe_->stop(), net::use_future);
+        stopped.get();
+        EXPECT_FALSE(pipe_->alive());
+        guard_.reset();
+        thread_.join();
+        pipe_.reset();
+        committer_->stop();
+    }
+
+    util::instant advance(std::chrono::seconds by) {
+        return net::co_spawn(ioc_, pipe_->advance(by), net::use_future).get();
+    }
+
+    void append(const std::string& body) {
+        std::promise<state::append_result> done;
+        inbox_->append("fake", "", body, "{}", body, clock_.now(), [&](state::append_result r) {
+            done.set_value(std::move(r));
+        });
+        ASSERT_EQ(done.get_future().get().outcome, state::append_outcome::stored);
+        pipe_->kick();
+    }
+
+    void enqueue(const std::string& id, const std::string& kind) {
+        state::batch b(*store_);
+        state::action a;
+        a.id = id;
+        a.connector = "fake";
+        a.kind = kind;
+        a.next_attempt_at = clock_.now();
+        ASSERT_TRUE(outbox_->enqueue(b, a).ok());
+        ASSERT_TRUE(store_->write(b, true).ok);
+    }
+
+    bool has_record(const std::string& id) {
+        auto r = state::get_entity(*store_, "record", id);
+        return r.ok() && r.value.has_value();
+    }
+
+    state::action_state state_of(const std::string& id) {
+        return outbox_->get(id).value.value().state;
+    }
+
+    testing::temp_dir dir_;
+    util::manual_clock clock_{start_time()};
+    util::metrics_registry metrics_;
+    workflows::engine engine_;
+    throwing_connector fake_;
+    std::unique_ptr<state::store> store_;
+    std::unique_ptr<state::group_commit> committer_;
+    std::unique_ptr<state::inbox> inbox_;
+    std::unique_ptr<state::outbox> outbox_;
+    std::unique_ptr<state::timers> timers_;
+    std::unique_ptr<state::dead_letters> dead_;
+    std::unique_ptr<state::change_log> changes_;
+    std::unique_ptr<state::audit_log> audit_;
+    net::io_context ioc_{1};
+    std::optional<net::executor_work_guard<net::io_context::executor_type>> guard_{
+        ioc_.get_executor()};
+    std::unique_ptr<pipeline> pipe_;
+    std::thread thread_;
+};
+
+TEST_F(pipeline_unit,
+       a_connector_that_throws_fails_that_event_which_is_dead_lettered_later_ones_flow) {
+    append("first");
+    append("throw");
+    append("after");
+    advance(0s);
+    EXPECT_TRUE(has_record("first"));
+    EXPECT_FALSE(has_record("after"));  // the queue keeps its order: it waits behind the failure
+    advance(10s);                       // the second (last) attempt fails too: dead letter
+    advance(10s);
+    EXPECT_TRUE(has_record("after"));
+    const auto dead = dead_->list(10).value;
+    ASSERT_EQ(dead.size(), 1u);
+    EXPECT_NE(dead[0].error.find("null where a string was expected"), std::string::npos);
+    EXPECT_TRUE(pipe_->alive());
+    append("later");
+    advance(0s);
+    EXPECT_TRUE(has_record("later"));
+}
+
+TEST_F(pipeline_unit, a_perform_that_throws_is_reconciled_retried_then_dead_lettered_others_go_on) {
+    enqueue("a-explode", "explode");
+    enqueue("a-fine", "fine");
+    advance(0s);
+    EXPECT_EQ(state_of("a-fine"), state::action_state::done);
+    // Its outcome was unknown: reconciled (not found), then retried after a backoff.
+    EXPECT_EQ(state_of("a-explode"), state::action_state::pending);
+    advance(1h);
+    EXPECT_EQ(state_of("a-explode"), state::action_state::dead);
+    EXPECT_EQ(fake_.performs.load(), 3);
+    enqueue("a-next", "fine");
+    advance(0s);
+    EXPECT_EQ(state_of("a-next"), state::action_state::done);
+    EXPECT_TRUE(pipe_->alive());
+}
+
+TEST_F(pipeline_unit, the_heartbeat_goes_stale_while_a_step_is_stuck_and_beats_again_after) {
+    advance(0s);
+    EXPECT_TRUE(pipe_->alive());
+    append("block");
+    // The loop is stuck inside a step: from now on it shows no sign of life.
+    const auto stuck_at = std::chrono::steady_clock::now();
+    EXPECT_FALSE(pipe_->alive(stuck_at + 21s));
+    fake_.block.set_value();
+    advance(0s);
+    EXPECT_TRUE(has_record("block"));
+    EXPECT_TRUE(pipe_->alive());
+}
+
+// /readyz follows the pipeline's heartbeat.
+class fixed_status : public status_source {
+public:
+    status_snapshot s;
+    status_snapshot snapshot() const override { return s; }
+};
+
+TEST(readiness, readyz_is_503_while_the_pipeline_is_stalled) {
+    fixed_status src;
+    src.s.config_loaded = true;
+    src.s.state_open = true;
+    util::metrics_registry metrics;
+    http::router routes;
+    install_status_routes(routes, src, metrics, std::nullopt);
+    auto get = [&] {
+        net::io_context ioc;
+        http::request req;
+        req.method = "GET";
+        req.target = req.path = "/readyz";
+        auto f = net::co_spawn(ioc, routes.as_handler()(req), net::use_future);
+        ioc.run();
+        return f.get();
+    };
+    EXPECT_EQ(get().status, 200u);
+    src.s.pipeline_alive = false;
+    const auto r = get();
+    EXPECT_EQ(r.status, 503u);
+    EXPECT_NE(r.body.find("\"pipeline_alive\":false"), std::string::npos) << r.body;
+    EXPECT_NE(render_status_json(src.s).find("\"ready\": false"), std::string::npos);
+}
+
+TEST(readiness, the_watchdog_is_petted_only_while_the_pipeline_beats) {
+    testing::temp_dir dir;
+    const auto path = (dir.path() / "notify").string();
+    const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    ASSERT_LT(path.size(), sizeof(addr.sun_path));
+    std::copy(path.begin(), path.end(), addr.sun_path);
+    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    ::setenv("NOTIFY_SOCKET", path.c_str(), 1);
+    auto received = [&] {
+        char buf[64];
+        const auto n = ::recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+        return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
+    };
+    EXPECT_TRUE(sd_watchdog_tick(true));
+    EXPECT_EQ(received(), "WATCHDOG=1");
+    EXPECT_FALSE(sd_watchdog_tick(false));
+    EXPECT_EQ(received(), "");
+    ::unsetenv("NOTIFY_SOCKET");
+    ::close(fd);
+}
+
+}  // namespace
+}  // namespace billsync::daemon
