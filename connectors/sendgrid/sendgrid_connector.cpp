@@ -563,7 +563,8 @@ net::awaitable<action_outcome> sendgrid_connector::perform(state::action a) {
     req.headers = {{"Authorization", "Bearer " + settings_.api_key},
                    {"Content-Type", "application/json"}};
     req.body = mail_send_body(*message);
-    req.reconcilable = true;
+    // Not reconcilable (Mail Send has no idempotency key and no lookup): the client must never
+    // send it a second time on its own, not even on a pooled connection found closed.
     client_settings cs;
     cs.ca_file = settings_.ca_file;
     cs.total_timeout = settings_.timeout;
@@ -573,7 +574,11 @@ net::awaitable<action_outcome> sendgrid_connector::perform(state::action a) {
     https_client client(co_await net::this_coro::executor, std::move(cs));
     const auto r = co_await client.send(std::move(req));
     if (!r.ok()) {
-        out.k = action_outcome::kind::retry;
+        if (r.request_written) {
+            // Timed out or reset after the request went out: SendGrid may have queued it.
+            co_return unknown_outcome(a, *message, r.error);
+        }
+        out.k = action_outcome::kind::retry;  // DNS, connect, TLS: nothing reached SendGrid
         out.detail = r.error;
         co_return out;
     }
@@ -608,10 +613,8 @@ net::awaitable<action_outcome> sendgrid_connector::perform(state::action a) {
                                    : std::chrono::seconds(60);
         out.retry_after = std::max(wait, std::chrono::seconds(1));
     } else if (res.status >= 500 || res.status == 408) {
-        out.k = action_outcome::kind::retry;
-        if (auto ra = parse_retry_after(res.header_value("Retry-After"), now)) {
-            out.retry_after = std::chrono::ceil<std::chrono::seconds>(*ra);
-        }
+        // The request was read; whether a 5xx or 408 left the mail queued is not known.
+        co_return unknown_outcome(a, *message, out.detail);
     } else {
         out.k = action_outcome::kind::permanent;
     }
@@ -623,6 +626,18 @@ net::awaitable<action_outcome> sendgrid_connector::perform(state::action a) {
                             out.detail);
     }
     co_return out;
+}
+
+action_outcome sendgrid_connector::unknown_outcome(const state::action& a,
+                                                   const email::email_message& m,
+                                                   std::string_view why) const {
+    if (settings_.log) {
+        settings_.log->warn("Email outcome unknown connector={} delivery={} detail=\"{}\"",
+                            settings_.name,
+                            m.delivery_id,
+                            why);
+    }
+    return email::unknown_send_result(provider, a, why);
 }
 
 net::awaitable<reconcile_outcome> sendgrid_connector::reconcile(state::action a) {

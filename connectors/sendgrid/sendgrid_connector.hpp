@@ -71,6 +71,11 @@ private:
                                                                  const state::store& s,
                                                                  state::batch& b);
     std::chrono::system_clock::time_point wall_now() const;
+    // The send may have reached SendGrid and its answer is lost: logged, recorded as unknown and
+    // never resent (sendgrid.md, "Idempotency").
+    action_outcome unknown_outcome(const state::action& a,
+                                   const email::email_message& m,
+                                   std::string_view why) const;
 
     settings settings_;
     std::optional<event_verifier> verifier_;
