@@ -513,7 +513,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                 continue;
             }
             // Durable before the side effect starts: a crash from here on leaves it "unknown".
-            if (auto st = d.outbox.mark_in_flight(a.id); !st.ok) {
+            if (auto st = d.outbox.mark_in_flight(a.id, d.clock.now()); !st.ok) {
                 d.log->error(
                     "Cannot mark an action in flight action={} error=\"{}\"", a.id, st.message);
                 co_return false;
