@@ -95,7 +95,8 @@ net::awaitable<http::response> intake::handle(http::request req) {
     const std::string kind(slash == std::string_view::npos ? std::string_view()
                                                            : rest.substr(slash + 1));
     auto it = d_.connectors.find(name);
-    if (it == d_.connectors.end() || kind.find('/') != std::string::npos) {
+    const bool trailing_slash = slash != std::string_view::npos && kind.empty();
+    if (it == d_.connectors.end() || trailing_slash || !it->second->accepts_route_kind(kind)) {
         co_return http::response::error(404, "unknown_connector", "no connector at this path");
     }
     auto& c = *it->second;

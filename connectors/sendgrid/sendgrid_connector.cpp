@@ -9,6 +9,7 @@
 
 #include "connectors/runtime/https_client.hpp"
 #include "http/multipart.hpp"
+#include "mappings/json_depth.hpp"
 #include "state/tables.hpp"
 #include "util/crypto.hpp"
 
@@ -285,6 +286,9 @@ std::string sendgrid_connector::check_payload(std::string_view body) const {
         }
         return {};
     }
+    if (auto deep = mappings::json_depth_error(body); !deep.empty()) {
+        return deep;
+    }
     const auto j = json::parse(body, nullptr, false);
     if (j.is_discarded()) {
         return "body is neither JSON nor multipart/form-data";
@@ -316,6 +320,9 @@ changes_result sendgrid_connector::process(const state::inbox_event& e,
 changes_result sendgrid_connector::process_events(const state::inbox_event& e,
                                                   const state::store& s,
                                                   state::batch& b) {
+    if (auto deep = mappings::json_depth_error(e.body); !deep.empty()) {
+        return changes_result::failure(state::status::failure(deep));
+    }
     const auto events = json::parse(e.body, nullptr, false);
     if (!events.is_array()) {
         return changes_result::failure(state::status::failure("event body is not a JSON array"));

@@ -51,6 +51,9 @@ public:
 
     const std::string& name() const noexcept override { return settings_.name; }
     std::string_view kind() const noexcept override { return "sendgrid"; }
+    bool accepts_route_kind(std::string_view kind) const noexcept override {
+        return kind == "events" || kind == "inbound";
+    }
     verify_result verify(const http::request& req) const override;
     std::string check_payload(std::string_view body) const override;
     state::result<std::vector<mappings::change>> process(const state::inbox_event& e,

@@ -84,6 +84,10 @@ public:
 
     const std::string& name() const noexcept override { return settings_.name; }
     std::string_view kind() const noexcept override { return "twilio"; }
+    // /webhooks/<name>/sms (also the bare /webhooks/<name>) and /webhooks/<name>/status.
+    bool accepts_route_kind(std::string_view kind) const noexcept override {
+        return kind.empty() || kind == "sms" || kind == "status";
+    }
     verify_result verify(const http::request& req) const override;
     std::string check_payload(std::string_view body) const override;
     state::result<std::vector<mappings::change>> process(const state::inbox_event& e,

@@ -80,6 +80,21 @@ TEST(generic_connector, payload_check_names_the_problem) {
     EXPECT_EQ(c.check_payload(R"({"id":1.5})"), "\"id\" must be a non-empty string or an integer");
 }
 
+// Issue 18 item 17: bodies that would overflow the stack in a recursive dump or compare, and a
+// reminder delay whose instant would overflow, are refused before anything maps them.
+TEST(generic_connector, deep_nesting_and_unbounded_reminders_are_refused) {
+    generic_connector c(demo());
+    const std::string deep =
+        R"({"id":"x","v":)" + std::string(5000, '[') + std::string(5000, ']') + "}";
+    EXPECT_NE(c.check_payload(deep).find("nested deeper"), std::string::npos)
+        << c.check_payload(deep);
+    const std::string quoted = R"({"id":"x","v":")" + std::string(5000, '[') + "\"}";
+    EXPECT_EQ(c.check_payload(quoted), "");  // brackets inside strings do not nest
+    EXPECT_EQ(c.check_payload(R"({"id":"x","remind_after_s":86400})"), "");
+    EXPECT_NE(c.check_payload(R"({"id":"x","remind_after_s":9223372036854775807})"), "");
+    EXPECT_NE(c.check_payload(R"({"id":"x","remind_after_s":-1})"), "");
+}
+
 TEST(generic_connector, processing_versions_real_changes_only) {
     testing::temp_dir dir;
     auto opened = state::store::open(dir.path());

@@ -442,6 +442,16 @@ TEST_F(sendgrid_test, malformed_payloads_are_rejected) {
     EXPECT_NE(c.check_payload("[1]"), "");
     EXPECT_NE(c.check_payload("garbage"), "");
     EXPECT_EQ(c.check_payload(R"([{"event":"open"}])"), "");
+    // Issue 18 item 17: nesting is capped before anything parses, dumps or compares the body.
+    const std::string deep =
+        R"([{"event":"open","x":)" + std::string(5000, '[') + std::string(5000, ']') + "}]";
+    EXPECT_NE(c.check_payload(deep).find("nested deeper"), std::string::npos);
+    state::inbox_event e;
+    e.connector = "sendgrid";
+    e.kind = "events";
+    e.body = deep;
+    state::batch b(*store_);
+    EXPECT_FALSE(c.process(e, *store_, b).ok());
 }
 
 }  // namespace
