@@ -66,6 +66,25 @@ std::optional<util::instant> instant_of(const json& j, std::string_view key) {
     return t;
 }
 
+// Whether the invoice was emailed by this attempt: EmailStatus says only that it was emailed at
+// some time (a reminder resends an invoice emailed weeks ago), so DeliveryInfo.DeliveryTime must
+// not be older than the attempt's first start (less a margin for clock skew). Without a recorded
+// attempt time or a delivery time, EmailSent is trusted, as before: a duplicate is worse.
+bool email_sent_since(const json& inv, util::instant first_attempt) {
+    constexpr auto skew = std::chrono::minutes(5);
+    if (text_of(inv, "EmailStatus") != "EmailSent") {
+        return false;
+    }
+    const auto info = inv.find("DeliveryInfo");
+    const auto delivered = info != inv.end() && info->is_object()
+                               ? instant_of(*info, "DeliveryTime")
+                               : std::optional<util::instant>();
+    if (first_attempt == util::instant{} || !delivered) {
+        return true;
+    }
+    return *delivered >= first_attempt - skew;
+}
+
 std::string_view phase_name(sync_cursor::phase p) noexcept {
     switch (p) {
         case sync_cursor::phase::backfill:
@@ -1259,7 +1278,7 @@ net::awaitable<reconcile_outcome> qbo_connector::reconcile(state::action a) {
     const auto j = json::parse(cur.body, nullptr, false);
     const auto inv = j.is_object() ? j.value("Invoice", json::object()) : json::object();
     const bool happened = a.kind == "qbo.send_invoice"
-                              ? text_of(inv, "EmailStatus") == "EmailSent"
+                              ? email_sent_since(inv, a.first_attempt_at)
                               : text_of(inv, "PrivateNote").starts_with("Voided");
     out.k = happened ? reconcile_outcome::kind::happened : reconcile_outcome::kind::absent;
     co_return out;

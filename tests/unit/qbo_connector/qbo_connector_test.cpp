@@ -327,6 +327,30 @@ TEST_F(qbo_connector_test, void_rereads_a_stale_sync_token_and_send_uses_octet_s
     EXPECT_EQ(r.k, reconcile_outcome::kind::happened);
 }
 
+// Issue 18 item 4: a reminder resend of an invoice emailed weeks ago is not "already sent".
+TEST_F(qbo_connector_test, send_reconcile_compares_the_delivery_time_with_the_attempt) {
+    const auto id = invoice(customer("Fig"), "75.00");
+    auto first =
+        action("send:first", "qbo.send_invoice", json{{"id", id}, {"send_to", "ap@fig.example"}});
+    ASSERT_EQ(run(ioc_, connector().perform(first)).k, action_outcome::kind::done);
+    ASSERT_EQ(sim_->get(realm, "Invoice", id)->value("EmailStatus", ""), "EmailSent");
+
+    clock_.advance(std::chrono::hours(24 * 14));
+    // The reminder's attempt started now and the process stopped before QBO got it.
+    auto reminder = action(
+        "send:reminder", "qbo.send_invoice", json{{"id", id}, {"send_to", "ap@fig.example"}});
+    reminder.first_attempt_at = clock_.now();
+    reminder.attempts = 1;
+    const auto lost = run(ioc_, connector().reconcile(reminder));
+    EXPECT_EQ(lost.k, reconcile_outcome::kind::absent) << lost.detail;
+
+    // Once it did go out, the same reconcile finds it.
+    clock_.advance(std::chrono::minutes(1));
+    ASSERT_EQ(run(ioc_, connector().perform(reminder)).k, action_outcome::kind::done);
+    const auto sent = run(ioc_, connector().reconcile(reminder));
+    EXPECT_EQ(sent.k, reconcile_outcome::kind::happened) << sent.detail;
+}
+
 TEST_F(qbo_connector_test, throttling_and_faults_map_onto_the_shared_conditions) {
     const auto c = customer("Fir");
     server_.script("POST",
