@@ -118,15 +118,14 @@ net::awaitable<http::response> intake::handle(http::request req) {
 
     if (auto problem = c.check_payload(req.body); !problem.empty()) {
         m.malformed->inc();
-        // Keyed by the dedup key, so a redelivery of the same bad payload lands on the same row.
-        state::dead_letter dl;
-        dl.id = "intake/" + name + "/" + verdict.dedup_key;
-        dl.origin = "intake";
-        dl.connector = name;
-        dl.kind = kind;
-        dl.error = problem;
-        dl.payload = req.body;
-        dl.at = now;
+        state::inbox_event ev;
+        ev.connector = name;
+        ev.kind = kind;
+        ev.dedup_key = verdict.dedup_key;
+        ev.received_at = now;
+        ev.headers_json = headers_json(req);
+        ev.body = req.body;
+        const auto dl = state::intake_dead_letter(ev, problem, now);
         state::batch b(d_.store);
         b.put(state::cf::dead_letters, dl.id, state::encode_dead_letter(dl));
         auto submit = [this, b = std::move(b)](std::function<void(state::status)> done) mutable {

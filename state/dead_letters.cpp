@@ -13,6 +13,7 @@ namespace {
 constexpr std::uint8_t dead_letter_format = 1;
 constexpr std::string_view inbox_origin = "inbox";
 constexpr std::string_view outbox_origin = "outbox";
+constexpr std::string_view intake_origin = "intake";
 constexpr std::string_view outbox_id_prefix = "outbox/";
 constexpr std::string_view timer_origin = "timer";
 constexpr std::uint8_t timer_record_format = 1;
@@ -51,6 +52,20 @@ std::string inbox_dead_letter_id(std::string_view connector, std::uint64_t seq) 
 
 std::string outbox_dead_letter_id(std::string_view action_id) {
     return std::string(outbox_id_prefix) + std::string(action_id);
+}
+
+dead_letter intake_dead_letter(const inbox_event& e, std::string_view error, util::instant at) {
+    dead_letter d;
+    // Keyed by the dedup key, so a redelivery of the same bad payload lands on the same row.
+    d.id = "intake/" + e.connector + "/" + e.dedup_key;
+    d.origin = intake_origin;
+    d.connector = e.connector;
+    d.kind = e.kind;
+    d.error.assign(error);
+    d.payload = e.body;
+    d.at = at;
+    d.record = encode_event(e);
+    return d;
 }
 
 std::string timer_dead_letter_id(std::string_view timer_name) {
@@ -162,7 +177,9 @@ status dead_letters::retry(std::string_view id) {
         return status::failure("no dead letter " + std::string(id));
     }
     batch b(store_);
-    if (d.value->origin == inbox_origin) {
+    const bool has_event = d.value->origin == inbox_origin ||
+                           (d.value->origin == intake_origin && !d.value->record.empty());
+    if (has_event) {
         inbox_event e;
         if (!decode_event(d.value->record, e)) {
             return status::failure("dead letter " + std::string(id) + " has a corrupt event");

@@ -4,7 +4,8 @@
 //
 //   dead_letters:  id -> dead_letter (binary codec, format 1)
 //
-// Ids: "inbox/<connector>/<seq>" for inbox events, "outbox/<action id>" for outbox actions,
+// Ids: "inbox/<connector>/<seq>" for inbox events, "intake/<connector>/<dedup key>" for
+// deliveries refused by their payload check, "outbox/<action id>" for outbox actions,
 // "timer/<name>" for timers that failed to fire too often (the timer is removed; retry()
 // schedules it again at its last due instant, so it fires at once).
 // An inbox dead letter carries the whole event in `record`, so retry() can put it back at the
@@ -29,14 +30,14 @@ struct timer;
 
 struct dead_letter {
     std::string id;
-    std::string origin;  // "inbox" | "outbox" | "timer"
+    std::string origin;  // "inbox" | "intake" | "outbox" | "timer"
     std::string connector;
     std::string kind;
     std::string error;
     std::string payload;  // the event body / the action payload
     std::uint32_t attempts = 0;
     util::instant at{};
-    std::string record;  // inbox: encode_event() of the original event; timer: its name and due;
+    std::string record;  // inbox, intake: encode_event() of the event; timer: its name and due;
                          // outbox: empty
 
     bool operator==(const dead_letter&) const = default;
@@ -47,6 +48,10 @@ bool decode_dead_letter(std::string_view value, dead_letter& d);
 std::string inbox_dead_letter_id(std::string_view connector, std::uint64_t seq);
 std::string outbox_dead_letter_id(std::string_view action_id);
 std::string timer_dead_letter_id(std::string_view timer_name);
+
+// A signed delivery that failed its payload check at intake, kept with the event it would have
+// been ("intake/<connector>/<dedup key>"), so retry() can queue it like an inbox dead letter.
+dead_letter intake_dead_letter(const inbox_event& e, std::string_view error, util::instant at);
 
 class dead_letters {
 public:
@@ -69,7 +74,7 @@ public:
     result<std::optional<dead_letter>> get(std::string_view id) const;
     // Forgets a dead letter (an outbox action stays dead). Synced.
     status drop(std::string_view id);
-    // Inbox: back to the queue's tail with attempts 0; outbox: back to pending; timer: scheduled
+    // Inbox, intake: to the queue's tail with attempts 0; outbox: back to pending; timer: scheduled
     // again at its due instant. Synced.
     status retry(std::string_view id);
 
