@@ -194,6 +194,12 @@ settings from(const connector_settings& s) {
     if (const auto* v = s.value("event_webhook_public_key")) {
         out.event_webhook_public_key = *v;
     }
+    if (const auto* v = s.value("event_max_age_s")) {
+        std::int64_t secs = 0;
+        if (std::from_chars(v->data(), v->data() + v->size(), secs).ec == std::errc()) {
+            out.event_max_age = std::chrono::seconds(secs);  // bounded by the schema
+        }
+    }
     return out;
 }
 
@@ -229,10 +235,25 @@ verify_result sendgrid_connector::verify(const http::request& req) const {
             r.reason = fmt::format("missing {} or {} header", signature_header, timestamp_header);
             return r;
         }
-        // No replay window: SendGrid documents none and may redeliver old batches; duplicates are
-        // absorbed by the dedup key and per-event ids instead.
         if (!verifier_->verify(timestamp, req.body, signature)) {
             r.reason = "signature mismatch";
+            return r;
+        }
+        // Replays: SendGrid documents no window, so the tolerance covers its retries (default 3
+        // days); dedup rows alone stop protecting once they are pruned.
+        std::int64_t signed_at = 0;
+        const auto* end = timestamp.data() + timestamp.size();
+        if (std::from_chars(timestamp.data(), end, signed_at).ptr != end) {
+            r.reason = "signed timestamp is not a number";
+            return r;
+        }
+        const auto age =
+            std::chrono::duration_cast<std::chrono::seconds>(wall_now().time_since_epoch()) -
+            std::chrono::seconds(signed_at);
+        if (age > settings_.event_max_age || age < -std::chrono::minutes(5)) {
+            r.reason = fmt::format("signed timestamp is {} s old, outside the tolerance of {} s",
+                                   age.count(),
+                                   settings_.event_max_age.count());
             return r;
         }
         r.accepted = true;

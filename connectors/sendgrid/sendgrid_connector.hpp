@@ -36,6 +36,9 @@ struct settings {
     std::optional<proxy_settings> proxy;  // nullopt: from the environment
     // Wall-clock time, against which X-RateLimit-Reset (Unix seconds) is read.
     std::function<std::chrono::system_clock::time_point()> wall_clock;
+    // Event deliveries whose signed timestamp is older than this (or more than 5 minutes ahead)
+    // are rejected as replays; wide enough for SendGrid's retries ([..] event_max_age_s).
+    std::chrono::seconds event_max_age{std::chrono::days(3)};
     std::shared_ptr<spdlog::logger> log;  // nullptr: silent
 };
 

@@ -280,6 +280,25 @@ TEST_F(sendgrid_test, verify_accepts_signed_events_and_rejects_forged_missing_an
     EXPECT_FALSE(c.verify(elsewhere).accepted);
 }
 
+// Issue 18 item 11: a captured, validly signed delivery replayed later than SendGrid's retry
+// horizon is rejected by its signed timestamp, not only by dedup rows (which get pruned).
+TEST_F(sendgrid_test, signed_timestamps_outside_the_tolerance_are_rejected) {
+    const std::string events = R"([{"email":"a@b.com","event":"delivered","sg_event_id":"r1"}])";
+    const auto delivery = delivered_events(events, sim_);
+    auto s = config();
+    const auto sent = std::chrono::system_clock::now();
+    s.wall_clock = [sent] { return sent + std::chrono::hours(24 * 2); };
+    EXPECT_TRUE(sendgrid_connector(s).verify(delivery).accepted);  // a retry two days later
+    s.wall_clock = [sent] { return sent + std::chrono::hours(24 * 4); };
+    const auto old = sendgrid_connector(s).verify(delivery);
+    EXPECT_FALSE(old.accepted);
+    EXPECT_NE(old.reason.find("tolerance"), std::string::npos) << old.reason;
+    s.event_max_age = std::chrono::hours(24 * 7);
+    EXPECT_TRUE(sendgrid_connector(s).verify(delivery).accepted);
+    s.wall_clock = [sent] { return sent - std::chrono::hours(1); };
+    EXPECT_FALSE(sendgrid_connector(s).verify(delivery).accepted);  // from the future
+}
+
 TEST_F(sendgrid_test, events_are_deduplicated_per_event_and_never_regress) {
     sendgrid_connector c(config());
     const std::string batch1 =
