@@ -358,7 +358,7 @@ struct app::impl : status_source {
                       outbox->recovered_unknown());
         }
         timers = std::make_unique<state::timers>(*store);
-        dead_letters = std::make_unique<state::dead_letters>(*store, *inbox, *outbox);
+        dead_letters = std::make_unique<state::dead_letters>(*store, *inbox, *outbox, timers.get());
         auto ch = state::change_log::open(*store);
         if (!ch.ok()) {
             return ch.st.message;

@@ -95,7 +95,8 @@ net::awaitable<http::response> intake::handle(http::request req) {
     const std::string kind(slash == std::string_view::npos ? std::string_view()
                                                            : rest.substr(slash + 1));
     auto it = d_.connectors.find(name);
-    if (it == d_.connectors.end() || kind.find('/') != std::string::npos) {
+    const bool trailing_slash = slash != std::string_view::npos && kind.empty();
+    if (it == d_.connectors.end() || trailing_slash || !it->second->accepts_route_kind(kind)) {
         co_return http::response::error(404, "unknown_connector", "no connector at this path");
     }
     auto& c = *it->second;
@@ -117,15 +118,14 @@ net::awaitable<http::response> intake::handle(http::request req) {
 
     if (auto problem = c.check_payload(req.body); !problem.empty()) {
         m.malformed->inc();
-        // Keyed by the dedup key, so a redelivery of the same bad payload lands on the same row.
-        state::dead_letter dl;
-        dl.id = "intake/" + name + "/" + verdict.dedup_key;
-        dl.origin = "intake";
-        dl.connector = name;
-        dl.kind = kind;
-        dl.error = problem;
-        dl.payload = req.body;
-        dl.at = now;
+        state::inbox_event ev;
+        ev.connector = name;
+        ev.kind = kind;
+        ev.dedup_key = verdict.dedup_key;
+        ev.received_at = now;
+        ev.headers_json = headers_json(req);
+        ev.body = req.body;
+        const auto dl = state::intake_dead_letter(ev, problem, now);
         state::batch b(d_.store);
         b.put(state::cf::dead_letters, dl.id, state::encode_dead_letter(dl));
         auto submit = [this, b = std::move(b)](std::function<void(state::status)> done) mutable {

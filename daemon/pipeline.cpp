@@ -102,6 +102,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
     util::counter& events_failed;
     util::counter& events_dead;
     util::counter& timers_fired;
+    util::counter& timers_dead;
     util::counter& polls_committed;
 
     impl(net::any_io_executor ex, pipeline_deps deps, pipeline_options o)
@@ -117,6 +118,8 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                                             "Inbox events moved to the dead letters.")),
           timers_fired(
               d.metrics.get_counter("billsync_timers_fired_total", "Durable timers fired.")),
+          timers_dead(d.metrics.get_counter("billsync_timers_dead_lettered_total",
+                                            "Timers moved to the dead letters.")),
           polls_committed(d.metrics.get_counter("billsync_polls_committed_total",
                                                 "Connector polls whose results were stored.")) {
         for (const auto& [name, c] : d.connectors) {
@@ -683,13 +686,52 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                 st = d.store.write(b, false);
             }
             if (!st.ok) {
-                d.log->error("Timer failed timer={} error=\"{}\"", t.name, st.message);
-                co_return false;
+                // This timer's batch is dropped; the other due timers still fire.
+                if (!timer_failed(t, st.message, now)) {
+                    co_return false;
+                }
+                continue;
             }
             note_enqueued(ctx.enqueued);
             timers_fired.inc();
         }
         co_return !due.value.empty();
+    }
+
+    // A timer that failed to fire is counted and retried after a backoff, like an inbox event;
+    // after max_event_attempts it becomes a dead letter. Returns false when even that could not
+    // be stored (the state is failing: stop this round).
+    bool timer_failed(const state::timer& t, const std::string& error, util::instant now) {
+        state::batch b(d.store);
+        auto attempts = d.timers.record_failure(b, t.name);
+        state::status st = attempts.st;
+        const bool dead = attempts.ok() && attempts.value >= opt.max_event_attempts;
+        if (attempts.ok()) {
+            st = dead
+                     ? d.dead_letters.from_timer(b, d.timers, t, error, attempts.value, now)
+                     : d.timers.schedule(b, t.name, now + event_backoff(attempts.value), t.payload);
+        }
+        if (st.ok) {
+            st = d.store.write(b, true);
+        }
+        if (!st.ok) {
+            d.log->error("Cannot record a timer failure timer={} error=\"{}\" cause=\"{}\"",
+                         t.name,
+                         st.message,
+                         error);
+            return false;
+        }
+        if (dead) {
+            timers_dead.inc();
+            d.log->error("Timer moved to dead letters timer={} attempts={} error=\"{}\"",
+                         t.name,
+                         attempts.value,
+                         error);
+        } else {
+            d.log->warn(
+                "Timer failed timer={} attempt={} error=\"{}\"", t.name, attempts.value, error);
+        }
+        return true;
     }
 
     // An action's canonical effects, recorded with its outcome. A workflow failure here is logged:
@@ -754,7 +796,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                 continue;
             }
             // Durable before the side effect starts: a crash from here on leaves it "unknown".
-            if (auto st = d.outbox.mark_in_flight(a.id); !st.ok) {
+            if (auto st = d.outbox.mark_in_flight(a.id, d.clock.now()); !st.ok) {
                 d.log->error(
                     "Cannot mark an action in flight action={} error=\"{}\"", a.id, st.message);
                 give_back(*l);

@@ -29,6 +29,7 @@
 #include "state/store.hpp"
 #include "state/tables.hpp"
 #include "state/timers.hpp"
+#include "util/temp_dir.hpp"
 #include "workflows/context.hpp"
 #include "workflows/engine.hpp"
 #include "workflows/followup/followup_rule.hpp"
@@ -48,17 +49,19 @@ constexpr std::string_view stored_invoice_note =
 // Steps after which a simulation that keeps rescheduling is given up as a bug.
 constexpr std::size_t max_steps = 200'000;
 
-// A fresh directory under the system temp dir, removed with everything in it on every way out.
+// A fresh private directory (mode 0700, unpredictable name) under the system temp dir, removed
+// with everything in it on every way out: the checkpoint in it holds tokens and client data.
 class scratch_dir {
 public:
     scratch_dir() {
-        static std::atomic<std::uint64_t> counter{0};
-        path_ = std::filesystem::temp_directory_path() /
-                fmt::format("billsync-preview-{}-{}", ::getpid(), counter.fetch_add(1));
-        std::filesystem::remove_all(path_, ec_);
-        std::filesystem::create_directories(path_, ec_);
+        if (auto made = util::make_private_temp_dir("billsync-preview-", ec_)) {
+            path_ = std::move(*made);
+        }
     }
     ~scratch_dir() {
+        if (path_.empty()) {
+            return;
+        }
         std::error_code ec;
         std::filesystem::remove_all(path_, ec);
     }
@@ -563,8 +566,7 @@ int cmd_preview(const std::string& config_file,
     // read (this works next to a running daemon too).
     scratch_dir scratch;
     if (scratch.error()) {
-        err << fmt::format(
-            "cannot create {}: {}\n", scratch.path().string(), scratch.error().message());
+        err << fmt::format("cannot create a private temp dir: {}\n", scratch.error().message());
         return exit_unavailable;
     }
     const auto copy_dir = scratch.path() / "state";

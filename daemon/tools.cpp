@@ -209,7 +209,8 @@ int cmd_deadletters(const std::string& config_file,
         err << "cannot read the state: " << (in.ok() ? ob.st.message : in.st.message) << "\n";
         return exit_unavailable;
     }
-    state::dead_letters dl(s, *in.value, *ob.value);
+    state::timers tm(s);
+    state::dead_letters dl(s, *in.value, *ob.value, &tm);
     auto found = dl.get(id);
     if (!found.ok()) {
         err << found.st.message << "\n";

@@ -17,14 +17,22 @@ void router::add_prefix(std::string method, std::string prefix, std::string rout
 net::awaitable<response> router::dispatch(request req) const {
     const entry* best = nullptr;
     std::string allow;
+    const auto note_allowed = [&allow](std::string_view method) {
+        if (allow.find(method) == std::string::npos) {
+            allow += allow.empty() ? std::string(method) : ", " + std::string(method);
+        }
+    };
     for (const auto& e : entries_) {
         const bool matches = e.prefix ? req.path.starts_with(e.path) : req.path == e.path;
         if (!matches) {
             continue;
         }
-        if (e.method != req.method) {
-            if (allow.find(e.method) == std::string::npos) {
-                allow += allow.empty() ? e.method : ", " + e.method;
+        // HEAD is answered like GET (the server sends the headers without the body).
+        const bool head_of_get = req.method == "HEAD" && e.method == "GET";
+        if (e.method != req.method && !head_of_get) {
+            note_allowed(e.method);
+            if (e.method == "GET") {
+                note_allowed("HEAD");
             }
             continue;
         }

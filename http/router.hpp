@@ -8,7 +8,8 @@
 namespace billsync::http {
 
 // Routes by method and path. Exact routes win over prefix routes; the longest prefix wins among
-// prefixes. An unknown path is 404; a known path with another method is 405 with Allow.
+// prefixes. An unknown path is 404; a known path with another method is 405 with Allow. HEAD
+// matches GET routes (RFC 9110: the server then sends the GET headers without the body).
 class router {
 public:
     void add(std::string method, std::string path, handler h);

@@ -13,6 +13,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <map>
+#include <tuple>
 #include <unordered_map>
 
 #include "util/metrics.hpp"
@@ -192,6 +193,7 @@ struct server::impl : std::enable_shared_from_this<impl> {
             auto in = parser.release();
             const bool keep_alive = in.keep_alive();
             const unsigned version = in.version();
+            const bool head = in.method() == bhttp::verb::head;
             response r;
             try {
                 r = co_await h(to_request(in, remote));
@@ -214,7 +216,17 @@ struct server::impl : std::enable_shared_from_this<impl> {
                   r.status,
                   std::chrono::steady_clock::now() - started);
             stream.expires_after(lim.read_timeout);
-            auto [wec, wn] = co_await bhttp::async_write(stream, out, as_tuple_awaitable);
+            boost::system::error_code wec;
+            if (head) {
+                // RFC 9110 9.3.2: the same header fields (Content-Length included), no body; a
+                // body here would be read as the start of the next response.
+                bhttp::response_serializer<bhttp::string_body> sr{out};
+                std::tie(wec, std::ignore) =
+                    co_await bhttp::async_write_header(stream, sr, as_tuple_awaitable);
+            } else {
+                std::tie(wec, std::ignore) =
+                    co_await bhttp::async_write(stream, out, as_tuple_awaitable);
+            }
             conns[id].busy = false;
             if (wec || !out.keep_alive()) {
                 break;

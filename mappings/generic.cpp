@@ -2,12 +2,18 @@
 
 #include <nlohmann/json.hpp>
 
+#include "mappings/json_depth.hpp"
+
 namespace billsync::mappings::generic {
 
 std::optional<record> map_record(std::string_view connector,
                                  std::string_view dedup_key,
                                  std::string_view body,
                                  std::string& error) {
+    if (auto deep = json_depth_error(body); !deep.empty()) {
+        error = "body: " + deep;
+        return std::nullopt;
+    }
     auto j = nlohmann::json::parse(body, nullptr, false);
     if (j.is_discarded()) {
         error = "body is not valid JSON";
@@ -33,8 +39,10 @@ std::optional<record> map_record(std::string_view connector,
     }
     r.id = std::string(connector) + "/" + id;
     if (auto it = j.find("remind_after_s"); it != j.end()) {
-        if (!it->is_number_integer() || it->get<std::int64_t>() < 0) {
-            error = "\"remind_after_s\" must be a non-negative integer";
+        if (!it->is_number_integer() || it->get<std::int64_t>() < 0 ||
+            it->get<std::int64_t>() > max_remind_after_seconds) {
+            error = "\"remind_after_s\" must be an integer from 0 to " +
+                    std::to_string(max_remind_after_seconds);
             return std::nullopt;
         }
         r.remind_after_seconds = it->get<std::int64_t>();

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -14,7 +15,11 @@ struct record {
     std::optional<std::int64_t> remind_after_seconds;  // "remind_after_s", when present
 };
 
-// Maps a verified body. nullopt with `error` set when it is not a JSON object or has a bad "id".
+// The longest "remind_after_s" accepted: ten years, so the timer's instant cannot overflow.
+inline constexpr std::int64_t max_remind_after_seconds = 10LL * 366 * 24 * 3600;
+
+// Maps a verified body. nullopt with `error` set when it is not a JSON object, nests deeper than
+// mappings::default_max_json_depth, or has a bad "id" or "remind_after_s".
 std::optional<record> map_record(std::string_view connector,
                                  std::string_view dedup_key,
                                  std::string_view body,

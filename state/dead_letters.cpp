@@ -4,6 +4,7 @@
 
 #include "state/keys.hpp"
 #include "state/outbox.hpp"
+#include "state/timers.hpp"
 
 namespace billsync::state {
 
@@ -12,7 +13,10 @@ namespace {
 constexpr std::uint8_t dead_letter_format = 1;
 constexpr std::string_view inbox_origin = "inbox";
 constexpr std::string_view outbox_origin = "outbox";
+constexpr std::string_view intake_origin = "intake";
 constexpr std::string_view outbox_id_prefix = "outbox/";
+constexpr std::string_view timer_origin = "timer";
+constexpr std::uint8_t timer_record_format = 1;
 
 }  // namespace
 
@@ -48,6 +52,45 @@ std::string inbox_dead_letter_id(std::string_view connector, std::uint64_t seq) 
 
 std::string outbox_dead_letter_id(std::string_view action_id) {
     return std::string(outbox_id_prefix) + std::string(action_id);
+}
+
+dead_letter intake_dead_letter(const inbox_event& e, std::string_view error, util::instant at) {
+    dead_letter d;
+    // Keyed by the dedup key, so a redelivery of the same bad payload lands on the same row.
+    d.id = "intake/" + e.connector + "/" + e.dedup_key;
+    d.origin = intake_origin;
+    d.connector = e.connector;
+    d.kind = e.kind;
+    d.error.assign(error);
+    d.payload = e.body;
+    d.at = at;
+    d.record = encode_event(e);
+    return d;
+}
+
+std::string timer_dead_letter_id(std::string_view timer_name) {
+    return "timer/" + std::string(timer_name);
+}
+
+status dead_letters::from_timer(batch& b,
+                                timers& from,
+                                const timer& t,
+                                std::string_view error,
+                                std::uint32_t attempts,
+                                util::instant at) {
+    if (auto st = from.fire(b, t); !st.ok) {
+        return st;
+    }
+    dead_letter d;
+    d.origin = timer_origin;
+    d.kind = "timer";
+    d.error.assign(error);
+    d.payload = t.payload;
+    d.attempts = attempts;
+    d.at = at;
+    d.record = codec::writer(timer_record_format).str(t.name).time(t.due).take();
+    b.put(cf::dead_letters, timer_dead_letter_id(t.name), encode_dead_letter(d));
+    return {};
 }
 
 void dead_letters::from_inbox(batch& b,
@@ -134,7 +177,9 @@ status dead_letters::retry(std::string_view id) {
         return status::failure("no dead letter " + std::string(id));
     }
     batch b(store_);
-    if (d.value->origin == inbox_origin) {
+    const bool has_event = d.value->origin == inbox_origin ||
+                           (d.value->origin == intake_origin && !d.value->record.empty());
+    if (has_event) {
         inbox_event e;
         if (!decode_event(d.value->record, e)) {
             return status::failure("dead letter " + std::string(id) + " has a corrupt event");
@@ -143,6 +188,20 @@ status dead_letters::retry(std::string_view id) {
         inbox_.requeue(b, std::move(e));
     } else if (d.value->origin == outbox_origin && id.starts_with(outbox_id_prefix)) {
         if (auto st = outbox_.revive(b, id.substr(outbox_id_prefix.size())); !st.ok) {
+            return st;
+        }
+    } else if (d.value->origin == timer_origin) {
+        codec::reader r(d.value->record, timer_record_format);
+        const auto name = r.str();
+        const auto due = r.time();
+        if (!r.done()) {
+            return status::failure("dead letter " + std::string(id) + " has a corrupt timer");
+        }
+        if (timers_ == nullptr) {
+            return status::failure("dead letter " + std::string(id) +
+                                   " is a timer and the timers are not open here");
+        }
+        if (auto st = timers_->schedule(b, name, due, d.value->payload); !st.ok) {
             return st;
         }
     } else {

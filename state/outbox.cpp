@@ -68,16 +68,19 @@ std::string_view to_string(action_state s) noexcept {
 }
 
 std::string encode_action(const action& a) {
-    return codec::writer(action_format)
-        .str(a.connector)
+    codec::writer w(action_format);
+    w.str(a.connector)
         .str(a.kind)
         .str(a.payload)
         .u64(static_cast<std::uint64_t>(a.state))
         .u64(a.attempts)
         .time(a.next_attempt_at)
         .str(a.last_error)
-        .str(a.result)
-        .take();
+        .str(a.result);
+    if (a.first_attempt_at != util::instant{}) {
+        w.time(a.first_attempt_at);  // optional trailing field: older rows end before it
+    }
+    return w.take();
 }
 
 bool decode_action(std::string_view value, action& a) {
@@ -90,6 +93,7 @@ bool decode_action(std::string_view value, action& a) {
     a.next_attempt_at = r.time();
     a.last_error = r.str();
     a.result = r.str();
+    a.first_attempt_at = r.done() ? util::instant{} : r.time();
     if (state > static_cast<std::uint64_t>(action_state::dead)) {
         return false;
     }
@@ -191,6 +195,7 @@ result<bool> outbox::enqueue(batch& b, action a) {
     }
     a.state = action_state::pending;
     a.attempts = 0;
+    a.first_attempt_at = {};
     a.result.clear();
     save(b, nullptr, a);
     b.on_commit(release);
@@ -286,7 +291,7 @@ result<std::vector<action>> outbox::unknown(std::size_t limit) const {
     return {status::success(), std::move(out)};
 }
 
-status outbox::mark_in_flight(std::string_view id) {
+status outbox::mark_in_flight(std::string_view id, util::instant now) {
     batch b(store_);
     action a;
     if (auto st = load(b, id, a); !st.ok) {
@@ -298,6 +303,9 @@ status outbox::mark_in_flight(std::string_view id) {
     action after = a;
     after.state = action_state::in_flight;
     ++after.attempts;
+    if (after.first_attempt_at == util::instant{}) {
+        after.first_attempt_at = now;
+    }
     save(b, &a, after);
     return store_.write(b, true);
 }

@@ -3,7 +3,8 @@
 // The outbox: side effects to perform, each exactly once as far as we can tell.
 //
 //   "a/" id                    -> action (binary codec, format 1: connector, kind, payload, state,
-//                                 attempts, next_attempt_at, last_error, result)
+//                                 attempts, next_attempt_at, last_error, result, and
+//                                 first_attempt_at when set: rows written before it decode)
 //   "p/" be64(next_at) id      -> ""   pending, ordered by when it may next run
 //   "i/" id                    -> ""   in_flight: the side effect may be running
 //   "u/" id                    -> ""   unknown: was in flight when the process stopped
@@ -53,6 +54,9 @@ struct action {
     util::instant next_attempt_at{};
     std::string last_error;
     std::string result;
+    // When the side effect first started (the first mark_in_flight); zero before that. A
+    // connector reconciling a lost outcome looks its effect up from this time on.
+    util::instant first_attempt_at{};
 
     bool operator==(const action&) const = default;
 };
@@ -78,8 +82,9 @@ public:
     // Actions found in flight at open, to reconcile.
     result<std::vector<action>> unknown(std::size_t limit) const;
 
-    // pending -> in_flight, attempts + 1; written with sync before returning.
-    status mark_in_flight(std::string_view id);
+    // pending -> in_flight, attempts + 1, first_attempt_at = now on the first attempt; written
+    // with sync before returning.
+    status mark_in_flight(std::string_view id, util::instant now = {});
     // pending | in_flight | unknown -> done. Completing a done action is a no-op.
     status complete(batch& b, std::string_view id, std::string_view result);
     // pending | in_flight | unknown -> pending at next_at.

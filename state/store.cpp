@@ -13,6 +13,8 @@
 #include <limits>
 #include <system_error>
 
+#include "util/temp_dir.hpp"
+
 namespace billsync::state {
 
 namespace {
@@ -55,13 +57,6 @@ rocksdb::DBOptions db_options(const open_options& options) {
         o.max_open_files = -1;  // required by secondary instances
     }
     return o;
-}
-
-std::filesystem::path make_secondary_dir() {
-    static std::atomic<std::uint64_t> counter{0};
-    auto name = "billsync-secondary-" + std::to_string(::getpid()) + "-" +
-                std::to_string(counter.fetch_add(1));
-    return std::filesystem::temp_directory_path() / name;
 }
 
 // Re-applies the operations of one WriteBatch to another, mapping column family ids to handles.
@@ -262,13 +257,14 @@ status store::open_impl(const open_options& options) {
 
     rocksdb::Status s;
     if (options.read_only) {
-        secondary_dir_ = make_secondary_dir();
+        // Private (0700, unpredictable name): the secondary's own files mirror the state.
         std::error_code ec;
-        std::filesystem::create_directories(secondary_dir_, ec);
-        if (ec) {
-            return status::failure("cannot create " + secondary_dir_.string() + ": " +
+        auto made = util::make_private_temp_dir("billsync-secondary-", ec);
+        if (!made) {
+            return status::failure("cannot create a private temp dir for a read-only instance: " +
                                    ec.message());
         }
+        secondary_dir_ = std::move(*made);
         s = rocksdb::DB::OpenAsSecondary(
             dbo, path, secondary_dir_.string(), descriptors, &all_handles_, &db_);
     } else {

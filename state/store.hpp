@@ -168,6 +168,8 @@ public:
 
     std::uint32_t schema_version() const noexcept { return schema_version_; }
     bool read_only() const noexcept { return read_only_; }
+    // A read-only instance's own scratch files (private, removed at close); empty otherwise.
+    const std::filesystem::path& secondary_dir() const noexcept { return secondary_dir_; }
     const std::filesystem::path& dir() const noexcept { return dir_; }
 
     // Counters for tests and /status.

@@ -1,5 +1,7 @@
 #include "state/timers.hpp"
 
+#include <algorithm>
+
 #include "state/keys.hpp"
 
 namespace billsync::state {
@@ -8,6 +10,7 @@ namespace {
 
 constexpr std::string_view due_prefix = "d/";
 constexpr std::string_view name_prefix = "n/";
+constexpr std::string_view failures_prefix = "f/";
 
 std::string due_key(util::instant due, std::string_view name) {
     std::string k;
@@ -20,6 +23,12 @@ std::string due_key(util::instant due, std::string_view name) {
 
 std::string name_key(std::string_view name) {
     std::string k(name_prefix);
+    k.append(name);
+    return k;
+}
+
+std::string failures_key(std::string_view name) {
+    std::string k(failures_prefix);
     k.append(name);
     return k;
 }
@@ -68,6 +77,7 @@ status timers::cancel(batch& b, std::string_view name) {
     }
     b.del(cf::timers, due_key(keys::to_instant(keys::read_be64(*old.value)), name));
     b.del(cf::timers, nk);
+    b.del(cf::timers, failures_key(name));
     return {};
 }
 
@@ -81,8 +91,27 @@ status timers::fire(batch& b, const timer& t) {
     if (current.value && current.value->size() == 8 &&
         keys::read_be64(*current.value) == keys::from_instant(t.due)) {
         b.del(cf::timers, nk);
+        b.del(cf::timers, failures_key(t.name));
     }
     return {};
+}
+
+result<std::uint32_t> timers::record_failure(batch& b, std::string_view name) {
+    const std::string fk = failures_key(name);
+    auto old = store_.get(b, cf::timers, fk);
+    if (!old.ok()) {
+        return result<std::uint32_t>::failure(std::move(old.st));
+    }
+    std::uint64_t count = 0;
+    if (old.value) {
+        if (old.value->size() != 8) {
+            return result<std::uint32_t>::failure(corrupt(fk));
+        }
+        count = keys::read_be64(*old.value);
+    }
+    count = std::min<std::uint64_t>(count + 1, 0xffffffffu);
+    b.put(cf::timers, fk, keys::be64(count));
+    return {status::success(), static_cast<std::uint32_t>(count)};
 }
 
 result<std::vector<timer>> timers::due(util::instant now, std::size_t limit) {

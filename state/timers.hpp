@@ -5,6 +5,7 @@
 //
 //   "d/" be64(due) name  -> payload        ordered by (due, name): what is due is a prefix scan
 //   "n/" name            -> be64(due)      find and replace a timer by name
+//   "f/" name            -> be64(count)    failed attempts to fire it (gone once it fires)
 //
 // Firing cost depends on the number due, not on the number scheduled: due() seeks to the first
 // live "d/" row (a scan_floor skips the tombstones of timers already fired) and stops at `now`.
@@ -44,8 +45,12 @@ public:
     // Cancelling a timer that does not exist is not an error.
     status cancel(batch& b, std::string_view name);
     // Removes a timer returned by due(). If it was rescheduled in the meantime, only the stale
-    // occurrence is removed and the rescheduled one stays.
+    // occurrence is removed and the rescheduled one stays. Its failure count goes with it.
     status fire(batch& b, const timer& t);
+    // Counts a failed attempt to fire the named timer (in b); value: the failures so far,
+    // including this one. The count survives rescheduling and ends when the timer fires or is
+    // cancelled.
+    result<std::uint32_t> record_failure(batch& b, std::string_view name);
 
     // Timers with due <= now, in (due, name) order, at most limit.
     result<std::vector<timer>> due(util::instant now, std::size_t limit);

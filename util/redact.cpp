@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <map>
 #include <mutex>
 #include <shared_mutex>
 #include <vector>
@@ -14,8 +15,23 @@ constexpr std::string_view mask = "***";
 
 struct secret_set {
     std::shared_mutex mutex;
-    std::vector<std::string> values;  // longest first, so overlapping secrets mask fully
+    std::vector<std::string> fixed;                         // register_secret(value)
+    std::map<std::string, std::string, std::less<>> slots;  // register_secret(slot, value)
+    std::vector<std::string> values;  // both, longest first, so overlapping secrets mask fully
+
+    void rebuild() {
+        values = fixed;
+        for (const auto& [slot, value] : slots) {
+            values.push_back(value);
+        }
+        std::sort(values.begin(), values.end(), [](const auto& a, const auto& b) {
+            return a.size() > b.size();
+        });
+        values.erase(std::unique(values.begin(), values.end()), values.end());
+    }
 };
+
+constexpr std::size_t min_maskable = 4;  // shorter values would mask ordinary text
 
 secret_set& secrets() {
     static secret_set s;
@@ -131,18 +147,34 @@ std::string mask_fields(std::string_view text) {
 }  // namespace
 
 void register_secret(std::string_view value) {
-    if (value.size() < 4) {
+    if (value.size() < min_maskable) {
         return;
     }
     auto& s = secrets();
     std::unique_lock lock(s.mutex);
-    if (std::find(s.values.begin(), s.values.end(), value) != s.values.end()) {
+    if (std::find(s.fixed.begin(), s.fixed.end(), value) != s.fixed.end()) {
         return;
     }
-    s.values.emplace_back(value);
-    std::sort(s.values.begin(), s.values.end(), [](const auto& a, const auto& b) {
-        return a.size() > b.size();
-    });
+    s.fixed.emplace_back(value);
+    s.rebuild();
+}
+
+void register_secret(std::string_view slot, std::string_view value) {
+    auto& s = secrets();
+    std::unique_lock lock(s.mutex);
+    const auto it = s.slots.find(slot);
+    if (value.size() < min_maskable) {
+        if (it != s.slots.end()) {
+            s.slots.erase(it);
+            s.rebuild();
+        }
+        return;
+    }
+    if (it != s.slots.end() && it->second == value) {
+        return;
+    }
+    s.slots.insert_or_assign(std::string(slot), std::string(value));
+    s.rebuild();
 }
 
 std::string redact(std::string_view text) {

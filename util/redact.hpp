@@ -14,4 +14,8 @@ std::string redact(std::string_view text);
 // characters are ignored (they would mask ordinary text). Thread-safe.
 void register_secret(std::string_view value);
 
+// The same for a secret that rotates (an OAuth2 access or refresh token): the value registered
+// under `slot` replaces the previous one, so the set stays bounded however often it rotates.
+void register_secret(std::string_view slot, std::string_view value);
+
 }  // namespace billsync::util

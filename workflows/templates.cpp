@@ -8,13 +8,14 @@ namespace billsync::workflows {
 
 namespace {
 
-constexpr std::array<std::pair<placeholder, std::string_view>, 9> names = {{
+constexpr std::array<std::pair<placeholder, std::string_view>, 10> names = {{
     {placeholder::client_name, "client_name"},
     {placeholder::invoice_number, "invoice_number"},
     {placeholder::amount, "amount"},
     {placeholder::balance, "balance"},
     {placeholder::due_date, "due_date"},
     {placeholder::days_overdue, "days_overdue"},
+    {placeholder::days_overdue_text, "days_overdue_text"},
     {placeholder::payment_link, "payment_link"},
     {placeholder::firm_name, "firm_name"},
     {placeholder::firm_phone, "firm_phone"},
@@ -185,6 +186,9 @@ std::optional<std::string> message_template::render(const template_values& v,
                 break;
             case placeholder::days_overdue:
                 value = std::to_string(v.days_overdue);
+                break;
+            case placeholder::days_overdue_text:
+                value = std::to_string(v.days_overdue) + (v.days_overdue == 1 ? " day" : " days");
                 break;
             case placeholder::payment_link:
                 value = v.payment_link;

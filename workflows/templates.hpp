@@ -30,6 +30,7 @@ enum class placeholder : std::uint8_t {
     balance,
     due_date,
     days_overdue,
+    days_overdue_text,  // "1 day", "15 days": reads right for every count
     payment_link,
     firm_name,
     firm_phone,

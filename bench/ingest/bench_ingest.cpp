@@ -91,8 +91,10 @@ net::awaitable<void> client(std::uint16_t port, std::string target, shared_state
         bhttp::request<bhttp::string_body> req{bhttp::verb::post, target, 11};
         req.set(bhttp::field::host, "127.0.0.1");
         req.set(bhttp::field::content_type, "application/json");
-        req.set("X-Signature", util::hex_encode(util::hmac_sha256(secret, body)));
-        req.set("X-Event-Id", "evt-" + std::to_string(id));
+        const auto event_id = "evt-" + std::to_string(id);
+        // The generic connector signs "<event id>.<body>" when the delivery carries an id.
+        req.set("X-Signature", util::hex_encode(util::hmac_sha256(secret, event_id + "." + body)));
+        req.set("X-Event-Id", event_id);
         req.body() = std::move(body);
         req.prepare_payload();
         const auto started = clock_type::now();

@@ -335,6 +335,17 @@ reconcile_outcome unknown_send_outcome(std::string_view provider, const state::a
     return out;
 }
 
+action_outcome unknown_send_result(std::string_view provider,
+                                   const state::action& a,
+                                   std::string_view why) {
+    action_outcome out;
+    out.k = action_outcome::kind::done;
+    out.detail = fmt::format(
+        "outcome unknown ({}): the message may have been accepted and is not resent", why);
+    out.effects = unknown_send_outcome(provider, a).effects;
+    return out;
+}
+
 std::string stable_message_id(std::string_view delivery_id) {
     return "<" + util::hex_encode(util::sha256(delivery_id)).substr(0, 32) + "@billsync.local>";
 }

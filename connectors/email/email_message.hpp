@@ -68,6 +68,13 @@ mappings::change accepted_change(std::string_view connector,
 // so for the audit.
 reconcile_outcome unknown_send_outcome(std::string_view provider, const state::action& a);
 
+// What perform() answers when the message went out and the answer was lost (`why`: the
+// transport error or the status): done with the "unknown" effect, never retried, so the outbox
+// records it and nothing is resent automatically (the at-most-once email policy).
+action_outcome unknown_send_result(std::string_view provider,
+                                   const state::action& a,
+                                   std::string_view why);
+
 // "<" + first 32 hex digits of sha256(delivery_id) + "@billsync.local>": stable per delivery, so
 // a resend after an unknown outcome carries the same Message-ID and receivers can collapse it.
 std::string stable_message_id(std::string_view delivery_id);

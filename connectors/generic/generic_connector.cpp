@@ -68,6 +68,16 @@ std::optional<http::outgoing_request> generic_connector::action_request(std::str
     return req;
 }
 
+std::string signed_content(std::string_view event_id, std::string_view body) {
+    if (event_id.empty()) {
+        return std::string(body);
+    }
+    std::string out(event_id);
+    out += '.';
+    out += body;
+    return out;
+}
+
 verify_result generic_connector::verify(const http::request& req) const {
     verify_result r;
     auto given = req.header_value(settings_.signature_header);
@@ -80,7 +90,11 @@ verify_result generic_connector::verify(const http::request& req) const {
         return r;
     }
     given.remove_prefix(settings_.signature_prefix.size());
-    const auto mac = util::hmac_sha256(settings_.secret, req.body);
+    // With an event id header, the id is signed with the body ("<id>.<body>"): a captured body
+    // replayed under a new id would otherwise pass as a new event and roll the record back.
+    const auto id = settings_.event_id_header.empty() ? std::string_view()
+                                                      : req.header_value(settings_.event_id_header);
+    const auto mac = util::hmac_sha256(settings_.secret, signed_content(id, req.body));
     const auto expected = settings_.base64 ? util::base64_encode(mac) : util::hex_encode(mac);
     // Hex is compared case-insensitively by normalising the sender's text first.
     std::string normalised(given);
@@ -94,11 +108,8 @@ verify_result generic_connector::verify(const http::request& req) const {
         return r;
     }
     r.accepted = true;
-    if (!settings_.event_id_header.empty()) {
-        const auto id = req.header_value(settings_.event_id_header);
-        if (!id.empty()) {
-            r.dedup_key = "id:" + std::string(id);
-        }
+    if (!id.empty()) {
+        r.dedup_key = "id:" + std::string(id);
     }
     if (r.dedup_key.empty()) {
         r.dedup_key = "sha256:" + util::hex_encode(util::sha256(req.body));

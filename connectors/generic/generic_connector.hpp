@@ -20,12 +20,17 @@ struct settings {
     std::string signature_header = "X-Signature";
     bool base64 = false;
     std::string signature_prefix;
-    std::string event_id_header;  // empty: dedup on the body's SHA-256
-    std::string action_url;       // empty: this connector takes no actions
+    // The sender's event id: the dedup key, and signed with the body (signed_content). Empty, or
+    // absent from a delivery: the body alone is signed and its SHA-256 is the dedup key.
+    std::string event_id_header;
+    std::string action_url;  // empty: this connector takes no actions
     std::chrono::milliseconds timeout{10'000};
 };
 
 settings from(const connector_settings& s);
+
+// What the HMAC covers: "<event id>.<body>" when the delivery carries an event id, else the body.
+std::string signed_content(std::string_view event_id, std::string_view body);
 
 class generic_connector final : public connector {
 public:

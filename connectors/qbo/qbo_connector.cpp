@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -65,6 +66,25 @@ std::optional<util::instant> instant_of(const json& j, std::string_view key) {
         return std::nullopt;
     }
     return t;
+}
+
+// Whether the invoice was emailed by this attempt: EmailStatus says only that it was emailed at
+// some time (a reminder resends an invoice emailed weeks ago), so DeliveryInfo.DeliveryTime must
+// not be older than the attempt's first start (less a margin for clock skew). Without a recorded
+// attempt time or a delivery time, EmailSent is trusted, as before: a duplicate is worse.
+bool email_sent_since(const json& inv, util::instant first_attempt) {
+    constexpr auto skew = std::chrono::minutes(5);
+    if (text_of(inv, "EmailStatus") != "EmailSent") {
+        return false;
+    }
+    const auto info = inv.find("DeliveryInfo");
+    const auto delivered = info != inv.end() && info->is_object()
+                               ? instant_of(*info, "DeliveryTime")
+                               : std::optional<util::instant>();
+    if (first_attempt == util::instant{} || !delivered) {
+        return true;
+    }
+    return *delivered >= first_attempt - skew;
 }
 
 std::string_view phase_name(sync_cursor::phase p) noexcept {
@@ -172,7 +192,7 @@ std::string sync_cursor::encode() const {
            {"started_at", util::format_rfc3339(started_at)}};
     if (ph != phase::cdc) {
         j["step"] = step;
-        j["position"] = position;
+        j["after_id"] = after_id;
         j["done"] = done;
         j["total"] = total;
     }
@@ -204,10 +224,14 @@ std::optional<sync_cursor> sync_cursor::decode(std::string_view text) {
     c.started_at = *started;
     if (c.ph != phase::cdc) {
         c.step = j.value("step", 0u);
-        c.position = j.value("position", std::uint64_t{1});
+        // A cursor written with "position" (STARTPOSITION paging) restarts its step: re-reading
+        // rows is harmless, skipping them is not.
+        const auto after = j.find("after_id");
+        c.after_id =
+            after != j.end() && after->is_number_unsigned() ? after->get<std::uint64_t>() : 0;
         c.done = j.value("done", std::uint64_t{0});
         c.total = j.value("total", std::uint64_t{0});
-        if (c.step > sync_entities.size() || c.position == 0) {
+        if (c.step > sync_entities.size()) {
             return std::nullopt;
         }
     }
@@ -229,6 +253,18 @@ std::string step_query(const sync_cursor& c, util::instant now, std::chrono::day
                literal(mappings::format_civil_date(std::chrono::year_month_day{from}));
     }
     return q;
+}
+
+std::string page_query(const sync_cursor& c,
+                       util::instant now,
+                       std::chrono::days payments_back,
+                       std::size_t page_size) {
+    auto q = step_query(c, now, payments_back);
+    if (c.after_id > 0) {
+        q += q.find(" WHERE ") == std::string::npos ? " WHERE " : " AND ";
+        q += "Id > " + literal(std::to_string(c.after_id));
+    }
+    return q + " ORDERBY Id STARTPOSITION 1 MAXRESULTS " + std::to_string(page_size);
 }
 
 settings from(const connector_settings& s) {
@@ -984,13 +1020,13 @@ net::awaitable<poll_outcome> qbo_connector::poll(const state::store& st) {
         }
         c.ph = sync_cursor::phase::catchup;
         c.step = 0;
-        c.position = 1;
+        c.after_id = 0;
         c.done = 0;
         c.total = 0;
         c.started_at = now;
     }
     if (c.ph != sync_cursor::phase::cdc) {
-        if (c.step == 0 && c.position == 1 && c.total == 0) {
+        if (c.step == 0 && c.after_id == 0 && c.total == 0) {
             // Progress needs a total: one COUNT per entity at the start of the phase.
             for (std::uint32_t step = 0; step < sync_entities.size(); ++step) {
                 auto probe = c;
@@ -1008,9 +1044,7 @@ net::awaitable<poll_outcome> qbo_connector::poll(const state::store& st) {
                 }
             }
         }
-        const auto q = step_query(c, now, settings_.backfill_payments) + " STARTPOSITION " +
-                       std::to_string(c.position) + " MAXRESULTS " +
-                       std::to_string(settings_.page_size);
+        const auto q = page_query(c, now, settings_.backfill_payments, settings_.page_size);
         auto r = co_await im.query(q);
         if (!r.ok()) {
             fail("query failed: " + r.error->message);
@@ -1023,15 +1057,25 @@ net::awaitable<poll_outcome> qbo_connector::poll(const state::store& st) {
         }
         const auto* rows = query_rows(j, sync_entities.at(c.step));
         const auto n = rows != nullptr ? rows->size() : 0;
+        std::uint64_t last_id = 0;
+        if (rows != nullptr) {
+            for (const auto& row : *rows) {
+                const auto id = text_of(row, "Id");
+                std::uint64_t v = 0;
+                if (std::from_chars(id.data(), id.data() + id.size(), v).ec == std::errc()) {
+                    last_id = std::max(last_id, v);
+                }
+            }
+        }
         if (n > 0) {
             out.events.push_back({"entities", std::move(r.body)});
         }
         c.done += n;
-        if (n < settings_.page_size) {
+        if (n < settings_.page_size || last_id <= c.after_id) {
             ++c.step;
-            c.position = 1;
+            c.after_id = 0;
         } else {
-            c.position += n;
+            c.after_id = last_id;
         }
         if (c.step >= sync_entities.size()) {
             const auto started = c.started_at;
@@ -1261,7 +1305,7 @@ net::awaitable<reconcile_outcome> qbo_connector::reconcile(state::action a) {
     const auto j = json::parse(cur.body, nullptr, false);
     const auto inv = j.is_object() ? j.value("Invoice", json::object()) : json::object();
     const bool happened = a.kind == "qbo.send_invoice"
-                              ? text_of(inv, "EmailStatus") == "EmailSent"
+                              ? email_sent_since(inv, a.first_attempt_at)
                               : text_of(inv, "PrivateNote").starts_with("Voided");
     out.k = happened ? reconcile_outcome::kind::happened : reconcile_outcome::kind::absent;
     co_return out;

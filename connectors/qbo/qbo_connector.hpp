@@ -11,7 +11,7 @@
 //   "cdc"       one CDC response, from polling
 //
 // Sync cursor "<name>/sync" (JSON), committed with the events it produced:
-//   {"phase": "backfill" | "catchup", "step": 0..2, "position": 1, "done": n, "total": n,
+//   {"phase": "backfill" | "catchup", "step": 0..2, "after_id": 0, "done": n, "total": n,
 //    "started_at": t, "since": t}   paged queries, Customer then Invoice then Payment
 //   {"phase": "cdc", "since": t}      CDC from `since` on
 
@@ -75,7 +75,7 @@ struct sync_cursor {
     enum class phase : std::uint8_t { backfill, catchup, cdc };
     phase ph = phase::backfill;
     std::uint32_t step = 0;      // backfill/catchup: 0 Customer, 1 Invoice, 2 Payment
-    std::uint64_t position = 1;  // STARTPOSITION of the next page
+    std::uint64_t after_id = 0;  // keyset: the next page holds Ids above this (0: from the start)
     std::uint64_t done = 0;      // rows read so far in this phase
     std::uint64_t total = 0;     // rows expected (COUNT(*) at the start of each step)
     util::instant started_at{};  // when the phase began
@@ -87,6 +87,12 @@ struct sync_cursor {
 
 // The query a backfill or catch-up step runs (without STARTPOSITION/MAXRESULTS).
 std::string step_query(const sync_cursor& c, util::instant now, std::chrono::days payments_back);
+// One page of that step, ordered by Id from c.after_id on (a keyset, not STARTPOSITION, so rows
+// that leave the set while it is read, e.g. invoices paid meanwhile, cannot make it skip any).
+std::string page_query(const sync_cursor& c,
+                       util::instant now,
+                       std::chrono::days payments_back,
+                       std::size_t page_size);
 
 class qbo_connector final : public connector {
 public:

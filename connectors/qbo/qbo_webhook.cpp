@@ -163,6 +163,13 @@ public:
     }
 
     bool add(qbo_event e, std::string_view where, std::string_view time_text) {
+        // QBO ids are decimal digits; anything else would reach a request path unencoded.
+        if (e.entity_id.empty() || !std::all_of(e.entity_id.begin(), e.entity_id.end(), [](char c) {
+                return c >= '0' && c <= '9';
+            })) {
+            problem(where, "entity id is not a QBO id (digits only); event dropped");
+            return true;
+        }
         if (out_.events.size() >= limits_.max_events) {
             out_.error =
                 "delivery holds more than " + std::to_string(limits_.max_events) + " events";

@@ -85,6 +85,11 @@ public:
     virtual const std::string& name() const noexcept = 0;
     virtual std::string_view kind() const noexcept = 0;
 
+    // Whether POST /webhooks/<name>/<kind> is one of this connector's webhook routes (empty kind:
+    // /webhooks/<name> itself). The kind is not covered by every vendor's signature, so any other
+    // path, dot segments included, is answered 404 before verification. Default: no kinds.
+    virtual bool accepts_route_kind(std::string_view kind) const noexcept { return kind.empty(); }
+
     // Checks a webhook delivery's signature over the exact bytes received.
     virtual verify_result verify(const http::request& req) const = 0;
     // A cheap structural check after verification (e.g. well-formed JSON). A delivery that fails

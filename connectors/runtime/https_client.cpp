@@ -400,6 +400,7 @@ struct https_client::impl : std::enable_shared_from_this<impl> {
 
     struct exchange_result {
         step_error err;
+        bool written = false;   // the whole request went out
         bool got_some = false;  // any byte of a response arrived
         bool keep_alive = false;
         http_response response;
@@ -430,6 +431,7 @@ struct https_client::impl : std::enable_shared_from_this<impl> {
                                  "sending to " + host + " failed: " + wec.message());
             co_return out;
         }
+        out.written = true;
         bhttp::response_parser<bhttp::string_body> parser;
         parser.body_limit(self->settings.max_response_bytes);
         parser.header_limit(64 * 1024);
@@ -568,6 +570,7 @@ struct https_client::impl : std::enable_shared_from_this<impl> {
         // request that may be repeated (see may_retry) goes again on a fresh connection.
         if (auto pooled = self->take_idle(key)) {
             ex = co_await exchange(self, pooled, &msg, url->host, deadline);
+            result.request_written = ex.written;
             if (!ex.err || ex.got_some ||
                 ex.err.ec != make_error_code(client_error::connection_closed) || !may_retry(req)) {
                 done = true;
@@ -592,6 +595,7 @@ struct https_client::impl : std::enable_shared_from_this<impl> {
                 co_return result;
             }
             ex = co_await exchange(self, opened.conn, &msg, url->host, deadline);
+            result.request_written = result.request_written || ex.written;
             if (!ex.err && ex.keep_alive) {
                 self->give_back(opened.conn);
             } else {

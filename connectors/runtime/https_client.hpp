@@ -71,6 +71,10 @@ struct http_result {
     std::string error;       // a clear, loggable message when ec is set
     http_response response;  // valid when !ec (any status, including 4xx/5xx)
     bool reused_connection = false;
+    // The whole request was handed to the connection (on any attempt): after a failure the
+    // server may have processed it. False when it failed before (DNS, connect, proxy, TLS, or
+    // a write that did not complete), so the request surely had no effect.
+    bool request_written = false;
     bool ok() const noexcept { return !ec; }
 };
 

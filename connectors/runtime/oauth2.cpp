@@ -13,6 +13,7 @@
 #include "http/message.hpp"
 #include "util/crypto.hpp"
 #include "util/metrics.hpp"
+#include "util/redact.hpp"
 
 namespace billsync::connectors::oauth2 {
 
@@ -429,6 +430,9 @@ struct token_manager::impl {
             return true;
         }
         cred = std::move(r.value);
+        if (cred) {
+            register_tokens(*cred);
+        }
         unpersisted.reset();
         invalidated.clear();
         if (!cred) {
@@ -496,6 +500,15 @@ struct token_manager::impl {
     bool usable(const credential& c, util::instant now, std::chrono::seconds margin) const {
         return !c.access_token.empty() && c.access_token != invalidated &&
                now + margin < c.access_expires_at;
+    }
+
+    // Every token this credential holds is masked in logs from now on (the slots replace the
+    // tokens they held before, so rotation does not grow the redactor).
+    static void register_tokens(const credential& c) {
+        const auto slot = "oauth2/" + c.id + "/";
+        util::register_secret(slot + "access", c.access_token);
+        util::register_secret(slot + "refresh", c.refresh_token);
+        util::register_secret(slot + "previous", c.previous_refresh_token);
     }
 
     credential apply(const token_response& t, const std::string& used, util::instant now) const {
@@ -583,6 +596,7 @@ net::awaitable<access_result> token_manager::impl::refresh(std::shared_ptr<impl>
                                                    "crash)")};
             }
             credential next = self->apply(*out.tokens, used, now);
+            register_tokens(next);
             const bool rotated = next.refresh_token != self->cred->refresh_token;
             // Persist before use: one synced write holding the new refresh and access tokens.
             if (auto w = store_credential(*self->d.tokens, next); !w) {

@@ -9,6 +9,7 @@
 
 #include "connectors/runtime/https_client.hpp"
 #include "http/multipart.hpp"
+#include "mappings/json_depth.hpp"
 #include "state/tables.hpp"
 #include "util/crypto.hpp"
 
@@ -193,6 +194,12 @@ settings from(const connector_settings& s) {
     if (const auto* v = s.value("event_webhook_public_key")) {
         out.event_webhook_public_key = *v;
     }
+    if (const auto* v = s.value("event_max_age_s")) {
+        std::int64_t secs = 0;
+        if (std::from_chars(v->data(), v->data() + v->size(), secs).ec == std::errc()) {
+            out.event_max_age = std::chrono::seconds(secs);  // bounded by the schema
+        }
+    }
     return out;
 }
 
@@ -228,10 +235,25 @@ verify_result sendgrid_connector::verify(const http::request& req) const {
             r.reason = fmt::format("missing {} or {} header", signature_header, timestamp_header);
             return r;
         }
-        // No replay window: SendGrid documents none and may redeliver old batches; duplicates are
-        // absorbed by the dedup key and per-event ids instead.
         if (!verifier_->verify(timestamp, req.body, signature)) {
             r.reason = "signature mismatch";
+            return r;
+        }
+        // Replays: SendGrid documents no window, so the tolerance covers its retries (default 3
+        // days); dedup rows alone stop protecting once they are pruned.
+        std::int64_t signed_at = 0;
+        const auto* end = timestamp.data() + timestamp.size();
+        if (std::from_chars(timestamp.data(), end, signed_at).ptr != end) {
+            r.reason = "signed timestamp is not a number";
+            return r;
+        }
+        const auto age =
+            std::chrono::duration_cast<std::chrono::seconds>(wall_now().time_since_epoch()) -
+            std::chrono::seconds(signed_at);
+        if (age > settings_.event_max_age || age < -std::chrono::minutes(5)) {
+            r.reason = fmt::format("signed timestamp is {} s old, outside the tolerance of {} s",
+                                   age.count(),
+                                   settings_.event_max_age.count());
             return r;
         }
         r.accepted = true;
@@ -285,6 +307,9 @@ std::string sendgrid_connector::check_payload(std::string_view body) const {
         }
         return {};
     }
+    if (auto deep = mappings::json_depth_error(body); !deep.empty()) {
+        return deep;
+    }
     const auto j = json::parse(body, nullptr, false);
     if (j.is_discarded()) {
         return "body is neither JSON nor multipart/form-data";
@@ -316,6 +341,9 @@ changes_result sendgrid_connector::process(const state::inbox_event& e,
 changes_result sendgrid_connector::process_events(const state::inbox_event& e,
                                                   const state::store& s,
                                                   state::batch& b) {
+    if (auto deep = mappings::json_depth_error(e.body); !deep.empty()) {
+        return changes_result::failure(state::status::failure(deep));
+    }
     const auto events = json::parse(e.body, nullptr, false);
     if (!events.is_array()) {
         return changes_result::failure(state::status::failure("event body is not a JSON array"));
@@ -563,7 +591,8 @@ net::awaitable<action_outcome> sendgrid_connector::perform(state::action a) {
     req.headers = {{"Authorization", "Bearer " + settings_.api_key},
                    {"Content-Type", "application/json"}};
     req.body = mail_send_body(*message);
-    req.reconcilable = true;
+    // Not reconcilable (Mail Send has no idempotency key and no lookup): the client must never
+    // send it a second time on its own, not even on a pooled connection found closed.
     client_settings cs;
     cs.ca_file = settings_.ca_file;
     cs.total_timeout = settings_.timeout;
@@ -573,7 +602,11 @@ net::awaitable<action_outcome> sendgrid_connector::perform(state::action a) {
     https_client client(co_await net::this_coro::executor, std::move(cs));
     const auto r = co_await client.send(std::move(req));
     if (!r.ok()) {
-        out.k = action_outcome::kind::retry;
+        if (r.request_written) {
+            // Timed out or reset after the request went out: SendGrid may have queued it.
+            co_return unknown_outcome(a, *message, r.error);
+        }
+        out.k = action_outcome::kind::retry;  // DNS, connect, TLS: nothing reached SendGrid
         out.detail = r.error;
         co_return out;
     }
@@ -608,10 +641,8 @@ net::awaitable<action_outcome> sendgrid_connector::perform(state::action a) {
                                    : std::chrono::seconds(60);
         out.retry_after = std::max(wait, std::chrono::seconds(1));
     } else if (res.status >= 500 || res.status == 408) {
-        out.k = action_outcome::kind::retry;
-        if (auto ra = parse_retry_after(res.header_value("Retry-After"), now)) {
-            out.retry_after = std::chrono::ceil<std::chrono::seconds>(*ra);
-        }
+        // The request was read; whether a 5xx or 408 left the mail queued is not known.
+        co_return unknown_outcome(a, *message, out.detail);
     } else {
         out.k = action_outcome::kind::permanent;
     }
@@ -623,6 +654,18 @@ net::awaitable<action_outcome> sendgrid_connector::perform(state::action a) {
                             out.detail);
     }
     co_return out;
+}
+
+action_outcome sendgrid_connector::unknown_outcome(const state::action& a,
+                                                   const email::email_message& m,
+                                                   std::string_view why) const {
+    if (settings_.log) {
+        settings_.log->warn("Email outcome unknown connector={} delivery={} detail=\"{}\"",
+                            settings_.name,
+                            m.delivery_id,
+                            why);
+    }
+    return email::unknown_send_result(provider, a, why);
 }
 
 net::awaitable<reconcile_outcome> sendgrid_connector::reconcile(state::action a) {

@@ -36,6 +36,9 @@ struct settings {
     std::optional<proxy_settings> proxy;  // nullopt: from the environment
     // Wall-clock time, against which X-RateLimit-Reset (Unix seconds) is read.
     std::function<std::chrono::system_clock::time_point()> wall_clock;
+    // Event deliveries whose signed timestamp is older than this (or more than 5 minutes ahead)
+    // are rejected as replays; wide enough for SendGrid's retries ([..] event_max_age_s).
+    std::chrono::seconds event_max_age{std::chrono::days(3)};
     std::shared_ptr<spdlog::logger> log;  // nullptr: silent
 };
 
@@ -51,6 +54,9 @@ public:
 
     const std::string& name() const noexcept override { return settings_.name; }
     std::string_view kind() const noexcept override { return "sendgrid"; }
+    bool accepts_route_kind(std::string_view kind) const noexcept override {
+        return kind == "events" || kind == "inbound";
+    }
     verify_result verify(const http::request& req) const override;
     std::string check_payload(std::string_view body) const override;
     state::result<std::vector<mappings::change>> process(const state::inbox_event& e,
@@ -71,6 +77,11 @@ private:
                                                                  const state::store& s,
                                                                  state::batch& b);
     std::chrono::system_clock::time_point wall_now() const;
+    // The send may have reached SendGrid and its answer is lost: logged, recorded as unknown and
+    // never resent (sendgrid.md, "Idempotency").
+    action_outcome unknown_outcome(const state::action& a,
+                                   const email::email_message& m,
+                                   std::string_view why) const;
 
     settings settings_;
     std::optional<event_verifier> verifier_;

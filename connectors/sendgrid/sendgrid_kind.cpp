@@ -23,6 +23,11 @@ connector_kind describe() {
             {
                 {.key = "api_key", .type = secret, .required = true},
                 {.key = "event_webhook_public_key"},
+                {.key = "event_max_age_s",
+                 .type = integer,
+                 .fallback = "259200",
+                 .min = 300,
+                 .max = 2'592'000},
                 {.key = "from_email", .required = true},
                 {.key = "from_name"},
                 {.key = "inbound_secret", .type = secret},

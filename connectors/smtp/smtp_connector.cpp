@@ -106,10 +106,7 @@ net::awaitable<action_outcome> smtp_connector::perform(state::action a) {
             co_return out;
         case send_result::kind::unknown:
             // The body went out and the answer was lost: the same policy as reconcile().
-            out.k = action_outcome::kind::done;
-            out.detail = "outcome unknown (" + r.detail +
-                         "): the message may have been accepted and is not resent";
-            out.effects = email::unknown_send_outcome(provider, a).effects;
+            out = email::unknown_send_result(provider, a, r.detail);
             if (log) {
                 log->warn("Email outcome unknown connector={} delivery={} detail=\"{}\"",
                           settings_.name,

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <ctime>
 #include <nlohmann/json.hpp>
 
 #include "connectors/twilio/twilio_kind.hpp"
@@ -132,9 +133,23 @@ std::pair<std::uint64_t, json> read_row(const std::optional<std::string>& row) {
     return {j.value("version", std::uint64_t{0}), j.value("fields", json::object())};
 }
 
-std::string yesterday_utc(util::instant now) {
-    const auto day = std::chrono::floor<std::chrono::days>(now) - std::chrono::days(1);
-    return mappings::format_civil_date(std::chrono::year_month_day(day));
+// Twilio's "Mon, 05 Jan 2026 09:00:00 +0000" (date_created); nullopt when absent or malformed.
+std::optional<util::instant> rfc2822_instant(const json& msg, const char* key) {
+    if (!msg.contains(key) || !msg[key].is_string()) {
+        return std::nullopt;
+    }
+    const auto text = msg[key].get<std::string>();
+    std::tm tm{};
+    const char* end = ::strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S %z", &tm);
+    if (end == nullptr || *end != '\0') {
+        return std::nullopt;
+    }
+    const auto offset = tm.tm_gmtoff;
+    const auto secs = ::timegm(&tm);
+    if (secs == -1) {
+        return std::nullopt;
+    }
+    return util::instant(std::chrono::seconds(secs - offset));
 }
 
 // The query of the request as the intake stored it with the event (":target" in headers_json).
@@ -592,19 +607,45 @@ state::result<std::vector<mappings::change>> twilio_connector::process_status(
 
 // --- actions ----------------------------------------------------------------------------------
 
-net::awaitable<twilio_connector::lookup_result> twilio_connector::look_up(sms_request m) {
+namespace {
+
+// When the action's side effect first started; nullopt for actions stored before it was kept.
+std::optional<util::instant> first_attempt_of(const state::action& a) {
+    if (a.first_attempt_at == util::instant{}) {
+        return std::nullopt;
+    }
+    return a.first_attempt_at;
+}
+
+}  // namespace
+
+net::awaitable<twilio_connector::lookup_result> twilio_connector::look_up(
+    sms_request m, std::optional<util::instant> first_attempt) {
     lookup_result out;
     auto* c = co_await client();
-    std::string url = fmt::format("{}/2010-04-01/Accounts/{}/Messages.json?To={}&{}={}&PageSize={}",
+    // By To and sender, newest first, without a DateSent filter: a queued message has no
+    // date_sent yet. The look-up goes back to the first attempt (minus a margin for clock skew),
+    // however long ago that was, and stops at the first older message.
+    std::string url = fmt::format("{}/2010-04-01/Accounts/{}/Messages.json?To={}&PageSize={}",
                                   settings_.base_url,
                                   http::percent_encode(settings_.account_sid),
                                   http::percent_encode(m.to),
-                                  http::percent_encode("DateSent>"),
-                                  yesterday_utc(settings_.now()),
                                   settings_.page_size);
     if (!settings_.from.empty()) {
         url += "&From=" + http::percent_encode(settings_.from);
     }
+    const auto floor = first_attempt
+                           ? std::optional<util::instant>(*first_attempt - settings_.lookup_margin)
+                           : std::nullopt;
+    const auto not_found = [&] {
+        // Twilio may list a message a little after creating it: a young attempt not found yet
+        // stays undecided rather than being sent again.
+        if (first_attempt && settings_.now() - *first_attempt < settings_.lookup_settle) {
+            out.error = "not listed yet; the attempt is younger than the settle time";
+            return;
+        }
+        out.k = reconcile_outcome::kind::absent;
+    };
     for (int page = 0; page < max_pages; ++page) {
         retry_deps deps;
         deps.send = sender(*c);
@@ -621,27 +662,40 @@ net::awaitable<twilio_connector::lookup_result> twilio_connector::look_up(sms_re
             out.error = "listing messages: unexpected response body";
             co_return out;
         }
+        bool older = false;
         for (const auto& msg : j["messages"]) {
-            if (!msg.is_object() || msg.value("body", std::string()) != m.body) {
+            if (!msg.is_object()) {
+                continue;
+            }
+            if (const auto created = rfc2822_instant(msg, "date_created");
+                floor && created && *created < *floor) {
+                older = true;  // newest first: everything after this is older still
+                break;
+            }
+            if (!msg.contains("body") || msg["body"] != m.body) {
                 continue;
             }
             const auto mss = msg.value("messaging_service_sid", json()).is_string()
                                  ? msg["messaging_service_sid"].get<std::string>()
                                  : std::string();
+            const auto sent_from = msg.value("from", json()).is_string()
+                                       ? msg["from"].get<std::string>()
+                                       : std::string();
             const bool sender_matches = settings_.from.empty()
                                             ? mss == settings_.messaging_service_sid
-                                            : msg.value("from", std::string()) == settings_.from;
+                                            : sent_from == settings_.from;
             if (!sender_matches) {
                 continue;
             }
             out.k = reconcile_outcome::kind::happened;
-            out.sid = msg.value("sid", std::string());
-            out.status = msg.value("status", std::string());
+            out.sid = msg.value("sid", json()).is_string() ? msg["sid"].get<std::string>() : "";
+            out.status =
+                msg.value("status", json()).is_string() ? msg["status"].get<std::string>() : "";
             co_return out;
         }
         const auto next = j.value("next_page_uri", json());
-        if (!next.is_string() || next.get<std::string>().empty()) {
-            out.k = reconcile_outcome::kind::absent;
+        if (older || !next.is_string() || next.get<std::string>().empty()) {
+            not_found();
             co_return out;
         }
         url = settings_.base_url + next.get<std::string>();
@@ -660,7 +714,7 @@ net::awaitable<action_outcome> twilio_connector::perform(state::action a) {
     }
     // An earlier attempt may have reached Twilio (no idempotency key): look before resending.
     if (a.attempts > 0) {
-        auto found = co_await look_up(m);
+        auto found = co_await look_up(m, first_attempt_of(a));
         if (found.k == reconcile_outcome::kind::happened) {
             out.k = action_outcome::kind::done;
             out.detail = found.sid;
@@ -736,7 +790,7 @@ net::awaitable<reconcile_outcome> twilio_connector::reconcile(state::action a) {
         out.detail = std::move(problem);
         co_return out;
     }
-    auto found = co_await look_up(m);
+    auto found = co_await look_up(m, first_attempt_of(a));
     out.k = found.k;
     if (found.k == reconcile_outcome::kind::happened) {
         out.detail = found.sid;

@@ -6,8 +6,9 @@
 // to Messages.json (Basic auth Account SID : Auth Token) with a StatusCallback of
 // <public_url>/webhooks/<name>/status?delivery=<delivery_id>. Twilio has no idempotency key, so
 // an action whose earlier attempt may have reached Twilio is looked up (messages to the same
-// number since yesterday, same body and sender) before it is sent again, both in reconcile() and
-// when perform() runs a retry.
+// number from the same sender, newest first back to the action's first attempt minus a margin,
+// same body) before it is sent again, both in reconcile() and when perform() runs a retry. Not
+// found while the first attempt is younger than the settle time is undecided, not absent.
 //
 // Inbound: POST /webhooks/<name>/sms (a text received) and /webhooks/<name>/status (a status
 // callback), signed with X-Twilio-Signature over public_url + the request target. Opt-out and
@@ -44,7 +45,11 @@ struct settings {
     client_settings client;    // TLS, timeouts, logging of the HTTPS client
     retry_policy read_retry;   // for the (idempotent) listing GETs only
     unsigned page_size = 100;  // PageSize of the reconcile listing
-    time_source time;          // empty: real_time()
+    // The reconcile listing goes back to the first attempt minus this (clock skew).
+    std::chrono::seconds lookup_margin = std::chrono::hours(1);
+    // An attempt younger than this that is not listed (yet) is undecided: ask again later.
+    std::chrono::seconds lookup_settle = std::chrono::minutes(10);
+    time_source time;                    // empty: real_time()
     std::function<util::instant()> now;  // business time; empty: the system clock
 };
 
@@ -79,6 +84,10 @@ public:
 
     const std::string& name() const noexcept override { return settings_.name; }
     std::string_view kind() const noexcept override { return "twilio"; }
+    // /webhooks/<name>/sms (also the bare /webhooks/<name>) and /webhooks/<name>/status.
+    bool accepts_route_kind(std::string_view kind) const noexcept override {
+        return kind.empty() || kind == "sms" || kind == "status";
+    }
     verify_result verify(const http::request& req) const override;
     std::string check_payload(std::string_view body) const override;
     state::result<std::vector<mappings::change>> process(const state::inbox_event& e,
@@ -100,7 +109,8 @@ private:
     // The action's message; an error (why it can never be sent) when it is not a valid sms.send.
     static std::string parse_action(const state::action& a, sms_request& m);
     net::awaitable<https_client*> client();
-    net::awaitable<lookup_result> look_up(sms_request m);
+    net::awaitable<lookup_result> look_up(sms_request m,
+                                          std::optional<util::instant> first_attempt);
     http_request authorized(std::string method, std::string url) const;
     std::vector<mappings::change> sent_effects(const sms_request& m,
                                                const std::string& sid,

@@ -34,8 +34,8 @@
 //   [followup.templates.dispute]            # task_title task_body
 //
 // A part left out keeps its default text. Placeholders: {client_name} {invoice_number} {amount}
-// {balance} {due_date} {days_overdue} {payment_link} {firm_name} {firm_phone}; an unknown one is
-// an error at the placeholder's own line and column.
+// {balance} {due_date} {days_overdue} {days_overdue_text} ("1 day", "15 days") {payment_link}
+// {firm_name} {firm_phone}; an unknown one is an error at the placeholder's own line and column.
 
 #include <optional>
 

@@ -4,13 +4,15 @@
 #include <new>
 #include <vector>
 
+#include "mappings/json_depth.hpp"
+
 namespace billsync::mappings::qbo {
 
 namespace {
 
 using nlohmann::json;
 
-// Builds the DOM from SAX events, keeping number texts; refuses nesting beyond max_depth.
+// Builds the DOM from SAX events, keeping number texts (depth is checked before, on the text).
 class exact_builder {
 public:
     using number_integer_t = json::number_integer_t;
@@ -19,7 +21,7 @@ public:
     using string_t = json::string_t;
     using binary_t = json::binary_t;
 
-    exact_builder(json& root, std::size_t max_depth) : root_(root), max_depth_(max_depth) {}
+    explicit exact_builder(json& root) : root_(root) {}
 
     bool null() { return add(nullptr) != nullptr; }
     bool boolean(bool v) { return add(v) != nullptr; }
@@ -74,10 +76,6 @@ private:
         return out;
     }
     bool open(json::value_t t) {
-        if (stack_.size() >= max_depth_) {
-            error_ = "JSON nested deeper than " + std::to_string(max_depth_) + " levels";
-            return false;
-        }
         json* j = add(t);
         if (j == nullptr) {
             return false;
@@ -94,7 +92,6 @@ private:
     }
 
     json& root_;
-    std::size_t max_depth_;
     std::vector<json*> stack_;
     json* slot_ = nullptr;
     std::string error_;
@@ -112,9 +109,13 @@ std::optional<json> parse_exact(std::string_view text,
                 std::to_string(limits.max_bytes);
         return std::nullopt;
     }
+    if (auto deep = json_depth_error(text, limits.max_depth); !deep.empty()) {
+        error = std::move(deep);
+        return std::nullopt;
+    }
     try {
         json root;
-        exact_builder builder(root, limits.max_depth);
+        exact_builder builder(root);
         const bool ok = json::sax_parse(text.begin(), text.end(), &builder);
         if (!ok) {
             error = builder.error().empty() ? "malformed JSON" : builder.error();

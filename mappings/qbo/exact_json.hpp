@@ -14,7 +14,7 @@ namespace billsync::mappings::qbo {
 
 struct json_limits {
     std::size_t max_bytes = 64 * 1024 * 1024;
-    std::size_t max_depth = 64;  // nesting of objects and arrays
+    std::size_t max_depth = 64;  // nesting of objects and arrays (mappings/json_depth.hpp)
 };
 
 // Parses text into a DOM in which every non-integer number (and every integer too large for 64

@@ -95,7 +95,9 @@ http::simple_response post_signed(std::uint16_t port,
                                   const std::string& event_id) {
     std::vector<http::header> headers{
         {"Content-Type", "application/json"},
-        {"X-Signature", util::hex_encode(util::hmac_sha256(secret, body))}};
+        {"X-Signature",
+         util::hex_encode(util::hmac_sha256(
+             secret, event_id.empty() ? body : event_id + "." + body))}};  // signed_content
     if (!event_id.empty()) {
         headers.push_back({"X-Event-Id", event_id});
     }

@@ -125,6 +125,13 @@ TEST_F(pipeline_test, a_forged_signature_is_401_counted_logged_without_body_and_
 
 TEST_F(pipeline_test, unknown_connector_is_404_and_oversized_body_is_413) {
     EXPECT_EQ(testing::post_signed(daemon_->webhook_port(), "nobody", secret, "{}").status, 404u);
+    // Issue 18 item 17: a connector without kinds takes no /<kind>, and dot segments are no kind.
+    for (const auto* path : {"demo/extra", "demo/..", "demo/.", "demo/", "demo/%2e%2e"}) {
+        EXPECT_EQ(
+            testing::post_signed(daemon_->webhook_port(), path, secret, R"({"id":"k"})").status,
+            404u)
+            << path;
+    }
     EXPECT_EQ(deliver(std::string(70 * 1024, ' ')).status, 413u);
 }
 

@@ -18,34 +18,34 @@ constexpr std::array<default_text, 27> defaults = {{
     {"standard.touch1", "email_subject", "Invoice {invoice_number} from {firm_name} is past due"},
     {"standard.touch1", "email_body",
      "Dear {client_name},\n\nThis is a friendly reminder that invoice {invoice_number} for "
-     "{amount} was due on {due_date}. The balance of {balance} is now {days_overdue} days past "
+     "{amount} was due on {due_date}. The balance of {balance} is now {days_overdue_text} past "
      "due.\n\nIf you have already paid, please disregard this message. Questions? Call us at "
      "{firm_phone}.\n\nThank you,\n{firm_name}\n"},
     {"standard.touch1", "sms_body",
      "{firm_name}: invoice {invoice_number} ({balance}) is past due."},
     {"standard.touch1", "task_title", "Follow up on invoice {invoice_number} for {client_name}"},
     {"standard.touch1", "task_body",
-     "Invoice {invoice_number}: {balance} is {days_overdue} days past due."},
+     "Invoice {invoice_number}: {balance} is {days_overdue_text} past due."},
     {"standard.touch2", "email_subject",
-     "Second notice: invoice {invoice_number} is {days_overdue} days past due"},
+     "Second notice: invoice {invoice_number} is {days_overdue_text} past due"},
     {"standard.touch2", "email_body",
      "Dear {client_name},\n\nOur records show that invoice {invoice_number}, due on {due_date}, "
-     "still has a balance of {balance}, now {days_overdue} days past due.\n\nPlease call "
+     "still has a balance of {balance}, now {days_overdue_text} past due.\n\nPlease call "
      "us at {firm_phone} if you have any questions.\n\nThank you,\n"
      "{firm_name}\n"},
     {"standard.touch2", "sms_body",
-     "{firm_name}: invoice {invoice_number} has {balance} outstanding, {days_overdue} days past "
+     "{firm_name}: invoice {invoice_number} has {balance} outstanding, {days_overdue_text} past "
      "due. Reply STOP to opt out."},
     {"standard.touch3", "email_subject",
-     "Account on hold: invoice {invoice_number} is {days_overdue} days past due"},
+     "Account on hold: invoice {invoice_number} is {days_overdue_text} past due"},
     {"standard.touch3", "email_body",
      "Dear {client_name},\n\nInvoice {invoice_number}, due on {due_date}, still has a balance "
-     "of {balance}. As it is now {days_overdue} days past due, we have placed your account on "
+     "of {balance}. As it is now {days_overdue_text} past due, we have placed your account on "
      "hold until it is settled.\n\nPlease call us at {firm_phone}.\n\n"
      "{firm_name}\n"},
     {"standard.touch3", "task_title", "Account hold: {client_name} - Invoice {invoice_number}"},
     {"standard.touch3", "task_body",
-     "Invoice {invoice_number} for {client_name} has {balance} outstanding, {days_overdue} days "
+     "Invoice {invoice_number} for {client_name} has {balance} outstanding, {days_overdue_text} "
      "past due. The account-hold notice has been sent; please follow up personally."},
     {"retainer.touch1", "email_subject", "A reminder about invoice {invoice_number}"},
     {"retainer.touch1", "email_body",
@@ -70,7 +70,7 @@ constexpr std::array<default_text, 27> defaults = {{
      "Retainer follow-up: {client_name} - Invoice {invoice_number}"},
     {"retainer.touch3", "task_body",
      "Retainer invoice {invoice_number} for {client_name} has {balance} outstanding, "
-     "{days_overdue} days past due. Please reach out personally."},
+     "{days_overdue_text} past due. Please reach out personally."},
     {"partial_payment", "email_subject", "Payment received for invoice {invoice_number}"},
     {"partial_payment", "email_body",
      "Dear {client_name},\n\nThank you for your payment toward invoice {invoice_number}. The "

@@ -645,10 +645,14 @@ std::vector<std::string> sendgrid_harness::secrets() const {
 }
 
 http::request sendgrid_harness::signed_webhook() const {
-    const std::string timestamp = "1767603600";
+    // Signed now: the connector rejects signed timestamps beyond its replay tolerance.
+    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    const std::string timestamp = std::to_string(now);
     const auto body = json::array({{{"email", "client@example.com"},
                                     {"event", "delivered"},
-                                    {"timestamp", 1767603600},
+                                    {"timestamp", now},
                                     {"sg_event_id", "ev-1"},
                                     {"sg_message_id", "msg-1"},
                                     {"note", body_marker}}})

@@ -22,6 +22,9 @@
 // Constants:
 //   auth_failure_outcome  what perform() answers for an authentication failure, as the
 //                         connector documents it
+//   lost_answer_outcome   what perform() answers for a 5xx or a call cut off after the request
+//                         went out: retry, or done ("outcome unknown, not resent") for a vendor
+//                         without idempotency keys or look-ups (SendGrid: at most once)
 //   throttle              retry_after: 429 + a wait the connector must pass on; pause_no_hint:
 //                         QBO's 429 carries no Retry-After, the limiter pauses the realm
 //                         instead; transient_reply: SMTP's "421 try later"
@@ -180,6 +183,7 @@ class generic_harness : public harness_base {
 public:
     static constexpr std::string_view kind = "generic";
     static constexpr auto auth_failure_outcome = action_outcome::kind::permanent;
+    static constexpr auto lost_answer_outcome = action_outcome::kind::retry;
     static constexpr auto throttle = throttle_style::retry_after;
     static constexpr bool receives_webhooks = true;
     static constexpr bool logs = false;  // the generic connector takes no logger
@@ -213,6 +217,7 @@ public:
     // A 401 refreshes the token and retries once; a second 401 is left for later (retry), and a
     // revoked grant waits for the operator's reconnect (also retry).
     static constexpr auto auth_failure_outcome = action_outcome::kind::retry;
+    static constexpr auto lost_answer_outcome = action_outcome::kind::retry;
     static constexpr auto throttle = throttle_style::pause_no_hint;
     static constexpr bool receives_webhooks = true;
     static constexpr bool logs = true;
@@ -263,6 +268,7 @@ public:
     static constexpr std::string_view kind = "twilio";
     // A wrong Account SID / Auth Token has no token to refresh: the operator must fix it.
     static constexpr auto auth_failure_outcome = action_outcome::kind::permanent;
+    static constexpr auto lost_answer_outcome = action_outcome::kind::retry;
     static constexpr auto throttle = throttle_style::retry_after;
     static constexpr bool receives_webhooks = true;
     static constexpr bool logs = true;
@@ -295,6 +301,7 @@ class sendgrid_harness : public harness_base {
 public:
     static constexpr std::string_view kind = "sendgrid";
     static constexpr auto auth_failure_outcome = action_outcome::kind::permanent;
+    static constexpr auto lost_answer_outcome = action_outcome::kind::done;
     static constexpr auto throttle = throttle_style::retry_after;
     static constexpr bool receives_webhooks = true;
     static constexpr bool logs = true;
@@ -328,6 +335,7 @@ public:
     static constexpr std::string_view kind = "smtp";
     // 535 is a 5xx: permanent.
     static constexpr auto auth_failure_outcome = action_outcome::kind::permanent;
+    static constexpr auto lost_answer_outcome = action_outcome::kind::retry;
     static constexpr auto throttle = throttle_style::transient_reply;
     static constexpr bool receives_webhooks = false;
     static constexpr bool logs = true;

@@ -11,12 +11,13 @@ namespace {
 http::request signed_request(const std::string& body,
                              const std::string& secret,
                              bool base64 = false,
-                             const std::string& prefix = "") {
+                             const std::string& prefix = "",
+                             const std::string& signed_id = "") {
     http::request r;
     r.method = "POST";
     r.path = "/webhooks/demo";
     r.body = body;
-    const auto mac = util::hmac_sha256(secret, body);
+    const auto mac = util::hmac_sha256(secret, signed_id.empty() ? body : signed_id + "." + body);
     r.headers.push_back(
         {"X-Signature", prefix + (base64 ? util::base64_encode(mac) : util::hex_encode(mac))});
     return r;
@@ -64,12 +65,34 @@ TEST(generic_connector, base64_with_prefix_and_event_id_header) {
     s.signature_prefix = "sha256=";
     s.event_id_header = "X-Event-Id";
     generic_connector c(s);
-    auto r = signed_request("{}", "topsecret", true, "sha256=");
+    auto r = signed_request("{}", "topsecret", true, "sha256=", "evt-7");
     r.headers.push_back({"x-event-id", "evt-7"});
     const auto v = c.verify(r);
     EXPECT_TRUE(v.accepted) << v.reason;
     EXPECT_EQ(v.dedup_key, "id:evt-7");
     EXPECT_FALSE(c.verify(signed_request("{}", "topsecret", true, "")).accepted);
+}
+
+// Issue 18 item 11: the event id is signed with the body, so a captured delivery replayed under
+// a new id (which would pass dedup and roll the record back) is rejected.
+TEST(generic_connector, a_captured_body_replayed_under_a_new_event_id_is_rejected) {
+    auto s = demo();
+    s.event_id_header = "X-Event-Id";
+    generic_connector c(s);
+    const std::string body = R"({"id":"r1","amount":100})";
+    auto original = signed_request(body, "topsecret", false, "", "evt-1");
+    original.headers.push_back({"X-Event-Id", "evt-1"});
+    ASSERT_TRUE(c.verify(original).accepted);
+    auto replayed = original;
+    replayed.headers.back().value = "evt-2";
+    EXPECT_FALSE(c.verify(replayed).accepted);
+    auto stripped = original;
+    stripped.headers.pop_back();  // without the id the body alone is checked: no match
+    EXPECT_FALSE(c.verify(stripped).accepted);
+    // A sender that sends no id signs the body; dedup is then on the body's hash.
+    const auto plain = c.verify(signed_request(body, "topsecret"));
+    EXPECT_TRUE(plain.accepted);
+    EXPECT_TRUE(plain.dedup_key.starts_with("sha256:"));
 }
 
 TEST(generic_connector, payload_check_names_the_problem) {
@@ -78,6 +101,21 @@ TEST(generic_connector, payload_check_names_the_problem) {
     EXPECT_EQ(c.check_payload("not json"), "body is not valid JSON");
     EXPECT_EQ(c.check_payload("[1,2]"), "body is not a JSON object");
     EXPECT_EQ(c.check_payload(R"({"id":1.5})"), "\"id\" must be a non-empty string or an integer");
+}
+
+// Issue 18 item 17: bodies that would overflow the stack in a recursive dump or compare, and a
+// reminder delay whose instant would overflow, are refused before anything maps them.
+TEST(generic_connector, deep_nesting_and_unbounded_reminders_are_refused) {
+    generic_connector c(demo());
+    const std::string deep =
+        R"({"id":"x","v":)" + std::string(5000, '[') + std::string(5000, ']') + "}";
+    EXPECT_NE(c.check_payload(deep).find("nested deeper"), std::string::npos)
+        << c.check_payload(deep);
+    const std::string quoted = R"({"id":"x","v":")" + std::string(5000, '[') + "\"}";
+    EXPECT_EQ(c.check_payload(quoted), "");  // brackets inside strings do not nest
+    EXPECT_EQ(c.check_payload(R"({"id":"x","remind_after_s":86400})"), "");
+    EXPECT_NE(c.check_payload(R"({"id":"x","remind_after_s":9223372036854775807})"), "");
+    EXPECT_NE(c.check_payload(R"({"id":"x","remind_after_s":-1})"), "");
 }
 
 TEST(generic_connector, processing_versions_real_changes_only) {

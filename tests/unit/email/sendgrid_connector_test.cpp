@@ -171,18 +171,38 @@ TEST_F(sendgrid_test, rate_limited_sends_wait_for_the_reset_and_pace_themselves)
     EXPECT_EQ(sim_.messages().size(), 1u);
 }
 
-TEST_F(sendgrid_test, server_errors_and_transport_failures_are_retried) {
-    sendgrid_connector c(config());
-    server_.script("POST", "/v3/mail/send", {simulators::scripted_response::server_error(503)});
-    const auto out = perform(c, send_action("d-1"));
-    EXPECT_EQ(out.k, action_outcome::kind::retry);
-    EXPECT_TRUE(out.effects.empty());
-
+TEST_F(sendgrid_test, failures_before_the_request_was_written_are_retried) {
     auto s = config();
     s.base_url = "http://127.0.0.1:1";
     sendgrid_connector unreachable(s);
-    EXPECT_EQ(perform(unreachable, send_action("d-1")).k, action_outcome::kind::retry);
+    const auto out = perform(unreachable, send_action("d-1"));
+    EXPECT_EQ(out.k, action_outcome::kind::retry);
+    EXPECT_TRUE(out.effects.empty());
     EXPECT_TRUE(sim_.messages().empty());
+}
+
+// Issue 18 item 1: once the request was written, SendGrid may have queued the mail; a 5xx, a 408,
+// or a connection lost before the answer is an unknown outcome, recorded and never resent.
+TEST_F(sendgrid_test, failures_after_the_request_was_written_are_unknown_and_never_resent) {
+    auto s = config();
+    s.timeout = std::chrono::milliseconds(300);
+    sendgrid_connector c(s);
+    server_.script("POST",
+                   "/v3/mail/send",
+                   {simulators::scripted_response::server_error(503),
+                    simulators::scripted_response::status_code(408),
+                    simulators::scripted_response::drop(),
+                    simulators::scripted_response::stall(std::chrono::seconds(2))});
+    for (const auto* delivery : {"d-503", "d-408", "d-drop", "d-stall"}) {
+        const auto out = perform(c, send_action(delivery));
+        EXPECT_EQ(out.k, action_outcome::kind::done) << delivery << ": " << out.detail;
+        EXPECT_NE(out.detail.find("outcome unknown"), std::string::npos) << out.detail;
+        ASSERT_EQ(out.effects.size(), 1u) << delivery;
+        EXPECT_EQ(out.effects[0].entity_id, delivery);
+        EXPECT_EQ(json::parse(out.effects[0].fields_json).at("status"), "unknown");
+    }
+    // One request each: the client never sent any of them a second time.
+    EXPECT_EQ(server_.requests_to("/v3/mail/send").size(), 4u);
 }
 
 TEST_F(sendgrid_test, refusals_are_permanent_with_sendgrids_messages) {
@@ -258,6 +278,25 @@ TEST_F(sendgrid_test, verify_accepts_signed_events_and_rejects_forged_missing_an
     auto elsewhere = good;
     elsewhere.path = "/webhooks/sendgrid/other";
     EXPECT_FALSE(c.verify(elsewhere).accepted);
+}
+
+// Issue 18 item 11: a captured, validly signed delivery replayed later than SendGrid's retry
+// horizon is rejected by its signed timestamp, not only by dedup rows (which get pruned).
+TEST_F(sendgrid_test, signed_timestamps_outside_the_tolerance_are_rejected) {
+    const std::string events = R"([{"email":"a@b.com","event":"delivered","sg_event_id":"r1"}])";
+    const auto delivery = delivered_events(events, sim_);
+    auto s = config();
+    const auto sent = std::chrono::system_clock::now();
+    s.wall_clock = [sent] { return sent + std::chrono::hours(24 * 2); };
+    EXPECT_TRUE(sendgrid_connector(s).verify(delivery).accepted);  // a retry two days later
+    s.wall_clock = [sent] { return sent + std::chrono::hours(24 * 4); };
+    const auto old = sendgrid_connector(s).verify(delivery);
+    EXPECT_FALSE(old.accepted);
+    EXPECT_NE(old.reason.find("tolerance"), std::string::npos) << old.reason;
+    s.event_max_age = std::chrono::hours(24 * 7);
+    EXPECT_TRUE(sendgrid_connector(s).verify(delivery).accepted);
+    s.wall_clock = [sent] { return sent - std::chrono::hours(1); };
+    EXPECT_FALSE(sendgrid_connector(s).verify(delivery).accepted);  // from the future
 }
 
 TEST_F(sendgrid_test, events_are_deduplicated_per_event_and_never_regress) {
@@ -422,6 +461,16 @@ TEST_F(sendgrid_test, malformed_payloads_are_rejected) {
     EXPECT_NE(c.check_payload("[1]"), "");
     EXPECT_NE(c.check_payload("garbage"), "");
     EXPECT_EQ(c.check_payload(R"([{"event":"open"}])"), "");
+    // Issue 18 item 17: nesting is capped before anything parses, dumps or compares the body.
+    const std::string deep =
+        R"([{"event":"open","x":)" + std::string(5000, '[') + std::string(5000, ']') + "}]";
+    EXPECT_NE(c.check_payload(deep).find("nested deeper"), std::string::npos);
+    state::inbox_event e;
+    e.connector = "sendgrid";
+    e.kind = "events";
+    e.body = deep;
+    state::batch b(*store_);
+    EXPECT_FALSE(c.process(e, *store_, b).ok());
 }
 
 }  // namespace

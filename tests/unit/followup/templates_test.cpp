@@ -34,9 +34,9 @@ TEST(Templates, RendersEveryPlaceholder) {
     v.payment_link = "https://pay.example/1042";
     const auto t = compile(
         "{client_name}|{invoice_number}|{amount}|{balance}|{due_date}|{days_overdue}|"
-        "{payment_link}|{firm_name}|{firm_phone}|{{literal}}");
+        "{days_overdue_text}|{payment_link}|{firm_name}|{firm_phone}|{{literal}}");
     EXPECT_EQ(t.render(v),
-              "Acme LLC|1042|$1,250.00|$400.00|June 1, 2026|15|https://pay.example/1042|"
+              "Acme LLC|1042|$1,250.00|$400.00|June 1, 2026|15|15 days|https://pay.example/1042|"
               "Smith & Lee CPA|+1 212 555 0100|{literal}");
     EXPECT_TRUE(t.uses(placeholder::payment_link));
 }
@@ -104,6 +104,42 @@ TEST(Templates, DefaultTextsParseAndRender) {
               "Billing dispute \u2014 Acme LLC \u2014 Invoice 1042");
     EXPECT_THAT(*s.partial_payment.email_body.render(v), HasSubstr("remaining balance is $400.00"));
     EXPECT_FALSE(s.touches.at("standard.touch1").email_body.empty());
+}
+
+// Issue 18 item 19: no client-facing default reads "1 days" (or "1 day" where 15 would be "15
+// day").
+TEST(Templates, DefaultTextsUseTheRightPluralForEveryCount) {
+    const auto s = followup::default_settings();
+    for (const std::int64_t days : {0, 1, 2, 15}) {
+        auto v = sample();
+        v.days_overdue = days;
+        std::vector<const message_template*> parts = {&s.partial_payment.email_subject,
+                                                      &s.partial_payment.email_body,
+                                                      &s.partial_payment.sms_body,
+                                                      &s.dispute.task_title,
+                                                      &s.dispute.task_body};
+        for (const auto& [id, t] : s.touches) {
+            for (const auto* part :
+                 {&t.email_subject, &t.email_body, &t.sms_body, &t.task_title, &t.task_body}) {
+                parts.push_back(part);
+            }
+        }
+        for (const auto* part : parts) {
+            if (part->empty()) {
+                continue;
+            }
+            const auto text = part->render(v).value_or("");
+            EXPECT_THAT(text, ::testing::Not(HasSubstr(" 1 days"))) << part->source();
+            if (days != 1) {
+                EXPECT_THAT(text, ::testing::Not(HasSubstr(std::to_string(days) + " day ")))
+                    << part->source();
+            }
+        }
+    }
+    auto v = sample();
+    v.days_overdue = 1;
+    EXPECT_THAT(*s.touches.at("standard.touch1").email_body.render(v),
+                HasSubstr("is now 1 day past due"));
 }
 
 }  // namespace

@@ -103,6 +103,42 @@ TEST(http_server, serves_routes_with_keep_alive) {
     EXPECT_NE(m.header_value("Allow").find("POST"), std::string_view::npos);
 }
 
+// Issue 18 item 18: HEAD gets the GET headers and no body, so a keep-alive client reads the next
+// response where it starts; where only POST works, HEAD is 405 without a body.
+TEST(http_server, head_is_answered_like_get_without_a_body) {
+    limits lim;
+    running_server srv(lim, [](request r) { return echo(std::move(r)); });
+    net::io_context ioc;
+    auto s = connect_raw(ioc, srv.port());
+    const std::string requests =
+        "HEAD /echo HTTP/1.1\r\nHost: x\r\n\r\n"
+        "HEAD /custom HTTP/1.1\r\nHost: x\r\n\r\n"
+        "GET /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    net::write(s, net::buffer(requests));
+    const auto all = read_until_closed(s);
+    // Three responses, back to back: header blocks only, then the GET with its body.
+    const auto first_end = all.find("\r\n\r\n");
+    ASSERT_NE(first_end, std::string::npos) << all;
+    const auto first = all.substr(0, first_end);
+    EXPECT_TRUE(first.starts_with("HTTP/1.1 200")) << all;
+    EXPECT_NE(first.find("Content-Length: 11"), std::string::npos) << first;  // "HEAD /echo "
+    const auto second_start = first_end + 4;
+    ASSERT_TRUE(all.substr(second_start).starts_with("HTTP/1.1 405")) << all;
+    const auto second_end = all.find("\r\n\r\n", second_start);
+    ASSERT_NE(second_end, std::string::npos);
+    EXPECT_NE(all.substr(second_start, second_end - second_start).find("Allow: POST"),
+              std::string::npos)
+        << all;
+    const auto third = all.substr(second_end + 4);
+    EXPECT_TRUE(third.starts_with("HTTP/1.1 200")) << all;
+    EXPECT_TRUE(third.ends_with("\r\n\r\nGET /echo ")) << all;
+
+    // GET routes list HEAD as allowed too.
+    auto m = fetch("127.0.0.1", srv.port(), "DELETE", "/echo");
+    EXPECT_EQ(m.status, 405u);
+    EXPECT_NE(m.header_value("Allow").find("HEAD"), std::string::npos) << m.header_value("Allow");
+}
+
 TEST(http_server, oversized_body_is_413_without_reading_it) {
     limits lim;
     lim.max_body_bytes = 1024;

@@ -3,6 +3,7 @@
 #include <boost/asio/detached.hpp>
 
 #include "tests/unit/oauth2/oauth2_test_support.hpp"
+#include "util/redact.hpp"
 
 namespace billsync::oauth2_test {
 namespace {
@@ -42,6 +43,26 @@ TEST(token_manager, refreshes_ahead_of_expiry_and_persists_the_rotation) {
     auto again = run(f.ioc, m->access_token());
     EXPECT_EQ(again.token, r.token);
     EXPECT_EQ(f.oauth->refresh_grants(), 1u);
+}
+
+// Issue 18 item 14: tokens learned at run time (loaded or refreshed) are masked in every log
+// line, and a rotation replaces the old registration rather than adding to it.
+TEST(token_manager, loaded_and_refreshed_tokens_are_registered_with_the_redactor) {
+    fixture f(oauth2_mode::xero);
+    const auto g = f.seed();
+    auto m = f.manager();
+    auto first = run(f.ioc, m->access_token());
+    ASSERT_TRUE(first.ok()) << first.error->message;
+    EXPECT_EQ(util::redact("Bearer " + g.access_token), "Bearer ***");
+    EXPECT_EQ(util::redact("rt " + g.refresh_token), "rt ***");
+    f.clock.advance(std::chrono::minutes(26));
+    auto r = run(f.ioc, m->access_token());
+    ASSERT_TRUE(r.ok()) << r.error->message;
+    ASSERT_NE(r.token, g.access_token);
+    EXPECT_EQ(util::redact("token " + r.token + " used"), "token *** used");
+    const auto stored = f.stored();
+    EXPECT_EQ(util::redact(stored.refresh_token), "***");
+    EXPECT_EQ(util::redact(stored.previous_refresh_token), "***");
 }
 
 TEST(token_manager, concurrent_callers_share_one_refresh) {

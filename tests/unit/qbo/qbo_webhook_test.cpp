@@ -151,7 +151,7 @@ TEST(qbo_webhook, dedup_keys_are_stable_across_redeliveries_and_spellings) {
     // Separators inside values cannot forge another event's key.
     const auto forged = parse_webhook(
         R"({"eventNotifications":[{"realmId":"1:Customer","dataChangeEvent":{"entities":[
-            {"name":"1","id":"Create","operation":"x"}]}}]})");
+            {"name":"1:Create","id":"7","operation":"x"}]}}]})");
     ASSERT_EQ(forged.events.size(), 1U);
     EXPECT_NE(forged.events[0].dedup_key.find("1%3ACustomer"), std::string::npos);
 }
@@ -187,6 +187,29 @@ TEST(qbo_webhook, incomplete_elements_are_skipped_with_a_reason) {
     ASSERT_TRUE(classic.ok());
     EXPECT_TRUE(classic.events.empty());
     EXPECT_EQ(classic.problems.size(), 3U);
+}
+
+// Issue 18 item 17: an entity id goes into a request path, so only QBO's own shape (digits) is
+// accepted.
+TEST(qbo_webhook, entity_ids_that_are_not_digits_are_dropped) {
+    const auto r = parse_webhook(R"([
+        {"id":"a","type":"qbo.invoice.updated.v1","intuitentityid":"130","intuitaccountid":"9"},
+        {"id":"b","type":"qbo.invoice.updated.v1","intuitentityid":"1/../2","intuitaccountid":"9"},
+        {"id":"c","type":"qbo.invoice.updated.v1","intuitentityid":"1?x=2","intuitaccountid":"9"},
+        {"id":"d","type":"qbo.invoice.updated.v1","intuitentityid":"-5","intuitaccountid":"9"},
+        {"id":"e","type":"qbo.invoice.updated.v1","intuitentityid":"","intuitaccountid":"9"}
+    ])");
+    ASSERT_TRUE(r.ok()) << r.error;
+    ASSERT_EQ(r.events.size(), 1U);
+    EXPECT_EQ(r.events[0].entity_id, "130");
+    EXPECT_GE(r.problems.size(), 3U);
+    const auto classic = parse_webhook(
+        R"({"eventNotifications":[{"realmId":"1","dataChangeEvent":{"entities":[
+            {"name":"Invoice","id":"%2e%2e","operation":"Update"},
+            {"name":"Invoice","id":"42","operation":"Update"}]}}]})");
+    ASSERT_TRUE(classic.ok()) << classic.error;
+    ASSERT_EQ(classic.events.size(), 1U);
+    EXPECT_EQ(classic.events[0].entity_id, "42");
 }
 
 TEST(qbo_webhook, malformed_and_hostile_bodies_are_clear_errors) {

@@ -28,7 +28,7 @@ TEST(QboSyncCursor, RoundTripsEveryPhase) {
     sync_cursor c;
     c.ph = sync_cursor::phase::backfill;
     c.step = 1;
-    c.position = 1001;
+    c.after_id = 1001;
     c.done = 1500;
     c.total = 4200;
     c.started_at = at("2026-11-01T10:00:00Z");
@@ -37,7 +37,7 @@ TEST(QboSyncCursor, RoundTripsEveryPhase) {
     ASSERT_TRUE(back);
     EXPECT_EQ(back->ph, c.ph);
     EXPECT_EQ(back->step, 1u);
-    EXPECT_EQ(back->position, 1001u);
+    EXPECT_EQ(back->after_id, 1001u);
     EXPECT_EQ(back->done, 1500u);
     EXPECT_EQ(back->total, 4200u);
     EXPECT_EQ(back->started_at, c.started_at);
@@ -72,6 +72,29 @@ TEST(QboSyncCursor, BackfillQueriesCustomersOpenInvoicesRecentPayments) {
     c.step = 2;
     EXPECT_EQ(step_query(c, now, std::chrono::days(90)),
               "SELECT * FROM Payment WHERE TxnDate >= '2026-08-25'");
+}
+
+TEST(QboSyncCursor, PagesAreOrderedByIdFromTheLastIdRead) {
+    sync_cursor c;
+    const auto now = at("2026-11-23T15:00:00Z");
+    c.step = 1;
+    EXPECT_EQ(
+        page_query(c, now, std::chrono::days(90), 100),
+        "SELECT * FROM Invoice WHERE Balance > '0' ORDERBY Id STARTPOSITION 1 MAXRESULTS 100");
+    c.after_id = 130;
+    EXPECT_EQ(page_query(c, now, std::chrono::days(90), 100),
+              "SELECT * FROM Invoice WHERE Balance > '0' AND Id > '130' ORDERBY Id STARTPOSITION 1 "
+              "MAXRESULTS 100");
+    c.step = 0;
+    EXPECT_EQ(page_query(c, now, std::chrono::days(90), 2),
+              "SELECT * FROM Customer WHERE Id > '130' ORDERBY Id STARTPOSITION 1 MAXRESULTS 2");
+    // A cursor from before keyset paging restarts its step.
+    const auto old = sync_cursor::decode(
+        R"({"phase":"backfill","since":"2026-01-01T00:00:00Z","started_at":"2026-01-01T00:00:00Z",
+            "step":1,"position":1001,"done":5,"total":9})");
+    ASSERT_TRUE(old);
+    EXPECT_EQ(old->after_id, 0u);
+    EXPECT_EQ(old->step, 1u);
 }
 
 TEST(QboSyncCursor, CatchupQueriesByLastUpdatedTime) {

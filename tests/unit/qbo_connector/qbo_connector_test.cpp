@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "connectors/qbo/qbo_kind.hpp"
 #include "connectors/runtime/oauth2.hpp"
@@ -94,6 +95,22 @@ protected:
     sync_cursor::phase cursor_phase_after_poll() {
         const auto out = poll();
         EXPECT_EQ(out.error, "");
+        return cursor().ph;
+    }
+
+    // The same, adding the Ids of the invoices the poll read to `seen`.
+    sync_cursor::phase cursor_phase_after_poll_collecting(std::set<std::string>& seen) {
+        const auto out = poll();
+        EXPECT_EQ(out.error, "");
+        for (const auto& e : out.events) {
+            const auto j = json::parse(e.body, nullptr, false);
+            if (j.is_object() && j.contains("QueryResponse") &&
+                j["QueryResponse"].contains("Invoice")) {
+                for (const auto& row : j["QueryResponse"]["Invoice"]) {
+                    seen.insert(row.value("Id", ""));
+                }
+            }
+        }
         return cursor().ph;
     }
 
@@ -189,6 +206,50 @@ TEST_F(qbo_connector_test, first_connect_backfills_page_by_page_with_progress_th
     ASSERT_EQ(out.events.size(), 1u);
     EXPECT_EQ(out.events[0].kind, "cdc");
     EXPECT_FALSE(server_.requests_to(std::string("/v3/company/") + realm + "/cdc").empty());
+}
+
+// Issue 18 item 7: invoices paid while the backfill pages through open invoices shrink the set;
+// paging by position would then skip unchanged open invoices that CDC never reports.
+TEST_F(qbo_connector_test, backfill_pages_by_id_and_skips_nothing_when_the_set_shrinks) {
+    const auto c = customer("Oak");
+    std::vector<std::string> ids;
+    for (int i = 0; i < 5; ++i) {
+        ids.push_back(invoice(c, "1" + std::to_string(i) + ".00"));
+    }
+    std::set<std::string> seen;
+    bool paid = false;
+    for (int polls = 0;
+         polls < 20 && cursor_phase_after_poll_collecting(seen) != sync_cursor::phase::cdc;
+         ++polls) {
+        if (!paid && seen.contains(ids[1])) {
+            // The first page of invoices is read; both of them are paid in QuickBooks now.
+            for (int k = 0; k < 2; ++k) {
+                const auto amount = json::parse("1" + std::to_string(k) + ".00");
+                const auto link = json::array(
+                    {{{"TxnId", ids[static_cast<std::size_t>(k)]}, {"TxnType", "Invoice"}}});
+                const auto pay = sim_->add_payment(
+                    realm,
+                    json{{"TotalAmt", amount},
+                         {"CustomerRef", {{"value", c}}},
+                         {"Line", json::array({{{"Amount", amount}, {"LinkedTxn", link}}})}});
+                ASSERT_FALSE(pay.contains("Fault")) << pay.dump();
+            }
+            paid = true;
+        }
+    }
+    ASSERT_TRUE(paid);
+    for (const auto& id : ids) {
+        EXPECT_TRUE(seen.contains(id)) << "invoice " << id << " was skipped";
+    }
+    const auto queries = server_.requests_to(std::string("/v3/company/") + realm + "/query");
+    ASSERT_FALSE(queries.empty());
+    bool keyset = false;
+    for (const auto& q : queries) {
+        const auto text = http::query_param(q.query, "query");
+        keyset = keyset || (text.find("ORDERBY Id") != std::string::npos &&
+                            text.find("Id > '") != std::string::npos);
+    }
+    EXPECT_TRUE(keyset);
 }
 
 TEST_F(qbo_connector_test, a_capped_cdc_answer_falls_back_to_exact_paged_queries) {
@@ -326,6 +387,30 @@ TEST_F(qbo_connector_test, void_rereads_a_stale_sync_token_and_send_uses_octet_s
     const auto r =
         run(ioc_, connector().reconcile(action("send:1", "qbo.send_invoice", json{{"id", id2}})));
     EXPECT_EQ(r.k, reconcile_outcome::kind::happened);
+}
+
+// Issue 18 item 4: a reminder resend of an invoice emailed weeks ago is not "already sent".
+TEST_F(qbo_connector_test, send_reconcile_compares_the_delivery_time_with_the_attempt) {
+    const auto id = invoice(customer("Fig"), "75.00");
+    auto first =
+        action("send:first", "qbo.send_invoice", json{{"id", id}, {"send_to", "ap@fig.example"}});
+    ASSERT_EQ(run(ioc_, connector().perform(first)).k, action_outcome::kind::done);
+    ASSERT_EQ(sim_->get(realm, "Invoice", id)->value("EmailStatus", ""), "EmailSent");
+
+    clock_.advance(std::chrono::hours(24 * 14));
+    // The reminder's attempt started now and the process stopped before QBO got it.
+    auto reminder = action(
+        "send:reminder", "qbo.send_invoice", json{{"id", id}, {"send_to", "ap@fig.example"}});
+    reminder.first_attempt_at = clock_.now();
+    reminder.attempts = 1;
+    const auto lost = run(ioc_, connector().reconcile(reminder));
+    EXPECT_EQ(lost.k, reconcile_outcome::kind::absent) << lost.detail;
+
+    // Once it did go out, the same reconcile finds it.
+    clock_.advance(std::chrono::minutes(1));
+    ASSERT_EQ(run(ioc_, connector().perform(reminder)).k, action_outcome::kind::done);
+    const auto sent = run(ioc_, connector().reconcile(reminder));
+    EXPECT_EQ(sent.k, reconcile_outcome::kind::happened) << sent.detail;
 }
 
 TEST_F(qbo_connector_test, throttling_and_faults_map_onto_the_shared_conditions) {

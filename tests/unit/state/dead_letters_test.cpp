@@ -4,6 +4,7 @@
 
 #include <future>
 
+#include "state/keys.hpp"
 #include "state/outbox.hpp"
 #include "tests/unit/state/state_test_support.hpp"
 
@@ -47,6 +48,32 @@ protected:
     std::unique_ptr<outbox> outbox_;
     std::unique_ptr<dead_letters> dead_;
 };
+
+// Issue 18 item 22: a delivery refused at intake (signed, but its payload check failed) can be
+// retried once the cause is fixed, like any other dead letter.
+TEST_F(dead_letters_test, an_intake_dead_letter_is_retried_into_the_inbox) {
+    inbox_event e;
+    e.connector = "demo";
+    e.kind = "";
+    e.dedup_key = "sha256:abc";
+    e.received_at = at_s(5);
+    e.headers_json = R"({"content-type":"application/json"})";
+    e.body = "not json";
+    const auto dl = intake_dead_letter(e, "body is not valid JSON", at_s(5));
+    EXPECT_EQ(dl.id, "intake/demo/sha256:abc");
+    {
+        batch b(*store_);
+        b.put(cf::dead_letters, dl.id, encode_dead_letter(dl));
+        ASSERT_TRUE(store_->write(b, true).ok);
+    }
+    ASSERT_TRUE(dead_->retry(dl.id).ok);
+    EXPECT_FALSE(dead_->get(dl.id).value);
+    const auto events = inbox_->peek("demo", 10).value;
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_EQ(events[0].body, "not json");
+    EXPECT_EQ(events[0].headers_json, e.headers_json);
+    EXPECT_EQ(events[0].attempts, 0u);
+}
 
 TEST_F(dead_letters_test, inbox_event_goes_to_dead_letters_and_back) {
     append("payload");

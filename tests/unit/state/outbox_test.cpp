@@ -140,6 +140,33 @@ TEST_F(outbox_test, in_flight_becomes_unknown_on_reopen) {
     EXPECT_EQ(get("sms-1").state, action_state::done);
 }
 
+// Issue 18 item 2: the first attempt's time is kept across retries and a crash, so a
+// reconcile days later looks the effect up from when it first started.
+TEST_F(outbox_test, the_first_attempt_time_is_kept_across_retries_and_reopen) {
+    enqueue(make("sms-1"));
+    EXPECT_EQ(get("sms-1").first_attempt_at, util::instant{});
+    ASSERT_TRUE(out_->mark_in_flight("sms-1", at_s(100)).ok);
+    EXPECT_EQ(get("sms-1").first_attempt_at, at_s(100));
+    in_batch([&](batch& b) { ASSERT_TRUE(out_->retry_later(b, "sms-1", at_s(200), "x").ok); });
+    ASSERT_TRUE(out_->mark_in_flight("sms-1", at_s(300)).ok);
+    reopen();
+    const auto a = get("sms-1");
+    EXPECT_EQ(a.state, action_state::unknown);
+    EXPECT_EQ(a.attempts, 2u);
+    EXPECT_EQ(a.first_attempt_at, at_s(100));
+
+    // Rows written before the field existed still decode, with no first attempt time.
+    auto legacy = make("old");
+    const auto encoded = encode_action(legacy);
+    action decoded;
+    ASSERT_TRUE(decode_action(encoded, decoded));
+    EXPECT_EQ(decoded.first_attempt_at, util::instant{});
+    legacy.first_attempt_at = at_s(5);
+    ASSERT_TRUE(decode_action(encode_action(legacy), decoded));
+    EXPECT_EQ(decoded.first_attempt_at, at_s(5));
+    EXPECT_FALSE(decode_action(encode_action(legacy) + "x", decoded));
+}
+
 TEST_F(outbox_test, retry_with_backoff_and_retry_after) {
     enqueue(make("a", 0));
     retry_policy policy;

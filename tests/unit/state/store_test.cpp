@@ -1,6 +1,7 @@
 #include "state/store.hpp"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include "tests/unit/state/state_test_support.hpp"
 
@@ -214,6 +215,32 @@ TEST(store, read_only_open_beside_a_writer) {
     ASSERT_TRUE(writer->write(more, true).ok);
     ASSERT_TRUE(reader->catch_up().ok);
     EXPECT_EQ(reader->get(cf::cursors, "qbo").value, std::optional<std::string>("c3"));
+}
+
+// Issue 18 item 15: the secondary instance's scratch dir mirrors the state; another local user
+// must neither predict its name nor read it.
+TEST(store, read_only_scratch_dir_is_private_and_unpredictable) {
+    temp_dir dir;
+    auto writer = open_store(dir.db());
+    ASSERT_TRUE(writer);
+    open_options ro;
+    ro.read_only = true;
+    auto a = open_store(dir.db(), ro);
+    auto b = open_store(dir.db(), ro);
+    ASSERT_TRUE(a && b);
+    const auto& path = a->secondary_dir();
+    ASSERT_FALSE(path.empty());
+    EXPECT_NE(path, b->secondary_dir());
+    const auto name = path.filename().string();
+    EXPECT_TRUE(name.starts_with("billsync-secondary-")) << name;
+    EXPECT_EQ(name.find(std::to_string(::getpid())), std::string::npos) << name;
+    using std::filesystem::perms;
+    const auto mode = std::filesystem::status(path).permissions();
+    EXPECT_EQ(mode & (perms::group_all | perms::others_all), perms::none) << name;
+    EXPECT_EQ(mode & perms::owner_all, perms::owner_all);
+    const auto kept = path;
+    a.reset();
+    EXPECT_FALSE(std::filesystem::exists(kept));  // removed at close
 }
 
 TEST(store, read_only_open_of_a_missing_dir_fails) {

@@ -286,8 +286,8 @@ TEST_F(twilio_test, reconcile_finds_a_sent_message_and_reports_absent_otherwise)
                                             "/Messages.json");
     ASSERT_EQ(lists.back().method, "GET");
     EXPECT_EQ(http::query_param(lists.back().query, "To"), "+14155550123");
-    EXPECT_NE(lists.back().query.find("DateSent%3E=2026-01-04"), std::string::npos)
-        << lists.back().query;
+    // No DateSent filter: a queued message has no date_sent yet.
+    EXPECT_EQ(lists.back().query.find("DateSent"), std::string::npos) << lists.back().query;
 
     EXPECT_EQ(reconcile(sms_action(customer, "Another text", "d-7")).k,
               reconcile_outcome::kind::absent);
@@ -295,10 +295,50 @@ TEST_F(twilio_test, reconcile_finds_a_sent_message_and_reports_absent_otherwise)
               reconcile_outcome::kind::absent);
 }
 
-TEST_F(twilio_test, reconcile_only_looks_back_to_yesterday) {
-    const auto a = sms_action(customer, "Invoice 42 is due", "d-9");
+// Issue 18 item 2: the look-up is anchored to the first attempt, not to "now", so a reconcile
+// days later (a weekend outage, a long backoff) still finds the first text.
+TEST_F(twilio_test, reconcile_looks_back_to_the_first_attempt_however_long_ago) {
+    auto a = sms_action(customer, "Invoice 42 is due", "d-9");
     ASSERT_EQ(perform(a).k, action_outcome::kind::done);
+    a.first_attempt_at = clock_.now();
+    a.attempts = 1;
     clock_.advance(std::chrono::hours(24 * 3));
+    const auto found = reconcile(a);
+    EXPECT_EQ(found.k, reconcile_outcome::kind::happened) << found.detail;
+    // A retry that late looks too, and does not text twice.
+    EXPECT_EQ(perform(a).k, action_outcome::kind::done);
+    EXPECT_EQ(sim_->messages().size(), 1u);
+}
+
+TEST_F(twilio_test, reconcile_stops_listing_at_messages_older_than_the_first_attempt) {
+    auto s = make_settings();
+    s.page_size = 1;
+    connector_ = std::make_unique<twilio_connector>(s);
+    for (int i = 0; i < 4; ++i) {
+        ASSERT_EQ(perform(sms_action(customer, "Old " + std::to_string(i), "o")).k,
+                  action_outcome::kind::done);
+    }
+    clock_.advance(std::chrono::hours(24 * 2));
+    auto a = sms_action(customer, "Lost", "d-9b");
+    a.first_attempt_at = clock_.now();
+    a.attempts = 1;
+    clock_.advance(std::chrono::hours(1));
+    server_->clear_requests();
+    EXPECT_EQ(reconcile(a).k, reconcile_outcome::kind::absent);
+    EXPECT_EQ(server_->request_count(), 1u);  // the first page is already older: no more pages
+}
+
+TEST_F(twilio_test, a_young_attempt_not_listed_yet_is_undecided) {
+    auto a = sms_action(customer, "Invoice 42 is due", "d-9c");
+    a.first_attempt_at = clock_.now();
+    a.attempts = 1;
+    clock_.advance(std::chrono::minutes(2));
+    const auto young = reconcile(a);
+    EXPECT_EQ(young.k, reconcile_outcome::kind::undecided);
+    EXPECT_FALSE(young.detail.empty());
+    EXPECT_EQ(perform(a).k, action_outcome::kind::retry);  // nor sent again while undecided
+    EXPECT_TRUE(sim_->messages().empty());
+    clock_.advance(std::chrono::minutes(10));
     EXPECT_EQ(reconcile(a).k, reconcile_outcome::kind::absent);
 }
 

@@ -38,6 +38,14 @@ TEST(redact, masks_registered_secret_values_anywhere) {
     EXPECT_EQ(redact("abc"), "abc");
 }
 
+TEST(redact, a_rotating_secret_replaces_its_previous_value) {
+    register_secret("oauth2/test/access", "first-token-1111");
+    EXPECT_EQ(redact("a first-token-1111 b"), "a *** b");
+    register_secret("oauth2/test/access", "second-token-2222");
+    EXPECT_EQ(redact("a second-token-2222 b"), "a *** b");
+    EXPECT_EQ(redact("a first-token-1111 b"), "a first-token-1111 b");  // bounded: replaced
+}
+
 TEST(log_hub, never_writes_a_registered_secret) {
     register_secret("tok-9f8e7d6c5b4a");
     testing::log_capture capture;
