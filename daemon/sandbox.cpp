@@ -23,12 +23,13 @@
 #include "daemon/app.hpp"
 #include "http/client.hpp"
 #include "mappings/model.hpp"
+#include "sim/qbo_grant.hpp"
+#include "sim/qbo_simulator.hpp"
+#include "sim/sendgrid_simulator.hpp"
+#include "sim/sim_server.hpp"
+#include "sim/smtp_sink.hpp"
+#include "sim/twilio_simulator.hpp"
 #include "state/store.hpp"
-#include "tests/simulators/qbo_simulator.hpp"
-#include "tests/simulators/sendgrid_simulator.hpp"
-#include "tests/simulators/sim_server.hpp"
-#include "tests/simulators/smtp_sink.hpp"
-#include "tests/simulators/twilio_simulator.hpp"
 
 namespace billsync::daemon {
 
@@ -271,29 +272,6 @@ coordinator_email = "coordinator@smithlee.example"
         smtp_port);
 }
 
-// What `billsync connect qbo` would have stored: a grant from the simulator.
-std::string seed_credential(const fs::path& data,
-                            simulators::qbo_simulator& qbo,
-                            util::instant now) {
-    auto st = state::store::open(data / "state");
-    if (!st.ok()) {
-        return st.st.message;
-    }
-    connectors::token_store tokens(*st.value, std::nullopt);
-    const auto grant = qbo.oauth().issue_grant();
-    connectors::oauth2::credential c;
-    c.id = std::string("qbo/") + realm;
-    c.vendor = "qbo";
-    c.account = realm;
-    c.access_token = grant.access_token;
-    c.access_expires_at = now + grant.expires_in;
-    c.refresh_token = grant.refresh_token;
-    c.connected_at = now;
-    c.refreshed_at = now;
-    auto s = connectors::oauth2::store_credential(tokens, c);
-    return s.ok ? std::string() : s.message;
-}
-
 http::simple_response status_get(const std::string& target) {
     return http::fetch("127.0.0.1", status_port, "GET", target);
 }
@@ -418,7 +396,7 @@ int run_sandbox(const sandbox_options& options, std::ostream& err) {
 
     firm f(qbo, start);
     qbo.take_deliveries();  // history: billsync reads it in its first sync
-    if (auto e = seed_credential(dir / "data", qbo, start); !e.empty()) {
+    if (auto e = simulators::seed_qbo_grant(dir / "data", qbo, realm, start); !e.empty()) {
         err << "billsync sandbox: cannot store the simulated QBO grant: " << e << "\n";
         return 73;
     }

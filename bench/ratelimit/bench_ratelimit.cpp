@@ -25,7 +25,7 @@
 #include "connectors/qbo/qbo_kind.hpp"
 #include "connectors/runtime/https_client.hpp"
 #include "connectors/runtime/rate_limit.hpp"
-#include "tests/simulators/simulators.hpp"
+#include "sim/simulators.hpp"
 
 namespace {
 

@@ -24,31 +24,4 @@ util::instant parse_time(std::string_view rfc3339) {
     return t;
 }
 
-std::string seed_qbo_grant(const std::filesystem::path& data_dir,
-                           simulators::qbo_simulator& qbo,
-                           const std::string& realm,
-                           util::instant now,
-                           std::optional<connectors::sealing_key> key) {
-    std::error_code ec;
-    std::filesystem::create_directories(data_dir, ec);
-    std::filesystem::permissions(data_dir, std::filesystem::perms::owner_all, ec);
-    auto st = state::store::open(data_dir / "state");
-    if (!st.ok()) {
-        return st.st.message;
-    }
-    connectors::token_store tokens(*st.value, std::move(key));
-    const auto grant = qbo.oauth().issue_grant();
-    connectors::oauth2::credential c;
-    c.id = "qbo/" + realm;
-    c.vendor = "qbo";
-    c.account = realm;
-    c.access_token = grant.access_token;
-    c.access_expires_at = now + grant.expires_in;
-    c.refresh_token = grant.refresh_token;
-    c.connected_at = now;
-    c.refreshed_at = now;
-    const auto s = connectors::oauth2::store_credential(tokens, c);
-    return s.ok ? std::string() : s.message;
-}
-
 }  // namespace billsync::testing

@@ -10,7 +10,7 @@
 #include <string_view>
 
 #include "connectors/runtime/token_store.hpp"
-#include "tests/simulators/qbo_simulator.hpp"
+#include "sim/qbo_simulator.hpp"
 #include "util/clock.hpp"
 
 namespace billsync::testing {
@@ -20,13 +20,5 @@ bool eventually(const std::function<bool()>& probe,
                 std::chrono::seconds limit = std::chrono::seconds(20));
 
 util::instant parse_time(std::string_view rfc3339);
-
-// What `billsync connect qbo` would have stored in data_dir's state: a grant issued by the
-// simulator for `realm`, sealed with `key` when given. Returns an error message, empty on success.
-std::string seed_qbo_grant(const std::filesystem::path& data_dir,
-                           simulators::qbo_simulator& qbo,
-                           const std::string& realm,
-                           util::instant now,
-                           std::optional<connectors::sealing_key> key = std::nullopt);
 
 }  // namespace billsync::testing

@@ -14,14 +14,15 @@
 #include "connectors/runtime/oauth2.hpp"
 #include "connectors/runtime/token_store.hpp"
 #include "http/client.hpp"
+#include "sim/qbo_grant.hpp"
+#include "sim/qbo_simulator.hpp"
+#include "sim/sendgrid_simulator.hpp"
+#include "sim/sim_server.hpp"
+#include "sim/twilio_simulator.hpp"
 #include "state/store.hpp"
 #include "tests/fakes/billsync_daemon.hpp"
 #include "tests/fakes/qbo_seed.hpp"
 #include "tests/fakes/temp_dir.hpp"
-#include "tests/simulators/qbo_simulator.hpp"
-#include "tests/simulators/sendgrid_simulator.hpp"
-#include "tests/simulators/sim_server.hpp"
-#include "tests/simulators/twilio_simulator.hpp"
 #include "util/crypto.hpp"
 
 namespace billsync {
@@ -128,7 +129,7 @@ protected:
 
     // Seeds the QBO grant, starts the daemon and waits until the first sync is done.
     void start() {
-        ASSERT_EQ(testing::seed_qbo_grant(dir_.path() / "data", *qbo_, realm, now()), "");
+        ASSERT_EQ(simulators::seed_qbo_grant(dir_.path() / "data", *qbo_, realm, now()), "");
         qbo_->take_deliveries();
         daemon_ = std::make_unique<testing::billsync_daemon>(dir_.path(), config());
         restart();

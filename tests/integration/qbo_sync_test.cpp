@@ -15,12 +15,13 @@
 #include "connectors/runtime/oauth2.hpp"
 #include "connectors/runtime/token_store.hpp"
 #include "http/client.hpp"
+#include "sim/qbo_grant.hpp"
+#include "sim/qbo_simulator.hpp"
+#include "sim/sim_server.hpp"
 #include "state/store.hpp"
 #include "tests/fakes/billsync_daemon.hpp"
 #include "tests/fakes/qbo_seed.hpp"
 #include "tests/fakes/temp_dir.hpp"
-#include "tests/simulators/qbo_simulator.hpp"
-#include "tests/simulators/sim_server.hpp"
 #include "util/crypto.hpp"
 
 namespace billsync {
@@ -110,7 +111,7 @@ protected:
         std::string error;
         auto key = connectors::parse_secrets_key(secrets_key, error);
         ASSERT_TRUE(key) << error;
-        ASSERT_EQ(testing::seed_qbo_grant(dir_.path() / "data", *sim_, realm, clock_.get(), key),
+        ASSERT_EQ(simulators::seed_qbo_grant(dir_.path() / "data", *sim_, realm, clock_.get(), key),
                   "");
     }
 

@@ -5,9 +5,9 @@
 #include <nlohmann/json.hpp>
 
 #include "http/client.hpp"
+#include "sim/twilio_simulator.hpp"
 #include "tests/fakes/billsync_daemon.hpp"
 #include "tests/fakes/temp_dir.hpp"
-#include "tests/simulators/twilio_simulator.hpp"
 #include "util/crypto.hpp"
 
 namespace billsync {

@@ -1,0 +1,435 @@
+// The QBO connector in-process against the QBO simulator: polling (backfill with progress, CDC,
+// the cap and the 30-day look-back falling back to paged queries), fetch after notify batched
+// into one query, and actions (requestid replay, stale SyncToken, duplicate name, send).
+
+#include "connectors/qbo/qbo_connector.hpp"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "connectors/qbo/qbo_kind.hpp"
+#include "connectors/runtime/oauth2.hpp"
+#include "connectors/runtime/rate_limit.hpp"
+#include "connectors/runtime/token_store.hpp"
+#include "sim/qbo_simulator.hpp"
+#include "sim/sim_server.hpp"
+#include "state/store.hpp"
+#include "state/tables.hpp"
+#include "tests/fakes/temp_dir.hpp"
+#include "tests/unit/connectors/runtime/runtime_test_support.hpp"
+
+namespace billsync::connectors::qbo {
+namespace {
+
+using json = nlohmann::json;
+using connectors::testing::run;
+
+constexpr const char* realm = "9130350000000001";
+
+util::instant at(std::string_view text) {
+    util::instant t{};
+    EXPECT_TRUE(util::parse_rfc3339(text, t)) << text;
+    return t;
+}
+
+class qbo_connector_test : public ::testing::Test {
+protected:
+    void SetUp() override {
+        simulators::qbo_sim_options o;
+        o.realms = {realm};
+        o.now = [this] { return clock_.now(); };
+        sim_ = std::make_unique<simulators::qbo_simulator>(o);
+        sim_->add_routes(server_.routes());
+        sim_->configure(server_);
+        ASSERT_EQ(server_.start(), "");
+        auto st = state::store::open(dir_.path() / "state");
+        ASSERT_TRUE(st.ok());
+        store_ = std::move(st.value);
+        tokens_ = std::make_unique<token_store>(*store_, std::nullopt);
+        const auto grant = sim_->oauth().issue_grant();
+        oauth2::credential c;
+        c.id = std::string("qbo/") + realm;
+        c.vendor = "qbo";
+        c.account = realm;
+        c.access_token = grant.access_token;
+        c.access_expires_at = clock_.now() + grant.expires_in;
+        c.refresh_token = grant.refresh_token;
+        ASSERT_TRUE(oauth2::store_credential(*tokens_, c).ok);
+        limiter_.set_limits("qbo", qbo::rate_limits());
+        settings_.base_url = server_.base_url();
+        settings_.realm_id = realm;
+        settings_.client = {
+            server_.base_url() + "/oauth2/token", "sim-client-id", "sim-client-secret"};
+        settings_.page_size = 2;
+    }
+
+    qbo_connector& connector() {
+        if (!connector_) {
+            runtime_deps rt;
+            rt.executor = ioc_.get_executor();
+            rt.clock = &clock_;
+            rt.tokens = tokens_.get();
+            rt.limiter = &limiter_;
+            rt.http = connectors::testing::test_settings();
+            rt.time = real_time();
+            connector_ = std::make_unique<qbo_connector>(settings_, rt);
+        }
+        return *connector_;
+    }
+
+    // One poll, committed as the pipeline commits it; returns its events.
+    poll_outcome poll() {
+        auto out = run(ioc_, connector().poll(*store_));
+        if (out.error.empty()) {
+            state::batch b(*store_);
+            for (const auto& [k, v] : out.cursors) {
+                state::put_cursor(b, k, v);
+            }
+            EXPECT_TRUE(store_->write(b, true).ok);
+        }
+        return out;
+    }
+
+    sync_cursor::phase cursor_phase_after_poll() {
+        const auto out = poll();
+        EXPECT_EQ(out.error, "");
+        return cursor().ph;
+    }
+
+    // The same, adding the Ids of the invoices the poll read to `seen`.
+    sync_cursor::phase cursor_phase_after_poll_collecting(std::set<std::string>& seen) {
+        const auto out = poll();
+        EXPECT_EQ(out.error, "");
+        for (const auto& e : out.events) {
+            const auto j = json::parse(e.body, nullptr, false);
+            if (j.is_object() && j.contains("QueryResponse") &&
+                j["QueryResponse"].contains("Invoice")) {
+                for (const auto& row : j["QueryResponse"]["Invoice"]) {
+                    seen.insert(row.value("Id", ""));
+                }
+            }
+        }
+        return cursor().ph;
+    }
+
+    sync_cursor cursor() {
+        auto v = state::get_cursor(*store_, connector().cursor_key());
+        EXPECT_TRUE(v.ok() && v.value);
+        auto c = sync_cursor::decode(*v.value);
+        EXPECT_TRUE(c);
+        return c.value_or(sync_cursor{});
+    }
+
+    std::string customer(const std::string& name) {
+        return sim_->add_customer(realm, json{{"DisplayName", name}}).value("Id", "");
+    }
+
+    json invoice_body(const std::string& customer_id, const std::string& amount) {
+        return json{{"CustomerRef", {{"value", customer_id}}},
+                    {"DueDate", "2026-01-31"},
+                    {"Line",
+                     json::array({{{"Amount", json::parse(amount)},
+                                   {"DetailType", "SalesItemLineDetail"},
+                                   {"SalesItemLineDetail",
+                                    {{"ItemRef", {{"value", "1"}}},
+                                     {"Qty", 1},
+                                     {"UnitPrice", json::parse(amount)}}}}})}};
+    }
+
+    std::string invoice(const std::string& customer_id, const std::string& amount) {
+        return sim_->add_invoice(realm, invoice_body(customer_id, amount)).value("Id", "");
+    }
+
+    std::size_t rows(const poll_outcome& out) {
+        std::size_t n = 0;
+        for (const auto& e : out.events) {
+            const auto j = json::parse(e.body);
+            for (const auto* entity : {"Customer", "Invoice", "Payment"}) {
+                if (j.contains("QueryResponse") && j["QueryResponse"].contains(entity)) {
+                    n += j["QueryResponse"][entity].size();
+                }
+            }
+        }
+        return n;
+    }
+
+    state::action action(std::string id, std::string kind, json payload) {
+        state::action a;
+        a.id = std::move(id);
+        a.connector = "qbo";
+        a.kind = std::move(kind);
+        a.payload = payload.dump();
+        return a;
+    }
+
+    util::manual_clock clock_{at("2026-01-05T14:00:00Z")};
+    simulators::sim_server server_;
+    std::unique_ptr<simulators::qbo_simulator> sim_;
+    billsync::testing::temp_dir dir_;
+    std::unique_ptr<state::store> store_;
+    std::unique_ptr<token_store> tokens_;
+    rate_limiter limiter_{real_time()};
+    settings settings_;
+    net::io_context ioc_;
+    std::unique_ptr<qbo_connector> connector_;  // after ioc_: destroyed first
+};
+
+TEST_F(qbo_connector_test, first_connect_backfills_page_by_page_with_progress_then_uses_cdc) {
+    for (int i = 0; i < 3; ++i) {
+        const auto c = customer("Client " + std::to_string(i));
+        invoice(c, "10" + std::to_string(i) + ".00");
+    }
+    std::size_t total = 0;
+    int polls = 0;
+    while (polls < 20) {
+        ++polls;
+        auto out = poll();
+        ASSERT_EQ(out.error, "");
+        total += rows(out);
+        if (cursor().ph == sync_cursor::phase::cdc) {
+            break;
+        }
+        const auto status = json::parse(connector().status_json());
+        EXPECT_EQ(status["cursor"]["progress"]["total"], 6);
+        EXPECT_LE(status["cursor"]["progress"]["done"].get<int>(), 6);
+        EXPECT_TRUE(out.more);
+    }
+    EXPECT_EQ(total, 6u);  // 3 customers, 3 open invoices, in pages of 2
+    EXPECT_GE(polls, 4);
+    // Then CDC, from the start of the backfill minus the overlap.
+    clock_.advance(std::chrono::minutes(10));
+    invoice(customer("Late Client"), "55.00");
+    const auto out = poll();
+    ASSERT_EQ(out.error, "");
+    ASSERT_EQ(out.events.size(), 1u);
+    EXPECT_EQ(out.events[0].kind, "cdc");
+    EXPECT_FALSE(server_.requests_to(std::string("/v3/company/") + realm + "/cdc").empty());
+}
+
+// Issue 18 item 7: invoices paid while the backfill pages through open invoices shrink the set;
+// paging by position would then skip unchanged open invoices that CDC never reports.
+TEST_F(qbo_connector_test, backfill_pages_by_id_and_skips_nothing_when_the_set_shrinks) {
+    const auto c = customer("Oak");
+    std::vector<std::string> ids;
+    for (int i = 0; i < 5; ++i) {
+        ids.push_back(invoice(c, "1" + std::to_string(i) + ".00"));
+    }
+    std::set<std::string> seen;
+    bool paid = false;
+    for (int polls = 0;
+         polls < 20 && cursor_phase_after_poll_collecting(seen) != sync_cursor::phase::cdc;
+         ++polls) {
+        if (!paid && seen.contains(ids[1])) {
+            // The first page of invoices is read; both of them are paid in QuickBooks now.
+            for (int k = 0; k < 2; ++k) {
+                const auto amount = json::parse("1" + std::to_string(k) + ".00");
+                const auto link = json::array(
+                    {{{"TxnId", ids[static_cast<std::size_t>(k)]}, {"TxnType", "Invoice"}}});
+                const auto pay = sim_->add_payment(
+                    realm,
+                    json{{"TotalAmt", amount},
+                         {"CustomerRef", {{"value", c}}},
+                         {"Line", json::array({{{"Amount", amount}, {"LinkedTxn", link}}})}});
+                ASSERT_FALSE(pay.contains("Fault")) << pay.dump();
+            }
+            paid = true;
+        }
+    }
+    ASSERT_TRUE(paid);
+    for (const auto& id : ids) {
+        EXPECT_TRUE(seen.contains(id)) << "invoice " << id << " was skipped";
+    }
+    const auto queries = server_.requests_to(std::string("/v3/company/") + realm + "/query");
+    ASSERT_FALSE(queries.empty());
+    bool keyset = false;
+    for (const auto& q : queries) {
+        const auto text = http::query_param(q.query, "query");
+        keyset = keyset || (text.find("ORDERBY Id") != std::string::npos &&
+                            text.find("Id > '") != std::string::npos);
+    }
+    EXPECT_TRUE(keyset);
+}
+
+TEST_F(qbo_connector_test, a_capped_cdc_answer_falls_back_to_exact_paged_queries) {
+    settings_.cdc_cap = 3;  // an answer holding 3 objects may be missing some
+    for (int i = 0; i < 20 && cursor_phase_after_poll() != sync_cursor::phase::cdc; ++i) {
+    }
+    ASSERT_EQ(cursor().ph, sync_cursor::phase::cdc);
+    clock_.advance(std::chrono::minutes(10));
+    const auto c = customer("Busy Client");
+    for (int i = 0; i < 4; ++i) {
+        invoice(c, "1" + std::to_string(i) + ".00");
+    }
+    auto out = poll();  // CDC returns 3 of 5 objects: capped
+    ASSERT_EQ(out.error, "");
+    EXPECT_TRUE(out.events.empty());
+    EXPECT_EQ(cursor().ph, sync_cursor::phase::catchup);
+    std::size_t total = 0;
+    for (int i = 0; i < 20 && cursor().ph != sync_cursor::phase::cdc; ++i) {
+        out = poll();
+        ASSERT_EQ(out.error, "");
+        total += rows(out);
+    }
+    EXPECT_EQ(total, 5u);  // the customer and its four invoices, none missed
+}
+
+TEST_F(qbo_connector_test, a_gap_beyond_the_cdc_look_back_catches_up_with_queries) {
+    sync_cursor old;
+    old.ph = sync_cursor::phase::cdc;
+    old.since = clock_.now() - std::chrono::days(40);
+    old.started_at = old.since;
+    {
+        state::batch b(*store_);
+        state::put_cursor(b, connector().cursor_key(), old.encode());
+        ASSERT_TRUE(store_->write(b, true).ok);
+    }
+    invoice(customer("Returning Client"), "80.00");
+    auto out = poll();
+    ASSERT_EQ(out.error, "");
+    EXPECT_EQ(cursor().ph, sync_cursor::phase::catchup);
+    EXPECT_TRUE(server_.requests_to(std::string("/v3/company/") + realm + "/cdc").empty());
+    std::size_t total = rows(out);
+    for (int i = 0; i < 20 && cursor().ph != sync_cursor::phase::cdc; ++i) {
+        out = poll();
+        total += rows(out);
+    }
+    EXPECT_EQ(total, 2u);
+}
+
+TEST_F(qbo_connector_test, a_webhook_naming_several_invoices_is_resolved_with_one_query) {
+    const auto c = customer("Acme");
+    std::vector<std::string> ids;
+    for (int i = 0; i < 3; ++i) {
+        ids.push_back(invoice(c, "20.00"));
+    }
+    const auto deliveries = sim_->take_deliveries();
+    ASSERT_FALSE(deliveries.empty());
+    server_.clear_requests();
+    state::inbox_event e;
+    e.connector = "qbo";
+    e.body = deliveries.back().body;
+    auto r = run(ioc_, connector().resolve(e));
+    ASSERT_EQ(r.k, resolve_outcome::kind::ready) << r.detail;
+    ASSERT_TRUE(r.body);
+    const auto resolved = json::parse(*r.body)["resolved"];
+    std::size_t invoices = 0;
+    for (const auto& item : resolved) {
+        if (item["entity"] == "Invoice") {
+            ++invoices;
+            EXPECT_TRUE(item["object"].is_object());
+        }
+    }
+    EXPECT_EQ(invoices, 3u);
+    EXPECT_EQ(server_.requests_to(std::string("/v3/company/") + realm + "/query").size(), 1u);
+    // Mapped: three invoices created, once; mapping the same again changes nothing.
+    state::batch b(*store_);
+    e.body = *r.body;
+    auto changes = connector().process(e, *store_, b);
+    ASSERT_TRUE(changes.ok()) << changes.st.message;
+    EXPECT_EQ(changes.value.size(), 4u);  // the customer and three invoices
+    ASSERT_TRUE(store_->write(b, true).ok);
+    state::batch again(*store_);
+    EXPECT_TRUE(connector().process(e, *store_, again).value.empty());
+}
+
+TEST_F(qbo_connector_test, creates_carry_a_requestid_so_a_retry_creates_nothing_new) {
+    const auto c = customer("Birch");
+    const auto a = action("invoice:birch:1", "qbo.create_invoice", invoice_body(c, "75.00"));
+    const auto first = run(ioc_, connector().perform(a));
+    ASSERT_EQ(first.k, action_outcome::kind::done) << first.detail;
+    const auto again = run(ioc_, connector().perform(a));
+    ASSERT_EQ(again.k, action_outcome::kind::done) << again.detail;
+    EXPECT_EQ(first.detail, again.detail);
+    EXPECT_EQ(sim_->count(realm, "Invoice"), 1u);
+    EXPECT_GE(sim_->requestid_replays(), 1u);
+    for (const auto& r : server_.requests_to(std::string("/v3/company/") + realm + "/invoice")) {
+        EXPECT_NE(r.query.find("requestid=" + request_id(a.id)), std::string::npos) << r.query;
+    }
+}
+
+TEST_F(qbo_connector_test, a_duplicate_name_links_to_the_existing_customer) {
+    const auto existing = customer("Cedar Farms");
+    const auto out =
+        run(ioc_,
+            connector().perform(action(
+                "customer:cedar", "qbo.create_customer", json{{"DisplayName", "Cedar Farms"}})));
+    ASSERT_EQ(out.k, action_outcome::kind::done) << out.detail;
+    EXPECT_NE(out.detail.find("Customer/" + existing), std::string::npos) << out.detail;
+    EXPECT_EQ(sim_->count(realm, "Customer"), 1u);
+}
+
+TEST_F(qbo_connector_test, void_rereads_a_stale_sync_token_and_send_uses_octet_stream) {
+    const auto id = invoice(customer("Dogwood"), "40.00");
+    // Someone edits the invoice in QuickBooks between our read and our write.
+    sim_->update(realm, "Invoice", id, json{{"PrivateNote", "edited"}});
+    // The first void meets a stale SyncToken (5010), as when the edit lands in between.
+    server_.script("POST",
+                   std::string("/v3/company/") + realm + "/invoice",
+                   {simulators::scripted_response::status_code(
+                       400,
+                       R"({"Fault":{"Error":[{"Message":"Stale Object Error","code":"5010"}],)"
+                       R"("type":"ValidationFault"},"time":"2026-01-05T06:00:00.000-08:00"})")});
+    auto out =
+        run(ioc_, connector().perform(action("void:1", "qbo.void_invoice", json{{"id", id}})));
+    ASSERT_EQ(out.k, action_outcome::kind::done) << out.detail;
+    EXPECT_TRUE(sim_->get(realm, "Invoice", id)->value("PrivateNote", "").starts_with("Voided"));
+    EXPECT_EQ(server_.requests_to(std::string("/v3/company/") + realm + "/invoice/" + id).size(),
+              2u);  // read, stale write, read again, write
+    const auto id2 = invoice(customer("Elm"), "60.00");
+    out = run(ioc_,
+              connector().perform(action(
+                  "send:1", "qbo.send_invoice", json{{"id", id2}, {"send_to", "ap@elm.example"}})));
+    ASSERT_EQ(out.k, action_outcome::kind::done) << out.detail;
+    EXPECT_EQ(sim_->get(realm, "Invoice", id2)->value("EmailStatus", ""), "EmailSent");
+    // Reconciling either finds that it happened.
+    const auto r =
+        run(ioc_, connector().reconcile(action("send:1", "qbo.send_invoice", json{{"id", id2}})));
+    EXPECT_EQ(r.k, reconcile_outcome::kind::happened);
+}
+
+// Issue 18 item 4: a reminder resend of an invoice emailed weeks ago is not "already sent".
+TEST_F(qbo_connector_test, send_reconcile_compares_the_delivery_time_with_the_attempt) {
+    const auto id = invoice(customer("Fig"), "75.00");
+    auto first =
+        action("send:first", "qbo.send_invoice", json{{"id", id}, {"send_to", "ap@fig.example"}});
+    ASSERT_EQ(run(ioc_, connector().perform(first)).k, action_outcome::kind::done);
+    ASSERT_EQ(sim_->get(realm, "Invoice", id)->value("EmailStatus", ""), "EmailSent");
+
+    clock_.advance(std::chrono::hours(24 * 14));
+    // The reminder's attempt started now and the process stopped before QBO got it.
+    auto reminder = action(
+        "send:reminder", "qbo.send_invoice", json{{"id", id}, {"send_to", "ap@fig.example"}});
+    reminder.first_attempt_at = clock_.now();
+    reminder.attempts = 1;
+    const auto lost = run(ioc_, connector().reconcile(reminder));
+    EXPECT_EQ(lost.k, reconcile_outcome::kind::absent) << lost.detail;
+
+    // Once it did go out, the same reconcile finds it.
+    clock_.advance(std::chrono::minutes(1));
+    ASSERT_EQ(run(ioc_, connector().perform(reminder)).k, action_outcome::kind::done);
+    const auto sent = run(ioc_, connector().reconcile(reminder));
+    EXPECT_EQ(sent.k, reconcile_outcome::kind::happened) << sent.detail;
+}
+
+TEST_F(qbo_connector_test, throttling_and_faults_map_onto_the_shared_conditions) {
+    const auto c = customer("Fir");
+    server_.script("POST",
+                   std::string("/v3/company/") + realm + "/invoice",
+                   {simulators::scripted_response::status_code(
+                       400,
+                       R"({"Fault":{"Error":[{"Message":"Invalid Reference Id","code":"2500"}],)"
+                       R"("type":"ValidationFault"},"time":"2026-01-05T06:00:00.000-08:00"})")});
+    const auto out =
+        run(ioc_,
+            connector().perform(action("inv:bad", "qbo.create_invoice", invoice_body(c, "5.00"))));
+    EXPECT_EQ(out.k, action_outcome::kind::permanent) << out.detail;
+    EXPECT_NE(out.detail.find("2500"), std::string::npos);
+    const auto status = json::parse(connector().status_json());
+    EXPECT_TRUE(status["last_error"].is_object());
+    EXPECT_EQ(status["credential"], "ok");
+}
+
+}  // namespace
+}  // namespace billsync::connectors::qbo
