@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "http/asio.hpp"
+#include "http/client.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
 #include "util/crypto.hpp"
@@ -181,6 +182,31 @@ std::uint16_t wait_for_port(const std::filesystem::path& file, const char* key) 
     return 0;
 }
 
+// billsync_events_processed_total from the daemon's /metrics: events fully mapped and
+// committed. Negative when the status listener did not answer.
+double processed_count(std::uint16_t status_port) {
+    const auto r = http::fetch("127.0.0.1", status_port, "GET", "/metrics");
+    if (r.status != 200) {
+        return -1;
+    }
+    constexpr std::string_view name = "billsync_events_processed_total";
+    std::size_t pos = 0;
+    while (pos < r.body.size()) {
+        auto end = r.body.find('\n', pos);
+        if (end == std::string::npos) {
+            end = r.body.size();
+        }
+        const std::string_view line(r.body.data() + pos, end - pos);
+        if (line.starts_with(name) && line.size() > name.size() &&
+            (line[name.size()] == ' ' || line[name.size()] == '{')) {
+            const auto space = line.rfind(' ');
+            return std::strtod(std::string(line.substr(space + 1)).c_str(), nullptr);
+        }
+        pos = end + 1;
+    }
+    return 0;
+}
+
 void stop(pid_t pid) {
     ::kill(pid, SIGTERM);
     int status = 0;
@@ -291,7 +317,20 @@ int main(int argc, char** argv) {
         stop(daemon);
         return 1;
     }
+    const auto status_port = wait_for_port(ports, "status_port");
     auto r = drive(port, "/webhooks/bench", opt);
+    // Processing keeps pace (or not) while the load runs; then the backlog drains.
+    const double processed_at_end = processed_count(status_port);
+    const auto drain_start = std::chrono::steady_clock::now();
+    double drain_s = -1;
+    for (int i = 0; i < 12'000; ++i) {  // at most 10 minutes
+        if (processed_count(status_port) >= static_cast<double>(r.ok)) {
+            drain_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - drain_start)
+                          .count();
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
     const double rss = peak_rss_mb(daemon);
     stop(daemon);
 
@@ -322,6 +361,12 @@ int main(int argc, char** argv) {
         p99,
         p999,
         rss);
+    const double processed_per_s = processed_at_end > 0 ? processed_at_end / r.seconds : 0;
+    std::printf(
+        "billsync: %.0f events processed per second during the load; backlog drained in "
+        "%.2f s\n",
+        processed_per_s,
+        drain_s);
     std::printf("ceiling (plain Beast server, no verify, no storage): %.0f/s (%llu errors)\n",
                 ceiling_rps,
                 static_cast<unsigned long long>(c.errors));
@@ -332,6 +377,8 @@ int main(int argc, char** argv) {
         {"p99_ms", std::round(p99 * 1000) / 1000},
         {"p999_ms", std::round(p999 * 1000) / 1000},
         {"rss_mb", std::round(rss * 10) / 10},
+        {"processed_per_s", std::round(processed_per_s)},
+        {"drain_s", std::round(drain_s * 100) / 100},
         {"ceiling_rps", std::round(ceiling_rps)},
         {"ratio", ceiling_rps > 0 ? std::round(rps / ceiling_rps * 1000) / 1000 : 0.0}};
     std::printf("%s\n", out.dump().c_str());
