@@ -52,6 +52,34 @@ std::optional<app_config> load_app_config(const std::filesystem::path& file,
     if (data_dir.is_relative()) {
         data_dir = std::filesystem::absolute(file).parent_path() / data_dir;
     }
+    // A connector key named public_url (the external URL the vendor calls and signs) defaults to
+    // [daemon] public_url; one of the two is required.
+    for (auto& c : parsed) {
+        const auto* kind = connectors::builtin_kinds().find(c.kind);
+        const bool takes =
+            kind != nullptr &&
+            std::any_of(kind->fields.begin(), kind->fields.end(), [](const connectors::field& f) {
+                return f.key == "public_url";
+            });
+        if (!takes || c.value("public_url") != nullptr) {
+            continue;
+        }
+        if (!loaded->daemon.public_url.empty()) {
+            c.values.emplace("public_url", loaded->daemon.public_url);
+            continue;
+        }
+        for (const auto& section : loaded->connectors) {
+            if (section.name == c.name) {
+                diags.error(section.where,
+                            "[connectors." + c.name +
+                                "] 'public_url' is required: set it here or set [daemon] "
+                                "public_url (the URL the vendor calls; signatures cover it)");
+            }
+        }
+    }
+    if (diags.has_errors()) {
+        return std::nullopt;
+    }
     app_config out{
         std::move(*loaded), std::move(parsed), std::move(sources), std::move(workflow_settings)};
     // OAuth2 tokens are sealed at rest under secrets_key; without one they are stored unsealed.

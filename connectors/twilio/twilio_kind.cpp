@@ -50,7 +50,8 @@ connector_kind describe() {
                 {.key = "from"},
                 {.key = "messaging_service_sid"},
                 // The base URL Twilio calls: signatures cover it, StatusCallback is built on it.
-                {.key = "public_url", .type = url, .required = true},
+                // Required; defaults to [daemon] public_url (daemon/app_config.cpp).
+                {.key = "public_url", .type = url},
             },
         .check = check,
         .limits = rate_limits(),

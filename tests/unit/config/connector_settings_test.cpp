@@ -152,16 +152,6 @@ TEST_F(connector_settings_test, twilio_needs_a_sender_and_has_no_token_url) {
               }));
 }
 
-TEST_F(connector_settings_test, twilio_needs_its_public_url) {
-    auto o = parse_one(
-        "[connectors.twilio]\n"
-        "account_sid = \"AC123\"\n"
-        "auth_token = \"${env:BILLSYNC_TEST_CONNECTOR_SECRET}\"\n"
-        "from = \"+15005550006\"\n");
-    EXPECT_EQ(o.settings, nullptr);
-    EXPECT_NE(o.result.rendered().find("public_url"), std::string::npos) << o.result.rendered();
-}
-
 TEST_F(connector_settings_test, sendgrid) {
     auto o = parse_one(
         "[connectors.email]\n"

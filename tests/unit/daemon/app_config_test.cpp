@@ -96,6 +96,35 @@ TEST(app_config, oauth2_use_follows_the_enabled_kinds) {
     EXPECT_NE(r.diags.render().find("OAuth2 tokens will be stored unsealed"), std::string::npos);
 }
 
+// [daemon] public_url is the default of every connector's public_url (issue 18 item 20).
+TEST(app_config, a_connector_public_url_defaults_to_the_daemon_one) {
+    const testing::temp_dir dir;
+    const std::string twilio =
+        "[connectors.texts]\nkind = \"twilio\"\naccount_sid = \"AC1\"\n"
+        "auth_token = \"inline-token\"\nfrom = \"+12125550100\"\n";
+    auto r = load(dir,
+                  "[daemon]\ndata_dir = \"data\"\ntime_zone = \"America/New_York\"\n"
+                  "public_url = \"https://hooks.example-cpa.com\"\n\n" +
+                      twilio);
+    ASSERT_TRUE(r.cfg) << r.diags.render();
+    ASSERT_NE(r.cfg->connectors[0].value("public_url"), nullptr);
+    EXPECT_EQ(*r.cfg->connectors[0].value("public_url"), "https://hooks.example-cpa.com");
+    // The connector's own value wins.
+    r = load(dir,
+             "[daemon]\ndata_dir = \"data\"\ntime_zone = \"America/New_York\"\n"
+             "public_url = \"https://hooks.example-cpa.com\"\n\n" +
+                 twilio + "public_url = \"https://sms.example-cpa.com\"\n");
+    ASSERT_TRUE(r.cfg) << r.diags.render();
+    EXPECT_EQ(*r.cfg->connectors[0].value("public_url"), "https://sms.example-cpa.com");
+    // Neither: an error at the section.
+    r = load(dir, std::string(head) + twilio);
+    EXPECT_FALSE(r.cfg);
+    EXPECT_NE(r.diags.render().find("billsync.toml:5:1: error: [connectors.texts] 'public_url' is "
+                                    "required: set it here or set [daemon] public_url"),
+              std::string::npos)
+        << r.diags.render();
+}
+
 std::string read(const std::filesystem::path& p) {
     std::ifstream in(p);
     std::stringstream ss;
