@@ -1,6 +1,7 @@
 #include "connectors/runtime/kind.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <stdexcept>
 #include <utility>
 
@@ -11,6 +12,36 @@
 namespace billsync::connectors {
 
 namespace {
+
+// Plain http:// puts credentials on the wire; it is only for loopback (simulators, a local proxy).
+bool cleartext_off_loopback(std::string_view url) {
+    constexpr std::string_view scheme = "http://";
+    if (url.size() < scheme.size() ||
+        !std::equal(scheme.begin(), scheme.end(), url.begin(), [](char a, char b) {
+            return a == static_cast<char>(std::tolower(static_cast<unsigned char>(b)));
+        })) {
+        return false;
+    }
+    auto host = url.substr(scheme.size());
+    host = host.substr(0, host.find_first_of("/?#"));
+    if (const auto at = host.rfind('@'); at != std::string_view::npos) {
+        host = host.substr(at + 1);
+    }
+    if (host.starts_with("[")) {
+        return host.substr(0, host.find(']') + 1) != "[::1]";
+    }
+    host = host.substr(0, host.find(':'));
+    return !(host == "localhost" || host.starts_with("127."));
+}
+
+void refuse_cleartext(config::reader& r, std::string_view key, const std::string& url) {
+    if (cleartext_off_loopback(url)) {
+        r.error(key,
+                "'" + std::string(key) +
+                    "' uses http:// to a host that is not loopback: credentials would cross the "
+                    "network in the clear; use https:// (http:// is for 127.0.0.1 and localhost)");
+    }
+}
 
 void read_field(const field& f, config::reader& r, connector_settings& out) {
     const auto req = f.required ? config::required : config::requirement::optional;
@@ -24,6 +55,9 @@ void read_field(const field& f, config::reader& r, connector_settings& out) {
             break;
         case field_type::url:
             text = r.get_url(f.key, req);
+            if (text && !f.inbound) {
+                refuse_cleartext(r, f.key, *text);
+            }
             break;
         case field_type::choice:
             text = r.get_enum(f.key, f.choices, req);
@@ -143,8 +177,10 @@ std::optional<connector_settings> kind_registry::parse(const config::connector_s
     out.kind = section.kind;
     out.enabled = section.enabled;
     out.base_url = r.get_url("base_url").value_or(std::string(schema->base_url));
+    refuse_cleartext(r, "base_url", out.base_url);
     if (!schema->token_url.empty()) {
         out.token_url = r.get_url("token_url").value_or(std::string(schema->token_url));
+        refuse_cleartext(r, "token_url", out.token_url);
     }
     for (const auto& f : schema->fields) {
         read_field(f, r, out);

@@ -33,6 +33,9 @@ struct field {
     std::int64_t min = std::numeric_limits<std::int64_t>::min();
     std::int64_t max = std::numeric_limits<std::int64_t>::max();
     std::vector<std::string_view> choices = {};
+    // url only: an address vendors call (billsync's own), so no credential of ours travels to it
+    // and plain http:// is not refused off loopback.
+    bool inbound = false;
 };
 
 // The keys every OAuth2 authorization-code kind takes (`billsync connect`), around its own.

@@ -51,7 +51,7 @@ connector_kind describe() {
                 {.key = "messaging_service_sid"},
                 // The base URL Twilio calls: signatures cover it, StatusCallback is built on it.
                 // Required; defaults to [daemon] public_url (daemon/app_config.cpp).
-                {.key = "public_url", .type = url},
+                {.key = "public_url", .type = url, .inbound = true},
             },
         .check = check,
         .limits = rate_limits(),

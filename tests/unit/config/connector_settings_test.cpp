@@ -152,6 +152,34 @@ TEST_F(connector_settings_test, twilio_needs_a_sender_and_has_no_token_url) {
               }));
 }
 
+// Issue 18 item 13: plain http:// carries secrets in the clear; only loopback may use it.
+TEST_F(connector_settings_test, cleartext_urls_are_refused_off_loopback) {
+    auto o = parse_one(
+        "[connectors.qbo]\n"
+        "client_id = \"id\"\n"
+        "client_secret = \"${env:BILLSYNC_TEST_CONNECTOR_SECRET}\"\n"
+        "base_url = \"http://quickbooks.example.com\"\n"
+        "token_url = \"http://user@10.0.0.5:8080/token\"\n"
+        "authorize_url = \"HTTP://login.example.com/authorize\"\n");
+    EXPECT_EQ(o.settings, nullptr);
+    const auto text = o.result.rendered();
+    for (const auto* key :
+         {"'base_url' uses http://", "'token_url' uses http://", "'authorize_url' uses http://"}) {
+        EXPECT_NE(text.find(key), std::string::npos) << key << "\n" << text;
+    }
+    for (const auto* url : {"http://127.0.0.1:8080",
+                            "http://localhost:9000/v3",
+                            "http://[::1]:81",
+                            "https://quickbooks.example.com"}) {
+        auto ok =
+            parse_one(std::string("[connectors.qbo]\nclient_id = \"id\"\n"
+                                  "client_secret = \"${env:BILLSYNC_TEST_CONNECTOR_SECRET}\"\n"
+                                  "base_url = \"") +
+                      url + "\"\n");
+        EXPECT_NE(ok.settings, nullptr) << url << "\n" << ok.result.rendered();
+    }
+}
+
 TEST_F(connector_settings_test, sendgrid) {
     auto o = parse_one(
         "[connectors.email]\n"
