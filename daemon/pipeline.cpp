@@ -12,6 +12,7 @@
 #include <random>
 #include <set>
 
+#include "state/apply.hpp"
 #include "util/metrics.hpp"
 
 namespace billsync::daemon {
@@ -734,24 +735,29 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         return true;
     }
 
-    // An action's canonical effects, recorded with its outcome. A workflow failure here is logged:
-    // the side effect has happened and its outcome must still be recorded.
+    // An action's canonical effects, recorded with its outcome: the entities it found out go
+    // through the shared apply step, and every resulting change reaches the workflows. A failure
+    // here is logged: the side effect has happened and its outcome must still be recorded.
     void effects_into(state::batch& b,
                       const state::action& a,
-                      const std::vector<mappings::change>& effects,
+                      std::vector<mappings::change> effects,
+                      std::vector<mappings::entity> writes,
                       util::instant now) {
+        for (auto& e : writes) {
+            auto applied = state::apply(d.store, b, a.connector, std::move(e));
+            if (!applied.ok()) {
+                d.log->error("Cannot record an action's finding action={} error=\"{}\"",
+                             a.id,
+                             applied.st.message);
+            } else if (applied.value) {
+                effects.push_back(std::move(*applied.value));
+            }
+        }
         if (effects.empty()) {
             return;
         }
         workflows::context ctx{b, d.outbox, d.timers, d.audit, now};
         ctx.store = &d.store;
-        for (const auto& e : effects) {
-            // An action can establish a suppression (a number found opted out): the list is
-            // state every workflow reads, so the row is written with the outcome.
-            if (e.entity_type == "suppression") {
-                state::put_entity(b, "suppression", e.entity_id, e.fields_json);
-            }
-        }
         if (auto error = apply_changes(effects, ctx); !error.empty()) {
             d.log->error("Cannot apply an action's effects action={} error=\"{}\"", a.id, error);
         }
@@ -830,17 +836,17 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
             last_reconcile = {};
             co_return;
         }
-        record_outcome(a, outcome);
+        record_outcome(a, std::move(outcome));
     }
 
-    void record_outcome(const state::action& a, const connectors::action_outcome& outcome) {
+    void record_outcome(const state::action& a, connectors::action_outcome outcome) {
         const auto done_at = d.clock.now();
         state::batch b(d.store);
         nlohmann::json line{{"action", a.id}, {"connector", a.connector}, {"kind", a.kind}};
         switch (outcome.k) {
             case connectors::action_outcome::kind::done:
                 d.outbox.complete(b, a.id, outcome.detail);
-                effects_into(b, a, outcome.effects, done_at);
+                effects_into(b, a, std::move(outcome.effects), std::move(outcome.writes), done_at);
                 d.engine.on_action_done(a, workflows::action_result::done);
                 line["decision"] = "action_done";
                 action_counter(a.connector, "done").inc();
@@ -864,7 +870,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
             }
             case connectors::action_outcome::kind::permanent:
                 d.outbox.to_dead_letter(b, a.id, outcome.detail, done_at);
-                effects_into(b, a, outcome.effects, done_at);
+                effects_into(b, a, std::move(outcome.effects), std::move(outcome.writes), done_at);
                 d.engine.on_action_done(a, workflows::action_result::failed);
                 line["decision"] = "action_dead";
                 action_counter(a.connector, "dead").inc();
@@ -940,7 +946,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
             nlohmann::json line{{"action", a.id}, {"connector", a.connector}};
             if (r.k == connectors::reconcile_outcome::kind::happened) {
                 d.outbox.complete(b, a.id, r.detail.empty() ? "reconciled: happened" : r.detail);
-                effects_into(b, a, r.effects, now);
+                effects_into(b, a, std::move(r.effects), {}, now);
                 line["decision"] = "reconciled_happened";
                 action_counter(a.connector, "reconciled_done").inc();
             } else if (r.k == connectors::reconcile_outcome::kind::absent) {

@@ -1,6 +1,8 @@
 #include "mappings/change.hpp"
 
 #include <nlohmann/json.hpp>
+#include <type_traits>
+#include <utility>
 
 namespace billsync::mappings {
 
@@ -27,6 +29,31 @@ std::string change::encode() const {
         j["fields"] = nullptr;
     }
     return j.dump();
+}
+
+change make_change(entity e, std::uint64_t version, change::op what, std::string source) {
+    change c;
+    c.entity_type = std::string(entity_type_of(e));
+    c.entity_id = entity_id_of(e);
+    c.version = version;
+    c.what = what;
+    c.source = std::move(source);
+    if (const auto* r = std::get_if<generic::record>(&e)) {
+        c.fields_json = r->fields_json;
+    } else {
+        c.fields_json = std::visit(
+            [](const auto& x) {
+                if constexpr (std::is_same_v<std::decay_t<decltype(x)>, generic::record>) {
+                    return std::string();
+                } else {
+                    return to_json(x).dump(
+                        -1, ' ', false, nlohmann::json::error_handler_t::replace);
+                }
+            },
+            e);
+    }
+    c.typed = std::make_shared<const entity>(std::move(e));
+    return c;
 }
 
 }  // namespace billsync::mappings

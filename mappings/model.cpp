@@ -534,6 +534,175 @@ std::optional<payment> payment_from_json(const json& j, std::string& error) {
     });
 }
 
+// ---- messaging and practice entities --------------------------------------------------------
+
+std::string_view to_string(channel c) noexcept { return c == channel::sms ? "sms" : "email"; }
+
+std::optional<channel> channel_from(std::string_view s) noexcept {
+    if (s == "sms") {
+        return channel::sms;
+    }
+    if (s == "email") {
+        return channel::email;
+    }
+    return std::nullopt;
+}
+
+std::string suppression::id() const {
+    std::string out(to_string(via));
+    out += ':';
+    out += address;
+    return out;
+}
+
+json to_json(const suppression& s) {
+    return json{{"channel", to_string(s.via)},
+                {"address", s.address},
+                {"opted_out", s.opted_out},
+                {"reason", s.reason},
+                {"at", s.at}};
+}
+
+std::optional<suppression> suppression_from_json(const json& j, std::string& error) {
+    return decode<suppression>(j, error, [&] {
+        suppression s;
+        const auto via = channel_from(str(j, "channel"));
+        if (!via) {
+            throw decode_error("'channel' must be \"sms\" or \"email\"");
+        }
+        s.via = *via;
+        s.address = str(j, "address");
+        s.opted_out = boolean(j, "opted_out");
+        // Rows written before reasons and times were kept lack them.
+        s.reason = j.contains("reason") ? str(j, "reason") : std::string();
+        s.at = j.contains("at") ? str(j, "at") : std::string();
+        return s;
+    });
+}
+
+json to_json(const message_status& m) {
+    return json{{"channel", to_string(m.via)},
+                {"delivery_id", m.delivery_id},
+                {"status", m.status},
+                {"progress", m.progress},
+                {"failed", m.failed},
+                {"provider_id", m.provider_id},
+                {"reason", m.reason},
+                {"address", m.address}};
+}
+
+json to_json(const inbound_message& m) {
+    return json{{"channel", to_string(m.via)},
+                {"id", m.id},
+                {"from", m.from},
+                {"to", m.to},
+                {"subject", m.subject},
+                {"text", m.text},
+                {"keyword", m.keyword},
+                {"in_reply_to", m.in_reply_to},
+                {"references", m.references}};
+}
+
+json to_json(const staff& s) {
+    return json{{"id", s.id},
+                {"name", s.name},
+                {"email", s.email},
+                {"role", s.role},
+                {"active", s.active},
+                {"source", source_json(s.source)}};
+}
+
+json to_json(const work_item& w) {
+    return json{{"id", w.id},
+                {"client_id", w.client_id},
+                {"title", w.title},
+                {"work_type", w.work_type},
+                {"status", w.status},
+                {"stage", w.stage},
+                {"assignee_id", w.assignee_id},
+                {"start_date", date_json(w.start_date)},
+                {"due_date", date_json(w.due_date)},
+                {"completed_date", date_json(w.completed_date)},
+                {"deleted", w.deleted},
+                {"source", source_json(w.source)}};
+}
+
+json to_json(const time_entry& t) {
+    return json{{"id", t.id},
+                {"staff_id", t.staff_id},
+                {"client_id", t.client_id},
+                {"engagement_id", t.engagement_id},
+                {"service", t.service},
+                {"date", date_json(t.date)},
+                {"minutes", t.minutes},
+                {"billable", t.billable},
+                {"hourly_rate", t.hourly_rate ? money_json(*t.hourly_rate) : json()},
+                {"notes", t.notes},
+                {"locked", t.locked},
+                {"external_reference", t.external_reference},
+                {"deleted", t.deleted},
+                {"source", source_json(t.source)}};
+}
+
+std::optional<staff> staff_from_json(const json& j, std::string& error) {
+    return decode<staff>(j, error, [&] {
+        staff s;
+        s.id = str(j, "id");
+        s.name = str(j, "name");
+        s.email = str(j, "email");
+        s.role = str(j, "role");
+        s.active = boolean(j, "active");
+        s.source = source_of(j);
+        return s;
+    });
+}
+
+std::optional<work_item> work_item_from_json(const json& j, std::string& error) {
+    return decode<work_item>(j, error, [&] {
+        work_item w;
+        w.id = str(j, "id");
+        w.client_id = str(j, "client_id");
+        w.title = str(j, "title");
+        w.work_type = str(j, "work_type");
+        w.status = str(j, "status");
+        w.stage = str(j, "stage");
+        w.assignee_id = str(j, "assignee_id");
+        w.start_date = date_of(j, "start_date");
+        w.due_date = date_of(j, "due_date");
+        w.completed_date = date_of(j, "completed_date");
+        w.deleted = boolean(j, "deleted");
+        w.source = source_of(j);
+        return w;
+    });
+}
+
+std::optional<time_entry> time_entry_from_json(const json& j, std::string& error) {
+    return decode<time_entry>(j, error, [&] {
+        time_entry t;
+        t.id = str(j, "id");
+        t.staff_id = str(j, "staff_id");
+        t.client_id = str(j, "client_id");
+        t.engagement_id = str(j, "engagement_id");
+        t.service = str(j, "service");
+        t.date = date_of(j, "date");
+        const auto& minutes = field(j, "minutes");
+        if (!minutes.is_number_integer()) {
+            throw decode_error("'minutes' must be an integer");
+        }
+        t.minutes = minutes.get<std::int64_t>();
+        t.billable = boolean(j, "billable");
+        if (!field(j, "hourly_rate").is_null()) {
+            t.hourly_rate = money_of(j, "hourly_rate");
+        }
+        t.notes = str(j, "notes");
+        t.locked = boolean(j, "locked");
+        t.external_reference = str(j, "external_reference");
+        t.deleted = boolean(j, "deleted");
+        t.source = source_of(j);
+        return t;
+    });
+}
+
 // ---- change derivation -----------------------------------------------------------------------
 
 std::vector<invoice_change> diff(const invoice* before, const invoice& after) {

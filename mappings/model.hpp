@@ -1,7 +1,11 @@
 #pragma once
 
-// The canonical, vendor-neutral entities the workflows see: client, invoice, payment; their JSON
-// form for storage; and the change derivation between two versions of one entity.
+// The canonical, vendor-neutral entities the workflows see, their JSON form for storage, and the
+// change derivation between two versions of one entity:
+//   ledger:     client, invoice, payment
+//   messaging:  suppression, message_status (sms_message / email_message), inbound_message
+//   practice:   staff, work_item, time_entry, engagement (shapes for the practice-management,
+//               time and invoicing connectors; no connector of this build fills them yet)
 //
 // Money is integer minor units plus an ISO currency code; due and issue dates are civil dates;
 // instants are UTC. Canonical ids come from the identity map; vendor ids live in `source`.
@@ -133,6 +137,122 @@ struct payment {
     friend bool operator==(const payment&, const payment&) = default;
 };
 
+// ---- messaging ------------------------------------------------------------------------------
+
+enum class channel : std::uint8_t { sms, email };
+
+// An address that must not be messaged (opted out), or may be again (opted back in). One row per
+// channel and address: id "sms:+14155550123", "email:ann@client.test".
+struct suppression {
+    channel via = channel::sms;
+    std::string address;  // E.164, or a bare lower-cased mail address
+    bool opted_out = true;
+    std::string reason;  // "STOP", "21610", "bounce", …
+    std::string at;      // RFC 3339, when the vendor saw it
+
+    std::string id() const;
+    friend bool operator==(const suppression&, const suppression&) = default;
+};
+
+// What became of one message billsync sent (entity "sms_message" / "email_message", keyed by the
+// delivery id the workflow gave the send). `progress` orders delivery states so a late callback
+// never moves a message backwards: 1 accepted/queued, 2 sending/deferred, 3 sent/delivered to the
+// next hop, 4 final (delivered, undelivered, failed, bounced, dropped); 0 is an engagement event
+// (opened, clicked, read) that is recorded beside the status without moving it.
+struct message_status {
+    channel via = channel::sms;
+    std::string delivery_id;
+    std::string status;  // the vendor's word: "queued", "delivered", "bounce", "open", …
+    std::uint8_t progress = 0;
+    bool failed = false;      // the message did not reach its recipient
+    std::string provider_id;  // the vendor's id of the message or event (SID, sg_event_id)
+    std::string reason;       // the vendor's error code or reason, empty when none
+    std::string address;      // the recipient, when the vendor says
+
+    friend bool operator==(const message_status&, const message_status&) = default;
+};
+
+// A message a client sent to the firm (entity "sms_inbound" / "email_inbound").
+struct inbound_message {
+    channel via = channel::sms;
+    std::string id;    // the vendor's message id (SID, Message-ID, or "sha256:…")
+    std::string from;  // E.164, or a bare lower-cased address
+    std::vector<std::string> to;
+    std::string subject;  // email only
+    std::string text;
+    std::string
+        keyword;  // SMS: "stop", "start", "help" when the body is one (mappings/sms_keywords)
+    std::string in_reply_to, references;  // email threading headers, as received
+
+    friend bool operator==(const inbound_message&, const inbound_message&) = default;
+};
+
+// ---- practice ---------------------------------------------------------------------------------
+// The shapes the practice-management and time connectors map into. Durations are whole minutes,
+// rates money per hour; every id is canonical (the identity map links the vendors' ids).
+
+struct staff {
+    std::string id;
+    std::string name;
+    std::string email;
+    std::string role;
+    bool active = true;
+    source_ref source;
+
+    friend bool operator==(const staff&, const staff&) = default;
+};
+
+// Practice work (a Karbon work item, a TaxDome job): who, for whom, what, and where it stands.
+struct work_item {
+    std::string id;
+    std::string client_id;
+    std::string title;
+    std::string work_type;    // "1040 Individual Return", the firm's service name
+    std::string status;       // primary status: "planned", "in_progress", "waiting", "completed"
+    std::string stage;        // the firm's secondary status ("Return Filed"), billing milestones
+    std::string assignee_id;  // staff
+    std::optional<civil_date> start_date, due_date, completed_date;
+    bool deleted = false;
+    source_ref source;
+
+    friend bool operator==(const work_item&, const work_item&) = default;
+};
+
+struct time_entry {
+    std::string id;
+    std::string staff_id;
+    std::string client_id;
+    std::string engagement_id;  // project or work item the time was spent on
+    std::string service;        // task / service name
+    std::optional<civil_date> date;
+    std::int64_t minutes = 0;
+    bool billable = true;
+    std::optional<money> hourly_rate;
+    std::string notes;
+    bool locked = false;  // locked, closed or billed at the vendor: never edited by billsync
+    std::string external_reference;  // billsync's key on entries it drafted
+    bool deleted = false;
+    source_ref source;
+
+    friend bool operator==(const time_entry&, const time_entry&) = default;
+};
+
+enum class billing_model : std::uint8_t { fixed_fee, retainer, time_and_materials, hybrid };
+
+// Billing terms of one engagement (read from the engagement book, not from a vendor).
+struct engagement {
+    std::string id;
+    std::string client_id;
+    std::string work_type;
+    billing_model model = billing_model::fixed_fee;
+    std::string currency;
+    std::optional<money> fee;  // fixed fee or monthly retainer amount
+    std::string po_number;
+    std::string ledger;  // connector that invoices it
+
+    friend bool operator==(const engagement&, const engagement&) = default;
+};
+
 // ---- names and text forms --------------------------------------------------------------------
 
 std::string_view to_string(invoice_status s) noexcept;
@@ -141,6 +261,8 @@ std::string_view to_string(line_kind k) noexcept;
 std::optional<invoice_status> invoice_status_from(std::string_view s) noexcept;
 std::optional<delivery_status> delivery_status_from(std::string_view s) noexcept;
 std::optional<line_kind> line_kind_from(std::string_view s) noexcept;
+std::string_view to_string(channel c) noexcept;
+std::optional<channel> channel_from(std::string_view s) noexcept;
 
 // "2026-01-31" (exactly that shape, a real calendar day).
 std::optional<civil_date> parse_civil_date(std::string_view text) noexcept;
@@ -161,6 +283,17 @@ nlohmann::json to_json(const payment& p);
 std::optional<client> client_from_json(const nlohmann::json& j, std::string& error);
 std::optional<invoice> invoice_from_json(const nlohmann::json& j, std::string& error);
 std::optional<payment> payment_from_json(const nlohmann::json& j, std::string& error);
+// Messaging entities as the workflows and the audit see them (flat objects).
+nlohmann::json to_json(const suppression& s);
+nlohmann::json to_json(const message_status& m);
+nlohmann::json to_json(const inbound_message& m);
+std::optional<suppression> suppression_from_json(const nlohmann::json& j, std::string& error);
+nlohmann::json to_json(const staff& s);
+std::optional<staff> staff_from_json(const nlohmann::json& j, std::string& error);
+nlohmann::json to_json(const work_item& w);
+nlohmann::json to_json(const time_entry& t);
+std::optional<work_item> work_item_from_json(const nlohmann::json& j, std::string& error);
+std::optional<time_entry> time_entry_from_json(const nlohmann::json& j, std::string& error);
 
 // ---- change derivation -----------------------------------------------------------------------
 

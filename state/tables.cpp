@@ -81,6 +81,19 @@ result<std::optional<std::string>> remote_id(const store& s,
     return s.get(cf::xref, xref_local_key(local, system));
 }
 
+result<std::vector<identity_link>> links_of(const store& s, std::string_view local) {
+    const auto prefix = xref_local_key(local, "");
+    std::vector<identity_link> out;
+    auto st = s.for_each(cf::xref, prefix, [&](std::string_view key, std::string_view value) {
+        out.push_back({std::string(key.substr(prefix.size())), std::string(value)});
+        return true;
+    });
+    if (!st.ok) {
+        return result<std::vector<identity_link>>::failure(std::move(st));
+    }
+    return {status::success(), std::move(out)};
+}
+
 // --- change_log ------------------------------------------------------------------------------
 
 result<std::unique_ptr<change_log>> change_log::open(store& s) {

@@ -57,6 +57,13 @@ result<std::optional<std::string>> local_id(const store& s,
 result<std::optional<std::string>> remote_id(const store& s,
                                              std::string_view local_id,
                                              std::string_view system);
+// Every system a canonical id is linked from, with its remote key, in system order: one
+// canonical client may be a ledger customer, a practice organization and a time-tracking client.
+struct identity_link {
+    std::string system;
+    std::string remote;
+};
+result<std::vector<identity_link>> links_of(const store& s, std::string_view local_id);
 
 // An append-only log keyed by sequence number; the next number is found at open.
 class change_log {

@@ -16,6 +16,7 @@
 #include "connectors/runtime/connector.hpp"
 #include "http/message.hpp"
 #include "mappings/change.hpp"
+#include "mappings/email_address.hpp"
 #include "util/clock.hpp"
 
 namespace billsync::connectors::email {
@@ -43,25 +44,19 @@ std::optional<email_message> parse_send_action(const state::action& a,
                                                std::string_view provider,
                                                std::string& error);
 
-// A plausible single mailbox address: local@domain, no spaces, controls or specials that would
-// break a header or an SMTP command.
-bool valid_address(std::string_view address) noexcept;
+// Addresses and header fields (mappings/email_address.hpp), used by both email connectors.
+using mappings::email::address_list;
+using mappings::email::bare_address;
+using mappings::email::raw_header_value;
+using mappings::email::valid_address;
 
-// The bare, lower-cased address of a mailbox ("Ann <Ann@X.com>" → "ann@x.com"); empty when none.
-std::string bare_address(std::string_view mailbox);
-// The bare addresses of a comma-separated list (commas inside quotes or <> do not split).
-std::vector<std::string> address_list(std::string_view list);
-
-// The unfolded value of the first header `name` (case-insensitive) in a raw RFC 5322 header
-// block (CRLF or LF line ends); empty when absent.
-std::string raw_header_value(std::string_view block, std::string_view name);
-
-// The effect of an accepted send: change {entity_type "email_message", entity_id delivery_id,
-// fields {"delivery_id","provider","message_id","status":"accepted"}}.
+// The effect of an accepted send: a canonical email message status (entity "email_message",
+// id delivery_id) with `status` "accepted" (or "unknown" when the answer was lost) and the
+// provider's message id.
 mappings::change accepted_change(std::string_view connector,
-                                 std::string_view provider,
                                  std::string_view delivery_id,
-                                 std::string_view message_id);
+                                 std::string_view message_id,
+                                 std::string_view status = "accepted");
 
 // What reconcile() answers for a provider that cannot be asked whether a message went out:
 // `happened`, never resent (a duplicate reminder is worse than a missing one); the detail says

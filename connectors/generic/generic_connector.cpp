@@ -7,14 +7,13 @@
 
 #include "http/async_client.hpp"
 #include "mappings/generic.hpp"
+#include "state/apply.hpp"
 #include "state/tables.hpp"
 #include "util/crypto.hpp"
 
 namespace billsync::connectors::generic {
 
 namespace {
-
-constexpr std::string_view entity_type = "record";
 
 std::optional<std::chrono::seconds> retry_after_of(const http::simple_response& r) {
     const auto v = r.header_value("Retry-After");
@@ -135,33 +134,15 @@ state::result<std::vector<mappings::change>> generic_connector::process(const st
         return result_t::failure(state::status::failure(error));
     }
     // Versions count real changes: an identical redelivery under another dedup key is a no-op.
-    auto existing = state::get_entity(s, b, entity_type, rec->id);
-    if (!existing.ok()) {
-        return result_t::failure(existing.st);
+    auto applied = state::apply(s, b, settings_.name, std::move(*rec));
+    if (!applied.ok()) {
+        return result_t::failure(applied.st);
     }
-    std::uint64_t version = 1;
-    auto what = mappings::change::op::created;
-    if (existing.value) {
-        const auto old = nlohmann::json::parse(*existing.value, nullptr, false);
-        if (!old.is_discarded() && old.value("fields", nlohmann::json()) ==
-                                       nlohmann::json::parse(rec->fields_json, nullptr, false)) {
-            return {state::status::success(), {}};
-        }
-        version = old.is_discarded() ? 1 : old.value("version", std::uint64_t{0}) + 1;
-        what = mappings::change::op::updated;
+    std::vector<mappings::change> out;
+    if (applied.value) {
+        out.push_back(std::move(*applied.value));
     }
-    mappings::change c;
-    c.entity_type = std::string(entity_type);
-    c.entity_id = rec->id;
-    c.version = version;
-    c.what = what;
-    c.source = settings_.name;
-    c.fields_json = rec->fields_json;
-    nlohmann::json stored{{"version", version}, {"source", settings_.name}};
-    stored["fields"] = nlohmann::json::parse(rec->fields_json);
-    state::put_entity(b, entity_type, rec->id, stored.dump());
-    state::put_xref(b, settings_.name, rec->id.substr(settings_.name.size() + 1), rec->id);
-    return {state::status::success(), {std::move(c)}};
+    return {state::status::success(), std::move(out)};
 }
 
 net::awaitable<action_outcome> generic_connector::perform(state::action a) {

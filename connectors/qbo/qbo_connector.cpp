@@ -15,6 +15,7 @@
 #include "http/message.hpp"
 #include "mappings/model.hpp"
 #include "mappings/qbo/exact_json.hpp"
+#include "state/apply.hpp"
 #include "state/tables.hpp"
 #include "util/crypto.hpp"
 #include "util/metrics.hpp"
@@ -494,8 +495,7 @@ struct qbo_connector::impl {
         o.realm_id = s.realm_id;
         o.home_currency = s.home_currency;
         o.resolve = [&st, this](std::string_view type, const mappings::source_ref& ref) {
-            const auto remote = s.realm_id + "/" + std::string(type) + "/" + ref.id;
-            auto found = state::local_id(st, s.name, remote);
+            auto found = state::local_id(st, s.name, mappings::identity_key(type, ref));
             if (found.ok() && found.value) {
                 return *found.value;
             }
@@ -691,38 +691,6 @@ net::awaitable<resolve_outcome> qbo_connector::refresh(std::string entity_type,
 
 // ---- process: vendor objects -> canonical entities and changes ---------------------------------
 
-namespace {
-
-struct stored_version {
-    std::uint64_t version = 0;
-};
-
-std::uint64_t version_of(const json& stored) { return stored.value("version", std::uint64_t{0}); }
-
-mappings::change make_change(std::string type,
-                             std::string id,
-                             std::uint64_t version,
-                             mappings::change::op what,
-                             const std::string& source,
-                             json fields) {
-    mappings::change c;
-    c.entity_type = std::move(type);
-    c.entity_id = std::move(id);
-    c.version = version;
-    c.what = what;
-    c.source = source;
-    c.fields_json = fields.dump();
-    return c;
-}
-
-// An older copy than the stored one (out-of-order delivery) is not applied.
-bool older(const std::optional<mappings::instant>& incoming,
-           const std::optional<mappings::instant>& stored) {
-    return incoming && stored && *incoming < *stored;
-}
-
-}  // namespace
-
 state::result<std::vector<mappings::change>> qbo_connector::process(const state::inbox_event& e,
                                                                     const state::store& st,
                                                                     state::batch& b) {
@@ -813,157 +781,34 @@ state::result<std::vector<mappings::change>> qbo_connector::process(const state:
     };
     for (const auto& x : items) {
         opts.void_hint = x.void_hint;
+        std::optional<mappings::entity> entity;
+        std::string why;
+        const auto take = [&](auto m) {
+            if (m) {
+                entity.emplace(std::move(*m.value));
+            } else {
+                why = m.error;
+            }
+        };
         if (x.entity == "Invoice") {
-            auto m = mq::map_invoice(x.object, opts);
-            if (!m) {
-                skip(x.entity, m.error);
-                continue;
-            }
-            auto inv = std::move(*m.value);
-            auto existing = state::get_entity(st, b, "invoice", inv.id);
-            if (!existing.ok()) {
-                return result_t::failure(existing.st);
-            }
-            std::optional<mappings::invoice> before;
-            std::uint64_t version = 0;
-            if (existing.value) {
-                const auto j = json::parse(*existing.value, nullptr, false);
-                std::string err;
-                before = mappings::invoice_from_json(j, err);
-                version = version_of(j);
-            }
-            if (inv.deleted) {
-                if (!before || before->deleted) {
-                    continue;
-                }
-                auto after = *before;
-                after.deleted = true;
-                inv = std::move(after);
-            } else if (before && older(inv.source.updated, before->source.updated)) {
-                continue;
-            }
-            const auto diffs = mappings::diff(before ? &*before : nullptr, inv);
-            if (diffs.empty()) {
-                continue;
-            }
-            auto stored = mappings::to_json(inv);
-            stored["version"] = version + 1;
-            state::put_entity(b, "invoice", inv.id, stored.dump());
-            state::put_xref(
-                b, settings_.name, settings_.realm_id + "/invoice/" + inv.source.id, inv.id);
-            json list = json::array();
-            for (const auto& d : diffs) {
-                list.push_back(mappings::to_json(d));
-            }
-            const auto what = !before       ? mappings::change::op::created
-                              : inv.deleted ? mappings::change::op::deleted
-                                            : mappings::change::op::updated;
-            changes.push_back(make_change(
-                "invoice",
-                inv.id,
-                version + 1,
-                what,
-                settings_.name,
-                json{{"entity", mappings::to_json(inv)}, {"changes", std::move(list)}}));
+            take(mq::map_invoice(x.object, opts));
         } else if (x.entity == "Customer") {
-            auto m = mq::map_customer(x.object, opts);
-            if (!m) {
-                skip(x.entity, m.error);
-                continue;
-            }
-            auto cl = std::move(*m.value);
-            auto existing = state::get_entity(st, b, "client", cl.id);
-            if (!existing.ok()) {
-                return result_t::failure(existing.st);
-            }
-            std::optional<mappings::client> before;
-            std::uint64_t version = 0;
-            if (existing.value) {
-                const auto j = json::parse(*existing.value, nullptr, false);
-                std::string err;
-                before = mappings::client_from_json(j, err);
-                version = version_of(j);
-            }
-            if (cl.deleted) {
-                if (!before || before->deleted) {
-                    continue;
-                }
-                auto after = *before;
-                after.deleted = true;
-                cl = std::move(after);
-            } else if (before && older(cl.source.updated, before->source.updated)) {
-                continue;
-            }
-            const auto diffs = mappings::diff(before ? &*before : nullptr, cl);
-            if (diffs.empty()) {
-                continue;
-            }
-            auto stored = mappings::to_json(cl);
-            stored["version"] = version + 1;
-            state::put_entity(b, "client", cl.id, stored.dump());
-            state::put_xref(
-                b, settings_.name, settings_.realm_id + "/customer/" + cl.source.id, cl.id);
-            json list = json::array();
-            for (const auto& d : diffs) {
-                list.push_back(mappings::to_json(d));
-            }
-            const auto what = !before      ? mappings::change::op::created
-                              : cl.deleted ? mappings::change::op::deleted
-                                           : mappings::change::op::updated;
-            changes.push_back(
-                make_change("client",
-                            cl.id,
-                            version + 1,
-                            what,
-                            settings_.name,
-                            json{{"entity", mappings::to_json(cl)}, {"changes", std::move(list)}}));
+            take(mq::map_customer(x.object, opts));
         } else if (x.entity == "Payment") {
-            auto m = mq::map_payment(x.object, opts);
-            if (!m) {
-                skip(x.entity, m.error);
-                continue;
-            }
-            auto pay = std::move(*m.value);
-            auto existing = state::get_entity(st, b, "payment", pay.id);
-            if (!existing.ok()) {
-                return result_t::failure(existing.st);
-            }
-            std::optional<mappings::payment> before;
-            std::uint64_t version = 0;
-            if (existing.value) {
-                const auto j = json::parse(*existing.value, nullptr, false);
-                std::string err;
-                before = mappings::payment_from_json(j, err);
-                version = version_of(j);
-            }
-            if (pay.deleted) {
-                if (!before || before->deleted) {
-                    continue;
-                }
-                auto after = *before;
-                after.deleted = true;
-                pay = std::move(after);
-            } else if (before && older(pay.source.updated, before->source.updated)) {
-                continue;
-            }
-            if (before && *before == pay) {
-                continue;
-            }
-            auto stored = mappings::to_json(pay);
-            stored["version"] = version + 1;
-            state::put_entity(b, "payment", pay.id, stored.dump());
-            state::put_xref(
-                b, settings_.name, settings_.realm_id + "/payment/" + pay.source.id, pay.id);
-            const auto what = !before       ? mappings::change::op::created
-                              : pay.deleted ? mappings::change::op::deleted
-                                            : mappings::change::op::updated;
-            changes.push_back(
-                make_change("payment",
-                            pay.id,
-                            version + 1,
-                            what,
-                            settings_.name,
-                            json{{"entity", mappings::to_json(pay)}, {"changes", json::array()}}));
+            take(mq::map_payment(x.object, opts));
+        } else {
+            continue;
+        }
+        if (!entity) {
+            skip(x.entity, why);
+            continue;
+        }
+        auto applied = state::apply(st, b, settings_.name, std::move(*entity));
+        if (!applied.ok()) {
+            return result_t::failure(applied.st);
+        }
+        if (applied.value) {
+            changes.push_back(std::move(*applied.value));
         }
     }
     return {state::status::success(), std::move(changes)};

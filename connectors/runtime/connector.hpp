@@ -34,9 +34,12 @@ struct action_outcome {
     kind k = kind::done;
     std::string detail;
     std::optional<std::chrono::seconds> retry_after;  // the vendor's own wait, when it gave one
-    // Canonical facts the action established (a provider message id, a number found opted out),
-    // recorded with the action's outcome in one batch and handed to the workflows.
+    // Canonical facts the action established (a provider message id), recorded with the
+    // action's outcome in one batch and handed to the workflows.
     std::vector<mappings::change> effects;
+    // Canonical entities the action found out (a number found opted out): written through the
+    // shared apply step in the outcome's batch; what they change reaches the workflows too.
+    std::vector<mappings::entity> writes;
 };
 
 // What looking up an action whose outcome is unknown (in flight at a crash) found.

@@ -10,6 +10,8 @@
 #include "connectors/runtime/https_client.hpp"
 #include "http/multipart.hpp"
 #include "mappings/json_depth.hpp"
+#include "mappings/sendgrid/sendgrid_mapping.hpp"
+#include "state/apply.hpp"
 #include "state/tables.hpp"
 #include "util/crypto.hpp"
 
@@ -18,21 +20,13 @@ namespace billsync::connectors::sendgrid {
 namespace {
 
 using json = nlohmann::json;
+namespace ms = mappings::sendgrid;
 using changes_result = state::result<std::vector<mappings::change>>;
 
 constexpr std::string_view provider = "sendgrid";
-constexpr std::string_view message_type = "email_message";
 constexpr std::string_view seen_type = "sendgrid_event";
 
 std::string sha256_hex(std::string_view body) { return util::hex_encode(util::sha256(body)); }
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (auto& c : out) {
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    }
-    return out;
-}
 
 // "events" or "inbound" for /webhooks/<name>/<kind>; empty otherwise.
 std::string route_kind(const std::string& name, std::string_view path) {
@@ -73,107 +67,7 @@ std::string error_messages(const http_response& r) {
                        : fmt::format("http {}: {}", r.status, out);
 }
 
-// The delivery id a message carried in custom_args: top level on events (SendGrid copies custom
-// args into each event), or nested under custom_args / unique_args (sendgrid.md: placement
-// UNCONFIRMED).
-std::string delivery_id_of(const json& ev) {
-    constexpr const char* key = "billsync_delivery_id";
-    if (ev.contains(key) && ev[key].is_string()) {
-        return ev[key].get<std::string>();
-    }
-    for (const char* nest : {"custom_args", "unique_args"}) {
-        if (ev.contains(nest) && ev[nest].is_object() && ev[nest].contains(key) &&
-            ev[nest][key].is_string()) {
-            return ev[nest][key].get<std::string>();
-        }
-    }
-    return {};
-}
-
-std::string string_of(const json& ev, const char* key) {
-    if (ev.contains(key) && ev[key].is_string()) {
-        return ev[key].get<std::string>();
-    }
-    if (ev.contains(key) && ev[key].is_number_integer()) {
-        return std::to_string(ev[key].get<std::int64_t>());
-    }
-    return {};
-}
-
-bool suppresses(std::string_view event) noexcept {
-    return event == "bounce" || event == "dropped" || event == "spamreport" ||
-           event == "unsubscribe";
-}
-
-bool known_event(std::string_view event) noexcept {
-    return delivery_rank(event) > 0 || event == "open" || event == "click" ||
-           event == "spamreport" || event == "unsubscribe";
-}
-
-// The event's time as RFC 3339 (events carry Unix seconds); empty when absent.
-std::string event_time(const json& ev) {
-    if (!ev.contains("timestamp") || !ev["timestamp"].is_number_integer()) {
-        return {};
-    }
-    const auto secs = ev["timestamp"].get<std::int64_t>();
-    return util::format_rfc3339(util::instant(std::chrono::seconds(secs)));
-}
-
-// Stored entity rows: {"version", "source", "fields"}.
-struct stored_entity {
-    std::uint64_t version = 0;
-    json fields = json::object();
-};
-
-state::result<std::optional<stored_entity>> load(const state::store& s,
-                                                 state::batch& b,
-                                                 std::string_view type,
-                                                 std::string_view id) {
-    auto row = state::get_entity(s, b, type, id);
-    if (!row.ok()) {
-        return {row.st, std::nullopt};
-    }
-    if (!row.value) {
-        return {state::status::success(), std::nullopt};
-    }
-    stored_entity e;
-    const auto j = json::parse(*row.value, nullptr, false);
-    if (j.is_object()) {
-        e.version = j.value("version", std::uint64_t{0});
-        if (j.contains("fields") && j["fields"].is_object()) {
-            e.fields = j["fields"];
-        }
-    }
-    return {state::status::success(), e};
-}
-
-void store_entity(state::batch& b,
-                  std::string_view type,
-                  std::string_view id,
-                  std::uint64_t version,
-                  std::string_view source,
-                  const json& fields) {
-    state::put_entity(
-        b, type, id, json{{"version", version}, {"source", source}, {"fields", fields}}.dump());
-}
-
 }  // namespace
-
-int delivery_rank(std::string_view event) noexcept {
-    if (event == "processed") {
-        return 1;
-    }
-    if (event == "deferred") {
-        return 2;
-    }
-    if (event == "delivered") {
-        return 3;
-    }
-    if (event == "bounce" || event == "dropped") {
-        return 4;
-    }
-    return 0;
-}
 
 settings from(const connector_settings& s) {
     settings out;
@@ -341,33 +235,15 @@ changes_result sendgrid_connector::process(const state::inbox_event& e,
 changes_result sendgrid_connector::process_events(const state::inbox_event& e,
                                                   const state::store& s,
                                                   state::batch& b) {
-    if (auto deep = mappings::json_depth_error(e.body); !deep.empty()) {
-        return changes_result::failure(state::status::failure(deep));
-    }
-    const auto events = json::parse(e.body, nullptr, false);
-    if (!events.is_array()) {
-        return changes_result::failure(state::status::failure("event body is not a JSON array"));
+    std::string error;
+    auto events = ms::map_events(e.body, error);
+    if (!events) {
+        return changes_result::failure(state::status::failure(error));
     }
     std::vector<mappings::change> out;
-    for (const auto& ev : events) {
-        if (!ev.is_object()) {
-            continue;
-        }
-        const auto event = string_of(ev, "event");
-        // Deduplicate on sg_event_id, and on sg_message_id + event + timestamp because the former
-        // is sometimes missing or unstable across retries (sendgrid.md, "Duplicates").
-        std::vector<std::string> keys;
-        if (const auto id = string_of(ev, "sg_event_id"); !id.empty()) {
-            keys.push_back(id);
-        }
-        if (const auto mid = string_of(ev, "sg_message_id"); !mid.empty()) {
-            keys.push_back("msg:" + mid + ":" + event + ":" + string_of(ev, "timestamp"));
-        }
-        if (keys.empty()) {
-            keys.push_back("sha256:" + sha256_hex(ev.dump()));
-        }
+    for (auto& ev : *events) {
         bool seen = false;
-        for (const auto& k : keys) {
+        for (const auto& k : ev.dedup_keys) {
             auto row = state::get_entity(s, b, seen_type, k);
             if (!row.ok()) {
                 return changes_result::failure(row.st);
@@ -377,76 +253,18 @@ changes_result sendgrid_connector::process_events(const state::inbox_event& e,
         if (seen) {
             continue;
         }
-        const json seen_row{{"event", event}, {"at", event_time(ev)}};
-        for (const auto& k : keys) {
+        const json seen_row{{"event", ev.name}, {"at", ev.at}};
+        for (const auto& k : ev.dedup_keys) {
             state::put_entity(b, seen_type, k, seen_row.dump());
         }
-        if (!known_event(event)) {
-            continue;
-        }
-        const auto address = lower(string_of(ev, "email"));
-        const auto reason = string_of(ev, "reason");
-        if (const auto delivery = delivery_id_of(ev); !delivery.empty()) {
-            auto current = load(s, b, message_type, delivery);
-            if (!current.ok()) {
-                return changes_result::failure(current.st);
+        for (auto& entity : ev.entities) {
+            auto applied = state::apply(s, b, settings_.name, std::move(entity));
+            if (!applied.ok()) {
+                return changes_result::failure(applied.st);
             }
-            stored_entity entity = current.value.value_or(stored_entity{});
-            // The send itself was version 1 (the action's effect, not stored here).
-            const std::uint64_t version = std::max<std::uint64_t>(entity.version, 1) + 1;
-            const auto old_status = entity.fields.value("status", std::string());
-            const int rank = delivery_rank(event);
-            // processed < deferred < delivered < bounce = dropped: never backwards, and a final
-            // status stays final.
-            const bool regresses = rank > 0 && rank <= delivery_rank(old_status);
-            if (!regresses) {
-                json fields{{"status", event},
-                            {"reason", reason},
-                            {"sg_event_id", string_of(ev, "sg_event_id")},
-                            {"email", address}};
-                mappings::change c;
-                c.entity_type = std::string(message_type);
-                c.entity_id = delivery;
-                c.version = version;
-                c.what =
-                    current.value ? mappings::change::op::updated : mappings::change::op::created;
-                c.source = settings_.name;
-                c.fields_json = fields.dump();
-                out.push_back(std::move(c));
-                // The stored status only moves forward; engagement events are kept beside it.
-                json stored = entity.fields;
-                stored["delivery_id"] = delivery;
-                if (rank > 0) {
-                    stored["status"] = event;
-                    stored["reason"] = reason;
-                } else {
-                    stored["last_engagement"] = event;
-                }
-                stored["sg_event_id"] = string_of(ev, "sg_event_id");
-                stored["email"] = address;
-                store_entity(b, message_type, delivery, version, settings_.name, stored);
+            if (applied.value) {
+                out.push_back(std::move(*applied.value));
             }
-        }
-        if (suppresses(event) && email::valid_address(address)) {
-            const auto id = "email:" + address;
-            const json row{{"channel", "email"},
-                           {"address", address},
-                           {"opted_out", true},
-                           {"reason", reason.empty() ? event : reason},
-                           {"at", event_time(ev)}};
-            auto existing = state::get_entity(s, b, "suppression", id);
-            if (!existing.ok()) {
-                return changes_result::failure(existing.st);
-            }
-            state::put_entity(b, "suppression", id, row.dump());
-            mappings::change c;
-            c.entity_type = "suppression";
-            c.entity_id = id;
-            c.version = 1;
-            c.what = existing.value ? mappings::change::op::updated : mappings::change::op::created;
-            c.source = settings_.name;
-            c.fields_json = row.dump();
-            out.push_back(std::move(c));
         }
     }
     return {state::status::success(), std::move(out)};
@@ -476,60 +294,21 @@ changes_result sendgrid_connector::process_inbound(const state::inbox_event& e,
         const auto* p = form.find(name);
         return p == nullptr ? std::string() : p->data;
     };
-    // Parsed mode gives the header block in `headers`; raw mode gives the whole MIME message in
-    // `email` (its header block is read, and its body kept as the text).
-    std::string header_block = field("headers");
-    std::string text = field("text");
-    if (const auto* raw = form.find("email"); raw != nullptr) {
-        auto split = raw->data.find("\r\n\r\n");
-        std::size_t skip = 4;
-        if (split == std::string::npos) {
-            split = raw->data.find("\n\n");
-            skip = 2;
-        }
-        header_block = raw->data.substr(0, split);
-        if (text.empty() && split != std::string::npos) {
-            text = raw->data.substr(split + skip);
-        }
+    const ms::inbound_parts parts{.from = field("from"),
+                                  .to = field("to"),
+                                  .subject = field("subject"),
+                                  .text = field("text"),
+                                  .headers = field("headers"),
+                                  .email = field("email")};
+    auto applied = state::apply(s, b, settings_.name, ms::map_inbound(parts, e.body));
+    if (!applied.ok()) {
+        return changes_result::failure(applied.st);
     }
-    std::string from = field("from");
-    if (from.empty()) {
-        from = email::raw_header_value(header_block, "From");
+    std::vector<mappings::change> out;
+    if (applied.value) {
+        out.push_back(std::move(*applied.value));
     }
-    std::string to = field("to");
-    if (to.empty()) {
-        to = email::raw_header_value(header_block, "To");
-    }
-    std::string subject = field("subject");
-    if (subject.empty()) {
-        subject = email::raw_header_value(header_block, "Subject");
-    }
-    const auto message_id = email::raw_header_value(header_block, "Message-ID");
-    const auto id = message_id.empty() ? "sha256:" + sha256_hex(e.body) : message_id;
-
-    auto existing = state::get_entity(s, b, "email_inbound", id);
-    if (!existing.ok()) {
-        return changes_result::failure(existing.st);
-    }
-    if (existing.value) {
-        return {state::status::success(), {}};  // the same message, posted again
-    }
-    const json fields{{"from", email::bare_address(from)},
-                      {"to", email::address_list(to)},
-                      {"subject", subject},
-                      {"text", text},
-                      {"message_id", message_id},
-                      {"in_reply_to", email::raw_header_value(header_block, "In-Reply-To")},
-                      {"references", email::raw_header_value(header_block, "References")}};
-    store_entity(b, "email_inbound", id, 1, settings_.name, fields);
-    mappings::change c;
-    c.entity_type = "email_inbound";
-    c.entity_id = id;
-    c.version = 1;
-    c.what = mappings::change::op::created;
-    c.source = settings_.name;
-    c.fields_json = fields.dump(-1, ' ', false, json::error_handler_t::replace);
-    return {state::status::success(), {std::move(c)}};
+    return {state::status::success(), std::move(out)};
 }
 
 // --- actions -----------------------------------------------------------------------------------
@@ -625,7 +404,7 @@ net::awaitable<action_outcome> sendgrid_connector::perform(state::action a) {
         out.k = action_outcome::kind::done;
         out.detail = std::string(res.header_value("X-Message-Id"));
         out.effects.push_back(
-            email::accepted_change(settings_.name, provider, message->delivery_id, out.detail));
+            email::accepted_change(settings_.name, message->delivery_id, out.detail));
         if (settings_.log) {
             settings_.log->info("Email accepted connector={} delivery={} message_id={}",
                                 settings_.name,

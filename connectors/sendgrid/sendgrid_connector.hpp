@@ -44,10 +44,6 @@ struct settings {
 
 settings from(const connector_settings& s);
 
-// Event types that carry a delivery status, and the rank that keeps it from regressing.
-// processed < deferred < delivered < bounce = dropped (final); 0 for engagement events.
-int delivery_rank(std::string_view event) noexcept;
-
 class sendgrid_connector final : public connector {
 public:
     explicit sendgrid_connector(settings s);

@@ -95,7 +95,7 @@ net::awaitable<action_outcome> smtp_connector::perform(state::action a) {
             out.k = action_outcome::kind::done;
             out.detail = message_id;
             out.effects.push_back(
-                email::accepted_change(settings_.name, provider, message->delivery_id, message_id));
+                email::accepted_change(settings_.name, message->delivery_id, message_id));
             if (log) {
                 log->info("Email accepted connector={} delivery={} message_id={} reply=\"{}\"",
                           settings_.name,

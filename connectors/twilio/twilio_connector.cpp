@@ -11,7 +11,8 @@
 #include "connectors/twilio/twilio_kind.hpp"
 #include "connectors/twilio/twilio_signature.hpp"
 #include "mappings/model.hpp"
-#include "mappings/sms_keywords.hpp"
+#include "mappings/twilio/twilio_mapping.hpp"
+#include "state/apply.hpp"
 #include "state/tables.hpp"
 #include "util/crypto.hpp"
 #include "util/redact.hpp"
@@ -24,10 +25,8 @@ using json = nlohmann::json;
 
 constexpr std::string_view vendor = "twilio";
 constexpr std::string_view send_kind = "sms.send";
-constexpr std::string_view message_type = "sms_message";
-constexpr std::string_view inbound_type = "sms_inbound";
 constexpr std::string_view suppression_type = "suppression";
-constexpr int opted_out_code = 21610;
+using mappings::twilio::opted_out_code;
 // A listing longer than this many pages is not searched to the end: undecided.
 constexpr int max_pages = 50;
 
@@ -54,19 +53,6 @@ const std::string* param(const form_params& p, std::string_view name) {
 std::string param_or_empty(const form_params& p, std::string_view name) {
     const auto* v = param(p, name);
     return v == nullptr ? std::string() : *v;
-}
-
-std::string upper_trimmed(std::string_view text) {
-    const auto first = text.find_first_not_of(" \t\r\n");
-    if (first == std::string_view::npos) {
-        return {};
-    }
-    const auto last = text.find_last_not_of(" \t\r\n");
-    std::string out(text.substr(first, last - first + 1));
-    for (auto& c : out) {
-        c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    }
-    return out;
 }
 
 // Twilio's error body: {"code":…,"message":…,"more_info":…,"status":…}.
@@ -115,22 +101,6 @@ std::optional<call_error> classify_twilio(const http_result& r) {
 
 std::string basic_auth(std::string_view user, std::string_view password) {
     return "Basic " + util::base64_encode(std::string(user) + ":" + std::string(password));
-}
-
-std::string stored_row(std::uint64_t version, std::string_view source, const json& fields) {
-    return json{{"version", version}, {"source", source}, {"fields", fields}}.dump();
-}
-
-// The stored row's version and fields; version 0 when absent or unreadable.
-std::pair<std::uint64_t, json> read_row(const std::optional<std::string>& row) {
-    if (!row) {
-        return {0, json::object()};
-    }
-    auto j = json::parse(*row, nullptr, false);
-    if (!j.is_object()) {
-        return {0, json::object()};
-    }
-    return {j.value("version", std::uint64_t{0}), j.value("fields", json::object())};
 }
 
 // Twilio's "Mon, 05 Jan 2026 09:00:00 +0000" (date_created); nullopt when absent or malformed.
@@ -212,26 +182,6 @@ settings from(const connector_settings& s) {
     return out;
 }
 
-int status_rank(std::string_view status) noexcept {
-    if (status == "queued") {
-        return 1;
-    }
-    if (status == "sending") {
-        return 2;
-    }
-    if (status == "sent") {
-        return 3;
-    }
-    if (status == "delivered" || status == "undelivered" || status == "failed") {
-        return 4;
-    }
-    return 0;
-}
-
-std::string_view keyword_of(std::string_view body) noexcept {
-    return mappings::to_string(mappings::classify_sms_keyword(body));
-}
-
 bool is_suppressed(const state::store& s, std::string_view e164) {
     auto row = state::get_entity(s, suppression_type, "sms:" + std::string(e164));
     if (!row.ok() || !row.value) {
@@ -239,38 +189,6 @@ bool is_suppressed(const state::store& s, std::string_view e164) {
     }
     const auto j = json::parse(*row.value, nullptr, false);
     return j.is_object() && j.value("opted_out", false);
-}
-
-mappings::change suppression_change(std::string_view source,
-                                    std::string_view e164,
-                                    bool opted_out,
-                                    std::string_view reason,
-                                    util::instant at) {
-    mappings::change c;
-    c.entity_type = std::string(suppression_type);
-    c.entity_id = "sms:" + std::string(e164);
-    c.version = 1;
-    c.what = mappings::change::op::created;
-    c.source = std::string(source);
-    c.fields_json = json{{"channel", "sms"},
-                         {"address", e164},
-                         {"opted_out", opted_out},
-                         {"reason", reason},
-                         {"at", util::format_rfc3339(at)}}
-                        .dump();
-    return c;
-}
-
-// Suppression rows are flat (channel, address, opted_out, reason, at), the form every channel
-// connector and the follow-up workflow read; version and source ride along.
-void put_suppression(state::batch& b, const mappings::change& c) {
-    auto row = json::parse(c.fields_json, nullptr, false);
-    if (!row.is_object()) {
-        row = json::object();
-    }
-    row["version"] = c.version;
-    row["source"] = c.source;
-    state::put_entity(b, suppression_type, c.entity_id, row.dump());
 }
 
 // --- the connector ----------------------------------------------------------------------------
@@ -376,15 +294,10 @@ http_request twilio_connector::authorized(std::string method, std::string url) c
 std::vector<mappings::change> twilio_connector::sent_effects(const sms_request& m,
                                                              const std::string& sid,
                                                              const std::string& status) const {
-    mappings::change c;
-    c.entity_type = std::string(message_type);
-    c.entity_id = m.delivery_id;
-    c.version = 1;
-    c.what = mappings::change::op::created;
-    c.source = settings_.name;
-    c.fields_json =
-        json{{"delivery_id", m.delivery_id}, {"sid", sid}, {"to", m.to}, {"status", status}}.dump();
-    return {std::move(c)};
+    return {mappings::make_change(mappings::twilio::sent_status(m.delivery_id, sid, m.to, status),
+                                  1,
+                                  mappings::change::op::created,
+                                  settings_.name)};
 }
 
 // --- webhooks ---------------------------------------------------------------------------------
@@ -452,155 +365,37 @@ state::result<std::vector<mappings::change>> twilio_connector::process(const sta
     if (!params) {
         return result_t::failure(state::status::failure("body is not a well-formed form"));
     }
+    const auto at = util::format_rfc3339(e.received_at);
+    std::string error;
+    std::optional<std::vector<mappings::entity>> entities;
     if (e.kind == "status") {
-        return process_status(e, *params, s, b);
-    }
-    if (e.kind == "sms" || e.kind.empty()) {
-        return process_sms(e, *params, s, b);
-    }
-    return result_t::failure(
-        state::status::failure("unknown Twilio webhook kind '" + e.kind + "'"));
-}
-
-state::result<std::optional<mappings::change>> twilio_connector::suppress(const state::store& s,
-                                                                          state::batch& b,
-                                                                          std::string_view e164,
-                                                                          bool opted_out,
-                                                                          std::string_view reason,
-                                                                          util::instant at) {
-    using result_t = state::result<std::optional<mappings::change>>;
-    const auto id = "sms:" + std::string(e164);
-    auto existing = state::get_entity(s, b, suppression_type, id);
-    if (!existing.ok()) {
-        return result_t::failure(existing.st);
-    }
-    const auto fields =
-        existing.value ? json::parse(*existing.value, nullptr, false) : json::object();
-    const std::uint64_t version =
-        !existing.value ? 0 : (fields.is_object() ? fields.value("version", std::uint64_t{1}) : 1);
-    if (version > 0 && fields.is_object() && fields.value("opted_out", !opted_out) == opted_out) {
-        return {state::status::success(), std::nullopt};
-    }
-    auto c = suppression_change(settings_.name, e164, opted_out, reason, at);
-    c.version = version + 1;
-    c.what = version == 0 ? mappings::change::op::created : mappings::change::op::updated;
-    put_suppression(b, c);
-    if (opted_out) {
-        ++opt_outs_;
-    }
-    return {state::status::success(), std::move(c)};
-}
-
-state::result<std::vector<mappings::change>> twilio_connector::process_sms(
-    const state::inbox_event& e,
-    const form_params& params,
-    const state::store& s,
-    state::batch& b) {
-    using result_t = state::result<std::vector<mappings::change>>;
-    const auto sid = param_or_empty(params, "MessageSid");
-    const auto raw_from = param_or_empty(params, "From");
-    if (sid.empty() || raw_from.empty()) {
-        return result_t::failure(state::status::failure("MessageSid and From are required"));
-    }
-    const auto from = mappings::normalize_e164(raw_from).value_or(raw_from);
-    const auto body = param_or_empty(params, "Body");
-    std::string keyword(keyword_of(body));
-    // Advanced Opt-Out names the keyword class itself, including custom keywords.
-    if (const auto type = upper_trimmed(param_or_empty(params, "OptOutType")); !type.empty()) {
-        if (type == "STOP" || type == "START" || type == "HELP") {
-            keyword = type == "STOP" ? "stop" : type == "START" ? "start" : "help";
-        }
-    }
-
-    std::vector<mappings::change> out;
-    auto existing = state::get_entity(s, b, inbound_type, sid);
-    if (!existing.ok()) {
-        return result_t::failure(existing.st);
-    }
-    if (!existing.value) {
-        const json fields{{"from", from},
-                          {"to", param_or_empty(params, "To")},
-                          {"body", body},
-                          {"message_sid", sid},
-                          {"keyword", keyword}};
-        mappings::change c;
-        c.entity_type = std::string(inbound_type);
-        c.entity_id = sid;
-        c.version = 1;
-        c.what = mappings::change::op::created;
-        c.source = settings_.name;
-        c.fields_json = fields.dump();
-        state::put_entity(b, inbound_type, sid, stored_row(1, settings_.name, fields));
-        out.push_back(std::move(c));
-    }
-    if (keyword == "stop" || keyword == "start") {
-        auto sup = suppress(s, b, from, keyword == "stop", upper_trimmed(body), e.received_at);
-        if (!sup.ok()) {
-            return result_t::failure(sup.st);
-        }
-        if (sup.value) {
-            out.push_back(std::move(*sup.value));
-        }
-    }
-    return {state::status::success(), std::move(out)};
-}
-
-state::result<std::vector<mappings::change>> twilio_connector::process_status(
-    const state::inbox_event& e,
-    const form_params& params,
-    const state::store& s,
-    state::batch& b) {
-    using result_t = state::result<std::vector<mappings::change>>;
-    const auto sid = param_or_empty(params, "MessageSid");
-    const auto status = param_or_empty(params, "MessageStatus");
-    if (sid.empty() || status.empty()) {
+        entities = mappings::twilio::map_status(
+            *params, stored_query_param(e.headers_json, "delivery"), at, error);
+    } else if (e.kind == "sms" || e.kind.empty()) {
+        entities = mappings::twilio::map_inbound(*params, at, error);
+    } else {
         return result_t::failure(
-            state::status::failure("MessageSid and MessageStatus are required"));
+            state::status::failure("unknown Twilio webhook kind '" + e.kind + "'"));
     }
-    const auto delivery = stored_query_param(e.headers_json, "delivery");
-    if (delivery.empty()) {
-        return result_t::failure(
-            state::status::failure("status callback without a delivery parameter"));
+    if (!entities) {
+        return result_t::failure(state::status::failure(error));
     }
-    const auto error_code = param_or_empty(params, "ErrorCode");
-
     std::vector<mappings::change> out;
-    auto existing = state::get_entity(s, b, message_type, delivery);
-    if (!existing.ok()) {
-        return result_t::failure(existing.st);
-    }
-    const auto [version, old] = read_row(existing.value);
-    const auto old_status = old.value("status", std::string());
-    if (version == 0 || status_rank(status) > status_rank(old_status)) {
-        json fields{{"delivery_id", delivery},
-                    {"sid", sid},
-                    {"status", status},
-                    {"error_code", error_code}};
-        mappings::change c;
-        c.entity_type = std::string(message_type);
-        c.entity_id = delivery;
-        c.version = version + 1;
-        c.what = version == 0 ? mappings::change::op::created : mappings::change::op::updated;
-        c.source = settings_.name;
-        c.fields_json = fields.dump();
-        state::put_entity(b, message_type, delivery, stored_row(c.version, settings_.name, fields));
-        out.push_back(std::move(c));
-        if (status == "failed" || status == "undelivered") {
+    for (auto& entity : *entities) {
+        auto applied = state::apply(s, b, settings_.name, std::move(entity));
+        if (!applied.ok()) {
+            return result_t::failure(applied.st);
+        }
+        if (!applied.value) {
+            continue;
+        }
+        if (const auto* sup = applied.value->as<mappings::suppression>(); sup && sup->opted_out) {
+            ++opt_outs_;
+        }
+        if (const auto* m = applied.value->as<mappings::message_status>(); m && m->failed) {
             ++failures_;
         }
-    }
-    if (error_code == std::to_string(opted_out_code)) {
-        const auto raw_to = param_or_empty(params, "To");
-        const auto to = mappings::normalize_e164(raw_to).value_or(raw_to);
-        if (!to.empty()) {
-            auto sup = suppress(s, b, to, true, error_code, e.received_at);
-            if (!sup.ok()) {
-                return result_t::failure(sup.st);
-            }
-            if (sup.value) {
-                out.push_back(std::move(*sup.value));
-            }
-        }
+        out.push_back(std::move(*applied.value));
     }
     return {state::status::success(), std::move(out)};
 }
@@ -775,8 +570,8 @@ net::awaitable<action_outcome> twilio_connector::perform(state::action a) {
     out.k = action_outcome::kind::permanent;
     if (res.ok() && parse_error(res).code == opted_out_code) {
         ++opt_outs_;
-        out.effects.push_back(suppression_change(
-            settings_.name, m.to, true, std::to_string(opted_out_code), settings_.now()));
+        out.writes.emplace_back(mappings::twilio::sms_suppression(
+            m.to, true, std::to_string(opted_out_code), util::format_rfc3339(settings_.now())));
     }
     co_return out;
 }

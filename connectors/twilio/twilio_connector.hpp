@@ -55,27 +55,8 @@ struct settings {
 
 settings from(const connector_settings& s);
 
-// Status ranks: queued < sending < sent < delivered | undelivered | failed (final, equal rank).
-// 0 for statuses outside that order (accepted, scheduled, unknown ones).
-int status_rank(std::string_view status) noexcept;
-
-// "stop", "start", "help" when the whole message (trimmed, any case) is one of Twilio's default
-// keywords (mappings/sms_keywords.hpp); "" otherwise.
-std::string_view keyword_of(std::string_view body) noexcept;
-
 // True when billsync's suppression list has the number opted out of SMS.
 bool is_suppressed(const state::store& s, std::string_view e164);
-
-// The suppression change for a number (entity "suppression", id "sms:<E.164>"); `reason` is the
-// keyword ("STOP", "START") or the error code ("21610").
-mappings::change suppression_change(std::string_view source,
-                                    std::string_view e164,
-                                    bool opted_out,
-                                    std::string_view reason,
-                                    util::instant at);
-// Writes a suppression change's row (what process() does for keywords; callers recording the
-// effects of a 21610 send do the same).
-void put_suppression(state::batch& b, const mappings::change& c);
 
 class twilio_connector final : public connector {
 public:
@@ -115,21 +96,6 @@ private:
     std::vector<mappings::change> sent_effects(const sms_request& m,
                                                const std::string& sid,
                                                const std::string& status) const;
-    state::result<std::vector<mappings::change>> process_sms(const state::inbox_event& e,
-                                                             const form_params& params,
-                                                             const state::store& s,
-                                                             state::batch& b);
-    state::result<std::vector<mappings::change>> process_status(const state::inbox_event& e,
-                                                                const form_params& params,
-                                                                const state::store& s,
-                                                                state::batch& b);
-    // The suppression change for e164 when it alters the stored row (written to b), else nothing.
-    state::result<std::optional<mappings::change>> suppress(const state::store& s,
-                                                            state::batch& b,
-                                                            std::string_view e164,
-                                                            bool opted_out,
-                                                            std::string_view reason,
-                                                            util::instant at);
 
     settings settings_;
     rate_limiter limiter_;

@@ -376,10 +376,6 @@ state::status followup_rule::on_change(const mappings::change& c, context& ctx) 
     if (c.entity_type == "invoice") {
         return observe(c.entity_id, ctx);
     }
-    const auto fields = json::parse(c.fields_json, nullptr, false);
-    if (!fields.is_object()) {
-        return state::status::success();
-    }
     // Invoices with a live sequence (or still to be observed) of clients matching `match`.
     auto invoices_of = [&](const std::function<bool(const mappings::client&)>& match) {
         std::vector<std::string> ids;
@@ -404,13 +400,14 @@ state::status followup_rule::on_change(const mappings::change& c, context& ctx) 
         });
         return ids;
     };
-    if (c.entity_type == "client" || c.entity_type == "suppression") {
+    const auto* suppression = c.as<mappings::suppression>();
+    if (c.entity_type == "client" || suppression != nullptr) {
         std::vector<std::string> ids;
         if (c.entity_type == "client") {
             const auto id = c.entity_id;
             ids = invoices_of([&id](const mappings::client& cl) { return cl.id == id; });
-        } else if (text_of(fields, "channel") == "sms") {
-            const auto number = text_of(fields, "address");
+        } else if (suppression->via == mappings::channel::sms) {
+            const auto& number = suppression->address;
             ids = invoices_of(
                 [&number](const mappings::client& cl) { return cl.contact.mobile == number; });
         }
@@ -421,31 +418,23 @@ state::status followup_rule::on_change(const mappings::change& c, context& ctx) 
         }
         return state::status::success();
     }
-    if (c.entity_type == "sms_inbound") {
-        if (!text_of(fields, "keyword").empty()) {
+    const auto* inbound = c.as<mappings::inbound_message>();
+    if (inbound == nullptr) {
+        return state::status::success();
+    }
+    if (inbound->via == mappings::channel::sms) {
+        if (!inbound->keyword.empty()) {
             return state::status::success();  // STOP/START/HELP: the suppression list's business
         }
-        const auto from = text_of(fields, "from");
+        const auto& from = inbound->from;
         const auto ids =
             invoices_of([&from](const mappings::client& cl) { return cl.contact.mobile == from; });
-        return on_reply(ids, text_of(fields, "body"), "sms", ctx);
+        return on_reply(ids, inbound->text, "sms", ctx);
     }
-    if (c.entity_type == "email_inbound") {
+    {
         std::vector<std::string> ids;
-        std::vector<std::string> to;
-        if (auto it = fields.find("to"); it != fields.end()) {
-            if (it->is_array()) {
-                for (const auto& t : *it) {
-                    if (t.is_string()) {
-                        to.push_back(t.get<std::string>());
-                    }
-                }
-            } else if (it->is_string()) {
-                to.push_back(it->get<std::string>());
-            }
-        }
         // The per-invoice reply address names the invoice.
-        for (const auto& address : to) {
+        for (const auto& address : inbound->to) {
             const auto a = bare_address(address);
             const auto plus = a.find('+');
             const auto at = a.find('@');
@@ -461,8 +450,8 @@ state::status followup_rule::on_change(const mappings::change& c, context& ctx) 
         if (ids.empty()) {
             // Otherwise: the sender is a client's billing address and the subject names the
             // invoice number.
-            const auto from = bare_address(text_of(fields, "from"));
-            const auto subject = text_of(fields, "subject");
+            const auto from = bare_address(inbound->from);
+            const auto& subject = inbound->subject;
             const auto candidates = invoices_of([&from](const mappings::client& cl) {
                 return !from.empty() && lower(cl.contact.billing_email) == from;
             });
@@ -477,10 +466,8 @@ state::status followup_rule::on_change(const mappings::change& c, context& ctx) 
                 }
             }
         }
-        return on_reply(
-            ids, text_of(fields, "subject") + "\n" + text_of(fields, "text"), "email", ctx);
+        return on_reply(ids, inbound->subject + "\n" + inbound->text, "email", ctx);
     }
-    return state::status::success();
 }
 
 state::status followup_rule::on_timer(const state::timer& t, context& ctx) const {

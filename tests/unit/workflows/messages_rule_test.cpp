@@ -12,12 +12,20 @@ namespace {
 
 class messages_rule_test : public testing_support::state_fixture {
 protected:
-    void see(std::string type, std::string fields) {
-        mappings::change c;
-        c.entity_type = std::move(type);
-        c.entity_id = "x";
-        c.fields_json = std::move(fields);
+    void see(mappings::entity e) {
+        const auto c = mappings::make_change(std::move(e), 1, mappings::change::op::created, "x");
         ASSERT_TRUE(step([&](context& ctx) { return rule_.on_change(c, ctx); }).ok);
+    }
+    static mappings::message_status message(mappings::channel via,
+                                            std::string status,
+                                            bool failed) {
+        mappings::message_status m;
+        m.via = via;
+        m.delivery_id = "d-1";
+        m.status = std::move(status);
+        m.progress = 4;
+        m.failed = failed;
+        return m;
     }
 
     util::metrics_registry metrics_;
@@ -25,12 +33,18 @@ protected:
 };
 
 TEST_F(messages_rule_test, counts_opt_outs_and_failed_deliveries_by_channel) {
-    see("suppression", R"({"channel":"sms","address":"+1","opted_out":true})");
-    see("suppression", R"({"channel":"sms","address":"+1","opted_out":false})");
-    see("sms_message", R"({"status":"undelivered"})");
-    see("sms_message", R"({"status":"delivered"})");
-    see("email_message", R"({"status":"bounce"})");
-    see("invoice", R"({"status":"failed"})");
+    using mappings::channel;
+    see(mappings::suppression{
+        .via = channel::sms, .address = "+1", .opted_out = true, .reason = "STOP", .at = ""});
+    see(mappings::suppression{
+        .via = channel::sms, .address = "+1", .opted_out = false, .reason = "START", .at = ""});
+    see(message(channel::sms, "undelivered", true));
+    see(message(channel::sms, "delivered", false));
+    see(message(channel::email, "bounce", true));
+    mappings::invoice inv;
+    inv.id = "inv-1";
+    inv.status = mappings::invoice_status::voided;
+    see(inv);
     const auto text = metrics_.render();
     EXPECT_NE(text.find(R"(billsync_opt_outs_total{channel="sms"} 1)"), std::string::npos) << text;
     EXPECT_NE(
@@ -45,9 +59,14 @@ TEST_F(messages_rule_test, counts_opt_outs_and_failed_deliveries_by_channel) {
 
 TEST_F(messages_rule_test, without_metrics_it_does_nothing) {
     messages_rule quiet(nullptr);
-    mappings::change c;
-    c.entity_type = "suppression";
-    c.fields_json = R"({"opted_out":true})";
+    const auto c = mappings::make_change(mappings::suppression{.via = mappings::channel::sms,
+                                                               .address = "+1",
+                                                               .opted_out = true,
+                                                               .reason = "",
+                                                               .at = ""},
+                                         1,
+                                         mappings::change::op::created,
+                                         "x");
     EXPECT_TRUE(step([&](context& ctx) { return quiet.on_change(c, ctx); }).ok);
 }
 

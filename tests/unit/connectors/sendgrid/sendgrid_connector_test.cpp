@@ -141,11 +141,12 @@ TEST_F(sendgrid_test, sends_the_documented_request_and_records_the_message_id) {
     ASSERT_EQ(out.effects.size(), 1u);
     EXPECT_EQ(out.effects[0].entity_type, "email_message");
     EXPECT_EQ(out.effects[0].entity_id, "d-1");
-    EXPECT_EQ(json::parse(out.effects[0].fields_json),
-              (json{{"delivery_id", "d-1"},
-                    {"provider", "sendgrid"},
-                    {"message_id", messages[0].message_id},
-                    {"status", "accepted"}}));
+    const auto* sent = out.effects[0].as<mappings::message_status>();
+    ASSERT_NE(sent, nullptr);
+    EXPECT_EQ(sent->via, mappings::channel::email);
+    EXPECT_EQ(sent->delivery_id, "d-1");
+    EXPECT_EQ(sent->provider_id, messages[0].message_id);
+    EXPECT_EQ(sent->status, "accepted");
 }
 
 TEST_F(sendgrid_test, rate_limited_sends_wait_for_the_reset_and_pace_themselves) {
@@ -312,10 +313,14 @@ TEST_F(sendgrid_test, events_are_deduplicated_per_event_and_never_regress) {
     EXPECT_EQ(first[0].entity_id, "d-1");
     EXPECT_EQ(json::parse(first[0].fields_json)["status"], "processed");
     EXPECT_EQ(json::parse(first[1].fields_json),
-              (json{{"status", "delivered"},
+              (json{{"channel", "email"},
+                    {"delivery_id", "d-1"},
+                    {"status", "delivered"},
+                    {"progress", 3},
+                    {"failed", false},
+                    {"provider_id", "dl1"},
                     {"reason", ""},
-                    {"sg_event_id", "dl1"},
-                    {"email", "client@example.com"}}));
+                    {"address", "client@example.com"}}));
     EXPECT_LT(first[0].version, first[1].version);
 
     // The same events again (another delivery of the batch): nothing changes.
@@ -363,7 +368,9 @@ TEST_F(sendgrid_test, bounces_suppress_the_address) {
                     {"address", "client@example.com"},
                     {"opted_out", true},
                     {"reason", "550 5.1.1 no such user"},
-                    {"at", "2026-01-05T08:00:00Z"}}));
+                    {"at", "2026-01-05T08:00:00Z"},
+                    {"version", 1},
+                    {"source", "sendgrid"}}));
     // Delivered after a bounce stays a bounce.
     EXPECT_TRUE(
         process(
@@ -436,11 +443,13 @@ TEST_F(sendgrid_test, inbound_parse_is_authenticated_and_mapped) {
     EXPECT_EQ(out[0].entity_type, "email_inbound");
     EXPECT_EQ(out[0].entity_id, "<reply-1@client.test>");
     EXPECT_EQ(json::parse(out[0].fields_json),
-              (json{{"from", "ann@client.test"},
+              (json{{"channel", "email"},
+                    {"id", "<reply-1@client.test>"},
+                    {"from", "ann@client.test"},
                     {"to", {"billing@firm.test", "ops@firm.test"}},
                     {"subject", "Re: Invoice 1042"},
                     {"text", "I dispute this charge.\r\n"},
-                    {"message_id", "<reply-1@client.test>"},
+                    {"keyword", ""},
                     {"in_reply_to", "<abc@billsync.local>"},
                     {"references", "<root@billsync.local> <abc@billsync.local>"}}));
     // Posted again (SendGrid retries): the same message, no new change.

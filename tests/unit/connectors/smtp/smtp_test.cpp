@@ -97,8 +97,8 @@ TEST_F(smtp_test, delivers_over_starttls_with_auth_plain) {
     ASSERT_EQ(out.k, action_outcome::kind::done) << out.detail;
     EXPECT_EQ(out.detail, email::stable_message_id("d-1"));
     ASSERT_EQ(out.effects.size(), 1u);
-    EXPECT_EQ(json::parse(out.effects[0].fields_json)["provider"], "smtp");
-    EXPECT_EQ(json::parse(out.effects[0].fields_json)["message_id"], out.detail);
+    EXPECT_EQ(out.effects[0].source, "mail");
+    EXPECT_EQ(json::parse(out.effects[0].fields_json)["provider_id"], out.detail);
 
     const auto messages = sink_->messages();
     ASSERT_EQ(messages.size(), 1u);

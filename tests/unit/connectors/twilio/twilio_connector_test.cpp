@@ -176,10 +176,14 @@ TEST_F(twilio_test, send_posts_the_form_with_basic_auth_and_a_status_callback) {
     EXPECT_EQ(out.effects[0].entity_id, "inv-42/touch 2");
     EXPECT_EQ(out.effects[0].source, "twilio");
     EXPECT_EQ(json::parse(out.effects[0].fields_json),
-              (json{{"delivery_id", "inv-42/touch 2"},
-                    {"sid", out.detail},
-                    {"to", customer},
-                    {"status", "queued"}}));
+              (json{{"channel", "sms"},
+                    {"delivery_id", "inv-42/touch 2"},
+                    {"status", "queued"},
+                    {"progress", 1},
+                    {"failed", false},
+                    {"provider_id", out.detail},
+                    {"reason", ""},
+                    {"address", customer}}));
 
     const auto msgs = sim_->messages();
     ASSERT_EQ(msgs.size(), 1u);
@@ -207,15 +211,18 @@ TEST_F(twilio_test, an_opted_out_recipient_is_permanent_and_suppressed) {
     const auto out = perform(sms_action(customer, "Invoice 42 is due", "d-2"));
     EXPECT_EQ(out.k, action_outcome::kind::permanent);
     EXPECT_NE(out.detail.find("21610"), std::string::npos) << out.detail;
-    ASSERT_EQ(out.effects.size(), 1u);
-    EXPECT_EQ(out.effects[0].entity_type, "suppression");
-    EXPECT_EQ(out.effects[0].entity_id, "sms:+14155550123");
-    const auto f = json::parse(out.effects[0].fields_json);
-    EXPECT_EQ(f["opted_out"], true);
-    EXPECT_EQ(f["channel"], "sms");
-    EXPECT_EQ(f["address"], customer);
-    EXPECT_EQ(f["reason"], "21610");
-    EXPECT_EQ(f["at"], "2026-01-05T09:00:00Z");
+    // The number is found opted out: an entity for the shared apply step, written with the
+    // outcome.
+    EXPECT_TRUE(out.effects.empty());
+    ASSERT_EQ(out.writes.size(), 1u);
+    EXPECT_EQ(mappings::entity_type_of(out.writes[0]), "suppression");
+    EXPECT_EQ(mappings::entity_id_of(out.writes[0]), "sms:+14155550123");
+    const auto& f = std::get<mappings::suppression>(out.writes[0]);
+    EXPECT_TRUE(f.opted_out);
+    EXPECT_EQ(f.via, mappings::channel::sms);
+    EXPECT_EQ(f.address, customer);
+    EXPECT_EQ(f.reason, "21610");
+    EXPECT_EQ(f.at, "2026-01-05T09:00:00Z");
     EXPECT_TRUE(sim_->messages().empty());
     const auto status = json::parse(connector().status_json());
     EXPECT_EQ(status["opt_outs"], 1);
@@ -280,7 +287,7 @@ TEST_F(twilio_test, reconcile_finds_a_sent_message_and_reports_absent_otherwise)
     EXPECT_EQ(found.k, reconcile_outcome::kind::happened) << found.detail;
     EXPECT_EQ(found.detail, sent.detail);
     ASSERT_EQ(found.effects.size(), 1u);
-    EXPECT_EQ(json::parse(found.effects[0].fields_json)["sid"], sent.detail);
+    EXPECT_EQ(json::parse(found.effects[0].fields_json)["provider_id"], sent.detail);
 
     const auto lists = server_->requests_to("/2010-04-01/Accounts/" + sim_->options().account_sid +
                                             "/Messages.json");
@@ -505,11 +512,15 @@ TEST_F(twilio_test, stop_suppresses_the_number_and_start_lifts_it) {
     EXPECT_EQ(changes[0].entity_type, "sms_inbound");
     EXPECT_EQ(changes[0].entity_id, "SM1");
     EXPECT_EQ(json::parse(changes[0].fields_json),
-              (json{{"from", "+14155550123"},
-                    {"to", "+15005550006"},
-                    {"body", " Stop "},
-                    {"message_sid", "SM1"},
-                    {"keyword", "stop"}}));
+              (json{{"channel", "sms"},
+                    {"id", "SM1"},
+                    {"from", "+14155550123"},
+                    {"to", {"+15005550006"}},
+                    {"subject", ""},
+                    {"text", " Stop "},
+                    {"keyword", "stop"},
+                    {"in_reply_to", ""},
+                    {"references", ""}}));
     EXPECT_EQ(changes[1].entity_type, "suppression");
     EXPECT_EQ(changes[1].entity_id, "sms:+14155550123");
     EXPECT_EQ(json::parse(changes[1].fields_json),
@@ -577,10 +588,14 @@ TEST_F(twilio_test, status_never_moves_backwards) {
     EXPECT_EQ(c[0].entity_type, "sms_message");
     EXPECT_EQ(c[0].entity_id, "inv-42/touch 2");
     EXPECT_EQ(json::parse(c[0].fields_json),
-              (json{{"delivery_id", "inv-42/touch 2"},
-                    {"sid", "SM9"},
+              (json{{"channel", "sms"},
+                    {"delivery_id", "inv-42/touch 2"},
                     {"status", "sent"},
-                    {"error_code", ""}}));
+                    {"progress", 3},
+                    {"failed", false},
+                    {"provider_id", "SM9"},
+                    {"reason", ""},
+                    {"address", "+14155550123"}}));
     c = process(status("delivered"));
     ASSERT_EQ(c.size(), 1u);
     EXPECT_EQ(c[0].version, 2u);

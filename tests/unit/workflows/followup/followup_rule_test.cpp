@@ -153,15 +153,14 @@ TEST_F(followup_rule_test, touch_two_sends_email_and_sms_when_consented) {
 
 TEST_F(followup_rule_test, a_dispute_reply_to_the_reply_address_pauses_and_opens_a_task) {
     invoice_changed(at("2026-01-06T15:00:00Z"));
-    mappings::change reply;
-    reply.entity_type = "email_inbound";
-    reply.entity_id = "<m1@acme.example>";
-    reply.source = "mail";
-    reply.fields_json = json{{"from", "ap@acme.example"},
-                             {"to", json::array({reply_address("billing@firm.example", "inv-1")})},
-                             {"subject", "Re: invoice"},
-                             {"text", "We DISPUTE the hours on this one."}}
-                            .dump();
+    mappings::inbound_message mail;
+    mail.via = mappings::channel::email;
+    mail.id = "<m1@acme.example>";
+    mail.from = "ap@acme.example";
+    mail.to = {reply_address("billing@firm.example", "inv-1")};
+    mail.subject = "Re: invoice";
+    mail.text = "We DISPUTE the hours on this one.";
+    const auto reply = mappings::make_change(mail, 1, mappings::change::op::created, "mail");
     step(at("2026-01-07T15:00:00Z"), [&](context& ctx) { return rule_->on_change(reply, ctx); });
     EXPECT_EQ(sequence().current, phase::paused);
     bool task = false;
@@ -187,12 +186,12 @@ TEST_F(followup_rule_test, a_dispute_reply_to_the_reply_address_pauses_and_opens
 
 TEST_F(followup_rule_test, an_sms_reply_pauses_the_clients_sequences) {
     invoice_changed(at("2026-01-06T15:00:00Z"));
-    mappings::change sms;
-    sms.entity_type = "sms_inbound";
-    sms.entity_id = "SM1";
-    sms.source = "sms";
-    sms.fields_json =
-        json{{"from", "+14155550123"}, {"body", "This is incorrect"}, {"keyword", ""}}.dump();
+    mappings::inbound_message text;
+    text.via = mappings::channel::sms;
+    text.id = "SM1";
+    text.from = "+14155550123";
+    text.text = "This is incorrect";
+    const auto sms = mappings::make_change(text, 1, mappings::change::op::created, "sms");
     step(at("2026-01-07T15:00:00Z"), [&](context& ctx) { return rule_->on_change(sms, ctx); });
     EXPECT_EQ(sequence().current, phase::paused);
 }

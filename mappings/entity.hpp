@@ -1,0 +1,38 @@
+#pragma once
+
+// One canonical entity of any kind, as a vendor mapping hands it to the shared apply step
+// (state/apply.hpp) and as a change carries it to the workflows.
+
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "mappings/generic.hpp"
+#include "mappings/model.hpp"
+
+namespace billsync::mappings {
+
+using entity = std::variant<client,
+                            invoice,
+                            payment,
+                            suppression,
+                            message_status,
+                            inbound_message,
+                            generic::record,
+                            staff,
+                            work_item,
+                            time_entry>;
+
+// The entity table it is stored in: "client", "invoice", "payment", "suppression",
+// "sms_message"/"email_message", "sms_inbound"/"email_inbound", "record", "staff", "work_item",
+// "time_entry".
+std::string_view entity_type_of(const entity& e) noexcept;
+// Its canonical id (a suppression's "sms:+1…", a message status's delivery id, …).
+std::string entity_id_of(const entity& e);
+
+// The identity-map key of a vendor object: "<account>/<type>/<id>", or "<type>/<id>" where the
+// vendor has one account. One canonical id may be linked from several systems (a client known
+// by its ledger customer, practice organization, time-tracking client, …).
+std::string identity_key(std::string_view type, const source_ref& ref);
+
+}  // namespace billsync::mappings
