@@ -57,6 +57,9 @@ struct daemon_settings {
     std::string log_level = "info";      // trace debug info warn error critical off
     log_format log_fmt = log_format::automatic;
     std::chrono::milliseconds shutdown_grace{10'000};
+    // How long a decision waits for its source of truth's re-read (a follow-up touch: its
+    // invoice) before it is decided on the stored copy, so a stalled vendor holds no due work.
+    std::chrono::milliseconds refresh_wait{10'000};
     clock_mode clock = clock_mode::system;  // [daemon.clock] mode
     util::instant clock_start{};            // [daemon.clock] start (simulated only)
     std::optional<secret> secrets_key;      // key for encrypting tokens at rest

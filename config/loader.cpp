@@ -66,6 +66,7 @@ void read_daemon(reader& d, daemon_settings& out) {
                                            : log_format::automatic;
     }
     out.shutdown_grace = d.get_duration("shutdown_grace", 0ms, 1h).value_or(out.shutdown_grace);
+    out.refresh_wait = d.get_duration("refresh_wait", 100ms, 10min).value_or(out.refresh_wait);
     out.secrets_key = d.get_secret("secrets_key");
     out.public_url = d.get_url("public_url").value_or("");
 

@@ -424,6 +424,8 @@ struct app::impl : status_source {
             log->info("Workflow on rule={}", r->name());
         }
         auto* manual = dynamic_cast<util::manual_clock*>(clock.get());
+        pipeline_options popt;
+        popt.refresh_wait = cfg->daemon().refresh_wait;
         pipe = std::make_unique<pipeline>(work_ioc.get_executor(),
                                           pipeline_deps{*store,
                                                         *inbox,
@@ -437,7 +439,8 @@ struct app::impl : status_source {
                                                         *clock,
                                                         manual,
                                                         logs->get("pipeline"),
-                                                        metrics});
+                                                        metrics},
+                                          popt);
         webhooks = std::make_unique<intake>(intake::deps{
             view,
             *store,

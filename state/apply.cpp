@@ -124,6 +124,15 @@ apply_result apply_sourced(const store& s, batch& b, std::string_view source, T 
     return {status::success(), std::move(c)};
 }
 
+// The change of an entity stored at `version` (0: new) and now at version + 1.
+template <class T>
+change next_version(T x, std::uint64_t version, std::string_view source) {
+    return mappings::make_change(std::move(x),
+                                 version + 1,
+                                 version == 0 ? change::op::created : change::op::updated,
+                                 std::string(source));
+}
+
 apply_result apply_suppression(const store& s,
                                batch& b,
                                std::string_view source,
@@ -144,11 +153,7 @@ apply_result apply_suppression(const store& s,
     stored["version"] = version + 1;
     stored["source"] = source;
     put_entity(b, "suppression", id, dump(stored));
-    return {status::success(),
-            mappings::make_change(std::move(x),
-                                  version + 1,
-                                  version == 0 ? change::op::created : change::op::updated,
-                                  std::string(source))};
+    return {status::success(), next_version(std::move(x), version, source)};
 }
 
 // Rows of messages and records: {"version", "source", "fields"}.
@@ -199,11 +204,7 @@ apply_result apply_message_status(const store& s,
         return {status::success(), std::nullopt};
     }
     put_row(b, type, x.delivery_id, version + 1, source, std::move(fields));
-    return {status::success(),
-            mappings::make_change(std::move(x),
-                                  version + 1,
-                                  version == 0 ? change::op::created : change::op::updated,
-                                  std::string(source))};
+    return {status::success(), next_version(std::move(x), version, source)};
 }
 
 apply_result apply_inbound(const store& s,
@@ -250,11 +251,7 @@ apply_result apply_record(const store& s,
     mappings::source_ref ref;
     ref.id = std::string(remote);
     put_xref(b, source, mappings::identity_key("record", ref), x.id);
-    return {status::success(),
-            mappings::make_change(std::move(x),
-                                  version + 1,
-                                  version == 0 ? change::op::created : change::op::updated,
-                                  std::string(source))};
+    return {status::success(), next_version(std::move(x), version, source)};
 }
 
 template <class... Fs>

@@ -29,6 +29,7 @@ TEST(loader, minimal_file_gets_every_default) {
     EXPECT_EQ(d.log_level, "info");
     EXPECT_EQ(d.log_fmt, log_format::automatic);
     EXPECT_EQ(d.shutdown_grace, 10s);
+    EXPECT_EQ(d.refresh_wait, 10s);
     EXPECT_EQ(d.webhook.address.text(), "0.0.0.0:8080");
     EXPECT_EQ(d.status.address.text(), "127.0.0.1:8081");
     for (const auto* l : {&d.webhook, &d.status}) {
@@ -58,6 +59,7 @@ time_zone = "America/Chicago"
 log_level = "debug"
 log_format = "json"
 shutdown_grace = "1m30s"
+refresh_wait = "30s"
 secrets_key = "${env:BILLSYNC_TEST_SECRETS_KEY}"
 public_url = "https://billsync.example.com/base"
 
@@ -86,6 +88,7 @@ start = "2026-01-05T08:00:00Z"
     EXPECT_EQ(d.log_level, "debug");
     EXPECT_EQ(d.log_fmt, log_format::json);
     EXPECT_EQ(d.shutdown_grace, 90s);
+    EXPECT_EQ(d.refresh_wait, 30s);
     ASSERT_TRUE(d.secrets_key);
     EXPECT_EQ(d.secrets_key->reveal(), "key-material-123");
     EXPECT_EQ(d.public_url, "https://billsync.example.com/base");
@@ -101,8 +104,8 @@ start = "2026-01-05T08:00:00Z"
     EXPECT_EQ(d.status_token->reveal(), "status-token-456");
     EXPECT_EQ(d.clock, clock_mode::simulated);
     EXPECT_EQ(util::format_rfc3339(d.clock_start), "2026-01-05T08:00:00Z");
-    EXPECT_EQ(d.where.webhook_address.line, 12U);
-    EXPECT_EQ(d.where.status_address.line, 20U);
+    EXPECT_EQ(d.where.webhook_address.line, 13U);
+    EXPECT_EQ(d.where.status_address.line, 21U);
 }
 
 TEST(loader, missing_required_keys) {
