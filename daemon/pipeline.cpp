@@ -69,6 +69,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         bool reconciling = false;  // one reconciliation pass at a time
         util::instant poll_not_before{};  // after a poll that threw
         std::set<std::string> suspects;   // in flight, perform threw: outcome unknown
+        std::set<std::string> serial;     // serial keys of the actions running now
     };
 
     // The core strand: every state read-modify-write and every commit runs here, one batch at a
@@ -798,6 +799,12 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                 did = true;
                 continue;
             }
+            // One writer per vendor object: an action on an object another action of the lane is
+            // modifying waits for the next round.
+            auto key = l->c->serial_key(a);
+            if (!key.empty() && l->serial.contains(key)) {
+                continue;
+            }
             if (!try_take(*l)) {
                 continue;
             }
@@ -808,7 +815,15 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                 give_back(*l);
                 return did;
             }
-            spawn(perform_job(l, std::move(a)), [this, l] { give_back(*l); });
+            if (!key.empty()) {
+                l->serial.insert(key);
+            }
+            spawn(perform_job(l, std::move(a)), [this, l, key = std::move(key)] {
+                if (!key.empty()) {
+                    l->serial.erase(key);
+                }
+                give_back(*l);
+            });
             ++started;
             did = true;
         }

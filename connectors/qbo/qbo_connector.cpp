@@ -1034,6 +1034,15 @@ std::string entity_id_in(const std::string& body, std::string_view entity) {
 
 }  // namespace
 
+std::string qbo_connector::serial_key(const state::action& a) const {
+    if (a.kind != "qbo.send_invoice" && a.kind != "qbo.void_invoice") {
+        return {};  // creations carry a requestid and modify nothing that exists
+    }
+    const auto payload = json::parse(a.payload, nullptr, false);
+    const auto id = payload.is_object() ? text_of(payload, "id") : std::string();
+    return id.empty() ? std::string() : "invoice/" + id;
+}
+
 net::awaitable<action_outcome> qbo_connector::perform(state::action a) {
     auto& im = *impl_;
     const auto payload = json::parse(a.payload, nullptr, false);

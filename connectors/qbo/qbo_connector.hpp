@@ -116,6 +116,8 @@ public:
     net::awaitable<poll_outcome> poll(const state::store& s) override;
     // Intuit: 10 concurrent requests per realm.
     std::size_t max_concurrency() const noexcept override { return 10; }
+    // send and void of one invoice: one at a time (each carries the invoice's SyncToken).
+    std::string serial_key(const state::action& a) const override;
     std::string status_json() const override;
     void reload_credentials() override;
 

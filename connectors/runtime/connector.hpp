@@ -136,6 +136,12 @@ public:
     // on the pipeline's executor.
     virtual void reload_credentials() {}
 
+    // Actions with the same non-empty key run one at a time, in the order the outbox gives them,
+    // while the lane runs others beside them: the key names the vendor object the action
+    // modifies, where the vendor allows one writer at a time (a version token such as QBO's
+    // SyncToken). Default: none, actions of the lane run concurrently up to its cap.
+    virtual std::string serial_key(const state::action& /*a*/) const { return {}; }
+
     // Connector-specific figures for /status (a JSON object as text); empty: none.
     virtual std::string status_json() const { return {}; }
 };

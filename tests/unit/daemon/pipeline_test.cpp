@@ -11,6 +11,9 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_future.hpp>
 #include <cstdlib>
 #include <future>
@@ -47,10 +50,27 @@ public:
         state::put_entity(b, "record", e.body, "{}");
         return {state::status::success(), {}};
     }
+    // Actions of kind "serial" modify the vendor object their payload names.
+    std::string serial_key(const state::action& a) const override {
+        return a.kind == "serial" ? a.payload : std::string();
+    }
     net::awaitable<connectors::action_outcome> perform(state::action a) override {
         ++performs;
         if (a.kind == "explode") {
             throw std::logic_error("value() on an empty optional");
+        }
+        if (a.kind == "serial") {
+            const int now_running = ++running;
+            max_running = std::max(max_running.load(), now_running);
+            if (!held.exchange(true)) {
+                // The first one holds until the test opens the gate.
+                gate = std::make_shared<net::steady_timer>(co_await net::this_coro::executor,
+                                                           net::steady_timer::time_point::max());
+                gate_ready.set_value();
+                boost::system::error_code ec;
+                co_await gate->async_wait(net::redirect_error(net::use_awaitable, ec));
+            }
+            --running;
         }
         co_return connectors::action_outcome{};
     }
@@ -62,6 +82,11 @@ public:
 
     std::atomic<int> performs{0};
     std::promise<void> block;
+    std::atomic<int> running{0};
+    std::atomic<int> max_running{0};
+    std::atomic<bool> held{false};
+    std::shared_ptr<net::steady_timer> gate;
+    std::promise<void> gate_ready;
 
 private:
     std::string name_ = "fake";
@@ -134,12 +159,13 @@ protected:
         pipe_->kick();
     }
 
-    void enqueue(const std::string& id, const std::string& kind) {
+    void enqueue(const std::string& id, const std::string& kind, const std::string& payload = {}) {
         state::batch b(*store_);
         state::action a;
         a.id = id;
         a.connector = "fake";
         a.kind = kind;
+        a.payload = payload;
         a.next_attempt_at = clock_.now();
         ASSERT_TRUE(outbox_->enqueue(b, a).ok());
         ASSERT_TRUE(store_->write(b, true).ok);
@@ -208,6 +234,24 @@ TEST_F(pipeline_unit, a_perform_that_throws_is_reconciled_retried_then_dead_lett
     advance(0s);
     EXPECT_EQ(state_of("a-next"), state::action_state::done);
     EXPECT_TRUE(pipe_->alive());
+}
+
+// A vendor object with one writer at a time (a version token): actions naming the same object
+// run one after the other, while the lane runs other work beside them.
+TEST_F(pipeline_unit, actions_on_one_vendor_object_run_one_at_a_time) {
+    enqueue("s-1", "serial", "invoice/7");
+    enqueue("s-2", "serial", "invoice/7");
+    enqueue("t-1", "fine");
+    auto advanced = net::co_spawn(ioc_, pipe_->advance(0s), net::use_future);
+    fake_.gate_ready.get_future().wait();
+    // s-1 is held at the vendor: s-2 waits for it.
+    EXPECT_EQ(state_of("s-2"), state::action_state::pending);
+    net::post(ioc_, [this] { fake_.gate->cancel(); });
+    advanced.get();
+    EXPECT_EQ(state_of("s-1"), state::action_state::done);
+    EXPECT_EQ(state_of("s-2"), state::action_state::done);
+    EXPECT_EQ(state_of("t-1"), state::action_state::done);
+    EXPECT_EQ(fake_.max_running.load(), 1);
 }
 
 TEST_F(pipeline_unit, the_heartbeat_goes_stale_while_a_step_is_stuck_and_beats_again_after) {

@@ -176,6 +176,18 @@ protected:
     std::unique_ptr<qbo_connector> connector_;  // after ioc_: destroyed first
 };
 
+// Send and void carry the invoice's SyncToken: one at a time per invoice (the lane waits).
+TEST_F(qbo_connector_test, actions_on_one_invoice_share_a_serial_key) {
+    state::action a;
+    a.kind = "qbo.send_invoice";
+    a.payload = R"({"id":"130"})";
+    EXPECT_EQ(connector().serial_key(a), "invoice/130");
+    a.kind = "qbo.void_invoice";
+    EXPECT_EQ(connector().serial_key(a), "invoice/130");
+    a.kind = "qbo.create_invoice";
+    EXPECT_EQ(connector().serial_key(a), "");
+}
+
 TEST_F(qbo_connector_test, first_connect_backfills_page_by_page_with_progress_then_uses_cdc) {
     for (int i = 0; i < 3; ++i) {
         const auto c = customer("Client " + std::to_string(i));
