@@ -385,6 +385,15 @@ struct app::impl : status_source {
                 key = connectors::parse_secrets_key(k->reveal(), error);  // checked by validate
             }
             tokens = std::make_unique<connectors::token_store>(*store, std::move(key));
+            // Rows stored before secrets_key was set are sealed now; an unsealed row found
+            // later is refused.
+            if (auto sealed = tokens->reseal_plain(); !sealed.ok()) {
+                log->error("Cannot seal stored tokens; unsealed ones will be refused error=\"{}\"",
+                           sealed.st.message);
+            } else if (sealed.value > 0) {
+                log->info("Sealed stored tokens written before secrets_key was set count={}",
+                          sealed.value);
+            }
         }
         connectors::runtime_deps rt;
         rt.executor = work_ioc.get_executor();
