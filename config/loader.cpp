@@ -34,6 +34,18 @@ bool read_listener(reader& r,
     lim.max_connections =
         static_cast<std::size_t>(r.get_int("max_connections", 1, 1'000'000)
                                      .value_or(static_cast<std::int64_t>(lim.max_connections)));
+    lim.max_connections_per_ip = static_cast<std::size_t>(
+        r.get_int("max_connections_per_ip", 0, 1'000'000)
+            .value_or(static_cast<std::int64_t>(lim.max_connections_per_ip)));
+    lim.max_buffered_body_bytes =
+        r.get_size("max_buffered_body", 64 * kib, 4 * gib).value_or(lim.max_buffered_body_bytes);
+    if (lim.max_body_bytes > lim.max_buffered_body_bytes) {
+        r.error("max_body",
+                "'max_body' (" + std::to_string(lim.max_body_bytes) +
+                    " bytes) must not exceed 'max_buffered_body' (" +
+                    std::to_string(lim.max_buffered_body_bytes) +
+                    " bytes), the ceiling on request bodies read at once");
+    }
     return address.has_value() || !r.has("address");
 }
 

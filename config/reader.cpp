@@ -389,6 +389,15 @@ std::optional<secret> reader::get_secret(std::string_view key, requirement req) 
         g.fail(*f, "'" + g.key() + "': " + problem);
         return std::nullopt;
     }
+    if (value->reveal().size() < min_secret_bytes) {
+        // The length may be said; the value never is.
+        g.fail(*f,
+               "'" + g.key() + "' is " + std::to_string(value->reveal().size()) +
+                   " bytes long; secrets must be at least " + std::to_string(min_secret_bytes) +
+                   " bytes (a shorter value cannot be masked in logs without hiding ordinary "
+                   "text)");
+        return std::nullopt;
+    }
     if (value->is_inline()) {
         state_->diags->warning(f->where,
                                state_->prefix() + "'" + g.key() +

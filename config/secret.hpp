@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <optional>
 #include <string>
@@ -22,6 +23,13 @@ private:
     std::string reference_;
     std::string value_;
 };
+
+// The shortest secret the configuration accepts. The log redactor masks every resolved secret
+// wherever it appears; a value of a few bytes cannot be masked without hiding ordinary text (a
+// secret "abc" would blank out every "abc" in the logs), so a shorter value is an error at the
+// key (file:line:col) rather than a secret that leaks into logs. Every vendor-issued credential
+// is far longer; values the firm chooses (webhook secrets, passwords) must be too.
+inline constexpr std::size_t min_secret_bytes = 4;  // util/redact.cpp masks from 4 bytes
 
 // The printable reference of a secret written literally in the configuration file.
 inline constexpr std::string_view inline_secret_reference = "<inline>";

@@ -61,6 +61,38 @@ http::limits to_http_limits(const config::http_limits& l) {
     out.read_timeout = l.read_timeout;
     out.idle_timeout = l.idle_timeout;
     out.max_connections = l.max_connections;
+    out.max_connections_per_ip = l.max_connections_per_ip;
+    out.max_buffered_body_bytes = l.max_buffered_body_bytes;
+    return out;
+}
+
+// The webhook listener's limits: the webhook routes of a connector whose vendor sends small
+// bodies get that kind's cap (connector_kind::webhook_max_body), so an unauthenticated client
+// cannot make the daemon buffer max_body per connection there; other paths get max_body.
+http::limits webhook_limits(const config::http_limits& l,
+                            const std::vector<connectors::connector_settings>& sections) {
+    auto out = to_http_limits(l);
+    std::map<std::string, std::size_t, std::less<>> caps;
+    for (const auto& s : sections) {
+        const auto* k = connectors::builtin_kinds().find(s.kind);
+        if (s.enabled && k != nullptr && k->webhook_max_body) {
+            caps.emplace(s.name, *k->webhook_max_body);
+        }
+    }
+    if (caps.empty()) {
+        return out;
+    }
+    out.body_limit = [caps = std::move(caps), fallback = l.max_body_bytes](
+                         std::string_view /*method*/, std::string_view target) {
+        constexpr std::string_view prefix = "/webhooks/";
+        if (!target.starts_with(prefix)) {
+            return fallback;
+        }
+        auto name = target.substr(prefix.size());
+        name = name.substr(0, name.find_first_of("/?"));
+        const auto it = caps.find(name);
+        return it == caps.end() ? fallback : it->second;
+    };
     return out;
 }
 
@@ -292,7 +324,7 @@ struct app::impl : status_source {
             net::post(work_ioc, [conn = c.get()] { conn->reload_credentials(); });
         }
         pipe->kick();
-        webhook->set_limits(to_http_limits(new_d.webhook.limits));
+        webhook->set_limits(webhook_limits(new_d.webhook.limits, next->connectors));
         status->set_limits(to_http_limits(new_d.status.limits));
         cfg = std::make_shared<const app_config>(std::move(*next));
         config_loaded_at = clock->now();
@@ -385,6 +417,15 @@ struct app::impl : status_source {
                 key = connectors::parse_secrets_key(k->reveal(), error);  // checked by validate
             }
             tokens = std::make_unique<connectors::token_store>(*store, std::move(key));
+            // Rows stored before secrets_key was set are sealed now; an unsealed row found
+            // later is refused.
+            if (auto sealed = tokens->reseal_plain(); !sealed.ok()) {
+                log->error("Cannot seal stored tokens; unsealed ones will be refused error=\"{}\"",
+                           sealed.st.message);
+            } else if (sealed.value > 0) {
+                log->info("Sealed stored tokens written before secrets_key was set count={}",
+                          sealed.value);
+            }
         }
         connectors::runtime_deps rt;
         rt.executor = work_ioc.get_executor();
@@ -644,7 +685,7 @@ struct app::impl : status_source {
 
         webhook = std::make_unique<http::server>(ioc.get_executor(),
                                                  "webhook",
-                                                 to_http_limits(d.webhook.limits),
+                                                 webhook_limits(d.webhook.limits, cfg->connectors),
                                                  webhook_routes.as_handler(),
                                                  logs->get("http.webhook"),
                                                  &metrics);

@@ -290,6 +290,10 @@ int run_connect(connect_options o, std::ostream& out, std::ostream& err) {
         return exit_unavailable;
     }
     connectors::token_store tokens(*opened.value, o.key);
+    if (auto sealed = tokens.reseal_plain(); !sealed.ok()) {
+        err << "warning: cannot seal tokens stored before secrets_key was set: "
+            << sealed.st.message << "\n";
+    }
     if (!o.key) {
         err << "warning: no [daemon] secrets_key: tokens are stored unsealed; keep data_dir "
                "private (chmod 700)\n";

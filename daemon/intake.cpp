@@ -39,10 +39,11 @@ net::awaitable<T> await_callback(Start start) {
 
 // Headers worth keeping with an event; credentials and cookies are dropped. The request target
 // is kept as ":target" (not a possible header name): some vendors put routing data in the URL
-// (Twilio status callbacks carry billsync's delivery id in the query).
-std::string headers_json(const http::request& req) {
+// (Twilio status callbacks carry billsync's delivery id in the query); query parameters that
+// carry a credential (the connector names them) are removed first.
+std::string headers_json(const http::request& req, const connectors::connector& source) {
     nlohmann::json j = nlohmann::json::object();
-    j[":target"] = req.target;
+    j[":target"] = http::without_query_params(req.target, source.secret_query_params());
     for (const auto& h : req.headers) {
         if (http::iequals(h.name, "authorization") || http::iequals(h.name, "cookie") ||
             http::iequals(h.name, "proxy-authorization")) {
@@ -123,7 +124,7 @@ net::awaitable<http::response> intake::handle(http::request req) {
         ev.kind = kind;
         ev.dedup_key = verdict.dedup_key;
         ev.received_at = now;
-        ev.headers_json = headers_json(req);
+        ev.headers_json = headers_json(req, c);
         ev.body = req.body;
         const auto dl = state::intake_dead_letter(ev, problem, now);
         state::batch b(d_.store);
@@ -149,16 +150,17 @@ net::awaitable<http::response> intake::handle(http::request req) {
         co_return http::response::json(200, R"({"status":"dead_lettered"})");
     }
 
-    auto append =
-        [this, &name, &kind, &verdict, &req, now](std::function<void(state::append_result)> done) {
-            d_.inbox.append(name,
-                            kind,
-                            verdict.dedup_key,
-                            headers_json(req),
-                            std::move(req.body),
-                            now,
-                            std::move(done));
-        };
+    auto stored_headers = headers_json(req, c);
+    auto append = [this, &name, &kind, &verdict, &req, &stored_headers, now](
+                      std::function<void(state::append_result)> done) {
+        d_.inbox.append(name,
+                        kind,
+                        verdict.dedup_key,
+                        std::move(stored_headers),
+                        std::move(req.body),
+                        now,
+                        std::move(done));
+    };
     auto result = co_await await_callback<state::append_result>(std::move(append));
     switch (result.outcome) {
         case state::append_outcome::stored:

@@ -14,6 +14,7 @@
 
 #include "state/apply.hpp"
 #include "util/metrics.hpp"
+#include "workflows/send_window.hpp"
 
 namespace billsync::daemon {
 
@@ -799,6 +800,10 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                 did = true;
                 continue;
             }
+            if (held_back(a, now)) {
+                did = true;
+                continue;
+            }
             // One writer per vendor object: an action on an object another action of the lane is
             // modifying waits for the next round.
             auto key = l->c->serial_key(a);
@@ -828,6 +833,61 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
             did = true;
         }
         return did;
+    }
+
+    // An action that carries a sending window or a deadline (a client-facing message) is
+    // checked before every attempt, however late it comes (a retry, a wait for capacity, a
+    // recovery after a crash): outside its window it is deferred to the next opening; past its
+    // deadline, or when the rule that queued it finds the decision stale (re-checked against the
+    // current state), it is dropped. Each is one audited batch. Returns whether it was held back.
+    bool held_back(const state::action& a, util::instant now) {
+        if (a.window.empty() && a.deadline == util::instant{}) {
+            return false;
+        }
+        auto g = workflows::gate(a, now);
+        state::batch b(d.store);
+        workflows::context ctx{b, d.outbox, d.timers, d.audit, now};
+        ctx.store = &d.store;
+        if (g.k == workflows::send_gate::kind::now) {
+            auto stale = d.engine.recheck(a, ctx);
+            if (!stale) {
+                return false;
+            }
+            g.k = workflows::send_gate::kind::stale;
+            g.cause = "the decision no longer holds: " + *stale;
+        }
+        nlohmann::json line{
+            {"action", a.id}, {"connector", a.connector}, {"kind", a.kind}, {"cause", g.cause}};
+        state::status st;
+        if (g.k == workflows::send_gate::kind::later) {
+            st = d.outbox.defer(b, a.id, g.at, g.cause);
+            line["decision"] = "action_deferred";
+            line["until"] = util::format_rfc3339(g.at);
+        } else {
+            st = d.outbox.drop(b, a.id, g.cause);
+            line["decision"] = "action_dropped";
+        }
+        if (!st.ok) {
+            d.log->error("Cannot hold back an action action={} error=\"{}\"", a.id, st.message);
+            return true;  // not performed now; the next round tries again
+        }
+        d.audit.append(b, now, line.dump());
+        if (auto ws = d.store.write(b, false); !ws.ok) {
+            d.log->error(
+                "Cannot record a held-back action action={} error=\"{}\"", a.id, ws.message);
+            return true;
+        }
+        if (g.k == workflows::send_gate::kind::later) {
+            action_counter(a.connector, "deferred").inc();
+            d.log->info("Action deferred to its sending window action={} until={}",
+                        a.id,
+                        util::format_rfc3339(g.at));
+        } else {
+            action_counter(a.connector, "dropped").inc();
+            note_finished(a.connector, a.id);
+            d.log->info("Action dropped action={} cause=\"{}\"", a.id, g.cause);
+        }
+        return true;
     }
 
     net::awaitable<void> perform_job(lane* l, state::action a) {

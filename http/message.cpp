@@ -101,6 +101,35 @@ std::string query_param(std::string_view query, std::string_view name) {
     return {};
 }
 
+std::string without_query_params(std::string_view target, const std::vector<std::string>& names) {
+    const auto q = target.find('?');
+    if (q == std::string_view::npos || names.empty()) {
+        return std::string(target);
+    }
+    std::string out(target.substr(0, q));
+    std::string_view query = target.substr(q + 1);
+    char sep = '?';
+    while (true) {
+        const auto amp = query.find('&');
+        const auto pair = query.substr(0, amp);
+        const auto name = percent_decode(pair.substr(0, pair.find('=')), true);
+        bool secret = false;
+        for (const auto& n : names) {
+            secret = secret || iequals(name, n);
+        }
+        if (!secret && !pair.empty()) {
+            out += sep;
+            out += pair;
+            sep = '&';
+        }
+        if (amp == std::string_view::npos) {
+            break;
+        }
+        query = query.substr(amp + 1);
+    }
+    return out;
+}
+
 std::string_view request::header_value(std::string_view name) const {
     for (const auto& h : headers) {
         if (iequals(h.name, name)) {

@@ -52,5 +52,9 @@ std::string percent_decode(std::string_view text, bool plus_is_space = false);
 std::optional<std::string> form_decode(std::string_view text);
 // The decoded value of `name` in a query string ("a=1&b=2"); empty when absent.
 std::string query_param(std::string_view query, std::string_view name);
+// The request target ("/path?a=1&token=s&b=2") without the query parameters whose (decoded) name
+// matches one of `names`, case-insensitively: "/path?a=1&b=2". For storing a target that may
+// carry a credential in its query. Other parameters keep their order and encoding.
+std::string without_query_params(std::string_view target, const std::vector<std::string>& names);
 
 }  // namespace billsync::http

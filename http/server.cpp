@@ -2,6 +2,8 @@
 
 #include <spdlog/logger.h>
 
+#include <algorithm>
+#include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -30,6 +32,24 @@ struct server::impl : std::enable_shared_from_this<impl> {
         bool busy = false;  // a request is being handled or answered
     };
 
+    // Body bytes reserved by one request against max_buffered_body_bytes, given back when the
+    // request is done (whichever way the session leaves).
+    struct body_reservation {
+        impl* owner = nullptr;
+        std::size_t bytes = 0;
+        body_reservation() = default;
+        body_reservation(const body_reservation&) = delete;
+        body_reservation& operator=(const body_reservation&) = delete;
+        ~body_reservation() { release(); }
+        void release() {
+            if (owner != nullptr) {
+                owner->buffered_body -= bytes;
+                owner = nullptr;
+                bytes = 0;
+            }
+        }
+    };
+
     net::strand<net::any_io_executor> strand;
     std::string name;
     limits lim;
@@ -40,6 +60,9 @@ struct server::impl : std::enable_shared_from_this<impl> {
     bool stopping = false;
     std::uint64_t next_id = 0;
     std::map<std::uint64_t, connection> conns;
+    std::unordered_map<std::string, std::size_t> per_ip;  // open connections by peer address
+    std::size_t buffered_body = 0;                        // reserved body bytes (strand only)
+    std::atomic<std::size_t> buffered_body_seen{0};       // a copy readable from any thread
     net::steady_timer drained;
 
     // Metric series cached per (route, code); touched only on the strand.
@@ -101,10 +124,6 @@ struct server::impl : std::enable_shared_from_this<impl> {
         dit->second->observe(took);
     }
 
-    static std::string reason_route(unsigned status) {
-        return status == 413 ? "rejected_body" : status == 431 ? "rejected_header" : "rejected";
-    }
-
     // Writes a canned error response and closes; used for limit violations.
     static net::awaitable<void> reject(beast::tcp_stream& stream,
                                        unsigned status,
@@ -140,31 +159,69 @@ struct server::impl : std::enable_shared_from_this<impl> {
         return req;
     }
 
-    net::awaitable<void> session(tcp::socket socket, std::uint64_t id) {
+    // The body cap of the request whose header the parser holds.
+    std::size_t body_cap(const bhttp::request_parser<bhttp::string_body>& parser) const {
+        const auto& hdr = parser.get();
+        std::size_t cap =
+            lim.body_limit ? lim.body_limit(hdr.method_string(), hdr.target()) : lim.max_body_bytes;
+        return std::min(cap, lim.max_buffered_body_bytes);
+    }
+
+    void note_buffered() { buffered_body_seen.store(buffered_body, std::memory_order_relaxed); }
+
+    net::awaitable<void> session(tcp::socket socket, std::uint64_t id, std::string remote) {
         auto self = shared_from_this();
         beast::tcp_stream stream(std::move(socket));
         conns[id] = connection{&stream, false};
         if (open_connections != nullptr) {
             open_connections->set(static_cast<std::int64_t>(conns.size()));
         }
-        beast::error_code ec_remote;
-        const auto ep = stream.socket().remote_endpoint(ec_remote);
-        const std::string remote = ec_remote ? std::string("?") : ep.address().to_string();
         beast::flat_buffer buffer;
         bool first = true;
         while (!stopping) {
             bhttp::request_parser<bhttp::string_body> parser;
             parser.header_limit(static_cast<std::uint32_t>(lim.max_header_bytes));
-            parser.body_limit(lim.max_body_bytes);
+            body_reservation reserved;
             // Wait for the next request (idle), then the whole request must arrive in time.
             stream.expires_after(first ? lim.read_timeout : lim.idle_timeout);
             auto [hec, hn] =
                 co_await bhttp::async_read_header(stream, buffer, parser, as_tuple_awaitable);
             if (!hec && !parser.is_done()) {
-                stream.expires_after(lim.read_timeout);
-                auto [bec, bn] =
-                    co_await bhttp::async_read(stream, buffer, parser, as_tuple_awaitable);
-                hec = bec;
+                // The body is read only once its size fits the route's cap and the listener's
+                // budget, so unauthenticated clients cannot make the server hold more than
+                // max_buffered_body_bytes of bodies however many connections they open.
+                const auto cap = body_cap(parser);
+                parser.body_limit(cap);
+                const auto declared = parser.content_length();
+                if (declared && *declared > cap) {
+                    hec = bhttp::error::body_limit;
+                } else {
+                    const std::size_t want = declared ? static_cast<std::size_t>(*declared) : cap;
+                    if (buffered_body + want > lim.max_buffered_body_bytes) {
+                        count("rejected", 503, {});
+                        if (rejected_connections != nullptr) {
+                            rejected_connections->inc();
+                        }
+                        log->debug(
+                            "Refusing a body beyond the buffered-body ceiling listener={} "
+                            "remote={} bytes={} buffered={}",
+                            name,
+                            remote,
+                            want,
+                            buffered_body);
+                        co_await reject(
+                            stream, 503, "busy", "too many request bodies in flight; retry later");
+                        break;
+                    }
+                    buffered_body += want;
+                    reserved.owner = this;
+                    reserved.bytes = want;
+                    note_buffered();
+                    stream.expires_after(lim.read_timeout);
+                    auto [bec, bn] =
+                        co_await bhttp::async_read(stream, buffer, parser, as_tuple_awaitable);
+                    hec = bec;
+                }
             }
             first = false;
             if (hec) {
@@ -228,6 +285,8 @@ struct server::impl : std::enable_shared_from_this<impl> {
                     co_await bhttp::async_write(stream, out, as_tuple_awaitable);
             }
             conns[id].busy = false;
+            reserved.release();
+            note_buffered();
             if (wec || !out.keep_alive()) {
                 break;
             }
@@ -236,6 +295,9 @@ struct server::impl : std::enable_shared_from_this<impl> {
         stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
         stream.close();
         conns.erase(id);
+        if (auto it = per_ip.find(remote); it != per_ip.end() && --it->second == 0) {
+            per_ip.erase(it);
+        }
         if (open_connections != nullptr) {
             open_connections->set(static_cast<std::int64_t>(conns.size()));
         }
@@ -262,26 +324,44 @@ struct server::impl : std::enable_shared_from_this<impl> {
                 continue;
             }
             socket.set_option(tcp::no_delay(true), ec);
-            if (conns.size() >= lim.max_connections) {
+            beast::error_code ec_remote;
+            const auto ep = socket.remote_endpoint(ec_remote);
+            std::string remote = ec_remote ? std::string("?") : ep.address().to_string();
+            const bool ip_full =
+                lim.max_connections_per_ip != 0 && per_ip[remote] >= lim.max_connections_per_ip;
+            if (conns.size() >= lim.max_connections || ip_full) {
                 if (rejected_connections != nullptr) {
                     rejected_connections->inc();
+                }
+                if (ip_full) {
+                    log->debug(
+                        "Refusing a connection beyond the per-address cap listener={} "
+                        "remote={} cap={}",
+                        name,
+                        remote,
+                        lim.max_connections_per_ip);
+                }
+                if (per_ip[remote] == 0) {
+                    per_ip.erase(remote);
                 }
                 net::co_spawn(strand, refuse(std::move(socket)), net::detached);
                 continue;
             }
+            ++per_ip[remote];
             const auto id = next_id++;
-            net::co_spawn(
-                strand, self->session(std::move(socket), id), [self](std::exception_ptr e) {
-                    if (e) {
-                        try {
-                            std::rethrow_exception(e);
-                        } catch (const std::exception& ex) {
-                            self->log->error("Connection failed listener={} error=\"{}\"",
-                                             self->name,
-                                             ex.what());
-                        }
-                    }
-                });
+            net::co_spawn(strand,
+                          self->session(std::move(socket), id, std::move(remote)),
+                          [self](std::exception_ptr e) {
+                              if (e) {
+                                  try {
+                                      std::rethrow_exception(e);
+                                  } catch (const std::exception& ex) {
+                                      self->log->error("Connection failed listener={} error=\"{}\"",
+                                                       self->name,
+                                                       ex.what());
+                                  }
+                              }
+                          });
         }
     }
 };
@@ -340,6 +420,10 @@ void server::set_limits(limits lim) {
 }
 
 std::size_t server::connections() const noexcept { return impl_->conns.size(); }
+
+std::size_t server::buffered_body_bytes() const noexcept {
+    return impl_->buffered_body_seen.load(std::memory_order_relaxed);
+}
 
 net::awaitable<void> server::shutdown(std::chrono::milliseconds grace) {
     auto self = impl_;

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "http/asio.hpp"
 #include "http/message.hpp"
@@ -20,11 +21,21 @@ class metrics_registry;
 namespace billsync::http {
 
 struct limits {
-    std::size_t max_body_bytes = 1024 * 1024;        // larger bodies get 413
+    std::size_t max_body_bytes = 1024 * 1024;        // larger bodies get 413 (unless body_limit)
     std::size_t max_header_bytes = 16 * 1024;        // larger headers get 431
     std::chrono::milliseconds read_timeout{10'000};  // a request must arrive within this
     std::chrono::milliseconds idle_timeout{60'000};  // keep-alive wait for the next request
     std::size_t max_connections = 1024;              // beyond this, 503 and close
+    // Connections open at once from one peer address; beyond this, 503 and close. 0: no cap.
+    std::size_t max_connections_per_ip = 256;
+    // The hard ceiling on memory for request bodies: body bytes all connections may be receiving
+    // at once. Before a body is read, its size (Content-Length, or the route's cap when chunked)
+    // is reserved against it; a request that does not fit gets 503 and its body is never read.
+    // No single body may exceed it either.
+    std::size_t max_buffered_body_bytes = 64 * 1024 * 1024;
+    // The body cap of a route, from the method and target, when it differs from max_body_bytes
+    // (webhooks of vendors that send small bodies get a small cap). Empty: max_body_bytes.
+    std::function<std::size_t(std::string_view method, std::string_view target)> body_limit;
 };
 
 using handler = std::function<net::awaitable<response>(request)>;
@@ -53,6 +64,8 @@ public:
     // Stops accepting; waits up to `grace` for in-flight requests; then closes every connection.
     net::awaitable<void> shutdown(std::chrono::milliseconds grace);
     std::size_t connections() const noexcept;
+    // Body bytes reserved by requests being read or handled (see max_buffered_body_bytes).
+    std::size_t buffered_body_bytes() const noexcept;
 
 private:
     struct impl;

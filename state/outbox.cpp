@@ -77,8 +77,13 @@ std::string encode_action(const action& a) {
         .time(a.next_attempt_at)
         .str(a.last_error)
         .str(a.result);
-    if (a.first_attempt_at != util::instant{}) {
-        w.time(a.first_attempt_at);  // optional trailing field: older rows end before it
+    // Optional trailing fields: older rows end before them.
+    const bool windowed = !a.window.empty() || a.deadline != util::instant{};
+    if (a.first_attempt_at != util::instant{} || windowed) {
+        w.time(a.first_attempt_at);
+    }
+    if (windowed) {
+        w.str(a.window).time(a.deadline);
     }
     return w.take();
 }
@@ -94,6 +99,8 @@ bool decode_action(std::string_view value, action& a) {
     a.last_error = r.str();
     a.result = r.str();
     a.first_attempt_at = r.done() ? util::instant{} : r.time();
+    a.window = r.done() ? std::string() : r.str();
+    a.deadline = r.done() ? util::instant{} : r.time();
     if (state > static_cast<std::uint64_t>(action_state::dead)) {
         return false;
     }
@@ -345,6 +352,15 @@ status outbox::retry_later(batch& b,
     after.last_error.assign(error);
     save(b, &a, after);
     return {};
+}
+
+status outbox::defer(batch& b, std::string_view id, util::instant at, std::string_view why) {
+    // Attempts count side effects started (mark_in_flight), so waiting costs none.
+    return retry_later(b, id, at, why);
+}
+
+status outbox::drop(batch& b, std::string_view id, std::string_view why) {
+    return complete(b, id, "dropped: " + std::string(why));
 }
 
 status outbox::to_dead_letter(batch& b,

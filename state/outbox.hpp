@@ -3,8 +3,9 @@
 // The outbox: side effects to perform, each exactly once as far as we can tell.
 //
 //   "a/" id                    -> action (binary codec, format 1: connector, kind, payload, state,
-//                                 attempts, next_attempt_at, last_error, result, and
-//                                 first_attempt_at when set: rows written before it decode)
+//                                 attempts, next_attempt_at, last_error, result, then optional
+//                                 trailing fields: first_attempt_at, window, deadline; rows
+//                                 written before them decode)
 //   "p/" be64(next_at) id      -> ""   pending, ordered by when it may next run
 //   "i/" id                    -> ""   in_flight: the side effect may be running
 //   "u/" id                    -> ""   unknown: was in flight when the process stopped
@@ -57,6 +58,13 @@ struct action {
     // When the side effect first started (the first mark_in_flight); zero before that. A
     // connector reconciling a lost outcome looks its effect up from this time on.
     util::instant first_attempt_at{};
+    // When a client-facing action may be performed, as its rule decided it. `window`: an opaque
+    // sending window (workflows/send_window.hpp encodes it; the outbox only stores it), empty:
+    // any time. `deadline`: past it the decision is stale and the action is dropped, never
+    // performed; zero: none. A retry, a wait for capacity or a recovery after a crash never
+    // performs it outside its window (it is deferred to the next opening) or after its deadline.
+    std::string window;
+    util::instant deadline{};
 
     bool operator==(const action&) const = default;
 };
@@ -103,6 +111,12 @@ public:
                       const retry_policy& policy,
                       double random01,
                       std::optional<backoff_duration> retry_after = std::nullopt);
+    // pending -> pending at `at` without counting an attempt: the action may not run yet (its
+    // sending window is closed). `why` is kept as last_error.
+    status defer(batch& b, std::string_view id, util::instant at, std::string_view why);
+    // pending | unknown -> done with result "dropped: <why>": the decision behind it no longer
+    // holds (past its deadline, or its rule found it stale). It is never performed.
+    status drop(batch& b, std::string_view id, std::string_view why);
     // dead -> pending, attempts 0, due at once (retrying a dead letter).
     status revive(batch& b, std::string_view id);
 

@@ -76,6 +76,21 @@ state::status engine::on_timer(const state::timer& t, context& ctx) const {
     return state::status::success();
 }
 
+std::optional<std::string> engine::recheck(const state::action& a, context& ctx) const {
+    for (const auto& r : rules_) {
+        std::optional<std::string> cause;
+        try {
+            cause = r->recheck(a, ctx);
+        } catch (const std::exception&) {
+            cause.reset();
+        }
+        if (cause) {
+            return std::string(r->name()) + ": " + *cause;
+        }
+    }
+    return std::nullopt;
+}
+
 void engine::on_action_done(const state::action& a, action_result res) const {
     for (const auto& r : rules_) {
         try {

@@ -42,6 +42,9 @@ public:
     state::status on_change(const mappings::change& c, context& ctx) const;
     // Timers that belong to no rule are logged in the audit log and dropped.
     state::status on_timer(const state::timer& t, context& ctx) const;
+    // Asks every rule whether a queued action's decision still holds (rule::recheck): the first
+    // cause found, or nullopt. A rule that throws counts as "still wanted".
+    std::optional<std::string> recheck(const state::action& a, context& ctx) const;
     // An outbox action ended for good; rules update what they count.
     void on_action_done(const state::action& a, action_result r) const;
 

@@ -94,6 +94,14 @@ public:
         return std::nullopt;
     }
 
+    // Before an action is performed later than decided (it waited for its window, a retry or a
+    // restart), the rule that queued it re-checks the decision against the current state: a
+    // cause when it no longer holds (the invoice was paid meanwhile), and the action is dropped
+    // with that cause in the audit log; nullopt: still wanted, or not this rule's action.
+    virtual std::optional<std::string> recheck(const state::action& /*a*/, context& /*ctx*/) const {
+        return std::nullopt;
+    }
+
     // An action ended for good (offered to every rule; a rule counts the ones it queued).
     virtual void on_action_done(const state::action& /*a*/, action_result /*r*/) const {}
 

@@ -15,7 +15,7 @@ namespace billsync::connectors::generic {
 
 namespace {
 
-std::optional<std::chrono::seconds> retry_after_of(const http::simple_response& r) {
+std::optional<std::chrono::seconds> retry_after_of(const http_response& r) {
     const auto v = r.header_value("Retry-After");
     std::int64_t secs = 0;
     const auto* end = v.data() + v.size();
@@ -54,17 +54,12 @@ settings from(const connector_settings& s) {
 generic_connector::generic_connector(settings s)
     : settings_(std::move(s)), action_url_(http::parse_url(settings_.action_url)) {}
 
-std::optional<http::outgoing_request> generic_connector::action_request(std::string method) const {
-    if (!action_url_ || action_url_->scheme != "http") {
-        return std::nullopt;
+net::awaitable<https_client*> generic_connector::client() {
+    auto ex = co_await net::this_coro::executor;
+    if (!client_) {
+        client_ = std::make_unique<https_client>(ex, settings_.client);
     }
-    http::outgoing_request req;
-    req.method = std::move(method);
-    req.host = action_url_->host;
-    req.port = action_url_->port;
-    req.target = action_url_->target;
-    req.timeout = settings_.timeout;
-    return req;
+    co_return client_.get();
 }
 
 std::string signed_content(std::string_view event_id, std::string_view body) {
@@ -147,49 +142,61 @@ state::result<std::vector<mappings::change>> generic_connector::process(const st
 
 net::awaitable<action_outcome> generic_connector::perform(state::action a) {
     action_outcome out;
-    auto req = action_request("POST");
-    if (!req) {
+    if (!action_url_) {
         out.k = action_outcome::kind::permanent;
-        out.detail = "action_url is not a plain http URL";
+        out.detail = "action_url is not an absolute http(s) URL";
         co_return out;
     }
-    req->headers = {{"Idempotency-Key", a.id},
-                    {"Content-Type", "application/json"},
-                    {"X-Billsync-Action", a.kind}};
-    req->body = a.payload;
-    const auto res = co_await http::async_fetch(std::move(*req));
-    if (res.status >= 200 && res.status < 300) {
+    http_request req;
+    req.method = "POST";
+    req.url = settings_.action_url;
+    req.headers = {{"Idempotency-Key", a.id},
+                   {"Content-Type", "application/json"},
+                   {"X-Billsync-Action", a.kind}};
+    req.body = a.payload;
+    req.idempotency_key = a.id;
+    req.timeout = settings_.timeout;
+    auto* c = co_await client();
+    const auto res = co_await c->send(std::move(req));
+    const auto status = res.ok() ? res.response.status : 0U;
+    if (status >= 200 && status < 300) {
         out.k = action_outcome::kind::done;
-        out.detail = fmt::format("http {}", res.status);
-    } else if (res.status == 0 || res.status == 429 || res.status >= 500 || res.status == 408) {
+        out.detail = fmt::format("http {}", status);
+    } else if (status == 0 || status == 429 || status >= 500 || status == 408) {
         out.k = action_outcome::kind::retry;
-        out.detail = res.status == 0 ? res.error : fmt::format("http {}", res.status);
-        out.retry_after = retry_after_of(res);
+        out.detail = status == 0 ? res.error : fmt::format("http {}", status);
+        if (status != 0) {
+            out.retry_after = retry_after_of(res.response);
+        }
     } else {
         out.k = action_outcome::kind::permanent;
-        out.detail = fmt::format("http {}", res.status);
+        out.detail = fmt::format("http {}", status);
     }
     co_return out;
 }
 
 net::awaitable<reconcile_outcome> generic_connector::reconcile(state::action a) {
     reconcile_outcome out;
-    auto req = action_request("GET");
-    if (!req) {
+    if (!action_url_) {
         out.k = reconcile_outcome::kind::undecided;
-        out.detail = "action_url is not a plain http URL";
+        out.detail = "action_url is not an absolute http(s) URL";
         co_return out;
     }
-    const auto sep = req->target.find('?') == std::string::npos ? '?' : '&';
-    req->target += fmt::format("{}idempotency_key={}", sep, http::percent_encode(a.id));
-    const auto res = co_await http::async_fetch(std::move(*req));
-    if (res.status == 200) {
+    const auto sep = settings_.action_url.find('?') == std::string::npos ? '?' : '&';
+    http_request req;
+    req.url = fmt::format(
+        "{}{}idempotency_key={}", settings_.action_url, sep, http::percent_encode(a.id));
+    req.timeout = settings_.timeout;
+    auto* c = co_await client();
+    const auto res = co_await c->send(std::move(req));
+    const auto status = res.ok() ? res.response.status : 0U;
+    if (status == 200) {
         out.k = reconcile_outcome::kind::happened;
-    } else if (res.status == 404) {
+    } else if (status == 404) {
         out.k = reconcile_outcome::kind::absent;
     } else {
         out.k = reconcile_outcome::kind::undecided;
-        out.detail = res.status == 0 ? res.error : fmt::format("http {}", res.status);
+        out.detail = status == 0 ? res.error : fmt::format("http {}", status);
     }
     co_return out;
 }

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "connectors/runtime/connector.hpp"
+#include "connectors/runtime/https_client.hpp"
 #include "connectors/runtime/settings.hpp"
 #include "http/async_client.hpp"
 
@@ -23,8 +24,10 @@ struct settings {
     // The sender's event id: the dedup key, and signed with the body (signed_content). Empty, or
     // absent from a delivery: the body alone is signed and its SHA-256 is the dedup key.
     std::string event_id_header;
-    std::string action_url;  // empty: this connector takes no actions
+    std::string action_url;  // empty: this connector takes no actions (https://, or http:// on
+                             // loopback: checked at configuration time)
     std::chrono::milliseconds timeout{10'000};
+    client_settings client;  // the runtime's HTTPS client settings (CA bundle, proxy, timeouts)
 };
 
 settings from(const connector_settings& s);
@@ -49,11 +52,12 @@ public:
     bool takes_actions() const noexcept { return !settings_.action_url.empty(); }
 
 private:
-    // The action_url request line, parsed once; nullopt when action_url is not plain http.
-    std::optional<http::outgoing_request> action_request(std::string method) const;
+    // The HTTPS client, made on first use on the executor that performs actions.
+    net::awaitable<https_client*> client();
 
     settings settings_;
     std::optional<http::url_parts> action_url_;
+    std::unique_ptr<https_client> client_;
 };
 
 }  // namespace billsync::connectors::generic

@@ -6,8 +6,12 @@
 namespace billsync::connectors::generic {
 
 namespace {
-std::unique_ptr<connector> make(const connector_settings& s, const runtime_deps& /*rt*/) {
-    return std::make_unique<generic_connector>(from(s));
+std::unique_ptr<connector> make(const connector_settings& s, const runtime_deps& rt) {
+    auto st = from(s);
+    // The runtime's HTTP settings (CA bundle, proxy, timeouts): actions go out over HTTPS.
+    st.client = rt.http;
+    st.client.log = rt.log;
+    return std::make_unique<generic_connector>(std::move(st));
 }
 }  // namespace
 

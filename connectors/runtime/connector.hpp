@@ -93,6 +93,14 @@ public:
     // path, dot segments included, is answered 404 before verification. Default: no kinds.
     virtual bool accepts_route_kind(std::string_view kind) const noexcept { return kind.empty(); }
 
+    // Query parameters of a webhook URL that carry a credential (an unsigned source authenticated
+    // by a secret in its URL, e.g. SendGrid Inbound Parse's ?token=). They are removed from the
+    // request target before it is stored with the event or a dead letter, so the secret never
+    // rests in the inbox, dead letters or exports. The default names the usual ones.
+    virtual std::vector<std::string> secret_query_params() const {
+        return {"token", "access_token", "api_key", "apikey", "key", "secret", "password"};
+    }
+
     // Checks a webhook delivery's signature over the exact bytes received.
     virtual verify_result verify(const http::request& req) const = 0;
     // A cheap structural check after verification (e.g. well-formed JSON). A delivery that fails

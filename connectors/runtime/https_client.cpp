@@ -517,8 +517,15 @@ struct https_client::impl : std::enable_shared_from_this<impl> {
         std::string proxy_error;
         const auto proxy =
             proxy_for(*self->settings.proxy, url->scheme, url->host, url->port, &proxy_error);
-        if (!proxy_error.empty() && self->settings.log) {
-            self->settings.log->warn("Ignoring proxy setting error=\"{}\"", proxy_error);
+        if (!proxy_error.empty()) {
+            // Fail closed: a proxy was configured for this target, so a direct connection
+            // would bypass what the network requires (egress filtering, audit).
+            result.ec = make_error_code(client_error::proxy_failed);
+            result.error = "refusing to connect to " + url->host +
+                           " directly: the proxy setting is unusable (" + proxy_error +
+                           "); fix HTTPS_PROXY/HTTP_PROXY/ALL_PROXY or list the host in NO_PROXY";
+            self->log_failure(req, result, started);
+            co_return result;
         }
         std::string key = url->scheme + "://" + url->host + ":" + std::to_string(url->port);
         if (proxy) {

@@ -59,6 +59,11 @@ struct connector_kind {
     // The outbox action kinds its connector performs ("email.send", …): workflows route to a
     // connector by what it does, never by vendor.
     std::vector<std::string_view> actions = {};
+    // The largest webhook body its vendor sends, when that is known and differs from the
+    // listener's max_body (most send a few KiB): the body cap of POST /webhooks/<name>[/…], so
+    // a client that has not yet been verified cannot make the daemon buffer more there. Never
+    // above the listener's max_buffered_body. nullopt: the listener's max_body.
+    std::optional<std::size_t> webhook_max_body = {};
     // nullptr: the kind is known (its section validates) but this build cannot run it.
     connector_factory make = nullptr;
 };

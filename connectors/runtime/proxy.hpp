@@ -31,8 +31,9 @@ struct proxy_endpoint {
 // exactly. Case-insensitive.
 bool bypasses_proxy(std::string_view host, std::uint16_t port, std::string_view no_proxy);
 
-// The proxy for a target, or nullopt for a direct connection (no proxy configured, bypassed, or
-// the proxy URL is unusable — `error` then says why).
+// The proxy for a target, or nullopt: a direct connection when no proxy is configured or the
+// target bypasses it; when the proxy URL is unusable, `error` says why and the caller must not
+// connect at all (https_client fails the request: a proxy that was meant is never skipped).
 std::optional<proxy_endpoint> proxy_for(const proxy_settings& settings,
                                         std::string_view scheme,
                                         std::string_view host,

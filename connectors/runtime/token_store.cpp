@@ -236,12 +236,44 @@ state::result<std::optional<std::string>> token_store::get(std::string_view key)
     if (!raw.ok() || !raw.value) {
         return raw;
     }
-    auto opened = open_record(key_ ? &*key_ : nullptr, key, *raw.value);
+    const auto& record = *raw.value;
+    if (key_ && record.size() >= header_size && record.substr(0, 3) == magic &&
+        record[3] == version_plain) {
+        // reseal_plain() sealed every unsealed row at start-up; this one came later.
+        return state::result<std::optional<std::string>>::failure(state::status::failure(
+            "token '" + std::string(key) +
+            "': the record is unsealed although [daemon] secrets_key is set; it was not written "
+            "by this billsync (restart to seal rows written before the key was set, or run "
+            "`billsync connect` again)"));
+    }
+    auto opened = open_record(key_ ? &*key_ : nullptr, key, record);
     if (!opened.value) {
         return state::result<std::optional<std::string>>::failure(
             state::status::failure("token '" + std::string(key) + "': " + opened.error));
     }
     return {state::status::success(), std::move(opened.value)};
+}
+
+state::result<std::size_t> token_store::reseal_plain() {
+    if (!key_) {
+        return {state::status::success(), 0};
+    }
+    state::batch b(store_);
+    std::size_t sealed = 0;
+    auto st = store_.for_each(state::cf::tokens, "", [&](std::string_view k, std::string_view v) {
+        if (v.size() >= header_size && v.substr(0, 3) == magic && v[3] == version_plain) {
+            state::put_token(b, k, seal(*key_, k, v.substr(header_size)));
+            ++sealed;
+        }
+        return true;
+    });
+    if (st.ok && sealed > 0) {
+        st = store_.write(b, true);
+    }
+    if (!st.ok) {
+        return state::result<std::size_t>::failure(std::move(st));
+    }
+    return {state::status::success(), sealed};
 }
 
 void token_store::put(state::batch& b, std::string_view key, std::string_view value) const {

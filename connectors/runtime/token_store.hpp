@@ -70,8 +70,15 @@ public:
     bool sealing() const noexcept { return key_.has_value(); }
     state::store& store() noexcept { return store_; }
 
+    // With a key: seals every unsealed (format 0) record in place, in one synced batch, and
+    // returns how many it sealed. Run once at start-up, before anything reads a token: rows
+    // written before `secrets_key` was set are migrated, and from then on get() refuses an
+    // unsealed record (one that appears later was not written by this billsync). Without a key:
+    // nothing to do, 0.
+    state::result<std::size_t> reseal_plain();
+
     // nullopt value when the row is absent; a failed status for I/O errors and for records that
-    // cannot be opened (wrong key, tampering, sealed but no key).
+    // cannot be opened (wrong key, tampering, sealed but no key, unsealed while a key is set).
     state::result<std::optional<std::string>> get(std::string_view key) const;
     // Adds the (sealed) row to b.
     void put(state::batch& b, std::string_view key, std::string_view value) const;

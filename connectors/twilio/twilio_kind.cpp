@@ -56,6 +56,9 @@ connector_kind describe() {
         .check = check,
         .limits = rate_limits(),
         .actions = {"sms.send"},
+        // Inbound SMS and status callbacks are small forms (a body of at most 1,600 characters
+        // plus a few dozen fields).
+        .webhook_max_body = std::size_t{64} << 10,
         .make = make,
     };
 }

@@ -11,7 +11,9 @@
 
 #include "util/crypto.hpp"
 #include "util/metrics.hpp"
+#include "workflows/action_key.hpp"
 #include "workflows/followup/views.hpp"
+#include "workflows/send_window.hpp"
 
 namespace billsync::workflows::followup {
 
@@ -172,6 +174,58 @@ void followup_rule::on_action_done(const state::action& a, action_result r) cons
         .inc();
 }
 
+std::string followup_rule::touch_window() const {
+    const auto& w = planner_.config().window;
+    send_window out;
+    out.time_zone = std::string(planner_.zone().name());
+    out.start = w.start;
+    out.end = w.end;
+    out.days = w.days;
+    out.holidays = w.holidays;
+    return encode_window(out);
+}
+
+std::optional<std::string> followup_rule::recheck(const state::action& a, context& ctx) const {
+    if (a.kind != "email.send" && a.kind != "sms.send") {
+        return std::nullopt;
+    }
+    const auto p = json::parse(a.payload, nullptr, false);
+    if (!p.is_object() || !p.contains("invoice") || !p["invoice"].is_string()) {
+        return std::nullopt;
+    }
+    const auto touch = p.value("touch", 0);
+    const auto invoice_id = p["invoice"].get<std::string>();
+    if (touch <= 0) {
+        return std::nullopt;  // acknowledgements and tasks are not touches
+    }
+    auto l = load(invoice_id, ctx);
+    if (!l.ok()) {
+        return std::nullopt;  // cannot tell: the send goes ahead as decided
+    }
+    if (!l.value) {
+        return "invoice " + invoice_id + " is no longer known";
+    }
+    const auto& inv = l.value->invoice;
+    const auto number = inv.number.empty() ? invoice_id : inv.number;
+    if (inv.status == mappings::invoice_status::paid || inv.balance.minor <= 0) {
+        return "invoice " + number + " was paid meanwhile";
+    }
+    if (inv.status == mappings::invoice_status::voided) {
+        return "invoice " + number + " was voided meanwhile";
+    }
+    const auto& st = l.value->state;
+    if (st.current != phase::active && st.current != phase::completed) {
+        return "the follow-up of invoice " + number + " is " + std::string(to_string(st.current));
+    }
+    const std::string channel = a.kind == "sms.send" ? "sms" : "email";
+    if (action_key("followup.t" + std::to_string(touch) + "." + channel, invoice_id, st.cycle) !=
+        a.id) {
+        return "the follow-up of invoice " + number + " restarted since touch " +
+               std::to_string(touch) + " was decided";
+    }
+    return std::nullopt;
+}
+
 state::result<std::optional<followup_rule::loaded>> followup_rule::load(std::string_view invoice_id,
                                                                         context& ctx) const {
     using result_t = state::result<std::optional<loaded>>;
@@ -234,6 +288,9 @@ state::status followup_rule::apply(const plan_result& r, const loaded& l, contex
         decision d{decision_kind::skip, a.touch, std::move(why)};
         ctx.audit.append(ctx.b, ctx.now, audit_line(id, d, ctx.now));
     };
+    // A touch carries the sending window and a deadline, so a retry, a wait for capacity or a
+    // recovery after a crash never reaches the client outside the window, nor days late.
+    const auto window = touch_window();
     auto enqueue = [&](const std::string& key,
                        const std::string& connector,
                        std::string kind,
@@ -243,6 +300,10 @@ state::status followup_rule::apply(const plan_result& r, const loaded& l, contex
         act.connector = connector;
         act.kind = std::move(kind);
         act.payload = payload.dump();
+        if (payload.value("touch", 0) > 0) {
+            act.window = window;
+            act.deadline = ctx.now + touch_deadline;
+        }
         return ctx.enqueue(std::move(act)).st;
     };
     for (const auto& a : r.actions) {

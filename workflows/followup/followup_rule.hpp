@@ -10,6 +10,7 @@
 // suppression list "suppression"/"sms:<E.164>" and "suppression"/"email:<address>" (written by
 // the channel connectors).
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -62,6 +63,10 @@ public:
     static std::optional<std::string> touch_invoice(std::string_view timer_name);
     std::optional<refresh_target> before_timer(std::string_view timer_name) const override;
     state::status on_timer(const state::timer& t, context& ctx) const override;
+    // A touch performed later than decided (window, retry, restart) is dropped when the invoice
+    // was paid or voided meanwhile, the sequence left the active phase (paused, stopped,
+    // cancelled, excluded) or restarted (a partial payment: a new cycle).
+    std::optional<std::string> recheck(const state::action& a, context& ctx) const override;
     // Follow-up messages by channel, touch and outcome (acknowledgements count as touch 0).
     void on_action_done(const state::action& a, action_result r) const override;
 
@@ -89,8 +94,13 @@ public:
     const planner& plan() const noexcept { return planner_; }
     const channel_routes& routes() const noexcept { return routes_; }
 
+    // How long after its decision a touch may still go out (after retries, waits for the
+    // window or a restart); later, the sequence's next step speaks instead.
+    static constexpr std::chrono::hours touch_deadline{72};
+
 private:
     struct loaded;
+    std::string touch_window() const;
     state::result<std::optional<loaded>> load(std::string_view invoice_id, context& ctx) const;
     state::status observe(std::string_view invoice_id, context& ctx) const;
     state::status apply(const plan_result& r, const loaded& l, context& ctx) const;

@@ -3,11 +3,16 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdlib>
 
 #include "tests/unit/config/test_support.hpp"
 
 namespace billsync::config {
 namespace {
+
+// A secret the connector sections below resolve from the environment (long enough to be masked).
+[[maybe_unused]] const int secret_env_set =
+    ::setenv("BILLSYNC_LOADER_TEST_SECRET", "loader-test-secret-value", 1);
 
 using namespace std::chrono_literals;
 using testing::lines_of;
@@ -296,10 +301,10 @@ TEST(loader, connector_sections) {
     auto r = load_text(std::string(minimal) +
                        "[connectors.crm]\n"
                        "kind = \"generic\"\n"
-                       "secret = \"${env:HOME}\"\n"
+                       "secret = \"${env:BILLSYNC_LOADER_TEST_SECRET}\"\n"
                        "[connectors.taxdome]\n"
                        "enabled = false\n"
-                       "relay_secret = \"${env:HOME}\"\n");
+                       "relay_secret = \"${env:BILLSYNC_LOADER_TEST_SECRET}\"\n");
     ASSERT_TRUE(r.config) << r.rendered();
     const auto& c = r.config->connectors;
     ASSERT_EQ(c.size(), 2U);
@@ -320,7 +325,7 @@ TEST(loader, connector_keys_are_checked_after_the_connector_parser_ran) {
     const std::string text = std::string(minimal) +
                              "[connectors.crm]\n"
                              "kind = \"generic\"\n"
-                             "secret = \"${env:HOME}\"\n"
+                             "secret = \"${env:BILLSYNC_LOADER_TEST_SECRET}\"\n"
                              "signature_hedaer = \"X-Sig\"\n";
     auto r = load_text(text);
     EXPECT_EQ(r.rendered(),
@@ -346,7 +351,7 @@ TEST(loader, connector_keys_are_checked_after_the_connector_parser_ran) {
 TEST(loader, connector_names_must_be_url_safe) {
     auto r = load_text(std::string(minimal) +
                        "[connectors.\"My CRM\"]\nkind = \"generic\"\n"
-                       "secret = \"${env:HOME}\"\n");
+                       "secret = \"${env:BILLSYNC_LOADER_TEST_SECRET}\"\n");
     EXPECT_EQ(r.rendered(),
               "billsync.toml:4:1: error: [connectors] connector name 'My CRM' may only contain "
               "a-z, 0-9, '_' and '-' (it is used in URLs)\n");

@@ -231,6 +231,26 @@ TEST(reader, inline_secrets_are_accepted_with_a_warning) {
               "\"${credential:NAME}\", \"${env:NAME}\" or \"${file:/path}\"\n");
 }
 
+TEST(reader, secrets_too_short_to_mask_in_logs_are_refused_at_their_key) {
+    // The log redactor cannot mask a value of a few bytes without hiding ordinary text, so such
+    // a secret would reach the logs in the clear: it is refused where it is written.
+    auto p = parse("[c]\n  token = \"abc\"\n  pin = \"12\"\n  ok = \"1234\"\n");
+    auto c = p->root->sub("c");
+    EXPECT_FALSE(c.get_secret("token"));
+    EXPECT_FALSE(c.get_secret("pin"));
+    EXPECT_TRUE(c.get_secret("ok"));
+    EXPECT_TRUE(p->diags.has_errors());
+    const auto rendered = p->diags.render();
+    EXPECT_NE(rendered.find("t.toml:2:3: error: [c] 'token' is 3 bytes long; secrets must be at "
+                            "least 4 bytes"),
+              std::string::npos)
+        << rendered;
+    EXPECT_NE(rendered.find("t.toml:3:3: error: [c] 'pin' is 2 bytes long"), std::string::npos)
+        << rendered;
+    EXPECT_EQ(rendered.find("\"12\""), std::string::npos) << "a value reached a diagnostic";
+    EXPECT_EQ(rendered.find("abc"), std::string::npos) << "a value reached a diagnostic";
+}
+
 TEST(reader, unknown_keys_are_reported_by_finish_with_suggestions) {
     auto p = parse(
         "[connectors.qbo]\n"

@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include "sim/test_ca.hpp"
 #include "tests/fakes/temp_dir.hpp"
+#include "tests/unit/connectors/runtime/runtime_test_support.hpp"
 #include "util/crypto.hpp"
 
 namespace billsync::connectors::generic {
@@ -119,7 +121,7 @@ TEST(generic_connector, deep_nesting_and_unbounded_reminders_are_refused) {
 }
 
 TEST(generic_connector, processing_versions_real_changes_only) {
-    testing::temp_dir dir;
+    billsync::testing::temp_dir dir;
     auto opened = state::store::open(dir.path());
     ASSERT_TRUE(opened.ok()) << opened.st.message;
     auto& s = *opened.value;
@@ -146,6 +148,61 @@ TEST(generic_connector, processing_versions_real_changes_only) {
     ASSERT_EQ(second.size(), 1u);
     EXPECT_EQ(second[0].version, 2u);
     EXPECT_EQ(second[0].what, mappings::change::op::updated);
+}
+
+TEST(generic_connector, actions_go_to_an_https_action_url_with_a_verified_certificate) {
+    // The action URL of a real system is https:// (plain http:// is only accepted on loopback);
+    // the connector sends through the runtime's HTTPS client, trusting the configured CA.
+    billsync::testing::temp_dir dir;
+    simulators::test_ca ca;
+    const auto files = ca.issue_loopback(dir.path());
+    simulators::sim_options o;
+    o.cert_file = files.cert;
+    o.key_file = files.key;
+    auto sim = testing::start_sim(
+        [](simulators::sim_server& s) {
+            s.routes().add("POST", "/actions", [](http::request) -> net::awaitable<http::response> {
+                co_return http::response::json(201, "{}");
+            });
+            s.routes().add("GET", "/actions", [](http::request) -> net::awaitable<http::response> {
+                co_return http::response::json(404, "{}");
+            });
+        },
+        o);
+    ASSERT_TRUE(sim->tls());
+    auto st = demo();
+    st.action_url = sim->base_url() + "/actions";
+    ASSERT_EQ(st.action_url.rfind("https://", 0), 0u);
+    st.client = testing::test_settings();
+    st.client.ca_file = files.ca_cert.string();
+    net::io_context ioc;  // outlives the connectors (their clients' pooled connections use it)
+    generic_connector c(st);
+
+    state::action a;
+    a.id = "notify/rec-1/v2";
+    a.kind = "notify";
+    a.payload = R"({"record":"rec-1"})";
+    const auto done = testing::run(ioc, c.perform(a));
+    EXPECT_EQ(done.k, action_outcome::kind::done) << done.detail;
+    EXPECT_EQ(done.detail, "http 201");
+    const auto reconciled = testing::run(ioc, c.reconcile(a));
+    EXPECT_EQ(reconciled.k, reconcile_outcome::kind::absent) << reconciled.detail;
+
+    const auto seen = sim->requests();
+    ASSERT_EQ(seen.size(), 2u);
+    EXPECT_EQ(seen[0].method, "POST");
+    EXPECT_EQ(seen[0].header_value("Idempotency-Key"), a.id);
+    EXPECT_EQ(seen[0].body, a.payload);
+    EXPECT_EQ(seen[1].query, "idempotency_key=notify%2Frec-1%2Fv2");
+
+    // An untrusted certificate is refused, and the action is retried later, not sent in clear.
+    auto untrusted = demo();
+    untrusted.action_url = st.action_url;
+    untrusted.client = testing::test_settings();
+    generic_connector refused(untrusted);
+    const auto r = testing::run(ioc, refused.perform(a));
+    EXPECT_NE(r.k, action_outcome::kind::done);
+    EXPECT_EQ(sim->requests().size(), 2u);
 }
 
 }  // namespace

@@ -60,6 +60,7 @@ public:
         thread_.join();
     }
     std::uint16_t port() const { return srv_->port(); }
+    server& srv() { return *srv_; }
     util::metrics_registry& metrics() { return metrics_; }
     net::io_context& ioc() { return ioc_; }
 
@@ -151,6 +152,96 @@ TEST(http_server, oversized_body_is_413_without_reading_it) {
     // The handler never ran for the oversized one; the metrics saw it.
     const auto text = srv.metrics().render();
     EXPECT_NE(text.find("code=\"413\""), std::string::npos) << text;
+}
+
+// Polls a condition the server thread makes true (no fixed sleep); false after `limit`.
+template <class Pred>
+bool eventually(Pred pred, std::chrono::milliseconds limit = 5s) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    while (!pred()) {
+        if (std::chrono::steady_clock::now() > end) {
+            return false;
+        }
+        std::this_thread::yield();
+    }
+    return true;
+}
+
+std::string partial_post(std::size_t content_length, std::size_t sent) {
+    return "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(content_length) +
+           "\r\n\r\n" + std::string(sent, 'x');
+}
+
+TEST(http_server, unverified_clients_cannot_make_it_buffer_more_bodies_than_the_ceiling) {
+    // Bodies are read in full before any signature can be checked: each connection that
+    // announces a body reserves it against the listener's ceiling first, and one that does not
+    // fit is answered 503 without its body being read.
+    limits lim;
+    lim.max_body_bytes = 64 * 1024;
+    lim.max_buffered_body_bytes = 256 * 1024;
+    lim.max_connections_per_ip = 0;
+    running_server srv(lim);
+    net::io_context ioc;
+    std::vector<tcp::socket> slow;
+    for (std::size_t i = 0; i < 4; ++i) {
+        slow.push_back(connect_raw(ioc, srv.port()));
+        net::write(slow.back(), net::buffer(partial_post(64 * 1024, 1000)));
+        ASSERT_TRUE(eventually([&] { return srv.srv().buffered_body_bytes() == (i + 1) * 65536; }))
+            << srv.srv().buffered_body_bytes();
+    }
+    for (int i = 0; i < 3; ++i) {
+        auto s = connect_raw(ioc, srv.port());
+        net::write(s, net::buffer(partial_post(64 * 1024, 1000)));
+        const auto reply = read_until_closed(s);
+        EXPECT_TRUE(reply.starts_with("HTTP/1.1 503")) << reply;
+        EXPECT_NE(reply.find("\"busy\""), std::string::npos) << reply;
+    }
+    EXPECT_EQ(srv.srv().buffered_body_bytes(), 256u * 1024u);
+    // Once one slow body completes, its reservation is given back and others fit again.
+    net::write(slow[0], net::buffer(std::string(64 * 1024 - 1000, 'x')));
+    char buf[64];
+    boost::system::error_code ec;
+    const auto n = slow[0].read_some(net::buffer(buf), ec);
+    EXPECT_TRUE(std::string_view(buf, n).starts_with("HTTP/1.1 200")) << ec.message();
+    ASSERT_TRUE(eventually([&] { return srv.srv().buffered_body_bytes() == 3u * 65536u; }));
+    EXPECT_EQ(fetch("127.0.0.1", srv.port(), "POST", "/echo", {}, "hello").status, 200u);
+}
+
+TEST(http_server, a_route_cap_refuses_a_larger_body_from_its_content_length_alone) {
+    limits lim;
+    lim.body_limit = [](std::string_view, std::string_view target) -> std::size_t {
+        return target.starts_with("/custom") ? 100 : 1024 * 1024;
+    };
+    running_server srv(lim, [](request r) { return echo(std::move(r)); });
+    EXPECT_EQ(fetch("127.0.0.1", srv.port(), "POST", "/custom", {}, std::string(100, 'x')).status,
+              200u);
+    EXPECT_EQ(fetch("127.0.0.1", srv.port(), "POST", "/echo", {}, std::string(5000, 'x')).status,
+              200u);
+    // Only the header is sent: the announced size alone is refused.
+    net::io_context ioc;
+    auto s = connect_raw(ioc, srv.port());
+    net::write(s,
+               net::buffer(std::string(
+                   "POST /custom HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n")));
+    const auto reply = read_until_closed(s);
+    EXPECT_TRUE(reply.starts_with("HTTP/1.1 413")) << reply;
+    EXPECT_EQ(srv.srv().buffered_body_bytes(), 0u);
+}
+
+TEST(http_server, connections_from_one_address_are_capped) {
+    limits lim;
+    lim.max_connections_per_ip = 2;
+    running_server srv(lim);
+    net::io_context ioc;
+    auto a = connect_raw(ioc, srv.port());
+    auto b = connect_raw(ioc, srv.port());
+    ASSERT_TRUE(eventually([&] { return srv.srv().connections() == 2; }));
+    auto c = connect_raw(ioc, srv.port());
+    const auto reply = read_until_closed(c);
+    EXPECT_TRUE(reply.starts_with("HTTP/1.1 503")) << reply;
+    a.close();
+    ASSERT_TRUE(eventually([&] { return srv.srv().connections() == 1; }));
+    EXPECT_EQ(fetch("127.0.0.1", srv.port(), "GET", "/echo").status, 200u);
 }
 
 TEST(http_server, oversized_header_is_431) {

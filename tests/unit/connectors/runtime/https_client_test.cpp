@@ -521,5 +521,28 @@ TEST(https_client_proxy, unreachable_proxy_is_a_clear_error) {
     EXPECT_NE(r.error.find("proxy unreachable"), std::string::npos) << r.error;
 }
 
+TEST(https_client_proxy, an_unusable_proxy_url_fails_closed_instead_of_connecting_directly) {
+    // The target is reachable directly; a proxy was meant but its URL is unusable (a SOCKS or
+    // https:// proxy, a typo): the request must fail with a clear error, not bypass the proxy.
+    auto sim = start_sim(ping_route);
+    net::io_context ioc;
+    auto settings = test_settings();
+    settings.proxy = proxy_settings{"socks5://127.0.0.1:1080", "socks5://127.0.0.1:1080", ""};
+    https_client client(ioc.get_executor(), settings);
+    auto r = run(ioc, client.send(get(sim->base_url() + "/ping")));
+    EXPECT_EQ(r.ec, make_error_code(client_error::proxy_failed)) << r.error;
+    EXPECT_NE(r.error.find("refusing to connect"), std::string::npos) << r.error;
+    EXPECT_NE(r.error.find("only http:// proxies"), std::string::npos) << r.error;
+    EXPECT_FALSE(r.request_written);
+    EXPECT_EQ(sim->request_count(), 0u);
+
+    // A target the proxy does not apply to still connects directly.
+    settings.proxy->no_proxy = "127.0.0.1";
+    https_client bypass(ioc.get_executor(), settings);
+    auto ok = run(ioc, bypass.send(get(sim->base_url() + "/ping")));
+    ASSERT_TRUE(ok.ok()) << ok.error;
+    EXPECT_EQ(sim->request_count(), 1u);
+}
+
 }  // namespace
 }  // namespace billsync::connectors

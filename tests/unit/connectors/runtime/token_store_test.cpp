@@ -134,15 +134,53 @@ TEST(token_store, seals_in_the_state_store_and_reports_a_key_change) {
     EXPECT_FALSE(bad.ok());
     EXPECT_NE(bad.st.message.find("different secrets_key"), std::string::npos);
 
-    // Without a key: stored unsealed (and still readable after a key is added).
+    // Without a key: stored unsealed (sealed at the next start with a key: see below).
     token_store plain(db, std::nullopt);
     ASSERT_TRUE(plain.put_synced("oauth2/xero/t", "rt-plain-text-2"));
     EXPECT_EQ(*state::get_token(db, "oauth2/xero/t").value,
               std::string("BST\0rt-plain-text-2", 19));
-    EXPECT_EQ(*sealed.get("oauth2/xero/t").value, "rt-plain-text-2");
     auto keys = sealed.keys("oauth2/");
     ASSERT_TRUE(keys.ok());
     EXPECT_EQ(keys.value.size(), 2u);
+}
+
+TEST(token_store, unsealed_records_are_sealed_at_start_and_refused_afterwards_when_a_key_is_set) {
+    testing::temp_dir dir;
+    auto opened = state::store::open(dir / "state");
+    ASSERT_TRUE(opened.ok()) << opened.st.message;
+    auto& db = *opened.value;
+    // Written before secrets_key was set.
+    token_store plain(db, std::nullopt);
+    ASSERT_TRUE(plain.put_synced("oauth2/xero/t", "rt-plain-text-2"));
+    ASSERT_TRUE(plain.put_synced("oauth2/qbo/1", "rt-plain-text-3"));
+    EXPECT_EQ(plain.reseal_plain().value, 0u);  // nothing to seal with
+
+    // A key is set: start-up seals both rows, in place.
+    token_store sealed(db, test_key());
+    auto n = sealed.reseal_plain();
+    ASSERT_TRUE(n.ok()) << n.st.message;
+    EXPECT_EQ(n.value, 2u);
+    for (const auto* k : {"oauth2/xero/t", "oauth2/qbo/1"}) {
+        auto raw = state::get_token(db, k);
+        ASSERT_TRUE(raw.ok() && raw.value);
+        EXPECT_EQ(raw.value->find("rt-plain-text"), std::string::npos) << k;
+        EXPECT_EQ((*raw.value)[3], '\x01') << k;
+    }
+    EXPECT_EQ(*sealed.get("oauth2/xero/t").value, "rt-plain-text-2");
+    EXPECT_EQ(*sealed.get("oauth2/qbo/1").value, "rt-plain-text-3");
+    EXPECT_EQ(sealed.reseal_plain().value, 0u);
+
+    // An unsealed record that appears later (planted, or written by a process without the key)
+    // is refused, not trusted.
+    state::batch b(db);
+    state::put_token(b, "oauth2/qbo/1", wrap_plain("rt-attacker"));
+    ASSERT_TRUE(db.write(b, true));
+    auto got = sealed.get("oauth2/qbo/1");
+    EXPECT_FALSE(got.ok());
+    EXPECT_NE(got.st.message.find("unsealed although [daemon] secrets_key is set"),
+              std::string::npos)
+        << got.st.message;
+    EXPECT_EQ(got.st.message.find("rt-attacker"), std::string::npos);
 }
 
 TEST(data_dir, must_be_private_when_tokens_are_unsealed) {

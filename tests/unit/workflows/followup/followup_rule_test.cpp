@@ -15,6 +15,7 @@
 #include "state/timers.hpp"
 #include "tests/unit/workflows/workflows_test_support.hpp"
 #include "util/metrics.hpp"
+#include "workflows/send_window.hpp"
 
 namespace billsync::workflows::followup {
 namespace {
@@ -210,6 +211,57 @@ TEST_F(followup_rule_test, paid_before_the_touch_timer_cancels_without_sending) 
     });
     EXPECT_EQ(actions().size(), before);
     EXPECT_EQ(sequence().current, phase::cancelled);
+}
+
+TEST_F(followup_rule_test, a_touch_carries_its_window_and_deadline_and_is_rechecked_when_late) {
+    invoice_changed(at("2026-01-20T15:00:00Z"));  // day 15, 10:00 in New York: email + SMS
+    const auto list = actions();
+    ASSERT_EQ(list.size(), 2u);
+    for (const auto& a : list) {
+        // The outbox can tell, without knowing the rule, when this may reach the client.
+        EXPECT_EQ(gate(a, at("2026-01-20T15:00:00Z")).k, send_gate::kind::now);
+        const auto night = gate(a, at("2026-01-21T07:00:00Z"));  // 02:00 local
+        EXPECT_EQ(night.k, send_gate::kind::later) << a.kind;
+        EXPECT_EQ(night.at, at("2026-01-21T14:00:00Z"));
+        EXPECT_EQ(a.deadline, at("2026-01-20T15:00:00Z") + followup_rule::touch_deadline);
+        EXPECT_EQ(gate(a, a.deadline).k, send_gate::kind::stale);
+        // Still wanted right after the decision.
+        std::optional<std::string> cause;
+        step(at("2026-01-21T14:00:00Z"), [&](context& ctx) {
+            cause = rule_->recheck(a, ctx);
+            return state::status::success();
+        });
+        EXPECT_FALSE(cause) << *cause;
+    }
+    // Paid overnight: a late attempt of either message is stale.
+    invoice_.balance = {0, "USD"};
+    invoice_.status = mappings::invoice_status::paid;
+    put("invoice", invoice_.id, mappings::to_json(invoice_));
+    for (const auto& a : list) {
+        std::optional<std::string> cause;
+        step(at("2026-01-21T14:00:00Z"), [&](context& ctx) {
+            cause = rule_->recheck(a, ctx);
+            return state::status::success();
+        });
+        ASSERT_TRUE(cause) << a.kind;
+        EXPECT_EQ(*cause, "invoice 1042 was paid meanwhile");
+    }
+}
+
+TEST_F(followup_rule_test, a_late_touch_of_a_paused_sequence_is_stale) {
+    invoice_changed(at("2026-01-06T15:00:00Z"));
+    const auto list = actions();
+    ASSERT_EQ(list.size(), 1u);
+    auto s = sequence();
+    s.current = phase::paused;
+    put("followup", invoice_.id, json::parse(encode(s)));
+    std::optional<std::string> cause;
+    step(at("2026-01-07T14:00:00Z"), [&](context& ctx) {
+        cause = rule_->recheck(list[0], ctx);
+        return state::status::success();
+    });
+    ASSERT_TRUE(cause);
+    EXPECT_EQ(*cause, "the follow-up of invoice 1042 is paused");
 }
 
 TEST_F(followup_rule_test, reply_tokens_are_stable_and_addresses_keep_the_domain) {
