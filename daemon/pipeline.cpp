@@ -12,6 +12,7 @@
 #include <random>
 #include <set>
 
+#include "state/sim_time.hpp"
 #include "util/metrics.hpp"
 
 namespace billsync::daemon {
@@ -1016,6 +1017,22 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         }
     }
 
+    // Simulated clock: stores the new time (synced), then moves the clock there, so the state
+    // never holds work done later than its stored time and a restart resumes from it. False (the
+    // clock stays) when the time could not be stored.
+    bool move_clock(util::instant to) {
+        state::batch b(d.store);
+        state::put_simulated_time(b, to);
+        if (auto st = d.store.write(b, true); !st.ok) {
+            d.log->error("Cannot store the simulated time, the clock stays now={} error=\"{}\"",
+                         util::format_rfc3339(d.clock.now()),
+                         st.message);
+            return false;
+        }
+        d.manual_clock->set(to);
+        return true;
+    }
+
     net::awaitable<void> run_advances() {
         while (!advances.empty() && !stopping) {
             auto req = std::move(advances.front());
@@ -1026,16 +1043,17 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                 if (!next.ok() || !next.value || *next.value > target) {
                     break;
                 }
-                if (*next.value > d.clock.now()) {
-                    d.manual_clock->set(*next.value);
+                if (*next.value > d.clock.now() && !move_clock(*next.value)) {
+                    break;
                 }
                 co_await until_quiet();
                 if (stopping) {
                     break;
                 }
             }
-            d.manual_clock->set(target);
-            co_await until_quiet();
+            if (move_clock(target)) {
+                co_await until_quiet();
+            }
             req.done(d.clock.now());
         }
     }

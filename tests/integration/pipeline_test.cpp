@@ -172,9 +172,31 @@ TEST_F(pipeline_test, durable_timers_fire_in_order_on_the_simulated_clock_and_su
     const auto [rc, out] = daemon_->cli({"inspect", "timer/remind/demo/restart"});
     EXPECT_EQ(rc, 0) << out;
     EXPECT_NE(out.find("2026-01-06T14:00:00Z"), std::string::npos) << out;
-    // The clock restarts at its configured start: advance to past the due time.
     ASSERT_NE(daemon_->advance(86'400), "");
     EXPECT_EQ(recorder_.counts().at("remind:demo/restart:1"), 1);
+}
+
+TEST_F(pipeline_test, the_simulated_clock_resumes_at_the_stored_time_after_a_restart) {
+    EXPECT_EQ(daemon_->advance(10'800), "2026-01-05T17:00:00Z");
+    // A hard kill, then a clean stop: neither sends business time back to [daemon.clock] start.
+    daemon_->kill();
+    ASSERT_TRUE(daemon_->start()) << daemon_->output();
+    EXPECT_EQ(status()["now"], "2026-01-05T17:00:00Z");
+    EXPECT_EQ(daemon_->advance(3600), "2026-01-05T18:00:00Z");
+    EXPECT_EQ(daemon_->stop(), 0);
+    ASSERT_TRUE(daemon_->start()) << daemon_->output();
+    EXPECT_EQ(status()["now"], "2026-01-05T18:00:00Z");
+    EXPECT_EQ(daemon_->advance(0), "2026-01-05T18:00:00Z");
+}
+
+TEST(pipeline, the_configured_clock_start_applies_to_an_empty_state) {
+    testing::temp_dir dir;
+    testing::action_recorder recorder;
+    testing::billsync_daemon d(
+        dir.path(), config_text(recorder.url()), {std::string("PIPELINE_SECRET=") + secret});
+    ASSERT_TRUE(d.start()) << d.output();
+    EXPECT_EQ(d.advance(0), "2026-01-05T14:00:00Z");
+    EXPECT_EQ(d.stop(), 0);
 }
 
 TEST_F(pipeline_test, failing_actions_back_off_honour_retry_after_and_run_once) {
