@@ -201,10 +201,11 @@ struct app::impl : status_source {
                 }
             }
         }
+        if (timers) {
+            // Timers are not per connector; the count is exact (kept by state::timers).
+            s.queues["timers"][""] = {timers->count(), std::nullopt};
+        }
         if (store) {
-            // Timers are many and not per connector: RocksDB's estimate (two rows per timer).
-            s.queues["timers"][""] = {store->approximate_count(state::cf::timers) / 2,
-                                      std::nullopt};
             auto& dl = s.queues["dead_letters"];
             if (dead_letters) {
                 auto list = dead_letters->list(10'000);

@@ -94,9 +94,9 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
     std::mt19937_64 rng{std::random_device{}()};
     std::function<void()> on_stopped;
 
+    // Actions whose outcome is unknown, per connector: whether a reconciliation is worth a pass.
+    // (/status and /metrics read the outbox's own exact counts.)
     mutable std::mutex depth_mutex;
-    // connector -> pending action id -> when we learnt of it
-    std::map<std::string, std::map<std::string, util::instant>, std::less<>> pending;
     std::map<std::string, std::uint64_t, std::less<>> unknown;
 
     util::counter& events_processed;
@@ -212,32 +212,10 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
     }
 
     void load_depths() {
-        auto ready = d.outbox.ready(util::instant::max() - std::chrono::hours(24), 1u << 20);
         auto unk = d.outbox.unknown(1u << 20);
         std::lock_guard lock(depth_mutex);
-        for (const auto& a : ready.value) {
-            pending[a.connector][a.id] = a.next_attempt_at;
-        }
         for (const auto& a : unk.value) {
             ++unknown[a.connector];
-        }
-    }
-
-    void note_enqueued(const std::vector<std::pair<std::string, std::string>>& added) {
-        if (added.empty()) {
-            return;
-        }
-        const auto now = d.clock.now();
-        std::lock_guard lock(depth_mutex);
-        for (const auto& [id, connector] : added) {
-            pending[connector].emplace(id, now);
-        }
-    }
-
-    void note_finished(const std::string& connector, const std::string& id) {
-        std::lock_guard lock(depth_mutex);
-        if (auto it = pending.find(connector); it != pending.end()) {
-            it->second.erase(id);
         }
     }
 
@@ -319,7 +297,6 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
             if (auto st = d.store.write(b, false); !st.ok) {
                 error = "state write failed: " + st.message;
             } else {
-                note_enqueued(ctx.enqueued);
                 events_processed.inc();
                 return true;
             }
@@ -693,7 +670,6 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                 }
                 continue;
             }
-            note_enqueued(ctx.enqueued);
             timers_fired.inc();
         }
         co_return !due.value.empty();
@@ -756,7 +732,6 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         if (auto error = apply_changes(effects, ctx); !error.empty()) {
             d.log->error("Cannot apply an action's effects action={} error=\"{}\"", a.id, error);
         }
-        note_enqueued(ctx.enqueued);
     }
 
     void commit_or_log(state::batch& b, const state::action& a) {
@@ -789,7 +764,6 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                 d.outbox.to_dead_letter(
                     b, a.id, "no connector named '" + a.connector + "' is configured", now);
                 commit_or_log(b, a);
-                note_finished(a.connector, a.id);
                 did = true;
                 continue;
             }
@@ -824,9 +798,6 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
             {
                 std::lock_guard lock(depth_mutex);
                 ++unknown[a.connector];
-                if (auto it = pending.find(a.connector); it != pending.end()) {
-                    it->second.erase(a.id);
-                }
             }
             last_reconcile = {};
             co_return;
@@ -845,7 +816,6 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                 d.engine.on_action_done(a, workflows::action_result::done);
                 line["decision"] = "action_done";
                 action_counter(a.connector, "done").inc();
-                note_finished(a.connector, a.id);
                 break;
             case connectors::action_outcome::kind::retry: {
                 std::optional<state::backoff_duration> wait;
@@ -859,7 +829,6 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                 line["decision"] = dead.ok() && dead.value ? "action_dead" : "action_retry";
                 action_counter(a.connector, dead.value ? "dead" : "retry").inc();
                 if (dead.value) {
-                    note_finished(a.connector, a.id);
                 }
                 break;
             }
@@ -869,7 +838,6 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                 d.engine.on_action_done(a, workflows::action_result::failed);
                 line["decision"] = "action_dead";
                 action_counter(a.connector, "dead").inc();
-                note_finished(a.connector, a.id);
                 break;
         }
         line["detail"] = outcome.detail;
@@ -973,10 +941,6 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
             if (auto& n = unknown[a.connector]; n > 0) {
                 --n;
             }
-            if (r.k == connectors::reconcile_outcome::kind::happened) {
-                continue;
-            }
-            pending[a.connector].emplace(a.id, now);
         }
     }
 
@@ -1173,19 +1137,12 @@ net::awaitable<util::instant> pipeline::advance(std::chrono::seconds by) {
 }
 
 std::map<std::string, pipeline::outbox_depth> pipeline::outbox_depths() const {
-    std::lock_guard lock(impl_->depth_mutex);
     std::map<std::string, outbox_depth> out;
-    for (const auto& [connector, ids] : impl_->pending) {
-        auto& o = out[connector];
-        o.pending = ids.size();
-        for (const auto& [id, at] : ids) {
-            if (!o.oldest || at < *o.oldest) {
-                o.oldest = at;
-            }
-        }
-    }
-    for (const auto& [connector, n] : impl_->unknown) {
-        out[connector].unknown = n;
+    for (const auto& st : impl_->d.outbox.stats()) {
+        auto& o = out[st.connector];
+        o.pending = st.pending;
+        o.unknown = st.unknown;
+        o.oldest = st.oldest_due;
     }
     return out;
 }
