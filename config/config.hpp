@@ -28,7 +28,7 @@ struct http_limits {
     std::chrono::milliseconds read_timeout{10'000};  // whole request (header + body)
     std::chrono::milliseconds idle_timeout{60'000};  // keep-alive wait for the next request
     std::size_t max_connections = 1024;
-    std::size_t max_connections_per_ip = 256;                 // 0: no cap
+    std::size_t max_connections_per_ip = 256;                // 0: no cap
     std::size_t max_buffered_body_bytes = 64 * 1024 * 1024;  // all bodies being read at once
 };
 

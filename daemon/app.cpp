@@ -38,6 +38,7 @@
 #include "state/group_commit.hpp"
 #include "state/inbox.hpp"
 #include "state/outbox.hpp"
+#include "state/sim_time.hpp"
 #include "state/store.hpp"
 #include "state/tables.hpp"
 #include "state/timers.hpp"
@@ -232,10 +233,11 @@ struct app::impl : status_source {
                 }
             }
         }
+        if (timers) {
+            // Timers are not per connector; the count is exact (kept by state::timers).
+            s.queues["timers"][""] = {timers->count(), std::nullopt};
+        }
         if (store) {
-            // Timers are many and not per connector: RocksDB's estimate (two rows per timer).
-            s.queues["timers"][""] = {store->approximate_count(state::cf::timers) / 2,
-                                      std::nullopt};
             auto& dl = s.queues["dead_letters"];
             if (dead_letters) {
                 auto list = dead_letters->list(10'000);
@@ -632,12 +634,6 @@ struct app::impl : status_source {
         for (const auto& item : diags.items()) {
             log->warn("Configuration warning: {}", item.to_string());
         }
-        if (d.clock == config::clock_mode::simulated) {
-            clock = std::make_unique<util::manual_clock>(d.clock_start);
-        } else {
-            clock = std::make_unique<util::system_clock>();
-        }
-        config_loaded_at = clock->now();
 
         std::error_code fs_ec;
         std::filesystem::create_directories(d.data_dir, fs_ec);
@@ -659,6 +655,27 @@ struct app::impl : status_source {
             return exit_cant_create;
         }
         store = std::move(opened.value);
+        if (d.clock == config::clock_mode::simulated) {
+            // Business time never goes back: a state that ran before resumes at its stored time;
+            // `start` applies to an empty state only.
+            auto stored = state::get_simulated_time(*store);
+            if (!stored.ok()) {
+                log->critical("Cannot read the simulated time dir={} error=\"{}\"",
+                              d.data_dir.string(),
+                              stored.st.message);
+                return exit_cant_create;
+            }
+            const auto now = stored.value.value_or(d.clock_start);
+            if (stored.value) {
+                log->info("Simulated clock resumes at the stored time now={} configured_start={}",
+                          util::format_rfc3339(now),
+                          util::format_rfc3339(d.clock_start));
+            }
+            clock = std::make_unique<util::manual_clock>(now);
+        } else {
+            clock = std::make_unique<util::system_clock>();
+        }
+        config_loaded_at = clock->now();
         if (auto e = open_tables(); !e.empty()) {
             log->critical("Cannot open state dir={} error=\"{}\"", d.data_dir.string(), e);
             return exit_cant_create;

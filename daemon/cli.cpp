@@ -168,6 +168,10 @@ int cmd_status(const std::string& file, bool raw) {
     return exit_ok;
 }
 
+workflows::cli_output output_of(bool json) {
+    return json ? workflows::cli_output::json : workflows::cli_output::text;
+}
+
 int cmd_version() {
     std::cout << fmt::format("billsync {} (commit {})\n", util::version(), util::git_commit());
     std::cout << util::library_versions();
@@ -227,6 +231,8 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"list", "show", "resume", "stop"}));
     followup->add_option("invoice", fu_invoice, "Invoice id or number (show, resume, stop)");
     followup->add_option("-c,--config", config_file, "Configuration file")->required();
+    bool fu_json = false;
+    followup->add_flag("--json", fu_json, "Print the JSON (list, show) instead of text");
 
     std::string wf_rule;
     std::string wf_verb;
@@ -237,6 +243,8 @@ int main(int argc, char** argv) {
     workflow->add_option("verb", wf_verb, "Verb of that workflow, e.g. list")->required();
     workflow->add_option("args", wf_args, "Arguments of the verb");
     workflow->add_option("-c,--config", config_file, "Configuration file")->required();
+    bool wf_json = false;
+    workflow->add_flag("--json", wf_json, "Views: print the JSON instead of text");
 
     preview_options preview_opts;
     auto* preview = cli.add_subcommand(
@@ -250,6 +258,8 @@ int main(int argc, char** argv) {
 
     auto* tasks = cli.add_subcommand("tasks", "Internal tasks for the billing coordinator");
     tasks->add_option("-c,--config", config_file, "Configuration file")->required();
+    bool tasks_json = false;
+    tasks->add_flag("--json", tasks_json, "Print the JSON instead of text");
 
     std::string connect_vendor;
     auto* connect = cli.add_subcommand(
@@ -289,7 +299,8 @@ int main(int argc, char** argv) {
         return cmd_deadletters(config_file, verb, item, std::cout, std::cerr);
     }
     if (*workflow) {
-        return cmd_workflow(config_file, wf_rule, wf_verb, wf_args, std::cout, std::cerr);
+        return cmd_workflow(
+            config_file, wf_rule, wf_verb, wf_args, output_of(wf_json), std::cout, std::cerr);
     }
     // `followup` and `tasks` are the follow-up workflow's verbs under their documented names.
     if (*followup) {
@@ -297,13 +308,15 @@ int main(int argc, char** argv) {
         if (!fu_invoice.empty()) {
             args.push_back(fu_invoice);
         }
-        return cmd_workflow(config_file, "followup", fu_verb, args, std::cout, std::cerr);
+        return cmd_workflow(
+            config_file, "followup", fu_verb, args, output_of(fu_json), std::cout, std::cerr);
     }
     if (*preview) {
         return cmd_preview(config_file, preview_opts, std::cout, std::cerr);
     }
     if (*tasks) {
-        return cmd_workflow(config_file, "followup", "tasks", {}, std::cout, std::cerr);
+        return cmd_workflow(
+            config_file, "followup", "tasks", {}, output_of(tasks_json), std::cout, std::cerr);
     }
     if (*inspect) {
         return cmd_inspect(config_file, item, std::cout, std::cerr);

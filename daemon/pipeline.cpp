@@ -13,6 +13,7 @@
 #include <set>
 
 #include "state/apply.hpp"
+#include "state/sim_time.hpp"
 #include "util/metrics.hpp"
 #include "workflows/send_window.hpp"
 
@@ -96,9 +97,9 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
     std::mt19937_64 rng{std::random_device{}()};
     std::function<void()> on_stopped;
 
+    // Actions whose outcome is unknown, per connector: whether a reconciliation is worth a pass.
+    // (/status and /metrics read the outbox's own exact counts.)
     mutable std::mutex depth_mutex;
-    // connector -> pending action id -> when we learnt of it
-    std::map<std::string, std::map<std::string, util::instant>, std::less<>> pending;
     std::map<std::string, std::uint64_t, std::less<>> unknown;
 
     util::counter& events_processed;
@@ -214,32 +215,10 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
     }
 
     void load_depths() {
-        auto ready = d.outbox.ready(util::instant::max() - std::chrono::hours(24), 1u << 20);
         auto unk = d.outbox.unknown(1u << 20);
         std::lock_guard lock(depth_mutex);
-        for (const auto& a : ready.value) {
-            pending[a.connector][a.id] = a.next_attempt_at;
-        }
         for (const auto& a : unk.value) {
             ++unknown[a.connector];
-        }
-    }
-
-    void note_enqueued(const std::vector<std::pair<std::string, std::string>>& added) {
-        if (added.empty()) {
-            return;
-        }
-        const auto now = d.clock.now();
-        std::lock_guard lock(depth_mutex);
-        for (const auto& [id, connector] : added) {
-            pending[connector].emplace(id, now);
-        }
-    }
-
-    void note_finished(const std::string& connector, const std::string& id) {
-        std::lock_guard lock(depth_mutex);
-        if (auto it = pending.find(connector); it != pending.end()) {
-            it->second.erase(id);
         }
     }
 
@@ -321,7 +300,6 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
             if (auto st = d.store.write(b, false); !st.ok) {
                 error = "state write failed: " + st.message;
             } else {
-                note_enqueued(ctx.enqueued);
                 events_processed.inc();
                 return true;
             }
@@ -695,7 +673,6 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                 }
                 continue;
             }
-            note_enqueued(ctx.enqueued);
             timers_fired.inc();
         }
         co_return !due.value.empty();
@@ -763,7 +740,6 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         if (auto error = apply_changes(effects, ctx); !error.empty()) {
             d.log->error("Cannot apply an action's effects action={} error=\"{}\"", a.id, error);
         }
-        note_enqueued(ctx.enqueued);
     }
 
     void commit_or_log(state::batch& b, const state::action& a) {
@@ -796,7 +772,6 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                 d.outbox.to_dead_letter(
                     b, a.id, "no connector named '" + a.connector + "' is configured", now);
                 commit_or_log(b, a);
-                note_finished(a.connector, a.id);
                 did = true;
                 continue;
             }
@@ -884,7 +859,6 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                         util::format_rfc3339(g.at));
         } else {
             action_counter(a.connector, "dropped").inc();
-            note_finished(a.connector, a.id);
             d.log->info("Action dropped action={} cause=\"{}\"", a.id, g.cause);
         }
         return true;
@@ -904,9 +878,6 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
             {
                 std::lock_guard lock(depth_mutex);
                 ++unknown[a.connector];
-                if (auto it = pending.find(a.connector); it != pending.end()) {
-                    it->second.erase(a.id);
-                }
             }
             last_reconcile = {};
             co_return;
@@ -925,7 +896,6 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                 d.engine.on_action_done(a, workflows::action_result::done);
                 line["decision"] = "action_done";
                 action_counter(a.connector, "done").inc();
-                note_finished(a.connector, a.id);
                 break;
             case connectors::action_outcome::kind::retry: {
                 std::optional<state::backoff_duration> wait;
@@ -939,7 +909,6 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                 line["decision"] = dead.ok() && dead.value ? "action_dead" : "action_retry";
                 action_counter(a.connector, dead.value ? "dead" : "retry").inc();
                 if (dead.value) {
-                    note_finished(a.connector, a.id);
                 }
                 break;
             }
@@ -949,7 +918,6 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                 d.engine.on_action_done(a, workflows::action_result::failed);
                 line["decision"] = "action_dead";
                 action_counter(a.connector, "dead").inc();
-                note_finished(a.connector, a.id);
                 break;
         }
         line["detail"] = outcome.detail;
@@ -1053,10 +1021,6 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
             if (auto& n = unknown[a.connector]; n > 0) {
                 --n;
             }
-            if (r.k == connectors::reconcile_outcome::kind::happened) {
-                continue;
-            }
-            pending[a.connector].emplace(a.id, now);
         }
     }
 
@@ -1097,6 +1061,22 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         }
     }
 
+    // Simulated clock: stores the new time (synced), then moves the clock there, so the state
+    // never holds work done later than its stored time and a restart resumes from it. False (the
+    // clock stays) when the time could not be stored.
+    bool move_clock(util::instant to) {
+        state::batch b(d.store);
+        state::put_simulated_time(b, to);
+        if (auto st = d.store.write(b, true); !st.ok) {
+            d.log->error("Cannot store the simulated time, the clock stays now={} error=\"{}\"",
+                         util::format_rfc3339(d.clock.now()),
+                         st.message);
+            return false;
+        }
+        d.manual_clock->set(to);
+        return true;
+    }
+
     net::awaitable<void> run_advances() {
         while (!advances.empty() && !stopping) {
             auto req = std::move(advances.front());
@@ -1107,16 +1087,17 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                 if (!next.ok() || !next.value || *next.value > target) {
                     break;
                 }
-                if (*next.value > d.clock.now()) {
-                    d.manual_clock->set(*next.value);
+                if (*next.value > d.clock.now() && !move_clock(*next.value)) {
+                    break;
                 }
                 co_await until_quiet();
                 if (stopping) {
                     break;
                 }
             }
-            d.manual_clock->set(target);
-            co_await until_quiet();
+            if (move_clock(target)) {
+                co_await until_quiet();
+            }
             req.done(d.clock.now());
         }
     }
@@ -1236,19 +1217,12 @@ net::awaitable<util::instant> pipeline::advance(std::chrono::seconds by) {
 }
 
 std::map<std::string, pipeline::outbox_depth> pipeline::outbox_depths() const {
-    std::lock_guard lock(impl_->depth_mutex);
     std::map<std::string, outbox_depth> out;
-    for (const auto& [connector, ids] : impl_->pending) {
-        auto& o = out[connector];
-        o.pending = ids.size();
-        for (const auto& [id, at] : ids) {
-            if (!o.oldest || at < *o.oldest) {
-                o.oldest = at;
-            }
-        }
-    }
-    for (const auto& [connector, n] : impl_->unknown) {
-        out[connector].unknown = n;
+    for (const auto& st : impl_->d.outbox.stats()) {
+        auto& o = out[st.connector];
+        o.pending = st.pending;
+        o.unknown = st.unknown;
+        o.oldest = st.oldest_due;
     }
     return out;
 }

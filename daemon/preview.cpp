@@ -26,6 +26,7 @@
 #include "mappings/model.hpp"
 #include "state/keys.hpp"
 #include "state/outbox.hpp"
+#include "state/sim_time.hpp"
 #include "state/store.hpp"
 #include "state/tables.hpp"
 #include "state/timers.hpp"
@@ -536,10 +537,6 @@ int cmd_preview(const std::string& config_file,
     if (!cfg) {
         return exit_config;
     }
-    if (options.from.empty()) {
-        start = cfg->daemon().clock == config::clock_mode::simulated ? cfg->daemon().clock_start
-                                                                     : util::system_clock().now();
-    }
     // Nothing is contacted: every enabled connector counts as available, as in the daemon.
     // Every enabled rule runs, as in the daemon; the report is the follow-up workflow's.
     auto built = make_rules(*cfg, rule_deps_for(*cfg, enabled_connectors(*cfg), nullptr));
@@ -559,8 +556,6 @@ int cmd_preview(const std::string& config_file,
         return exit_config;
     }
     const auto& tz = rule->plan().zone();
-    const auto end =
-        tz.to_sys(local_day(tz, start) + date::days(options.days), date::choose::earliest);
 
     // The copy: a checkpoint taken through a read-only instance, so the real data dir is only
     // read (this works next to a running daemon too).
@@ -574,6 +569,17 @@ int cmd_preview(const std::string& config_file,
         auto real = open_state_read_only(*cfg, err);
         if (!real) {
             return exit_unavailable;
+        }
+        if (options.from.empty() && cfg->daemon().clock == config::clock_mode::simulated) {
+            // The state's current business time: a running sandbox may be weeks past `start`.
+            auto stored = state::get_simulated_time(*real);
+            if (!stored.ok()) {
+                err << stored.st.message << "\n";
+                return exit_unavailable;
+            }
+            start = stored.value.value_or(cfg->daemon().clock_start);
+        } else if (options.from.empty()) {
+            start = util::system_clock().now();
         }
         if (auto st = real->checkpoint(copy_dir); !st.ok) {
             err << st.message << "\n";
@@ -595,6 +601,8 @@ int cmd_preview(const std::string& config_file,
                            !ob.ok() ? ob.st.message : audit.st.message);
         return exit_unavailable;
     }
+    const auto end =
+        tz.to_sys(local_day(tz, start) + date::days(options.days), date::choose::earliest);
     state::timers timers(s);
     simulation sim(s, *ob.value, timers, *audit.value, engine);
     auto st = sim.observe_all(start);

@@ -19,8 +19,9 @@ namespace billsync::daemon {
 struct preview_options {
     int days = 7;       // 1..366 civil days, starting with the start instant's day
     bool json = false;  // machine-readable output
-    // RFC 3339 start instant; empty: now by the configured clock (the simulated clock's start
-    // when [daemon.clock] mode = "simulated", else the system clock).
+    // RFC 3339 start instant; empty: now by the configured clock (with [daemon.clock] mode =
+    // "simulated" the state's stored simulated time, or `start` for a state without one; else
+    // the system clock).
     std::string from;
 };
 

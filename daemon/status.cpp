@@ -2,7 +2,10 @@
 
 #include <openssl/crypto.h>
 
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <utility>
 
 #include "util/metrics.hpp"
 #include "util/version.hpp"
@@ -131,8 +134,27 @@ void install_status_routes(http::router& routes,
                    {{"version", std::string(util::version())},
                     {"commit", std::string(util::git_commit())}})
         .set(1);
-    metrics.add_collector([&source](util::metrics_registry& m) {
+    // Series of queues that emptied since the last render go back to 0 rather than keep their
+    // last value: a snapshot lists only queues with something in them.
+    auto seen = std::make_shared<std::set<std::pair<std::string, std::string>>>();
+    metrics.add_collector([&source, seen](util::metrics_registry& m) {
         const auto s = source.snapshot();
+        auto gone = *seen;
+        for (const auto& [queue, per] : s.queues) {
+            for (const auto& [connector, depth] : per) {
+                gone.erase({queue, connector});
+                seen->insert({queue, connector});
+            }
+        }
+        for (const auto& [queue, connector] : gone) {
+            const util::metric_labels labels{{"queue", queue}, {"connector", connector}};
+            m.get_gauge("billsync_queue_depth", "Items waiting per queue and connector.", labels)
+                .set(0);
+            m.get_gauge("billsync_queue_oldest_age_seconds",
+                        "Age of the oldest item per queue and connector.",
+                        labels)
+                .set(0);
+        }
         m.get_gauge("billsync_uptime_seconds", "Seconds since the daemon started.")
             .set(s.uptime.count());
         m.get_gauge("billsync_ready", "1 when the daemon is ready to accept work.")

@@ -125,6 +125,9 @@ result<std::unique_ptr<outbox>> outbox::open(store& s) {
         return result_t::failure(std::move(st));
     }
     if (ids.empty()) {
+        if (auto ls = out->load_live(); !ls.ok) {
+            return result_t::failure(std::move(ls));
+        }
         return {status::success(), std::move(out)};
     }
     batch b(s);
@@ -145,6 +148,9 @@ result<std::unique_ptr<outbox>> outbox::open(store& s) {
         return result_t::failure(std::move(ws));
     }
     out->recovered_unknown_ = ids.size();
+    if (auto ls = out->load_live(); !ls.ok) {
+        return result_t::failure(std::move(ls));
+    }
     return {status::success(), std::move(out)};
 }
 
@@ -176,6 +182,79 @@ void outbox::save(batch& b, const action* before, const action& after) {
         }
     }
     b.put(cf::outbox, with(action_prefix, after.id), encode_action(after));
+    // Batches commit in order, so applying each saved state at commit leaves the latest.
+    b.on_commit([this, id = after.id, tracked = after] {
+        std::lock_guard lock(live_mutex_);
+        track(id, tracked);
+    });
+}
+
+void outbox::track(const std::string& id, const action& a) {
+    if (auto it = live_.find(id); it != live_.end()) {
+        auto& counts = live_counts_[it->second.connector];
+        if (it->second.state == action_state::unknown) {
+            --counts.unknown;
+        } else if (auto d = counts.due.find(it->second.due); d != counts.due.end()) {
+            counts.due.erase(d);
+        }
+        if (counts.unknown == 0 && counts.due.empty()) {
+            live_counts_.erase(it->second.connector);
+        }
+        live_.erase(it);
+    }
+    if (a.state == action_state::done || a.state == action_state::dead) {
+        return;
+    }
+    auto& counts = live_counts_[a.connector];
+    if (a.state == action_state::unknown) {
+        ++counts.unknown;
+    } else {
+        counts.due.insert(a.next_attempt_at);
+    }
+    live_.emplace(id, live_action{a.connector, a.state, a.next_attempt_at});
+}
+
+status outbox::load_live() {
+    std::vector<std::string> ids;
+    for (auto prefix : {pending_prefix, in_flight_prefix, unknown_prefix}) {
+        const std::size_t skip = prefix == pending_prefix ? prefix.size() + 8 : prefix.size();
+        auto st = store_.for_each(cf::outbox, prefix, [&](std::string_view key, std::string_view) {
+            if (key.size() >= skip) {
+                ids.emplace_back(key.substr(skip));
+            }
+            return true;
+        });
+        if (!st.ok) {
+            return st;
+        }
+    }
+    std::lock_guard lock(live_mutex_);
+    for (const auto& id : ids) {
+        auto a = get(id);
+        if (!a.ok()) {
+            return a.st;
+        }
+        if (a.value) {
+            track(id, *a.value);  // a stale index row (its action moved on) counts once, as is
+        }
+    }
+    return {};
+}
+
+std::vector<outbox_stats> outbox::stats() const {
+    std::vector<outbox_stats> out;
+    std::lock_guard lock(live_mutex_);
+    for (const auto& [connector, counts] : live_counts_) {
+        outbox_stats st;
+        st.connector = connector;
+        st.pending = counts.due.size();
+        st.unknown = counts.unknown;
+        if (!counts.due.empty()) {
+            st.oldest_due = *counts.due.begin();
+        }
+        out.push_back(std::move(st));
+    }
+    return out;
 }
 
 result<bool> outbox::enqueue(batch& b, action a) {

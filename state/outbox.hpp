@@ -26,9 +26,11 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_set>
@@ -67,6 +69,17 @@ struct action {
     util::instant deadline{};
 
     bool operator==(const action&) const = default;
+};
+
+// Live actions of one connector, for /status and /metrics. Exact: kept in memory from one scan at
+// open, then changed only when a batch that moves an action commits.
+struct outbox_stats {
+    std::string connector;
+    std::uint64_t pending = 0;  // pending or in flight
+    std::uint64_t unknown = 0;  // outcome unknown, to reconcile
+    // The earliest next_attempt_at of the pending and in-flight ones: how long the oldest has
+    // been due (a retry waiting for its backoff is not overdue yet).
+    std::optional<util::instant> oldest_due;
 };
 
 struct retry_policy {
@@ -123,10 +136,30 @@ public:
     // in_flight actions turned unknown by open().
     std::uint64_t recovered_unknown() const noexcept { return recovered_unknown_; }
 
+    // Per connector that has live (pending, in flight or unknown) actions, sorted. Thread-safe.
+    std::vector<outbox_stats> stats() const;
+
 private:
+    struct live_action {
+        std::string connector;
+        action_state state = action_state::pending;
+        util::instant due{};
+    };
+    struct live_counts {
+        std::uint64_t unknown = 0;
+        std::multiset<util::instant> due;  // of the pending and in-flight ones
+    };
+
     explicit outbox(store& s);
     status load(batch& b, std::string_view id, action& out) const;
     void save(batch& b, const action* before, const action& after);
+    status load_live();
+    // An action's state as committed; terminal states leave the live set. Requires live_mutex_.
+    void track(const std::string& id, const action& a);
+
+    mutable std::mutex live_mutex_;
+    std::map<std::string, live_action, std::less<>> live_;
+    std::map<std::string, live_counts, std::less<>> live_counts_;
 
     store& store_;
     detail::scan_floor ready_floor_;

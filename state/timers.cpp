@@ -39,7 +39,15 @@ status corrupt(std::string_view what) {
 
 }  // namespace
 
-timers::timers(store& s) : store_(s), floor_(std::string(due_prefix)) {}
+timers::timers(store& s) : store_(s), floor_(std::string(due_prefix)) {
+    std::int64_t n = 0;
+    // A failed scan leaves the count at what it saw; reads of the state fail loudly elsewhere.
+    (void)store_.for_each(cf::timers, name_prefix, [&n](std::string_view, std::string_view) {
+        ++n;
+        return true;
+    });
+    count_.store(n, std::memory_order_relaxed);
+}
 
 status timers::schedule(batch& b,
                         std::string_view name,
@@ -55,6 +63,8 @@ status timers::schedule(batch& b,
             return corrupt(nk);
         }
         b.del(cf::timers, due_key(keys::to_instant(keys::read_be64(*old.value)), name));
+    } else {
+        b.on_commit([this] { count_.fetch_add(1, std::memory_order_relaxed); });
     }
     std::string dk = due_key(due, name);
     b.put(cf::timers, dk, payload);
@@ -78,6 +88,7 @@ status timers::cancel(batch& b, std::string_view name) {
     b.del(cf::timers, due_key(keys::to_instant(keys::read_be64(*old.value)), name));
     b.del(cf::timers, nk);
     b.del(cf::timers, failures_key(name));
+    b.on_commit([this] { count_.fetch_sub(1, std::memory_order_relaxed); });
     return {};
 }
 
@@ -92,6 +103,7 @@ status timers::fire(batch& b, const timer& t) {
         keys::read_be64(*current.value) == keys::from_instant(t.due)) {
         b.del(cf::timers, nk);
         b.del(cf::timers, failures_key(t.name));
+        b.on_commit([this] { count_.fetch_sub(1, std::memory_order_relaxed); });
     }
     return {};
 }

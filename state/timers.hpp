@@ -17,6 +17,7 @@
 // fire() then removes without effect.
 
 #include <atomic>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -57,6 +58,13 @@ public:
     result<std::optional<util::instant>> next_due();
     result<std::optional<timer>> get(std::string_view name) const;
 
+    // Timers scheduled and not yet fired or cancelled. Exact: counted by one scan at
+    // construction, then changed only when a batch that schedules, cancels or fires commits.
+    std::uint64_t count() const noexcept {
+        const auto n = count_.load(std::memory_order_relaxed);
+        return n > 0 ? static_cast<std::uint64_t>(n) : 0;
+    }
+
     // Rows the due()/next_due() scans have visited since construction (a cost probe for tests).
     std::uint64_t rows_visited() const noexcept {
         return rows_visited_.load(std::memory_order_relaxed);
@@ -66,6 +74,7 @@ private:
     store& store_;
     detail::scan_floor floor_;
     std::atomic<std::uint64_t> rows_visited_{0};
+    std::atomic<std::int64_t> count_{0};
 };
 
 }  // namespace billsync::state

@@ -29,6 +29,7 @@ std::optional<nlohmann::json> rule::cli_request(std::string_view /*verb*/,
 cli_result rule::cli_view(std::string_view verb,
                           const std::vector<std::string>& /*args*/,
                           const state::store& s,
+                          cli_output /*format*/,
                           std::ostream& out,
                           std::ostream& err) const {
     auto a = view(verb, s);
@@ -36,7 +37,7 @@ cli_result rule::cli_view(std::string_view verb,
         err << a.message << "\n";
         return a.status == 404 ? cli_result::not_found : cli_result::usage;
     }
-    out << a.body.dump(2) << "\n";
+    out << a.body.dump(2) << "\n";  // a rule without a text form prints its JSON either way
     return cli_result::ok;
 }
 

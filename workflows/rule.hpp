@@ -74,6 +74,10 @@ struct operator_answer {
 // What a CLI view verb came to (the daemon maps it onto its exit codes).
 enum class cli_result : std::uint8_t { ok, usage, not_found };
 
+// How a CLI view verb prints: text for people (the default), or with --json the view's JSON, as
+// GET /workflows/<rule>/<path> answers it, for machines.
+enum class cli_output : std::uint8_t { text, json };
+
 class rule {
 public:
     virtual ~rule() = default;
@@ -121,6 +125,7 @@ public:
     virtual cli_result cli_view(std::string_view verb,
                                 const std::vector<std::string>& args,
                                 const state::store& s,
+                                cli_output format,
                                 std::ostream& out,
                                 std::ostream& err) const;
 };

@@ -109,6 +109,7 @@ int cmd_workflow(const std::string& config_file,
                  const std::string& rule,
                  const std::string& verb,
                  const std::vector<std::string>& args,
+                 workflows::cli_output format,
                  std::ostream& out,
                  std::ostream& err) {
     auto cfg = load_quietly(config_file, err);
@@ -177,7 +178,7 @@ int cmd_workflow(const std::string& config_file,
     if (!opened) {
         return exit_unavailable;
     }
-    switch (r->cli_view(verb, args, *opened, out, err)) {
+    switch (r->cli_view(verb, args, *opened, format, out, err)) {
         case workflows::cli_result::ok:
             return exit_ok;
         case workflows::cli_result::usage:

@@ -42,12 +42,14 @@ http::response workflow_command(const workflows::engine& e,
                                 workflows::context& ctx,
                                 const command_deps& deps);
 
-// billsync workflow <rule> <verb> [ARGS] --config FILE. Views read the state read-only (also
-// next to a running daemon); state-changing verbs go through the running daemon.
+// billsync workflow <rule> <verb> [ARGS] [--json] --config FILE. Views read the state read-only
+// (also next to a running daemon) and print text for people unless `format` is json;
+// state-changing verbs go through the running daemon.
 int cmd_workflow(const std::string& config_file,
                  const std::string& rule,
                  const std::string& verb,
                  const std::vector<std::string>& args,
+                 workflows::cli_output format,
                  std::ostream& out,
                  std::ostream& err);
 

@@ -2,7 +2,10 @@
 // recording fake vendor for outbox actions.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <nlohmann/json.hpp>
+#include <thread>
+#include <vector>
 
 #include "tests/fakes/action_recorder.hpp"
 #include "tests/fakes/billsync_daemon.hpp"
@@ -172,9 +175,75 @@ TEST_F(pipeline_test, durable_timers_fire_in_order_on_the_simulated_clock_and_su
     const auto [rc, out] = daemon_->cli({"inspect", "timer/remind/demo/restart"});
     EXPECT_EQ(rc, 0) << out;
     EXPECT_NE(out.find("2026-01-06T14:00:00Z"), std::string::npos) << out;
-    // The clock restarts at its configured start: advance to past the due time.
     ASSERT_NE(daemon_->advance(86'400), "");
     EXPECT_EQ(recorder_.counts().at("remind:demo/restart:1"), 1);
+}
+
+TEST_F(pipeline_test, the_simulated_clock_resumes_at_the_stored_time_after_a_restart) {
+    EXPECT_EQ(daemon_->advance(10'800), "2026-01-05T17:00:00Z");
+    // A hard kill, then a clean stop: neither sends business time back to [daemon.clock] start.
+    daemon_->kill();
+    ASSERT_TRUE(daemon_->start()) << daemon_->output();
+    EXPECT_EQ(status()["now"], "2026-01-05T17:00:00Z");
+    EXPECT_EQ(daemon_->advance(3600), "2026-01-05T18:00:00Z");
+    EXPECT_EQ(daemon_->stop(), 0);
+    ASSERT_TRUE(daemon_->start()) << daemon_->output();
+    EXPECT_EQ(status()["now"], "2026-01-05T18:00:00Z");
+    EXPECT_EQ(daemon_->advance(0), "2026-01-05T18:00:00Z");
+}
+
+TEST(pipeline, the_configured_clock_start_applies_to_an_empty_state) {
+    testing::temp_dir dir;
+    testing::action_recorder recorder;
+    testing::billsync_daemon d(
+        dir.path(), config_text(recorder.url()), {std::string("PIPELINE_SECRET=") + secret});
+    ASSERT_TRUE(d.start()) << d.output();
+    EXPECT_EQ(d.advance(0), "2026-01-05T14:00:00Z");
+    EXPECT_EQ(d.stop(), 0);
+}
+
+// After a burst is drained, /status and /metrics say so: no events or actions waiting, no age
+// growing, and the timers the burst scheduled counted exactly.
+TEST_F(pipeline_test, queue_depths_and_ages_are_true_after_a_drained_burst) {
+    constexpr int threads = 4;
+    constexpr int per_thread = 150;
+    std::vector<std::thread> senders;
+    std::atomic<int> acked{0};
+    for (int t = 0; t < threads; ++t) {
+        senders.emplace_back([this, t, &acked] {
+            for (int i = 0; i < per_thread; ++i) {
+                const auto id = "burst-" + std::to_string(t) + "-" + std::to_string(i);
+                const auto r = deliver(R"({"id":")" + id + R"(","remind_after_s":3600})", id);
+                acked += r.status == 200 ? 1 : 0;
+            }
+        });
+    }
+    for (auto& s : senders) {
+        s.join();
+    }
+    ASSERT_EQ(acked.load(), threads * per_thread);
+    ASSERT_NE(daemon_->advance(0), "");
+    ASSERT_EQ(recorder_.counts().size(), static_cast<std::size_t>(threads * per_thread));
+
+    const auto s = status();
+    EXPECT_EQ(s["queues"]["inbox"]["count"], 0) << s.dump(2);
+    EXPECT_EQ(s["queues"]["outbox"]["count"], 0) << s.dump(2);
+    EXPECT_EQ(s["queues"]["timers"]["count"], threads * per_thread) << s.dump(2);
+    const auto m = metrics();
+    for (const auto* queue : {"inbox", "outbox"}) {
+        for (const auto* series : {"billsync_queue_depth", "billsync_queue_oldest_age_seconds"}) {
+            const auto prefix =
+                std::string(series) + "{queue=\"" + queue + "\",connector=\"demo\"} ";
+            const auto at = m.find(prefix);
+            if (at != std::string::npos) {
+                EXPECT_EQ(m.substr(at + prefix.size(), 2), "0\n") << prefix << "\n" << m;
+            }
+        }
+    }
+    // An hour later the reminders fire and the timers are gone.
+    ASSERT_NE(daemon_->advance(3600), "");
+    EXPECT_EQ(status()["queues"]["timers"]["count"], 0);
+    EXPECT_EQ(status()["queues"]["outbox"]["count"], 0);
 }
 
 TEST_F(pipeline_test, failing_actions_back_off_honour_retry_after_and_run_once) {

@@ -61,6 +61,59 @@ bool suppressed(const state::store& s, state::batch& b, const std::string& key) 
     return j.is_object() && j.value("opted_out", false);
 }
 
+// `billsync followup show`: one sequence as operators read it, its state then its timeline
+// (the audit trail in time order), from followup_json().
+void print_sequence(std::ostream& out, const json& j) {
+    const auto or_dash = [](const json& v) {
+        return v.is_string() ? v.get<std::string>() : (v.is_null() ? "-" : v.dump());
+    };
+    out << fmt::format("Invoice {} ({})", j.value("number", "?"), j.value("invoice", "?"));
+    if (j.contains("client_name") || j.contains("client")) {
+        out << fmt::format(", {} ({})", j.value("client_name", "?"), j.value("client", "?"));
+    }
+    out << "\n";
+    out << fmt::format("  balance {}, due {}\n",
+                       money_text(j.value("balance", json())),
+                       or_dash(j.value("due_date", json())));
+    out << fmt::format("  sequence {} ({} cadence), cycle {}, disputes {}\n",
+                       j.value("phase", "?"),
+                       j.value("class", "?"),
+                       j.value("cycle", 0u),
+                       j.value("disputes", 0u));
+    if (j.value("paused", false)) {
+        out << fmt::format("  paused since {}\n", or_dash(j.value("paused_at", json())));
+    }
+    if (j.value("last_touch", 0u) != 0) {
+        out << fmt::format("  last touch {} at {}\n",
+                           j.value("last_touch", 0u),
+                           or_dash(j.value("last_touch_at", json())));
+    }
+    if (j.value("next_touch", 0u) != 0 && j.value("next_touch_at", json()).is_string()) {
+        const auto channels = j.value("next_channels", "");
+        out << fmt::format("  next touch {}{} at {}\n",
+                           j.value("next_touch", 0u),
+                           channels.empty() ? "" : " by " + channels,
+                           or_dash(j.value("next_touch_at", json())));
+    } else {
+        out << "  no touch scheduled\n";
+    }
+    const auto trail = j.value("audit", json::array());
+    out << "Timeline:\n";
+    for (const auto& line : trail) {
+        std::string what = line.value("cause", "");
+        if (what.empty()) {
+            what = line.value("title", "");
+        }
+        out << fmt::format(
+            "  {:<20}  {:<16} {:<8} {}\n",
+            line.value("at", "-"),
+            line.value("decision", "?"),
+            line.contains("touch") ? fmt::format("touch {}", line["touch"].dump()) : std::string(),
+            what);
+    }
+    out << fmt::format("{} event{}\n", trail.size(), trail.size() == 1 ? "" : "s");
+}
+
 }  // namespace
 
 std::string reply_token(std::string_view invoice_id) {
@@ -657,11 +710,17 @@ std::optional<json> followup_rule::cli_request(std::string_view verb,
 cli_result followup_rule::cli_view(std::string_view verb,
                                    const std::vector<std::string>& args,
                                    const state::store& s,
+                                   cli_output format,
                                    std::ostream& out,
                                    std::ostream& err) const {
     const auto plural = [](std::size_t n) { return n == 1 ? "" : "s"; };
+    const bool as_json = format == cli_output::json;
     if (verb == "tasks") {
         const auto list = tasks_json(s);
+        if (as_json) {
+            out << list.dump(2) << "\n";
+            return cli_result::ok;
+        }
         for (const auto& t : list) {
             out << fmt::format("{}  {}  {}\n",
                                t.value("created_at", ""),
@@ -681,13 +740,21 @@ cli_result followup_rule::cli_view(std::string_view verb,
             err << fmt::format("no follow-up sequence for invoice {}\n", args.front());
             return cli_result::not_found;
         }
-        out << j->dump(2) << "\n";
+        if (as_json) {
+            out << j->dump(2) << "\n";
+        } else {
+            print_sequence(out, *j);
+        }
         return cli_result::ok;
     }
     if (verb != "list") {
-        return rule::cli_view(verb, args, s, out, err);
+        return rule::cli_view(verb, args, s, format, out, err);
     }
     const auto list = followups_json(s, planner_.config());
+    if (as_json) {
+        out << list.dump(2) << "\n";
+        return cli_result::ok;
+    }
     for (const auto& f : list) {
         out << fmt::format("{:<10} {:<28} {:<10} balance={:<14} next=touch{} {} {}\n",
                            f.value("number", "?"),

@@ -83,6 +83,7 @@ public:
     cli_result cli_view(std::string_view verb,
                         const std::vector<std::string>& args,
                         const state::store& s,
+                        cli_output format,
                         std::ostream& out,
                         std::ostream& err) const override;
 

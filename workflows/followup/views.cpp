@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "state/keys.hpp"
 #include "state/tables.hpp"
 #include "workflows/followup/planner.hpp"
 
@@ -131,10 +132,15 @@ std::optional<json> followup_json(const state::store& s,
     }
     auto j = sequence_json(s, settings, st);
     json trail = json::array();
-    s.for_each(state::cf::audit, "", [&](std::string_view, std::string_view v) {
-        const auto line = json::parse(v, nullptr, false);
+    s.for_each(state::cf::audit, "", [&](std::string_view key, std::string_view v) {
+        auto line = json::parse(v, nullptr, false);
         if (line.is_object() && (line.value("invoice", "") == *id)) {
-            trail.push_back(line);
+            // Audit keys start with the entry's time: lines that do not carry it get it.
+            if (!line.contains("at") && key.size() >= 8) {
+                line["at"] =
+                    util::format_rfc3339(state::keys::to_instant(state::keys::read_be64(key)));
+            }
+            trail.push_back(std::move(line));
         }
         return true;
     });

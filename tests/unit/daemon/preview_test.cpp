@@ -17,6 +17,7 @@
 
 #include "daemon/tools.hpp"
 #include "mappings/model.hpp"
+#include "state/sim_time.hpp"
 #include "state/store.hpp"
 #include "state/tables.hpp"
 #include "tests/fakes/temp_dir.hpp"
@@ -336,6 +337,26 @@ TEST_F(preview_test, from_starts_elsewhere) {
     ASSERT_TRUE(d.contains("Tue 2026-01-20")) << r.out;
     // Touch 1 of both invoices is overdue by then: it goes out at once; touch 2 of 1042 is due
     // on the 20th.
+    EXPECT_TRUE(has_line(d.at("Tue 2026-01-20"), {"sms", "invoice 1042"})) << r.out;
+}
+
+TEST_F(preview_test, starts_at_the_state_simulated_time_not_the_configured_start) {
+    // A sandbox that has run for two weeks: its state is at Monday 2026-01-19, 07:00 New York.
+    {
+        auto opened = state::store::open(state_dir_);
+        ASSERT_TRUE(opened.ok()) << opened.st.message;
+        util::instant t{};
+        ASSERT_TRUE(util::parse_rfc3339("2026-01-19T12:00:00Z", t));
+        state::batch b(*opened.value);
+        state::put_simulated_time(b, t);
+        ASSERT_TRUE(opened.value->write(b, true).ok);
+    }
+    const auto r = run(days(3));
+    ASSERT_EQ(r.rc, exit_ok) << r.err;
+    const auto d = by_day(r.out);
+    ASSERT_EQ(d.size(), 3u) << r.out;
+    EXPECT_TRUE(d.contains("Mon 2026-01-19")) << r.out;
+    EXPECT_FALSE(d.contains("Mon 2026-01-05")) << r.out;
     EXPECT_TRUE(has_line(d.at("Tue 2026-01-20"), {"sms", "invoice 1042"})) << r.out;
 }
 

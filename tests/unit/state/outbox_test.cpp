@@ -292,5 +292,58 @@ TEST(outbox_codec, action_round_trips) {
     EXPECT_EQ(to_string(action_state::in_flight), "in_flight");
 }
 
+// /status and /metrics read these: they must equal what the rows say through every transition
+// and after a reopen.
+TEST_F(outbox_test, stats_are_exact_through_every_transition_and_a_reopen) {
+    auto stats_of = [this](std::string_view connector) {
+        for (const auto& st : out_->stats()) {
+            if (st.connector == connector) {
+                return st;
+            }
+        }
+        return outbox_stats{};
+    };
+    EXPECT_TRUE(out_->stats().empty());
+    ASSERT_TRUE(enqueue(make("a", 10)));
+    ASSERT_TRUE(enqueue(make("b", 20)));
+    auto other = make("c", 5);
+    other.connector = "twilio";
+    ASSERT_TRUE(enqueue(other));
+    EXPECT_EQ(stats_of("qbo").pending, 2u);
+    EXPECT_EQ(stats_of("qbo").oldest_due, at_s(10));
+    EXPECT_EQ(stats_of("twilio").pending, 1u);
+
+    // An abandoned batch changes nothing.
+    {
+        batch b(*store_);
+        ASSERT_TRUE(out_->complete(b, "a", "never written").ok);
+    }
+    EXPECT_EQ(stats_of("qbo").pending, 2u);
+
+    ASSERT_TRUE(out_->mark_in_flight("a", at_s(10)).ok);
+    EXPECT_EQ(stats_of("qbo").pending, 2u);  // in flight still counts
+    in_batch([&](batch& b) { ASSERT_TRUE(out_->complete(b, "a", "ok").ok); });
+    EXPECT_EQ(stats_of("qbo").pending, 1u);
+    EXPECT_EQ(stats_of("qbo").oldest_due, at_s(20));
+    in_batch([&](batch& b) { ASSERT_TRUE(out_->retry_later(b, "b", at_s(90), "busy").ok); });
+    EXPECT_EQ(stats_of("qbo").pending, 1u);
+    EXPECT_EQ(stats_of("qbo").oldest_due, at_s(90));
+    in_batch([&](batch& b) { ASSERT_TRUE(out_->to_dead_letter(b, "c", "refused", at_s(30)).ok); });
+    EXPECT_EQ(stats_of("twilio").pending, 0u);
+
+    // In flight at a crash: unknown after the reopen, counted apart.
+    ASSERT_TRUE(out_->mark_in_flight("b", at_s(90)).ok);
+    reopen();
+    EXPECT_EQ(stats_of("qbo").pending, 0u);
+    EXPECT_EQ(stats_of("qbo").unknown, 1u);
+    in_batch([&](batch& b) { ASSERT_TRUE(out_->complete(b, "b", "reconciled").ok); });
+    EXPECT_TRUE(out_->stats().empty());
+    in_batch([&](batch& b) { ASSERT_TRUE(out_->revive(b, "c").ok); });
+    EXPECT_EQ(stats_of("twilio").pending, 1u);
+    reopen();
+    EXPECT_EQ(stats_of("twilio").pending, 1u);
+    EXPECT_EQ(out_->stats().size(), 1u);
+}
+
 }  // namespace
 }  // namespace billsync::state

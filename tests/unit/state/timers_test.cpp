@@ -149,6 +149,51 @@ TEST_F(timers_test, fire_of_a_rescheduled_timer_keeps_the_new_one) {
     EXPECT_EQ(got.value->payload, "new");
 }
 
+TEST_F(timers_test, count_is_exact_through_schedule_reschedule_cancel_fire_and_reopen) {
+    EXPECT_EQ(timers_->count(), 0u);
+    schedule("a", 10);
+    schedule("b", 20);
+    schedule("a", 30);  // a reschedule is still one timer
+    EXPECT_EQ(timers_->count(), 2u);
+    {
+        batch b(*store_);
+        auto failures = timers_->record_failure(b, "b");  // failure rows are not timers
+        ASSERT_TRUE(failures.ok());
+        ASSERT_TRUE(store_->write(b, true).ok);
+    }
+    EXPECT_EQ(timers_->count(), 2u);
+    {
+        batch b(*store_);  // schedule and cancel in one batch: nothing
+        ASSERT_TRUE(timers_->schedule(b, "c", at_s(5), "p").ok);
+        ASSERT_TRUE(timers_->cancel(b, "c").ok);
+        ASSERT_TRUE(store_->write(b, true).ok);
+    }
+    EXPECT_EQ(timers_->count(), 2u);
+    {
+        batch b(*store_);  // abandoned: nothing
+        ASSERT_TRUE(timers_->cancel(b, "a").ok);
+    }
+    EXPECT_EQ(timers_->count(), 2u);
+    auto due = timers_->due(at_s(25), 10);
+    ASSERT_TRUE(due.ok());
+    ASSERT_EQ(due.value.size(), 1u);
+    {
+        batch b(*store_);
+        ASSERT_TRUE(timers_->fire(b, due.value[0]).ok);
+        ASSERT_TRUE(store_->write(b, true).ok);
+    }
+    EXPECT_EQ(timers_->count(), 1u);
+    reopen();
+    EXPECT_EQ(timers_->count(), 1u);
+    {
+        batch b(*store_);
+        ASSERT_TRUE(timers_->cancel(b, "a").ok);
+        ASSERT_TRUE(timers_->cancel(b, "never-scheduled").ok);
+        ASSERT_TRUE(store_->write(b, true).ok);
+    }
+    EXPECT_EQ(timers_->count(), 0u);
+}
+
 TEST_F(timers_test, survive_restart) {
     schedule("a", 10, "pa");
     schedule("b", 20, "pb");

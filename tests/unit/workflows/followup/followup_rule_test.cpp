@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "mappings/model.hpp"
 #include "state/outbox.hpp"
@@ -298,6 +299,48 @@ TEST_F(followup_rule_test, operators_resume_through_the_generic_command_and_view
         EXPECT_EQ(answer.status, 404u);
         return state::status::success();
     });
+}
+
+TEST_F(followup_rule_test, show_prints_a_timeline_for_people_and_json_with_the_flag) {
+    invoice_changed(at("2026-01-06T15:00:00Z"));
+    step(at("2026-01-07T15:00:00Z"), [&](context& ctx) {
+        return rule_->command("stop", json{{"invoice", "1042"}, {"who", "ann"}}, ctx).status == 200
+                   ? state::status::success()
+                   : state::status::failure("stop failed");
+    });
+    std::ostringstream text;
+    std::ostringstream err;
+    ASSERT_EQ(rule_->cli_view("show", {"1042"}, *store_, cli_output::text, text, err),
+              cli_result::ok)
+        << err.str();
+    const auto t = text.str();
+    EXPECT_EQ(t.find('{'), std::string::npos) << t;  // not JSON
+    EXPECT_NE(t.find("Invoice 1042 (inv-1), Acme Dental (c-1)"), std::string::npos) << t;
+    EXPECT_NE(t.find("balance 500.00 USD, due 2026-01-05"), std::string::npos) << t;
+    EXPECT_NE(t.find("sequence stopped"), std::string::npos) << t;
+    EXPECT_NE(t.find("Timeline:"), std::string::npos) << t;
+    // Each decision on its own line, in time order, with its time.
+    const auto first = t.find("2026-01-06T15:00:00Z");
+    const auto stop = t.find("2026-01-07T15:00:00Z");
+    ASSERT_NE(first, std::string::npos) << t;
+    ASSERT_NE(stop, std::string::npos) << t;
+    EXPECT_LT(first, stop) << t;
+
+    std::ostringstream machine;
+    ASSERT_EQ(rule_->cli_view("show", {"1042"}, *store_, cli_output::json, machine, err),
+              cli_result::ok);
+    const auto j = json::parse(machine.str(), nullptr, false);
+    ASSERT_TRUE(j.is_object()) << machine.str();
+    EXPECT_EQ(j["number"], "1042");
+    ASSERT_TRUE(j["audit"].is_array());
+    ASSERT_FALSE(j["audit"].empty());
+    for (const auto& line : j["audit"]) {
+        EXPECT_TRUE(line.contains("at")) << line.dump();
+    }
+
+    std::ostringstream none;
+    EXPECT_EQ(rule_->cli_view("show", {"9999"}, *store_, cli_output::text, none, err),
+              cli_result::not_found);
 }
 
 TEST_F(followup_rule_test, finished_deliveries_are_counted_by_channel_touch_and_outcome) {
