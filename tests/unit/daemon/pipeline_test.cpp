@@ -248,6 +248,13 @@ TEST_F(pipeline_unit, actions_on_one_vendor_object_run_one_at_a_time) {
     EXPECT_EQ(state_of("s-2"), state::action_state::pending);
     net::post(ioc_, [this] { fake_.gate->cancel(); });
     advanced.get();
+    // The timer goes before its io_context does (the fixture's connector outlives it).
+    std::promise<void> released;
+    net::post(ioc_, [this, &released] {
+        fake_.gate.reset();
+        released.set_value();
+    });
+    released.get_future().wait();
     EXPECT_EQ(state_of("s-1"), state::action_state::done);
     EXPECT_EQ(state_of("s-2"), state::action_state::done);
     EXPECT_EQ(state_of("t-1"), state::action_state::done);
