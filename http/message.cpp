@@ -3,6 +3,8 @@
 #include <cctype>
 #include <nlohmann/json.hpp>
 
+#include "util/crypto.hpp"
+
 namespace billsync::http {
 
 bool iequals(std::string_view a, std::string_view b) noexcept {
@@ -37,19 +39,6 @@ std::string percent_encode(std::string_view text) {
 
 namespace {
 
-int hex_nibble(char c) {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 // The one decoder: strict → nullopt on a malformed escape; else it is kept literally.
 std::optional<std::string> decode_escapes(std::string_view text, bool plus_is_space, bool strict) {
     std::string out;
@@ -61,8 +50,8 @@ std::optional<std::string> decode_escapes(std::string_view text, bool plus_is_sp
             continue;
         }
         if (c == '%') {
-            const int hi = i + 2 < text.size() ? hex_nibble(text[i + 1]) : -1;
-            const int lo = i + 2 < text.size() ? hex_nibble(text[i + 2]) : -1;
+            const int hi = i + 2 < text.size() ? util::hex_digit(text[i + 1]) : -1;
+            const int lo = i + 2 < text.size() ? util::hex_digit(text[i + 2]) : -1;
             if (hi >= 0 && lo >= 0) {
                 out += static_cast<char>((hi << 4) | lo);
                 i += 2;

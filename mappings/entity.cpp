@@ -11,24 +11,23 @@ struct overloaded : Fs... {
 
 }  // namespace
 
+std::string_view entity_type_of(const client&) noexcept { return "client"; }
+std::string_view entity_type_of(const invoice&) noexcept { return "invoice"; }
+std::string_view entity_type_of(const payment&) noexcept { return "payment"; }
+std::string_view entity_type_of(const suppression&) noexcept { return "suppression"; }
+std::string_view entity_type_of(const message_status& m) noexcept {
+    return m.via == channel::sms ? "sms_message" : "email_message";
+}
+std::string_view entity_type_of(const inbound_message& m) noexcept {
+    return m.via == channel::sms ? "sms_inbound" : "email_inbound";
+}
+std::string_view entity_type_of(const generic::record&) noexcept { return "record"; }
+std::string_view entity_type_of(const staff&) noexcept { return "staff"; }
+std::string_view entity_type_of(const work_item&) noexcept { return "work_item"; }
+std::string_view entity_type_of(const time_entry&) noexcept { return "time_entry"; }
+
 std::string_view entity_type_of(const entity& e) noexcept {
-    return std::visit(overloaded{
-                          [](const client&) -> std::string_view { return "client"; },
-                          [](const invoice&) -> std::string_view { return "invoice"; },
-                          [](const payment&) -> std::string_view { return "payment"; },
-                          [](const suppression&) -> std::string_view { return "suppression"; },
-                          [](const message_status& m) -> std::string_view {
-                              return m.via == channel::sms ? "sms_message" : "email_message";
-                          },
-                          [](const inbound_message& m) -> std::string_view {
-                              return m.via == channel::sms ? "sms_inbound" : "email_inbound";
-                          },
-                          [](const generic::record&) -> std::string_view { return "record"; },
-                          [](const staff&) -> std::string_view { return "staff"; },
-                          [](const work_item&) -> std::string_view { return "work_item"; },
-                          [](const time_entry&) -> std::string_view { return "time_entry"; },
-                      },
-                      e);
+    return std::visit([](const auto& x) { return entity_type_of(x); }, e);
 }
 
 std::string entity_id_of(const entity& e) {

@@ -25,8 +25,18 @@ using entity = std::variant<client,
 
 // The entity table it is stored in: "client", "invoice", "payment", "suppression",
 // "sms_message"/"email_message", "sms_inbound"/"email_inbound", "record", "staff", "work_item",
-// "time_entry".
+// "time_entry". The overloads name one alternative without wrapping (copying) it in an entity.
 std::string_view entity_type_of(const entity& e) noexcept;
+std::string_view entity_type_of(const client&) noexcept;
+std::string_view entity_type_of(const invoice&) noexcept;
+std::string_view entity_type_of(const payment&) noexcept;
+std::string_view entity_type_of(const suppression&) noexcept;
+std::string_view entity_type_of(const message_status& m) noexcept;
+std::string_view entity_type_of(const inbound_message& m) noexcept;
+std::string_view entity_type_of(const generic::record&) noexcept;
+std::string_view entity_type_of(const staff&) noexcept;
+std::string_view entity_type_of(const work_item&) noexcept;
+std::string_view entity_type_of(const time_entry&) noexcept;
 // Its canonical id (a suppression's "sms:+1…", a message status's delivery id, …).
 std::string entity_id_of(const entity& e);
 

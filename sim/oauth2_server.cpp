@@ -4,6 +4,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <nlohmann/json.hpp>
 
+#include "http/message.hpp"
 #include "util/crypto.hpp"
 
 namespace billsync::simulators {
@@ -11,52 +12,6 @@ namespace billsync::simulators {
 namespace {
 
 using json = nlohmann::json;
-
-int nibble(char c) {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
-std::string decode(std::string_view s) {
-    std::string out;
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '+') {
-            out += ' ';
-        } else if (s[i] == '%' && i + 2 < s.size() && nibble(s[i + 1]) >= 0 &&
-                   nibble(s[i + 2]) >= 0) {
-            out += static_cast<char>((nibble(s[i + 1]) << 4) | nibble(s[i + 2]));
-            i += 2;
-        } else {
-            out += s[i];
-        }
-    }
-    return out;
-}
-
-std::string encode(std::string_view s) {
-    static constexpr char hex[] = "0123456789ABCDEF";
-    std::string out;
-    for (const char ch : s) {
-        const auto c = static_cast<unsigned char>(ch);
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '.' || c == '_' || c == '~') {
-            out += ch;
-        } else {
-            out += '%';
-            out += hex[c >> 4U];
-            out += hex[c & 15U];
-        }
-    }
-    return out;
-}
 
 std::map<std::string, std::string> form(std::string_view text) {
     std::map<std::string, std::string> out;
@@ -66,8 +21,9 @@ std::map<std::string, std::string> form(std::string_view text) {
         text = amp == std::string_view::npos ? std::string_view{} : text.substr(amp + 1);
         const auto eq = part.find('=');
         if (!part.empty()) {
-            out[decode(part.substr(0, eq))] =
-                eq == std::string_view::npos ? std::string() : decode(part.substr(eq + 1));
+            out[http::percent_decode(part.substr(0, eq), true)] =
+                eq == std::string_view::npos ? std::string()
+                                             : http::percent_decode(part.substr(eq + 1), true);
         }
     }
     return out;
@@ -232,9 +188,10 @@ net::awaitable<http::response> oauth2_server::authorize(http::request req) {
         codes_[code] = {redirect, challenge, now() + options_.code_lifetime};
     }
     std::string location = redirect + (redirect.find('?') == std::string::npos ? "?" : "&");
-    location += "code=" + encode(code) + "&state=" + encode(get(q, "state"));
+    location +=
+        "code=" + http::percent_encode(code) + "&state=" + http::percent_encode(get(q, "state"));
     if (options_.mode == oauth2_mode::qbo) {
-        location += "&realmId=" + encode(options_.realm_id);
+        location += "&realmId=" + http::percent_encode(options_.realm_id);
     }
     http::response r = http::response::text(302, "");
     r.headers.push_back({"Location", location});

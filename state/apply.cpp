@@ -75,7 +75,7 @@ bool unchanged(const T* before, const T& after) {
 // Ledger and practice entities: versioned, ordered by the vendor's update time, diffed.
 template <class T>
 apply_result apply_sourced(const store& s, batch& b, std::string_view source, T x) {
-    const auto type = mappings::entity_type_of(mappings::entity(x));
+    const auto type = mappings::entity_type_of(x);
     auto existing = get_entity(s, b, type, x.id);
     if (!existing.ok()) {
         return apply_result::failure(existing.st);
@@ -173,7 +173,7 @@ apply_result apply_message_status(const store& s,
                                   batch& b,
                                   std::string_view source,
                                   mappings::message_status x) {
-    const auto type = mappings::entity_type_of(mappings::entity(x));
+    const auto type = mappings::entity_type_of(x);
     auto existing = get_entity(s, b, type, x.delivery_id);
     if (!existing.ok()) {
         return apply_result::failure(existing.st);
@@ -211,7 +211,7 @@ apply_result apply_inbound(const store& s,
                            batch& b,
                            std::string_view source,
                            mappings::inbound_message x) {
-    const auto type = mappings::entity_type_of(mappings::entity(x));
+    const auto type = mappings::entity_type_of(x);
     auto existing = get_entity(s, b, type, x.id);
     if (!existing.ok()) {
         return apply_result::failure(existing.st);

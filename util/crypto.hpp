@@ -13,6 +13,8 @@ std::string hmac_sha1(std::string_view key, std::string_view data);
 
 std::string hex_encode(std::string_view bytes);
 std::optional<std::string> hex_decode(std::string_view text);
+// The value of one hex digit (either case); -1 for any other character.
+int hex_digit(char c) noexcept;
 std::string base64_encode(std::string_view bytes);
 std::optional<std::string> base64_decode(std::string_view text);
 
