@@ -5,6 +5,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "state/identity.hpp"
 #include "state/tables.hpp"
 
 namespace billsync::state {
@@ -76,6 +77,11 @@ bool unchanged(const T* before, const T& after) {
 template <class T>
 apply_result apply_sourced(const store& s, batch& b, std::string_view source, T x) {
     const auto type = mappings::entity_type_of(x);
+    if constexpr (std::is_same_v<T, mappings::client>) {
+        if (x.source.system.empty()) {
+            x.source.system = std::string(source);  // the identity map groups clients by system
+        }
+    }
     auto existing = get_entity(s, b, type, x.id);
     if (!existing.ok()) {
         return apply_result::failure(existing.st);
@@ -114,6 +120,11 @@ apply_result apply_sourced(const store& s, batch& b, std::string_view source, T 
     if (!x.source.id.empty()) {
         const auto& system = x.source.system.empty() ? std::string(source) : x.source.system;
         put_xref(b, system, mappings::identity_key(type, x.source), x.id);
+    }
+    if constexpr (std::is_same_v<T, mappings::client>) {
+        if (auto st = identity::on_client(s, b, before ? &*before : nullptr, x); !st.ok) {
+            return apply_result::failure(st);
+        }
     }
     const auto what = !before   ? change::op::created
                       : deleted ? change::op::deleted

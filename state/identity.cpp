@@ -1,0 +1,652 @@
+#include "state/identity.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <utility>
+
+#include "state/keys.hpp"
+#include "state/tables.hpp"
+
+namespace billsync::state::identity {
+
+namespace {
+
+using nlohmann::json;
+
+std::string member_key(std::string_view client) { return "m/" + std::string(client); }
+std::string party_key(std::string_view party) { return "p/" + std::string(party); }
+std::string email_key(std::string_view email, std::string_view client) {
+    return "e/" + keys::join(email, client);
+}
+std::string domain_key(std::string_view domain, std::string_view name, std::string_view client) {
+    return "d/" + keys::join(keys::join(domain, name), client);
+}
+std::string name_key(std::string_view name, std::string_view client) {
+    return "n/" + keys::join(name, client);
+}
+std::string exception_key(std::string_view client) { return "x/" + std::string(client); }
+std::string decided_key(std::string_view client) { return "o/" + std::string(client); }
+
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+result<std::optional<std::string>> read(const store& s, batch* b, std::string_view key) {
+    return b != nullptr ? s.get(*b, cf::xref, key) : s.get(cf::xref, key);
+}
+
+// The stored canonical client (nullopt when absent or unreadable).
+std::optional<mappings::client> load_client(const store& s, batch* b, std::string_view id) {
+    auto row = b != nullptr ? get_entity(s, *b, "client", id) : get_entity(s, "client", id);
+    if (!row.ok() || !row.value) {
+        return std::nullopt;
+    }
+    std::string error;
+    return mappings::client_from_json(json::parse(*row.value, nullptr, false), error);
+}
+
+std::string system_of(const store& s, batch* b, std::string_view client) {
+    auto c = load_client(s, b, client);
+    return c ? c->source.system : std::string();
+}
+
+member member_from(std::string_view client, const json& j) {
+    member m;
+    m.client = std::string(client);
+    m.system = j.value("system", "");
+    m.how = j.value("how", "");
+    m.at = j.value("at", "");
+    return m;
+}
+
+json to_json(const member& m) {
+    return {{"client", m.client}, {"system", m.system}, {"how", m.how}, {"at", m.at}};
+}
+
+// The stored members of a party of two or more (empty: none stored).
+result<std::vector<member>> stored_members(const store& s, batch* b, std::string_view party) {
+    auto row = read(s, b, party_key(party));
+    if (!row.ok()) {
+        return result<std::vector<member>>::failure(row.st);
+    }
+    std::vector<member> out;
+    if (row.value) {
+        const auto j = json::parse(*row.value, nullptr, false);
+        if (j.is_array()) {
+            for (const auto& m : j) {
+                if (m.is_object()) {
+                    out.push_back(member_from(m.value("client", ""), m));
+                }
+            }
+        }
+    }
+    return {status::success(), std::move(out)};
+}
+
+void write_party(batch& b, std::string_view party, const std::vector<member>& members) {
+    if (members.size() < 2) {
+        b.del(cf::xref, party_key(party));
+        for (const auto& m : members) {
+            b.del(cf::xref, member_key(m.client));
+        }
+        return;
+    }
+    json list = json::array();
+    for (const auto& m : members) {
+        list.push_back(to_json(m));
+        b.put(cf::xref, member_key(m.client), party);
+    }
+    b.put(cf::xref, party_key(party), dump(list));
+}
+
+bool decided(const store& s, batch* b, std::string_view client) {
+    auto row = read(s, b, decided_key(client));
+    return row.ok() && row.value.has_value();
+}
+
+// Canonical clients listed under an index prefix (committed rows).
+std::vector<std::string> indexed(const store& s, const std::string& prefix) {
+    std::vector<std::string> out;
+    (void)s.for_each(cf::xref, prefix, [&](std::string_view key, std::string_view) {
+        out.emplace_back(key.substr(prefix.size()));
+        return true;
+    });
+    return out;
+}
+
+std::string domain_of(std::string_view email) {
+    const auto at = email.rfind('@');
+    return at == std::string_view::npos ? std::string() : std::string(email.substr(at + 1));
+}
+
+void index_rows(const mappings::client& c,
+                const std::function<void(const std::string&)>& fn) {
+    if (c.deleted) {
+        return;
+    }
+    const auto name = normalize_name(c.display_name);
+    std::set<std::string> domains;
+    for (const auto& e : emails_of(c.contact.billing_email)) {
+        fn(email_key(e, c.id));
+        if (const auto d = domain_of(e); !d.empty() && !public_mail_domain(d)) {
+            domains.insert(d);
+        }
+    }
+    if (!name.empty()) {
+        fn(name_key(name, c.id));
+        for (const auto& d : domains) {
+            fn(domain_key(d, name, c.id));
+        }
+    }
+}
+
+struct candidate_set {
+    std::set<std::string> parties;
+    std::set<std::string> clients;
+};
+
+// The parties of `found` that could take a client of `system`: none of their members is from
+// that system already.
+status candidates(const store& s,
+                  batch& b,
+                  std::string_view self,
+                  std::string_view system,
+                  const std::vector<std::string>& found,
+                  candidate_set& out) {
+    for (const auto& other : found) {
+        if (other == self) {
+            continue;
+        }
+        auto party = party_of(s, &b, other);
+        if (!party.ok()) {
+            return party.st;
+        }
+        auto members = members_of(s, &b, other);
+        if (!members.ok()) {
+            return members.st;
+        }
+        const bool taken = std::any_of(members.value.begin(),
+                                       members.value.end(),
+                                       [&](const member& m) { return m.system == system; });
+        if (!taken) {
+            out.parties.insert(party.value);
+            out.clients.insert(other);
+        }
+    }
+    return status::success();
+}
+
+std::string stamp(std::optional<util::instant> t) {
+    return t ? util::format_rfc3339(*t) : std::string();
+}
+
+status record_exception(batch& b,
+                        std::string_view client,
+                        std::string_view kind,
+                        std::string reason,
+                        const std::set<std::string>& candidates,
+                        std::optional<util::instant> now) {
+    json j{{"kind", kind},
+           {"reason", std::move(reason)},
+           {"candidates", json(std::vector<std::string>(candidates.begin(), candidates.end()))},
+           {"at", stamp(now)}};
+    b.put(cf::xref, exception_key(client), dump(j));
+    return status::success();
+}
+
+// Puts `client` (standing alone) into the party of `other`.
+status join(const store& s,
+            batch& b,
+            std::string_view client,
+            std::string_view system,
+            std::string_view other,
+            std::string_view how,
+            std::optional<util::instant> now) {
+    auto party = party_of(s, &b, other);
+    if (!party.ok()) {
+        return party.st;
+    }
+    auto members = members_of(s, &b, other);
+    if (!members.ok()) {
+        return members.st;
+    }
+    auto list = std::move(members.value);
+    list.push_back({std::string(client), std::string(system), std::string(how),
+                    stamp(now)});
+    write_party(b, party.value, list);
+    b.del(cf::xref, exception_key(client));
+    // Members that waited for a counterpart in this system have one now.
+    for (const auto& m : list) {
+        auto row = read(s, &b, exception_key(m.client));
+        if (!row.ok()) {
+            return row.st;
+        }
+        if (row.value) {
+            const auto j = json::parse(*row.value, nullptr, false);
+            if (j.is_object() && j.value("kind", "") == "missing" &&
+                j.value("system", "") == system) {
+                b.del(cf::xref, exception_key(m.client));
+            }
+        }
+    }
+    return status::success();
+}
+
+status match(const store& s,
+             batch& b,
+             const mappings::client& c,
+             std::optional<util::instant> now) {
+    const auto& system = c.source.system;
+    candidate_set by_email;
+    for (const auto& e : emails_of(c.contact.billing_email)) {
+        if (auto st = candidates(s, b, c.id, system, indexed(s, "e/" + keys::join(e, "")), by_email);
+            !st.ok) {
+            return st;
+        }
+    }
+    if (by_email.parties.size() == 1) {
+        return join(s, b, c.id, system, *by_email.clients.begin(), "email", now);
+    }
+    if (by_email.parties.size() > 1) {
+        return record_exception(b,
+                                c.id,
+                                "ambiguous",
+                                "its billing email matches clients of " +
+                                    std::to_string(by_email.parties.size()) +
+                                    " different parties; link it by hand",
+                                by_email.clients,
+                                now);
+    }
+    const auto name = normalize_name(c.display_name);
+    if (name.empty()) {
+        return status::success();
+    }
+    candidate_set by_domain;
+    for (const auto& e : emails_of(c.contact.billing_email)) {
+        const auto d = domain_of(e);
+        if (d.empty() || public_mail_domain(d)) {
+            continue;
+        }
+        const auto prefix = "d/" + keys::join(keys::join(d, name), "");
+        if (auto st = candidates(s, b, c.id, system, indexed(s, prefix), by_domain); !st.ok) {
+            return st;
+        }
+    }
+    if (by_domain.parties.size() == 1) {
+        return join(s, b, c.id, system, *by_domain.clients.begin(), "domain_name", now);
+    }
+    if (by_domain.parties.size() > 1) {
+        return record_exception(b,
+                                c.id,
+                                "ambiguous",
+                                "its email domain and name match clients of " +
+                                    std::to_string(by_domain.parties.size()) +
+                                    " different parties; link it by hand",
+                                by_domain.clients,
+                                now);
+    }
+    candidate_set by_name;
+    if (auto st = candidates(s, b, c.id, system, indexed(s, "n/" + keys::join(name, "")), by_name);
+        !st.ok) {
+        return st;
+    }
+    if (!by_name.parties.empty()) {
+        return record_exception(b,
+                                c.id,
+                                "name_only",
+                                "its name matches, but no billing email or company domain "
+                                "confirms it; link it by hand, or unlink to keep it apart",
+                                by_name.clients,
+                                now);
+    }
+    return status::success();
+}
+
+}  // namespace
+
+std::vector<std::string> emails_of(std::string_view billing_email) {
+    std::vector<std::string> out;
+    std::string current;
+    auto flush = [&] {
+        if (current.find('@') != std::string::npos && current.front() != '@' &&
+            current.back() != '@') {
+            out.push_back(current);
+        }
+        current.clear();
+    };
+    for (const char ch : billing_email) {
+        if (ch == ',' || ch == ';' || std::isspace(static_cast<unsigned char>(ch)) != 0) {
+            flush();
+        } else {
+            current.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(ch))));
+        }
+    }
+    flush();
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+}
+
+std::string normalize_name(std::string_view name) {
+    std::vector<std::string> words;
+    std::string word;
+    auto flush = [&] {
+        if (!word.empty()) {
+            words.push_back(std::move(word));
+            word.clear();
+        }
+    };
+    for (const char ch : name) {
+        const auto u = static_cast<unsigned char>(ch);
+        if (std::isalnum(u) != 0 || u >= 0x80) {
+            word.push_back(static_cast<char>(std::tolower(u)));
+        } else if (ch == '&') {
+            flush();
+            words.emplace_back("and");
+        } else if (ch == '\'') {
+            continue;  // "O'Brien" -> "obrien"
+        } else {
+            flush();
+        }
+    }
+    flush();
+    static constexpr std::array<std::string_view, 16> suffixes{
+        "llc", "inc", "ltd", "co", "corp", "pllc", "pc", "llp", "lp", "plc", "company",
+        "corporation", "incorporated", "limited", "pty", "gmbh"};
+    while (words.size() > 1 &&
+           std::find(suffixes.begin(), suffixes.end(), words.back()) != suffixes.end()) {
+        words.pop_back();
+    }
+    if (words.size() > 1 && words.front() == "the") {
+        words.erase(words.begin());
+    }
+    std::string out;
+    for (const auto& w : words) {
+        if (!out.empty()) {
+            out.push_back(' ');
+        }
+        out += w;
+    }
+    return out;
+}
+
+bool public_mail_domain(std::string_view domain) noexcept {
+    static constexpr std::array<std::string_view, 22> providers{
+        "aol.com",     "comcast.net", "gmail.com",   "googlemail.com", "gmx.com",
+        "gmx.net",     "hotmail.co.uk", "hotmail.com", "icloud.com",   "live.com",
+        "mac.com",     "mail.com",    "me.com",      "msn.com",        "outlook.com",
+        "proton.me",   "protonmail.com", "yahoo.co.uk", "yahoo.com",   "ymail.com",
+        "zoho.com",    "fastmail.com"};
+    return std::find(providers.begin(), providers.end(), domain) != providers.end();
+}
+
+status on_client(const store& s,
+                 batch& b,
+                 const mappings::client* before,
+                 const mappings::client& after) {
+    std::set<std::string> old_rows;
+    std::set<std::string> new_rows;
+    if (before != nullptr) {
+        index_rows(*before, [&](const std::string& k) { old_rows.insert(k); });
+    }
+    index_rows(after, [&](const std::string& k) { new_rows.insert(k); });
+    for (const auto& k : old_rows) {
+        if (!new_rows.contains(k)) {
+            b.del(cf::xref, k);
+        }
+    }
+    for (const auto& k : new_rows) {
+        if (!old_rows.contains(k)) {
+            b.put(cf::xref, k, "");
+        }
+    }
+    if (after.deleted || decided(s, &b, after.id)) {
+        return status::success();
+    }
+    auto party = read(s, &b, member_key(after.id));
+    if (!party.ok()) {
+        return party.st;
+    }
+    if (party.value) {
+        return status::success();  // linked already: a later edit does not move it
+    }
+    return match(s, b, after, after.source.updated);
+}
+
+result<std::string> party_of(const store& s, batch* b, std::string_view client) {
+    auto row = read(s, b, member_key(client));
+    if (!row.ok()) {
+        return result<std::string>::failure(row.st);
+    }
+    return {status::success(), row.value ? *row.value : std::string(client)};
+}
+
+result<std::vector<member>> members_of(const store& s, batch* b, std::string_view client) {
+    auto party = party_of(s, b, client);
+    if (!party.ok()) {
+        return result<std::vector<member>>::failure(party.st);
+    }
+    auto stored = stored_members(s, b, party.value);
+    if (!stored.ok() || !stored.value.empty()) {
+        return stored;
+    }
+    std::vector<member> alone{{std::string(client), system_of(s, b, client), "", ""}};
+    return {status::success(), std::move(alone)};
+}
+
+result<std::optional<std::string>> counterpart(const store& s,
+                                               batch* b,
+                                               std::string_view client,
+                                               std::string_view system) {
+    auto members = members_of(s, b, client);
+    if (!members.ok()) {
+        return result<std::optional<std::string>>::failure(members.st);
+    }
+    for (const auto& m : members.value) {
+        if (m.system == system) {
+            return {status::success(), m.client};
+        }
+    }
+    return {status::success(), std::nullopt};
+}
+
+result<std::string> authoritative(const store& s,
+                                  batch* b,
+                                  std::string_view client,
+                                  std::string_view owner) {
+    if (owner.empty()) {
+        return {status::success(), std::string(client)};
+    }
+    auto found = counterpart(s, b, client, owner);
+    if (!found.ok()) {
+        return result<std::string>::failure(found.st);
+    }
+    return {status::success(), found.value ? *found.value : std::string(client)};
+}
+
+result<std::vector<exception_info>> exceptions(const store& s) {
+    std::vector<exception_info> out;
+    auto st = s.for_each(cf::xref, "x/", [&](std::string_view key, std::string_view value) {
+        const auto j = json::parse(value, nullptr, false);
+        if (!j.is_object()) {
+            return true;
+        }
+        exception_info e;
+        e.client = std::string(key.substr(2));
+        e.kind = j.value("kind", "");
+        e.reason = j.value("reason", "");
+        if (const auto it = j.find("candidates"); it != j.end() && it->is_array()) {
+            for (const auto& c : *it) {
+                if (c.is_string()) {
+                    e.candidates.push_back(c.get<std::string>());
+                }
+            }
+        }
+        e.needed_by = j.value("needed_by", "");
+        e.system = j.value("system", "");
+        e.at = j.value("at", "");
+        out.push_back(std::move(e));
+        return true;
+    });
+    if (!st.ok) {
+        return result<std::vector<exception_info>>::failure(std::move(st));
+    }
+    return {status::success(), std::move(out)};
+}
+
+status need_counterpart(const store& s,
+                        batch& b,
+                        std::string_view client,
+                        std::string_view system,
+                        std::string_view needed_by,
+                        util::instant now) {
+    auto row = read(s, &b, exception_key(client));
+    if (!row.ok()) {
+        return row.st;
+    }
+    if (row.value) {
+        return status::success();  // already waiting (or ambiguous: the operator sees that)
+    }
+    json j{{"kind", "missing"},
+           {"reason",
+            "no client in '" + std::string(system) + "' is linked to it; link it by hand"},
+           {"candidates", json::array()},
+           {"system", system},
+           {"needed_by", needed_by},
+           {"at", util::format_rfc3339(now)}};
+    b.put(cf::xref, exception_key(client), dump(j));
+    return status::success();
+}
+
+result<std::optional<std::string>> find_client(const store& s, std::string_view ref) {
+    using out_t = result<std::optional<std::string>>;
+    auto direct = get_entity(s, "client", ref);
+    if (!direct.ok()) {
+        return out_t::failure(direct.st);
+    }
+    if (direct.value) {
+        return {status::success(), std::string(ref)};
+    }
+    const auto colon = ref.find(':');
+    if (colon == std::string_view::npos || colon == 0 || colon + 1 == ref.size()) {
+        return {status::success(), std::nullopt};
+    }
+    const auto system = ref.substr(0, colon);
+    const auto id = ref.substr(colon + 1);
+    // Vendor keys are "[<account>/]client/<id>" under the connector's name.
+    const auto prefix = "r/" + keys::join(system, "");
+    const auto tail = "client/" + std::string(id);
+    std::optional<std::string> found;
+    auto st = s.for_each(cf::xref, prefix, [&](std::string_view key, std::string_view value) {
+        const auto remote = key.substr(prefix.size());
+        if (remote == tail ||
+            (remote.size() > tail.size() && remote.ends_with(tail) &&
+             remote[remote.size() - tail.size() - 1] == '/')) {
+            found = std::string(value);
+            return false;
+        }
+        return true;
+    });
+    if (!st.ok) {
+        return out_t::failure(std::move(st));
+    }
+    return {status::success(), std::move(found)};
+}
+
+result<decision> link(const store& s,
+                      batch& b,
+                      std::string_view a,
+                      std::string_view bclient,
+                      util::instant now) {
+    using out_t = result<decision>;
+    if (a == bclient) {
+        return {status::success(), decision{false, "a client cannot be linked to itself", {}}};
+    }
+    auto pa = party_of(s, &b, a);
+    auto pb = party_of(s, &b, bclient);
+    auto ma = members_of(s, &b, a);
+    auto mb = members_of(s, &b, bclient);
+    for (const auto* st : {&pa.st, &pb.st, &ma.st, &mb.st}) {
+        if (!st->ok) {
+            return out_t::failure(*st);
+        }
+    }
+    if (pa.value == pb.value) {
+        return {status::success(), decision{true, {}, pa.value}};
+    }
+    for (const auto& x : ma.value) {
+        for (const auto& y : mb.value) {
+            if (x.system == y.system) {
+                return {status::success(),
+                        decision{false,
+                                 "both parties already have a client in '" + x.system + "' (" +
+                                     x.client + " and " + y.client +
+                                     "); merge the duplicate there first, or unlink one",
+                                 {}}};
+            }
+        }
+    }
+    auto list = std::move(ma.value);
+    const auto at = util::format_rfc3339(now);
+    for (auto& m : mb.value) {
+        m.how = "manual";
+        m.at = at;
+        list.push_back(std::move(m));
+    }
+    b.del(cf::xref, party_key(pb.value));
+    write_party(b, pa.value, list);
+    for (const auto& m : list) {
+        b.del(cf::xref, exception_key(m.client));
+    }
+    b.put(cf::xref, decided_key(a), "manual");
+    b.put(cf::xref, decided_key(bclient), "manual");
+    return {status::success(), decision{true, {}, pa.value}};
+}
+
+result<decision> unlink(const store& s, batch& b, std::string_view client, util::instant now) {
+    using out_t = result<decision>;
+    (void)now;
+    auto party = party_of(s, &b, client);
+    auto members = members_of(s, &b, client);
+    if (!party.ok() || !members.ok()) {
+        return out_t::failure(!party.ok() ? party.st : members.st);
+    }
+    auto list = std::move(members.value);
+    std::erase_if(list, [&](const member& m) { return m.client == client; });
+    if (party.value == client && list.size() >= 2) {
+        // The party was named after this client: the rest keep a party of their own.
+        b.del(cf::xref, party_key(party.value));
+        write_party(b, list.front().client, list);
+    } else {
+        write_party(b, party.value, list);
+    }
+    b.del(cf::xref, member_key(client));
+    b.del(cf::xref, exception_key(client));
+    b.put(cf::xref, decided_key(client), "manual");
+    return {status::success(), decision{true, {}, std::string(client)}};
+}
+
+result<std::vector<std::pair<std::string, std::vector<member>>>> parties(const store& s) {
+    std::vector<std::pair<std::string, std::vector<member>>> out;
+    auto st = s.for_each(cf::xref, "p/", [&](std::string_view key, std::string_view value) {
+        const auto j = json::parse(value, nullptr, false);
+        std::vector<member> list;
+        if (j.is_array()) {
+            for (const auto& m : j) {
+                if (m.is_object()) {
+                    list.push_back(member_from(m.value("client", ""), m));
+                }
+            }
+        }
+        out.emplace_back(std::string(key.substr(2)), std::move(list));
+        return true;
+    });
+    if (!st.ok) {
+        return result<std::vector<std::pair<std::string, std::vector<member>>>>::failure(
+            std::move(st));
+    }
+    return {status::success(), std::move(out)};
+}
+
+}  // namespace billsync::state::identity

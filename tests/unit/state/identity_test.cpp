@@ -1,0 +1,212 @@
+// The cross-system identity map: clients of different systems are grouped by strong keys only,
+// never guessed, and operators decide what matching cannot.
+
+#include "state/identity.hpp"
+
+#include <gtest/gtest.h>
+
+#include "state/apply.hpp"
+#include "state/tables.hpp"
+#include "tests/unit/state/state_test_support.hpp"
+
+namespace billsync::state {
+namespace {
+
+using testing::temp_dir;
+
+class identity_test : public ::testing::Test {
+protected:
+    void SetUp() override {
+        store_ = testing::open_store(dir_.db());
+        ASSERT_TRUE(store_);
+    }
+
+    static mappings::client client(std::string system,
+                                   std::string id,
+                                   std::string name,
+                                   std::string email) {
+        mappings::client c;
+        c.id = system + ":client:" + id;
+        c.display_name = std::move(name);
+        c.contact.billing_email = std::move(email);
+        c.source = {system, "", id, "1", *mappings::parse_timestamp("2026-03-02T10:00:00Z")};
+        return c;
+    }
+
+    void put(mappings::client c) {
+        batch b(*store_);
+        const auto system = c.source.system;
+        auto r = apply(*store_, b, system, std::move(c));
+        ASSERT_TRUE(r.ok()) << r.st.message;
+        ASSERT_TRUE(store_->write(b, false).ok);
+    }
+
+    std::vector<std::string> party(std::string_view id) {
+        auto m = identity::members_of(*store_, nullptr, id);
+        EXPECT_TRUE(m.ok());
+        std::vector<std::string> out;
+        for (const auto& x : m.value) {
+            out.push_back(x.client);
+        }
+        std::sort(out.begin(), out.end());
+        return out;
+    }
+
+    std::vector<identity::exception_info> exceptions() {
+        auto e = identity::exceptions(*store_);
+        EXPECT_TRUE(e.ok());
+        return e.value;
+    }
+
+    identity::decision link(std::string_view a, std::string_view b2) {
+        batch b(*store_);
+        auto r = identity::link(*store_, b, a, b2, util::instant{});
+        EXPECT_TRUE(r.ok());
+        EXPECT_TRUE(store_->write(b, false).ok);
+        return r.value;
+    }
+
+    void unlink(std::string_view a) {
+        batch b(*store_);
+        auto r = identity::unlink(*store_, b, a, util::instant{});
+        ASSERT_TRUE(r.ok() && r.value.ok);
+        ASSERT_TRUE(store_->write(b, false).ok);
+    }
+
+    temp_dir dir_;
+    std::unique_ptr<store> store_;
+};
+
+TEST(identity_normalize, names_lose_case_punctuation_and_legal_suffixes) {
+    EXPECT_EQ(identity::normalize_name("The Smith & Sons, LLC"), "smith and sons");
+    EXPECT_EQ(identity::normalize_name("O'Brien Tax Co."), "obrien tax");
+    EXPECT_EQ(identity::normalize_name("  ACME   inc "), "acme");
+    EXPECT_EQ(identity::normalize_name("Inc"), "inc");  // a name is never emptied
+    EXPECT_EQ(identity::normalize_name("Müller GmbH"), "m\xc3\xbcller");
+}
+
+TEST(identity_normalize, billing_email_fields_hold_several_addresses) {
+    EXPECT_EQ(identity::emails_of("AP@Acme.com, Owner@acme.com;ap@acme.com"),
+              (std::vector<std::string>{"ap@acme.com", "owner@acme.com"}));
+    EXPECT_TRUE(identity::emails_of("not an address").empty());
+    EXPECT_TRUE(identity::public_mail_domain("gmail.com"));
+    EXPECT_FALSE(identity::public_mail_domain("acme.com"));
+}
+
+TEST_F(identity_test, an_exact_billing_email_links_clients_of_two_systems) {
+    put(client("ledger", "7", "Acme LLC", "ap@acme.com"));
+    put(client("practice", "ORG1", "ACME", "AP@acme.com"));
+    EXPECT_EQ(party("practice:client:ORG1"),
+              (std::vector<std::string>{"ledger:client:7", "practice:client:ORG1"}));
+    auto other = identity::counterpart(*store_, nullptr, "practice:client:ORG1", "ledger");
+    ASSERT_TRUE(other.ok() && other.value);
+    EXPECT_EQ(*other.value, "ledger:client:7");
+    EXPECT_TRUE(exceptions().empty());
+}
+
+TEST_F(identity_test, a_company_domain_plus_the_name_links_but_a_public_domain_does_not) {
+    put(client("ledger", "7", "Acme LLC", "ap@acme.com"));
+    put(client("practice", "ORG1", "Acme, Inc.", "owner@acme.com"));
+    EXPECT_EQ(party("ledger:client:7").size(), 2U);
+
+    put(client("ledger", "8", "Jane Roe", "jane.roe@gmail.com"));
+    put(client("practice", "ORG2", "Jane Roe", "jroe@gmail.com"));
+    EXPECT_EQ(party("practice:client:ORG2"), (std::vector<std::string>{"practice:client:ORG2"}));
+    // Same name, nothing else confirms it: an exception, never a guess.
+    const auto ex = exceptions();
+    ASSERT_EQ(ex.size(), 1U);
+    EXPECT_EQ(ex[0].client, "practice:client:ORG2");
+    EXPECT_EQ(ex[0].kind, "name_only");
+    EXPECT_EQ(ex[0].candidates, (std::vector<std::string>{"ledger:client:8"}));
+}
+
+TEST_F(identity_test, two_candidate_parties_are_an_exception_not_a_guess) {
+    put(client("ledger", "7", "Acme East", "ap@acme.com"));
+    put(client("books", "3", "Acme West", "ap@acme.com"));
+    // ledger:7 and books:3 are linked by the shared email (different systems).
+    EXPECT_EQ(party("books:client:3").size(), 2U);
+    put(client("ledger", "9", "Acme North", "ap@acme.com"));
+    // The only party with that email already has a ledger client: ledger:9 stays apart.
+    EXPECT_EQ(party("ledger:client:9"), (std::vector<std::string>{"ledger:client:9"}));
+    put(client("practice", "ORG1", "Acme", "ap@acme.com"));
+    EXPECT_EQ(party("practice:client:ORG1"), (std::vector<std::string>{"practice:client:ORG1"}));
+    const auto ex = exceptions();
+    ASSERT_EQ(ex.size(), 1U);
+    EXPECT_EQ(ex[0].kind, "ambiguous");
+    EXPECT_EQ(ex[0].candidates.size(), 3U);
+}
+
+TEST_F(identity_test, two_clients_of_one_system_are_never_merged) {
+    put(client("ledger", "7", "Acme", "ap@acme.com"));
+    put(client("ledger", "8", "Acme", "ap@acme.com"));
+    EXPECT_EQ(party("ledger:client:8"), (std::vector<std::string>{"ledger:client:8"}));
+    const auto refused = link("ledger:client:7", "ledger:client:8");
+    EXPECT_FALSE(refused.ok);
+    EXPECT_NE(refused.error.find("'ledger'"), std::string::npos) << refused.error;
+}
+
+TEST_F(identity_test, operators_link_and_unlink_and_matching_respects_it) {
+    put(client("ledger", "8", "Jane Roe", "jane.roe@gmail.com"));
+    put(client("practice", "ORG2", "Jane Roe", "jroe@gmail.com"));
+    ASSERT_EQ(exceptions().size(), 1U);
+    const auto found = identity::find_client(*store_, "practice:ORG2");
+    ASSERT_TRUE(found.ok() && found.value);
+    EXPECT_EQ(*found.value, "practice:client:ORG2");
+    EXPECT_TRUE(link("ledger:client:8", *found.value).ok);
+    EXPECT_EQ(party("practice:client:ORG2").size(), 2U);
+    EXPECT_TRUE(exceptions().empty());
+
+    unlink("practice:client:ORG2");
+    EXPECT_EQ(party("practice:client:ORG2"), (std::vector<std::string>{"practice:client:ORG2"}));
+    EXPECT_EQ(party("ledger:client:8"), (std::vector<std::string>{"ledger:client:8"}));
+    // A later edit of the unlinked client, now with the ledger's email, does not re-link it.
+    put(client("practice", "ORG2", "Jane Roe", "jane.roe@gmail.com"));
+    EXPECT_EQ(party("practice:client:ORG2"), (std::vector<std::string>{"practice:client:ORG2"}));
+}
+
+TEST_F(identity_test, unlinking_the_first_member_keeps_the_others_together) {
+    put(client("ledger", "7", "Acme", "ap@acme.com"));
+    put(client("practice", "ORG1", "Acme", "ap@acme.com"));
+    put(client("time", "55", "Acme", "ap@acme.com"));
+    ASSERT_EQ(party("time:client:55").size(), 3U);
+    unlink("ledger:client:7");
+    EXPECT_EQ(party("time:client:55"),
+              (std::vector<std::string>{"practice:client:ORG1", "time:client:55"}));
+    auto a = identity::authoritative(*store_, nullptr, "time:client:55", "practice");
+    ASSERT_TRUE(a.ok());
+    EXPECT_EQ(a.value, "practice:client:ORG1");
+    auto none = identity::counterpart(*store_, nullptr, "time:client:55", "ledger");
+    ASSERT_TRUE(none.ok());
+    EXPECT_FALSE(none.value.has_value());
+}
+
+TEST_F(identity_test, a_workflow_waiting_on_a_counterpart_is_listed_once) {
+    put(client("practice", "ORG1", "Acme", "ap@acme.com"));
+    for (int i = 0; i < 2; ++i) {
+        batch b(*store_);
+        ASSERT_TRUE(identity::need_counterpart(
+                        *store_, b, "practice:client:ORG1", "time", "draft_time wi-1", {})
+                        .ok);
+        ASSERT_TRUE(store_->write(b, false).ok);
+    }
+    const auto ex = exceptions();
+    ASSERT_EQ(ex.size(), 1U);
+    EXPECT_EQ(ex[0].kind, "missing");
+    EXPECT_EQ(ex[0].system, "time");
+    EXPECT_EQ(ex[0].needed_by, "draft_time wi-1");
+    // The counterpart arrives and matches: the exception is gone.
+    put(client("time", "55", "Acme", "ap@acme.com"));
+    EXPECT_EQ(party("practice:client:ORG1").size(), 2U);
+}
+
+TEST_F(identity_test, an_email_change_moves_the_index) {
+    put(client("ledger", "7", "Acme", "old@acme.com"));
+    put(client("ledger", "7", "Acme", "new@acme.com"));
+    put(client("practice", "ORG1", "Zeta", "old@acme.com"));
+    EXPECT_EQ(party("practice:client:ORG1").size(), 1U);
+    put(client("practice", "ORG9", "Zeta", "new@acme.com"));
+    EXPECT_EQ(party("practice:client:ORG9").size(), 2U);
+}
+
+}  // namespace
+}  // namespace billsync::state
