@@ -25,6 +25,7 @@
 #include "connectors/runtime/runtime_deps.hpp"
 #include "connectors/runtime/token_store.hpp"
 #include "daemon/app_config.hpp"
+#include "daemon/identities.hpp"
 #include "daemon/intake.hpp"
 #include "daemon/pipeline.hpp"
 #include "daemon/sd_notify.hpp"
@@ -550,6 +551,22 @@ struct app::impl : status_source {
         co_return r;
     }
 
+    // POST /identities/<verb>: one batch on the pipeline's thread, audited.
+    net::awaitable<http::response> identities_post(std::string verb, http::request req) {
+        auto op = [this, verb, body = req.body]() -> net::awaitable<http::response> {
+            state::batch b(*store);
+            co_return identities_command(verb, body, *store, b, *audit, clock->now(), [this, &b] {
+                return store->write(b, true);
+            });
+        };
+        auto r = co_await net::co_spawn(work_ioc, std::move(op), use_awaitable);
+        if (r.status == 200) {
+            log->info("Identity command done verb={}", verb);
+            pipe->kick();
+        }
+        co_return r;
+    }
+
     // The part of a /workflows/<rule>/<verb> path after the prefix, split at the first '/'.
     static std::pair<std::string, std::string> rule_and_verb(std::string_view rest) {
         const auto slash = rest.find('/');
@@ -579,6 +596,17 @@ struct app::impl : status_source {
                 auto [rule, verb] = rule_and_verb(std::string_view(req.path).substr(prefix.size()));
                 return workflow_post(std::move(rule), std::move(verb), std::move(req));
             }));
+        // The identity map: exceptions and links, and the operator's decisions.
+        status_routes.add(
+            "GET", "/identities", guard(token, [this](http::request) {
+                return read_request([](const state::store& s) { return identities_json(s); });
+            }));
+        for (std::string verb : {"link", "unlink"}) {
+            status_routes.add(
+                "POST", "/identities/" + verb, guard(token, [this, verb](http::request req) {
+                    return identities_post(verb, std::move(req));
+                }));
+        }
         // The documented follow-up routes, served through the same path.
         status_routes.add("GET", "/followups", guard(token, [this](http::request) {
                               return read_view("followup");

@@ -10,6 +10,7 @@
 #include "daemon/app.hpp"
 #include "daemon/app_config.hpp"
 #include "daemon/connect.hpp"
+#include "daemon/identities.hpp"
 #include "daemon/preview.hpp"
 #include "daemon/sandbox.hpp"
 #include "daemon/tools.hpp"
@@ -261,6 +262,20 @@ int main(int argc, char** argv) {
     bool tasks_json = false;
     tasks->add_flag("--json", tasks_json, "Print the JSON instead of text");
 
+    std::string id_verb;
+    std::vector<std::string> id_args;
+    bool id_json = false;
+    auto* identities = cli.add_subcommand(
+        "identities", "One client across systems: list exceptions and links, link or unlink");
+    identities->add_option("verb", id_verb, "list | link | unlink")
+        ->required()
+        ->check(CLI::IsMember({"list", "link", "unlink"}));
+    identities->add_option("clients",
+                           id_args,
+                           "link: CLIENT OTHER; unlink: CLIENT (canonical id or <connector>:<id>)");
+    identities->add_option("-c,--config", config_file, "Configuration file")->required();
+    identities->add_flag("--json", id_json, "Print the JSON instead of text");
+
     std::string connect_vendor;
     auto* connect = cli.add_subcommand(
         "connect", "Authorize billsync at a vendor that uses OAuth2 (authorization code)");
@@ -310,6 +325,9 @@ int main(int argc, char** argv) {
         }
         return cmd_workflow(
             config_file, "followup", fu_verb, args, output_of(fu_json), std::cout, std::cerr);
+    }
+    if (*identities) {
+        return cmd_identities(config_file, id_verb, id_args, id_json, std::cout, std::cerr);
     }
     if (*preview) {
         return cmd_preview(config_file, preview_opts, std::cout, std::cerr);

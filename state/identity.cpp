@@ -120,8 +120,7 @@ std::string domain_of(std::string_view email) {
     return at == std::string_view::npos ? std::string() : std::string(email.substr(at + 1));
 }
 
-void index_rows(const mappings::client& c,
-                const std::function<void(const std::string&)>& fn) {
+void index_rows(const mappings::client& c, const std::function<void(const std::string&)>& fn) {
     if (c.deleted) {
         return;
     }
@@ -212,8 +211,7 @@ status join(const store& s,
         return members.st;
     }
     auto list = std::move(members.value);
-    list.push_back({std::string(client), std::string(system), std::string(how),
-                    stamp(now)});
+    list.push_back({std::string(client), std::string(system), std::string(how), stamp(now)});
     write_party(b, party.value, list);
     b.del(cf::xref, exception_key(client));
     // Members that waited for a counterpart in this system have one now.
@@ -240,7 +238,8 @@ status match(const store& s,
     const auto& system = c.source.system;
     candidate_set by_email;
     for (const auto& e : emails_of(c.contact.billing_email)) {
-        if (auto st = candidates(s, b, c.id, system, indexed(s, "e/" + keys::join(e, "")), by_email);
+        if (auto st =
+                candidates(s, b, c.id, system, indexed(s, "e/" + keys::join(e, "")), by_email);
             !st.ok) {
             return st;
         }
@@ -351,9 +350,22 @@ std::string normalize_name(std::string_view name) {
         }
     }
     flush();
-    static constexpr std::array<std::string_view, 16> suffixes{
-        "llc", "inc", "ltd", "co", "corp", "pllc", "pc", "llp", "lp", "plc", "company",
-        "corporation", "incorporated", "limited", "pty", "gmbh"};
+    static constexpr std::array<std::string_view, 16> suffixes{"llc",
+                                                               "inc",
+                                                               "ltd",
+                                                               "co",
+                                                               "corp",
+                                                               "pllc",
+                                                               "pc",
+                                                               "llp",
+                                                               "lp",
+                                                               "plc",
+                                                               "company",
+                                                               "corporation",
+                                                               "incorporated",
+                                                               "limited",
+                                                               "pty",
+                                                               "gmbh"};
     while (words.size() > 1 &&
            std::find(suffixes.begin(), suffixes.end(), words.back()) != suffixes.end()) {
         words.pop_back();
@@ -373,11 +385,11 @@ std::string normalize_name(std::string_view name) {
 
 bool public_mail_domain(std::string_view domain) noexcept {
     static constexpr std::array<std::string_view, 22> providers{
-        "aol.com",     "comcast.net", "gmail.com",   "googlemail.com", "gmx.com",
-        "gmx.net",     "hotmail.co.uk", "hotmail.com", "icloud.com",   "live.com",
-        "mac.com",     "mail.com",    "me.com",      "msn.com",        "outlook.com",
-        "proton.me",   "protonmail.com", "yahoo.co.uk", "yahoo.com",   "ymail.com",
-        "zoho.com",    "fastmail.com"};
+        "aol.com",   "comcast.net",    "gmail.com",   "googlemail.com", "gmx.com",
+        "gmx.net",   "hotmail.co.uk",  "hotmail.com", "icloud.com",     "live.com",
+        "mac.com",   "mail.com",       "me.com",      "msn.com",        "outlook.com",
+        "proton.me", "protonmail.com", "yahoo.co.uk", "yahoo.com",      "ymail.com",
+        "zoho.com",  "fastmail.com"};
     return std::find(providers.begin(), providers.end(), domain) != providers.end();
 }
 
@@ -397,9 +409,7 @@ status on_client(const store& s,
         }
     }
     for (const auto& k : new_rows) {
-        if (!old_rows.contains(k)) {
-            b.put(cf::xref, k, "");
-        }
+        b.put(cf::xref, k, "");  // also when unchanged: rows written before the index existed
     }
     if (after.deleted || decided(s, &b, after.id)) {
         return status::success();
@@ -412,6 +422,16 @@ status on_client(const store& s,
         return status::success();  // linked already: a later edit does not move it
     }
     return match(s, b, after, after.source.updated);
+}
+
+status index_all(const store& s, batch& b) {
+    return for_each_entity(s, "client", [&](std::string_view, std::string_view value) {
+        std::string error;
+        if (auto c = mappings::client_from_json(json::parse(value, nullptr, false), error)) {
+            index_rows(*c, [&](const std::string& k) { b.put(cf::xref, k, ""); });
+        }
+        return true;
+    });
 }
 
 result<std::string> party_of(const store& s, batch* b, std::string_view client) {
@@ -508,13 +528,13 @@ status need_counterpart(const store& s,
     if (row.value) {
         return status::success();  // already waiting (or ambiguous: the operator sees that)
     }
-    json j{{"kind", "missing"},
-           {"reason",
-            "no client in '" + std::string(system) + "' is linked to it; link it by hand"},
-           {"candidates", json::array()},
-           {"system", system},
-           {"needed_by", needed_by},
-           {"at", util::format_rfc3339(now)}};
+    json j{
+        {"kind", "missing"},
+        {"reason", "no client in '" + std::string(system) + "' is linked to it; link it by hand"},
+        {"candidates", json::array()},
+        {"system", system},
+        {"needed_by", needed_by},
+        {"at", util::format_rfc3339(now)}};
     b.put(cf::xref, exception_key(client), dump(j));
     return status::success();
 }
@@ -540,9 +560,8 @@ result<std::optional<std::string>> find_client(const store& s, std::string_view 
     std::optional<std::string> found;
     auto st = s.for_each(cf::xref, prefix, [&](std::string_view key, std::string_view value) {
         const auto remote = key.substr(prefix.size());
-        if (remote == tail ||
-            (remote.size() > tail.size() && remote.ends_with(tail) &&
-             remote[remote.size() - tail.size() - 1] == '/')) {
+        if (remote == tail || (remote.size() > tail.size() && remote.ends_with(tail) &&
+                               remote[remote.size() - tail.size() - 1] == '/')) {
             found = std::string(value);
             return false;
         }
@@ -554,11 +573,8 @@ result<std::optional<std::string>> find_client(const store& s, std::string_view 
     return {status::success(), std::move(found)};
 }
 
-result<decision> link(const store& s,
-                      batch& b,
-                      std::string_view a,
-                      std::string_view bclient,
-                      util::instant now) {
+result<decision> link(
+    const store& s, batch& b, std::string_view a, std::string_view bclient, util::instant now) {
     using out_t = result<decision>;
     if (a == bclient) {
         return {status::success(), decision{false, "a client cannot be linked to itself", {}}};

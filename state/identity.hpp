@@ -48,6 +48,10 @@ status on_client(const store& s,
                  const mappings::client* before,
                  const mappings::client& after);
 
+// Writes the match-index rows of every stored client (the schema 1 -> 2 upgrade: clients stored
+// before the identity map existed). Matching waits for each client's next change.
+status index_all(const store& s, batch& b);
+
 // The party a client belongs to (itself when it stands alone).
 result<std::string> party_of(const store& s, batch* b, std::string_view client);
 
@@ -106,11 +110,8 @@ struct decision {
     std::string error;
     std::string party;  // link: the party both now belong to
 };
-result<decision> link(const store& s,
-                      batch& b,
-                      std::string_view a,
-                      std::string_view bclient,
-                      util::instant now);
+result<decision> link(
+    const store& s, batch& b, std::string_view a, std::string_view bclient, util::instant now);
 result<decision> unlink(const store& s, batch& b, std::string_view client, util::instant now);
 
 // Every party of two or more members, keyed by party id.

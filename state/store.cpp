@@ -13,6 +13,7 @@
 #include <limits>
 #include <system_error>
 
+#include "state/identity.hpp"
 #include "util/temp_dir.hpp"
 
 namespace billsync::state {
@@ -121,7 +122,9 @@ status status::from(const rocksdb::Status& s) {
     return out;
 }
 
-std::vector<migration> builtin_migrations() { return {}; }
+std::vector<migration> builtin_migrations() {
+    return {{1, [](store& s, batch& b) { return identity::index_all(s, b); }}};
+}
 
 // --- batch -----------------------------------------------------------------------------------
 

@@ -70,9 +70,9 @@ struct migration {
     std::function<status(store&, batch&)> fn;
 };
 
-inline constexpr std::uint32_t current_schema_version = 1;
+inline constexpr std::uint32_t current_schema_version = 2;
 
-// The migrations of this build, in order. Empty while the schema is at version 1.
+// The migrations of this build, in order: 1 -> 2 indexes stored clients for the identity map.
 std::vector<migration> builtin_migrations();
 
 struct open_options {

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <iosfwd>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -36,6 +37,13 @@ struct rule_deps {
     std::string time_zone;                      // [daemon] time_zone, the firm's default
     std::vector<connector> connectors;          // enabled connectors, in configuration order
     util::metrics_registry* metrics = nullptr;  // null in previews and tools
+    // [sources]: the connector that is the source of truth per data type ("invoices",
+    // "payments", "clients", "time_entries", "work_items"); a type not listed has none.
+    std::map<std::string, std::string, std::less<>> sources;
+    std::string source_of(std::string_view data_type) const {
+        const auto it = sources.find(data_type);
+        return it == sources.end() ? std::string() : it->second;
+    }
 };
 
 // The canonical entity a timer's decision depends on, re-read from its source of truth before

@@ -38,6 +38,9 @@ workflows::rule_deps rule_deps_for(const app_config& cfg,
     workflows::rule_deps deps;
     deps.time_zone = cfg.daemon().time_zone;
     deps.metrics = metrics;
+    for (const auto& [type, owner] : cfg.sources.owners) {
+        deps.sources.emplace(type, owner);
+    }
     for (const auto& s : cfg.connectors) {
         if (s.enabled && available.contains(s.name)) {
             deps.connectors.push_back({s.name,

@@ -9,6 +9,7 @@
 #include <ostream>
 #include <set>
 
+#include "state/identity.hpp"
 #include "util/crypto.hpp"
 #include "util/metrics.hpp"
 #include "workflows/action_key.hpp"
@@ -296,10 +297,20 @@ state::result<std::optional<followup_rule::loaded>> followup_rule::load(std::str
         return result_t::failure(
             state::status::failure("stored invoice " + std::string(invoice_id) + ": " + error));
     }
+    if (!routes_.invoices_from.empty() && !inv->source.system.empty() &&
+        inv->source.system != routes_.invoices_from) {
+        return {state::status::success(), std::nullopt};  // [sources]: another ledger's copy
+    }
     loaded l;
     l.invoice = std::move(*inv);
     if (!l.invoice.client_id.empty()) {
-        auto c = state::get_entity(s, ctx.b, "client", l.invoice.client_id);
+        // [sources] clients: the contact fields of the linked client in that system count.
+        auto who =
+            state::identity::authoritative(s, &ctx.b, l.invoice.client_id, routes_.clients_from);
+        if (!who.ok()) {
+            return result_t::failure(who.st);
+        }
+        auto c = state::get_entity(s, ctx.b, "client", who.value);
         if (!c.ok()) {
             return result_t::failure(c.st);
         }
@@ -518,8 +529,15 @@ state::status followup_rule::on_change(const mappings::change& c, context& ctx) 
     if (c.entity_type == "client" || suppression != nullptr) {
         std::vector<std::string> ids;
         if (c.entity_type == "client") {
-            const auto id = c.entity_id;
-            ids = invoices_of([&id](const mappings::client& cl) { return cl.id == id; });
+            // Invoices of the client and of every client linked to it (its party).
+            std::set<std::string, std::less<>> party{c.entity_id};
+            if (auto m = state::identity::members_of(*ctx.store, &ctx.b, c.entity_id); m.ok()) {
+                for (const auto& x : m.value) {
+                    party.insert(x.client);
+                }
+            }
+            ids =
+                invoices_of([&party](const mappings::client& cl) { return party.contains(cl.id); });
         } else if (suppression->via == mappings::channel::sms) {
             const auto& number = suppression->address;
             ids = invoices_of(
@@ -792,6 +810,8 @@ std::unique_ptr<followup_rule> make(const settings& s, const rule_deps& deps, st
     routes.sms = pick(s.sms_connector, "sms");
     routes.reply_to = s.reply_to;
     routes.coordinator_email = s.coordinator_email;
+    routes.invoices_from = deps.source_of("invoices");
+    routes.clients_from = deps.source_of("clients");
     return std::make_unique<followup_rule>(std::move(*p), std::move(routes), deps.metrics);
 }
 

@@ -31,6 +31,10 @@ struct channel_routes {
     // inbound reply names its invoice. Empty: no per-invoice reply address.
     std::string reply_to;
     std::string coordinator_email;  // tasks are also emailed here when set
+    // [sources]: only invoices from `invoices_from` are followed up (empty: from any ledger);
+    // a client's contact fields come from its linked client in `clients_from` when it has one.
+    std::string invoices_from;
+    std::string clients_from;
 };
 
 // The reply token of an invoice ("inv-" + 12 hex of its id's hash) and the address built from it.

@@ -280,10 +280,12 @@ TEST_F(connector_settings_test, harvest) {
 TEST_F(connector_settings_test, taxdome) {
     auto o = parse_one(
         "[connectors.taxdome]\n"
-        "relay_secret = \"${env:BILLSYNC_TEST_CONNECTOR_SECRET}\"\n");
+        "relay_secret = \"connector-relay-secret-of-40-characters!\"\n");
     ASSERT_NE(o.settings, nullptr) << o.result.rendered();
     EXPECT_EQ(o.settings->base_url, "");
-    EXPECT_EQ(o.settings->find_secret("relay_secret")->reveal(), "connector-secret-value");
+    EXPECT_EQ(o.settings->find_secret("relay_secret")->reveal(),
+              "connector-relay-secret-of-40-characters!");
+    EXPECT_EQ(*o.settings->value("relay_max_age_s"), "86400");
 }
 
 TEST_F(connector_settings_test, generic_defaults) {

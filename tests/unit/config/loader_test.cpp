@@ -12,7 +12,7 @@ namespace {
 
 // A secret the connector sections below resolve from the environment (long enough to be masked).
 [[maybe_unused]] const int secret_env_set =
-    ::setenv("BILLSYNC_LOADER_TEST_SECRET", "loader-test-secret-value", 1);
+    ::setenv("BILLSYNC_LOADER_TEST_SECRET", "loader-test-secret-value-of-32-chars+", 1);
 
 using namespace std::chrono_literals;
 using testing::lines_of;

@@ -50,7 +50,7 @@ TEST(samples, production_sample_loads_when_its_secrets_exist) {
     const temp_dir creds;
     const std::regex credential(R"(\$\{credential:([A-Za-z0-9_.-]+)\})");
     for (std::sregex_iterator it(text.begin(), text.end(), credential), end; it != end; ++it) {
-        creds.write((*it)[1].str(), "value-of-" + (*it)[1].str() + "\n");
+        creds.write((*it)[1].str(), "value-of-" + (*it)[1].str() + "-long-enough-for-every-kind\n");
     }
     const scoped_env dir("CREDENTIALS_DIRECTORY", creds.path().string());
     std::vector<std::unique_ptr<scoped_env>> envs;

@@ -47,7 +47,21 @@ TEST(app_config, an_enabled_kind_this_build_cannot_run_is_an_error_at_its_kind) 
         << text;
 }
 
-TEST(app_config, without_a_kind_key_the_error_points_at_the_section) {
+TEST(app_config, without_a_kind_key_the_section_name_is_the_kind) {
+    const testing::temp_dir dir;
+    auto r = load(dir, std::string(head) + "[connectors.taxdome]\n");
+    EXPECT_FALSE(r.cfg);
+    const auto text = r.diags.render();
+    EXPECT_NE(text.find("billsync.toml:5:1: error: [connectors.taxdome]"), std::string::npos)
+        << text;
+    EXPECT_NE(text.find("relay_secret"), std::string::npos) << text;
+    r = load(dir,
+             std::string(head) + "[connectors.taxdome]\nrelay_secret = \"" + std::string(32, 'r') +
+                 "\"\n");
+    EXPECT_TRUE(r.cfg) << r.diags.render();
+}
+
+TEST(app_config, a_short_relay_secret_is_refused_at_its_key) {
     const testing::temp_dir dir;
     const auto r = load(dir,
                         std::string(head) +
@@ -55,10 +69,9 @@ TEST(app_config, without_a_kind_key_the_error_points_at_the_section) {
                             "relay_secret = \"inline-relay-secret\"\n");
     EXPECT_FALSE(r.cfg);
     const auto text = r.diags.render();
-    EXPECT_NE(text.find("billsync.toml:5:1: error: [connectors.taxdome] kind 'taxdome' is not "
-                        "available in this build"),
-              std::string::npos)
-        << text;
+    EXPECT_NE(text.find("billsync.toml:6:"), std::string::npos) << text;
+    EXPECT_NE(text.find("at least 32 characters"), std::string::npos) << text;
+    EXPECT_EQ(text.find("inline-relay-secret"), std::string::npos) << text;
 }
 
 TEST(app_config, a_disabled_section_of_such_a_kind_is_kept_and_checked) {
@@ -67,7 +80,7 @@ TEST(app_config, a_disabled_section_of_such_a_kind_is_kept_and_checked) {
                   std::string(head) +
                       "[connectors.taxdome]\n"
                       "enabled = false\n"
-                      "relay_secret = \"inline-relay-secret\"\n");
+                      "relay_secret = \"inline-relay-secret-of-32-characters\"\n");
     ASSERT_TRUE(r.cfg) << r.diags.render();
     ASSERT_EQ(r.cfg->connectors.size(), 1U);
     EXPECT_FALSE(r.cfg->connectors[0].enabled);
@@ -144,7 +157,7 @@ TEST(app_config, every_connector_sample_loads) {
         }
         const auto text = read(path);
         for (std::sregex_iterator it(text.begin(), text.end(), env), end; it != end; ++it) {
-            ::setenv((*it)[1].str().c_str(), "sample-secret-value", 1);
+            ::setenv((*it)[1].str().c_str(), "sample-secret-value-long-enough-for-every-kind", 1);
         }
         config::diagnostics diags;
         const auto cfg = load_app_config(path, diags);

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "state/apply.hpp"
 #include "state/tables.hpp"
 #include "tests/unit/state/state_test_support.hpp"
@@ -206,6 +208,37 @@ TEST_F(identity_test, an_email_change_moves_the_index) {
     EXPECT_EQ(party("practice:client:ORG1").size(), 1U);
     put(client("practice", "ORG9", "Zeta", "new@acme.com"));
     EXPECT_EQ(party("practice:client:ORG9").size(), 2U);
+}
+
+TEST(identity_upgrade, clients_stored_before_the_identity_map_are_indexed_on_upgrade) {
+    temp_dir dir;
+    mappings::client ledger;
+    ledger.id = "ledger:client:7";
+    ledger.display_name = "Acme";
+    ledger.contact.billing_email = "ap@acme.com";
+    ledger.source = {"ledger", "", "7", "1", std::nullopt};
+    {
+        open_options v1;
+        v1.schema_version = 1;
+        v1.migrations = {};
+        auto s = testing::open_store(dir.db(), v1);
+        ASSERT_TRUE(s);
+        batch b(*s);
+        put_entity(b, "client", ledger.id, mappings::to_json(ledger).dump());
+        ASSERT_TRUE(s->write(b, true).ok);
+    }
+    auto s = testing::open_store(dir.db());
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->schema_version(), current_schema_version);
+    mappings::client practice = ledger;
+    practice.id = "practice:client:ORG1";
+    practice.source = {"practice", "", "ORG1", "1", std::nullopt};
+    batch b(*s);
+    ASSERT_TRUE(apply(*s, b, "practice", practice).ok());
+    ASSERT_TRUE(s->write(b, true).ok);
+    auto other = identity::counterpart(*s, nullptr, practice.id, "ledger");
+    ASSERT_TRUE(other.ok() && other.value);
+    EXPECT_EQ(*other.value, ledger.id);
 }
 
 }  // namespace

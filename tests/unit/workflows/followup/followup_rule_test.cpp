@@ -10,6 +10,8 @@
 #include <sstream>
 
 #include "mappings/model.hpp"
+#include "state/apply.hpp"
+#include "state/identity.hpp"
 #include "state/outbox.hpp"
 #include "state/store.hpp"
 #include "state/tables.hpp"
@@ -379,6 +381,62 @@ TEST(followup_rule_timers, touch_invoice_reads_the_timer_name) {
     EXPECT_EQ(followup_rule::touch_invoice("followup/x/enter"), "x");
     EXPECT_FALSE(followup_rule::touch_invoice("remind/x"));
     EXPECT_FALSE(followup_rule::touch_invoice("followup/x/other"));
+}
+
+// [sources] at run time: the follow-up acts on the invoice ledger's invoices only, and reads a
+// client's contacts from its linked client in the clients system.
+class followup_sources_test : public followup_rule_test {
+protected:
+    void use_sources(std::string invoices_from, std::string clients_from) {
+        auto settings = default_settings();
+        settings.firm_name = "Smith & Lee CPA";
+        settings.firm_phone = "+1 555 0100";
+        auto p = planner::make(settings, "America/New_York");
+        ASSERT_TRUE(p);
+        channel_routes routes;
+        routes.email = "mail";
+        routes.sms = "sms";
+        routes.invoices_from = std::move(invoices_from);
+        routes.clients_from = std::move(clients_from);
+        rule_ = std::make_unique<followup_rule>(std::move(*p), routes);
+    }
+};
+
+TEST_F(followup_sources_test, invoices_of_a_ledger_that_is_not_the_source_are_not_followed) {
+    use_sources("books", "");
+    invoice_changed(at("2026-01-06T15:00:00Z"));
+    EXPECT_TRUE(actions().empty());
+    EXPECT_FALSE(state::get_entity(*store_, "followup", invoice_.id).value.has_value());
+
+    use_sources("qbo", "");
+    invoice_changed(at("2026-01-06T15:00:00Z"));
+    EXPECT_EQ(actions().size(), 1u);
+}
+
+TEST_F(followup_sources_test, contacts_come_from_the_linked_client_of_the_clients_source) {
+    // The ledger's customer (c-1) and the practice system's organization share a billing email
+    // domain and name, so the identity map links them; the practice system owns clients.
+    mappings::client ledger = client_;
+    ledger.contact.billing_email = "old-ap@acme.example";
+    ledger.source = {"qbo", "", "7", "1", std::nullopt};
+    mappings::client practice;
+    practice.id = "practice:client:ORG1";
+    practice.display_name = "Acme Dental";
+    practice.contact.billing_email = "billing@acme.example";
+    practice.source = {"practice", "", "ORG1", "1", std::nullopt};
+    for (auto* c : {&ledger, &practice}) {
+        state::batch b(*store_);
+        ASSERT_TRUE(state::apply(*store_, b, c->source.system, *c).ok());
+        ASSERT_TRUE(store_->write(b, true).ok);
+    }
+    auto party = state::identity::members_of(*store_, nullptr, "c-1");
+    ASSERT_TRUE(party.ok());
+    ASSERT_EQ(party.value.size(), 2u);
+    use_sources("", "practice");
+    invoice_changed(at("2026-01-06T15:00:00Z"));
+    const auto list = actions();
+    ASSERT_EQ(list.size(), 1u);
+    EXPECT_EQ(json::parse(list[0].payload)["to"], "billing@acme.example");
 }
 
 }  // namespace

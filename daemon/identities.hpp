@@ -1,0 +1,41 @@
+#pragma once
+
+// The identity map's operator surface:
+//   GET  /identities                  exceptions waiting for a person, and every linked party
+//   POST /identities/link   {"a","b"} put b's party into a's (each "<canonical id>" or
+//   POST /identities/unlink {"client"}      "<connector>:<vendor id>"), audited
+//   billsync identities list [--json] | link A B | unlink CLIENT
+
+#include <iosfwd>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "http/message.hpp"
+#include "state/store.hpp"
+#include "state/tables.hpp"
+#include "util/clock.hpp"
+
+namespace billsync::daemon {
+
+// The GET /identities body.
+nlohmann::json identities_json(const state::store& s);
+
+// POST /identities/<verb>: decides in `b` and appends the audit line; commit() writes b.
+http::response identities_command(std::string_view verb,
+                                  const std::string& body,
+                                  const state::store& s,
+                                  state::batch& b,
+                                  state::audit_log& audit,
+                                  util::instant now,
+                                  const std::function<state::status()>& commit);
+
+// billsync identities VERB [ARGS] --config FILE [--json]
+int cmd_identities(const std::string& config_file,
+                   const std::string& verb,
+                   const std::vector<std::string>& args,
+                   bool as_json,
+                   std::ostream& out,
+                   std::ostream& err);
+
+}  // namespace billsync::daemon
