@@ -129,8 +129,7 @@ std::string first_page(std::uint32_t step, std::size_t page_size) {
     const auto top = "&$top=" + std::to_string(page_size) + "&$skip=0";
     if (step < open_statuses.size()) {
         return "/v3/WorkItems?$filter=" +
-               http::percent_encode("PrimaryStatus eq " +
-                                    odata_literal(open_statuses.at(step))) +
+               http::percent_encode("PrimaryStatus eq " + odata_literal(open_statuses.at(step))) +
                "&$orderby=StartDate" + top;
     }
     const std::string resource = step == 4 ? "Contacts" : "Organizations";
@@ -187,7 +186,8 @@ std::vector<std::string> split_list(const std::string& text) {
     std::size_t start = 0;
     while (start <= text.size()) {
         const auto comma = text.find(',', start);
-        auto item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        auto item =
+            text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
         const auto b = item.find_first_not_of(" \t");
         if (b != std::string::npos) {
             out.push_back(item.substr(b, item.find_last_not_of(" \t") - b + 1));
@@ -399,13 +399,14 @@ struct karbon_connector::impl {
             }
             note_error(out.error->message);
             if (rt.log) {
-                rt.log->warn("Karbon call failed connector={} method={} path={} status={} "
-                             "error=\"{}\"",
-                             s.name,
-                             method,
-                             path.substr(0, path.find('?')),
-                             out.status,
-                             out.error->message);
+                rt.log->warn(
+                    "Karbon call failed connector={} method={} path={} status={} "
+                    "error=\"{}\"",
+                    s.name,
+                    method,
+                    path.substr(0, path.find('?')),
+                    out.status,
+                    out.error->message);
             }
         } else if (!out.error) {
             std::lock_guard lock(status_mutex);
@@ -446,7 +447,7 @@ struct karbon_connector::impl {
     // Reads one record; nullopt object: 404 (deleted). `type` is the webhook's ResourceType.
     struct read_result {
         std::optional<resolve_outcome> failed;
-        json object;  // null when deleted
+        json object;           // null when deleted
         std::string resource;  // "Work", "Contact", "Organization"
     };
 
@@ -614,7 +615,8 @@ net::awaitable<resolve_outcome> karbon_connector::resolve(const state::inbox_eve
     co_return out;
 }
 
-// ---- process: records -> canonical entities ------------------------------------------------------
+// ---- process: records -> canonical entities
+// ------------------------------------------------------
 
 state::result<std::vector<mappings::change>> karbon_connector::process(const state::inbox_event& e,
                                                                        const state::store& st,
@@ -717,7 +719,8 @@ state::result<std::vector<mappings::change>> karbon_connector::process(const sta
     return {state::status::success(), std::move(changes)};
 }
 
-// ---- subscriptions and tenant settings -----------------------------------------------------------
+// ---- subscriptions and tenant settings
+// -----------------------------------------------------------
 
 net::awaitable<void> karbon_connector::check_subscriptions() {
     auto& im = *impl_;
@@ -751,8 +754,9 @@ net::awaitable<void> karbon_connector::check_subscriptions() {
             }
         }
         if (create) {
-            const json body{
-                {"TargetUrl", target}, {"WebhookType", type}, {"SigningKey", settings_.signing_key}};
+            const json body{{"TargetUrl", target},
+                            {"WebhookType", type},
+                            {"SigningKey", settings_.signing_key}};
             auto made = co_await im.send("POST", "/v3/WebhookSubscriptions", body.dump(), true);
             if (!made.ok()) {
                 problem = "cannot create the subscription: " + made.error->message;
@@ -973,8 +977,9 @@ task_request task_of(const state::action& a, const settings& s, util::instant no
     const auto client_key = field("client_key");
     const auto assignee = field("assignee_email", s.task_assignee_email);
     if (title.empty() || client_key.empty() || assignee.empty()) {
-        t.error = "task.create needs title, client_key and an assignee_email (payload or "
-                  "task_assignee_email)";
+        t.error =
+            "task.create needs title, client_key and an assignee_email (payload or "
+            "task_assignee_email)";
         return t;
     }
     t.title = keyed_title(title, a.id);

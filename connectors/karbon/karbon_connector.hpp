@@ -40,11 +40,11 @@ struct settings {
     std::string public_url;  // webhooks go to public_url + /webhooks/<name>
     std::string time_zone = "UTC";
     std::vector<std::string> webhook_types = {"Work", "Contact"};
-    std::chrono::seconds replay_window{86'400};      // an older body TimeStamp is a replay
-    std::chrono::seconds poll_interval{3'600};       // safety-net sweep
-    std::chrono::seconds subscription_check{300};    // webhook subscription reconcile
-    std::chrono::seconds sweep_overlap{300};         // contacts: re-read this much before `since`
-    std::size_t page_size = 100;                     // $top (Karbon caps lists at 100)
+    std::chrono::seconds replay_window{86'400};    // an older body TimeStamp is a replay
+    std::chrono::seconds poll_interval{3'600};     // safety-net sweep
+    std::chrono::seconds subscription_check{300};  // webhook subscription reconcile
+    std::chrono::seconds sweep_overlap{300};       // contacts: re-read this much before `since`
+    std::size_t page_size = 100;                   // $top (Karbon caps lists at 100)
     std::uint32_t poll_reserve = 30;  // requests per minute the sweep leaves to webhook reads
     std::vector<std::string> stages;  // secondary statuses the firm's rules name
     // task.create defaults (a payload may override each).

@@ -70,8 +70,9 @@ connector_kind describe() {
     using enum field_type;
     return {
         .kind = "karbon",
-        .summary = "Karbon practice management: work items and their stages, contacts, "
-                   "organizations (signed webhooks + polling safety net); task.create",
+        .summary =
+            "Karbon practice management: work items and their stages, contacts, "
+            "organizations (signed webhooks + polling safety net); task.create",
         .base_url = "https://api.karbonhq.com",
         .fields =
             {

@@ -50,8 +50,8 @@ std::string signing_key_problem(std::string_view key) {
         return "must be at least 16 characters";
     }
     for (const char c : key) {
-        const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                        c == '-' || c == '_';
+        const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                        (c >= '0' && c <= '9') || c == '-' || c == '_';
         if (!ok) {
             return "may hold only letters, digits, '-' and '_'";
         }

@@ -31,7 +31,9 @@ std::string required_text(const json& j, std::string_view key) {
     return s;
 }
 
-std::optional<civil_date> date_field(const json& j, std::string_view key, const mapping_options& o) {
+std::optional<civil_date> date_field(const json& j,
+                                     std::string_view key,
+                                     const mapping_options& o) {
     if (!j.is_object()) {
         return std::nullopt;
     }
@@ -179,8 +181,8 @@ std::optional<civil_date> civil_date_of(std::string_view text, std::string_view 
     try {
         const auto* zone = date::locate_zone(std::string(time_zone));
         const auto local = zone->to_local(*t);
-        return civil_date{std::chrono::floor<std::chrono::days>(
-            std::chrono::sys_days{} + (local.time_since_epoch()))};
+        return civil_date{std::chrono::floor<std::chrono::days>(std::chrono::sys_days{} +
+                                                                (local.time_since_epoch()))};
     } catch (const std::exception&) {
         return std::nullopt;
     }

@@ -36,8 +36,8 @@ using id_resolver = std::function<std::string(std::string_view type, const sourc
 std::string default_canonical_id(std::string_view type, const source_ref& ref);
 
 struct mapping_options {
-    std::string system = "karbon";      // connector name
-    std::string time_zone = "UTC";      // IANA name: the firm's zone, for instants -> dates
+    std::string system = "karbon";  // connector name
+    std::string time_zone = "UTC";  // IANA name: the firm's zone, for instants -> dates
     std::string default_calling_code = "1";
     id_resolver resolve;  // empty: default_canonical_id
 };
