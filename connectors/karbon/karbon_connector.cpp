@@ -1033,7 +1033,6 @@ net::awaitable<action_outcome> karbon_connector::perform(state::action a) {
         switch (r.error->cond) {
             case condition::retryable:
             case condition::rate_limited:
-            case condition::auth_expired:
             case condition::conflict:
                 o.k = action_outcome::kind::retry;
                 if (r.error->retry_after) {
@@ -1041,6 +1040,7 @@ net::awaitable<action_outcome> karbon_connector::perform(state::action a) {
                 }
                 break;
             default:
+                // Including 401: the credentials are static, so the operator must fix them.
                 o.k = action_outcome::kind::permanent;
         }
         co_return o;
