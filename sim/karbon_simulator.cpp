@@ -325,10 +325,23 @@ http::response karbon_simulator::list(const http::request& req, const std::strin
         if (!allowed) {
             return bad_request("4000", "The $orderby field is not supported");
         }
-        std::stable_sort(rows.begin(), rows.end(), [&](const json* a, const json* b) {
-            return desc ? text_of(*a, field) > text_of(*b, field)
-                        : text_of(*a, field) < text_of(*b, field);
+        // Stable by insertion order (std::sort with the position as tie-breaker: libstdc++ 12's
+        // stable_sort uses a buffer clang flags as deprecated).
+        std::vector<std::pair<const json*, std::size_t>> keyed;
+        for (std::size_t i = 0; i < rows.size(); ++i) {
+            keyed.emplace_back(rows[i], i);
+        }
+        std::sort(keyed.begin(), keyed.end(), [&](const auto& a, const auto& b) {
+            const auto x = text_of(*a.first, field);
+            const auto y = text_of(*b.first, field);
+            if (x != y) {
+                return desc ? x > y : x < y;
+            }
+            return a.second < b.second;
         });
+        for (std::size_t i = 0; i < rows.size(); ++i) {
+            rows[i] = keyed[i].first;
+        }
     }
     std::size_t top = max_page;
     std::size_t skip = 0;
