@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <array>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <chrono>
 
 #include "http/async_client.hpp"
@@ -156,7 +158,32 @@ void karbon_simulator::configure(sim_server& server) {
     server.add_limit(std::move(rule));
 }
 
-net::awaitable<http::response> karbon_simulator::handle(http::request req) { co_return route(req); }
+net::awaitable<http::response> karbon_simulator::handle(http::request req) {
+    const bool create = req.method == "POST" && req.path == "/v3/WorkItems";
+    auto r = route(req);
+    std::chrono::milliseconds hold{0};
+    if (create) {
+        std::lock_guard lock(mutex_);
+        ++creates_;
+        hold = create_hold_;
+    }
+    if (hold.count() > 0) {
+        net::steady_timer t(co_await net::this_coro::executor);
+        t.expires_after(hold);
+        (void)co_await t.async_wait(as_tuple_awaitable);
+    }
+    co_return r;
+}
+
+void karbon_simulator::hold_create_answers(std::chrono::milliseconds hold) {
+    std::lock_guard lock(mutex_);
+    create_hold_ = hold;
+}
+
+std::size_t karbon_simulator::creates_received() const {
+    std::lock_guard lock(mutex_);
+    return creates_;
+}
 
 http::response karbon_simulator::route(const http::request& req) {
     if (req.header_value("Authorization") != "Bearer " + options_.bearer_token ||

@@ -26,6 +26,7 @@
 // with its scheme and host replaced by delivery_base. After 10 consecutive failed deliveries the
 // subscription is cancelled (GET then answers 404).
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -91,6 +92,11 @@ public:
                         const std::string& action) const;
     static std::string sign(const std::string& signing_key, const std::string& body);
 
+    // A created work item exists at once but its 201 is held this long (0: answered at once):
+    // the client's outcome is lost in flight, as when a process dies mid-request.
+    void hold_create_answers(std::chrono::milliseconds hold);
+    std::size_t creates_received() const;
+
 private:
     net::awaitable<http::response> handle(http::request req);
     http::response route(const http::request& req);
@@ -106,6 +112,8 @@ private:
     std::map<std::string, nlohmann::json> subscriptions_;
     std::map<std::string, std::uint32_t> failures_;
     std::uint64_t counter_ = 0;
+    std::chrono::milliseconds create_hold_{0};
+    std::size_t creates_ = 0;
 };
 
 }  // namespace billsync::simulators
