@@ -13,15 +13,6 @@ namespace billsync::connectors::karbon {
 
 namespace {
 
-constexpr std::array<std::string_view, 8> webhook_type_names = {"Contact",
-                                                                "Work",
-                                                                "Note",
-                                                                "User",
-                                                                "Invoice",
-                                                                "EstimateSummary",
-                                                                "CustomField",
-                                                                "IntegrationTask"};
-
 void check(const connector_settings& s, config::reader& r) {
     if (const auto* key = s.find_secret("webhook_signing_key")) {
         if (const auto problem = signing_key_problem(key->reveal()); !problem.empty()) {
@@ -30,8 +21,7 @@ void check(const connector_settings& s, config::reader& r) {
     }
     const auto parsed = from(s);
     for (const auto& t : parsed.webhook_types) {
-        if (std::find(webhook_type_names.begin(), webhook_type_names.end(), t) ==
-            webhook_type_names.end()) {
+        if (std::find(webhook_types.begin(), webhook_types.end(), t) == webhook_types.end()) {
             r.error("webhook_types",
                     "'" + t +
                         "' is not a Karbon WebhookType (Contact, Work, Note, User, Invoice, "

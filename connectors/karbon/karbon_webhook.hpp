@@ -3,6 +3,7 @@
 // Karbon webhook deliveries (shared/vendors/karbon.md, "Webhooks"): the signature and the thin
 // payload {"ResourcePermaKey", "ResourceType", "ActionType", "TimeStamp"}. Pure: no I/O.
 
+#include <array>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -12,6 +13,16 @@
 namespace billsync::connectors::karbon {
 
 inline constexpr std::string_view signature_header = "Signature";
+
+// Every WebhookType Karbon knows (the spec's GET schema; its POST enum leaves out CustomField).
+inline constexpr std::array<std::string_view, 8> webhook_types = {"Contact",
+                                                                  "Work",
+                                                                  "Note",
+                                                                  "User",
+                                                                  "Invoice",
+                                                                  "EstimateSummary",
+                                                                  "CustomField",
+                                                                  "IntegrationTask"};
 
 // The one place that knows Karbon's signing algorithm (the sheet marks it UNCONFIRMED, so it is
 // kept here alone to be corrected in one spot): lower-case hex of HMAC-SHA256 with the signing

@@ -83,21 +83,36 @@ std::optional<state::action> stored_action(const std::filesystem::path& data_dir
     return a.ok() ? a.value : std::nullopt;
 }
 
-TEST(karbon_crash, a_task_created_before_a_sigkill_is_adopted_not_created_again) {
+// A Karbon simulator on loopback and a daemon configured against it.
+struct karbon_firm {
+    explicit karbon_firm(const std::string& signing_key) {
+        sim.add_routes(server.routes());
+        sim.configure(server);
+        started = server.start();
+        daemon = std::make_unique<testing::billsync_daemon>(
+            dir.path(),
+            config_text(server.base_url()),
+            std::vector<std::string>{"KARBON_BEARER=" + options.bearer_token,
+                                     "KARBON_ACCESS=" + options.access_key,
+                                     "KARBON_SIGNING=" + signing_key});
+    }
     testing::temp_dir dir;
-    simulators::karbon_options o;
-    simulators::karbon_simulator sim(o);
+    simulators::karbon_options options;
+    simulators::karbon_simulator sim{options};
     simulators::sim_server server;
-    sim.add_routes(server.routes());
-    sim.configure(server);
-    ASSERT_EQ(server.start(), "");
+    std::string started;
+    std::unique_ptr<testing::billsync_daemon> daemon;
+};
+
+TEST(karbon_crash, a_task_created_before_a_sigkill_is_adopted_not_created_again) {
+    karbon_firm firm("crash-test-karbon-signing-key");
+    ASSERT_EQ(firm.started, "");
+    auto& sim = firm.sim;
+    auto& server = firm.server;
+    auto& daemon = *firm.daemon;
+    const auto& dir = firm.dir;
     seed_action(dir.path() / "data");
 
-    testing::billsync_daemon daemon(dir.path(),
-                                    config_text(server.base_url()),
-                                    {"KARBON_BEARER=" + o.bearer_token,
-                                     "KARBON_ACCESS=" + o.access_key,
-                                     "KARBON_SIGNING=crash-test-karbon-signing-key"});
     // The work item is made, but its answer never reaches the daemon before it dies.
     sim.hold_create_answers(120s);
     ASSERT_TRUE(daemon.start()) << daemon.output();
@@ -134,19 +149,11 @@ TEST(karbon_crash, a_task_created_before_a_sigkill_is_adopted_not_created_again)
 
 // The daemon owns its subscriptions and answers 401 to anything it did not sign, replays included.
 TEST(karbon_daemon, subscribes_at_start_and_refuses_unsigned_forged_and_replayed_deliveries) {
-    testing::temp_dir dir;
-    simulators::karbon_options o;
-    simulators::karbon_simulator sim(o);
-    simulators::sim_server server;
-    sim.add_routes(server.routes());
-    sim.configure(server);
-    ASSERT_EQ(server.start(), "");
     const std::string signing = "daemon-test-karbon-signing-key";
-    testing::billsync_daemon daemon(dir.path(),
-                                    config_text(server.base_url()),
-                                    {"KARBON_BEARER=" + o.bearer_token,
-                                     "KARBON_ACCESS=" + o.access_key,
-                                     "KARBON_SIGNING=" + signing});
+    karbon_firm firm(signing);
+    ASSERT_EQ(firm.started, "");
+    auto& sim = firm.sim;
+    auto& daemon = *firm.daemon;
     ASSERT_TRUE(daemon.start()) << daemon.output();
     ASSERT_TRUE(testing::eventually([&] { return sim.subscriptions().size() == 2; }))
         << daemon.output();
