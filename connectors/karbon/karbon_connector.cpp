@@ -1009,8 +1009,9 @@ net::awaitable<action_outcome> karbon_connector::perform(state::action a) {
     if (!task.error.empty()) {
         co_return make_outcome(action_outcome::kind::permanent, task.error);
     }
-    if (a.attempts > 1) {
-        // An earlier attempt may have created it: Karbon has no idempotency key, so look first.
+    if (a.attempts > 0) {
+        // An earlier attempt started (the outbox counts side effects started before this one):
+        // it may have created the work item. Karbon has no idempotency key, so look first.
         auto found = co_await reconcile(a);
         if (found.k == reconcile_outcome::kind::happened) {
             co_return make_outcome(action_outcome::kind::done, found.detail);
