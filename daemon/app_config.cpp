@@ -77,6 +77,19 @@ std::optional<app_config> load_app_config(const std::filesystem::path& file,
             }
         }
     }
+    // A connector key named time_zone (vendor instants become civil dates there) defaults to
+    // [daemon] time_zone.
+    for (auto& c : parsed) {
+        const auto* kind = connectors::builtin_kinds().find(c.kind);
+        const bool takes =
+            kind != nullptr &&
+            std::any_of(kind->fields.begin(), kind->fields.end(), [](const connectors::field& f) {
+                return f.key == "time_zone";
+            });
+        if (takes && c.value("time_zone") == nullptr && !loaded->daemon.time_zone.empty()) {
+            c.values.emplace("time_zone", loaded->daemon.time_zone);
+        }
+    }
     if (diags.has_errors()) {
         return std::nullopt;
     }

@@ -1,6 +1,8 @@
 // bench_ratelimit: drain a backlog through the rate limiter and the HTTPS client against
-// simulators enforcing Harvest's 100 requests per 15 s and QBO's 500 per minute with 10
-// concurrent, both with windows divided by --scale (default 10: 100 per 1.5 s, 500 per 6 s).
+// simulators enforcing Harvest's 100 requests per 15 s, QBO's 500 per minute with 10
+// concurrent and Karbon's 120 per minute (its own simulator, with both auth headers), all with
+// windows divided by --scale (default 10: 100 per 1.5 s, 500 per 6 s, 120 per 6 s). Karbon's
+// ceiling is the lowest, so it drains 30 % of N (600 of the default 2,000: about 30 s).
 //
 //   bench_ratelimit [--requests N] [--scale X] [--workers W]
 //
@@ -8,7 +10,8 @@
 // fraction = ideal span / actual span, where the span runs from the first to the last request
 // start and the ideal span is (ceil(N / limit) - 1) windows: a client at the ceiling sends one
 // full window's worth at once, then one more per window. Ends with one JSON line:
-//   {"bench":"ratelimit","vendors":{"harvest":{"fraction":…,"r429":…},"qbo":{…}}}
+//   {"bench":"ratelimit","vendors":{"harvest":{"fraction":…,"r429":…},"qbo":{…},
+//    "karbon":{"fraction":…,"r429":…,"requests":…}}}
 
 #include <algorithm>
 #include <boost/asio/co_spawn.hpp>
@@ -22,9 +25,11 @@
 #include <string>
 
 #include "connectors/harvest/harvest_kind.hpp"
+#include "connectors/karbon/karbon_kind.hpp"
 #include "connectors/qbo/qbo_kind.hpp"
 #include "connectors/runtime/https_client.hpp"
 #include "connectors/runtime/rate_limit.hpp"
+#include "sim/karbon_simulator.hpp"
 #include "sim/simulators.hpp"
 
 namespace {
@@ -40,6 +45,7 @@ struct vendor_run {
     std::vector<http::header> headers;
     std::uint32_t limit = 0;  // requests per window
     double window_s = 0;      // scaled window
+    int requests = 0;         // requests to drain
     int remaining = 0;        // requests not yet started
     int finished = 0;
     int r429 = 0;
@@ -82,7 +88,8 @@ net::awaitable<void> worker(bench_context ctx, vendor_run* v) {
     }
 }
 
-double fraction(const vendor_run& v, int requests) {
+double fraction(const vendor_run& v) {
+    const int requests = v.requests;
     const auto windows = std::ceil(static_cast<double>(requests) / v.limit) - 1;
     const double ideal = windows * v.window_s;
     const double actual = std::chrono::duration<double>(v.last_start - v.first_start).count();
@@ -137,7 +144,13 @@ int main(int argc, char** argv) {
     harvest_sim.configure(harvest_server);
     qbo_sim.add_routes(qbo_server.routes());
     qbo_sim.configure(qbo_server);
-    for (auto* s : {&harvest_server, &qbo_server}) {
+    simulators::karbon_options karbon_opts;
+    karbon_opts.scale = scale;
+    simulators::karbon_simulator karbon_sim(karbon_opts);
+    simulators::sim_server karbon_server;
+    karbon_sim.add_routes(karbon_server.routes());
+    karbon_sim.configure(karbon_server);
+    for (auto* s : {&harvest_server, &qbo_server, &karbon_server}) {
         if (auto err = s->start(); !err.empty()) {
             std::cerr << "bench_ratelimit: " << err << '\n';
             return 1;
@@ -154,6 +167,7 @@ int main(int argc, char** argv) {
     const auto qbo_spec = scaled(qbo::rate_limits(), scale);
     limiter.set_limits("harvest", harvest_spec);
     limiter.set_limits("qbo", qbo_spec);
+    limiter.set_limits("karbon", scaled(karbon::rate_limits(), scale));
 
     vendor_run harvest;
     harvest.name = "harvest";
@@ -162,6 +176,7 @@ int main(int argc, char** argv) {
     harvest.headers = {{"Harvest-Account-Id", "1121"}, {"Authorization", "Bearer bench"}};
     harvest.limit = 100;
     harvest.window_s = 15.0 / scale;
+    harvest.requests = requests;
     harvest.remaining = requests;
 
     vendor_run qbo;
@@ -172,24 +187,39 @@ int main(int argc, char** argv) {
     qbo.headers = {{"Authorization", "Bearer bench"}, {"Accept", "application/json"}};
     qbo.limit = 500;
     qbo.window_s = 60.0 / scale;
+    qbo.requests = requests;
     qbo.remaining = requests;
+
+    vendor_run karbon;
+    karbon.name = "karbon";
+    karbon.account = "practice";
+    karbon.url = karbon_server.base_url() + "/v3/TenantSettings";
+    karbon.headers = {{"Authorization", "Bearer " + karbon_opts.bearer_token},
+                      {"AccessKey", karbon_opts.access_key},
+                      {"Accept", "application/json"}};
+    karbon.limit = 120;
+    karbon.window_s = 60.0 / scale;
+    karbon.requests = std::max(1, requests * 3 / 10);
+    karbon.remaining = karbon.requests;
 
     std::cout << "bench_ratelimit: " << requests << " requests per vendor, windows scaled by 1/"
               << scale << " (harvest 100 per " << harvest.window_s << " s, qbo 500 per "
-              << qbo.window_s << " s and 10 concurrent), " << workers << " workers each"
+              << qbo.window_s << " s and 10 concurrent, karbon 120 per " << karbon.window_s
+              << " s on " << karbon.requests << " requests), " << workers << " workers each"
               << std::endl;
     const bench_context ctx{&client, &limiter};
     const auto started = steady::now();
     for (int i = 0; i < workers; ++i) {
         net::co_spawn(ioc, worker(ctx, &harvest), net::detached);
         net::co_spawn(ioc, worker(ctx, &qbo), net::detached);
+        net::co_spawn(ioc, worker(ctx, &karbon), net::detached);
     }
     ioc.run();
     const double elapsed = std::chrono::duration<double>(steady::now() - started).count();
 
     nlohmann::json vendors = nlohmann::json::object();
-    for (auto* v : {&harvest, &qbo}) {
-        const double f = fraction(*v, requests);
+    for (auto* v : {&harvest, &qbo, &karbon}) {
+        const double f = fraction(*v);
         const double ceiling = v->limit / v->window_s;
         const double span = std::chrono::duration<double>(v->last_start - v->first_start).count();
         std::printf(
@@ -207,14 +237,19 @@ int main(int argc, char** argv) {
             v->first_error.c_str());
         vendors[v->name] = {{"fraction", std::round(f * 1000) / 1000}, {"r429", v->r429}};
     }
-    std::printf("server-side 429s: harvest=%llu qbo=%llu; qbo peak concurrency=%u; total %.1f s\n",
-                static_cast<unsigned long long>(harvest_server.limit_rejections()),
-                static_cast<unsigned long long>(qbo_server.limit_rejections()),
-                qbo_server.max_concurrent_seen(),
-                elapsed);
+    vendors["karbon"]["requests"] = karbon.requests;
+    std::printf(
+        "server-side 429s: harvest=%llu qbo=%llu karbon=%llu; qbo peak concurrency=%u; total "
+        "%.1f s\n",
+        static_cast<unsigned long long>(harvest_server.limit_rejections()),
+        static_cast<unsigned long long>(qbo_server.limit_rejections()),
+        static_cast<unsigned long long>(karbon_server.limit_rejections()),
+        qbo_server.max_concurrent_seen(),
+        elapsed);
     nlohmann::json out{{"bench", "ratelimit"}, {"vendors", vendors}};
     std::cout << out.dump() << std::endl;
     harvest_server.stop();
     qbo_server.stop();
-    return (harvest.failures + qbo.failures) == 0 ? 0 : 1;
+    karbon_server.stop();
+    return (harvest.failures + qbo.failures + karbon.failures) == 0 ? 0 : 1;
 }

@@ -12,6 +12,7 @@
 #include "connectors/qbo/qbo_kind.hpp"
 #include "connectors/qbo/qbo_webhook.hpp"
 #include "connectors/runtime/retry.hpp"
+#include "connectors/runtime/sync_cursor.hpp"
 #include "http/message.hpp"
 #include "mappings/model.hpp"
 #include "mappings/qbo/exact_json.hpp"
@@ -831,24 +832,17 @@ net::awaitable<poll_outcome> qbo_connector::poll(const state::store& st) {
     const auto now = im.rt.clock->now();
     auto fail = [&](std::string message) {
         ++im.poll_failures;
-        const auto backoff =
-            std::chrono::seconds(30LL << std::min<std::uint32_t>(im.poll_failures, 6));
-        im.next_poll_at = now + std::min<std::chrono::seconds>(backoff, settings_.poll_interval);
+        im.next_poll_at = now + poll_backoff(im.poll_failures, settings_.poll_interval);
         out.error = std::move(message);
     };
-    auto stored = state::get_cursor(st, cursor_key());
-    if (!stored.ok()) {
-        fail("cannot read the sync cursor: " + stored.st.message);
+    auto stored = load_cursor<sync_cursor>(st, cursor_key());
+    if (!stored.error.empty()) {
+        fail(std::move(stored.error));
         co_return out;
     }
     sync_cursor c;
     if (stored.value) {
-        auto decoded = sync_cursor::decode(*stored.value);
-        if (!decoded) {
-            fail("the sync cursor is unreadable; delete it to run a full backfill");
-            co_return out;
-        }
-        c = *decoded;
+        c = *stored.value;
     } else {
         c.ph = sync_cursor::phase::backfill;
         c.started_at = now;

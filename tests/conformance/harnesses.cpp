@@ -8,12 +8,14 @@
 #include <stdexcept>
 
 #include "connectors/builtin.hpp"
+#include "connectors/karbon/karbon_kind.hpp"
 #include "connectors/qbo/qbo_connector.hpp"
 #include "connectors/qbo/qbo_kind.hpp"
 #include "connectors/qbo/qbo_webhook.hpp"
 #include "connectors/sendgrid/sendgrid_signature.hpp"
 #include "connectors/twilio/twilio_kind.hpp"
 #include "http/client.hpp"
+#include "sim/karbon_simulator.hpp"
 #include "sim/oauth2_server.hpp"
 #include "sim/qbo_simulator.hpp"
 #include "sim/sendgrid_simulator.hpp"
@@ -745,5 +747,108 @@ http::request smtp_harness::signed_webhook() const {
 }
 
 http::request smtp_harness::forged_webhook() const { return signed_webhook(); }
+
+// ---- karbon ------------------------------------------------------------------------------------
+
+namespace {
+constexpr std::string_view karbon_bearer = "0f6c1a2b-3d4e-4f50-8a9b-c0d1e2f3a4b5";
+constexpr std::string_view karbon_access = "eyJhbGciOiJIUzI1NiJ9.conformance.karbon-access-key";
+constexpr std::string_view karbon_signing = "conformance-karbon-signing-key";
+constexpr std::string_view karbon_items = "/v3/WorkItems";
+
+std::string karbon_error(std::string_view code, std::string_view message) {
+    return json{{"error", {{"code", code}, {"message", message}}}}.dump();
+}
+}  // namespace
+
+karbon_harness::karbon_harness() {
+    limiter_.set_limits("karbon", connectors::karbon::rate_limits());
+    simulators::karbon_options o;
+    o.bearer_token = std::string(karbon_bearer);
+    o.access_key = std::string(karbon_access);
+    o.now = [this] { return clock_.now(); };
+    sim_ = std::make_unique<simulators::karbon_simulator>(o);
+    server_ = start_server(*sim_);
+    configure("[connectors.karbon]\nbase_url = " + toml_string(server_->base_url()) +
+              "\nbearer_token = " + toml_string(karbon_bearer) +
+              "\naccess_key = " + toml_string(karbon_access) +
+              "\nwebhook_signing_key = " + toml_string(karbon_signing) +
+              "\npublic_url = \"https://billsync.example.com\"\n"
+              "task_assignee_email = \"coordinator@firm.test\"\n");
+}
+
+karbon_harness::~karbon_harness() { reset_connector(); }
+
+state::action karbon_harness::sample_action() const {
+    state::action a;
+    a.id = "act-conformance-1";
+    a.connector = "karbon";
+    a.kind = "task.create";
+    a.payload = R"({"title":"Account hold: Client Co","client_key":"org-1"})";
+    return a;
+}
+
+void karbon_harness::script_rate_limited(std::chrono::seconds retry_after) {
+    auto r = scripted_response::rate_limited(
+        retry_after,
+        json{{"statusCode", "429"},
+             {"message",
+              "Rate limit is exceeded. Try again in " + std::to_string(retry_after.count()) +
+                  " seconds."}}
+            .dump());
+    server_->script("POST", std::string(karbon_items), {r});
+}
+
+void karbon_harness::script_failure(failure f) {
+    switch (f) {
+        case failure::server_error:
+            server_->script(
+                "POST", std::string(karbon_items), {scripted_response::server_error(503)});
+            return;
+        case failure::permanent:
+            server_->script("POST",
+                            std::string(karbon_items),
+                            {scripted_response::status_code(
+                                400, karbon_error("4000", "ClientKey is not valid"))});
+            return;
+        case failure::auth:
+            server_->script("POST",
+                            std::string(karbon_items),
+                            {scripted_response::status_code(
+                                401, karbon_error("4001", "Authorization has been denied."))});
+            return;
+    }
+}
+
+void karbon_harness::script_stall() {
+    server_->script("POST", std::string(karbon_items), {scripted_response::stall(20s)});
+}
+
+bool karbon_harness::stalled() const {
+    return !server_->requests_to(std::string(karbon_items)).empty();
+}
+
+std::size_t karbon_harness::vendor_calls() const {
+    return server_->requests_to(std::string(karbon_items)).size();
+}
+
+std::vector<std::string> karbon_harness::secrets() const {
+    return {std::string(karbon_bearer), std::string(karbon_access), std::string(karbon_signing)};
+}
+
+http::request karbon_harness::signed_webhook() const {
+    const auto body = json{{"ResourcePermaKey", std::string(body_marker)},
+                           {"ResourceType", "Work"},
+                           {"ActionType", "Updated"},
+                           {"TimeStamp", std::string(start_time)}}
+                          .dump();
+    return webhook(
+        "/webhooks/karbon",
+        body,
+        {{"Content-Type", "application/json"},
+         {"Signature", simulators::karbon_simulator::sign(std::string(karbon_signing), body)}});
+}
+
+http::request karbon_harness::forged_webhook() const { return tampered(signed_webhook()); }
 
 }  // namespace billsync::conformance

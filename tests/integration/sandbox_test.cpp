@@ -35,6 +35,9 @@ TEST(sandbox, a_simulated_firm_gets_reminders_tasks_and_a_dispute_pause) {
                                "paid half",
                                "Payment received for invoice",
                                "texted STOP",
+                               "  karbon  \"2025 Form 1040",
+                               "moved to Return Filed",
+                               "billsync re-created the Work webhook subscription",
                                "The run is over"}) {
         EXPECT_NE(out.find(needle), std::string::npos) << needle << "\n" << out;
     }

@@ -273,7 +273,8 @@ TEST(loader, secret_errors_and_values_never_leak_into_diagnostics) {
                        "realm_id = 7\n"
                        "[connectors.karbon]\n"
                        "bearer_token = \"${credential:karbon_bearer}\"\n"
-                       "access_key = \"${file:/nonexistent/billsync/key}\"\n");
+                       "access_key = \"${file:/nonexistent/billsync/key}\"\n"
+                       "webhook_signing_key = \"${env:BILLSYNC_TEST_LEAK}\"\n");
     const auto text = r.rendered();
     EXPECT_EQ(lines_of(text),
               (std::vector<std::string>{

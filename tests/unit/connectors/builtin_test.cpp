@@ -37,9 +37,9 @@ TEST(builtin_kinds, lists_every_kind_sorted) {
 }
 
 TEST(builtin_kinds, only_kinds_with_a_factory_are_available) {
-    EXPECT_EQ(
-        where(&kind_registry::available),
-        (std::vector<std::string_view>{"generic", "qbo", "sendgrid", "smtp", "taxdome", "twilio"}));
+    EXPECT_EQ(where(&kind_registry::available),
+              (std::vector<std::string_view>{
+                  "generic", "karbon", "qbo", "sendgrid", "smtp", "taxdome", "twilio"}));
     EXPECT_FALSE(builtin_kinds().available("nosuchkind"));
 }
 
@@ -91,8 +91,8 @@ TEST(builtin_kinds, limits_come_from_the_vendor_folders) {
 
 TEST(builtin_kinds, an_unavailable_kind_builds_nothing) {
     connector_settings s;
-    s.name = "karbon";
-    s.kind = "karbon";
+    s.name = "harvest";
+    s.kind = "harvest";
     EXPECT_EQ(make_connector(s, runtime_deps{}), nullptr);
     s.kind = "nosuchkind";
     EXPECT_EQ(make_connector(s, runtime_deps{}), nullptr);

@@ -36,12 +36,13 @@ TEST(app_config, an_enabled_kind_this_build_cannot_run_is_an_error_at_its_kind) 
     const auto r = load(dir,
                         std::string(head) +
                             "[connectors.practice]\n"
-                            "kind = \"karbon\"\n"
-                            "bearer_token = \"inline-bearer-token\"\n"
-                            "access_key = \"inline-access-key\"\n");
+                            "kind = \"harvest\"\n"
+                            "account_id = \"123\"\n"
+                            "access_token = \"inline-access-token\"\n"
+                            "user_agent = \"billsync (it@example.com)\"\n");
     EXPECT_FALSE(r.cfg);
     const auto text = r.diags.render();
-    EXPECT_NE(text.find("billsync.toml:6:1: error: [connectors.practice] kind 'karbon' is not "
+    EXPECT_NE(text.find("billsync.toml:6:1: error: [connectors.practice] kind 'harvest' is not "
                         "available in this build"),
               std::string::npos)
         << text;
