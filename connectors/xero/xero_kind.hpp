@@ -10,5 +10,7 @@ connector_kind describe();
 
 oauth2::vendor_rules oauth2_rules();
 limit_spec rate_limits();  // 60/min, 5,000/day, 5 concurrent per tenant; X-Min/DayLimit-Remaining
+// The app-wide limit: 10,000 calls per minute over every tenant (X-AppMinLimit-Remaining).
+limit_spec app_rate_limits();
 
 }  // namespace billsync::connectors::xero
