@@ -5,6 +5,7 @@
 #include "sim/qbo_simulator.hpp"
 #include "sim/sendgrid_simulator.hpp"
 #include "sim/twilio_simulator.hpp"
+#include "sim/xero_simulator.hpp"
 
 namespace billsync::simulators {
 
@@ -126,7 +127,8 @@ void qbo_limits::configure(sim_server& server) {
 // --- registry ---------------------------------------------------------------------------------
 
 std::vector<std::string_view> simulator_names() {
-    return {"generic-recorder", "harvest-limits", "qbo", "qbo-limits", "sendgrid", "twilio"};
+    return {
+        "generic-recorder", "harvest-limits", "qbo", "qbo-limits", "sendgrid", "twilio", "xero"};
 }
 
 std::unique_ptr<simulator> make_simulator(std::string_view name, simulator_options options) {
@@ -155,6 +157,11 @@ std::unique_ptr<simulator> make_simulator(std::string_view name, simulator_optio
     }
     if (name == "twilio") {
         return std::make_unique<twilio_simulator>();
+    }
+    if (name == "xero") {
+        xero_sim_options o;
+        o.scale = options.scale;
+        return std::make_unique<xero_simulator>(std::move(o));
     }
     return nullptr;
 }

@@ -289,8 +289,11 @@ struct xero_connector::impl {
         auto app = co_await rt.limiter->acquire(std::string(app_key), "app");
         auto res = co_await http.send(std::move(r));
         if (res.ok()) {
-            rt.limiter->observe("xero", s.tenant_id, res.response);
             note_limits(res.response);
+            if (!(res.response.status == 429 && day_limited_until)) {
+                // A daily 429 is parked by the connector, not as a pause inside the limiter.
+                rt.limiter->observe("xero", s.tenant_id, res.response);
+            }
         }
         {
             std::lock_guard lock(status_mutex);
@@ -302,8 +305,30 @@ struct xero_connector::impl {
         co_return res;
     }
 
+    // While a daily 429 holds, calls fail at once with the vendor's wait (parked, not looped).
+    std::optional<call_error> parked() {
+        std::lock_guard lock(status_mutex);
+        const auto now = rt.clock->now();
+        if (!day_limited_until || *day_limited_until <= now) {
+            return std::nullopt;
+        }
+        call_error e;
+        e.cond = condition::rate_limited;
+        e.status = 429;
+        e.retry_after = std::chrono::ceil<std::chrono::milliseconds>(*day_limited_until - now);
+        e.message =
+            "Xero daily limit reached; parked until " + util::format_rfc3339(*day_limited_until);
+        return e;
+    }
+
     // A call with the current access token, retried per policy; a 401 refreshes once.
     net::awaitable<api_result> call(http_request req, retry_policy policy) {
+        if (auto e = parked()) {
+            api_result out;
+            out.status = 429;
+            out.error = std::move(e);
+            co_return out;
+        }
         for (int auth_try = 0; auth_try < 2; ++auth_try) {
             auto tok = co_await tokens.access_token();
             api_result out;
@@ -734,7 +759,10 @@ net::awaitable<poll_outcome> xero_connector::poll(const state::store& st) {
         fail("unreadable Xero answer: " + error);
         co_return out;
     }
-    if (c.page == 1 && page->contains("pagination") && (*page)["pagination"].is_object()) {
+    const auto current = c.since.at(c.step);
+    if (c.page == 1 && !current && page->contains("pagination") &&
+        (*page)["pagination"].is_object()) {
+        // The step's first page: how many rows it will read, for progress.
         c.total += (*page)["pagination"].value("itemCount", std::uint64_t{0});
     }
     std::optional<util::instant> newest;
@@ -748,24 +776,26 @@ net::awaitable<poll_outcome> xero_connector::poll(const state::store& st) {
         out.events.push_back({"page", std::move(r.body)});
     }
     c.done += n;
-    // The cursor moves to the newest row's second: rows of that second are read again.
-    const auto floor_s = [](util::instant t) {
-        return util::instant(std::chrono::floor<std::chrono::seconds>(t));
+    // The next If-Modified-Since: one second before the newest row's second, so rows stamped
+    // in that second (read or not yet written) are read again whether Xero compares with > or
+    // >=. The apply step drops the copies it has already.
+    const auto overlap = [](util::instant t) {
+        return util::instant(std::chrono::floor<std::chrono::seconds>(t)) - std::chrono::seconds(1);
     };
-    const auto current = c.since.at(c.step);
+    const auto moved = newest && (!current || overlap(*newest) > *current);
     if (n >= settings_.page_size) {
-        if (newest && (!current || floor_s(*newest) > floor_s(*current))) {
-            c.since.at(c.step) = floor_s(*newest);
+        if (moved) {
+            c.since.at(c.step) = overlap(*newest);
             c.page = 1;
         } else {
-            ++c.page;  // a whole page in one second: page on at the same If-Modified-Since
+            ++c.page;  // a whole page inside the overlap: page on at the same If-Modified-Since
         }
         out.more = true;
     } else {
-        if (newest && (!current || floor_s(*newest) > *current)) {
-            c.since.at(c.step) = floor_s(*newest);
+        if (moved) {
+            c.since.at(c.step) = overlap(*newest);
         } else if (!current) {
-            c.since.at(c.step) = floor_s(c.started_at);  // nothing yet: from the pass's start
+            c.since.at(c.step) = overlap(c.started_at);  // nothing yet: from the pass's start
         }
         c.page = 1;
         ++c.step;

@@ -55,7 +55,10 @@ oauth2::vendor_rules oauth2_rules() {
 limit_spec rate_limits() {
     limit_spec s;
     s.windows = {per_window(60, std::chrono::minutes(1), "X-MinLimit-Remaining"),
-                 per_window(5000, std::chrono::hours(24), "X-DayLimit-Remaining")};
+                 // No remaining header: the connector owns the daily budget (it defers polling
+                 // when it runs low and parks on Xero's Retry-After once it is spent), so a
+                 // spent day never blocks a lane inside the limiter for hours.
+                 per_window(5000, std::chrono::hours(24))};
     s.max_concurrent = 5;
     return s;
 }
