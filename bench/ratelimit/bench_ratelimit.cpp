@@ -1,14 +1,17 @@
 // bench_ratelimit: drain a backlog through the rate limiter and the HTTPS client against
 // simulators enforcing Harvest's 100 requests per 15 s and QBO's 500 per minute with 10
-// concurrent, both with windows divided by --scale (default 10: 100 per 1.5 s, 500 per 6 s).
+// concurrent, both with windows divided by --scale (default 10: 100 per 1.5 s, 500 per 6 s),
+// and the Xero simulator's 60 per minute and 5 concurrent per tenant (60 per 6 s; its own 429s
+// carry Retry-After and X-Rate-Limit-Problem).
 //
-//   bench_ratelimit [--requests N] [--scale X] [--workers W]
+//   bench_ratelimit [--requests N] [--xero-requests N] [--scale X] [--workers W]
 //
 // Per vendor it reports the achieved pace as a fraction of the ceiling and the 429s drawn.
 // fraction = ideal span / actual span, where the span runs from the first to the last request
 // start and the ideal span is (ceil(N / limit) - 1) windows: a client at the ceiling sends one
 // full window's worth at once, then one more per window. Ends with one JSON line:
-//   {"bench":"ratelimit","vendors":{"harvest":{"fraction":…,"r429":…},"qbo":{…}}}
+//   {"bench":"ratelimit","vendors":{"harvest":{"fraction":…,"r429":…},"qbo":{…},
+//    "xero":{"fraction":…,"r429":…,"peak_concurrency":…,"max_concurrent":5}}}
 
 #include <algorithm>
 #include <boost/asio/co_spawn.hpp>
@@ -25,7 +28,9 @@
 #include "connectors/qbo/qbo_kind.hpp"
 #include "connectors/runtime/https_client.hpp"
 #include "connectors/runtime/rate_limit.hpp"
+#include "connectors/xero/xero_kind.hpp"
 #include "sim/simulators.hpp"
+#include "sim/xero_simulator.hpp"
 
 namespace {
 
@@ -93,7 +98,8 @@ double fraction(const vendor_run& v, int requests) {
 }
 
 int usage() {
-    std::cerr << "usage: bench_ratelimit [--requests N] [--scale X] [--workers W]\n";
+    std::cerr << "usage: bench_ratelimit [--requests N] [--xero-requests N] [--scale X] "
+                 "[--workers W]\n";
     return 2;
 }
 
@@ -101,6 +107,7 @@ int usage() {
 
 int main(int argc, char** argv) {
     int requests = 2000;
+    int xero_requests = 300;  // 60 per window: five windows
     double scale = 10.0;
     int workers = 20;
     for (int i = 1; i < argc; ++i) {
@@ -112,6 +119,8 @@ int main(int argc, char** argv) {
         try {
             if (arg == "--requests") {
                 requests = std::stoi(value);
+            } else if (arg == "--xero-requests") {
+                xero_requests = std::stoi(value);
             } else if (arg == "--scale") {
                 scale = std::stod(value);
             } else if (arg == "--workers") {
@@ -123,7 +132,7 @@ int main(int argc, char** argv) {
             return usage();
         }
     }
-    if (requests <= 0 || scale <= 0 || workers <= 0) {
+    if (requests <= 0 || xero_requests <= 0 || scale <= 0 || workers <= 0) {
         return usage();
     }
 
@@ -137,7 +146,15 @@ int main(int argc, char** argv) {
     harvest_sim.configure(harvest_server);
     qbo_sim.add_routes(qbo_server.routes());
     qbo_sim.configure(qbo_server);
-    for (auto* s : {&harvest_server, &qbo_server}) {
+    simulators::xero_sim_options xero_opts;
+    xero_opts.scale = scale;
+    simulators::xero_simulator xero_sim(xero_opts);
+    simulators::sim_server xero_server;
+    xero_sim.add_routes(xero_server.routes());
+    xero_sim.configure(xero_server);
+    const auto xero_tenant = xero_opts.tenants.front();
+    const auto xero_grant = xero_sim.oauth().issue_grant();
+    for (auto* s : {&harvest_server, &qbo_server, &xero_server}) {
         if (auto err = s->start(); !err.empty()) {
             std::cerr << "bench_ratelimit: " << err << '\n';
             return 1;
@@ -154,6 +171,7 @@ int main(int argc, char** argv) {
     const auto qbo_spec = scaled(qbo::rate_limits(), scale);
     limiter.set_limits("harvest", harvest_spec);
     limiter.set_limits("qbo", qbo_spec);
+    limiter.set_limits("xero", scaled(xero::rate_limits(), scale));
 
     vendor_run harvest;
     harvest.name = "harvest";
@@ -174,22 +192,35 @@ int main(int argc, char** argv) {
     qbo.window_s = 60.0 / scale;
     qbo.remaining = requests;
 
+    vendor_run xero;
+    xero.name = "xero";
+    xero.account = xero_tenant;
+    xero.url = xero_server.base_url() + "/api.xro/2.0/Invoices?page=1&pageSize=100";
+    xero.headers = {{"Authorization", "Bearer " + xero_grant.access_token},
+                    {"xero-tenant-id", xero_tenant},
+                    {"Accept", "application/json"}};
+    xero.limit = 60;
+    xero.window_s = 60.0 / scale;
+    xero.remaining = xero_requests;
+
     std::cout << "bench_ratelimit: " << requests << " requests per vendor, windows scaled by 1/"
               << scale << " (harvest 100 per " << harvest.window_s << " s, qbo 500 per "
-              << qbo.window_s << " s and 10 concurrent), " << workers << " workers each"
-              << std::endl;
+              << qbo.window_s << " s and 10 concurrent; xero " << xero_requests
+              << " requests, 60 per " << xero.window_s << " s and 5 concurrent), " << workers
+              << " workers each" << std::endl;
     const bench_context ctx{&client, &limiter};
     const auto started = steady::now();
     for (int i = 0; i < workers; ++i) {
         net::co_spawn(ioc, worker(ctx, &harvest), net::detached);
         net::co_spawn(ioc, worker(ctx, &qbo), net::detached);
+        net::co_spawn(ioc, worker(ctx, &xero), net::detached);
     }
     ioc.run();
     const double elapsed = std::chrono::duration<double>(steady::now() - started).count();
 
     nlohmann::json vendors = nlohmann::json::object();
-    for (auto* v : {&harvest, &qbo}) {
-        const double f = fraction(*v, requests);
+    for (auto* v : {&harvest, &qbo, &xero}) {
+        const double f = fraction(*v, v == &xero ? xero_requests : requests);
         const double ceiling = v->limit / v->window_s;
         const double span = std::chrono::duration<double>(v->last_start - v->first_start).count();
         std::printf(
@@ -207,14 +238,22 @@ int main(int argc, char** argv) {
             v->first_error.c_str());
         vendors[v->name] = {{"fraction", std::round(f * 1000) / 1000}, {"r429", v->r429}};
     }
-    std::printf("server-side 429s: harvest=%llu qbo=%llu; qbo peak concurrency=%u; total %.1f s\n",
-                static_cast<unsigned long long>(harvest_server.limit_rejections()),
-                static_cast<unsigned long long>(qbo_server.limit_rejections()),
-                qbo_server.max_concurrent_seen(),
-                elapsed);
+    vendors["xero"]["peak_concurrency"] = xero_server.max_concurrent_seen();
+    vendors["xero"]["max_concurrent"] = 5;
+    vendors["xero"]["server_429"] = xero_sim.rejections() + xero_server.limit_rejections();
+    std::printf(
+        "server-side 429s: harvest=%llu qbo=%llu xero=%llu; peak concurrency qbo=%u xero=%u; "
+        "total %.1f s\n",
+        static_cast<unsigned long long>(harvest_server.limit_rejections()),
+        static_cast<unsigned long long>(qbo_server.limit_rejections()),
+        static_cast<unsigned long long>(xero_sim.rejections() + xero_server.limit_rejections()),
+        qbo_server.max_concurrent_seen(),
+        xero_server.max_concurrent_seen(),
+        elapsed);
     nlohmann::json out{{"bench", "ratelimit"}, {"vendors", vendors}};
     std::cout << out.dump() << std::endl;
     harvest_server.stop();
     qbo_server.stop();
-    return (harvest.failures + qbo.failures) == 0 ? 0 : 1;
+    xero_server.stop();
+    return (harvest.failures + qbo.failures + xero.failures) == 0 ? 0 : 1;
 }

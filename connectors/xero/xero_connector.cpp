@@ -185,6 +185,9 @@ struct xero_connector::impl {
     https_client http;
     oauth2::token_manager tokens;
     retry_policy reads;
+    // Writes do not sit out a 429 inside the call: the outbox parks them for Retry-After (the
+    // limiter pauses the tenant meanwhile), so a lane slot is not held by a waiting write.
+    retry_policy writes;
     util::instant next_poll_at{};
     std::uint32_t poll_failures = 0;
 
@@ -231,6 +234,8 @@ struct xero_connector::impl {
               }) {
         reads.max_attempts = 3;
         reads.max_total = std::chrono::seconds(90);
+        writes = reads;
+        writes.retry_rate_limited = false;
         next_poll_at = rt.clock->now();
         rt.limiter->set_limits(std::string(app_key), app_rate_limits());
         if (rt.metrics != nullptr) {
@@ -407,7 +412,7 @@ struct xero_connector::impl {
         req.headers.push_back({"Content-Type", "application/json"});
         req.headers.push_back({"Idempotency-Key", key});
         req.idempotency_key = std::move(key);
-        co_return co_await call(std::move(req), reads);
+        co_return co_await call(std::move(req), writes);
     }
 
     mx::mapping_options options(const state::store& st) const {
