@@ -415,6 +415,21 @@ struct xero_connector::impl {
         co_return co_await call(std::move(req), writes);
     }
 
+    // GET /Invoices/{id}/OnlineInvoice: the invoice's payment link; nullopt when unavailable.
+    net::awaitable<std::optional<std::string>> online_link(std::string id) {
+        auto link = co_await get("/Invoices/" + id + "/OnlineInvoice");
+        if (!link.ok()) {
+            co_return std::nullopt;
+        }
+        const auto j = json::parse(link.body, nullptr, false);
+        const auto* online = j.is_object() ? mx::rows_of(j, "OnlineInvoices") : nullptr;
+        if (online == nullptr || online->empty()) {
+            co_return std::nullopt;
+        }
+        auto url = text_of(online->front(), "OnlineInvoiceUrl");
+        co_return url.empty() ? std::nullopt : std::optional<std::string>(std::move(url));
+    }
+
     mx::mapping_options options(const state::store& st) const {
         mx::mapping_options o;
         o.system = s.name;
@@ -584,13 +599,8 @@ net::awaitable<resolve_outcome> xero_connector::refresh(std::string entity_type,
     if (collection == "Invoices" && mx::is_sales_invoice(obj) &&
         text_of(obj, "Status") == "AUTHORISED" && text_of(obj, "OnlineInvoiceUrl").empty()) {
         // The payment link for the touch about to go out.
-        auto link = co_await impl_->get("/Invoices/" + ref.id + "/OnlineInvoice");
-        if (link.ok()) {
-            const auto j = json::parse(link.body, nullptr, false);
-            const auto* online = j.is_object() ? mx::rows_of(j, "OnlineInvoices") : nullptr;
-            if (online != nullptr && !online->empty()) {
-                obj["OnlineInvoiceUrl"] = text_of(online->front(), "OnlineInvoiceUrl");
-            }
+        if (auto link = co_await impl_->online_link(ref.id)) {
+            obj["OnlineInvoiceUrl"] = *link;
         }
     }
     json doc{{"resolved", true}, {collection, json::array({std::move(obj)})}};
@@ -777,6 +787,34 @@ net::awaitable<poll_outcome> xero_connector::poll(const state::store& st) {
         }
     }
     const auto n = rows->size();
+    if (collection == "Invoices" && n > 0) {
+        // Open sales invoices get their payment link (OnlineInvoiceUrl) once, when first seen
+        // without one, so the stored copy carries it before any touch.
+        bool added = false;
+        for (auto& row : (*page)["Invoices"]) {
+            if (!mx::is_sales_invoice(row) || text_of(row, "Status") != "AUTHORISED" ||
+                !text_of(row, "OnlineInvoiceUrl").empty()) {
+                continue;
+            }
+            const auto id = text_of(row, "InvoiceID");
+            auto known = state::get_entity(
+                st,
+                "invoice",
+                im.options(st).resolve("invoice",
+                                       {settings_.name, settings_.tenant_id, id, "", {}}));
+            if (known.ok() && known.value &&
+                !text_of(json::parse(*known.value, nullptr, false), "payment_link").empty()) {
+                continue;
+            }
+            if (auto link = co_await im.online_link(id)) {
+                row["OnlineInvoiceUrl"] = *link;
+                added = true;
+            }
+        }
+        if (added) {
+            r.body = page->dump();
+        }
+    }
     if (n > 0) {
         out.events.push_back({"page", std::move(r.body)});
     }
