@@ -588,10 +588,20 @@ struct xero_simulator::state {
             }
             hits.push_back(&row);
         }
-        std::stable_sort(hits.begin(), hits.end(), [](const json* a, const json* b) {
-            return a->value("_updated_ms", std::int64_t{0}) <
-                   b->value("_updated_ms", std::int64_t{0});
-        });
+        // By UpdatedDateUTC, ties in id order (the map's); std::sort on (time, position) rather
+        // than std::stable_sort, whose temporary buffer clang flags as deprecated in libstdc++ 12.
+        std::vector<std::pair<std::int64_t, std::size_t>> order;
+        order.reserve(hits.size());
+        for (std::size_t i = 0; i < hits.size(); ++i) {
+            order.emplace_back(hits[i]->value("_updated_ms", std::int64_t{0}), i);
+        }
+        std::sort(order.begin(), order.end());
+        std::vector<const json*> sorted;
+        sorted.reserve(hits.size());
+        for (const auto& [ms, i] : order) {
+            sorted.push_back(hits[i]);
+        }
+        hits = std::move(sorted);
         const auto page_text = http::query_param(req.query, "page");
         const auto size_text = http::query_param(req.query, "pageSize");
         std::size_t page = 0;
