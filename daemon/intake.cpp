@@ -112,7 +112,9 @@ net::awaitable<http::response> intake::handle(http::request req) {
                      req.remote,
                      req.body.size(),
                      verdict.reason);
-        co_return http::response::error(401, "invalid_signature", "signature verification failed");
+        co_return c.bare_webhook_answers()
+            ? http::response::text(401, "")
+            : http::response::error(401, "invalid_signature", "signature verification failed");
     }
     m.verified->inc();
     const auto now = d_.clock.now();
@@ -147,7 +149,9 @@ net::awaitable<http::response> intake::handle(http::request req) {
                      name,
                      dl.id,
                      problem);
-        co_return http::response::json(200, R"({"status":"dead_lettered"})");
+        co_return c.bare_webhook_answers()
+            ? http::response::text(200, "")
+            : http::response::json(200, R"({"status":"dead_lettered"})");
     }
 
     auto stored_headers = headers_json(req, c);
@@ -166,10 +170,14 @@ net::awaitable<http::response> intake::handle(http::request req) {
         case state::append_outcome::stored:
             d_.on_write_result(true);
             d_.on_stored();
-            co_return http::response::json(200, R"({"status":"stored"})");
+            co_return c.bare_webhook_answers()
+                ? http::response::text(200, "")
+                : http::response::json(200, R"({"status":"stored"})");
         case state::append_outcome::duplicate:
             m.deduplicated->inc();
-            co_return http::response::json(200, R"({"status":"duplicate"})");
+            co_return c.bare_webhook_answers()
+                ? http::response::text(200, "")
+                : http::response::json(200, R"({"status":"duplicate"})");
         case state::append_outcome::failed:
             break;
     }

@@ -6,6 +6,7 @@
 #include "sim/qbo_simulator.hpp"
 #include "sim/sendgrid_simulator.hpp"
 #include "sim/twilio_simulator.hpp"
+#include "sim/xero_simulator.hpp"
 
 namespace billsync::simulators {
 
@@ -127,8 +128,14 @@ void qbo_limits::configure(sim_server& server) {
 // --- registry ---------------------------------------------------------------------------------
 
 std::vector<std::string_view> simulator_names() {
-    return {
-        "generic-recorder", "harvest-limits", "karbon", "qbo", "qbo-limits", "sendgrid", "twilio"};
+    return {"generic-recorder",
+            "harvest-limits",
+            "karbon",
+            "qbo",
+            "qbo-limits",
+            "sendgrid",
+            "twilio",
+            "xero"};
 }
 
 std::unique_ptr<simulator> make_simulator(std::string_view name, simulator_options options) {
@@ -162,6 +169,11 @@ std::unique_ptr<simulator> make_simulator(std::string_view name, simulator_optio
         karbon_options o;
         o.scale = options.scale;
         return std::make_unique<karbon_simulator>(std::move(o));
+    }
+    if (name == "xero") {
+        xero_sim_options o;
+        o.scale = options.scale;
+        return std::make_unique<xero_simulator>(std::move(o));
     }
     return nullptr;
 }

@@ -2,16 +2,19 @@
 // simulators enforcing Harvest's 100 requests per 15 s, QBO's 500 per minute with 10
 // concurrent and Karbon's 120 per minute (its own simulator, with both auth headers), all with
 // windows divided by --scale (default 10: 100 per 1.5 s, 500 per 6 s, 120 per 6 s). Karbon's
-// ceiling is the lowest, so it drains 30 % of N (600 of the default 2,000: about 30 s).
+// ceiling is the lowest, so it drains 30 % of N (600 of the default 2,000: about 30 s); and the
+// Xero simulator's 60 per minute and 5 concurrent per tenant (60 per 6 s; its own 429s carry
+// Retry-After and X-Rate-Limit-Problem).
 //
-//   bench_ratelimit [--requests N] [--scale X] [--workers W]
+//   bench_ratelimit [--requests N] [--xero-requests N] [--scale X] [--workers W]
 //
 // Per vendor it reports the achieved pace as a fraction of the ceiling and the 429s drawn.
 // fraction = ideal span / actual span, where the span runs from the first to the last request
 // start and the ideal span is (ceil(N / limit) - 1) windows: a client at the ceiling sends one
 // full window's worth at once, then one more per window. Ends with one JSON line:
 //   {"bench":"ratelimit","vendors":{"harvest":{"fraction":…,"r429":…},"qbo":{…},
-//    "karbon":{"fraction":…,"r429":…,"requests":…}}}
+//    "karbon":{"fraction":…,"r429":…,"requests":…},
+//    "xero":{"fraction":…,"r429":…,"peak_concurrency":…,"max_concurrent":5}}}
 
 #include <algorithm>
 #include <boost/asio/co_spawn.hpp>
@@ -29,8 +32,10 @@
 #include "connectors/qbo/qbo_kind.hpp"
 #include "connectors/runtime/https_client.hpp"
 #include "connectors/runtime/rate_limit.hpp"
+#include "connectors/xero/xero_kind.hpp"
 #include "sim/karbon_simulator.hpp"
 #include "sim/simulators.hpp"
+#include "sim/xero_simulator.hpp"
 
 namespace {
 
@@ -100,7 +105,8 @@ double fraction(const vendor_run& v) {
 }
 
 int usage() {
-    std::cerr << "usage: bench_ratelimit [--requests N] [--scale X] [--workers W]\n";
+    std::cerr << "usage: bench_ratelimit [--requests N] [--xero-requests N] [--scale X] "
+                 "[--workers W]\n";
     return 2;
 }
 
@@ -108,6 +114,7 @@ int usage() {
 
 int main(int argc, char** argv) {
     int requests = 2000;
+    int xero_requests = 300;  // 60 per window: five windows
     double scale = 10.0;
     int workers = 20;
     for (int i = 1; i < argc; ++i) {
@@ -119,6 +126,8 @@ int main(int argc, char** argv) {
         try {
             if (arg == "--requests") {
                 requests = std::stoi(value);
+            } else if (arg == "--xero-requests") {
+                xero_requests = std::stoi(value);
             } else if (arg == "--scale") {
                 scale = std::stod(value);
             } else if (arg == "--workers") {
@@ -130,7 +139,7 @@ int main(int argc, char** argv) {
             return usage();
         }
     }
-    if (requests <= 0 || scale <= 0 || workers <= 0) {
+    if (requests <= 0 || xero_requests <= 0 || scale <= 0 || workers <= 0) {
         return usage();
     }
 
@@ -150,7 +159,15 @@ int main(int argc, char** argv) {
     simulators::sim_server karbon_server;
     karbon_sim.add_routes(karbon_server.routes());
     karbon_sim.configure(karbon_server);
-    for (auto* s : {&harvest_server, &qbo_server, &karbon_server}) {
+    simulators::xero_sim_options xero_opts;
+    xero_opts.scale = scale;
+    simulators::xero_simulator xero_sim(xero_opts);
+    simulators::sim_server xero_server;
+    xero_sim.add_routes(xero_server.routes());
+    xero_sim.configure(xero_server);
+    const auto xero_tenant = xero_opts.tenants.front();
+    const auto xero_grant = xero_sim.oauth().issue_grant();
+    for (auto* s : {&harvest_server, &qbo_server, &karbon_server, &xero_server}) {
         if (auto err = s->start(); !err.empty()) {
             std::cerr << "bench_ratelimit: " << err << '\n';
             return 1;
@@ -168,6 +185,7 @@ int main(int argc, char** argv) {
     limiter.set_limits("harvest", harvest_spec);
     limiter.set_limits("qbo", qbo_spec);
     limiter.set_limits("karbon", scaled(karbon::rate_limits(), scale));
+    limiter.set_limits("xero", scaled(xero::rate_limits(), scale));
 
     vendor_run harvest;
     harvest.name = "harvest";
@@ -202,23 +220,37 @@ int main(int argc, char** argv) {
     karbon.requests = std::max(1, requests * 3 / 10);
     karbon.remaining = karbon.requests;
 
+    vendor_run xero;
+    xero.name = "xero";
+    xero.account = xero_tenant;
+    xero.url = xero_server.base_url() + "/api.xro/2.0/Invoices?page=1&pageSize=100";
+    xero.headers = {{"Authorization", "Bearer " + xero_grant.access_token},
+                    {"xero-tenant-id", xero_tenant},
+                    {"Accept", "application/json"}};
+    xero.limit = 60;
+    xero.window_s = 60.0 / scale;
+    xero.requests = xero_requests;
+    xero.remaining = xero_requests;
+
     std::cout << "bench_ratelimit: " << requests << " requests per vendor, windows scaled by 1/"
               << scale << " (harvest 100 per " << harvest.window_s << " s, qbo 500 per "
               << qbo.window_s << " s and 10 concurrent, karbon 120 per " << karbon.window_s
-              << " s on " << karbon.requests << " requests), " << workers << " workers each"
-              << std::endl;
+              << " s on " << karbon.requests << " requests, xero " << xero_requests
+              << " requests, 60 per " << xero.window_s << " s and 5 concurrent), " << workers
+              << " workers each" << std::endl;
     const bench_context ctx{&client, &limiter};
     const auto started = steady::now();
     for (int i = 0; i < workers; ++i) {
         net::co_spawn(ioc, worker(ctx, &harvest), net::detached);
         net::co_spawn(ioc, worker(ctx, &qbo), net::detached);
         net::co_spawn(ioc, worker(ctx, &karbon), net::detached);
+        net::co_spawn(ioc, worker(ctx, &xero), net::detached);
     }
     ioc.run();
     const double elapsed = std::chrono::duration<double>(steady::now() - started).count();
 
     nlohmann::json vendors = nlohmann::json::object();
-    for (auto* v : {&harvest, &qbo, &karbon}) {
+    for (auto* v : {&harvest, &qbo, &karbon, &xero}) {
         const double f = fraction(*v);
         const double ceiling = v->limit / v->window_s;
         const double span = std::chrono::duration<double>(v->last_start - v->first_start).count();
@@ -238,18 +270,24 @@ int main(int argc, char** argv) {
         vendors[v->name] = {{"fraction", std::round(f * 1000) / 1000}, {"r429", v->r429}};
     }
     vendors["karbon"]["requests"] = karbon.requests;
+    vendors["xero"]["peak_concurrency"] = xero_server.max_concurrent_seen();
+    vendors["xero"]["max_concurrent"] = 5;
+    vendors["xero"]["server_429"] = xero_sim.rejections() + xero_server.limit_rejections();
     std::printf(
-        "server-side 429s: harvest=%llu qbo=%llu karbon=%llu; qbo peak concurrency=%u; total "
-        "%.1f s\n",
+        "server-side 429s: harvest=%llu qbo=%llu karbon=%llu xero=%llu; peak concurrency qbo=%u "
+        "xero=%u; total %.1f s\n",
         static_cast<unsigned long long>(harvest_server.limit_rejections()),
         static_cast<unsigned long long>(qbo_server.limit_rejections()),
         static_cast<unsigned long long>(karbon_server.limit_rejections()),
+        static_cast<unsigned long long>(xero_sim.rejections() + xero_server.limit_rejections()),
         qbo_server.max_concurrent_seen(),
+        xero_server.max_concurrent_seen(),
         elapsed);
     nlohmann::json out{{"bench", "ratelimit"}, {"vendors", vendors}};
     std::cout << out.dump() << std::endl;
     harvest_server.stop();
     qbo_server.stop();
     karbon_server.stop();
-    return (harvest.failures + qbo.failures + karbon.failures) == 0 ? 0 : 1;
+    xero_server.stop();
+    return (harvest.failures + qbo.failures + karbon.failures + xero.failures) == 0 ? 0 : 1;
 }

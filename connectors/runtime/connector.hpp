@@ -101,6 +101,10 @@ public:
         return {"token", "access_token", "api_key", "apikey", "key", "secret", "password"};
     }
 
+    // Whether webhook answers carry no body: some vendors (Xero's Intent to Receive) require a 200
+    // with an empty body and a 401 with none. Default: the daemon's JSON status bodies.
+    virtual bool bare_webhook_answers() const noexcept { return false; }
+
     // Checks a webhook delivery's signature over the exact bytes received.
     virtual verify_result verify(const http::request& req) const = 0;
     // A cheap structural check after verification (e.g. well-formed JSON). A delivery that fails

@@ -2,6 +2,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "connectors/runtime/runtime_deps.hpp"
+#include "connectors/xero/xero_connector.hpp"
+
 namespace billsync::connectors::xero {
 
 namespace {
@@ -20,6 +23,13 @@ std::vector<oauth2::tenant> parse_connections(std::string_view body) {
         }
     }
     return out;
+}
+
+std::unique_ptr<connector> make(const connector_settings& s, const runtime_deps& rt) {
+    if (rt.clock == nullptr || rt.limiter == nullptr || !rt.executor || rt.tokens == nullptr) {
+        return nullptr;
+    }
+    return std::make_unique<xero_connector>(from(s), rt);
 }
 }  // namespace
 
@@ -45,27 +55,43 @@ oauth2::vendor_rules oauth2_rules() {
 limit_spec rate_limits() {
     limit_spec s;
     s.windows = {per_window(60, std::chrono::minutes(1), "X-MinLimit-Remaining"),
-                 per_window(5000, std::chrono::hours(24), "X-DayLimit-Remaining")};
+                 // No remaining header: the connector owns the daily budget (it defers polling
+                 // when it runs low and parks on Xero's Retry-After once it is spent), so a
+                 // spent day never blocks a lane inside the limiter for hours.
+                 per_window(5000, std::chrono::hours(24))};
     s.max_concurrent = 5;
     return s;
 }
 
-// The settings and the OAuth2 flow exist (`billsync connect xero` stores a grant); the connector
-// itself is not in this build yet, so an enabled section fails validation.
+limit_spec app_rate_limits() {
+    limit_spec s;
+    s.windows = {per_window(10'000, std::chrono::minutes(1), "X-AppMinLimit-Remaining")};
+    return s;
+}
+
 connector_kind describe() {
     using enum field_type;
     return {
         .kind = "xero",
-        .summary = "Xero: contacts, invoices, payments (not available in this build yet)",
+        .summary = "Xero: contacts, invoices, payments (webhooks + If-Modified-Since polling)",
         .base_url = "https://api.xero.com",
         .token_url = "https://identity.xero.com/connect/token",
         .fields = with_oauth2_keys({
             {.key = "webhook_key", .type = secret},
             {.key = "tenant_id"},  // found by `billsync connect xero`
             {.key = "connections_url", .type = url},
+            {.key = "home_currency", .fallback = "USD"},
+            {.key = "poll_interval_s", .type = integer, .fallback = "300", .min = 5, .max = 86'400},
+            {.key = "page_size", .type = integer, .fallback = "100", .min = 1, .max = 100},
+            {.key = "poll_reserve", .type = integer, .fallback = "500", .min = 0, .max = 5000},
         }),
         .oauth2 = oauth2_rules(),
         .limits = rate_limits(),
+        .actions = {"xero.create_invoice",
+                    "xero.update_invoice",
+                    "xero.send_invoice",
+                    "xero.void_invoice"},
+        .make = make,
     };
 }
 

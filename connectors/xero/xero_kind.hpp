@@ -9,6 +9,9 @@ namespace billsync::connectors::xero {
 connector_kind describe();
 
 oauth2::vendor_rules oauth2_rules();
-limit_spec rate_limits();  // 60/min, 5,000/day, 5 concurrent per tenant; X-Min/DayLimit-Remaining
+// 60/min (X-MinLimit-Remaining), 5,000/day, 5 concurrent per tenant.
+limit_spec rate_limits();
+// The app-wide limit: 10,000 calls per minute over every tenant (X-AppMinLimit-Remaining).
+limit_spec app_rate_limits();
 
 }  // namespace billsync::connectors::xero

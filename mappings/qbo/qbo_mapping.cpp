@@ -6,10 +6,16 @@
 #include <set>
 #include <utility>
 
+#include "mappings/json_fields.hpp"
+
 namespace billsync::mappings::qbo {
 
 namespace {
 
+using fields::member;
+using fields::nested_text;
+using fields::text;
+using fields::trim;
 using nlohmann::json;
 
 struct map_error {
@@ -28,45 +34,6 @@ bool iequals(std::string_view a, std::string_view b) noexcept {
 
 bool istarts_with(std::string_view s, std::string_view prefix) noexcept {
     return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
-}
-
-std::string trim(std::string_view s) {
-    const auto b = s.find_first_not_of(" \t\r\n");
-    if (b == std::string_view::npos) {
-        return {};
-    }
-    const auto e = s.find_last_not_of(" \t\r\n");
-    return std::string(s.substr(b, e - b + 1));
-}
-
-// A member of an object, or nullptr when j is not an object or lacks it.
-const json* member(const json& j, std::string_view key) {
-    if (!j.is_object()) {
-        return nullptr;
-    }
-    const auto it = j.find(key);
-    return it == j.end() ? nullptr : &*it;
-}
-
-// A string member; integers are accepted as their text (ids sometimes arrive as numbers).
-std::string text(const json& j, std::string_view key) {
-    const json* v = member(j, key);
-    if (v == nullptr) {
-        return {};
-    }
-    if (v->is_string()) {
-        return v->get<std::string>();
-    }
-    if (v->is_number_integer()) {
-        return v->dump();
-    }
-    return {};
-}
-
-// j[a][b] as text: "CustomerRef.value", "BillEmail.Address".
-std::string nested_text(const json& j, std::string_view a, std::string_view b) {
-    const json* v = member(j, a);
-    return v == nullptr ? std::string() : text(*v, b);
 }
 
 std::string required_text(const json& j, std::string_view key) {

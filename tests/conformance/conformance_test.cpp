@@ -75,7 +75,8 @@ using harnesses = ::testing::Types<generic_harness,
                                    twilio_harness,
                                    sendgrid_harness,
                                    smtp_harness,
-                                   karbon_harness>;
+                                   karbon_harness,
+                                   xero_harness>;
 
 struct harness_names {
     template <class H>
@@ -282,7 +283,7 @@ TYPED_TEST(conformance, a_rotated_refresh_token_is_stored_before_its_access_toke
             }
             at_persist.token_requests = h.server().requests_to("/oauth2/token").size();
         };
-        h.qbo().tokens().set_hooks(hooks);
+        h.manager().set_hooks(hooks);
 
         const auto out = h.perform(h.sample_action());
         ASSERT_EQ(out.k, kind::done) << out.detail;
@@ -329,7 +330,7 @@ TYPED_TEST(conformance, a_restart_after_a_lost_refresh_answer_is_not_locked_out)
         // The old refresh token, still inside QBO's overlap, was presented again.
         EXPECT_EQ(h.oauth().refresh_tokens_presented(),
                   (std::vector<std::string>{h.seeded_refresh_token(), h.seeded_refresh_token()}));
-        EXPECT_EQ(h.qbo().tokens().state(), connectors::oauth2::credential_state::ok);
+        EXPECT_EQ(h.manager().state(), connectors::oauth2::credential_state::ok);
     }
 }
 
@@ -341,7 +342,7 @@ TYPED_TEST(conformance, a_restart_after_dying_before_the_store_is_not_locked_out
         h.seed_credential(/*expired=*/true);
         connectors::oauth2::manager_hooks hooks;
         hooks.after_token_response = [] { return false; };  // dies before the write
-        h.qbo().tokens().set_hooks(hooks);
+        h.manager().set_hooks(hooks);
         const auto first = h.perform(h.sample_action());
         EXPECT_NE(first.k, kind::done) << first.detail;
         EXPECT_EQ(h.oauth().refresh_grants(), 1u);

@@ -14,6 +14,8 @@
 #include "connectors/qbo/qbo_webhook.hpp"
 #include "connectors/sendgrid/sendgrid_signature.hpp"
 #include "connectors/twilio/twilio_kind.hpp"
+#include "connectors/xero/xero_connector.hpp"
+#include "connectors/xero/xero_kind.hpp"
 #include "http/client.hpp"
 #include "sim/karbon_simulator.hpp"
 #include "sim/oauth2_server.hpp"
@@ -23,6 +25,7 @@
 #include "sim/simulators.hpp"
 #include "sim/smtp_sink.hpp"
 #include "sim/twilio_simulator.hpp"
+#include "sim/xero_simulator.hpp"
 #include "tests/unit/config/test_support.hpp"
 #include "util/crypto.hpp"
 
@@ -353,6 +356,8 @@ simulators::oauth2_server& qbo_harness::oauth() { return sim_->oauth(); }
 connectors::qbo::qbo_connector& qbo_harness::qbo() {
     return dynamic_cast<connectors::qbo::qbo_connector&>(connector());
 }
+
+connectors::oauth2::token_manager& qbo_harness::manager() { return qbo().tokens(); }
 
 std::size_t qbo_harness::calls_with(const std::string& access_token) const {
     std::size_t n = 0;
@@ -850,5 +855,182 @@ http::request karbon_harness::signed_webhook() const {
 }
 
 http::request karbon_harness::forged_webhook() const { return tampered(signed_webhook()); }
+
+// ---- xero --------------------------------------------------------------------------------------
+
+namespace {
+constexpr std::string_view xero_tenant = "c0f0c0f0-0000-4000-8000-00000000c0f0";
+constexpr std::string_view xero_client_id = "conformance-xero-client";
+constexpr std::string_view xero_client_secret = "xero-client-secret-41c9e2";
+constexpr std::string_view xero_webhook_key = "xero-webhook-key-9d13/LooksLikeBase64==";
+
+std::string xero_validation(std::string_view message) {
+    return json{
+        {"ErrorNumber", 10},
+        {"Type", "ValidationException"},
+        {"Message", "A validation exception occurred"},
+        {"Elements", json::array({{{"ValidationErrors", json::array({{{"Message", message}}})}}})}}
+        .dump();
+}
+}  // namespace
+
+xero_harness::xero_harness() {
+    simulators::xero_sim_options o;
+    o.tenants = {std::string(xero_tenant)};
+    o.webhook_key = std::string(xero_webhook_key);
+    o.now = [this] { return clock_.now(); };
+    o.oauth.client_id = std::string(xero_client_id);
+    o.oauth.client_secret = std::string(xero_client_secret);
+    sim_ = std::make_unique<simulators::xero_simulator>(o);
+    server_ = start_server(*sim_);
+    const auto contact = sim_->add_contact(
+        std::string(xero_tenant), json{{"Name", "Conformance Co"}, {"EmailAddress", "ap@c.test"}});
+    invoice_id_ =
+        sim_->add_invoice(std::string(xero_tenant),
+                          json{{"Contact", {{"ContactID", contact.value("ContactID", "")}}},
+                               {"LineItems", json::array({{{"LineAmount", 10}}})}})
+            .value("InvoiceID", "");
+    open_store();
+    limiter_.set_limits("xero", connectors::xero::rate_limits());
+    const auto base = server_->base_url();
+    configure(
+        "[connectors.xero]\n"
+        "base_url = " +
+        toml_string(base) + "\ntoken_url = " + toml_string(base + "/oauth2/token") +
+        "\nclient_id = " + toml_string(xero_client_id) + "\nclient_secret = " +
+        toml_string(xero_client_secret) + "\nwebhook_key = " + toml_string(xero_webhook_key) +
+        "\ntenant_id = " + toml_string(xero_tenant) + "\n");
+    seed_credential(false);
+}
+
+xero_harness::~xero_harness() { reset_connector(); }
+
+std::string xero_harness::api_path() const {
+    return "/api.xro/2.0/Invoices/" + invoice_id_ + "/Email";
+}
+
+std::string xero_harness::credential_id() const { return "xero/" + std::string(xero_tenant); }
+
+void xero_harness::seed_credential(bool expired) {
+    const auto grant = sim_->oauth().issue_grant();
+    connectors::oauth2::credential c;
+    c.id = credential_id();
+    c.vendor = "xero";
+    c.account = std::string(xero_tenant);
+    c.access_token = grant.access_token;
+    c.access_expires_at = expired ? clock_.now() - 1min : clock_.now() + grant.expires_in;
+    c.refresh_token = grant.refresh_token;
+    c.connected_at = clock_.now();
+    c.refreshed_at = clock_.now();
+    if (!connectors::oauth2::store_credential(*tokens_, c).ok) {
+        throw std::runtime_error("cannot store the seeded credential");
+    }
+    seeded_access_ = grant.access_token;
+    seeded_refresh_ = grant.refresh_token;
+    if (connector_) {
+        connector_->reload_credentials();
+    }
+}
+
+simulators::oauth2_server& xero_harness::oauth() { return sim_->oauth(); }
+
+connectors::oauth2::token_manager& xero_harness::manager() {
+    return dynamic_cast<connectors::xero::xero_connector&>(connector()).tokens();
+}
+
+std::size_t xero_harness::calls_with(const std::string& access_token) const {
+    std::size_t n = 0;
+    for (const auto& r : server_->requests()) {
+        if (r.path.starts_with("/api.xro/") &&
+            r.header_value("Authorization") == "Bearer " + access_token) {
+            ++n;
+        }
+    }
+    return n;
+}
+
+state::action xero_harness::sample_action() const {
+    state::action a;
+    a.id = "act-conformance-1";
+    a.connector = "xero";
+    a.kind = "xero.send_invoice";
+    a.payload = json{{"id", invoice_id_}}.dump();
+    return a;
+}
+
+void xero_harness::script_rate_limited(std::chrono::seconds retry_after) {
+    auto r = scripted_response::rate_limited(retry_after,
+                                             R"({"Title":"Too Many Requests","Status":429})");
+    r.headers.push_back({"X-Rate-Limit-Problem", "minute"});
+    server_->script("POST", api_path(), {r});
+}
+
+void xero_harness::script_failure(failure f) {
+    std::vector<scripted_response> answers;
+    switch (f) {
+        case failure::server_error:
+            for (std::size_t i = 0; i < attempts_per_call; ++i) {
+                answers.push_back(scripted_response::server_error(503));
+            }
+            break;
+        case failure::permanent:
+            answers.push_back(scripted_response::status_code(
+                400, xero_validation("Invoices can only be emailed when approved")));
+            break;
+        case failure::auth:
+            answers.push_back(scripted_response::expired_token());
+            answers.push_back(scripted_response::expired_token());
+            break;
+    }
+    server_->script("POST", api_path(), std::move(answers));
+}
+
+void xero_harness::script_stall() {
+    server_->script("POST", api_path(), {scripted_response::stall(20s)});
+}
+
+bool xero_harness::stalled() const { return !server_->requests_to(api_path()).empty(); }
+
+std::size_t xero_harness::vendor_calls() const { return server_->requests_to(api_path()).size(); }
+
+std::vector<std::string> xero_harness::secrets() const {
+    std::vector<std::string> out{std::string(xero_client_secret),
+                                 std::string(xero_webhook_key),
+                                 seeded_access_,
+                                 seeded_refresh_};
+    if (auto c = connectors::oauth2::load_credential(*tokens_, credential_id());
+        c.ok() && c.value) {
+        out.push_back(c.value->access_token);
+        out.push_back(c.value->refresh_token);
+        if (!c.value->previous_refresh_token.empty()) {
+            out.push_back(c.value->previous_refresh_token);
+        }
+    }
+    return out;
+}
+
+std::vector<std::string> xero_harness::credential_encodings() const {
+    return {connectors::oauth2::basic_auth(xero_client_id, xero_client_secret)};
+}
+
+http::request xero_harness::signed_webhook() const {
+    const json body{{"events",
+                     json::array({{{"resourceUrl", "https://api.xero.com/api.xro/2.0/Invoices/1"},
+                                   {"resourceId", "1"},
+                                   {"eventDateUtc", "2026-01-05T09:00:00.000"},
+                                   {"eventType", "UPDATE"},
+                                   {"eventCategory", "INVOICE"},
+                                   {"tenantId", xero_tenant},
+                                   {"tenantType", "ORGANISATION"}}})},
+                    {"firstEventSequence", 1},
+                    {"lastEventSequence", 1},
+                    {"entropy", body_marker}};
+    const auto d = sim_->sign(body.dump());
+    return webhook("/webhooks/xero",
+                   d.body,
+                   {{"Content-Type", "application/json"}, {"x-xero-signature", d.signature}});
+}
+
+http::request xero_harness::forged_webhook() const { return tampered(signed_webhook()); }
 
 }  // namespace billsync::conformance

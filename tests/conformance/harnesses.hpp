@@ -65,6 +65,7 @@ class generic_recorder;
 class qbo_simulator;
 class oauth2_server;
 class twilio_simulator;
+class xero_simulator;
 class sendgrid_simulator;
 class smtp_sink;
 class karbon_simulator;
@@ -251,6 +252,7 @@ public:
     simulators::oauth2_server& oauth();
     simulators::sim_server& server() { return *server_; }
     connectors::qbo::qbo_connector& qbo();
+    connectors::oauth2::token_manager& manager();
     // API calls (not the token endpoint) that carried `access_token`.
     std::size_t calls_with(const std::string& access_token) const;
     std::string api_path() const;
@@ -400,6 +402,53 @@ public:
 private:
     std::unique_ptr<simulators::karbon_simulator> sim_;
     std::unique_ptr<simulators::sim_server> server_;
+};
+
+// ---- xero --------------------------------------------------------------------------------------
+
+class xero_harness : public harness_base {
+public:
+    static constexpr std::string_view kind = "xero";
+    // As QBO: a 401 refreshes once, a second is left for later, a revoked grant waits (retry).
+    static constexpr auto auth_failure_outcome = action_outcome::kind::retry;
+    static constexpr auto lost_answer_outcome = action_outcome::kind::retry;
+    static constexpr auto throttle = throttle_style::retry_after;
+    static constexpr bool receives_webhooks = true;
+    static constexpr bool logs = true;
+    static constexpr bool oauth2 = true;
+    static constexpr std::size_t attempts_per_call = 3;
+
+    xero_harness();
+    ~xero_harness();
+
+    state::action sample_action() const;  // xero.send_invoice (POST /Invoices/{id}/Email)
+    void script_rate_limited(std::chrono::seconds retry_after);
+    void script_failure(failure f);
+    void script_stall();
+    bool stalled() const;
+    std::size_t vendor_calls() const;
+    std::vector<std::string> secrets() const;
+    std::vector<std::string> credential_encodings() const;
+    http::request signed_webhook() const;
+    http::request forged_webhook() const;
+    bool supports_oauth2() const { return oauth2; }
+
+    void seed_credential(bool expired);
+    const std::string& seeded_refresh_token() const noexcept { return seeded_refresh_; }
+    const std::string& seeded_access_token() const noexcept { return seeded_access_; }
+    std::string credential_id() const;
+    simulators::oauth2_server& oauth();
+    simulators::sim_server& server() { return *server_; }
+    connectors::oauth2::token_manager& manager();
+    std::size_t calls_with(const std::string& access_token) const;
+    std::string api_path() const;
+
+private:
+    std::unique_ptr<simulators::xero_simulator> sim_;
+    std::unique_ptr<simulators::sim_server> server_;
+    std::string invoice_id_;
+    std::string seeded_access_;
+    std::string seeded_refresh_;
 };
 
 }  // namespace billsync::conformance

@@ -774,7 +774,7 @@ cli_result followup_rule::cli_view(std::string_view verb,
         return cli_result::ok;
     }
     for (const auto& f : list) {
-        out << fmt::format("{:<10} {:<28} {:<10} balance={:<14} next=touch{} {} {}\n",
+        out << fmt::format("{:<10} {:<28} {:<10} balance={:<14} next=touch{} {} {} ledger={}\n",
                            f.value("number", "?"),
                            f.value("client_name", f.value("client", "")),
                            f.value("phase", ""),
@@ -782,7 +782,8 @@ cli_result followup_rule::cli_view(std::string_view verb,
                            f.value("next_touch", 0u),
                            f["next_touch_at"].is_string() ? f["next_touch_at"].get<std::string>()
                                                           : std::string("-"),
-                           f.value("next_channels", ""));
+                           f.value("next_channels", ""),
+                           f.value("ledger", "-"));
     }
     out << fmt::format("{} sequence{}\n", list.size(), plural(list.size()));
     return cli_result::ok;

@@ -61,6 +61,12 @@ json sequence_json(const state::store& s,
         const auto i = json::parse(*inv.value, nullptr, false);
         if (i.is_object()) {
             j["number"] = i.value("number", "");
+            // Which ledger connector (and account) the invoice lives in: numbers repeat across
+            // ledgers, the canonical id does not.
+            if (const auto src = i.find("source"); src != i.end() && src->is_object()) {
+                j["ledger"] = src->value("system", "");
+                j["ledger_account"] = src->value("account", "");
+            }
             j["balance"] = i.value("balance", json());
             j["due_date"] = i.value("due_date", json());
             const auto client = i.value("client_id", "");
