@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "sim/harvest_simulator.hpp"
 #include "sim/qbo_simulator.hpp"
 #include "sim/sendgrid_simulator.hpp"
 #include "sim/twilio_simulator.hpp"
@@ -126,12 +127,18 @@ void qbo_limits::configure(sim_server& server) {
 // --- registry ---------------------------------------------------------------------------------
 
 std::vector<std::string_view> simulator_names() {
-    return {"generic-recorder", "harvest-limits", "qbo", "qbo-limits", "sendgrid", "twilio"};
+    return {
+        "generic-recorder", "harvest", "harvest-limits", "qbo", "qbo-limits", "sendgrid", "twilio"};
 }
 
 std::unique_ptr<simulator> make_simulator(std::string_view name, simulator_options options) {
     if (name == "generic-recorder") {
         return std::make_unique<generic_recorder>();
+    }
+    if (name == "harvest") {
+        harvest_options o;
+        o.scale = options.scale;
+        return std::make_unique<harvest_simulator>(std::move(o));
     }
     if (name == "harvest-limits") {
         return std::make_unique<harvest_limits>(options);
