@@ -115,6 +115,15 @@ bool all_digits(std::string_view s) {
            std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
+// "3.5", "12": digits with at most one '.' between digits (inserted into JSON as a number).
+bool plain_decimal(std::string_view s) {
+    const auto dot = s.find('.');
+    if (dot == std::string_view::npos) {
+        return all_digits(s);
+    }
+    return all_digits(s.substr(0, dot)) && all_digits(s.substr(dot + 1));
+}
+
 }  // namespace
 
 const std::vector<std::string>& polled_resources() {
@@ -693,8 +702,9 @@ net::awaitable<action_outcome> harvest_connector::perform(state::action a) {
         }
         // Hours always go along (without them Harvest starts a timer); as exact decimal text.
         const auto hours = text_of(p, "hours");
-        if (hours.empty()) {
-            co_return outcome(action_outcome::kind::permanent, "payload has no \"hours\"");
+        if (!plain_decimal(hours)) {
+            co_return outcome(action_outcome::kind::permanent,
+                              "payload has no \"hours\" as plain decimal text");
         }
         auto text = body.dump();
         text.pop_back();
@@ -750,7 +760,7 @@ net::awaitable<action_outcome> harvest_connector::perform(state::action a) {
             }
         }
         auto text = body.dump();
-        if (const auto hours = text_of(p, "hours"); !hours.empty()) {
+        if (const auto hours = text_of(p, "hours"); plain_decimal(hours)) {
             text.pop_back();
             text += std::string(body.empty() ? "" : ",") + "\"hours\":" + hours + "}";
         }

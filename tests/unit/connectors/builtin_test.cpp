@@ -37,8 +37,9 @@ TEST(builtin_kinds, lists_every_kind_sorted) {
 }
 
 TEST(builtin_kinds, only_kinds_with_a_factory_are_available) {
-    EXPECT_EQ(where(&kind_registry::available),
-              (std::vector<std::string_view>{"generic", "qbo", "sendgrid", "smtp", "twilio"}));
+    EXPECT_EQ(
+        where(&kind_registry::available),
+        (std::vector<std::string_view>{"generic", "harvest", "qbo", "sendgrid", "smtp", "twilio"}));
     EXPECT_FALSE(builtin_kinds().available("nosuchkind"));
 }
 
