@@ -52,15 +52,15 @@ action_outcome outcome(action_outcome::kind k, std::string detail) {
     return o;
 }
 
-// A failed call as an action outcome: transient conditions retry (with the server's wait),
-// the rest are permanent.
+// A failed call as an action outcome: transient conditions retry (with the server's wait), the
+// rest are permanent, a 401 too (a Personal Access Token has nothing to refresh: the operator
+// must store a new one, then replay the dead letter).
 action_outcome failed(const harvest_connector::api_result& r, std::string_view what) {
     action_outcome o;
     o.detail = std::string(what) + ": " + r.error->message;
     switch (r.error->cond) {
         case condition::retryable:
         case condition::rate_limited:
-        case condition::auth_expired:
         case condition::conflict:
             o.k = action_outcome::kind::retry;
             if (r.error->retry_after) {
@@ -615,13 +615,15 @@ net::awaitable<action_outcome> harvest_connector::perform(state::action a) {
             co_return outcome(action_outcome::kind::permanent, "payload has no \"key\"");
         }
         // Never a second entry: an earlier attempt may have created it.
-        auto found = co_await reconcile(a);
-        if (found.k == reconcile_outcome::kind::happened) {
-            co_return outcome(action_outcome::kind::done, found.detail);
+        auto found = co_await im.call(
+            "GET", base + "/time_entries?external_reference_id=" + http::percent_encode(key));
+        if (!found.ok()) {
+            co_return failed(found, "external reference lookup");
         }
-        if (found.k == reconcile_outcome::kind::undecided) {
-            auto o = outcome(action_outcome::kind::retry, "lookup failed: " + found.detail);
-            co_return o;
+        const auto listed = json::parse(found.body, nullptr, false);
+        if (const auto* e = entry_with_reference(listed, key)) {
+            co_return outcome(action_outcome::kind::done,
+                              "time_entry/" + mh::id_text(e->value("id", json())) + " (existing)");
         }
         const auto client = last_segment(text_of(p, "client_ref"));
         const auto user = last_segment(text_of(p, "user_ref"));

@@ -70,8 +70,12 @@ protected:
     H harness_;
 };
 
-using harnesses =
-    ::testing::Types<generic_harness, qbo_harness, twilio_harness, sendgrid_harness, smtp_harness>;
+using harnesses = ::testing::Types<generic_harness,
+                                   qbo_harness,
+                                   twilio_harness,
+                                   sendgrid_harness,
+                                   smtp_harness,
+                                   harvest_harness>;
 
 struct harness_names {
     template <class H>
