@@ -1,6 +1,8 @@
 #include "sim/harvest_simulator.hpp"
 
 #include <algorithm>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <charconv>
 
 #include "mappings/model.hpp"
@@ -302,8 +304,23 @@ void harvest_simulator::configure(sim_server& server) {
     server.add_limit(std::move(rule));
 }
 
+void harvest_simulator::hold_create_answers(std::chrono::milliseconds d) {
+    std::lock_guard lock(mutex_);
+    hold_creates_ = d;
+}
+
 net::awaitable<http::response> harvest_simulator::handle(http::request req) {
-    co_return route(req);
+    auto answer = route(req);
+    std::chrono::milliseconds hold{0};
+    if (req.method == "POST" && answer.status == 201) {
+        std::lock_guard lock(mutex_);
+        hold = hold_creates_;
+    }
+    if (hold.count() > 0) {
+        net::steady_timer t(co_await net::this_coro::executor, hold);
+        co_await t.async_wait(net::use_awaitable);
+    }
+    co_return answer;
 }
 
 http::response harvest_simulator::route(const http::request& req) {

@@ -74,6 +74,9 @@ public:
     void set_flags(std::int64_t id, bool locked, bool closed, bool billed);
     void remove_time_entry(std::int64_t id);
 
+    // Creates take effect at once but are answered `d` later (0: at once): a lost answer.
+    void hold_create_answers(std::chrono::milliseconds d);
+
     std::vector<nlohmann::json> time_entries() const;
     std::size_t time_entry_creates() const;  // successful POST /v2/time_entries
 
@@ -102,6 +105,7 @@ private:
     std::map<std::string, table> tables_;
     std::int64_t counter_ = 1000;
     std::size_t creates_ = 0;
+    std::chrono::milliseconds hold_creates_{0};
 };
 
 }  // namespace billsync::simulators
