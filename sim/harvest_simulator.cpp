@@ -287,11 +287,11 @@ void harvest_simulator::add_routes(http::router& r) {
     }
 }
 
-void harvest_simulator::configure(sim_server& server) {
+rate_limit_rule harvest_rate_rule(double scale) {
     rate_limit_rule rule;
     rule.path_prefix = "/v2/";
     rule.requests = 100;
-    rule.window = scaled_window(15s, options_.scale);
+    rule.window = scaled_window(15s, scale);
     rule.key = [](const http::request& req) {
         return std::string(req.header_value("Harvest-Account-Id"));
     };
@@ -301,7 +301,11 @@ void harvest_simulator::configure(sim_server& server) {
         r.headers.push_back({"Retry-After", std::to_string(secs < 1 ? 1 : secs)});
         return r;
     };
-    server.add_limit(std::move(rule));
+    return rule;
+}
+
+void harvest_simulator::configure(sim_server& server) {
+    server.add_limit(harvest_rate_rule(options_.scale));
 }
 
 void harvest_simulator::hold_create_answers(std::chrono::milliseconds d) {

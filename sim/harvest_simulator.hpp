@@ -47,6 +47,10 @@ struct harvest_options {
     double scale = 1.0;  // divides the 15 s window
 };
 
+// Harvest's limit: 100 requests per 15 s (divided by scale) per Harvest-Account-Id; over it a
+// 429 with Retry-After in whole seconds and {"message": …}.
+rate_limit_rule harvest_rate_rule(double scale);
+
 class harvest_simulator final : public simulator {
 public:
     explicit harvest_simulator(harvest_options o = {});

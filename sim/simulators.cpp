@@ -92,21 +92,7 @@ void harvest_limits::add_routes(http::router& r) {
 }
 
 void harvest_limits::configure(sim_server& server) {
-    rate_limit_rule rule;
-    rule.path_prefix = "/v2/";
-    rule.requests = 100;
-    rule.window = scaled_window(15s, options_.scale);
-    rule.key = [](const http::request& req) {
-        return std::string(req.header_value("Harvest-Account-Id"));
-    };
-    rule.reject = [](const limit_hit& hit) {
-        auto r = http::response::json(
-            429, R"({"error":"rate_limit_exceeded","message":"Too many requests. Retry later."})");
-        const auto secs = std::chrono::ceil<std::chrono::seconds>(hit.retry_after).count();
-        r.headers.push_back({"Retry-After", std::to_string(secs < 1 ? 1 : secs)});
-        return r;
-    };
-    server.add_limit(std::move(rule));
+    server.add_limit(harvest_rate_rule(options_.scale));
 }
 
 // --- qbo-limits -------------------------------------------------------------------------------

@@ -10,6 +10,7 @@
 #include "connectors/runtime/rate_limit.hpp"
 #include "connectors/runtime/retry.hpp"
 #include "http/message.hpp"
+#include "mappings/entity.hpp"
 #include "mappings/harvest/harvest_mapping.hpp"
 #include "mappings/qbo/exact_json.hpp"
 #include "state/apply.hpp"
@@ -339,7 +340,7 @@ struct harvest_connector::impl {
             if (found.ok() && found.value) {
                 return *found.value;
             }
-            return mh::default_canonical_id(type, ref);
+            return mappings::default_canonical_id(type, ref);
         };
         return o;
     }

@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "mappings/entity.hpp"
 #include "mappings/money.hpp"
 #include "mappings/qbo/exact_json.hpp"
 
@@ -30,7 +31,7 @@ bool flag(const json& j, std::string_view key, bool fallback = false) {
 }
 
 std::string resolve(const mapping_options& o, std::string_view type, const source_ref& ref) {
-    return o.resolve ? o.resolve(type, ref) : default_canonical_id(type, ref);
+    return o.resolve ? o.resolve(type, ref) : mappings::default_canonical_id(type, ref);
 }
 
 source_ref ref_to(const mapping_options& o, std::string id) {
@@ -77,19 +78,6 @@ std::string nested_text(const json& j, std::string_view key, std::string_view fi
 }
 
 }  // namespace
-
-std::string default_canonical_id(std::string_view type, const source_ref& ref) {
-    std::string out = ref.system;
-    out += ':';
-    if (!ref.account.empty()) {
-        out += ref.account;
-        out += ':';
-    }
-    out += type;
-    out += ':';
-    out += ref.id;
-    return out;
-}
 
 std::string id_text(const json& v) {
     if (v.is_object() && v.contains("id")) {

@@ -24,16 +24,14 @@
 namespace billsync::mappings::harvest {
 
 // Resolves a vendor reference to a canonical id (the identity map). Without one, canonical ids
-// are "<system>:<account>:<type>:<id>".
+// are mappings::default_canonical_id: "<system>:<account>:<type>:<id>".
 using id_resolver = std::function<std::string(std::string_view type, const source_ref& ref)>;
-
-std::string default_canonical_id(std::string_view type, const source_ref& ref);
 
 struct mapping_options {
     std::string system = "harvest";  // connector name
     std::string account_id;          // Harvest-Account-Id: source_ref::account
     std::string currency = "USD";    // the account's currency, for rates without one
-    id_resolver resolve;             // empty: default_canonical_id
+    id_resolver resolve;             // empty: mappings::default_canonical_id
 };
 
 template <typename T>

@@ -23,6 +23,7 @@
 #include "state/outbox.hpp"
 #include "state/store.hpp"
 #include "tests/fakes/temp_dir.hpp"
+#include "tests/unit/connectors/runtime/runtime_test_support.hpp"
 
 namespace billsync {
 namespace {
@@ -30,13 +31,7 @@ namespace {
 using json = nlohmann::json;
 namespace ch = connectors::harvest;
 
-template <class T>
-T run(net::io_context& ioc, net::awaitable<T> op) {
-    auto f = net::co_spawn(ioc, std::move(op), net::use_future);
-    ioc.restart();
-    ioc.run();
-    return f.get();
-}
+using connectors::testing::run;
 
 struct fixture {
     connectors::rate_limiter limiter{connectors::real_time()};

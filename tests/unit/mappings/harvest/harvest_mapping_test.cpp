@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "mappings/entity.hpp"
 #include "mappings/qbo/exact_json.hpp"
 
 namespace billsync::mappings::harvest {
@@ -89,7 +90,8 @@ TEST(harvest_mapping, rates_are_exact_minor_units_and_a_resolver_gives_canonical
     auto o = opts();
     o.currency = "USD";
     o.resolve = [](std::string_view type, const source_ref& ref) {
-        return std::string(type) == "staff" ? "staff:kim" : default_canonical_id(type, ref);
+        return std::string(type) == "staff" ? "staff:kim"
+                                            : mappings::default_canonical_id(type, ref);
     };
     auto m = map_time_entry(j, o);
     ASSERT_TRUE(m) << m.error;
