@@ -51,4 +51,17 @@ std::string identity_key(std::string_view type, const source_ref& ref) {
     return out;
 }
 
+std::string default_canonical_id(std::string_view type, const source_ref& ref) {
+    std::string out = ref.system;
+    out += ':';
+    if (!ref.account.empty()) {
+        out += ref.account;
+        out += ':';
+    }
+    out += type;
+    out += ':';
+    out += ref.id;
+    return out;
+}
+
 }  // namespace billsync::mappings

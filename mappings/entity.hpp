@@ -45,4 +45,8 @@ std::string entity_id_of(const entity& e);
 // by its ledger customer, practice organization, time-tracking client, …).
 std::string identity_key(std::string_view type, const source_ref& ref);
 
+// The canonical id of a vendor object the identity map does not link yet:
+// "<system>:<account>:<type>:<id>" ("<system>:<type>:<id>" where the vendor has one account).
+std::string default_canonical_id(std::string_view type, const source_ref& ref);
+
 }  // namespace billsync::mappings

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "sim/harvest_simulator.hpp"
 #include "sim/karbon_simulator.hpp"
 #include "sim/qbo_simulator.hpp"
 #include "sim/sendgrid_simulator.hpp"
@@ -93,21 +94,7 @@ void harvest_limits::add_routes(http::router& r) {
 }
 
 void harvest_limits::configure(sim_server& server) {
-    rate_limit_rule rule;
-    rule.path_prefix = "/v2/";
-    rule.requests = 100;
-    rule.window = scaled_window(15s, options_.scale);
-    rule.key = [](const http::request& req) {
-        return std::string(req.header_value("Harvest-Account-Id"));
-    };
-    rule.reject = [](const limit_hit& hit) {
-        auto r = http::response::json(
-            429, R"({"error":"rate_limit_exceeded","message":"Too many requests. Retry later."})");
-        const auto secs = std::chrono::ceil<std::chrono::seconds>(hit.retry_after).count();
-        r.headers.push_back({"Retry-After", std::to_string(secs < 1 ? 1 : secs)});
-        return r;
-    };
-    server.add_limit(std::move(rule));
+    server.add_limit(harvest_rate_rule(options_.scale));
 }
 
 // --- qbo-limits -------------------------------------------------------------------------------
@@ -129,6 +116,7 @@ void qbo_limits::configure(sim_server& server) {
 
 std::vector<std::string_view> simulator_names() {
     return {"generic-recorder",
+            "harvest",
             "harvest-limits",
             "karbon",
             "qbo",
@@ -141,6 +129,11 @@ std::vector<std::string_view> simulator_names() {
 std::unique_ptr<simulator> make_simulator(std::string_view name, simulator_options options) {
     if (name == "generic-recorder") {
         return std::make_unique<generic_recorder>();
+    }
+    if (name == "harvest") {
+        harvest_options o;
+        o.scale = options.scale;
+        return std::make_unique<harvest_simulator>(std::move(o));
     }
     if (name == "harvest-limits") {
         return std::make_unique<harvest_limits>(options);

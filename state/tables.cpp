@@ -81,6 +81,13 @@ result<std::optional<std::string>> remote_id(const store& s,
     return s.get(cf::xref, xref_local_key(local, system));
 }
 
+result<std::optional<std::string>> remote_id(const store& s,
+                                             batch& b,
+                                             std::string_view local,
+                                             std::string_view system) {
+    return s.get(b, cf::xref, xref_local_key(local, system));
+}
+
 result<std::vector<identity_link>> links_of(const store& s, std::string_view local) {
     const auto prefix = xref_local_key(local, "");
     std::vector<identity_link> out;

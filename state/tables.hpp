@@ -57,6 +57,11 @@ result<std::optional<std::string>> local_id(const store& s,
 result<std::optional<std::string>> remote_id(const store& s,
                                              std::string_view local_id,
                                              std::string_view system);
+// The same, reading the batch's own writes first (a link written earlier in the same step).
+result<std::optional<std::string>> remote_id(const store& s,
+                                             batch& b,
+                                             std::string_view local_id,
+                                             std::string_view system);
 // Every system a canonical id is linked from, with its remote key, in system order: one
 // canonical client may be a ledger customer, a practice organization and a time-tracking client.
 struct identity_link {

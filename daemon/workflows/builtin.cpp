@@ -2,7 +2,9 @@
 
 #include "connectors/builtin.hpp"
 #include "daemon/app_config.hpp"
+#include "daemon/workflows/draft_time_settings.hpp"
 #include "daemon/workflows/followup_settings.hpp"
+#include "workflows/draft_time/draft_time_rule.hpp"
 #include "workflows/followup/followup_rule.hpp"
 #include "workflows/messages/messages_rule.hpp"
 #include "workflows/records/records_rule.hpp"
@@ -18,6 +20,8 @@ const std::vector<rule_factory>& builtin_rules() {
         rule_of<wf::records::settings>("records", wf::records::make),
         rule_of<wf::followup::settings>(
             "followup", wf::followup::make, "followup", config::parse_followup),
+        rule_of<wf::draft_time::settings>(
+            "draft_time", wf::draft_time::make, "draft_time", config::parse_draft_time),
     };
     return list;
 }

@@ -6,6 +6,7 @@
 #include <set>
 #include <utility>
 
+#include "mappings/entity.hpp"
 #include "mappings/json_fields.hpp"
 
 namespace billsync::mappings::qbo {
@@ -97,7 +98,7 @@ source_ref source_of(const json& j, const mapping_options& o) {
 }
 
 std::string resolve(const mapping_options& o, std::string_view type, const source_ref& ref) {
-    return o.resolve ? o.resolve(type, ref) : default_canonical_id(type, ref);
+    return o.resolve ? o.resolve(type, ref) : qbo::default_canonical_id(type, ref);
 }
 
 source_ref ref_to(const mapping_options& o, std::string id) {
@@ -243,16 +244,7 @@ mapped<T> from_body(std::string_view body,
 }  // namespace
 
 std::string default_canonical_id(std::string_view type, const source_ref& ref) {
-    std::string out = ref.system;
-    out += ':';
-    if (!ref.account.empty()) {
-        out += ref.account;
-        out += ':';
-    }
-    out += type;
-    out += ':';
-    out += ref.id;
-    return out;
+    return mappings::default_canonical_id(type, ref);
 }
 
 const json* entity_object(const json& j, std::string_view entity_name) {

@@ -76,7 +76,8 @@ using harnesses = ::testing::Types<generic_harness,
                                    sendgrid_harness,
                                    smtp_harness,
                                    karbon_harness,
-                                   xero_harness>;
+                                   xero_harness,
+                                   harvest_harness>;
 
 struct harness_names {
     template <class H>

@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "connectors/builtin.hpp"
+#include "connectors/harvest/harvest_kind.hpp"
 #include "connectors/karbon/karbon_kind.hpp"
 #include "connectors/qbo/qbo_connector.hpp"
 #include "connectors/qbo/qbo_kind.hpp"
@@ -17,6 +18,7 @@
 #include "connectors/xero/xero_connector.hpp"
 #include "connectors/xero/xero_kind.hpp"
 #include "http/client.hpp"
+#include "sim/harvest_simulator.hpp"
 #include "sim/karbon_simulator.hpp"
 #include "sim/oauth2_server.hpp"
 #include "sim/qbo_simulator.hpp"
@@ -122,6 +124,7 @@ bool run_until(net::io_context& ioc,
 harness_base::harness_base() : clock_(start_instant()), limiter_(steady_.source()) {
     limiter_.set_limits("qbo", connectors::qbo::rate_limits());
     limiter_.set_limits("twilio", connectors::twilio::rate_limits());
+    limiter_.set_limits("harvest", connectors::harvest::rate_limits());
     log_ = std::make_shared<spdlog::logger>("conformance", capture_.sink());
     log_->set_level(spdlog::level::trace);
 }
@@ -1032,5 +1035,106 @@ http::request xero_harness::signed_webhook() const {
 }
 
 http::request xero_harness::forged_webhook() const { return tampered(signed_webhook()); }
+
+// ---- harvest -----------------------------------------------------------------------------------
+
+namespace {
+constexpr std::string_view harvest_token = "harvest-pat-2f9c41d7e0";
+constexpr std::string_view harvest_entries = "/v2/time_entries";
+}  // namespace
+
+harvest_harness::harvest_harness() {
+    simulators::harvest_options o;
+    o.access_token = std::string(harvest_token);
+    o.now = [this] { return clock_.now(); };
+    sim_ = std::make_unique<simulators::harvest_simulator>(o);
+    sim_->add_user("Kim", "Allen", "kim@example-cpa.com");
+    client_ = sim_->add_client("Acme Dental");
+    const auto project = sim_->add_project(client_, "2025 Tax Return");
+    sim_->assign_task(project, sim_->add_task("Tax Preparation"), true);
+    server_ = start_server(*sim_);
+    configure("[connectors.time]\nkind = \"harvest\"\nbase_url = " +
+              toml_string(server_->base_url() + "/v2") + "\naccount_id = \"123456\"\n" +
+              "access_token = " + toml_string(harvest_token) +
+              "\ncontact = \"it@example-cpa.com\"\n");
+}
+
+harvest_harness::~harvest_harness() { reset_connector(); }
+
+state::action harvest_harness::sample_action() const {
+    state::action a;
+    a.id = "act-conformance-1";
+    a.connector = "time";
+    a.kind = "time_entry.create";
+    a.payload = json{
+        {"key", "draft_time:conformance:1"},
+        {"group_id", "wi-1"},
+        {"client_ref", "123456/client/" + std::to_string(client_)},
+        {"project", "2025 Tax Return"},
+        {"task", "Tax Preparation"},
+        {"spent_date", "2026-01-05"},
+        {"hours", "1.5"},
+        {"notes", "drafted by billsync"},
+        {"billable",
+         true}}.dump();
+    return a;
+}
+
+void harvest_harness::script_rate_limited(std::chrono::seconds retry_after) {
+    server_->script("POST",
+                    std::string(harvest_entries),
+                    {scripted_response::rate_limited(
+                        retry_after, R"({"message":"Too many requests. Retry later."})")});
+}
+
+void harvest_harness::script_failure(failure f) {
+    const std::string path(harvest_entries);
+    switch (f) {
+        case failure::server_error:
+            server_->script("POST", path, {scripted_response::server_error(500)});
+            return;
+        case failure::permanent:
+            server_->script(
+                "POST",
+                path,
+                {scripted_response::status_code(
+                    422, R"({"message":"project_id, task_id and spent_date are required"})")});
+            return;
+        case failure::auth:
+            // At the first call: the look-up that precedes every create.
+            server_->script("*",
+                            path,
+                            {scripted_response::status_code(
+                                401,
+                                R"({"error":"invalid_token","error_description":"The access )"
+                                R"(token provided is expired, revoked, malformed or invalid"})")});
+            return;
+    }
+}
+
+void harvest_harness::script_stall() {
+    server_->script("POST", std::string(harvest_entries), {scripted_response::stall(20s)});
+}
+
+bool harvest_harness::stalled() const { return vendor_calls() > 0; }
+
+std::size_t harvest_harness::vendor_calls() const {
+    std::size_t n = 0;
+    for (const auto& r : server_->requests_to(harvest_entries)) {
+        n += r.method == "POST" ? 1 : 0;
+    }
+    return n;
+}
+
+std::vector<std::string> harvest_harness::secrets() const { return {std::string(harvest_token)}; }
+
+http::request harvest_harness::signed_webhook() const {
+    http::request req;
+    req.method = "POST";
+    req.target = req.path = "/webhooks/time";
+    req.body = std::string(R"({"event":")") + std::string(body_marker) + "\"}";
+    req.remote = "127.0.0.1";
+    return req;
+}
 
 }  // namespace billsync::conformance

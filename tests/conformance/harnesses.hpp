@@ -68,6 +68,7 @@ class twilio_simulator;
 class xero_simulator;
 class sendgrid_simulator;
 class smtp_sink;
+class harvest_simulator;
 class karbon_simulator;
 }  // namespace billsync::simulators
 
@@ -449,6 +450,41 @@ private:
     std::string invoice_id_;
     std::string seeded_access_;
     std::string seeded_refresh_;
+};
+
+// ---- harvest -----------------------------------------------------------------------------------
+
+class harvest_harness : public harness_base {
+public:
+    static constexpr std::string_view kind = "harvest";
+    // A Personal Access Token has nothing to refresh: the operator must fix it.
+    static constexpr auto auth_failure_outcome = action_outcome::kind::permanent;
+    // Retry: the next attempt looks the entry up by its external reference before any resend.
+    static constexpr auto lost_answer_outcome = action_outcome::kind::retry;
+    static constexpr auto throttle = throttle_style::retry_after;
+    static constexpr bool receives_webhooks = false;  // Harvest has none: billsync polls
+    static constexpr bool logs = true;
+    static constexpr bool oauth2 = false;
+
+    harvest_harness();
+    ~harvest_harness();
+
+    state::action sample_action() const;
+    void script_rate_limited(std::chrono::seconds retry_after);
+    void script_failure(failure f);
+    void script_stall();
+    bool stalled() const;
+    std::size_t vendor_calls() const;  // creates (POST /v2/time_entries)
+    std::vector<std::string> secrets() const;
+    std::vector<std::string> credential_encodings() const { return {}; }
+    http::request signed_webhook() const;
+    http::request forged_webhook() const { return signed_webhook(); }
+    bool supports_oauth2() const { return oauth2; }
+
+private:
+    std::unique_ptr<simulators::harvest_simulator> sim_;
+    std::unique_ptr<simulators::sim_server> server_;
+    std::int64_t client_ = 0;
 };
 
 }  // namespace billsync::conformance

@@ -270,11 +270,11 @@ TEST_F(connector_settings_test, harvest) {
         "[connectors.harvest]\n"
         "account_id = \"123\"\n"
         "access_token = \"${env:BILLSYNC_TEST_CONNECTOR_SECRET}\"\n"
-        "user_agent = \"billsync (it@example.com)\"\n");
+        "contact = \"it@example.com\"\n");
     ASSERT_NE(o.settings, nullptr) << o.result.rendered();
     EXPECT_EQ(o.settings->base_url, "https://api.harvestapp.com/v2");
-    EXPECT_EQ(o.settings->token_url, "https://id.getharvest.com/api/v2/oauth2/token");
-    EXPECT_EQ(*o.settings->value("user_agent"), "billsync (it@example.com)");
+    EXPECT_EQ(*o.settings->value("contact"), "it@example.com");
+    EXPECT_EQ(*o.settings->value("page_size"), "2000");
 }
 
 TEST_F(connector_settings_test, taxdome) {

@@ -38,8 +38,15 @@ TEST(builtin_kinds, lists_every_kind_sorted) {
 
 TEST(builtin_kinds, only_kinds_with_a_factory_are_available) {
     EXPECT_EQ(where(&kind_registry::available),
-              (std::vector<std::string_view>{
-                  "generic", "karbon", "qbo", "sendgrid", "smtp", "taxdome", "twilio", "xero"}));
+              (std::vector<std::string_view>{"generic",
+                                             "harvest",
+                                             "karbon",
+                                             "qbo",
+                                             "sendgrid",
+                                             "smtp",
+                                             "taxdome",
+                                             "twilio",
+                                             "xero"}));
     EXPECT_FALSE(builtin_kinds().available("nosuchkind"));
 }
 

@@ -31,23 +31,6 @@ loaded load(const testing::temp_dir& dir, const std::string& text) {
 
 constexpr const char* head = "[daemon]\ndata_dir = \"data\"\ntime_zone = \"America/New_York\"\n\n";
 
-TEST(app_config, an_enabled_kind_this_build_cannot_run_is_an_error_at_its_kind) {
-    const testing::temp_dir dir;
-    const auto r = load(dir,
-                        std::string(head) +
-                            "[connectors.practice]\n"
-                            "kind = \"harvest\"\n"
-                            "account_id = \"123\"\n"
-                            "access_token = \"inline-access-token\"\n"
-                            "user_agent = \"billsync (it@example.com)\"\n");
-    EXPECT_FALSE(r.cfg);
-    const auto text = r.diags.render();
-    EXPECT_NE(text.find("billsync.toml:6:1: error: [connectors.practice] kind 'harvest' is not "
-                        "available in this build"),
-              std::string::npos)
-        << text;
-}
-
 TEST(app_config, without_a_kind_key_the_section_name_is_the_kind) {
     const testing::temp_dir dir;
     auto r = load(dir, std::string(head) + "[connectors.taxdome]\n");

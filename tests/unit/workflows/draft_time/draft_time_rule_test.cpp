@@ -1,0 +1,291 @@
+// The draft_time rule on canonical changes in committed steps: one draft per work item, ever;
+// identity and staff exceptions that wait and retry; cancellation before the draft; staff edits
+// and the review list.
+
+#include "workflows/draft_time/draft_time_rule.hpp"
+
+#include <gtest/gtest.h>
+
+#include "state/apply.hpp"
+#include "state/tables.hpp"
+#include "tests/unit/workflows/workflows_test_support.hpp"
+#include "workflows/action_key.hpp"
+
+namespace billsync::workflows::draft_time {
+namespace {
+
+using json = nlohmann::json;
+using testing_support::at;
+
+class draft_time_test : public testing_support::state_fixture {
+protected:
+    void SetUp() override {
+        state_fixture::SetUp();
+        settings s;
+        s.enabled = true;
+        s.connector = "time";
+        s.time_zone = "America/Denver";
+        s.review_after = std::chrono::hours(72);
+        work_type_mapping m;
+        m.work_type = "1040 Individual Return";
+        m.project = "2025 Tax Return";
+        m.task = "Tax Preparation";
+        m.minutes = 210;
+        m.hours = "3.5";
+        m.stages = {"Return Filed"};
+        s.work_types.push_back(m);
+        m.work_type = "Monthly Bookkeeping";
+        m.task = "Bookkeeping";
+        m.hours = "2";
+        m.minutes = 120;
+        m.billable = false;
+        m.stages.clear();
+        s.work_types.push_back(m);
+        rule_ = std::make_unique<draft_time_rule>(s);
+    }
+
+    mappings::work_item item(std::string status, std::string work_type = "1040 Individual Return") {
+        mappings::work_item w;
+        w.id = "karbon:work:W1";
+        w.client_id = "client:acme";
+        w.title = "2025 1040 - Acme";
+        w.work_type = std::move(work_type);
+        w.status = std::move(status);
+        w.assignee_id = "kim@example-cpa.com";
+        w.source.system = "practice";
+        w.source.id = "W1";
+        return w;
+    }
+
+    // Applies an entity the way a connector's process() does and hands its change to the rule.
+    state::status feed(mappings::entity e,
+                       std::string source,
+                       util::instant now = at("2026-01-05T23:30:00Z")) {
+        return step(
+            [&](context& ctx) {
+                auto applied = state::apply(*store_, ctx.b, source, std::move(e));
+                if (!applied.ok()) {
+                    return applied.st;
+                }
+                if (!applied.value) {
+                    return state::status::success();
+                }
+                return rule_->on_change(*applied.value, ctx);
+            },
+            now);
+    }
+
+    void link_client() {
+        state::batch b(*store_);
+        state::put_xref(b, "time", "123456/client/5735774", "client:acme");
+        ASSERT_TRUE(store_->write(b, true).ok);
+    }
+
+    mappings::staff kim() {
+        mappings::staff s;
+        s.id = "time:123456:staff:1782959";
+        s.name = "Kim Allen";
+        s.email = "kim@example-cpa.com";
+        s.source = {"time", "123456", "1782959", "", std::nullopt};
+        return s;
+    }
+
+    json row() {
+        auto r = state::get_entity(*store_, "draft_time", "karbon:work:W1");
+        EXPECT_TRUE(r.ok());
+        return r.value ? json::parse(*r.value) : json();
+    }
+
+    mappings::time_entry entry(std::string updated) {
+        mappings::time_entry t;
+        t.id = "time:123456:time_entry:9001";
+        t.staff_id = kim().id;
+        t.minutes = 210;
+        t.external_reference = action_key("draft_time", "karbon:work:W1", 1);
+        t.source = {"time", "123456", "9001", updated, mappings::parse_timestamp(updated)};
+        return t;
+    }
+
+    std::unique_ptr<draft_time_rule> rule_;
+};
+
+TEST_F(draft_time_test, a_completed_work_item_drafts_one_entry_with_the_mapping) {
+    link_client();
+    ASSERT_TRUE(feed(kim(), "time").ok);
+    ASSERT_TRUE(feed(item("in_progress"), "practice").ok);
+    EXPECT_TRUE(actions().empty());
+    ASSERT_TRUE(feed(item("completed"), "practice").ok);
+    const auto a = actions();
+    ASSERT_EQ(a.size(), 1U);
+    EXPECT_EQ(a[0].connector, "time");
+    EXPECT_EQ(a[0].kind, "time_entry.create");
+    const auto p = json::parse(a[0].payload);
+    EXPECT_EQ(p["key"], a[0].id);
+    EXPECT_EQ(p["client_ref"], "123456/client/5735774");
+    EXPECT_EQ(p["user_ref"], "1782959");
+    EXPECT_EQ(p["task"], "Tax Preparation");
+    EXPECT_EQ(p["hours"], "3.5");
+    // 23:30 UTC on the 5th is the 5th in Denver; no completed_date: the day it completed there.
+    EXPECT_EQ(p["spent_date"], "2026-01-05");
+    EXPECT_NE(p["notes"].get<std::string>().find("drafted by billsync"), std::string::npos);
+    EXPECT_NE(p["notes"].get<std::string>().find("karbon:work:W1"), std::string::npos);
+    EXPECT_NE(audit_text().find("\"decision\":\"drafted\""), std::string::npos);
+}
+
+TEST_F(draft_time_test, the_civil_date_is_the_firms_and_a_stage_can_complete) {
+    link_client();
+    ASSERT_TRUE(feed(kim(), "time").ok);
+    auto w = item("in_progress");
+    w.stage = "Return Filed";
+    // 03:00 UTC on the 6th is still the 5th in Denver.
+    ASSERT_TRUE(feed(w, "practice", at("2026-01-06T03:00:00Z")).ok);
+    const auto a = actions();
+    ASSERT_EQ(a.size(), 1U);
+    EXPECT_EQ(json::parse(a[0].payload)["spent_date"], "2026-01-05");
+}
+
+TEST_F(draft_time_test, re_completion_and_repeated_changes_never_draft_twice) {
+    link_client();
+    ASSERT_TRUE(feed(kim(), "time").ok);
+    ASSERT_TRUE(feed(item("completed"), "practice").ok);
+    ASSERT_TRUE(feed(entry("2026-01-05T23:31:00Z"), "time").ok);  // created
+    auto reopened = item("in_progress");
+    reopened.title = "2025 1040 - Acme (amended)";
+    ASSERT_TRUE(feed(reopened, "practice").ok);
+    auto again = item("completed");
+    again.title = "2025 1040 - Acme (amended)";
+    ASSERT_TRUE(feed(again, "practice").ok);
+    EXPECT_EQ(actions().size(), 1U);
+    EXPECT_NE(audit_text().find("already drafted"), std::string::npos);
+}
+
+TEST_F(draft_time_test, an_unlinked_client_waits_as_an_identity_exception_then_drafts) {
+    ASSERT_TRUE(feed(kim(), "time").ok);
+    ASSERT_TRUE(feed(item("completed"), "practice").ok);
+    EXPECT_TRUE(actions().empty());
+    EXPECT_EQ(row()["state"], "waiting");
+    EXPECT_EQ(row()["exception"], "identity");
+    auto review = rule_->view("review", *store_);
+    ASSERT_EQ(review.status, 200U);
+    EXPECT_EQ(review.body["exceptions"].size(), 1U);
+    EXPECT_NE(audit_text().find("\"exception\":\"identity\""), std::string::npos);
+    // The link arrives with a client change: the waiting draft is retried.
+    link_client();
+    mappings::client c;
+    c.id = "client:acme";
+    c.display_name = "Acme Dental";
+    c.source = {"time", "123456", "5735774", "", std::nullopt};
+    ASSERT_TRUE(feed(c, "time").ok);
+    EXPECT_EQ(actions().size(), 1U);
+    EXPECT_EQ(row()["state"], "queued");
+}
+
+TEST_F(draft_time_test, an_unknown_assignee_waits_as_a_staff_exception_until_the_user_appears) {
+    link_client();
+    ASSERT_TRUE(feed(item("completed"), "practice").ok);
+    EXPECT_EQ(row()["exception"], "staff");
+    EXPECT_TRUE(actions().empty());
+    ASSERT_TRUE(feed(kim(), "time").ok);  // the Harvest user is synced
+    EXPECT_EQ(actions().size(), 1U);
+}
+
+TEST_F(draft_time_test, deleted_or_reopened_before_the_draft_drafts_nothing) {
+    ASSERT_TRUE(feed(kim(), "time").ok);
+    ASSERT_TRUE(feed(item("completed"), "practice").ok);  // waits: no client link
+    auto gone = item("completed");
+    gone.deleted = true;
+    ASSERT_TRUE(feed(gone, "practice").ok);
+    EXPECT_EQ(row()["state"], "cancelled");
+    link_client();
+    mappings::client c;
+    c.id = "client:acme";
+    c.display_name = "Acme";
+    ASSERT_TRUE(feed(c, "time").ok);
+    EXPECT_TRUE(actions().empty());
+    EXPECT_NE(audit_text().find("\"decision\":\"cancelled\""), std::string::npos);
+}
+
+TEST_F(draft_time_test, a_queued_draft_is_dropped_when_the_work_item_was_deleted_meanwhile) {
+    link_client();
+    ASSERT_TRUE(feed(kim(), "time").ok);
+    ASSERT_TRUE(feed(item("completed"), "practice").ok);
+    const auto a = actions();
+    ASSERT_EQ(a.size(), 1U);
+    auto gone = item("completed");
+    gone.deleted = true;
+    ASSERT_TRUE(feed(gone, "practice").ok);
+    std::optional<std::string> cause;
+    ASSERT_TRUE(step([&](context& ctx) {
+                    cause = rule_->recheck(a[0], ctx);
+                    return state::status::success();
+                }).ok);
+    ASSERT_TRUE(cause);
+    EXPECT_NE(cause->find("deleted"), std::string::npos);
+}
+
+TEST_F(draft_time_test, no_mapping_for_the_work_type_is_an_audited_exception) {
+    link_client();
+    ASSERT_TRUE(feed(kim(), "time").ok);
+    ASSERT_TRUE(feed(item("completed", "Payroll"), "practice").ok);
+    EXPECT_TRUE(actions().empty());
+    EXPECT_EQ(row()["exception"], "mapping");
+}
+
+TEST_F(draft_time_test, fixed_fee_mappings_draft_non_billable) {
+    link_client();
+    ASSERT_TRUE(feed(kim(), "time").ok);
+    ASSERT_TRUE(feed(item("Completed", "monthly bookkeeping"), "practice").ok);
+    const auto a = actions();
+    ASSERT_EQ(a.size(), 1U);
+    const auto p = json::parse(a[0].payload);
+    EXPECT_FALSE(p["billable"].get<bool>());
+    EXPECT_NE(p["notes"].get<std::string>().find("non-billable"), std::string::npos);
+}
+
+TEST_F(draft_time_test, untouched_drafts_join_the_review_list_and_staff_edits_leave_it) {
+    link_client();
+    ASSERT_TRUE(feed(kim(), "time").ok);
+    ASSERT_TRUE(feed(item("completed"), "practice").ok);
+    ASSERT_TRUE(feed(entry("2026-01-05T23:31:00Z"), "time").ok);
+    EXPECT_EQ(row()["state"], "created");
+    EXPECT_EQ(row()["entry_id"], "9001");
+    // The review timer fires after review_after.
+    auto due = timers_->due(at("2026-01-09T00:00:00Z"), 10);
+    ASSERT_TRUE(due.ok());
+    ASSERT_EQ(due.value.size(), 1U);
+    EXPECT_TRUE(rule_->owns_timer(due.value[0].name));
+    ASSERT_TRUE(step([&](context& ctx) { return rule_->on_timer(due.value[0], ctx); }).ok);
+    auto review = rule_->view("review", *store_);
+    ASSERT_EQ(review.body["review"].size(), 1U);
+    // Staff edit it: out of the list, and never touched again.
+    ASSERT_TRUE(feed(entry("2026-01-09T10:00:00Z"), "time").ok);
+    EXPECT_EQ(row()["state"], "edited");
+    review = rule_->view("review", *store_);
+    EXPECT_TRUE(review.body["review"].empty());
+    EXPECT_NE(audit_text().find("edited_by_staff"), std::string::npos);
+}
+
+TEST_F(draft_time_test, changes_of_other_connectors_entries_are_ignored) {
+    auto t = entry("2026-01-05T23:31:00Z");
+    t.source.system = "books";
+    ASSERT_TRUE(feed(t, "books").ok);
+    EXPECT_TRUE(audit_text().empty());
+}
+
+TEST_F(draft_time_test, make_needs_an_enabled_connector) {
+    settings s;
+    s.enabled = true;
+    s.connector = "time";
+    rule_deps deps;
+    std::string error;
+    EXPECT_EQ(make(s, deps, &error), nullptr);
+    EXPECT_NE(error.find("time"), std::string::npos);
+    deps.connectors.push_back({"time", "", false});
+    error.clear();
+    EXPECT_NE(make(s, deps, &error), nullptr);
+    s.enabled = false;
+    EXPECT_EQ(make(s, deps, &error), nullptr);
+}
+
+}  // namespace
+}  // namespace billsync::workflows::draft_time

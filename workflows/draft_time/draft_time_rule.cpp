@@ -1,0 +1,507 @@
+#include "workflows/draft_time/draft_time_rule.hpp"
+
+#include <date/tz.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "mappings/model.hpp"
+#include "state/tables.hpp"
+#include "workflows/action_key.hpp"
+
+namespace billsync::workflows::draft_time {
+
+namespace {
+
+using json = nlohmann::json;
+using mappings::change;
+
+constexpr std::string_view row_type = "draft_time";
+constexpr std::string_view ref_type = "draft_time_ref";  // external reference -> work item
+constexpr std::string_view review_prefix = "draft_time/review/";
+constexpr std::string_view rule_name = "draft_time";
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (auto& c : out) {
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    return out;
+}
+
+// "In Progress", "in_progress" and "InProgress" are one status.
+std::string status_key(std::string_view s) {
+    std::string out;
+    for (const char c : s) {
+        if (c != ' ' && c != '_' && c != '-') {
+            out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        }
+    }
+    return out;
+}
+
+std::string text_of(const json& j, std::string_view key) {
+    if (!j.is_object()) {
+        return {};
+    }
+    auto it = j.find(key);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+state::result<std::optional<json>> read_row(context& ctx,
+                                            std::string_view type,
+                                            std::string_view id) {
+    auto r = state::get_entity(*ctx.store, ctx.b, type, id);
+    if (!r.ok()) {
+        return state::result<std::optional<json>>::failure(r.st);
+    }
+    if (!r.value) {
+        return {state::status::success(), std::nullopt};
+    }
+    auto j = json::parse(*r.value, nullptr, false);
+    if (!j.is_object()) {
+        return {state::status::success(), std::nullopt};
+    }
+    return {state::status::success(), std::move(j)};
+}
+
+void write_row(context& ctx, const std::string& id, const json& row) {
+    state::put_entity(ctx.b, row_type, id, row.dump());
+}
+
+void audit(context& ctx, std::string_view decision, const std::string& work_item, json extra = {}) {
+    json line{{"rule", rule_name}, {"decision", decision}, {"work_item", work_item}};
+    if (extra.is_object()) {
+        line.update(extra);
+    }
+    ctx.audit.append(ctx.b, ctx.now, line.dump());
+}
+
+std::string draft_key(const std::string& work_item) { return action_key(rule_name, work_item, 1); }
+
+// The civil date of `now` in the zone (UTC when the zone is unknown).
+std::string today_in(const std::string& zone, util::instant now) {
+    const date::time_zone* tz = nullptr;
+    try {
+        tz = zone.empty() ? nullptr : date::locate_zone(zone);
+    } catch (const std::exception&) {
+        tz = nullptr;
+    }
+    const auto secs = std::chrono::floor<std::chrono::seconds>(now);
+    const auto local =
+        tz != nullptr ? tz->to_local(secs).time_since_epoch() : secs.time_since_epoch();
+    const auto day = std::chrono::floor<std::chrono::days>(local);
+    return mappings::format_civil_date(std::chrono::year_month_day{std::chrono::sys_days(day)});
+}
+
+// The assignee's email: the staff row's, or the assignee id itself when it is an address.
+std::string assignee_email(context& ctx, const std::string& assignee) {
+    if (assignee.find('@') != std::string::npos) {
+        return lower(assignee);
+    }
+    auto r = state::get_entity(*ctx.store, ctx.b, "staff", assignee);
+    if (!r.ok() || !r.value) {
+        return {};
+    }
+    std::string error;
+    const auto j = json::parse(*r.value, nullptr, false);
+    auto s = j.is_object() ? mappings::staff_from_json(j, error) : std::nullopt;
+    return s ? lower(s->email) : std::string();
+}
+
+// The time connector's staff member with that email: its vendor id; empty when none.
+std::string user_ref(context& ctx,
+                     const std::string& connector,
+                     const std::string& email,
+                     const mappings::staff* hint) {
+    if (email.empty()) {
+        return {};
+    }
+    const auto matches = [&](const mappings::staff& s) {
+        return s.source.system == connector && !s.source.id.empty() && s.active &&
+               lower(s.email) == email;
+    };
+    if (hint != nullptr && matches(*hint)) {
+        return hint->source.id;
+    }
+    std::string found;
+    (void)state::for_each_entity(
+        *ctx.store, "staff", [&](std::string_view, std::string_view value) {
+            const auto j = json::parse(value, nullptr, false);
+            std::string error;
+            auto s = j.is_object() ? mappings::staff_from_json(j, error) : std::nullopt;
+            if (s && matches(*s)) {
+                found = s->source.id;
+                return false;
+            }
+            return true;
+        });
+    return found;
+}
+
+}  // namespace
+
+draft_time_rule::draft_time_rule(settings s) : s_(std::move(s)) {}
+
+const work_type_mapping* draft_time_rule::mapping_for(std::string_view work_type) const {
+    const auto key = lower(work_type);
+    for (const auto& m : s_.work_types) {
+        if (lower(m.work_type) == key) {
+            return &m;
+        }
+    }
+    return nullptr;
+}
+
+bool draft_time_rule::completes(const mappings::work_item& w) const {
+    const auto st = status_key(w.status);
+    for (const auto& c : s_.completing_statuses) {
+        if (status_key(c) == st) {
+            return true;
+        }
+    }
+    if (const auto* m = mapping_for(w.work_type); m != nullptr && !w.stage.empty()) {
+        for (const auto& stage : m->stages) {
+            if (lower(stage) == lower(w.stage)) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+bool draft_time_rule::owns_timer(std::string_view timer_name) const noexcept {
+    return timer_name.starts_with(review_prefix);
+}
+
+state::status draft_time_rule::on_change(const change& c, context& ctx) const {
+    if (c.entity_type == "work_item") {
+        return on_work_item(c, ctx);
+    }
+    if (c.entity_type == "time_entry" && c.source == s_.connector) {
+        return on_time_entry(c, ctx);
+    }
+    if (c.entity_type == "client" || (c.entity_type == "staff" && c.source == s_.connector)) {
+        // A link or a staff member may have arrived: drafts waiting on one try again.
+        return retry_waiting(c, ctx);
+    }
+    return state::status::success();
+}
+
+state::status draft_time_rule::on_work_item(const change& c, context& ctx) const {
+    const auto* w = c.as<mappings::work_item>();
+    if (w == nullptr) {
+        return state::status::success();
+    }
+    auto row = read_row(ctx, row_type, w->id);
+    if (!row.ok()) {
+        return row.st;
+    }
+    const auto st = row.value ? text_of(*row.value, "state") : std::string();
+    const bool waiting = st == "waiting";
+    const bool open = !row.value || waiting || st == "withdrawn";
+    if (w->deleted || c.what == change::op::deleted) {
+        if (waiting) {
+            (*row.value)["state"] = "cancelled";
+            (*row.value)["cause"] = "the work item was deleted before the draft was created";
+            write_row(ctx, w->id, *row.value);
+            audit(ctx, "cancelled", w->id, {{"cause", "work item deleted before the draft"}});
+        }
+        return state::status::success();
+    }
+    if (!completes(*w)) {
+        if (waiting) {
+            (*row.value)["state"] = "withdrawn";
+            (*row.value)["cause"] = "the work item was re-opened before the draft was created";
+            write_row(ctx, w->id, *row.value);
+            audit(ctx, "withdrawn", w->id, {{"cause", "re-opened before the draft"}});
+        }
+        return state::status::success();
+    }
+    if (!open) {
+        audit(ctx,
+              "skipped",
+              w->id,
+              {{"cause", "already drafted for this work item (state " + st + ")"},
+               {"version", c.version}});
+        return state::status::success();
+    }
+    return attempt(*w, row.value.value_or(json::object()), ctx, nullptr);
+}
+
+state::status draft_time_rule::attempt(const mappings::work_item& w,
+                                       json row,
+                                       context& ctx,
+                                       const mappings::staff* hint) const {
+    const auto key = draft_key(w.id);
+    row["work_item"] = w.id;
+    row["title"] = w.title;
+    row["work_type"] = w.work_type;
+    row["key"] = key;
+    row["updated_at"] = util::format_rfc3339(ctx.now);
+    const auto wait = [&](std::string kind, std::string cause) {
+        const bool again = text_of(row, "state") == "waiting" && text_of(row, "cause") == cause;
+        row["state"] = "waiting";
+        row["exception"] = kind;
+        row["cause"] = cause;
+        write_row(ctx, w.id, row);
+        if (!again) {
+            audit(ctx, "exception", w.id, {{"exception", kind}, {"cause", cause}});
+        }
+        return state::status::success();
+    };
+    const auto* m = mapping_for(w.work_type);
+    if (m == nullptr) {
+        return wait("mapping",
+                    "no [draft_time.work_types] entry for work type '" + w.work_type + "'");
+    }
+    auto client = state::remote_id(*ctx.store, ctx.b, w.client_id, s_.connector);
+    if (!client.ok()) {
+        return client.st;
+    }
+    if (!client.value) {
+        return wait("identity",
+                    "client " + w.client_id + " is not linked to a client in " + s_.connector);
+    }
+    const auto email = assignee_email(ctx, w.assignee_id);
+    const auto user = user_ref(ctx, s_.connector, email, hint);
+    if (user.empty()) {
+        return wait("staff",
+                    email.empty() ? "assignee '" + w.assignee_id + "' has no known email"
+                                  : "no active " + s_.connector + " user with email " + email);
+    }
+    const auto date = w.completed_date ? mappings::format_civil_date(*w.completed_date)
+                                       : today_in(s_.time_zone, ctx.now);
+    json payload{{"key", key},
+                 {"group_id", w.id},
+                 {"permalink", ""},
+                 {"client_ref", *client.value},
+                 {"user_ref", user},
+                 {"project", m->project},
+                 {"task", m->task},
+                 {"spent_date", date},
+                 {"hours", m->hours},
+                 {"notes",
+                  w.title + " (" + w.work_type + ", work item " + w.id + ") - drafted by billsync" +
+                      (m->billable ? "" : "; internal only, non-billable")},
+                 {"billable", m->billable}};
+    state::action a;
+    a.id = key;
+    a.connector = s_.connector;
+    a.kind = "time_entry.create";
+    a.payload = payload.dump();
+    auto added = ctx.enqueue(std::move(a), cause{rule_name, w.id, 1, "work item completed"});
+    if (!added.ok()) {
+        return added.st;
+    }
+    row["state"] = "queued";
+    row.erase("exception");
+    row.erase("cause");
+    row["spent_date"] = date;
+    row["minutes"] = m->minutes;
+    row["billable"] = m->billable;
+    row["staff_email"] = email;
+    row["queued_at"] = util::format_rfc3339(ctx.now);
+    write_row(ctx, w.id, row);
+    state::put_entity(ctx.b, ref_type, key, json{{"work_item", w.id}}.dump());
+    audit(ctx,
+          "drafted",
+          w.id,
+          {{"key", key},
+           {"spent_date", date},
+           {"hours", m->hours},
+           {"billable", m->billable},
+           {"staff", email}});
+    return state::status::success();
+}
+
+state::status draft_time_rule::retry_waiting(const change& c, context& ctx) const {
+    std::vector<std::pair<std::string, json>> waiting;
+    auto st = state::for_each_entity(
+        *ctx.store, row_type, [&](std::string_view id, std::string_view value) {
+            auto j = json::parse(value, nullptr, false);
+            if (j.is_object() && text_of(j, "state") == "waiting") {
+                waiting.emplace_back(std::string(id), std::move(j));
+            }
+            return true;
+        });
+    if (!st.ok) {
+        return st;
+    }
+    for (auto& [id, row] : waiting) {
+        auto w = state::get_entity(*ctx.store, ctx.b, "work_item", id);
+        if (!w.ok()) {
+            return w.st;
+        }
+        if (!w.value) {
+            continue;
+        }
+        std::string error;
+        const auto j = json::parse(*w.value, nullptr, false);
+        auto item = j.is_object() ? mappings::work_item_from_json(j, error) : std::nullopt;
+        if (!item || item->deleted || !completes(*item)) {
+            continue;
+        }
+        if (auto s = attempt(*item, std::move(row), ctx, c.as<mappings::staff>()); !s.ok) {
+            return s;
+        }
+    }
+    return state::status::success();
+}
+
+state::status draft_time_rule::on_time_entry(const change& c, context& ctx) const {
+    const auto* t = c.as<mappings::time_entry>();
+    if (t == nullptr || t->external_reference.empty()) {
+        return state::status::success();
+    }
+    auto ref = read_row(ctx, ref_type, t->external_reference);
+    if (!ref.ok()) {
+        return ref.st;
+    }
+    if (!ref.value) {
+        return state::status::success();  // not one of ours
+    }
+    const auto wi = text_of(*ref.value, "work_item");
+    auto row = read_row(ctx, row_type, wi);
+    if (!row.ok()) {
+        return row.st;
+    }
+    if (!row.value) {
+        return state::status::success();
+    }
+    auto& r = *row.value;
+    const auto st = text_of(r, "state");
+    const auto timer = std::string(review_prefix) + wi;
+    const auto updated =
+        t->source.updated ? util::format_rfc3339(*t->source.updated) : std::string();
+    if (t->deleted) {
+        if (st != "deleted") {
+            r["state"] = "deleted";
+            write_row(ctx, wi, r);
+            audit(ctx, "entry_deleted", wi, {{"entry", t->source.id}});
+        }
+        return ctx.timers.cancel(ctx.b, timer);
+    }
+    if (st == "queued" || st == "waiting") {
+        // billsync's write, seen for the first time: the baseline for "edited by staff".
+        r["state"] = "created";
+        r["entry_id"] = t->source.id;
+        r["written_at"] = updated;
+        r["created_seen_at"] = util::format_rfc3339(ctx.now);
+        r["locked"] = t->locked;
+        r["review_due"] = util::format_rfc3339(ctx.now + s_.review_after);
+        write_row(ctx, wi, r);
+        audit(ctx, "entry_created", wi, {{"entry", t->source.id}});
+        return ctx.timers.schedule(
+            ctx.b, timer, ctx.now + s_.review_after, json{{"work_item", wi}}.dump());
+    }
+    if ((st == "created" || st == "in_review") && !updated.empty() &&
+        updated != text_of(r, "written_at")) {
+        r["state"] = "edited";
+        r["edited_at"] = updated;
+        write_row(ctx, wi, r);
+        audit(
+            ctx,
+            "edited_by_staff",
+            wi,
+            {{"entry", t->source.id},
+             {"cause", "changed in the time system after billsync's write; never touched again"}});
+        return ctx.timers.cancel(ctx.b, timer);
+    }
+    return state::status::success();
+}
+
+state::status draft_time_rule::on_timer(const state::timer& t, context& ctx) const {
+    const auto wi = t.name.substr(review_prefix.size());
+    auto row = read_row(ctx, row_type, wi);
+    if (!row.ok()) {
+        return row.st;
+    }
+    if (row.value && text_of(*row.value, "state") == "created") {
+        (*row.value)["state"] = "in_review";
+        write_row(ctx, wi, *row.value);
+        audit(ctx, "review", wi, {{"cause", "draft untouched since it was created"}});
+    }
+    return state::status::success();
+}
+
+std::optional<std::string> draft_time_rule::recheck(const state::action& a, context& ctx) const {
+    if (a.kind != "time_entry.create" || a.connector != s_.connector) {
+        return std::nullopt;
+    }
+    const auto p = json::parse(a.payload, nullptr, false);
+    const auto wi = text_of(p, "group_id");
+    if (wi.empty() || text_of(p, "key") != draft_key(wi)) {
+        return std::nullopt;
+    }
+    auto w = state::get_entity(*ctx.store, ctx.b, "work_item", wi);
+    if (!w.ok() || !w.value) {
+        return std::nullopt;
+    }
+    const auto j = json::parse(*w.value, nullptr, false);
+    if (j.is_object() && j.value("deleted", false)) {
+        return "the work item was deleted before the draft was created";
+    }
+    return std::nullopt;
+}
+
+std::vector<verb_spec> draft_time_rule::verbs() const {
+    return {{"review",
+             "",
+             false,
+             "Drafts untouched past review_after, and drafts waiting on an exception"},
+            {"list", "", false, "Every draft and its state"}};
+}
+
+operator_answer draft_time_rule::view(std::string_view path, const state::store& s) const {
+    if (path != "review" && path != "list" && !path.empty()) {
+        return rule::view(path, s);
+    }
+    json review = json::array();
+    json exceptions = json::array();
+    json all = json::array();
+    auto st = state::for_each_entity(s, row_type, [&](std::string_view, std::string_view value) {
+        auto j = json::parse(value, nullptr, false);
+        if (!j.is_object()) {
+            return true;
+        }
+        const auto state = text_of(j, "state");
+        if (state == "in_review") {
+            review.push_back(j);
+        } else if (state == "waiting") {
+            exceptions.push_back(j);
+        }
+        all.push_back(std::move(j));
+        return true;
+    });
+    if (!st.ok) {
+        return operator_answer::fail(500, "store", st.message);
+    }
+    if (path == "review") {
+        return operator_answer::ok(
+            json{{"review", std::move(review)}, {"exceptions", std::move(exceptions)}});
+    }
+    return operator_answer::ok(json{{"drafts", std::move(all)}});
+}
+
+std::unique_ptr<rule> make(const settings& s, const rule_deps& deps, std::string* error) {
+    if (!s.enabled) {
+        return nullptr;
+    }
+    const auto it = std::find_if(deps.connectors.begin(),
+                                 deps.connectors.end(),
+                                 [&](const auto& c) { return c.name == s.connector; });
+    if (it == deps.connectors.end()) {
+        if (error != nullptr) {
+            *error = "[draft_time] connector '" + s.connector + "' is not an enabled connector";
+        }
+        return nullptr;
+    }
+    auto copy = s;
+    if (copy.time_zone.empty()) {
+        copy.time_zone = deps.time_zone;
+    }
+    return std::make_unique<draft_time_rule>(std::move(copy));
+}
+
+}  // namespace billsync::workflows::draft_time

@@ -1,0 +1,58 @@
+#pragma once
+
+// draft_time: when practice work completes, draft the time entry for the person who did it, so
+// they only confirm or adjust it.
+//
+// - Trigger: a work_item change whose status is a completing status ("completed" by default) or
+//   whose stage is one of its work type's completing stages.
+// - One draft per work item, ever: a row "draft_time"/<work item> records it; re-completion after
+//   a re-open, repeated changes and replays find the row and skip (audited). The action key is
+//   action_key("draft_time", work item, 1), so even a replayed step cannot queue a second one,
+//   and it travels as the entry's external reference.
+// - The draft: client through the identity map (the client's remote key in the time connector),
+//   staff by the assignee's email among the time connector's staff, project/task/hours from the
+//   work type's mapping, the completion date (else today in the firm's zone), notes naming the
+//   work item and "drafted by billsync". Anything unresolved is an exception: audited, listed by
+//   the review view, and retried on the next change of the work item, a client or a staff member.
+//   A work item deleted (or re-opened) before the draft is created drafts nothing.
+// - After creation: the entry seen with a later updated_at than billsync's write was edited by
+//   staff and is never touched again; an entry still untouched after review_after joins the review
+//   list (GET /workflows/draft_time/review, `billsync workflow draft_time review`).
+
+#include <memory>
+#include <string>
+
+#include "workflows/draft_time/settings.hpp"
+#include "workflows/rule.hpp"
+
+namespace billsync::workflows::draft_time {
+
+class draft_time_rule final : public rule {
+public:
+    explicit draft_time_rule(settings s);
+
+    std::string_view name() const noexcept override { return "draft_time"; }
+    state::status on_change(const mappings::change& c, context& ctx) const override;
+    bool owns_timer(std::string_view timer_name) const noexcept override;
+    state::status on_timer(const state::timer& t, context& ctx) const override;
+    std::optional<std::string> recheck(const state::action& a, context& ctx) const override;
+    std::vector<verb_spec> verbs() const override;
+    operator_answer view(std::string_view path, const state::store& s) const override;
+
+private:
+    state::status on_work_item(const mappings::change& c, context& ctx) const;
+    state::status on_time_entry(const mappings::change& c, context& ctx) const;
+    state::status retry_waiting(const mappings::change& c, context& ctx) const;
+    state::status attempt(const mappings::work_item& w,
+                          nlohmann::json row,
+                          context& ctx,
+                          const mappings::staff* hint) const;
+    const work_type_mapping* mapping_for(std::string_view work_type) const;
+    bool completes(const mappings::work_item& w) const;
+
+    settings s_;
+};
+
+std::unique_ptr<rule> make(const settings& s, const rule_deps& deps, std::string* error);
+
+}  // namespace billsync::workflows::draft_time
