@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "mappings/model.hpp"
+#include "state/identity.hpp"
 #include "state/tables.hpp"
 #include "workflows/action_key.hpp"
 
@@ -255,11 +256,29 @@ state::status draft_time_rule::attempt(const mappings::work_item& w,
         return wait("mapping",
                     "no [draft_time.work_types] entry for work type '" + w.work_type + "'");
     }
-    auto client = state::remote_id(*ctx.store, ctx.b, w.client_id, s_.connector);
+    // The work item's client as the time system knows it: the linked client of the same party
+    // (the identity map), or the client itself when the time system wrote it.
+    auto peer = state::identity::counterpart(*ctx.store, &ctx.b, w.client_id, s_.connector);
+    if (!peer.ok()) {
+        return peer.st;
+    }
+    auto client =
+        state::remote_id(*ctx.store, ctx.b, peer.value ? *peer.value : w.client_id, s_.connector);
     if (!client.ok()) {
         return client.st;
     }
     if (!client.value) {
+        // Listed with the identity exceptions (billsync identities list) until someone links it.
+        if (auto st =
+                state::identity::need_counterpart(*ctx.store,
+                                                  ctx.b,
+                                                  w.client_id,
+                                                  s_.connector,
+                                                  std::string(rule_name) + " work item " + w.id,
+                                                  ctx.now);
+            !st.ok) {
+            return st;
+        }
         return wait("identity",
                     "client " + w.client_id + " is not linked to a client in " + s_.connector);
     }

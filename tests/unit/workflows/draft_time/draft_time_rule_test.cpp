@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "state/apply.hpp"
+#include "state/identity.hpp"
 #include "state/tables.hpp"
 #include "tests/unit/workflows/workflows_test_support.hpp"
 #include "workflows/action_key.hpp"
@@ -178,6 +179,39 @@ TEST_F(draft_time_test, an_unlinked_client_waits_as_an_identity_exception_then_d
     ASSERT_TRUE(feed(c, "time").ok);
     EXPECT_EQ(actions().size(), 1U);
     EXPECT_EQ(row()["state"], "queued");
+}
+
+// The practice system's client and the time system's client are two canonical clients: the
+// identity map links them (here by billing email), and the draft goes to the time system's one.
+TEST_F(draft_time_test, the_client_is_found_through_the_identity_map_and_waits_visibly_before) {
+    ASSERT_TRUE(feed(kim(), "time").ok);
+    mappings::client practice;
+    practice.id = "client:acme";
+    practice.display_name = "Acme Dental";
+    practice.contact.billing_email = "ap@acme-dental.example";
+    practice.source = {"practice", "", "ORG1", "", std::nullopt};
+    ASSERT_TRUE(feed(practice, "practice").ok);
+    ASSERT_TRUE(feed(item("completed"), "practice").ok);
+    EXPECT_TRUE(actions().empty());
+    auto ex = state::identity::exceptions(*store_);
+    ASSERT_TRUE(ex.ok());
+    ASSERT_EQ(ex.value.size(), 1U);
+    EXPECT_EQ(ex.value[0].kind, "missing");
+    EXPECT_EQ(ex.value[0].system, "time");
+    EXPECT_EQ(ex.value[0].needed_by, "draft_time work item karbon:work:W1");
+
+    mappings::client harvest;
+    harvest.id = "time:123456:client:5735774";
+    harvest.display_name = "Acme Dental, Inc.";
+    harvest.contact.billing_email = "AP@acme-dental.example";
+    harvest.source = {"time", "123456", "5735774", "", std::nullopt};
+    ASSERT_TRUE(feed(harvest, "time").ok);
+    const auto list = actions();
+    ASSERT_EQ(list.size(), 1U);
+    EXPECT_EQ(json::parse(list[0].payload)["client_ref"], "123456/client/5735774");
+    ex = state::identity::exceptions(*store_);
+    ASSERT_TRUE(ex.ok());
+    EXPECT_TRUE(ex.value.empty());
 }
 
 TEST_F(draft_time_test, an_unknown_assignee_waits_as_a_staff_exception_until_the_user_appears) {
