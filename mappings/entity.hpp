@@ -3,6 +3,7 @@
 // One canonical entity of any kind, as a vendor mapping hands it to the shared apply step
 // (state/apply.hpp) and as a change carries it to the workflows.
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -48,5 +49,9 @@ std::string identity_key(std::string_view type, const source_ref& ref);
 // The canonical id of a vendor object the identity map does not link yet:
 // "<system>:<account>:<type>:<id>" ("<system>:<type>:<id>" where the vendor has one account).
 std::string default_canonical_id(std::string_view type, const source_ref& ref);
+
+// How a mapping names the canonical id of a vendor object (the identity-map row when there is
+// one, see state::canonical_ids); every vendor mapping takes one in its options.
+using id_resolver = std::function<std::string(std::string_view type, const source_ref& ref)>;
 
 }  // namespace billsync::mappings

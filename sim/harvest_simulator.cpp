@@ -455,7 +455,9 @@ http::response harvest_simulator::list(const http::request& req, const std::stri
         rows.push_back(&row);
     }
     if (resource == "time_entries") {
-        std::stable_sort(rows.begin(), rows.end(), [](const json* a, const json* b) {
+        // Ids are unique, so std::sort orders as Harvest does (std::stable_sort's temporary
+        // buffer is flagged deprecated by clang with libstdc++ 12).
+        std::sort(rows.begin(), rows.end(), [](const json* a, const json* b) {
             const auto da = (*a)["spent_date"].get<std::string>();
             const auto db = (*b)["spent_date"].get<std::string>();
             return da != db ? da > db : int_of((*a)["id"]) > int_of((*b)["id"]);

@@ -88,6 +88,17 @@ result<std::optional<std::string>> remote_id(const store& s,
     return s.get(b, cf::xref, xref_local_key(local, system));
 }
 
+mappings::id_resolver canonical_ids(const store& s, std::string system) {
+    return
+        [&s, system = std::move(system)](std::string_view type, const mappings::source_ref& ref) {
+            auto found = local_id(s, system, mappings::identity_key(type, ref));
+            if (found.ok() && found.value) {
+                return *found.value;
+            }
+            return mappings::default_canonical_id(type, ref);
+        };
+}
+
 result<std::vector<identity_link>> links_of(const store& s, std::string_view local) {
     const auto prefix = xref_local_key(local, "");
     std::vector<identity_link> out;

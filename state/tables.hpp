@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "mappings/entity.hpp"
 #include "state/store.hpp"
 #include "util/clock.hpp"
 
@@ -62,6 +63,10 @@ result<std::optional<std::string>> remote_id(const store& s,
                                              batch& b,
                                              std::string_view local_id,
                                              std::string_view system);
+// The canonical ids a connector's mapping gives vendor objects: the identity-map row of the object
+// when there is one, else mappings::default_canonical_id. `s` must outlive the resolver.
+mappings::id_resolver canonical_ids(const store& s, std::string system);
+
 // Every system a canonical id is linked from, with its remote key, in system order: one
 // canonical client may be a ledger customer, a practice organization and a time-tracking client.
 struct identity_link {

@@ -335,13 +335,7 @@ struct harvest_connector::impl {
         o.system = s.name;
         o.account_id = s.account_id;
         o.currency = s.currency;
-        o.resolve = [&st, this](std::string_view type, const mappings::source_ref& ref) {
-            auto found = state::local_id(st, s.name, mappings::identity_key(type, ref));
-            if (found.ok() && found.value) {
-                return *found.value;
-            }
-            return mappings::default_canonical_id(type, ref);
-        };
+        o.resolve = state::canonical_ids(st, s.name);
         return o;
     }
 };

@@ -435,13 +435,7 @@ struct karbon_connector::impl {
         mk::mapping_options o;
         o.system = s.name;
         o.time_zone = s.time_zone;
-        o.resolve = [&st, this](std::string_view type, const mappings::source_ref& ref) {
-            auto found = state::local_id(st, s.name, mappings::identity_key(type, ref));
-            if (found.ok() && found.value) {
-                return *found.value;
-            }
-            return mk::default_canonical_id(type, ref);
-        };
+        o.resolve = state::canonical_ids(st, s.name);
         return o;
     }
 

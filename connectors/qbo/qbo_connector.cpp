@@ -495,13 +495,7 @@ struct qbo_connector::impl {
         o.system = s.name;
         o.realm_id = s.realm_id;
         o.home_currency = s.home_currency;
-        o.resolve = [&st, this](std::string_view type, const mappings::source_ref& ref) {
-            auto found = state::local_id(st, s.name, mappings::identity_key(type, ref));
-            if (found.ok() && found.value) {
-                return *found.value;
-            }
-            return mq::default_canonical_id(type, ref);
-        };
+        o.resolve = state::canonical_ids(st, s.name);
         return o;
     }
 };

@@ -106,13 +106,8 @@ state::result<std::vector<mappings::change>> taxdome_connector::process(const st
     if (!relay) {
         return result_t::failure(state::status::failure("TaxDome relay: " + error));
     }
-    const auto canonical = [&](const mappings::source_ref& ref) {
-        auto found = state::local_id(s, settings_.name, mappings::identity_key("client", ref));
-        if (found.ok() && found.value) {
-            return *found.value;
-        }
-        return settings_.name + ":client:" + ref.id;
-    };
+    const auto ids = state::canonical_ids(s, settings_.name);
+    const auto canonical = [&ids](const mappings::source_ref& ref) { return ids("client", ref); };
     auto c = mt::to_client(*relay, settings_.name, canonical, settings_.default_calling_code);
     auto applied = state::apply(s, b, settings_.name, std::move(c));
     if (!applied.ok()) {

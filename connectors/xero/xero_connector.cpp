@@ -435,13 +435,7 @@ struct xero_connector::impl {
         o.system = s.name;
         o.tenant_id = s.tenant_id;
         o.home_currency = s.home_currency;
-        o.resolve = [&st, this](std::string_view type, const mappings::source_ref& ref) {
-            auto found = state::local_id(st, s.name, mappings::identity_key(type, ref));
-            if (found.ok() && found.value) {
-                return *found.value;
-            }
-            return mx::default_canonical_id(type, ref);
-        };
+        o.resolve = state::canonical_ids(st, s.name);
         return o;
     }
 };

@@ -19,13 +19,13 @@
 #include <string>
 #include <string_view>
 
+#include "mappings/entity.hpp"
 #include "mappings/model.hpp"
 
 namespace billsync::mappings::harvest {
 
 // Resolves a vendor reference to a canonical id (the identity map). Without one, canonical ids
 // are mappings::default_canonical_id: "<system>:<account>:<type>:<id>".
-using id_resolver = std::function<std::string(std::string_view type, const source_ref& ref)>;
 
 struct mapping_options {
     std::string system = "harvest";  // connector name

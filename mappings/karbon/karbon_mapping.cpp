@@ -124,15 +124,6 @@ client client_of(const json& j, std::string_view key_field, const mapping_option
 
 }  // namespace
 
-std::string default_canonical_id(std::string_view type, const source_ref& ref) {
-    std::string out = ref.system;
-    out += ':';
-    out += type;
-    out += ':';
-    out += ref.id;
-    return out;
-}
-
 std::optional<std::string> primary_status(std::string_view s) {
     static constexpr std::array<std::array<std::string_view, 3>, 5> table = {{
         {"Planned", "Planned", "planned"},

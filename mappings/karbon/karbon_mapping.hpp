@@ -21,6 +21,7 @@
 #include <string>
 #include <string_view>
 
+#include "mappings/entity.hpp"
 #include "mappings/model.hpp"
 
 namespace billsync::mappings::karbon {
@@ -29,11 +30,6 @@ namespace billsync::mappings::karbon {
 inline constexpr std::string_view client_type = "client";
 inline constexpr std::string_view work_item_type = "work_item";
 inline constexpr std::string_view staff_type = "staff";
-
-using id_resolver = std::function<std::string(std::string_view type, const source_ref& ref)>;
-
-// "<system>:<type>:<id>" (Karbon has one tenant per access key, so no account part).
-std::string default_canonical_id(std::string_view type, const source_ref& ref);
 
 struct mapping_options {
     std::string system = "karbon";  // connector name

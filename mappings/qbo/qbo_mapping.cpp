@@ -98,7 +98,7 @@ source_ref source_of(const json& j, const mapping_options& o) {
 }
 
 std::string resolve(const mapping_options& o, std::string_view type, const source_ref& ref) {
-    return o.resolve ? o.resolve(type, ref) : qbo::default_canonical_id(type, ref);
+    return o.resolve ? o.resolve(type, ref) : mappings::default_canonical_id(type, ref);
 }
 
 source_ref ref_to(const mapping_options& o, std::string id) {
@@ -242,10 +242,6 @@ mapped<T> from_body(std::string_view body,
 }
 
 }  // namespace
-
-std::string default_canonical_id(std::string_view type, const source_ref& ref) {
-    return mappings::default_canonical_id(type, ref);
-}
 
 const json* entity_object(const json& j, std::string_view entity_name) {
     if (const json* inner = member(j, entity_name); inner != nullptr && inner->is_object()) {

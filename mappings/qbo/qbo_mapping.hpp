@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "mappings/entity.hpp"
 #include "mappings/model.hpp"
 #include "mappings/money.hpp"
 #include "mappings/qbo/exact_json.hpp"
@@ -20,9 +21,6 @@ namespace billsync::mappings::qbo {
 
 // Resolves a vendor reference to a canonical id (the identity map). The connector passes one
 // backed by the xref table; without one, canonical ids are "<system>:<account>:<type>:<id>".
-using id_resolver = std::function<std::string(std::string_view type, const source_ref& ref)>;
-
-std::string default_canonical_id(std::string_view type, const source_ref& ref);
 
 struct mapping_options {
     std::string system = "qbo";         // connector name

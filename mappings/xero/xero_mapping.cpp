@@ -225,19 +225,6 @@ bool split_ms_date(std::string_view t, std::int64_t& ms, std::int64_t& offset_mi
 
 }  // namespace
 
-std::string default_canonical_id(std::string_view type, const source_ref& ref) {
-    std::string out = ref.system;
-    out += ':';
-    if (!ref.account.empty()) {
-        out += ref.account;
-        out += ':';
-    }
-    out += type;
-    out += ':';
-    out += ref.id;
-    return out;
-}
-
 std::optional<instant> parse_ms_date(std::string_view text) noexcept {
     std::int64_t ms = 0;
     std::int64_t offset = 0;

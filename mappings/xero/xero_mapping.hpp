@@ -27,6 +27,7 @@
 #include <string>
 #include <string_view>
 
+#include "mappings/entity.hpp"
 #include "mappings/model.hpp"
 #include "mappings/money.hpp"
 #include "mappings/qbo/exact_json.hpp"
@@ -34,11 +35,6 @@
 namespace billsync::mappings::xero {
 
 using mappings::qbo::parse_exact;
-
-using id_resolver = std::function<std::string(std::string_view type, const source_ref& ref)>;
-
-// "<system>:<tenant>:<type>:<id>": distinct across connectors and tenants.
-std::string default_canonical_id(std::string_view type, const source_ref& ref);
 
 struct mapping_options {
     std::string system = "xero";        // connector name
