@@ -236,58 +236,55 @@ status match(const store& s,
              const mappings::client& c,
              std::optional<util::instant> now) {
     const auto& system = c.source.system;
-    candidate_set by_email;
+    const auto name = normalize_name(c.display_name);
+    // The index prefixes of each kind of key, strongest first.
+    std::vector<std::string> by_email;
+    std::vector<std::string> by_domain;
     for (const auto& e : emails_of(c.contact.billing_email)) {
-        if (auto st =
-                candidates(s, b, c.id, system, indexed(s, "e/" + keys::join(e, "")), by_email);
-            !st.ok) {
-            return st;
+        by_email.push_back("e/" + keys::join(e, ""));
+        if (const auto d = domain_of(e); !name.empty() && !d.empty() && !public_mail_domain(d)) {
+            by_domain.push_back("d/" + keys::join(keys::join(d, name), ""));
         }
     }
-    if (by_email.parties.size() == 1) {
-        return join(s, b, c.id, system, *by_email.clients.begin(), "email", now);
+    const auto collect = [&](const std::vector<std::string>& prefixes, candidate_set& found) {
+        for (const auto& prefix : prefixes) {
+            if (auto st = candidates(s, b, c.id, system, indexed(s, prefix), found); !st.ok) {
+                return st;
+            }
+        }
+        return status::success();
+    };
+    struct strong_key {
+        const std::vector<std::string>& prefixes;
+        std::string_view how;   // recorded with the link
+        std::string_view what;  // for people, in an exception
+    };
+    for (const auto& key :
+         {strong_key{by_email, "email", "its billing email matches"},
+          strong_key{by_domain, "domain_name", "its email domain and name match"}}) {
+        candidate_set found;
+        if (auto st = collect(key.prefixes, found); !st.ok) {
+            return st;
+        }
+        if (found.parties.size() == 1) {
+            return join(s, b, c.id, system, *found.clients.begin(), key.how, now);
+        }
+        if (found.parties.size() > 1) {
+            return record_exception(b,
+                                    c.id,
+                                    "ambiguous",
+                                    std::string(key.what) + " clients of " +
+                                        std::to_string(found.parties.size()) +
+                                        " different parties; link it by hand",
+                                    found.clients,
+                                    now);
+        }
     }
-    if (by_email.parties.size() > 1) {
-        return record_exception(b,
-                                c.id,
-                                "ambiguous",
-                                "its billing email matches clients of " +
-                                    std::to_string(by_email.parties.size()) +
-                                    " different parties; link it by hand",
-                                by_email.clients,
-                                now);
-    }
-    const auto name = normalize_name(c.display_name);
     if (name.empty()) {
         return status::success();
     }
-    candidate_set by_domain;
-    for (const auto& e : emails_of(c.contact.billing_email)) {
-        const auto d = domain_of(e);
-        if (d.empty() || public_mail_domain(d)) {
-            continue;
-        }
-        const auto prefix = "d/" + keys::join(keys::join(d, name), "");
-        if (auto st = candidates(s, b, c.id, system, indexed(s, prefix), by_domain); !st.ok) {
-            return st;
-        }
-    }
-    if (by_domain.parties.size() == 1) {
-        return join(s, b, c.id, system, *by_domain.clients.begin(), "domain_name", now);
-    }
-    if (by_domain.parties.size() > 1) {
-        return record_exception(b,
-                                c.id,
-                                "ambiguous",
-                                "its email domain and name match clients of " +
-                                    std::to_string(by_domain.parties.size()) +
-                                    " different parties; link it by hand",
-                                by_domain.clients,
-                                now);
-    }
     candidate_set by_name;
-    if (auto st = candidates(s, b, c.id, system, indexed(s, "n/" + keys::join(name, "")), by_name);
-        !st.ok) {
+    if (auto st = collect({"n/" + keys::join(name, "")}, by_name); !st.ok) {
         return st;
     }
     if (!by_name.parties.empty()) {
