@@ -1102,9 +1102,26 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         }
     }
 
+    // The rules' start step (rule::on_start), in one batch; a failure is logged and retried at
+    // the next start (the rules' timers are then missing until it succeeds).
+    void start_rules() {
+        const auto now = d.clock.now();
+        state::batch b(d.store);
+        workflows::context ctx{b, d.outbox, d.timers, d.audit, now};
+        ctx.store = &d.store;
+        auto st = d.engine.on_start(ctx);
+        if (st.ok) {
+            st = d.store.write(b, true);
+        }
+        if (!st.ok) {
+            d.log->error("Cannot start the workflows error=\"{}\"", st.message);
+        }
+    }
+
     net::awaitable<void> loop() {
         auto self = shared_from_this();
         load_depths();
+        start_rules();
         start_reconciles(true);
         while (!stopping) {
             kicked = false;

@@ -65,6 +65,15 @@ state::status engine::on_change(const mappings::change& c, context& ctx) const {
     return state::status::success();
 }
 
+state::status engine::on_start(context& ctx) const {
+    for (const auto& r : rules_) {
+        if (auto st = contained(*r, [&] { return r->on_start(ctx); }); !st.ok) {
+            return st;
+        }
+    }
+    return state::status::success();
+}
+
 state::status engine::on_timer(const state::timer& t, context& ctx) const {
     for (const auto& r : rules_) {
         if (r->owns_timer(t.name)) {

@@ -39,6 +39,8 @@ public:
     // before the timer fires (a follow-up touch re-reads its invoice); nullopt: none.
     std::optional<refresh_target> before_timer(std::string_view timer_name) const;
 
+    // Once at start: every rule schedules what its settings call for (rule::on_start).
+    state::status on_start(context& ctx) const;
     state::status on_change(const mappings::change& c, context& ctx) const;
     // Timers that belong to no rule are logged in the audit log and dropped.
     state::status on_timer(const state::timer& t, context& ctx) const;

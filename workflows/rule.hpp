@@ -96,6 +96,10 @@ public:
     // Every canonical change is offered to every rule; a rule ignores what is not its business.
     virtual state::status on_change(const mappings::change& c, context& ctx) const = 0;
 
+    // Once when the daemon starts, in a batch of its own, before any change or timer: a rule whose
+    // timers come from its settings (a monthly run) schedules the ones not scheduled yet.
+    virtual state::status on_start(context& /*ctx*/) const { return state::status::success(); }
+
     // Timers: a rule fires only the timers it owns.
     virtual bool owns_timer(std::string_view /*timer_name*/) const noexcept { return false; }
     virtual state::status on_timer(const state::timer& /*t*/, context& /*ctx*/) const {

@@ -4,8 +4,10 @@
 #include "daemon/app_config.hpp"
 #include "daemon/workflows/draft_time_settings.hpp"
 #include "daemon/workflows/followup_settings.hpp"
+#include "daemon/workflows/invoicing_settings.hpp"
 #include "workflows/draft_time/draft_time_rule.hpp"
 #include "workflows/followup/followup_rule.hpp"
+#include "workflows/invoicing/invoicing_rule.hpp"
 #include "workflows/messages/messages_rule.hpp"
 #include "workflows/records/records_rule.hpp"
 
@@ -22,6 +24,8 @@ const std::vector<rule_factory>& builtin_rules() {
             "followup", wf::followup::make, "followup", config::parse_followup),
         rule_of<wf::draft_time::settings>(
             "draft_time", wf::draft_time::make, "draft_time", config::parse_draft_time),
+        rule_of<wf::invoicing::settings>(
+            "invoicing", wf::invoicing::make, "invoicing", config::parse_invoicing),
     };
     return list;
 }

@@ -247,37 +247,7 @@ void parse_window(reader w, fu::sending_window& out) {
             w.error("days", "'days' must name at least one day, or the window never opens");
         }
     }
-    w.ignore("holidays");
-    if (const auto* node = value_node(w, "holidays")) {
-        const auto* array = node->as_array();
-        if (array == nullptr) {
-            w.error("holidays", "'holidays' must be an array of dates (\"2026-12-25\")");
-            return;
-        }
-        const auto file = w.position_of("holidays").file;
-        for (const auto& element : *array) {
-            const source_pos at{file, element.source().begin.line, element.source().begin.column};
-            if (const auto* d = element.as_date()) {
-                const auto& v = d->get();
-                const date::year_month_day ymd{
-                    date::year(v.year), date::month(v.month), date::day(v.day)};
-                out.holidays.insert(date::sys_days(ymd));
-            } else if (const auto* s = element.as_string()) {
-                if (auto day = parse_civil_date(s->get())) {
-                    out.holidays.insert(*day);
-                } else {
-                    w.diags().error(at,
-                                    "[" + w.path() + "] 'holidays': '" + s->get() +
-                                        "' is not a date \"YYYY-MM-DD\"");
-                }
-            } else {
-                w.diags().error(at,
-                                "[" + w.path() +
-                                    "] 'holidays' must be an array of dates "
-                                    "(\"2026-12-25\")");
-            }
-        }
-    }
+    read_holidays(w, out.holidays);
 }
 
 // [followup.cadence.<class>]: touch1 = { day, channels, hold }, touch2, ...
@@ -473,6 +443,41 @@ std::optional<fu::settings> parse_followup(reader& r) {
         return std::nullopt;
     }
     return s;
+}
+
+// 'holidays' of a table: TOML dates or "YYYY-MM-DD" strings, each error at its element.
+void read_holidays(reader& w, std::set<date::sys_days>& out) {
+    w.ignore("holidays");
+    if (const auto* node = value_node(w, "holidays")) {
+        const auto* array = node->as_array();
+        if (array == nullptr) {
+            w.error("holidays", "'holidays' must be an array of dates (\"2026-12-25\")");
+            return;
+        }
+        const auto file = w.position_of("holidays").file;
+        for (const auto& element : *array) {
+            const source_pos at{file, element.source().begin.line, element.source().begin.column};
+            if (const auto* d = element.as_date()) {
+                const auto& v = d->get();
+                const date::year_month_day ymd{
+                    date::year(v.year), date::month(v.month), date::day(v.day)};
+                out.insert(date::sys_days(ymd));
+            } else if (const auto* s = element.as_string()) {
+                if (auto day = parse_civil_date(s->get())) {
+                    out.insert(*day);
+                } else {
+                    w.diags().error(at,
+                                    "[" + w.path() + "] 'holidays': '" + s->get() +
+                                        "' is not a date \"YYYY-MM-DD\"");
+                }
+            } else {
+                w.diags().error(at,
+                                "[" + w.path() +
+                                    "] 'holidays' must be an array of dates "
+                                    "(\"2026-12-25\")");
+            }
+        }
+    }
 }
 
 }  // namespace billsync::config

@@ -37,7 +37,10 @@
 // {balance} {due_date} {days_overdue} {days_overdue_text} ("1 day", "15 days") {payment_link}
 // {firm_name} {firm_phone}; an unknown one is an error at the placeholder's own line and column.
 
+#include <date/date.h>
+
 #include <optional>
+#include <set>
 
 #include "config/reader.hpp"
 #include "workflows/followup/settings.hpp"
@@ -47,5 +50,9 @@ namespace billsync::config {
 // Reads [followup] from r (the loader's section reader). Problems go to r.diags(); nullopt when
 // this section reported any error. An absent table yields settings with enabled = false.
 std::optional<workflows::followup::settings> parse_followup(reader& r);
+
+// 'holidays' of the table: TOML dates or "YYYY-MM-DD" strings, each error at its element (shared
+// by the workflows that keep a firm calendar).
+void read_holidays(reader& w, std::set<date::sys_days>& out);
 
 }  // namespace billsync::config

@@ -1,0 +1,491 @@
+// The invoicing rule in committed steps: milestone, retainer and time-and-materials drafts billed
+// at most once; approval routing (auto-approval, approvers, two approvers, segregation of
+// duties, reasons); exceptions that block and are resolved; the SLA on the firm calendar.
+
+#include "workflows/invoicing/invoicing_rule.hpp"
+
+#include <gtest/gtest.h>
+
+#include "state/apply.hpp"
+#include "state/tables.hpp"
+#include "tests/unit/workflows/workflows_test_support.hpp"
+
+namespace billsync::workflows::invoicing {
+namespace {
+
+using json = nlohmann::json;
+using testing_support::at;
+
+class invoicing_test : public testing_support::state_fixture {
+protected:
+    void SetUp() override {
+        state_fixture::SetUp();
+        s_.enabled = true;
+        s_.ledger = "books";
+        s_.email_connector = "mail";
+        s_.time_zone = "America/Denver";
+        s_.approval.auto_approve_below = 250000;
+        s_.approval.second_approver_from = 2500000;
+        s_.approval.approvers = {"pat@firm.example"};
+        s_.approval.escalate_to = {"max@firm.example"};
+        s_.approval.always_review = {"write_down", "unusual_amount"};
+        s_.approval.reasons = {"scope change", "courtesy"};
+        engagement fixed;
+        fixed.id = "acme-1040";
+        fixed.client = "books:58";
+        fixed.work_type = "1040 Individual Return";
+        fixed.billing = model::fixed_fee;
+        fixed.currency = "USD";
+        fixed.ledger = "books";
+        fixed.fee = 240000;
+        fixed.item = "7";
+        fixed.milestones = {{"Return Filed", 5000, std::nullopt, false},
+                            {"Delivered", 0, std::nullopt, true}};
+        s_.engagements.push_back(fixed);
+        rebuild();
+    }
+
+    void rebuild() { rule_ = std::make_unique<invoicing_rule>(s_); }
+
+    engagement& eng(std::string_view id) {
+        for (auto& e : s_.engagements) {
+            if (e.id == id) {
+                return e;
+            }
+        }
+        s_.engagements.emplace_back();
+        s_.engagements.back().id = std::string(id);
+        return s_.engagements.back();
+    }
+
+    state::status feed(mappings::entity e, std::string source, util::instant now) {
+        return step(
+            [&](context& ctx) {
+                auto applied = state::apply(*store_, ctx.b, source, std::move(e));
+                if (!applied.ok()) {
+                    return applied.st;
+                }
+                if (!applied.value) {
+                    return state::status::success();
+                }
+                return rule_->on_change(*applied.value, ctx);
+            },
+            now);
+    }
+
+    void client(std::string id = "client:acme", std::string remote = "58") {
+        mappings::client c;
+        c.id = std::move(id);
+        c.display_name = "Acme";
+        c.source = {"books", "", remote, "1", std::nullopt};
+        ASSERT_TRUE(feed(c, "books", at("2026-11-30T16:00:00Z")).ok);
+    }
+
+    mappings::work_item item(std::string stage, std::string status = "in_progress") {
+        mappings::work_item w;
+        w.id = "practice:W1";
+        w.client_id = "client:acme";
+        w.title = "2025 1040 - Acme";
+        w.work_type = "1040 Individual Return";
+        w.status = std::move(status);
+        w.stage = std::move(stage);
+        w.source = {"practice",
+                    "",
+                    "W1",
+                    stage_version_++ == 0 ? "1" : std::to_string(stage_version_),
+                    std::nullopt};
+        return w;
+    }
+
+    void staff(std::string id, std::string email, std::string role = "staff") {
+        mappings::staff s;
+        s.id = std::move(id);
+        s.email = std::move(email);
+        s.role = std::move(role);
+        s.source = {"time", "", s.id, "1", std::nullopt};
+        ASSERT_TRUE(feed(s, "time", at("2026-11-30T16:00:00Z")).ok);
+    }
+
+    void entry(std::string id,
+               std::string staff_id,
+               std::string date,
+               std::int64_t minutes,
+               std::string service = "Advisory",
+               bool locked = true) {
+        mappings::time_entry t;
+        t.id = std::move(id);
+        t.staff_id = std::move(staff_id);
+        t.client_id = "client:acme";
+        t.service = std::move(service);
+        t.date = mappings::parse_civil_date(date);
+        t.minutes = minutes;
+        t.locked = locked;
+        t.source = {"time", "", t.id, "1", std::nullopt};
+        ASSERT_TRUE(feed(t, "time", at("2026-11-30T16:00:00Z")).ok);
+    }
+
+    std::vector<json> drafts() {
+        std::vector<json> out;
+        EXPECT_TRUE(state::for_each_entity(*store_,
+                                           "invoicing_draft",
+                                           [&](std::string_view, std::string_view v) {
+                                               out.push_back(json::parse(v));
+                                               return true;
+                                           })
+                        .ok);
+        return out;
+    }
+
+    std::vector<state::action> of_kind(std::string_view kind) {
+        std::vector<state::action> out;
+        for (auto& a : actions()) {
+            if (a.kind == kind) {
+                out.push_back(a);
+            }
+        }
+        return out;
+    }
+
+    operator_answer command(std::string verb,
+                            json args,
+                            util::instant now = at("2026-12-01T17:00:00Z")) {
+        operator_answer out;
+        EXPECT_TRUE(step(
+                        [&](context& ctx) {
+                            out = rule_->command(verb, args, ctx);
+                            return state::status::success();
+                        },
+                        now)
+                        .ok);
+        return out;
+    }
+
+    state::status fire(std::string name, util::instant now) {
+        auto t = timers_->get(name);
+        EXPECT_TRUE(t.ok());
+        if (!t.value) {
+            return state::status::failure("no timer " + name);
+        }
+        return step(
+            [&](context& ctx) {
+                if (auto st = timers_->fire(ctx.b, *t.value); !st.ok) {
+                    return st;
+                }
+                return rule_->on_timer(*t.value, ctx);
+            },
+            now);
+    }
+
+    settings s_;
+    std::unique_ptr<invoicing_rule> rule_;
+    int stage_version_ = 0;
+};
+
+TEST_F(invoicing_test, a_milestone_is_drafted_once_and_auto_approved_under_the_threshold) {
+    client();
+    ASSERT_TRUE(feed(item("Return Filed"), "practice", at("2026-12-01T16:00:00Z")).ok);
+    // Duplicate delivery, then the stage re-entered after leaving it.
+    ASSERT_TRUE(feed(item("Return Filed"), "practice", at("2026-12-01T16:01:00Z")).ok);
+    ASSERT_TRUE(feed(item("In Review"), "practice", at("2026-12-02T16:00:00Z")).ok);
+    ASSERT_TRUE(feed(item("Return Filed"), "practice", at("2026-12-03T16:00:00Z")).ok);
+    const auto ds = drafts();
+    ASSERT_EQ(ds.size(), 1U);
+    EXPECT_EQ(ds[0]["state"], "approved");
+    EXPECT_EQ(ds[0]["total_minor"], 120000);
+    const auto created = of_kind("invoice.create");
+    ASSERT_EQ(created.size(), 1U);
+    EXPECT_EQ(created[0].connector, "books");
+    const auto p = json::parse(created[0].payload);
+    EXPECT_EQ(p["client_ref"], "58");
+    EXPECT_EQ(p["currency"], "USD");
+    EXPECT_EQ(p["issue_date"], "2026-12-01");
+    EXPECT_EQ(p["due_date"], "2026-12-31");
+    EXPECT_EQ(p["lines"][0]["amount_minor"], 120000);
+    EXPECT_EQ(p["lines"][0]["item_ref"], "7");
+    EXPECT_EQ(p["key"], created[0].id);
+    EXPECT_NE(audit_text().find("already drafted once"), std::string::npos);
+    // The remainder at "Delivered": the fee less what the first milestone billed.
+    ASSERT_TRUE(feed(item("Delivered"), "practice", at("2026-12-10T16:00:00Z")).ok);
+    ASSERT_EQ(drafts().size(), 2U);
+    ASSERT_EQ(of_kind("invoice.create").size(), 2U);
+    for (const auto& d : drafts()) {
+        EXPECT_EQ(d["total_minor"], 120000);
+    }
+}
+
+TEST_F(invoicing_test,
+       above_the_threshold_the_partner_approves_and_only_then_the_ledger_action_exists) {
+    eng("acme-1040").fee = 800000;
+    eng("acme-1040").partner = "Lee@Firm.example";
+    eng("acme-1040").terms_by = "terms@firm.example";
+    rebuild();
+    client();
+    ASSERT_TRUE(feed(item("Return Filed"), "practice", at("2026-12-01T16:00:00Z")).ok);
+    auto d = drafts().at(0);
+    EXPECT_EQ(d["state"], "pending_approval");
+    EXPECT_TRUE(of_kind("invoice.create").empty());
+    // The approver hears of it by email, with the why.
+    const auto mails = of_kind("email.send");
+    ASSERT_EQ(mails.size(), 1U);
+    EXPECT_EQ(json::parse(mails[0].payload)["to"], "lee@firm.example");
+    EXPECT_NE(json::parse(mails[0].payload)["text"].get<std::string>().find("50.00 %"),
+              std::string::npos);
+    const auto id = d["id"].get<std::string>();
+    EXPECT_EQ(command("approve", {{"id", id}, {"by", "pat@firm.example"}}).error,
+              "not_an_approver");
+    EXPECT_EQ(command("approve", {{"id", id}}).status, 400U);
+    EXPECT_EQ(command("approve", {{"id", "d-nope"}, {"by", "lee@firm.example"}}).status, 404U);
+    EXPECT_TRUE(of_kind("invoice.create").empty());
+    const auto ok = command("approve", {{"id", id}, {"by", "lee@firm.example"}});
+    EXPECT_EQ(ok.status, 200U) << ok.message;
+    EXPECT_EQ(drafts().at(0)["state"], "approved");
+    EXPECT_EQ(of_kind("invoice.create").size(), 1U);
+    EXPECT_EQ(command("approve", {{"id", id}, {"by", "lee@firm.example"}}).error, "not_pending");
+    EXPECT_NE(audit_text().find("\"decision\":\"approved\""), std::string::npos);
+}
+
+TEST_F(invoicing_test, the_person_who_changed_the_terms_cannot_approve_and_big_drafts_need_two) {
+    eng("acme-1040").fee = 6000000;
+    eng("acme-1040").partner = "";
+    eng("acme-1040").terms_by = "pat@firm.example";
+    s_.approval.approvers = {"pat@firm.example", "lee@firm.example", "kim@firm.example"};
+    rebuild();
+    client();
+    ASSERT_TRUE(feed(item("Return Filed"), "practice", at("2026-12-01T16:00:00Z")).ok);
+    auto d = drafts().at(0);
+    EXPECT_EQ(d["required_approvals"], 2);
+    const auto id = d["id"].get<std::string>();
+    EXPECT_EQ(command("approve", {{"id", id}, {"by", "pat@firm.example"}}).error,
+              "segregation_of_duties");
+    EXPECT_EQ(command("approve", {{"id", id}, {"by", "lee@firm.example"}}).status, 200U);
+    EXPECT_EQ(drafts().at(0)["state"], "pending_approval");
+    EXPECT_EQ(command("approve", {{"id", id}, {"by", "lee@firm.example"}}).error,
+              "already_approved");
+    EXPECT_TRUE(of_kind("invoice.create").empty());
+    EXPECT_EQ(command("approve", {{"id", id}, {"by", "kim@firm.example"}}).status, 200U);
+    EXPECT_EQ(drafts().at(0)["state"], "approved");
+    EXPECT_EQ(of_kind("invoice.create").size(), 1U);
+}
+
+TEST_F(invoicing_test, rejections_and_write_downs_need_a_reason_from_the_taxonomy) {
+    eng("acme-1040").fee = 800000;
+    rebuild();
+    client();
+    ASSERT_TRUE(feed(item("Return Filed"), "practice", at("2026-12-01T16:00:00Z")).ok);
+    const auto id = drafts().at(0)["id"].get<std::string>();
+    EXPECT_EQ(command("reject", {{"id", id}, {"by", "pat@firm.example"}}).error, "reason_required");
+    EXPECT_EQ(command("approve", {{"id", id}, {"by", "pat@firm.example"}, {"write_down", "500.00"}})
+                  .error,
+              "reason_required");
+    EXPECT_EQ(
+        command(
+            "approve",
+            {{"id", id}, {"by", "pat@firm.example"}, {"write_down", "500.00"}, {"reason", "typo"}})
+            .error,
+        "reason_required");
+    const auto ok = command(
+        "approve",
+        {{"id", id}, {"by", "pat@firm.example"}, {"write_down", "500.00"}, {"reason", "Courtesy"}});
+    ASSERT_EQ(ok.status, 200U) << ok.message;
+    const auto d = drafts().at(0);
+    EXPECT_EQ(d["total_minor"], 350000);
+    const auto p = json::parse(of_kind("invoice.create").at(0).payload);
+    ASSERT_EQ(p["lines"].size(), 2U);
+    EXPECT_EQ(p["lines"][1]["amount_minor"], -50000);
+}
+
+TEST_F(invoicing_test, a_rejected_draft_is_never_created_and_its_milestone_stays_billed) {
+    eng("acme-1040").fee = 800000;
+    rebuild();
+    client();
+    ASSERT_TRUE(feed(item("Return Filed"), "practice", at("2026-12-01T16:00:00Z")).ok);
+    const auto id = drafts().at(0)["id"].get<std::string>();
+    EXPECT_EQ(
+        command("reject", {{"id", id}, {"by", "pat@firm.example"}, {"reason", "scope change"}})
+            .status,
+        200U);
+    EXPECT_EQ(drafts().at(0)["state"], "rejected");
+    ASSERT_TRUE(feed(item("In Review"), "practice", at("2026-12-02T16:00:00Z")).ok);
+    ASSERT_TRUE(feed(item("Return Filed"), "practice", at("2026-12-03T16:00:00Z")).ok);
+    EXPECT_EQ(drafts().size(), 1U);
+    EXPECT_TRUE(of_kind("invoice.create").empty());
+}
+
+TEST_F(invoicing_test, a_missing_po_blocks_the_draft_until_resolved_with_one) {
+    eng("acme-1040").po_required = true;
+    rebuild();
+    client();
+    ASSERT_TRUE(feed(item("Return Filed"), "practice", at("2026-12-01T16:00:00Z")).ok);
+    auto d = drafts().at(0);
+    EXPECT_EQ(d["state"], "blocked");
+    EXPECT_EQ(d["exceptions"][0]["type"], "missing_po");
+    const auto view = rule_->view("exceptions", *store_);
+    ASSERT_EQ(view.body["exceptions"].size(), 1U);
+    EXPECT_EQ(view.body["exceptions"][0]["owner"], "billing coordinator");
+    EXPECT_TRUE(of_kind("invoice.create").empty());
+    const auto id = d["id"].get<std::string>();
+    EXPECT_EQ(command("resolve", {{"id", id}}).status, 200U);
+    EXPECT_EQ(drafts().at(0)["state"], "blocked");
+    EXPECT_EQ(command("resolve", {{"id", id}, {"po", "PO-4471"}}).status, 200U);
+    EXPECT_EQ(drafts().at(0)["state"], "approved");
+    const auto p = json::parse(of_kind("invoice.create").at(0).payload);
+    EXPECT_EQ(p["po_number"], "PO-4471");
+    EXPECT_TRUE(rule_->view("exceptions", *store_).body["exceptions"].empty());
+}
+
+TEST_F(invoicing_test, a_po_limit_blocks_what_would_pass_it) {
+    eng("acme-1040").po_number = "PO-1";
+    eng("acme-1040").po_limit = 130000;
+    rebuild();
+    client();
+    ASSERT_TRUE(feed(item("Return Filed"), "practice", at("2026-12-01T16:00:00Z")).ok);
+    EXPECT_EQ(drafts().at(0)["state"], "approved");
+    EXPECT_TRUE(drafts().at(0).contains("po_warning"));
+    ASSERT_TRUE(feed(item("Delivered"), "practice", at("2026-12-05T16:00:00Z")).ok);
+    std::set<std::string> states;
+    for (const auto& d : drafts()) {
+        states.insert(d["state"].get<std::string>());
+        if (d["state"] == "blocked") {
+            EXPECT_EQ(d["exceptions"][0]["type"], "po_limit");
+        }
+    }
+    EXPECT_EQ(states, (std::set<std::string>{"approved", "blocked"}));
+    EXPECT_EQ(of_kind("invoice.create").size(), 1U);
+}
+
+TEST_F(invoicing_test, a_client_unknown_to_the_ledger_blocks_until_it_is_linked) {
+    eng("acme-1040").client = "client:acme";
+    rebuild();
+    mappings::client c;
+    c.id = "client:acme";
+    c.display_name = "Acme";
+    c.source = {"practice", "", "ORG1", "1", std::nullopt};
+    ASSERT_TRUE(feed(c, "practice", at("2026-11-30T16:00:00Z")).ok);
+    ASSERT_TRUE(feed(item("Return Filed"), "practice", at("2026-12-01T16:00:00Z")).ok);
+    auto d = drafts().at(0);
+    EXPECT_EQ(d["state"], "blocked");
+    EXPECT_EQ(d["exceptions"][0]["type"], "unmatched_client");
+    state::batch b(*store_);
+    state::put_xref(b, "books", "58", "client:acme");
+    ASSERT_TRUE(store_->write(b, true).ok);
+    EXPECT_EQ(command("resolve", {{"id", d["id"]}}).status, 200U);
+    EXPECT_EQ(drafts().at(0)["state"], "approved");
+    EXPECT_EQ(json::parse(of_kind("invoice.create").at(0).payload)["client_ref"], "58");
+}
+
+TEST_F(invoicing_test, the_retainer_run_bills_each_period_once_with_the_overage_awaiting_approval) {
+    auto& r = eng("acme-retainer");
+    r.client = "books:58";
+    r.work_type = "Monthly Bookkeeping";
+    r.billing = model::retainer;
+    r.currency = "USD";
+    r.ledger = "books";
+    r.retainer = 150000;
+    r.included_minutes = 600;
+    r.overage_rate = 17500;
+    r.tolerance = 20000;
+    s_.retainer_day = 1;
+    s_.run_hour = 6;
+    rebuild();
+    client();
+    staff("staff:kim", "kim@firm.example");
+    entry("t1", "staff:kim", "2026-11-03", 400);
+    entry("t2", "staff:kim", "2026-11-20", 290);
+    entry("t3", "staff:kim", "2026-12-02", 300);             // next period
+    entry("t4", "staff:kim", "2026-11-21", 60, "x", false);  // not approved
+    ASSERT_TRUE(
+        step([&](context& ctx) { return rule_->on_start(ctx); }, at("2026-11-30T16:00:00Z")).ok);
+    auto t = timers_->get("invoicing/retainer");
+    ASSERT_TRUE(t.ok() && t.value);
+    EXPECT_EQ(util::format_rfc3339(t.value->due), "2026-12-01T13:00:00Z");  // 06:00 in Denver
+    ASSERT_TRUE(fire("invoicing/retainer", at("2026-12-01T13:00:05Z")).ok);
+    auto ds = drafts();
+    ASSERT_EQ(ds.size(), 1U);
+    EXPECT_EQ(ds[0]["period"], "2026-12");
+    EXPECT_EQ(ds[0]["total_minor"], 150000 + 26250);  // 690 - 600 = 90 min at 175.00
+    EXPECT_EQ(ds[0]["state"], "pending_approval");    // overage above the tolerance
+    EXPECT_NE(ds[0]["flags"].dump().find("overage_above_tolerance"), std::string::npos);
+    // The next run is scheduled; a replayed run of the same period drafts nothing new.
+    t = timers_->get("invoicing/retainer");
+    ASSERT_TRUE(t.ok() && t.value);
+    EXPECT_EQ(util::format_rfc3339(t.value->due), "2027-01-01T13:00:00Z");
+    ASSERT_TRUE(step(
+                    [&](context& ctx) {
+                        state::timer again{"invoicing/retainer", at("2026-12-01T13:00:00Z"), "{}"};
+                        return rule_->on_timer(again, ctx);
+                    },
+                    at("2026-12-01T14:00:00Z"))
+                    .ok);
+    EXPECT_EQ(drafts().size(), 1U);
+}
+
+TEST_F(invoicing_test, time_and_materials_bills_each_approved_entry_once_and_raises_no_rate) {
+    auto& tm = eng("acme-advisory");
+    tm.client = "books:58";
+    tm.work_type = "Advisory";
+    tm.billing = model::time_and_materials;
+    tm.currency = "USD";
+    tm.ledger = "books";
+    tm.rates.by_staff["kim@firm.example"] = 18000;
+    tm.every = schedule::monthly;
+    rebuild();
+    client();
+    staff("staff:kim", "kim@firm.example");
+    staff("staff:bo", "bo@firm.example");
+    entry("t1", "staff:kim", "2026-11-03", 90);
+    entry("t2", "staff:kim", "2026-11-04", 30);
+    entry("t3", "staff:bo", "2026-11-05", 60);
+    ASSERT_TRUE(
+        step([&](context& ctx) { return rule_->on_start(ctx); }, at("2026-11-30T16:00:00Z")).ok);
+    ASSERT_TRUE(fire("invoicing/tm/monthly", at("2026-12-01T13:00:05Z")).ok);
+    auto ds = drafts();
+    ASSERT_EQ(ds.size(), 1U);
+    EXPECT_EQ(ds[0]["total_minor"], 36000);  // 2 h at 180.00
+    EXPECT_EQ(ds[0]["lines"][0]["entries"], json::array({"t1", "t2"}));
+    const auto open = rule_->view("exceptions", *store_).body["exceptions"];
+    ASSERT_EQ(open.size(), 1U);
+    EXPECT_EQ(open[0]["type"], "no_rate");
+    // A new entry next month is billed then; the ones billed are not billed again.
+    entry("t5", "staff:kim", "2026-12-08", 60);
+    ASSERT_TRUE(fire("invoicing/tm/monthly", at("2027-01-01T13:00:05Z")).ok);
+    ds = drafts();
+    ASSERT_EQ(ds.size(), 2U);
+    std::int64_t sum = 0;
+    for (const auto& d : ds) {
+        sum += d["total_minor"].get<std::int64_t>();
+    }
+    EXPECT_EQ(sum, 36000 + 18000);
+    // Closing the exception by hand.
+    EXPECT_EQ(command("resolve", {{"id", open[0]["id"]}, {"by", "pat@firm.example"}}).status, 200U);
+    EXPECT_TRUE(rule_->view("exceptions", *store_).body["exceptions"].empty());
+}
+
+TEST_F(invoicing_test, an_undecided_draft_is_reminded_then_escalated_on_business_days) {
+    eng("acme-1040").fee = 800000;
+    s_.holidays = {date::sys_days(date::year(2026) / 12 / 25)};
+    rebuild();
+    client();
+    // Wednesday 23 December, 09:00 in Denver: two business days skip the holiday and the weekend.
+    ASSERT_TRUE(feed(item("Return Filed"), "practice", at("2026-12-23T16:00:00Z")).ok);
+    const auto id = drafts().at(0)["id"].get<std::string>();
+    auto t = timers_->get("invoicing/sla/" + id);
+    ASSERT_TRUE(t.ok() && t.value);
+    EXPECT_EQ(util::format_rfc3339(t.value->due), "2026-12-28T16:00:00Z");  // Thu 24, Mon 28
+    ASSERT_TRUE(fire("invoicing/sla/" + id, at("2026-12-28T16:00:00Z")).ok);
+    EXPECT_EQ(drafts().at(0)["reminders"], 1);
+    ASSERT_TRUE(fire("invoicing/sla/" + id, at("2026-12-30T16:00:00Z")).ok);
+    const auto d = drafts().at(0);
+    EXPECT_TRUE(d["escalated"].get<bool>());
+    EXPECT_NE(d["approvers"].dump().find("max@firm.example"), std::string::npos);
+    // The escalation reached the new approver, who may now decide.
+    bool mailed = false;
+    for (const auto& a : of_kind("email.send")) {
+        mailed = mailed || json::parse(a.payload)["to"] == "max@firm.example";
+    }
+    EXPECT_TRUE(mailed);
+    EXPECT_EQ(command("approve", {{"id", id}, {"by", "max@firm.example"}}).status, 200U);
+    EXPECT_FALSE(timers_->get("invoicing/sla/" + id).value.has_value());
+}
+
+}  // namespace
+}  // namespace billsync::workflows::invoicing

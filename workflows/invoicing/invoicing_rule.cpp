@@ -1,0 +1,1746 @@
+#include "workflows/invoicing/invoicing_rule.hpp"
+
+#include <date/tz.h>
+#include <fmt/format.h>
+#include <openssl/sha.h>
+
+#include <algorithm>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <ostream>
+#include <set>
+
+#include "mappings/model.hpp"
+#include "mappings/money.hpp"
+#include "state/identity.hpp"
+#include "state/tables.hpp"
+#include "workflows/action_key.hpp"
+#include "workflows/invoicing/pricing.hpp"
+
+namespace billsync::workflows::invoicing {
+
+namespace {
+
+using json = nlohmann::json;
+using mappings::change;
+
+constexpr std::string_view rule_name = "invoicing";
+constexpr std::string_view bill_type = "invoicing_bill";         // bill key -> draft id
+constexpr std::string_view draft_type = "invoicing_draft";       // draft id -> draft
+constexpr std::string_view entry_type = "invoicing_entry";       // time entry -> draft id
+constexpr std::string_view stats_type = "invoicing_engagement";  // engagement -> history
+constexpr std::string_view client_type = "invoicing_client";     // party -> drafts so far
+constexpr std::string_view exception_type = "invoicing_exception";
+constexpr std::string_view timer_prefix = "invoicing/";
+constexpr std::string_view retainer_timer = "invoicing/retainer";
+constexpr std::string_view tm_monthly_timer = "invoicing/tm/monthly";
+constexpr std::string_view tm_weekly_timer = "invoicing/tm/weekly";
+constexpr std::string_view sla_prefix = "invoicing/sla/";
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (auto& c : out) {
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    return out;
+}
+
+std::string text_of(const json& j, std::string_view key) {
+    if (!j.is_object()) {
+        return {};
+    }
+    auto it = j.find(key);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+std::int64_t int_of(const json& j, std::string_view key) {
+    if (!j.is_object()) {
+        return 0;
+    }
+    auto it = j.find(key);
+    return it != j.end() && it->is_number_integer() ? it->get<std::int64_t>() : 0;
+}
+
+// "d-" and 10 hex digits of SHA-256 of the bill key: short enough to type, stable across replays.
+std::string draft_id_for(std::string_view bill_key) {
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    SHA256(reinterpret_cast<const unsigned char*>(bill_key.data()), bill_key.size(), md);
+    std::string out = "d-";
+    for (int i = 0; i < 5; ++i) {
+        out += fmt::format("{:02x}", md[i]);
+    }
+    return out;
+}
+
+state::result<std::optional<json>> read_row(const state::store& s,
+                                            state::batch* b,
+                                            std::string_view type,
+                                            std::string_view id) {
+    auto r = b != nullptr ? state::get_entity(s, *b, type, id) : state::get_entity(s, type, id);
+    if (!r.ok()) {
+        return state::result<std::optional<json>>::failure(r.st);
+    }
+    if (!r.value) {
+        return {state::status::success(), std::nullopt};
+    }
+    auto j = json::parse(*r.value, nullptr, false);
+    if (!j.is_object()) {
+        return {state::status::success(), std::nullopt};
+    }
+    return {state::status::success(), std::move(j)};
+}
+
+void audit(context& ctx, std::string_view decision, json extra) {
+    json line{{"rule", rule_name}, {"decision", decision}};
+    if (extra.is_object()) {
+        line.update(extra);
+    }
+    ctx.audit.append(ctx.b, ctx.now, line.dump());
+}
+
+const date::time_zone* zone_of(const std::string& name) {
+    try {
+        return name.empty() ? date::locate_zone("UTC") : date::locate_zone(name);
+    } catch (const std::exception&) {
+        return date::locate_zone("UTC");
+    }
+}
+
+date::local_days local_day(const date::time_zone* tz, util::instant t) {
+    return date::floor<date::days>(tz->to_local(date::floor<std::chrono::seconds>(t)));
+}
+
+util::instant at_local(const date::time_zone* tz, date::local_days day, int hour) {
+    const auto local = date::local_seconds(day) + std::chrono::hours(hour);
+    return std::chrono::time_point_cast<util::instant::duration>(
+        tz->to_sys(local, date::choose::earliest));
+}
+
+std::string civil(date::local_days d) {
+    return mappings::format_civil_date(std::chrono::year_month_day{
+        std::chrono::sys_days(std::chrono::days(d.time_since_epoch().count()))});
+}
+
+date::local_days month_start(date::year_month ym, int day) {
+    const auto last = static_cast<unsigned>((ym / date::last).day());
+    const auto d = std::min(static_cast<unsigned>(day), last);
+    return date::local_days(ym / date::day(d));
+}
+
+std::string period_label(date::local_days d) {
+    const date::year_month_day ymd(d);
+    return fmt::format("{:04}-{:02}", int(ymd.year()), unsigned(ymd.month()));
+}
+
+}  // namespace
+
+// The decisions, with the store and batch of one step.
+struct invoicing_rule::impl {
+    const settings& s;
+    context& ctx;
+    const date::time_zone* tz;
+
+    impl(const settings& set, context& c) : s(set), ctx(c), tz(zone_of(set.time_zone)) {}
+
+    const engagement* find_engagement(std::string_view id) const {
+        for (const auto& e : s.engagements) {
+            if (e.id == id) {
+                return &e;
+            }
+        }
+        return nullptr;
+    }
+
+    // The engagement's client: its canonical id and party; empty when it is not known yet.
+    state::result<std::pair<std::string, std::string>> client_of(const engagement& e) {
+        using R = state::result<std::pair<std::string, std::string>>;
+        auto c = state::identity::find_client(*ctx.store, e.client);
+        if (!c.ok()) {
+            return R::failure(c.st);
+        }
+        if (!c.value) {
+            return {state::status::success(), {}};
+        }
+        auto p = state::identity::party_of(*ctx.store, &ctx.b, *c.value);
+        if (!p.ok()) {
+            return R::failure(p.st);
+        }
+        return {state::status::success(), {*c.value, p.value}};
+    }
+
+    state::result<std::string> party(std::string_view client) {
+        return state::identity::party_of(*ctx.store, &ctx.b, client);
+    }
+
+    // Next run of a schedule strictly after now.
+    util::instant next_monthly(int day) const {
+        const auto today = local_day(tz, ctx.now);
+        const date::year_month_day ymd(today);
+        auto ym = ymd.year() / ymd.month();
+        for (int i = 0; i < 3; ++i, ym += date::months(1)) {
+            const auto t = at_local(tz, month_start(ym, day), s.run_hour);
+            if (t > ctx.now) {
+                return t;
+            }
+        }
+        return ctx.now + std::chrono::hours(24 * 28);
+    }
+    util::instant next_weekly() const {
+        auto d = local_day(tz, ctx.now);
+        for (int i = 0; i < 8; ++i, d += date::days(1)) {
+            if (static_cast<int>(date::weekday(d).c_encoding()) == s.weekly_day) {
+                const auto t = at_local(tz, d, s.run_hour);
+                if (t > ctx.now) {
+                    return t;
+                }
+            }
+        }
+        return ctx.now + std::chrono::hours(24 * 7);
+    }
+    // `n` business days (Monday to Friday, not a firm holiday) after now, same local time.
+    util::instant business_days_after(int n) const {
+        auto local = tz->to_local(date::floor<std::chrono::seconds>(ctx.now));
+        auto day = date::floor<date::days>(local);
+        const auto time = local - day;
+        int left = n;
+        while (left > 0) {
+            day += date::days(1);
+            const auto wd = date::weekday(day).c_encoding();
+            const auto sys = date::sys_days(day.time_since_epoch());
+            if (wd != 0 && wd != 6 && !s.holidays.contains(sys)) {
+                --left;
+            }
+        }
+        return std::chrono::time_point_cast<util::instant::duration>(
+            tz->to_sys(day + time, date::choose::earliest));
+    }
+
+    state::status ensure_timer(std::string_view name, util::instant due, const json& payload) {
+        auto cur = ctx.timers.get(name);
+        if (!cur.ok()) {
+            return cur.st;
+        }
+        if (cur.value) {
+            return state::status::success();
+        }
+        return ctx.timers.schedule(ctx.b, name, due, payload.dump());
+    }
+
+    // ---- exceptions not tied to a draft ---------------------------------------------------
+
+    state::status raise(std::string type,
+                        std::string subject,
+                        std::string cause,
+                        std::string owner,
+                        std::string engagement = {}) {
+        const auto id = type + ":" + subject;
+        auto cur = read_row(*ctx.store, &ctx.b, exception_type, id);
+        if (!cur.ok()) {
+            return cur.st;
+        }
+        if (cur.value && text_of(*cur.value, "state") == "open" &&
+            text_of(*cur.value, "cause") == cause) {
+            return state::status::success();
+        }
+        json row{
+            {"id", id},
+            {"type", type},
+            {"subject", subject},
+            {"cause", cause},
+            {"owner", owner},
+            {"engagement", engagement},
+            {"state", "open"},
+            {"raised_at",
+             cur.value && text_of(*cur.value, "state") == "open" ? text_of(*cur.value, "raised_at")
+                                                                 : util::format_rfc3339(ctx.now)}};
+        state::put_entity(ctx.b, exception_type, id, row.dump());
+        audit(ctx, "exception", json{{"exception", type}, {"subject", subject}, {"cause", cause}});
+        return state::status::success();
+    }
+
+    state::status clear(const std::string& id, const std::string& who, const std::string& how) {
+        auto cur = read_row(*ctx.store, &ctx.b, exception_type, id);
+        if (!cur.ok()) {
+            return cur.st;
+        }
+        if (!cur.value || text_of(*cur.value, "state") != "open") {
+            return state::status::success();
+        }
+        (*cur.value)["state"] = "resolved";
+        (*cur.value)["resolved_at"] = util::format_rfc3339(ctx.now);
+        (*cur.value)["resolved_by"] = who;
+        (*cur.value)["resolution"] = how;
+        state::put_entity(ctx.b, exception_type, id, cur.value->dump());
+        audit(ctx, "exception_resolved", json{{"exception", id}, {"by", who}, {"how", how}});
+        return state::status::success();
+    }
+
+    // ---- drafts -----------------------------------------------------------------------------
+
+    struct proposal {
+        std::string bill_key;
+        std::string trigger;  // "milestone", "retainer", "time_and_materials"
+        std::string why;      // one sentence: what caused it
+        std::string period;   // retainer / T&M period, or the milestone stage
+        std::vector<line> lines;
+        std::vector<std::string> arithmetic;
+        std::int64_t overage = 0;
+        std::string work_item;
+    };
+
+    json lines_json(const std::vector<line>& lines) const {
+        json out = json::array();
+        for (const auto& l : lines) {
+            json j{{"kind", l.kind}, {"description", l.description}, {"amount_minor", l.amount}};
+            if (!l.quantity.empty()) {
+                j["quantity"] = l.quantity;
+            }
+            if (l.unit_amount) {
+                j["unit_amount_minor"] = *l.unit_amount;
+            }
+            if (!l.entries.empty()) {
+                j["entries"] = l.entries;
+            }
+            out.push_back(std::move(j));
+        }
+        return out;
+    }
+
+    static std::int64_t total_of(const json& draft) {
+        std::int64_t t = 0;
+        for (const auto& l : draft.value("lines", json::array())) {
+            t += int_of(l, "amount_minor");
+        }
+        return t;
+    }
+
+    // The draft for a proposal, once per bill key: false when the key was already billed.
+    state::result<bool> propose(const engagement& e, proposal p) {
+        auto known = read_row(*ctx.store, &ctx.b, bill_type, p.bill_key);
+        if (!known.ok()) {
+            return state::result<bool>::failure(known.st);
+        }
+        if (known.value) {
+            audit(ctx,
+                  "skipped",
+                  json{{"engagement", e.id},
+                       {"bill", p.bill_key},
+                       {"draft", text_of(*known.value, "draft")},
+                       {"cause", "already drafted once for this bill key"}});
+            return {state::status::success(), false};
+        }
+        const auto id = draft_id_for(p.bill_key);
+        json d{{"id", id},
+               {"bill", p.bill_key},
+               {"engagement", e.id},
+               {"model", to_string(e.billing)},
+               {"client", e.client},
+               {"currency", e.currency},
+               {"ledger", e.ledger},
+               {"trigger", p.trigger},
+               {"period", p.period},
+               {"lines", lines_json(p.lines)},
+               {"why",
+                json{{"trigger", p.why},
+                     {"terms", terms_text(e)},
+                     {"arithmetic", p.arithmetic},
+                     {"rounding",
+                      "each line rounded once, half away from zero, to the minor unit; the total "
+                      "is the sum of the lines (as QBO and Xero add them)"}}},
+               {"overage_minor", p.overage},
+               {"po_number", e.po_number},
+               {"approvals", json::array()},
+               {"created_at", util::format_rfc3339(ctx.now)},
+               {"action", action_key(rule_name, p.bill_key, 1)}};
+        if (!p.work_item.empty()) {
+            d["work_item"] = p.work_item;
+        }
+        d["total_minor"] = total_of(d);
+        state::put_entity(ctx.b, bill_type, p.bill_key, json{{"draft", id}}.dump());
+        for (const auto& l : p.lines) {
+            for (const auto& entry : l.entries) {
+                state::put_entity(ctx.b, entry_type, entry, json{{"draft", id}}.dump());
+            }
+        }
+        // History, for "first invoice", "new client" and "unusual amount".
+        auto stats = read_row(*ctx.store, &ctx.b, stats_type, e.id);
+        if (!stats.ok()) {
+            return state::result<bool>::failure(stats.st);
+        }
+        auto h = stats.value.value_or(json{{"drafts", 0}, {"sum_minor", 0}, {"billed_minor", 0}});
+        d["history"] = json{{"drafts", int_of(h, "drafts")},
+                            {"sum_minor", int_of(h, "sum_minor")},
+                            {"billed_minor", int_of(h, "billed_minor")}};
+        h["drafts"] = int_of(h, "drafts") + 1;
+        h["sum_minor"] = int_of(h, "sum_minor") + int_of(d, "total_minor");
+        h["billed_minor"] = int_of(h, "billed_minor") + int_of(d, "total_minor");
+        state::put_entity(ctx.b, stats_type, e.id, h.dump());
+        audit(ctx,
+              "drafted",
+              json{{"engagement", e.id},
+                   {"draft", id},
+                   {"bill", p.bill_key},
+                   {"total_minor", int_of(d, "total_minor")},
+                   {"currency", e.currency},
+                   {"trigger", p.why}});
+        if (auto st = evaluate(e, d, true); !st.ok) {
+            return state::result<bool>::failure(st);
+        }
+        return {state::status::success(), true};
+    }
+
+    static std::string terms_text(const engagement& e) {
+        std::string out = fmt::format("{} engagement {}", to_string(e.billing), e.id);
+        switch (e.billing) {
+            case model::fixed_fee:
+                out += fmt::format(", fee {} {}", money_text(e.fee, e.currency), e.currency);
+                for (const auto& m : e.milestones) {
+                    out += m.remainder ? fmt::format("; {}: the remainder", m.stage)
+                           : m.amount
+                               ? fmt::format("; {}: {}", m.stage, money_text(*m.amount, e.currency))
+                               : fmt::format("; {}: {}.{:02} %",
+                                             m.stage,
+                                             m.percent_bp / 100,
+                                             m.percent_bp % 100);
+                }
+                break;
+            case model::retainer:
+            case model::hybrid:
+                out += fmt::format(", retainer {} {} a month, {} min included",
+                                   money_text(e.retainer, e.currency),
+                                   e.currency,
+                                   e.included_minutes);
+                if (e.overage_rate) {
+                    out += fmt::format(", overage {}/h, tolerance {}",
+                                       money_text(*e.overage_rate, e.currency),
+                                       money_text(e.tolerance, e.currency));
+                }
+                break;
+            case model::time_and_materials:
+                if (e.rates.default_rate) {
+                    out += fmt::format(", default rate {}/h",
+                                       money_text(*e.rates.default_rate, e.currency));
+                }
+                if (e.cap) {
+                    out += fmt::format(", cap {}", money_text(*e.cap, e.currency));
+                }
+                break;
+        }
+        if (!e.po_number.empty()) {
+            out += ", PO " + e.po_number;
+        }
+        return out;
+    }
+
+    std::vector<std::string> approvers_for(const engagement& e) const {
+        if (!e.partner.empty()) {
+            return {lower(e.partner)};
+        }
+        std::vector<std::string> out;
+        for (const auto& a : s.approval.approvers) {
+            out.push_back(lower(a));
+        }
+        return out;
+    }
+
+    // Checks a draft's blocking conditions and routes it: blocked (exceptions), waiting for
+    // approval, or approved (queued to the ledger). `fresh`: first evaluation (flags decided).
+    state::status evaluate(const engagement& e, json& d, bool fresh) {
+        const auto id = text_of(d, "id");
+        const auto total = int_of(d, "total_minor");
+        json exceptions = json::array();
+        const auto block = [&](std::string type, std::string cause, std::string owner) {
+            exceptions.push_back(json{{"type", std::move(type)},
+                                      {"cause", std::move(cause)},
+                                      {"owner", std::move(owner)}});
+        };
+        const auto po = text_of(d, "po_number");
+        if (e.po_required && po.empty()) {
+            block("missing_po",
+                  "engagement " + e.id + " requires a PO number and none is set",
+                  "billing coordinator");
+        }
+        if (e.po_limit) {
+            const auto before = int_of(d.value("history", json::object()), "billed_minor");
+            if (before + total > *e.po_limit) {
+                block("po_limit",
+                      fmt::format("PO limit {} reached: {} billed before, this draft {}",
+                                  money_text(*e.po_limit, e.currency),
+                                  money_text(before, e.currency),
+                                  money_text(total, e.currency)),
+                      "engagement partner");
+            } else if ((before + total) * 100 >= *e.po_limit * s.po_warning_percent) {
+                d["po_warning"] = fmt::format("{} of the PO limit {} used",
+                                              money_text(before + total, e.currency),
+                                              money_text(*e.po_limit, e.currency));
+            }
+        }
+        // The client as the ledger knows it.
+        auto client = client_of(e);
+        if (!client.ok()) {
+            return client.st;
+        }
+        std::string client_ref;
+        if (client.value.first.empty()) {
+            block("unmatched_client",
+                  "client " + e.client + " of engagement " + e.id + " is not known yet",
+                  "billing coordinator");
+        } else {
+            auto peer =
+                state::identity::counterpart(*ctx.store, &ctx.b, client.value.first, e.ledger);
+            if (!peer.ok()) {
+                return peer.st;
+            }
+            auto ref = state::remote_id(
+                *ctx.store, ctx.b, peer.value ? *peer.value : client.value.first, e.ledger);
+            if (!ref.ok()) {
+                return ref.st;
+            }
+            if (ref.value) {
+                // The identity key is "[<account>/]<type>/<id>": the ledger wants its own id.
+                const auto slash = ref.value->rfind('/');
+                client_ref = slash == std::string::npos ? *ref.value : ref.value->substr(slash + 1);
+                d["client_ref"] = client_ref;
+                d["client_party"] = client.value.second;
+            } else {
+                if (auto st =
+                        state::identity::need_counterpart(*ctx.store,
+                                                          ctx.b,
+                                                          client.value.first,
+                                                          e.ledger,
+                                                          std::string(rule_name) + " draft " + id,
+                                                          ctx.now);
+                    !st.ok) {
+                    return st;
+                }
+                block("unmatched_client",
+                      "client " + e.client + " is not linked to a customer in " + e.ledger +
+                          " (billsync identities link)",
+                      "billing coordinator");
+            }
+        }
+        if (fresh) {
+            json flags = json::array();
+            const auto& h = d["history"];
+            if (int_of(h, "drafts") == 0) {
+                flags.push_back("first_invoice");
+            }
+            if (!client.value.second.empty()) {
+                auto seen = read_row(*ctx.store, &ctx.b, client_type, client.value.second);
+                if (!seen.ok()) {
+                    return seen.st;
+                }
+                if (!seen.value) {
+                    flags.push_back("new_client");
+                }
+                state::put_entity(
+                    ctx.b, client_type, client.value.second, json{{"first_draft", id}}.dump());
+            }
+            for (const auto& l : d["lines"]) {
+                if (text_of(l, "kind") == "write_down") {
+                    flags.push_back("write_down");
+                    break;
+                }
+            }
+            if (int_of(d, "overage_minor") > e.tolerance) {
+                flags.push_back("overage_above_tolerance");
+            }
+            if (const auto n = int_of(h, "drafts"); n > 0) {
+                const auto avg = int_of(h, "sum_minor") / n;
+                const auto diff = total > avg ? total - avg : avg - total;
+                if (avg > 0 && diff * 100 > avg * s.approval.unusual_percent) {
+                    flags.push_back("unusual_amount");
+                }
+            }
+            d["flags"] = flags;
+            bool review = total >= s.approval.auto_approve_below;
+            for (const auto& f : flags) {
+                const auto name = f.get<std::string>();
+                // Overage above tolerance always needs a person (the engagement says how much
+                // is fine without one).
+                if (name == "overage_above_tolerance" || s.approval.always_review.contains(name)) {
+                    review = true;
+                }
+            }
+            d["needs_approval"] = review;
+            d["required_approvals"] =
+                s.approval.second_approver_from && total >= *s.approval.second_approver_from ? 2
+                                                                                             : 1;
+            d["approvers"] = approvers_for(e);
+        }
+        if (d.value("needs_approval", true) && d["approvers"].empty()) {
+            block("missing_approver",
+                  "no approver: engagement " + e.id +
+                      " names no partner and [invoicing.approval] approvers is empty",
+                  "admin");
+        }
+        d["exceptions"] = exceptions;
+        if (!exceptions.empty()) {
+            const bool again = text_of(d, "state") == "blocked";
+            d["state"] = "blocked";
+            if (!again) {
+                d["blocked_at"] = util::format_rfc3339(ctx.now);
+                for (const auto& x : exceptions) {
+                    audit(ctx,
+                          "exception",
+                          json{{"draft", id}, {"exception", x["type"]}, {"cause", x["cause"]}});
+                }
+            }
+            write(d);
+            return state::status::success();
+        }
+        if (!d.value("needs_approval", true)) {
+            d["approvals"].push_back(
+                json{{"by", "policy"},
+                     {"at", util::format_rfc3339(ctx.now)},
+                     {"reason",
+                      fmt::format("below auto_approve_below {} with no review flag",
+                                  money_text(s.approval.auto_approve_below, e.currency))}});
+            return approve_and_queue(e, d, "policy");
+        }
+        d["state"] = "pending_approval";
+        d["pending_since"] = util::format_rfc3339(ctx.now);
+        write(d);
+        audit(ctx,
+              "approval_requested",
+              json{{"draft", id}, {"approvers", d["approvers"]}, {"flags", d["flags"]}});
+        if (auto st = notify(d, d["approvers"], "approval requested", 0); !st.ok) {
+            return st;
+        }
+        return ctx.timers.schedule(ctx.b,
+                                   std::string(sla_prefix) + id,
+                                   business_days_after(s.approval.sla_business_days),
+                                   json{{"round", 1}}.dump());
+    }
+
+    void write(const json& d) { state::put_entity(ctx.b, draft_type, text_of(d, "id"), d.dump()); }
+
+    state::status notify(const json& d, const json& to, std::string_view what, int round) {
+        if (s.email_connector.empty()) {
+            return state::status::success();
+        }
+        const auto id = text_of(d, "id");
+        std::string text = fmt::format(
+            "Invoice draft {} ({} {}) for engagement {} needs your approval.\n\nWhy: {}\nTerms: "
+            "{}\n",
+            id,
+            money_text(int_of(d, "total_minor"), text_of(d, "currency")),
+            text_of(d, "currency"),
+            text_of(d, "engagement"),
+            text_of(d["why"], "trigger"),
+            text_of(d["why"], "terms"));
+        for (const auto& l : d["lines"]) {
+            text += fmt::format("  {}  {}\n",
+                                money_text(int_of(l, "amount_minor"), text_of(d, "currency")),
+                                text_of(l, "description"));
+        }
+        for (const auto& a : d["why"].value("arithmetic", json::array())) {
+            text += "  = " + a.get<std::string>() + "\n";
+        }
+        text += fmt::format(
+            "\nApprove: billsync approvals approve {} --by <you>\nReject:  billsync approvals "
+            "reject {} --by <you> --reason <reason>\n",
+            id,
+            id);
+        for (const auto& who : to) {
+            const auto addr = who.get<std::string>();
+            const auto key =
+                action_key(rule_name, fmt::format("{}/notify/{}/{}", id, addr, round), 1);
+            state::action a;
+            a.id = key;
+            a.connector = s.email_connector;
+            a.kind = "email.send";
+            a.payload = json{
+                {"to", addr},
+                {"subject",
+                 fmt::format("[billsync] {}: invoice draft {} ({} {})",
+                             what,
+                             id,
+                             money_text(int_of(d, "total_minor"), text_of(d, "currency")),
+                             text_of(d, "currency"))},
+                {"text", text},
+                {"delivery_id",
+                 key}}.dump();
+            auto added = ctx.enqueue(std::move(a));
+            if (!added.ok()) {
+                return added.st;
+            }
+        }
+        return state::status::success();
+    }
+
+    state::status approve_and_queue(const engagement& e, json& d, const std::string& by) {
+        const auto id = text_of(d, "id");
+        json lines = json::array();
+        for (const auto& l : d["lines"]) {
+            json out{{"description", text_of(l, "description")},
+                     {"amount_minor", int_of(l, "amount_minor")}};
+            if (l.contains("quantity")) {
+                out["quantity"] = l["quantity"];
+            }
+            if (l.contains("unit_amount_minor")) {
+                out["unit_amount_minor"] = l["unit_amount_minor"];
+            }
+            if (!e.item.empty()) {
+                out["item_ref"] = e.item;
+            }
+            if (!e.account_code.empty()) {
+                out["account_code"] = e.account_code;
+            }
+            if (!e.tax_code.empty()) {
+                out["tax_code"] = e.tax_code;
+            }
+            lines.push_back(std::move(out));
+        }
+        const auto today = local_day(tz, ctx.now);
+        json payload{{"key", text_of(d, "action")},
+                     {"client_ref", text_of(d, "client_ref")},
+                     {"currency", e.currency},
+                     {"issue_date", civil(today)},
+                     {"due_date", civil(today + date::days(e.terms_days))},
+                     {"memo", text_of(d["why"], "trigger")},
+                     {"lines", lines}};
+        if (const auto po = text_of(d, "po_number"); !po.empty()) {
+            payload["po_number"] = po;
+        }
+        if (e.send_to_client) {
+            payload["send"] = true;
+            if (!e.billing_contact.empty()) {
+                payload["send_to"] = e.billing_contact;
+            }
+        }
+        state::action a;
+        a.id = text_of(d, "action");
+        a.connector = e.ledger;
+        a.kind = "invoice.create";
+        a.payload = payload.dump();
+        auto added =
+            ctx.enqueue(std::move(a), cause{rule_name, id, 1, "invoice draft approved by " + by});
+        if (!added.ok()) {
+            return added.st;
+        }
+        d["state"] = "approved";
+        d["approved_at"] = util::format_rfc3339(ctx.now);
+        d["issue_date"] = civil(today);
+        write(d);
+        audit(ctx,
+              "approved",
+              json{{"draft", id},
+                   {"by", by},
+                   {"action", text_of(d, "action")},
+                   {"ledger", e.ledger},
+                   {"total_minor", int_of(d, "total_minor")}});
+        return ctx.timers.cancel(ctx.b, std::string(sla_prefix) + id);
+    }
+
+    // ---- triggers ---------------------------------------------------------------------------
+
+    state::result<bool> matches(const engagement& e, const mappings::work_item& w) {
+        if (!e.work_items.empty()) {
+            return {state::status::success(),
+                    std::find_if(e.work_items.begin(), e.work_items.end(), [&](const auto& k) {
+                        return k == w.id || k == w.source.id;
+                    }) != e.work_items.end()};
+        }
+        if (lower(e.work_type) != lower(w.work_type)) {
+            return {state::status::success(), false};
+        }
+        auto c = client_of(e);
+        if (!c.ok()) {
+            return state::result<bool>::failure(c.st);
+        }
+        if (c.value.second.empty()) {
+            return {state::status::success(), false};
+        }
+        auto p = party(w.client_id);
+        if (!p.ok()) {
+            return state::result<bool>::failure(p.st);
+        }
+        return {state::status::success(), p.value == c.value.second};
+    }
+
+    state::status on_work_item(const mappings::work_item& w) {
+        if (w.deleted) {
+            return state::status::success();
+        }
+        bool any = false;
+        for (const auto& e : s.engagements) {
+            auto m = matches(e, w);
+            if (!m.ok()) {
+                return m.st;
+            }
+            if (!m.value) {
+                continue;
+            }
+            any = true;
+            if (e.billing == model::fixed_fee && !w.stage.empty()) {
+                for (const auto& ms : e.milestones) {
+                    if (lower(ms.stage) != lower(w.stage)) {
+                        continue;
+                    }
+                    if (auto st = milestone(e, ms, w); !st.ok) {
+                        return st;
+                    }
+                }
+            }
+            if ((e.billing == model::time_and_materials || e.billing == model::hybrid) &&
+                e.every == schedule::on_completion && lower(w.status) == "completed") {
+                if (auto st = time_run({&e},
+                                       "tm|" + e.id + "|work_item:" + w.id,
+                                       "work item " + w.id + " (" + w.title + ") completed",
+                                       w.id);
+                    !st.ok) {
+                    return st;
+                }
+            }
+        }
+        if (!any && !w.stage.empty()) {
+            // A billing stage reached by work no engagement covers: a person decides.
+            for (const auto& e : s.engagements) {
+                for (const auto& ms : e.milestones) {
+                    if (lower(ms.stage) == lower(w.stage) &&
+                        lower(e.work_type) == lower(w.work_type)) {
+                        return raise("no_engagement",
+                                     "work_item:" + w.id,
+                                     "work item " + w.id + " (" + w.title +
+                                         ") reached billing stage '" + w.stage +
+                                         "' but no engagement matches its client and work type",
+                                     "billing coordinator");
+                    }
+                }
+            }
+        }
+        return state::status::success();
+    }
+
+    state::status milestone(const engagement& e,
+                            const milestone& ms,
+                            const mappings::work_item& w) {
+        auto stats = read_row(*ctx.store, &ctx.b, stats_type, e.id);
+        if (!stats.ok()) {
+            return stats.st;
+        }
+        const auto billed = stats.value ? int_of(*stats.value, "billed_minor") : 0;
+        const auto bill_key = "milestone|" + e.id + "|" + lower(ms.stage);
+        auto known = read_row(*ctx.store, &ctx.b, bill_type, bill_key);
+        if (!known.ok()) {
+            return known.st;
+        }
+        const auto amount =
+            known.value ? std::optional<std::int64_t>(0) : milestone_amount(e, ms, billed);
+        if (!amount) {
+            return raise(
+                "pricing_mismatch",
+                "milestone:" + e.id + ":" + lower(ms.stage),
+                fmt::format("milestone '{}' of engagement {} cannot be billed: {} of the fee {} "
+                            "already billed",
+                            ms.stage,
+                            e.id,
+                            money_text(billed, e.currency),
+                            money_text(e.fee, e.currency)),
+                "engagement partner",
+                e.id);
+        }
+        proposal p;
+        p.bill_key = bill_key;
+        p.trigger = "milestone";
+        p.period = ms.stage;
+        p.work_item = w.id;
+        p.why = "work item " + w.id + " (" + w.title + ") reached stage '" + w.stage + "'";
+        line l;
+        l.kind = "milestone";
+        l.amount = *amount;
+        l.quantity = "1";
+        l.unit_amount = *amount;
+        l.description = ms.remainder ? fmt::format("{}: {} (remainder of the {} fee)",
+                                                   w.work_type,
+                                                   ms.stage,
+                                                   money_text(e.fee, e.currency))
+                        : ms.amount  ? fmt::format("{}: {}", w.work_type, ms.stage)
+                                     : fmt::format("{}: {} ({}.{:02} % of {})",
+                                                  w.work_type,
+                                                  ms.stage,
+                                                  ms.percent_bp / 100,
+                                                  ms.percent_bp % 100,
+                                                  money_text(e.fee, e.currency));
+        p.arithmetic.push_back(
+            ms.remainder ? fmt::format("{} fee - {} billed before = {}",
+                                       money_text(e.fee, e.currency),
+                                       money_text(billed, e.currency),
+                                       money_text(*amount, e.currency))
+            : ms.amount  ? fmt::format("fixed milestone amount {}", money_text(*amount, e.currency))
+                         : fmt::format("{} x {} / 10000 = {} (rounded half up)",
+                                      money_text(e.fee, e.currency),
+                                      ms.percent_bp,
+                                      money_text(*amount, e.currency)));
+        p.lines.push_back(std::move(l));
+        return propose(e, std::move(p)).st;
+    }
+
+    struct staff_info {
+        std::string email, role;
+    };
+
+    // Approved, billable, unbilled time of the engagements' clients: per engagement.
+    state::result<std::map<std::string, std::vector<time_fact>>> unbilled_time(
+        const std::vector<const engagement*>& es,
+        std::optional<std::pair<std::string, std::string>> dates = std::nullopt) {
+        using R = state::result<std::map<std::string, std::vector<time_fact>>>;
+        std::map<std::string, std::vector<const engagement*>> by_party;
+        for (const auto* e : es) {
+            auto c = client_of(*e);
+            if (!c.ok()) {
+                return R::failure(c.st);
+            }
+            if (c.value.second.empty()) {
+                if (auto st =
+                        raise("unmatched_client",
+                              "engagement:" + e->id,
+                              "client " + e->client + " of engagement " + e->id + " is not known",
+                              "billing coordinator",
+                              e->id);
+                    !st.ok) {
+                    return R::failure(st);
+                }
+                continue;
+            }
+            by_party[c.value.second].push_back(e);
+        }
+        std::map<std::string, std::vector<time_fact>> out;
+        std::map<std::string, std::string> party_cache;
+        std::map<std::string, staff_info> staff_cache;
+        state::status failed = state::status::success();
+        auto st = state::for_each_entity(
+            *ctx.store, "time_entry", [&](std::string_view id, std::string_view value) {
+                const auto j = json::parse(value, nullptr, false);
+                if (!j.is_object() || j.value("deleted", false) || !j.value("billable", true) ||
+                    !j.value("locked", false)) {
+                    return true;
+                }
+                const auto client = text_of(j, "client_id");
+                auto pit = party_cache.find(client);
+                if (pit == party_cache.end()) {
+                    auto p = party(client);
+                    if (!p.ok()) {
+                        failed = p.st;
+                        return false;
+                    }
+                    pit = party_cache.emplace(client, p.value).first;
+                }
+                const auto eit = by_party.find(pit->second);
+                if (eit == by_party.end()) {
+                    return true;
+                }
+                const auto date = text_of(j, "date");
+                if (dates && (date < dates->first || date >= dates->second)) {
+                    return true;
+                }
+                auto billed = state::get_entity(*ctx.store, ctx.b, entry_type, id);
+                if (!billed.ok()) {
+                    failed = billed.st;
+                    return false;
+                }
+                if (billed.value) {
+                    return true;
+                }
+                time_fact t;
+                t.id = std::string(id);
+                t.service = text_of(j, "service");
+                t.date = date;
+                t.minutes = int_of(j, "minutes");
+                const auto staff = text_of(j, "staff_id");
+                auto sit = staff_cache.find(staff);
+                if (sit == staff_cache.end()) {
+                    staff_info info;
+                    if (auto r = state::get_entity(*ctx.store, "staff", staff); r.ok() && r.value) {
+                        const auto sj = json::parse(*r.value, nullptr, false);
+                        info.email = lower(text_of(sj, "email"));
+                        info.role = text_of(sj, "role");
+                    }
+                    sit = staff_cache.emplace(staff, info).first;
+                }
+                t.staff = sit->second.email;
+                t.role = sit->second.role;
+                const auto project = text_of(j, "engagement_id");
+                for (const auto* e : eit->second) {
+                    if (!e->projects.empty() &&
+                        std::find(e->projects.begin(), e->projects.end(), project) ==
+                            e->projects.end()) {
+                        continue;
+                    }
+                    out[e->id].push_back(t);
+                    break;  // one engagement per entry: the first in the book that covers it
+                }
+                return true;
+            });
+        if (!st.ok) {
+            return R::failure(st);
+        }
+        if (!failed.ok) {
+            return R::failure(failed);
+        }
+        return {state::status::success(), std::move(out)};
+    }
+
+    static bool out_of_scope(const engagement& e, const time_fact& t) {
+        return std::any_of(e.out_of_scope_services.begin(),
+                           e.out_of_scope_services.end(),
+                           [&](const auto& svc) { return lower(svc) == lower(t.service); });
+    }
+
+    state::status time_run(const std::vector<const engagement*>& es,
+                           const std::string& bill_key_of_one,
+                           const std::string& why,
+                           const std::string& work_item,
+                           const std::string& period = {}) {
+        auto found = unbilled_time(es);
+        if (!found.ok()) {
+            return found.st;
+        }
+        for (const auto* e : es) {
+            auto it = found.value.find(e->id);
+            if (it == found.value.end()) {
+                continue;
+            }
+            std::vector<time_fact> facts;
+            for (auto& t : it->second) {
+                if (e->billing == model::hybrid && !out_of_scope(*e, t)) {
+                    continue;  // within the retainer's scope: counts against its hours
+                }
+                facts.push_back(t);
+            }
+            if (facts.empty()) {
+                continue;
+            }
+            auto priced = price_time(*e, facts);
+            for (const auto& missing : priced.no_rate) {
+                if (auto st = raise("no_rate",
+                                    "time_entry:" + missing,
+                                    "no rate in engagement " + e->id + " applies to time entry " +
+                                        missing +
+                                        " (add rates.default, or a staff, role or service rate)",
+                                    "admin",
+                                    e->id);
+                    !st.ok) {
+                    return st;
+                }
+            }
+            if (priced.lines.empty()) {
+                continue;
+            }
+            proposal p;
+            p.bill_key = bill_key_of_one.empty() ? "tm|" + e->id + "|" + period : bill_key_of_one;
+            p.trigger = "time_and_materials";
+            p.period = period;
+            p.work_item = work_item;
+            p.why = why;
+            p.lines = std::move(priced.lines);
+            p.arithmetic = std::move(priced.arithmetic);
+            if (e->cap) {
+                auto stats = read_row(*ctx.store, &ctx.b, stats_type, e->id);
+                if (!stats.ok()) {
+                    return stats.st;
+                }
+                const auto before = stats.value ? int_of(*stats.value, "billed_minor") : 0;
+                const auto room = std::max<std::int64_t>(0, *e->cap - before);
+                if (priced.total > room) {
+                    line w;
+                    w.kind = "write_down";
+                    w.amount = room - priced.total;
+                    w.description = fmt::format("Write-down: engagement cap {} ({} billed before)",
+                                                money_text(*e->cap, e->currency),
+                                                money_text(before, e->currency));
+                    p.arithmetic.push_back(
+                        fmt::format("{} of time, capped at {} left of {}: write-down {}",
+                                    money_text(priced.total, e->currency),
+                                    money_text(room, e->currency),
+                                    money_text(*e->cap, e->currency),
+                                    money_text(w.amount, e->currency)));
+                    p.lines.push_back(std::move(w));
+                }
+            }
+            if (auto r = propose(*e, std::move(p)); !r.ok()) {
+                return r.st;
+            }
+        }
+        return state::status::success();
+    }
+
+    state::status retainer_run(const std::string& period, date::local_days start) {
+        std::vector<const engagement*> es;
+        for (const auto& e : s.engagements) {
+            if (e.billing == model::retainer || e.billing == model::hybrid) {
+                es.push_back(&e);
+            }
+        }
+        if (es.empty()) {
+            return state::status::success();
+        }
+        // Last period's approved time, for the overage.
+        const date::year_month_day ymd(start);
+        const auto prev = month_start(ymd.year() / ymd.month() - date::months(1), s.retainer_day);
+        auto found = unbilled_time(es, std::make_pair(civil(prev), civil(start)));
+        if (!found.ok()) {
+            return found.st;
+        }
+        for (const auto* e : es) {
+            std::int64_t minutes = 0;
+            std::vector<std::string> ids;
+            if (auto it = found.value.find(e->id); it != found.value.end()) {
+                for (const auto& t : it->second) {
+                    if (e->billing == model::hybrid && out_of_scope(*e, t)) {
+                        continue;  // billed as T&M
+                    }
+                    minutes += t.minutes;
+                    ids.push_back(t.id);
+                }
+            }
+            auto priced = price_retainer(*e, period, minutes, ids);
+            proposal p;
+            p.bill_key = "retainer|" + e->id + "|" + period;
+            p.trigger = "retainer";
+            p.period = period;
+            p.why = "retainer period " + period + " started " + civil(start);
+            p.overage = priced.overage;
+            if (priced.overage == 0) {
+                // The time stays with the retainer period it was recorded in: marked billed by
+                // the retainer line, so no later run counts it again.
+                for (auto& l : priced.lines) {
+                    if (l.kind == "retainer") {
+                        l.entries = ids;
+                    }
+                }
+            }
+            p.lines = std::move(priced.lines);
+            p.arithmetic = std::move(priced.arithmetic);
+            if (auto r = propose(*e, std::move(p)); !r.ok()) {
+                return r.st;
+            }
+        }
+        return state::status::success();
+    }
+};
+
+invoicing_rule::invoicing_rule(settings s) : s_(std::move(s)) {}
+
+bool invoicing_rule::owns_timer(std::string_view timer_name) const noexcept {
+    return timer_name.starts_with(timer_prefix);
+}
+
+state::status invoicing_rule::on_start(context& ctx) const {
+    impl im(s_, ctx);
+    bool retainers = false, monthly = false, weekly = false;
+    for (const auto& e : s_.engagements) {
+        retainers = retainers || e.billing == model::retainer || e.billing == model::hybrid;
+        const bool tm = e.billing == model::time_and_materials || e.billing == model::hybrid;
+        monthly = monthly || (tm && e.every == schedule::monthly);
+        weekly = weekly || (tm && e.every == schedule::weekly);
+    }
+    if (retainers) {
+        if (auto st =
+                im.ensure_timer(retainer_timer, im.next_monthly(s_.retainer_day), json::object());
+            !st.ok) {
+            return st;
+        }
+    }
+    if (monthly) {
+        if (auto st = im.ensure_timer(tm_monthly_timer, im.next_monthly(1), json::object());
+            !st.ok) {
+            return st;
+        }
+    }
+    if (weekly) {
+        if (auto st = im.ensure_timer(tm_weekly_timer, im.next_weekly(), json::object()); !st.ok) {
+            return st;
+        }
+    }
+    return state::status::success();
+}
+
+state::status invoicing_rule::on_change(const change& c, context& ctx) const {
+    if (c.entity_type == "work_item") {
+        const auto* w = c.as<mappings::work_item>();
+        if (w == nullptr || c.what == change::op::deleted) {
+            return state::status::success();
+        }
+        impl im(s_, ctx);
+        return im.on_work_item(*w);
+    }
+    return state::status::success();
+}
+
+state::status invoicing_rule::on_timer(const state::timer& t, context& ctx) const {
+    impl im(s_, ctx);
+    // The run is for the period the timer was due in, however late it fires.
+    const auto day = local_day(im.tz, t.due);
+    if (t.name == retainer_timer) {
+        const date::year_month_day ymd(day);
+        const auto start = month_start(ymd.year() / ymd.month(), s_.retainer_day);
+        if (auto st = im.retainer_run(period_label(start), start); !st.ok) {
+            return st;
+        }
+        return ctx.timers.schedule(ctx.b, retainer_timer, im.next_monthly(s_.retainer_day), "{}");
+    }
+    if (t.name == tm_monthly_timer || t.name == tm_weekly_timer) {
+        const bool weekly = t.name == tm_weekly_timer;
+        std::vector<const engagement*> es;
+        for (const auto& e : s_.engagements) {
+            if ((e.billing == model::time_and_materials || e.billing == model::hybrid) &&
+                e.every == (weekly ? schedule::weekly : schedule::monthly)) {
+                es.push_back(&e);
+            }
+        }
+        const auto period = weekly ? civil(day) : period_label(day);
+        if (auto st = im.time_run(
+                es,
+                {},
+                (weekly ? "weekly" : "monthly") + std::string(" time and materials run ") + period,
+                {},
+                period);
+            !st.ok) {
+            return st;
+        }
+        return ctx.timers.schedule(
+            ctx.b, t.name, weekly ? im.next_weekly() : im.next_monthly(1), "{}");
+    }
+    if (t.name.starts_with(sla_prefix)) {
+        const auto id = t.name.substr(sla_prefix.size());
+        auto d = read_row(*ctx.store, &ctx.b, draft_type, id);
+        if (!d.ok()) {
+            return d.st;
+        }
+        if (!d.value || text_of(*d.value, "state") != "pending_approval") {
+            return state::status::success();
+        }
+        const auto payload = json::parse(t.payload, nullptr, false);
+        const auto round = payload.is_object() ? payload.value("round", 1) : 1;
+        auto& draft = *d.value;
+        if (round >= 2 && !draft.value("escalated", false) && !s_.approval.escalate_to.empty()) {
+            json added = json::array();
+            for (const auto& who : s_.approval.escalate_to) {
+                const auto addr = lower(who);
+                if (std::find(draft["approvers"].begin(), draft["approvers"].end(), addr) ==
+                    draft["approvers"].end()) {
+                    draft["approvers"].push_back(addr);
+                    added.push_back(addr);
+                }
+            }
+            draft["escalated"] = true;
+            draft["escalated_at"] = util::format_rfc3339(ctx.now);
+            im.write(draft);
+            audit(ctx, "escalated", json{{"draft", id}, {"to", added}, {"round", round}});
+            if (auto st = im.notify(draft, added, "escalated", round); !st.ok) {
+                return st;
+            }
+        } else {
+            draft["reminded_at"] = util::format_rfc3339(ctx.now);
+            draft["reminders"] = int_of(draft, "reminders") + 1;
+            im.write(draft);
+            audit(ctx,
+                  "reminded",
+                  json{{"draft", id}, {"approvers", draft["approvers"]}, {"round", round}});
+            if (auto st = im.notify(draft, draft["approvers"], "reminder", round); !st.ok) {
+                return st;
+            }
+        }
+        return ctx.timers.schedule(ctx.b,
+                                   t.name,
+                                   im.business_days_after(s_.approval.sla_business_days),
+                                   json{{"round", round + 1}}.dump());
+    }
+    return state::status::success();
+}
+
+std::vector<verb_spec> invoicing_rule::verbs() const {
+    return {{"drafts", "", false, "Every invoice draft and its state"},
+            {"show", "DRAFT", false, "One draft: lines, why, approvals, exceptions, ledger result"},
+            {"approvals", "", false, "Drafts waiting for an approval"},
+            {"exceptions", "", false, "Open exceptions: type, cause, owner, age"},
+            {"approve",
+             "DRAFT --by EMAIL [--reason TEXT] [--write-down AMOUNT]",
+             true,
+             "Approve a draft (a write-down needs a reason from the taxonomy)"},
+            {"reject", "DRAFT --by EMAIL --reason TEXT", true, "Reject a draft, with a reason"},
+            {"resolve",
+             "EXCEPTION|DRAFT [--po NUMBER] [--by EMAIL]",
+             true,
+             "Re-check a blocked draft (after a fix), or close an exception"}};
+}
+
+namespace {
+
+json with_result(json d, const state::store& s) {
+    const auto key = text_of(d, "action");
+    if (key.empty()) {
+        return d;
+    }
+    auto v = s.get(state::cf::outbox, "a/" + key);
+    state::action a;
+    if (v.ok() && v.value && state::decode_action(*v.value, a)) {
+        d["ledger_action"] = json{{"state", state::to_string(a.state)},
+                                  {"attempts", a.attempts},
+                                  {"result", a.result},
+                                  {"last_error", a.last_error}};
+        if (a.state == state::action_state::done) {
+            d["state"] = "created";
+            d["invoice"] = a.result;
+        } else if (a.state == state::action_state::dead) {
+            d["state"] = "failed";
+        }
+    }
+    return d;
+}
+
+}  // namespace
+
+operator_answer invoicing_rule::view(std::string_view path, const state::store& s) const {
+    json drafts = json::array();
+    json pending = json::array();
+    json exceptions = json::array();
+    std::optional<json> one;
+    const bool show = path.starts_with("show/");
+    const auto wanted = show ? std::string(path.substr(5)) : std::string();
+    if (!path.empty() && path != "drafts" && path != "approvals" && path != "exceptions" && !show) {
+        return rule::view(path, s);
+    }
+    auto st =
+        state::for_each_entity(s, draft_type, [&](std::string_view id, std::string_view value) {
+            auto j = json::parse(value, nullptr, false);
+            if (!j.is_object()) {
+                return true;
+            }
+            if (show) {
+                if (id == wanted) {
+                    one = with_result(std::move(j), s);
+                    return false;
+                }
+                return true;
+            }
+            j = with_result(std::move(j), s);
+            const auto state = text_of(j, "state");
+            if (state == "pending_approval") {
+                pending.push_back(j);
+            } else if (state == "blocked") {
+                for (const auto& x : j.value("exceptions", json::array())) {
+                    exceptions.push_back(
+                        json{{"id", text_of(j, "id")},
+                             {"type", x["type"]},
+                             {"cause", x["cause"]},
+                             {"owner", x["owner"]},
+                             {"since", text_of(j, "blocked_at")},
+                             {"draft", text_of(j, "id")},
+                             {"engagement", text_of(j, "engagement")},
+                             {"resolve", "billsync exceptions resolve " + text_of(j, "id")}});
+                }
+            }
+            drafts.push_back(std::move(j));
+            return true;
+        });
+    if (!st.ok) {
+        return operator_answer::fail(500, "store", st.message);
+    }
+    if (show) {
+        if (!one) {
+            return operator_answer::fail(404, "not_found", "no invoice draft " + wanted);
+        }
+        return operator_answer::ok(std::move(*one));
+    }
+    if (path == "exceptions") {
+        st = state::for_each_entity(
+            s, exception_type, [&](std::string_view, std::string_view value) {
+                auto j = json::parse(value, nullptr, false);
+                if (j.is_object() && text_of(j, "state") == "open") {
+                    exceptions.push_back(
+                        json{{"id", text_of(j, "id")},
+                             {"type", j["type"]},
+                             {"cause", j["cause"]},
+                             {"owner", j["owner"]},
+                             {"since", text_of(j, "raised_at")},
+                             {"engagement", text_of(j, "engagement")},
+                             {"resolve", "billsync exceptions resolve " + text_of(j, "id")}});
+                }
+                return true;
+            });
+        if (!st.ok) {
+            return operator_answer::fail(500, "store", st.message);
+        }
+        return operator_answer::ok(json{{"exceptions", std::move(exceptions)}});
+    }
+    if (path == "approvals") {
+        return operator_answer::ok(json{{"approvals", std::move(pending)}});
+    }
+    return operator_answer::ok(json{{"drafts", std::move(drafts)}});
+}
+
+operator_answer invoicing_rule::command(std::string_view verb,
+                                        const json& args,
+                                        context& ctx) const {
+    if (verb != "approve" && verb != "reject" && verb != "resolve") {
+        return rule::command(verb, args, ctx);
+    }
+    if (!args.is_object() || !args.contains("id") || !args["id"].is_string()) {
+        return operator_answer::fail(
+            400,
+            "bad_request",
+            R"(expected {"id": "<draft or exception id>", "by": "<email>", ...})");
+    }
+    const auto id = args["id"].get<std::string>();
+    const auto by = lower(args.value("by", std::string()));
+    const auto reason = args.value("reason", std::string());
+    impl im(s_, ctx);
+    const auto known_reason = [&](const std::string& r) {
+        if (r.empty()) {
+            return false;
+        }
+        if (s_.approval.reasons.empty()) {
+            return true;
+        }
+        return std::any_of(s_.approval.reasons.begin(),
+                           s_.approval.reasons.end(),
+                           [&](const auto& x) { return lower(x) == lower(r); });
+    };
+    const auto reasons_text = [&] {
+        std::string out;
+        for (const auto& r : s_.approval.reasons) {
+            out += (out.empty() ? "" : ", ") + r;
+        }
+        return out;
+    };
+    auto row = read_row(*ctx.store, &ctx.b, draft_type, id);
+    if (!row.ok()) {
+        return operator_answer::fail(500, "store", row.st.message);
+    }
+    if (verb == "resolve" && !row.value) {
+        auto x = read_row(*ctx.store, &ctx.b, exception_type, id);
+        if (!x.ok()) {
+            return operator_answer::fail(500, "store", x.st.message);
+        }
+        if (!x.value || text_of(*x.value, "state") != "open") {
+            return operator_answer::fail(404, "not_found", "no open exception or draft " + id);
+        }
+        if (auto st = im.clear(id,
+                               by.empty() ? "operator" : by,
+                               reason.empty() ? "closed by an operator" : reason);
+            !st.ok) {
+            return operator_answer::fail(500, "store", st.message);
+        }
+        return operator_answer::ok(json{{"resolved", id}});
+    }
+    if (!row.value) {
+        return operator_answer::fail(404, "not_found", "no invoice draft " + id);
+    }
+    auto& d = *row.value;
+    const auto* e = im.find_engagement(text_of(d, "engagement"));
+    if (e == nullptr) {
+        return operator_answer::fail(
+            409,
+            "no_engagement",
+            "engagement " + text_of(d, "engagement") + " is no longer in the engagement book");
+    }
+    const auto state = text_of(d, "state");
+    if (verb == "resolve") {
+        if (state != "blocked") {
+            return operator_answer::fail(
+                409, "not_blocked", "draft " + id + " is " + state + ", not blocked");
+        }
+        if (auto po = args.value("po", std::string()); !po.empty()) {
+            d["po_number"] = po;
+            audit(ctx, "po_set", json{{"draft", id}, {"po_number", po}, {"by", by}});
+        }
+        if (auto st = im.evaluate(*e, d, false); !st.ok) {
+            return operator_answer::fail(500, "store", st.message);
+        }
+        auto done = operator_answer::ok(nullptr);
+        done.then_view = "show/" + id;
+        return done;
+    }
+    if (state != "pending_approval") {
+        return operator_answer::fail(
+            409, "not_pending", "draft " + id + " is " + state + ", not waiting for approval");
+    }
+    if (by.empty() || by.find('@') == std::string::npos) {
+        return operator_answer::fail(400, "bad_request", "say who decides: --by <email>");
+    }
+    if (!e->terms_by.empty() && lower(e->terms_by) == by) {
+        return operator_answer::fail(403,
+                                     "segregation_of_duties",
+                                     by + " changed the terms of engagement " + e->id +
+                                         " and cannot decide on the invoice they produce");
+    }
+    const auto& approvers = d["approvers"];
+    if (std::find(approvers.begin(), approvers.end(), by) == approvers.end()) {
+        return operator_answer::fail(
+            403, "not_an_approver", by + " is not an approver of draft " + id);
+    }
+    if (verb == "reject") {
+        if (!known_reason(reason)) {
+            return operator_answer::fail(
+                400, "reason_required", "a rejection needs --reason, one of: " + reasons_text());
+        }
+        d["state"] = "rejected";
+        d["rejected"] = json{{"by", by}, {"at", util::format_rfc3339(ctx.now)}, {"reason", reason}};
+        // Its time goes back to the unbilled pool; the bill key stays used (billed at most once).
+        for (const auto& l : d["lines"]) {
+            for (const auto& entry : l.value("entries", json::array())) {
+                state::delete_entity(ctx.b, entry_type, entry.get<std::string>());
+            }
+        }
+        auto stats = read_row(*ctx.store, &ctx.b, stats_type, e->id);
+        if (stats.ok() && stats.value) {
+            (*stats.value)["billed_minor"] =
+                int_of(*stats.value, "billed_minor") - int_of(d, "total_minor");
+            state::put_entity(ctx.b, stats_type, e->id, stats.value->dump());
+        }
+        im.write(d);
+        audit(ctx, "rejected", json{{"draft", id}, {"by", by}, {"reason", reason}});
+        if (auto st = ctx.timers.cancel(ctx.b, std::string(sla_prefix) + id); !st.ok) {
+            return operator_answer::fail(500, "store", st.message);
+        }
+        auto done = operator_answer::ok(nullptr);
+        done.then_view = "show/" + id;
+        return done;
+    }
+    for (const auto& a : d["approvals"]) {
+        if (text_of(a, "by") == by) {
+            return operator_answer::fail(
+                409, "already_approved", by + " already approved draft " + id);
+        }
+    }
+    if (auto wd = args.value("write_down", std::string()); !wd.empty()) {
+        const auto minor = mappings::parse_decimal(wd, mappings::minor_digits(e->currency));
+        if (!minor || *minor <= 0 || *minor > int_of(d, "total_minor")) {
+            return operator_answer::fail(
+                400,
+                "bad_request",
+                "--write-down must be an amount above 0 and at most the draft's total");
+        }
+        if (!known_reason(reason)) {
+            return operator_answer::fail(
+                400, "reason_required", "a write-down needs --reason, one of: " + reasons_text());
+        }
+        d["lines"].push_back(json{{"kind", "write_down"},
+                                  {"description", "Write-down: " + reason},
+                                  {"amount_minor", -*minor}});
+        d["total_minor"] = impl::total_of(d);
+        d["why"]["arithmetic"].push_back(
+            fmt::format("write-down {} by {} ({})", money_text(*minor, e->currency), by, reason));
+        auto stats = read_row(*ctx.store, &ctx.b, stats_type, e->id);
+        if (stats.ok() && stats.value) {
+            (*stats.value)["billed_minor"] = int_of(*stats.value, "billed_minor") - *minor;
+            state::put_entity(ctx.b, stats_type, e->id, stats.value->dump());
+        }
+        audit(ctx,
+              "written_down",
+              json{{"draft", id}, {"by", by}, {"amount_minor", *minor}, {"reason", reason}});
+    }
+    d["approvals"].push_back(
+        json{{"by", by}, {"at", util::format_rfc3339(ctx.now)}, {"reason", reason}});
+    operator_answer done = operator_answer::ok(nullptr);
+    done.then_view = "show/" + id;
+    if (static_cast<std::int64_t>(d["approvals"].size()) < d.value("required_approvals", 1)) {
+        im.write(d);
+        audit(ctx,
+              "approval_recorded",
+              json{{"draft", id},
+                   {"by", by},
+                   {"still_needed",
+                    d.value("required_approvals", 1) - static_cast<int>(d["approvals"].size())}});
+        return done;
+    }
+    if (auto st = im.approve_and_queue(*e, d, by); !st.ok) {
+        return operator_answer::fail(500, "store", st.message);
+    }
+    return done;
+}
+
+std::optional<json> invoicing_rule::cli_request(std::string_view verb,
+                                                const std::vector<std::string>& args,
+                                                std::ostream& err) const {
+    if (args.empty() || args.front().starts_with("--")) {
+        err << "invoicing " << verb
+            << " needs an id (billsync approvals list, billsync exceptions list)\n";
+        return std::nullopt;
+    }
+    json out{{"id", args.front()}};
+    for (std::size_t i = 1; i < args.size(); ++i) {
+        const auto& a = args[i];
+        const auto take = [&](std::string_view key) -> bool {
+            if (i + 1 >= args.size()) {
+                err << a << " needs a value\n";
+                return false;
+            }
+            out[std::string(key)] = args[++i];
+            return true;
+        };
+        bool ok = true;
+        if (a == "--by") {
+            ok = take("by");
+        } else if (a == "--reason") {
+            ok = take("reason");
+        } else if (a == "--write-down") {
+            ok = take("write_down");
+        } else if (a == "--po") {
+            ok = take("po");
+        } else {
+            err << "unknown option " << a << " for " << verb << "\n";
+            ok = false;
+        }
+        if (!ok) {
+            return std::nullopt;
+        }
+    }
+    return out;
+}
+
+cli_result invoicing_rule::cli_view(std::string_view verb,
+                                    const std::vector<std::string>& args,
+                                    const state::store& s,
+                                    cli_output format,
+                                    std::ostream& out,
+                                    std::ostream& err) const {
+    if (verb != "drafts" && verb != "approvals" && verb != "exceptions" && verb != "show") {
+        return rule::cli_view(verb, args, s, format, out, err);
+    }
+    std::string path(verb);
+    if (verb == "show") {
+        if (args.empty()) {
+            err << "show needs a DRAFT id\n";
+            return cli_result::usage;
+        }
+        path += "/" + args.front();
+    }
+    auto a = view(path, s);
+    if (a.status == 404) {
+        err << a.message << "\n";
+        return cli_result::not_found;
+    }
+    if (a.status != 200) {
+        err << a.message << "\n";
+        return cli_result::usage;
+    }
+    if (format == cli_output::json) {
+        out << a.body.dump(2) << "\n";
+        return cli_result::ok;
+    }
+    const auto money = [](const json& d, std::string_view key) {
+        return money_text(int_of(d, key), text_of(d, "currency")) + " " + text_of(d, "currency");
+    };
+    if (verb == "show") {
+        const auto& d = a.body;
+        out << fmt::format("Draft {}  {}  engagement {} ({})\n",
+                           text_of(d, "id"),
+                           text_of(d, "state"),
+                           text_of(d, "engagement"),
+                           text_of(d, "model"));
+        out << fmt::format("Client {}  ledger {}  total {}\n",
+                           text_of(d, "client"),
+                           text_of(d, "ledger"),
+                           money(d, "total_minor"));
+        out << "Why: " << text_of(d["why"], "trigger") << "\nTerms: " << text_of(d["why"], "terms")
+            << "\n";
+        out << "Lines:\n";
+        for (const auto& l : d["lines"]) {
+            out << fmt::format("  {:>14}  {}\n",
+                               money_text(int_of(l, "amount_minor"), text_of(d, "currency")),
+                               text_of(l, "description"));
+        }
+        out << "Arithmetic:\n";
+        for (const auto& x : d["why"].value("arithmetic", json::array())) {
+            out << "  " << x.get<std::string>() << "\n";
+        }
+        out << "Rounding: " << text_of(d["why"], "rounding") << "\n";
+        if (!d.value("flags", json::array()).empty()) {
+            out << "Review flags: " << d["flags"].dump() << "\n";
+        }
+        for (const auto& ap : d.value("approvals", json::array())) {
+            out << fmt::format(
+                "Approved by {} at {}{}\n",
+                text_of(ap, "by"),
+                text_of(ap, "at"),
+                text_of(ap, "reason").empty() ? "" : " (" + text_of(ap, "reason") + ")");
+        }
+        for (const auto& x : d.value("exceptions", json::array())) {
+            out << fmt::format("Exception {}: {} (owner: {})\n",
+                               text_of(x, "type"),
+                               text_of(x, "cause"),
+                               text_of(x, "owner"));
+        }
+        if (d.contains("invoice")) {
+            out << "Ledger: " << text_of(d, "invoice") << "\n";
+        }
+        return cli_result::ok;
+    }
+    if (verb == "exceptions") {
+        const auto& xs = a.body["exceptions"];
+        if (xs.empty()) {
+            out << "No open exceptions.\n";
+        }
+        for (const auto& x : xs) {
+            out << fmt::format("{:<28} {:<18} owner={:<20} since {}\n    {}\n    resolve: {}\n",
+                               text_of(x, "id"),
+                               text_of(x, "type"),
+                               text_of(x, "owner"),
+                               text_of(x, "since"),
+                               text_of(x, "cause"),
+                               text_of(x, "resolve"));
+        }
+        return cli_result::ok;
+    }
+    const auto& ds = a.body[verb == "approvals" ? "approvals" : "drafts"];
+    if (ds.empty()) {
+        out << (verb == "approvals" ? "No drafts waiting for approval.\n" : "No invoice drafts.\n");
+    }
+    for (const auto& d : ds) {
+        out << fmt::format("{:<14} {:<17} {:>18}  {:<22} {}\n",
+                           text_of(d, "id"),
+                           text_of(d, "state"),
+                           money(d, "total_minor"),
+                           text_of(d, "engagement"),
+                           text_of(d["why"], "trigger"));
+    }
+    return cli_result::ok;
+}
+
+std::unique_ptr<rule> make(const settings& s, const rule_deps& deps, std::string* error) {
+    if (!s.enabled) {
+        return nullptr;
+    }
+    auto copy = s;
+    if (copy.time_zone.empty()) {
+        copy.time_zone = deps.time_zone;
+    }
+    const auto known = [&](const std::string& name) {
+        return std::any_of(deps.connectors.begin(), deps.connectors.end(), [&](const auto& c) {
+            return c.name == name;
+        });
+    };
+    for (auto& e : copy.engagements) {
+        if (e.ledger.empty()) {
+            e.ledger = copy.ledger;
+        }
+        if (!known(e.ledger)) {
+            if (error != nullptr) {
+                *error = "[invoicing] engagement " + e.id + ": ledger '" + e.ledger +
+                         "' is not an enabled connector";
+            }
+            return nullptr;
+        }
+    }
+    if (copy.email_connector.empty()) {
+        for (const auto& c : deps.connectors) {
+            if (c.channel == "email") {
+                copy.email_connector = c.name;
+                break;
+            }
+        }
+    } else if (!known(copy.email_connector)) {
+        if (error != nullptr) {
+            *error = "[invoicing] email_connector '" + copy.email_connector +
+                     "' is not an enabled connector";
+        }
+        return nullptr;
+    }
+    return std::make_unique<invoicing_rule>(std::move(copy));
+}
+
+}  // namespace billsync::workflows::invoicing
