@@ -607,6 +607,47 @@ struct app::impl : status_source {
                     return identities_post(verb, std::move(req));
                 }));
         }
+        // The invoicing workflow's documented routes: approvals and exceptions.
+        status_routes.add("GET", "/approvals", guard(token, [this](http::request) {
+                              return read_view("invoicing/approvals");
+                          }));
+        status_routes.add("GET", "/exceptions", guard(token, [this](http::request) {
+                              return read_view("invoicing/exceptions");
+                          }));
+        for (const std::string base : {"/approvals/", "/exceptions/"}) {
+            const bool approvals = base == "/approvals/";
+            status_routes.add_prefix(
+                "GET", base, base + ":id", guard(token, [this, base, approvals](http::request req) {
+                    const auto id = req.path.substr(base.size());
+                    return read_view((approvals ? "invoicing/show/" : "invoicing/exception/") + id);
+                }));
+            status_routes.add_prefix(
+                "POST",
+                base,
+                base + ":id/:verb",
+                guard(token,
+                      [this, base, approvals](http::request req) -> net::awaitable<http::response> {
+                          // POST /approvals/<id>/approve|reject, POST /exceptions/<id>/resolve: the
+                          // rule's command with the id from the path and the rest from the body.
+                          const std::string rest = req.path.substr(base.size());
+                          const auto slash = rest.rfind('/');
+                          const auto verb =
+                              slash == std::string::npos ? std::string() : rest.substr(slash + 1);
+                          const bool known =
+                              approvals ? verb == "approve" || verb == "reject" : verb == "resolve";
+                          auto body = nlohmann::json::parse(
+                              req.body.empty() ? std::string("{}") : req.body, nullptr, false);
+                          if (!known || body.is_discarded() || !body.is_object()) {
+                              co_return http::response::error(
+                                  known ? 400 : 404,
+                                  known ? "bad_request" : "not_found",
+                                  known ? "expected a JSON object body" : "no such route");
+                          }
+                          body["id"] = rest.substr(0, slash);
+                          req.body = body.dump();
+                          co_return co_await workflow_post("invoicing", verb, std::move(req));
+                      }));
+        }
         // The documented follow-up routes, served through the same path.
         status_routes.add("GET", "/followups", guard(token, [this](http::request) {
                               return read_view("followup");

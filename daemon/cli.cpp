@@ -276,6 +276,34 @@ int main(int argc, char** argv) {
     identities->add_option("-c,--config", config_file, "Configuration file")->required();
     identities->add_flag("--json", id_json, "Print the JSON instead of text");
 
+    // The invoicing workflow's verbs under their documented names.
+    std::string inv_verb;
+    std::vector<std::string> inv_args;
+    std::string inv_by, inv_reason, inv_write_down, inv_po;
+    bool inv_json = false;
+    auto* approvals = cli.add_subcommand("approvals", "Invoice drafts waiting for an approval");
+    approvals->add_option("verb", inv_verb, "list | show | approve | reject")
+        ->required()
+        ->check(CLI::IsMember({"list", "show", "approve", "reject"}));
+    approvals->add_option("id", inv_args, "Draft id (show, approve, reject)");
+    approvals->add_option("--by", inv_by, "approve, reject: who decides (email)");
+    approvals->add_option("--reason", inv_reason, "reject, write-down: a reason of the taxonomy");
+    approvals->add_option(
+        "--write-down", inv_write_down, "approve: reduce the draft by this amount");
+    approvals->add_option("-c,--config", config_file, "Configuration file")->required();
+    approvals->add_flag("--json", inv_json, "Print the JSON (list, show) instead of text");
+    auto* exceptions =
+        cli.add_subcommand("exceptions", "Invoicing exceptions: what blocks a draft");
+    exceptions->add_option("verb", inv_verb, "list | show | resolve")
+        ->required()
+        ->check(CLI::IsMember({"list", "show", "resolve"}));
+    exceptions->add_option("id", inv_args, "Exception or draft id (show, resolve)");
+    exceptions->add_option("--po", inv_po, "resolve: the PO number a missing_po exception needs");
+    exceptions->add_option("--by", inv_by, "resolve: who resolves it (email)");
+    exceptions->add_option("--reason", inv_reason, "resolve: how it was resolved");
+    exceptions->add_option("-c,--config", config_file, "Configuration file")->required();
+    exceptions->add_flag("--json", inv_json, "Print the JSON (list, show) instead of text");
+
     std::string connect_vendor;
     auto* connect = cli.add_subcommand(
         "connect", "Authorize billsync at a vendor that uses OAuth2 (authorization code)");
@@ -325,6 +353,29 @@ int main(int argc, char** argv) {
         }
         return cmd_workflow(
             config_file, "followup", fu_verb, args, output_of(fu_json), std::cout, std::cerr);
+    }
+    if (*approvals || *exceptions) {
+        const bool appr = approvals->parsed();
+        std::string inv_rule_verb = inv_verb == "list"   ? (appr ? "approvals" : "exceptions")
+                                    : inv_verb == "show" ? (appr ? "show" : "exception")
+                                                         : inv_verb;
+        std::vector<std::string> args = inv_args;
+        for (const auto& [flag, value] : {std::pair<std::string, std::string>{"--by", inv_by},
+                                          {"--reason", inv_reason},
+                                          {"--write-down", inv_write_down},
+                                          {"--po", inv_po}}) {
+            if (!value.empty()) {
+                args.push_back(flag);
+                args.push_back(value);
+            }
+        }
+        return cmd_workflow(config_file,
+                            "invoicing",
+                            inv_rule_verb,
+                            args,
+                            output_of(inv_json),
+                            std::cout,
+                            std::cerr);
     }
     if (*identities) {
         return cmd_identities(config_file, id_verb, id_args, id_json, std::cout, std::cerr);

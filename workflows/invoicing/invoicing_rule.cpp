@@ -1256,6 +1256,7 @@ std::vector<verb_spec> invoicing_rule::verbs() const {
             {"show", "DRAFT", false, "One draft: lines, why, approvals, exceptions, ledger result"},
             {"approvals", "", false, "Drafts waiting for an approval"},
             {"exceptions", "", false, "Open exceptions: type, cause, owner, age"},
+            {"exception", "ID", false, "One exception (or the blocked draft it holds)"},
             {"approve",
              "DRAFT --by EMAIL [--reason TEXT] [--write-down AMOUNT]",
              true,
@@ -1294,6 +1295,15 @@ json with_result(json d, const state::store& s) {
 }  // namespace
 
 operator_answer invoicing_rule::view(std::string_view path, const state::store& s) const {
+    if (path.starts_with("exception/")) {
+        // An exception: a blocked draft's (by draft id) or one of its own.
+        const auto id = std::string(path.substr(10));
+        auto x = read_row(s, nullptr, exception_type, id);
+        if (x.ok() && x.value) {
+            return operator_answer::ok(std::move(*x.value));
+        }
+        return view("show/" + id, s);
+    }
     json drafts = json::array();
     json pending = json::array();
     json exceptions = json::array();
@@ -1598,18 +1608,37 @@ cli_result invoicing_rule::cli_view(std::string_view verb,
                                     cli_output format,
                                     std::ostream& out,
                                     std::ostream& err) const {
-    if (verb != "drafts" && verb != "approvals" && verb != "exceptions" && verb != "show") {
+    if (verb != "drafts" && verb != "approvals" && verb != "exceptions" && verb != "show" &&
+        verb != "exception") {
         return rule::cli_view(verb, args, s, format, out, err);
     }
     std::string path(verb);
-    if (verb == "show") {
+    if (verb == "show" || verb == "exception") {
         if (args.empty()) {
-            err << "show needs a DRAFT id\n";
+            err << verb << " needs an id\n";
             return cli_result::usage;
         }
         path += "/" + args.front();
     }
     auto a = view(path, s);
+    if (a.status == 200 && verb == "exception" && a.body.contains("type")) {
+        // One of the rule's own exceptions (a blocked draft prints as a draft below).
+        if (format == cli_output::json) {
+            out << a.body.dump(2) << "\n";
+        } else {
+            out << fmt::format(
+                "Exception {}  {}  {}\n  type: {}\n  cause: {}\n  owner: {}\n  "
+                "raised: {}\n",
+                text_of(a.body, "id"),
+                text_of(a.body, "state"),
+                text_of(a.body, "engagement"),
+                text_of(a.body, "type"),
+                text_of(a.body, "cause"),
+                text_of(a.body, "owner"),
+                text_of(a.body, "raised_at"));
+        }
+        return cli_result::ok;
+    }
     if (a.status == 404) {
         err << a.message << "\n";
         return cli_result::not_found;
@@ -1625,7 +1654,7 @@ cli_result invoicing_rule::cli_view(std::string_view verb,
     const auto money = [](const json& d, std::string_view key) {
         return money_text(int_of(d, key), text_of(d, "currency")) + " " + text_of(d, "currency");
     };
-    if (verb == "show") {
+    if (verb == "show" || verb == "exception") {
         const auto& d = a.body;
         out << fmt::format("Draft {}  {}  engagement {} ({})\n",
                            text_of(d, "id"),
