@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <sstream>
 
 #include "config/loader.hpp"
 #include "daemon/workflows/invoicing_settings.hpp"
@@ -160,6 +161,39 @@ engagements = "missing.toml"
                              sections)
                      .has_value());
     EXPECT_THAT(bad.render(), HasSubstr("cannot read the engagement book"));
+}
+
+TEST(invoicing_settings, the_sample_book_and_every_example_in_the_docs_are_valid) {
+    const auto read = [](const char* name) {
+        std::ifstream in(std::string(BILLSYNC_SOURCE_DIR) + "/" + name);
+        std::ostringstream text;
+        text << in.rdbuf();
+        return text.str();
+    };
+    diagnostics diags;
+    inv::settings s;
+    EXPECT_TRUE(
+        parse_engagement_book(read("packaging/engagements.toml"), "engagements.toml", s, diags))
+        << diags.render();
+    EXPECT_EQ(s.engagements.size(), 3U);
+    // Every ```toml block of docs/invoicing.md that holds an engagement.
+    const auto doc = read("docs/invoicing.md");
+    std::size_t at = 0;
+    int blocks = 0;
+    while ((at = doc.find("```toml\n", at)) != std::string::npos) {
+        const auto end = doc.find("```\n", at + 8);
+        const auto block = doc.substr(at + 8, end - at - 8);
+        at = end;
+        if (block.find("[engagement.") == std::string::npos) {
+            continue;
+        }
+        ++blocks;
+        diagnostics d;
+        inv::settings one;
+        EXPECT_TRUE(parse_engagement_book(block, "docs/invoicing.md", one, d))
+            << block << d.render();
+    }
+    EXPECT_GE(blocks, 4);
 }
 
 }  // namespace
