@@ -1,5 +1,6 @@
 #include "state/tables.hpp"
 
+#include "state/entity_scan.hpp"
 #include "state/keys.hpp"
 
 namespace billsync::state {
@@ -53,6 +54,19 @@ void put_entity(batch& b, std::string_view type, std::string_view id, std::strin
 
 void delete_entity(batch& b, std::string_view type, std::string_view id) {
     b.del(cf::entities, keys::join(type, id));
+}
+
+status for_each_entity_with_prefix(
+    const store& s,
+    std::string_view type,
+    std::string_view id_prefix,
+    const std::function<bool(std::string_view, std::string_view)>& fn) {
+    const std::string prefix = keys::join(type, "");
+    return s.for_each(cf::entities,
+                      prefix + std::string(id_prefix),
+                      [&](std::string_view key, std::string_view value) {
+                          return fn(key.substr(prefix.size()), value);
+                      });
 }
 
 status for_each_entity(const store& s,

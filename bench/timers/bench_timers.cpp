@@ -12,12 +12,12 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <string>
 #include <string_view>
 
+#include "bench/bench_support.hpp"
 #include "state/group_commit.hpp"
 #include "state/inbox.hpp"
 #include "state/outbox.hpp"
@@ -29,20 +29,8 @@ namespace {
 using namespace billsync;
 using steady = std::chrono::steady_clock;
 
-double seconds_since(steady::time_point start) {
-    return std::chrono::duration<double>(steady::now() - start).count();
-}
-
-double peak_rss_mb() {
-    std::ifstream in("/proc/self/status");
-    std::string line;
-    while (std::getline(in, line)) {
-        if (line.rfind("VmHWM:", 0) == 0) {
-            return std::stod(line.substr(6)) / 1024.0;  // kB
-        }
-    }
-    return 0.0;
-}
+using bench::peak_rss_mb;
+using bench::seconds_since;
 
 [[noreturn]] void usage(const char* why) {
     std::cerr << "bench_timers: " << why << "\n"

@@ -12,6 +12,7 @@
 
 #include "mappings/model.hpp"
 #include "mappings/money.hpp"
+#include "state/entity_scan.hpp"
 #include "state/identity.hpp"
 #include "state/tables.hpp"
 #include "workflows/action_key.hpp"
@@ -31,6 +32,15 @@ constexpr std::string_view entry_type = "invoicing_entry";       // time entry -
 constexpr std::string_view stats_type = "invoicing_engagement";  // engagement -> history
 constexpr std::string_view client_type = "invoicing_client";     // party -> drafts so far
 constexpr std::string_view exception_type = "invoicing_exception";
+// Approved, billable, unbilled time by client: "<client>\x1f<entry>" -> the entry's facts
+// (staff, service, date, minutes, project), and "invoicing_time_at"/<entry> -> its client. Kept
+// by on_change, built once at start from the stored entries; a run reads only its clients' rows.
+constexpr std::string_view time_index_type = "invoicing_time";
+constexpr std::string_view time_at_type = "invoicing_time_at";
+constexpr std::string_view meta_type = "invoicing_meta";
+constexpr char index_sep = '\x1f';
+// Engagements decided per step of a scheduled run: bounded steps, the rest continues at once.
+constexpr std::size_t run_chunk = 100;
 constexpr std::string_view timer_prefix = "invoicing/";
 constexpr std::string_view retainer_timer = "invoicing/retainer";
 constexpr std::string_view tm_monthly_timer = "invoicing/tm/monthly";
@@ -286,6 +296,7 @@ struct invoicing_rule::impl {
         std::vector<std::string> arithmetic;
         std::int64_t overage = 0;
         std::string work_item;
+        std::map<std::string, std::string> clients;  // billed entry -> its client (the index)
     };
 
     json lines_json(const std::vector<line>& lines) const {
@@ -312,6 +323,12 @@ struct invoicing_rule::impl {
             t += int_of(l, "amount_minor");
         }
         return t;
+    }
+
+    // Billed entries leave the index.
+    void unindex(const std::string& client, const std::string& id) {
+        state::delete_entity(ctx.b, time_index_type, client + index_sep + id);
+        state::delete_entity(ctx.b, time_at_type, id);
     }
 
     // The draft for a proposal, once per bill key: false when the key was already billed.
@@ -360,6 +377,9 @@ struct invoicing_rule::impl {
         for (const auto& l : p.lines) {
             for (const auto& entry : l.entries) {
                 state::put_entity(ctx.b, entry_type, entry, json{{"draft", id}}.dump());
+                if (auto c = p.clients.find(entry); c != p.clients.end()) {
+                    unindex(c->second, entry);
+                }
             }
         }
         // History, for "first invoice", "new client" and "unusual amount".
@@ -785,10 +805,11 @@ struct invoicing_rule::impl {
             }
             if ((e.billing == model::time_and_materials || e.billing == model::hybrid) &&
                 e.every == schedule::on_completion && lower(w.status) == "completed") {
-                if (auto st = time_run({&e},
-                                       "tm|" + e.id + "|work_item:" + w.id,
-                                       "work item " + w.id + " (" + w.title + ") completed",
-                                       w.id);
+                if (auto st = time_draft(e,
+                                         "tm|" + e.id + "|work_item:" + w.id,
+                                         "work item " + w.id + " (" + w.title + ") completed",
+                                         w.id,
+                                         "work item " + w.id);
                     !st.ok) {
                     return st;
                 }
@@ -880,79 +901,192 @@ struct invoicing_rule::impl {
     struct staff_info {
         std::string email, role;
     };
+    std::map<std::string, staff_info> staff_cache;
 
-    // Approved, billable, unbilled time of the engagements' clients: per engagement.
-    state::result<std::map<std::string, std::vector<time_fact>>> unbilled_time(
-        const std::vector<const engagement*>& es,
-        std::optional<std::pair<std::string, std::string>> dates = std::nullopt) {
-        using R = state::result<std::map<std::string, std::vector<time_fact>>>;
-        std::map<std::string, std::vector<const engagement*>> by_party;
-        for (const auto* e : es) {
-            auto c = client_of(*e);
-            if (!c.ok()) {
-                return R::failure(c.st);
-            }
-            if (c.value.second.empty()) {
-                if (auto st =
-                        raise("unmatched_client",
-                              "engagement:" + e->id,
-                              "client " + e->client + " of engagement " + e->id + " is not known",
-                              "billing coordinator",
-                              e->id);
-                    !st.ok) {
-                    return R::failure(st);
-                }
-                continue;
-            }
-            by_party[c.value.second].push_back(e);
+    static bool indexable(const json& j) {
+        return j.is_object() && !j.value("deleted", false) && j.value("billable", true) &&
+               j.value("locked", false);
+    }
+
+    // Keeps the index rows of one time entry (the canonical entry as JSON) in step with it.
+    state::status index_entry(std::string_view id, const json& j) {
+        const auto client = text_of(j, "client_id");
+        auto at_row = state::get_entity(*ctx.store, ctx.b, time_at_type, id);
+        if (!at_row.ok()) {
+            return at_row.st;
         }
-        std::map<std::string, std::vector<time_fact>> out;
-        std::map<std::string, std::string> party_cache;
-        std::map<std::string, staff_info> staff_cache;
+        if (at_row.value && *at_row.value != client) {
+            // Moved to another client: the old row goes.
+            state::delete_entity(
+                ctx.b, time_index_type, *at_row.value + index_sep + std::string(id));
+        }
+        bool wanted = indexable(j) && !client.empty();
+        if (wanted) {
+            auto billed = state::get_entity(*ctx.store, ctx.b, entry_type, id);
+            if (!billed.ok()) {
+                return billed.st;
+            }
+            wanted = !billed.value;
+        }
+        const auto key = client + index_sep + std::string(id);
+        if (!wanted) {
+            state::delete_entity(ctx.b, time_index_type, key);
+            state::delete_entity(ctx.b, time_at_type, id);
+            return state::status::success();
+        }
+        state::put_entity(ctx.b,
+                          time_index_type,
+                          key,
+                          json{{"staff", text_of(j, "staff_id")},
+                               {"service", text_of(j, "service")},
+                               {"date", text_of(j, "date")},
+                               {"minutes", int_of(j, "minutes")},
+                               {"project", text_of(j, "engagement_id")}}
+                              .dump());
+        state::put_entity(ctx.b, time_at_type, id, client);
+        return state::status::success();
+    }
+
+    // Once: index every stored entry (entries stored before the rule was on).
+    state::status build_index() {
+        auto done = read_row(*ctx.store, &ctx.b, meta_type, "time_index");
+        if (!done.ok()) {
+            return done.st;
+        }
+        if (done.value) {
+            return state::status::success();
+        }
         state::status failed = state::status::success();
+        std::uint64_t n = 0;
         auto st = state::for_each_entity(
             *ctx.store, "time_entry", [&](std::string_view id, std::string_view value) {
                 const auto j = json::parse(value, nullptr, false);
-                if (!j.is_object() || j.value("deleted", false) || !j.value("billable", true) ||
-                    !j.value("locked", false)) {
+                if (indexable(j)) {
+                    failed = index_entry(id, j);
+                    ++n;
+                }
+                return failed.ok;
+            });
+        if (!st.ok) {
+            return st;
+        }
+        if (!failed.ok) {
+            return failed;
+        }
+        state::put_entity(ctx.b,
+                          meta_type,
+                          "time_index",
+                          json{{"built_at", util::format_rfc3339(ctx.now)}, {"entries", n}}.dump());
+        return state::status::success();
+    }
+
+    // The engagement's client party, cached for the step.
+    std::map<std::string, std::string> party_cache;
+    state::result<std::string> party_of_engagement(const engagement& e) {
+        if (auto it = party_cache.find(e.id); it != party_cache.end()) {
+            return {state::status::success(), it->second};
+        }
+        auto c = client_of(e);
+        if (!c.ok()) {
+            return state::result<std::string>::failure(c.st);
+        }
+        party_cache[e.id] = c.value.second;
+        return {state::status::success(), c.value.second};
+    }
+
+    // Approved, billable, unbilled time of one engagement, within [from, to) when dates are
+    // given. An entry belongs to the first engagement of the book (among those `eligible`) with
+    // the same client party whose projects admit it.
+    state::result<std::vector<time_fact>> unbilled_time(
+        const engagement& e,
+        const std::function<bool(const engagement&)>& eligible,
+        std::optional<std::pair<std::string, std::string>> dates = std::nullopt) {
+        using R = state::result<std::vector<time_fact>>;
+        auto p = party_of_engagement(e);
+        if (!p.ok()) {
+            return R::failure(p.st);
+        }
+        if (p.value.empty()) {
+            if (auto st = raise("unmatched_client",
+                                "engagement:" + e.id,
+                                "client " + e.client + " of engagement " + e.id + " is not known",
+                                "billing coordinator",
+                                e.id);
+                !st.ok) {
+                return R::failure(st);
+            }
+            return {state::status::success(), {}};
+        }
+        std::vector<const engagement*> rivals;  // same party, eligible, in book order
+        for (const auto& other : s.engagements) {
+            if (!eligible(other)) {
+                continue;
+            }
+            auto op = party_of_engagement(other);
+            if (!op.ok()) {
+                return R::failure(op.st);
+            }
+            if (op.value == p.value) {
+                rivals.push_back(&other);
+            }
+        }
+        auto members = state::identity::members_of(*ctx.store, &ctx.b, p.value);
+        if (!members.ok()) {
+            return R::failure(members.st);
+        }
+        std::vector<std::string> clients;
+        for (const auto& m : members.value) {
+            clients.push_back(m.client);
+        }
+        if (clients.empty()) {
+            clients.push_back(p.value);
+        }
+        std::vector<time_fact> out;
+        state::status failed = state::status::success();
+        for (const auto& client : clients) {
+            std::vector<std::pair<std::string, json>> rows;
+            auto st = state::for_each_entity_with_prefix(
+                *ctx.store,
+                time_index_type,
+                client + index_sep,
+                [&](std::string_view key, std::string_view value) {
+                    rows.emplace_back(std::string(key.substr(client.size() + 1)),
+                                      json::parse(value, nullptr, false));
                     return true;
-                }
-                const auto client = text_of(j, "client_id");
-                auto pit = party_cache.find(client);
-                if (pit == party_cache.end()) {
-                    auto p = party(client);
-                    if (!p.ok()) {
-                        failed = p.st;
-                        return false;
-                    }
-                    pit = party_cache.emplace(client, p.value).first;
-                }
-                const auto eit = by_party.find(pit->second);
-                if (eit == by_party.end()) {
-                    return true;
-                }
+                });
+            if (!st.ok) {
+                return R::failure(st);
+            }
+            for (auto& [id, j] : rows) {
                 const auto date = text_of(j, "date");
                 if (dates && (date < dates->first || date >= dates->second)) {
-                    return true;
+                    continue;
                 }
-                auto billed = state::get_entity(*ctx.store, ctx.b, entry_type, id);
-                if (!billed.ok()) {
-                    failed = billed.st;
-                    return false;
+                const auto project = text_of(j, "project");
+                const engagement* owner = nullptr;
+                for (const auto* r : rivals) {
+                    if (r->projects.empty() ||
+                        std::find(r->projects.begin(), r->projects.end(), project) !=
+                            r->projects.end()) {
+                        owner = r;
+                        break;
+                    }
                 }
-                if (billed.value) {
-                    return true;
+                if (owner != &e) {
+                    continue;
                 }
                 time_fact t;
-                t.id = std::string(id);
+                t.id = id;
+                t.client = client;
                 t.service = text_of(j, "service");
                 t.date = date;
                 t.minutes = int_of(j, "minutes");
-                const auto staff = text_of(j, "staff_id");
+                const auto staff = text_of(j, "staff");
                 auto sit = staff_cache.find(staff);
                 if (sit == staff_cache.end()) {
                     staff_info info;
-                    if (auto r = state::get_entity(*ctx.store, "staff", staff); r.ok() && r.value) {
+                    auto r = state::get_entity(*ctx.store, "staff", staff);
+                    if (r.ok() && r.value) {
                         const auto sj = json::parse(*r.value, nullptr, false);
                         info.email = lower(text_of(sj, "email"));
                         info.role = text_of(sj, "role");
@@ -961,20 +1095,8 @@ struct invoicing_rule::impl {
                 }
                 t.staff = sit->second.email;
                 t.role = sit->second.role;
-                const auto project = text_of(j, "engagement_id");
-                for (const auto* e : eit->second) {
-                    if (!e->projects.empty() &&
-                        std::find(e->projects.begin(), e->projects.end(), project) ==
-                            e->projects.end()) {
-                        continue;
-                    }
-                    out[e->id].push_back(t);
-                    break;  // one engagement per entry: the first in the book that covers it
-                }
-                return true;
-            });
-        if (!st.ok) {
-            return R::failure(st);
+                out.push_back(std::move(t));
+            }
         }
         if (!failed.ok) {
             return R::failure(failed);
@@ -988,136 +1110,153 @@ struct invoicing_rule::impl {
                            [&](const auto& svc) { return lower(svc) == lower(t.service); });
     }
 
-    state::status time_run(const std::vector<const engagement*>& es,
-                           const std::string& bill_key_of_one,
-                           const std::string& why,
-                           const std::string& work_item,
-                           const std::string& period = {}) {
-        auto found = unbilled_time(es);
+    static bool bills_time(const engagement& e) {
+        return e.billing == model::time_and_materials || e.billing == model::hybrid;
+    }
+    static bool has_retainer(const engagement& e) {
+        return e.billing == model::retainer || e.billing == model::hybrid;
+    }
+
+    // One engagement's time-and-materials draft from its unbilled time.
+    state::status time_draft(const engagement& e,
+                             const std::string& bill_key,
+                             const std::string& why,
+                             const std::string& work_item,
+                             const std::string& period) {
+        auto found = unbilled_time(e, bills_time);
         if (!found.ok()) {
             return found.st;
         }
-        for (const auto* e : es) {
-            auto it = found.value.find(e->id);
-            if (it == found.value.end()) {
-                continue;
+        std::vector<time_fact> facts;
+        for (auto& t : found.value) {
+            if (e.billing == model::hybrid && !out_of_scope(e, t)) {
+                continue;  // within the retainer's scope: counts against its hours
             }
-            std::vector<time_fact> facts;
-            for (auto& t : it->second) {
-                if (e->billing == model::hybrid && !out_of_scope(*e, t)) {
-                    continue;  // within the retainer's scope: counts against its hours
-                }
-                facts.push_back(t);
-            }
-            if (facts.empty()) {
-                continue;
-            }
-            auto priced = price_time(*e, facts);
-            for (const auto& missing : priced.no_rate) {
-                if (auto st = raise("no_rate",
-                                    "time_entry:" + missing,
-                                    "no rate in engagement " + e->id + " applies to time entry " +
-                                        missing +
-                                        " (add rates.default, or a staff, role or service rate)",
-                                    "admin",
-                                    e->id);
-                    !st.ok) {
-                    return st;
-                }
-            }
-            if (priced.lines.empty()) {
-                continue;
-            }
-            proposal p;
-            p.bill_key = bill_key_of_one.empty() ? "tm|" + e->id + "|" + period : bill_key_of_one;
-            p.trigger = "time_and_materials";
-            p.period = period;
-            p.work_item = work_item;
-            p.why = why;
-            p.lines = std::move(priced.lines);
-            p.arithmetic = std::move(priced.arithmetic);
-            if (e->cap) {
-                auto stats = read_row(*ctx.store, &ctx.b, stats_type, e->id);
-                if (!stats.ok()) {
-                    return stats.st;
-                }
-                const auto before = stats.value ? int_of(*stats.value, "billed_minor") : 0;
-                const auto room = std::max<std::int64_t>(0, *e->cap - before);
-                if (priced.total > room) {
-                    line w;
-                    w.kind = "write_down";
-                    w.amount = room - priced.total;
-                    w.description = fmt::format("Write-down: engagement cap {} ({} billed before)",
-                                                money_text(*e->cap, e->currency),
-                                                money_text(before, e->currency));
-                    p.arithmetic.push_back(
-                        fmt::format("{} of time, capped at {} left of {}: write-down {}",
-                                    money_text(priced.total, e->currency),
-                                    money_text(room, e->currency),
-                                    money_text(*e->cap, e->currency),
-                                    money_text(w.amount, e->currency)));
-                    p.lines.push_back(std::move(w));
-                }
-            }
-            if (auto r = propose(*e, std::move(p)); !r.ok()) {
-                return r.st;
+            facts.push_back(std::move(t));
+        }
+        if (facts.empty()) {
+            return state::status::success();
+        }
+        auto priced = price_time(e, facts);
+        for (const auto& missing : priced.no_rate) {
+            if (auto st =
+                    raise("no_rate",
+                          "time_entry:" + missing,
+                          "no rate in engagement " + e.id + " applies to time entry " + missing +
+                              " (add rates.default, or a staff, role or service rate)",
+                          "admin",
+                          e.id);
+                !st.ok) {
+                return st;
             }
         }
-        return state::status::success();
+        if (priced.lines.empty()) {
+            return state::status::success();
+        }
+        proposal p;
+        p.bill_key = bill_key;
+        p.trigger = "time_and_materials";
+        p.period = period;
+        p.work_item = work_item;
+        p.why = why;
+        for (const auto& t : facts) {
+            p.clients[t.id] = t.client;
+        }
+        p.lines = std::move(priced.lines);
+        p.arithmetic = std::move(priced.arithmetic);
+        if (e.cap) {
+            auto stats = read_row(*ctx.store, &ctx.b, stats_type, e.id);
+            if (!stats.ok()) {
+                return stats.st;
+            }
+            const auto before = stats.value ? int_of(*stats.value, "billed_minor") : 0;
+            const auto room = std::max<std::int64_t>(0, *e.cap - before);
+            if (priced.total > room) {
+                line w;
+                w.kind = "write_down";
+                w.amount = room - priced.total;
+                w.description = fmt::format("Write-down: engagement cap {} ({} billed before)",
+                                            money_text(*e.cap, e.currency),
+                                            money_text(before, e.currency));
+                p.arithmetic.push_back(
+                    fmt::format("{} of time, capped at {} left of {}: write-down {}",
+                                money_text(priced.total, e.currency),
+                                money_text(room, e.currency),
+                                money_text(*e.cap, e.currency),
+                                money_text(w.amount, e.currency)));
+                p.lines.push_back(std::move(w));
+            }
+        }
+        return propose(e, std::move(p)).st;
     }
 
-    state::status retainer_run(const std::string& period, date::local_days start) {
+    // One engagement's retainer draft for the period starting `start`.
+    state::status retainer_draft(const engagement& e,
+                                 const std::string& period,
+                                 date::local_days start) {
+        const date::year_month_day ymd(start);
+        const auto prev = month_start(ymd.year() / ymd.month() - date::months(1), s.retainer_day);
+        auto found = unbilled_time(e, has_retainer, std::make_pair(civil(prev), civil(start)));
+        if (!found.ok()) {
+            return found.st;
+        }
+        std::int64_t minutes = 0;
+        std::vector<std::string> ids;
+        for (const auto& t : found.value) {
+            if (e.billing == model::hybrid && out_of_scope(e, t)) {
+                continue;  // billed as T&M
+            }
+            minutes += t.minutes;
+            ids.push_back(t.id);
+        }
+        auto priced = price_retainer(e, period, minutes, ids);
+        proposal p;
+        p.bill_key = "retainer|" + e.id + "|" + period;
+        p.trigger = "retainer";
+        p.period = period;
+        p.why = "retainer period " + period + " started " + civil(start);
+        p.overage = priced.overage;
+        for (const auto& t : found.value) {
+            p.clients[t.id] = t.client;
+        }
+        if (priced.overage == 0) {
+            // The time stays with the retainer period it was recorded in: marked billed by the
+            // retainer line, so no later run counts it again.
+            for (auto& l : priced.lines) {
+                if (l.kind == "retainer") {
+                    l.entries = ids;
+                }
+            }
+        }
+        p.lines = std::move(priced.lines);
+        p.arithmetic = std::move(priced.arithmetic);
+        return propose(e, std::move(p)).st;
+    }
+
+    // One step of a scheduled run: the next `run_chunk` engagements (by id) after `after`.
+    // Returns the last id decided, or empty when the run is complete.
+    state::result<std::string> run_step(
+        const std::function<bool(const engagement&)>& in_run,
+        const std::string& after,
+        const std::function<state::status(const engagement&)>& decide) {
         std::vector<const engagement*> es;
         for (const auto& e : s.engagements) {
-            if (e.billing == model::retainer || e.billing == model::hybrid) {
+            if (in_run(e) && e.id > after) {
                 es.push_back(&e);
             }
         }
-        if (es.empty()) {
-            return state::status::success();
-        }
-        // Last period's approved time, for the overage.
-        const date::year_month_day ymd(start);
-        const auto prev = month_start(ymd.year() / ymd.month() - date::months(1), s.retainer_day);
-        auto found = unbilled_time(es, std::make_pair(civil(prev), civil(start)));
-        if (!found.ok()) {
-            return found.st;
-        }
+        std::sort(es.begin(), es.end(), [](const auto* a, const auto* b) { return a->id < b->id; });
+        std::size_t n = 0;
         for (const auto* e : es) {
-            std::int64_t minutes = 0;
-            std::vector<std::string> ids;
-            if (auto it = found.value.find(e->id); it != found.value.end()) {
-                for (const auto& t : it->second) {
-                    if (e->billing == model::hybrid && out_of_scope(*e, t)) {
-                        continue;  // billed as T&M
-                    }
-                    minutes += t.minutes;
-                    ids.push_back(t.id);
-                }
+            if (n == run_chunk) {
+                return {state::status::success(), es[n - 1]->id};
             }
-            auto priced = price_retainer(*e, period, minutes, ids);
-            proposal p;
-            p.bill_key = "retainer|" + e->id + "|" + period;
-            p.trigger = "retainer";
-            p.period = period;
-            p.why = "retainer period " + period + " started " + civil(start);
-            p.overage = priced.overage;
-            if (priced.overage == 0) {
-                // The time stays with the retainer period it was recorded in: marked billed by
-                // the retainer line, so no later run counts it again.
-                for (auto& l : priced.lines) {
-                    if (l.kind == "retainer") {
-                        l.entries = ids;
-                    }
-                }
+            if (auto st = decide(*e); !st.ok) {
+                return state::result<std::string>::failure(st);
             }
-            p.lines = std::move(priced.lines);
-            p.arithmetic = std::move(priced.arithmetic);
-            if (auto r = propose(*e, std::move(p)); !r.ok()) {
-                return r.st;
-            }
+            ++n;
         }
-        return state::status::success();
+        return {state::status::success(), std::string()};
     }
 };
 
@@ -1129,6 +1268,9 @@ bool invoicing_rule::owns_timer(std::string_view timer_name) const noexcept {
 
 state::status invoicing_rule::on_start(context& ctx) const {
     impl im(s_, ctx);
+    if (auto st = im.build_index(); !st.ok) {
+        return st;
+    }
     bool retainers = false, monthly = false, weekly = false;
     for (const auto& e : s_.engagements) {
         retainers = retainers || e.billing == model::retainer || e.billing == model::hybrid;
@@ -1166,6 +1308,23 @@ state::status invoicing_rule::on_change(const change& c, context& ctx) const {
         impl im(s_, ctx);
         return im.on_work_item(*w);
     }
+    if (c.entity_type == "time_entry") {
+        const auto* t = c.as<mappings::time_entry>();
+        if (t == nullptr) {
+            return state::status::success();
+        }
+        impl im(s_, ctx);
+        json j{{"client_id", t->client_id},
+               {"staff_id", t->staff_id},
+               {"service", t->service},
+               {"date", t->date ? mappings::format_civil_date(*t->date) : std::string()},
+               {"minutes", t->minutes},
+               {"engagement_id", t->engagement_id},
+               {"billable", t->billable},
+               {"locked", t->locked},
+               {"deleted", t->deleted || c.what == change::op::deleted}};
+        return im.index_entry(t->id, j);
+    }
     return state::status::success();
 }
 
@@ -1173,35 +1332,54 @@ state::status invoicing_rule::on_timer(const state::timer& t, context& ctx) cons
     impl im(s_, ctx);
     // The run is for the period the timer was due in, however late it fires.
     const auto day = local_day(im.tz, t.due);
+    const auto payload = json::parse(t.payload, nullptr, false);
+    const auto after = text_of(payload, "after");
+    // A run continues in bounded steps: the same timer, due at once, carries the period and
+    // the last engagement decided.
+    const auto continue_or_next = [&](const state::result<std::string>& step,
+                                      json carry,
+                                      util::instant next) -> state::status {
+        if (!step.ok()) {
+            return step.st;
+        }
+        if (!step.value.empty()) {
+            carry["after"] = step.value;
+            return ctx.timers.schedule(ctx.b, t.name, ctx.now, carry.dump());
+        }
+        audit(ctx, "run_complete", json{{"run", t.name}, {"period", carry.value("period", "")}});
+        return ctx.timers.schedule(ctx.b, t.name, next, "{}");
+    };
     if (t.name == retainer_timer) {
         const date::year_month_day ymd(day);
-        const auto start = month_start(ymd.year() / ymd.month(), s_.retainer_day);
-        if (auto st = im.retainer_run(period_label(start), start); !st.ok) {
-            return st;
+        auto start = month_start(ymd.year() / ymd.month(), s_.retainer_day);
+        if (const auto carried = mappings::parse_civil_date(text_of(payload, "start"))) {
+            start = date::local_days(std::chrono::sys_days(*carried).time_since_epoch());
         }
-        return ctx.timers.schedule(ctx.b, retainer_timer, im.next_monthly(s_.retainer_day), "{}");
+        const auto period = period_label(start);
+        auto step = im.run_step(impl::has_retainer, after, [&](const engagement& e) {
+            return im.retainer_draft(e, period, start);
+        });
+        return continue_or_next(step,
+                                json{{"period", period}, {"start", civil(start)}},
+                                im.next_monthly(s_.retainer_day));
     }
     if (t.name == tm_monthly_timer || t.name == tm_weekly_timer) {
         const bool weekly = t.name == tm_weekly_timer;
-        std::vector<const engagement*> es;
-        for (const auto& e : s_.engagements) {
-            if ((e.billing == model::time_and_materials || e.billing == model::hybrid) &&
-                e.every == (weekly ? schedule::weekly : schedule::monthly)) {
-                es.push_back(&e);
-            }
+        const auto every = weekly ? schedule::weekly : schedule::monthly;
+        auto period = text_of(payload, "period");
+        if (period.empty()) {
+            period = weekly ? civil(day) : period_label(day);
         }
-        const auto period = weekly ? civil(day) : period_label(day);
-        if (auto st = im.time_run(
-                es,
-                {},
-                (weekly ? "weekly" : "monthly") + std::string(" time and materials run ") + period,
-                {},
-                period);
-            !st.ok) {
-            return st;
-        }
-        return ctx.timers.schedule(
-            ctx.b, t.name, weekly ? im.next_weekly() : im.next_monthly(1), "{}");
+        const auto why =
+            std::string(weekly ? "weekly" : "monthly") + " time and materials run " + period;
+        auto step = im.run_step(
+            [&](const engagement& e) { return impl::bills_time(e) && e.every == every; },
+            after,
+            [&](const engagement& e) {
+                return im.time_draft(e, "tm|" + e.id + "|" + period, why, {}, period);
+            });
+        return continue_or_next(
+            step, json{{"period", period}}, weekly ? im.next_weekly() : im.next_monthly(1));
     }
     if (t.name.starts_with(sla_prefix)) {
         const auto id = t.name.substr(sla_prefix.size());
@@ -1212,7 +1390,6 @@ state::status invoicing_rule::on_timer(const state::timer& t, context& ctx) cons
         if (!d.value || text_of(*d.value, "state") != "pending_approval") {
             return state::status::success();
         }
-        const auto payload = json::parse(t.payload, nullptr, false);
         const auto round = payload.is_object() ? payload.value("round", 1) : 1;
         auto& draft = *d.value;
         if (round >= 2 && !draft.value("escalated", false) && !s_.approval.escalate_to.empty()) {
@@ -1492,7 +1669,15 @@ operator_answer invoicing_rule::command(std::string_view verb,
         // Its time goes back to the unbilled pool; the bill key stays used (billed at most once).
         for (const auto& l : d["lines"]) {
             for (const auto& entry : l.value("entries", json::array())) {
-                state::delete_entity(ctx.b, entry_type, entry.get<std::string>());
+                const auto eid = entry.get<std::string>();
+                state::delete_entity(ctx.b, entry_type, eid);
+                auto te = state::get_entity(*ctx.store, ctx.b, "time_entry", eid);
+                if (te.ok() && te.value) {
+                    if (auto st = im.index_entry(eid, json::parse(*te.value, nullptr, false));
+                        !st.ok) {
+                        return operator_answer::fail(500, "store", st.message);
+                    }
+                }
             }
         }
         auto stats = read_row(*ctx.store, &ctx.b, stats_type, e->id);

@@ -45,6 +45,7 @@ struct time_fact {
     std::string service;
     std::string date;  // civil date
     std::int64_t minutes = 0;
+    std::string client;  // canonical client the entry is recorded for
 };
 
 // The rate for one entry under a card; nullopt: none applies.

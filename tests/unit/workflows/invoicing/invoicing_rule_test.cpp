@@ -4,6 +4,7 @@
 
 #include "workflows/invoicing/invoicing_rule.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "state/apply.hpp"
@@ -417,6 +418,37 @@ TEST_F(invoicing_test, the_retainer_run_bills_each_period_once_with_the_overage_
                     at("2026-12-01T14:00:00Z"))
                     .ok);
     EXPECT_EQ(drafts().size(), 1U);
+}
+
+TEST_F(invoicing_test, a_run_over_many_engagements_goes_in_bounded_steps_and_completes_once) {
+    for (int i = 0; i < 103; ++i) {
+        auto& r = eng(fmt::format("retainer-{:03}", i));
+        r.client = "books:58";
+        r.work_type = "Monthly Bookkeeping";
+        r.billing = model::retainer;
+        r.currency = "USD";
+        r.ledger = "books";
+        r.retainer = 10000;
+    }
+    rebuild();
+    client();
+    ASSERT_TRUE(
+        step([&](context& ctx) { return rule_->on_start(ctx); }, at("2026-11-30T16:00:00Z")).ok);
+    ASSERT_TRUE(fire("invoicing/retainer", at("2026-12-01T13:00:05Z")).ok);
+    EXPECT_EQ(drafts().size(), 100U);
+    auto t = timers_->get("invoicing/retainer");
+    ASSERT_TRUE(t.ok() && t.value);
+    EXPECT_EQ(t.value->due, at("2026-12-01T13:00:05Z"));  // the rest, at once
+    EXPECT_EQ(json::parse(t.value->payload)["period"], "2026-12");
+    ASSERT_TRUE(fire("invoicing/retainer", at("2026-12-01T13:00:06Z")).ok);
+    EXPECT_EQ(drafts().size(), 103U);
+    t = timers_->get("invoicing/retainer");
+    ASSERT_TRUE(t.ok() && t.value);
+    EXPECT_EQ(util::format_rfc3339(t.value->due), "2027-01-01T13:00:00Z");
+    for (const auto& d : drafts()) {
+        EXPECT_EQ(d["period"], "2026-12");
+    }
+    EXPECT_NE(audit_text().find("run_complete"), std::string::npos);
 }
 
 TEST_F(invoicing_test, time_and_materials_bills_each_approved_entry_once_and_raises_no_rate) {
