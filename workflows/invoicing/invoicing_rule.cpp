@@ -15,6 +15,7 @@
 #include "state/entity_scan.hpp"
 #include "state/identity.hpp"
 #include "state/tables.hpp"
+#include "util/metrics.hpp"
 #include "workflows/action_key.hpp"
 #include "workflows/invoicing/pricing.hpp"
 
@@ -38,6 +39,8 @@ constexpr std::string_view exception_type = "invoicing_exception";
 constexpr std::string_view time_index_type = "invoicing_time";
 constexpr std::string_view time_at_type = "invoicing_time_at";
 constexpr std::string_view meta_type = "invoicing_meta";
+// Open exceptions only (id -> {type, since}), for /metrics without reading every draft.
+constexpr std::string_view open_type = "invoicing_open";
 constexpr char index_sep = '\x1f';
 // Engagements decided per step of a scheduled run: bounded steps, the rest continues at once.
 constexpr std::size_t run_chunk = 100;
@@ -264,6 +267,8 @@ struct invoicing_rule::impl {
              cur.value && text_of(*cur.value, "state") == "open" ? text_of(*cur.value, "raised_at")
                                                                  : util::format_rfc3339(ctx.now)}};
         state::put_entity(ctx.b, exception_type, id, row.dump());
+        state::put_entity(
+            ctx.b, open_type, id, json{{"type", type}, {"since", row["raised_at"]}}.dump());
         audit(ctx, "exception", json{{"exception", type}, {"subject", subject}, {"cause", cause}});
         return state::status::success();
     }
@@ -281,6 +286,7 @@ struct invoicing_rule::impl {
         (*cur.value)["resolved_by"] = who;
         (*cur.value)["resolution"] = how;
         state::put_entity(ctx.b, exception_type, id, cur.value->dump());
+        state::delete_entity(ctx.b, open_type, id);
         audit(ctx, "exception_resolved", json{{"exception", id}, {"by", who}, {"how", how}});
         return state::status::success();
     }
@@ -593,6 +599,19 @@ struct invoicing_rule::impl {
                   "no approver: engagement " + e.id +
                       " names no partner and [invoicing.approval] approvers is empty",
                   "admin");
+        }
+        // The open-exception rows of this draft follow what blocks it now.
+        for (const auto& old : d.value("exceptions", json::array())) {
+            state::delete_entity(ctx.b, open_type, id + ":" + text_of(old, "type"));
+        }
+        const auto since = text_of(d, "state") == "blocked" && d.contains("blocked_at")
+                               ? text_of(d, "blocked_at")
+                               : util::format_rfc3339(ctx.now);
+        for (const auto& x : exceptions) {
+            state::put_entity(ctx.b,
+                              open_type,
+                              id + ":" + text_of(x, "type"),
+                              json{{"type", x["type"]}, {"since", since}}.dump());
         }
         d["exceptions"] = exceptions;
         if (!exceptions.empty()) {
@@ -1260,13 +1279,58 @@ struct invoicing_rule::impl {
     }
 };
 
-invoicing_rule::invoicing_rule(settings s) : s_(std::move(s)) {}
+invoicing_rule::invoicing_rule(settings s, util::metrics_registry* metrics)
+    : s_(std::move(s)), metrics_(metrics) {}
 
 bool invoicing_rule::owns_timer(std::string_view timer_name) const noexcept {
     return timer_name.starts_with(timer_prefix);
 }
 
+void invoicing_rule::collect_into(util::metrics_registry& m, const state::store& store) {
+    // Open exceptions by type: how many, and since when the oldest waits.
+    std::map<std::string, std::pair<std::int64_t, std::string>> by_type;
+    for (const auto* t : {"missing_po",
+                          "po_limit",
+                          "unmatched_client",
+                          "no_engagement",
+                          "no_rate",
+                          "missing_approver",
+                          "pricing_mismatch"}) {
+        by_type[t] = {0, {}};
+    }
+    (void)state::for_each_entity(store, open_type, [&](std::string_view, std::string_view v) {
+        const auto j = json::parse(v, nullptr, false);
+        auto& [n, oldest] = by_type[text_of(j, "type")];
+        ++n;
+        const auto since = text_of(j, "since");
+        if (oldest.empty() || since < oldest) {
+            oldest = since;
+        }
+        return true;
+    });
+    for (const auto& [type, v] : by_type) {
+        m.get_gauge("billsync_invoicing_exceptions",
+                    "Open invoicing exceptions by type (billsync exceptions list).",
+                    {{"type", type}})
+            .set(v.first);
+        util::instant t{};
+        const auto at =
+            !v.second.empty() && util::parse_rfc3339(v.second, t)
+                ? std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count()
+                : 0;
+        m.get_gauge("billsync_invoicing_exception_oldest_timestamp_seconds",
+                    "When the oldest open invoicing exception of a type was raised (Unix time; 0: "
+                    "none open). Its age is time() minus this.",
+                    {{"type", type}})
+            .set(at);
+    }
+}
+
 state::status invoicing_rule::on_start(context& ctx) const {
+    if (metrics_ != nullptr && !collecting_.exchange(true)) {
+        metrics_->add_collector(
+            [store = ctx.store](util::metrics_registry& m) { collect_into(m, *store); });
+    }
     impl im(s_, ctx);
     if (auto st = im.build_index(); !st.ok) {
         return st;
@@ -1954,7 +2018,7 @@ std::unique_ptr<rule> make(const settings& s, const rule_deps& deps, std::string
         }
         return nullptr;
     }
-    return std::make_unique<invoicing_rule>(std::move(copy));
+    return std::make_unique<invoicing_rule>(std::move(copy), deps.metrics);
 }
 
 }  // namespace billsync::workflows::invoicing

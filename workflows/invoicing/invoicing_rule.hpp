@@ -23,6 +23,7 @@
 // - Exceptions (typed, with a cause, an owner role and an age) block a draft until resolved:
 //   missing_po, po_limit, unmatched_client, no_engagement, no_rate, missing_approver.
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -33,7 +34,7 @@ namespace billsync::workflows::invoicing {
 
 class invoicing_rule final : public rule {
 public:
-    explicit invoicing_rule(settings s);
+    explicit invoicing_rule(settings s, util::metrics_registry* metrics = nullptr);
 
     std::string_view name() const noexcept override { return "invoicing"; }
     state::status on_start(context& ctx) const override;
@@ -57,9 +58,14 @@ public:
 
     const settings& config() const noexcept { return s_; }
 
+    // billsync_invoicing_exceptions{type} and ..._oldest_timestamp_seconds{type} from the store.
+    static void collect_into(util::metrics_registry& m, const state::store& store);
+
 private:
     struct impl;
     settings s_;
+    util::metrics_registry* metrics_ = nullptr;  // registers its collector at the first start
+    mutable std::atomic<bool> collecting_{false};
 };
 
 std::unique_ptr<rule> make(const settings& s, const rule_deps& deps, std::string* error);

@@ -10,6 +10,7 @@
 #include "state/apply.hpp"
 #include "state/tables.hpp"
 #include "tests/unit/workflows/workflows_test_support.hpp"
+#include "util/metrics.hpp"
 
 namespace billsync::workflows::invoicing {
 namespace {
@@ -327,7 +328,26 @@ TEST_F(invoicing_test, a_missing_po_blocks_the_draft_until_resolved_with_one) {
     const auto id = d["id"].get<std::string>();
     EXPECT_EQ(command("resolve", {{"id", id}}).status, 200U);
     EXPECT_EQ(drafts().at(0)["state"], "blocked");
+    {
+        util::metrics_registry m;
+        invoicing_rule::collect_into(m, *store_);
+        const auto text = m.render();
+        EXPECT_NE(text.find("billsync_invoicing_exceptions{type=\"missing_po\"} 1"),
+                  std::string::npos)
+            << text;
+        EXPECT_NE(
+            text.find("billsync_invoicing_exception_oldest_timestamp_seconds{type=\"missing_po\"} "
+                      "1796140800"),
+            std::string::npos)
+            << text;
+    }
     EXPECT_EQ(command("resolve", {{"id", id}, {"po", "PO-4471"}}).status, 200U);
+    {
+        util::metrics_registry m;
+        invoicing_rule::collect_into(m, *store_);
+        EXPECT_NE(m.render().find("billsync_invoicing_exceptions{type=\"missing_po\"} 0"),
+                  std::string::npos);
+    }
     EXPECT_EQ(drafts().at(0)["state"], "approved");
     const auto p = json::parse(of_kind("invoice.create").at(0).payload);
     EXPECT_EQ(p["po_number"], "PO-4471");

@@ -51,12 +51,15 @@ TEST(invoicing_pricing, the_most_specific_rate_applies) {
     card.by_staff["ann@firm.example"] = 25000;
     card.by_role["manager"] = 20000;
     card.by_service["bookkeeping"] = 9000;
-    EXPECT_EQ(rate_for(card, {"1", "ann@firm.example", "Manager", "Bookkeeping", "", 60, ""}), 25000);
-    EXPECT_EQ(rate_for(card, {"2", "bob@firm.example", "manager", "Bookkeeping", "", 60, ""}), 20000);
+    EXPECT_EQ(rate_for(card, {"1", "ann@firm.example", "Manager", "Bookkeeping", "", 60, ""}),
+              25000);
+    EXPECT_EQ(rate_for(card, {"2", "bob@firm.example", "manager", "Bookkeeping", "", 60, ""}),
+              20000);
     EXPECT_EQ(rate_for(card, {"3", "bob@firm.example", "staff", "BOOKKEEPING", "", 60, ""}), 9000);
     EXPECT_EQ(rate_for(card, {"4", "bob@firm.example", "staff", "Advisory", "", 60, ""}), 15000);
     card.default_rate.reset();
-    EXPECT_EQ(rate_for(card, {"5", "bob@firm.example", "staff", "Advisory", "", 60, ""}), std::nullopt);
+    EXPECT_EQ(rate_for(card, {"5", "bob@firm.example", "staff", "Advisory", "", 60, ""}),
+              std::nullopt);
 }
 
 TEST(invoicing_pricing, time_is_grouped_per_staff_service_and_rate_and_rounded_per_line) {
