@@ -23,6 +23,7 @@
 #include "daemon/app.hpp"
 #include "http/client.hpp"
 #include "mappings/model.hpp"
+#include "mappings/money.hpp"
 #include "sim/karbon_simulator.hpp"
 #include "sim/qbo_grant.hpp"
 #include "sim/qbo_simulator.hpp"
@@ -273,6 +274,16 @@ email_connector = "sendgrid"
 sms_connector = "twilio"
 reply_to = "billing@smithlee.example"
 coordinator_email = "coordinator@smithlee.example"
+
+# Invoices from engagements (docs/invoicing.md): the book is engagements.toml next to this file.
+[invoicing]
+ledger = "qbo"
+engagements = "engagements.toml"
+email_connector = "sendgrid"
+
+[invoicing.approval]
+auto_approve_below = "500.00"
+approvers = ["partner@smithlee.example"]
 )",
         qbo_base,
         verifier,
@@ -290,6 +301,18 @@ coordinator_email = "coordinator@smithlee.example"
 
 http::simple_response status_get(const std::string& target) {
     return http::fetch("127.0.0.1", status_port, "GET", target);
+}
+
+// The invoice drafts as the daemon shows them (GET /workflows/invoicing/drafts).
+std::vector<json> invoicing_drafts() {
+    const auto j = json::parse(status_get("/workflows/invoicing/drafts").body, nullptr, false);
+    std::vector<json> out;
+    if (j.is_object() && j.contains("drafts") && j["drafts"].is_array()) {
+        for (const auto& d : j["drafts"]) {
+            out.push_back(d);
+        }
+    }
+    return out;
 }
 
 std::string weekday_date(util::instant t) {
@@ -311,13 +334,17 @@ public:
 
     void day(util::instant t,
              const std::vector<std::string>& events,
-             const std::vector<std::string>& practice = {}) {
+             const std::vector<std::string>& practice = {},
+             const std::vector<std::string>& operators = {}) {
         out_ << weekday_date(t) << "\n";
         for (const auto& e : events) {
             out_ << "  client  " << e << "\n";
         }
         for (const auto& e : practice) {
             out_ << "  karbon  " << e << "\n";
+        }
+        for (const auto& e : operators) {
+            out_ << "  people  " << e << "\n";
         }
         std::size_t n = 0;
         const auto mails = mail_.messages();
@@ -339,6 +366,32 @@ public:
             out_ << fmt::format("  sms     {:<34} {}\n", m.value("to", ""), body);
         }
         texts_seen_ = texts.size();
+        // Invoice drafts: each state a draft reaches, once.
+        const auto drafts =
+            json::parse(status_get("/workflows/invoicing/drafts").body, nullptr, false);
+        if (drafts.is_object() && drafts.contains("drafts")) {
+            for (const auto& d : drafts["drafts"]) {
+                const auto id = d.value("id", "");
+                const auto state = d.value("state", "");
+                if (!drafts_seen_.insert(id + "/" + state).second) {
+                    continue;
+                }
+                ++n;
+                std::string what = state;
+                if (state == "blocked" && d.contains("exceptions") && !d["exceptions"].empty()) {
+                    what = "blocked: " + d["exceptions"][0].value("cause", "");
+                } else if (state == "created") {
+                    what = "created in QuickBooks as " + d.value("invoice", "");
+                }
+                out_ << fmt::format(
+                    "  billing draft {} {} {} ({}): {}\n",
+                    id,
+                    mappings::format_decimal(d.value("total_minor", std::int64_t{0}), 2),
+                    d.value("currency", ""),
+                    d.value("period", ""),
+                    what);
+            }
+        }
         const auto tasks = json::parse(status_get("/tasks").body, nullptr, false);
         if (tasks.is_array()) {
             for (const auto& task : tasks) {
@@ -362,6 +415,7 @@ private:
     std::size_t mails_seen_ = 0;
     std::size_t texts_seen_ = 0;
     std::set<std::string> tasks_seen_;
+    std::set<std::string> drafts_seen_;
 };
 
 }  // namespace
@@ -429,6 +483,44 @@ int run_sandbox(const sandbox_options& options, std::ostream& err) {
         return 73;
     }
 
+    // The practice side: the client of a partly paid invoice has a 1040 return in Karbon, billed
+    // under a fixed-fee engagement (50 % at "Return Filed").
+    const auto partial = f.pick(2, false, start);
+    const auto acme = karbon.add_organization({{"FullName", f.client_of(partial).name}});
+    const auto return_1040 =
+        karbon.add_work_item({{"Title", "2025 Form 1040 - " + f.client_of(partial).name},
+                              {"ClientKey", acme["OrganizationKey"]},
+                              {"ClientType", "Organization"},
+                              {"WorkType", "Tax Return"},
+                              {"PrimaryStatus", "In Progress"},
+                              {"StartDate", "2026-01-05T00:00:00Z"},
+                              {"DueDate", "2026-04-15T00:00:00Z"}});
+    const std::string return_key = return_1040["WorkItemKey"];
+    const std::string org_key = acme["OrganizationKey"];
+    {
+        std::ofstream book(dir / "engagements.toml", std::ios::trunc);
+        book << fmt::format(R"(# The sandbox firm's engagement book (docs/invoicing.md).
+
+[engagement."{0}-1040-2025"]
+client = "karbon:{1}"
+work_type = "Tax Return"
+model = "fixed_fee"
+fee = "2400.00"
+partner = "partner@smithlee.example"
+terms_days = 30
+
+[engagement."{0}-1040-2025".milestones]
+"Return Filed" = "50%"
+"Delivered" = "remainder"
+)",
+                            "acme",
+                            org_key);
+        if (!book) {
+            err << "billsync sandbox: cannot write the engagement book\n";
+            return 73;
+        }
+    }
+
     const auto config_path = dir / "billsync.toml";
     {
         std::ofstream out(config_path, std::ios::trunc);
@@ -478,23 +570,13 @@ int run_sandbox(const sandbox_options& options, std::ostream& err) {
               << " s; firm time America/New_York)\n";
 
     // Scripted client behaviour, by day of the run.
-    const auto partial = f.pick(2, false, start);
     const auto disputer = f.pick(partial + 1, true, start);
     const auto payer = f.pick(disputer + 1, false, start);
     const auto stopper = f.pick(payer + 1, true, start);
-    const auto acme = karbon.add_organization({{"FullName", f.client_of(partial).name}});
-    const auto return_1040 =
-        karbon.add_work_item({{"Title", "2025 Form 1040 - " + f.client_of(partial).name},
-                              {"ClientKey", acme["OrganizationKey"]},
-                              {"ClientType", "Organization"},
-                              {"WorkType", "Tax Return"},
-                              {"PrimaryStatus", "In Progress"},
-                              {"StartDate", "2026-01-05T00:00:00Z"},
-                              {"DueDate", "2026-04-15T00:00:00Z"}});
-    const std::string return_key = return_1040["WorkItemKey"];
     for (int d = 1; d <= options.days && rc.load() < 0; ++d) {
         std::vector<std::string> events;
         std::vector<std::string> practice;
+        std::vector<std::string> operators;
         if (d == 3) {
             f.pay(partial, f.invoices()[partial].cents / 2);
             events.push_back(
@@ -513,6 +595,50 @@ int run_sandbox(const sandbox_options& options, std::ostream& err) {
             karbon.notify("Work", "Work", return_key, "Updated");
             practice.push_back(fmt::format("\"{}\" moved to Return Filed",
                                            return_1040["Title"].get<std::string>()));
+        }
+        if (d == 3) {
+            // The billing coordinator links the Karbon organization to its QuickBooks customer
+            // and re-checks the blocked draft.
+            const auto linked = http::fetch(
+                "127.0.0.1",
+                status_port,
+                "POST",
+                "/identities/link",
+                {{"Content-Type", "application/json"}},
+                json{{"a", "karbon:" + org_key}, {"b", "qbo:" + f.client_of(partial).qbo_id}}
+                    .dump());
+            operators.push_back(
+                fmt::format("coordinator linked Karbon {} to QuickBooks customer {} ({})",
+                            org_key,
+                            f.client_of(partial).qbo_id,
+                            linked.status == 200 ? "done" : "refused"));
+            for (const auto& draft : invoicing_drafts()) {
+                if (draft.value("state", "") == "blocked") {
+                    const auto id = draft.value("id", "");
+                    http::fetch("127.0.0.1",
+                                status_port,
+                                "POST",
+                                "/exceptions/" + id + "/resolve",
+                                {{"Content-Type", "application/json"}},
+                                json{{"by", "coordinator@smithlee.example"}}.dump());
+                    operators.push_back("coordinator: billsync exceptions resolve " + id);
+                }
+            }
+        }
+        if (d == 4) {
+            for (const auto& draft : invoicing_drafts()) {
+                if (draft.value("state", "") == "pending_approval") {
+                    const auto id = draft.value("id", "");
+                    const auto r = http::fetch("127.0.0.1",
+                                               status_port,
+                                               "POST",
+                                               "/approvals/" + id + "/approve",
+                                               {{"Content-Type", "application/json"}},
+                                               json{{"by", "partner@smithlee.example"}}.dump());
+                    operators.push_back(fmt::format(
+                        "partner approved draft {} ({})", id, r.status == 200 ? "done" : r.body));
+                }
+            }
         }
         if (d == 6) {
             // Ten failed deliveries (billsync unreachable): Karbon cancels the subscription.
@@ -551,7 +677,7 @@ int run_sandbox(const sandbox_options& options, std::ostream& err) {
         sms.flush_status_callbacks();
         const auto events_json = mail.events_for_messages("delivered");
         mail.deliver_events(hook + "sendgrid/events", events_json);
-        tl.day(target - std::chrono::hours(1), events, practice);
+        tl.day(target - std::chrono::hours(1), events, practice, operators);
         std::this_thread::sleep_for(
             std::chrono::milliseconds(static_cast<std::int64_t>(options.seconds_per_day * 1000)));
     }
