@@ -529,6 +529,27 @@ TEST_F(qbo_connector_test, a_lost_invoice_create_answer_is_adopted_by_reconcile_
     EXPECT_EQ(sim_->count(realm, "Invoice"), 1u);
 }
 
+TEST_F(qbo_connector_test, a_yen_invoice_create_has_no_minor_digits) {
+    const auto c = customer("Sakura KK");
+    const std::string key = "invoicing/retainer:eng-12:2026-01/1";
+    auto p = canonical_invoice(key, c);
+    p["currency"] = "JPY";
+    p["lines"] = json::array({{{"description", "Retainer, January"},
+                               {"quantity", "3"},
+                               {"unit_amount_minor", 50000},
+                               {"amount_minor", 150000}}});
+    const auto out = run(ioc_, connector().perform(action(key, "invoice.create", p)));
+    ASSERT_EQ(out.k, action_outcome::kind::done) << out.detail;
+    const auto inv = *sim_->get(realm, "Invoice", "1");
+    EXPECT_EQ(inv["CurrencyRef"]["value"], "JPY");
+    EXPECT_EQ(mappings::qbo::parse_amount(inv["TotalAmt"], "JPY")->minor, 150000);
+    const auto posts = server_.requests_to(std::string("/v3/company/") + realm + "/invoice");
+    ASSERT_EQ(posts.size(), 1u);
+    EXPECT_NE(posts[0].body.find(R"("Amount":150000,)"), std::string::npos) << posts[0].body;
+    EXPECT_NE(posts[0].body.find(R"("Qty":3,"UnitPrice":50000)"), std::string::npos)
+        << posts[0].body;
+}
+
 TEST_F(qbo_connector_test, a_bad_invoice_create_payload_is_permanent_and_never_sent) {
     const auto c = customer("Cedar");
     const std::string key = "invoicing/bad/1";
