@@ -1162,7 +1162,11 @@ net::awaitable<reconcile_outcome> qbo_connector::reconcile(state::action a) {
             co_return out;
         }
         const auto j = json::parse(r.body, nullptr, false);
-        const auto* rows = j.is_object() ? query_rows(j, "Invoice") : nullptr;
+        if (!j.is_object() || !j.contains("QueryResponse")) {
+            out.detail = "unreadable QBO query answer";
+            co_return out;  // undecided: asked again later
+        }
+        const auto* rows = query_rows(j, "Invoice");  // absent when nothing matched
         out.k = reconcile_outcome::kind::absent;
         if (rows != nullptr) {
             for (const auto& row : *rows) {
