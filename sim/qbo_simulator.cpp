@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <boost/asio/steady_timer.hpp>
 #include <cctype>
 #include <map>
 #include <mutex>
@@ -727,6 +728,7 @@ struct qbo_simulator::state {
     std::vector<event> events;
     std::uint64_t replays = 0;
     std::uint64_t api_creates = 0;
+    std::chrono::milliseconds create_hold{0};
     std::atomic<std::uint64_t> serial{0};
 
     util::instant now() const {
@@ -1722,12 +1724,34 @@ http::response to_http(const reply& r, std::string time_text) {
 
 void qbo_simulator::add_routes(http::router& r) {
     oauth_.add_routes(r);
-    auto company_h = [this](http::request req) { return company(std::move(req)); };
+    auto company_h = [this](http::request req) { return company_held(std::move(req)); };
     auto admin_h = [this](http::request req) { return admin(std::move(req)); };
     r.add_prefix("GET", std::string(company_prefix), "/v3/company/:realm", company_h);
     r.add_prefix("POST", std::string(company_prefix), "/v3/company/:realm", company_h);
     r.add("GET", std::string(admin_prefix) + "state", admin_h);
     r.add_prefix("POST", std::string(admin_prefix), "/_sim/qbo/:any", admin_h);
+}
+
+net::awaitable<http::response> qbo_simulator::company_held(http::request req) {
+    const bool create = req.method == "POST" && req.path.ends_with("/invoice") &&
+                        http::query_param(req.query, "operation").empty();
+    auto resp = co_await company(std::move(req));
+    std::chrono::milliseconds hold{0};
+    if (create) {
+        std::lock_guard lock(st_->mutex);
+        hold = st_->create_hold;
+    }
+    if (hold.count() > 0) {
+        net::steady_timer t(co_await net::this_coro::executor);
+        t.expires_after(hold);
+        (void)co_await t.async_wait(as_tuple_awaitable);
+    }
+    co_return resp;
+}
+
+void qbo_simulator::hold_create_answers(std::chrono::milliseconds hold) {
+    std::lock_guard lock(st_->mutex);
+    st_->create_hold = hold;
 }
 
 net::awaitable<http::response> qbo_simulator::company(http::request req) {

@@ -110,9 +110,14 @@ public:
     std::size_t pending_events() const;
     std::uint64_t requestid_replays() const;  // requests answered from the requestid cache
     std::uint64_t creates() const;            // entities created through the API
+    // Holds the answer to every invoice create (POST .../invoice) for `hold` after the invoice
+    // is stored and its requestid answer cached, as when the client dies or the connection is
+    // lost before the answer arrives. 0 answers at once again.
+    void hold_create_answers(std::chrono::milliseconds hold);
 
 private:
     net::awaitable<http::response> company(http::request req);
+    net::awaitable<http::response> company_held(http::request req);
     net::awaitable<http::response> admin(http::request req);
 
     struct state;

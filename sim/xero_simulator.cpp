@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <boost/asio/steady_timer.hpp>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -196,6 +197,7 @@ struct xero_simulator::state {
     std::uint64_t serial = 0;
     std::uint64_t replays = 0;
     std::uint64_t creates = 0;
+    std::chrono::milliseconds create_hold{0};
     std::uint64_t emails = 0;
     std::uint64_t rejected = 0;
 
@@ -322,6 +324,10 @@ struct xero_simulator::state {
         if (inv.contains("LineItems") && inv["LineItems"].is_array()) {
             for (auto& l : inv["LineItems"]) {
                 auto amount = cents(l, "LineAmount");
+                if (!amount && !l.contains("UnitAmount") && !l.contains("Quantity") &&
+                    !text_of(l, "Description").empty()) {
+                    amount = 0;  // a description-only line (a note) carries no amount
+                }
                 if (!amount) {
                     const auto unit = cents(l, "UnitAmount");
                     const auto qty = l.contains("Quantity") && l["Quantity"].is_number_integer()
@@ -677,12 +683,33 @@ void xero_simulator::configure(sim_server& server) {
 
 void xero_simulator::add_routes(http::router& r) {
     oauth_.add_routes(r);
-    auto api_h = [this](http::request req) { return api(std::move(req)); };
+    auto api_h = [this](http::request req) { return api_held(std::move(req)); };
     auto admin_h = [this](http::request req) { return admin(std::move(req)); };
     for (const auto* method : {"GET", "PUT", "POST"}) {
         r.add_prefix(method, std::string(api_prefix), "/api.xro/2.0/:any", api_h);
     }
     r.add_prefix("POST", std::string(admin_prefix), "/_sim/xero/:any", admin_h);
+}
+
+net::awaitable<http::response> xero_simulator::api_held(http::request req) {
+    const bool create = req.method == "PUT" && req.path.ends_with("/Invoices");
+    auto resp = co_await api(std::move(req));
+    std::chrono::milliseconds hold{0};
+    if (create) {
+        std::lock_guard lock(st_->mutex);
+        hold = st_->create_hold;
+    }
+    if (hold.count() > 0) {
+        net::steady_timer t(co_await net::this_coro::executor);
+        t.expires_after(hold);
+        (void)co_await t.async_wait(as_tuple_awaitable);
+    }
+    co_return resp;
+}
+
+void xero_simulator::hold_create_answers(std::chrono::milliseconds hold) {
+    std::lock_guard lock(st_->mutex);
+    st_->create_hold = hold;
 }
 
 net::awaitable<http::response> xero_simulator::api(http::request req) {

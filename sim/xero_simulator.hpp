@@ -107,11 +107,16 @@ public:
 
     std::uint64_t idempotent_replays() const;  // writes answered from the key cache
     std::uint64_t invoices_created() const;    // through the API
+    // Holds the answer to every PUT /Invoices for `hold` after the invoices are stored and the
+    // Idempotency-Key answer remembered, as when the client dies or the connection is lost
+    // before the answer arrives. 0 answers at once again.
+    void hold_create_answers(std::chrono::milliseconds hold);
     std::uint64_t emails_sent() const;
     std::uint64_t rejections() const;  // 429s of the minute/day/app limits
 
 private:
     net::awaitable<http::response> api(http::request req);
+    net::awaitable<http::response> api_held(http::request req);
     net::awaitable<http::response> admin(http::request req);
 
     struct state;

@@ -14,8 +14,10 @@
 #include "connectors/runtime/retry.hpp"
 #include "connectors/runtime/sync_cursor.hpp"
 #include "http/message.hpp"
+#include "mappings/invoice_draft.hpp"
 #include "mappings/model.hpp"
 #include "mappings/qbo/exact_json.hpp"
+#include "mappings/qbo/qbo_invoice_out.hpp"
 #include "state/apply.hpp"
 #include "state/tables.hpp"
 #include "util/crypto.hpp"
@@ -1020,6 +1022,33 @@ std::string entity_id_in(const std::string& body, std::string_view entity) {
     return {};
 }
 
+// The result of an invoice.create: "Invoice/<Id> #<DocNumber>" (the number when QBO gave one).
+std::string invoice_result(const json& inv) {
+    auto out = "Invoice/" + text_of(inv, "Id");
+    if (const auto doc = text_of(inv, "DocNumber"); !doc.empty()) {
+        out += " #" + doc;
+    }
+    return out;
+}
+
+std::string invoice_result_in(const std::string& body) {
+    const auto j = json::parse(body, nullptr, false);
+    const auto* inv = j.is_object() ? mq::entity_object(j, "Invoice") : nullptr;
+    return invoice_result(inv != nullptr ? *inv : json::object());
+}
+
+// The canonical invoice of an invoice.create action; its key must be the action id.
+mappings::parsed_invoice_draft canonical_invoice(const state::action& a) {
+    auto d = mappings::parse_invoice_draft(std::string_view(a.payload));
+    if (d && d.value->key != a.id) {
+        d.value.reset();
+        d.error = "\"key\" differs from the action id";
+    }
+    return d;
+}
+
+constexpr std::string_view canonical_create = "invoice.create";
+
 }  // namespace
 
 std::string qbo_connector::serial_key(const state::action& a) const {
@@ -1037,11 +1066,25 @@ net::awaitable<action_outcome> qbo_connector::perform(state::action a) {
     if (!payload.is_object()) {
         co_return make_outcome(action_outcome::kind::permanent, "payload is not a JSON object");
     }
-    if (a.kind == "qbo.create_invoice" || a.kind == "qbo.create_customer") {
-        const bool invoice = a.kind == "qbo.create_invoice";
+    const bool canonical = a.kind == canonical_create;
+    if (canonical || a.kind == "qbo.create_invoice" || a.kind == "qbo.create_customer") {
+        const bool invoice = a.kind != "qbo.create_customer";
         const std::string entity = invoice ? "Invoice" : "Customer";
+        std::string body;
+        if (canonical) {
+            // A vendor-neutral invoice from the invoicing workflow: translated, never sent when
+            // it does not validate.
+            auto draft = canonical_invoice(a);
+            if (!draft) {
+                co_return make_outcome(action_outcome::kind::permanent,
+                                       "invalid invoice.create payload: " + draft.error);
+            }
+            body = mq::invoice_create_body(*draft.value);
+        } else {
+            body = payload.dump();
+        }
         auto r = co_await im.post(
-            invoice ? "/invoice" : "/customer", "", payload.dump(), request_id(a.id));
+            invoice ? "/invoice" : "/customer", "", std::move(body), request_id(a.id));
         if (!r.ok() && r.fault == mq::fault_kind::duplicate) {
             // Someone (or an earlier attempt) created it already: link to it, do not fail.
             auto found = co_await reconcile(a);
@@ -1049,7 +1092,8 @@ net::awaitable<action_outcome> qbo_connector::perform(state::action a) {
                 co_return make_outcome(action_outcome::kind::done, found.detail);
             }
         }
-        co_return outcome_of(r, entity + "/" + entity_id_in(r.body, entity));
+        co_return outcome_of(
+            r, canonical ? invoice_result_in(r.body) : entity + "/" + entity_id_in(r.body, entity));
     }
     const auto id = text_of(payload, "id");
     if (id.empty()) {
@@ -1097,6 +1141,42 @@ net::awaitable<reconcile_outcome> qbo_connector::reconcile(state::action a) {
     const auto payload = json::parse(a.payload, nullptr, false);
     if (!payload.is_object()) {
         out.k = reconcile_outcome::kind::absent;  // perform() will dead-letter it
+        co_return out;
+    }
+    if (a.kind == canonical_create) {
+        // The key is in PrivateNote, which QBO's query language cannot filter on: the invoices
+        // of the customer on the issue date are read and the one carrying the key's marker is
+        // adopted.
+        const auto draft = canonical_invoice(a);
+        if (!draft) {
+            out.k = reconcile_outcome::kind::absent;  // perform() will dead-letter it
+            co_return out;
+        }
+        const auto marker = mappings::key_marker(draft.value->key);
+        auto r = co_await im.query(
+            "SELECT * FROM Invoice WHERE CustomerRef = " + literal(draft.value->client_ref) +
+            " AND TxnDate = " + literal(mappings::format_civil_date(draft.value->issue_date)) +
+            " MAXRESULTS 1000");
+        if (!r.ok()) {
+            out.detail = r.error->message;
+            co_return out;
+        }
+        const auto j = json::parse(r.body, nullptr, false);
+        if (!j.is_object() || !j.contains("QueryResponse")) {
+            out.detail = "unreadable QBO query answer";
+            co_return out;  // undecided: asked again later
+        }
+        const auto* rows = query_rows(j, "Invoice");  // absent when nothing matched
+        out.k = reconcile_outcome::kind::absent;
+        if (rows != nullptr) {
+            for (const auto& row : *rows) {
+                if (text_of(row, "PrivateNote").find(marker) != std::string::npos) {
+                    out.k = reconcile_outcome::kind::happened;
+                    out.detail = invoice_result(row);
+                    break;
+                }
+            }
+        }
         co_return out;
     }
     std::string statement;

@@ -55,7 +55,8 @@ connector_kind describe() {
         }),
         .oauth2 = oauth2_rules(),
         .limits = rate_limits(),
-        .actions = {"qbo.create_invoice",
+        .actions = {"invoice.create",  // vendor-neutral, from the invoicing workflow
+                    "qbo.create_invoice",
                     "qbo.create_customer",
                     "qbo.send_invoice",
                     "qbo.void_invoice"},

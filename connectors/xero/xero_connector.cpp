@@ -15,6 +15,8 @@
 #include "connectors/xero/xero_kind.hpp"
 #include "connectors/xero/xero_webhook.hpp"
 #include "http/message.hpp"
+#include "mappings/invoice_draft.hpp"
+#include "mappings/xero/xero_invoice_out.hpp"
 #include "mappings/xero/xero_mapping.hpp"
 #include "state/apply.hpp"
 #include "state/tables.hpp"
@@ -923,10 +925,32 @@ std::optional<json> saved_invoice(const api_result& r, std::string& why) {
 
 constexpr std::string_view write_query = "summarizeErrors=false";
 
+constexpr std::string_view canonical_create = "invoice.create";
+
+// The result of an invoice.create: "Invoice/<InvoiceID> #<InvoiceNumber>" (the number when Xero
+// gave one).
+std::string invoice_result(const json& inv) {
+    auto out = "Invoice/" + text_of(inv, "InvoiceID");
+    if (const auto number = text_of(inv, "InvoiceNumber"); !number.empty()) {
+        out += " #" + number;
+    }
+    return out;
+}
+
+// The canonical invoice of an invoice.create action; its key must be the action id.
+mappings::parsed_invoice_draft canonical_invoice(const state::action& a) {
+    auto d = mappings::parse_invoice_draft(std::string_view(a.payload));
+    if (d && d.value->key != a.id) {
+        d.value.reset();
+        d.error = "\"key\" differs from the action id";
+    }
+    return d;
+}
+
 }  // namespace
 
 std::string xero_connector::serial_key(const state::action& a) const {
-    if (a.kind == "xero.create_invoice") {
+    if (a.kind == "xero.create_invoice" || a.kind == canonical_create) {
         return {};  // carries an Idempotency-Key and modifies nothing that exists
     }
     const auto payload = json::parse(a.payload, nullptr, false);
@@ -940,15 +964,28 @@ net::awaitable<action_outcome> xero_connector::perform(state::action a) {
     if (!payload.is_object()) {
         co_return make_outcome(action_outcome::kind::permanent, "payload is not a JSON object");
     }
-    if (a.kind == "xero.create_invoice") {
-        auto inv = payload;
-        inv["Type"] = inv.value("Type", std::string("ACCREC"));
-        if (text_of(inv, "Reference").empty()) {
-            inv["Reference"] = reference_for(a.id);
+    const bool canonical = a.kind == canonical_create;
+    if (canonical || a.kind == "xero.create_invoice") {
+        std::string body;
+        if (canonical) {
+            // A vendor-neutral invoice from the invoicing workflow: translated, never sent when
+            // it does not validate.
+            auto draft = canonical_invoice(a);
+            if (!draft) {
+                co_return make_outcome(action_outcome::kind::permanent,
+                                       "invalid invoice.create payload: " + draft.error);
+            }
+            body = mx::invoice_create_body(*draft.value);
+        } else {
+            auto inv = payload;
+            inv["Type"] = inv.value("Type", std::string("ACCREC"));
+            if (text_of(inv, "Reference").empty()) {
+                inv["Reference"] = reference_for(a.id);
+            }
+            body = json{{"Invoices", json::array({inv})}}.dump();
         }
-        const json body{{"Invoices", json::array({inv})}};
         auto r = co_await im.write(
-            "PUT", "/Invoices", std::string(write_query), body.dump(), idempotency_key(a.id));
+            "PUT", "/Invoices", std::string(write_query), std::move(body), idempotency_key(a.id));
         if (!r.ok()) {
             co_return outcome_of(r, "");
         }
@@ -957,8 +994,9 @@ net::awaitable<action_outcome> xero_connector::perform(state::action a) {
         if (!saved) {
             co_return make_outcome(action_outcome::kind::permanent, why);
         }
-        co_return make_outcome(action_outcome::kind::done,
-                               "Invoice/" + text_of(*saved, "InvoiceID"));
+        co_return make_outcome(
+            action_outcome::kind::done,
+            canonical ? invoice_result(*saved) : "Invoice/" + text_of(*saved, "InvoiceID"));
     }
     const auto id = text_of(payload, "id");
     if (id.empty()) {
@@ -1032,13 +1070,25 @@ net::awaitable<reconcile_outcome> xero_connector::reconcile(state::action a) {
         out.k = reconcile_outcome::kind::absent;  // perform() will dead-letter it
         co_return out;
     }
-    if (a.kind == "xero.create_invoice") {
+    const bool canonical = a.kind == canonical_create;
+    if (canonical || a.kind == "xero.create_invoice") {
         // Found by the number it was given, else by the Reference carrying billsync's key.
         std::string query;
-        if (const auto number = text_of(payload, "InvoiceNumber"); !number.empty()) {
+        std::string ref;
+        if (canonical) {
+            const auto draft = canonical_invoice(a);
+            if (!draft) {
+                out.k = reconcile_outcome::kind::absent;  // perform() will dead-letter it
+                co_return out;
+            }
+            ref = mx::invoice_reference(*draft.value);
+        }
+        if (const auto number = text_of(payload, "InvoiceNumber"); !canonical && !number.empty()) {
             query = "InvoiceNumbers=" + http::percent_encode(number);
         } else {
-            auto ref = text_of(payload, "Reference");
+            if (ref.empty()) {
+                ref = text_of(payload, "Reference");
+            }
             if (ref.empty()) {
                 ref = reference_for(a.id);
             }
@@ -1064,7 +1114,9 @@ net::awaitable<reconcile_outcome> xero_connector::reconcile(state::action a) {
         }
         if (!rows->empty()) {
             out.k = reconcile_outcome::kind::happened;
-            out.detail = "Invoice/" + text_of(rows->front(), "InvoiceID") + " (existing)";
+            out.detail = canonical
+                             ? invoice_result(rows->front())
+                             : "Invoice/" + text_of(rows->front(), "InvoiceID") + " (existing)";
         } else {
             out.k = reconcile_outcome::kind::absent;
         }

@@ -87,7 +87,8 @@ connector_kind describe() {
         }),
         .oauth2 = oauth2_rules(),
         .limits = rate_limits(),
-        .actions = {"xero.create_invoice",
+        .actions = {"invoice.create",  // vendor-neutral, from the invoicing workflow
+                    "xero.create_invoice",
                     "xero.update_invoice",
                     "xero.send_invoice",
                     "xero.void_invoice"},

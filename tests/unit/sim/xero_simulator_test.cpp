@@ -153,6 +153,22 @@ TEST_F(xero_sim, overpaying_is_refused_with_xeros_message) {
               "Payment amount exceeds the amount outstanding on this document");
 }
 
+TEST_F(xero_sim, a_description_only_line_is_a_note_without_an_amount) {
+    const auto inv = sim->add_invoice(tenant,
+                                      {{"Contact", {{"ContactID", contact}}},
+                                       {"LineItems",
+                                        json::array({{{"Description", "Prep"}, {"LineAmount", 5}},
+                                                     {{"Description", "Thank you"}}})}});
+    ASSERT_FALSE(inv.contains("error")) << inv.dump();
+    EXPECT_EQ(inv["Total"], 5);  // the note adds nothing
+    EXPECT_EQ(inv["LineItems"].size(), 2u);
+    // A line with neither a description nor an amount is still refused.
+    const auto bad = sim->add_invoice(
+        tenant,
+        {{"Contact", {{"ContactID", contact}}}, {"LineItems", json::array({json::object()})}});
+    EXPECT_NE(bad.value("error", ""), "");
+}
+
 TEST_F(xero_sim, deliveries_are_signed_thin_events) {
     const auto d = sim->take_deliveries();
     ASSERT_EQ(d.size(), 1u);  // the contact's CREATE

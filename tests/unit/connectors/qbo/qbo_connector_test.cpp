@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -13,6 +14,7 @@
 #include "connectors/runtime/oauth2.hpp"
 #include "connectors/runtime/rate_limit.hpp"
 #include "connectors/runtime/token_store.hpp"
+#include "mappings/qbo/qbo_mapping.hpp"
 #include "sim/qbo_simulator.hpp"
 #include "sim/sim_server.hpp"
 #include "state/store.hpp"
@@ -441,6 +443,133 @@ TEST_F(qbo_connector_test, throttling_and_faults_map_onto_the_shared_conditions)
     const auto status = json::parse(connector().status_json());
     EXPECT_TRUE(status["last_error"].is_object());
     EXPECT_EQ(status["credential"], "ok");
+}
+
+// ---- invoice.create: the vendor-neutral invoice of the invoicing workflow ----------------------
+
+json canonical_invoice(const std::string& key, const std::string& client_ref) {
+    return json{{"key", key},
+                {"client_ref", client_ref},
+                {"currency", "USD"},
+                {"issue_date", "2026-01-05"},
+                {"due_date", "2026-02-04"},
+                {"po_number", "PO-7"},
+                {"memo", "Thank you"},
+                {"lines",
+                 json::array({{{"description", "Return Filed (50% of 2,400.00)"},
+                               {"quantity", "1.5"},
+                               {"unit_amount_minor", 15000},
+                               {"amount_minor", 22500},
+                               {"tax_code", "TAX"}},
+                              {{"description", "Bookkeeping"},
+                               {"quantity", "1.333"},
+                               {"unit_amount_minor", 15000},
+                               {"amount_minor", 20000}}})}};
+}
+
+TEST_F(qbo_connector_test, invoice_create_is_an_action_of_the_qbo_kind) {
+    const auto k = describe();
+    EXPECT_NE(std::find(k.actions.begin(), k.actions.end(), "invoice.create"), k.actions.end());
+}
+
+TEST_F(qbo_connector_test, invoice_create_creates_one_exact_invoice_and_a_replay_creates_nothing) {
+    const auto c = customer("Acme Holdings");
+    const std::string key = "invoicing/milestone:eng-7:Return Filed/1";
+    const auto a = action(key, "invoice.create", canonical_invoice(key, c));
+    const auto first = run(ioc_, connector().perform(a));
+    ASSERT_EQ(first.k, action_outcome::kind::done) << first.detail;
+    ASSERT_EQ(sim_->count(realm, "Invoice"), 1u);
+    const auto inv = *sim_->get(realm, "Invoice", "1");
+    EXPECT_EQ(first.detail, "Invoice/1 #" + inv.value("DocNumber", std::string("?")));
+    // 225.00 + 200.00: exactly the sum of amount_minor.
+    EXPECT_EQ(mappings::qbo::parse_amount(inv["TotalAmt"], "USD")->minor, 42500);
+    EXPECT_EQ(inv["CustomerRef"]["value"], c);
+    EXPECT_EQ(inv["TxnDate"], "2026-01-05");
+    EXPECT_EQ(inv["DueDate"], "2026-02-04");
+    EXPECT_EQ(inv["CustomerMemo"]["value"], "Thank you\nPO: PO-7");
+    EXPECT_NE(inv.value("PrivateNote", "").find(key), std::string::npos);
+    EXPECT_EQ(inv["Line"][1]["Description"], "Bookkeeping (1.333 x 150.00)");
+    // The same action again (a retry, a replayed outbox): Intuit answers from the requestid.
+    const auto again = run(ioc_, connector().perform(a));
+    ASSERT_EQ(again.k, action_outcome::kind::done) << again.detail;
+    EXPECT_EQ(again.detail, first.detail);
+    EXPECT_EQ(sim_->count(realm, "Invoice"), 1u);
+    EXPECT_EQ(sim_->creates(), 1u);
+    EXPECT_GE(sim_->requestid_replays(), 1u);
+    const auto posts = server_.requests_to(std::string("/v3/company/") + realm + "/invoice");
+    ASSERT_EQ(posts.size(), 2u);
+    for (const auto& r : posts) {
+        EXPECT_NE(r.query.find("requestid=" + request_id(key)), std::string::npos) << r.query;
+        // Exact decimals; the 1.333 h line goes as 1 x 200.00 (its hours in the description).
+        EXPECT_NE(r.body.find(R"("Amount":225.00)"), std::string::npos) << r.body;
+        EXPECT_NE(r.body.find(R"("Qty":1.5,)"), std::string::npos) << r.body;
+        EXPECT_NE(r.body.find(R"("Qty":1,"UnitPrice":200.00)"), std::string::npos) << r.body;
+    }
+}
+
+TEST_F(qbo_connector_test, a_lost_invoice_create_answer_is_adopted_by_reconcile_not_resent) {
+    const auto c = customer("Birch Dental");
+    const std::string key = "invoicing/milestone:eng-9:Delivered/1";
+    const auto a = action(key, "invoice.create", canonical_invoice(key, c));
+    // Nothing sent yet: nothing to adopt.
+    EXPECT_EQ(run(ioc_, connector().reconcile(a)).k, reconcile_outcome::kind::absent);
+    // The invoice is stored but the answer is lost (the outcome is unknown).
+    ASSERT_EQ(run(ioc_, connector().perform(a)).k, action_outcome::kind::done);
+    const auto doc = sim_->get(realm, "Invoice", "1")->value("DocNumber", std::string());
+    const auto found = run(ioc_, connector().reconcile(a));
+    ASSERT_EQ(found.k, reconcile_outcome::kind::happened) << found.detail;
+    EXPECT_EQ(found.detail, "Invoice/1 #" + doc);
+    // Another draft of the same client and day is not mistaken for it.
+    const std::string other = "invoicing/milestone:eng-9:Delivered/2";
+    EXPECT_EQ(
+        run(ioc_,
+            connector().reconcile(action(other, "invoice.create", canonical_invoice(other, c))))
+            .k,
+        reconcile_outcome::kind::absent);
+    EXPECT_EQ(sim_->count(realm, "Invoice"), 1u);
+}
+
+TEST_F(qbo_connector_test, a_yen_invoice_create_has_no_minor_digits) {
+    const auto c = customer("Sakura KK");
+    const std::string key = "invoicing/retainer:eng-12:2026-01/1";
+    auto p = canonical_invoice(key, c);
+    p["currency"] = "JPY";
+    p["lines"] = json::array({{{"description", "Retainer, January"},
+                               {"quantity", "3"},
+                               {"unit_amount_minor", 50000},
+                               {"amount_minor", 150000}}});
+    const auto out = run(ioc_, connector().perform(action(key, "invoice.create", p)));
+    ASSERT_EQ(out.k, action_outcome::kind::done) << out.detail;
+    const auto inv = *sim_->get(realm, "Invoice", "1");
+    EXPECT_EQ(inv["CurrencyRef"]["value"], "JPY");
+    EXPECT_EQ(mappings::qbo::parse_amount(inv["TotalAmt"], "JPY")->minor, 150000);
+    const auto posts = server_.requests_to(std::string("/v3/company/") + realm + "/invoice");
+    ASSERT_EQ(posts.size(), 1u);
+    EXPECT_NE(posts[0].body.find(R"("Amount":150000,)"), std::string::npos) << posts[0].body;
+    EXPECT_NE(posts[0].body.find(R"("Qty":3,"UnitPrice":50000)"), std::string::npos)
+        << posts[0].body;
+}
+
+TEST_F(qbo_connector_test, a_bad_invoice_create_payload_is_permanent_and_never_sent) {
+    const auto c = customer("Cedar");
+    const std::string key = "invoicing/bad/1";
+    std::vector<json> bad;
+    bad.push_back(canonical_invoice(key, ""));
+    bad.push_back(canonical_invoice(key, c));
+    bad.back()["lines"] = json::array();
+    bad.push_back(canonical_invoice(key, c));
+    bad.back()["lines"][0]["amount_minor"] = 225.5;
+    bad.push_back(canonical_invoice(key, c));
+    bad.back()["issue_date"] = "2026-13-01";
+    bad.push_back(canonical_invoice("another key", c));
+    for (const auto& p : bad) {
+        const auto out = run(ioc_, connector().perform(action(key, "invoice.create", p)));
+        EXPECT_EQ(out.k, action_outcome::kind::permanent) << p.dump();
+        EXPECT_NE(out.detail.find("invalid invoice.create payload"), std::string::npos)
+            << out.detail;
+    }
+    EXPECT_TRUE(server_.requests_to(std::string("/v3/company/") + realm + "/invoice").empty());
+    EXPECT_EQ(sim_->count(realm, "Invoice"), 0u);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "connectors/runtime/oauth2.hpp"
@@ -14,6 +15,8 @@
 #include "connectors/runtime/token_store.hpp"
 #include "connectors/xero/xero_kind.hpp"
 #include "connectors/xero/xero_webhook.hpp"
+#include "mappings/invoice_draft.hpp"
+#include "mappings/xero/xero_mapping.hpp"
 #include "sim/sim_server.hpp"
 #include "sim/xero_simulator.hpp"
 #include "state/store.hpp"
@@ -582,6 +585,107 @@ TEST(xero_cursor, round_trips) {
     EXPECT_EQ(d->since[1], c.since[1]);
     EXPECT_FALSE(sync_cursor::decode("{}"));
     EXPECT_FALSE(sync_cursor::decode("nope"));
+}
+
+// ---- invoice.create: the vendor-neutral invoice of the invoicing workflow ----------------------
+
+json canonical_invoice(const std::string& key, const std::string& client_ref) {
+    return json{{"key", key},
+                {"client_ref", client_ref},
+                {"currency", "USD"},
+                {"issue_date", "2026-02-10"},
+                {"due_date", "2026-03-12"},
+                {"po_number", "PO-7"},
+                {"memo", "Thank you"},
+                {"lines",
+                 json::array({{{"description", "Return Filed (50% of 2,400.00)"},
+                               {"quantity", "1.5"},
+                               {"unit_amount_minor", 15000},
+                               {"amount_minor", 22500},
+                               {"account_code", "200"}},
+                              {{"description", "Bookkeeping"},
+                               {"quantity", "1.333"},
+                               {"unit_amount_minor", 15000},
+                               {"amount_minor", 20000},
+                               {"account_code", "200"}}})}};
+}
+
+TEST_F(xero_connector_test, invoice_create_is_an_action_of_the_xero_kind) {
+    const auto k = describe();
+    EXPECT_NE(std::find(k.actions.begin(), k.actions.end(), "invoice.create"), k.actions.end());
+}
+
+TEST_F(xero_connector_test, invoice_create_creates_one_exact_invoice_and_a_replay_creates_nothing) {
+    const auto c = contact("Acme Holdings");
+    const std::string key = "invoicing/milestone:eng-7:Return Filed/1";
+    const auto a = action(key, "invoice.create", canonical_invoice(key, c));
+    const auto first = run(ioc_, connector().perform(a));
+    ASSERT_EQ(first.k, action_outcome::kind::done) << first.detail;
+    ASSERT_EQ(sim_->count(tenant, "Invoices"), 1u);
+    const auto id = first.detail.substr(8, first.detail.find(' ') - 8);
+    const auto inv = *sim_->get(tenant, "Invoices", id);
+    EXPECT_EQ(first.detail, "Invoice/" + id + " #" + inv.value("InvoiceNumber", std::string("?")));
+    EXPECT_EQ(inv["Status"], "AUTHORISED");
+    EXPECT_EQ(inv["Type"], "ACCREC");
+    EXPECT_EQ(inv["LineAmountTypes"], "Exclusive");
+    EXPECT_EQ(inv["Reference"], "PO-7 " + mappings::key_marker(key));
+    EXPECT_EQ(mappings::xero::parse_amount(inv["Total"], "USD")->minor, 42500);
+    ASSERT_EQ(inv["LineItems"].size(), 3u);  // two priced lines and the memo
+    EXPECT_EQ(inv["LineItems"][1]["Description"], "Bookkeeping (1.333 x 150.00)");
+    EXPECT_EQ(inv["LineItems"][2]["Description"], "Thank you");
+    const auto again = run(ioc_, connector().perform(a));
+    ASSERT_EQ(again.k, action_outcome::kind::done) << again.detail;
+    EXPECT_EQ(again.detail, first.detail);
+    EXPECT_EQ(sim_->count(tenant, "Invoices"), 1u);
+    EXPECT_EQ(sim_->invoices_created(), 1u);
+    EXPECT_GE(sim_->idempotent_replays(), 1u);
+    const auto puts = server_.requests_to("/api.xro/2.0/Invoices");
+    ASSERT_EQ(puts.size(), 2u);
+    for (const auto& r : puts) {
+        EXPECT_EQ(r.header_value("Idempotency-Key"), idempotency_key(key));
+        EXPECT_NE(r.body.find(R"("LineAmount":225.00)"), std::string::npos) << r.body;
+    }
+}
+
+TEST_F(xero_connector_test, a_lost_invoice_create_answer_is_adopted_by_reconcile_not_resent) {
+    const auto c = contact("Birch Dental");
+    const std::string key = "invoicing/milestone:eng-9:Delivered/1";
+    const auto a = action(key, "invoice.create", canonical_invoice(key, c));
+    EXPECT_EQ(run(ioc_, connector().reconcile(a)).k, reconcile_outcome::kind::absent);
+    // The invoice is stored but the answer is lost (the outcome is unknown).
+    const auto made = run(ioc_, connector().perform(a));
+    ASSERT_EQ(made.k, action_outcome::kind::done) << made.detail;
+    const auto found = run(ioc_, connector().reconcile(a));
+    ASSERT_EQ(found.k, reconcile_outcome::kind::happened) << found.detail;
+    EXPECT_EQ(found.detail, made.detail);
+    const std::string other = "invoicing/milestone:eng-9:Delivered/2";
+    EXPECT_EQ(
+        run(ioc_,
+            connector().reconcile(action(other, "invoice.create", canonical_invoice(other, c))))
+            .k,
+        reconcile_outcome::kind::absent);
+    EXPECT_EQ(sim_->count(tenant, "Invoices"), 1u);
+}
+
+TEST_F(xero_connector_test, a_bad_invoice_create_payload_is_permanent_and_never_sent) {
+    const auto c = contact("Cedar");
+    const std::string key = "invoicing/bad/1";
+    std::vector<json> bad;
+    bad.push_back(canonical_invoice(key, ""));
+    bad.push_back(canonical_invoice(key, c));
+    bad.back()["lines"] = json::array();
+    bad.push_back(canonical_invoice(key, c));
+    bad.back()["lines"][0]["unit_amount_minor"] = "150.00";
+    bad.push_back(canonical_invoice(key, c));
+    bad.back()["due_date"] = "2026-01-01";  // before the issue date
+    for (const auto& p : bad) {
+        const auto out = run(ioc_, connector().perform(action(key, "invoice.create", p)));
+        EXPECT_EQ(out.k, action_outcome::kind::permanent) << p.dump();
+        EXPECT_NE(out.detail.find("invalid invoice.create payload"), std::string::npos)
+            << out.detail;
+    }
+    EXPECT_TRUE(server_.requests_to("/api.xro/2.0/Invoices").empty());
+    EXPECT_EQ(sim_->count(tenant, "Invoices"), 0u);
 }
 
 }  // namespace
