@@ -1,0 +1,198 @@
+// The invoicing workflow end to end through the daemon, against the Karbon and QBO simulators:
+// a work item reaches "Return Filed" (delivered twice, then the stage left and re-entered), one
+// draft waits for approval, the partner approves it over HTTP, and the daemon is killed (SIGKILL)
+// after QuickBooks stored the invoice but before the answer came back. After the restart the
+// invoice is found, not created again: exactly one invoice at the ledger, the draft "created".
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "sim/karbon_simulator.hpp"
+#include "sim/qbo_grant.hpp"
+#include "sim/qbo_simulator.hpp"
+#include "sim/sim_server.hpp"
+#include "tests/fakes/billsync_daemon.hpp"
+#include "tests/fakes/qbo_seed.hpp"
+#include "tests/fakes/temp_dir.hpp"
+
+namespace billsync {
+namespace {
+
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+constexpr const char* realm = "9130350000000077";
+constexpr const char* start_time = "2026-12-01T15:00:00Z";
+
+std::string config_text(const std::string& qbo_base,
+                        const std::string& karbon_base,
+                        const std::filesystem::path& book) {
+    return "[daemon]\n"
+           "data_dir = \"data\"\n"
+           "time_zone = \"America/Chicago\"\n"
+           "public_url = \"https://billsync.smithlee.example\"\n"
+           "[daemon.webhook_listener]\n"
+           "address = \"127.0.0.1:0\"\n"
+           "[daemon.status_listener]\n"
+           "address = \"127.0.0.1:0\"\n"
+           "[daemon.clock]\n"
+           "mode = \"simulated\"\n"
+           "start = \"" +
+           std::string(start_time) +
+           "\"\n"
+           "[connectors.books]\n"
+           "kind = \"qbo\"\n"
+           "base_url = \"" +
+           qbo_base +
+           "\"\n"
+           "token_url = \"" +
+           qbo_base +
+           "/oauth2/token\"\n"
+           "client_id = \"sim-client-id\"\n"
+           "client_secret = \"sim-client-secret\"\n"
+           "webhook_verifier_token = \"qbo-verifier-token-invoicing\"\n"
+           "realm_id = \"" +
+           realm +
+           "\"\n"
+           "poll_interval_s = 3600\n"
+           "[connectors.practice]\n"
+           "kind = \"karbon\"\n"
+           "base_url = \"" +
+           karbon_base +
+           "\"\n"
+           "bearer_token = \"${env:KARBON_BEARER}\"\n"
+           "access_key = \"${env:KARBON_ACCESS}\"\n"
+           "webhook_signing_key = \"${env:KARBON_SIGNING}\"\n"
+           "[invoicing]\n"
+           "ledger = \"books\"\n"
+           "engagements = \"" +
+           book.string() +
+           "\"\n"
+           "[invoicing.approval]\n"
+           "auto_approve_below = \"500.00\"\n"
+           "approvers = [\"partner@smithlee.example\"]\n";
+}
+
+util::instant now() { return testing::parse_time(start_time); }
+
+TEST(invoicing_crash, a_milestone_invoice_approved_then_killed_mid_create_exists_once) {
+    testing::temp_dir dir;
+    simulators::qbo_sim_options qo;
+    qo.realms = {realm};
+    qo.now = [] { return now(); };
+    simulators::qbo_simulator qbo(qo);
+    simulators::sim_server qbo_server;
+    qbo.add_routes(qbo_server.routes());
+    qbo.configure(qbo_server);
+    ASSERT_EQ(qbo_server.start(), "");
+    simulators::karbon_options ko;
+    ko.now = [] { return now(); };
+    simulators::karbon_simulator karbon(ko);
+    simulators::sim_server karbon_server;
+    karbon.add_routes(karbon_server.routes());
+    karbon.configure(karbon_server);
+    ASSERT_EQ(karbon_server.start(), "");
+
+    const auto data = dir.path() / "data";
+    const auto customer =
+        qbo.add_customer(realm, json{{"DisplayName", "Cedar Farms"}}).value("Id", "");
+    ASSERT_FALSE(customer.empty());
+    ASSERT_EQ(simulators::seed_qbo_grant(data, qbo, realm, now()), "");
+    const auto org = karbon.add_organization({{"FullName", "Cedar Farms"}});
+    const auto item = karbon.add_work_item({{"Title", "2025 Form 1040 - Cedar Farms"},
+                                            {"ClientKey", org["OrganizationKey"]},
+                                            {"ClientType", "Organization"},
+                                            {"WorkType", "Tax Return"},
+                                            {"PrimaryStatus", "In Progress"}});
+    const std::string key = item["WorkItemKey"];
+    const auto book = dir.path() / "engagements.toml";
+    {
+        std::ofstream out(book);
+        out << "[engagement.\"cedar-1040\"]\n"
+               "client = \"books:"
+            << customer
+            << "\"\n"
+               "work_items = [\""
+            << key
+            << "\"]\n"
+               "model = \"fixed_fee\"\n"
+               "fee = \"2400.00\"\n"
+               "[engagement.\"cedar-1040\".milestones]\n"
+               "\"Return Filed\" = \"50%\"\n"
+               "\"Delivered\" = \"remainder\"\n";
+    }
+    testing::billsync_daemon daemon(
+        dir.path(),
+        config_text(qbo_server.base_url(), karbon_server.base_url(), book),
+        {"KARBON_BEARER=" + ko.bearer_token,
+         "KARBON_ACCESS=" + ko.access_key,
+         "KARBON_SIGNING=invoicing-signing-key-000000"});
+    ASSERT_TRUE(daemon.start()) << daemon.output();
+    karbon.set_delivery_base("http://127.0.0.1:" + std::to_string(daemon.webhook_port()));
+    ASSERT_TRUE(testing::eventually([&] { return karbon.subscriptions().contains("Work"); }))
+        << daemon.output();
+
+    const auto pending = [&] {
+        const auto j = json::parse(daemon.status_get("/approvals").body, nullptr, false);
+        return j.is_object() ? j.value("approvals", json::array()) : json::array();
+    };
+    const auto drafts = [&] {
+        const auto j =
+            json::parse(daemon.status_get("/workflows/invoicing/drafts").body, nullptr, false);
+        return j.is_object() ? j.value("drafts", json::array()) : json::array();
+    };
+    // The stage, delivered twice; then left and re-entered.
+    karbon.update_work_item(key, {{"SecondaryStatus", "Return Filed"}});
+    EXPECT_EQ(karbon.notify("Work", "Work", key, "Updated"), 200u);
+    EXPECT_EQ(karbon.notify("Work", "Work", key, "Updated"), 200u);
+    ASSERT_TRUE(testing::eventually([&] { return pending().size() == 1; })) << daemon.output();
+    karbon.update_work_item(key, {{"SecondaryStatus", "In Review"}});
+    EXPECT_EQ(karbon.notify("Work", "Work", key, "Updated"), 200u);
+    karbon.update_work_item(key, {{"SecondaryStatus", "Return Filed"}});
+    EXPECT_EQ(karbon.notify("Work", "Work", key, "Updated"), 200u);
+    daemon.advance(60);  // every delivery processed
+    ASSERT_EQ(drafts().size(), 1u) << daemon.output();
+    const auto draft = pending().at(0);
+    EXPECT_EQ(draft.value("total_minor", 0), 120000);
+    const std::string id = draft.value("id", "");
+    EXPECT_EQ(qbo.count(realm, "Invoice"), 0u);  // nothing before the approval
+
+    // Refused: not an approver. Accepted: the partner. QBO stores the invoice, its answer is lost.
+    EXPECT_EQ(
+        daemon.status_post("/approvals/" + id + "/approve", R"({"by": "intern@x.example"})").status,
+        403u);
+    qbo.hold_create_answers(120s);
+    const auto ok = daemon.status_post("/approvals/" + id + "/approve",
+                                       R"({"by": "partner@smithlee.example"})");
+    ASSERT_EQ(ok.status, 200u) << ok.body;
+    ASSERT_TRUE(testing::eventually([&] { return qbo.count(realm, "Invoice") == 1; }))
+        << daemon.output();
+    daemon.kill();
+    qbo.hold_create_answers(0ms);
+
+    std::string state;
+    for (int round = 0; round < 5 && state != "created"; ++round) {
+        ASSERT_TRUE(daemon.start()) << daemon.output();
+        karbon.set_delivery_base("http://127.0.0.1:" + std::to_string(daemon.webhook_port()));
+        testing::eventually([&] {
+            const auto j = json::parse(
+                daemon.status_get("/workflows/invoicing/show/" + id).body, nullptr, false);
+            state = j.is_object() ? j.value("state", "") : "";
+            return state == "created";
+        });
+        // One more delivery of the stage after the restart: still billed once.
+        EXPECT_EQ(karbon.notify("Work", "Work", key, "Updated"), 200u);
+        ASSERT_TRUE(daemon.stop().has_value());
+    }
+    EXPECT_EQ(state, "created") << daemon.output();
+    EXPECT_EQ(qbo.count(realm, "Invoice"), 1u);
+    EXPECT_EQ(qbo.creates(), 1u);
+    const auto inv = *qbo.get(realm, "Invoice", "1");
+    EXPECT_EQ(inv.value("CustomerRef", json::object()).value("value", ""), customer);
+    EXPECT_NE(inv.dump().find("1200"), std::string::npos) << inv.dump();
+}
+
+}  // namespace
+}  // namespace billsync
