@@ -1052,7 +1052,7 @@ constexpr std::string_view canonical_create = "invoice.create";
 }  // namespace
 
 std::string qbo_connector::serial_key(const state::action& a) const {
-    if (a.kind != "qbo.send_invoice" && a.kind != "qbo.void_invoice") {
+    if (a.kind != "qbo.send_invoice" && a.kind != "invoice.send" && a.kind != "qbo.void_invoice") {
         return {};  // creations carry a requestid and modify nothing that exists
     }
     const auto payload = json::parse(a.payload, nullptr, false);
@@ -1061,6 +1061,10 @@ std::string qbo_connector::serial_key(const state::action& a) const {
 }
 
 net::awaitable<action_outcome> qbo_connector::perform(state::action a) {
+    // "invoice.send" (the workflows' ledger-neutral name) is this ledger's send.
+    if (a.kind == "invoice.send") {
+        a.kind = "qbo.send_invoice";
+    }
     auto& im = *impl_;
     const auto payload = json::parse(a.payload, nullptr, false);
     if (!payload.is_object()) {
@@ -1136,6 +1140,10 @@ net::awaitable<action_outcome> qbo_connector::perform(state::action a) {
 }
 
 net::awaitable<reconcile_outcome> qbo_connector::reconcile(state::action a) {
+    // "invoice.send" (the workflows' ledger-neutral name) is this ledger's send.
+    if (a.kind == "invoice.send") {
+        a.kind = "qbo.send_invoice";
+    }
     auto& im = *impl_;
     reconcile_outcome out;
     const auto payload = json::parse(a.payload, nullptr, false);

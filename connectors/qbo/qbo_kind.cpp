@@ -59,6 +59,7 @@ connector_kind describe() {
                     "qbo.create_invoice",
                     "qbo.create_customer",
                     "qbo.send_invoice",
+                    "invoice.send",
                     "qbo.void_invoice"},
         // Intuit sets no size limit on notifications and asks to accept more than 2 MB.
         .webhook_max_body = std::size_t{8} << 20,

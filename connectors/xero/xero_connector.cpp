@@ -959,6 +959,10 @@ std::string xero_connector::serial_key(const state::action& a) const {
 }
 
 net::awaitable<action_outcome> xero_connector::perform(state::action a) {
+    // "invoice.send" (the workflows' ledger-neutral name) is this ledger's send.
+    if (a.kind == "invoice.send") {
+        a.kind = "xero.send_invoice";
+    }
     auto& im = *impl_;
     const auto payload = json::parse(a.payload, nullptr, false);
     if (!payload.is_object()) {
@@ -1063,6 +1067,10 @@ net::awaitable<action_outcome> xero_connector::perform(state::action a) {
 }
 
 net::awaitable<reconcile_outcome> xero_connector::reconcile(state::action a) {
+    // "invoice.send" (the workflows' ledger-neutral name) is this ledger's send.
+    if (a.kind == "invoice.send") {
+        a.kind = "xero.send_invoice";
+    }
     auto& im = *impl_;
     reconcile_outcome out;
     const auto payload = json::parse(a.payload, nullptr, false);

@@ -91,6 +91,7 @@ connector_kind describe() {
                     "xero.create_invoice",
                     "xero.update_invoice",
                     "xero.send_invoice",
+                    "invoice.send",
                     "xero.void_invoice"},
         .make = make,
     };

@@ -49,6 +49,7 @@ constexpr std::string_view retainer_timer = "invoicing/retainer";
 constexpr std::string_view tm_monthly_timer = "invoicing/tm/monthly";
 constexpr std::string_view tm_weekly_timer = "invoicing/tm/weekly";
 constexpr std::string_view sla_prefix = "invoicing/sla/";
+constexpr std::string_view send_prefix = "invoicing/send/";  // send to the client once created
 
 std::string lower(std::string_view s) {
     std::string out(s);
@@ -742,12 +743,6 @@ struct invoicing_rule::impl {
         if (const auto po = text_of(d, "po_number"); !po.empty()) {
             payload["po_number"] = po;
         }
-        if (e.send_to_client) {
-            payload["send"] = true;
-            if (!e.billing_contact.empty()) {
-                payload["send_to"] = e.billing_contact;
-            }
-        }
         state::action a;
         a.id = text_of(d, "action");
         a.connector = e.ledger;
@@ -769,7 +764,84 @@ struct invoicing_rule::impl {
                    {"action", text_of(d, "action")},
                    {"ledger", e.ledger},
                    {"total_minor", int_of(d, "total_minor")}});
+        if (e.send_to_client) {
+            // Sent by the ledger once it holds the invoice (its id comes with the creation).
+            if (auto st = ctx.timers.schedule(ctx.b,
+                                              std::string(send_prefix) + id,
+                                              ctx.now + std::chrono::minutes(1),
+                                              json{{"tries", 0}}.dump());
+                !st.ok) {
+                return st;
+            }
+        }
         return ctx.timers.cancel(ctx.b, std::string(sla_prefix) + id);
+    }
+
+    // The created invoice goes to the client through the ledger: "invoice.send" with the ledger's
+    // invoice id, once the creation is done; checked every 5 minutes for up to a week.
+    state::status send_when_created(const state::timer& t) {
+        const auto id = t.name.substr(send_prefix.size());
+        auto d = read_row(*ctx.store, &ctx.b, draft_type, id);
+        if (!d.ok()) {
+            return d.st;
+        }
+        if (!d.value) {
+            return state::status::success();
+        }
+        auto& draft = *d.value;
+        const auto* e = find_engagement(text_of(draft, "engagement"));
+        auto v = ctx.store->get(state::cf::outbox, "a/" + text_of(draft, "action"));
+        if (!v.ok()) {
+            return v.st;
+        }
+        state::action created;
+        const bool known = v.value && state::decode_action(*v.value, created);
+        if (known && created.state == state::action_state::done && e != nullptr) {
+            // "Invoice/<id> #<number>"
+            const auto& r = created.result;
+            const auto slash = r.find('/');
+            const auto space = r.find(' ');
+            const auto invoice =
+                slash == std::string::npos
+                    ? std::string()
+                    : r.substr(slash + 1,
+                               space == std::string::npos ? std::string::npos : space - slash - 1);
+            if (invoice.empty()) {
+                audit(ctx, "not_sent", json{{"draft", id}, {"cause", "no invoice id in " + r}});
+                return state::status::success();
+            }
+            json payload{{"id", invoice}};
+            if (!e->billing_contact.empty()) {
+                payload["send_to"] = e->billing_contact;
+            }
+            state::action a;
+            a.id = action_key(rule_name, id + "/send", 1);
+            a.connector = e->ledger;
+            a.kind = "invoice.send";
+            a.payload = payload.dump();
+            auto added = ctx.enqueue(std::move(a), cause{rule_name, id, 1, "send_to_client"});
+            if (!added.ok()) {
+                return added.st;
+            }
+            draft["sent"] =
+                json{{"invoice", invoice}, {"queued_at", util::format_rfc3339(ctx.now)}};
+            write(draft);
+            return state::status::success();
+        }
+        const auto payload = json::parse(t.payload, nullptr, false);
+        const auto tries = payload.is_object() ? payload.value("tries", 0) : 0;
+        if ((known && created.state == state::action_state::dead) || tries >= 7 * 24 * 12) {
+            audit(ctx,
+                  "not_sent",
+                  json{{"draft", id},
+                       {"cause",
+                        known && created.state == state::action_state::dead
+                            ? "the invoice was not created (dead letter)"
+                            : "the invoice was not created within a week"}});
+            return state::status::success();
+        }
+        return ctx.timers.schedule(
+            ctx.b, t.name, ctx.now + std::chrono::minutes(5), json{{"tries", tries + 1}}.dump());
     }
 
     // ---- triggers ---------------------------------------------------------------------------
@@ -1444,6 +1516,9 @@ state::status invoicing_rule::on_timer(const state::timer& t, context& ctx) cons
             });
         return continue_or_next(
             step, json{{"period", period}}, weekly ? im.next_weekly() : im.next_monthly(1));
+    }
+    if (t.name.starts_with(send_prefix)) {
+        return im.send_when_created(t);
     }
     if (t.name.starts_with(sla_prefix)) {
         const auto id = t.name.substr(sla_prefix.size());

@@ -470,6 +470,25 @@ json canonical_invoice(const std::string& key, const std::string& client_ref) {
 TEST_F(qbo_connector_test, invoice_create_is_an_action_of_the_qbo_kind) {
     const auto k = describe();
     EXPECT_NE(std::find(k.actions.begin(), k.actions.end(), "invoice.create"), k.actions.end());
+    EXPECT_NE(std::find(k.actions.begin(), k.actions.end(), "invoice.send"), k.actions.end());
+}
+
+TEST_F(qbo_connector_test, invoice_send_is_the_qbo_send_to_the_given_address) {
+    const auto c = customer("Acme Holdings");
+    const std::string key = "invoicing/milestone:eng-7:Return Filed/1";
+    const auto created =
+        run(ioc_, connector().perform(action(key, "invoice.create", canonical_invoice(key, c))));
+    ASSERT_EQ(created.k, action_outcome::kind::done) << created.detail;
+    const auto sent =
+        run(ioc_,
+            connector().perform(action("invoicing:d-1/send:1",
+                                       "invoice.send",
+                                       json{{"id", "1"}, {"send_to", "ap@acme.example"}})));
+    ASSERT_EQ(sent.k, action_outcome::kind::done) << sent.detail;
+    EXPECT_EQ(sim_->get(realm, "Invoice", "1")->value("EmailStatus", ""), "EmailSent");
+    const auto sends = server_.requests_to(std::string("/v3/company/") + realm + "/invoice/1/send");
+    ASSERT_EQ(sends.size(), 1u);
+    EXPECT_NE(sends[0].query.find("sendTo=ap%40acme.example"), std::string::npos) << sends[0].query;
 }
 
 TEST_F(qbo_connector_test, invoice_create_creates_one_exact_invoice_and_a_replay_creates_nothing) {

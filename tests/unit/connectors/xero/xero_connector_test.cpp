@@ -613,6 +613,21 @@ json canonical_invoice(const std::string& key, const std::string& client_ref) {
 TEST_F(xero_connector_test, invoice_create_is_an_action_of_the_xero_kind) {
     const auto k = describe();
     EXPECT_NE(std::find(k.actions.begin(), k.actions.end(), "invoice.create"), k.actions.end());
+    EXPECT_NE(std::find(k.actions.begin(), k.actions.end(), "invoice.send"), k.actions.end());
+}
+
+TEST_F(xero_connector_test, invoice_send_emails_the_invoice_to_its_contact) {
+    const auto c = contact("Acme Holdings");
+    const std::string key = "invoicing/milestone:eng-7:Return Filed/1";
+    const auto created =
+        run(ioc_, connector().perform(action(key, "invoice.create", canonical_invoice(key, c))));
+    ASSERT_EQ(created.k, action_outcome::kind::done) << created.detail;
+    const auto id = created.detail.substr(8, created.detail.find(' ') - 8);
+    const auto sent =
+        run(ioc_,
+            connector().perform(action("invoicing:d-1/send:1", "invoice.send", json{{"id", id}})));
+    ASSERT_EQ(sent.k, action_outcome::kind::done) << sent.detail;
+    EXPECT_EQ(sim_->emails_sent(), 1u);
 }
 
 TEST_F(xero_connector_test, invoice_create_creates_one_exact_invoice_and_a_replay_creates_nothing) {

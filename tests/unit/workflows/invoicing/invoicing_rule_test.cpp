@@ -215,6 +215,34 @@ TEST_F(invoicing_test, a_milestone_is_drafted_once_and_auto_approved_under_the_t
     }
 }
 
+TEST_F(invoicing_test, an_engagement_that_says_so_sends_the_invoice_once_the_ledger_created_it) {
+    eng("acme-1040").send_to_client = true;
+    eng("acme-1040").billing_contact = "ap@acme.example";
+    rebuild();
+    client();
+    ASSERT_TRUE(feed(item("Return Filed"), "practice", at("2026-12-01T16:00:00Z")).ok);
+    const auto d = drafts().at(0);
+    const auto id = d["id"].get<std::string>();
+    const auto create = of_kind("invoice.create").at(0);
+    // Not created yet: the check comes back later; nothing is sent.
+    ASSERT_TRUE(fire("invoicing/send/" + id, at("2026-12-01T16:01:00Z")).ok);
+    EXPECT_TRUE(of_kind("invoice.send").empty());
+    ASSERT_TRUE(outbox_->mark_in_flight(create.id, at("2026-12-01T16:02:00Z")).ok);
+    {
+        state::batch b(*store_);
+        ASSERT_TRUE(outbox_->complete(b, create.id, "Invoice/130 #1041").ok);
+        ASSERT_TRUE(store_->write(b, true).ok);
+    }
+    ASSERT_TRUE(fire("invoicing/send/" + id, at("2026-12-01T16:06:00Z")).ok);
+    const auto sends = of_kind("invoice.send");
+    ASSERT_EQ(sends.size(), 1U);
+    EXPECT_EQ(sends[0].connector, "books");
+    EXPECT_EQ(json::parse(sends[0].payload)["id"], "130");
+    EXPECT_EQ(json::parse(sends[0].payload)["send_to"], "ap@acme.example");
+    EXPECT_FALSE(timers_->get("invoicing/send/" + id).value.has_value());
+    EXPECT_EQ(rule_->view("show/" + id, *store_).body["state"], "created");
+}
+
 TEST_F(invoicing_test,
        above_the_threshold_the_partner_approves_and_only_then_the_ledger_action_exists) {
     eng("acme-1040").fee = 800000;
