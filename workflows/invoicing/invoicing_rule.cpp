@@ -332,6 +332,36 @@ struct invoicing_rule::impl {
         return t;
     }
 
+    // Whether any approved time of the party's clients is known (unbilled in the index, or
+    // billed on an earlier draft).
+    state::result<bool> time_recorded_for(const std::string& party_id) {
+        auto members = state::identity::members_of(*ctx.store, &ctx.b, party_id);
+        if (!members.ok()) {
+            return state::result<bool>::failure(members.st);
+        }
+        std::vector<std::string> clients{party_id};
+        for (const auto& m : members.value) {
+            clients.push_back(m.client);
+        }
+        bool found = false;
+        for (const auto& c : clients) {
+            auto st = state::for_each_entity_with_prefix(*ctx.store,
+                                                         time_index_type,
+                                                         c + index_sep,
+                                                         [&](std::string_view, std::string_view) {
+                                                             found = true;
+                                                             return false;
+                                                         });
+            if (!st.ok) {
+                return state::result<bool>::failure(st);
+            }
+            if (found) {
+                break;
+            }
+        }
+        return {state::status::success(), found};
+    }
+
     // Billed entries leave the index.
     void unindex(const std::string& client, const std::string& id) {
         state::delete_entity(ctx.b, time_index_type, client + index_sep + id);
@@ -594,6 +624,24 @@ struct invoicing_rule::impl {
                 s.approval.second_approver_from && total >= *s.approval.second_approver_from ? 2
                                                                                              : 1;
             d["approvers"] = approvers_for(e);
+        }
+        if (s.require_tax_code && e.tax_code.empty()) {
+            block("missing_tax",
+                  "engagement " + e.id + " has no tax_code and [invoicing] require_tax_code is on",
+                  "admin");
+        }
+        if (s.milestone_needs_time && text_of(d, "trigger") == "milestone" &&
+            !d.value("time_waived", false) && !client.value.second.empty()) {
+            auto any = time_recorded_for(client.value.second);
+            if (!any.ok()) {
+                return any.st;
+            }
+            if (!any.value) {
+                block("missing_time",
+                      "no approved time is recorded for the client of engagement " + e.id +
+                          " (record it, or resolve with a reason to bill without it)",
+                      "engagement partner");
+            }
         }
         if (d.value("needs_approval", true) && d["approvers"].empty()) {
             block("missing_approver",
@@ -1367,7 +1415,9 @@ void invoicing_rule::collect_into(util::metrics_registry& m, const state::store&
                           "no_engagement",
                           "no_rate",
                           "missing_approver",
-                          "pricing_mismatch"}) {
+                          "pricing_mismatch",
+                          "missing_tax",
+                          "missing_time"}) {
         by_type[t] = {0, {}};
     }
     (void)state::for_each_entity(store, open_type, [&](std::string_view, std::string_view v) {
@@ -1768,6 +1818,11 @@ operator_answer invoicing_rule::command(std::string_view verb,
         if (state != "blocked") {
             return operator_answer::fail(
                 409, "not_blocked", "draft " + id + " is " + state + ", not blocked");
+        }
+        if (!reason.empty()) {
+            // A person decided to bill without recorded time.
+            d["time_waived"] = true;
+            d["time_waived_by"] = json{{"by", by}, {"reason", reason}};
         }
         if (auto po = args.value("po", std::string()); !po.empty()) {
             d["po_number"] = po;

@@ -97,6 +97,8 @@ struct settings {
     int run_hour = 6;              // local hour scheduled runs happen
     int weekly_day = 1;            // T&M weekly runs: 0 = Sunday … 6 = Saturday
     std::int64_t po_warning_percent = 90;
+    bool require_tax_code = false;      // a draft of an engagement without tax_code waits
+    bool milestone_needs_time = false;  // a milestone with no time recorded for the client waits
     std::set<date::sys_days> holidays;  // the firm calendar, for the approval SLA
     approval_policy approval;
     std::vector<engagement> engagements;

@@ -382,6 +382,48 @@ TEST_F(invoicing_test, a_missing_po_blocks_the_draft_until_resolved_with_one) {
     EXPECT_TRUE(rule_->view("exceptions", *store_).body["exceptions"].empty());
 }
 
+TEST_F(invoicing_test, missing_tax_details_and_missing_time_block_when_the_firm_asks_for_them) {
+    s_.require_tax_code = true;
+    s_.milestone_needs_time = true;
+    rebuild();
+    client();
+    ASSERT_TRUE(feed(item("Return Filed"), "practice", at("2026-12-01T16:00:00Z")).ok);
+    auto d = drafts().at(0);
+    EXPECT_EQ(d["state"], "blocked");
+    std::set<std::string> types;
+    for (const auto& x : d["exceptions"]) {
+        types.insert(x["type"].get<std::string>());
+    }
+    EXPECT_EQ(types, (std::set<std::string>{"missing_tax", "missing_time"}));
+    const auto id = d["id"].get<std::string>();
+    // Time arrives; the tax code is still missing.
+    staff("staff:kim", "kim@firm.example");
+    entry("t1", "staff:kim", "2026-11-20", 120);
+    EXPECT_EQ(command("resolve", {{"id", id}}).status, 200U);
+    d = drafts().at(0);
+    ASSERT_EQ(d["exceptions"].size(), 1U);
+    EXPECT_EQ(d["exceptions"][0]["type"], "missing_tax");
+    eng("acme-1040").tax_code = "TAX";
+    rebuild();
+    EXPECT_EQ(command("resolve", {{"id", id}}).status, 200U);
+    EXPECT_EQ(drafts().at(0)["state"], "approved");
+    EXPECT_EQ(json::parse(of_kind("invoice.create").at(0).payload)["lines"][0]["tax_code"], "TAX");
+}
+
+TEST_F(invoicing_test, a_partner_may_bill_a_milestone_without_recorded_time_with_a_reason) {
+    s_.milestone_needs_time = true;
+    rebuild();
+    client();
+    ASSERT_TRUE(feed(item("Return Filed"), "practice", at("2026-12-01T16:00:00Z")).ok);
+    const auto id = drafts().at(0)["id"].get<std::string>();
+    EXPECT_EQ(drafts().at(0)["exceptions"][0]["type"], "missing_time");
+    EXPECT_EQ(command("resolve",
+                      {{"id", id}, {"by", "pat@firm.example"}, {"reason", "time kept on paper"}})
+                  .status,
+              200U);
+    EXPECT_EQ(drafts().at(0)["state"], "approved");
+}
+
 TEST_F(invoicing_test, a_po_limit_blocks_what_would_pass_it) {
     eng("acme-1040").po_number = "PO-1";
     eng("acme-1040").po_limit = 130000;
