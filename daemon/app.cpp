@@ -290,6 +290,38 @@ struct app::impl : status_source {
         ioc.stop();
     }
 
+    // The workflows from the new configuration (their settings, the engagement book), swapped in
+    // on the pipeline's thread between two steps, then started (a rule schedules the runs its new
+    // settings call for). A workflow that cannot be built is logged and left out.
+    void rebuild_rules(const app_config& next) {
+        std::set<std::string, std::less<>> available;
+        for (const auto& [name, c] : connectors) {
+            available.insert(name);
+        }
+        auto built = make_rules(next, rule_deps_for(next, available, &metrics));
+        for (const auto& [name, error] : built.failed) {
+            log->error("Workflow disabled rule={}: {}", name, error);
+        }
+        auto rules =
+            std::make_shared<std::vector<std::unique_ptr<workflows::rule>>>(std::move(built.rules));
+        net::post(work_ioc, [this, rules] {
+            *engine = workflows::engine(std::move(*rules));
+            state::batch b(*store);
+            workflows::context ctx{b, *outbox, *timers, *audit, clock->now()};
+            ctx.store = store.get();
+            auto st = engine->on_start(ctx);
+            if (st.ok) {
+                st = store->write(b, true);
+            }
+            if (!st.ok) {
+                log->error("Cannot start the reloaded workflows error=\"{}\"", st.message);
+            }
+            for (const auto& r : engine->rules()) {
+                log->info("Workflow on rule={} (reloaded)", r->name());
+            }
+        });
+    }
+
     void reload() {
         sd_notify_reloading();
         log->info("Reloading configuration file={}", opts.config_path.string());
@@ -326,6 +358,7 @@ struct app::impl : status_source {
         for (auto& [name, c] : connectors) {
             net::post(work_ioc, [conn = c.get()] { conn->reload_credentials(); });
         }
+        rebuild_rules(*next);
         pipe->kick();
         webhook->set_limits(webhook_limits(new_d.webhook.limits, next->connectors));
         status->set_limits(to_http_limits(new_d.status.limits));

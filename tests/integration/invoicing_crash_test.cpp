@@ -6,7 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "sim/karbon_simulator.hpp"
@@ -76,6 +78,113 @@ std::string config_text(const std::string& qbo_base,
 }
 
 util::instant now() { return testing::parse_time(start_time); }
+
+// The simulators and the daemon of one firm: QBO (customer "Cedar Farms"), Karbon (its 1040
+// work item), and an engagement book billing that work item under a fixed fee.
+struct invoicing_firm {
+    explicit invoicing_firm(const std::string& book_extra = {}) {
+        qo.realms = {realm};
+        qo.now = [] { return now(); };
+        qbo = std::make_unique<simulators::qbo_simulator>(qo);
+        qbo->add_routes(qbo_server.routes());
+        qbo->configure(qbo_server);
+        started = qbo_server.start();
+        ko.now = [] { return now(); };
+        karbon = std::make_unique<simulators::karbon_simulator>(ko);
+        karbon->add_routes(karbon_server.routes());
+        karbon->configure(karbon_server);
+        started += karbon_server.start();
+        customer = qbo->add_customer(realm, json{{"DisplayName", "Cedar Farms"}}).value("Id", "");
+        started += simulators::seed_qbo_grant(dir.path() / "data", *qbo, realm, now());
+        const auto org = karbon->add_organization({{"FullName", "Cedar Farms"}});
+        key = karbon
+                  ->add_work_item({{"Title", "2025 Form 1040 - Cedar Farms"},
+                                   {"ClientKey", org["OrganizationKey"]},
+                                   {"ClientType", "Organization"},
+                                   {"WorkType", "Tax Return"},
+                                   {"PrimaryStatus", "In Progress"}})
+                  .value("WorkItemKey", "");
+        book = dir.path() / "engagements.toml";
+        write_book(book_extra);
+        daemon = std::make_unique<testing::billsync_daemon>(
+            dir.path(),
+            config_text(qbo_server.base_url(), karbon_server.base_url(), book),
+            std::vector<std::string>{"KARBON_BEARER=" + ko.bearer_token,
+                                     "KARBON_ACCESS=" + ko.access_key,
+                                     "KARBON_SIGNING=invoicing-signing-key-000000"});
+    }
+
+    void write_book(const std::string& extra) {
+        std::ofstream out(book, std::ios::trunc);
+        out << "[engagement.\"cedar-1040\"]\n"
+               "client = \"books:"
+            << customer << "\"\nwork_items = [\"" << key
+            << "\"]\n"
+               "model = \"fixed_fee\"\n"
+               "fee = \"2400.00\"\n"
+            << extra
+            << "[engagement.\"cedar-1040\".milestones]\n"
+               "\"Return Filed\" = \"50%\"\n"
+               "\"Delivered\" = \"remainder\"\n";
+    }
+
+    bool start() {
+        if (!daemon->start()) {
+            return false;
+        }
+        karbon->set_delivery_base("http://127.0.0.1:" + std::to_string(daemon->webhook_port()));
+        return testing::eventually([&] { return karbon->subscriptions().contains("Work"); });
+    }
+
+    json drafts() {
+        const auto j =
+            json::parse(daemon->status_get("/workflows/invoicing/drafts").body, nullptr, false);
+        return j.is_object() ? j.value("drafts", json::array()) : json::array();
+    }
+
+    testing::temp_dir dir;
+    simulators::qbo_sim_options qo;
+    std::unique_ptr<simulators::qbo_simulator> qbo;
+    simulators::sim_server qbo_server;
+    simulators::karbon_options ko;
+    std::unique_ptr<simulators::karbon_simulator> karbon;
+    simulators::sim_server karbon_server;
+    std::string started;
+    std::string customer;
+    std::string key;
+    std::filesystem::path book;
+    std::unique_ptr<testing::billsync_daemon> daemon;
+};
+
+TEST(invoicing_daemon, an_edited_engagement_book_is_read_again_on_sighup) {
+    invoicing_firm f("po_required = true\n");
+    ASSERT_EQ(f.started, "");
+    ASSERT_TRUE(f.start()) << f.daemon->output();
+    f.karbon->update_work_item(f.key, {{"SecondaryStatus", "Return Filed"}});
+    EXPECT_EQ(f.karbon->notify("Work", "Work", f.key, "Updated"), 200u);
+    ASSERT_TRUE(testing::eventually([&] {
+        const auto d = f.drafts();
+        return d.size() == 1 && d[0].value("state", "") == "blocked";
+    })) << f.daemon->output();
+    const std::string id = f.drafts()[0].value("id", "");
+    const auto open = json::parse(f.daemon->status_get("/exceptions").body, nullptr, false);
+    ASSERT_EQ(open.value("exceptions", json::array()).size(), 1u) << open.dump();
+    EXPECT_EQ(open["exceptions"][0].value("type", ""), "missing_po");
+    // The admin gives the PO in the book and reloads; the coordinator re-checks the draft.
+    f.write_book("po_required = true\npo_number = \"PO-88\"\n");
+    f.daemon->process().signal(SIGHUP);
+    ASSERT_TRUE(f.daemon->process().wait_for_line("(reloaded)")) << f.daemon->output();
+    const auto r = f.daemon->status_post("/exceptions/" + id + "/resolve", "{}");
+    ASSERT_EQ(r.status, 200u) << r.body;
+    EXPECT_EQ(json::parse(r.body, nullptr, false).value("state", ""), "pending_approval") << r.body;
+    const auto a = f.daemon->status_post("/approvals/" + id + "/approve",
+                                         R"({"by": "partner@smithlee.example"})");
+    ASSERT_EQ(a.status, 200u) << a.body;
+    ASSERT_TRUE(testing::eventually([&] { return f.qbo->count(realm, "Invoice") == 1; }))
+        << f.daemon->output();
+    EXPECT_NE(f.qbo->get(realm, "Invoice", "1")->dump().find("PO-88"), std::string::npos);
+    ASSERT_TRUE(f.daemon->stop().has_value());
+}
 
 TEST(invoicing_crash, a_milestone_invoice_approved_then_killed_mid_create_exists_once) {
     testing::temp_dir dir;

@@ -5,6 +5,7 @@
 #include <openssl/sha.h>
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <ostream>
@@ -511,6 +512,9 @@ struct invoicing_rule::impl {
                                       {"cause", std::move(cause)},
                                       {"owner", std::move(owner)}});
         };
+        if (text_of(d, "po_number").empty() && !e.po_number.empty()) {
+            d["po_number"] = e.po_number;  // the book gained one since the draft was made
+        }
         const auto po = text_of(d, "po_number");
         if (e.po_required && po.empty()) {
             block("missing_po",
@@ -1449,7 +1453,9 @@ void invoicing_rule::collect_into(util::metrics_registry& m, const state::store&
 }
 
 state::status invoicing_rule::on_start(context& ctx) const {
-    if (metrics_ != nullptr && !collecting_.exchange(true)) {
+    // One collector per process: a reload builds a new rule, the collector reads the store.
+    static std::atomic<bool> collecting{false};
+    if (metrics_ != nullptr && !collecting.exchange(true)) {
         metrics_->add_collector(
             [store = ctx.store](util::metrics_registry& m) { collect_into(m, *store); });
     }

@@ -23,7 +23,6 @@
 // - Exceptions (typed, with a cause, an owner role and an age) block a draft until resolved:
 //   missing_po, po_limit, unmatched_client, no_engagement, no_rate, missing_approver.
 
-#include <atomic>
 #include <memory>
 #include <string>
 
@@ -64,8 +63,7 @@ public:
 private:
     struct impl;
     settings s_;
-    util::metrics_registry* metrics_ = nullptr;  // registers its collector at the first start
-    mutable std::atomic<bool> collecting_{false};
+    util::metrics_registry* metrics_ = nullptr;  // its collector is registered at the first start
 };
 
 std::unique_ptr<rule> make(const settings& s, const rule_deps& deps, std::string* error);
