@@ -24,6 +24,7 @@
 #include "connectors/runtime/connector.hpp"
 #include "connectors/runtime/runtime_deps.hpp"
 #include "connectors/runtime/token_store.hpp"
+#include "connectors/sendgrid/sendgrid_connector.hpp"
 #include "daemon/app_config.hpp"
 #include "daemon/identities.hpp"
 #include "daemon/intake.hpp"
@@ -39,6 +40,7 @@
 #include "state/group_commit.hpp"
 #include "state/inbox.hpp"
 #include "state/outbox.hpp"
+#include "state/retention.hpp"
 #include "state/sim_time.hpp"
 #include "state/store.hpp"
 #include "state/tables.hpp"
@@ -118,6 +120,22 @@ spdlog::level::level_enum to_level(const std::string& text) {
     return level;
 }
 
+std::chrono::seconds days(std::int64_t n) { return std::chrono::days(n); }
+
+state::retention_policy to_policy(const config::retention_settings& r) {
+    state::retention_policy p;
+    p.dedup = days(r.dedup_days);
+    p.audit = days(r.audit_days);
+    p.changes = days(r.changes_days);
+    p.outbox = days(r.outbox_days);
+    p.outbox_seen = days(r.outbox_seen_days);
+    p.expiring.push_back({"sendgrid_events",
+                          std::string(connectors::sendgrid::seen_event_type),
+                          days(r.sendgrid_events_days),
+                          connectors::sendgrid::seen_event_time});
+    return p;
+}
+
 std::optional<std::chrono::seconds> age(util::instant now, std::optional<util::instant> then) {
     if (!then) {
         return std::nullopt;
@@ -165,6 +183,7 @@ struct app::impl : status_source {
     std::unique_ptr<state::dead_letters> dead_letters;
     std::unique_ptr<state::change_log> changes;
     std::unique_ptr<state::audit_log> audit;
+    std::unique_ptr<state::pruner> pruner;
     std::atomic<bool> state_writable{true};
     std::unique_ptr<connectors::token_store> tokens;
     std::unique_ptr<connectors::rate_limiter> limiter;
@@ -233,6 +252,13 @@ struct app::impl : status_source {
                     u[connector] = {depth.unknown, std::nullopt};
                 }
             }
+        }
+        if (pipe) {
+            const auto r = pipe->retention();
+            s.retention.pruned = r.pruned;
+            s.retention.passes = r.passes;
+            s.retention.last_pass_at = r.last_pass_at;
+            s.retention.last_error = r.last_error;
         }
         if (timers) {
             // Timers are not per connector; the count is exact (kept by state::timers).
@@ -470,6 +496,10 @@ struct app::impl : status_source {
         auto* manual = dynamic_cast<util::manual_clock*>(clock.get());
         pipeline_options popt;
         popt.refresh_wait = cfg->daemon().refresh_wait;
+        const auto& retention = cfg->daemon().retention;
+        popt.prune_every = retention.interval;
+        pruner = std::make_unique<state::pruner>(
+            *store, to_policy(retention), static_cast<std::size_t>(retention.chunk));
         pipe = std::make_unique<pipeline>(work_ioc.get_executor(),
                                           pipeline_deps{*store,
                                                         *inbox,
@@ -483,7 +513,8 @@ struct app::impl : status_source {
                                                         *clock,
                                                         manual,
                                                         logs->get("pipeline"),
-                                                        metrics},
+                                                        metrics,
+                                                        pruner.get()},
                                           popt);
         webhooks = std::make_unique<intake>(intake::deps{
             view,
