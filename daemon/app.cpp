@@ -57,6 +57,25 @@ namespace {
 
 constexpr int exit_cant_create = 73;  // EX_CANTCREAT
 constexpr int exit_software = 70;     // EX_SOFTWARE
+constexpr int exit_tempfail = 75;     // EX_TEMPFAIL: restart me
+
+// Whether the data dir has room again: a 2 MiB file can be written, synced and removed.
+bool disk_has_room(const std::filesystem::path& dir) {
+    const auto probe = dir / ".billsync-space-probe";
+    bool ok = false;
+    {
+        std::ofstream out(probe, std::ios::binary | std::ios::trunc);
+        const std::string chunk(64 * 1024, '\0');
+        for (int i = 0; i < 32 && out; ++i) {
+            out.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+        }
+        out.flush();
+        ok = static_cast<bool>(out);
+    }
+    std::error_code ec;
+    std::filesystem::remove(probe, ec);
+    return ok;
+}
 
 http::limits to_http_limits(const config::http_limits& l) {
     http::limits out;
@@ -201,6 +220,8 @@ struct app::impl : status_source {
     std::unique_ptr<http::server> status;
     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
     bool stopping = false;
+    bool resuming = false;  // resume_loop runs (ioc thread only)
+    int exit_code = 0;      // run()'s result when a loop asked to stop
     net::steady_timer watchdog{ioc};
     std::filesystem::path data_dir_at_start;
 
@@ -531,9 +552,69 @@ struct app::impl : status_source {
                         log->info("State is writable again");
                     } else {
                         log->error("State write failed: answering 503 and reporting not ready");
+                        net::post(ioc, [this] { start_resuming(); });
                     }
                 }
             }});
+    }
+
+    // After a failed state write (a full disk: RocksDB then refuses every write until resumed),
+    // tries DB::Resume and a synced probe write with backoff (1 s doubling to 1 min) until both
+    // succeed; then the state is writable and the daemon ready again, without a restart.
+    void start_resuming() {
+        if (resuming || stopping) {
+            return;
+        }
+        resuming = true;
+        net::co_spawn(ioc, resume_loop(), net::detached);
+    }
+
+    // One attempt, on the pipeline's thread (Resume may flush memtables: not on the listeners').
+    net::awaitable<state::status> try_resume() {
+        auto op = [this]() -> net::awaitable<state::status> {
+            if (auto st = store->resume(); !st.ok) {
+                co_return st;
+            }
+            state::batch b(*store);
+            b.put(state::cf::meta, "daemon/resume_probe", util::format_rfc3339(clock->now()));
+            co_return store->write(b, true);
+        };
+        co_return co_await net::co_spawn(work_ioc, std::move(op), use_awaitable);
+    }
+
+    net::awaitable<void> resume_loop() {
+        std::chrono::milliseconds wait{1000};
+        net::steady_timer timer(ioc);
+        while (!stopping && !state_writable.load()) {
+            timer.expires_after(wait);
+            auto [ec] = co_await timer.async_wait(as_tuple_awaitable);
+            if (ec || stopping) {
+                break;
+            }
+            const auto st = co_await try_resume();
+            if (st.ok) {
+                state_writable = true;
+                log->info("State is writable again (resumed after a write failure)");
+                pipe->kick();
+                break;
+            }
+            if (st.needs_reopen && disk_has_room(cfg->daemon().data_dir)) {
+                // Only a reopen clears it: exit so the service manager restarts us (the unit
+                // has Restart=on-failure); every acknowledged delivery is in the WAL.
+                log->critical(
+                    "State cannot resume in place after a failed write; exiting to be restarted "
+                    "error=\"{}\"",
+                    st.message);
+                exit_code = exit_tempfail;
+                co_await shutdown();
+                break;
+            }
+            log->warn("State still not writable, retrying in {}s error=\"{}\"",
+                      std::min<std::int64_t>(wait.count() * 2, 60'000) / 1000,
+                      st.message);
+            wait = std::min<std::chrono::milliseconds>(wait * 2, std::chrono::minutes(1));
+        }
+        resuming = false;
     }
 
     net::awaitable<http::response> deadletter_request(std::string verb, http::request req) {
@@ -815,7 +896,7 @@ struct app::impl : status_source {
         std::error_code ec;
         std::filesystem::remove(data_dir_at_start / runtime_file_name, ec);
         logs->flush();
-        return rc;
+        return rc != 0 ? rc : exit_code;
     }
 };
 
