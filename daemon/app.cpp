@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <ostream>
+#include <random>
 #include <set>
 #include <thread>
 
@@ -489,6 +490,33 @@ struct app::impl : status_source {
         return rt;
     }
 
+    // The reply-token key when [daemon] secrets_key is not set: 32 random bytes made once and
+    // kept in the state (meta), so tokens in emails already sent stay valid across restarts.
+    std::string stored_reply_key() {
+        constexpr std::string_view key_name = "daemon/reply_key";
+        auto found = store->get(state::cf::meta, key_name);
+        if (found.ok() && found.value && found.value->size() == 32) {
+            return *found.value;
+        }
+        std::random_device rd;
+        std::string key;
+        while (key.size() < 32) {
+            const auto v = rd();
+            for (int i = 0; i < 4 && key.size() < 32; ++i) {
+                key.push_back(static_cast<char>((v >> (8 * i)) & 0xffu));
+            }
+        }
+        state::batch b(*store);
+        b.put(state::cf::meta, key_name, key);
+        if (auto st = store->write(b, true); !st.ok) {
+            log->error(
+                "Cannot store the reply-token key; reply tokens change at restart "
+                "error=\"{}\"",
+                st.message);
+        }
+        return key;
+    }
+
     void make_connectors() {
         std::set<std::string, std::less<>> available;
         std::map<std::string, connectors::connector*, std::less<>> view;
@@ -506,7 +534,11 @@ struct app::impl : status_source {
             view.emplace(s.name, c.get());
             connectors.emplace(s.name, std::move(c));
         }
-        auto built = make_rules(*cfg, rule_deps_for(*cfg, available, &metrics));
+        auto deps = rule_deps_for(*cfg, available, &metrics);
+        if (deps.reply_key.empty()) {
+            deps.reply_key = stored_reply_key();
+        }
+        auto built = make_rules(*cfg, deps);
         for (const auto& [name, error] : built.failed) {
             log->error("Workflow disabled rule={}: {}", name, error);
         }

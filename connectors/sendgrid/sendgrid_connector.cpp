@@ -315,7 +315,9 @@ changes_result sendgrid_connector::process_inbound(const state::inbox_event& e,
                                   .subject = field("subject"),
                                   .text = field("text"),
                                   .headers = field("headers"),
-                                  .email = field("email")};
+                                  .email = field("email"),
+                                  .spf = field("SPF"),
+                                  .dkim = field("dkim")};
     auto applied = state::apply(s, b, settings_.name, ms::map_inbound(parts, e.body));
     if (!applied.ok()) {
         return changes_result::failure(applied.st);
