@@ -50,6 +50,19 @@ struct setting_positions {
 
 enum class clock_mode { system, simulated };
 
+// [daemon.retention] (also written `retention.<key>` in [daemon]): how long each kind of row is
+// kept; 0 days keeps it for ever. See docs/configuration.md for the bounds and why.
+struct retention_settings {
+    std::int64_t dedup_days = 30;            // inbox dedup rows (>= 3: SendGrid retries 3 days)
+    std::int64_t sendgrid_events_days = 30;  // SendGrid events already seen (>= 3, as dedup)
+    std::int64_t audit_days = 400;
+    std::int64_t changes_days = 30;
+    std::int64_t outbox_days = 30;        // done actions compacted to a "seen" marker after it
+    std::int64_t outbox_seen_days = 400;  // markers forgotten after it (>= 90, >= dedup_days)
+    std::chrono::milliseconds interval{3'600'000};  // how often a pass starts
+    std::int64_t chunk = 1000;                      // rows examined per step
+};
+
 struct daemon_settings {
     std::filesystem::path data_dir;
     listener_settings webhook;           // [daemon.webhook_listener]; default 0.0.0.0:8080
@@ -66,6 +79,7 @@ struct daemon_settings {
     util::instant clock_start{};            // [daemon.clock] start (simulated only)
     std::optional<secret> secrets_key;      // key for encrypting tokens at rest
     std::string public_url;                 // external base URL of the webhook listener
+    retention_settings retention;           // [daemon.retention]
     setting_positions where;                // source positions for later diagnostics
 };
 

@@ -57,6 +57,38 @@ bool same_port_overlaps(const endpoint& a, const endpoint& b) {
     return a.host == b.host || wildcard(a) || wildcard(b);
 }
 
+// Dedup rows and the SendGrid events seen must outlive the longest bounded vendor redelivery
+// window (SendGrid: 3 days); outbox "seen" markers must outlive any replay of a decision.
+void read_retention(reader r, retention_settings& out) {
+    constexpr std::int64_t max_days = 100 * 366;
+    const auto days = [&r](std::string_view key, std::int64_t min, std::int64_t& value) {
+        if (auto v = r.get_int(key, 0, max_days)) {
+            if (*v != 0 && *v < min) {
+                r.error(key,
+                        "'" + std::string(key) + "' must be 0 (keep for ever) or at least " +
+                            std::to_string(min) + " days");
+            } else {
+                value = *v;
+            }
+        }
+    };
+    days("dedup_days", 3, out.dedup_days);
+    days("sendgrid_events_days", 3, out.sendgrid_events_days);
+    days("audit_days", 1, out.audit_days);
+    days("changes_days", 1, out.changes_days);
+    days("outbox_days", 1, out.outbox_days);
+    days("outbox_seen_days", 90, out.outbox_seen_days);
+    out.interval = r.get_duration("interval", std::chrono::minutes(1), std::chrono::hours(24))
+                       .value_or(out.interval);
+    out.chunk = r.get_int("chunk", 10, 100'000).value_or(out.chunk);
+    const auto dedup_forever = out.dedup_days == 0;
+    if (out.outbox_seen_days != 0 && (dedup_forever || out.outbox_seen_days < out.dedup_days)) {
+        r.error("outbox_seen_days",
+                "'outbox_seen_days' must be 0 (keep for ever) or at least 'dedup_days': a "
+                "redelivered event could otherwise decide an action again");
+    }
+}
+
 void read_daemon(reader& d, daemon_settings& out) {
     out.where.daemon = d.position();
 
@@ -104,6 +136,8 @@ void read_daemon(reader& d, daemon_settings& out) {
                          "' collides with the webhook listener's '" + out.webhook.address.text() +
                          "'");
     }
+
+    read_retention(d.sub("retention"), out.retention);
 
     auto clock = d.sub("clock");
     const auto mode = clock.get_enum("mode", {"system", "simulated"});

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <ostream>
+#include <random>
 #include <set>
 #include <thread>
 
@@ -24,6 +25,7 @@
 #include "connectors/runtime/connector.hpp"
 #include "connectors/runtime/runtime_deps.hpp"
 #include "connectors/runtime/token_store.hpp"
+#include "connectors/sendgrid/sendgrid_connector.hpp"
 #include "daemon/app_config.hpp"
 #include "daemon/identities.hpp"
 #include "daemon/intake.hpp"
@@ -39,6 +41,7 @@
 #include "state/group_commit.hpp"
 #include "state/inbox.hpp"
 #include "state/outbox.hpp"
+#include "state/retention.hpp"
 #include "state/sim_time.hpp"
 #include "state/store.hpp"
 #include "state/tables.hpp"
@@ -55,6 +58,25 @@ namespace {
 
 constexpr int exit_cant_create = 73;  // EX_CANTCREAT
 constexpr int exit_software = 70;     // EX_SOFTWARE
+constexpr int exit_tempfail = 75;     // EX_TEMPFAIL: restart me
+
+// Whether the data dir has room again: a 2 MiB file can be written, synced and removed.
+bool disk_has_room(const std::filesystem::path& dir) {
+    const auto probe = dir / ".billsync-space-probe";
+    bool ok = false;
+    {
+        std::ofstream out(probe, std::ios::binary | std::ios::trunc);
+        const std::string chunk(64 * 1024, '\0');
+        for (int i = 0; i < 32 && out; ++i) {
+            out.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+        }
+        out.flush();
+        ok = static_cast<bool>(out);
+    }
+    std::error_code ec;
+    std::filesystem::remove(probe, ec);
+    return ok;
+}
 
 http::limits to_http_limits(const config::http_limits& l) {
     http::limits out;
@@ -118,6 +140,22 @@ spdlog::level::level_enum to_level(const std::string& text) {
     return level;
 }
 
+std::chrono::seconds days(std::int64_t n) { return std::chrono::days(n); }
+
+state::retention_policy to_policy(const config::retention_settings& r) {
+    state::retention_policy p;
+    p.dedup = days(r.dedup_days);
+    p.audit = days(r.audit_days);
+    p.changes = days(r.changes_days);
+    p.outbox = days(r.outbox_days);
+    p.outbox_seen = days(r.outbox_seen_days);
+    p.expiring.push_back({"sendgrid_events",
+                          std::string(connectors::sendgrid::seen_event_type),
+                          days(r.sendgrid_events_days),
+                          connectors::sendgrid::seen_event_time});
+    return p;
+}
+
 std::optional<std::chrono::seconds> age(util::instant now, std::optional<util::instant> then) {
     if (!then) {
         return std::nullopt;
@@ -165,6 +203,7 @@ struct app::impl : status_source {
     std::unique_ptr<state::dead_letters> dead_letters;
     std::unique_ptr<state::change_log> changes;
     std::unique_ptr<state::audit_log> audit;
+    std::unique_ptr<state::pruner> pruner;
     std::atomic<bool> state_writable{true};
     std::unique_ptr<connectors::token_store> tokens;
     std::unique_ptr<connectors::rate_limiter> limiter;
@@ -182,6 +221,8 @@ struct app::impl : status_source {
     std::unique_ptr<http::server> status;
     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
     bool stopping = false;
+    bool resuming = false;  // resume_loop runs (ioc thread only)
+    int exit_code = 0;      // run()'s result when a loop asked to stop
     net::steady_timer watchdog{ioc};
     std::filesystem::path data_dir_at_start;
 
@@ -233,6 +274,13 @@ struct app::impl : status_source {
                     u[connector] = {depth.unknown, std::nullopt};
                 }
             }
+        }
+        if (pipe) {
+            const auto r = pipe->retention();
+            s.retention.pruned = r.pruned;
+            s.retention.passes = r.passes;
+            s.retention.last_pass_at = r.last_pass_at;
+            s.retention.last_error = r.last_error;
         }
         if (timers) {
             // Timers are not per connector; the count is exact (kept by state::timers).
@@ -475,6 +523,33 @@ struct app::impl : status_source {
         return rt;
     }
 
+    // The reply-token key when [daemon] secrets_key is not set: 32 random bytes made once and
+    // kept in the state (meta), so tokens in emails already sent stay valid across restarts.
+    std::string stored_reply_key() {
+        constexpr std::string_view key_name = "daemon/reply_key";
+        auto found = store->get(state::cf::meta, key_name);
+        if (found.ok() && found.value && found.value->size() == 32) {
+            return *found.value;
+        }
+        std::random_device rd;
+        std::string key;
+        while (key.size() < 32) {
+            const auto v = rd();
+            for (int i = 0; i < 4 && key.size() < 32; ++i) {
+                key.push_back(static_cast<char>((v >> (8 * i)) & 0xffu));
+            }
+        }
+        state::batch b(*store);
+        b.put(state::cf::meta, key_name, key);
+        if (auto st = store->write(b, true); !st.ok) {
+            log->error(
+                "Cannot store the reply-token key; reply tokens change at restart "
+                "error=\"{}\"",
+                st.message);
+        }
+        return key;
+    }
+
     void make_connectors() {
         std::set<std::string, std::less<>> available;
         std::map<std::string, connectors::connector*, std::less<>> view;
@@ -492,7 +567,11 @@ struct app::impl : status_source {
             view.emplace(s.name, c.get());
             connectors.emplace(s.name, std::move(c));
         }
-        auto built = make_rules(*cfg, rule_deps_for(*cfg, available, &metrics));
+        auto deps = rule_deps_for(*cfg, available, &metrics);
+        if (deps.reply_key.empty()) {
+            deps.reply_key = stored_reply_key();
+        }
+        auto built = make_rules(*cfg, deps);
         for (const auto& [name, error] : built.failed) {
             log->error("Workflow disabled rule={}: {}", name, error);
         }
@@ -503,6 +582,10 @@ struct app::impl : status_source {
         auto* manual = dynamic_cast<util::manual_clock*>(clock.get());
         pipeline_options popt;
         popt.refresh_wait = cfg->daemon().refresh_wait;
+        const auto& retention = cfg->daemon().retention;
+        popt.prune_every = retention.interval;
+        pruner = std::make_unique<state::pruner>(
+            *store, to_policy(retention), static_cast<std::size_t>(retention.chunk));
         pipe = std::make_unique<pipeline>(work_ioc.get_executor(),
                                           pipeline_deps{*store,
                                                         *inbox,
@@ -516,7 +599,8 @@ struct app::impl : status_source {
                                                         *clock,
                                                         manual,
                                                         logs->get("pipeline"),
-                                                        metrics},
+                                                        metrics,
+                                                        pruner.get()},
                                           popt);
         webhooks = std::make_unique<intake>(intake::deps{
             view,
@@ -533,9 +617,69 @@ struct app::impl : status_source {
                         log->info("State is writable again");
                     } else {
                         log->error("State write failed: answering 503 and reporting not ready");
+                        net::post(ioc, [this] { start_resuming(); });
                     }
                 }
             }});
+    }
+
+    // After a failed state write (a full disk: RocksDB then refuses every write until resumed),
+    // tries DB::Resume and a synced probe write with backoff (1 s doubling to 1 min) until both
+    // succeed; then the state is writable and the daemon ready again, without a restart.
+    void start_resuming() {
+        if (resuming || stopping) {
+            return;
+        }
+        resuming = true;
+        net::co_spawn(ioc, resume_loop(), net::detached);
+    }
+
+    // One attempt, on the pipeline's thread (Resume may flush memtables: not on the listeners').
+    net::awaitable<state::status> try_resume() {
+        auto op = [this]() -> net::awaitable<state::status> {
+            if (auto st = store->resume(); !st.ok) {
+                co_return st;
+            }
+            state::batch b(*store);
+            b.put(state::cf::meta, "daemon/resume_probe", util::format_rfc3339(clock->now()));
+            co_return store->write(b, true);
+        };
+        co_return co_await net::co_spawn(work_ioc, std::move(op), use_awaitable);
+    }
+
+    net::awaitable<void> resume_loop() {
+        std::chrono::milliseconds wait{1000};
+        net::steady_timer timer(ioc);
+        while (!stopping && !state_writable.load()) {
+            timer.expires_after(wait);
+            auto [ec] = co_await timer.async_wait(as_tuple_awaitable);
+            if (ec || stopping) {
+                break;
+            }
+            const auto st = co_await try_resume();
+            if (st.ok) {
+                state_writable = true;
+                log->info("State is writable again (resumed after a write failure)");
+                pipe->kick();
+                break;
+            }
+            if (st.needs_reopen && disk_has_room(cfg->daemon().data_dir)) {
+                // Only a reopen clears it: exit so the service manager restarts us (the unit
+                // has Restart=on-failure); every acknowledged delivery is in the WAL.
+                log->critical(
+                    "State cannot resume in place after a failed write; exiting to be restarted "
+                    "error=\"{}\"",
+                    st.message);
+                exit_code = exit_tempfail;
+                co_await shutdown();
+                break;
+            }
+            log->warn("State still not writable, retrying in {}s error=\"{}\"",
+                      std::min<std::int64_t>(wait.count() * 2, 60'000) / 1000,
+                      st.message);
+            wait = std::min<std::chrono::milliseconds>(wait * 2, std::chrono::minutes(1));
+        }
+        resuming = false;
     }
 
     net::awaitable<http::response> deadletter_request(std::string verb, http::request req) {
@@ -858,7 +1002,7 @@ struct app::impl : status_source {
         std::error_code ec;
         std::filesystem::remove(data_dir_at_start / runtime_file_name, ec);
         logs->flush();
-        return rc;
+        return rc != 0 ? rc : exit_code;
     }
 };
 

@@ -223,6 +223,11 @@ int main(int argc, char** argv) {
         ->add_option("key", item, "counts, inbox/<c>, outbox/<id>, entity/<t>/<id>, timer/<n>, ...")
         ->required();
     inspect->add_option("-c,--config", config_file, "Configuration file")->required();
+    std::string inspect_since;
+    bool inspect_json = false;
+    inspect->add_option(
+        "--since", inspect_since, "audit: every line from this instant (RFC 3339) on, streamed");
+    inspect->add_flag("--json", inspect_json, "audit: JSON lines, each with its \"at\"");
 
     std::string fu_verb;
     std::string fu_invoice;
@@ -388,7 +393,17 @@ int main(int argc, char** argv) {
             config_file, "followup", "tasks", {}, output_of(tasks_json), std::cout, std::cerr);
     }
     if (*inspect) {
-        return cmd_inspect(config_file, item, std::cout, std::cerr);
+        inspect_options io;
+        io.json = inspect_json;
+        if (!inspect_since.empty()) {
+            util::instant t{};
+            if (!util::parse_rfc3339(inspect_since, t)) {
+                std::cerr << "--since: expected an RFC 3339 instant, e.g. 2026-01-05T00:00:00Z\n";
+                return exit_usage;
+            }
+            io.since = t;
+        }
+        return cmd_inspect(config_file, item, std::cout, std::cerr, io);
     }
     if (*version) {
         return cmd_version();

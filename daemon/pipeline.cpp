@@ -109,6 +109,12 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
     util::counter& timers_dead;
     util::counter& polls_committed;
 
+    // Retention: the pass in progress, and the figures (read by other threads).
+    util::instant next_prune_at{};
+    util::instant pass_started_at{};
+    mutable std::mutex retention_mutex;
+    retention_figures retention_done;
+
     impl(net::any_io_executor ex, pipeline_deps deps, pipeline_options o)
         : strand(net::make_strand(ex)),
           d(std::move(deps)),
@@ -1042,8 +1048,68 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         } catch (...) {
             d.log->error("Starting work failed error=\"{}\"", what_of(std::current_exception()));
         }
+        try {
+            // A pass goes on in the next round at once (a simulated advance waits for it, as
+            // for any due work); each step is bounded, so other work runs in between.
+            if (prune_step()) {
+                did = true;
+            }
+        } catch (...) {
+            note_prune_error(what_of(std::current_exception()));
+        }
         beat();
         co_return did;
+    }
+
+    // Starts a retention pass when one is due, then runs one bounded step of it. Returns whether
+    // the pass has more to do (the loop then goes on without waiting).
+    bool prune_step() {
+        if (d.pruner == nullptr || stopping) {
+            return false;
+        }
+        const auto now = d.clock.now();
+        if (!d.pruner->in_pass()) {
+            if (now < next_prune_at) {
+                return false;
+            }
+            next_prune_at = now + opt.prune_every;
+            auto begun = d.pruner->begin_pass(now);
+            if (!begun.ok()) {
+                note_prune_error(begun.st.message);
+                return false;
+            }
+            pass_started_at = now;
+        }
+        auto step = d.pruner->step();
+        if (!step.ok()) {
+            note_prune_error(step.st.message);
+            return false;
+        }
+        const bool more = d.pruner->in_pass();
+        std::lock_guard lock(retention_mutex);
+        for (const auto& [table, n] : step.value) {
+            retention_done.pruned[table] += n;
+            if (n > 0) {
+                d.metrics
+                    .get_counter("billsync_retention_pruned_total",
+                                 "Rows removed by retention (outbox_compacted: actions reduced to "
+                                 "a seen marker).",
+                                 {{"table", table}})
+                    .inc(n);
+            }
+        }
+        if (!more) {
+            ++retention_done.passes;
+            retention_done.last_pass_at = pass_started_at;
+            retention_done.last_error.clear();
+        }
+        return more;
+    }
+
+    void note_prune_error(const std::string& message) {
+        d.log->warn("Retention pass failed, retried at the next one error=\"{}\"", message);
+        std::lock_guard lock(retention_mutex);
+        retention_done.last_error = message;
     }
 
     // Runs rounds until nothing is due and every lane job has ended.
@@ -1231,6 +1297,11 @@ net::awaitable<util::instant> pipeline::advance(std::chrono::seconds by) {
     };
     co_return co_await net::async_initiate<decltype(use_awaitable), void(util::instant)>(
         std::move(initiate), use_awaitable);
+}
+
+retention_figures pipeline::retention() const {
+    std::lock_guard lock(impl_->retention_mutex);
+    return impl_->retention_done;
 }
 
 std::map<std::string, pipeline::outbox_depth> pipeline::outbox_depths() const {

@@ -15,6 +15,7 @@
 #include "state/dead_letters.hpp"
 #include "state/inbox.hpp"
 #include "state/outbox.hpp"
+#include "state/retention.hpp"
 #include "state/tables.hpp"
 #include "state/timers.hpp"
 #include "util/clock.hpp"
@@ -44,6 +45,9 @@ struct pipeline_deps {
     util::manual_clock* manual_clock;  // set in simulated mode only
     std::shared_ptr<spdlog::logger> log;
     util::metrics_registry& metrics;
+    // Retention (optional): passes start every pipeline_options::prune_every of business time and
+    // go on one bounded step per round, between the other work.
+    state::pruner* pruner = nullptr;
 };
 
 struct pipeline_options {
@@ -59,6 +63,15 @@ struct pipeline_options {
     // No sign of life from the loop for this long: the pipeline counts as stalled (not ready,
     // no watchdog pets).
     std::chrono::milliseconds stall_after{20'000};
+    std::chrono::milliseconds prune_every{3'600'000};  // business time between retention passes
+};
+
+// Rows removed by retention since the start, for /status and /metrics.
+struct retention_figures {
+    std::map<std::string, std::uint64_t> pruned;  // table label -> rows (compacted for outbox)
+    std::uint64_t passes = 0;                     // passes completed
+    std::optional<util::instant> last_pass_at;    // when the last completed pass started
+    std::string last_error;
 };
 
 // The engine behind the webhook listener: drains each connector's inbox in order, hands events to
@@ -97,6 +110,7 @@ public:
         std::optional<util::instant> oldest;
     };
     std::map<std::string, outbox_depth> outbox_depths() const;
+    retention_figures retention() const;
 
     // The loop runs and showed a sign of life within stall_after of `now`. Thread-safe.
     bool alive(std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now()) const;

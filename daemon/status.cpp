@@ -108,6 +108,15 @@ std::string render_status_json(const status_snapshot& s) {
         }
         q["count"] = total;
     }
+    j["retention"] = {
+        {"pruned", s.retention.pruned},
+        {"passes", s.retention.passes},
+        {"last_pass_at",
+         s.retention.last_pass_at ? nlohmann::json(util::format_rfc3339(*s.retention.last_pass_at))
+                                  : nlohmann::json(nullptr)},
+        {"last_error",
+         s.retention.last_error.empty() ? nlohmann::json(nullptr)
+                                        : nlohmann::json(s.retention.last_error)}};
     return j.dump(2);
 }
 

@@ -30,6 +30,14 @@ struct queue_depth {
     std::optional<std::chrono::seconds> oldest_age;
 };
 
+// Rows removed by retention since the start ([daemon.retention]).
+struct retention_status {
+    std::map<std::string, std::uint64_t> pruned;  // table -> rows (outbox_compacted: compacted)
+    std::uint64_t passes = 0;
+    std::optional<util::instant> last_pass_at;
+    std::string last_error;
+};
+
 // Everything /status and /readyz report, taken in one go.
 struct status_snapshot {
     std::chrono::seconds uptime{};
@@ -49,6 +57,7 @@ struct status_snapshot {
     std::vector<connector_status> connectors;
     // queue name ("inbox", "outbox", "timers", "dead_letters") -> per-connector depth ("" = all)
     std::map<std::string, std::map<std::string, queue_depth>> queues;
+    retention_status retention;
 };
 
 class status_source {

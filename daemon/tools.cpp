@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <signal.h>
 
+#include <deque>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <ostream>
@@ -230,10 +231,67 @@ int cmd_deadletters(const std::string& config_file,
     return exit_ok;
 }
 
+std::uint64_t stream_audit(const state::store& s,
+                           std::optional<util::instant> since,
+                           std::size_t limit,
+                           bool json,
+                           std::ostream& out) {
+    const auto write = [&out, json](std::string_view key, std::string_view value) {
+        const auto at = util::format_rfc3339(state::keys::to_instant(state::keys::read_be64(key)));
+        if (!json) {
+            out << at << "  " << value << "\n";
+            return;
+        }
+        auto j = nlohmann::json::parse(value, nullptr, false);
+        if (!j.is_object()) {
+            j = nlohmann::json{{"line", std::string(value)}};
+        }
+        j["at"] = at;
+        out << j.dump() << "\n";
+    };
+    std::uint64_t written = 0;
+    if (since) {
+        std::string from;
+        state::keys::append_instant(from, *since);
+        s.for_each_range(
+            state::cf::audit, from, "", [&](std::string_view key, std::string_view value) {
+                if (limit != 0 && written == limit) {
+                    return false;
+                }
+                if (key.size() == 16) {
+                    write(key, value);
+                    ++written;
+                }
+                return true;
+            });
+        return written;
+    }
+    // The last `limit` lines, kept in a ring of that size while the log streams past.
+    std::deque<std::pair<std::string, std::string>> ring;
+    if (limit > 0) {
+        s.for_each(state::cf::audit, "", [&](std::string_view key, std::string_view value) {
+            if (key.size() != 16) {
+                return true;
+            }
+            if (ring.size() == limit) {
+                ring.pop_front();
+            }
+            ring.emplace_back(key, value);
+            return true;
+        });
+    }
+    for (const auto& [key, value] : ring) {
+        write(key, value);
+        ++written;
+    }
+    return written;
+}
+
 int cmd_inspect(const std::string& config_file,
                 const std::string& key,
                 std::ostream& out,
-                std::ostream& err) {
+                std::ostream& err,
+                const inspect_options& options) {
     auto cfg = load_quietly(config_file, err);
     if (!cfg) {
         return exit_config;
@@ -340,18 +398,27 @@ int cmd_inspect(const std::string& config_file,
         out << *v.value << "\n";
         return exit_ok;
     }
-    if (head == "audit" || head == "changes") {
+    if (head == "audit") {
+        const std::size_t limit = options.since && rest.empty() ? 0 : last_n(20);
+        stream_audit(s, options.since, limit, options.json, out);
+        return exit_ok;
+    }
+    if (head == "changes") {
+        // The last n records, kept in a ring of n: memory never grows with the log.
         const auto n = last_n(20);
-        std::vector<std::string> lines;
-        s.for_each(head == "audit" ? state::cf::audit : state::cf::changes,
-                   "",
-                   [&lines](std::string_view, std::string_view v) {
-                       lines.emplace_back(v);
-                       return true;
-                   });
-        const auto from = lines.size() > n ? lines.size() - n : 0;
-        for (auto i = from; i < lines.size(); ++i) {
-            out << lines[i] << "\n";
+        std::deque<std::string> lines;
+        s.for_each(state::cf::changes, "", [&lines, n](std::string_view, std::string_view v) {
+            if (n == 0) {
+                return false;
+            }
+            if (lines.size() == n) {
+                lines.pop_front();
+            }
+            lines.emplace_back(v);
+            return true;
+        });
+        for (const auto& line : lines) {
+            out << line << "\n";
         }
         return exit_ok;
     }

@@ -57,11 +57,27 @@ int cmd_deadletters(const std::string& config_file,
 //   timer/<name>                 one durable timer
 //   deadletter/<id>              one dead letter
 //   cursor/<key>                 a polling cursor
-//   audit[/<n>]                  the last n audit lines (default 20)
+//   audit[/<n>]                  the last n audit lines (default 20); with --since, every line
+//                                from then on (at most n when n is given)
 //   changes[/<n>]                the last n change records (default 20)
+struct inspect_options {
+    std::optional<util::instant> since;  // audit: from this time on
+    bool json = false;                   // audit: JSON lines with their "at"
+};
 int cmd_inspect(const std::string& config_file,
                 const std::string& key,
                 std::ostream& out,
-                std::ostream& err);
+                std::ostream& err,
+                const inspect_options& options = {});
+
+// Writes audit lines in time order as it reads them (memory bounded by `last`, never by the
+// column family): every line from `since` on (at most `limit`, 0: no limit), or without `since`
+// the last `limit` lines. Human form "<time>  <line>"; json: one object per line with "at".
+// Returns how many lines were written.
+std::uint64_t stream_audit(const state::store& s,
+                           std::optional<util::instant> since,
+                           std::size_t limit,
+                           bool json,
+                           std::ostream& out);
 
 }  // namespace billsync::daemon

@@ -600,7 +600,8 @@ json to_json(const inbound_message& m) {
                 {"text", m.text},
                 {"keyword", m.keyword},
                 {"in_reply_to", m.in_reply_to},
-                {"references", m.references}};
+                {"references", m.references},
+                {"sender_verified", m.sender_verified}};
 }
 
 json to_json(const staff& s) {

@@ -183,6 +183,9 @@ struct inbound_message {
     std::string
         keyword;  // SMS: "stop", "start", "help" when the body is one (mappings/sms_keywords)
     std::string in_reply_to, references;  // email threading headers, as received
+    // Email: the receiving side checked the sender (SPF and DKIM for the From domain passed, e.g.
+    // SendGrid Inbound Parse's `SPF` and `dkim` fields), so `from` may be trusted. SMS: unused.
+    bool sender_verified = false;
 
     friend bool operator==(const inbound_message&, const inbound_message&) = default;
 };

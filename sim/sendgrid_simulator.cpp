@@ -307,7 +307,13 @@ std::string sendgrid_simulator::inbound_form(const std::string& boundary,
         body += value + "\r\n";
     };
     field("headers", headers);
-    field("dkim", "{@example.com : pass}");
+    const auto at = from.rfind('@');
+    const auto close = from.find('>', at == std::string::npos ? 0 : at);
+    const auto domain =
+        at == std::string::npos
+            ? std::string("example.com")
+            : from.substr(at + 1, close == std::string::npos ? std::string::npos : close - at - 1);
+    field("dkim", "{@" + domain + " : pass}");
     field("to", to);
     field("from", from);
     field("subject", subject);

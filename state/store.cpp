@@ -376,6 +376,16 @@ store::~store() {
     }
 }
 
+status store::resume() {
+    if (read_only_ || db_ == nullptr) {
+        return status::success();
+    }
+    auto s = db_->Resume();
+    auto out = status::from(s);
+    out.needs_reopen = !s.ok() && s.severity() >= rocksdb::Status::Severity::kFatalError;
+    return out;
+}
+
 status store::write_raw(rocksdb::WriteBatch* wb, bool sync) {
     if (read_only_) {
         return status::failure("data dir " + dir_.string() + " is open read-only");

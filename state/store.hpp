@@ -42,9 +42,14 @@ struct status {
     std::string message;
     bool io_error = false;  // the disk or file system failed; the daemon should stop accepting
     bool no_space = false;  // a subset of io_error: the volume is full
+    // RocksDB cannot resume from this error in place (its severity is fatal, e.g. a failed WAL
+    // append): only closing and reopening the database clears it.
+    bool needs_reopen = false;
 
     static status success() { return {}; }
-    static status failure(std::string message) { return {false, std::move(message), false, false}; }
+    static status failure(std::string message) {
+        return {false, std::move(message), false, false, false};
+    }
     static status from(const rocksdb::Status& s);
 
     explicit operator bool() const noexcept { return ok; }
@@ -157,6 +162,12 @@ public:
 
     // Read-only (secondary) instances: pick up what the primary wrote since.
     status catch_up();
+    // After a background error (a failed WAL, flush or compaction write, e.g. on a full disk)
+    // RocksDB refuses every write until it is resumed: DB::Resume() clears the error once its
+    // cause has gone (and fails while it has not). OK when there is nothing to resume. A fatal
+    // error (RocksDB 7.8 classes a failed WAL append so) cannot be resumed in place: the result
+    // then has needs_reopen set.
+    status resume();
     // Flushes memtables to SST files (tests, shutdown of tools); the WAL already holds the data.
     status flush();
     // A consistent copy of the whole database in `dir` (which must not exist yet), made with a

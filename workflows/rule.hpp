@@ -40,6 +40,9 @@ struct rule_deps {
     // [sources]: the connector that is the source of truth per data type ("invoices",
     // "payments", "clients", "time_entries", "work_items"); a type not listed has none.
     std::map<std::string, std::string, std::less<>> sources;
+    // The key of per-invoice reply tokens (HMAC), derived from the daemon's key; see
+    // followup::reply_token.
+    std::string reply_key;
     std::string source_of(std::string_view data_type) const {
         const auto it = sources.find(data_type);
         return it == sources.end() ? std::string() : it->second;

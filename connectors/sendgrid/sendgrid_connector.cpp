@@ -24,7 +24,7 @@ namespace ms = mappings::sendgrid;
 using changes_result = state::result<std::vector<mappings::change>>;
 
 constexpr std::string_view provider = "sendgrid";
-constexpr std::string_view seen_type = "sendgrid_event";
+constexpr std::string_view seen_type = seen_event_type;
 
 std::string sha256_hex(std::string_view body) { return util::hex_encode(util::sha256(body)); }
 
@@ -232,6 +232,21 @@ changes_result sendgrid_connector::process(const state::inbox_event& e,
         state::status::failure("unknown sendgrid event kind '" + e.kind + "'"));
 }
 
+std::optional<util::instant> seen_event_time(std::string_view row) {
+    const auto j = json::parse(row, nullptr, false);
+    if (!j.is_object()) {
+        return std::nullopt;
+    }
+    for (const char* key : {"seen", "at"}) {
+        util::instant t{};
+        if (j.contains(key) && j[key].is_string() &&
+            util::parse_rfc3339(j[key].get<std::string>(), t)) {
+            return t;
+        }
+    }
+    return std::nullopt;
+}
+
 changes_result sendgrid_connector::process_events(const state::inbox_event& e,
                                                   const state::store& s,
                                                   state::batch& b) {
@@ -253,7 +268,8 @@ changes_result sendgrid_connector::process_events(const state::inbox_event& e,
         if (seen) {
             continue;
         }
-        const json seen_row{{"event", ev.name}, {"at", ev.at}};
+        const json seen_row{
+            {"event", ev.name}, {"at", ev.at}, {"seen", util::format_rfc3339(e.received_at)}};
         for (const auto& k : ev.dedup_keys) {
             state::put_entity(b, seen_type, k, seen_row.dump());
         }
@@ -299,7 +315,9 @@ changes_result sendgrid_connector::process_inbound(const state::inbox_event& e,
                                   .subject = field("subject"),
                                   .text = field("text"),
                                   .headers = field("headers"),
-                                  .email = field("email")};
+                                  .email = field("email"),
+                                  .spf = field("SPF"),
+                                  .dkim = field("dkim")};
     auto applied = state::apply(s, b, settings_.name, ms::map_inbound(parts, e.body));
     if (!applied.ok()) {
         return changes_result::failure(applied.st);

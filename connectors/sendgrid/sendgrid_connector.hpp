@@ -44,6 +44,12 @@ struct settings {
 
 settings from(const connector_settings& s);
 
+// The entity type of the rows that remember SendGrid events already processed (their dedup
+// keys), and when such a row was written (or the event's own time for rows written before
+// that was stored); nullopt when it carries neither. Retention prunes these rows by it.
+inline constexpr std::string_view seen_event_type = "sendgrid_event";
+std::optional<util::instant> seen_event_time(std::string_view row);
+
 class sendgrid_connector final : public connector {
 public:
     explicit sendgrid_connector(settings s);

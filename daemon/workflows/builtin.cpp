@@ -5,6 +5,7 @@
 #include "daemon/workflows/draft_time_settings.hpp"
 #include "daemon/workflows/followup_settings.hpp"
 #include "daemon/workflows/invoicing_settings.hpp"
+#include "util/crypto.hpp"
 #include "workflows/draft_time/draft_time_rule.hpp"
 #include "workflows/followup/followup_rule.hpp"
 #include "workflows/invoicing/invoicing_rule.hpp"
@@ -46,6 +47,9 @@ workflows::rule_deps rule_deps_for(const app_config& cfg,
     workflows::rule_deps deps;
     deps.time_zone = cfg.daemon().time_zone;
     deps.metrics = metrics;
+    if (const auto& key = cfg.daemon().secrets_key) {
+        deps.reply_key = util::hmac_sha256(key->reveal(), "billsync/followup/reply-token/v1");
+    }
     for (const auto& [type, owner] : cfg.sources.owners) {
         deps.sources.emplace(type, owner);
     }

@@ -148,6 +148,65 @@ std::optional<std::vector<event>> map_events(std::string_view body, std::string&
     return out;
 }
 
+namespace {
+
+std::string lowered(std::string_view s) {
+    std::string out(s);
+    for (auto& c : out) {
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    return out;
+}
+
+std::string_view trimmed(std::string_view s) {
+    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())) != 0) {
+        s.remove_prefix(1);
+    }
+    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())) != 0) {
+        s.remove_suffix(1);
+    }
+    return s;
+}
+
+}  // namespace
+
+bool sender_verified(std::string_view spf, std::string_view dkim, std::string_view from_address) {
+    const auto spf_result = lowered(trimmed(spf));
+    if (spf_result != "pass" && !spf_result.starts_with("pass ")) {
+        return false;
+    }
+    const auto at = from_address.rfind('@');
+    if (at == std::string_view::npos || at + 1 == from_address.size()) {
+        return false;
+    }
+    const auto from_domain = lowered(from_address.substr(at + 1));
+    // "{@a.example : pass, @b.example : fail}": one result per signing domain.
+    std::string_view rest = trimmed(dkim);
+    if (rest.starts_with('{') && rest.ends_with('}')) {
+        rest = rest.substr(1, rest.size() - 2);
+    }
+    while (!rest.empty()) {
+        const auto comma = rest.find(',');
+        const auto item = trimmed(rest.substr(0, comma));
+        rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+        const auto colon = item.rfind(':');
+        if (colon == std::string_view::npos) {
+            continue;
+        }
+        auto domain = lowered(trimmed(item.substr(0, colon)));
+        if (domain.starts_with('@')) {
+            domain.erase(0, 1);
+        }
+        const auto result = lowered(trimmed(item.substr(colon + 1)));
+        const bool aligned =
+            !domain.empty() && (from_domain == domain || from_domain.ends_with("." + domain));
+        if (aligned && result == "pass") {
+            return true;
+        }
+    }
+    return false;
+}
+
 inbound_message map_inbound(const inbound_parts& p, std::string_view post_body) {
     std::string header_block = p.headers;
     std::string text = p.text;
@@ -176,6 +235,7 @@ inbound_message map_inbound(const inbound_parts& p, std::string_view post_body) 
     m.text = std::move(text);
     m.in_reply_to = email::raw_header_value(header_block, "In-Reply-To");
     m.references = email::raw_header_value(header_block, "References");
+    m.sender_verified = sender_verified(p.spf, p.dkim, m.from);
     return m;
 }
 

@@ -39,7 +39,13 @@ std::optional<std::vector<event>> map_events(std::string_view body, std::string&
 // headers; raw mode: the whole MIME message in `email`).
 struct inbound_parts {
     std::string from, to, subject, text, headers, email;
+    std::string spf;   // the `SPF` field: "pass", "fail", "softfail", "none", ...
+    std::string dkim;  // the `dkim` field: "{@example.com : pass}" or "none"
 };
+
+// Whether SendGrid's checks vouch for the sender: SPF passed and DKIM passed for the From
+// address's domain (or a parent domain of it).
+bool sender_verified(std::string_view spf, std::string_view dkim, std::string_view from_address);
 
 // The inbound mail. Its id is the Message-ID, else "sha256:<hex of the whole post>".
 inbound_message map_inbound(const inbound_parts& p, std::string_view post_body);

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -58,7 +59,10 @@ daemon_process::daemon_process(std::vector<std::string> args,
         }
         if (max_file_bytes != 0) {
             ::signal(SIGXFSZ, SIG_IGN);
-            rlimit lim{max_file_bytes, max_file_bytes};
+            // The soft limit only: set_max_file_bytes can raise it again without privileges.
+            rlimit lim{};
+            ::getrlimit(RLIMIT_FSIZE, &lim);
+            lim.rlim_cur = std::min<rlim_t>(max_file_bytes, lim.rlim_max);
             ::setrlimit(RLIMIT_FSIZE, &lim);
         }
         ::execve(argv[0], argv.data(), envp.data());
@@ -66,6 +70,16 @@ daemon_process::daemon_process(std::vector<std::string> args,
     }
     ::close(fds[1]);
     reader_ = std::thread([this, fd = fds[0]] { reader(fd); });
+}
+
+bool daemon_process::set_max_file_bytes(std::uint64_t max_file_bytes) {
+    rlimit lim{};
+    if (::prlimit(pid_, RLIMIT_FSIZE, nullptr, &lim) != 0) {
+        return false;
+    }
+    lim.rlim_cur =
+        max_file_bytes == 0 ? lim.rlim_max : std::min<rlim_t>(max_file_bytes, lim.rlim_max);
+    return ::prlimit(pid_, RLIMIT_FSIZE, &lim, nullptr) == 0;
 }
 
 daemon_process::~daemon_process() {

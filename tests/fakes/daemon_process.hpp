@@ -34,6 +34,8 @@ public:
     daemon_process& operator=(const daemon_process&) = delete;
 
     pid_t pid() const noexcept { return pid_; }
+    // Changes the running child's file size cap (0: none): the full disk clears, or fills.
+    bool set_max_file_bytes(std::uint64_t max_file_bytes);
     // Waits until a stderr line contains `needle` (counting from the start of output).
     bool wait_for_line(const std::string& needle,
                        std::chrono::milliseconds timeout = std::chrono::seconds(20));

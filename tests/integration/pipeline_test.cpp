@@ -312,6 +312,55 @@ TEST(pipeline, a_full_disk_answers_503_turns_not_ready_and_loses_no_acknowledged
     EXPECT_EQ(d.stop(), 0);
 }
 
+// A WAL append that failed (here: the file size cap, as on a full disk) stops RocksDB's writes.
+// The daemon retries DB::Resume with backoff; RocksDB 7.8 classes a failed WAL append as fatal
+// (it cannot resume in place), so once there is room again the daemon exits with EX_TEMPFAIL
+// (75) for the service manager to restart it (Restart=on-failure), never sooner, and the
+// restarted daemon is ready with every acknowledged delivery. (A resumable error clears in place
+// and logs "State is writable again".)
+TEST(pipeline, after_a_full_disk_clears_the_daemon_recovers_without_an_operator) {
+    testing::temp_dir dir;
+    testing::action_recorder recorder;
+    testing::billsync_daemon d(
+        dir.path(), config_text(recorder.url()), {std::string("PIPELINE_SECRET=") + secret});
+    ASSERT_TRUE(d.start(1u << 20)) << d.output();
+    const std::string pad(900, 'x');
+    unsigned refused = 0;
+    int acked = 0;
+    for (int i = 0; i < 5000 && refused == 0; ++i) {
+        const auto body = R"({"id":"big)" + std::to_string(i) + R"(","pad":")" + pad + "\"}";
+        const auto r =
+            testing::post_signed(d.webhook_port(), "demo", secret, body, "big" + std::to_string(i));
+        if (r.status == 200) {
+            ++acked;
+        } else {
+            refused = r.status;
+        }
+    }
+    ASSERT_EQ(refused, 503u);
+    // While the disk stays full the daemon keeps trying and stays up, not ready.
+    ASSERT_TRUE(d.process().wait_for_line("State still not writable", std::chrono::seconds(30)))
+        << d.output();
+    EXPECT_EQ(d.status_get("/readyz").status, 503u);
+
+    ASSERT_TRUE(d.process().set_max_file_bytes(0));  // room again
+    const auto rc = d.process().wait_exit(std::chrono::seconds(60));
+    ASSERT_TRUE(rc.has_value()) << d.output();
+    EXPECT_EQ(*rc, 75) << d.output();
+    EXPECT_NE(d.output().find("exiting to be restarted"), std::string::npos) << d.output();
+
+    // What the service manager does: start it again. Ready, nothing acknowledged lost.
+    ASSERT_TRUE(d.start()) << d.output();
+    EXPECT_EQ(d.status_get("/readyz").status, 200u);
+    ASSERT_NE(d.advance(0), "");
+    const auto [code, out] = d.cli({"inspect", "counts"});
+    ASSERT_EQ(code, 0) << out;
+    const auto rows = nlohmann::json::parse(out.substr(out.find('{')));
+    EXPECT_GE(rows["entities"].get<int>(), acked);
+    EXPECT_EQ(rows["inbox"], 0);
+    EXPECT_EQ(d.stop(), 0);
+}
+
 TEST(pipeline, clock_advance_does_not_exist_in_system_mode) {
     testing::temp_dir dir;
     testing::billsync_daemon d(dir.path(),

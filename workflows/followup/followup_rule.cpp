@@ -117,17 +117,36 @@ void print_sequence(std::ostream& out, const json& j) {
 
 }  // namespace
 
-std::string reply_token(std::string_view invoice_id) {
-    return "inv-" + util::hex_encode(util::sha256(invoice_id)).substr(0, 12);
+std::string reply_token(std::string_view key, std::string_view invoice_id) {
+    return "r-" + util::hex_encode(util::hmac_sha256(key, invoice_id)).substr(0, 24);
 }
 
-std::string reply_address(std::string_view reply_to, std::string_view invoice_id) {
+std::string reply_address(std::string_view reply_to,
+                          std::string_view key,
+                          std::string_view invoice_id) {
     const auto at = reply_to.find('@');
     if (reply_to.empty() || at == std::string_view::npos) {
         return std::string(reply_to);
     }
-    return std::string(reply_to.substr(0, at)) + "+" + reply_token(invoice_id) +
+    return std::string(reply_to.substr(0, at)) + "+" + reply_token(key, invoice_id) +
            std::string(reply_to.substr(at));
+}
+
+bool mentions_number(std::string_view text, std::string_view number) {
+    if (number.empty()) {
+        return false;
+    }
+    const auto word = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
+    for (auto pos = text.find(number); pos != std::string_view::npos;
+         pos = text.find(number, pos + 1)) {
+        const bool starts = pos == 0 || !word(text[pos - 1]);
+        const auto end = pos + number.size();
+        const bool ends = end == text.size() || !word(text[end]);
+        if (starts && ends) {
+            return true;
+        }
+    }
+    return false;
 }
 
 followup_invoice adapt(const mappings::invoice& inv,
@@ -444,8 +463,8 @@ state::status followup_rule::apply(const plan_result& r, const loaded& l, contex
                      {"invoice", id},
                      {"touch", a.touch}};
         if (!routes_.reply_to.empty()) {
-            payload["reply_to"] = reply_address(routes_.reply_to, id);
-            state::put_entity(ctx.b, "followup_reply", reply_token(id), id);
+            payload["reply_to"] = reply_address(routes_.reply_to, routes_.reply_key, id);
+            state::put_entity(ctx.b, "followup_reply", reply_token(routes_.reply_key, id), id);
         }
         if (auto st = enqueue(a.key, routes_.email, "email.send", std::move(payload)); !st.ok) {
             return st;
@@ -475,6 +494,7 @@ state::status followup_rule::observe(std::string_view invoice_id, context& ctx) 
 }
 
 state::status followup_rule::on_reply(const std::vector<std::string>& invoice_ids,
+                                      bool verified,
                                       std::string_view text,
                                       std::string_view channel,
                                       context& ctx) const {
@@ -486,7 +506,8 @@ state::status followup_rule::on_reply(const std::vector<std::string>& invoice_id
         if (!l.value) {
             continue;
         }
-        const auto r = planner_.on_reply(l.value->state, l.value->view, text, channel, ctx.now);
+        const auto r =
+            planner_.on_reply(l.value->state, l.value->view, text, channel, ctx.now, verified);
         if (auto st = apply(r, *l.value, ctx); !st.ok) {
             return st;
         }
@@ -561,11 +582,13 @@ state::status followup_rule::on_change(const mappings::change& c, context& ctx) 
         const auto& from = inbound->from;
         const auto ids =
             invoices_of([&from](const mappings::client& cl) { return cl.contact.mobile == from; });
-        return on_reply(ids, inbound->text, "sms", ctx);
+        return on_reply(ids, true, inbound->text, "sms", ctx);
     }
     {
         std::vector<std::string> ids;
-        // The per-invoice reply address names the invoice.
+        // A keyed token in the reply address names the invoice, whoever sent the mail (only we
+        // can make one); an old unkeyed one ("inv-…") could be forged: unverified.
+        bool verified = true;
         for (const auto& address : inbound->to) {
             const auto a = bare_address(address);
             const auto plus = a.find('+');
@@ -573,15 +596,18 @@ state::status followup_rule::on_change(const mappings::change& c, context& ctx) 
             if (plus == std::string::npos || at == std::string::npos || plus > at) {
                 continue;
             }
-            auto row = state::get_entity(
-                *ctx.store, ctx.b, "followup_reply", a.substr(plus + 1, at - plus - 1));
+            const auto token = a.substr(plus + 1, at - plus - 1);
+            auto row = state::get_entity(*ctx.store, ctx.b, "followup_reply", token);
             if (row.ok() && row.value) {
                 ids.push_back(*row.value);
+                verified = verified && !token.starts_with("inv-");
             }
         }
         if (ids.empty()) {
             // Otherwise: the sender is a client's billing address and the subject names the
-            // invoice number.
+            // invoice number (as a whole word). The From address is only trusted when the
+            // receiving side verified it (SPF and DKIM passed).
+            verified = inbound->sender_verified;
             const auto from = bare_address(inbound->from);
             const auto& subject = inbound->subject;
             const auto candidates = invoices_of([&from](const mappings::client& cl) {
@@ -593,12 +619,12 @@ state::status followup_rule::on_change(const mappings::change& c, context& ctx) 
                     continue;
                 }
                 const auto number = text_of(json::parse(*row.value, nullptr, false), "number");
-                if (!number.empty() && subject.find(number) != std::string::npos) {
+                if (mentions_number(subject, number)) {
                     ids.push_back(id);
                 }
             }
         }
-        return on_reply(ids, inbound->subject + "\n" + inbound->text, "email", ctx);
+        return on_reply(ids, verified, inbound->subject + "\n" + inbound->text, "email", ctx);
     }
 }
 
@@ -810,6 +836,7 @@ std::unique_ptr<followup_rule> make(const settings& s, const rule_deps& deps, st
     routes.email = pick(s.email_connector, "email");
     routes.sms = pick(s.sms_connector, "sms");
     routes.reply_to = s.reply_to;
+    routes.reply_key = deps.reply_key;
     routes.coordinator_email = s.coordinator_email;
     routes.invoices_from = deps.source_of("invoices");
     routes.clients_from = deps.source_of("clients");

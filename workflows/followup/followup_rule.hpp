@@ -30,6 +30,7 @@ struct channel_routes {
     // Replies: client email replies go to reply_to with "+<token>" added to the local part, so an
     // inbound reply names its invoice. Empty: no per-invoice reply address.
     std::string reply_to;
+    std::string reply_key;          // HMAC key of the reply tokens (rule_deps::reply_key)
     std::string coordinator_email;  // tasks are also emailed here when set
     // [sources]: only invoices from `invoices_from` are followed up (empty: from any ledger);
     // a client's contact fields come from its linked client in `clients_from` when it has one.
@@ -37,9 +38,17 @@ struct channel_routes {
     std::string clients_from;
 };
 
-// The reply token of an invoice ("inv-" + 12 hex of its id's hash) and the address built from it.
-std::string reply_token(std::string_view invoice_id);
-std::string reply_address(std::string_view reply_to, std::string_view invoice_id);
+// The reply token of an invoice, "r-" + 24 hex of HMAC-SHA256(key, invoice id), and the address
+// built from it. Keyed, so nobody without the daemon's key can name an invoice in a reply.
+// Tokens of the older unkeyed form ("inv-" + 12 hex of the id's SHA-256), already sent in
+// emails, are still recognised, but as an unverified sender: a dispute becomes a task, not a
+// pause.
+std::string reply_token(std::string_view key, std::string_view invoice_id);
+std::string reply_address(std::string_view reply_to,
+                          std::string_view key,
+                          std::string_view invoice_id);
+// Whether `number` appears in `text` as a whole word ("10" is not in "1005" nor in "A-10x").
+bool mentions_number(std::string_view text, std::string_view number);
 
 // The planner's view of a canonical invoice and its client (nullptr: unknown client).
 followup_invoice adapt(const mappings::invoice& inv,
@@ -114,6 +123,7 @@ private:
                                    bool resume,
                                    context& ctx) const;
     state::status on_reply(const std::vector<std::string>& invoice_ids,
+                           bool verified,
                            std::string_view text,
                            std::string_view channel,
                            context& ctx) const;

@@ -813,7 +813,8 @@ plan_result planner::on_reply(const sequence_state& state,
                               const followup_invoice& inv,
                               std::string_view text,
                               std::string_view channel,
-                              util::instant now) const {
+                              util::instant now,
+                              bool verified) const {
     step st{*this, inv, now, {state, {}, {}, {}}};
     auto& s = st.s();
     if (!s.seen) {
@@ -855,6 +856,14 @@ plan_result planner::on_reply(const sequence_state& state,
     }
     const auto task = title && body ? std::string("dispute task opened")
                                     : "dispute task NOT opened (" + problem + ")";
+    if (!verified) {
+        st.decide(decision_kind::note,
+                  "dispute keyword in " + std::string(channel) +
+                      " reply from an unverified sender (SPF/DKIM did not pass, or an old reply "
+                      "token); not paused, a person checks it; " +
+                      task);
+        return std::move(st.r);
+    }
     if (!pausable) {
         st.decide(decision_kind::note,
                   "dispute keyword in " + std::string(channel) + " reply; sequence is " +

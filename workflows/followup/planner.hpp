@@ -188,12 +188,15 @@ public:
                          const followup_invoice& fresh,
                          util::instant now) const;
     // A reply matched to this invoice (email) or its client's number (SMS). A dispute keyword
-    // pauses the sequence and opens a dispute task.
+    // pauses the sequence and opens a dispute task. From a sender that is not verified (an email
+    // whose SPF/DKIM did not pass, or that carries an old unkeyed reply token) it opens the task
+    // for a person to check and says so in the audit, but never pauses.
     plan_result on_reply(const sequence_state& s,
                          const followup_invoice& inv,
                          std::string_view text,
                          std::string_view channel,  // "email" or "sms"
-                         util::instant now) const;
+                         util::instant now,
+                         bool verified = true) const;
     // Operator commands. resume() recomputes the schedule from now: touches whose time passed
     // while paused are skipped, not sent.
     plan_result resume(const sequence_state& s,

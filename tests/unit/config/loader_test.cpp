@@ -54,6 +54,45 @@ TEST(loader, minimal_file_gets_every_default) {
     EXPECT_EQ(d.where.webhook_address.line, 1U);  // absent: the nearest table
 }
 
+TEST(loader, retention_defaults_dotted_keys_and_bounds) {
+    auto defaults = load_text(minimal);
+    ASSERT_TRUE(defaults.config) << defaults.rendered();
+    const auto& dr = defaults.config->daemon.retention;
+    EXPECT_EQ(dr.dedup_days, 30);
+    EXPECT_EQ(dr.sendgrid_events_days, 30);
+    EXPECT_EQ(dr.audit_days, 400);
+    EXPECT_EQ(dr.changes_days, 30);
+    EXPECT_EQ(dr.outbox_days, 30);
+    EXPECT_EQ(dr.outbox_seen_days, 400);
+    EXPECT_EQ(dr.interval, 1h);
+    EXPECT_EQ(dr.chunk, 1000);
+
+    auto r = load_text(std::string(minimal) +
+                       "retention.dedup_days = 7\n"
+                       "retention.audit_days = 0\n"
+                       "retention.interval = \"15m\"\n");
+    ASSERT_TRUE(r.config) << r.rendered();
+    EXPECT_EQ(r.config->daemon.retention.dedup_days, 7);
+    EXPECT_EQ(r.config->daemon.retention.audit_days, 0);  // keep for ever
+    EXPECT_EQ(r.config->daemon.retention.interval, 15min);
+
+    // Shorter than SendGrid's 3-day redelivery window, or markers shorter than dedup: refused.
+    auto bad = load_text(std::string(minimal) +
+                         "[daemon.retention]\n"
+                         "dedup_days = 2\n"
+                         "outbox_seen_days = 20\n"
+                         "dedup_day = 5\n");
+    EXPECT_FALSE(bad.config);
+    const auto text = bad.rendered();
+    EXPECT_NE(text.find("'dedup_days' must be 0 (keep for ever) or at least 3 days"),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find("'outbox_seen_days' must be 0 (keep for ever) or at least 90 days"),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find("unknown key 'dedup_day'"), std::string::npos) << text;
+}
+
 TEST(loader, reads_every_daemon_key) {
     const scoped_env key("BILLSYNC_TEST_SECRETS_KEY", "key-material-123");
     const scoped_env token("BILLSYNC_TEST_STATUS_TOKEN", "status-token-456");

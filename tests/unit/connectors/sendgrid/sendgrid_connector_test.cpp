@@ -451,7 +451,9 @@ TEST_F(sendgrid_test, inbound_parse_is_authenticated_and_mapped) {
                     {"text", "I dispute this charge.\r\n"},
                     {"keyword", ""},
                     {"in_reply_to", "<abc@billsync.local>"},
-                    {"references", "<root@billsync.local> <abc@billsync.local>"}}));
+                    {"references", "<root@billsync.local> <abc@billsync.local>"},
+                    // The simulator's SPF and DKIM (for client.test) passed.
+                    {"sender_verified", true}}));
     // Posted again (SendGrid retries): the same message, no new change.
     EXPECT_TRUE(process(c, "inbound", req.body, hj.dump()).empty());
 }

@@ -49,7 +49,9 @@ TEST(sendgrid_mapping, inbound_mail_reads_parsed_and_raw_modes_alike) {
                                      .text = "I dispute this charge.",
                                      .headers = "Message-ID: <r1@client.test>\r\nIn-Reply-To: "
                                                 "<abc@billsync.local>\r\n",
-                                     .email = ""},
+                                     .email = "",
+                                     .spf = "",
+                                     .dkim = ""},
                                     "post");
     EXPECT_EQ(parsed.id, "<r1@client.test>");
     EXPECT_EQ(parsed.from, "ann@client.test");
@@ -62,12 +64,49 @@ TEST(sendgrid_mapping, inbound_mail_reads_parsed_and_raw_modes_alike) {
                                   .text = "",
                                   .headers = "",
                                   .email = "From: ann@client.test\r\nTo: billing@firm.test\r\n"
-                                           "Subject: Paid\r\n\r\nPaid by cheque."},
+                                           "Subject: Paid\r\n\r\nPaid by cheque.",
+                                  .spf = "",
+                                  .dkim = ""},
                                  "post");
     EXPECT_EQ(raw.from, "ann@client.test");
     EXPECT_EQ(raw.subject, "Paid");
     EXPECT_EQ(raw.text, "Paid by cheque.");
     EXPECT_TRUE(raw.id.starts_with("sha256:"));  // no Message-ID
+}
+
+TEST(sendgrid_mapping, the_sender_is_verified_only_when_spf_and_an_aligned_dkim_pass) {
+    EXPECT_TRUE(sender_verified("pass", "{@acme.example : pass}", "ap@acme.example"));
+    EXPECT_TRUE(sender_verified("Pass", "{@acme.example : pass}", "ap@mail.acme.example"));
+    EXPECT_TRUE(sender_verified(
+        "pass", "{@relay.example : fail, @acme.example : pass}", "ap@acme.example"));
+    EXPECT_FALSE(sender_verified("fail", "{@acme.example : pass}", "ap@acme.example"));
+    EXPECT_FALSE(sender_verified("softfail", "{@acme.example : pass}", "ap@acme.example"));
+    EXPECT_FALSE(sender_verified("", "{@acme.example : pass}", "ap@acme.example"));
+    EXPECT_FALSE(sender_verified("pass", "{@acme.example : fail}", "ap@acme.example"));
+    EXPECT_FALSE(sender_verified("pass", "{@attacker.example : pass}", "ap@acme.example"));
+    EXPECT_FALSE(sender_verified("pass", "{@cme.example : pass}", "ap@acme.example"));
+    EXPECT_FALSE(sender_verified("pass", "none", "ap@acme.example"));
+
+    const auto mail = map_inbound({.from = "Ann <ann@client.test>",
+                                   .to = "billing@firm.test",
+                                   .subject = "Re: 1042",
+                                   .text = "dispute",
+                                   .headers = "Message-ID: <a@client.test>\r\n",
+                                   .email = "",
+                                   .spf = "pass",
+                                   .dkim = "{@client.test : pass}"},
+                                  "post");
+    EXPECT_TRUE(mail.sender_verified);
+    const auto unsigned_mail = map_inbound({.from = "Ann <ann@client.test>",
+                                            .to = "billing@firm.test",
+                                            .subject = "Re: 1042",
+                                            .text = "dispute",
+                                            .headers = "",
+                                            .email = "",
+                                            .spf = "none",
+                                            .dkim = "none"},
+                                           "post");
+    EXPECT_FALSE(unsigned_mail.sender_verified);
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include "state/tables.hpp"
 #include "state/timers.hpp"
 #include "tests/unit/workflows/workflows_test_support.hpp"
+#include "util/crypto.hpp"
 #include "util/metrics.hpp"
 #include "workflows/send_window.hpp"
 
@@ -29,6 +30,8 @@ using testing_support::at;
 
 class followup_rule_test : public testing_support::state_fixture {
 protected:
+    static constexpr std::string_view reply_key = "test-reply-key";
+
     void SetUp() override {
         state_fixture::SetUp();
         auto settings = default_settings();
@@ -40,6 +43,7 @@ protected:
         routes.email = "mail";
         routes.sms = "sms";
         routes.reply_to = "billing@firm.example";
+        routes.reply_key = reply_key;
         routes.coordinator_email = "coordinator@firm.example";
         rule_ = std::make_unique<followup_rule>(std::move(*p), routes);
 
@@ -120,7 +124,7 @@ TEST_F(followup_rule_test, touch_one_goes_out_by_email_with_a_per_invoice_reply_
     EXPECT_EQ(p["delivery_id"], a.id);
     EXPECT_EQ(p["invoice"], "inv-1");
     EXPECT_EQ(p["touch"], 1);
-    EXPECT_EQ(p["reply_to"], reply_address("billing@firm.example", "inv-1"));
+    EXPECT_EQ(p["reply_to"], reply_address("billing@firm.example", reply_key, "inv-1"));
     EXPECT_NE(p["text"].get<std::string>().find("1042"), std::string::npos);
     EXPECT_EQ(sequence().current, phase::active);
     EXPECT_NE(audit_text().find("\"enter\""), std::string::npos);
@@ -161,7 +165,7 @@ TEST_F(followup_rule_test, a_dispute_reply_to_the_reply_address_pauses_and_opens
     mail.via = mappings::channel::email;
     mail.id = "<m1@acme.example>";
     mail.from = "ap@acme.example";
-    mail.to = {reply_address("billing@firm.example", "inv-1")};
+    mail.to = {reply_address("billing@firm.example", reply_key, "inv-1")};
     mail.subject = "Re: invoice";
     mail.text = "We DISPUTE the hours on this one.";
     const auto reply = mappings::make_change(mail, 1, mappings::change::op::created, "mail");
@@ -268,11 +272,108 @@ TEST_F(followup_rule_test, a_late_touch_of_a_paused_sequence_is_stale) {
 }
 
 TEST_F(followup_rule_test, reply_tokens_are_stable_and_addresses_keep_the_domain) {
-    EXPECT_EQ(reply_token("inv-1"), reply_token("inv-1"));
-    EXPECT_NE(reply_token("inv-1"), reply_token("inv-2"));
-    EXPECT_EQ(reply_address("billing@firm.example", "inv-1"),
-              "billing+" + reply_token("inv-1") + "@firm.example");
-    EXPECT_EQ(reply_address("", "inv-1"), "");
+    EXPECT_EQ(reply_token(reply_key, "inv-1"), reply_token(reply_key, "inv-1"));
+    EXPECT_NE(reply_token(reply_key, "inv-1"), reply_token(reply_key, "inv-2"));
+    EXPECT_EQ(reply_address("billing@firm.example", reply_key, "inv-1"),
+              "billing+" + reply_token(reply_key, "inv-1") + "@firm.example");
+    EXPECT_EQ(reply_address("", reply_key, "inv-1"), "");
+}
+
+// Item 12: a token is an HMAC under the daemon's key, not a hash anyone can compute from the
+// (guessable) invoice id.
+TEST_F(followup_rule_test, reply_tokens_are_keyed) {
+    EXPECT_NE(reply_token("key-one", "inv-1"), reply_token("key-two", "inv-1"));
+    const auto unkeyed = "inv-" + util::hex_encode(util::sha256("inv-1")).substr(0, 12);
+    EXPECT_NE(reply_token(reply_key, "inv-1"), unkeyed);
+    EXPECT_EQ(reply_token(reply_key, "inv-1").size(), 26u);  // "r-" + 24 hex
+}
+
+TEST_F(followup_rule_test, invoice_numbers_match_on_word_boundaries) {
+    EXPECT_TRUE(mentions_number("Re: invoice 10", "10"));
+    EXPECT_TRUE(mentions_number("Invoice #10: wrong", "10"));
+    EXPECT_FALSE(mentions_number("Re: invoice 1005", "10"));
+    EXPECT_FALSE(mentions_number("Re: invoice 210", "10"));
+    EXPECT_FALSE(mentions_number("ref A10x", "10"));
+    EXPECT_FALSE(mentions_number("anything", ""));
+}
+
+class followup_reply_trust : public followup_rule_test {
+protected:
+    // A dispute mailed to the plain reply address (no token) by the client's billing address.
+    void dispute_from_billing(bool verified, std::string subject) {
+        invoice_changed(at("2026-01-06T15:00:00Z"));
+        mappings::inbound_message mail;
+        mail.via = mappings::channel::email;
+        mail.id = "<m2@acme.example>";
+        mail.from = "ap@acme.example";
+        mail.to = {"billing@firm.example"};
+        mail.subject = std::move(subject);
+        mail.text = "We DISPUTE this.";
+        mail.sender_verified = verified;
+        const auto reply = mappings::make_change(mail, 1, mappings::change::op::created, "mail");
+        step(at("2026-01-07T15:00:00Z"),
+             [&](context& ctx) { return rule_->on_change(reply, ctx); });
+    }
+    bool dispute_task() {
+        bool task = false;
+        state::for_each_entity(*store_, "task", [&](std::string_view, std::string_view v) {
+            task = task ||
+                   json::parse(v)["title"].get<std::string>().find("1042") != std::string::npos;
+            return true;
+        });
+        return task;
+    }
+    bool audit_says(std::string_view words) {
+        bool found = false;
+        store_->for_each(state::cf::audit, "", [&](std::string_view, std::string_view v) {
+            found = found || v.find(words) != std::string_view::npos;
+            return true;
+        });
+        return found;
+    }
+};
+
+TEST_F(followup_reply_trust, a_dispute_from_a_verified_sender_naming_the_number_pauses) {
+    dispute_from_billing(true, "Re: Invoice 1042");
+    EXPECT_EQ(sequence().current, phase::paused);
+    EXPECT_TRUE(dispute_task());
+}
+
+TEST_F(followup_reply_trust, a_dispute_whose_spf_or_dkim_failed_becomes_a_task_not_a_pause) {
+    dispute_from_billing(false, "Re: Invoice 1042");
+    EXPECT_NE(sequence().current, phase::paused);
+    EXPECT_TRUE(dispute_task());
+    EXPECT_TRUE(audit_says("unverified sender"));
+}
+
+TEST_F(followup_reply_trust, a_number_inside_a_longer_one_names_no_invoice) {
+    dispute_from_billing(true, "Re: Invoice 10420");
+    EXPECT_NE(sequence().current, phase::paused);
+    EXPECT_FALSE(dispute_task());
+}
+
+// Tokens already sent in emails in the old unkeyed form: anyone could compute one, so it is
+// recognised but treated as unverified (the issue does not allow trusting them).
+TEST_F(followup_reply_trust, an_old_unkeyed_token_opens_a_task_but_does_not_pause) {
+    invoice_changed(at("2026-01-06T15:00:00Z"));
+    const auto old_token = "inv-" + util::hex_encode(util::sha256("inv-1")).substr(0, 12);
+    {
+        state::batch b(*store_);  // as the old code stored it: the bare invoice id
+        state::put_entity(b, "followup_reply", old_token, "inv-1");
+        ASSERT_TRUE(store_->write(b, true).ok);
+    }
+    mappings::inbound_message mail;
+    mail.via = mappings::channel::email;
+    mail.id = "<m3@attacker.example>";
+    mail.from = "someone@attacker.example";
+    mail.to = {"billing+" + old_token + "@firm.example"};
+    mail.subject = "Re: invoice";
+    mail.text = "dispute";
+    const auto reply = mappings::make_change(mail, 1, mappings::change::op::created, "mail");
+    step(at("2026-01-07T15:00:00Z"), [&](context& ctx) { return rule_->on_change(reply, ctx); });
+    EXPECT_NE(sequence().current, phase::paused);
+    EXPECT_TRUE(dispute_task());
+    EXPECT_TRUE(audit_says("unverified sender"));
 }
 
 TEST_F(followup_rule_test, operators_resume_through_the_generic_command_and_view) {
