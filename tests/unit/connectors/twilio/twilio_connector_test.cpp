@@ -513,6 +513,7 @@ TEST_F(twilio_test, stop_suppresses_the_number_and_start_lifts_it) {
     EXPECT_EQ(changes[0].entity_id, "SM1");
     EXPECT_EQ(json::parse(changes[0].fields_json),
               (json{{"channel", "sms"},
+                    {"sender_verified", false},  // an email-only notion (SPF and DKIM)
                     {"id", "SM1"},
                     {"from", "+14155550123"},
                     {"to", {"+15005550006"}},
