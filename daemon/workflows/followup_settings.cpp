@@ -139,6 +139,8 @@ struct template_reader {
         auto t = std::get<message_template>(std::move(parsed));
         check_firm(t, name, text, configured, placeholder::firm_name, s.firm_name, "firm_name");
         check_firm(t, name, text, configured, placeholder::firm_phone, s.firm_phone, "firm_phone");
+        check_firm(
+            t, name, text, configured, placeholder::autopay_link, s.autopay_link, "autopay_link");
         return t;
     }
 
@@ -317,6 +319,61 @@ void parse_cadence(reader c, std::vector<fu::touch_spec>& out) {
     }
 }
 
+// [followup.reminders.<class>]: days_before = [7, 0], channels = ["email"] (the default).
+void parse_reminders(reader t, std::vector<fu::reminder_spec>& out) {
+    out.clear();
+    bool email = true;
+    bool sms = false;
+    if (auto channels = t.get_string_array("channels")) {
+        email = false;
+        for (const auto& ch : *channels) {
+            if (ch == "email") {
+                email = true;
+            } else if (ch == "sms") {
+                sms = true;
+            } else {
+                t.error("channels", "'channels': unknown channel '" + ch + "' (use email, sms)");
+            }
+        }
+        if (channels->empty()) {
+            t.error("channels", "'channels' must name at least one of email, sms");
+        }
+    }
+    t.ignore("days_before");
+    const auto* node = value_node(t, "days_before");
+    const auto* array = node == nullptr ? nullptr : node->as_array();
+    if (array == nullptr || array->empty()) {
+        t.error("days_before",
+                node == nullptr ? "missing 'days_before' (e.g. days_before = [7, 0])"
+                                : "'days_before' must be a non-empty array of whole days before "
+                                  "the due date (e.g. [7, 0]; 0 is the due date)");
+        return;
+    }
+    const auto file = t.position_of("days_before").file;
+    std::int64_t last = -1;
+    for (const auto& element : *array) {
+        const source_pos at{file, element.source().begin.line, element.source().begin.column};
+        const auto* v = element.as_integer();
+        if (v == nullptr || v->get() < 0 || v->get() > 365) {
+            t.diags().error(at,
+                            "[" + t.path() +
+                                "] 'days_before': each element must be a whole number of days "
+                                "from 0 (the due date) to 365");
+            continue;
+        }
+        if (last >= 0 && v->get() >= last) {
+            t.diags().error(at,
+                            "[" + t.path() + "] 'days_before': " + std::to_string(v->get()) +
+                                " must be fewer days than the previous " + std::to_string(last) +
+                                " (reminders are listed in the order they go out)");
+            continue;
+        }
+        last = v->get();
+        out.push_back(
+            {.days_before = static_cast<std::int32_t>(v->get()), .email = email, .sms = sms});
+    }
+}
+
 }  // namespace
 
 std::optional<fu::settings> parse_followup(reader& r) {
@@ -355,6 +412,20 @@ std::optional<fu::settings> parse_followup(reader& r) {
     }
     if (auto clients = r.get_string_array("payment_plan_clients")) {
         s.payment_plan_clients.insert(clients->begin(), clients->end());
+    }
+    s.autopay_tag = r.get_string("autopay_tag").value_or(s.autopay_tag);
+    if (auto clients = r.get_string_array("autopay_clients")) {
+        s.autopay_clients.insert(clients->begin(), clients->end());
+    }
+    s.autopay_link = r.get_url("autopay_link").value_or("");
+    {
+        auto reminders = r.sub("reminders");
+        for (const auto cls : {fu::client_class::standard, fu::client_class::retainer}) {
+            auto c = reminders.sub(fu::to_string(cls));
+            if (c.exists()) {
+                parse_reminders(c, s.reminders[cls]);
+            }
+        }
     }
     parse_window(r.sub("window"), s.window);
 
@@ -417,6 +488,33 @@ std::optional<fu::settings> parse_followup(reader& r) {
                 need(t, where, parts.task_body, id, "task_body", "opens a task");
             }
             s.touches.emplace(id, std::move(parts));
+        }
+        // The courtesy reminders of the class: email_subject, email_body, sms_body.
+        static const std::vector<fu::reminder_spec> no_reminders;
+        const auto configured = s.reminders.find(cls);
+        const auto& reminders = configured == s.reminders.end() ? no_reminders : configured->second;
+        if (!reminders.empty() || per_class.sub("reminder").exists()) {
+            const auto id = fu::reminder_template_id(cls);
+            auto t = per_class.sub("reminder");
+            template_reader tr{t, s, missing_for_defaults};
+            fu::touch_templates parts;
+            parts.email_subject = tr.part(id, "email_subject");
+            parts.email_body = tr.part(id, "email_body");
+            parts.sms_body = tr.part(id, "sms_body");
+            templates_ok = templates_ok && tr.ok;
+            const auto where = r.sub("reminders").sub(fu::to_string(cls)).position();
+            const bool email = std::any_of(
+                reminders.begin(), reminders.end(), [](const auto& x) { return x.email; });
+            const bool sms = std::any_of(
+                reminders.begin(), reminders.end(), [](const auto& x) { return x.sms; });
+            if (email) {
+                need(t, where, parts.email_subject, id, "email_subject", "sends email");
+                need(t, where, parts.email_body, id, "email_body", "sends email");
+            }
+            if (sms) {
+                need(t, where, parts.sms_body, id, "sms_body", "sends SMS");
+            }
+            s.touches.insert_or_assign(id, std::move(parts));
         }
     }
     {

@@ -89,6 +89,12 @@ void print_sequence(std::ostream& out, const json& j) {
                            j.value("last_touch", 0u),
                            or_dash(j.value("last_touch_at", json())));
     }
+    if (j.value("next_reminder", 0u) != 0 && j.value("next_reminder_at", json()).is_string()) {
+        out << fmt::format("  next courtesy reminder {} by {} at {}\n",
+                           j.value("next_reminder", 0u),
+                           j.value("next_reminder_channels", ""),
+                           or_dash(j.value("next_reminder_at", json())));
+    }
     if (j.value("next_touch", 0u) != 0 && j.value("next_touch_at", json()).is_string()) {
         const auto channels = j.value("next_channels", "");
         out << fmt::format("  next touch {}{} at {}\n",
@@ -172,6 +178,25 @@ followup_invoice adapt(const mappings::invoice& inv,
         f.sms_consent = client->contact.sms_consent && !sms_suppressed;
     }
     f.payment_plan = f.payment_plan || s.payment_plan_clients.contains(inv.client_id);
+    f.autopay = s.autopay_clients.contains(inv.client_id);
+    if (client != nullptr && !s.autopay_tag.empty()) {
+        // Tags as the ledger mappings normalise them: lower case, and Xero's contact groups also
+        // without spaces, '-' and '_'.
+        const auto squash = [](std::string_view t) {
+            std::string out;
+            for (const char c : t) {
+                if (c != ' ' && c != '-' && c != '_') {
+                    out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+                }
+            }
+            return out;
+        };
+        const auto wanted = squash(s.autopay_tag);
+        f.autopay =
+            f.autopay || std::any_of(client->tags.begin(),
+                                     client->tags.end(),
+                                     [&](const std::string& tag) { return squash(tag) == wanted; });
+    }
     return f;
 }
 
@@ -198,7 +223,7 @@ std::optional<std::string> followup_rule::touch_invoice(std::string_view timer_n
         return std::nullopt;
     }
     const auto what = timer_name.substr(slash + 1);
-    if (!what.starts_with("touch") && what != "enter") {
+    if (!what.starts_with("touch") && !what.starts_with("remind") && what != "enter") {
         return std::nullopt;
     }
     return std::string(timer_name.substr(timer_prefix.size(), slash - timer_prefix.size()));
@@ -220,11 +245,13 @@ void followup_rule::on_action_done(const state::action& a, action_result r) cons
         return;
     }
     metrics_
-        ->get_counter("billsync_followup_deliveries_total",
-                      "Follow-up messages by channel, touch and outcome.",
-                      {{"channel", a.kind == "sms.send" ? "sms" : "email"},
-                       {"touch", std::to_string(p.value("touch", 0))},
-                       {"outcome", r == action_result::done ? "sent" : "failed"}})
+        ->get_counter(
+            "billsync_followup_deliveries_total",
+            "Follow-up messages by channel, touch and outcome.",
+            {{"channel", a.kind == "sms.send" ? "sms" : "email"},
+             {"touch",
+              p.value("reminder", 0) > 0 ? "reminder" : std::to_string(p.value("touch", 0))},
+             {"outcome", r == action_result::done ? "sent" : "failed"}})
         .inc();
 }
 
@@ -248,7 +275,11 @@ std::optional<std::string> followup_rule::recheck(const state::action& a, contex
         return std::nullopt;
     }
     const auto touch = p.value("touch", 0);
+    const auto reminder = p.value("reminder", 0);
     const auto invoice_id = p["invoice"].get<std::string>();
+    if (reminder > 0) {
+        return recheck_reminder(a, invoice_id, static_cast<std::uint32_t>(reminder), ctx);
+    }
     if (touch <= 0) {
         return std::nullopt;  // acknowledgements and tasks are not touches
     }
@@ -276,6 +307,43 @@ std::optional<std::string> followup_rule::recheck(const state::action& a, contex
         a.id) {
         return "the follow-up of invoice " + number + " restarted since touch " +
                std::to_string(touch) + " was decided";
+    }
+    return std::nullopt;
+}
+
+std::optional<std::string> followup_rule::recheck_reminder(const state::action& a,
+                                                           const std::string& invoice_id,
+                                                           std::uint32_t reminder,
+                                                           context& ctx) const {
+    auto l = load(invoice_id, ctx);
+    if (!l.ok()) {
+        return std::nullopt;  // cannot tell: the send goes ahead as decided
+    }
+    if (!l.value) {
+        return "invoice " + invoice_id + " is no longer known";
+    }
+    const auto& inv = l.value->invoice;
+    const auto number = inv.number.empty() ? invoice_id : inv.number;
+    if (inv.status == mappings::invoice_status::paid || inv.balance.minor <= 0) {
+        return "invoice " + number + " was paid meanwhile";
+    }
+    if (inv.status == mappings::invoice_status::voided) {
+        return "invoice " + number + " was voided meanwhile";
+    }
+    if (l.value->view.autopay) {
+        return "the client of invoice " + number + " is on auto-pay";
+    }
+    const auto& st = l.value->state;
+    if (st.current != phase::waiting) {
+        return "the follow-up of invoice " + number + " is " + std::string(to_string(st.current)) +
+               ": courtesy reminder " + std::to_string(reminder) + " is stale";
+    }
+    const std::string channel = a.kind == "sms.send" ? "sms" : "email";
+    if (action_key("followup.r" + std::to_string(reminder) + "." + channel,
+                   invoice_id,
+                   reminder_version(l.value->view.due_date)) != a.id) {
+        return "the due date of invoice " + number + " moved since courtesy reminder " +
+               std::to_string(reminder) + " was decided";
     }
     return std::nullopt;
 }
@@ -364,7 +432,7 @@ state::status followup_rule::apply(const plan_result& r, const loaded& l, contex
         act.connector = connector;
         act.kind = std::move(kind);
         act.payload = payload.dump();
-        if (payload.value("touch", 0) > 0) {
+        if (payload.value("touch", 0) > 0 || payload.value("reminder", 0) > 0) {
             act.window = window;
             act.deadline = ctx.now + touch_deadline;
         }
@@ -415,15 +483,15 @@ state::status followup_rule::apply(const plan_result& r, const loaded& l, contex
                 skip(a, "sms: " + a.to + " opted out");
                 continue;
             }
-            if (auto st = enqueue(a.key,
-                                  routes_.sms,
-                                  "sms.send",
-                                  json{{"to", a.to},
-                                       {"body", a.body},
-                                       {"delivery_id", a.key},
-                                       {"invoice", id},
-                                       {"touch", a.touch}});
-                !st.ok) {
+            json payload{{"to", a.to},
+                         {"body", a.body},
+                         {"delivery_id", a.key},
+                         {"invoice", id},
+                         {"touch", a.touch}};
+            if (a.reminder > 0) {
+                payload["reminder"] = a.reminder;
+            }
+            if (auto st = enqueue(a.key, routes_.sms, "sms.send", payload); !st.ok) {
                 return st;
             }
             continue;
@@ -443,6 +511,9 @@ state::status followup_rule::apply(const plan_result& r, const loaded& l, contex
                      {"delivery_id", a.key},
                      {"invoice", id},
                      {"touch", a.touch}};
+        if (a.reminder > 0) {
+            payload["reminder"] = a.reminder;
+        }
         if (!routes_.reply_to.empty()) {
             payload["reply_to"] = reply_address(routes_.reply_to, id);
             state::put_entity(ctx.b, "followup_reply", reply_token(id), id);

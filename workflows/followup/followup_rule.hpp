@@ -69,7 +69,9 @@ public:
     state::status on_timer(const state::timer& t, context& ctx) const override;
     // A touch performed later than decided (window, retry, restart) is dropped when the invoice
     // was paid or voided meanwhile, the sequence left the active phase (paused, stopped,
-    // cancelled, excluded) or restarted (a partial payment: a new cycle).
+    // cancelled, excluded) or restarted (a partial payment: a new cycle). A courtesy reminder is
+    // dropped when the invoice was paid or voided, its client went on auto-pay, the sequence left
+    // the waiting phase or the due date moved.
     std::optional<std::string> recheck(const state::action& a, context& ctx) const override;
     // Follow-up messages by channel, touch and outcome (acknowledgements count as touch 0).
     void on_action_done(const state::action& a, action_result r) const override;
@@ -107,6 +109,10 @@ private:
     struct loaded;
     std::string touch_window() const;
     state::result<std::optional<loaded>> load(std::string_view invoice_id, context& ctx) const;
+    std::optional<std::string> recheck_reminder(const state::action& a,
+                                                const std::string& invoice_id,
+                                                std::uint32_t reminder,
+                                                context& ctx) const;
     state::status observe(std::string_view invoice_id, context& ctx) const;
     state::status apply(const plan_result& r, const loaded& l, context& ctx) const;
     state::status operator_command(std::string_view invoice_id,

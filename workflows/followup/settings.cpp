@@ -14,7 +14,7 @@ struct default_text {
 };
 
 // clang-format off
-constexpr std::array<default_text, 27> defaults = {{
+constexpr std::array<default_text, 33> defaults = {{
     {"standard.touch1", "email_subject", "Invoice {invoice_number} from {firm_name} is past due"},
     {"standard.touch1", "email_body",
      "Dear {client_name},\n\nThis is a friendly reminder that invoice {invoice_number} for "
@@ -71,6 +71,21 @@ constexpr std::array<default_text, 27> defaults = {{
     {"retainer.touch3", "task_body",
      "Retainer invoice {invoice_number} for {client_name} has {balance} outstanding, "
      "{days_overdue_text} past due. Please reach out personally."},
+    {"standard.reminder", "email_subject",
+     "Invoice {invoice_number} from {firm_name} is due on {due_date}"},
+    {"standard.reminder", "email_body",
+     "Dear {client_name},\n\nA courtesy reminder that invoice {invoice_number} for {balance} is "
+     "due on {due_date}.\n\nIf you have already paid, please "
+     "disregard this message. Questions? Call us at {firm_phone}.\n\nThank you,\n{firm_name}\n"},
+    {"standard.reminder", "sms_body",
+     "{firm_name}: invoice {invoice_number} ({balance}) is due on {due_date}."},
+    {"retainer.reminder", "email_subject",
+     "Your retainer invoice {invoice_number} is due on {due_date}"},
+    {"retainer.reminder", "email_body",
+     "Dear {client_name},\n\nA courtesy reminder that your retainer invoice {invoice_number} for "
+     "{balance} is due on {due_date}.\n\nThank you,\n{firm_name}\n"},
+    {"retainer.reminder", "sms_body",
+     "{firm_name}: retainer invoice {invoice_number} ({balance}) is due on {due_date}."},
     {"partial_payment", "email_subject", "Payment received for invoice {invoice_number}"},
     {"partial_payment", "email_body",
      "Dear {client_name},\n\nThank you for your payment toward invoice {invoice_number}. The "
@@ -115,6 +130,8 @@ std::string template_id(client_class c, std::size_t touch) {
     return std::string(to_string(c)) + ".touch" + std::to_string(touch);
 }
 
+std::string reminder_template_id(client_class c) { return std::string(to_string(c)) + ".reminder"; }
+
 std::string_view default_template_text(std::string_view id, std::string_view part) {
     for (const auto& d : defaults) {
         if (d.id == id && d.part == part) {
@@ -141,6 +158,8 @@ settings default_settings() {
             const auto id = template_id(c, i);
             s.touches.emplace(id, default_templates(id));
         }
+        const auto reminder = reminder_template_id(c);
+        s.touches.emplace(reminder, default_templates(reminder));
     }
     s.partial_payment = default_templates("partial_payment");
     s.dispute = default_templates("dispute");

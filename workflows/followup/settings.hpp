@@ -41,6 +41,15 @@ struct touch_templates {
     message_template task_body;
 };
 
+// A courtesy reminder before the due date (days_before > 0) or on it (days_before = 0).
+struct reminder_spec {
+    std::int32_t days_before = 0;
+    bool email = true;  // email to the client (the default channel)
+    bool sms = false;   // SMS, when a mobile number with consent is on file
+
+    bool operator==(const reminder_spec&) const = default;
+};
+
 struct sending_window {
     std::chrono::minutes start{9 * 60};  // local time of day, inclusive
     std::chrono::minutes end{17 * 60};   // exclusive
@@ -59,16 +68,28 @@ struct settings {
     std::string reply_to;           // per-invoice reply addresses are made from this
     std::string coordinator_email;  // internal tasks are emailed here too when set
     std::map<client_class, std::vector<touch_spec>> cadences;
-    // Key: "<class>.touch<N>" (e.g. "standard.touch2").
+    // Courtesy reminders per class, in the order they go out (days_before strictly decreasing).
+    // None unless configured.
+    std::map<client_class, std::vector<reminder_spec>> reminders;
+    // Key: "<class>.touch<N>" (e.g. "standard.touch2"), and "<class>.reminder" for the courtesy
+    // reminders of a class.
     std::map<std::string, touch_templates, std::less<>> touches;
     touch_templates partial_payment;  // email_subject + email_body: the acknowledgement
     touch_templates dispute;          // task_title + task_body
     sending_window window;
     std::vector<std::string> dispute_keywords;
     std::set<std::string, std::less<>> payment_plan_clients;  // client ids
+    // Clients on auto-pay get no courtesy reminders: those tagged `autopay_tag` (compared as the
+    // ledger mappings normalise tags: lower case, without spaces, '-' or '_'; empty: no tag) and
+    // those listed by canonical id.
+    std::string autopay_tag = "autopay";
+    std::set<std::string, std::less<>> autopay_clients;
+    // The auto-pay enrollment page: {autopay_link} in templates. Empty: templates may not use it.
+    std::string autopay_link;
 };
 
 std::string template_id(client_class c, std::size_t touch);  // "standard.touch2"
+std::string reminder_template_id(client_class c);            // "standard.reminder"
 
 // The documented defaults: standard day 1 email, day 15 email + SMS, day 30 hold email + task;
 // retainer day 5 email, day 20 email + SMS, day 35 task; 09:00-17:00 on weekdays; dispute

@@ -18,6 +18,7 @@
 #include "state/timers.hpp"
 #include "tests/unit/workflows/workflows_test_support.hpp"
 #include "util/metrics.hpp"
+#include "workflows/action_key.hpp"
 #include "workflows/send_window.hpp"
 
 namespace billsync::workflows::followup {
@@ -265,6 +266,111 @@ TEST_F(followup_rule_test, a_late_touch_of_a_paused_sequence_is_stale) {
     });
     ASSERT_TRUE(cause);
     EXPECT_EQ(*cause, "the follow-up of invoice 1042 is paused");
+}
+
+// Courtesy reminders through the rule: a timer per reminder, re-read before it fires, the email
+// carrying the sending window, dropped when late and the client went on auto-pay or paid, and
+// visible in `followup show`.
+TEST_F(followup_rule_test, courtesy_reminders_are_timed_windowed_rechecked_and_shown) {
+    auto settings = default_settings();
+    settings.firm_name = "Smith & Lee CPA";
+    settings.firm_phone = "+1 555 0100";
+    settings.reminders[client_class::standard] = {{.days_before = 7}, {.days_before = 0}};
+    auto p = planner::make(settings, "America/New_York");
+    ASSERT_TRUE(p);
+    rule_ = std::make_unique<followup_rule>(std::move(*p), rule_->routes());
+
+    // Due Monday 2026-01-05: reminder 1 on Monday 2025-12-29 at 09:00 New York (14:00Z).
+    invoice_changed(at("2025-12-20T15:00:00Z"));
+    EXPECT_EQ(sequence().current, phase::waiting);
+    EXPECT_EQ(sequence().next_reminder, 1u);
+    EXPECT_TRUE(actions().empty());
+    auto due = timers_->due(at("2025-12-31T00:00:00Z"), 10);
+    ASSERT_EQ(due.value.size(), 1u);
+    EXPECT_EQ(due.value[0].name, "followup/inv-1/remind1");
+    EXPECT_EQ(due.value[0].due, at("2025-12-29T14:00:00Z"));
+    // The invoice is re-read from its ledger before the reminder.
+    const auto target = rule_->before_timer(due.value[0].name);
+    ASSERT_TRUE(target);
+    EXPECT_EQ(target->id, "inv-1");
+
+    std::ostringstream text;
+    std::ostringstream err;
+    ASSERT_EQ(rule_->cli_view("show", {"1042"}, *store_, cli_output::text, text, err),
+              cli_result::ok);
+    EXPECT_NE(text.str().find("next courtesy reminder 1 by email at 2025-12-29T14:00:00Z"),
+              std::string::npos)
+        << text.str();
+    const auto listed = rule_->view("", *store_).body;
+    ASSERT_EQ(listed.size(), 1u);
+    EXPECT_EQ(listed[0]["next_reminder"], 1);
+    EXPECT_EQ(listed[0]["next_reminder_at"], "2025-12-29T14:00:00Z");
+
+    step(due.value[0].due, [&](context& ctx) {
+        auto st = timers_->fire(ctx.b, due.value[0]);
+        return st.ok ? rule_->on_timer(due.value[0], ctx) : st;
+    });
+    const auto list = actions();
+    ASSERT_EQ(list.size(), 1u);
+    const auto& a = list[0];
+    EXPECT_EQ(a.kind, "email.send");
+    EXPECT_EQ(a.id,
+              action_key("followup.r1.email",
+                         "inv-1",
+                         reminder_version(date::year(2026) / date::January / date::day(5))));
+    const auto payload = json::parse(a.payload);
+    EXPECT_EQ(payload["reminder"], 1);
+    EXPECT_EQ(payload["touch"], 0);
+    EXPECT_EQ(payload["to"], "ap@acme.example");
+    EXPECT_FALSE(a.window.empty());
+    EXPECT_EQ(gate(a, at("2025-12-30T07:00:00Z")).k, send_gate::kind::later);  // 02:00 local
+    EXPECT_EQ(sequence().next_reminder, 2u);
+    EXPECT_EQ(sequence().reminders_done, 1u);
+
+    const auto recheck = [&]() {
+        std::optional<std::string> cause;
+        step(at("2025-12-30T14:00:00Z"), [&](context& ctx) {
+            cause = rule_->recheck(a, ctx);
+            return state::status::success();
+        });
+        return cause;
+    };
+    EXPECT_FALSE(recheck());
+    // The client was put on auto-pay before a late attempt: the reminder is dropped.
+    client_.tags = {"autopay"};
+    put("client", client_.id, mappings::to_json(client_));
+    auto cause = recheck();
+    ASSERT_TRUE(cause);
+    EXPECT_EQ(*cause, "the client of invoice 1042 is on auto-pay");
+    client_.tags.clear();
+    put("client", client_.id, mappings::to_json(client_));
+    invoice_.balance = {0, "USD"};
+    invoice_.status = mappings::invoice_status::paid;
+    put("invoice", invoice_.id, mappings::to_json(invoice_));
+    cause = recheck();
+    ASSERT_TRUE(cause);
+    EXPECT_EQ(*cause, "invoice 1042 was paid meanwhile");
+}
+
+TEST_F(followup_rule_test, clients_tagged_autopay_get_no_courtesy_reminders) {
+    auto settings = default_settings();
+    settings.firm_name = "Smith & Lee CPA";
+    settings.firm_phone = "+1 555 0100";
+    settings.reminders[client_class::standard] = {{.days_before = 7}, {.days_before = 0}};
+    auto p = planner::make(settings, "America/New_York");
+    ASSERT_TRUE(p);
+    rule_ = std::make_unique<followup_rule>(std::move(*p), rule_->routes());
+    client_.tags = {"auto-pay"};  // as a Xero contact group "Auto Pay" or QBO #auto-pay reads
+    put("client", client_.id, mappings::to_json(client_));
+
+    invoice_changed(at("2025-12-20T15:00:00Z"));
+    EXPECT_EQ(sequence().next_reminder, 0u);
+    auto due = timers_->due(at("2026-01-31T00:00:00Z"), 10);
+    ASSERT_EQ(due.value.size(), 1u);
+    EXPECT_EQ(due.value[0].name, "followup/inv-1/enter");
+    EXPECT_NE(audit_text().find("courtesy reminders not sent: client Acme Dental (c-1) is on "
+                                "auto-pay"),
+              std::string::npos);
 }
 
 TEST_F(followup_rule_test, reply_tokens_are_stable_and_addresses_keep_the_domain) {
