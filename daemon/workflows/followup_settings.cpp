@@ -120,7 +120,7 @@ struct template_reader {
             ok = false;  // wrong type, already reported
             return {};
         } else {
-            text = std::string(fu::default_template_text(id, name));
+            text = std::string(fu::default_template_text(id, name, !s.autopay_link.empty()));
         }
         if (text.empty()) {
             if (configured) {

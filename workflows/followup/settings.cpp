@@ -14,7 +14,7 @@ struct default_text {
 };
 
 // clang-format off
-constexpr std::array<default_text, 33> defaults = {{
+constexpr std::array<default_text, 34> defaults = {{
     {"standard.touch1", "email_subject", "Invoice {invoice_number} from {firm_name} is past due"},
     {"standard.touch1", "email_body",
      "Dear {client_name},\n\nThis is a friendly reminder that invoice {invoice_number} for "
@@ -52,6 +52,13 @@ constexpr std::array<default_text, 33> defaults = {{
      "Dear {client_name},\n\nA quick reminder that your retainer invoice {invoice_number} for "
      "{amount} was due on {due_date}.\n\nIf you have "
      "already paid, please disregard this message.\n\nThank you,\n{firm_name}\n"},
+    // Retainer touch 1 with the auto-pay enrollment offer: the default when [followup]
+    // autopay_link is set.
+    {"retainer.touch1+autopay", "email_body",
+     "Dear {client_name},\n\nA quick reminder that your retainer invoice {invoice_number} for "
+     "{amount} was due on {due_date}.\n\nIf you have already paid, please disregard this "
+     "message.\n\nNever miss a retainer payment: enroll in auto-pay at {autopay_link} and each "
+     "invoice is paid on its due date.\n\nThank you,\n{firm_name}\n"},
     {"retainer.touch1", "sms_body",
      "{firm_name}: a reminder about invoice {invoice_number} ({balance})."},
     {"retainer.touch2", "email_subject", "Invoice {invoice_number}: balance of {balance}"},
@@ -131,6 +138,20 @@ std::string template_id(client_class c, std::size_t touch) {
 }
 
 std::string reminder_template_id(client_class c) { return std::string(to_string(c)) + ".reminder"; }
+
+std::string_view default_template_text(std::string_view id,
+                                       std::string_view part,
+                                       bool with_autopay_link) {
+    if (with_autopay_link) {
+        const auto offer = std::string(id) + "+autopay";
+        for (const auto& d : defaults) {
+            if (d.id == offer && d.part == part) {
+                return d.text;
+            }
+        }
+    }
+    return default_template_text(id, part);
+}
 
 std::string_view default_template_text(std::string_view id, std::string_view part) {
     for (const auto& d : defaults) {

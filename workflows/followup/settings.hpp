@@ -99,5 +99,10 @@ settings default_settings();
 // The default text of a template part, for daemon/workflows/followup_settings.cpp
 // ("standard.touch1", "email_subject"); empty when there is none.
 std::string_view default_template_text(std::string_view id, std::string_view part);
+// The same, but with [followup] autopay_link set the parts that carry the auto-pay enrollment
+// offer (retainer touch 1's email body) have their own default text, which uses {autopay_link}.
+std::string_view default_template_text(std::string_view id,
+                                       std::string_view part,
+                                       bool with_autopay_link);
 
 }  // namespace billsync::workflows::followup

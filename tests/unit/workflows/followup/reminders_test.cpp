@@ -4,6 +4,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <variant>
+
 #include "tests/unit/workflows/followup/test_support.hpp"
 #include "workflows/action_key.hpp"
 #include "workflows/followup/planner.hpp"
@@ -15,6 +17,7 @@ using namespace fixtures;  // NOLINT(google-build-using-namespace)
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 
 // Standard clients: 7 days before and on the due date, email only.
 settings with_reminders(std::vector<std::int32_t> days = {7, 0}) {
@@ -205,6 +208,33 @@ TEST(FollowupQuietDays, AHolidayMovesACourtesyReminder) {
     harness h(make_planner(s));
     h.run_days(local(2026, 5, 18, 8), local(2026, 5, 31, 8));
     EXPECT_THAT(summary(h), ElementsAre("2026-05-26T13:00:00Z email r1"));
+}
+
+// Retainer touch 1 carries the auto-pay enrollment offer when a link is configured (the default
+// text the configuration picks then); the other touches and the standard cadence do not.
+TEST(FollowupAutopayOffer, RetainerTouchOneCarriesTheLink) {
+    auto s = test_settings();
+    s.autopay_link = "https://pay.firm.example/autopay";
+    auto parsed =
+        message_template::parse(default_template_text("retainer.touch1", "email_body", true));
+    ASSERT_TRUE(std::holds_alternative<message_template>(parsed));
+    s.touches["retainer.touch1"].email_body = std::get<message_template>(std::move(parsed));
+    auto inv = test_invoice();
+    inv.client_class = client_class::retainer;
+    harness h(make_planner(s), inv);
+    h.run_days(local(2026, 5, 25, 8), local(2026, 6, 23, 8));
+    ASSERT_THAT(h.sent_summary(),
+                ElementsAre("2026-06-08T13:00:00Z email t1",
+                            "2026-06-22T13:00:00Z email t2",
+                            "2026-06-22T13:00:00Z sms t2"));
+    EXPECT_THAT(h.sent[0].action.body,
+                HasSubstr("enroll in auto-pay at https://pay.firm.example/autopay"));
+    EXPECT_THAT(h.sent[1].action.body, Not(HasSubstr("auto-pay")));
+    // Without the link the default text has no offer (and no placeholder left to fail).
+    EXPECT_EQ(default_template_text("retainer.touch1", "email_body", false),
+              default_template_text("retainer.touch1", "email_body"));
+    EXPECT_EQ(default_template_text("retainer.touch1", "email_body").find("autopay"),
+              std::string_view::npos);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@ namespace billsync::config {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 namespace fu = workflows::followup;
 
 constexpr std::string_view daemon_table = R"([daemon]
@@ -316,6 +317,40 @@ email_body = "Enroll in auto-pay: {autopay_link}"
 )");
     ASSERT_TRUE(ok.loaded) << ok.diags.render();
     EXPECT_EQ(ok.settings->autopay_link, "https://pay.firm.example/autopay");
+}
+
+TEST(FollowupSettings, RetainerTouchOneCarriesTheAutopayOfferOnlyWithALink) {
+    auto with = load(R"(
+[followup]
+firm_name = "F"
+firm_phone = "P"
+autopay_link = "https://pay.firm.example/autopay"
+)");
+    ASSERT_TRUE(with.loaded) << with.diags.render();
+    const auto& t = with.settings->touches;
+    EXPECT_TRUE(t.at("retainer.touch1").email_body.uses(workflows::placeholder::autopay_link));
+    EXPECT_FALSE(t.at("retainer.touch2").email_body.uses(workflows::placeholder::autopay_link));
+    EXPECT_FALSE(t.at("standard.touch1").email_body.uses(workflows::placeholder::autopay_link));
+
+    auto without = load(R"(
+[followup]
+firm_name = "F"
+firm_phone = "P"
+)");
+    ASSERT_TRUE(without.loaded) << without.diags.render();
+    for (const auto& [id, parts] : without.settings->touches) {
+        EXPECT_FALSE(parts.email_body.uses(workflows::placeholder::autopay_link)) << id;
+    }
+    EXPECT_THAT(without.diags.render(), Not(HasSubstr("autopay")));
+
+    auto bad = load(R"(
+[followup]
+firm_name = "F"
+firm_phone = "P"
+autopay_link = "pay.firm.example"
+)");
+    EXPECT_FALSE(bad.loaded);
+    EXPECT_THAT(bad.diags.render(), HasSubstr("autopay_link"));
 }
 
 }  // namespace
