@@ -403,7 +403,10 @@ state::result<std::optional<followup_rule::loaded>> followup_rule::load(std::str
     return {state::status::success(), std::move(l)};
 }
 
-state::status followup_rule::apply(const plan_result& r, const loaded& l, context& ctx) const {
+state::status followup_rule::apply(const plan_result& r,
+                                   const loaded& l,
+                                   context& ctx,
+                                   const json* reply) const {
     const auto& id = l.invoice.id;
     state::put_entity(ctx.b, "followup", id, encode(r.state));
     for (const auto& d : r.decisions) {
@@ -450,6 +453,9 @@ state::status followup_rule::apply(const plan_result& r, const loaded& l, contex
                       {"touch", a.touch},
                       {"status", "open"},
                       {"created_at", util::format_rfc3339(ctx.now)}};
+            if (reply != nullptr && a.template_id == "dispute") {
+                task["reply"] = *reply;  // the client's words, as received
+            }
             state::put_entity(ctx.b, "task", a.key, task.dump());
             ctx.audit.append(ctx.b,
                              ctx.now,
@@ -548,7 +554,12 @@ state::status followup_rule::observe(std::string_view invoice_id, context& ctx) 
 state::status followup_rule::on_reply(const std::vector<std::string>& invoice_ids,
                                       std::string_view text,
                                       std::string_view channel,
+                                      std::string_view from,
                                       context& ctx) const {
+    const json reply{{"from", from},
+                     {"channel", channel},
+                     {"received_at", util::format_rfc3339(ctx.now)},
+                     {"text", text}};
     for (const auto& id : invoice_ids) {
         auto l = load(id, ctx);
         if (!l.ok()) {
@@ -557,8 +568,9 @@ state::status followup_rule::on_reply(const std::vector<std::string>& invoice_id
         if (!l.value) {
             continue;
         }
-        const auto r = planner_.on_reply(l.value->state, l.value->view, text, channel, ctx.now);
-        if (auto st = apply(r, *l.value, ctx); !st.ok) {
+        const auto r =
+            planner_.on_reply(l.value->state, l.value->view, text, channel, ctx.now, from);
+        if (auto st = apply(r, *l.value, ctx, &reply); !st.ok) {
             return st;
         }
     }
@@ -632,7 +644,7 @@ state::status followup_rule::on_change(const mappings::change& c, context& ctx) 
         const auto& from = inbound->from;
         const auto ids =
             invoices_of([&from](const mappings::client& cl) { return cl.contact.mobile == from; });
-        return on_reply(ids, inbound->text, "sms", ctx);
+        return on_reply(ids, inbound->text, "sms", inbound->from, ctx);
     }
     {
         std::vector<std::string> ids;
@@ -669,7 +681,7 @@ state::status followup_rule::on_change(const mappings::change& c, context& ctx) 
                 }
             }
         }
-        return on_reply(ids, inbound->subject + "\n" + inbound->text, "email", ctx);
+        return on_reply(ids, inbound->subject + "\n" + inbound->text, "email", inbound->from, ctx);
     }
 }
 

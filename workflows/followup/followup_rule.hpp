@@ -114,7 +114,11 @@ private:
                                                 std::uint32_t reminder,
                                                 context& ctx) const;
     state::status observe(std::string_view invoice_id, context& ctx) const;
-    state::status apply(const plan_result& r, const loaded& l, context& ctx) const;
+    // reply: the client's reply that caused the step, recorded on the dispute task it opens.
+    state::status apply(const plan_result& r,
+                        const loaded& l,
+                        context& ctx,
+                        const nlohmann::json* reply = nullptr) const;
     state::status operator_command(std::string_view invoice_id,
                                    std::string_view who,
                                    bool resume,
@@ -122,6 +126,7 @@ private:
     state::status on_reply(const std::vector<std::string>& invoice_ids,
                            std::string_view text,
                            std::string_view channel,
+                           std::string_view from,
                            context& ctx) const;
 
     planner planner_;

@@ -756,6 +756,27 @@ std::string enter_timer_name(std::string_view invoice_id) {
     return "followup/" + std::string(invoice_id) + "/enter";
 }
 
+std::string forwarded_reply(const followup_invoice& inv,
+                            std::string_view text,
+                            std::string_view channel,
+                            std::string_view from,
+                            util::instant at) {
+    std::string out = "---------- The client's reply, as received ----------\n";
+    out += "From: " + (from.empty() ? std::string("(unknown sender)") : std::string(from)) + "\n";
+    out += "Channel: " + std::string(channel) + "\n";
+    out += "Received: " + util::format_rfc3339(at) + "\n";
+    out += "Invoice: " + inv.number + " (" + inv.id + ")";
+    if (!inv.client_name.empty()) {
+        out += ", " + inv.client_name;
+    }
+    out += "\n\n";
+    out += text;
+    if (!text.empty() && text.back() != '\n') {
+        out += "\n";
+    }
+    return out;
+}
+
 std::string reminder_timer_name(std::string_view invoice_id, std::uint32_t reminder) {
     return "followup/" + std::string(invoice_id) + "/remind" + std::to_string(reminder);
 }
@@ -1011,7 +1032,8 @@ plan_result planner::on_reply(const sequence_state& state,
                               const followup_invoice& inv,
                               std::string_view text,
                               std::string_view channel,
-                              util::instant now) const {
+                              util::instant now,
+                              std::string_view from) const {
     step st{*this, inv, now, {state, {}, {}, {}}};
     auto& s = st.s();
     if (!s.seen) {
@@ -1042,6 +1064,10 @@ plan_result planner::on_reply(const sequence_state& state,
     auto body = title ? st.render(t.task_body, "dispute", "task_body", problem)
                       : std::optional<std::string>();
     if (title && body) {
+        // Appended after rendering: the client's words are never read as a template.
+        *body += "\n\nResume the follow-up: billsync followup resume " + inv.number +
+                 "\nStop it: billsync followup stop " + inv.number + "\n\n" +
+                 forwarded_reply(inv, text, channel, from, now);
         st.r.actions.push_back({action_kind::task,
                                 action_key("followup.dispute", inv.id, s.disputes),
                                 "dispute",

@@ -175,6 +175,13 @@ std::string reminder_timer_name(std::string_view invoice_id, std::uint32_t remin
 std::uint64_t reminder_version(date::year_month_day due_date);
 // One JSON audit line: {"at","rule":"followup","invoice","decision","touch","cause"}.
 std::string audit_line(std::string_view invoice_id, const decision& d, util::instant at);
+// The client's reply as forwarded on a dispute task and to the coordinator: a header (sender,
+// channel, time received, invoice) and the text exactly as received.
+std::string forwarded_reply(const followup_invoice& inv,
+                            std::string_view text,
+                            std::string_view channel,
+                            std::string_view from,
+                            util::instant at);
 
 // True when the fresh snapshot's balance or status differs from what the schedule was planned
 // for: the touch must not go out, and the sequence is re-planned.
@@ -202,12 +209,15 @@ public:
                          const followup_invoice& fresh,
                          util::instant now) const;
     // A reply matched to this invoice (email) or its client's number (SMS). A dispute keyword
-    // pauses the sequence and opens a dispute task.
+    // pauses the sequence and opens a dispute task whose body is the dispute template followed by
+    // the client's reply in full (sender, channel, time, invoice, text): the reply is data,
+    // appended as received and never template-expanded.
     plan_result on_reply(const sequence_state& s,
                          const followup_invoice& inv,
                          std::string_view text,
                          std::string_view channel,  // "email" or "sms"
-                         util::instant now) const;
+                         util::instant now,
+                         std::string_view from = {}) const;
     // Operator commands. resume() recomputes the schedule from now: touches whose time passed
     // while paused are skipped, not sent.
     plan_result resume(const sequence_state& s,

@@ -189,6 +189,65 @@ TEST_F(followup_rule_test, a_dispute_reply_to_the_reply_address_pauses_and_opens
     EXPECT_EQ(sequence().current, phase::active);
 }
 
+// The dispute reaches a person: the reply that pauses the sequence is forwarded in full to the
+// coordinator and recorded on the task, and the client's text is never template-expanded.
+TEST_F(followup_rule_test, a_dispute_is_forwarded_in_full_with_the_clients_text_verbatim) {
+    invoice_changed(at("2026-01-06T15:00:00Z"));
+    const std::string words =
+        "We dispute {invoice_number}: {balance} is wrong, {{twice}} billed {unknown} }{";
+    mappings::inbound_message mail;
+    mail.via = mappings::channel::email;
+    mail.id = "<m2@acme.example>";
+    mail.from = "ap@acme.example";
+    mail.to = {reply_address("billing@firm.example", "inv-1")};
+    mail.subject = "Re: invoice 1042";
+    mail.text = words;
+    const auto reply = mappings::make_change(mail, 1, mappings::change::op::created, "mail");
+    step(at("2026-01-07T15:00:00Z"), [&](context& ctx) { return rule_->on_change(reply, ctx); });
+    ASSERT_EQ(sequence().current, phase::paused);
+
+    json task;
+    state::for_each_entity(*store_, "task", [&](std::string_view, std::string_view v) {
+        task = json::parse(v);
+        return true;
+    });
+    ASSERT_TRUE(task.is_object());
+    const auto body = task["body"].get<std::string>();
+    EXPECT_NE(body.find("Re: invoice 1042\n" + words), std::string::npos) << body;
+    EXPECT_NE(body.find("From: ap@acme.example\n"), std::string::npos) << body;
+    EXPECT_NE(body.find("Channel: email\n"), std::string::npos) << body;
+    EXPECT_NE(body.find("Received: 2026-01-07T15:00:00Z\n"), std::string::npos) << body;
+    EXPECT_NE(body.find("Invoice: 1042 (inv-1), Acme Dental\n"), std::string::npos) << body;
+    EXPECT_NE(body.find("billsync followup resume 1042"), std::string::npos) << body;
+    EXPECT_EQ(task["reply"]["text"], "Re: invoice 1042\n" + words);
+    EXPECT_EQ(task["reply"]["from"], "ap@acme.example");
+    EXPECT_EQ(task["reply"]["channel"], "email");
+    EXPECT_EQ(task["reply"]["received_at"], "2026-01-07T15:00:00Z");
+
+    // The coordinator's inbox gets the same, as an email.
+    std::optional<json> forwarded;
+    for (const auto& a : actions()) {
+        const auto p = json::parse(a.payload);
+        if (p["to"] == "coordinator@firm.example") {
+            EXPECT_EQ(a.kind, "email.send");
+            forwarded = p;
+        }
+    }
+    ASSERT_TRUE(forwarded);
+    EXPECT_EQ((*forwarded)["text"], body);
+    EXPECT_NE((*forwarded)["subject"].get<std::string>().find("1042"), std::string::npos);
+    EXPECT_EQ((*forwarded)["invoice"], "inv-1");
+
+    // One command resumes it.
+    step(at("2026-01-08T15:00:00Z"), [&](context& ctx) {
+        return rule_->command("resume", json{{"invoice", "1042"}, {"who", "ann"}}, ctx).status ==
+                       200
+                   ? state::status::success()
+                   : state::status::failure("resume failed");
+    });
+    EXPECT_EQ(sequence().current, phase::active);
+}
+
 TEST_F(followup_rule_test, an_sms_reply_pauses_the_clients_sequences) {
     invoice_changed(at("2026-01-06T15:00:00Z"));
     mappings::inbound_message text;
