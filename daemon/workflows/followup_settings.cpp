@@ -374,6 +374,91 @@ void parse_reminders(reader t, std::vector<fu::reminder_spec>& out) {
     }
 }
 
+// [followup.payment_plans."<client id>"]: installments = [{ due = "2026-12-15", amount =
+// "500.00" }, ...], currency = "USD". Every error at its element or field.
+void parse_payment_plan(reader p, fu::payment_plan& out) {
+    out.currency = p.get_string("currency").value_or(out.currency);
+    const auto digits = mappings::minor_digits(out.currency);
+    p.ignore("installments");
+    const auto* node = value_node(p, "installments");
+    const auto* array = node == nullptr ? nullptr : node->as_array();
+    if (array == nullptr || array->empty()) {
+        p.error("installments",
+                node == nullptr ? "missing 'installments' (e.g. installments = [{ due = "
+                                  "\"2026-12-15\", amount = \"500.00\" }])"
+                                : "'installments' must be a non-empty array of { due, amount }");
+        return;
+    }
+    const auto file = p.position_of("installments").file;
+    const auto pos = [&file](const toml::node& n) {
+        return source_pos{file, n.source().begin.line, n.source().begin.column};
+    };
+    const auto where = "[" + p.path() + "] 'installments': ";
+    std::optional<date::sys_days> last;
+    for (const auto& element : *array) {
+        const auto* table = element.as_table();
+        if (table == nullptr) {
+            p.diags().error(pos(element), where + "each element must be { due, amount }");
+            continue;
+        }
+        fu::installment inst;
+        bool ok = true;
+        for (const auto& [key, value] : *table) {
+            if (key.str() != "due" && key.str() != "amount") {
+                p.diags().error(pos(value),
+                                where + "unknown key '" + std::string(key.str()) +
+                                    "' (an installment has 'due' and 'amount')");
+                ok = false;
+            }
+        }
+        const auto* due = table->get("due");
+        std::optional<date::sys_days> day;
+        if (due == nullptr) {
+            p.diags().error(pos(element), where + "missing 'due' (\"YYYY-MM-DD\")");
+            ok = false;
+        } else if (const auto* d = due->as_date()) {
+            const auto& v = d->get();
+            day = date::sys_days(
+                date::year_month_day{date::year(v.year), date::month(v.month), date::day(v.day)});
+        } else if (const auto* text = due->as_string(); text != nullptr) {
+            day = parse_civil_date(text->get());
+        }
+        if (due != nullptr && !day) {
+            p.diags().error(pos(*due), where + "'due' must be a date \"YYYY-MM-DD\"");
+            ok = false;
+        }
+        const auto* amount = table->get("amount");
+        std::optional<std::int64_t> minor;
+        if (amount == nullptr) {
+            p.diags().error(pos(element),
+                            where + "missing 'amount' (a decimal string, \"500.00\")");
+            ok = false;
+        } else if (const auto* text = amount->as_string(); text != nullptr) {
+            minor = mappings::parse_decimal(text->get(), digits);
+        }
+        if (amount != nullptr && (!minor || *minor <= 0)) {
+            p.diags().error(pos(*amount),
+                            where + "'amount' must be a positive decimal string in " +
+                                out.currency + " (\"500.00\", at most " + std::to_string(digits) +
+                                " decimals)");
+            ok = false;
+        }
+        if (day && last && *day <= *last) {
+            p.diags().error(pos(*due),
+                            where + "due dates must increase from one installment to the next");
+            ok = false;
+        }
+        if (day) {
+            last = day;
+        }
+        if (ok) {
+            inst.due = date::year_month_day(*day);
+            inst.amount = *minor;
+            out.installments.push_back(inst);
+        }
+    }
+}
+
 }  // namespace
 
 std::optional<fu::settings> parse_followup(reader& r) {
@@ -418,6 +503,13 @@ std::optional<fu::settings> parse_followup(reader& r) {
         s.autopay_clients.insert(clients->begin(), clients->end());
     }
     s.autopay_link = r.get_url("autopay_link").value_or("");
+    s.installment_reminder_days = static_cast<std::int32_t>(
+        r.get_int("installment_reminder_days", 0, 60).value_or(s.installment_reminder_days));
+    for (auto p : r.sub("payment_plans").subtables()) {
+        fu::payment_plan plan;
+        parse_payment_plan(p, plan);
+        s.payment_plans.insert_or_assign(p.name(), std::move(plan));
+    }
     {
         auto reminders = r.sub("reminders");
         for (const auto cls : {fu::client_class::standard, fu::client_class::retainer}) {
@@ -523,6 +615,21 @@ std::optional<fu::settings> parse_followup(reader& r) {
         s.partial_payment.email_subject = tr.part("partial_payment", "email_subject");
         s.partial_payment.email_body = tr.part("partial_payment", "email_body");
         s.partial_payment.sms_body = tr.part("partial_payment", "sms_body");
+        templates_ok = templates_ok && tr.ok;
+    }
+    for (auto [id, parts] : {std::pair{"payment_plan_reminder", &s.plan_reminder},
+                             std::pair{"payment_plan_missed", &s.plan_missed}}) {
+        auto t = templates.sub(id);
+        const std::string default_id = std::string_view(id) == "payment_plan_reminder"
+                                           ? "payment_plan.reminder"
+                                           : "payment_plan.missed";
+        template_reader tr{t, s, missing_for_defaults};
+        parts->email_subject = tr.part(default_id, "email_subject");
+        parts->email_body = tr.part(default_id, "email_body");
+        if (default_id == "payment_plan.missed") {
+            parts->task_title = tr.part(default_id, "task_title");
+            parts->task_body = tr.part(default_id, "task_body");
+        }
         templates_ok = templates_ok && tr.ok;
     }
     {

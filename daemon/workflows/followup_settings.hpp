@@ -35,6 +35,10 @@
 //   days_before = [7, 0]                # 0: on the due date
 //   channels = ["email"]                # the default
 //
+//   [followup.payment_plans."client-17"]    # installment schedule; the client is on a plan
+//   installments = [{ due = "2026-12-15", amount = "500.00" }]   # currency = "USD"
+//   (and installment_reminder_days = 3 in [followup])
+//
 //   [followup.templates.standard.touch1]    # parts: email_subject email_body sms_body
 //   email_subject = "Invoice {invoice_number} is past due"   #        task_title task_body
 //   [followup.templates.partial_payment]    # email_subject email_body sms_body

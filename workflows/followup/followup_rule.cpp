@@ -13,6 +13,7 @@
 #include "util/crypto.hpp"
 #include "util/metrics.hpp"
 #include "workflows/action_key.hpp"
+#include "workflows/followup/plans.hpp"
 #include "workflows/followup/views.hpp"
 #include "workflows/send_window.hpp"
 
@@ -121,6 +122,43 @@ void print_sequence(std::ostream& out, const json& j) {
     out << fmt::format("{} event{}\n", trail.size(), trail.size() == 1 ? "" : "s");
 }
 
+// Every configured payment plan with its installments and where it stands.
+json plans_json(const state::store& store, const settings& cfg) {
+    json list = json::array();
+    for (const auto& [client, plan] : cfg.payment_plans) {
+        plan_state st;
+        auto row = state::get_entity(store, "followup_plan", client);
+        const bool known = row.ok() && row.value && decode_plan(*row.value, st);
+        json installments = json::array();
+        for (std::size_t i = 0; i < plan.installments.size(); ++i) {
+            const auto k = static_cast<std::uint32_t>(i + 1);
+            const auto& inst = plan.installments[i];
+            const bool missed = std::find(st.missed.begin(), st.missed.end(), k) != st.missed.end();
+            installments.push_back(
+                {{"installment", k},
+                 {"due", date::format("%F", date::sys_days(inst.due))},
+                 {"amount", {{"minor", inst.amount}, {"currency", plan.currency}}},
+                 {"status", missed ? "missed" : (k <= st.checked ? "checked" : "upcoming")}});
+        }
+        json j{
+            {"client", client},
+            {"started", known && st.started},
+            {"baseline", {{"minor", st.baseline}, {"currency", plan.currency}}},
+            {"installments", std::move(installments)},
+            {"missed", st.missed},
+            {"next", st.timer.empty() ? json(nullptr) : json(st.timer)},
+            {"next_at", st.timer_due ? json(util::format_rfc3339(*st.timer_due)) : json(nullptr)}};
+        if (auto c = state::get_entity(store, "client", client); c.ok() && c.value) {
+            const auto cj = json::parse(*c.value, nullptr, false);
+            if (cj.is_object()) {
+                j["client_name"] = cj.value("display_name", "");
+            }
+        }
+        list.push_back(std::move(j));
+    }
+    return list;
+}
+
 }  // namespace
 
 std::string reply_token(std::string_view invoice_id) {
@@ -177,7 +215,8 @@ followup_invoice adapt(const mappings::invoice& inv,
         f.mobile_e164 = client->contact.mobile;
         f.sms_consent = client->contact.sms_consent && !sms_suppressed;
     }
-    f.payment_plan = f.payment_plan || s.payment_plan_clients.contains(inv.client_id);
+    f.payment_plan = f.payment_plan || s.payment_plan_clients.contains(inv.client_id) ||
+                     s.payment_plans.contains(inv.client_id);
     f.autopay = s.autopay_clients.contains(inv.client_id);
     if (client != nullptr && !s.autopay_tag.empty()) {
         // Tags as the ledger mappings normalise them: lower case, and Xero's contact groups also
@@ -577,12 +616,172 @@ state::status followup_rule::on_reply(const std::vector<std::string>& invoice_id
     return state::status::success();
 }
 
+state::status followup_rule::observe_plan(std::string_view client_id, context& ctx) const {
+    const auto& cfg = planner_.config();
+    const auto plan = cfg.payment_plans.find(client_id);
+    if (plan == cfg.payment_plans.end()) {
+        return state::status::success();
+    }
+    plan_client client;
+    client.id = std::string(client_id);
+    if (auto row = state::get_entity(*ctx.store, ctx.b, "client", client_id);
+        row.ok() && row.value) {
+        std::string error;
+        if (auto cl = mappings::client_from_json(json::parse(*row.value, nullptr, false), error)) {
+            client.name = cl->display_name;
+            client.email = cl->contact.billing_email;
+        }
+    }
+    // The open balance: the client's open invoices in the plan's currency, from the ledger the
+    // follow-up reads ([sources] invoices).
+    state::for_each_entity(*ctx.store, "invoice", [&](std::string_view, std::string_view v) {
+        const auto j = json::parse(v, nullptr, false);
+        if (!j.is_object() || text_of(j, "client_id") != client_id) {
+            return true;
+        }
+        std::string error;
+        auto inv = mappings::invoice_from_json(j, error);
+        if (!inv || inv->deleted || inv->status != mappings::invoice_status::open ||
+            inv->currency != plan->second.currency) {
+            return true;
+        }
+        if (!routes_.invoices_from.empty() && !inv->source.system.empty() &&
+            inv->source.system != routes_.invoices_from) {
+            return true;
+        }
+        if (client.email.empty()) {
+            client.email = inv->billing_email;
+        }
+        client.open_balance += inv->balance.minor;
+        return true;
+    });
+    plan_state state;
+    state.client_id = client.id;
+    if (auto row = state::get_entity(*ctx.store, ctx.b, "followup_plan", client_id); !row.ok()) {
+        return row.st;
+    } else if (row.value && !decode_plan(*row.value, state)) {
+        return state::status::failure("stored payment-plan state of " + std::string(client_id) +
+                                      " is unreadable");
+    }
+    const auto r = plan_installments(cfg, planner_.zone(), plan->second, state, client, ctx.now);
+    if (r.state == state && r.decisions.empty() && r.actions.empty() && r.timers.empty()) {
+        return state::status::success();
+    }
+    state::put_entity(ctx.b, "followup_plan", client_id, encode(r.state));
+    for (const auto& d : r.decisions) {
+        ctx.audit.append(ctx.b, ctx.now, plan_audit_line(client_id, d, ctx.now));
+    }
+    const auto window = touch_window();
+    for (const auto& a : r.actions) {
+        if (a.kind == action_kind::task) {
+            json task{{"key", a.key},
+                      {"title", a.subject},
+                      {"body", a.body},
+                      {"client", client.id},
+                      {"installment", a.reminder},
+                      {"status", "open"},
+                      {"created_at", util::format_rfc3339(ctx.now)}};
+            state::put_entity(ctx.b, "task", a.key, task.dump());
+            ctx.audit.append(ctx.b,
+                             ctx.now,
+                             json{{"rule", "followup"},
+                                  {"client", client.id},
+                                  {"payment_plan", true},
+                                  {"decision", "task_created"},
+                                  {"task", a.key},
+                                  {"title", a.subject}}
+                                 .dump());
+            if (routes_.coordinator_email.empty() || routes_.email.empty()) {
+                continue;
+            }
+            state::action act;
+            act.id = a.key + "/coordinator";
+            act.connector = routes_.email;
+            act.kind = "email.send";
+            act.payload = json{
+                {"to", routes_.coordinator_email},
+                {"subject", a.subject},
+                {"text", a.body},
+                {"delivery_id", act.id},
+                {"client",
+                 client.id}}.dump();
+            if (auto st = ctx.enqueue(std::move(act)).st; !st.ok) {
+                return st;
+            }
+            continue;
+        }
+        if (routes_.email.empty()) {
+            ctx.audit.append(
+                ctx.b,
+                ctx.now,
+                plan_audit_line(
+                    client_id,
+                    {decision_kind::skip, a.reminder, "email: no email connector is configured"},
+                    ctx.now));
+            continue;
+        }
+        if (suppressed(*ctx.store, ctx.b, "email:" + lower(a.to))) {
+            ctx.audit.append(ctx.b,
+                             ctx.now,
+                             plan_audit_line(client_id,
+                                             {decision_kind::skip,
+                                              a.reminder,
+                                              "email: " + a.to + " is on the suppression list"},
+                                             ctx.now));
+            continue;
+        }
+        state::action act;
+        act.id = a.key;
+        act.connector = routes_.email;
+        act.kind = "email.send";
+        act.payload = json{
+            {"to", a.to},
+            {"to_name", client.name},
+            {"subject", a.subject},
+            {"text", a.body},
+            {"delivery_id", a.key},
+            {"client", client.id},
+            {"installment",
+             a.reminder}}.dump();
+        act.window = window;
+        act.deadline = ctx.now + touch_deadline;
+        if (auto st = ctx.enqueue(std::move(act)).st; !st.ok) {
+            return st;
+        }
+    }
+    for (const auto& t : r.timers) {
+        auto st = t.cancel ? ctx.timers.cancel(ctx.b, t.name)
+                           : ctx.timers.schedule(
+                                 ctx.b, t.name, t.due, json{{"client", client.id}}.dump());
+        if (!st.ok) {
+            return st;
+        }
+    }
+    return state::status::success();
+}
+
 state::status followup_rule::on_change(const mappings::change& c, context& ctx) const {
     if (!planner_.config().enabled || ctx.store == nullptr) {
         return state::status::success();
     }
     if (c.entity_type == "invoice") {
-        return observe(c.entity_id, ctx);
+        if (auto st = observe(c.entity_id, ctx); !st.ok) {
+            return st;
+        }
+        if (planner_.config().payment_plans.empty()) {
+            return state::status::success();
+        }
+        auto row = state::get_entity(*ctx.store, ctx.b, "invoice", c.entity_id);
+        if (!row.ok() || !row.value) {
+            return row.st;
+        }
+        const auto client = text_of(json::parse(*row.value, nullptr, false), "client_id");
+        return client.empty() ? state::status::success() : observe_plan(client, ctx);
+    }
+    if (c.entity_type == "client") {
+        if (auto st = observe_plan(c.entity_id, ctx); !st.ok) {
+            return st;
+        }
     }
     // Invoices with a live sequence (or still to be observed) of clients matching `match`.
     auto invoices_of = [&](const std::function<bool(const mappings::client&)>& match) {
@@ -686,6 +885,9 @@ state::status followup_rule::on_change(const mappings::change& c, context& ctx) 
 }
 
 state::status followup_rule::on_timer(const state::timer& t, context& ctx) const {
+    if (auto client = plan_timer_client(t.name)) {
+        return ctx.store == nullptr ? state::status::success() : observe_plan(*client, ctx);
+    }
     const auto p = json::parse(t.payload, nullptr, false);
     auto id = p.is_object() ? text_of(p, "invoice") : std::string();
     if (id.empty()) {
@@ -749,6 +951,7 @@ std::vector<verb_spec> followup_rule::verbs() const {
     return {{"list", "", false, "open sequences: stage, next touch, channels"},
             {"show", "INVOICE", false, "one sequence with its audit trail"},
             {"tasks", "", false, "internal tasks for the billing coordinator"},
+            {"plans", "", false, "payment plans: installments, missed ones, next step"},
             {"resume", "INVOICE", true, "resume a paused or stopped sequence"},
             {"stop", "INVOICE", true, "stop a sequence"}};
 }
@@ -759,6 +962,9 @@ operator_answer followup_rule::view(std::string_view path, const state::store& s
     }
     if (path == "tasks") {
         return operator_answer::ok(tasks_json(s));
+    }
+    if (path == "plans") {
+        return operator_answer::ok(plans_json(s, planner_.config()));
     }
     if (path.starts_with("show/")) {
         const auto invoice = path.substr(5);
@@ -829,6 +1035,29 @@ cli_result followup_rule::cli_view(std::string_view verb,
                                t.value("title", ""));
         }
         out << fmt::format("{} task{}\n", list.size(), plural(list.size()));
+        return cli_result::ok;
+    }
+    if (verb == "plans") {
+        const auto list = plans_json(s, planner_.config());
+        if (as_json) {
+            out << list.dump(2) << "\n";
+            return cli_result::ok;
+        }
+        for (const auto& p : list) {
+            out << fmt::format("{} ({})  next={} {}\n",
+                               p.value("client_name", ""),
+                               p.value("client", ""),
+                               p["next"].is_string() ? p["next"].get<std::string>() : "-",
+                               p["next_at"].is_string() ? p["next_at"].get<std::string>() : "");
+            for (const auto& i : p["installments"]) {
+                out << fmt::format("  installment {}  due {}  {}  {}\n",
+                                   i.value("installment", 0u),
+                                   i.value("due", ""),
+                                   money_text(i["amount"]),
+                                   i.value("status", ""));
+            }
+        }
+        out << fmt::format("{} plan{}\n", list.size(), plural(list.size()));
         return cli_result::ok;
     }
     if (verb == "show") {

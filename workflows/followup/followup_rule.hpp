@@ -114,6 +114,8 @@ private:
                                                 std::uint32_t reminder,
                                                 context& ctx) const;
     state::status observe(std::string_view invoice_id, context& ctx) const;
+    // A payment-plan client: its installment schedule against its open balance now.
+    state::status observe_plan(std::string_view client_id, context& ctx) const;
     // reply: the client's reply that caused the step, recorded on the dispute task it opens.
     state::status apply(const plan_result& r,
                         const loaded& l,

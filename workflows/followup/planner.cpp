@@ -730,6 +730,8 @@ std::string_view to_string(decision_kind k) noexcept {
             return "note";
         case decision_kind::remind:
             return "remind";
+        case decision_kind::missed:
+            return "missed";
     }
     return "?";
 }

@@ -120,7 +120,8 @@ enum class decision_kind : std::uint8_t {
     complete,    // no touches left
     exclude,     // payment-plan client
     note,        // nothing changed, recorded for the audit trail
-    remind,      // a courtesy reminder went out before (or on) the due date
+    remind,      // a courtesy reminder (or an installment reminder) went out
+    missed,      // a payment-plan installment passed unpaid
 };
 std::string_view to_string(decision_kind k) noexcept;
 
@@ -148,7 +149,9 @@ struct planned_action {
     std::string to;           // email address or E.164 number; empty for tasks
     std::string subject;      // email subject or task title; empty for SMS
     std::string body;
-    std::uint32_t reminder = 0;  // the courtesy reminder (1-based) this message is; 0 otherwise
+    // The courtesy reminder (1-based) this message is, or for payment-plan messages the
+    // installment; 0 otherwise.
+    std::uint32_t reminder = 0;
 
     bool operator==(const planned_action&) const = default;
 };

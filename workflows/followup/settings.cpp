@@ -14,7 +14,7 @@ struct default_text {
 };
 
 // clang-format off
-constexpr std::array<default_text, 34> defaults = {{
+constexpr std::array<default_text, 40> defaults = {{
     {"standard.touch1", "email_subject", "Invoice {invoice_number} from {firm_name} is past due"},
     {"standard.touch1", "email_body",
      "Dear {client_name},\n\nThis is a friendly reminder that invoice {invoice_number} for "
@@ -93,6 +93,22 @@ constexpr std::array<default_text, 34> defaults = {{
      "{balance} is due on {due_date}.\n\nThank you,\n{firm_name}\n"},
     {"retainer.reminder", "sms_body",
      "{firm_name}: retainer invoice {invoice_number} ({balance}) is due on {due_date}."},
+    {"payment_plan.reminder", "email_subject",
+     "Your installment of {amount} is due on {due_date}"},
+    {"payment_plan.reminder", "email_body",
+     "Dear {client_name},\n\nA reminder that the next installment of your payment plan, "
+     "{amount}, is due on {due_date}.\n\nThank you,\n{firm_name}\n"},
+    {"payment_plan.missed", "email_subject",
+     "We have not received your installment of {amount} due on {due_date}"},
+    {"payment_plan.missed", "email_body",
+     "Dear {client_name},\n\nWe have not yet received the installment of {amount} that was due "
+     "on {due_date} under your payment plan. Please call us at {firm_phone} if anything has "
+     "changed.\n\nThank you,\n{firm_name}\n"},
+    {"payment_plan.missed", "task_title",
+     "Missed installment: {client_name} - {amount} due {due_date}"},
+    {"payment_plan.missed", "task_body",
+     "{client_name} has not paid the installment of {amount} due on {due_date} (open balance "
+     "{balance}). The missed-installment notice has been sent; please follow up personally."},
     {"partial_payment", "email_subject", "Payment received for invoice {invoice_number}"},
     {"partial_payment", "email_body",
      "Dear {client_name},\n\nThank you for your payment toward invoice {invoice_number}. The "
@@ -183,6 +199,8 @@ settings default_settings() {
         s.touches.emplace(reminder, default_templates(reminder));
     }
     s.partial_payment = default_templates("partial_payment");
+    s.plan_reminder = default_templates("payment_plan.reminder");
+    s.plan_missed = default_templates("payment_plan.missed");
     s.dispute = default_templates("dispute");
     s.dispute_keywords = {"dispute", "incorrect", "question"};
     return s;

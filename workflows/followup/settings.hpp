@@ -50,6 +50,24 @@ struct reminder_spec {
     bool operator==(const reminder_spec&) const = default;
 };
 
+// One installment of a payment plan: due on a civil date, an amount in minor units.
+struct installment {
+    date::year_month_day due{};
+    std::int64_t amount = 0;
+
+    bool operator==(const installment&) const = default;
+};
+
+// A client's installment schedule ([followup.payment_plans."<client id>"]). Installment k counts
+// as paid once the client's open balance (the sum of the balances of its open invoices) has
+// dropped, since the plan was first seen, by at least the sum of installments 1..k.
+struct payment_plan {
+    std::string currency = "USD";
+    std::vector<installment> installments;  // due dates strictly increasing
+
+    bool operator==(const payment_plan&) const = default;
+};
+
 struct sending_window {
     std::chrono::minutes start{9 * 60};  // local time of day, inclusive
     std::chrono::minutes end{17 * 60};   // exclusive
@@ -86,6 +104,13 @@ struct settings {
     std::set<std::string, std::less<>> autopay_clients;
     // The auto-pay enrollment page: {autopay_link} in templates. Empty: templates may not use it.
     std::string autopay_link;
+    // Installment schedules by canonical client id; such clients are on a payment plan (excluded
+    // from the overdue sequence) and get the plan's own reminders and missed-installment notices.
+    std::map<std::string, payment_plan, std::less<>> payment_plans;
+    std::int32_t installment_reminder_days = 3;  // the reminder goes out this many days before
+    touch_templates plan_reminder;  // "payment_plan.reminder": email_subject, email_body
+    // "payment_plan.missed": email_subject, email_body (to the client), task_title, task_body
+    touch_templates plan_missed;
 };
 
 std::string template_id(client_class c, std::size_t touch);  // "standard.touch2"

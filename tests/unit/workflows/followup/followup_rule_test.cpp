@@ -432,6 +432,90 @@ TEST_F(followup_rule_test, clients_tagged_autopay_get_no_courtesy_reminders) {
               std::string::npos);
 }
 
+// A payment plan through the rule: the client's invoices leave the overdue sequence, the plan
+// reminds, finds the installment missed (notice, task, coordinator email), then paid late.
+TEST_F(followup_rule_test, a_payment_plan_reminds_flags_a_missed_installment_and_sees_it_paid) {
+    auto settings = default_settings();
+    settings.firm_name = "Smith & Lee CPA";
+    settings.firm_phone = "+1 555 0100";
+    settings.payment_plans["c-1"].installments = {
+        {date::year(2026) / date::January / date::day(20), 20000}};
+    auto p = planner::make(settings, "America/New_York");
+    ASSERT_TRUE(p);
+    rule_ = std::make_unique<followup_rule>(std::move(*p), rule_->routes());
+
+    invoice_changed(at("2026-01-06T15:00:00Z"));
+    EXPECT_EQ(sequence().current, phase::excluded);
+    EXPECT_TRUE(actions().empty());
+    const auto fire_next = [&]() {
+        auto due = timers_->due(at("2026-12-31T00:00:00Z"), 10);
+        ASSERT_EQ(due.value.size(), 1u);
+        const auto t = due.value[0];
+        step(t.due, [&](context& ctx) {
+            auto st = timers_->fire(ctx.b, t);
+            return st.ok ? rule_->on_timer(t, ctx) : st;
+        });
+    };
+    // 3 days before Tuesday 01-20 is Saturday 01-17: Monday 01-19 at 09:00 (14:00Z).
+    auto due = timers_->due(at("2026-12-31T00:00:00Z"), 10);
+    ASSERT_EQ(due.value.size(), 1u);
+    EXPECT_EQ(due.value[0].name, "followup/plan:c-1/installment1-reminder");
+    EXPECT_EQ(due.value[0].due, at("2026-01-19T14:00:00Z"));
+    fire_next();
+    auto list = actions();
+    ASSERT_EQ(list.size(), 1u);
+    auto payload = json::parse(list[0].payload);
+    EXPECT_EQ(payload["installment"], 1);
+    EXPECT_EQ(payload["client"], "c-1");
+    EXPECT_EQ(payload["to"], "ap@acme.example");
+    EXPECT_FALSE(list[0].window.empty());
+
+    // The check at 00:00 on 01-21: nothing paid.
+    fire_next();
+    list = actions();
+    ASSERT_EQ(list.size(), 3u);  // + the missed notice and the coordinator's email
+    bool notice = false;
+    bool coordinator = false;
+    for (const auto& a : list) {
+        const auto j = json::parse(a.payload);
+        notice =
+            notice || (j["to"] == "ap@acme.example" &&
+                       j["subject"].get<std::string>().find("not received") != std::string::npos);
+        coordinator = coordinator || j["to"] == "coordinator@firm.example";
+    }
+    EXPECT_TRUE(notice);
+    EXPECT_TRUE(coordinator);
+    json task;
+    state::for_each_entity(*store_, "task", [&](std::string_view, std::string_view v) {
+        task = json::parse(v);
+        return true;
+    });
+    EXPECT_EQ(task["client"], "c-1");
+    EXPECT_EQ(task["installment"], 1);
+    EXPECT_NE(audit_text().find("installment 1 ($200.00 due 2026-01-20) missed"),
+              std::string::npos);
+
+    // Paid on 01-23: the invoice's balance drops by the installment.
+    invoice_.balance = {30000, "USD"};
+    invoice_changed(at("2026-01-23T15:00:00Z"));
+    EXPECT_NE(audit_text().find("installment 1 ($200.00 due 2026-01-20) paid late"),
+              std::string::npos);
+    EXPECT_EQ(sequence().current, phase::excluded);
+
+    // Operators see it: GET /workflows/followup/plans and `billsync followup plans`.
+    const auto plans = rule_->view("plans", *store_).body;
+    ASSERT_EQ(plans.size(), 1u);
+    EXPECT_EQ(plans[0]["client"], "c-1");
+    EXPECT_EQ(plans[0]["installments"][0]["status"], "checked");
+    EXPECT_TRUE(plans[0]["missed"].empty());
+    std::ostringstream text;
+    std::ostringstream err;
+    ASSERT_EQ(rule_->cli_view("plans", {}, *store_, cli_output::text, text, err), cli_result::ok);
+    EXPECT_NE(text.str().find("installment 1  due 2026-01-20  200.00 USD  checked"),
+              std::string::npos)
+        << text.str();
+}
+
 TEST_F(followup_rule_test, reply_tokens_are_stable_and_addresses_keep_the_domain) {
     EXPECT_EQ(reply_token("inv-1"), reply_token("inv-1"));
     EXPECT_NE(reply_token("inv-1"), reply_token("inv-2"));

@@ -353,5 +353,62 @@ autopay_link = "pay.firm.example"
     EXPECT_THAT(bad.diags.render(), HasSubstr("autopay_link"));
 }
 
+TEST(FollowupSettings, PaymentPlansFromATomlTable) {
+    auto p = load(R"(
+[followup]
+firm_name = "F"
+firm_phone = "P"
+installment_reminder_days = 5
+
+[followup.payment_plans."c-17"]
+installments = [
+  { due = "2026-12-15", amount = "500.00" },
+  { due = 2027-01-15, amount = "250.5" },
+]
+)");
+    ASSERT_TRUE(p.loaded) << p.diags.render();
+    const auto& s = *p.settings;
+    EXPECT_EQ(s.installment_reminder_days, 5);
+    const auto& plan = s.payment_plans.at("c-17");
+    EXPECT_EQ(plan.currency, "USD");
+    ASSERT_EQ(plan.installments.size(), 2U);
+    EXPECT_EQ(plan.installments[0].amount, 50000);
+    EXPECT_EQ(plan.installments[1].amount, 25050);
+    EXPECT_EQ(plan.installments[1].due, date::year(2027) / date::January / date::day(15));
+    EXPECT_FALSE(s.plan_missed.task_title.empty());
+}
+
+TEST(FollowupSettings, PaymentPlanErrorsAtFileLineColumn) {
+    auto p = load(R"(
+[followup]
+firm_name = "F"
+firm_phone = "P"
+
+[followup.payment_plans."c-17"]
+installments = [
+  { due = "2026-12-15", amount = "500.001" },
+  { due = "2026-12-01", amount = "10.00", note = "x" },
+  { amount = "1.00" },
+]
+[followup.payment_plans."c-18"]
+currency = "USD"
+)");
+    EXPECT_FALSE(p.loaded);
+    const auto text = p.diags.render();
+    EXPECT_THAT(text,
+                HasSubstr("billsync.toml:11:34: error: [followup.payment_plans.c-17] "
+                          "'installments': 'amount' must be a positive decimal string in USD"));
+    EXPECT_THAT(text,
+                HasSubstr("billsync.toml:12:11: error: [followup.payment_plans.c-17] "
+                          "'installments': due dates must increase"));
+    EXPECT_THAT(text,
+                HasSubstr("billsync.toml:12:50: error: [followup.payment_plans.c-17] "
+                          "'installments': unknown key 'note'"));
+    EXPECT_THAT(text,
+                HasSubstr("billsync.toml:13:3: error: [followup.payment_plans.c-17] "
+                          "'installments': missing 'due'"));
+    EXPECT_THAT(text, HasSubstr("[followup.payment_plans.c-18] missing 'installments'"));
+}
+
 }  // namespace
 }  // namespace billsync::config
