@@ -435,6 +435,41 @@ TEST_F(followup_e2e, a_dispute_is_forwarded_to_the_coordinator_with_the_clients_
     EXPECT_EQ(rc, 0) << out;
 }
 
+// A payment plan from the TOML table: the client leaves the overdue sequence; the installment
+// is reminded, missed (notice + coordinator task), then paid late in QBO.
+TEST_F(followup_e2e, an_installment_is_reminded_missed_and_then_paid) {
+    const auto c = customer("Ivy Lane Studio");
+    const auto inv = invoice(c, "500.00", "2026-01-05")["Id"].get<std::string>();
+    extra_followup_ = std::string("[followup.payment_plans.\"qbo:") + realm + ":client:" + c +
+                      "\"]\ninstallments = [{ due = \"2026-01-20\", amount = \"200.00\" }]\n";
+    start();
+    const auto to = email_of("Ivy Lane Studio");
+    advance_to("2026-01-16T18:00:00Z");  // no overdue touches: the client is on a plan
+    EXPECT_TRUE(emails_to(to).empty());
+    advance_to("2026-01-19T15:00:00Z");  // 3 days before 01-20 was Saturday: Monday 09:00
+    ASSERT_EQ(emails_to(to).size(), 1u) << daemon_->output();
+    EXPECT_NE(emails_to(to)[0].subject.find("$200.00 is due on January 20, 2026"),
+              std::string::npos);
+    advance_to("2026-01-21T15:00:00Z");  // checked at 00:00: missed
+    ASSERT_EQ(emails_to(to).size(), 2u);
+    EXPECT_NE(emails_to(to)[1].subject.find("not received"), std::string::npos);
+    ASSERT_EQ(tasks().size(), 1u);
+    EXPECT_NE(tasks()[0].value("title", "").find("Missed installment"), std::string::npos);
+    advance_to("2026-01-23T15:00:00Z");
+    pay(c, inv, "200.00");
+    sync_qbo();
+    advance_to("2026-01-23T18:00:00Z");
+    auto [rc, out] = daemon_->cli({"followup", "plans", "--json"});
+    ASSERT_EQ(rc, 0) << out;
+    const auto plans = json::parse(out, nullptr, false);
+    ASSERT_TRUE(plans.is_array()) << out;
+    ASSERT_EQ(plans.size(), 1u);
+    EXPECT_TRUE(plans[0]["missed"].empty()) << out;
+    EXPECT_EQ(plans[0]["installments"][0]["status"], "checked") << out;
+    EXPECT_EQ(emails_to(to).size(), 2u);
+    EXPECT_EQ(daemon_->stop(), 0);
+}
+
 TEST_F(followup_e2e, payment_plan_clients_never_enter_the_sequence) {
     const auto c = customer("Fir Realty", "+14155550105", "#sms-consent #payment-plan");
     invoice(c, "1200.00", "2026-01-05");

@@ -616,7 +616,9 @@ state::status followup_rule::on_reply(const std::vector<std::string>& invoice_id
     return state::status::success();
 }
 
-state::status followup_rule::observe_plan(std::string_view client_id, context& ctx) const {
+state::status followup_rule::observe_plan(std::string_view client_id,
+                                          context& ctx,
+                                          std::string_view changed_invoice) const {
     const auto& cfg = planner_.config();
     const auto plan = cfg.payment_plans.find(client_id);
     if (plan == cfg.payment_plans.end()) {
@@ -634,27 +636,42 @@ state::status followup_rule::observe_plan(std::string_view client_id, context& c
     }
     // The open balance: the client's open invoices in the plan's currency, from the ledger the
     // follow-up reads ([sources] invoices).
-    state::for_each_entity(*ctx.store, "invoice", [&](std::string_view, std::string_view v) {
-        const auto j = json::parse(v, nullptr, false);
+    // Read through the batch: the invoice that changed in this step may not be committed yet.
+    std::set<std::string, std::less<>> ids;
+    if (!changed_invoice.empty()) {
+        ids.emplace(changed_invoice);
+    }
+    state::for_each_entity(*ctx.store, "invoice", [&](std::string_view id, std::string_view) {
+        ids.emplace(id);
+        return true;
+    });
+    for (const auto& id : ids) {
+        auto row = state::get_entity(*ctx.store, ctx.b, "invoice", id);
+        if (!row.ok()) {
+            return row.st;
+        }
+        if (!row.value) {
+            continue;
+        }
+        const auto j = json::parse(*row.value, nullptr, false);
         if (!j.is_object() || text_of(j, "client_id") != client_id) {
-            return true;
+            continue;
         }
         std::string error;
         auto inv = mappings::invoice_from_json(j, error);
         if (!inv || inv->deleted || inv->status != mappings::invoice_status::open ||
             inv->currency != plan->second.currency) {
-            return true;
+            continue;
         }
         if (!routes_.invoices_from.empty() && !inv->source.system.empty() &&
             inv->source.system != routes_.invoices_from) {
-            return true;
+            continue;
         }
         if (client.email.empty()) {
             client.email = inv->billing_email;
         }
         client.open_balance += inv->balance.minor;
-        return true;
-    });
+    }
     plan_state state;
     state.client_id = client.id;
     if (auto row = state::get_entity(*ctx.store, ctx.b, "followup_plan", client_id); !row.ok()) {
@@ -776,7 +793,7 @@ state::status followup_rule::on_change(const mappings::change& c, context& ctx) 
             return row.st;
         }
         const auto client = text_of(json::parse(*row.value, nullptr, false), "client_id");
-        return client.empty() ? state::status::success() : observe_plan(client, ctx);
+        return client.empty() ? state::status::success() : observe_plan(client, ctx, c.entity_id);
     }
     if (c.entity_type == "client") {
         if (auto st = observe_plan(c.entity_id, ctx); !st.ok) {

@@ -115,7 +115,10 @@ private:
                                                 context& ctx) const;
     state::status observe(std::string_view invoice_id, context& ctx) const;
     // A payment-plan client: its installment schedule against its open balance now.
-    state::status observe_plan(std::string_view client_id, context& ctx) const;
+    // changed_invoice: the invoice of this step's change, read through the batch.
+    state::status observe_plan(std::string_view client_id,
+                               context& ctx,
+                               std::string_view changed_invoice = {}) const;
     // reply: the client's reply that caused the step, recorded on the dispute task it opens.
     state::status apply(const plan_result& r,
                         const loaded& l,

@@ -143,6 +143,9 @@ struct plan_step {
         auto& st = r.state;
         const auto count = static_cast<std::uint32_t>(plan.installments.size());
         if (!st.started) {
+            if (client.open_balance <= 0) {
+                return;  // nothing open yet (the client synced before its invoices): not started
+            }
             st.started = true;
             st.client_id = client.id;
             st.baseline = client.open_balance;

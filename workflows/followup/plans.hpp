@@ -8,7 +8,9 @@
 // a missed installment that is paid later is recorded as paid late.
 //
 // Paid: the client's open balance (sum of the balances of its open invoices) has dropped, since
-// the plan was first seen, by at least the sum of installments 1..k. Invoices added later raise
+// the plan started, by at least the sum of installments 1..k. The plan starts when it is first
+// seen with an open balance above zero (the client's invoices may sync after the client); that
+// balance is the baseline. Invoices added later raise
 // the open balance and so count against the plan, as they should.
 
 #include <date/tz.h>

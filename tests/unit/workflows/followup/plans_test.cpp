@@ -135,6 +135,22 @@ TEST(FollowupPaymentPlan, InstallmentMissedThenPaidThenTheNextOnTime) {
     EXPECT_EQ(h.sent.size(), before);
 }
 
+// The client syncs before its invoices: the plan starts only once something is open, with that
+// balance as its baseline.
+TEST(FollowupPaymentPlan, StartsWhenTheClientFirstHasAnOpenBalance) {
+    plan_harness h;
+    h.client.open_balance = 0;
+    h.step(local(2026, 6, 1, 10));
+    EXPECT_FALSE(h.st.started);
+    EXPECT_THAT(h.timers, IsEmpty());
+    EXPECT_THAT(h.log, IsEmpty());
+    h.client.open_balance = 150000;
+    h.step(local(2026, 6, 1, 11));
+    EXPECT_TRUE(h.st.started);
+    EXPECT_EQ(h.st.baseline, 150000);
+    EXPECT_EQ(h.timers.count("followup/plan:client-7/installment1-reminder"), 1U);
+}
+
 TEST(FollowupPaymentPlan, AlreadyPaidInstallmentGetsNoReminderAndStateRoundTrips) {
     plan_harness h;
     h.step(local(2026, 6, 1, 10));
