@@ -310,6 +310,9 @@ std::optional<std::string> followup_rule::recheck(const state::action& a, contex
         return std::nullopt;
     }
     const auto p = json::parse(a.payload, nullptr, false);
+    if (p.is_object() && p.contains("plan_message")) {
+        return recheck_plan(p, ctx);
+    }
     if (!p.is_object() || !p.contains("invoice") || !p["invoice"].is_string()) {
         return std::nullopt;
     }
@@ -616,14 +619,11 @@ state::status followup_rule::on_reply(const std::vector<std::string>& invoice_id
     return state::status::success();
 }
 
-state::status followup_rule::observe_plan(std::string_view client_id,
-                                          context& ctx,
-                                          std::string_view changed_invoice) const {
-    const auto& cfg = planner_.config();
-    const auto plan = cfg.payment_plans.find(client_id);
-    if (plan == cfg.payment_plans.end()) {
-        return state::status::success();
-    }
+state::result<plan_client> followup_rule::plan_snapshot(std::string_view client_id,
+                                                        const payment_plan& plan,
+                                                        context& ctx,
+                                                        std::string_view changed_invoice) const {
+    using result_t = state::result<plan_client>;
     plan_client client;
     client.id = std::string(client_id);
     if (auto row = state::get_entity(*ctx.store, ctx.b, "client", client_id);
@@ -635,8 +635,8 @@ state::status followup_rule::observe_plan(std::string_view client_id,
         }
     }
     // The open balance: the client's open invoices in the plan's currency, from the ledger the
-    // follow-up reads ([sources] invoices).
-    // Read through the batch: the invoice that changed in this step may not be committed yet.
+    // follow-up reads ([sources] invoices). Read through the batch: the invoice that changed in
+    // this step may not be committed yet.
     std::set<std::string, std::less<>> ids;
     if (!changed_invoice.empty()) {
         ids.emplace(changed_invoice);
@@ -648,7 +648,7 @@ state::status followup_rule::observe_plan(std::string_view client_id,
     for (const auto& id : ids) {
         auto row = state::get_entity(*ctx.store, ctx.b, "invoice", id);
         if (!row.ok()) {
-            return row.st;
+            return result_t::failure(row.st);
         }
         if (!row.value) {
             continue;
@@ -660,7 +660,7 @@ state::status followup_rule::observe_plan(std::string_view client_id,
         std::string error;
         auto inv = mappings::invoice_from_json(j, error);
         if (!inv || inv->deleted || inv->status != mappings::invoice_status::open ||
-            inv->currency != plan->second.currency) {
+            inv->currency != plan.currency) {
             continue;
         }
         if (!routes_.invoices_from.empty() && !inv->source.system.empty() &&
@@ -672,6 +672,49 @@ state::status followup_rule::observe_plan(std::string_view client_id,
         }
         client.open_balance += inv->balance.minor;
     }
+    return {state::status::success(), std::move(client)};
+}
+
+std::optional<std::string> followup_rule::recheck_plan(const json& p, context& ctx) const {
+    const auto client_id = text_of(p, "client");
+    const auto k = p.value("installment", 0);
+    const auto what = text_of(p, "plan_message");
+    const auto& plans = planner_.config().payment_plans;
+    const auto plan = plans.find(client_id);
+    if (plan == plans.end() || k <= 0 ||
+        static_cast<std::size_t>(k) > plan->second.installments.size()) {
+        return "client " + client_id + " has no such payment-plan installment any more";
+    }
+    auto client = plan_snapshot(client_id, plan->second, ctx, {});
+    auto row = state::get_entity(*ctx.store, ctx.b, "followup_plan", client_id);
+    plan_state st;
+    if (!client.ok() || !row.ok() || !row.value || !decode_plan(*row.value, st)) {
+        return std::nullopt;  // cannot tell: the send goes ahead as decided
+    }
+    std::int64_t due = 0;
+    for (int i = 0; i < k; ++i) {
+        due += plan->second.installments[static_cast<std::size_t>(i)].amount;
+    }
+    if (plan_paid(st, client.value) >= due) {
+        return "installment " + std::to_string(k) + " of client " + client_id +
+               " was paid meanwhile" + (what == "missed" ? " (no missed notice)" : "");
+    }
+    return std::nullopt;
+}
+
+state::status followup_rule::observe_plan(std::string_view client_id,
+                                          context& ctx,
+                                          std::string_view changed_invoice) const {
+    const auto& cfg = planner_.config();
+    const auto plan = cfg.payment_plans.find(client_id);
+    if (plan == cfg.payment_plans.end()) {
+        return state::status::success();
+    }
+    auto snapshot = plan_snapshot(client_id, plan->second, ctx, changed_invoice);
+    if (!snapshot.ok()) {
+        return snapshot.st;
+    }
+    const auto& client = snapshot.value;
     plan_state state;
     state.client_id = client.id;
     if (auto row = state::get_entity(*ctx.store, ctx.b, "followup_plan", client_id); !row.ok()) {
@@ -751,15 +794,16 @@ state::status followup_rule::observe_plan(std::string_view client_id,
         act.id = a.key;
         act.connector = routes_.email;
         act.kind = "email.send";
-        act.payload = json{
-            {"to", a.to},
-            {"to_name", client.name},
-            {"subject", a.subject},
-            {"text", a.body},
-            {"delivery_id", a.key},
-            {"client", client.id},
-            {"installment",
-             a.reminder}}.dump();
+        act.payload =
+            json{{"to", a.to},
+                 {"to_name", client.name},
+                 {"subject", a.subject},
+                 {"text", a.body},
+                 {"delivery_id", a.key},
+                 {"client", client.id},
+                 {"installment", a.reminder},
+                 {"plan_message", a.template_id == "payment_plan.missed" ? "missed" : "reminder"}}
+                .dump();
         act.window = window;
         act.deadline = ctx.now + touch_deadline;
         if (auto st = ctx.enqueue(std::move(act)).st; !st.ok) {

@@ -20,6 +20,7 @@
 #include "mappings/model.hpp"
 #include "workflows/context.hpp"
 #include "workflows/followup/planner.hpp"
+#include "workflows/followup/plans.hpp"
 #include "workflows/rule.hpp"
 
 namespace billsync::workflows::followup {
@@ -115,6 +116,13 @@ private:
                                                 context& ctx) const;
     state::status observe(std::string_view invoice_id, context& ctx) const;
     // A payment-plan client: its installment schedule against its open balance now.
+    // The client's name, email and open balance in the plan's currency, now.
+    state::result<plan_client> plan_snapshot(std::string_view client_id,
+                                             const payment_plan& plan,
+                                             context& ctx,
+                                             std::string_view changed_invoice) const;
+    // A late installment reminder or missed notice is dropped once the installment is paid.
+    std::optional<std::string> recheck_plan(const nlohmann::json& payload, context& ctx) const;
     // changed_invoice: the invoice of this step's change, read through the batch.
     state::status observe_plan(std::string_view client_id,
                                context& ctx,

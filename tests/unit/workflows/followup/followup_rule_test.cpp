@@ -469,6 +469,24 @@ TEST_F(followup_rule_test, a_payment_plan_reminds_flags_a_missed_installment_and
     EXPECT_EQ(payload["client"], "c-1");
     EXPECT_EQ(payload["to"], "ap@acme.example");
     EXPECT_FALSE(list[0].window.empty());
+    // A late attempt of the reminder is re-checked: still unpaid, it goes; paid meanwhile, not.
+    const auto reminder = list[0];
+    const auto recheck = [&]() {
+        std::optional<std::string> cause;
+        step(at("2026-01-19T16:00:00Z"), [&](context& ctx) {
+            cause = rule_->recheck(reminder, ctx);
+            return state::status::success();
+        });
+        return cause;
+    };
+    EXPECT_FALSE(recheck());
+    invoice_.balance = {30000, "USD"};
+    put("invoice", invoice_.id, mappings::to_json(invoice_));
+    auto dropped = recheck();
+    ASSERT_TRUE(dropped);
+    EXPECT_EQ(*dropped, "installment 1 of client c-1 was paid meanwhile");
+    invoice_.balance = {50000, "USD"};
+    put("invoice", invoice_.id, mappings::to_json(invoice_));
 
     // The check at 00:00 on 01-21: nothing paid.
     fire_next();
