@@ -232,13 +232,13 @@ int main(int argc, char** argv) {
     std::string fu_verb;
     std::string fu_invoice;
     auto* followup = cli.add_subcommand("followup", "Overdue follow-up sequences");
-    followup->add_option("verb", fu_verb, "list | show | resume | stop")
+    followup->add_option("verb", fu_verb, "list | show | resume | stop | plans")
         ->required()
-        ->check(CLI::IsMember({"list", "show", "resume", "stop"}));
+        ->check(CLI::IsMember({"list", "show", "resume", "stop", "plans"}));
     followup->add_option("invoice", fu_invoice, "Invoice id or number (show, resume, stop)");
     followup->add_option("-c,--config", config_file, "Configuration file")->required();
     bool fu_json = false;
-    followup->add_flag("--json", fu_json, "Print the JSON (list, show) instead of text");
+    followup->add_flag("--json", fu_json, "Print the JSON (list, show, plans) instead of text");
 
     std::string wf_rule;
     std::string wf_verb;

@@ -86,6 +86,8 @@ struct item {
     std::string client;
     std::string to;
     std::uint32_t touch = 0;
+    std::uint32_t reminder = 0;     // a courtesy reminder before (or on) the due date
+    std::uint32_t installment = 0;  // a payment-plan installment's reminder or missed notice
     std::string client_class;
     std::optional<mappings::money> balance;
     std::string text;  // email subject, SMS body, task title, or why a touch was skipped
@@ -277,6 +279,12 @@ private:
             it.to = text_of(p, "to");
             it.client = text_of(p, "to_name");
             it.touch = touch_of(p);
+            if (const auto r = p.find("reminder"); r != p.end() && r->is_number_unsigned()) {
+                it.reminder = r->get<std::uint32_t>();
+            }
+            if (const auto i = p.find("installment"); i != p.end() && i->is_number_unsigned()) {
+                it.installment = i->get<std::uint32_t>();
+            }
             it.text = it.channel == "sms" ? text_of(p, "body") : text_of(p, "subject");
         }
         if (id.ends_with("/coordinator")) {
@@ -372,6 +380,12 @@ std::string to_text(const item& it) {
         line +=
             fmt::format("  invoice {}", it.invoice_number.empty() ? it.invoice : it.invoice_number);
     }
+    if (it.reminder > 0) {
+        line += fmt::format("  reminder {}", it.reminder);
+    }
+    if (it.installment > 0) {
+        line += fmt::format("  installment {}", it.installment);
+    }
     if (it.touch > 0) {
         line += fmt::format("  touch {}", it.touch);
         if (!it.client_class.empty()) {
@@ -396,6 +410,8 @@ json to_json(const date::time_zone& tz, const item& it) {
            {"client", it.client},
            {"to", it.to},
            {"touch", it.touch},
+           {"reminder", it.reminder},
+           {"installment", it.installment},
            {"class", it.client_class},
            {"text", it.text},
            {"action", it.action},

@@ -8,7 +8,7 @@ namespace billsync::workflows {
 
 namespace {
 
-constexpr std::array<std::pair<placeholder, std::string_view>, 10> names = {{
+constexpr std::array<std::pair<placeholder, std::string_view>, 12> names = {{
     {placeholder::client_name, "client_name"},
     {placeholder::invoice_number, "invoice_number"},
     {placeholder::amount, "amount"},
@@ -19,6 +19,8 @@ constexpr std::array<std::pair<placeholder, std::string_view>, 10> names = {{
     {placeholder::payment_link, "payment_link"},
     {placeholder::firm_name, "firm_name"},
     {placeholder::firm_phone, "firm_phone"},
+    {placeholder::days_until_due, "days_until_due"},
+    {placeholder::autopay_link, "autopay_link"},
 }};
 
 std::size_t edit_distance(std::string_view a, std::string_view b) {
@@ -198,6 +200,12 @@ std::optional<std::string> message_template::render(const template_values& v,
                 break;
             case placeholder::firm_phone:
                 value = v.firm_phone;
+                break;
+            case placeholder::days_until_due:
+                value = std::to_string(v.days_until_due);
+                break;
+            case placeholder::autopay_link:
+                value = v.autopay_link;
                 break;
         }
         if (value.empty()) {

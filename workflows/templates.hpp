@@ -34,6 +34,8 @@ enum class placeholder : std::uint8_t {
     payment_link,
     firm_name,
     firm_phone,
+    days_until_due,  // whole days from today to the due date; "0" on the due date
+    autopay_link,    // the auto-pay enrollment page ([followup] autopay_link)
 };
 
 std::string_view to_string(placeholder p) noexcept;  // "client_name"
@@ -51,6 +53,8 @@ struct template_values {
     std::string payment_link;
     std::string firm_name;
     std::string firm_phone;
+    std::int64_t days_until_due = 0;
+    std::string autopay_link;
 };
 
 struct template_error {

@@ -120,7 +120,7 @@ struct template_reader {
             ok = false;  // wrong type, already reported
             return {};
         } else {
-            text = std::string(fu::default_template_text(id, name));
+            text = std::string(fu::default_template_text(id, name, !s.autopay_link.empty()));
         }
         if (text.empty()) {
             if (configured) {
@@ -139,6 +139,8 @@ struct template_reader {
         auto t = std::get<message_template>(std::move(parsed));
         check_firm(t, name, text, configured, placeholder::firm_name, s.firm_name, "firm_name");
         check_firm(t, name, text, configured, placeholder::firm_phone, s.firm_phone, "firm_phone");
+        check_firm(
+            t, name, text, configured, placeholder::autopay_link, s.autopay_link, "autopay_link");
         return t;
     }
 
@@ -317,6 +319,146 @@ void parse_cadence(reader c, std::vector<fu::touch_spec>& out) {
     }
 }
 
+// [followup.reminders.<class>]: days_before = [7, 0], channels = ["email"] (the default).
+void parse_reminders(reader t, std::vector<fu::reminder_spec>& out) {
+    out.clear();
+    bool email = true;
+    bool sms = false;
+    if (auto channels = t.get_string_array("channels")) {
+        email = false;
+        for (const auto& ch : *channels) {
+            if (ch == "email") {
+                email = true;
+            } else if (ch == "sms") {
+                sms = true;
+            } else {
+                t.error("channels", "'channels': unknown channel '" + ch + "' (use email, sms)");
+            }
+        }
+        if (channels->empty()) {
+            t.error("channels", "'channels' must name at least one of email, sms");
+        }
+    }
+    t.ignore("days_before");
+    const auto* node = value_node(t, "days_before");
+    const auto* array = node == nullptr ? nullptr : node->as_array();
+    if (array == nullptr || array->empty()) {
+        t.error("days_before",
+                node == nullptr ? "missing 'days_before' (e.g. days_before = [7, 0])"
+                                : "'days_before' must be a non-empty array of whole days before "
+                                  "the due date (e.g. [7, 0]; 0 is the due date)");
+        return;
+    }
+    const auto file = t.position_of("days_before").file;
+    std::int64_t last = -1;
+    for (const auto& element : *array) {
+        const source_pos at{file, element.source().begin.line, element.source().begin.column};
+        const auto* v = element.as_integer();
+        if (v == nullptr || v->get() < 0 || v->get() > 365) {
+            t.diags().error(at,
+                            "[" + t.path() +
+                                "] 'days_before': each element must be a whole number of days "
+                                "from 0 (the due date) to 365");
+            continue;
+        }
+        if (last >= 0 && v->get() >= last) {
+            t.diags().error(at,
+                            "[" + t.path() + "] 'days_before': " + std::to_string(v->get()) +
+                                " must be fewer days than the previous " + std::to_string(last) +
+                                " (reminders are listed in the order they go out)");
+            continue;
+        }
+        last = v->get();
+        out.push_back(
+            {.days_before = static_cast<std::int32_t>(v->get()), .email = email, .sms = sms});
+    }
+}
+
+// [followup.payment_plans."<client id>"]: installments = [{ due = "2026-12-15", amount =
+// "500.00" }, ...], currency = "USD". Every error at its element or field.
+void parse_payment_plan(reader p, fu::payment_plan& out) {
+    out.currency = p.get_string("currency").value_or(out.currency);
+    const auto digits = mappings::minor_digits(out.currency);
+    p.ignore("installments");
+    const auto* node = value_node(p, "installments");
+    const auto* array = node == nullptr ? nullptr : node->as_array();
+    if (array == nullptr || array->empty()) {
+        p.error("installments",
+                node == nullptr ? "missing 'installments' (e.g. installments = [{ due = "
+                                  "\"2026-12-15\", amount = \"500.00\" }])"
+                                : "'installments' must be a non-empty array of { due, amount }");
+        return;
+    }
+    const auto file = p.position_of("installments").file;
+    const auto pos = [&file](const toml::node& n) {
+        return source_pos{file, n.source().begin.line, n.source().begin.column};
+    };
+    const auto where = "[" + p.path() + "] 'installments': ";
+    std::optional<date::sys_days> last;
+    for (const auto& element : *array) {
+        const auto* table = element.as_table();
+        if (table == nullptr) {
+            p.diags().error(pos(element), where + "each element must be { due, amount }");
+            continue;
+        }
+        fu::installment inst;
+        bool ok = true;
+        for (const auto& [key, value] : *table) {
+            if (key.str() != "due" && key.str() != "amount") {
+                p.diags().error(pos(value),
+                                where + "unknown key '" + std::string(key.str()) +
+                                    "' (an installment has 'due' and 'amount')");
+                ok = false;
+            }
+        }
+        const auto* due = table->get("due");
+        std::optional<date::sys_days> day;
+        if (due == nullptr) {
+            p.diags().error(pos(element), where + "missing 'due' (\"YYYY-MM-DD\")");
+            ok = false;
+        } else if (const auto* d = due->as_date()) {
+            const auto& v = d->get();
+            day = date::sys_days(
+                date::year_month_day{date::year(v.year), date::month(v.month), date::day(v.day)});
+        } else if (const auto* text = due->as_string(); text != nullptr) {
+            day = parse_civil_date(text->get());
+        }
+        if (due != nullptr && !day) {
+            p.diags().error(pos(*due), where + "'due' must be a date \"YYYY-MM-DD\"");
+            ok = false;
+        }
+        const auto* amount = table->get("amount");
+        std::optional<std::int64_t> minor;
+        if (amount == nullptr) {
+            p.diags().error(pos(element),
+                            where + "missing 'amount' (a decimal string, \"500.00\")");
+            ok = false;
+        } else if (const auto* text = amount->as_string(); text != nullptr) {
+            minor = mappings::parse_decimal(text->get(), digits);
+        }
+        if (amount != nullptr && (!minor || *minor <= 0)) {
+            p.diags().error(pos(*amount),
+                            where + "'amount' must be a positive decimal string in " +
+                                out.currency + " (\"500.00\", at most " + std::to_string(digits) +
+                                " decimals)");
+            ok = false;
+        }
+        if (day && last && *day <= *last) {
+            p.diags().error(pos(*due),
+                            where + "due dates must increase from one installment to the next");
+            ok = false;
+        }
+        if (day) {
+            last = day;
+        }
+        if (ok) {
+            inst.due = date::year_month_day(*day);
+            inst.amount = *minor;
+            out.installments.push_back(inst);
+        }
+    }
+}
+
 }  // namespace
 
 std::optional<fu::settings> parse_followup(reader& r) {
@@ -355,6 +497,27 @@ std::optional<fu::settings> parse_followup(reader& r) {
     }
     if (auto clients = r.get_string_array("payment_plan_clients")) {
         s.payment_plan_clients.insert(clients->begin(), clients->end());
+    }
+    s.autopay_tag = r.get_string("autopay_tag").value_or(s.autopay_tag);
+    if (auto clients = r.get_string_array("autopay_clients")) {
+        s.autopay_clients.insert(clients->begin(), clients->end());
+    }
+    s.autopay_link = r.get_url("autopay_link").value_or("");
+    s.installment_reminder_days = static_cast<std::int32_t>(
+        r.get_int("installment_reminder_days", 0, 60).value_or(s.installment_reminder_days));
+    for (auto p : r.sub("payment_plans").subtables()) {
+        fu::payment_plan plan;
+        parse_payment_plan(p, plan);
+        s.payment_plans.insert_or_assign(p.name(), std::move(plan));
+    }
+    {
+        auto reminders = r.sub("reminders");
+        for (const auto cls : {fu::client_class::standard, fu::client_class::retainer}) {
+            auto c = reminders.sub(fu::to_string(cls));
+            if (c.exists()) {
+                parse_reminders(c, s.reminders[cls]);
+            }
+        }
     }
     parse_window(r.sub("window"), s.window);
 
@@ -418,6 +581,33 @@ std::optional<fu::settings> parse_followup(reader& r) {
             }
             s.touches.emplace(id, std::move(parts));
         }
+        // The courtesy reminders of the class: email_subject, email_body, sms_body.
+        static const std::vector<fu::reminder_spec> no_reminders;
+        const auto configured = s.reminders.find(cls);
+        const auto& reminders = configured == s.reminders.end() ? no_reminders : configured->second;
+        if (!reminders.empty() || per_class.sub("reminder").exists()) {
+            const auto id = fu::reminder_template_id(cls);
+            auto t = per_class.sub("reminder");
+            template_reader tr{t, s, missing_for_defaults};
+            fu::touch_templates parts;
+            parts.email_subject = tr.part(id, "email_subject");
+            parts.email_body = tr.part(id, "email_body");
+            parts.sms_body = tr.part(id, "sms_body");
+            templates_ok = templates_ok && tr.ok;
+            const auto where = r.sub("reminders").sub(fu::to_string(cls)).position();
+            const bool email = std::any_of(
+                reminders.begin(), reminders.end(), [](const auto& x) { return x.email; });
+            const bool sms = std::any_of(
+                reminders.begin(), reminders.end(), [](const auto& x) { return x.sms; });
+            if (email) {
+                need(t, where, parts.email_subject, id, "email_subject", "sends email");
+                need(t, where, parts.email_body, id, "email_body", "sends email");
+            }
+            if (sms) {
+                need(t, where, parts.sms_body, id, "sms_body", "sends SMS");
+            }
+            s.touches.insert_or_assign(id, std::move(parts));
+        }
     }
     {
         auto t = templates.sub("partial_payment");
@@ -425,6 +615,21 @@ std::optional<fu::settings> parse_followup(reader& r) {
         s.partial_payment.email_subject = tr.part("partial_payment", "email_subject");
         s.partial_payment.email_body = tr.part("partial_payment", "email_body");
         s.partial_payment.sms_body = tr.part("partial_payment", "sms_body");
+        templates_ok = templates_ok && tr.ok;
+    }
+    for (auto [id, parts] : {std::pair{"payment_plan_reminder", &s.plan_reminder},
+                             std::pair{"payment_plan_missed", &s.plan_missed}}) {
+        auto t = templates.sub(id);
+        const std::string default_id = std::string_view(id) == "payment_plan_reminder"
+                                           ? "payment_plan.reminder"
+                                           : "payment_plan.missed";
+        template_reader tr{t, s, missing_for_defaults};
+        parts->email_subject = tr.part(default_id, "email_subject");
+        parts->email_body = tr.part(default_id, "email_body");
+        if (default_id == "payment_plan.missed") {
+            parts->task_title = tr.part(default_id, "task_title");
+            parts->task_body = tr.part(default_id, "task_body");
+        }
         templates_ok = templates_ok && tr.ok;
     }
     {

@@ -16,6 +16,9 @@
 //   coordinator_email = "coord@firm.example"  # internal tasks are emailed here too
 //   dispute_keywords = ["dispute", "incorrect", "question"]
 //   payment_plan_clients = ["client-17"]
+//   autopay_tag = "autopay"             # tagged clients get no courtesy reminders
+//   autopay_clients = ["client-9"]      # nor these
+//   autopay_link = "https://pay.firm.example/autopay"   # {autopay_link}
 //
 //   [followup.window]
 //   start = "09:00"                     # firm time, inclusive
@@ -28,14 +31,24 @@
 //   touch2 = { day = 15, channels = ["email", "sms"] }
 //   touch3 = { day = 30, channels = ["email", "task"], hold = true }
 //
+//   [followup.reminders.standard]       # courtesy reminders, none unless configured
+//   days_before = [7, 0]                # 0: on the due date
+//   channels = ["email"]                # the default
+//
+//   [followup.payment_plans."client-17"]    # installment schedule; the client is on a plan
+//   installments = [{ due = "2026-12-15", amount = "500.00" }]   # currency = "USD"
+//   (and installment_reminder_days = 3 in [followup])
+//
 //   [followup.templates.standard.touch1]    # parts: email_subject email_body sms_body
 //   email_subject = "Invoice {invoice_number} is past due"   #        task_title task_body
 //   [followup.templates.partial_payment]    # email_subject email_body sms_body
 //   [followup.templates.dispute]            # task_title task_body
+//   [followup.templates.standard.reminder]  # email_subject email_body sms_body
 //
 // A part left out keeps its default text. Placeholders: {client_name} {invoice_number} {amount}
 // {balance} {due_date} {days_overdue} {days_overdue_text} ("1 day", "15 days") {payment_link}
-// {firm_name} {firm_phone}; an unknown one is an error at the placeholder's own line and column.
+// {firm_name} {firm_phone} {days_until_due} {autopay_link} (only with autopay_link set); an unknown
+// one is an error at the placeholder's own line and column.
 
 #include <date/date.h>
 

@@ -372,6 +372,104 @@ TEST_F(followup_e2e, a_dispute_reply_pauses_until_an_operator_resumes) {
     EXPECT_EQ(emails_to(email_of("Elm Street Clinic")).size(), 2u);
 }
 
+// Courtesy reminders 3 days before and on the due date (Friday 01-09): Tuesday and Friday at
+// 09:00; the client tagged #autopay gets none, and both get touch 1 after the due date.
+TEST_F(followup_e2e, courtesy_reminders_before_and_on_the_due_date_skip_autopay_clients) {
+    extra_followup_ = "[followup.reminders.standard]\ndays_before = [3, 0]\n";
+    const auto plain = customer("Dover Inc");
+    const auto autopay = customer("Elm Co", {}, "#autopay");
+    invoice(plain, "400.00", "2026-01-09");
+    invoice(autopay, "400.00", "2026-01-09");
+    start();
+    advance_to("2026-01-06T13:59:00Z");  // Tuesday 08:59: not yet
+    EXPECT_TRUE(emails_to(email_of("Dover Inc")).empty());
+    advance_to("2026-01-06T15:00:00Z");
+    ASSERT_EQ(emails_to(email_of("Dover Inc")).size(), 1u);
+    EXPECT_NE(emails_to(email_of("Dover Inc"))[0].subject.find("is due on January 9, 2026"),
+              std::string::npos);
+    advance_to("2026-01-09T15:00:00Z");
+    EXPECT_EQ(emails_to(email_of("Dover Inc")).size(), 2u);
+    EXPECT_TRUE(emails_to(email_of("Elm Co")).empty());
+    advance_to("2026-01-12T15:00:00Z");  // day 1 was Saturday: touch 1 on Monday
+    EXPECT_EQ(emails_to(email_of("Dover Inc")).size(), 3u);
+    EXPECT_EQ(emails_to(email_of("Elm Co")).size(), 1u);
+    EXPECT_EQ(daemon_->stop(), 0);
+}
+
+// Quiet days: 01-06 is a firm holiday, so touch 1 (day 1) goes out on Wednesday 01-07.
+TEST_F(followup_e2e, a_holiday_moves_touch_one_to_the_next_business_day) {
+    extra_followup_ = "[followup.window]\nholidays = [\"2026-01-06\"]\n";
+    const auto c = customer("Gum Tree Dental");
+    invoice(c, "300.00", "2026-01-05");
+    start();
+    advance_to("2026-01-06T22:00:00Z");
+    EXPECT_TRUE(emails_to(email_of("Gum Tree Dental")).empty());
+    advance_to("2026-01-07T14:30:00Z");  // 09:30 on Wednesday
+    EXPECT_EQ(emails_to(email_of("Gum Tree Dental")).size(), 1u);
+    EXPECT_EQ(daemon_->stop(), 0);
+}
+
+// The dispute reaches a person: the client's text arrives verbatim (no template expansion) in
+// the coordinator's inbox and on the task.
+TEST_F(followup_e2e, a_dispute_is_forwarded_to_the_coordinator_with_the_clients_text_intact) {
+    extra_followup_ = "coordinator_email = \"ann@smithlee.example\"\n";
+    const auto c = customer("Hazel Partners", "+14155550109", "#sms-consent");
+    invoice(c, "650.00", "2026-01-05");
+    start();
+    advance_to("2026-01-06T18:00:00Z");
+    ASSERT_EQ(emails_to(email_of("Hazel Partners")).size(), 1u);
+    const std::string words = "We dispute {invoice_number}: {balance} is {{wrong}}";
+    text_in("+14155550109", words);
+    ASSERT_TRUE(eventually([&] { return tasks().size() == 1; })) << daemon_->output();
+    EXPECT_EQ(tasks()[0]["reply"].value("text", ""), words);
+    EXPECT_EQ(tasks()[0]["reply"].value("from", ""), "+14155550109");
+    advance_to("2026-01-06T19:00:00Z");
+    const auto forwarded = emails_to("ann@smithlee.example");
+    ASSERT_EQ(forwarded.size(), 1u) << daemon_->output();
+    const auto body = json::parse(forwarded[0].body, nullptr, false).dump();
+    EXPECT_NE(body.find("We dispute {invoice_number}: {balance} is {{wrong}}"), std::string::npos)
+        << body;
+    EXPECT_NE(body.find("Channel: sms"), std::string::npos) << body;
+    EXPECT_NE(body.find("Invoice: 1001"), std::string::npos) << body;
+    auto [rc, out] = daemon_->cli({"followup", "stop", "1001"});
+    EXPECT_EQ(rc, 0) << out;
+}
+
+// A payment plan from the TOML table: the client leaves the overdue sequence; the installment
+// is reminded, missed (notice + coordinator task), then paid late in QBO.
+TEST_F(followup_e2e, an_installment_is_reminded_missed_and_then_paid) {
+    const auto c = customer("Ivy Lane Studio");
+    const auto inv = invoice(c, "500.00", "2026-01-05")["Id"].get<std::string>();
+    extra_followup_ = std::string("[followup.payment_plans.\"qbo:") + realm + ":client:" + c +
+                      "\"]\ninstallments = [{ due = \"2026-01-20\", amount = \"200.00\" }]\n";
+    start();
+    const auto to = email_of("Ivy Lane Studio");
+    advance_to("2026-01-16T18:00:00Z");  // no overdue touches: the client is on a plan
+    EXPECT_TRUE(emails_to(to).empty());
+    advance_to("2026-01-19T15:00:00Z");  // 3 days before 01-20 was Saturday: Monday 09:00
+    ASSERT_EQ(emails_to(to).size(), 1u) << daemon_->output();
+    EXPECT_NE(emails_to(to)[0].subject.find("$200.00 is due on January 20, 2026"),
+              std::string::npos);
+    advance_to("2026-01-21T15:00:00Z");  // checked at 00:00: missed
+    ASSERT_EQ(emails_to(to).size(), 2u);
+    EXPECT_NE(emails_to(to)[1].subject.find("not received"), std::string::npos);
+    ASSERT_EQ(tasks().size(), 1u);
+    EXPECT_NE(tasks()[0].value("title", "").find("Missed installment"), std::string::npos);
+    advance_to("2026-01-23T15:00:00Z");
+    pay(c, inv, "200.00");
+    sync_qbo();
+    advance_to("2026-01-23T18:00:00Z");
+    auto [rc, out] = daemon_->cli({"followup", "plans", "--json"});
+    ASSERT_EQ(rc, 0) << out;
+    const auto plans = json::parse(out, nullptr, false);
+    ASSERT_TRUE(plans.is_array()) << out;
+    ASSERT_EQ(plans.size(), 1u);
+    EXPECT_TRUE(plans[0]["missed"].empty()) << out;
+    EXPECT_EQ(plans[0]["installments"][0]["status"], "checked") << out;
+    EXPECT_EQ(emails_to(to).size(), 2u);
+    EXPECT_EQ(daemon_->stop(), 0);
+}
+
 TEST_F(followup_e2e, payment_plan_clients_never_enter_the_sequence) {
     const auto c = customer("Fir Realty", "+14155550105", "#sms-consent #payment-plan");
     invoice(c, "1200.00", "2026-01-05");

@@ -128,6 +128,7 @@ protected:
              "firm_name = \"Smith & Lee CPA\"\n"
              "firm_phone = \"+1 555 0100\"\n"
              "reply_to = \"billing@smithlee.example\"\n";
+        c += extra_followup_;
         if (!with_qbo_) {  // QBO invoices in these tests carry no payment link
             c += "[followup.templates.standard.touch1]\n"
                  "email_body = \"Invoice {invoice_number}: pay at {payment_link}\"\n";
@@ -245,6 +246,7 @@ protected:
     std::mutex clock_mutex_;
     util::instant now_ = parse_time(start_time);
     bool with_qbo_ = false;
+    std::string extra_followup_;
     std::unique_ptr<simulators::xero_simulator> xero_;
     std::unique_ptr<simulators::qbo_simulator> qbo_;
     std::unique_ptr<simulators::sendgrid_simulator> mail_;
@@ -280,6 +282,32 @@ TEST_F(xero_followup_e2e, a_payment_found_by_polling_stops_the_follow_up) {
     })) << daemon_->output();
     advance_to("2026-02-20T18:00:00Z");  // past touch 2 and touch 3
     EXPECT_EQ(emails_to(to).size(), 1u);
+    EXPECT_EQ(daemon_->stop(), 0);
+}
+
+// Courtesy reminder on the due date against the Xero ledger: a contact in the "Auto Pay" contact
+// group is on auto-pay and gets none.
+TEST_F(xero_followup_e2e, a_due_date_reminder_skips_the_auto_pay_contact_group) {
+    extra_followup_ = "[followup.reminders.standard]\ndays_before = [0]\n";
+    const auto plain = contact("Cedar Group");
+    const auto autopay =
+        xero_
+            ->add_contact(tenant,
+                          json{{"Name", "Dune Co"},
+                               {"EmailAddress", email_of("Dune Co")},
+                               {"ContactGroups", json::array({{{"Name", "Auto Pay"}}})}})
+            .value("ContactID", "");
+    invoice(plain, "INV-1101", "300.00");
+    invoice(autopay, "INV-1102", "300.00");
+    start();
+    advance_to("2026-01-05T15:00:00Z");  // the due date, 10:00 in New York
+    const auto reminded = emails_to(email_of("Cedar Group"));
+    ASSERT_EQ(reminded.size(), 1u) << daemon_->output();
+    EXPECT_NE(reminded[0].subject.find("is due on January 5, 2026"), std::string::npos);
+    EXPECT_TRUE(emails_to(email_of("Dune Co")).empty());
+    advance_to("2026-01-06T15:00:00Z");  // touch 1 for both
+    EXPECT_EQ(emails_to(email_of("Cedar Group")).size(), 2u);
+    EXPECT_EQ(emails_to(email_of("Dune Co")).size(), 1u);
     EXPECT_EQ(daemon_->stop(), 0);
 }
 

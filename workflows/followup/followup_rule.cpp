@@ -13,6 +13,7 @@
 #include "util/crypto.hpp"
 #include "util/metrics.hpp"
 #include "workflows/action_key.hpp"
+#include "workflows/followup/plans.hpp"
 #include "workflows/followup/views.hpp"
 #include "workflows/send_window.hpp"
 
@@ -89,6 +90,12 @@ void print_sequence(std::ostream& out, const json& j) {
                            j.value("last_touch", 0u),
                            or_dash(j.value("last_touch_at", json())));
     }
+    if (j.value("next_reminder", 0u) != 0 && j.value("next_reminder_at", json()).is_string()) {
+        out << fmt::format("  next courtesy reminder {} by {} at {}\n",
+                           j.value("next_reminder", 0u),
+                           j.value("next_reminder_channels", ""),
+                           or_dash(j.value("next_reminder_at", json())));
+    }
     if (j.value("next_touch", 0u) != 0 && j.value("next_touch_at", json()).is_string()) {
         const auto channels = j.value("next_channels", "");
         out << fmt::format("  next touch {}{} at {}\n",
@@ -113,6 +120,43 @@ void print_sequence(std::ostream& out, const json& j) {
             what);
     }
     out << fmt::format("{} event{}\n", trail.size(), trail.size() == 1 ? "" : "s");
+}
+
+// Every configured payment plan with its installments and where it stands.
+json plans_json(const state::store& store, const settings& cfg) {
+    json list = json::array();
+    for (const auto& [client, plan] : cfg.payment_plans) {
+        plan_state st;
+        auto row = state::get_entity(store, "followup_plan", client);
+        const bool known = row.ok() && row.value && decode_plan(*row.value, st);
+        json installments = json::array();
+        for (std::size_t i = 0; i < plan.installments.size(); ++i) {
+            const auto k = static_cast<std::uint32_t>(i + 1);
+            const auto& inst = plan.installments[i];
+            const bool missed = std::find(st.missed.begin(), st.missed.end(), k) != st.missed.end();
+            installments.push_back(
+                {{"installment", k},
+                 {"due", date::format("%F", date::sys_days(inst.due))},
+                 {"amount", {{"minor", inst.amount}, {"currency", plan.currency}}},
+                 {"status", missed ? "missed" : (k <= st.checked ? "checked" : "upcoming")}});
+        }
+        json j{
+            {"client", client},
+            {"started", known && st.started},
+            {"baseline", {{"minor", st.baseline}, {"currency", plan.currency}}},
+            {"installments", std::move(installments)},
+            {"missed", st.missed},
+            {"next", st.timer.empty() ? json(nullptr) : json(st.timer)},
+            {"next_at", st.timer_due ? json(util::format_rfc3339(*st.timer_due)) : json(nullptr)}};
+        if (auto c = state::get_entity(store, "client", client); c.ok() && c.value) {
+            const auto cj = json::parse(*c.value, nullptr, false);
+            if (cj.is_object()) {
+                j["client_name"] = cj.value("display_name", "");
+            }
+        }
+        list.push_back(std::move(j));
+    }
+    return list;
 }
 
 }  // namespace
@@ -190,7 +234,27 @@ followup_invoice adapt(const mappings::invoice& inv,
         f.mobile_e164 = client->contact.mobile;
         f.sms_consent = client->contact.sms_consent && !sms_suppressed;
     }
-    f.payment_plan = f.payment_plan || s.payment_plan_clients.contains(inv.client_id);
+    f.payment_plan = f.payment_plan || s.payment_plan_clients.contains(inv.client_id) ||
+                     s.payment_plans.contains(inv.client_id);
+    f.autopay = s.autopay_clients.contains(inv.client_id);
+    if (client != nullptr && !s.autopay_tag.empty()) {
+        // Tags as the ledger mappings normalise them: lower case, and Xero's contact groups also
+        // without spaces, '-' and '_'.
+        const auto squash = [](std::string_view t) {
+            std::string out;
+            for (const char c : t) {
+                if (c != ' ' && c != '-' && c != '_') {
+                    out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+                }
+            }
+            return out;
+        };
+        const auto wanted = squash(s.autopay_tag);
+        f.autopay =
+            f.autopay || std::any_of(client->tags.begin(),
+                                     client->tags.end(),
+                                     [&](const std::string& tag) { return squash(tag) == wanted; });
+    }
     return f;
 }
 
@@ -217,7 +281,7 @@ std::optional<std::string> followup_rule::touch_invoice(std::string_view timer_n
         return std::nullopt;
     }
     const auto what = timer_name.substr(slash + 1);
-    if (!what.starts_with("touch") && what != "enter") {
+    if (!what.starts_with("touch") && !what.starts_with("remind") && what != "enter") {
         return std::nullopt;
     }
     return std::string(timer_name.substr(timer_prefix.size(), slash - timer_prefix.size()));
@@ -239,11 +303,13 @@ void followup_rule::on_action_done(const state::action& a, action_result r) cons
         return;
     }
     metrics_
-        ->get_counter("billsync_followup_deliveries_total",
-                      "Follow-up messages by channel, touch and outcome.",
-                      {{"channel", a.kind == "sms.send" ? "sms" : "email"},
-                       {"touch", std::to_string(p.value("touch", 0))},
-                       {"outcome", r == action_result::done ? "sent" : "failed"}})
+        ->get_counter(
+            "billsync_followup_deliveries_total",
+            "Follow-up messages by channel, touch and outcome.",
+            {{"channel", a.kind == "sms.send" ? "sms" : "email"},
+             {"touch",
+              p.value("reminder", 0) > 0 ? "reminder" : std::to_string(p.value("touch", 0))},
+             {"outcome", r == action_result::done ? "sent" : "failed"}})
         .inc();
 }
 
@@ -263,11 +329,18 @@ std::optional<std::string> followup_rule::recheck(const state::action& a, contex
         return std::nullopt;
     }
     const auto p = json::parse(a.payload, nullptr, false);
+    if (p.is_object() && p.contains("plan_message")) {
+        return recheck_plan(p, ctx);
+    }
     if (!p.is_object() || !p.contains("invoice") || !p["invoice"].is_string()) {
         return std::nullopt;
     }
     const auto touch = p.value("touch", 0);
+    const auto reminder = p.value("reminder", 0);
     const auto invoice_id = p["invoice"].get<std::string>();
+    if (reminder > 0) {
+        return recheck_reminder(a, invoice_id, static_cast<std::uint32_t>(reminder), ctx);
+    }
     if (touch <= 0) {
         return std::nullopt;  // acknowledgements and tasks are not touches
     }
@@ -295,6 +368,43 @@ std::optional<std::string> followup_rule::recheck(const state::action& a, contex
         a.id) {
         return "the follow-up of invoice " + number + " restarted since touch " +
                std::to_string(touch) + " was decided";
+    }
+    return std::nullopt;
+}
+
+std::optional<std::string> followup_rule::recheck_reminder(const state::action& a,
+                                                           const std::string& invoice_id,
+                                                           std::uint32_t reminder,
+                                                           context& ctx) const {
+    auto l = load(invoice_id, ctx);
+    if (!l.ok()) {
+        return std::nullopt;  // cannot tell: the send goes ahead as decided
+    }
+    if (!l.value) {
+        return "invoice " + invoice_id + " is no longer known";
+    }
+    const auto& inv = l.value->invoice;
+    const auto number = inv.number.empty() ? invoice_id : inv.number;
+    if (inv.status == mappings::invoice_status::paid || inv.balance.minor <= 0) {
+        return "invoice " + number + " was paid meanwhile";
+    }
+    if (inv.status == mappings::invoice_status::voided) {
+        return "invoice " + number + " was voided meanwhile";
+    }
+    if (l.value->view.autopay) {
+        return "the client of invoice " + number + " is on auto-pay";
+    }
+    const auto& st = l.value->state;
+    if (st.current != phase::waiting) {
+        return "the follow-up of invoice " + number + " is " + std::string(to_string(st.current)) +
+               ": courtesy reminder " + std::to_string(reminder) + " is stale";
+    }
+    const std::string channel = a.kind == "sms.send" ? "sms" : "email";
+    if (action_key("followup.r" + std::to_string(reminder) + "." + channel,
+                   invoice_id,
+                   reminder_version(l.value->view.due_date)) != a.id) {
+        return "the due date of invoice " + number + " moved since courtesy reminder " +
+               std::to_string(reminder) + " was decided";
     }
     return std::nullopt;
 }
@@ -354,7 +464,10 @@ state::result<std::optional<followup_rule::loaded>> followup_rule::load(std::str
     return {state::status::success(), std::move(l)};
 }
 
-state::status followup_rule::apply(const plan_result& r, const loaded& l, context& ctx) const {
+state::status followup_rule::apply(const plan_result& r,
+                                   const loaded& l,
+                                   context& ctx,
+                                   const json* reply) const {
     const auto& id = l.invoice.id;
     state::put_entity(ctx.b, "followup", id, encode(r.state));
     for (const auto& d : r.decisions) {
@@ -383,7 +496,7 @@ state::status followup_rule::apply(const plan_result& r, const loaded& l, contex
         act.connector = connector;
         act.kind = std::move(kind);
         act.payload = payload.dump();
-        if (payload.value("touch", 0) > 0) {
+        if (payload.value("touch", 0) > 0 || payload.value("reminder", 0) > 0) {
             act.window = window;
             act.deadline = ctx.now + touch_deadline;
         }
@@ -401,6 +514,9 @@ state::status followup_rule::apply(const plan_result& r, const loaded& l, contex
                       {"touch", a.touch},
                       {"status", "open"},
                       {"created_at", util::format_rfc3339(ctx.now)}};
+            if (reply != nullptr && a.template_id == "dispute") {
+                task["reply"] = *reply;  // the client's words, as received
+            }
             state::put_entity(ctx.b, "task", a.key, task.dump());
             ctx.audit.append(ctx.b,
                              ctx.now,
@@ -434,15 +550,15 @@ state::status followup_rule::apply(const plan_result& r, const loaded& l, contex
                 skip(a, "sms: " + a.to + " opted out");
                 continue;
             }
-            if (auto st = enqueue(a.key,
-                                  routes_.sms,
-                                  "sms.send",
-                                  json{{"to", a.to},
-                                       {"body", a.body},
-                                       {"delivery_id", a.key},
-                                       {"invoice", id},
-                                       {"touch", a.touch}});
-                !st.ok) {
+            json payload{{"to", a.to},
+                         {"body", a.body},
+                         {"delivery_id", a.key},
+                         {"invoice", id},
+                         {"touch", a.touch}};
+            if (a.reminder > 0) {
+                payload["reminder"] = a.reminder;
+            }
+            if (auto st = enqueue(a.key, routes_.sms, "sms.send", payload); !st.ok) {
                 return st;
             }
             continue;
@@ -462,6 +578,9 @@ state::status followup_rule::apply(const plan_result& r, const loaded& l, contex
                      {"delivery_id", a.key},
                      {"invoice", id},
                      {"touch", a.touch}};
+        if (a.reminder > 0) {
+            payload["reminder"] = a.reminder;
+        }
         if (!routes_.reply_to.empty()) {
             payload["reply_to"] = reply_address(routes_.reply_to, routes_.reply_key, id);
             state::put_entity(ctx.b, "followup_reply", reply_token(routes_.reply_key, id), id);
@@ -497,7 +616,12 @@ state::status followup_rule::on_reply(const std::vector<std::string>& invoice_id
                                       bool verified,
                                       std::string_view text,
                                       std::string_view channel,
+                                      std::string_view from,
                                       context& ctx) const {
+    const json reply{{"from", from},
+                     {"channel", channel},
+                     {"received_at", util::format_rfc3339(ctx.now)},
+                     {"text", text}};
     for (const auto& id : invoice_ids) {
         auto l = load(id, ctx);
         if (!l.ok()) {
@@ -506,9 +630,211 @@ state::status followup_rule::on_reply(const std::vector<std::string>& invoice_id
         if (!l.value) {
             continue;
         }
-        const auto r =
-            planner_.on_reply(l.value->state, l.value->view, text, channel, ctx.now, verified);
-        if (auto st = apply(r, *l.value, ctx); !st.ok) {
+        const auto r = planner_.on_reply(
+            l.value->state, l.value->view, text, channel, ctx.now, from, verified);
+        if (auto st = apply(r, *l.value, ctx, &reply); !st.ok) {
+            return st;
+        }
+    }
+    return state::status::success();
+}
+
+state::result<plan_client> followup_rule::plan_snapshot(std::string_view client_id,
+                                                        const payment_plan& plan,
+                                                        context& ctx,
+                                                        std::string_view changed_invoice) const {
+    using result_t = state::result<plan_client>;
+    plan_client client;
+    client.id = std::string(client_id);
+    if (auto row = state::get_entity(*ctx.store, ctx.b, "client", client_id);
+        row.ok() && row.value) {
+        std::string error;
+        if (auto cl = mappings::client_from_json(json::parse(*row.value, nullptr, false), error)) {
+            client.name = cl->display_name;
+            client.email = cl->contact.billing_email;
+        }
+    }
+    // The open balance: the client's open invoices in the plan's currency, from the ledger the
+    // follow-up reads ([sources] invoices). Read through the batch: the invoice that changed in
+    // this step may not be committed yet.
+    std::set<std::string, std::less<>> ids;
+    if (!changed_invoice.empty()) {
+        ids.emplace(changed_invoice);
+    }
+    state::for_each_entity(*ctx.store, "invoice", [&](std::string_view id, std::string_view) {
+        ids.emplace(id);
+        return true;
+    });
+    for (const auto& id : ids) {
+        auto row = state::get_entity(*ctx.store, ctx.b, "invoice", id);
+        if (!row.ok()) {
+            return result_t::failure(row.st);
+        }
+        if (!row.value) {
+            continue;
+        }
+        const auto j = json::parse(*row.value, nullptr, false);
+        if (!j.is_object() || text_of(j, "client_id") != client_id) {
+            continue;
+        }
+        std::string error;
+        auto inv = mappings::invoice_from_json(j, error);
+        if (!inv || inv->deleted || inv->status != mappings::invoice_status::open ||
+            inv->currency != plan.currency) {
+            continue;
+        }
+        if (!routes_.invoices_from.empty() && !inv->source.system.empty() &&
+            inv->source.system != routes_.invoices_from) {
+            continue;
+        }
+        if (client.email.empty()) {
+            client.email = inv->billing_email;
+        }
+        client.open_balance += inv->balance.minor;
+    }
+    return {state::status::success(), std::move(client)};
+}
+
+std::optional<std::string> followup_rule::recheck_plan(const json& p, context& ctx) const {
+    const auto client_id = text_of(p, "client");
+    const auto k = p.value("installment", 0);
+    const auto what = text_of(p, "plan_message");
+    const auto& plans = planner_.config().payment_plans;
+    const auto plan = plans.find(client_id);
+    if (plan == plans.end() || k <= 0 ||
+        static_cast<std::size_t>(k) > plan->second.installments.size()) {
+        return "client " + client_id + " has no such payment-plan installment any more";
+    }
+    auto client = plan_snapshot(client_id, plan->second, ctx, {});
+    auto row = state::get_entity(*ctx.store, ctx.b, "followup_plan", client_id);
+    plan_state st;
+    if (!client.ok() || !row.ok() || !row.value || !decode_plan(*row.value, st)) {
+        return std::nullopt;  // cannot tell: the send goes ahead as decided
+    }
+    std::int64_t due = 0;
+    for (int i = 0; i < k; ++i) {
+        due += plan->second.installments[static_cast<std::size_t>(i)].amount;
+    }
+    if (plan_paid(st, client.value) >= due) {
+        return "installment " + std::to_string(k) + " of client " + client_id +
+               " was paid meanwhile" + (what == "missed" ? " (no missed notice)" : "");
+    }
+    return std::nullopt;
+}
+
+state::status followup_rule::observe_plan(std::string_view client_id,
+                                          context& ctx,
+                                          std::string_view changed_invoice) const {
+    const auto& cfg = planner_.config();
+    const auto plan = cfg.payment_plans.find(client_id);
+    if (plan == cfg.payment_plans.end()) {
+        return state::status::success();
+    }
+    auto snapshot = plan_snapshot(client_id, plan->second, ctx, changed_invoice);
+    if (!snapshot.ok()) {
+        return snapshot.st;
+    }
+    const auto& client = snapshot.value;
+    plan_state state;
+    state.client_id = client.id;
+    if (auto row = state::get_entity(*ctx.store, ctx.b, "followup_plan", client_id); !row.ok()) {
+        return row.st;
+    } else if (row.value && !decode_plan(*row.value, state)) {
+        return state::status::failure("stored payment-plan state of " + std::string(client_id) +
+                                      " is unreadable");
+    }
+    const auto r = plan_installments(cfg, planner_.zone(), plan->second, state, client, ctx.now);
+    if (r.state == state && r.decisions.empty() && r.actions.empty() && r.timers.empty()) {
+        return state::status::success();
+    }
+    state::put_entity(ctx.b, "followup_plan", client_id, encode(r.state));
+    for (const auto& d : r.decisions) {
+        ctx.audit.append(ctx.b, ctx.now, plan_audit_line(client_id, d, ctx.now));
+    }
+    const auto window = touch_window();
+    for (const auto& a : r.actions) {
+        if (a.kind == action_kind::task) {
+            json task{{"key", a.key},
+                      {"title", a.subject},
+                      {"body", a.body},
+                      {"client", client.id},
+                      {"installment", a.reminder},
+                      {"status", "open"},
+                      {"created_at", util::format_rfc3339(ctx.now)}};
+            state::put_entity(ctx.b, "task", a.key, task.dump());
+            ctx.audit.append(ctx.b,
+                             ctx.now,
+                             json{{"rule", "followup"},
+                                  {"client", client.id},
+                                  {"payment_plan", true},
+                                  {"decision", "task_created"},
+                                  {"task", a.key},
+                                  {"title", a.subject}}
+                                 .dump());
+            if (routes_.coordinator_email.empty() || routes_.email.empty()) {
+                continue;
+            }
+            state::action act;
+            act.id = a.key + "/coordinator";
+            act.connector = routes_.email;
+            act.kind = "email.send";
+            act.payload = json{
+                {"to", routes_.coordinator_email},
+                {"subject", a.subject},
+                {"text", a.body},
+                {"delivery_id", act.id},
+                {"client",
+                 client.id}}.dump();
+            if (auto st = ctx.enqueue(std::move(act)).st; !st.ok) {
+                return st;
+            }
+            continue;
+        }
+        if (routes_.email.empty()) {
+            ctx.audit.append(
+                ctx.b,
+                ctx.now,
+                plan_audit_line(
+                    client_id,
+                    {decision_kind::skip, a.reminder, "email: no email connector is configured"},
+                    ctx.now));
+            continue;
+        }
+        if (suppressed(*ctx.store, ctx.b, "email:" + lower(a.to))) {
+            ctx.audit.append(ctx.b,
+                             ctx.now,
+                             plan_audit_line(client_id,
+                                             {decision_kind::skip,
+                                              a.reminder,
+                                              "email: " + a.to + " is on the suppression list"},
+                                             ctx.now));
+            continue;
+        }
+        state::action act;
+        act.id = a.key;
+        act.connector = routes_.email;
+        act.kind = "email.send";
+        act.payload =
+            json{{"to", a.to},
+                 {"to_name", client.name},
+                 {"subject", a.subject},
+                 {"text", a.body},
+                 {"delivery_id", a.key},
+                 {"client", client.id},
+                 {"installment", a.reminder},
+                 {"plan_message", a.template_id == "payment_plan.missed" ? "missed" : "reminder"}}
+                .dump();
+        act.window = window;
+        act.deadline = ctx.now + touch_deadline;
+        if (auto st = ctx.enqueue(std::move(act)).st; !st.ok) {
+            return st;
+        }
+    }
+    for (const auto& t : r.timers) {
+        auto st = t.cancel ? ctx.timers.cancel(ctx.b, t.name)
+                           : ctx.timers.schedule(
+                                 ctx.b, t.name, t.due, json{{"client", client.id}}.dump());
+        if (!st.ok) {
             return st;
         }
     }
@@ -520,7 +846,23 @@ state::status followup_rule::on_change(const mappings::change& c, context& ctx) 
         return state::status::success();
     }
     if (c.entity_type == "invoice") {
-        return observe(c.entity_id, ctx);
+        if (auto st = observe(c.entity_id, ctx); !st.ok) {
+            return st;
+        }
+        if (planner_.config().payment_plans.empty()) {
+            return state::status::success();
+        }
+        auto row = state::get_entity(*ctx.store, ctx.b, "invoice", c.entity_id);
+        if (!row.ok() || !row.value) {
+            return row.st;
+        }
+        const auto client = text_of(json::parse(*row.value, nullptr, false), "client_id");
+        return client.empty() ? state::status::success() : observe_plan(client, ctx, c.entity_id);
+    }
+    if (c.entity_type == "client") {
+        if (auto st = observe_plan(c.entity_id, ctx); !st.ok) {
+            return st;
+        }
     }
     // Invoices with a live sequence (or still to be observed) of clients matching `match`.
     auto invoices_of = [&](const std::function<bool(const mappings::client&)>& match) {
@@ -582,7 +924,7 @@ state::status followup_rule::on_change(const mappings::change& c, context& ctx) 
         const auto& from = inbound->from;
         const auto ids =
             invoices_of([&from](const mappings::client& cl) { return cl.contact.mobile == from; });
-        return on_reply(ids, true, inbound->text, "sms", ctx);
+        return on_reply(ids, true, inbound->text, "sms", inbound->from, ctx);
     }
     {
         std::vector<std::string> ids;
@@ -624,11 +966,15 @@ state::status followup_rule::on_change(const mappings::change& c, context& ctx) 
                 }
             }
         }
-        return on_reply(ids, verified, inbound->subject + "\n" + inbound->text, "email", ctx);
+        return on_reply(
+            ids, verified, inbound->subject + "\n" + inbound->text, "email", inbound->from, ctx);
     }
 }
 
 state::status followup_rule::on_timer(const state::timer& t, context& ctx) const {
+    if (auto client = plan_timer_client(t.name)) {
+        return ctx.store == nullptr ? state::status::success() : observe_plan(*client, ctx);
+    }
     const auto p = json::parse(t.payload, nullptr, false);
     auto id = p.is_object() ? text_of(p, "invoice") : std::string();
     if (id.empty()) {
@@ -692,6 +1038,7 @@ std::vector<verb_spec> followup_rule::verbs() const {
     return {{"list", "", false, "open sequences: stage, next touch, channels"},
             {"show", "INVOICE", false, "one sequence with its audit trail"},
             {"tasks", "", false, "internal tasks for the billing coordinator"},
+            {"plans", "", false, "payment plans: installments, missed ones, next step"},
             {"resume", "INVOICE", true, "resume a paused or stopped sequence"},
             {"stop", "INVOICE", true, "stop a sequence"}};
 }
@@ -702,6 +1049,9 @@ operator_answer followup_rule::view(std::string_view path, const state::store& s
     }
     if (path == "tasks") {
         return operator_answer::ok(tasks_json(s));
+    }
+    if (path == "plans") {
+        return operator_answer::ok(plans_json(s, planner_.config()));
     }
     if (path.starts_with("show/")) {
         const auto invoice = path.substr(5);
@@ -772,6 +1122,29 @@ cli_result followup_rule::cli_view(std::string_view verb,
                                t.value("title", ""));
         }
         out << fmt::format("{} task{}\n", list.size(), plural(list.size()));
+        return cli_result::ok;
+    }
+    if (verb == "plans") {
+        const auto list = plans_json(s, planner_.config());
+        if (as_json) {
+            out << list.dump(2) << "\n";
+            return cli_result::ok;
+        }
+        for (const auto& p : list) {
+            out << fmt::format("{} ({})  next={} {}\n",
+                               p.value("client_name", ""),
+                               p.value("client", ""),
+                               p["next"].is_string() ? p["next"].get<std::string>() : "-",
+                               p["next_at"].is_string() ? p["next_at"].get<std::string>() : "");
+            for (const auto& i : p["installments"]) {
+                out << fmt::format("  installment {}  due {}  {}  {}\n",
+                                   i.value("installment", 0u),
+                                   i.value("due", ""),
+                                   money_text(i["amount"]),
+                                   i.value("status", ""));
+            }
+        }
+        out << fmt::format("{} plan{}\n", list.size(), plural(list.size()));
         return cli_result::ok;
     }
     if (verb == "show") {

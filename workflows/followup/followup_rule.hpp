@@ -20,6 +20,7 @@
 #include "mappings/model.hpp"
 #include "workflows/context.hpp"
 #include "workflows/followup/planner.hpp"
+#include "workflows/followup/plans.hpp"
 #include "workflows/rule.hpp"
 
 namespace billsync::workflows::followup {
@@ -78,7 +79,9 @@ public:
     state::status on_timer(const state::timer& t, context& ctx) const override;
     // A touch performed later than decided (window, retry, restart) is dropped when the invoice
     // was paid or voided meanwhile, the sequence left the active phase (paused, stopped,
-    // cancelled, excluded) or restarted (a partial payment: a new cycle).
+    // cancelled, excluded) or restarted (a partial payment: a new cycle). A courtesy reminder is
+    // dropped when the invoice was paid or voided, its client went on auto-pay, the sequence left
+    // the waiting phase or the due date moved.
     std::optional<std::string> recheck(const state::action& a, context& ctx) const override;
     // Follow-up messages by channel, touch and outcome (acknowledgements count as touch 0).
     void on_action_done(const state::action& a, action_result r) const override;
@@ -116,8 +119,28 @@ private:
     struct loaded;
     std::string touch_window() const;
     state::result<std::optional<loaded>> load(std::string_view invoice_id, context& ctx) const;
+    std::optional<std::string> recheck_reminder(const state::action& a,
+                                                const std::string& invoice_id,
+                                                std::uint32_t reminder,
+                                                context& ctx) const;
     state::status observe(std::string_view invoice_id, context& ctx) const;
-    state::status apply(const plan_result& r, const loaded& l, context& ctx) const;
+    // A payment-plan client: its installment schedule against its open balance now.
+    // The client's name, email and open balance in the plan's currency, now.
+    state::result<plan_client> plan_snapshot(std::string_view client_id,
+                                             const payment_plan& plan,
+                                             context& ctx,
+                                             std::string_view changed_invoice) const;
+    // A late installment reminder or missed notice is dropped once the installment is paid.
+    std::optional<std::string> recheck_plan(const nlohmann::json& payload, context& ctx) const;
+    // changed_invoice: the invoice of this step's change, read through the batch.
+    state::status observe_plan(std::string_view client_id,
+                               context& ctx,
+                               std::string_view changed_invoice = {}) const;
+    // reply: the client's reply that caused the step, recorded on the dispute task it opens.
+    state::status apply(const plan_result& r,
+                        const loaded& l,
+                        context& ctx,
+                        const nlohmann::json* reply = nullptr) const;
     state::status operator_command(std::string_view invoice_id,
                                    std::string_view who,
                                    bool resume,
@@ -126,6 +149,7 @@ private:
                            bool verified,
                            std::string_view text,
                            std::string_view channel,
+                           std::string_view from,
                            context& ctx) const;
 
     planner planner_;

@@ -67,6 +67,7 @@ struct planner::step {
         s().timer.clear();
         s().timer_due.reset();
         s().next_touch_at.reset();
+        s().next_reminder = 0;
     }
 
     const std::vector<touch_spec>& cadence() const {
@@ -124,6 +125,8 @@ struct planner::step {
         v.payment_link = inv.payment_link;
         v.firm_name = cfg().firm_name;
         v.firm_phone = cfg().firm_phone;
+        v.days_until_due = std::max<std::int64_t>(0, -days_overdue());
+        v.autopay_link = cfg().autopay_link;
         return v;
     }
 
@@ -175,7 +178,8 @@ struct planner::step {
                                          false,
                                          inv.email,
                                          std::move(*subject),
-                                         std::move(*body)});
+                                         std::move(*body),
+                                         0});
                     sent.emplace_back(spec.hold ? "email (account hold)" : "email");
                 } else {
                     skipped.push_back("email: " + problem);
@@ -196,7 +200,8 @@ struct planner::step {
                                      false,
                                      inv.mobile_e164,
                                      {},
-                                     std::move(*body)});
+                                     std::move(*body),
+                                     0});
                 sent.emplace_back("sms");
             } else {
                 skipped.push_back("sms: " + problem);
@@ -215,7 +220,8 @@ struct planner::step {
                                      false,
                                      {},
                                      std::move(*title),
-                                     std::move(*body)});
+                                     std::move(*body),
+                                     0});
                 sent.emplace_back("coordinator task");
             } else {
                 skipped.push_back("task: " + problem);
@@ -282,8 +288,179 @@ struct planner::step {
         plan_next_from(n + 1);
     }
 
+    // ---- courtesy reminders (before the sequence enters) ----
+
+    const std::vector<reminder_spec>& reminder_list() const {
+        static const std::vector<reminder_spec> none;
+        const auto it = cfg().reminders.find(inv.client_class);
+        return it == cfg().reminders.end() ? none : it->second;
+    }
+
+    // When reminder n (1-based) becomes due: 00:00 local on the due date minus its days.
+    util::instant reminder_time(std::uint32_t n) const {
+        const auto before = reminder_list()[n - 1].days_before;
+        return start_of_day(tz(), date::sys_days(inv.due_date) - date::days(before));
+    }
+
+    // Reminder n's time moved into the sending window.
+    util::instant reminder_opening(std::uint32_t n) const {
+        return next_opening(cfg().window, tz(), reminder_time(n));
+    }
+
+    std::string reminder_label(std::uint32_t n) const {
+        const auto before = reminder_list()[n - 1].days_before;
+        return "courtesy reminder " + std::to_string(n) + " (" +
+               (before == 0 ? std::string("on the due date")
+                            : day_string(before) + " before the due date") +
+               ")";
+    }
+
+    // Sends reminder n: an email and/or an SMS, as its spec says.
+    void send_reminder(std::uint32_t n) {
+        const auto& spec = reminder_list()[n - 1];
+        const auto id = reminder_template_id(inv.client_class);
+        const auto found = cfg().touches.find(id);
+        static const touch_templates no_templates;
+        const auto& t = found == cfg().touches.end() ? no_templates : found->second;
+        const auto version = reminder_version(inv.due_date);
+        const auto key_for = [&](std::string_view channel) {
+            return action_key(
+                "followup.r" + std::to_string(n) + "." + std::string(channel), inv.id, version);
+        };
+        std::vector<std::string> sent;
+        std::vector<std::string> skipped;
+        if (spec.email) {
+            std::string problem;
+            if (inv.email.empty()) {
+                skipped.emplace_back("email: no email address on file");
+            } else {
+                auto subject = render(t.email_subject, id, "email_subject", problem);
+                auto body = subject ? render(t.email_body, id, "email_body", problem)
+                                    : std::optional<std::string>();
+                if (subject && body) {
+                    r.actions.push_back({action_kind::email,
+                                         key_for("email"),
+                                         id,
+                                         0,
+                                         false,
+                                         inv.email,
+                                         std::move(*subject),
+                                         std::move(*body),
+                                         n});
+                    sent.emplace_back("email");
+                } else {
+                    skipped.push_back("email: " + problem);
+                }
+            }
+        }
+        if (spec.sms) {
+            std::string problem;
+            if (inv.mobile_e164.empty()) {
+                skipped.emplace_back("sms: no mobile number on file");
+            } else if (!inv.sms_consent) {
+                skipped.emplace_back("sms: no SMS consent (or opted out)");
+            } else if (auto body = render(t.sms_body, id, "sms_body", problem)) {
+                r.actions.push_back({action_kind::sms,
+                                     key_for("sms"),
+                                     id,
+                                     0,
+                                     false,
+                                     inv.mobile_e164,
+                                     {},
+                                     std::move(*body),
+                                     n});
+                sent.emplace_back("sms");
+            } else {
+                skipped.push_back("sms: " + problem);
+            }
+        }
+        const auto join = [](const std::vector<std::string>& items) {
+            std::string out;
+            for (const auto& item : items) {
+                out += out.empty() ? "" : "; ";
+                out += item;
+            }
+            return out;
+        };
+        const auto head = reminder_label(n) + " of invoice " + inv.number + " for " +
+                          money(inv.balance) + ", due " + date_text(inv.due_date);
+        if (sent.empty()) {
+            decide(decision_kind::skip, head + ": no channel could be used: " + join(skipped));
+        } else {
+            std::string cause = head + " via " + join(sent);
+            if (!skipped.empty()) {
+                cause += "; not sent: " + join(skipped);
+            }
+            decide(decision_kind::remind, std::move(cause));
+        }
+    }
+
+    // Before the due date passes: the courtesy reminders still ahead, then the entry timer.
+    void before_due() {
+        const auto count = static_cast<std::uint32_t>(reminder_list().size());
+        auto& st = s();
+        const auto entry = start_of_day(tz(), date::sys_days(inv.due_date) + date::days(1));
+        if (st.reminders_done < count && inv.autopay) {
+            decide(decision_kind::skip,
+                   "courtesy reminders not sent: client " + inv.client_name + " (" + inv.client_id +
+                       ") is on auto-pay");
+            st.reminders_done = count;
+        }
+        // Due now: the latest reminder whose opening has come goes out, on its day only; earlier
+        // ones are skipped, never sent in a burst, and one whose day passed (the invoice was
+        // first seen, or processed, late) is skipped rather than sent late.
+        if (st.reminders_done < count && reminder_opening(st.reminders_done + 1) <= now) {
+            auto n = st.reminders_done + 1;
+            while (n < count && reminder_opening(n + 1) <= now) {
+                ++n;
+            }
+            if (n > st.reminders_done + 1) {
+                std::string list;
+                for (auto k = st.reminders_done + 1; k < n; ++k) {
+                    list += (list.empty() ? "" : ", ") + std::to_string(k);
+                }
+                decide(decision_kind::skip,
+                       "courtesy reminder" + std::string(n - st.reminders_done > 2 ? "s " : " ") +
+                           list + " not sent: a later reminder is due (no burst)");
+            }
+            const auto day = local_date(tz(), reminder_opening(n));
+            if (today() == day && in_window(cfg().window, tz(), now)) {
+                send_reminder(n);
+            } else {
+                decide(decision_kind::skip,
+                       reminder_label(n) + " not sent: its day " + date::format("%F", day) +
+                           " passed before it could go out (first seen or processed late)");
+            }
+            st.reminders_done = n;
+        }
+        // The next reminder still ahead, moved into the window (weekends, holidays, hours).
+        while (st.reminders_done < count) {
+            const auto n = st.reminders_done + 1;
+            const auto at = reminder_opening(n);
+            if (at < entry) {
+                st.next_reminder = n;
+                const auto name = reminder_timer_name(inv.id, n);
+                if (st.timer != name || st.timer_due != at) {
+                    set_timer(name, at);
+                    decide(decision_kind::wait,
+                           reminder_label(n) + " of invoice " + inv.number + " (due " +
+                               date_text(inv.due_date) + ") planned for " + instant_text(at));
+                }
+                return;
+            }
+            decide(decision_kind::skip,
+                   reminder_label(n) +
+                       " not planned: the sending window does not open between its day and the "
+                       "due date (weekend, holidays or hours)");
+            st.reminders_done = n;
+        }
+        st.next_reminder = 0;
+        wait_for_entry();
+    }
+
     void enter() {
         s().entered = true;
+        s().next_reminder = 0;
         s().current = phase::active;
         s().client_class = inv.client_class;
         s().cycle += 1;
@@ -360,7 +537,8 @@ struct planner::step {
                                      false,
                                      inv.email,
                                      std::move(*subject),
-                                     std::move(*body)});
+                                     std::move(*body),
+                                     0});
                 ack = "acknowledged by email";
             }
         } else if (!inv.mobile_e164.empty() && inv.sms_consent) {
@@ -372,7 +550,8 @@ struct planner::step {
                                      true,
                                      inv.mobile_e164,
                                      {},
-                                     std::move(*body)});
+                                     std::move(*body),
+                                     0});
                 ack = "acknowledged by SMS";
             }
         } else {
@@ -410,13 +589,15 @@ struct planner::step {
             s().next_touch = 0;
             s().next_touch_at.reset();
             s().last_touch = 0;
+            s().reminders_done = 0;
+            s().next_reminder = 0;
             if (s().current == phase::paused) {
                 decide(decision_kind::reschedule, head + "; not overdue any more (paused)");
                 return;
             }
             s().current = phase::waiting;
             decide(decision_kind::reschedule, head + "; not overdue any more");
-            wait_for_entry();
+            before_due();
             return;
         }
         if (anchored_on_due) {
@@ -547,6 +728,10 @@ std::string_view to_string(decision_kind k) noexcept {
             return "exclude";
         case decision_kind::note:
             return "note";
+        case decision_kind::remind:
+            return "remind";
+        case decision_kind::missed:
+            return "missed";
     }
     return "?";
 }
@@ -571,6 +756,36 @@ std::string touch_timer_name(std::string_view invoice_id, std::uint32_t touch) {
 
 std::string enter_timer_name(std::string_view invoice_id) {
     return "followup/" + std::string(invoice_id) + "/enter";
+}
+
+std::string forwarded_reply(const followup_invoice& inv,
+                            std::string_view text,
+                            std::string_view channel,
+                            std::string_view from,
+                            util::instant at) {
+    std::string out = "---------- The client's reply, as received ----------\n";
+    out += "From: " + (from.empty() ? std::string("(unknown sender)") : std::string(from)) + "\n";
+    out += "Channel: " + std::string(channel) + "\n";
+    out += "Received: " + util::format_rfc3339(at) + "\n";
+    out += "Invoice: " + inv.number + " (" + inv.id + ")";
+    if (!inv.client_name.empty()) {
+        out += ", " + inv.client_name;
+    }
+    out += "\n\n";
+    out += text;
+    if (!text.empty() && text.back() != '\n') {
+        out += "\n";
+    }
+    return out;
+}
+
+std::string reminder_timer_name(std::string_view invoice_id, std::uint32_t reminder) {
+    return "followup/" + std::string(invoice_id) + "/remind" + std::to_string(reminder);
+}
+
+std::uint64_t reminder_version(date::year_month_day due_date) {
+    const auto days = date::sys_days(due_date).time_since_epoch().count();
+    return days < 0 ? 0 : static_cast<std::uint64_t>(days);
 }
 
 std::string audit_line(std::string_view invoice_id, const decision& d, util::instant at) {
@@ -612,6 +827,8 @@ std::string encode(const sequence_state& s) {
         {"anchor", date_text(s.anchor)},
         {"balance", s.balance},
         {"disputes", s.disputes},
+        {"reminders_done", s.reminders_done},
+        {"next_reminder", s.next_reminder},
         {"timer", s.timer},
     };
     const auto put = [&j](const char* key, const std::optional<util::instant>& t) {
@@ -674,6 +891,8 @@ bool decode(std::string_view text, sequence_state& out) {
         }
         s.balance = j.at("balance").get<std::int64_t>();
         s.disputes = j.at("disputes").get<std::uint32_t>();
+        s.reminders_done = j.value("reminders_done", std::uint32_t{0});  // absent before reminders
+        s.next_reminder = j.value("next_reminder", std::uint32_t{0});
         s.timer = j.at("timer").get<std::string>();
         const auto get = [&j](const char* key, std::optional<util::instant>& t) {
             if (!j.contains(key)) {
@@ -751,6 +970,8 @@ plan_result planner::run(const sequence_state& state,
             const auto before = s.due_date;
             s.due_date = inv.due_date;
             s.anchor = inv.due_date;
+            s.reminders_done = 0;  // reminders are per due date
+            s.next_reminder = 0;
             st.decide(
                 decision_kind::reschedule,
                 "due date moved from " + date_text(before) + " to " + date_text(inv.due_date));
@@ -764,7 +985,7 @@ plan_result planner::run(const sequence_state& state,
     if (s.current == phase::waiting) {
         const auto entry = start_of_day(*tz_, date::sys_days(inv.due_date) + date::days(1));
         if (now < entry) {
-            st.wait_for_entry();
+            st.before_due();
             return std::move(st.r);
         }
         st.enter();
@@ -814,6 +1035,7 @@ plan_result planner::on_reply(const sequence_state& state,
                               std::string_view text,
                               std::string_view channel,
                               util::instant now,
+                              std::string_view from,
                               bool verified) const {
     step st{*this, inv, now, {state, {}, {}, {}}};
     auto& s = st.s();
@@ -845,6 +1067,10 @@ plan_result planner::on_reply(const sequence_state& state,
     auto body = title ? st.render(t.task_body, "dispute", "task_body", problem)
                       : std::optional<std::string>();
     if (title && body) {
+        // Appended after rendering: the client's words are never read as a template.
+        *body += "\n\nResume the follow-up: billsync followup resume " + inv.number +
+                 "\nStop it: billsync followup stop " + inv.number + "\n\n" +
+                 forwarded_reply(inv, text, channel, from, now);
         st.r.actions.push_back({action_kind::task,
                                 action_key("followup.dispute", inv.id, s.disputes),
                                 "dispute",
@@ -852,7 +1078,8 @@ plan_result planner::on_reply(const sequence_state& state,
                                 false,
                                 {},
                                 std::move(*title),
-                                std::move(*body)});
+                                std::move(*body),
+                                0});
     }
     const auto task = title && body ? std::string("dispute task opened")
                                     : "dispute task NOT opened (" + problem + ")";

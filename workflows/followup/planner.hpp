@@ -8,8 +8,11 @@
 // step plans exactly the same keys.
 //
 // Lifecycle of one invoice's sequence (phase):
-//   waiting   open and not yet overdue: timer followup/<id>/enter at 00:00 local on the day after
-//             the due date (firm time zone)
+//   waiting   open and not yet overdue: courtesy reminders, when the class has any, each at
+//             timer followup/<id>/remind<N> (00:00 local on the due date minus its days, moved into
+//             the sending window; one that cannot go out before the due date passes is skipped);
+//             then timer followup/<id>/enter at 00:00 local on the day after the due date (firm
+//             time zone). Clients on auto-pay get no reminders.
 //   active    entered: timer followup/<id>/touch<N> at the next touch, moved into the sending
 //             window; an invoice first seen (or processed) late enters at the touch its age implies
 //             and sends only that one, never the earlier ones
@@ -53,6 +56,7 @@ struct followup_invoice {
     invoice_status status = invoice_status::open;
     followup::client_class client_class = followup::client_class::standard;
     bool payment_plan = false;  // flagged by a customer field or tag
+    bool autopay = false;       // tagged [followup] autopay_tag, or in autopay_clients
     std::string email;
     std::string mobile_e164;
     bool sms_consent = false;  // false also when the number is on the SMS suppression list
@@ -87,7 +91,11 @@ struct sequence_state {
     date::year_month_day anchor{};    // touch days count from here (due date or restart day)
     std::int64_t balance = 0;         // the balance the schedule was planned for
     std::uint32_t disputes = 0;       // dispute tasks opened
-    std::string timer;                // the one scheduled timer of this sequence; empty if none
+    // Courtesy reminders of the current due date done (sent or skipped), and the one planned
+    // (1-based; 0 when none). Reset when the due date moves before entry.
+    std::uint32_t reminders_done = 0;
+    std::uint32_t next_reminder = 0;
+    std::string timer;  // the one scheduled timer of this sequence; empty if none
     std::optional<util::instant> timer_due;
 
     bool operator==(const sequence_state&) const = default;
@@ -112,6 +120,8 @@ enum class decision_kind : std::uint8_t {
     complete,    // no touches left
     exclude,     // payment-plan client
     note,        // nothing changed, recorded for the audit trail
+    remind,      // a courtesy reminder (or an installment reminder) went out
+    missed,      // a payment-plan installment passed unpaid
 };
 std::string_view to_string(decision_kind k) noexcept;
 
@@ -128,7 +138,8 @@ std::string_view to_string(action_kind k) noexcept;
 
 // An outbox action to enqueue. The key is workflows::action_key(rule, invoice id, version) with
 // rule "followup.t<N>.<email|sms|task>" and version = cycle for touches, "followup.ack.<email|sms>"
-// and the new cycle for acknowledgements, "followup.dispute" and the dispute count for tasks.
+// and the new cycle for acknowledgements, "followup.dispute" and the dispute count for tasks,
+// "followup.r<N>.<email|sms>" and the due date (days since 1970-01-01) for courtesy reminders.
 struct planned_action {
     action_kind kind = action_kind::email;
     std::string key;
@@ -138,6 +149,9 @@ struct planned_action {
     std::string to;           // email address or E.164 number; empty for tasks
     std::string subject;      // email subject or task title; empty for SMS
     std::string body;
+    // The courtesy reminder (1-based) this message is, or for payment-plan messages the
+    // installment; 0 otherwise.
+    std::uint32_t reminder = 0;
 
     bool operator==(const planned_action&) const = default;
 };
@@ -159,8 +173,18 @@ struct plan_result {
 
 std::string touch_timer_name(std::string_view invoice_id, std::uint32_t touch);
 std::string enter_timer_name(std::string_view invoice_id);
+std::string reminder_timer_name(std::string_view invoice_id, std::uint32_t reminder);
+// The version of a courtesy reminder's idempotency key: the due date as days since 1970-01-01.
+std::uint64_t reminder_version(date::year_month_day due_date);
 // One JSON audit line: {"at","rule":"followup","invoice","decision","touch","cause"}.
 std::string audit_line(std::string_view invoice_id, const decision& d, util::instant at);
+// The client's reply as forwarded on a dispute task and to the coordinator: a header (sender,
+// channel, time received, invoice) and the text exactly as received.
+std::string forwarded_reply(const followup_invoice& inv,
+                            std::string_view text,
+                            std::string_view channel,
+                            std::string_view from,
+                            util::instant at);
 
 // True when the fresh snapshot's balance or status differs from what the schedule was planned
 // for: the touch must not go out, and the sequence is re-planned.
@@ -188,14 +212,17 @@ public:
                          const followup_invoice& fresh,
                          util::instant now) const;
     // A reply matched to this invoice (email) or its client's number (SMS). A dispute keyword
-    // pauses the sequence and opens a dispute task. From a sender that is not verified (an email
-    // whose SPF/DKIM did not pass, or that carries an old unkeyed reply token) it opens the task
-    // for a person to check and says so in the audit, but never pauses.
+    // pauses the sequence and opens a dispute task whose body is the dispute template followed by
+    // the client's reply in full (sender, channel, time, invoice, text): the reply is data,
+    // appended as received and never template-expanded. From a sender that is not verified (an
+    // email whose SPF/DKIM did not pass, or that carries an old unkeyed reply token) it opens the
+    // task for a person to check and says so in the audit, but never pauses.
     plan_result on_reply(const sequence_state& s,
                          const followup_invoice& inv,
                          std::string_view text,
                          std::string_view channel,  // "email" or "sms"
                          util::instant now,
+                         std::string_view from = {},
                          bool verified = true) const;
     // Operator commands. resume() recomputes the schedule from now: touches whose time passed
     // while paused are skipped, not sent.

@@ -14,7 +14,7 @@ struct default_text {
 };
 
 // clang-format off
-constexpr std::array<default_text, 27> defaults = {{
+constexpr std::array<default_text, 40> defaults = {{
     {"standard.touch1", "email_subject", "Invoice {invoice_number} from {firm_name} is past due"},
     {"standard.touch1", "email_body",
      "Dear {client_name},\n\nThis is a friendly reminder that invoice {invoice_number} for "
@@ -52,6 +52,13 @@ constexpr std::array<default_text, 27> defaults = {{
      "Dear {client_name},\n\nA quick reminder that your retainer invoice {invoice_number} for "
      "{amount} was due on {due_date}.\n\nIf you have "
      "already paid, please disregard this message.\n\nThank you,\n{firm_name}\n"},
+    // Retainer touch 1 with the auto-pay enrollment offer: the default when [followup]
+    // autopay_link is set.
+    {"retainer.touch1+autopay", "email_body",
+     "Dear {client_name},\n\nA quick reminder that your retainer invoice {invoice_number} for "
+     "{amount} was due on {due_date}.\n\nIf you have already paid, please disregard this "
+     "message.\n\nNever miss a retainer payment: enroll in auto-pay at {autopay_link} and each "
+     "invoice is paid on its due date.\n\nThank you,\n{firm_name}\n"},
     {"retainer.touch1", "sms_body",
      "{firm_name}: a reminder about invoice {invoice_number} ({balance})."},
     {"retainer.touch2", "email_subject", "Invoice {invoice_number}: balance of {balance}"},
@@ -71,6 +78,37 @@ constexpr std::array<default_text, 27> defaults = {{
     {"retainer.touch3", "task_body",
      "Retainer invoice {invoice_number} for {client_name} has {balance} outstanding, "
      "{days_overdue_text} past due. Please reach out personally."},
+    {"standard.reminder", "email_subject",
+     "Invoice {invoice_number} from {firm_name} is due on {due_date}"},
+    {"standard.reminder", "email_body",
+     "Dear {client_name},\n\nA courtesy reminder that invoice {invoice_number} for {balance} is "
+     "due on {due_date}.\n\nIf you have already paid, please "
+     "disregard this message. Questions? Call us at {firm_phone}.\n\nThank you,\n{firm_name}\n"},
+    {"standard.reminder", "sms_body",
+     "{firm_name}: invoice {invoice_number} ({balance}) is due on {due_date}."},
+    {"retainer.reminder", "email_subject",
+     "Your retainer invoice {invoice_number} is due on {due_date}"},
+    {"retainer.reminder", "email_body",
+     "Dear {client_name},\n\nA courtesy reminder that your retainer invoice {invoice_number} for "
+     "{balance} is due on {due_date}.\n\nThank you,\n{firm_name}\n"},
+    {"retainer.reminder", "sms_body",
+     "{firm_name}: retainer invoice {invoice_number} ({balance}) is due on {due_date}."},
+    {"payment_plan.reminder", "email_subject",
+     "Your installment of {amount} is due on {due_date}"},
+    {"payment_plan.reminder", "email_body",
+     "Dear {client_name},\n\nA reminder that the next installment of your payment plan, "
+     "{amount}, is due on {due_date}.\n\nThank you,\n{firm_name}\n"},
+    {"payment_plan.missed", "email_subject",
+     "We have not received your installment of {amount} due on {due_date}"},
+    {"payment_plan.missed", "email_body",
+     "Dear {client_name},\n\nWe have not yet received the installment of {amount} that was due "
+     "on {due_date} under your payment plan. Please call us at {firm_phone} if anything has "
+     "changed.\n\nThank you,\n{firm_name}\n"},
+    {"payment_plan.missed", "task_title",
+     "Missed installment: {client_name} - {amount} due {due_date}"},
+    {"payment_plan.missed", "task_body",
+     "{client_name} has not paid the installment of {amount} due on {due_date} (open balance "
+     "{balance}). The missed-installment notice has been sent; please follow up personally."},
     {"partial_payment", "email_subject", "Payment received for invoice {invoice_number}"},
     {"partial_payment", "email_body",
      "Dear {client_name},\n\nThank you for your payment toward invoice {invoice_number}. The "
@@ -115,6 +153,22 @@ std::string template_id(client_class c, std::size_t touch) {
     return std::string(to_string(c)) + ".touch" + std::to_string(touch);
 }
 
+std::string reminder_template_id(client_class c) { return std::string(to_string(c)) + ".reminder"; }
+
+std::string_view default_template_text(std::string_view id,
+                                       std::string_view part,
+                                       bool with_autopay_link) {
+    if (with_autopay_link) {
+        const auto offer = std::string(id) + "+autopay";
+        for (const auto& d : defaults) {
+            if (d.id == offer && d.part == part) {
+                return d.text;
+            }
+        }
+    }
+    return default_template_text(id, part);
+}
+
 std::string_view default_template_text(std::string_view id, std::string_view part) {
     for (const auto& d : defaults) {
         if (d.id == id && d.part == part) {
@@ -141,8 +195,12 @@ settings default_settings() {
             const auto id = template_id(c, i);
             s.touches.emplace(id, default_templates(id));
         }
+        const auto reminder = reminder_template_id(c);
+        s.touches.emplace(reminder, default_templates(reminder));
     }
     s.partial_payment = default_templates("partial_payment");
+    s.plan_reminder = default_templates("payment_plan.reminder");
+    s.plan_missed = default_templates("payment_plan.missed");
     s.dispute = default_templates("dispute");
     s.dispute_keywords = {"dispute", "incorrect", "question"};
     return s;

@@ -33,6 +33,15 @@ std::string channels_of(const fu::settings& s, fu::client_class c, std::uint32_t
     return out;
 }
 
+std::string reminder_channels_of(const fu::settings& s, fu::client_class c, std::uint32_t n) {
+    auto it = s.reminders.find(c);
+    if (n == 0 || it == s.reminders.end() || n > it->second.size()) {
+        return {};
+    }
+    const auto& r = it->second[n - 1];
+    return r.email && r.sms ? "email+sms" : (r.sms ? "sms" : "email");
+}
+
 json when(const std::optional<util::instant>& t) {
     return t ? json(util::format_rfc3339(*t)) : json(nullptr);
 }
@@ -55,7 +64,12 @@ json sequence_json(const state::store& s,
            {"next_touch_at", when(st.next_touch_at)},
            {"next_channels", channels_of(settings, st.client_class, st.next_touch)},
            {"paused_at", when(st.paused_at)},
-           {"disputes", st.disputes}};
+           {"disputes", st.disputes},
+           {"reminders_done", st.reminders_done},
+           {"next_reminder", st.next_reminder},
+           {"next_reminder_at", st.next_reminder != 0 ? when(st.timer_due) : json(nullptr)},
+           {"next_reminder_channels",
+            reminder_channels_of(settings, st.client_class, st.next_reminder)}};
     auto inv = state::get_entity(s, "invoice", st.invoice_id);
     if (inv.ok() && inv.value) {
         const auto i = json::parse(*inv.value, nullptr, false);

@@ -248,6 +248,49 @@ TEST_F(preview_test, shows_the_standard_cadence_day_by_day_with_weekend_touches_
     EXPECT_NE(r.out.find("6 emails, 2 SMS, 2 tasks, 0 skipped"), std::string::npos) << r.out;
 }
 
+// Courtesy reminders show up on their days with their number, and the ones not sent with their
+// cause.
+TEST_F(preview_test, lists_courtesy_reminders_before_the_due_date_with_their_causes) {
+    std::string text = config_text;
+    const std::string after = "firm_phone = \"+1 212 555 0100\"\n";
+    text.insert(text.find(after) + after.size(),
+                "\n[followup.reminders.standard]\ndays_before = [2, 0]\n");
+    testing::write_file(config_, text);
+    const auto r = run(days(7));
+    ASSERT_EQ(r.rc, exit_ok) << r.err;
+    const auto d = by_day(r.out);
+    // 1042 is due Monday 01-05: its 2-days-before day was Saturday, moved to Monday 09:00 with
+    // the due-date reminder, so only the latter goes out (no burst).
+    EXPECT_TRUE(has_line(d.at("Mon 2026-01-05"),
+                         {"09:00", "email", "invoice 1042", "reminder 2", "is due on January 5"}))
+        << r.out;
+    EXPECT_TRUE(has_line(d.at("Mon 2026-01-05"),
+                         {"skip",
+                          "invoice 1042",
+                          "courtesy reminder 1 not sent: a later reminder "
+                          "is due (no burst)"}))
+        << r.out;
+    // 1043 is due Friday 01-09: Wednesday and Friday.
+    EXPECT_TRUE(has_line(d.at("Wed 2026-01-07"), {"09:00", "email", "invoice 1043", "reminder 1"}))
+        << r.out;
+    EXPECT_TRUE(has_line(d.at("Fri 2026-01-09"), {"09:00", "email", "invoice 1043", "reminder 2"}))
+        << r.out;
+    EXPECT_TRUE(has_line(d.at("Tue 2026-01-06"), {"email", "invoice 1042", "touch 1"})) << r.out;
+    EXPECT_NE(r.out.find("4 emails, 0 SMS, 0 tasks, 1 skipped"), std::string::npos) << r.out;
+
+    const auto j = json::parse(run(days(7, true)).out, nullptr, false);
+    ASSERT_TRUE(j.is_object());
+    EXPECT_EQ(j["schedule"][2]["items"][0]["reminder"], 1);
+    bool planned = false;
+    for (const auto& line : j["decisions"]) {
+        planned = planned || line.value("cause", "")
+                                     .find(
+                                         "courtesy reminder 1 (2 days before the "
+                                         "due date) of invoice 1043") != std::string::npos;
+    }
+    EXPECT_TRUE(planned) << j["decisions"].dump(1);
+}
+
 TEST_F(preview_test, stops_at_the_last_day) {
     const auto r = run(days(7));
     ASSERT_EQ(r.rc, exit_ok) << r.err;

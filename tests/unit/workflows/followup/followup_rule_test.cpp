@@ -19,6 +19,7 @@
 #include "tests/unit/workflows/workflows_test_support.hpp"
 #include "util/crypto.hpp"
 #include "util/metrics.hpp"
+#include "workflows/action_key.hpp"
 #include "workflows/send_window.hpp"
 
 namespace billsync::workflows::followup {
@@ -192,6 +193,65 @@ TEST_F(followup_rule_test, a_dispute_reply_to_the_reply_address_pauses_and_opens
     EXPECT_EQ(sequence().current, phase::active);
 }
 
+// The dispute reaches a person: the reply that pauses the sequence is forwarded in full to the
+// coordinator and recorded on the task, and the client's text is never template-expanded.
+TEST_F(followup_rule_test, a_dispute_is_forwarded_in_full_with_the_clients_text_verbatim) {
+    invoice_changed(at("2026-01-06T15:00:00Z"));
+    const std::string words =
+        "We dispute {invoice_number}: {balance} is wrong, {{twice}} billed {unknown} }{";
+    mappings::inbound_message mail;
+    mail.via = mappings::channel::email;
+    mail.id = "<m2@acme.example>";
+    mail.from = "ap@acme.example";
+    mail.to = {reply_address("billing@firm.example", "inv-1")};
+    mail.subject = "Re: invoice 1042";
+    mail.text = words;
+    const auto reply = mappings::make_change(mail, 1, mappings::change::op::created, "mail");
+    step(at("2026-01-07T15:00:00Z"), [&](context& ctx) { return rule_->on_change(reply, ctx); });
+    ASSERT_EQ(sequence().current, phase::paused);
+
+    json task;
+    state::for_each_entity(*store_, "task", [&](std::string_view, std::string_view v) {
+        task = json::parse(v);
+        return true;
+    });
+    ASSERT_TRUE(task.is_object());
+    const auto body = task["body"].get<std::string>();
+    EXPECT_NE(body.find("Re: invoice 1042\n" + words), std::string::npos) << body;
+    EXPECT_NE(body.find("From: ap@acme.example\n"), std::string::npos) << body;
+    EXPECT_NE(body.find("Channel: email\n"), std::string::npos) << body;
+    EXPECT_NE(body.find("Received: 2026-01-07T15:00:00Z\n"), std::string::npos) << body;
+    EXPECT_NE(body.find("Invoice: 1042 (inv-1), Acme Dental\n"), std::string::npos) << body;
+    EXPECT_NE(body.find("billsync followup resume 1042"), std::string::npos) << body;
+    EXPECT_EQ(task["reply"]["text"], "Re: invoice 1042\n" + words);
+    EXPECT_EQ(task["reply"]["from"], "ap@acme.example");
+    EXPECT_EQ(task["reply"]["channel"], "email");
+    EXPECT_EQ(task["reply"]["received_at"], "2026-01-07T15:00:00Z");
+
+    // The coordinator's inbox gets the same, as an email.
+    std::optional<json> forwarded;
+    for (const auto& a : actions()) {
+        const auto p = json::parse(a.payload);
+        if (p["to"] == "coordinator@firm.example") {
+            EXPECT_EQ(a.kind, "email.send");
+            forwarded = p;
+        }
+    }
+    ASSERT_TRUE(forwarded);
+    EXPECT_EQ((*forwarded)["text"], body);
+    EXPECT_NE((*forwarded)["subject"].get<std::string>().find("1042"), std::string::npos);
+    EXPECT_EQ((*forwarded)["invoice"], "inv-1");
+
+    // One command resumes it.
+    step(at("2026-01-08T15:00:00Z"), [&](context& ctx) {
+        return rule_->command("resume", json{{"invoice", "1042"}, {"who", "ann"}}, ctx).status ==
+                       200
+                   ? state::status::success()
+                   : state::status::failure("resume failed");
+    });
+    EXPECT_EQ(sequence().current, phase::active);
+}
+
 TEST_F(followup_rule_test, an_sms_reply_pauses_the_clients_sequences) {
     invoice_changed(at("2026-01-06T15:00:00Z"));
     mappings::inbound_message text;
@@ -269,6 +329,213 @@ TEST_F(followup_rule_test, a_late_touch_of_a_paused_sequence_is_stale) {
     });
     ASSERT_TRUE(cause);
     EXPECT_EQ(*cause, "the follow-up of invoice 1042 is paused");
+}
+
+// Courtesy reminders through the rule: a timer per reminder, re-read before it fires, the email
+// carrying the sending window, dropped when late and the client went on auto-pay or paid, and
+// visible in `followup show`.
+TEST_F(followup_rule_test, courtesy_reminders_are_timed_windowed_rechecked_and_shown) {
+    auto settings = default_settings();
+    settings.firm_name = "Smith & Lee CPA";
+    settings.firm_phone = "+1 555 0100";
+    settings.reminders[client_class::standard] = {{.days_before = 7}, {.days_before = 0}};
+    auto p = planner::make(settings, "America/New_York");
+    ASSERT_TRUE(p);
+    rule_ = std::make_unique<followup_rule>(std::move(*p), rule_->routes());
+
+    // Due Monday 2026-01-05: reminder 1 on Monday 2025-12-29 at 09:00 New York (14:00Z).
+    invoice_changed(at("2025-12-20T15:00:00Z"));
+    EXPECT_EQ(sequence().current, phase::waiting);
+    EXPECT_EQ(sequence().next_reminder, 1u);
+    EXPECT_TRUE(actions().empty());
+    auto due = timers_->due(at("2025-12-31T00:00:00Z"), 10);
+    ASSERT_EQ(due.value.size(), 1u);
+    EXPECT_EQ(due.value[0].name, "followup/inv-1/remind1");
+    EXPECT_EQ(due.value[0].due, at("2025-12-29T14:00:00Z"));
+    // The invoice is re-read from its ledger before the reminder.
+    const auto target = rule_->before_timer(due.value[0].name);
+    ASSERT_TRUE(target);
+    EXPECT_EQ(target->id, "inv-1");
+
+    std::ostringstream text;
+    std::ostringstream err;
+    ASSERT_EQ(rule_->cli_view("show", {"1042"}, *store_, cli_output::text, text, err),
+              cli_result::ok);
+    EXPECT_NE(text.str().find("next courtesy reminder 1 by email at 2025-12-29T14:00:00Z"),
+              std::string::npos)
+        << text.str();
+    const auto listed = rule_->view("", *store_).body;
+    ASSERT_EQ(listed.size(), 1u);
+    EXPECT_EQ(listed[0]["next_reminder"], 1);
+    EXPECT_EQ(listed[0]["next_reminder_at"], "2025-12-29T14:00:00Z");
+
+    step(due.value[0].due, [&](context& ctx) {
+        auto st = timers_->fire(ctx.b, due.value[0]);
+        return st.ok ? rule_->on_timer(due.value[0], ctx) : st;
+    });
+    const auto list = actions();
+    ASSERT_EQ(list.size(), 1u);
+    const auto& a = list[0];
+    EXPECT_EQ(a.kind, "email.send");
+    EXPECT_EQ(a.id,
+              action_key("followup.r1.email",
+                         "inv-1",
+                         reminder_version(date::year(2026) / date::January / date::day(5))));
+    const auto payload = json::parse(a.payload);
+    EXPECT_EQ(payload["reminder"], 1);
+    EXPECT_EQ(payload["touch"], 0);
+    EXPECT_EQ(payload["to"], "ap@acme.example");
+    EXPECT_FALSE(a.window.empty());
+    EXPECT_EQ(gate(a, at("2025-12-30T07:00:00Z")).k, send_gate::kind::later);  // 02:00 local
+    EXPECT_EQ(sequence().next_reminder, 2u);
+    EXPECT_EQ(sequence().reminders_done, 1u);
+
+    const auto recheck = [&]() {
+        std::optional<std::string> cause;
+        step(at("2025-12-30T14:00:00Z"), [&](context& ctx) {
+            cause = rule_->recheck(a, ctx);
+            return state::status::success();
+        });
+        return cause;
+    };
+    EXPECT_FALSE(recheck());
+    // The client was put on auto-pay before a late attempt: the reminder is dropped.
+    client_.tags = {"autopay"};
+    put("client", client_.id, mappings::to_json(client_));
+    auto cause = recheck();
+    ASSERT_TRUE(cause);
+    EXPECT_EQ(*cause, "the client of invoice 1042 is on auto-pay");
+    client_.tags.clear();
+    put("client", client_.id, mappings::to_json(client_));
+    invoice_.balance = {0, "USD"};
+    invoice_.status = mappings::invoice_status::paid;
+    put("invoice", invoice_.id, mappings::to_json(invoice_));
+    cause = recheck();
+    ASSERT_TRUE(cause);
+    EXPECT_EQ(*cause, "invoice 1042 was paid meanwhile");
+}
+
+TEST_F(followup_rule_test, clients_tagged_autopay_get_no_courtesy_reminders) {
+    auto settings = default_settings();
+    settings.firm_name = "Smith & Lee CPA";
+    settings.firm_phone = "+1 555 0100";
+    settings.reminders[client_class::standard] = {{.days_before = 7}, {.days_before = 0}};
+    auto p = planner::make(settings, "America/New_York");
+    ASSERT_TRUE(p);
+    rule_ = std::make_unique<followup_rule>(std::move(*p), rule_->routes());
+    client_.tags = {"auto-pay"};  // as a Xero contact group "Auto Pay" or QBO #auto-pay reads
+    put("client", client_.id, mappings::to_json(client_));
+
+    invoice_changed(at("2025-12-20T15:00:00Z"));
+    EXPECT_EQ(sequence().next_reminder, 0u);
+    auto due = timers_->due(at("2026-01-31T00:00:00Z"), 10);
+    ASSERT_EQ(due.value.size(), 1u);
+    EXPECT_EQ(due.value[0].name, "followup/inv-1/enter");
+    EXPECT_NE(audit_text().find("courtesy reminders not sent: client Acme Dental (c-1) is on "
+                                "auto-pay"),
+              std::string::npos);
+}
+
+// A payment plan through the rule: the client's invoices leave the overdue sequence, the plan
+// reminds, finds the installment missed (notice, task, coordinator email), then paid late.
+TEST_F(followup_rule_test, a_payment_plan_reminds_flags_a_missed_installment_and_sees_it_paid) {
+    auto settings = default_settings();
+    settings.firm_name = "Smith & Lee CPA";
+    settings.firm_phone = "+1 555 0100";
+    settings.payment_plans["c-1"].installments = {
+        {date::year(2026) / date::January / date::day(20), 20000}};
+    auto p = planner::make(settings, "America/New_York");
+    ASSERT_TRUE(p);
+    rule_ = std::make_unique<followup_rule>(std::move(*p), rule_->routes());
+
+    invoice_changed(at("2026-01-06T15:00:00Z"));
+    EXPECT_EQ(sequence().current, phase::excluded);
+    EXPECT_TRUE(actions().empty());
+    const auto fire_next = [&]() {
+        auto due = timers_->due(at("2026-12-31T00:00:00Z"), 10);
+        ASSERT_EQ(due.value.size(), 1u);
+        const auto t = due.value[0];
+        step(t.due, [&](context& ctx) {
+            auto st = timers_->fire(ctx.b, t);
+            return st.ok ? rule_->on_timer(t, ctx) : st;
+        });
+    };
+    // 3 days before Tuesday 01-20 is Saturday 01-17: Monday 01-19 at 09:00 (14:00Z).
+    auto due = timers_->due(at("2026-12-31T00:00:00Z"), 10);
+    ASSERT_EQ(due.value.size(), 1u);
+    EXPECT_EQ(due.value[0].name, "followup/plan:c-1/installment1-reminder");
+    EXPECT_EQ(due.value[0].due, at("2026-01-19T14:00:00Z"));
+    fire_next();
+    auto list = actions();
+    ASSERT_EQ(list.size(), 1u);
+    auto payload = json::parse(list[0].payload);
+    EXPECT_EQ(payload["installment"], 1);
+    EXPECT_EQ(payload["client"], "c-1");
+    EXPECT_EQ(payload["to"], "ap@acme.example");
+    EXPECT_FALSE(list[0].window.empty());
+    // A late attempt of the reminder is re-checked: still unpaid, it goes; paid meanwhile, not.
+    const auto reminder = list[0];
+    const auto recheck = [&]() {
+        std::optional<std::string> cause;
+        step(at("2026-01-19T16:00:00Z"), [&](context& ctx) {
+            cause = rule_->recheck(reminder, ctx);
+            return state::status::success();
+        });
+        return cause;
+    };
+    EXPECT_FALSE(recheck());
+    invoice_.balance = {30000, "USD"};
+    put("invoice", invoice_.id, mappings::to_json(invoice_));
+    auto dropped = recheck();
+    ASSERT_TRUE(dropped);
+    EXPECT_EQ(*dropped, "installment 1 of client c-1 was paid meanwhile");
+    invoice_.balance = {50000, "USD"};
+    put("invoice", invoice_.id, mappings::to_json(invoice_));
+
+    // The check at 00:00 on 01-21: nothing paid.
+    fire_next();
+    list = actions();
+    ASSERT_EQ(list.size(), 3u);  // + the missed notice and the coordinator's email
+    bool notice = false;
+    bool coordinator = false;
+    for (const auto& a : list) {
+        const auto j = json::parse(a.payload);
+        notice =
+            notice || (j["to"] == "ap@acme.example" &&
+                       j["subject"].get<std::string>().find("not received") != std::string::npos);
+        coordinator = coordinator || j["to"] == "coordinator@firm.example";
+    }
+    EXPECT_TRUE(notice);
+    EXPECT_TRUE(coordinator);
+    json task;
+    state::for_each_entity(*store_, "task", [&](std::string_view, std::string_view v) {
+        task = json::parse(v);
+        return true;
+    });
+    EXPECT_EQ(task["client"], "c-1");
+    EXPECT_EQ(task["installment"], 1);
+    EXPECT_NE(audit_text().find("installment 1 ($200.00 due 2026-01-20) missed"),
+              std::string::npos);
+
+    // Paid on 01-23: the invoice's balance drops by the installment.
+    invoice_.balance = {30000, "USD"};
+    invoice_changed(at("2026-01-23T15:00:00Z"));
+    EXPECT_NE(audit_text().find("installment 1 ($200.00 due 2026-01-20) paid late"),
+              std::string::npos);
+    EXPECT_EQ(sequence().current, phase::excluded);
+
+    // Operators see it: GET /workflows/followup/plans and `billsync followup plans`.
+    const auto plans = rule_->view("plans", *store_).body;
+    ASSERT_EQ(plans.size(), 1u);
+    EXPECT_EQ(plans[0]["client"], "c-1");
+    EXPECT_EQ(plans[0]["installments"][0]["status"], "checked");
+    EXPECT_TRUE(plans[0]["missed"].empty());
+    std::ostringstream text;
+    std::ostringstream err;
+    ASSERT_EQ(rule_->cli_view("plans", {}, *store_, cli_output::text, text, err), cli_result::ok);
+    EXPECT_NE(text.str().find("installment 1  due 2026-01-20  200.00 USD  checked"),
+              std::string::npos)
+        << text.str();
 }
 
 TEST_F(followup_rule_test, reply_tokens_are_stable_and_addresses_keep_the_domain) {

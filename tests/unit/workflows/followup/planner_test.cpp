@@ -147,6 +147,26 @@ TEST(FollowupPlanner, PartialPaymentAcknowledgesAndRestartsFromTouch1) {
     EXPECT_THAT(h.sent[3].action.body, HasSubstr("$400.00"));
 }
 
+// The client's text reaches the coordinator's task in full and verbatim: placeholders in it are
+// not expanded, braces are not unescaped, and sender, channel, time and invoice are named.
+TEST(FollowupPlanner, DisputeTaskCarriesTheClientsReplyVerbatim) {
+    harness h(make_planner());
+    h.run_days(local(2026, 5, 25, 8), local(2026, 6, 5, 8));
+    h.now = local(2026, 6, 5, 12);
+    const std::string words = "DISPUTE: {invoice_number} says {balance}, {{firm_name}} {nope";
+    h.apply(h.p.on_reply(h.st, h.inv, words, "sms", h.now, "+12125550123"));
+    ASSERT_THAT(h.sent, SizeIs(2));
+    const auto& body = h.sent[1].action.body;
+    EXPECT_THAT(body, HasSubstr("Acme LLC replied"));  // the template part, rendered
+    EXPECT_THAT(body,
+                HasSubstr("From: +12125550123\nChannel: sms\nReceived: 2026-06-05T16:00:00Z\n"
+                          "Invoice: 1042 (inv-42), Acme LLC\n\n" +
+                          words + "\n"));
+    EXPECT_THAT(body, Not(HasSubstr("DISPUTE: 1042")));
+    EXPECT_THAT(forwarded_reply(h.inv, words, "sms", "", h.now),
+                HasSubstr("From: (unknown sender)\n"));
+}
+
 TEST(FollowupPlanner, DisputePausesAndOpensTask) {
     harness h(make_planner());
     h.run_days(local(2026, 5, 25, 8), local(2026, 6, 5, 8));

@@ -8,6 +8,7 @@ namespace billsync::config {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 namespace fu = workflows::followup;
 
 constexpr std::string_view daemon_table = R"([daemon]
@@ -215,6 +216,198 @@ holidays = ["2026-02-30", 7]
                           "'2026-02-30' is not a date"));
     EXPECT_THAT(text,
                 HasSubstr("billsync.toml:15:27: error: [followup.window] 'holidays' must be"));
+}
+
+TEST(FollowupSettings, CourtesyRemindersPerCadenceAndAutoPay) {
+    auto p = load(R"(
+[followup]
+firm_name = "F"
+firm_phone = "P"
+autopay_tag = "Auto Pay"
+autopay_clients = ["c-9"]
+
+[followup.reminders.standard]
+days_before = [7, 0]
+
+[followup.reminders.retainer]
+days_before = [3]
+channels = ["email", "sms"]
+
+[followup.templates.retainer.reminder]
+email_subject = "Retainer {invoice_number} due in {days_until_due} days"
+)");
+    ASSERT_TRUE(p.loaded) << p.diags.render();
+    const auto& s = *p.settings;
+    const auto& standard = s.reminders.at(fu::client_class::standard);
+    ASSERT_EQ(standard.size(), 2U);
+    EXPECT_EQ(standard[0], (fu::reminder_spec{.days_before = 7, .email = true, .sms = false}));
+    EXPECT_EQ(standard[1].days_before, 0);
+    const auto& retainer = s.reminders.at(fu::client_class::retainer);
+    ASSERT_EQ(retainer.size(), 1U);
+    EXPECT_TRUE(retainer[0].email);
+    EXPECT_TRUE(retainer[0].sms);
+    EXPECT_EQ(s.autopay_tag, "Auto Pay");
+    EXPECT_TRUE(s.autopay_clients.contains("c-9"));
+    EXPECT_EQ(s.touches.at("retainer.reminder").email_subject.source(),
+              "Retainer {invoice_number} due in {days_until_due} days");
+    EXPECT_FALSE(s.touches.at("standard.reminder").email_body.empty());  // the default text
+}
+
+TEST(FollowupSettings, NoRemindersUnlessConfigured) {
+    auto p = load(R"(
+[followup]
+firm_name = "F"
+firm_phone = "P"
+)");
+    ASSERT_TRUE(p.loaded) << p.diags.render();
+    EXPECT_TRUE(p.settings->reminders.empty());
+    EXPECT_EQ(p.settings->autopay_tag, "autopay");
+    EXPECT_TRUE(p.settings->autopay_link.empty());
+}
+
+TEST(FollowupSettings, ReminderErrorsAtTheirElement) {
+    auto p = load(R"(
+[followup]
+firm_name = "F"
+firm_phone = "P"
+
+[followup.reminders.standard]
+days_before = [0, 7, -1]
+channels = ["email", "fax"]
+
+[followup.reminders.retainer]
+channels = ["sms"]
+)");
+    EXPECT_FALSE(p.loaded);
+    const auto text = p.diags.render();
+    EXPECT_THAT(text,
+                HasSubstr("billsync.toml:10:19: error: [followup.reminders.standard] "
+                          "'days_before': 7 must be fewer days than the previous 0"));
+    EXPECT_THAT(text,
+                HasSubstr("billsync.toml:10:22: error: [followup.reminders.standard] "
+                          "'days_before': each element must be a whole number of days"));
+    EXPECT_THAT(text, HasSubstr("'channels': unknown channel 'fax' (use email, sms)"));
+    EXPECT_THAT(text,
+                HasSubstr("[followup.reminders.retainer] missing 'days_before' (e.g. "
+                          "days_before = [7, 0])"));
+}
+
+TEST(FollowupSettings, AutopayLinkPlaceholderNeedsTheLink) {
+    auto p = load(R"(
+[followup]
+firm_name = "F"
+firm_phone = "P"
+
+[followup.templates.retainer.touch1]
+email_body = "Enroll in auto-pay: {autopay_link}"
+)");
+    EXPECT_FALSE(p.loaded);
+    EXPECT_THAT(p.diags.render(),
+                HasSubstr("billsync.toml:10:35: error: [followup.templates.retainer.touch1] "
+                          "'email_body' uses {autopay_link} but [followup] autopay_link is not "
+                          "set"));
+    auto ok = load(R"(
+[followup]
+firm_name = "F"
+firm_phone = "P"
+autopay_link = "https://pay.firm.example/autopay"
+
+[followup.templates.retainer.touch1]
+email_body = "Enroll in auto-pay: {autopay_link}"
+)");
+    ASSERT_TRUE(ok.loaded) << ok.diags.render();
+    EXPECT_EQ(ok.settings->autopay_link, "https://pay.firm.example/autopay");
+}
+
+TEST(FollowupSettings, RetainerTouchOneCarriesTheAutopayOfferOnlyWithALink) {
+    auto with = load(R"(
+[followup]
+firm_name = "F"
+firm_phone = "P"
+autopay_link = "https://pay.firm.example/autopay"
+)");
+    ASSERT_TRUE(with.loaded) << with.diags.render();
+    const auto& t = with.settings->touches;
+    EXPECT_TRUE(t.at("retainer.touch1").email_body.uses(workflows::placeholder::autopay_link));
+    EXPECT_FALSE(t.at("retainer.touch2").email_body.uses(workflows::placeholder::autopay_link));
+    EXPECT_FALSE(t.at("standard.touch1").email_body.uses(workflows::placeholder::autopay_link));
+
+    auto without = load(R"(
+[followup]
+firm_name = "F"
+firm_phone = "P"
+)");
+    ASSERT_TRUE(without.loaded) << without.diags.render();
+    for (const auto& [id, parts] : without.settings->touches) {
+        EXPECT_FALSE(parts.email_body.uses(workflows::placeholder::autopay_link)) << id;
+    }
+    EXPECT_THAT(without.diags.render(), Not(HasSubstr("autopay")));
+
+    auto bad = load(R"(
+[followup]
+firm_name = "F"
+firm_phone = "P"
+autopay_link = "pay.firm.example"
+)");
+    EXPECT_FALSE(bad.loaded);
+    EXPECT_THAT(bad.diags.render(), HasSubstr("autopay_link"));
+}
+
+TEST(FollowupSettings, PaymentPlansFromATomlTable) {
+    auto p = load(R"(
+[followup]
+firm_name = "F"
+firm_phone = "P"
+installment_reminder_days = 5
+
+[followup.payment_plans."c-17"]
+installments = [
+  { due = "2026-12-15", amount = "500.00" },
+  { due = 2027-01-15, amount = "250.5" },
+]
+)");
+    ASSERT_TRUE(p.loaded) << p.diags.render();
+    const auto& s = *p.settings;
+    EXPECT_EQ(s.installment_reminder_days, 5);
+    const auto& plan = s.payment_plans.at("c-17");
+    EXPECT_EQ(plan.currency, "USD");
+    ASSERT_EQ(plan.installments.size(), 2U);
+    EXPECT_EQ(plan.installments[0].amount, 50000);
+    EXPECT_EQ(plan.installments[1].amount, 25050);
+    EXPECT_EQ(plan.installments[1].due, date::year(2027) / date::January / date::day(15));
+    EXPECT_FALSE(s.plan_missed.task_title.empty());
+}
+
+TEST(FollowupSettings, PaymentPlanErrorsAtFileLineColumn) {
+    auto p = load(R"(
+[followup]
+firm_name = "F"
+firm_phone = "P"
+
+[followup.payment_plans."c-17"]
+installments = [
+  { due = "2026-12-15", amount = "500.001" },
+  { due = "2026-12-01", amount = "10.00", note = "x" },
+  { amount = "1.00" },
+]
+[followup.payment_plans."c-18"]
+currency = "USD"
+)");
+    EXPECT_FALSE(p.loaded);
+    const auto text = p.diags.render();
+    EXPECT_THAT(text,
+                HasSubstr("billsync.toml:11:34: error: [followup.payment_plans.c-17] "
+                          "'installments': 'amount' must be a positive decimal string in USD"));
+    EXPECT_THAT(text,
+                HasSubstr("billsync.toml:12:11: error: [followup.payment_plans.c-17] "
+                          "'installments': due dates must increase"));
+    EXPECT_THAT(text,
+                HasSubstr("billsync.toml:12:50: error: [followup.payment_plans.c-17] "
+                          "'installments': unknown key 'note'"));
+    EXPECT_THAT(text,
+                HasSubstr("billsync.toml:13:3: error: [followup.payment_plans.c-17] "
+                          "'installments': missing 'due'"));
+    EXPECT_THAT(text, HasSubstr("[followup.payment_plans.c-18] missing 'installments'"));
 }
 
 }  // namespace
