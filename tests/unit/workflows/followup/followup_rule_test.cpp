@@ -203,7 +203,7 @@ TEST_F(followup_rule_test, a_dispute_is_forwarded_in_full_with_the_clients_text_
     mail.via = mappings::channel::email;
     mail.id = "<m2@acme.example>";
     mail.from = "ap@acme.example";
-    mail.to = {reply_address("billing@firm.example", "inv-1")};
+    mail.to = {reply_address("billing@firm.example", reply_key, "inv-1")};
     mail.subject = "Re: invoice 1042";
     mail.text = words;
     const auto reply = mappings::make_change(mail, 1, mappings::change::op::created, "mail");
