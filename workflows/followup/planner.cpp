@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <utility>
@@ -14,6 +15,16 @@
 namespace billsync::workflows::followup {
 
 namespace {
+
+// "a; b; c"
+std::string join_items(const std::vector<std::string>& items) {
+    std::string out;
+    for (const auto& item : items) {
+        out += out.empty() ? "" : "; ";
+        out += item;
+    }
+    return out;
+}
 
 constexpr std::string_view rule_name = "followup";
 
@@ -149,6 +160,65 @@ struct planner::step {
         return text;
     }
 
+    // The email and SMS of one message (a touch or a courtesy reminder), on the channels its
+    // spec names: the actions go to r.actions; `sent` and `skipped` (with why) say which.
+    void send_channels(bool email,
+                       bool sms,
+                       const std::string& email_label,
+                       const touch_templates& t,
+                       const std::string& id,
+                       const std::function<std::string(std::string_view)>& key_for,
+                       std::uint32_t touch,
+                       std::uint32_t reminder,
+                       std::vector<std::string>& sent,
+                       std::vector<std::string>& skipped) {
+        if (email) {
+            std::string problem;
+            if (inv.email.empty()) {
+                skipped.emplace_back("email: no email address on file");
+            } else {
+                auto subject = render(t.email_subject, id, "email_subject", problem);
+                auto body = subject ? render(t.email_body, id, "email_body", problem)
+                                    : std::optional<std::string>();
+                if (subject && body) {
+                    r.actions.push_back({action_kind::email,
+                                         key_for("email"),
+                                         id,
+                                         touch,
+                                         false,
+                                         inv.email,
+                                         std::move(*subject),
+                                         std::move(*body),
+                                         reminder});
+                    sent.push_back(email_label);
+                } else {
+                    skipped.push_back("email: " + problem);
+                }
+            }
+        }
+        if (sms) {
+            std::string problem;
+            if (inv.mobile_e164.empty()) {
+                skipped.emplace_back("sms: no mobile number on file");
+            } else if (!inv.sms_consent) {
+                skipped.emplace_back("sms: no SMS consent (or opted out)");
+            } else if (auto body = render(t.sms_body, id, "sms_body", problem)) {
+                r.actions.push_back({action_kind::sms,
+                                     key_for("sms"),
+                                     id,
+                                     touch,
+                                     false,
+                                     inv.mobile_e164,
+                                     {},
+                                     std::move(*body),
+                                     reminder});
+                sent.emplace_back("sms");
+            } else {
+                skipped.push_back("sms: " + problem);
+            }
+        }
+    }
+
     // Sends touch n: one action per usable channel. Returns the channels used.
     void send_touch(std::uint32_t n) {
         const auto& spec = cadence()[n - 1];
@@ -162,51 +232,16 @@ struct planner::step {
         };
         std::vector<std::string> sent;
         std::vector<std::string> skipped;
-        if (spec.email) {
-            std::string problem;
-            if (inv.email.empty()) {
-                skipped.emplace_back("email: no email address on file");
-            } else {
-                auto subject = render(t.email_subject, id, "email_subject", problem);
-                auto body = subject ? render(t.email_body, id, "email_body", problem)
-                                    : std::optional<std::string>();
-                if (subject && body) {
-                    r.actions.push_back({action_kind::email,
-                                         key_for("email"),
-                                         id,
-                                         n,
-                                         false,
-                                         inv.email,
-                                         std::move(*subject),
-                                         std::move(*body),
-                                         0});
-                    sent.emplace_back(spec.hold ? "email (account hold)" : "email");
-                } else {
-                    skipped.push_back("email: " + problem);
-                }
-            }
-        }
-        if (spec.sms) {
-            std::string problem;
-            if (inv.mobile_e164.empty()) {
-                skipped.emplace_back("sms: no mobile number on file");
-            } else if (!inv.sms_consent) {
-                skipped.emplace_back("sms: no SMS consent (or opted out)");
-            } else if (auto body = render(t.sms_body, id, "sms_body", problem)) {
-                r.actions.push_back({action_kind::sms,
-                                     key_for("sms"),
-                                     id,
-                                     n,
-                                     false,
-                                     inv.mobile_e164,
-                                     {},
-                                     std::move(*body),
-                                     0});
-                sent.emplace_back("sms");
-            } else {
-                skipped.push_back("sms: " + problem);
-            }
-        }
+        send_channels(spec.email,
+                      spec.sms,
+                      spec.hold ? "email (account hold)" : "email",
+                      t,
+                      id,
+                      key_for,
+                      n,
+                      0,
+                      sent,
+                      skipped);
         if (spec.task) {
             std::string problem;
             auto title = render(t.task_title, id, "task_title", problem);
@@ -227,22 +262,16 @@ struct planner::step {
                 skipped.push_back("task: " + problem);
             }
         }
-        const auto join = [](const std::vector<std::string>& items) {
-            std::string out;
-            for (const auto& item : items) {
-                out += out.empty() ? "" : "; ";
-                out += item;
-            }
-            return out;
-        };
         const auto head = "touch " + std::to_string(n) + " (" + id + ") for " + money(inv.balance) +
                           ", " + day_string(days_overdue()) + " overdue";
         if (sent.empty()) {
-            decide(decision_kind::skip, head + ": no channel could be used: " + join(skipped), n);
+            decide(decision_kind::skip,
+                   head + ": no channel could be used: " + join_items(skipped),
+                   n);
         } else {
-            std::string cause = head + " via " + join(sent);
+            std::string cause = head + " via " + join_items(sent);
             if (!skipped.empty()) {
-                cause += "; not sent: " + join(skipped);
+                cause += "; not sent: " + join_items(skipped);
             }
             decide(decision_kind::touch, std::move(cause), n);
         }
@@ -329,67 +358,16 @@ struct planner::step {
         };
         std::vector<std::string> sent;
         std::vector<std::string> skipped;
-        if (spec.email) {
-            std::string problem;
-            if (inv.email.empty()) {
-                skipped.emplace_back("email: no email address on file");
-            } else {
-                auto subject = render(t.email_subject, id, "email_subject", problem);
-                auto body = subject ? render(t.email_body, id, "email_body", problem)
-                                    : std::optional<std::string>();
-                if (subject && body) {
-                    r.actions.push_back({action_kind::email,
-                                         key_for("email"),
-                                         id,
-                                         0,
-                                         false,
-                                         inv.email,
-                                         std::move(*subject),
-                                         std::move(*body),
-                                         n});
-                    sent.emplace_back("email");
-                } else {
-                    skipped.push_back("email: " + problem);
-                }
-            }
-        }
-        if (spec.sms) {
-            std::string problem;
-            if (inv.mobile_e164.empty()) {
-                skipped.emplace_back("sms: no mobile number on file");
-            } else if (!inv.sms_consent) {
-                skipped.emplace_back("sms: no SMS consent (or opted out)");
-            } else if (auto body = render(t.sms_body, id, "sms_body", problem)) {
-                r.actions.push_back({action_kind::sms,
-                                     key_for("sms"),
-                                     id,
-                                     0,
-                                     false,
-                                     inv.mobile_e164,
-                                     {},
-                                     std::move(*body),
-                                     n});
-                sent.emplace_back("sms");
-            } else {
-                skipped.push_back("sms: " + problem);
-            }
-        }
-        const auto join = [](const std::vector<std::string>& items) {
-            std::string out;
-            for (const auto& item : items) {
-                out += out.empty() ? "" : "; ";
-                out += item;
-            }
-            return out;
-        };
+        send_channels(spec.email, spec.sms, "email", t, id, key_for, 0, n, sent, skipped);
         const auto head = reminder_label(n) + " of invoice " + inv.number + " for " +
                           money(inv.balance) + ", due " + date_text(inv.due_date);
         if (sent.empty()) {
-            decide(decision_kind::skip, head + ": no channel could be used: " + join(skipped));
+            decide(decision_kind::skip,
+                   head + ": no channel could be used: " + join_items(skipped));
         } else {
-            std::string cause = head + " via " + join(sent);
+            std::string cause = head + " via " + join_items(sent);
             if (!skipped.empty()) {
-                cause += "; not sent: " + join(skipped);
+                cause += "; not sent: " + join_items(skipped);
             }
             decide(decision_kind::remind, std::move(cause));
         }
