@@ -284,6 +284,8 @@ email_connector = "sendgrid"
 [invoicing.approval]
 auto_approve_below = "500.00"
 approvers = ["partner@smithlee.example"]
+escalate_to = ["managing.partner@smithlee.example"]
+sla_business_days = 2
 )",
         qbo_base,
         verifier,
@@ -379,7 +381,10 @@ public:
                 ++n;
                 std::string what = state;
                 if (state == "blocked" && d.contains("exceptions") && !d["exceptions"].empty()) {
-                    what = "blocked: " + d["exceptions"][0].value("cause", "");
+                    what = "blocked:";
+                    for (const auto& x : d["exceptions"]) {
+                        what += " [" + x.value("type", "") + "] " + x.value("cause", "");
+                    }
                 } else if (state == "created") {
                     what = "created in QuickBooks as " + d.value("invoice", "");
                 }
@@ -508,6 +513,7 @@ model = "fixed_fee"
 fee = "2400.00"
 partner = "partner@smithlee.example"
 terms_days = 30
+po_required = true
 
 [engagement."{0}-1040-2025".milestones]
 "Return Filed" = "50%"
@@ -615,13 +621,15 @@ terms_days = 30
             for (const auto& draft : invoicing_drafts()) {
                 if (draft.value("state", "") == "blocked") {
                     const auto id = draft.value("id", "");
-                    http::fetch("127.0.0.1",
-                                status_port,
-                                "POST",
-                                "/exceptions/" + id + "/resolve",
-                                {{"Content-Type", "application/json"}},
-                                json{{"by", "coordinator@smithlee.example"}}.dump());
-                    operators.push_back("coordinator: billsync exceptions resolve " + id);
+                    http::fetch(
+                        "127.0.0.1",
+                        status_port,
+                        "POST",
+                        "/exceptions/" + id + "/resolve",
+                        {{"Content-Type", "application/json"}},
+                        json{{"by", "coordinator@smithlee.example"}, {"po", "PO-2025-118"}}.dump());
+                    operators.push_back("coordinator: billsync exceptions resolve " + id +
+                                        " --po PO-2025-118");
                 }
             }
         }
@@ -639,6 +647,13 @@ terms_days = 30
                         "partner approved draft {} ({})", id, r.status == 200 ? "done" : r.body));
                 }
             }
+        }
+        if (d == 9) {
+            // Delivered: the remainder is drafted; nobody decides, so it is escalated.
+            karbon.update_work_item(return_key, {{"SecondaryStatus", "Delivered"}});
+            karbon.notify("Work", "Work", return_key, "Updated");
+            practice.push_back(
+                fmt::format("\"{}\" moved to Delivered", return_1040["Title"].get<std::string>()));
         }
         if (d == 6) {
             // Ten failed deliveries (billsync unreachable): Karbon cancels the subscription.

@@ -37,11 +37,15 @@ TEST(sandbox, a_simulated_firm_gets_reminders_tasks_and_a_dispute_pause) {
                                "texted STOP",
                                "  karbon  \"2025 Form 1040",
                                "moved to Return Filed",
-                               "(Return Filed): blocked: client karbon:",
+                               "(Return Filed): blocked: [missing_po]",
+                               "[unmatched_client] client karbon:",
+                               "--po PO-2025-118",
                                "coordinator linked Karbon",
                                "(Return Filed): pending_approval",
                                "partner approved draft",
                                "created in QuickBooks as Invoice/",
+                               "moved to Delivered",
+                               "[billsync] escalated: invoice draft",
                                "billsync re-created the Work webhook subscription",
                                "The run is over"}) {
         EXPECT_NE(out.find(needle), std::string::npos) << needle << "\n" << out;

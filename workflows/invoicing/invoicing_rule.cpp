@@ -42,6 +42,8 @@ constexpr std::string_view time_at_type = "invoicing_time_at";
 constexpr std::string_view meta_type = "invoicing_meta";
 // Open exceptions only (id -> {type, since}), for /metrics without reading every draft.
 constexpr std::string_view open_type = "invoicing_open";
+// PO numbers operators gave (exceptions resolve --po), per engagement: later drafts use them.
+constexpr std::string_view po_type = "invoicing_po";
 constexpr char index_sep = '\x1f';
 // Engagements decided per step of a scheduled run: bounded steps, the rest continues at once.
 constexpr std::size_t run_chunk = 100;
@@ -512,8 +514,20 @@ struct invoicing_rule::impl {
                                       {"cause", std::move(cause)},
                                       {"owner", std::move(owner)}});
         };
-        if (text_of(d, "po_number").empty() && !e.po_number.empty()) {
-            d["po_number"] = e.po_number;  // the book gained one since the draft was made
+        if (text_of(d, "po_number").empty()) {
+            // The book's PO (it may have gained one since the draft was made), else the one an
+            // operator gave for this engagement when resolving an earlier draft.
+            if (!e.po_number.empty()) {
+                d["po_number"] = e.po_number;
+            } else {
+                auto given = read_row(*ctx.store, &ctx.b, po_type, e.id);
+                if (!given.ok()) {
+                    return given.st;
+                }
+                if (given.value) {
+                    d["po_number"] = text_of(*given.value, "po_number");
+                }
+            }
         }
         const auto po = text_of(d, "po_number");
         if (e.po_required && po.empty()) {
@@ -1832,6 +1846,11 @@ operator_answer invoicing_rule::command(std::string_view verb,
         }
         if (auto po = args.value("po", std::string()); !po.empty()) {
             d["po_number"] = po;
+            state::put_entity(
+                ctx.b,
+                po_type,
+                e->id,
+                json{{"po_number", po}, {"by", by}, {"at", util::format_rfc3339(ctx.now)}}.dump());
             audit(ctx, "po_set", json{{"draft", id}, {"po_number", po}, {"by", by}});
         }
         if (auto st = im.evaluate(*e, d, false); !st.ok) {

@@ -380,6 +380,12 @@ TEST_F(invoicing_test, a_missing_po_blocks_the_draft_until_resolved_with_one) {
     const auto p = json::parse(of_kind("invoice.create").at(0).payload);
     EXPECT_EQ(p["po_number"], "PO-4471");
     EXPECT_TRUE(rule_->view("exceptions", *store_).body["exceptions"].empty());
+    // The PO given once is the engagement's from then on: the next milestone is not blocked.
+    ASSERT_TRUE(feed(item("Delivered"), "practice", at("2026-12-05T16:00:00Z")).ok);
+    for (const auto& x : drafts()) {
+        EXPECT_EQ(x["state"], "approved");
+        EXPECT_EQ(x["po_number"], "PO-4471");
+    }
 }
 
 TEST_F(invoicing_test, missing_tax_details_and_missing_time_block_when_the_firm_asks_for_them) {
