@@ -37,6 +37,8 @@
 #include "daemon/workflows/operator.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
+#include "mappings/change.hpp"
+#include "mappings/model.hpp"
 #include "state/dead_letters.hpp"
 #include "state/group_commit.hpp"
 #include "state/inbox.hpp"
@@ -732,9 +734,35 @@ struct app::impl : status_source {
     net::awaitable<http::response> identities_post(std::string verb, http::request req) {
         auto op = [this, verb, body = req.body]() -> net::awaitable<http::response> {
             state::batch b(*store);
-            co_return identities_command(verb, body, *store, b, *audit, clock->now(), [this, &b] {
-                return store->write(b, true);
-            });
+            const auto now = clock->now();
+            co_return identities_command(
+                verb, body, *store, b, *audit, now, [this, &b, now](const auto& clients) {
+                    // The workflows see each client again, now in its new party.
+                    workflows::context ctx{b, *outbox, *timers, *audit, now};
+                    ctx.store = store.get();
+                    for (const auto& id : clients) {
+                        auto row = state::get_entity(*store, b, "client", id);
+                        if (!row.ok()) {
+                            return row.st;
+                        }
+                        std::string error;
+                        const auto j =
+                            nlohmann::json::parse(row.value.value_or(""), nullptr, false);
+                        auto c =
+                            j.is_object() ? mappings::client_from_json(j, error) : std::nullopt;
+                        if (!c) {
+                            continue;
+                        }
+                        const auto ch = mappings::make_change(mappings::entity(std::move(*c)),
+                                                              0,
+                                                              mappings::change::op::updated,
+                                                              "identities");
+                        if (auto st = engine->on_change(ch, ctx); !st.ok) {
+                            return st;
+                        }
+                    }
+                    return store->write(b, true);
+                });
         };
         auto r = co_await net::co_spawn(work_ioc, std::move(op), use_awaitable);
         if (r.status == 200) {

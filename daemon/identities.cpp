@@ -94,17 +94,19 @@ json identities_json(const state::store& s) {
     return out;
 }
 
-http::response identities_command(std::string_view verb,
-                                  const std::string& body,
-                                  const state::store& s,
-                                  state::batch& b,
-                                  state::audit_log& audit,
-                                  util::instant now,
-                                  const std::function<state::status()>& commit) {
+http::response identities_command(
+    std::string_view verb,
+    const std::string& body,
+    const state::store& s,
+    state::batch& b,
+    state::audit_log& audit,
+    util::instant now,
+    const std::function<state::status(const std::vector<std::string>&)>& commit) {
     const auto args = json::parse(body, nullptr, false);
     http::response error;
     json line{{"rule", "identities"}, {"decision", std::string(verb)}, {"by", "operator"}};
     json answer;
+    std::vector<std::string> changed;
     if (verb == "link") {
         const auto a = resolve(s, args, "a", error);
         if (!a) {
@@ -123,6 +125,7 @@ http::response identities_command(std::string_view verb,
         }
         line["client"] = *a;
         line["other"] = *other;
+        changed = {*a, *other};
         line["cause"] = "linked by hand";
         answer = {{"party", d.value.party}};
     } else if (verb == "unlink") {
@@ -135,6 +138,7 @@ http::response identities_command(std::string_view verb,
             return http::response::error(503, "unavailable", d.st.message);
         }
         line["client"] = *c;
+        changed = {*c};
         line["cause"] = "unlinked by hand; automatic matching leaves it alone from now on";
         answer = {{"client", *c}};
     } else {
@@ -142,7 +146,7 @@ http::response identities_command(std::string_view verb,
             404, "not_found", fmt::format("no identities command '{}' (link, unlink)", verb));
     }
     audit.append(b, now, line.dump());
-    if (auto st = commit(); !st.ok) {
+    if (auto st = commit(changed); !st.ok) {
         return http::response::error(503, "unavailable", st.message);
     }
     if (auto m = id::members_of(s, nullptr, answer.value("party", answer.value("client", "")));

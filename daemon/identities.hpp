@@ -21,14 +21,17 @@ namespace billsync::daemon {
 // The GET /identities body.
 nlohmann::json identities_json(const state::store& s);
 
-// POST /identities/<verb>: decides in `b` and appends the audit line; commit() writes b.
-http::response identities_command(std::string_view verb,
-                                  const std::string& body,
-                                  const state::store& s,
-                                  state::batch& b,
-                                  state::audit_log& audit,
-                                  util::instant now,
-                                  const std::function<state::status()>& commit);
+// POST /identities/<verb>: decides in `b` and appends the audit line; commit(clients) writes b,
+// with the canonical clients whose party changed (the daemon lets the workflows see them first:
+// a draft waiting for the link goes on in the same step).
+http::response identities_command(
+    std::string_view verb,
+    const std::string& body,
+    const state::store& s,
+    state::batch& b,
+    state::audit_log& audit,
+    util::instant now,
+    const std::function<state::status(const std::vector<std::string>&)>& commit);
 
 // billsync identities VERB [ARGS] --config FILE [--json]
 int cmd_identities(const std::string& config_file,

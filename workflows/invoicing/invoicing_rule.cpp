@@ -365,6 +365,39 @@ struct invoicing_rule::impl {
         return {state::status::success(), found};
     }
 
+    // Re-checks every draft blocked on its client (unmatched_client).
+    state::status retry_unmatched() {
+        std::vector<std::string> ids;
+        auto st = state::for_each_entity(
+            *ctx.store, open_type, [&](std::string_view key, std::string_view) {
+                constexpr std::string_view suffix = ":unmatched_client";
+                if (key.ends_with(suffix)) {
+                    ids.emplace_back(key.substr(0, key.size() - suffix.size()));
+                }
+                return true;
+            });
+        if (!st.ok) {
+            return st;
+        }
+        for (const auto& id : ids) {
+            auto d = read_row(*ctx.store, &ctx.b, draft_type, id);
+            if (!d.ok()) {
+                return d.st;
+            }
+            if (!d.value || text_of(*d.value, "state") != "blocked") {
+                continue;
+            }
+            const auto* e = find_engagement(text_of(*d.value, "engagement"));
+            if (e == nullptr) {
+                continue;
+            }
+            if (auto s2 = evaluate(*e, *d.value, false); !s2.ok) {
+                return s2;
+            }
+        }
+        return state::status::success();
+    }
+
     // Billed entries leave the index.
     void unindex(const std::string& client, const std::string& id) {
         state::delete_entity(ctx.b, time_index_type, client + index_sep + id);
@@ -1513,6 +1546,12 @@ state::status invoicing_rule::on_change(const change& c, context& ctx) const {
         }
         impl im(s_, ctx);
         return im.on_work_item(*w);
+    }
+    if (c.entity_type == "client") {
+        // A client seen again (a new link in the identity map, a changed record): drafts waiting
+        // for their client in the ledger try again.
+        impl im(s_, ctx);
+        return im.retry_unmatched();
     }
     if (c.entity_type == "time_entry") {
         const auto* t = c.as<mappings::time_entry>();

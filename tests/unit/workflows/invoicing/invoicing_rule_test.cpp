@@ -470,6 +470,25 @@ TEST_F(invoicing_test, a_client_unknown_to_the_ledger_blocks_until_it_is_linked)
     EXPECT_EQ(json::parse(of_kind("invoice.create").at(0).payload)["client_ref"], "58");
 }
 
+TEST_F(invoicing_test, a_link_that_arrives_later_lets_the_waiting_draft_go_on_by_itself) {
+    eng("acme-1040").client = "client:acme";
+    rebuild();
+    mappings::client c;
+    c.id = "client:acme";
+    c.display_name = "Acme";
+    c.source = {"practice", "", "ORG1", "1", std::nullopt};
+    ASSERT_TRUE(feed(c, "practice", at("2026-11-30T16:00:00Z")).ok);
+    ASSERT_TRUE(feed(item("Return Filed"), "practice", at("2026-12-01T16:00:00Z")).ok);
+    EXPECT_EQ(drafts().at(0)["state"], "blocked");
+    // The ledger's record of the same client arrives (or an operator links the two): no command.
+    c.display_name = "Acme Inc";
+    c.source = {"books", "", "58", "1", std::nullopt};
+    ASSERT_TRUE(feed(c, "books", at("2026-12-01T17:00:00Z")).ok);
+    EXPECT_EQ(drafts().at(0)["state"], "approved");
+    EXPECT_EQ(json::parse(of_kind("invoice.create").at(0).payload)["client_ref"], "58");
+    EXPECT_TRUE(rule_->view("exceptions", *store_).body["exceptions"].empty());
+}
+
 TEST_F(invoicing_test, the_retainer_run_bills_each_period_once_with_the_overage_awaiting_approval) {
     auto& r = eng("acme-retainer");
     r.client = "books:58";
