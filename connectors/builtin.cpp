@@ -5,6 +5,7 @@
 #include "connectors/karbon/karbon_kind.hpp"
 #include "connectors/qbo/qbo_kind.hpp"
 #include "connectors/runtime/connector.hpp"
+#include "connectors/sendgrid/sendgrid_connector.hpp"
 #include "connectors/sendgrid/sendgrid_kind.hpp"
 #include "connectors/smtp/smtp_kind.hpp"
 #include "connectors/taxdome/taxdome_kind.hpp"
@@ -51,6 +52,13 @@ std::string_view channel_of_kind(std::string_view kind) noexcept {
         return "sms";
     }
     return {};
+}
+
+std::vector<state::expiring_rows> connector_expiring_rows(std::chrono::seconds keep) {
+    return {{"sendgrid_events",
+             std::string(sendgrid::seen_event_type),
+             keep,
+             sendgrid::seen_event_time}};
 }
 
 }  // namespace billsync::connectors

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "connectors/runtime/kind.hpp"
+#include "state/retention.hpp"
 
 namespace billsync::connectors {
 
@@ -24,5 +25,9 @@ std::vector<std::string_view> known_connector_kinds();
 // The messages a connector kind carries for the workflows: "email" (it performs "email.send"),
 // "sms" (it performs "sms.send"), or "" (none). Rules route by channel, never by vendor.
 std::string_view channel_of_kind(std::string_view kind) noexcept;
+
+// The rows connectors keep for themselves whose value carries their own time (e.g. webhook
+// events already seen), each kept `keep`: the retention pruner's expiring tables.
+std::vector<state::expiring_rows> connector_expiring_rows(std::chrono::seconds keep);
 
 }  // namespace billsync::connectors

@@ -25,7 +25,6 @@
 #include "connectors/runtime/connector.hpp"
 #include "connectors/runtime/runtime_deps.hpp"
 #include "connectors/runtime/token_store.hpp"
-#include "connectors/sendgrid/sendgrid_connector.hpp"
 #include "daemon/app_config.hpp"
 #include "daemon/identities.hpp"
 #include "daemon/intake.hpp"
@@ -151,10 +150,7 @@ state::retention_policy to_policy(const config::retention_settings& r) {
     p.changes = days(r.changes_days);
     p.outbox = days(r.outbox_days);
     p.outbox_seen = days(r.outbox_seen_days);
-    p.expiring.push_back({"sendgrid_events",
-                          std::string(connectors::sendgrid::seen_event_type),
-                          days(r.sendgrid_events_days),
-                          connectors::sendgrid::seen_event_time});
+    p.expiring = connectors::connector_expiring_rows(days(r.sendgrid_events_days));
     return p;
 }
 

@@ -436,7 +436,7 @@ struct invoicing_rule::impl {
                      {"arithmetic", p.arithmetic},
                      {"rounding",
                       "each line rounded once, half away from zero, to the minor unit; the total "
-                      "is the sum of the lines (as QBO and Xero add them)"}}},
+                      "is the sum of the lines (as the ledgers add them)"}}},
                {"overage_minor", p.overage},
                {"po_number", e.po_number},
                {"approvals", json::array()},
