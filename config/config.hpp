@@ -53,8 +53,9 @@ enum class clock_mode { system, simulated };
 // [daemon.retention] (also written `retention.<key>` in [daemon]): how long each kind of row is
 // kept; 0 days keeps it for ever. See docs/configuration.md for the bounds and why.
 struct retention_settings {
-    std::int64_t dedup_days = 30;            // inbox dedup rows (>= 3: SendGrid retries 3 days)
-    std::int64_t sendgrid_events_days = 30;  // SendGrid events already seen (>= 3, as dedup)
+    std::int64_t dedup_days =
+        30;  // inbox dedup rows (>= 3: the shortest vendor redelivery horizon)
+    std::int64_t connector_events_days = 30;  // events a connector remembers to drop redeliveries
     std::int64_t audit_days = 400;
     std::int64_t changes_days = 30;
     std::int64_t outbox_days = 30;        // done actions compacted to a "seen" marker after it

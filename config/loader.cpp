@@ -73,7 +73,7 @@ void read_retention(reader r, retention_settings& out) {
         }
     };
     days("dedup_days", 3, out.dedup_days);
-    days("sendgrid_events_days", 3, out.sendgrid_events_days);
+    days("connector_events_days", 3, out.connector_events_days);
     days("audit_days", 1, out.audit_days);
     days("changes_days", 1, out.changes_days);
     days("outbox_days", 1, out.outbox_days);

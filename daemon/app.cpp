@@ -150,7 +150,7 @@ state::retention_policy to_policy(const config::retention_settings& r) {
     p.changes = days(r.changes_days);
     p.outbox = days(r.outbox_days);
     p.outbox_seen = days(r.outbox_seen_days);
-    p.expiring = connectors::connector_expiring_rows(days(r.sendgrid_events_days));
+    p.expiring = connectors::connector_expiring_rows(days(r.connector_events_days));
     return p;
 }
 

@@ -329,36 +329,4 @@ std::vector<inbox_stats> inbox::stats() const {
     return out;
 }
 
-result<std::uint64_t> inbox::prune_dedup(util::instant older_than) {
-    constexpr std::size_t chunk = 10000;
-    const std::uint64_t limit = keys::from_instant(older_than);
-    std::uint64_t removed = 0;
-    batch b(store_);
-    status write_error;
-    auto st = store_.for_each(cf::dedup, "", [&](std::string_view key, std::string_view value) {
-        if (value.size() == 8 && keys::read_be64(value) < limit) {
-            b.del(cf::dedup, key);
-            ++removed;
-        }
-        if (b.count() >= chunk) {
-            write_error = store_.write(b, false);
-            b = batch(store_);
-            return write_error.ok;
-        }
-        return true;
-    });
-    if (!st.ok) {
-        return result<std::uint64_t>::failure(std::move(st));
-    }
-    if (!write_error.ok) {
-        return result<std::uint64_t>::failure(std::move(write_error));
-    }
-    if (!b.empty()) {
-        if (auto ws = store_.write(b, false); !ws.ok) {
-            return result<std::uint64_t>::failure(std::move(ws));
-        }
-    }
-    return {status::success(), removed};
-}
-
 }  // namespace billsync::state

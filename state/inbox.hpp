@@ -9,8 +9,8 @@
 // last_error (connector and seq come from the key).
 //
 // append() writes the inbox row and the dedup row in ONE batch through group_commit, and reports
-// `stored` only once that batch is fsynced. Dedup rows outlive inbox rows (prune_dedup removes
-// those older than the retention, e.g. 30 days), so a redelivery after processing is still a
+// `stored` only once that batch is fsynced. Dedup rows outlive inbox rows (state/retention removes
+// those older than `[daemon.retention] dedup_days`), so a redelivery after processing is still a
 // duplicate. Race-freedom: a dedup key being appended is held in memory until its group is
 // written; an identical delivery arriving meanwhile waits for that outcome and then reports
 // `duplicate` (or `failed` if the first write failed, so the vendor retries and nothing is lost).
@@ -104,9 +104,6 @@ public:
     std::uint64_t pending(std::string_view connector) const;
     std::optional<util::instant> oldest(std::string_view connector) const;
     std::vector<inbox_stats> stats() const;
-
-    // Deletes dedup rows recorded before older_than; returns how many.
-    result<std::uint64_t> prune_dedup(util::instant older_than);
 
 private:
     struct queue_state {

@@ -59,7 +59,7 @@ TEST(loader, retention_defaults_dotted_keys_and_bounds) {
     ASSERT_TRUE(defaults.config) << defaults.rendered();
     const auto& dr = defaults.config->daemon.retention;
     EXPECT_EQ(dr.dedup_days, 30);
-    EXPECT_EQ(dr.sendgrid_events_days, 30);
+    EXPECT_EQ(dr.connector_events_days, 30);
     EXPECT_EQ(dr.audit_days, 400);
     EXPECT_EQ(dr.changes_days, 30);
     EXPECT_EQ(dr.outbox_days, 30);

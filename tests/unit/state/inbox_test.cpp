@@ -232,16 +232,6 @@ TEST_F(inbox_test, record_failure_is_durable) {
     EXPECT_TRUE(peek("qbo").empty());
 }
 
-TEST_F(inbox_test, prune_dedup_forgets_old_keys_only) {
-    ASSERT_EQ(append("qbo", "old", "a", at_s(100)).outcome, append_outcome::stored);
-    ASSERT_EQ(append("qbo", "new", "b", at_s(5000)).outcome, append_outcome::stored);
-    auto pruned = in_->prune_dedup(at_s(1000));
-    ASSERT_TRUE(pruned.ok());
-    EXPECT_EQ(pruned.value, 1u);
-    EXPECT_EQ(append("qbo", "old", "a").outcome, append_outcome::stored);
-    EXPECT_EQ(append("qbo", "new", "b").outcome, append_outcome::duplicate);
-}
-
 // The committer writes a group, then runs its batches' hooks in order. A consumer that reads in
 // between (here: the hook of a batch queued ahead of the append in the same group) already sees
 // the new row; processing it there left the late hook to count it as pending for ever (/status
