@@ -286,6 +286,9 @@ private:
                 it.installment = i->get<std::uint32_t>();
             }
             it.text = it.channel == "sms" ? text_of(p, "body") : text_of(p, "subject");
+            if (it.text.empty()) {
+                it.text = text_of(p, "memo");  // invoice.create: a late fee, an invoice draft
+            }
         }
         if (id.ends_with("/coordinator")) {
             it.client = "Billing coordinator";
@@ -296,8 +299,41 @@ private:
         items_.push_back(std::move(it));
     }
 
+    // [late_fees]: an assessed fee (with its arithmetic and whether it waits for approval) and a
+    // skipped period, on the invoice's line; the fee invoice itself is an invoice.create action.
+    void record_late_fee(util::instant now, json j) {
+        const auto decision = text_of(j, "decision");
+        if (decision != "fee_assessed" && decision != "fee_skipped") {
+            return;
+        }
+        item it;
+        it.at = now;
+        it.invoice = text_of(j, "invoice");
+        it.channel = decision == "fee_skipped" ? "skip" : "late_fee";
+        const auto period = j.value("period", 0);
+        it.text =
+            decision == "fee_skipped"
+                ? fmt::format("late fee for period {} not charged: {}", period, text_of(j, "why"))
+                : fmt::format("late fee for period {}: {}{}",
+                              period,
+                              text_of(j, "arithmetic"),
+                              text_of(j, "approval") == "coordinator"
+                                  ? " (waits for a coordinator's approval)"
+                                  : "");
+        describe(it);
+        items_.push_back(std::move(it));
+        if (!j.contains("at")) {
+            j["at"] = util::format_rfc3339(now);
+        }
+        decisions_.push_back(std::move(j));
+    }
+
     void record_audit(util::instant now, const std::string& line) {
         auto j = json::parse(line, nullptr, false);
+        if (j.is_object() && text_of(j, "rule") == "late_fees") {
+            record_late_fee(now, j);
+            return;
+        }
         if (!j.is_object() || text_of(j, "rule") != "followup") {
             return;
         }

@@ -66,13 +66,15 @@ constexpr std::array<std::string_view, 12> invoice_change_names = {"created",
                                                                    "due_date_later",
                                                                    "due_date_earlier",
                                                                    "delivery_changed"};
-constexpr std::array<std::string_view, 7> client_change_names = {"created",
+constexpr std::array<std::string_view, 9> client_change_names = {"created",
                                                                  "deleted",
                                                                  "name_changed",
                                                                  "contact_changed",
                                                                  "payment_plan_changed",
                                                                  "retainer_changed",
-                                                                 "active_changed"};
+                                                                 "active_changed",
+                                                                 "tags_changed",
+                                                                 "currency_changed"};
 
 // ---- JSON helpers ----------------------------------------------------------------------------
 
@@ -846,6 +848,15 @@ std::vector<client_change> diff(const client* before, const client& after) {
         flag(after.payment_plan));
     add(client_change_kind::retainer_changed, "retainer", flag(b.retainer), flag(after.retainer));
     add(client_change_kind::active_changed, "active", flag(b.active), flag(after.active));
+    const auto joined = [](const std::vector<std::string>& tags) {
+        std::string text;
+        for (const auto& t : tags) {
+            text += (text.empty() ? "" : ",") + t;
+        }
+        return text;
+    };
+    add(client_change_kind::tags_changed, "tags", joined(b.tags), joined(after.tags));
+    add(client_change_kind::currency_changed, "currency", b.currency, after.currency);
     return out;
 }
 

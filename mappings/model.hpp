@@ -344,6 +344,8 @@ enum class client_change_kind : std::uint8_t {
     payment_plan_changed,
     retainer_changed,
     active_changed,
+    tags_changed,  // the ledger's tags or groups (auto-pay, no late fee, ...)
+    currency_changed,
 };
 
 std::string_view to_string(client_change_kind k) noexcept;

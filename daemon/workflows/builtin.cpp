@@ -5,10 +5,12 @@
 #include "daemon/workflows/draft_time_settings.hpp"
 #include "daemon/workflows/followup_settings.hpp"
 #include "daemon/workflows/invoicing_settings.hpp"
+#include "daemon/workflows/late_fees_settings.hpp"
 #include "util/crypto.hpp"
 #include "workflows/draft_time/draft_time_rule.hpp"
 #include "workflows/followup/followup_rule.hpp"
 #include "workflows/invoicing/invoicing_rule.hpp"
+#include "workflows/late_fees/late_fees_rule.hpp"
 #include "workflows/messages/messages_rule.hpp"
 #include "workflows/records/records_rule.hpp"
 
@@ -27,6 +29,8 @@ const std::vector<rule_factory>& builtin_rules() {
             "draft_time", wf::draft_time::make, "draft_time", config::parse_draft_time),
         rule_of<wf::invoicing::settings>(
             "invoicing", wf::invoicing::make, "invoicing", config::parse_invoicing),
+        rule_of<wf::late_fees::settings>(
+            "late_fees", wf::late_fees::make, "late_fees", config::parse_late_fees),
     };
     return list;
 }

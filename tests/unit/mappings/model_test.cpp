@@ -262,5 +262,19 @@ TEST(client_diff, contacts_and_flags) {
     EXPECT_EQ(to_json(changes[1])["field"], "payment_plan");
 }
 
+TEST(client_diff, a_tag_or_currency_change_is_a_change) {
+    client a;
+    a.display_name = "Alvarez";
+    auto b = a;
+    b.tags = {"autopay", "no-late-fee"};
+    b.currency = "USD";
+    const auto changes = diff(&a, b);
+    ASSERT_EQ(changes.size(), 2U);
+    EXPECT_EQ(changes[0].kind, client_change_kind::tags_changed);
+    EXPECT_EQ(changes[0].after, "autopay,no-late-fee");
+    EXPECT_EQ(to_string(changes[1].kind), "currency_changed");
+    EXPECT_EQ(changes[1].after, "USD");
+}
+
 }  // namespace
 }  // namespace billsync::mappings
