@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config/environment.hpp"
+#include "config/secret.hpp"
 #include "daemon/app.hpp"
 #include "daemon/app_config.hpp"
 #include "daemon/connect.hpp"
@@ -23,20 +24,31 @@ namespace billsync::daemon {
 
 namespace {
 
+// With no_environment, nothing of the machine is looked at: secret references are checked for
+// their syntax only (no variable, file or credential is read), and neither data_dir nor the
+// listener addresses are tried. For checking a file before the secrets are in place, or on
+// another machine (CI, a configuration repository).
 int cmd_validate(const std::string& file, bool no_environment) {
     config::diagnostics diags;
-    auto cfg = load_app_config(file, diags);
-    if (cfg && !no_environment) {
-        config::check_environment(cfg->daemon(), diags);
+    std::optional<app_config> cfg;
+    if (no_environment) {
+        const config::secret_syntax_only syntax_only;
+        cfg = load_app_config(file, diags);
+    } else {
+        cfg = load_app_config(file, diags);
+        if (cfg) {
+            config::check_environment(cfg->daemon(), diags);
+        }
     }
     std::cerr << diags.render();
     if (diags.has_errors()) {
         return exit_config;
     }
-    std::cout << fmt::format("{}: ok ({} connector{})\n",
+    std::cout << fmt::format("{}: ok ({} connector{}{})\n",
                              file,
                              cfg->connectors.size(),
-                             cfg->connectors.size() == 1 ? "" : "s");
+                             cfg->connectors.size() == 1 ? "" : "s",
+                             no_environment ? "; secrets, data_dir and listeners not checked" : "");
     return exit_ok;
 }
 
@@ -200,7 +212,10 @@ int main(int argc, char** argv) {
     auto* validate = cli.add_subcommand("validate", "Check a configuration file and exit");
     validate->add_option("-c,--config", config_file, "Configuration file")->required();
     validate->add_flag(
-        "--no-environment", no_environment, "Skip checks that touch the machine (data dir, ports)");
+        "--no-environment",
+        no_environment,
+        "Check the file alone: secret references by their syntax (no value is read), no data dir "
+        "or port checks");
 
     bool raw = false;
     auto* status = cli.add_subcommand("status", "Show a running daemon's status");

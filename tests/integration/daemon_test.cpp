@@ -163,6 +163,24 @@ TEST(daemon, validate_accepts_a_good_file_and_prints_no_secret) {
     EXPECT_EQ(v.output().find("hmac-secret-for-tests"), std::string::npos);
 }
 
+TEST(daemon, validate_no_environment_checks_the_production_sample_without_its_secrets) {
+    const auto sample = std::filesystem::path(BILLSYNC_SOURCE_DIR) / "packaging" / "billsync.toml";
+    testing::daemon_process v(
+        {testing::billsync_binary(), "validate", "--no-environment", "--config", sample.string()},
+        {"CREDENTIALS_DIRECTORY="});
+    EXPECT_EQ(v.wait_exit(), 0) << v.output();
+    EXPECT_NE(v.output().find("ok (7 connectors; secrets, data_dir and listeners not checked)"),
+              std::string::npos)
+        << v.output();
+    // Without the flag the same file needs its credentials.
+    testing::daemon_process full(
+        {testing::billsync_binary(), "validate", "--config", sample.string()},
+        {"CREDENTIALS_DIRECTORY="});
+    EXPECT_EQ(full.wait_exit(), 78);
+    EXPECT_NE(full.output().find("needs $CREDENTIALS_DIRECTORY"), std::string::npos)
+        << full.output();
+}
+
 TEST(daemon, version_names_the_libraries) {
     testing::daemon_process v({testing::billsync_binary(), "version"});
     EXPECT_EQ(v.wait_exit(), 0);
