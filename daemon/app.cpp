@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <spdlog/logger.h>
+#include <spdlog/sinks/base_sink.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -29,7 +30,7 @@
 #include "daemon/identities.hpp"
 #include "daemon/intake.hpp"
 #include "daemon/pipeline.hpp"
-#include "daemon/sd_notify.hpp"
+#include "daemon/platform/platform.hpp"
 #include "daemon/status.hpp"
 #include "daemon/tools.hpp"
 #include "daemon/workflows/builtin.hpp"
@@ -120,6 +121,44 @@ http::limits webhook_limits(const config::http_limits& l,
     };
     return out;
 }
+
+// Log lines to the platform's system log (journald on Linux, the Event Log on Windows), after
+// the hub's redaction: "[logger] message" at the message's severity.
+class system_log_sink final : public spdlog::sinks::base_sink<std::mutex> {
+public:
+    explicit system_log_sink(platform::lifecycle& life) : life_(life) {}
+
+protected:
+    void sink_it_(const spdlog::details::log_msg& msg) override {
+        auto severity = platform::log_severity::info;
+        switch (msg.level) {
+            case spdlog::level::trace:
+            case spdlog::level::debug:
+                severity = platform::log_severity::debug;
+                break;
+            case spdlog::level::warn:
+                severity = platform::log_severity::warning;
+                break;
+            case spdlog::level::err:
+                severity = platform::log_severity::error;
+                break;
+            case spdlog::level::critical:
+                severity = platform::log_severity::critical;
+                break;
+            default:
+                break;
+        }
+        life_.system_log(
+            severity,
+            fmt::format("[{}] {}",
+                        std::string_view(msg.logger_name.data(), msg.logger_name.size()),
+                        std::string_view(msg.payload.data(), msg.payload.size())));
+    }
+    void flush_() override {}
+
+private:
+    platform::lifecycle& life_;
+};
 
 util::log_output to_log_output(config::log_format f) {
     switch (f) {
@@ -224,7 +263,19 @@ struct app::impl : status_source {
     net::steady_timer watchdog{ioc};
     std::filesystem::path data_dir_at_start;
 
-    explicit impl(app_options o) : opts(std::move(o)) {}
+    // The service manager's view of the daemon: systemd, or the Windows SCM when a service host
+    // runs it (app_options::lifecycle).
+    std::unique_ptr<platform::lifecycle> own_life;
+    platform::lifecycle* life = nullptr;
+
+    explicit impl(app_options o) : opts(std::move(o)) {
+        if (opts.lifecycle != nullptr) {
+            life = opts.lifecycle;
+        } else {
+            own_life = platform::system_lifecycle();
+            life = own_life.get();
+        }
+    }
 
     // status_source
     status_snapshot snapshot() const override {
@@ -325,7 +376,7 @@ struct app::impl : status_source {
             co_return;
         }
         stopping = true;
-        sd_notify("STOPPING=1");
+        life->stopping();
         const auto grace = cfg->daemon().shutdown_grace;
         log->info("Stopping grace_ms={}", grace.count());
         watchdog.cancel();
@@ -369,7 +420,7 @@ struct app::impl : status_source {
     }
 
     void reload() {
-        sd_notify_reloading();
+        life->reloading();
         log->info("Reloading configuration file={}", opts.config_path.string());
         config::diagnostics diags;
         auto next = load_app_config(opts.config_path, diags);
@@ -387,7 +438,7 @@ struct app::impl : status_source {
                                d.to_string());
                 }
             }
-            sd_notify("READY=1");
+            life->ready();
             return;
         }
         const auto& old_d = cfg->daemon();
@@ -413,7 +464,7 @@ struct app::impl : status_source {
         ++reloads;
         last_reload_error.clear();
         log->info("Configuration reloaded connectors={}", cfg->connectors.size());
-        sd_notify("READY=1");
+        life->ready();
     }
 
     net::awaitable<void> signal_loop() {
@@ -446,7 +497,14 @@ struct app::impl : status_source {
                     log->error("Pipeline stalled: not ready, the watchdog is no longer petted");
                 }
             }
-            sd_watchdog_tick(alive);
+            if (life->watchdog_tick(alive) == platform::lifecycle::watchdog_verdict::give_up) {
+                log->critical(
+                    "Pipeline stalled past the watchdog limit: stopping so the service manager "
+                    "restarts billsync");
+                exit_code = exit_software;
+                co_await shutdown();
+                co_return;
+            }
             watchdog.expires_after(interval);
             auto [ec] = co_await watchdog.async_wait(as_tuple_awaitable);
             if (ec) {
@@ -899,7 +957,16 @@ struct app::impl : status_source {
         }
         cfg = std::make_shared<const app_config>(std::move(*loaded));
         const auto& d = cfg->daemon();
-        logs = std::make_unique<util::log_hub>(to_log_output(d.log_fmt), to_level(d.log_level));
+        const auto output = to_log_output(d.log_fmt);
+        if (output == util::log_output::journald) {
+            // The system log goes through the platform layer (journald here).
+            logs = std::make_unique<util::log_hub>(
+                util::log_output::external,
+                to_level(d.log_level),
+                std::vector<spdlog::sink_ptr>{std::make_shared<system_log_sink>(*life)});
+        } else {
+            logs = std::make_unique<util::log_hub>(output, to_level(d.log_level));
+        }
         log = logs->get("daemon");
         for (const auto& item : diags.items()) {
             log->warn("Configuration warning: {}", item.to_string());
@@ -998,7 +1065,7 @@ struct app::impl : status_source {
         work_thread = std::thread([this] { work_ioc.run(); });
         pipe->start();
         net::co_spawn(ioc, signal_loop(), net::detached);
-        if (auto interval = sd_watchdog_interval()) {
+        if (auto interval = life->watchdog_interval()) {
             net::co_spawn(ioc, watchdog_loop(*interval), net::detached);
         }
         log->info("Started version={} webhook_port={} status_port={} data_dir={} clock={}",
@@ -1007,7 +1074,7 @@ struct app::impl : status_source {
                   status->port(),
                   d.data_dir.string(),
                   clock->simulated() ? "simulated" : "system");
-        sd_notify("READY=1");
+        life->ready();
         int rc = 0;
         try {
             ioc.run();
@@ -1035,5 +1102,19 @@ app::app(app_options options) : impl_(std::make_unique<impl>(std::move(options))
 app::~app() = default;
 
 int app::run(std::ostream& err) { return impl_->run(err); }
+
+void app::request_stop() {
+    auto* i = impl_.get();
+    net::post(i->ioc, [i] { net::co_spawn(i->ioc, i->shutdown(), net::detached); });
+}
+
+void app::request_reload() {
+    auto* i = impl_.get();
+    net::post(i->ioc, [i] {
+        if (!i->stopping) {
+            i->reload();
+        }
+    });
+}
 
 }  // namespace billsync::daemon
