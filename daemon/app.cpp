@@ -248,6 +248,9 @@ struct app::impl : status_source {
         s.clock_simulated = clock->simulated();
         if (cfg) {
             s.data_dir = cfg->daemon().data_dir.string();
+            const auto last_webhooks = webhooks
+                                           ? webhooks->last_webhooks()
+                                           : std::map<std::string, util::instant, std::less<>>();
             for (const auto& c : cfg->connectors) {
                 std::string st = !c.enabled                    ? "disabled"
                                  : connectors.contains(c.name) ? "running"
@@ -257,7 +260,10 @@ struct app::impl : status_source {
                     detail = it->second->status_json();
                 }
                 s.connectors.push_back(
-                    {c.name, c.kind, c.enabled, std::move(st), std::move(detail)});
+                    {c.name, c.kind, c.enabled, std::move(st), std::move(detail), std::nullopt});
+                if (auto w = last_webhooks.find(c.name); w != last_webhooks.end()) {
+                    s.connectors.back().last_webhook = w->second;
+                }
             }
         }
         s.state_writable = state_writable.load();

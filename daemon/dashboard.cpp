@@ -183,11 +183,13 @@ std::string headroom_text(const json& detail) {
     return text_of(a);
 }
 
-std::string last_webhook_of(const json& detail) {
-    for (const auto* key : {"last_webhook", "last_verified_webhook"}) {
-        if (const auto& v = field(detail, key); v.is_string()) {
-            return v.get<std::string>();
-        }
+// The daemon's own record (since the start), else what the connector reports.
+std::string last_webhook_of(const json& connector) {
+    if (const auto& v = field(connector, "last_webhook"); v.is_string()) {
+        return v.get<std::string>();
+    }
+    if (const auto& v = field(field(connector, "detail"), "last_verified_webhook"); v.is_string()) {
+        return v.get<std::string>();
     }
     return "-";
 }
@@ -228,7 +230,7 @@ void connectors_section(page& p, const json& status) {
             esc(c, "name"),
             esc(c, "kind"),
             state_badge(reconnect ? std::string("reconnect_needed") : state),
-            html_escape(last_webhook_of(d)),
+            html_escape(last_webhook_of(c)),
             esc(d, "last_success"),
             token,
             html_escape(headroom_text(d)),

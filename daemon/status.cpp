@@ -63,6 +63,9 @@ std::string render_status_json(const status_snapshot& s) {
     for (const auto& c : s.connectors) {
         nlohmann::json entry{
             {"name", c.name}, {"kind", c.kind}, {"enabled", c.enabled}, {"state", c.state}};
+        entry["last_webhook"] = c.last_webhook
+                                    ? nlohmann::json(util::format_rfc3339(*c.last_webhook))
+                                    : nlohmann::json(nullptr);
         if (!c.detail_json.empty()) {
             auto detail = nlohmann::json::parse(c.detail_json, nullptr, false);
             if (!detail.is_discarded()) {

@@ -24,6 +24,7 @@ struct connector_status {
     bool enabled = true;
     std::string state;        // "idle", "disabled", "running", "reconnect_needed", ...
     std::string detail_json;  // the connector's own figures (connector::status_json); may be empty
+    std::optional<util::instant> last_webhook;  // newest verified delivery since the start
 };
 
 struct queue_depth {

@@ -22,6 +22,7 @@ json status_doc() {
       "clock": "simulated", "ready": true,
       "connectors": [
         {"name": "qbo", "kind": "qbo", "enabled": true, "state": "running",
+         "last_webhook": "2026-12-03T14:58:00Z",
          "detail": {"credential": "valid", "token_expires_at": "2026-12-03T16:00:00Z",
                     "refresh_token_expires_at": "2027-03-01T00:00:00Z",
                     "rate_limit": {"in_flight": 0, "waiting": 0, "available": [499, 9999]},
@@ -120,10 +121,11 @@ TEST(dashboard, shows_connector_health_queues_and_dead_letters) {
     EXPECT_EQ(testing::html_problem(page), "");
     EXPECT_TRUE(has(page, "<meta name=\"viewport\""));
     EXPECT_TRUE(has(page, "<meta http-equiv=\"refresh\" content=\"30\">"));
-    EXPECT_TRUE(has(page, "2026-12-03T16:00:00Z"));  // token expiry
-    EXPECT_TRUE(has(page, "2026-12-03T14:59:00Z"));  // last poll
-    EXPECT_TRUE(has(page, "2026-12-02T10:00:00Z"));  // last webhook
-    EXPECT_TRUE(has(page, "499 / 9999"));            // rate-limit headroom per window
+    EXPECT_TRUE(has(page, "2026-12-03T16:00:00Z"));           // token expiry
+    EXPECT_TRUE(has(page, "2026-12-03T14:59:00Z"));           // last poll
+    EXPECT_TRUE(has(page, "<td>2026-12-03T14:58:00Z</td>"));  // last webhook, the daemon's
+    EXPECT_TRUE(has(page, "<td>2026-12-02T10:00:00Z</td>"));  // last webhook, the connector's
+    EXPECT_TRUE(has(page, "499 / 9999"));                     // rate-limit headroom per window
     EXPECT_TRUE(has(page, "Reconnect needed: <code>billsync connect ledger2</code>"));
     EXPECT_TRUE(has(page, "<td class=\"num\">3</td><td>2 min</td>"));  // inbox, oldest 125 s
     EXPECT_TRUE(has(page, "Dead letters: <strong>2</strong>"));
