@@ -26,7 +26,9 @@
 #include "connectors/runtime/connector.hpp"
 #include "connectors/runtime/runtime_deps.hpp"
 #include "connectors/runtime/token_store.hpp"
+#include "daemon/access.hpp"
 #include "daemon/app_config.hpp"
+#include "daemon/dashboard.hpp"
 #include "daemon/identities.hpp"
 #include "daemon/intake.hpp"
 #include "daemon/pipeline.hpp"
@@ -262,6 +264,9 @@ struct app::impl : status_source {
     int exit_code = 0;      // run()'s result when a loop asked to stop
     net::steady_timer watchdog{ioc};
     std::filesystem::path data_dir_at_start;
+    // The weekly report for the dashboard (its JSON form); empty: the page says the weekly
+    // figures are not available.
+    std::function<nlohmann::json()> weekly_report;
 
     // The service manager's view of the daemon: systemd, or the Windows SCM when a service host
     // runs it (app_options::lifecycle).
@@ -294,6 +299,9 @@ struct app::impl : status_source {
         s.clock_simulated = clock->simulated();
         if (cfg) {
             s.data_dir = cfg->daemon().data_dir.string();
+            const auto last_webhooks = webhooks
+                                           ? webhooks->last_webhooks()
+                                           : std::map<std::string, util::instant, std::less<>>();
             for (const auto& c : cfg->connectors) {
                 std::string st = !c.enabled                    ? "disabled"
                                  : connectors.contains(c.name) ? "running"
@@ -303,7 +311,10 @@ struct app::impl : status_source {
                     detail = it->second->status_json();
                 }
                 s.connectors.push_back(
-                    {c.name, c.kind, c.enabled, std::move(st), std::move(detail)});
+                    {c.name, c.kind, c.enabled, std::move(st), std::move(detail), std::nullopt});
+                if (auto w = last_webhooks.find(c.name); w != last_webhooks.end()) {
+                    s.connectors.back().last_webhook = w->second;
+                }
             }
         }
         s.state_writable = state_writable.load();
@@ -354,9 +365,13 @@ struct app::impl : status_source {
 
     // The bound ports, for the CLI (data_dir/daemon.json) and for tests (--ports-file).
     void write_ports_file() {
-        const nlohmann::json j{{"webhook_port", webhook->port()},
-                               {"status_port", status->port()},
-                               {"pid", ::getpid()}};
+        nlohmann::json j{{"webhook_port", webhook->port()},
+                         {"status_port", status->port()},
+                         {"pid", ::getpid()}};
+        if (!cfg->daemon().status_token) {
+            // Where clients find the token for changes (the path, never the token).
+            j["status_token_file"] = (cfg->daemon().data_dir / status_token_file_name).string();
+        }
         for (const auto& path : {opts.ports_file, cfg->daemon().data_dir / runtime_file_name}) {
             if (path.empty()) {
                 continue;
@@ -835,48 +850,51 @@ struct app::impl : status_source {
         return {std::string(rest.substr(0, slash)), std::string(rest.substr(slash + 1))};
     }
 
-    void install_workflow_routes(const std::optional<config::secret>& token) {
+    void install_workflow_routes(const std::shared_ptr<const access_policy>& policy) {
         constexpr std::string_view prefix = "/workflows/";
-        status_routes.add("GET", "/workflows", guard(token, [this](http::request) {
+        status_routes.add("GET", "/workflows", guard_read(policy, [this](http::request) {
                               return read_request(
                                   [this](const state::store&) { return workflows_json(*engine); });
                           }));
         status_routes.add_prefix("GET",
                                  std::string(prefix),
                                  "/workflows/:rule",
-                                 guard(token, [this, prefix](http::request req) {
+                                 guard_read(policy, [this, prefix](http::request req) {
                                      return read_view(req.path.substr(prefix.size()));
                                  }));
         status_routes.add_prefix(
             "POST",
             std::string(prefix),
             "/workflows/:rule/:verb",
-            guard(token, [this, prefix](http::request req) {
+            guard_write(policy, [this, prefix](http::request req) {
                 auto [rule, verb] = rule_and_verb(std::string_view(req.path).substr(prefix.size()));
                 return workflow_post(std::move(rule), std::move(verb), std::move(req));
             }));
         // The identity map: exceptions and links, and the operator's decisions.
         status_routes.add(
-            "GET", "/identities", guard(token, [this](http::request) {
+            "GET", "/identities", guard_read(policy, [this](http::request) {
                 return read_request([](const state::store& s) { return identities_json(s); });
             }));
         for (std::string verb : {"link", "unlink"}) {
             status_routes.add(
-                "POST", "/identities/" + verb, guard(token, [this, verb](http::request req) {
+                "POST", "/identities/" + verb, guard_write(policy, [this, verb](http::request req) {
                     return identities_post(verb, std::move(req));
                 }));
         }
         // The invoicing workflow's documented routes: approvals and exceptions.
-        status_routes.add("GET", "/approvals", guard(token, [this](http::request) {
+        status_routes.add("GET", "/approvals", guard_read(policy, [this](http::request) {
                               return read_view("invoicing/approvals");
                           }));
-        status_routes.add("GET", "/exceptions", guard(token, [this](http::request) {
+        status_routes.add("GET", "/exceptions", guard_read(policy, [this](http::request) {
                               return read_view("invoicing/exceptions");
                           }));
         for (const std::string base : {"/approvals/", "/exceptions/"}) {
             const bool approvals = base == "/approvals/";
             status_routes.add_prefix(
-                "GET", base, base + ":id", guard(token, [this, base, approvals](http::request req) {
+                "GET",
+                base,
+                base + ":id",
+                guard_read(policy, [this, base, approvals](http::request req) {
                     const auto id = req.path.substr(base.size());
                     return read_view((approvals ? "invoicing/show/" : "invoicing/exception/") + id);
                 }));
@@ -884,42 +902,83 @@ struct app::impl : status_source {
                 "POST",
                 base,
                 base + ":id/:verb",
-                guard(token,
-                      [this, base, approvals](http::request req) -> net::awaitable<http::response> {
-                          // POST /approvals/<id>/approve|reject, POST /exceptions/<id>/resolve: the
-                          // rule's command with the id from the path and the rest from the body.
-                          const std::string rest = req.path.substr(base.size());
-                          const auto slash = rest.rfind('/');
-                          const auto verb =
-                              slash == std::string::npos ? std::string() : rest.substr(slash + 1);
-                          const bool known =
-                              approvals ? verb == "approve" || verb == "reject" : verb == "resolve";
-                          auto body = nlohmann::json::parse(
-                              req.body.empty() ? std::string("{}") : req.body, nullptr, false);
-                          if (!known || body.is_discarded() || !body.is_object()) {
-                              co_return http::response::error(
-                                  known ? 400 : 404,
-                                  known ? "bad_request" : "not_found",
-                                  known ? "expected a JSON object body" : "no such route");
-                          }
-                          body["id"] = rest.substr(0, slash);
-                          req.body = body.dump();
-                          co_return co_await workflow_post("invoicing", verb, std::move(req));
-                      }));
+                guard_write(
+                    policy,
+                    [this, base, approvals](http::request req) -> net::awaitable<http::response> {
+                        // POST /approvals/<id>/approve|reject, POST /exceptions/<id>/resolve: the
+                        // rule's command with the id from the path and the rest from the body.
+                        const std::string rest = req.path.substr(base.size());
+                        const auto slash = rest.rfind('/');
+                        const auto verb =
+                            slash == std::string::npos ? std::string() : rest.substr(slash + 1);
+                        const bool known =
+                            approvals ? verb == "approve" || verb == "reject" : verb == "resolve";
+                        auto body = nlohmann::json::parse(
+                            req.body.empty() ? std::string("{}") : req.body, nullptr, false);
+                        if (!known || body.is_discarded() || !body.is_object()) {
+                            co_return http::response::error(
+                                known ? 400 : 404,
+                                known ? "bad_request" : "not_found",
+                                known ? "expected a JSON object body" : "no such route");
+                        }
+                        body["id"] = rest.substr(0, slash);
+                        req.body = body.dump();
+                        co_return co_await workflow_post("invoicing", verb, std::move(req));
+                    }));
         }
         // The documented follow-up routes, served through the same path.
-        status_routes.add("GET", "/followups", guard(token, [this](http::request) {
+        status_routes.add("GET", "/followups", guard_read(policy, [this](http::request) {
                               return read_view("followup");
                           }));
-        status_routes.add("GET", "/tasks", guard(token, [this](http::request) {
+        status_routes.add("GET", "/tasks", guard_read(policy, [this](http::request) {
                               return read_view("followup/tasks");
                           }));
         for (std::string verb : {"resume", "stop"}) {
             status_routes.add(
-                "POST", "/followups/" + verb, guard(token, [this, verb](http::request req) {
+                "POST", "/followups/" + verb, guard_write(policy, [this, verb](http::request req) {
                     return workflow_post("followup", verb, std::move(req));
                 }));
         }
+    }
+
+    // GET /: the dashboard page. The status snapshot is taken here like /status; the workflows'
+    // views on the pipeline's thread, so they see whole steps.
+    net::awaitable<http::response> dashboard() {
+        dashboard_input in;
+        in.status = nlohmann::json::parse(render_status_json(snapshot()));
+        auto op = [this]() -> net::awaitable<dashboard_input> {
+            dashboard_input views;
+            const auto view = [this](std::string_view path) {
+                auto r = workflow_view(*engine, path, *store);
+                return r.status == 200 ? nlohmann::json::parse(r.body, nullptr, false)
+                                       : nlohmann::json();
+            };
+            views.followups = view("followup");
+            views.approvals = view("invoicing/approvals");
+            views.exceptions = view("invoicing/exceptions");
+            views.identities = identities_json(*store);
+            co_return views;
+        };
+        auto views = co_await net::co_spawn(work_ioc, std::move(op), use_awaitable);
+        in.followups = std::move(views.followups);
+        in.approvals = std::move(views.approvals);
+        in.exceptions = std::move(views.exceptions);
+        in.identities = std::move(views.identities);
+        if (weekly_report) {
+            in.weekly = weekly_report();
+        }
+        http::response r;
+        r.status = 200;
+        r.content_type = "text/html; charset=utf-8";
+        r.body = render_dashboard(in);
+        r.headers = {{"Cache-Control", "no-store"},
+                     {"X-Content-Type-Options", "nosniff"},
+                     {"X-Frame-Options", "DENY"},
+                     {"Referrer-Policy", "no-referrer"},
+                     {"Content-Security-Policy",
+                      "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+                      "frame-ancestors 'none'; form-action 'none'; base-uri 'none'"}};
+        co_return r;
     }
 
     // GET /workflows/<rule>[/<path>], on the pipeline's thread so it sees whole steps.
@@ -973,7 +1032,11 @@ struct app::impl : status_source {
         }
 
         std::error_code fs_ec;
-        std::filesystem::create_directories(d.data_dir, fs_ec);
+        if (!std::filesystem::exists(d.data_dir, fs_ec)) {
+            // Made here: private from the start (tokens and the status token live in it).
+            std::filesystem::create_directories(d.data_dir, fs_ec);
+            ::chmod(d.data_dir.c_str(), 0700);
+        }
         data_dir_at_start = d.data_dir;
         if (!d.secrets_key) {
             if (auto e = connectors::check_data_dir_private(d.data_dir);
@@ -1023,15 +1086,38 @@ struct app::impl : status_source {
         if (clock->simulated()) {
             advance = [this](http::request req) { return clock_advance(std::move(req)); };
         }
-        install_status_routes(status_routes, *this, metrics, d.status_token, std::move(advance));
+        auto policy = std::make_shared<access_policy>();
+        policy->listener_host = d.status.address.host;
+        policy->allowed_hosts = d.status_allowed_hosts;
+        if (d.status_token) {
+            policy->read_token = d.status_token->reveal();
+            policy->write_token = *policy->read_token;
+        } else {
+            std::string error;
+            policy->write_token = ensure_status_token(d.data_dir, error);
+            if (policy->write_token.empty()) {
+                log->critical(
+                    "Cannot make the status token for changes over the status listener: "
+                    "{}",
+                    error);
+                return exit_cant_create;
+            }
+        }
+        install_status_routes(status_routes, *this, metrics, policy, std::move(advance));
         for (std::string verb : {"retry", "drop"}) {
             status_routes.add("POST",
                               "/deadletters/" + verb,
-                              guard(d.status_token, [this, verb](http::request req) {
+                              guard_write(policy, [this, verb](http::request req) {
                                   return deadletter_request(verb, std::move(req));
                               }));
         }
-        install_workflow_routes(d.status_token);
+        install_workflow_routes(policy);
+        status_routes.add("GET",
+                          "/",
+                          guard_read(
+                              policy,
+                              [this](http::request) { return dashboard(); },
+                              /*browser=*/true));
         webhook_routes.add_prefix(
             "POST", "/webhooks/", "/webhooks/:connector", [this](http::request req) {
                 return webhooks->handle(std::move(req));

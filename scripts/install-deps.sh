@@ -8,6 +8,8 @@ packages=(
     libboost1.81-dev libboost-url1.81-dev libssl-dev zlib1g-dev
     nlohmann-json3-dev librocksdb-dev libspdlog-dev libfmt-dev libtomlplusplus-dev
     libhowardhinnant-date-dev libcli11-dev libgtest-dev libgmock-dev
+    # The dashboard page's test loads it in a real browser, headless (no recommends: no extras).
+    chromium
 )
 for option in "$@"; do
     case "$option" in
