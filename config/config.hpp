@@ -69,8 +69,11 @@ struct daemon_settings {
     listener_settings webhook;           // [daemon.webhook_listener]; default 0.0.0.0:8080
     listener_settings status;            // [daemon.status_listener]; default 127.0.0.1:8081
     std::optional<secret> status_token;  // [daemon.status_listener] bearer_token
-    std::string time_zone;               // IANA name, validated against tzdata
-    std::string log_level = "info";      // trace debug info warn error critical off
+    // [daemon.status_listener] allowed_hosts: Host names a state-changing request may name
+    // besides loopback names and the listener's own address (a reverse proxy's public name).
+    std::vector<std::string> status_allowed_hosts;
+    std::string time_zone;           // IANA name, validated against tzdata
+    std::string log_level = "info";  // trace debug info warn error critical off
     log_format log_fmt = log_format::automatic;
     std::chrono::milliseconds shutdown_grace{10'000};
     // How long a decision waits for its source of truth's re-read (a follow-up touch: its

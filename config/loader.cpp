@@ -123,6 +123,20 @@ void read_daemon(reader& d, daemon_settings& out) {
         read_listener(status, "127.0.0.1:8081", out.status, out.where.status_address);
     out.status_token = status.get_secret("bearer_token");
     const bool token_given = status.has("bearer_token");
+    if (auto hosts = status.get_string_array("allowed_hosts")) {
+        for (const auto& h : *hosts) {
+            const bool bad =
+                h.empty() || h.find_first_of(" \t/\\@*?#,") != std::string::npos ||
+                (h.find(':') != std::string::npos && !(h.starts_with('[') && h.ends_with(']')));
+            if (bad) {
+                status.error("allowed_hosts",
+                             "allowed_hosts entry '" + h +
+                                 "' is not a host name or address (no scheme, port, path or "
+                                 "wildcard; an IPv6 address in brackets: \"[fd00::1]\")");
+            }
+        }
+        out.status_allowed_hosts = std::move(*hosts);
+    }
     if (status_address_ok && !out.status.address.is_loopback() && !token_given) {
         status.error("address",
                      "address '" + out.status.address.text() +

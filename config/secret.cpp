@@ -19,6 +19,12 @@ std::function<void(const std::string&)>& observer_slot() {
     return slot;
 }
 
+thread_local int syntax_only_depth = 0;
+
+// Long enough for every length rule a connector puts on its secrets; never sent anywhere.
+constexpr std::string_view unresolved_placeholder =
+    "unresolved-secret-reference-checked-for-syntax-only-by-validate";
+
 void notify(const std::string& value) {
     const std::lock_guard lock(observer_mutex);
     if (observer_slot()) {
@@ -76,6 +82,16 @@ secret::secret(std::string reference, std::string value)
 
 bool secret::is_inline() const noexcept { return reference_ == inline_secret_reference; }
 
+secret secret::unresolved(std::string reference) {
+    secret s(std::move(reference), std::string(unresolved_placeholder));
+    s.resolved_ = false;
+    return s;
+}
+
+secret_syntax_only::secret_syntax_only() { ++syntax_only_depth; }
+secret_syntax_only::~secret_syntax_only() { --syntax_only_depth; }
+bool secret_syntax_only::active() noexcept { return syntax_only_depth > 0; }
+
 bool is_secret_reference(std::string_view text) {
     return text.size() >= 3 && text.substr(0, 2) == "${" && text.back() == '}';
 }
@@ -112,6 +128,9 @@ std::optional<secret> resolve_secret(std::string_view text, std::string& error) 
             error = "malformed secret reference '" + reference + "' (bad variable name)";
             return std::nullopt;
         }
+        if (secret_syntax_only::active()) {
+            return secret::unresolved(reference);
+        }
         const char* env = std::getenv(arg.c_str());
         if (env == nullptr) {
             error = "environment variable '" + arg + "' is not set";
@@ -122,6 +141,9 @@ std::optional<secret> resolve_secret(std::string_view text, std::string& error) 
         if (arg.empty() || arg.front() != '/') {
             error = "secret file path must be absolute in '" + reference + "'";
             return std::nullopt;
+        }
+        if (secret_syntax_only::active()) {
+            return secret::unresolved(reference);
         }
         std::string reason;
         auto content = read_secret_file(arg, reason);
@@ -134,6 +156,9 @@ std::optional<secret> resolve_secret(std::string_view text, std::string& error) 
         if (!valid_name(arg) || arg == "." || arg == "..") {
             error = "malformed secret reference '" + reference + "' (bad credential name)";
             return std::nullopt;
+        }
+        if (secret_syntax_only::active()) {
+            return secret::unresolved(reference);
         }
         const char* dir = std::getenv("CREDENTIALS_DIRECTORY");
         if (dir == nullptr || *dir == '\0') {

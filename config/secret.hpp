@@ -18,10 +18,16 @@ public:
     const std::string& reference() const noexcept { return reference_; }
     const std::string& reveal() const noexcept { return value_; }
     bool is_inline() const noexcept;
+    // False for a reference checked for its syntax only (see secret_syntax_only): its value is
+    // a placeholder, and checks of a value's contents must skip it.
+    bool resolved() const noexcept { return resolved_; }
+
+    static secret unresolved(std::string reference);
 
 private:
     std::string reference_;
     std::string value_;
+    bool resolved_ = true;
 };
 
 // The shortest secret the configuration accepts. The log redactor masks every resolved secret
@@ -43,6 +49,21 @@ bool is_secret_reference(std::string_view text);
 // message that names the reference but never contains secret material. An empty value is an
 // error. Every value resolved is passed to the secret observer (below).
 std::optional<secret> resolve_secret(std::string_view text, std::string& error);
+
+// While an instance lives, resolve_secret on this thread checks a reference's syntax only
+// (scheme, variable or credential name, absolute file path) and returns secret::unresolved
+// without reading the environment, a file or $CREDENTIALS_DIRECTORY; inline literals are
+// resolved as usual. For `billsync validate --no-environment`: a configuration checked on a
+// machine that does not hold the secrets. Nesting is allowed.
+class secret_syntax_only {
+public:
+    secret_syntax_only();
+    ~secret_syntax_only();
+    secret_syntax_only(const secret_syntax_only&) = delete;
+    secret_syntax_only& operator=(const secret_syntax_only&) = delete;
+
+    static bool active() noexcept;
+};
 
 // Process-wide hook: called with every secret value resolved from now on, so the logger can learn
 // what to redact (the daemon installs util::register_secret). Thread-safe; an empty function

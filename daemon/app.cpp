@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <spdlog/logger.h>
+#include <spdlog/sinks/base_sink.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,11 +26,13 @@
 #include "connectors/runtime/connector.hpp"
 #include "connectors/runtime/runtime_deps.hpp"
 #include "connectors/runtime/token_store.hpp"
+#include "daemon/access.hpp"
 #include "daemon/app_config.hpp"
+#include "daemon/dashboard.hpp"
 #include "daemon/identities.hpp"
 #include "daemon/intake.hpp"
 #include "daemon/pipeline.hpp"
-#include "daemon/sd_notify.hpp"
+#include "daemon/platform/platform.hpp"
 #include "daemon/status.hpp"
 #include "daemon/tools.hpp"
 #include "daemon/workflows/builtin.hpp"
@@ -120,6 +123,44 @@ http::limits webhook_limits(const config::http_limits& l,
     };
     return out;
 }
+
+// Log lines to the platform's system log (journald on Linux, the Event Log on Windows), after
+// the hub's redaction: "[logger] message" at the message's severity.
+class system_log_sink final : public spdlog::sinks::base_sink<std::mutex> {
+public:
+    explicit system_log_sink(platform::lifecycle& life) : life_(life) {}
+
+protected:
+    void sink_it_(const spdlog::details::log_msg& msg) override {
+        auto severity = platform::log_severity::info;
+        switch (msg.level) {
+            case spdlog::level::trace:
+            case spdlog::level::debug:
+                severity = platform::log_severity::debug;
+                break;
+            case spdlog::level::warn:
+                severity = platform::log_severity::warning;
+                break;
+            case spdlog::level::err:
+                severity = platform::log_severity::error;
+                break;
+            case spdlog::level::critical:
+                severity = platform::log_severity::critical;
+                break;
+            default:
+                break;
+        }
+        life_.system_log(
+            severity,
+            fmt::format("[{}] {}",
+                        std::string_view(msg.logger_name.data(), msg.logger_name.size()),
+                        std::string_view(msg.payload.data(), msg.payload.size())));
+    }
+    void flush_() override {}
+
+private:
+    platform::lifecycle& life_;
+};
 
 util::log_output to_log_output(config::log_format f) {
     switch (f) {
@@ -223,8 +264,23 @@ struct app::impl : status_source {
     int exit_code = 0;      // run()'s result when a loop asked to stop
     net::steady_timer watchdog{ioc};
     std::filesystem::path data_dir_at_start;
+    // The weekly report for the dashboard (its JSON form); empty: the page says the weekly
+    // figures are not available.
+    std::function<nlohmann::json()> weekly_report;
 
-    explicit impl(app_options o) : opts(std::move(o)) {}
+    // The service manager's view of the daemon: systemd, or the Windows SCM when a service host
+    // runs it (app_options::lifecycle).
+    std::unique_ptr<platform::lifecycle> own_life;
+    platform::lifecycle* life = nullptr;
+
+    explicit impl(app_options o) : opts(std::move(o)) {
+        if (opts.lifecycle != nullptr) {
+            life = opts.lifecycle;
+        } else {
+            own_life = platform::system_lifecycle();
+            life = own_life.get();
+        }
+    }
 
     // status_source
     status_snapshot snapshot() const override {
@@ -243,6 +299,9 @@ struct app::impl : status_source {
         s.clock_simulated = clock->simulated();
         if (cfg) {
             s.data_dir = cfg->daemon().data_dir.string();
+            const auto last_webhooks = webhooks
+                                           ? webhooks->last_webhooks()
+                                           : std::map<std::string, util::instant, std::less<>>();
             for (const auto& c : cfg->connectors) {
                 std::string st = !c.enabled                    ? "disabled"
                                  : connectors.contains(c.name) ? "running"
@@ -252,7 +311,10 @@ struct app::impl : status_source {
                     detail = it->second->status_json();
                 }
                 s.connectors.push_back(
-                    {c.name, c.kind, c.enabled, std::move(st), std::move(detail)});
+                    {c.name, c.kind, c.enabled, std::move(st), std::move(detail), std::nullopt});
+                if (auto w = last_webhooks.find(c.name); w != last_webhooks.end()) {
+                    s.connectors.back().last_webhook = w->second;
+                }
             }
         }
         s.state_writable = state_writable.load();
@@ -303,9 +365,13 @@ struct app::impl : status_source {
 
     // The bound ports, for the CLI (data_dir/daemon.json) and for tests (--ports-file).
     void write_ports_file() {
-        const nlohmann::json j{{"webhook_port", webhook->port()},
-                               {"status_port", status->port()},
-                               {"pid", ::getpid()}};
+        nlohmann::json j{{"webhook_port", webhook->port()},
+                         {"status_port", status->port()},
+                         {"pid", ::getpid()}};
+        if (!cfg->daemon().status_token) {
+            // Where clients find the token for changes (the path, never the token).
+            j["status_token_file"] = (cfg->daemon().data_dir / status_token_file_name).string();
+        }
         for (const auto& path : {opts.ports_file, cfg->daemon().data_dir / runtime_file_name}) {
             if (path.empty()) {
                 continue;
@@ -325,7 +391,7 @@ struct app::impl : status_source {
             co_return;
         }
         stopping = true;
-        sd_notify("STOPPING=1");
+        life->stopping();
         const auto grace = cfg->daemon().shutdown_grace;
         log->info("Stopping grace_ms={}", grace.count());
         watchdog.cancel();
@@ -369,7 +435,7 @@ struct app::impl : status_source {
     }
 
     void reload() {
-        sd_notify_reloading();
+        life->reloading();
         log->info("Reloading configuration file={}", opts.config_path.string());
         config::diagnostics diags;
         auto next = load_app_config(opts.config_path, diags);
@@ -387,7 +453,7 @@ struct app::impl : status_source {
                                d.to_string());
                 }
             }
-            sd_notify("READY=1");
+            life->ready();
             return;
         }
         const auto& old_d = cfg->daemon();
@@ -413,7 +479,7 @@ struct app::impl : status_source {
         ++reloads;
         last_reload_error.clear();
         log->info("Configuration reloaded connectors={}", cfg->connectors.size());
-        sd_notify("READY=1");
+        life->ready();
     }
 
     net::awaitable<void> signal_loop() {
@@ -446,7 +512,14 @@ struct app::impl : status_source {
                     log->error("Pipeline stalled: not ready, the watchdog is no longer petted");
                 }
             }
-            sd_watchdog_tick(alive);
+            if (life->watchdog_tick(alive) == platform::lifecycle::watchdog_verdict::give_up) {
+                log->critical(
+                    "Pipeline stalled past the watchdog limit: stopping so the service manager "
+                    "restarts billsync");
+                exit_code = exit_software;
+                co_await shutdown();
+                co_return;
+            }
             watchdog.expires_after(interval);
             auto [ec] = co_await watchdog.async_wait(as_tuple_awaitable);
             if (ec) {
@@ -777,48 +850,51 @@ struct app::impl : status_source {
         return {std::string(rest.substr(0, slash)), std::string(rest.substr(slash + 1))};
     }
 
-    void install_workflow_routes(const std::optional<config::secret>& token) {
+    void install_workflow_routes(const std::shared_ptr<const access_policy>& policy) {
         constexpr std::string_view prefix = "/workflows/";
-        status_routes.add("GET", "/workflows", guard(token, [this](http::request) {
+        status_routes.add("GET", "/workflows", guard_read(policy, [this](http::request) {
                               return read_request(
                                   [this](const state::store&) { return workflows_json(*engine); });
                           }));
         status_routes.add_prefix("GET",
                                  std::string(prefix),
                                  "/workflows/:rule",
-                                 guard(token, [this, prefix](http::request req) {
+                                 guard_read(policy, [this, prefix](http::request req) {
                                      return read_view(req.path.substr(prefix.size()));
                                  }));
         status_routes.add_prefix(
             "POST",
             std::string(prefix),
             "/workflows/:rule/:verb",
-            guard(token, [this, prefix](http::request req) {
+            guard_write(policy, [this, prefix](http::request req) {
                 auto [rule, verb] = rule_and_verb(std::string_view(req.path).substr(prefix.size()));
                 return workflow_post(std::move(rule), std::move(verb), std::move(req));
             }));
         // The identity map: exceptions and links, and the operator's decisions.
         status_routes.add(
-            "GET", "/identities", guard(token, [this](http::request) {
+            "GET", "/identities", guard_read(policy, [this](http::request) {
                 return read_request([](const state::store& s) { return identities_json(s); });
             }));
         for (std::string verb : {"link", "unlink"}) {
             status_routes.add(
-                "POST", "/identities/" + verb, guard(token, [this, verb](http::request req) {
+                "POST", "/identities/" + verb, guard_write(policy, [this, verb](http::request req) {
                     return identities_post(verb, std::move(req));
                 }));
         }
         // The invoicing workflow's documented routes: approvals and exceptions.
-        status_routes.add("GET", "/approvals", guard(token, [this](http::request) {
+        status_routes.add("GET", "/approvals", guard_read(policy, [this](http::request) {
                               return read_view("invoicing/approvals");
                           }));
-        status_routes.add("GET", "/exceptions", guard(token, [this](http::request) {
+        status_routes.add("GET", "/exceptions", guard_read(policy, [this](http::request) {
                               return read_view("invoicing/exceptions");
                           }));
         for (const std::string base : {"/approvals/", "/exceptions/"}) {
             const bool approvals = base == "/approvals/";
             status_routes.add_prefix(
-                "GET", base, base + ":id", guard(token, [this, base, approvals](http::request req) {
+                "GET",
+                base,
+                base + ":id",
+                guard_read(policy, [this, base, approvals](http::request req) {
                     const auto id = req.path.substr(base.size());
                     return read_view((approvals ? "invoicing/show/" : "invoicing/exception/") + id);
                 }));
@@ -826,42 +902,83 @@ struct app::impl : status_source {
                 "POST",
                 base,
                 base + ":id/:verb",
-                guard(token,
-                      [this, base, approvals](http::request req) -> net::awaitable<http::response> {
-                          // POST /approvals/<id>/approve|reject, POST /exceptions/<id>/resolve: the
-                          // rule's command with the id from the path and the rest from the body.
-                          const std::string rest = req.path.substr(base.size());
-                          const auto slash = rest.rfind('/');
-                          const auto verb =
-                              slash == std::string::npos ? std::string() : rest.substr(slash + 1);
-                          const bool known =
-                              approvals ? verb == "approve" || verb == "reject" : verb == "resolve";
-                          auto body = nlohmann::json::parse(
-                              req.body.empty() ? std::string("{}") : req.body, nullptr, false);
-                          if (!known || body.is_discarded() || !body.is_object()) {
-                              co_return http::response::error(
-                                  known ? 400 : 404,
-                                  known ? "bad_request" : "not_found",
-                                  known ? "expected a JSON object body" : "no such route");
-                          }
-                          body["id"] = rest.substr(0, slash);
-                          req.body = body.dump();
-                          co_return co_await workflow_post("invoicing", verb, std::move(req));
-                      }));
+                guard_write(
+                    policy,
+                    [this, base, approvals](http::request req) -> net::awaitable<http::response> {
+                        // POST /approvals/<id>/approve|reject, POST /exceptions/<id>/resolve: the
+                        // rule's command with the id from the path and the rest from the body.
+                        const std::string rest = req.path.substr(base.size());
+                        const auto slash = rest.rfind('/');
+                        const auto verb =
+                            slash == std::string::npos ? std::string() : rest.substr(slash + 1);
+                        const bool known =
+                            approvals ? verb == "approve" || verb == "reject" : verb == "resolve";
+                        auto body = nlohmann::json::parse(
+                            req.body.empty() ? std::string("{}") : req.body, nullptr, false);
+                        if (!known || body.is_discarded() || !body.is_object()) {
+                            co_return http::response::error(
+                                known ? 400 : 404,
+                                known ? "bad_request" : "not_found",
+                                known ? "expected a JSON object body" : "no such route");
+                        }
+                        body["id"] = rest.substr(0, slash);
+                        req.body = body.dump();
+                        co_return co_await workflow_post("invoicing", verb, std::move(req));
+                    }));
         }
         // The documented follow-up routes, served through the same path.
-        status_routes.add("GET", "/followups", guard(token, [this](http::request) {
+        status_routes.add("GET", "/followups", guard_read(policy, [this](http::request) {
                               return read_view("followup");
                           }));
-        status_routes.add("GET", "/tasks", guard(token, [this](http::request) {
+        status_routes.add("GET", "/tasks", guard_read(policy, [this](http::request) {
                               return read_view("followup/tasks");
                           }));
         for (std::string verb : {"resume", "stop"}) {
             status_routes.add(
-                "POST", "/followups/" + verb, guard(token, [this, verb](http::request req) {
+                "POST", "/followups/" + verb, guard_write(policy, [this, verb](http::request req) {
                     return workflow_post("followup", verb, std::move(req));
                 }));
         }
+    }
+
+    // GET /: the dashboard page. The status snapshot is taken here like /status; the workflows'
+    // views on the pipeline's thread, so they see whole steps.
+    net::awaitable<http::response> dashboard() {
+        dashboard_input in;
+        in.status = nlohmann::json::parse(render_status_json(snapshot()));
+        auto op = [this]() -> net::awaitable<dashboard_input> {
+            dashboard_input views;
+            const auto view = [this](std::string_view path) {
+                auto r = workflow_view(*engine, path, *store);
+                return r.status == 200 ? nlohmann::json::parse(r.body, nullptr, false)
+                                       : nlohmann::json();
+            };
+            views.followups = view("followup");
+            views.approvals = view("invoicing/approvals");
+            views.exceptions = view("invoicing/exceptions");
+            views.identities = identities_json(*store);
+            co_return views;
+        };
+        auto views = co_await net::co_spawn(work_ioc, std::move(op), use_awaitable);
+        in.followups = std::move(views.followups);
+        in.approvals = std::move(views.approvals);
+        in.exceptions = std::move(views.exceptions);
+        in.identities = std::move(views.identities);
+        if (weekly_report) {
+            in.weekly = weekly_report();
+        }
+        http::response r;
+        r.status = 200;
+        r.content_type = "text/html; charset=utf-8";
+        r.body = render_dashboard(in);
+        r.headers = {{"Cache-Control", "no-store"},
+                     {"X-Content-Type-Options", "nosniff"},
+                     {"X-Frame-Options", "DENY"},
+                     {"Referrer-Policy", "no-referrer"},
+                     {"Content-Security-Policy",
+                      "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+                      "frame-ancestors 'none'; form-action 'none'; base-uri 'none'"}};
+        co_return r;
     }
 
     // GET /workflows/<rule>[/<path>], on the pipeline's thread so it sees whole steps.
@@ -899,14 +1016,27 @@ struct app::impl : status_source {
         }
         cfg = std::make_shared<const app_config>(std::move(*loaded));
         const auto& d = cfg->daemon();
-        logs = std::make_unique<util::log_hub>(to_log_output(d.log_fmt), to_level(d.log_level));
+        const auto output = to_log_output(d.log_fmt);
+        if (output == util::log_output::journald) {
+            // The system log goes through the platform layer (journald here).
+            logs = std::make_unique<util::log_hub>(
+                util::log_output::external,
+                to_level(d.log_level),
+                std::vector<spdlog::sink_ptr>{std::make_shared<system_log_sink>(*life)});
+        } else {
+            logs = std::make_unique<util::log_hub>(output, to_level(d.log_level));
+        }
         log = logs->get("daemon");
         for (const auto& item : diags.items()) {
             log->warn("Configuration warning: {}", item.to_string());
         }
 
         std::error_code fs_ec;
-        std::filesystem::create_directories(d.data_dir, fs_ec);
+        if (!std::filesystem::exists(d.data_dir, fs_ec)) {
+            // Made here: private from the start (tokens and the status token live in it).
+            std::filesystem::create_directories(d.data_dir, fs_ec);
+            ::chmod(d.data_dir.c_str(), 0700);
+        }
         data_dir_at_start = d.data_dir;
         if (!d.secrets_key) {
             if (auto e = connectors::check_data_dir_private(d.data_dir);
@@ -956,15 +1086,38 @@ struct app::impl : status_source {
         if (clock->simulated()) {
             advance = [this](http::request req) { return clock_advance(std::move(req)); };
         }
-        install_status_routes(status_routes, *this, metrics, d.status_token, std::move(advance));
+        auto policy = std::make_shared<access_policy>();
+        policy->listener_host = d.status.address.host;
+        policy->allowed_hosts = d.status_allowed_hosts;
+        if (d.status_token) {
+            policy->read_token = d.status_token->reveal();
+            policy->write_token = *policy->read_token;
+        } else {
+            std::string error;
+            policy->write_token = ensure_status_token(d.data_dir, error);
+            if (policy->write_token.empty()) {
+                log->critical(
+                    "Cannot make the status token for changes over the status listener: "
+                    "{}",
+                    error);
+                return exit_cant_create;
+            }
+        }
+        install_status_routes(status_routes, *this, metrics, policy, std::move(advance));
         for (std::string verb : {"retry", "drop"}) {
             status_routes.add("POST",
                               "/deadletters/" + verb,
-                              guard(d.status_token, [this, verb](http::request req) {
+                              guard_write(policy, [this, verb](http::request req) {
                                   return deadletter_request(verb, std::move(req));
                               }));
         }
-        install_workflow_routes(d.status_token);
+        install_workflow_routes(policy);
+        status_routes.add("GET",
+                          "/",
+                          guard_read(
+                              policy,
+                              [this](http::request) { return dashboard(); },
+                              /*browser=*/true));
         webhook_routes.add_prefix(
             "POST", "/webhooks/", "/webhooks/:connector", [this](http::request req) {
                 return webhooks->handle(std::move(req));
@@ -998,7 +1151,7 @@ struct app::impl : status_source {
         work_thread = std::thread([this] { work_ioc.run(); });
         pipe->start();
         net::co_spawn(ioc, signal_loop(), net::detached);
-        if (auto interval = sd_watchdog_interval()) {
+        if (auto interval = life->watchdog_interval()) {
             net::co_spawn(ioc, watchdog_loop(*interval), net::detached);
         }
         log->info("Started version={} webhook_port={} status_port={} data_dir={} clock={}",
@@ -1007,7 +1160,7 @@ struct app::impl : status_source {
                   status->port(),
                   d.data_dir.string(),
                   clock->simulated() ? "simulated" : "system");
-        sd_notify("READY=1");
+        life->ready();
         int rc = 0;
         try {
             ioc.run();
@@ -1035,5 +1188,19 @@ app::app(app_options options) : impl_(std::make_unique<impl>(std::move(options))
 app::~app() = default;
 
 int app::run(std::ostream& err) { return impl_->run(err); }
+
+void app::request_stop() {
+    auto* i = impl_.get();
+    net::post(i->ioc, [i] { net::co_spawn(i->ioc, i->shutdown(), net::detached); });
+}
+
+void app::request_reload() {
+    auto* i = impl_.get();
+    net::post(i->ioc, [i] {
+        if (!i->stopping) {
+            i->reload();
+        }
+    });
+}
 
 }  // namespace billsync::daemon

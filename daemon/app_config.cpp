@@ -97,13 +97,13 @@ std::optional<app_config> load_app_config(const std::filesystem::path& file,
         std::move(*loaded), std::move(parsed), std::move(sources), std::move(workflow_settings)};
     // OAuth2 tokens are sealed at rest under secrets_key; without one they are stored unsealed.
     const auto& d = out.daemon();
-    if (d.secrets_key) {
+    if (d.secrets_key && d.secrets_key->resolved()) {
         std::string error;
         if (!connectors::parse_secrets_key(d.secrets_key->reveal(), error)) {
             diags.error(d.where.daemon, "[daemon] secrets_key: " + error);
             return std::nullopt;
         }
-    } else if (out.uses_oauth2()) {
+    } else if (!d.secrets_key && out.uses_oauth2()) {
         diags.warning(d.where.daemon,
                       "[daemon] no secrets_key: OAuth2 tokens will be stored unsealed, and the "
                       "daemon refuses a data_dir readable by other users");

@@ -7,10 +7,12 @@
 #include <nlohmann/json.hpp>
 
 #include "config/environment.hpp"
+#include "config/secret.hpp"
 #include "daemon/app.hpp"
 #include "daemon/app_config.hpp"
 #include "daemon/connect.hpp"
 #include "daemon/identities.hpp"
+#include "daemon/platform/platform.hpp"
 #include "daemon/preview.hpp"
 #include "daemon/sandbox.hpp"
 #include "daemon/tools.hpp"
@@ -23,20 +25,31 @@ namespace billsync::daemon {
 
 namespace {
 
+// With no_environment, nothing of the machine is looked at: secret references are checked for
+// their syntax only (no variable, file or credential is read), and neither data_dir nor the
+// listener addresses are tried. For checking a file before the secrets are in place, or on
+// another machine (CI, a configuration repository).
 int cmd_validate(const std::string& file, bool no_environment) {
     config::diagnostics diags;
-    auto cfg = load_app_config(file, diags);
-    if (cfg && !no_environment) {
-        config::check_environment(cfg->daemon(), diags);
+    std::optional<app_config> cfg;
+    if (no_environment) {
+        const config::secret_syntax_only syntax_only;
+        cfg = load_app_config(file, diags);
+    } else {
+        cfg = load_app_config(file, diags);
+        if (cfg) {
+            config::check_environment(cfg->daemon(), diags);
+        }
     }
     std::cerr << diags.render();
     if (diags.has_errors()) {
         return exit_config;
     }
-    std::cout << fmt::format("{}: ok ({} connector{})\n",
+    std::cout << fmt::format("{}: ok ({} connector{}{})\n",
                              file,
                              cfg->connectors.size(),
-                             cfg->connectors.size() == 1 ? "" : "s");
+                             cfg->connectors.size() == 1 ? "" : "s",
+                             no_environment ? "; secrets, data_dir and listeners not checked" : "");
     return exit_ok;
 }
 
@@ -195,12 +208,30 @@ int main(int argc, char** argv) {
     auto* run = cli.add_subcommand("run", "Run the daemon");
     run->add_option("-c,--config", config_file, "Configuration file")->required();
     run->add_option("--ports-file", ports_file, "Write the bound ports here as JSON (for tests)");
+    bool as_service = false;
+    run->add_flag("--service",
+                  as_service,
+                  "Windows: run under the Service Control Manager (what `service install` "
+                  "registers)");
+
+    std::string service_verb;
+    std::string service_name = "billsync";
+    auto* service = cli.add_subcommand(
+        "service", "Windows: register billsync with the Service Control Manager, or remove it");
+    service->add_option("verb", service_verb, "install | uninstall")
+        ->required()
+        ->check(CLI::IsMember({"install", "uninstall"}));
+    service->add_option("-c,--config", config_file, "Configuration file (install)");
+    service->add_option("--name", service_name, "Service name")->capture_default_str();
 
     bool no_environment = false;
     auto* validate = cli.add_subcommand("validate", "Check a configuration file and exit");
     validate->add_option("-c,--config", config_file, "Configuration file")->required();
     validate->add_flag(
-        "--no-environment", no_environment, "Skip checks that touch the machine (data dir, ports)");
+        "--no-environment",
+        no_environment,
+        "Check the file alone: secret references by their syntax (no value is read), no data dir "
+        "or port checks");
 
     bool raw = false;
     auto* status = cli.add_subcommand("status", "Show a running daemon's status");
@@ -410,6 +441,43 @@ int main(int argc, char** argv) {
     }
     if (*sandbox) {
         return run_sandbox(sandbox_opts, std::cerr);
+    }
+    if (*service) {
+        const std::wstring name(service_name.begin(), service_name.end());
+        std::string problem;
+        if (service_verb == "install") {
+            if (config_file.empty()) {
+                std::cerr << "service install: --config FILE is required\n";
+                return exit_usage;
+            }
+            problem = platform::install_service(name, config_file);
+        } else {
+            problem = platform::uninstall_service(name);
+        }
+        if (!problem.empty()) {
+            std::cerr << problem << "\n";
+            return exit_usage;
+        }
+        std::cout << fmt::format("service {}: {} done\n", service_name, service_verb);
+        return exit_ok;
+    }
+    if (*run && as_service) {
+        const std::wstring name(service_name.begin(), service_name.end());
+        std::string problem;
+        const int rc = platform::run_as_service(
+            name,
+            [&](platform::service_host& host) {
+                app a({config_file, ports_file, &host.life()});
+                host.on_requests([&a] { a.request_stop(); }, [&a] { a.request_reload(); });
+                const int code = a.run(std::cerr);
+                host.on_requests({}, {});
+                return code;
+            },
+            problem);
+        if (!problem.empty()) {
+            std::cerr << problem << "\n";
+        }
+        return rc;
     }
     if (*run) {
         app a({config_file, ports_file});

@@ -17,6 +17,7 @@ struct intake::connector_metrics {
     util::counter* deduplicated;
     util::counter* malformed;
     util::counter* failed;
+    std::optional<util::instant> last_verified;  // the newest delivery that passed verify
 };
 
 namespace {
@@ -68,6 +69,16 @@ intake::intake(deps d) : d_(std::move(d)) {
 
 intake::~intake() = default;
 
+std::map<std::string, util::instant, std::less<>> intake::last_webhooks() const {
+    std::map<std::string, util::instant, std::less<>> out;
+    for (const auto& [name, m] : metrics_) {
+        if (m->last_verified) {
+            out.emplace(name, *m->last_verified);
+        }
+    }
+    return out;
+}
+
 intake::connector_metrics& intake::metrics_for(const std::string& name) {
     auto it = metrics_.find(name);
     if (it != metrics_.end()) {
@@ -83,7 +94,8 @@ intake::connector_metrics& intake::metrics_for(const std::string& name) {
                                                                    counter("rejected"),
                                                                    counter("deduplicated"),
                                                                    counter("malformed"),
-                                                                   counter("failed")});
+                                                                   counter("failed"),
+                                                                   std::nullopt});
     return *metrics_.emplace(name, std::move(m)).first->second;
 }
 
@@ -118,6 +130,7 @@ net::awaitable<http::response> intake::handle(http::request req) {
     }
     m.verified->inc();
     const auto now = d_.clock.now();
+    m.last_verified = now;
 
     if (auto problem = c.check_payload(req.body); !problem.empty()) {
         m.malformed->inc();

@@ -44,6 +44,9 @@ public:
     explicit intake(deps d);
     ~intake();
     net::awaitable<http::response> handle(http::request req);
+    // When each connector last received a delivery that passed verification, since the start
+    // (for /status and the dashboard). Call on the listener's thread.
+    std::map<std::string, util::instant, std::less<>> last_webhooks() const;
 
 private:
     struct connector_metrics;

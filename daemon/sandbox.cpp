@@ -20,6 +20,7 @@
 
 #include "connectors/runtime/oauth2.hpp"
 #include "connectors/runtime/token_store.hpp"
+#include "daemon/access.hpp"
 #include "daemon/app.hpp"
 #include "http/client.hpp"
 #include "mappings/model.hpp"
@@ -305,6 +306,20 @@ http::simple_response status_get(const std::string& target) {
     return http::fetch("127.0.0.1", status_port, "GET", target);
 }
 
+// A change over the status listener, as an operator makes it: with the daemon's status token.
+http::simple_response status_post(const std::string& token,
+                                  const std::string& target,
+                                  const std::string& body,
+                                  std::chrono::seconds timeout = std::chrono::seconds(30)) {
+    return http::fetch("127.0.0.1",
+                       status_port,
+                       "POST",
+                       target,
+                       {{"Content-Type", "application/json"}, {"Authorization", "Bearer " + token}},
+                       body,
+                       timeout);
+}
+
 // The invoice drafts as the daemon shows them (GET /workflows/invoicing/drafts).
 std::vector<json> invoicing_drafts() {
     const auto j = json::parse(status_get("/workflows/invoicing/drafts").body, nullptr, false);
@@ -545,8 +560,8 @@ po_required = true
     }
     err << fmt::format(
         "billsync sandbox: {} clients, {} invoices in a simulated QuickBooks company; config {}\n"
-        "billsync sandbox: status http://127.0.0.1:{}/status  followups /followups  tasks /tasks"
-        "  metrics /metrics\n",
+        "billsync sandbox: dashboard http://127.0.0.1:{}/  status /status  followups /followups"
+        "  tasks /tasks  metrics /metrics\n",
         f.clients().size(),
         f.invoices().size(),
         config_path.string(),
@@ -569,6 +584,12 @@ po_required = true
         return rc.load() > 0 ? rc.load() : 70;
     }
 
+    // Operators' changes carry the status token the daemon wrote into its data dir.
+    std::string token_error;
+    const auto token = read_status_token(dir / "data", token_error);
+    if (token.empty()) {
+        err << "billsync sandbox: " << token_error << "\n";
+    }
     const std::string hook = fmt::format("http://127.0.0.1:{}/webhooks/", webhook_port);
     sms.set_callback_base(fmt::format("http://127.0.0.1:{}", webhook_port));
     timeline tl(std::cout, mail, sms);
@@ -605,12 +626,9 @@ po_required = true
         if (d == 3) {
             // The billing coordinator links the Karbon organization to its QuickBooks customer
             // and re-checks the blocked draft.
-            const auto linked = http::fetch(
-                "127.0.0.1",
-                status_port,
-                "POST",
+            const auto linked = status_post(
+                token,
                 "/identities/link",
-                {{"Content-Type", "application/json"}},
                 json{{"a", "karbon:" + org_key}, {"b", "qbo:" + f.client_of(partial).qbo_id}}
                     .dump());
             operators.push_back(
@@ -621,12 +639,9 @@ po_required = true
             for (const auto& draft : invoicing_drafts()) {
                 if (draft.value("state", "") == "blocked") {
                     const auto id = draft.value("id", "");
-                    http::fetch(
-                        "127.0.0.1",
-                        status_port,
-                        "POST",
+                    status_post(
+                        token,
                         "/exceptions/" + id + "/resolve",
-                        {{"Content-Type", "application/json"}},
                         json{{"by", "coordinator@smithlee.example"}, {"po", "PO-2025-118"}}.dump());
                     operators.push_back("coordinator: billsync exceptions resolve " + id +
                                         " --po PO-2025-118");
@@ -637,11 +652,8 @@ po_required = true
             for (const auto& draft : invoicing_drafts()) {
                 if (draft.value("state", "") == "pending_approval") {
                     const auto id = draft.value("id", "");
-                    const auto r = http::fetch("127.0.0.1",
-                                               status_port,
-                                               "POST",
+                    const auto r = status_post(token,
                                                "/approvals/" + id + "/approve",
-                                               {{"Content-Type", "application/json"}},
                                                json{{"by", "partner@smithlee.example"}}.dump());
                     operators.push_back(fmt::format(
                         "partner approved draft {} ({})", id, r.status == 200 ? "done" : r.body));
@@ -682,13 +694,8 @@ po_required = true
         // One day passes: every due timer fires in order, then webhooks from the day land.
         const auto target = start + std::chrono::days(d);
         clock.set(target);
-        http::fetch("127.0.0.1",
-                    status_port,
-                    "POST",
-                    "/clock/advance",
-                    {{"Content-Type", "application/json"}},
-                    json{{"seconds", 86400}}.dump(),
-                    std::chrono::seconds(120));
+        status_post(
+            token, "/clock/advance", json{{"seconds", 86400}}.dump(), std::chrono::seconds(120));
         sms.flush_status_callbacks();
         const auto events_json = mail.events_for_messages("delivered");
         mail.deliver_events(hook + "sendgrid/events", events_json);

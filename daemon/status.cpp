@@ -1,7 +1,5 @@
 #include "daemon/status.hpp"
 
-#include <openssl/crypto.h>
-
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -13,24 +11,6 @@
 namespace billsync::daemon {
 
 namespace {
-
-bool token_matches(std::string_view authorization, const std::string& token) {
-    constexpr std::string_view scheme = "Bearer ";
-    if (!authorization.starts_with(scheme)) {
-        return false;
-    }
-    const auto given = authorization.substr(scheme.size());
-    if (given.size() != token.size()) {
-        return false;
-    }
-    return CRYPTO_memcmp(given.data(), token.data(), token.size()) == 0;
-}
-
-net::awaitable<http::response> unauthorized() {
-    auto r = http::response::error(401, "unauthorized", "bearer token required");
-    r.headers.push_back({"WWW-Authenticate", "Bearer"});
-    co_return r;
-}
 
 net::awaitable<http::response> healthz() {
     co_return http::response::json(200, R"({"status":"ok"})");
@@ -83,6 +63,9 @@ std::string render_status_json(const status_snapshot& s) {
     for (const auto& c : s.connectors) {
         nlohmann::json entry{
             {"name", c.name}, {"kind", c.kind}, {"enabled", c.enabled}, {"state", c.state}};
+        entry["last_webhook"] = c.last_webhook
+                                    ? nlohmann::json(util::format_rfc3339(*c.last_webhook))
+                                    : nlohmann::json(nullptr);
         if (!c.detail_json.empty()) {
             auto detail = nlohmann::json::parse(c.detail_json, nullptr, false);
             if (!detail.is_discarded()) {
@@ -120,22 +103,10 @@ std::string render_status_json(const status_snapshot& s) {
     return j.dump(2);
 }
 
-http::handler guard(const std::optional<config::secret>& token, http::handler inner) {
-    if (!token) {
-        return inner;
-    }
-    return [value = token->reveal(), inner = std::move(inner)](http::request req) {
-        if (!token_matches(req.header_value("Authorization"), value)) {
-            return unauthorized();
-        }
-        return inner(std::move(req));
-    };
-}
-
 void install_status_routes(http::router& routes,
                            const status_source& source,
                            util::metrics_registry& metrics,
-                           std::optional<config::secret> token,
+                           std::shared_ptr<const access_policy> policy,
                            http::handler clock_advance) {
     metrics
         .get_gauge("billsync_build_info",
@@ -183,7 +154,7 @@ void install_status_routes(http::router& routes,
         }
     });
 
-    auto guarded = [&token](http::handler inner) { return guard(token, std::move(inner)); };
+    auto guarded = [&policy](http::handler inner) { return guard_read(policy, std::move(inner)); };
     const status_source* src = &source;
     util::metrics_registry* reg = &metrics;
     routes.add("GET", "/healthz", [](http::request) { return healthz(); });
@@ -191,7 +162,7 @@ void install_status_routes(http::router& routes,
     routes.add("GET", "/status", guarded([src](http::request) { return status(src); }));
     routes.add("GET", "/metrics", guarded([reg](http::request) { return prometheus(reg); }));
     if (clock_advance) {
-        routes.add("POST", "/clock/advance", guarded(std::move(clock_advance)));
+        routes.add("POST", "/clock/advance", guard_write(policy, std::move(clock_advance)));
     }
 }
 

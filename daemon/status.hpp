@@ -3,11 +3,12 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "config/secret.hpp"
+#include "daemon/access.hpp"
 #include "http/router.hpp"
 #include "util/clock.hpp"
 
@@ -23,6 +24,7 @@ struct connector_status {
     bool enabled = true;
     std::string state;        // "idle", "disabled", "running", "reconnect_needed", ...
     std::string detail_json;  // the connector's own figures (connector::status_json); may be empty
+    std::optional<util::instant> last_webhook;  // newest verified delivery since the start
 };
 
 struct queue_depth {
@@ -68,16 +70,14 @@ public:
 
 std::string render_status_json(const status_snapshot& s);
 
-// GET /healthz, /readyz, /status, /metrics on the status listener. With a token, every route but
-// /healthz and /readyz requires "Authorization: Bearer <token>".
-// Wraps a handler with the bearer-token check (no token: the handler itself).
-http::handler guard(const std::optional<config::secret>& token, http::handler inner);
-
-// With a clock_advance handler (simulated clock only), also POST /clock/advance.
+// GET /healthz, /readyz, /status, /metrics on the status listener; every route but /healthz and
+// /readyz behind the read check of `policy` (daemon/access.hpp).
+// With a clock_advance handler (simulated clock only), also POST /clock/advance, behind the
+// write checks.
 void install_status_routes(http::router& routes,
                            const status_source& source,
                            util::metrics_registry& metrics,
-                           std::optional<config::secret> token,
+                           std::shared_ptr<const access_policy> policy,
                            http::handler clock_advance = nullptr);
 
 }  // namespace billsync::daemon

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <ostream>
 
+#include "daemon/access.hpp"
 #include "daemon/app_config.hpp"
 #include "http/client.hpp"
 #include "state/dead_letters.hpp"
@@ -122,6 +123,16 @@ http::simple_response post_to_daemon(const app_config& cfg,
     std::vector<http::header> headers{{"Content-Type", "application/json"}};
     if (d.status_token) {
         headers.push_back({"Authorization", "Bearer " + d.status_token->reveal()});
+    } else {
+        // Changes need a token even on loopback: the one the daemon wrote into its data dir.
+        std::string error;
+        const auto token = read_status_token(d.data_dir, error);
+        if (token.empty()) {
+            http::simple_response refused;
+            refused.error = error;
+            return refused;
+        }
+        headers.push_back({"Authorization", "Bearer " + token});
     }
     const auto [host, port] = status_endpoint(cfg);
     return http::fetch(host, port, "POST", target, headers, body);

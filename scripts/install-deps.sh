@@ -8,10 +8,20 @@ packages=(
     libboost1.81-dev libboost-url1.81-dev libssl-dev zlib1g-dev
     nlohmann-json3-dev librocksdb-dev libspdlog-dev libfmt-dev libtomlplusplus-dev
     libhowardhinnant-date-dev libcli11-dev libgtest-dev libgmock-dev
+    # The dashboard page's test loads it in a real browser, headless (no recommends: no extras).
+    chromium
 )
-if [[ "${1:-}" == "--clang" ]]; then
-    packages+=(clang-19 libclang-rt-19-dev clang-format-19)
-fi
+for option in "$@"; do
+    case "$option" in
+    --clang) packages+=(clang-19 libclang-rt-19-dev clang-format-19) ;;
+    # The Windows cross compiler (scripts/ci-windows.sh): the platform layer and its test.
+    --mingw) packages+=(g++-mingw-w64-x86-64-posix) ;;
+    *)
+        echo "usage: $0 [--clang] [--mingw]" >&2
+        exit 64
+        ;;
+    esac
+done
 
 missing=()
 for p in "${packages[@]}"; do

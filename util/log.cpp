@@ -142,6 +142,10 @@ log_hub::log_hub(log_output output,
                  spdlog::level::level_enum level,
                  std::vector<spdlog::sink_ptr> extra_sinks)
     : level_(level) {
+    if (output == log_output::external) {
+        sink_ = std::make_shared<redacting_sink>(std::move(extra_sinks));
+        return;
+    }
     auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>(
         output == log_output::text ? spdlog::color_mode::automatic : spdlog::color_mode::never);
     switch (output) {
@@ -153,6 +157,8 @@ log_hub::log_hub(log_output output,
             break;
         case log_output::journald:
             console->set_formatter(std::make_unique<journald_formatter>());
+            break;
+        case log_output::external:
             break;
     }
     extra_sinks.insert(extra_sinks.begin(), console);

@@ -15,7 +15,9 @@ class logger;
 
 namespace billsync::util {
 
-enum class log_output { text, json, journald };
+// external: no console output of the hub's own; the sinks given to it are the output (the
+// daemon's system log sink, for instance).
+enum class log_output { text, json, journald, external };
 
 // journald when stderr is the journal stream systemd gave us (JOURNAL_STREAM), else text.
 log_output detect_log_output();

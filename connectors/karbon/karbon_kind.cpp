@@ -14,7 +14,7 @@ namespace billsync::connectors::karbon {
 namespace {
 
 void check(const connector_settings& s, config::reader& r) {
-    if (const auto* key = s.find_secret("webhook_signing_key")) {
+    if (const auto* key = s.find_secret("webhook_signing_key"); key != nullptr && key->resolved()) {
         if (const auto problem = signing_key_problem(key->reveal()); !problem.empty()) {
             r.error("webhook_signing_key", "Karbon's SigningKey " + problem);
         }

@@ -19,7 +19,8 @@ std::unique_ptr<connector> make(const connector_settings& s, const runtime_deps&
 void check(const connector_settings& s, config::reader& r) {
     for (const char* key : {"relay_secret", "relay_secret_previous"}) {
         const auto* secret = s.find_secret(key);
-        if (secret != nullptr && secret->reveal().size() < min_secret_length) {
+        if (secret != nullptr && secret->resolved() &&
+            secret->reveal().size() < min_secret_length) {
             r.error(key,
                     std::string(key) + " must be at least " + std::to_string(min_secret_length) +
                         " characters (e.g. `openssl rand -hex 32`): the Zap's bearer secret is "

@@ -37,6 +37,15 @@ bool billsync_daemon::start(std::uint64_t max_file_bytes) {
     }
     webhook_port_ = j.at("webhook_port").get<std::uint16_t>();
     status_port_ = j.at("status_port").get<std::uint16_t>();
+    // Changes need the token the daemon generated (when the config names none).
+    status_token_ = configured_token_;
+    if (configured_token_.empty() && j.contains("status_token_file")) {
+        const auto text = read_file(j["status_token_file"].get<std::string>());
+        status_token_ = text.substr(0, text.find('\n'));
+        if (status_token_.empty()) {
+            return false;
+        }
+    }
     return true;
 }
 
@@ -56,18 +65,24 @@ std::optional<int> billsync_daemon::stop() {
 }
 
 http::simple_response billsync_daemon::status_get(const std::string& target) {
+    if (!configured_token_.empty()) {
+        return http::fetch("127.0.0.1",
+                           status_port_,
+                           "GET",
+                           target,
+                           {{"Authorization", "Bearer " + configured_token_}});
+    }
     return http::fetch("127.0.0.1", status_port_, "GET", target);
 }
 
 http::simple_response billsync_daemon::status_post(const std::string& target,
                                                    const std::string& body) {
-    return http::fetch("127.0.0.1",
-                       status_port_,
-                       "POST",
-                       target,
-                       {{"Content-Type", "application/json"}},
-                       body,
-                       std::chrono::seconds(60));
+    std::vector<http::header> headers{{"Content-Type", "application/json"}};
+    if (!status_token_.empty()) {
+        headers.push_back({"Authorization", "Bearer " + status_token_});
+    }
+    return http::fetch(
+        "127.0.0.1", status_port_, "POST", target, headers, body, std::chrono::seconds(60));
 }
 
 std::string billsync_daemon::advance(std::int64_t seconds) {

@@ -31,7 +31,14 @@ public:
     std::uint16_t status_port() const { return status_port_; }
     const std::filesystem::path& config_path() const { return config_path_; }
 
+    // The token the daemon wrote for changes (its ports file names the file), or the one given
+    // to use_status_token.
+    const std::string& status_token() const { return status_token_; }
+    // The config sets this bearer_token: status_get and status_post send it.
+    void use_status_token(std::string token) { configured_token_ = std::move(token); }
+
     http::simple_response status_get(const std::string& target);
+    // POST with Content-Type: application/json and the daemon's status token.
     http::simple_response status_post(const std::string& target, const std::string& body);
     // POST /clock/advance; returns the daemon's new time (RFC 3339) or "" on failure.
     std::string advance(std::int64_t seconds);
@@ -45,6 +52,8 @@ private:
     std::unique_ptr<daemon_process> process_;
     std::uint16_t webhook_port_ = 0;
     std::uint16_t status_port_ = 0;
+    std::string status_token_;
+    std::string configured_token_;
 };
 
 // A generic-connector delivery signed with HMAC-SHA256 (hex) in X-Signature.

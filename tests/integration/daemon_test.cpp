@@ -163,6 +163,46 @@ TEST(daemon, validate_accepts_a_good_file_and_prints_no_secret) {
     EXPECT_EQ(v.output().find("hmac-secret-for-tests"), std::string::npos);
 }
 
+TEST(daemon, validate_no_environment_checks_the_production_sample_without_its_secrets) {
+    const auto sample = std::filesystem::path(BILLSYNC_SOURCE_DIR) / "packaging" / "billsync.toml";
+    testing::daemon_process v(
+        {testing::billsync_binary(), "validate", "--no-environment", "--config", sample.string()},
+        {"CREDENTIALS_DIRECTORY="},
+        true);
+    EXPECT_EQ(v.wait_exit(), 0) << v.output();
+    EXPECT_EQ(v.output().find("error"), std::string::npos) << v.output();
+    EXPECT_NE(v.output().find("ok (7 connectors; secrets, data_dir and listeners not checked)"),
+              std::string::npos)
+        << v.output();
+    // Without the flag the same file needs its credentials.
+    testing::daemon_process full(
+        {testing::billsync_binary(), "validate", "--config", sample.string()},
+        {"CREDENTIALS_DIRECTORY="});
+    EXPECT_EQ(full.wait_exit(), 78);
+    EXPECT_NE(full.output().find("needs $CREDENTIALS_DIRECTORY"), std::string::npos)
+        << full.output();
+}
+
+// Under journald the daemon's log goes through the platform layer's system log: one
+// sd-daemon priority-prefixed line per message, secrets redacted as everywhere.
+TEST(daemon, under_journald_logs_priority_prefixed_lines) {
+    testing::temp_dir dir;
+    const auto config = dir / "billsync.toml";
+    auto text = config_text(dir / "data", "info");
+    const std::string text_format = "log_format = \"text\"";
+    text.replace(text.find(text_format), text_format.size(), "log_format = \"journald\"");
+    testing::write_file(config, text);
+    testing::daemon_process d({testing::billsync_binary(), "run", "--config", config.string()},
+                              {"BILLSYNC_TEST_SECRET=hmac-secret-for-tests"});
+    ASSERT_TRUE(d.wait_for_line("Started")) << d.output();
+    d.signal(SIGTERM);
+    EXPECT_EQ(d.wait_exit(), 0) << d.output();
+    const auto out = d.output();
+    EXPECT_NE(out.find("<6>[daemon] Started version="), std::string::npos) << out;
+    EXPECT_NE(out.find("<6>[daemon] Stopped"), std::string::npos) << out;
+    EXPECT_EQ(out.find("hmac-secret-for-tests"), std::string::npos) << out;
+}
+
 TEST(daemon, version_names_the_libraries) {
     testing::daemon_process v({testing::billsync_binary(), "version"});
     EXPECT_EQ(v.wait_exit(), 0);

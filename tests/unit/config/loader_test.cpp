@@ -241,6 +241,30 @@ TEST(loader, status_listener_beyond_loopback_is_fine_with_a_token) {
     }
 }
 
+TEST(loader, status_listener_allowed_hosts_are_host_names) {
+    auto r =
+        load_text(std::string(minimal) +
+                  "[daemon.status_listener]\n"
+                  "allowed_hosts = [\"billsync.firm.example\", \"10.0.0.5\", \"[fd00::1]\"]\n");
+    ASSERT_TRUE(r.config) << r.rendered();
+    EXPECT_EQ(r.config->daemon.status_allowed_hosts,
+              (std::vector<std::string>{"billsync.firm.example", "10.0.0.5", "[fd00::1]"}));
+    for (const char* bad : {"https://billsync.firm.example",
+                            "billsync.firm.example:8081",
+                            "*.firm",
+                            "",
+                            "fd00::1",
+                            "a b"}) {
+        auto b = load_text(std::string(minimal) + "[daemon.status_listener]\nallowed_hosts = [\"" +
+                           bad + "\"]\n");
+        EXPECT_FALSE(b.config) << bad;
+        EXPECT_NE(b.rendered().find("allowed_hosts entry"), std::string::npos) << b.rendered();
+    }
+    auto webhook = load_text(std::string(minimal) +
+                             "[daemon.webhook_listener]\nallowed_hosts = [\"x.example\"]\n");
+    EXPECT_FALSE(webhook.config) << "only the status listener has allowed_hosts";
+}
+
 TEST(loader, clock_start_only_with_simulated_mode) {
     auto r = load_text(std::string(minimal) + "[daemon.clock]\nstart = \"2026-01-05T08:00:00Z\"\n");
     EXPECT_EQ(r.rendered(),

@@ -141,5 +141,45 @@ TEST(secret, observer_learns_every_resolved_value) {
     EXPECT_EQ(seen, (std::vector<std::string>{"observed-inline", "observed-env"}));
 }
 
+TEST(secret, syntax_only_reads_nothing_and_still_refuses_malformed_references) {
+    const scoped_env dir("CREDENTIALS_DIRECTORY", std::nullopt);
+    const scoped_env unset("BILLSYNC_TEST_SYNTAX_ONLY_UNSET", std::nullopt);
+    std::vector<std::string> seen;
+    set_secret_observer([&](const std::string& v) { seen.push_back(v); });
+    {
+        const secret_syntax_only syntax_only;
+        EXPECT_TRUE(secret_syntax_only::active());
+        std::string error;
+        for (const char* ref : {"${credential:qbo_secret}",
+                                "${env:BILLSYNC_TEST_SYNTAX_ONLY_UNSET}",
+                                "${file:/nonexistent/billsync/secret}"}) {
+            auto s = resolve_secret(ref, error);
+            ASSERT_TRUE(s) << ref << ": " << error;
+            EXPECT_FALSE(s->resolved()) << ref;
+            EXPECT_EQ(s->reference(), ref);
+        }
+        // The syntax is still checked.
+        EXPECT_EQ(resolve_error("${credential:../etc/passwd}"),
+                  "malformed secret reference '${credential:../etc/passwd}' (bad credential name)");
+        EXPECT_EQ(resolve_error("${file:relative/path}"),
+                  "secret file path must be absolute in '${file:relative/path}'");
+        EXPECT_EQ(resolve_error("${env:}"),
+                  "malformed secret reference '${env:}' (bad variable name)");
+        EXPECT_EQ(resolve_error("${vault:x}").substr(0, 27), "unknown secret source 'vaul");
+        // An inline literal is its own value.
+        auto literal = resolve_secret("literal-value", error);
+        ASSERT_TRUE(literal);
+        EXPECT_TRUE(literal->resolved());
+        EXPECT_EQ(literal->reveal(), "literal-value");
+    }
+    EXPECT_FALSE(secret_syntax_only::active());
+    set_secret_observer({});
+    // Placeholders are not secrets: only the literal reached the redactor.
+    EXPECT_EQ(seen, (std::vector<std::string>{"literal-value"}));
+    // Out of the scope, references are resolved again.
+    EXPECT_EQ(resolve_error("${credential:qbo_secret}").substr(0, 40),
+              "secret ${credential:qbo_secret} needs $C");
+}
+
 }  // namespace
 }  // namespace billsync::config

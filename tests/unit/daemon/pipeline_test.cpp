@@ -293,7 +293,7 @@ TEST(readiness, readyz_is_503_while_the_pipeline_is_stalled) {
     src.s.state_open = true;
     util::metrics_registry metrics;
     http::router routes;
-    install_status_routes(routes, src, metrics, std::nullopt);
+    install_status_routes(routes, src, metrics, std::make_shared<access_policy>());
     auto get = [&] {
         net::io_context ioc;
         http::request req;
