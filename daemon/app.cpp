@@ -29,6 +29,7 @@
 #include "daemon/identities.hpp"
 #include "daemon/intake.hpp"
 #include "daemon/pipeline.hpp"
+#include "daemon/report.hpp"
 #include "daemon/sd_notify.hpp"
 #include "daemon/status.hpp"
 #include "daemon/tools.hpp"
@@ -856,12 +857,23 @@ struct app::impl : status_source {
         status_routes.add("GET", "/tasks", guard(token, [this](http::request) {
                               return read_view("followup/tasks");
                           }));
+        status_routes.add("GET", "/reports/weekly", guard(token, [this](http::request req) {
+                              return weekly_report(std::move(req));
+                          }));
         for (std::string verb : {"resume", "stop"}) {
             status_routes.add(
                 "POST", "/followups/" + verb, guard(token, [this, verb](http::request req) {
                     return workflow_post("followup", verb, std::move(req));
                 }));
         }
+    }
+
+    // GET /reports/weekly[?week=YYYY-Www][&format=html], on the pipeline's thread.
+    net::awaitable<http::response> weekly_report(http::request req) {
+        auto op = [this, query = std::move(req.query)]() -> net::awaitable<http::response> {
+            co_return report_response(*store, report_settings_of(*cfg), query, clock->now());
+        };
+        co_return co_await net::co_spawn(work_ioc, std::move(op), use_awaitable);
     }
 
     // GET /workflows/<rule>[/<path>], on the pipeline's thread so it sees whole steps.

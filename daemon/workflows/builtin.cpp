@@ -5,12 +5,14 @@
 #include "daemon/workflows/draft_time_settings.hpp"
 #include "daemon/workflows/followup_settings.hpp"
 #include "daemon/workflows/invoicing_settings.hpp"
+#include "daemon/workflows/report_settings.hpp"
 #include "util/crypto.hpp"
 #include "workflows/draft_time/draft_time_rule.hpp"
 #include "workflows/followup/followup_rule.hpp"
 #include "workflows/invoicing/invoicing_rule.hpp"
 #include "workflows/messages/messages_rule.hpp"
 #include "workflows/records/records_rule.hpp"
+#include "workflows/weekly_report/weekly_report_rule.hpp"
 
 namespace billsync::daemon {
 
@@ -27,6 +29,8 @@ const std::vector<rule_factory>& builtin_rules() {
             "draft_time", wf::draft_time::make, "draft_time", config::parse_draft_time),
         rule_of<wf::invoicing::settings>(
             "invoicing", wf::invoicing::make, "invoicing", config::parse_invoicing),
+        rule_of<wf::weekly_report::settings>(
+            "weekly_report", wf::weekly_report::make, "report", config::parse_report),
     };
     return list;
 }
