@@ -808,10 +808,16 @@ report_answer compute_report(const state::store& s,
                                     "followup.phases",
                                     "followup.disputes",
                                     "followup.clients",
+                                    "followup.disputes_open",
+                                    "followup.opted_out_total",
                                     "time.billed_minutes",
-                                    "time.drafts_unreviewed.time_entries",
+                                    "time.leakage_bp",
+                                    "time.drafts_unreviewed",
                                     "operations.dead_letters",
-                                    "operations.exceptions_open"}
+                                    "operations.connectors",
+                                    "operations.exceptions_open",
+                                    "operations.exceptions_by_type",
+                                    "operations.oldest_exception_days"}
                              : json::array();
     for (auto& [k, v] : c.out.items()) {
         out[k] = std::move(v);
