@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <map>
 #include <unordered_map>
 #include <vector>
@@ -14,7 +15,6 @@
 #include "state/dead_letters.hpp"
 #include "state/keys.hpp"
 #include "state/tables.hpp"
-#include "workflows/followup/planner.hpp"
 
 namespace billsync::workflows::weekly_report {
 
@@ -65,18 +65,6 @@ std::optional<local_days> civil_of(const json& v) {
     return local_days(days(std::chrono::sys_days(*d).time_since_epoch().count()));
 }
 
-std::int64_t minor_of(const json& j, std::string_view key, std::string_view currency, bool& same) {
-    const auto it = j.find(key);
-    if (it == j.end() || !it->is_object()) {
-        same = false;
-        return 0;
-    }
-    const auto c = it->find("currency");
-    same = c != it->end() && c->is_string() && c->get_ref<const std::string&>() == currency;
-    const auto m = it->find("minor");
-    return m != it->end() && m->is_number_integer() ? m->get<std::int64_t>() : 0;
-}
-
 std::string text(const json& j, std::string_view key) {
     if (!j.is_object()) {
         return {};
@@ -107,6 +95,155 @@ const date::time_zone* zone(const settings& cfg, std::string& error) {
         error = "unknown time zone '" + cfg.time_zone + "'";
         return nullptr;
     }
+}
+
+// ---- a fast read of stored rows ----------------------------------------------------------------
+// The report reads every invoice, payment and time entry; a full JSON DOM per row costs more than
+// the rest together. These read one object's top-level members as text spans in one pass (strings
+// and nesting are skipped exactly), and turn only the spans needed into values.
+
+std::size_t skip_ws(std::string_view s, std::size_t i) {
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\n' || s[i] == '\r' || s[i] == '\t')) {
+        ++i;
+    }
+    return i;
+}
+
+std::size_t skip_string(std::string_view s, std::size_t i) {  // s[i] == '"'
+    for (++i; i < s.size(); ++i) {
+        if (s[i] == '\\') {
+            ++i;
+        } else if (s[i] == '"') {
+            return i + 1;
+        }
+    }
+    return std::string_view::npos;
+}
+
+std::size_t skip_value(std::string_view s, std::size_t i) {
+    i = skip_ws(s, i);
+    if (i >= s.size()) {
+        return std::string_view::npos;
+    }
+    if (s[i] == '"') {
+        return skip_string(s, i);
+    }
+    if (s[i] == '{' || s[i] == '[') {
+        int depth = 0;
+        while (i < s.size()) {
+            const char c = s[i];
+            if (c == '"') {
+                i = skip_string(s, i);
+                if (i == std::string_view::npos) {
+                    return i;
+                }
+                continue;
+            }
+            if (c == '{' || c == '[') {
+                ++depth;
+            } else if (c == '}' || c == ']') {
+                if (--depth == 0) {
+                    return i + 1;
+                }
+            }
+            ++i;
+        }
+        return std::string_view::npos;
+    }
+    while (i < s.size() && s[i] != ',' && s[i] != '}' && s[i] != ']' && s[i] != ' ' &&
+           s[i] != '\n' && s[i] != '\r' && s[i] != '\t') {
+        ++i;
+    }
+    return i;
+}
+
+// fn(key, value) for each member of the object (or each element of the array, key empty);
+// false when the text is not one well-formed object or array at this level.
+template <class Fn>
+bool members(std::string_view s, Fn&& fn) {
+    auto i = skip_ws(s, 0);
+    if (i >= s.size() || (s[i] != '{' && s[i] != '[')) {
+        return false;
+    }
+    const bool object = s[i] == '{';
+    const char close = object ? '}' : ']';
+    i = skip_ws(s, i + 1);
+    if (i < s.size() && s[i] == close) {
+        return true;
+    }
+    while (i < s.size()) {
+        std::string_view key;
+        if (object) {
+            if (s[i] != '"') {
+                return false;
+            }
+            const auto end = skip_string(s, i);
+            if (end == std::string_view::npos) {
+                return false;
+            }
+            key = s.substr(i + 1, end - i - 2);
+            i = skip_ws(s, end);
+            if (i >= s.size() || s[i] != ':') {
+                return false;
+            }
+            ++i;
+        }
+        const auto start = skip_ws(s, i);
+        const auto end = skip_value(s, start);
+        if (end == std::string_view::npos) {
+            return false;
+        }
+        fn(key, s.substr(start, end - start));
+        i = skip_ws(s, end);
+        if (i < s.size() && s[i] == ',') {
+            i = skip_ws(s, i + 1);
+            continue;
+        }
+        return i < s.size() && s[i] == close;
+    }
+    return false;
+}
+
+std::string as_string(std::string_view v) {
+    if (v.size() >= 2 && v.front() == '"' && v.back() == '"' &&
+        v.find('\\') == std::string_view::npos) {
+        return std::string(v.substr(1, v.size() - 2));
+    }
+    const auto j = json::parse(v, nullptr, false);
+    return j.is_string() ? j.get<std::string>() : std::string();
+}
+
+std::int64_t as_int(std::string_view v) {
+    std::int64_t out = 0;
+    const auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+    return ec == std::errc() && p == v.data() + v.size() ? out : 0;
+}
+
+bool as_bool(std::string_view v) { return v == "true"; }
+
+std::optional<local_days> as_date(std::string_view v) {
+    if (v.size() != 12 || v.front() != '"') {
+        return std::nullopt;
+    }
+    const auto d = mappings::parse_civil_date(v.substr(1, 10));
+    if (!d) {
+        return std::nullopt;
+    }
+    return local_days(days(std::chrono::sys_days(*d).time_since_epoch().count()));
+}
+
+// {"minor": N, "currency": "USD"}: the minor units, and whether the currency is `currency`.
+std::int64_t as_money(std::string_view v, std::string_view currency, bool& same) {
+    std::int64_t minor = 0;
+    same = false;
+    members(v, [&](std::string_view k, std::string_view x) {
+        if (k == "minor") {
+            minor = as_int(x);
+        } else if (k == "currency") {
+            same = x.size() == currency.size() + 2 && x.substr(1, currency.size()) == currency;
+        }
+    });
+    return minor;
 }
 
 // ---- aging ---------------------------------------------------------------------------------
@@ -178,6 +315,7 @@ json difference(const json& now, const json& before) {
 struct open_invoice {
     std::string id;
     std::string client;
+    std::string number;
     std::optional<local_days> issue, due;
     std::int64_t total = 0;
     std::int64_t balance = 0;
@@ -314,8 +452,13 @@ struct computation {
     void run() {
         std::unordered_map<std::string, std::string> names;
         check(state::for_each_entity(s, "client", [&](std::string_view id, std::string_view v) {
-            const auto j = json::parse(v, nullptr, false);
-            names.emplace(std::string(id), text(j, "display_name"));
+            std::string name;
+            members(v, [&](std::string_view k, std::string_view x) {
+                if (k == "display_name") {
+                    name = as_string(x);
+                }
+            });
+            names.emplace(std::string(id), std::move(name));
             return true;
         }));
 
@@ -323,28 +466,43 @@ struct computation {
         std::unordered_map<std::string, std::vector<payment_row>> paid;
         std::int64_t collected = 0, payments_week = 0;
         check(state::for_each_entity(s, "payment", [&](std::string_view, std::string_view v) {
-            const auto j = json::parse(v, nullptr, false);
-            if (!j.is_object() || flag(j, "voided") || flag(j, "deleted")) {
+            bool dead = false, same = false;
+            std::optional<local_days> d;
+            std::int64_t amount = 0;
+            std::string_view applied;
+            members(v, [&](std::string_view k, std::string_view x) {
+                if (k == "voided" || k == "deleted") {
+                    dead = dead || as_bool(x);
+                } else if (k == "date") {
+                    d = as_date(x);
+                } else if (k == "amount") {
+                    amount = as_money(x, cfg.currency, same);
+                } else if (k == "applied") {
+                    applied = x;
+                }
+            });
+            if (dead || !d) {
                 return true;
             }
-            const auto d = civil_of(j.value("date", json()));
-            if (!d) {
-                return true;
-            }
-            bool same = false;
-            const auto amount = minor_of(j, "amount", cfg.currency, same);
             if (same && *d >= w.start && *d <= day) {
                 collected += amount;
                 ++payments_week;
             }
-            for (const auto& a : j.value("applied", json::array())) {
+            members(applied, [&](std::string_view, std::string_view a) {
                 bool ok = false;
-                const auto m = minor_of(a, "amount", cfg.currency, ok);
-                const auto inv = text(a, "invoice_id");
+                std::int64_t m = 0;
+                std::string inv;
+                members(a, [&](std::string_view k, std::string_view x) {
+                    if (k == "amount") {
+                        m = as_money(x, cfg.currency, ok);
+                    } else if (k == "invoice_id") {
+                        inv = as_string(x);
+                    }
+                });
                 if (ok && !inv.empty()) {
                     paid[inv].push_back({*d, m});
                 }
-            }
+            });
             return true;
         }));
 
@@ -352,27 +510,40 @@ struct computation {
         std::vector<open_invoice> invoices;
         std::int64_t other_currency = 0, invoiced_week = 0, invoiced_91 = 0;
         check(state::for_each_entity(s, "invoice", [&](std::string_view id, std::string_view v) {
-            const auto j = json::parse(v, nullptr, false);
-            if (!j.is_object()) {
-                return true;
-            }
-            const auto status = text(j, "status");
             open_invoice inv;
-            inv.id = std::string(id);
-            inv.client = text(j, "client_id");
-            inv.issue = civil_of(j.value("issue_date", json()));
-            inv.due = civil_of(j.value("due_date", json()));
-            inv.counted = !flag(j, "deleted") && (status == "open" || status == "paid");
+            std::string_view status, total, balance;
+            bool deleted = false;
+            members(v, [&](std::string_view k, std::string_view x) {
+                if (k == "status") {
+                    status = x;
+                } else if (k == "deleted") {
+                    deleted = as_bool(x);
+                } else if (k == "client_id") {
+                    inv.client = as_string(x);
+                } else if (k == "number") {
+                    inv.number = as_string(x);
+                } else if (k == "issue_date") {
+                    inv.issue = as_date(x);
+                } else if (k == "due_date") {
+                    inv.due = as_date(x);
+                } else if (k == "total") {
+                    total = x;
+                } else if (k == "balance") {
+                    balance = x;
+                }
+            });
+            inv.counted = !deleted && (status == "\"open\"" || status == "\"paid\"");
             if (!inv.counted) {
                 return true;
             }
-            bool same = false;
-            inv.total = minor_of(j, "total", cfg.currency, same);
-            inv.balance = minor_of(j, "balance", cfg.currency, same);
-            if (!same) {
+            bool same_total = false, same_balance = false;
+            inv.total = as_money(total, cfg.currency, same_total);
+            inv.balance = as_money(balance, cfg.currency, same_balance);
+            if (!same_total || !same_balance) {
                 ++other_currency;
                 return true;
             }
+            inv.id = std::string(id);
             if (inv.issue && *inv.issue <= day) {
                 if (*inv.issue >= w.start) {
                     invoiced_week += inv.total;
@@ -384,6 +555,9 @@ struct computation {
             invoices.push_back(std::move(inv));
             return true;
         }));
+        std::sort(invoices.begin(), invoices.end(), [](const auto& a, const auto& b) {
+            return a.id < b.id;
+        });
 
         buckets total, previous;
         std::map<std::string, buckets> per_client;
@@ -449,13 +623,14 @@ struct computation {
             {"invoiced_91_days_minor", invoiced_91},
             {"past_due_invoices", past_due}};
 
-        followup(af, names);
+        followup(af, names, invoices);
         time_figures();
         operations();
     }
 
     void followup(const audit_figures& af,
-                  const std::unordered_map<std::string, std::string>& names) {
+                  const std::unordered_map<std::string, std::string>& names,
+                  const std::vector<open_invoice>& invoices) {
         std::map<std::string, std::int64_t> phases;
         std::map<std::string, std::int64_t> stages;
         std::map<std::string, json> by_client;
@@ -463,26 +638,42 @@ struct computation {
         std::int64_t open = 0;
         // Sequence rows name their invoice; the invoice names the client.
         check(state::for_each_entity(s, "followup", [&](std::string_view id, std::string_view v) {
-            followup::sequence_state st;
-            if (!followup::decode(v, st)) {
+            std::string ph, paused_at;
+            std::int64_t last_touch = 0, format = 0;
+            members(v, [&](std::string_view k, std::string_view x) {
+                if (k == "phase") {
+                    ph = as_string(x);
+                } else if (k == "last_touch") {
+                    last_touch = as_int(x);
+                } else if (k == "paused_at") {
+                    paused_at = as_string(x);
+                } else if (k == "format") {
+                    format = as_int(x);
+                }
+            });
+            if (format != 1 || ph.empty()) {
                 return true;
             }
-            const auto ph = std::string(followup::to_string(st.current));
             ++phases[ph];
-            const bool is_open =
-                st.current == followup::phase::active || st.current == followup::phase::paused;
-            if (!is_open) {
+            const bool paused = ph == "paused";
+            if (!paused && ph != "active") {
                 return true;
             }
             ++open;
-            const auto stage =
-                st.current == followup::phase::paused
-                    ? std::string("paused")
-                    : (st.last_touch == 0 ? std::string("entered")
-                                          : "touch_" + std::to_string(st.last_touch));
+            const auto stage = paused ? std::string("paused")
+                                      : (last_touch == 0 ? std::string("entered")
+                                                         : "touch_" + std::to_string(last_touch));
             ++stages[stage];
             std::string client, number;
-            if (auto r = state::get_entity(s, "invoice", id); r.ok() && r.value) {
+            const auto it = std::lower_bound(
+                invoices.begin(),
+                invoices.end(),
+                id,
+                [](const open_invoice& a, std::string_view b) { return a.id < b; });
+            if (it != invoices.end() && it->id == id) {
+                client = it->client;
+                number = it->number;
+            } else if (auto r = state::get_entity(s, "invoice", id); r.ok() && r.value) {
                 const auto j = json::parse(*r.value, nullptr, false);
                 client = text(j, "client_id");
                 number = text(j, "number");
@@ -490,7 +681,7 @@ struct computation {
             json seq{{"invoice", std::string(id)},
                      {"number", number},
                      {"stage", stage},
-                     {"last_touch", st.last_touch}};
+                     {"last_touch", last_touch}};
             auto& c = by_client[client];
             if (c.is_null()) {
                 const auto n = names.find(client);
@@ -499,8 +690,8 @@ struct computation {
                      {"sequences", json::array()}};
             }
             c["sequences"].push_back(seq);
-            if (st.current == followup::phase::paused) {
-                const auto since = st.paused_at.value_or(as_of);
+            if (paused) {
+                const auto since = instant_of(paused_at).value_or(as_of);
                 disputes.push_back({{"invoice", std::string(id)},
                                     {"number", number},
                                     {"client", client},
@@ -543,23 +734,40 @@ struct computation {
     void time_figures() {
         std::int64_t entries = 0, recorded = 0, billed = 0, unreviewed_time = 0;
         std::map<std::pair<std::string, local_days>, std::int64_t> per_staff_day;
-        std::vector<std::string> week_entries;
         check(state::for_each_entity(s, "time_entry", [&](std::string_view id, std::string_view v) {
-            const auto j = json::parse(v, nullptr, false);
-            if (!j.is_object() || flag(j, "deleted")) {
+            bool deleted = false, locked = false, billable = false, drafted = false;
+            std::optional<local_days> d;
+            std::int64_t minutes = 0;
+            std::string_view staff;
+            members(v, [&](std::string_view k, std::string_view x) {
+                if (k == "deleted") {
+                    deleted = as_bool(x);
+                } else if (k == "locked") {
+                    locked = as_bool(x);
+                } else if (k == "billable") {
+                    billable = as_bool(x);
+                } else if (k == "external_reference") {
+                    drafted = x.size() > 2;
+                } else if (k == "date") {
+                    d = as_date(x);
+                } else if (k == "minutes") {
+                    minutes = as_int(x);
+                } else if (k == "staff_id") {
+                    staff = x;
+                }
+            });
+            if (deleted) {
                 return true;
             }
             ++entries;
-            if (!text(j, "external_reference").empty() && !flag(j, "locked")) {
+            if (drafted && !locked) {
                 ++unreviewed_time;
             }
-            const auto d = civil_of(j.value("date", json()));
             if (!d || *d < w.start || *d > w.end) {
                 return true;
             }
-            const auto minutes = j.value("minutes", std::int64_t{0});
-            per_staff_day[{text(j, "staff_id"), *d}] += minutes;
-            if (flag(j, "billable")) {
+            per_staff_day[{as_string(staff), *d}] += minutes;
+            if (billable) {
                 recorded += minutes;
                 if (auto r = state::get_entity(s, "invoicing_entry", id); r.ok() && r.value) {
                     billed += minutes;
