@@ -18,9 +18,10 @@
 //
 // at 1/10 of the size and at full size, so the growth with the firm's size shows.
 //
-//   bench_firm [--scale F] [--only-full | --only-tenth] [--dir PATH] [--billsync PATH]
+//   bench_firm [--scale F] [--only-full | --only-tenth] [--dir PATH] [--billsync PATH] [--keep]
 //
-// --scale multiplies every count (0.01 for a quick run). The billsync binary is found next to the
+// --scale multiplies every count (0.01 for a quick run); --keep leaves the generated data dirs
+// (and their billsync.toml) for a closer look. The billsync binary is found next to the
 // build tree (../../daemon/billsync from this executable) unless --billsync names it. Output ends
 // with one JSON line:
 //   {"bench":"firm","clients_full":…,"startup_s_full":…,"idle_rss_mb_full":…,"report_s_full":…,
@@ -438,7 +439,7 @@ json measure(const fs::path& dir,
 
 int main(int argc, char** argv) {
     double scale = 1.0;
-    bool tenth = true, full = true;
+    bool tenth = true, full = true, keep = false;
     fs::path dir;
     std::string billsync;
     for (int i = 1; i < argc; ++i) {
@@ -449,6 +450,10 @@ int main(int argc, char** argv) {
         }
         if (a == "--only-tenth") {
             full = false;
+            continue;
+        }
+        if (a == "--keep") {
+            keep = true;
             continue;
         }
         if (i + 1 >= argc) {
@@ -495,7 +500,9 @@ int main(int argc, char** argv) {
         for (auto& [k, v] : m.items()) {
             result[k + "_" + std::string(tag)] = v;
         }
-        fs::remove_all(sub);
+        if (!keep) {
+            fs::remove_all(sub);
+        }
     };
     if (tenth) {
         run(0.1, "tenth");
@@ -503,7 +510,7 @@ int main(int argc, char** argv) {
     if (full) {
         run(1.0, "full");
     }
-    if (own_dir) {
+    if (own_dir && !keep) {
         fs::remove_all(dir);
     }
     // The names the goals are stated in (full size when measured).

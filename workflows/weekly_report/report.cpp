@@ -739,6 +739,31 @@ struct computation {
             std::optional<local_days> d;
             std::int64_t minutes = 0;
             std::string_view staff;
+            // Most entries are outside the week: the flags that count every entry are read
+            // directly (these keys occur once, at the top level, in a stored time entry), and
+            // only the week's entries are read in full.
+            const auto at_key = [&](std::string_view key) -> std::string_view {
+                const auto k = v.find(key);
+                if (k == std::string_view::npos) {
+                    return {};
+                }
+                const auto start = skip_ws(v, k + key.size());
+                const auto end = skip_value(v, start);
+                return end == std::string_view::npos ? std::string_view()
+                                                     : v.substr(start, end - start);
+            };
+            d = as_date(at_key("\"date\":"));
+            if (!d || *d < w.start || *d > w.end) {
+                if (as_bool(at_key("\"deleted\":"))) {
+                    return true;
+                }
+                ++entries;
+                if (at_key("\"external_reference\":").size() > 2 &&
+                    !as_bool(at_key("\"locked\":"))) {
+                    ++unreviewed_time;
+                }
+                return true;
+            }
             members(v, [&](std::string_view k, std::string_view x) {
                 if (k == "deleted") {
                     deleted = as_bool(x);
@@ -748,8 +773,6 @@ struct computation {
                     billable = as_bool(x);
                 } else if (k == "external_reference") {
                     drafted = x.size() > 2;
-                } else if (k == "date") {
-                    d = as_date(x);
                 } else if (k == "minutes") {
                     minutes = as_int(x);
                 } else if (k == "staff_id") {
@@ -762,9 +785,6 @@ struct computation {
             ++entries;
             if (drafted && !locked) {
                 ++unreviewed_time;
-            }
-            if (!d || *d < w.start || *d > w.end) {
-                return true;
             }
             per_staff_day[{as_string(staff), *d}] += minutes;
             if (billable) {

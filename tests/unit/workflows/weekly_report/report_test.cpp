@@ -198,6 +198,29 @@ TEST_F(weekly_report_test, collections_are_integers_in_days_and_basis_points) {
     EXPECT_EQ(col["dispute_rate_bp"], 2000);
 }
 
+TEST_F(weekly_report_test, vendor_text_that_looks_like_fields_is_only_text) {
+    client("c1", "Acme \"status\":\"paid\" {LLP}");
+    mappings::invoice i;
+    i.id = "i1";
+    i.number = "N-\"1\"";
+    i.client_id = "c1";
+    i.issue_date = day("2026-11-01");
+    i.due_date = day("2026-11-20");
+    i.currency = "USD";
+    i.total = i.balance = {4200, "USD"};
+    i.lines.push_back({mappings::line_kind::item,
+                       R"(fees "status":"voided", "balance":{"minor":1,"currency":"USD"} ]})",
+                       "1",
+                       "42",
+                       {4200, "USD"},
+                       "",
+                       ""});
+    put("invoice", "i1", mappings::to_json(i).dump());
+    const auto r = report();
+    EXPECT_EQ(r["aging"]["total"]["1_30"], (json{{"amount_minor", 4200}, {"count", 1}}));
+    EXPECT_EQ(r["aging"]["clients"][0]["name"], "Acme \"status\":\"paid\" {LLP}");
+}
+
 TEST_F(weekly_report_test, an_empty_firm_has_null_rates_and_no_time_section) {
     const auto r = report();
     EXPECT_TRUE(r["collections"]["dso_days"].is_null());
