@@ -33,6 +33,8 @@
 #include "daemon/intake.hpp"
 #include "daemon/pipeline.hpp"
 #include "daemon/platform/platform.hpp"
+#include "daemon/report.hpp"
+#include "workflows/weekly_report/report.hpp"
 #include "daemon/status.hpp"
 #include "daemon/tools.hpp"
 #include "daemon/workflows/builtin.hpp"
@@ -263,10 +265,10 @@ struct app::impl : status_source {
     bool resuming = false;  // resume_loop runs (ioc thread only)
     int exit_code = 0;      // run()'s result when a loop asked to stop
     net::steady_timer watchdog{ioc};
+    // The dashboard's weekly figures and when they were computed (pipeline thread only).
+    nlohmann::json weekly_cache;
+    util::instant weekly_cache_at{};
     std::filesystem::path data_dir_at_start;
-    // The weekly report for the dashboard (its JSON form); empty: the page says the weekly
-    // figures are not available.
-    std::function<nlohmann::json()> weekly_report;
 
     // The service manager's view of the daemon: systemd, or the Windows SCM when a service host
     // runs it (app_options::lifecycle).
@@ -933,6 +935,9 @@ struct app::impl : status_source {
         status_routes.add("GET", "/tasks", guard_read(policy, [this](http::request) {
                               return read_view("followup/tasks");
                           }));
+        status_routes.add("GET", "/reports/weekly", guard_read(policy, [this](http::request req) {
+                              return weekly_report_route(std::move(req));
+                          }));
         for (std::string verb : {"resume", "stop"}) {
             status_routes.add(
                 "POST", "/followups/" + verb, guard_write(policy, [this, verb](http::request req) {
@@ -957,6 +962,17 @@ struct app::impl : status_source {
             views.approvals = view("invoicing/approvals");
             views.exceptions = view("invoicing/exceptions");
             views.identities = identities_json(*store);
+            // The last finished week (its stored snapshot once the week has been closed, else
+            // computed), kept for five minutes: the page reloads every 30 s and a large firm's
+            // week takes a few seconds to compute.
+            const auto now = clock->now();
+            if (weekly_cache.is_null() || now - weekly_cache_at >= std::chrono::minutes(5) ||
+                now < weekly_cache_at) {
+                weekly_cache = workflows::weekly_report::weekly_report_json(
+                    *store, report_settings_of(*cfg), now);
+                weekly_cache_at = now;
+            }
+            views.weekly = weekly_cache;
             co_return views;
         };
         auto views = co_await net::co_spawn(work_ioc, std::move(op), use_awaitable);
@@ -964,9 +980,7 @@ struct app::impl : status_source {
         in.approvals = std::move(views.approvals);
         in.exceptions = std::move(views.exceptions);
         in.identities = std::move(views.identities);
-        if (weekly_report) {
-            in.weekly = weekly_report();
-        }
+        in.weekly = std::move(views.weekly);
         http::response r;
         r.status = 200;
         r.content_type = "text/html; charset=utf-8";
@@ -979,6 +993,14 @@ struct app::impl : status_source {
                       "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
                       "frame-ancestors 'none'; form-action 'none'; base-uri 'none'"}};
         co_return r;
+    }
+
+    // GET /reports/weekly[?week=YYYY-Www][&format=html], on the pipeline's thread.
+    net::awaitable<http::response> weekly_report_route(http::request req) {
+        auto op = [this, query = std::move(req.query)]() -> net::awaitable<http::response> {
+            co_return report_response(*store, report_settings_of(*cfg), query, clock->now());
+        };
+        co_return co_await net::co_spawn(work_ioc, std::move(op), use_awaitable);
     }
 
     // GET /workflows/<rule>[/<path>], on the pipeline's thread so it sees whole steps.

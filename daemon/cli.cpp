@@ -14,6 +14,7 @@
 #include "daemon/identities.hpp"
 #include "daemon/platform/platform.hpp"
 #include "daemon/preview.hpp"
+#include "daemon/report.hpp"
 #include "daemon/sandbox.hpp"
 #include "daemon/tools.hpp"
 #include "daemon/workflows/operator.hpp"
@@ -340,6 +341,19 @@ int main(int argc, char** argv) {
     exceptions->add_option("-c,--config", config_file, "Configuration file")->required();
     exceptions->add_flag("--json", inv_json, "Print the JSON (list, show) instead of text");
 
+    std::string report_kind;
+    std::string report_week;
+    bool report_json = false;
+    bool report_html = false;
+    auto* report = cli.add_subcommand(
+        "report", "The weekly report: aging, follow-up, collections, time, operations");
+    report->add_option("kind", report_kind, "weekly")->required()->check(CLI::IsMember({"weekly"}));
+    report->add_option("--week", report_week, "ISO week YYYY-Www; default: the last finished week");
+    auto* report_json_flag = report->add_flag("--json", report_json, "Print the JSON");
+    report->add_flag("--html", report_html, "Print a self-contained HTML page")
+        ->excludes(report_json_flag);
+    report->add_option("-c,--config", config_file, "Configuration file")->required();
+
     std::string connect_vendor;
     auto* connect = cli.add_subcommand(
         "connect", "Authorize billsync at a vendor that uses OAuth2 (authorization code)");
@@ -412,6 +426,16 @@ int main(int argc, char** argv) {
                             output_of(inv_json),
                             std::cout,
                             std::cerr);
+    }
+    if (*report) {
+        return cmd_report(config_file,
+                          report_kind,
+                          report_week,
+                          report_json   ? report_format::json
+                          : report_html ? report_format::html
+                                        : report_format::text,
+                          std::cout,
+                          std::cerr);
     }
     if (*identities) {
         return cmd_identities(config_file, id_verb, id_args, id_json, std::cout, std::cerr);

@@ -6,6 +6,7 @@
 #include "daemon/workflows/followup_settings.hpp"
 #include "daemon/workflows/invoicing_settings.hpp"
 #include "daemon/workflows/late_fees_settings.hpp"
+#include "daemon/workflows/report_settings.hpp"
 #include "util/crypto.hpp"
 #include "workflows/draft_time/draft_time_rule.hpp"
 #include "workflows/followup/followup_rule.hpp"
@@ -13,6 +14,7 @@
 #include "workflows/late_fees/late_fees_rule.hpp"
 #include "workflows/messages/messages_rule.hpp"
 #include "workflows/records/records_rule.hpp"
+#include "workflows/weekly_report/weekly_report_rule.hpp"
 
 namespace billsync::daemon {
 
@@ -31,6 +33,8 @@ const std::vector<rule_factory>& builtin_rules() {
             "invoicing", wf::invoicing::make, "invoicing", config::parse_invoicing),
         rule_of<wf::late_fees::settings>(
             "late_fees", wf::late_fees::make, "late_fees", config::parse_late_fees),
+        rule_of<wf::weekly_report::settings>(
+            "weekly_report", wf::weekly_report::make, "report", config::parse_report),
     };
     return list;
 }
