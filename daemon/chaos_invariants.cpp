@@ -87,8 +87,10 @@ std::optional<chaos_violation> in_window(const chaos_record& r) {
         return chaos_violation{std::string(names[2]), "unknown time zone " + r.time_zone};
     }
     for (const auto& m : r.attempts) {
-        if (!r.clients.contains(m.to)) {
-            continue;  // the firm's own people (approvals, tasks) are not client touches
+        if (!r.clients.contains(m.to) || is_acknowledgement(r, m)) {
+            // The firm's own people (approvals, tasks) get no touches; an acknowledgement of a
+            // payment answers the client at once, like a receipt.
+            continue;
         }
         const auto local =
             date::make_zoned(zone, std::chrono::floor<std::chrono::seconds>(m.at)).get_local_time();
@@ -99,11 +101,12 @@ std::optional<chaos_violation> in_window(const chaos_record& r) {
             minute >= r.window_end_minute) {
             return chaos_violation{
                 std::string(names[2]),
-                fmt::format("{} to {} at {} ({} local) is outside the sending window",
+                fmt::format("{} to {} at {} ({} local) is outside the sending window: \"{}\"",
                             m.channel,
                             m.to,
                             when(m.at),
-                            date::format("%a %F %R", local))};
+                            date::format("%a %F %R", local),
+                            m.subject.substr(0, 60))};
         }
     }
     return std::nullopt;
