@@ -10,6 +10,7 @@
 #include "config/secret.hpp"
 #include "daemon/app.hpp"
 #include "daemon/app_config.hpp"
+#include "daemon/chaos.hpp"
 #include "daemon/connect.hpp"
 #include "daemon/identities.hpp"
 #include "daemon/platform/platform.hpp"
@@ -371,6 +372,15 @@ int main(int argc, char** argv) {
             "--seconds-per-day", sandbox_opts.seconds_per_day, "Real seconds per simulated day")
         ->check(CLI::Range(0.0, 60.0));
     sandbox->add_flag("--exit", sandbox_opts.exit_after_run, "Stop when the run is over");
+    chaos_options chaos_opts;
+    bool chaos = false;
+    sandbox->add_flag(
+        "--chaos", chaos, "Seeded chaos runs: faults, kills, invariants (docs/chaos.md)");
+    sandbox->add_option("--seed", chaos_opts.seed, "--chaos: the first run's seed (default 1)");
+    sandbox
+        ->add_option("--runs", chaos_opts.runs, "--chaos: how many runs (seeds seed, seed+1, ...)")
+        ->check(CLI::Range(1, 100000));
+    sandbox->add_flag("--keep", chaos_opts.keep, "--chaos: keep the directories of passing runs");
 
     try {
         cli.parse(argc, argv);
@@ -462,6 +472,13 @@ int main(int argc, char** argv) {
     }
     if (*version) {
         return cmd_version();
+    }
+    if (*sandbox && chaos) {
+        chaos_opts.dir = sandbox->get_option("--dir")->count() > 0 ? sandbox_opts.dir
+                                                                   : std::string("build/chaos");
+        // A chaos run is 10 days unless --days says otherwise.
+        chaos_opts.days = sandbox->get_option("--days")->count() > 0 ? sandbox_opts.days : 10;
+        return run_chaos(chaos_opts, std::cout, std::cerr);
     }
     if (*sandbox) {
         return run_sandbox(sandbox_opts, std::cerr);

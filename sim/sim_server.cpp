@@ -154,6 +154,8 @@ struct sim_server::impl {
     };
     std::vector<script_entry> scripts;
     std::vector<recorded_request> recorded;
+    std::shared_ptr<fault_plan> faults;  // guarded by mutex
+    std::function<void(const recorded_request&)> observer;
 
     std::atomic<std::uint64_t> connections{0};
     std::atomic<std::int64_t> response_delay_ms{0};
@@ -196,7 +198,22 @@ struct sim_server::impl {
         return std::nullopt;
     }
 
-    void record(const http::request& req, std::uint64_t conn) {
+    std::shared_ptr<fault_plan> fault_plan_ptr() const {
+        std::lock_guard lock(mutex);
+        return faults;
+    }
+
+    void note_fault(const recorded_request& which, std::string_view kind) {
+        std::lock_guard lock(mutex);
+        for (auto it = recorded.rbegin(); it != recorded.rend(); ++it) {
+            if (it->connection == which.connection && it->path == which.path && it->fault.empty()) {
+                it->fault = std::string(kind);
+                return;
+            }
+        }
+    }
+
+    recorded_request record(const http::request& req, std::uint64_t conn) {
         recorded_request r;
         r.method = req.method;
         r.target = req.target;
@@ -205,8 +222,12 @@ struct sim_server::impl {
         r.headers = req.headers;
         r.body = req.body;
         r.connection = conn;
+        if (options.now) {
+            r.at = options.now();
+        }
         std::lock_guard lock(mutex);
-        recorded.push_back(std::move(r));
+        recorded.push_back(r);
+        return r;
     }
 
     // Checks every matching rule; on success the request is counted and holds a concurrency slot
@@ -283,6 +304,34 @@ struct sim_server::impl {
         return req;
     }
 
+    // Faults that answer (or not) without running the route's handler.
+    static bool handled_by_fault(const fault_rule& f) {
+        return f.kind == fault_kind::timeout_after_read ||
+               f.kind == fault_kind::reset_after_write || f.kind == fault_kind::slow;
+    }
+
+    static scripted_response unhandled_answer(const fault_rule& f) {
+        switch (f.kind) {
+            case fault_kind::rate_limited:
+                return scripted_response::rate_limited(f.retry_after);
+            case fault_kind::rate_limited_bare:
+                return scripted_response::status_code(429, R"({"message":"too many requests"})");
+            case fault_kind::timeout_unread:
+                return scripted_response::stall(f.hold);
+            default:
+                return scripted_response::server_error(f.status);
+        }
+    }
+
+    // Closes with an RST (SO_LINGER 0): the peer sees "connection reset", not a clean close.
+    template <class Stream>
+    static void reset_stream(Stream& stream) {
+        beast::error_code ignored;
+        auto& sock = beast::get_lowest_layer(stream).socket();
+        sock.set_option(net::socket_base::linger(true, 0), ignored);
+        sock.close(ignored);
+    }
+
     template <class Stream>
     static void close_stream(Stream& stream) {
         beast::error_code ignored;
@@ -309,7 +358,7 @@ struct sim_server::impl {
             const bool keep_alive = in.keep_alive();
             const unsigned version = in.version();
             auto req = to_request(in);
-            self->record(req, id);
+            const auto rec_copy = self->record(req, id);
 
             const auto now_in = self->in_flight.fetch_add(1) + 1;
             auto peak = self->peak_in_flight.load();
@@ -322,8 +371,15 @@ struct sim_server::impl {
 
             scripted_response answer;
             std::vector<std::pair<std::size_t, std::string>> held;
+            std::optional<fault_rule> fault;
             if (auto s = self->next_script(req)) {
                 answer = std::move(*s);
+            } else if (auto plan = self->fault_plan_ptr();
+                       plan && (fault = plan->decide(req.method, req.path)) &&
+                       !handled_by_fault(*fault)) {
+                // The vendor fails before doing anything.
+                self->note_fault(rec_copy, to_string(fault->kind));
+                answer = unhandled_answer(*fault);
             } else if (auto refused = self->admit(req, held)) {
                 answer.status = refused->status;
                 answer.headers = refused->headers;
@@ -345,6 +401,23 @@ struct sim_server::impl {
                 answer.headers = std::move(r.headers);
                 answer.content_type = r.content_type;
                 answer.body = std::move(r.body);
+                if (self->observer) {
+                    self->observer(rec_copy);
+                }
+                if (fault) {
+                    // The request took effect; the answer is late or lost.
+                    self->note_fault(rec_copy, to_string(fault->kind));
+                    if (fault->kind == fault_kind::slow) {
+                        answer.delay = fault->hold;
+                    } else if (fault->kind == fault_kind::timeout_after_read) {
+                        answer.what = scripted_response::action::stall;
+                        answer.delay = fault->hold;
+                    } else {
+                        self->leave(held);
+                        reset_stream(*stream);
+                        co_return;
+                    }
+                }
                 // The request took effect; its answer is late (a client may give up or die).
                 if (const auto late = std::chrono::milliseconds(self->response_delay_ms.load());
                     late > 0ms) {
@@ -518,6 +591,15 @@ void sim_server::script(std::string method,
 
 void sim_server::set_response_delay(std::chrono::milliseconds delay) {
     impl_->response_delay_ms = delay.count();
+}
+
+void sim_server::set_faults(std::shared_ptr<fault_plan> plan) {
+    std::lock_guard lock(impl_->mutex);
+    impl_->faults = std::move(plan);
+}
+
+void sim_server::on_handled(std::function<void(const recorded_request&)> observer) {
+    impl_->observer = std::move(observer);
 }
 
 void sim_server::clear_scripts() {

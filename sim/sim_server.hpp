@@ -20,6 +20,8 @@
 #include "http/asio.hpp"
 #include "http/message.hpp"
 #include "http/router.hpp"
+#include "sim/faults.hpp"
+#include "util/clock.hpp"
 
 namespace spdlog {
 class logger;
@@ -35,6 +37,8 @@ struct recorded_request {
     std::vector<http::header> headers;
     std::string body;
     std::uint64_t connection = 0;  // which accepted connection carried it (1, 2, …)
+    util::instant at{};            // business time when it arrived (sim_options::now), else 0
+    std::string fault;             // the fault_plan's fault for it (fault_kind name), if any
     std::string_view header_value(std::string_view name) const;
 };
 
@@ -98,6 +102,8 @@ struct sim_options {
     // Artificial handling time for every request (makes concurrency limits observable).
     std::chrono::milliseconds service_time{0};
     std::shared_ptr<spdlog::logger> log;  // nullptr: silent
+    // Business time for recorded_request::at (the sandbox's simulated clock); empty: not kept.
+    std::function<util::instant()> now;
 };
 
 class sim_server {
@@ -128,6 +134,13 @@ public:
     // Every routed request takes effect at once but is answered `delay` later (0: at once), as
     // when a response is slow on the way back. Thread-safe.
     void set_response_delay(std::chrono::milliseconds delay);
+    // Seeded faults (sim/faults.hpp) for every routed request after scripts; nullptr: none.
+    // Thread-safe.
+    void set_faults(std::shared_ptr<fault_plan> plan);
+    // Called on the server thread for every routed request once it has taken effect (its
+    // handler ran), before the answer is written: the chaos runner kills the daemon from here
+    // while the request is in flight. Set before start().
+    void on_handled(std::function<void(const recorded_request&)> observer);
 
     // Recording; thread-safe.
     std::vector<recorded_request> requests() const;

@@ -1,0 +1,880 @@
+#include "daemon/chaos.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <ostream>
+#include <set>
+#include <thread>
+
+#include "daemon/chaos_invariants.hpp"
+#include "daemon/sandbox.hpp"
+#include "daemon/sandbox_firm.hpp"
+#include "http/client.hpp"
+#include "sim/faults.hpp"
+#include "sim/karbon_simulator.hpp"
+#include "sim/qbo_grant.hpp"
+#include "sim/qbo_simulator.hpp"
+#include "sim/sendgrid_simulator.hpp"
+#include "sim/sim_server.hpp"
+#include "sim/smtp_sink.hpp"
+#include "sim/twilio_simulator.hpp"
+
+namespace billsync::daemon {
+
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using namespace sandbox_detail;
+using namespace std::chrono_literals;
+namespace sim = simulators;
+
+// A free loopback port (bound, then released for the daemon to take).
+std::uint16_t free_port() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return 0;
+    }
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = 0;
+    socklen_t len = sizeof(a);
+    std::uint16_t port = 0;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
+        port = ntohs(a.sin_port);
+    }
+    ::close(fd);
+    return port;
+}
+
+// Decimal JSON money ("123.45" as the ledger renders it) to minor units, without floats.
+std::int64_t minor_of(const json& amount) {
+    const auto text = amount.is_string() ? amount.get<std::string>() : amount.dump();
+    std::int64_t units = 0;
+    std::int64_t cents = 0;
+    int decimals = -1;
+    bool negative = false;
+    for (const char c : text) {
+        if (c == '-') {
+            negative = true;
+        } else if (c == '.') {
+            decimals = 0;
+        } else if (c >= '0' && c <= '9') {
+            if (decimals < 0) {
+                units = units * 10 + (c - '0');
+            } else if (decimals < 2) {
+                cents = cents * 10 + (c - '0');
+                ++decimals;
+            }
+        }
+    }
+    if (decimals == 1) {
+        cents *= 10;
+    }
+    const auto v = units * 100 + cents;
+    return negative ? -v : v;
+}
+
+// The seeded misbehaviour of every simulated vendor (docs/chaos.md, "Fault profile").
+void add_request_faults(sim::fault_plan& plan, const std::string& api_prefix) {
+    using k = sim::fault_kind;
+    const auto rule = [&](std::string prefix, k kind, double p) {
+        sim::fault_rule r;
+        r.path_prefix = std::move(prefix);
+        r.kind = kind;
+        r.probability = p;
+        r.hold = kind == k::slow ? 300ms : 150ms;
+        r.status = kind == k::server_error ? 503 : 500;
+        plan.add(r);
+    };
+    rule(api_prefix, k::server_error, 0.03);
+    // A 429 pauses the vendor's key in billsync's limiter in real time (Retry-After, or the
+    // connector's pause for a bare 429: up to 10 s), so 429s are rarer than the other faults.
+    rule(api_prefix, k::rate_limited, 0.01);
+    rule(api_prefix, k::rate_limited_bare, 0.004);
+    rule(api_prefix, k::timeout_unread, 0.02);
+    rule(api_prefix, k::timeout_after_read, 0.02);
+    rule(api_prefix, k::reset_after_write, 0.03);
+    rule(api_prefix, k::slow, 0.03);
+}
+
+class chaos_run {
+public:
+    chaos_run(std::uint64_t seed, int days, fs::path dir, fs::path exe)
+        : seed_(seed), days_(days), dir_(std::move(dir)), exe_(std::move(exe)) {}
+
+    ~chaos_run() { stop_daemon(); }
+
+    struct outcome {
+        std::uint64_t faults = 0;
+        std::map<std::string, std::uint64_t> by_kind;
+        std::uint64_t kills = 0;
+        std::optional<chaos_violation> violation;
+        std::string error;  // the runner itself failed
+    };
+
+    outcome run();
+
+private:
+    // ---- the daemon child -----------------------------------------------------------------
+    bool spawn() {
+        const int fd = ::open(log_path().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            return false;
+        }
+        const auto config = (dir_ / "billsync.toml").string();
+        const auto exe = exe_.string();
+        const pid_t pid = ::fork();
+        if (pid == 0) {
+            ::dup2(fd, 1);
+            ::dup2(fd, 2);
+            const int null_fd = ::open("/dev/null", O_RDONLY);
+            if (null_fd >= 0) {
+                ::dup2(null_fd, 0);
+            }
+            for (int i = 3; i < 1024; ++i) {
+                ::close(i);
+            }
+            ::execl(exe.c_str(),
+                    exe.c_str(),
+                    "run",
+                    "--config",
+                    config.c_str(),
+                    static_cast<char*>(nullptr));
+            ::_exit(127);
+        }
+        ::close(fd);
+        if (pid < 0) {
+            return false;
+        }
+        pid_.store(pid);
+        return true;
+    }
+
+    // True when the child is gone (reaped).
+    bool reap(bool block) {
+        const pid_t pid = pid_.load();
+        if (pid <= 0) {
+            return true;
+        }
+        int status = 0;
+        const pid_t r = ::waitpid(pid, &status, block ? 0 : WNOHANG);
+        if (r == pid || r < 0) {
+            pid_.store(-1);
+            return true;
+        }
+        return false;
+    }
+
+    bool start_daemon() {
+        for (int attempt = 0; attempt < 20; ++attempt) {
+            if (!spawn()) {
+                return false;
+            }
+            const auto deadline = std::chrono::steady_clock::now() + 30s;
+            while (std::chrono::steady_clock::now() < deadline) {
+                if (http::fetch("127.0.0.1", status_port_, "GET", "/healthz", {}, {}, 2s).status ==
+                    200) {
+                    return true;
+                }
+                if (reap(false)) {
+                    break;  // died while starting (killed mid-reconcile): start again
+                }
+                std::this_thread::sleep_for(10ms);
+            }
+            if (pid_.load() > 0) {
+                ::kill(pid_.load(), SIGKILL);
+                reap(true);
+            }
+        }
+        return false;
+    }
+
+    bool ensure_up() {
+        if (pid_.load() > 0 && !reap(false)) {
+            return true;
+        }
+        return start_daemon();
+    }
+
+    void kill_now() {
+        const pid_t pid = pid_.load();
+        if (pid > 0 && ::kill(pid, SIGKILL) == 0) {
+            ++kills_;
+        }
+    }
+
+    void stop_daemon() {
+        const pid_t pid = pid_.load();
+        if (pid <= 0) {
+            return;
+        }
+        ::kill(pid, SIGTERM);
+        for (int i = 0; i < 500 && !reap(false); ++i) {
+            std::this_thread::sleep_for(10ms);
+        }
+        if (pid_.load() > 0) {
+            ::kill(pid, SIGKILL);
+            reap(true);
+        }
+    }
+
+    // A call to the daemon's status listener; a daemon that died (a kill) is restarted and the
+    // call made again, as an operator or the runner's clock would.
+    http::simple_response call(const std::string& method,
+                               const std::string& target,
+                               const std::string& body = {}) {
+        http::simple_response r;
+        for (int i = 0; i < 50; ++i) {
+            if (!ensure_up()) {
+                break;
+            }
+            r = http::fetch("127.0.0.1",
+                            status_port_,
+                            method,
+                            target,
+                            body.empty()
+                                ? std::vector<http::header>{}
+                                : std::vector<http::header>{{"Content-Type", "application/json"}},
+                            body,
+                            180s);
+            if (r.status != 0) {
+                return r;
+            }
+            std::this_thread::sleep_for(5ms);
+        }
+        return r;
+    }
+
+    util::instant daemon_now(const http::simple_response& r) {
+        util::instant t{};
+        const auto j = json::parse(r.body, nullptr, false);
+        if (j.is_object() && j.contains("now") && j["now"].is_string()) {
+            util::parse_rfc3339(j["now"].get<std::string>(), t);
+        }
+        return t;
+    }
+
+    // Moves the daemon's clock to `target`, across kills (a restarted daemon resumes at its
+    // stored time, which may be short of where the killed one was going).
+    bool advance_to(util::instant target) {
+        for (int i = 0; i < 100; ++i) {
+            const auto now = daemon_now(call("POST", "/clock/advance", R"({"seconds":0})"));
+            if (now == util::instant{}) {
+                return false;
+            }
+            if (now >= target) {
+                return true;
+            }
+            const auto by = std::chrono::ceil<std::chrono::seconds>(target - now).count();
+            const auto r = call("POST", "/clock/advance", json{{"seconds", by}}.dump());
+            if (r.status == 200 && daemon_now(r) >= target) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    // One simulated day in hour steps. The simulators' clock is the step's start, so what a
+    // vendor records carries the hour it was sent in; a step's last second is its own step, so a
+    // touch due on the hour is recorded on the hour.
+    bool run_day(util::instant day_start) {
+        for (int h = 0; h < 24; ++h) {
+            const auto s = day_start + std::chrono::hours(h);
+            clock_->set(s);
+            if (!advance_to(s + 3599s)) {
+                return false;
+            }
+            clock_->set(s + 3600s);
+            if (!advance_to(s + 3600s)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    std::string log_path() const { return (dir_ / "daemon.log").string(); }
+
+    // ---- seeded choices ---------------------------------------------------------------------
+    double chance(std::string_view what, std::uint64_t n) const {
+        std::uint64_t h = sim::mix64(seed_ ^ 0x72756e6e6572ULL);
+        for (const char c : what) {
+            h = sim::mix64(h ^ static_cast<unsigned char>(c));
+        }
+        return static_cast<double>(sim::mix64(h ^ n) >> 11) * 0x1.0p-53;
+    }
+    std::uint64_t next_kill_gap(std::uint64_t n) const {
+        return 30 + static_cast<std::uint64_t>(chance("kill-gap", n) * 150);
+    }
+
+    void deliver_qbo(const std::string& hook);
+    void deliver_mail_events(const std::string& hook);
+    chaos_record collect();
+
+    std::uint64_t seed_;
+    int days_;
+    fs::path dir_;
+    fs::path exe_;
+    std::uint16_t webhook_port_ = 0;
+    std::uint16_t status_port_ = 0;
+    std::atomic<pid_t> pid_{-1};
+    std::atomic<std::uint64_t> kills_{0};
+    std::atomic<bool> kills_armed_{false};
+    std::atomic<std::uint64_t> handled_{0};
+    std::atomic<std::uint64_t> next_kill_at_{0};
+    std::atomic<std::uint64_t> kill_index_{0};
+
+    std::unique_ptr<sandbox_clock> clock_;
+    std::unique_ptr<sim::qbo_simulator> qbo_;
+    std::unique_ptr<sim::sendgrid_simulator> mail_;
+    std::unique_ptr<sim::twilio_simulator> sms_;
+    std::unique_ptr<sim::karbon_simulator> karbon_;
+    std::vector<std::unique_ptr<sim::sim_server>> servers_;  // qbo, mail, sms, karbon
+    std::vector<std::shared_ptr<sim::fault_plan>> plans_;
+    std::unique_ptr<firm> firm_;
+    std::vector<sim::qbo_delivery> qbo_retry_;  // deliveries QBO sends again (not acknowledged)
+    std::size_t mail_events_sent_ = 0;
+    std::map<std::string, util::instant> paid_in_full_;
+    std::vector<std::string> secrets_;
+};
+
+void chaos_run::deliver_qbo(const std::string& /*hook*/) {
+    auto batch = std::move(qbo_retry_);
+    qbo_retry_.clear();
+    for (auto& d : qbo_->take_deliveries()) {
+        batch.push_back(std::move(d));
+    }
+    const auto order = plans_[0]->delivery_order("qbo", batch.size());
+    std::set<std::size_t> acked;
+    for (const auto i : order) {
+        const auto r = http::fetch(
+            "127.0.0.1",
+            webhook_port_,
+            "POST",
+            "/webhooks/qbo",
+            {{"Content-Type", "application/json"}, {"intuit-signature", batch[i].signature}},
+            batch[i].body,
+            30s);
+        if (r.status == 200) {
+            acked.insert(i);
+        } else if (r.status == 0) {
+            ensure_up();
+        }
+    }
+    // QBO retries what was sent but not acknowledged (a lost one is lost for good: the poll
+    // must find it).
+    std::set<std::size_t> sent(order.begin(), order.end());
+    for (const auto i : sent) {
+        if (!acked.contains(i)) {
+            qbo_retry_.push_back(batch[i]);
+        }
+    }
+}
+
+void chaos_run::deliver_mail_events(const std::string& hook) {
+    const auto all = json::parse(mail_->events_for_messages("delivered"), nullptr, false);
+    if (!all.is_array() || all.size() <= mail_events_sent_) {
+        return;
+    }
+    std::vector<json> fresh(all.begin() + static_cast<std::ptrdiff_t>(mail_events_sent_),
+                            all.end());
+    mail_events_sent_ = all.size();
+    const auto order = plans_[1]->delivery_order("sendgrid/events", fresh.size());
+    json out = json::array();
+    for (const auto i : order) {
+        out.push_back(fresh[i]);
+    }
+    if (!out.empty()) {
+        mail_->deliver_events(hook + "sendgrid/events", out.dump());
+    }
+}
+
+chaos_record chaos_run::collect() {
+    chaos_record r;
+    r.time_zone = "America/New_York";
+    r.acknowledgement_markers = {"Payment received"};
+    for (const auto& m : mail_->messages()) {
+        r.messages.push_back({"email", m.to, m.delivery_id, m.subject, {}});
+    }
+    for (const auto& m : sms_->messages()) {
+        if (m.value("direction", "") != "outbound-api") {
+            continue;
+        }
+        const auto cb = m.value("status_callback", "");
+        const auto q = cb.find('?');
+        const auto id = q == std::string::npos ? std::string()
+                                               : http::query_param(cb.substr(q + 1), "delivery");
+        r.messages.push_back({"sms", m.value("to", ""), id, m.value("body", ""), {}});
+    }
+    for (const auto& req : servers_[1]->requests_to("/v3/mail/send")) {
+        const auto j = json::parse(req.body, nullptr, false);
+        std::string to;
+        if (j.is_object() && j.contains("personalizations") && j["personalizations"].is_array() &&
+            !j["personalizations"].empty()) {
+            const auto& p = j["personalizations"][0];
+            if (p.contains("to") && p["to"].is_array() && !p["to"].empty()) {
+                to = p["to"][0].value("email", "");
+            }
+        }
+        r.attempts.push_back(
+            {"email", to, "", j.is_object() ? j.value("subject", "") : std::string(), req.at});
+    }
+    for (const auto& req : servers_[2]->requests()) {
+        if (req.method != "POST" || !req.path.ends_with("/Messages.json")) {
+            continue;
+        }
+        r.attempts.push_back({"sms",
+                              http::query_param(req.body, "To"),
+                              "",
+                              http::query_param(req.body, "Body"),
+                              req.at});
+    }
+    // The ledger: the firm's invoices and whatever billsync created.
+    std::set<std::string> firm_ids;
+    for (const auto& inv : firm_->invoices()) {
+        firm_ids.insert(inv.qbo_id);
+        const auto j = qbo_->get(realm, "Invoice", inv.qbo_id);
+        if (!j) {
+            continue;
+        }
+        const auto& c = firm_->clients()[inv.client];
+        r.invoices.push_back(
+            {"qbo:" + inv.qbo_id, minor_of(j->value("Balance", json(0))), c.email, c.mobile});
+    }
+    const auto total = qbo_->count(realm, "Invoice");
+    std::size_t found = 0;
+    for (int id = 1; id < 100000 && found < total; ++id) {
+        const auto j = qbo_->get(realm, "Invoice", std::to_string(id));
+        if (!j) {
+            continue;
+        }
+        ++found;
+        if (firm_ids.contains(std::to_string(id))) {
+            continue;
+        }
+        const auto note = j->value("PrivateNote", "");
+        ++r.created_objects["QuickBooks invoice " + note.substr(0, note.find('\n'))];
+        ++r.created_objects["Invoice/" + std::to_string(id)];
+    }
+    const auto first_item = karbon_->work_items();
+    for (const auto& w : first_item) {
+        const auto title = w.value("Title", "");
+        if (!title.starts_with("2025 Form 1040")) {
+            ++r.created_objects["Karbon work item " + title + " for " + w.value("ClientKey", "")];
+        }
+    }
+    const auto drafts =
+        json::parse(call("GET", "/workflows/invoicing/drafts").body, nullptr, false);
+    if (drafts.is_object() && drafts.contains("drafts")) {
+        for (const auto& d : drafts["drafts"]) {
+            if (d.value("state", "") == "created") {
+                auto invoice = d.value("invoice", "");
+                if (const auto colon = invoice.rfind(':'); colon != std::string::npos) {
+                    invoice = invoice.substr(colon + 1);
+                }
+                r.created_expected.insert(invoice.starts_with("Invoice/") ? invoice
+                                                                          : "Invoice/" + invoice);
+            }
+        }
+    }
+    const auto open = json::parse(call("GET", "/followups").body, nullptr, false);
+    if (open.is_array()) {
+        for (const auto& s : open) {
+            const auto& b = s.contains("balance") ? s["balance"] : json();
+            r.active_sequences.push_back(
+                {s.value("invoice", ""), b.is_object() ? b.value("minor", std::int64_t{0}) : 0});
+        }
+    }
+    r.paid_in_full = paid_in_full_;
+    for (const auto& c : firm_->clients()) {
+        r.clients.insert(c.email);
+        if (!c.mobile.empty()) {
+            r.clients.insert(c.mobile);
+        }
+    }
+    r.secrets = secrets_;
+    r.log_paths = {log_path()};
+    r.ready_at_end =
+        http::fetch("127.0.0.1", status_port_, "GET", "/readyz", {}, {}, 10s).status == 200;
+    const auto status = json::parse(call("GET", "/status").body, nullptr, false);
+    if (status.is_object() && status.contains("queues") &&
+        status["queues"].contains("dead_letters") &&
+        status["queues"]["dead_letters"].contains("by_connector")) {
+        const auto& by = status["queues"]["dead_letters"]["by_connector"];
+        for (auto it = by.begin(); it != by.end(); ++it) {
+            r.dead_letters[it.key()] = it.value().value("count", std::uint64_t{0});
+        }
+    }
+    return r;
+}
+
+chaos_run::outcome chaos_run::run() {
+    outcome out;
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+    fs::create_directories(dir_ / "data", ec);
+    ::chmod((dir_ / "data").c_str(), 0700);
+    webhook_port_ = free_port();
+    status_port_ = free_port();
+    if (webhook_port_ == 0 || status_port_ == 0 || webhook_port_ == status_port_) {
+        out.error = "no free loopback port";
+        return out;
+    }
+
+    util::instant start{};
+    util::parse_rfc3339("2026-01-05T08:00:00Z", start);
+    clock_ = std::make_unique<sandbox_clock>(start);
+    auto now_fn = [c = clock_.get()] { return c->now(); };
+
+    sim::qbo_sim_options qo;
+    qo.realms = {realm};
+    qo.verifier_token = verifier;
+    qo.now = now_fn;
+    // Flat out: a vendor's rate-limit windows (real time) would stall simulated days.
+    qo.scale = 60;
+    qbo_ = std::make_unique<sim::qbo_simulator>(qo);
+    mail_ = std::make_unique<sim::sendgrid_simulator>();
+    sim::twilio_options to;
+    to.numbers = {firm_number};
+    to.now = now_fn;
+    sms_ = std::make_unique<sim::twilio_simulator>(to);
+    sim::karbon_options ko;
+    ko.now = now_fn;
+    ko.scale = 60;
+    karbon_ = std::make_unique<sim::karbon_simulator>(ko);
+
+    // One fault plan per vendor, from the run's seed.
+    const std::vector<std::pair<std::string, std::string>> vendors = {
+        {"qbo", "/v3/"}, {"sendgrid", "/v3/mail/"}, {"twilio", "/2010-04-01/"}, {"karbon", "/v3/"}};
+    for (const auto& [vendor, prefix] : vendors) {
+        sim::sim_options so;
+        so.now = now_fn;
+        auto server = std::make_unique<sim::sim_server>(so);
+        auto plan = std::make_shared<sim::fault_plan>(seed_, vendor);
+        add_request_faults(*plan, prefix);
+        if (vendor == "qbo") {
+            // The token endpoint fails, or rotates the refresh token and the answer is lost.
+            sim::fault_rule t;
+            t.path_prefix = "/oauth2/token";
+            t.kind = sim::fault_kind::server_error;
+            t.probability = 0.1;
+            plan->add(t);
+            t.kind = sim::fault_kind::reset_after_write;
+            plan->add(t);
+            plan->add(sim::webhook_fault_rule{"qbo", 0.15, 0.15, 0.3});
+        }
+        if (vendor == "sendgrid") {
+            plan->add(sim::webhook_fault_rule{"sendgrid/events", 0.1, 0.1, 0.3});
+        }
+        server->set_faults(plan);
+        server->on_handled([this](const sim::recorded_request&) {
+            if (!kills_armed_.load()) {
+                return;
+            }
+            const auto n = ++handled_;
+            auto at = next_kill_at_.load();
+            if (n >= at && next_kill_at_.compare_exchange_strong(
+                               at, n + next_kill_gap(kill_index_.fetch_add(1) + 1))) {
+                kill_now();  // the request took effect; the daemon dies before its answer
+            }
+        });
+        plans_.push_back(std::move(plan));
+        servers_.push_back(std::move(server));
+    }
+    qbo_->add_routes(servers_[0]->routes());
+    qbo_->configure(*servers_[0]);
+    mail_->add_routes(servers_[1]->routes());
+    sms_->add_routes(servers_[2]->routes());
+    sms_->configure(*servers_[2]);
+    karbon_->add_routes(servers_[3]->routes());
+    karbon_->configure(*servers_[3]);
+    for (auto& s : servers_) {
+        if (auto e = s->start(); !e.empty()) {
+            out.error = "a simulator did not start: " + e;
+            return out;
+        }
+    }
+    sim::smtp_sink smtp;
+    if (auto e = smtp.start(); !e.empty()) {
+        out.error = "the SMTP sink did not start: " + e;
+        return out;
+    }
+
+    firm_ = std::make_unique<firm>(*qbo_, start);
+    qbo_->take_deliveries();
+    const auto grant = sim::seed_qbo_grant(dir_ / "data", *qbo_, realm, start);
+    if (!grant.empty()) {
+        out.error = "cannot store the simulated QBO grant: " + grant;
+        return out;
+    }
+    const auto partial = firm_->pick(2, false, start);
+    const auto org = karbon_->add_organization({{"FullName", firm_->client_of(partial).name}});
+    const auto item =
+        karbon_->add_work_item({{"Title", "2025 Form 1040 - " + firm_->client_of(partial).name},
+                                {"ClientKey", org["OrganizationKey"]},
+                                {"ClientType", "Organization"},
+                                {"WorkType", "Tax Return"},
+                                {"PrimaryStatus", "In Progress"},
+                                {"StartDate", "2026-01-05T00:00:00Z"},
+                                {"DueDate", "2026-04-15T00:00:00Z"}});
+    const std::string item_key = item["WorkItemKey"];
+    const std::string org_key = org["OrganizationKey"];
+    {
+        std::ofstream book(dir_ / "engagements.toml", std::ios::trunc);
+        book << fmt::format(
+            "[engagement.\"acme-1040-2025\"]\nclient = \"karbon:{}\"\nwork_type = \"Tax Return\"\n"
+            "model = \"fixed_fee\"\nfee = \"2400.00\"\npartner = \"partner@smithlee.example\"\n"
+            "terms_days = 30\npo_required = true\n\n[engagement.\"acme-1040-2025\".milestones]\n"
+            "\"Return Filed\" = \"50%\"\n\"Delivered\" = \"remainder\"\n",
+            org_key);
+    }
+    {
+        std::string base(sandbox_config_text());
+        const auto replace = [&base](const std::string& from, const std::string& to_text) {
+            for (auto p = base.find(from); p != std::string::npos;
+                 p = base.find(from, p + to_text.size())) {
+                base.replace(p, from.size(), to_text);
+            }
+        };
+        replace("127.0.0.1:18080", fmt::format("127.0.0.1:{}", webhook_port_));
+        replace("127.0.0.1:18081", fmt::format("127.0.0.1:{}", status_port_));
+        replace("log_level = \"warn\"", "log_level = \"info\"");
+        std::ofstream cfg(dir_ / "billsync.toml", std::ios::trunc);
+        cfg << base
+            << connectors_toml(servers_[0]->base_url(),
+                               servers_[1]->base_url(),
+                               mail_->public_key_base64(),
+                               servers_[2]->base_url(),
+                               smtp.port(),
+                               ko,
+                               servers_[3]->base_url(),
+                               webhook_port_);
+        if (!cfg) {
+            out.error = "cannot write the configuration";
+            return out;
+        }
+    }
+    secrets_ = {"sim-client-secret",
+                "SG.simulated-key",
+                "sim-twilio-auth-token",
+                ko.bearer_token,
+                ko.access_key,
+                "sandbox-karbon-signing-key",
+                "sandbox-inbound-secret",
+                "sandbox-demo-secret",
+                verifier};
+
+    if (!start_daemon()) {
+        out.error = "the daemon did not start (see " + log_path() + ")";
+        return out;
+    }
+    const std::string hook = fmt::format("http://127.0.0.1:{}/webhooks/", webhook_port_);
+    sms_->set_callback_base(fmt::format("http://127.0.0.1:{}", webhook_port_));
+    next_kill_at_ = next_kill_gap(0);
+    kills_armed_ = true;
+
+    // Clients that pay in full during the run: single-invoice clients, chosen by the seed.
+    std::map<std::size_t, int> invoices_of;
+    for (const auto& inv : firm_->invoices()) {
+        ++invoices_of[inv.client];
+    }
+    const auto pay_in_full = [&](std::size_t index) {
+        const auto& inv = firm_->invoices()[index];
+        if (inv.paid >= inv.cents) {
+            return;
+        }
+        firm_->pay(index, inv.cents - inv.paid);
+        const auto& c = firm_->clients()[inv.client];
+        if (invoices_of[inv.client] == 1) {
+            paid_in_full_[c.email] = clock_->now();
+            if (!c.mobile.empty()) {
+                paid_in_full_[c.mobile] = clock_->now();
+            }
+        }
+    };
+    const auto operator_step =
+        [&](const std::string& state, const std::string& verb, const json& body) {
+            const auto drafts =
+                json::parse(call("GET", "/workflows/invoicing/drafts").body, nullptr, false);
+            if (!drafts.is_object() || !drafts.contains("drafts")) {
+                return;
+            }
+            for (const auto& d : drafts["drafts"]) {
+                if (d.value("state", "") == state) {
+                    call("POST", fmt::format(fmt::runtime(verb), d.value("id", "")), body.dump());
+                }
+            }
+        };
+
+    const auto disputer = firm_->pick(partial + 1, true, start);
+    const auto stopper = firm_->pick(disputer + 1, true, start);
+    bool ok = true;
+    for (int d = 1; d <= days_ && ok; ++d) {
+        const auto day_start = start + std::chrono::days(d - 1);
+        clock_->set(day_start);
+        if (d == 2 || d == 9) {
+            karbon_->update_work_item(item_key,
+                                      {{"SecondaryStatus", d == 2 ? "Return Filed" : "Delivered"}});
+            if (!plans_[3]->delivery_order("karbon", 1).empty()) {
+                karbon_->notify("Work", "Work", item_key, "Updated");
+            }
+        }
+        if (d == 3) {
+            firm_->pay(partial, firm_->invoices()[partial].cents / 2);
+            call("POST",
+                 "/identities/link",
+                 json{{"a", "karbon:" + org_key}, {"b", "qbo:" + firm_->client_of(partial).qbo_id}}
+                     .dump());
+            operator_step("blocked",
+                          "/exceptions/{}/resolve",
+                          {{"by", "coordinator@smithlee.example"}, {"po", "PO-2025-118"}});
+        }
+        if (d == 4 || d == 10) {
+            operator_step(
+                "pending_approval", "/approvals/{}/approve", {{"by", "partner@smithlee.example"}});
+        }
+        if (d == 5) {
+            ensure_up();
+            sms_->send_inbound(hook + "twilio/sms",
+                               firm_->client_of(disputer).mobile,
+                               firm_number,
+                               "I dispute this invoice, the hours look wrong");
+        }
+        if (d == 12) {
+            ensure_up();
+            sms_->send_inbound(
+                hook + "twilio/sms", firm_->client_of(stopper).mobile, firm_number, "STOP");
+        }
+        // Seeded payments in full.
+        if (chance("pay-day", static_cast<std::uint64_t>(d)) < 0.6) {
+            const auto n = firm_->invoices().size();
+            const auto pick = static_cast<std::size_t>(
+                chance("pay-who", static_cast<std::uint64_t>(d)) * static_cast<double>(n));
+            pay_in_full(pick % n);
+        }
+        ensure_up();
+        deliver_qbo(hook);
+        if (chance("kill-after-webhooks", static_cast<std::uint64_t>(d)) < 0.3) {
+            kill_now();  // acknowledged deliveries may still be in the pipeline
+        }
+        ok = run_day(day_start);
+        sms_->flush_status_callbacks();
+        deliver_mail_events(hook);
+    }
+    // Calm: no faults, no kills; two days for retries, backoffs and polls to finish.
+    kills_armed_ = false;
+    for (auto& p : plans_) {
+        p->set_enabled(false);
+    }
+    for (int d = days_ + 1; d <= days_ + 2 && ok; ++d) {
+        const auto day_start = start + std::chrono::days(d - 1);
+        clock_->set(day_start);
+        ensure_up();
+        deliver_qbo(hook);
+        ok = run_day(day_start);
+        sms_->flush_status_callbacks();
+        deliver_mail_events(hook);
+    }
+    for (const auto& p : plans_) {
+        out.faults += p->injected_count();
+        for (const auto& [k, n] : p->counts()) {
+            out.by_kind[k] += n;
+        }
+    }
+    out.kills = kills_.load();
+    if (!ok) {
+        out.violation = chaos_violation{
+            "ready_at_end", "the daemon's clock could not be moved (see " + log_path() + ")"};
+    } else {
+        out.violation = check_invariants(collect());
+    }
+    stop_daemon();
+    smtp.stop();
+    for (auto& s : servers_) {
+        s->stop();
+    }
+    return out;
+}
+
+}  // namespace
+
+int run_chaos(const chaos_options& options, std::ostream& out, std::ostream& err) {
+    std::error_code ec;
+    const auto exe = fs::read_symlink("/proc/self/exe", ec);
+    if (ec) {
+        err << "billsync sandbox --chaos: cannot find the billsync binary: " << ec.message()
+            << "\n";
+        return 70;
+    }
+    const fs::path dir = fs::absolute(options.dir);
+    fs::create_directories(dir, ec);
+    std::uint64_t faults = 0;
+    std::uint64_t kills = 0;
+    std::uint64_t violations = 0;
+    const auto began = std::chrono::steady_clock::now();
+    for (int k = 0; k < options.runs; ++k) {
+        const auto seed = options.seed + static_cast<std::uint64_t>(k);
+        const auto run_dir = dir / fmt::format("seed-{}", seed);
+        chaos_run run(seed, options.days, run_dir, exe);
+        const auto o = run.run();
+        if (!o.error.empty()) {
+            err << fmt::format("billsync sandbox --chaos: seed {}: {}\n", seed, o.error);
+            return 70;
+        }
+        faults += o.faults;
+        kills += o.kills;
+        std::string kinds;
+        for (const auto& [kind, n] : o.by_kind) {
+            kinds += fmt::format("{}{} {}", kinds.empty() ? "" : ", ", kind, n);
+        }
+        out << fmt::format("seed {}: {} faults ({}), {} kills: ", seed, o.faults, kinds, o.kills);
+        if (o.violation) {
+            ++violations;
+            out << fmt::format(
+                "FAIL {}: {}\n  replay: billsync sandbox --chaos --seed {} --days {} "
+                "--dir {}\n",
+                o.violation->invariant,
+                o.violation->detail,
+                seed,
+                options.days,
+                dir.string());
+        } else {
+            out << "PASS\n";
+            if (!options.keep) {
+                fs::remove_all(run_dir, ec);
+            }
+        }
+        out.flush();
+    }
+    const auto minutes =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count() / 60.0;
+    const double per_minute = minutes > 0 ? options.runs / minutes : 0.0;
+    out << json{{"bench", "chaos"},
+                {"runs", options.runs},
+                {"faults", faults},
+                {"kills", kills},
+                {"violations", violations},
+                {"runs_per_minute", std::round(per_minute * 100) / 100}}
+               .dump()
+        << "\n";
+    return violations == 0 ? 0 : 1;
+}
+
+}  // namespace billsync::daemon

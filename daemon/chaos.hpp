@@ -1,0 +1,24 @@
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+
+namespace billsync::daemon {
+
+struct chaos_options {
+    std::string dir = "build/chaos";  // one sub-directory per run (config, data, daemon.log)
+    std::uint64_t seed = 1;           // run k uses seed + k
+    int runs = 1;
+    int days = 10;      // simulated days per run (then two calm days to settle)
+    bool keep = false;  // keep the run directories of passing runs too
+};
+
+// `billsync sandbox --chaos` (docs/chaos.md): runs the sandbox firm against faulty simulators on a
+// simulated clock, flat out, SIGKILLs and restarts the daemon (a child process running
+// `billsync run`) at seeded moments, and checks the invariants (daemon/chaos_invariants.hpp) at
+// the end of each run. Prints one line per run and, last, one JSON object. Returns 0 when every
+// run passed, 1 when one violated an invariant, 70 when the runner itself could not work.
+int run_chaos(const chaos_options& options, std::ostream& out, std::ostream& err);
+
+}  // namespace billsync::daemon

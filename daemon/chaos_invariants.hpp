@@ -1,0 +1,81 @@
+#pragma once
+
+// The invariants of a chaos run (docs/chaos.md), stated in one place and checked against what the
+// simulators recorded (and, where the simulators cannot know, what the daemon shows) at the end of
+// a run. The runner (daemon/chaos.cpp) fills a chaos_record; check_invariants() answers the first
+// invariant it violates, in the order of `invariant_names()`.
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "util/clock.hpp"
+
+namespace billsync::daemon {
+
+// One client-facing message as the vendor received it.
+struct chaos_message {
+    std::string channel;      // "email" or "sms"
+    std::string to;           // address or number
+    std::string delivery_id;  // billsync's delivery id (custom arg / status callback)
+    std::string subject;      // email subject or SMS body
+    util::instant at{};       // business time when the vendor received it
+};
+
+// One invoice of the ledger at the end of the run.
+struct chaos_invoice {
+    std::string id;  // the daemon's invoice id ("<connector>:<vendor id>")
+    std::int64_t balance_minor = 0;
+    std::string email;   // the client's address
+    std::string mobile;  // the client's number ("" when none)
+};
+
+// One invoice as the daemon's follow-up view shows it (GET /followups).
+struct chaos_sequence {
+    std::string invoice;
+    std::int64_t balance_minor = 0;
+};
+
+struct chaos_record {
+    std::string time_zone;                          // the firm's
+    int window_start_minute = 9 * 60;               // [followup.window]
+    int window_end_minute = 17 * 60;                // exclusive
+    std::set<unsigned> window_days{1, 2, 3, 4, 5};  // weekday c_encoding (0 = Sunday)
+
+    std::vector<chaos_message> messages;           // every message the vendors accepted
+    std::vector<chaos_message> attempts;           // every send the vendors saw (incl. refused)
+    std::set<std::string> clients;                 // the firm's clients' addresses and numbers
+    std::vector<chaos_invoice> invoices;           // the ledger's invoices
+    std::vector<chaos_sequence> active_sequences;  // the daemon's open follow-ups
+    // Clients (email, number) paid in full by the run, and when (business time).
+    std::map<std::string, util::instant> paid_in_full;  // address/number -> when
+    // Created at vendors by billsync: a key per object (invoice draft id, task title, ...).
+    std::map<std::string, std::uint64_t> created_objects;  // key -> how many exist
+    std::set<std::string> created_expected;                // keys the daemon says it created
+    std::vector<std::string> secrets;                      // values no log may hold
+    std::vector<std::string> log_paths;                    // every log of the run
+    bool ready_at_end = false;
+    std::map<std::string, std::uint64_t> dead_letters;  // connector -> count
+    std::set<std::string> permanent_fault_vendors;      // vendors given a permanent fault
+    // Subjects/bodies that are acknowledgements (sent because of a payment) and so may follow it.
+    std::vector<std::string> acknowledgement_markers;
+};
+
+struct chaos_violation {
+    std::string invariant;  // one of invariant_names()
+    std::string detail;
+};
+
+std::vector<std::string_view> invariant_names();
+// Allowed lag between a payment in full and the last touch that may still go out (the webhook
+// may be lost: the poll finds it).
+inline constexpr std::chrono::hours payment_grace{6};
+
+std::optional<chaos_violation> check_invariants(const chaos_record& r);
+
+}  // namespace billsync::daemon
