@@ -34,7 +34,6 @@
 #include "daemon/pipeline.hpp"
 #include "daemon/platform/platform.hpp"
 #include "daemon/report.hpp"
-#include "workflows/weekly_report/report.hpp"
 #include "daemon/status.hpp"
 #include "daemon/tools.hpp"
 #include "daemon/workflows/builtin.hpp"
@@ -57,6 +56,7 @@
 #include "util/metrics.hpp"
 #include "util/redact.hpp"
 #include "util/version.hpp"
+#include "workflows/weekly_report/report.hpp"
 
 namespace billsync::daemon {
 
