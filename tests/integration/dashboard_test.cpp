@@ -447,7 +447,8 @@ TEST_F(dashboard_browser, chromium_shows_the_figures_of_a_running_daemon_on_a_pa
                                "Acme Dental",
                                "$500.00",
                                "$1,234.56",
-                               "The weekly figures are not available.",
+                               "Week 2026-W01 (2025-12-29 to 2026-01-04)",
+                               "id=\"aging-chart\"",
                                "Dead letters: <strong>0</strong>",
                                "<strong id=\"identities-waiting\">0</strong>",
                                "2026-01-06T15:00:00Z"}) {
