@@ -484,8 +484,12 @@ struct app::impl : status_source {
         life->ready();
     }
 
+    // The signals are caught from run()'s start (the set is made there, before "Started" is
+    // logged): one that arrives before this loop first waits is queued, not fatal.
+    std::optional<net::signal_set> signal_set_;
+
     net::awaitable<void> signal_loop() {
-        net::signal_set signals(ioc, SIGTERM, SIGINT, SIGHUP);
+        auto& signals = *signal_set_;
         for (;;) {
             auto [ec, signo] = co_await signals.async_wait(as_tuple_awaitable);
             if (ec) {
@@ -1172,6 +1176,7 @@ struct app::impl : status_source {
         work_guard.emplace(work_ioc.get_executor());
         work_thread = std::thread([this] { work_ioc.run(); });
         pipe->start();
+        signal_set_.emplace(ioc, SIGTERM, SIGINT, SIGHUP);
         net::co_spawn(ioc, signal_loop(), net::detached);
         if (auto interval = life->watchdog_interval()) {
             net::co_spawn(ioc, watchdog_loop(*interval), net::detached);

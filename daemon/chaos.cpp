@@ -21,6 +21,7 @@
 #include <set>
 #include <thread>
 
+#include "daemon/access.hpp"
 #include "daemon/chaos_invariants.hpp"
 #include "daemon/sandbox.hpp"
 #include "daemon/sandbox_firm.hpp"
@@ -246,15 +247,17 @@ private:
             if (!ensure_up()) {
                 break;
             }
-            r = http::fetch("127.0.0.1",
-                            status_port_,
-                            method,
-                            target,
-                            body.empty()
-                                ? std::vector<http::header>{}
-                                : std::vector<http::header>{{"Content-Type", "application/json"}},
-                            body,
-                            180s);
+            // Changes need the daemon's status token, also on loopback (it writes it at start).
+            std::vector<http::header> headers;
+            if (method == "POST") {
+                std::string error;
+                const auto token = read_status_token(dir_ / "data", error);
+                headers.push_back({"Content-Type", "application/json"});
+                if (!token.empty()) {
+                    headers.push_back({"Authorization", "Bearer " + token});
+                }
+            }
+            r = http::fetch("127.0.0.1", status_port_, method, target, headers, body, 180s);
             if (r.status != 0) {
                 return r;
             }
