@@ -22,6 +22,7 @@ for path in /etc/billsync /var/lib/billsync; do
         exit 1
     fi
 done
+scripts/install-deps.sh --package
 user_existed=0
 getent passwd billsync >/dev/null && user_existed=1
 

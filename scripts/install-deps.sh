@@ -16,8 +16,11 @@ for option in "$@"; do
     --clang) packages+=(clang-19 libclang-rt-19-dev clang-format-19) ;;
     # The Windows cross compiler (scripts/ci-windows.sh): the platform layer and its test.
     --mingw) packages+=(g++-mingw-w64-x86-64-posix) ;;
+    # The .deb check (scripts/ci-package.sh): the package depends on systemd; the check reads the
+    # man page, makes test credentials with openssl and verifies the units with systemd-analyze.
+    --package) packages+=(systemd man-db openssl dpkg-dev) ;;
     *)
-        echo "usage: $0 [--clang] [--mingw]" >&2
+        echo "usage: $0 [--clang] [--mingw] [--package]" >&2
         exit 64
         ;;
     esac
