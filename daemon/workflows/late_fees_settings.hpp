@@ -11,7 +11,7 @@
 //   auto_approve = false             # false: a coordinator approves each fee
 //   opt_out_tag = "no-late-fee"
 //   opt_out_clients = ["client:acme"]
-//   item = "19"                      # the fee line's item (QBO) / account_code (Xero), tax_code
+//   item = "19"                      # the fee line's item / account_code, and tax_code
 //   terms_days = 15
 //   run_hour = 6
 //   time_zone = "America/Chicago"    # default: [daemon] time_zone

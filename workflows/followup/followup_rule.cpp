@@ -15,6 +15,7 @@
 #include "workflows/action_key.hpp"
 #include "workflows/followup/plans.hpp"
 #include "workflows/followup/views.hpp"
+#include "workflows/rows.hpp"
 #include "workflows/send_window.hpp"
 
 namespace billsync::workflows::followup {
@@ -238,22 +239,11 @@ followup_invoice adapt(const mappings::invoice& inv,
                      s.payment_plans.contains(inv.client_id);
     f.autopay = s.autopay_clients.contains(inv.client_id);
     if (client != nullptr && !s.autopay_tag.empty()) {
-        // Tags as the ledger mappings normalise them: lower case, and Xero's contact groups also
-        // without spaces, '-' and '_'.
-        const auto squash = [](std::string_view t) {
-            std::string out;
-            for (const char c : t) {
-                if (c != ' ' && c != '-' && c != '_') {
-                    out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-                }
-            }
-            return out;
-        };
-        const auto wanted = squash(s.autopay_tag);
         f.autopay =
-            f.autopay || std::any_of(client->tags.begin(),
-                                     client->tags.end(),
-                                     [&](const std::string& tag) { return squash(tag) == wanted; });
+            f.autopay ||
+            std::any_of(client->tags.begin(), client->tags.end(), [&](const std::string& tag) {
+                return same_tag(tag, s.autopay_tag);
+            });
     }
     return f;
 }

@@ -2,7 +2,6 @@
 
 #include <date/tz.h>
 #include <fmt/format.h>
-#include <openssl/sha.h>
 
 #include <algorithm>
 #include <atomic>
@@ -19,6 +18,7 @@
 #include "util/metrics.hpp"
 #include "workflows/action_key.hpp"
 #include "workflows/invoicing/pricing.hpp"
+#include "workflows/rows.hpp"
 
 namespace billsync::workflows::invoicing {
 
@@ -62,75 +62,11 @@ std::string lower(std::string_view s) {
     return out;
 }
 
-std::string text_of(const json& j, std::string_view key) {
-    if (!j.is_object()) {
-        return {};
-    }
-    auto it = j.find(key);
-    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-std::int64_t int_of(const json& j, std::string_view key) {
-    if (!j.is_object()) {
-        return 0;
-    }
-    auto it = j.find(key);
-    return it != j.end() && it->is_number_integer() ? it->get<std::int64_t>() : 0;
-}
-
 // "d-" and 10 hex digits of SHA-256 of the bill key: short enough to type, stable across replays.
-std::string draft_id_for(std::string_view bill_key) {
-    unsigned char md[SHA256_DIGEST_LENGTH];
-    SHA256(reinterpret_cast<const unsigned char*>(bill_key.data()), bill_key.size(), md);
-    std::string out = "d-";
-    for (int i = 0; i < 5; ++i) {
-        out += fmt::format("{:02x}", md[i]);
-    }
-    return out;
-}
-
-state::result<std::optional<json>> read_row(const state::store& s,
-                                            state::batch* b,
-                                            std::string_view type,
-                                            std::string_view id) {
-    auto r = b != nullptr ? state::get_entity(s, *b, type, id) : state::get_entity(s, type, id);
-    if (!r.ok()) {
-        return state::result<std::optional<json>>::failure(r.st);
-    }
-    if (!r.value) {
-        return {state::status::success(), std::nullopt};
-    }
-    auto j = json::parse(*r.value, nullptr, false);
-    if (!j.is_object()) {
-        return {state::status::success(), std::nullopt};
-    }
-    return {state::status::success(), std::move(j)};
-}
+std::string draft_id_for(std::string_view bill_key) { return short_id("d-", bill_key); }
 
 void audit(context& ctx, std::string_view decision, json extra) {
-    json line{{"rule", rule_name}, {"decision", decision}};
-    if (extra.is_object()) {
-        line.update(extra);
-    }
-    ctx.audit.append(ctx.b, ctx.now, line.dump());
-}
-
-const date::time_zone* zone_of(const std::string& name) {
-    try {
-        return name.empty() ? date::locate_zone("UTC") : date::locate_zone(name);
-    } catch (const std::exception&) {
-        return date::locate_zone("UTC");
-    }
-}
-
-date::local_days local_day(const date::time_zone* tz, util::instant t) {
-    return date::floor<date::days>(tz->to_local(date::floor<std::chrono::seconds>(t)));
-}
-
-util::instant at_local(const date::time_zone* tz, date::local_days day, int hour) {
-    const auto local = date::local_seconds(day) + std::chrono::hours(hour);
-    return std::chrono::time_point_cast<util::instant::duration>(
-        tz->to_sys(local, date::choose::earliest));
+    workflows::audit(ctx, rule_name, decision, std::move(extra));
 }
 
 std::string civil(date::local_days d) {
@@ -1700,17 +1636,15 @@ json with_result(json d, const state::store& s) {
     if (key.empty()) {
         return d;
     }
-    auto v = s.get(state::cf::outbox, "a/" + key);
-    state::action a;
-    if (v.ok() && v.value && state::decode_action(*v.value, a)) {
-        d["ledger_action"] = json{{"state", state::to_string(a.state)},
-                                  {"attempts", a.attempts},
-                                  {"result", a.result},
-                                  {"last_error", a.last_error}};
-        if (a.state == state::action_state::done) {
+    if (const auto a = queued_action(s, key)) {
+        d["ledger_action"] = json{{"state", state::to_string(a->state)},
+                                  {"attempts", a->attempts},
+                                  {"result", a->result},
+                                  {"last_error", a->last_error}};
+        if (a->state == state::action_state::done) {
             d["state"] = "created";
-            d["invoice"] = a.result;
-        } else if (a.state == state::action_state::dead) {
+            d["invoice"] = a->result;
+        } else if (a->state == state::action_state::dead) {
             d["state"] = "failed";
         }
     }

@@ -2,7 +2,6 @@
 
 #include <date/tz.h>
 #include <fmt/format.h>
-#include <openssl/sha.h>
 
 #include <algorithm>
 #include <ostream>
@@ -14,6 +13,7 @@
 #include "workflows/action_key.hpp"
 #include "workflows/followup/planner.hpp"
 #include "workflows/late_fees/fee.hpp"
+#include "workflows/rows.hpp"
 
 namespace billsync::workflows::late_fees {
 
@@ -24,44 +24,9 @@ constexpr std::string_view rule_name = "late_fees";
 constexpr std::string_view timer_prefix = "late_fees/";
 constexpr std::string_view row_type = "late_fee";
 
-std::string text_of(const json& j, std::string_view key) {
-    if (!j.is_object()) {
-        return {};
-    }
-    auto it = j.find(key);
-    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-std::int64_t int_of(const json& j, std::string_view key) {
-    if (!j.is_object()) {
-        return 0;
-    }
-    auto it = j.find(key);
-    return it != j.end() && it->is_number_integer() ? it->get<std::int64_t>() : 0;
-}
-
-// Tags as the ledger mappings normalise them: lower case, and some ledgers' contact groups also
-// without spaces, '-' and '_'.
-std::string squash(std::string_view t) {
-    std::string out;
-    for (const char c : t) {
-        if (c != ' ' && c != '-' && c != '_') {
-            out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-        }
-    }
-    return out;
-}
-
 // "f-" and 10 hex digits of SHA-256 of invoice/period: short to type, stable across replays.
 std::string fee_id_for(std::string_view invoice, std::uint32_t period) {
-    const auto text = fmt::format("{}/{}", invoice, period);
-    unsigned char md[SHA256_DIGEST_LENGTH];
-    SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), md);
-    std::string out = "f-";
-    for (int i = 0; i < 5; ++i) {
-        out += fmt::format("{:02x}", md[i]);
-    }
-    return out;
+    return short_id("f-", fmt::format("{}/{}", invoice, period));
 }
 
 date::year_month_day to_date(const mappings::civil_date& d) {
@@ -82,52 +47,16 @@ std::optional<date::year_month_day> parse_day(std::string_view text) {
     return to_date(*d);
 }
 
-const date::time_zone* zone_of(const std::string& name) {
-    try {
-        return name.empty() ? date::locate_zone("UTC") : date::locate_zone(name);
-    } catch (const std::exception&) {
-        return date::locate_zone("UTC");
-    }
-}
-
 date::year_month_day local_today(const date::time_zone* tz, util::instant t) {
-    return date::year_month_day{
-        date::sys_days(date::floor<date::days>(tz->to_local(date::floor<std::chrono::seconds>(t)))
-                           .time_since_epoch())};
+    return date::year_month_day{date::sys_days(local_day(tz, t).time_since_epoch())};
 }
 
 util::instant at_local(const date::time_zone* tz, date::year_month_day day, int hour) {
-    const auto local =
-        date::local_seconds(date::local_days(date::sys_days(day).time_since_epoch())) +
-        std::chrono::hours(hour);
-    return std::chrono::time_point_cast<util::instant::duration>(
-        tz->to_sys(local, date::choose::earliest));
-}
-
-state::result<std::optional<json>> read_row(const state::store& s,
-                                            state::batch* b,
-                                            std::string_view type,
-                                            std::string_view id) {
-    auto r = b != nullptr ? state::get_entity(s, *b, type, id) : state::get_entity(s, type, id);
-    if (!r.ok()) {
-        return state::result<std::optional<json>>::failure(r.st);
-    }
-    if (!r.value) {
-        return {state::status::success(), std::nullopt};
-    }
-    auto j = json::parse(*r.value, nullptr, false);
-    if (!j.is_object()) {
-        return {state::status::success(), std::nullopt};
-    }
-    return {state::status::success(), std::move(j)};
+    return workflows::at_local(tz, date::local_days(date::sys_days(day).time_since_epoch()), hour);
 }
 
 void audit(context& ctx, std::string_view decision, json extra) {
-    json line{{"rule", rule_name}, {"decision", decision}};
-    if (extra.is_object()) {
-        line.update(extra);
-    }
-    ctx.audit.append(ctx.b, ctx.now, line.dump());
+    workflows::audit(ctx, rule_name, decision, std::move(extra));
 }
 
 // The outcome of the fee's invoice.create, from the outbox.
@@ -136,17 +65,15 @@ json with_result(json period, const state::store& s) {
     if (key.empty()) {
         return period;
     }
-    auto v = s.get(state::cf::outbox, "a/" + key);
-    state::action a;
-    if (v.ok() && v.value && state::decode_action(*v.value, a)) {
-        period["ledger_action"] = json{{"state", state::to_string(a.state)},
-                                       {"attempts", a.attempts},
-                                       {"result", a.result},
-                                       {"last_error", a.last_error}};
-        if (a.state == state::action_state::done && text_of(period, "state") == "approved") {
+    if (const auto a = queued_action(s, key)) {
+        period["ledger_action"] = json{{"state", state::to_string(a->state)},
+                                       {"attempts", a->attempts},
+                                       {"result", a->result},
+                                       {"last_error", a->last_error}};
+        if (a->state == state::action_state::done && text_of(period, "state") == "approved") {
             period["state"] = "created";
-            period["ledger_invoice"] = a.result;
-        } else if (a.state == state::action_state::dead) {
+            period["ledger_invoice"] = a->result;
+        } else if (a->state == state::action_state::dead) {
             period["state"] = "failed";
         }
     }
@@ -228,9 +155,8 @@ struct late_fees_rule::impl {
             return {state::status::success(), "the client is in opt_out_clients"};
         }
         if (l.client) {
-            const auto wanted = squash(s.opt_out_tag);
             for (const auto& t : l.client->tags) {
-                if (!wanted.empty() && squash(t) == wanted) {
+                if (!s.opt_out_tag.empty() && same_tag(t, s.opt_out_tag)) {
                     return {state::status::success(), "the client is tagged " + s.opt_out_tag};
                 }
             }

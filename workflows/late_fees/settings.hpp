@@ -28,8 +28,8 @@ struct settings {
     bool auto_approve = false;              // false: a coordinator approves each fee
     std::string opt_out_tag = "no-late-fee";
     std::set<std::string, std::less<>> opt_out_clients;
-    std::string item;          // the ledger item (QBO) of the fee line; empty: the ledger's default
-    std::string account_code;  // the account code (Xero) of the fee line
+    std::string item;  // the fee line's item, where the ledger bills by item; empty: default
+    std::string account_code;  // the fee line's account code, where the ledger books by account
     std::string tax_code;
     std::int32_t terms_days = 0;  // the fee invoice is due this many days after it is issued
     std::int32_t run_hour = 6;    // local hour at which a period's fee is assessed
