@@ -10,6 +10,8 @@
 #include <string>
 #include <string_view>
 
+#include "util/html.hpp"
+
 namespace billsync::daemon {
 
 struct dashboard_input {
@@ -27,7 +29,6 @@ struct dashboard_input {
 // The whole page. Every text taken from the inputs is HTML-escaped.
 std::string render_dashboard(const dashboard_input& in);
 
-// & < > " ' become character references; everything else passes unchanged.
-std::string html_escape(std::string_view text);
+using util::html_escape;
 
 }  // namespace billsync::daemon

@@ -15,6 +15,7 @@
 #include "state/dead_letters.hpp"
 #include "state/keys.hpp"
 #include "state/tables.hpp"
+#include "util/html.hpp"
 
 namespace billsync::workflows::weekly_report {
 
@@ -23,6 +24,7 @@ namespace {
 using json = nlohmann::json;
 using date::days;
 using date::local_days;
+using util::html_escape;
 
 // ---- calendar ------------------------------------------------------------------------------
 
@@ -1133,33 +1135,6 @@ std::string opt_text(const json& v, std::string_view unit) {
 
 std::string signed_money(std::int64_t m, std::string_view cur) {
     return (m > 0 ? "+" : "") + money_text(m, cur);
-}
-
-std::string html_escape(std::string_view in) {
-    std::string out;
-    out.reserve(in.size());
-    for (char c : in) {
-        switch (c) {
-            case '&':
-                out += "&amp;";
-                break;
-            case '<':
-                out += "&lt;";
-                break;
-            case '>':
-                out += "&gt;";
-                break;
-            case '"':
-                out += "&quot;";
-                break;
-            case '\'':
-                out += "&#39;";
-                break;
-            default:
-                out.push_back(c);
-        }
-    }
-    return out;
 }
 
 constexpr std::array<std::string_view, 6> bucket_labels{
