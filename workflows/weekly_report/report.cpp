@@ -1137,6 +1137,15 @@ std::string signed_money(std::int64_t m, std::string_view cur) {
     return (m > 0 ? "+" : "") + money_text(m, cur);
 }
 
+// One aging cell, "1,234.56 (3)", or for the change row "+120.00 (+1)"; the text and HTML tables
+// both show it.
+std::string bucket_cell(const json& b, std::string_view k, std::string_view cur, bool change) {
+    const auto a = int_at(b, k, "amount_minor");
+    const auto n = int_at(b, k, "count");
+    return change ? fmt::format("{} ({:+})", signed_money(a, cur), n)
+                  : fmt::format("{} ({})", money_text(a, cur), n);
+}
+
 constexpr std::array<std::string_view, 6> bucket_labels{
     "Current", "1-30", "31-60", "61-90", "90+", "Open"};
 constexpr std::array<std::string_view, 6> bucket_keys{
@@ -1164,11 +1173,7 @@ std::string render_text(const json& r) {
     const auto row = [&](std::string_view label, const json& b, bool change) {
         std::string line = fmt::format("{:<28}", std::string(label.substr(0, 27)));
         for (auto k : bucket_keys) {
-            const auto a = int_at(b, k, "amount_minor");
-            const auto n = int_at(b, k, "count");
-            line += fmt::format("{:>16}",
-                                change ? fmt::format("{} ({:+})", signed_money(a, cur), n)
-                                       : fmt::format("{} ({})", money_text(a, cur), n));
+            line += fmt::format("{:>16}", bucket_cell(b, k, cur, change));
         }
         return line + "\n";
     };
@@ -1287,12 +1292,7 @@ std::string render_html(const json& r) {
     const auto row = [&](std::string_view label, const json& b, bool change) {
         std::string line = "<tr><td>" + e(label) + "</td>";
         for (auto k : bucket_keys) {
-            const auto a = int_at(b, k, "amount_minor");
-            const auto n = int_at(b, k, "count");
-            line += "<td>" +
-                    (change ? fmt::format("{} ({:+})", signed_money(a, cur), n)
-                            : fmt::format("{} ({})", money_text(a, cur), n)) +
-                    "</td>";
+            line += "<td>" + bucket_cell(b, k, cur, change) + "</td>";
         }
         return line + "</tr>\n";
     };
