@@ -16,49 +16,62 @@
 
 namespace billsync::packaging::testing {
 
+struct yaml_entry;
+
 struct yaml_node {
     enum class kind { scalar, map, seq } type = kind::scalar;
-    std::string value;                                   // scalar
-    std::vector<std::pair<std::string, yaml_node>> map;  // in document order
+    std::string value;            // scalar
+    std::vector<yaml_entry> map;  // in document order
     std::vector<yaml_node> seq;
 
-    const yaml_node& at(const std::string& key) const {
-        if (type != kind::map) {
-            throw std::runtime_error("not a mapping, looking up '" + key + "'");
-        }
-        for (const auto& [k, v] : map) {
-            if (k == key) {
-                return v;
-            }
-        }
-        throw std::runtime_error("no key '" + key + "'");
+    const yaml_node& at(const std::string& key) const;
+    bool has(const std::string& key) const;
+    // Follows "a.b.c" through mappings.
+    const yaml_node& path(const std::string& dotted) const;
+};
+
+// One key of a mapping. A named struct rather than std::pair: a pair of an incomplete yaml_node
+// cannot be checked for default constructibility while yaml_node is being defined (clang).
+struct yaml_entry {
+    std::string key;
+    yaml_node value;
+};
+
+inline const yaml_node& yaml_node::at(const std::string& key) const {
+    if (type != kind::map) {
+        throw std::runtime_error("not a mapping, looking up '" + key + "'");
     }
-    bool has(const std::string& key) const {
-        if (type != kind::map) {
-            return false;
+    for (const auto& [k, v] : map) {
+        if (k == key) {
+            return v;
         }
-        for (const auto& [k, v] : map) {
-            if (k == key) {
-                return true;
-            }
-        }
+    }
+    throw std::runtime_error("no key '" + key + "'");
+}
+inline bool yaml_node::has(const std::string& key) const {
+    if (type != kind::map) {
         return false;
     }
-    // Follows "a.b.c" through mappings.
-    const yaml_node& path(const std::string& dotted) const {
-        const yaml_node* n = this;
-        std::size_t start = 0;
-        while (start <= dotted.size()) {
-            const auto dot = dotted.find('.', start);
-            n = &n->at(dotted.substr(start, dot - start));
-            if (dot == std::string::npos) {
-                break;
-            }
-            start = dot + 1;
+    for (const auto& [k, v] : map) {
+        if (k == key) {
+            return true;
         }
-        return *n;
     }
-};
+    return false;
+}
+inline const yaml_node& yaml_node::path(const std::string& dotted) const {
+    const yaml_node* n = this;
+    std::size_t start = 0;
+    while (start <= dotted.size()) {
+        const auto dot = dotted.find('.', start);
+        n = &n->at(dotted.substr(start, dot - start));
+        if (dot == std::string::npos) {
+            break;
+        }
+        start = dot + 1;
+    }
+    return *n;
+}
 
 class yaml_subset_parser {
 public:
@@ -292,16 +305,16 @@ private:
             const auto number = l.number;
             ++i;
             if (value == "|") {
-                n.map.emplace_back(kv.key, literal(i, indent, number));
+                n.map.push_back(yaml_entry{kv.key, literal(i, indent, number)});
             } else if (!value.empty()) {
-                n.map.emplace_back(kv.key, scalar_or_flow(value, number));
+                n.map.push_back(yaml_entry{kv.key, scalar_or_flow(value, number)});
             } else {
                 i = next_content(i);
                 if (at_document_end(i) || lines_[i].indent < indent ||
                     (lines_[i].indent == indent && !lines_[i].text.starts_with("- "))) {
                     fail(number, "key '" + kv.key + "' has no value");
                 }
-                n.map.emplace_back(kv.key, block(i, lines_[i].indent));
+                n.map.push_back(yaml_entry{kv.key, block(i, lines_[i].indent)});
             }
             i = next_content(i);
         }
