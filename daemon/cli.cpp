@@ -18,6 +18,7 @@
 #include "daemon/report.hpp"
 #include "daemon/sandbox.hpp"
 #include "daemon/tools.hpp"
+#include "daemon/workflows/builtin.hpp"
 #include "daemon/workflows/operator.hpp"
 #include "http/client.hpp"
 #include "util/redact.hpp"
@@ -42,6 +43,9 @@ int cmd_validate(const std::string& file, bool no_environment) {
         if (cfg) {
             config::check_environment(cfg->daemon(), diags);
         }
+    }
+    if (cfg) {
+        check_rules(*cfg, diags);
     }
     std::cerr << diags.render();
     if (diags.has_errors()) {

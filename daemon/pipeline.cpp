@@ -93,7 +93,11 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
     std::map<std::string, util::instant, std::less<>> not_before;  // per connector, after failure
     std::map<std::string, std::uint32_t, std::less<>>
         resolve_failures;  // consecutive, per connector
+    // When unknown outcomes were last asked about, in real time and on the daemon's clock: a
+    // simulated clock moved ahead (the sandbox, tests) is as good a reason to ask again as real
+    // time passing, or an undecided send would wait for a real minute however far time moved.
     std::chrono::steady_clock::time_point last_reconcile{};
+    util::instant last_reconcile_at{};
     std::mt19937_64 rng{std::random_device{}()};
     std::function<void()> on_stopped;
 
@@ -886,6 +890,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                 ++unknown[a.connector];
             }
             last_reconcile = {};
+            last_reconcile_at = {};
             co_return;
         }
         record_outcome(a, std::move(outcome));
@@ -934,10 +939,13 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
     // Actions whose outcome is unknown (in flight when the process stopped, or their perform
     // threw): each connector's lane asks its vendor what happened.
     bool start_reconciles(bool force) {
-        if (!force && std::chrono::steady_clock::now() - last_reconcile <= opt.reconcile_every) {
+        const auto business_now = d.clock.now();
+        if (!force && std::chrono::steady_clock::now() - last_reconcile <= opt.reconcile_every &&
+            business_now - last_reconcile_at <= opt.reconcile_every) {
             return false;
         }
         last_reconcile = std::chrono::steady_clock::now();
+        last_reconcile_at = business_now;
         bool any = false;
         {
             std::lock_guard lock(depth_mutex);

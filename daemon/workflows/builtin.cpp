@@ -86,4 +86,19 @@ built_rules make_rules(const app_config& cfg, const workflows::rule_deps& deps) 
     return out;
 }
 
+void check_rules(const app_config& cfg, config::diagnostics& diags) {
+    const auto built = make_rules(cfg, rule_deps_for(cfg, enabled_connectors(cfg), nullptr));
+    for (const auto& [name, error] : built.failed) {
+        config::source_pos where{cfg.loaded.file.string()};
+        for (const auto& f : builtin_rules()) {
+            if (f.name == name && !f.section.empty() && cfg.loaded.document) {
+                config::diagnostics unused;
+                config::reader root(cfg.loaded.document, cfg.loaded.file.string(), unused);
+                where = root.sub(f.section).position();
+            }
+        }
+        diags.error(where, "workflow '" + name + "' cannot run: " + error);
+    }
+}
+
 }  // namespace billsync::daemon

@@ -77,4 +77,10 @@ struct built_rules {
 };
 built_rules make_rules(const app_config& cfg, const workflows::rule_deps& deps);
 
+// Builds every workflow of a loaded configuration with all its enabled connectors available and
+// reports each one that cannot run as an error at its settings table ("[report] has recipients
+// in 'to' but no email connector is enabled"), so `billsync validate` finds what the daemon would
+// only log at start-up. Nothing is contacted or stored.
+void check_rules(const app_config& cfg, config::diagnostics& diags);
+
 }  // namespace billsync::daemon

@@ -183,6 +183,40 @@ TEST(daemon, validate_no_environment_checks_the_production_sample_without_its_se
         << full.output();
 }
 
+// A workflow that the daemon could not build (here: a weekly report with recipients and no email
+// connector) is an error of `validate`, at its table, not only an ERROR in the daemon's log.
+TEST(daemon, validate_reports_a_workflow_that_cannot_run_at_its_table) {
+    testing::temp_dir dir;
+    const auto config = dir / "report.toml";
+    testing::write_file(config,
+                        "[daemon]\n"
+                        "data_dir = \"data\"\n"
+                        "time_zone = \"America/New_York\"\n"
+                        "\n"
+                        "[report]\n"
+                        "to = [\"partner@firm.example\"]\n");
+    testing::daemon_process v(
+        {testing::billsync_binary(), "validate", "--no-environment", "--config", config.string()});
+    EXPECT_EQ(v.wait_exit(), 78);
+    const auto out = v.output();
+    EXPECT_NE(out.find(config.string() +
+                       ":5:1: error: workflow 'weekly_report' cannot run: [report] has recipients "
+                       "in 'to' but no email connector is enabled"),
+              std::string::npos)
+        << out;
+    // Without recipients the same file is fine: snapshots are kept, nothing is emailed.
+    testing::write_file(config,
+                        "[daemon]\n"
+                        "data_dir = \"data\"\n"
+                        "time_zone = \"America/New_York\"\n"
+                        "\n"
+                        "[report]\n"
+                        "enabled = true\n");
+    testing::daemon_process ok(
+        {testing::billsync_binary(), "validate", "--no-environment", "--config", config.string()});
+    EXPECT_EQ(ok.wait_exit(), 0) << ok.output();
+}
+
 // Under journald the daemon's log goes through the platform layer's system log: one
 // sd-daemon priority-prefixed line per message, secrets redacted as everywhere.
 TEST(daemon, under_journald_logs_priority_prefixed_lines) {

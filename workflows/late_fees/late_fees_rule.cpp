@@ -22,6 +22,8 @@ namespace {
 using json = nlohmann::json;
 constexpr std::string_view rule_name = "late_fees";
 constexpr std::string_view timer_prefix = "late_fees/";
+// The start of the line billsync writes on a fee invoice; an invoice of such lines is a fee.
+constexpr std::string_view fee_line_prefix = "Late fee on invoice ";
 constexpr std::string_view row_type = "late_fee";
 
 // "f-" and 10 hex digits of SHA-256 of invoice/period: short to type, stable across replays.
@@ -120,6 +122,25 @@ struct late_fees_rule::impl {
         return {state::status::success(), std::move(l)};
     }
 
+    // A late-fee invoice: one billsync created (every line is its "Late fee on invoice …" line),
+    // or, with a fee `item` configured, one whose every line bills that item (a fee the
+    // coordinator raised by hand). Fees are never charged on fees.
+    bool is_fee_invoice(const mappings::invoice& inv) const {
+        bool any = false;
+        for (const auto& l : inv.lines) {
+            if (l.kind == mappings::line_kind::description) {
+                continue;
+            }
+            const bool ours = l.description.starts_with(fee_line_prefix);
+            const bool fee_item = !s.item.empty() && l.item_ref == s.item;
+            if (!ours && !fee_item) {
+                return false;
+            }
+            any = true;
+        }
+        return any;
+    }
+
     // Whether this invoice can still be charged at all (nullopt), or why not.
     std::optional<std::string> closed(const mappings::invoice& inv) const {
         if (inv.deleted) {
@@ -139,6 +160,9 @@ struct late_fees_rule::impl {
         }
         if (inv.currency != s.currency) {
             return "the invoice is in " + inv.currency + ", the policy in " + s.currency;
+        }
+        if (is_fee_invoice(inv)) {
+            return "the invoice is itself a late fee (no fee is charged on a fee)";
         }
         if (!r.invoices_from_.empty() && !inv.source.system.empty() &&
             inv.source.system != r.invoices_from_) {
@@ -266,7 +290,8 @@ struct late_fees_rule::impl {
         const auto due = date::year_month_day{date::sys_days(today) + date::days(s.terms_days)};
         const auto action = text_of(period, "action");
         json line{{"description",
-                   fmt::format("Late fee on invoice {}, period {} from {}",
+                   fmt::format("{}{}, period {} from {}",
+                               fee_line_prefix,
                                text_of(row, "number"),
                                int_of(period, "period"),
                                text_of(period, "starts"))},

@@ -75,12 +75,19 @@ public:
         co_return connectors::action_outcome{};
     }
     net::awaitable<connectors::reconcile_outcome> reconcile(state::action) override {
+        ++reconciles;
         connectors::reconcile_outcome out;
-        out.k = connectors::reconcile_outcome::kind::absent;
+        out.k = undecided_left.load() > 0 ? connectors::reconcile_outcome::kind::undecided
+                                          : connectors::reconcile_outcome::kind::absent;
+        if (undecided_left.load() > 0) {
+            --undecided_left;
+        }
         co_return out;
     }
 
     std::atomic<int> performs{0};
+    std::atomic<int> reconciles{0};
+    std::atomic<int> undecided_left{0};  // reconcile() answers "undecided" this many times first
     std::promise<void> block;
     std::atomic<int> running{0};
     std::atomic<int> max_running{0};
@@ -117,7 +124,7 @@ protected:
         pipeline_options o;
         o.max_event_attempts = 2;
         o.action_retry.max_attempts = 2;
-        o.reconcile_every = 0s;
+        o.reconcile_every = reconcile_every_;
         pipe_ = std::make_unique<pipeline>(
             ioc_.get_executor(),
             pipeline_deps{*store_,
@@ -198,6 +205,7 @@ protected:
     std::unique_ptr<state::change_log> changes_;
     std::unique_ptr<state::audit_log> audit_;
     std::optional<state::retention_policy> retention_;  // set before SetUp: prune on a schedule
+    std::chrono::seconds reconcile_every_ = 0s;         // set before SetUp
     std::unique_ptr<state::pruner> pruner_;
     net::io_context ioc_{1};
     std::optional<net::executor_work_guard<net::io_context::executor_type>> guard_{
@@ -240,6 +248,29 @@ TEST_F(pipeline_unit, a_perform_that_throws_is_reconciled_retried_then_dead_lett
     advance(0s);
     EXPECT_EQ(state_of("a-next"), state::action_state::done);
     EXPECT_TRUE(pipe_->alive());
+}
+
+// An undecided outcome (the vendor could not say yet whether a send happened) is asked about
+// again once reconcile_every has passed on the daemon's clock, not only in real time: under a
+// simulated clock (the sandbox, the end-to-end tests) time moves by hours in a moment.
+class pipeline_reconcile_unit : public pipeline_unit {
+protected:
+    pipeline_reconcile_unit() {
+        reconcile_every_ = 60s;
+        fake_.undecided_left = 1;
+    }
+};
+
+TEST_F(pipeline_reconcile_unit, an_undecided_outcome_is_asked_again_when_the_daemons_clock_moves) {
+    enqueue("a-explode", "explode");
+    advance(0s);  // perform throws: the outcome is unknown and reconciled at once (undecided)
+    EXPECT_EQ(fake_.reconciles.load(), 1);
+    EXPECT_EQ(state_of("a-explode"), state::action_state::in_flight);
+    advance(0s);  // neither clock moved by reconcile_every: not asked again
+    EXPECT_EQ(fake_.reconciles.load(), 1);
+    advance(61s);  // the daemon's clock did: asked again, found absent, retried later
+    EXPECT_EQ(fake_.reconciles.load(), 2);
+    EXPECT_NE(state_of("a-explode"), state::action_state::in_flight);
 }
 
 // A vendor object with one writer at a time (a version token): actions naming the same object

@@ -67,8 +67,10 @@ protected:
     void invoice(std::int64_t balance,
                  mappings::invoice_status status = mappings::invoice_status::open,
                  std::string due = "2026-11-15",
-                 util::instant now = at("2026-11-20T16:00:00Z")) {
+                 util::instant now = at("2026-11-20T16:00:00Z"),
+                 std::vector<mappings::line_item> lines = {}) {
         mappings::invoice i;
+        i.lines = std::move(lines);
         i.id = "inv:130";
         i.number = "1043";
         i.client_id = "client:acme";
@@ -192,6 +194,40 @@ TEST_F(late_fees_test, a_period_is_assessed_when_it_begins_and_charged_once_appr
     // A second approval is refused; nothing is queued twice.
     EXPECT_EQ(command("approve", json{{"fee", fee}, {"by", "pat@firm.example"}}).status, 400u);
     EXPECT_EQ(creates().size(), 1u);
+}
+
+// A fee invoice is followed up like any other, but never charged a fee itself: neither one
+// billsync created (its "Late fee on invoice …" line) nor, with a fee item configured, one a
+// coordinator raised by hand with that item. An ordinary invoice is charged as usual.
+TEST_F(late_fees_test, a_late_fee_invoice_is_never_charged_a_fee) {
+    mappings::line_item ours;
+    ours.description = "Late fee on invoice 1040, period 1 from 2026-10-25";
+    ours.amount = {1800, "USD"};
+    invoice(1800, mappings::invoice_status::open, "2026-11-15", at("2026-11-20T16:00:00Z"), {ours});
+    EXPECT_FALSE(timer());
+    EXPECT_TRUE(row().is_null());
+}
+
+TEST_F(late_fees_test, an_invoice_of_the_fee_item_is_a_fee_and_others_are_charged) {
+    s_.item = "19";
+    rebuild();
+    mappings::line_item by_hand;
+    by_hand.description = "Late charge";
+    by_hand.item_ref = "19";
+    by_hand.amount = {2500, "USD"};
+    invoice(
+        2500, mappings::invoice_status::open, "2026-11-15", at("2026-11-20T16:00:00Z"), {by_hand});
+    EXPECT_FALSE(timer());
+    mappings::line_item work;
+    work.description = "2025 Form 1040";
+    work.item_ref = "1";
+    work.amount = {117500, "USD"};
+    invoice(120000,
+            mappings::invoice_status::open,
+            "2026-11-15",
+            at("2026-11-20T16:10:00Z"),
+            {work, by_hand});
+    EXPECT_TRUE(timer());
 }
 
 TEST_F(late_fees_test, a_replayed_timer_assesses_its_period_only_once) {
