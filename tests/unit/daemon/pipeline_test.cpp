@@ -79,8 +79,20 @@ public:
         out.k = connectors::reconcile_outcome::kind::absent;
         co_return out;
     }
+    // Polls while polls_wanted > 0 (each poll takes one), else does not poll.
+    std::optional<util::instant> next_poll() const override {
+        return polls_wanted.load() > 0 ? std::optional<util::instant>(util::instant{})
+                                       : std::nullopt;
+    }
+    net::awaitable<connectors::poll_outcome> poll(const state::store&) override {
+        --polls_wanted;
+        ++polls;
+        co_return connectors::poll_outcome{};
+    }
 
     std::atomic<int> performs{0};
+    std::atomic<int> polls_wanted{0};
+    std::atomic<int> polls{0};
     std::promise<void> block;
     std::atomic<int> running{0};
     std::atomic<int> max_running{0};
@@ -315,6 +327,21 @@ TEST_F(pipeline_unit, a_replaced_connector_finishes_its_action_in_flight_and_the
     append("after-swap");
     advance(0s);
     EXPECT_TRUE(has_record("after-swap"));
+}
+
+// Polling goes on with the new connector (its new base_url, interval, page size); the old one
+// and a removed one are polled no more.
+TEST_F(pipeline_unit, polling_moves_to_the_replacing_connector_and_stops_for_a_removed_one) {
+    second_.polls_wanted = 1;
+    EXPECT_TRUE(replace(&second_, 1s).get());
+    fake_.polls_wanted = 1;
+    advance(0s);
+    EXPECT_EQ(second_.polls.load(), 1);
+    EXPECT_EQ(fake_.polls.load(), 0);
+    EXPECT_TRUE(replace(nullptr, 1s).get());
+    second_.polls_wanted = 1;
+    advance(1h);
+    EXPECT_EQ(second_.polls.load(), 1);
 }
 
 // The drain is bounded: past it the new connector takes over while the old one's call ends on
