@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -28,6 +29,7 @@
 #include "connectors/runtime/token_store.hpp"
 #include "daemon/access.hpp"
 #include "daemon/app_config.hpp"
+#include "daemon/connector_changes.hpp"
 #include "daemon/dashboard.hpp"
 #include "daemon/identities.hpp"
 #include "daemon/intake.hpp"
@@ -249,6 +251,14 @@ struct app::impl : status_source {
     std::unique_ptr<connectors::token_store> tokens;
     std::unique_ptr<connectors::rate_limiter> limiter;
     std::map<std::string, std::unique_ptr<connectors::connector>, std::less<>> connectors;
+    // The settings each running connector was built from (settings_fingerprint), for reloads.
+    std::map<std::string, std::string, std::less<>> running_settings;
+    // Built by a reload, serving webhooks already, waiting for their lane to drain (ioc thread).
+    std::map<std::string, std::unique_ptr<connectors::connector>, std::less<>> incoming;
+    std::size_t swaps_in_progress = 0;
+    bool reload_again = false;  // a SIGHUP came while connectors were being swapped
+    // Replaced connectors whose vendor calls outlived the drain: kept until the pipeline stops.
+    std::vector<std::unique_ptr<connectors::connector>> retired;
     std::unique_ptr<workflows::engine> engine;
     // The pipeline runs on its own thread, away from the listeners.
     net::io_context work_ioc{1};
@@ -317,6 +327,33 @@ struct app::impl : status_source {
                 if (auto w = last_webhooks.find(c.name); w != last_webhooks.end()) {
                     s.connectors.back().last_webhook = w->second;
                 }
+            }
+        }
+        // Work queued for a connector the file no longer names (removed by a reload) waits for
+        // it: listed as such rather than silently kept.
+        std::set<std::string, std::less<>> queued;
+        if (inbox) {
+            for (const auto& st : inbox->stats()) {
+                if (st.pending > 0) {
+                    queued.insert(st.connector);
+                }
+            }
+        }
+        if (outbox) {
+            for (const auto& st : outbox->stats()) {
+                if (st.pending > 0 || st.unknown > 0) {
+                    queued.insert(st.connector);
+                }
+            }
+        }
+        for (const auto& name : queued) {
+            const bool named = cfg && std::any_of(cfg->connectors.begin(),
+                                                  cfg->connectors.end(),
+                                                  [&](const connectors::connector_settings& c) {
+                                                      return c.name == name;
+                                                  });
+            if (!named) {
+                s.connectors.push_back({name, "", false, "not_configured", "", std::nullopt});
             }
         }
         s.state_writable = state_writable.load();
@@ -406,12 +443,10 @@ struct app::impl : status_source {
 
     // The workflows from the new configuration (their settings, the engagement book), swapped in
     // on the pipeline's thread between two steps, then started (a rule schedules the runs its new
-    // settings call for). A workflow that cannot be built is logged and left out.
-    void rebuild_rules(const app_config& next) {
-        std::set<std::string, std::less<>> available;
-        for (const auto& [name, c] : connectors) {
-            available.insert(name);
-        }
+    // settings call for). A workflow that cannot be built is logged and left out. `available`:
+    // the connectors that run once the reload's swaps are done.
+    void rebuild_rules(const app_config& next,
+                       const std::set<std::string, std::less<>>& available) {
         auto built = make_rules(next, rule_deps_for(next, available, &metrics));
         for (const auto& [name, error] : built.failed) {
             log->error("Workflow disabled rule={}: {}", name, error);
@@ -436,8 +471,122 @@ struct app::impl : status_source {
         });
     }
 
+    // A connector a reload swaps: its new instance (nullptr: removed).
+    struct connector_swap {
+        std::string name;
+        std::unique_ptr<connectors::connector> next;
+        std::string_view what;  // "rebuilt", "added", "removed"
+    };
+
+    // Builds the connectors `plan` changed or added. One that cannot be built leaves the running
+    // one (or none, when it was added) in place: its section in `next` is set back to the running
+    // settings, so the configuration reported is the one that runs, and the next reload tries
+    // again. Returns the errors, each naming its connector (never a secret).
+    std::vector<std::string> build_connectors(const connector_plan& plan,
+                                              app_config& next,
+                                              std::vector<connector_swap>& swaps) {
+        std::vector<std::string> errors;
+        const auto build = [&](const std::string& name, std::string_view what) {
+            auto it = std::find_if(next.connectors.begin(),
+                                   next.connectors.end(),
+                                   [&](const auto& c) { return c.name == name; });
+            std::unique_ptr<connectors::connector> built;
+            std::string error;
+            try {
+                built = connectors::make_connector(*it, runtime_for(*it));
+                if (!built) {
+                    error = "this build cannot run kind '" + it->kind + "'";
+                }
+            } catch (const std::exception& e) {
+                error = e.what();
+            }
+            if (built) {
+                swaps.push_back({name, std::move(built), what});
+                running_settings.insert_or_assign(name, settings_fingerprint(*it));
+                return;
+            }
+            errors.push_back("connector '" + name + "' cannot be built from the new settings (" +
+                             error + "); the running one is kept");
+            log->error(
+                "Connector rebuild failed, keeping the running one connector={} error=\"{}\"",
+                name,
+                error);
+            if (what == "rebuilt") {
+                for (const auto& old : cfg->connectors) {
+                    if (old.name == name) {
+                        *it = old;
+                    }
+                }
+            }
+        };
+        for (const auto& name : plan.changed) {
+            build(name, "rebuilt");
+        }
+        for (const auto& name : plan.added) {
+            build(name, "added");
+        }
+        for (const auto& name : plan.removed) {
+            swaps.push_back({name, nullptr, "removed"});
+            running_settings.erase(name);
+        }
+        return errors;
+    }
+
+    // Hands each swap to the webhook routes at once (the new connector verifies from the next
+    // delivery on, with its new secret) and to its pipeline lane, which drains first (bounded by
+    // shutdown_grace); the running map follows when the lane has switched.
+    void start_swaps(std::vector<connector_swap> swaps) {
+        const auto grace = cfg->daemon().shutdown_grace;
+        for (auto& sw : swaps) {
+            auto* next = sw.next.get();
+            webhooks->set_connector(sw.name, next);
+            if (next != nullptr) {
+                incoming.insert_or_assign(sw.name, std::move(sw.next));
+            }
+            ++swaps_in_progress;
+            pipe->replace(
+                sw.name, next, grace, [this, name = sw.name, what = sw.what](bool drained) {
+                    net::post(ioc,
+                              [this, name, what, drained] { finish_swap(name, what, drained); });
+                });
+        }
+    }
+
+    // The lane of `name` has switched (ioc thread).
+    void finish_swap(const std::string& name, std::string_view what, bool drained) {
+        if (auto old = connectors.find(name); old != connectors.end()) {
+            if (!drained) {
+                // Its calls still run on the pipeline's thread: it lives until the pipeline stops.
+                retired.push_back(std::move(old->second));
+            }
+            connectors.erase(old);
+        }
+        if (auto in = incoming.find(name); in != incoming.end()) {
+            connectors.insert_or_assign(name, std::move(in->second));
+            incoming.erase(in);
+        }
+        if (what == "removed") {
+            log->info("Connector removed connector={} drained={} (its queued work waits for it)",
+                      name,
+                      drained);
+        } else {
+            log->info("Connector {} connector={} drained={}", what, name, drained);
+        }
+        if (--swaps_in_progress == 0 && reload_again && !stopping) {
+            reload_again = false;
+            reload();
+        }
+    }
+
     void reload() {
         life->reloading();
+        if (swaps_in_progress > 0) {
+            // One set of connector swaps at a time: this reload runs when they are done.
+            log->info("Reload waits for the connectors being rebuilt");
+            reload_again = true;
+            life->ready();
+            return;
+        }
         log->info("Reloading configuration file={}", opts.config_path.string());
         config::diagnostics diags;
         auto next = load_app_config(opts.config_path, diags);
@@ -465,14 +614,39 @@ struct app::impl : status_source {
             new_d.status.address.text() != old_d.status.address.text() ||
             new_d.clock != old_d.clock) {
             log->warn(
-                "Changes to data_dir, listener addresses or the clock take effect after a restart");
+                "Changes to data_dir, listener addresses or the clock take effect after a restart "
+                "(a reload does not rebind the listeners)");
+        }
+        if (!old_d.secrets_key && next->uses_oauth2() && !cfg->uses_oauth2()) {
+            // As at the start: no OAuth2 tokens stored unsealed in a data_dir others can read.
+            if (auto e = connectors::check_data_dir_private(old_d.data_dir); !e.empty()) {
+                ++reload_failures;
+                last_reload_error = "refusing to store unsealed OAuth2 tokens: " + e;
+                log->error(
+                    "Configuration rejected, keeping the running one: refusing to store unsealed "
+                    "OAuth2 tokens: {} (set [daemon] secrets_key, or chmod 700 the data_dir)",
+                    e);
+                life->ready();
+                return;
+            }
         }
         logs->set_level(to_level(new_d.log_level));
-        // Credentials stored by `billsync connect` since the start are picked up now.
-        for (auto& [name, c] : connectors) {
-            net::post(work_ioc, [conn = c.get()] { conn->reload_credentials(); });
+        const auto plan = plan_connectors(running_settings, next->connectors);
+        std::vector<connector_swap> swaps;
+        const auto errors = build_connectors(plan, *next, swaps);
+        // Credentials stored by `billsync connect` since the start are picked up now (a rebuilt
+        // connector reads them as it is built).
+        for (const auto& name : plan.unchanged) {
+            if (auto it = connectors.find(name); it != connectors.end()) {
+                net::post(work_ioc, [conn = it->second.get()] { conn->reload_credentials(); });
+            }
         }
-        rebuild_rules(*next);
+        std::set<std::string, std::less<>> available;
+        for (const auto& [name, print] : running_settings) {
+            available.insert(name);
+        }
+        start_swaps(std::move(swaps));
+        rebuild_rules(*next, available);
         pipe->kick();
         webhook->set_limits(webhook_limits(new_d.webhook.limits, next->connectors));
         status->set_limits(to_http_limits(new_d.status.limits));
@@ -480,7 +654,22 @@ struct app::impl : status_source {
         config_loaded_at = clock->now();
         ++reloads;
         last_reload_error.clear();
-        log->info("Configuration reloaded connectors={}", cfg->connectors.size());
+        if (!errors.empty()) {
+            // Counted like a rejected reload; the rest of the file took effect.
+            ++reload_failures;
+            for (const auto& e : errors) {
+                last_reload_error += e + "\n";
+            }
+        }
+        log->info(
+            "Configuration reloaded connectors={} unchanged={} rebuilt={} added={} removed={} "
+            "failed={}",
+            cfg->connectors.size(),
+            plan.unchanged.size(),
+            plan.changed.size(),
+            plan.added.size(),
+            plan.removed.size(),
+            errors.size());
         life->ready();
     }
 
@@ -643,6 +832,7 @@ struct app::impl : status_source {
             available.insert(s.name);
             view.emplace(s.name, c.get());
             connectors.emplace(s.name, std::move(c));
+            running_settings.emplace(s.name, settings_fingerprint(s));
         }
         auto deps = rule_deps_for(*cfg, available, &metrics);
         if (deps.reply_key.empty()) {
@@ -1202,6 +1392,8 @@ struct app::impl : status_source {
         webhooks.reset();
         pipe.reset();
         connectors.clear();
+        incoming.clear();
+        retired.clear();
         committer->stop();
         std::error_code ec;
         std::filesystem::remove(data_dir_at_start / runtime_file_name, ec);

@@ -99,6 +99,15 @@ intake::connector_metrics& intake::metrics_for(const std::string& name) {
     return *metrics_.emplace(name, std::move(m)).first->second;
 }
 
+void intake::set_connector(const std::string& name, connectors::connector* c) {
+    if (c == nullptr) {
+        d_.connectors.erase(name);
+        return;
+    }
+    d_.connectors.insert_or_assign(name, c);
+    metrics_for(name);
+}
+
 net::awaitable<http::response> intake::handle(http::request req) {
     // /webhooks/<connector>[/<kind>]
     std::string_view rest(req.path);
@@ -112,7 +121,9 @@ net::awaitable<http::response> intake::handle(http::request req) {
     if (it == d_.connectors.end() || trailing_slash || !it->second->accepts_route_kind(kind)) {
         co_return http::response::error(404, "unknown_connector", "no connector at this path");
     }
+    // The connector is used before the first suspension only: a reload may replace it.
     auto& c = *it->second;
+    const bool bare = c.bare_webhook_answers();
     auto& m = metrics_for(name);
     m.received->inc();
 
@@ -124,7 +135,7 @@ net::awaitable<http::response> intake::handle(http::request req) {
                      req.remote,
                      req.body.size(),
                      verdict.reason);
-        co_return c.bare_webhook_answers()
+        co_return bare
             ? http::response::text(401, "")
             : http::response::error(401, "invalid_signature", "signature verification failed");
     }
@@ -162,9 +173,8 @@ net::awaitable<http::response> intake::handle(http::request req) {
                      name,
                      dl.id,
                      problem);
-        co_return c.bare_webhook_answers()
-            ? http::response::text(200, "")
-            : http::response::json(200, R"({"status":"dead_lettered"})");
+        co_return bare ? http::response::text(200, "")
+                       : http::response::json(200, R"({"status":"dead_lettered"})");
     }
 
     auto stored_headers = headers_json(req, c);
@@ -183,14 +193,12 @@ net::awaitable<http::response> intake::handle(http::request req) {
         case state::append_outcome::stored:
             d_.on_write_result(true);
             d_.on_stored();
-            co_return c.bare_webhook_answers()
-                ? http::response::text(200, "")
-                : http::response::json(200, R"({"status":"stored"})");
+            co_return bare ? http::response::text(200, "")
+                           : http::response::json(200, R"({"status":"stored"})");
         case state::append_outcome::duplicate:
             m.deduplicated->inc();
-            co_return c.bare_webhook_answers()
-                ? http::response::text(200, "")
-                : http::response::json(200, R"({"status":"duplicate"})");
+            co_return bare ? http::response::text(200, "")
+                           : http::response::json(200, R"({"status":"duplicate"})");
         case state::append_outcome::failed:
             break;
     }

@@ -44,6 +44,10 @@ public:
     explicit intake(deps d);
     ~intake();
     net::awaitable<http::response> handle(http::request req);
+    // A reload rebuilt, added (c) or removed (nullptr) connector `name`: deliveries for it are
+    // verified by `c` from the next request on. The caller keeps `c` alive while this lives.
+    // Call on the listener's thread.
+    void set_connector(const std::string& name, connectors::connector* c);
     // When each connector last received a delivery that passed verification, since the start
     // (for /status and the dashboard). Call on the listener's thread.
     std::map<std::string, util::instant, std::less<>> last_webhooks() const;

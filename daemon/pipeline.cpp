@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
+#include <stdexcept>
 
 #include "state/apply.hpp"
 #include "state/sim_time.hpp"
@@ -53,19 +54,24 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
     // A connector's lane: its vendor calls (resolve, perform, reconcile, refresh, poll) run on a
     // strand of its own, at most `cap` at once (the vendor's concurrent-request cap), so a slow or
     // stalled vendor holds up only its own work. The bookkeeping below is touched on the core
-    // strand only.
+    // strand only. A reload may swap its connector (replace): a job reads `c` once, when it
+    // starts, and keeps using that one.
     struct lane {
         lane(std::string n, connectors::connector* conn, const net::any_io_executor& ex)
-            : name(std::move(n)),
-              c(conn),
-              strand(net::make_strand(ex)),
-              cap(std::max<std::size_t>(1, conn->max_concurrency())) {}
+            : name(std::move(n)), c(conn), strand(net::make_strand(ex)), cap(cap_of(conn)) {}
+        static std::size_t cap_of(const connectors::connector* conn) {
+            return conn == nullptr ? 1 : std::max<std::size_t>(1, conn->max_concurrency());
+        }
         std::string name;
-        connectors::connector* c;
+        connectors::connector* c;  // nullptr: no connector of this name is configured now
         net::strand<net::any_io_executor> strand;
         std::size_t cap;
         std::size_t busy = 0;                                    // slots taken by running jobs
         std::deque<std::shared_ptr<net::steady_timer>> waiting;  // refreshes waiting for a slot
+        // Its connector is being replaced: nothing new starts; `idle` (when set) is cancelled
+        // once the last running job has ended.
+        bool paused = false;
+        std::shared_ptr<net::steady_timer> idle;
         bool draining = false;     // its inbox job runs: one at a time keeps events in order
         bool polling = false;      // one poll at a time: the next one reads the cursor just stored
         bool reconciling = false;  // one reconciliation pass at a time
@@ -100,6 +106,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
     util::instant last_reconcile_at{};
     std::mt19937_64 rng{std::random_device{}()};
     std::function<void()> on_stopped;
+    std::set<std::string, std::less<>> waiting_logged;  // connectors named by waiting actions
 
     // Actions whose outcome is unknown, per connector: whether a reconciliation is worth a pass.
     // (/status and /metrics read the outbox's own exact counts.)
@@ -143,9 +150,13 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
 
     // ---- lanes --------------------------------------------------------------------------------
 
+    // The lane that may start work for connector `name` now: nullptr when none is configured or
+    // its connector is being replaced.
     lane* lane_of(std::string_view name) const {
         auto it = lanes.find(name);
-        return it == lanes.end() ? nullptr : it->second.get();
+        return it == lanes.end() || it->second->c == nullptr || it->second->paused
+                   ? nullptr
+                   : it->second.get();
     }
 
     void beat() { last_beat.store(ticks(std::chrono::steady_clock::now())); }
@@ -190,6 +201,56 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
             l.waiting.front()->cancel();
             l.waiting.pop_front();
         }
+        if (l.busy == 0 && l.idle) {
+            l.idle->cancel();
+        }
+    }
+
+    // Swaps the connector behind lane `name` (nullptr: none is configured any more; its queued
+    // work waits for one). The lane starts nothing new, its running jobs end (an inbox job or a
+    // reconciliation stops after its current item), waited for at most `drain`, then `next`
+    // takes over. Returns whether the lane drained: false, jobs of the old connector still run
+    // (they keep their pointer) and it must outlive them. Core strand.
+    net::awaitable<bool> replace(std::string name,
+                                 connectors::connector* next,
+                                 std::chrono::milliseconds drain) {
+        auto it = lanes.find(name);
+        if (it == lanes.end()) {
+            if (next != nullptr) {
+                lanes.emplace(name,
+                              std::make_unique<lane>(name, next, strand.get_inner_executor()));
+                waiting_logged.erase(name);
+                signal();
+            }
+            co_return true;
+        }
+        lane* l = it->second.get();
+        l->paused = true;
+        const auto deadline = std::chrono::steady_clock::now() + drain;
+        while (l->busy > 0 && std::chrono::steady_clock::now() < deadline) {
+            auto idle = std::make_shared<net::steady_timer>(strand);
+            idle->expires_at(deadline);
+            l->idle = idle;
+            co_await idle->async_wait(as_tuple_awaitable);
+            l->idle.reset();
+            beat();
+        }
+        const bool drained = l->busy == 0;
+        l->c = next;
+        l->cap = lane::cap_of(next);
+        l->paused = false;
+        l->poll_not_before = {};
+        not_before.erase(name);
+        resolve_failures.erase(name);
+        waiting_logged.erase(name);
+        // Waiters for a slot re-check against the new cap.
+        for (auto& w : l->waiting) {
+            w->cancel();
+        }
+        l->waiting.clear();
+        last_reconcile = {};
+        signal();
+        co_return drained;
     }
 
     // Runs `job` on the core strand; `done` (then the loop's wake-up) runs when it ends, however
@@ -394,14 +455,18 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
     // One connector's events, in order: resolved on its lane, mapped and committed on the core.
     // A failure pauses this queue only.
     net::awaitable<void> drain_inbox(lane* l, std::vector<state::inbox_event> events) {
+        auto* c = l->c;
+        if (c == nullptr) {
+            co_return;
+        }
         for (auto& e : events) {
-            if (stopping) {
-                break;
+            if (stopping || l->paused) {
+                break;  // the rest stay in the inbox, in order
             }
             connectors::resolve_outcome r;
             std::exception_ptr thrown;
             try {
-                r = co_await net::co_spawn(l->strand, l->c->resolve(e), use_awaitable);
+                r = co_await net::co_spawn(l->strand, c->resolve(e), use_awaitable);
             } catch (...) {
                 thrown = std::current_exception();
             }
@@ -420,9 +485,9 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
             } else if (r.body) {
                 auto mapped = e;
                 mapped.body = *r.body;
-                go_on = process_event(*l->c, e, mapped);
+                go_on = process_event(*c, e, mapped);
             } else {
-                go_on = process_event(*l->c, e, e);
+                go_on = process_event(*c, e, e);
             }
             if (!go_on) {
                 break;
@@ -437,6 +502,9 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         for (const auto& [name, l] : lanes) {
             if (stopping) {
                 break;
+            }
+            if (l->c == nullptr || l->paused) {
+                continue;
             }
             const auto when = l->c->next_poll();
             const auto now = d.clock.now();
@@ -453,7 +521,11 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         const auto& name = l->name;
         connectors::poll_outcome out;
         try {
-            out = co_await net::co_spawn(l->strand, l->c->poll(d.store), use_awaitable);
+            auto* c = l->c;
+            if (c == nullptr) {
+                co_return;
+            }
+            out = co_await net::co_spawn(l->strand, c->poll(d.store), use_awaitable);
         } catch (...) {
             out = {};
             out.error = "poll threw: " + what_of(std::current_exception());
@@ -541,8 +613,11 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         auto& it = rr->items[i];
         co_await take(it.l);
         try {
-            it.r = co_await net::co_spawn(
-                it.l->strand, it.l->c->refresh(it.type, it.ref), use_awaitable);
+            auto* c = it.l->c;
+            if (c == nullptr) {
+                throw std::runtime_error("the connector is no longer configured");
+            }
+            it.r = co_await net::co_spawn(it.l->strand, c->refresh(it.type, it.ref), use_awaitable);
         } catch (...) {
             it.r = {};
             it.r.k = connectors::resolve_outcome::kind::retry;
@@ -588,6 +663,11 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
             return out;
         }
         out.c = it.l->c;
+        if (out.c == nullptr) {
+            // Its connector was removed meanwhile: decided on the stored copy.
+            out.stored_copy = true;
+            return out;
+        }
         if (!it.answered) {
             d.log->warn("Source did not answer before its timer timer={} entity={}/{} waited_ms={}",
                         t.name,
@@ -778,10 +858,12 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
             }
             auto* l = lane_of(a.connector);
             if (l == nullptr) {
-                state::batch b(d.store);
-                d.outbox.to_dead_letter(
-                    b, a.id, "no connector named '" + a.connector + "' is configured", now);
-                commit_or_log(b, a);
+                if (auto it = lanes.find(a.connector); it != lanes.end() && it->second->paused) {
+                    continue;  // its connector is being rebuilt: the new one performs it
+                }
+                // Kept, not dead-lettered: a connector removed from the file (or not yet added)
+                // performs it once it is configured again.
+                wait_for_connector(a, now);
                 did = true;
                 continue;
             }
@@ -808,7 +890,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
             if (!key.empty()) {
                 l->serial.insert(key);
             }
-            spawn(perform_job(l, std::move(a)), [this, l, key = std::move(key)] {
+            spawn(perform_job(l, l->c, std::move(a)), [this, l, key = std::move(key)] {
                 if (!key.empty()) {
                     l->serial.erase(key);
                 }
@@ -818,6 +900,23 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
             did = true;
         }
         return did;
+    }
+
+    // An action of a connector that is not configured (removed by a reload, or named by a rule
+    // before its connector was added) waits, pending, and is looked at again after
+    // connector_wait; its last_error says why. The wait keeps the ready list for the others.
+    void wait_for_connector(const state::action& a, util::instant now) {
+        state::batch b(d.store);
+        const auto why = "waiting: no connector named '" + a.connector + "' is configured";
+        if (auto st = d.outbox.defer(b, a.id, now + opt.connector_wait, why); !st.ok) {
+            d.log->error("Cannot defer an action action={} error=\"{}\"", a.id, st.message);
+            return;
+        }
+        commit_or_log(b, a);
+        if (waiting_logged.insert(a.connector).second) {
+            d.log->warn("Actions wait for a connector that is not configured connector={}",
+                        a.connector);
+        }
     }
 
     // An action that carries a sending window or a deadline (a client-facing message) is
@@ -874,10 +973,10 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         return true;
     }
 
-    net::awaitable<void> perform_job(lane* l, state::action a) {
+    net::awaitable<void> perform_job(lane* l, connectors::connector* c, state::action a) {
         connectors::action_outcome outcome;
         try {
-            outcome = co_await net::co_spawn(l->strand, l->c->perform(a), use_awaitable);
+            outcome = co_await net::co_spawn(l->strand, c->perform(a), use_awaitable);
         } catch (...) {
             // The side effect may have happened: it stays in flight and is reconciled with the
             // vendor before anything is sent again, as after a crash.
@@ -985,13 +1084,17 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
     }
 
     net::awaitable<void> reconcile_job(lane* l, std::vector<state::action> items) {
+        auto* c = l->c;
+        if (c == nullptr) {
+            co_return;
+        }
         for (auto& a : items) {
-            if (stopping) {
+            if (stopping || l->paused) {
                 break;
             }
             connectors::reconcile_outcome r;
             try {
-                r = co_await net::co_spawn(l->strand, l->c->reconcile(a), use_awaitable);
+                r = co_await net::co_spawn(l->strand, c->reconcile(a), use_awaitable);
             } catch (...) {
                 r = {};
                 r.k = connectors::reconcile_outcome::kind::undecided;
@@ -1260,6 +1363,23 @@ bool pipeline::alive(std::chrono::steady_clock::time_point now) const {
         std::chrono::duration_cast<std::chrono::steady_clock::duration>(
             std::chrono::nanoseconds(impl_->last_beat.load())));
     return now - last <= impl_->opt.stall_after;
+}
+
+void pipeline::replace(std::string name,
+                       connectors::connector* next,
+                       std::chrono::milliseconds drain,
+                       std::function<void(bool)> done) {
+    auto self = impl_;
+    auto job = self->replace(std::move(name), next, drain);
+    net::co_spawn(self->strand,
+                  std::move(job),
+                  [self, done = std::move(done)](const std::exception_ptr& e, bool drained) {
+                      if (e) {
+                          self->d.log->error("Replacing a connector failed error=\"{}\"",
+                                             what_of(e));
+                      }
+                      done(!e && drained);
+                  });
 }
 
 net::awaitable<void> pipeline::stop() {

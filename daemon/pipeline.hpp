@@ -64,6 +64,9 @@ struct pipeline_options {
     // no watchdog pets).
     std::chrono::milliseconds stall_after{20'000};
     std::chrono::milliseconds prune_every{3'600'000};  // business time between retention passes
+    // An action whose connector is not configured is kept and looked at again after this much
+    // business time (its connector may be added back by a reload).
+    std::chrono::seconds connector_wait{300};
 };
 
 // Rows removed by retention since the start, for /status and /metrics.
@@ -99,6 +102,17 @@ public:
     void kick();
     // Ends the loop after the step in progress; resumes the caller on its own executor.
     net::awaitable<void> stop();
+    // A reload changed connector `name`: `next` replaces the running one (nullptr: it was removed;
+    // its queued actions and events stay and wait for a connector of that name; a new name gets
+    // a lane of its own). The lane starts nothing new, its running vendor calls finish (an inbox
+    // job or a reconciliation stops after its current item), waited for at most `drain`; then
+    // `next` polls, performs and maps. `done(drained)` runs on the pipeline's executor: false when
+    // calls of the old connector were still running after `drain` (it must outlive them). The
+    // caller keeps `next` alive while the pipeline lives. Thread-safe.
+    void replace(std::string name,
+                 connectors::connector* next,
+                 std::chrono::milliseconds drain,
+                 std::function<void(bool drained)> done);
     // Simulated clock only: moves time forward by `by`, stopping at every due timer in order, and
     // completes once everything that became due has run and been committed. Any executor.
     net::awaitable<util::instant> advance(std::chrono::seconds by);

@@ -84,10 +84,22 @@ public:
         }
         co_return out;
     }
+    // Polls while polls_wanted > 0 (each poll takes one), else does not poll.
+    std::optional<util::instant> next_poll() const override {
+        return polls_wanted.load() > 0 ? std::optional<util::instant>(util::instant{})
+                                       : std::nullopt;
+    }
+    net::awaitable<connectors::poll_outcome> poll(const state::store&) override {
+        --polls_wanted;
+        ++polls;
+        co_return connectors::poll_outcome{};
+    }
 
     std::atomic<int> performs{0};
     std::atomic<int> reconciles{0};
     std::atomic<int> undecided_left{0};  // reconcile() answers "undecided" this many times first
+    std::atomic<int> polls_wanted{0};
+    std::atomic<int> polls{0};
     std::promise<void> block;
     std::atomic<int> running{0};
     std::atomic<int> max_running{0};
@@ -187,6 +199,28 @@ protected:
         return r.ok() && r.value.has_value();
     }
 
+    // pipeline::replace for lane "fake"; the future completes with `drained`.
+    std::future<bool> replace(connectors::connector* next, std::chrono::milliseconds drain) {
+        auto done = std::make_shared<std::promise<bool>>();
+        auto f = done->get_future();
+        pipe_->replace("fake", next, drain, [done](bool drained) { done->set_value(drained); });
+        return f;
+    }
+
+    // Opens the held action's gate, then drops the timer on the loop's thread (the fixture's
+    // connector outlives the io_context).
+    void open_gate() {
+        net::post(ioc_, [this] { fake_.gate->cancel(); });
+    }
+    void drop_gate() {
+        std::promise<void> released;
+        net::post(ioc_, [this, &released] {
+            fake_.gate.reset();
+            released.set_value();
+        });
+        released.get_future().wait();
+    }
+
     state::action_state state_of(const std::string& id) {
         return outbox_->get(id).value.value().state;
     }
@@ -196,6 +230,7 @@ protected:
     util::metrics_registry metrics_;
     workflows::engine engine_;
     throwing_connector fake_;
+    throwing_connector second_;  // what a reload builds from new settings
     std::unique_ptr<state::store> store_;
     std::unique_ptr<state::group_commit> committer_;
     std::unique_ptr<state::inbox> inbox_;
@@ -296,6 +331,87 @@ TEST_F(pipeline_unit, actions_on_one_vendor_object_run_one_at_a_time) {
     EXPECT_EQ(state_of("s-2"), state::action_state::done);
     EXPECT_EQ(state_of("t-1"), state::action_state::done);
     EXPECT_EQ(fake_.max_running.load(), 1);
+}
+
+// Issue 18 item 24: a reload rebuilt the connector. Its lane starts nothing new, the action in
+// flight finishes with the old connector, then the new one performs what is queued: each action
+// once, none lost.
+TEST_F(pipeline_unit, a_replaced_connector_finishes_its_action_in_flight_and_the_new_one_goes_on) {
+    enqueue("s-1", "serial", "invoice/7");
+    auto advanced = net::co_spawn(ioc_, pipe_->advance(0s), net::use_future);
+    fake_.gate_ready.get_future().wait();
+    auto drained = replace(&second_, 1h);
+    enqueue("n-1", "fine");
+    pipe_->kick();
+    // The old connector still holds s-1: the swap waits for it.
+    EXPECT_EQ(drained.wait_for(0s), std::future_status::timeout);
+    open_gate();
+    EXPECT_TRUE(drained.get());
+    advanced.get();
+    advance(0s);
+    drop_gate();
+    EXPECT_EQ(state_of("s-1"), state::action_state::done);
+    EXPECT_EQ(state_of("n-1"), state::action_state::done);
+    EXPECT_EQ(fake_.performs.load(), 1);    // s-1 only
+    EXPECT_EQ(second_.performs.load(), 1);  // n-1
+    // Events now go through the new connector too.
+    append("after-swap");
+    advance(0s);
+    EXPECT_TRUE(has_record("after-swap"));
+}
+
+// Polling goes on with the new connector (its new base_url, interval, page size); the old one
+// and a removed one are polled no more.
+TEST_F(pipeline_unit, polling_moves_to_the_replacing_connector_and_stops_for_a_removed_one) {
+    second_.polls_wanted = 1;
+    EXPECT_TRUE(replace(&second_, 1s).get());
+    fake_.polls_wanted = 1;
+    advance(0s);
+    EXPECT_EQ(second_.polls.load(), 1);
+    EXPECT_EQ(fake_.polls.load(), 0);
+    EXPECT_TRUE(replace(nullptr, 1s).get());
+    second_.polls_wanted = 1;
+    advance(1h);
+    EXPECT_EQ(second_.polls.load(), 1);
+}
+
+// The drain is bounded: past it the new connector takes over while the old one's call ends on
+// its own, and its outcome is still recorded.
+TEST_F(pipeline_unit, a_drain_past_its_bound_swaps_anyway_and_the_old_call_is_still_recorded) {
+    enqueue("s-1", "serial", "invoice/7");
+    auto advanced = net::co_spawn(ioc_, pipe_->advance(0s), net::use_future);
+    fake_.gate_ready.get_future().wait();
+    EXPECT_FALSE(replace(&second_, 0ms).get());
+    enqueue("n-1", "fine");
+    pipe_->kick();
+    open_gate();
+    advanced.get();
+    advance(0s);
+    drop_gate();
+    EXPECT_EQ(state_of("s-1"), state::action_state::done);
+    EXPECT_EQ(state_of("n-1"), state::action_state::done);
+    EXPECT_EQ(fake_.performs.load(), 1);
+    EXPECT_EQ(second_.performs.load(), 1);
+}
+
+// A connector removed by a reload: its actions stay queued (saying why), not dead-lettered, and
+// run once a connector of that name is configured again.
+TEST_F(pipeline_unit, actions_of_a_removed_connector_wait_for_it_instead_of_dying) {
+    EXPECT_TRUE(replace(nullptr, 1s).get());
+    enqueue("w-1", "fine");
+    advance(0s);
+    const auto waiting = outbox_->get("w-1").value.value();
+    EXPECT_EQ(waiting.state, state::action_state::pending);
+    EXPECT_NE(waiting.last_error.find("no connector named 'fake' is configured"), std::string::npos)
+        << waiting.last_error;
+    advance(1h);
+    EXPECT_EQ(state_of("w-1"), state::action_state::pending);
+    EXPECT_TRUE(dead_->list(10).value.empty());
+    EXPECT_EQ(fake_.performs.load(), 0);
+    EXPECT_TRUE(replace(&second_, 1s).get());
+    advance(5min);
+    EXPECT_EQ(state_of("w-1"), state::action_state::done);
+    EXPECT_EQ(second_.performs.load(), 1);
 }
 
 TEST_F(pipeline_unit, the_heartbeat_goes_stale_while_a_step_is_stuck_and_beats_again_after) {
