@@ -56,6 +56,8 @@
 #include "util/metrics.hpp"
 #include "util/redact.hpp"
 #include "util/version.hpp"
+#include "workflows/followup/followup_rule.hpp"
+#include "workflows/followup/views.hpp"
 #include "workflows/weekly_report/report.hpp"
 
 namespace billsync::daemon {
@@ -933,8 +935,8 @@ struct app::impl : status_source {
                     }));
         }
         // The documented follow-up routes, served through the same path.
-        status_routes.add("GET", "/followups", guard_read(policy, [this](http::request) {
-                              return read_view("followup");
+        status_routes.add("GET", "/followups", guard_read(policy, [this](http::request req) {
+                              return followups_route(std::move(req));
                           }));
         status_routes.add("GET", "/tasks", guard_read(policy, [this](http::request) {
                               return read_view("followup/tasks");
@@ -962,7 +964,14 @@ struct app::impl : status_source {
                 return r.status == 200 ? nlohmann::json::parse(r.body, nullptr, false)
                                        : nlohmann::json();
             };
-            views.followups = view("followup");
+            // The first rows and the counts by stage: the page shows no more, and a large
+            // firm's full list (every sequence with its invoice and client) is slow to build.
+            if (const auto* f = dynamic_cast<const workflows::followup::followup_rule*>(
+                    engine->find("followup"))) {
+                views.followups = workflows::followup::followups_page(
+                    *store, f->plan().config(), dashboard_max_rows, "")["followups"];
+                views.followup_stages = workflows::followup::followup_stages(*store);
+            }
             views.approvals = view("invoicing/approvals");
             views.exceptions = view("invoicing/exceptions");
             views.identities = identities_json(*store);
@@ -981,6 +990,7 @@ struct app::impl : status_source {
         };
         auto views = co_await net::co_spawn(work_ioc, std::move(op), use_awaitable);
         in.followups = std::move(views.followups);
+        in.followup_stages = std::move(views.followup_stages);
         in.approvals = std::move(views.approvals);
         in.exceptions = std::move(views.exceptions);
         in.identities = std::move(views.identities);
@@ -1003,6 +1013,14 @@ struct app::impl : status_source {
     net::awaitable<http::response> weekly_report_route(http::request req) {
         auto op = [this, query = std::move(req.query)]() -> net::awaitable<http::response> {
             co_return report_response(*store, report_settings_of(*cfg), query, clock->now());
+        };
+        co_return co_await net::co_spawn(work_ioc, std::move(op), use_awaitable);
+    }
+
+    // GET /followups[?limit=N&after=INVOICE]: one page, on the pipeline's thread.
+    net::awaitable<http::response> followups_route(http::request req) {
+        auto op = [this, query = std::move(req.query)]() -> net::awaitable<http::response> {
+            co_return followups_response(*engine, query, *store);
         };
         co_return co_await net::co_spawn(work_ioc, std::move(op), use_awaitable);
     }

@@ -119,8 +119,7 @@ TEST_F(followup_views_test, counts_the_open_sequences_by_phase_and_last_touch) {
     sequence("inv-6", phase::waiting);
     const auto counted = followup_stages(*store_);
     EXPECT_EQ(counted["open"], 5);
-    EXPECT_EQ(counted["stages"],
-              json::parse(R"([{"phase":"active","last_touch":1,"count":2},
+    EXPECT_EQ(counted["stages"], json::parse(R"([{"phase":"active","last_touch":1,"count":2},
                               {"phase":"active","last_touch":2,"count":1},
                               {"phase":"paused","last_touch":2,"count":1},
                               {"phase":"waiting","last_touch":0,"count":1}])"));
