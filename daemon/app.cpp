@@ -267,9 +267,15 @@ struct app::impl : status_source {
     bool resuming = false;  // resume_loop runs (ioc thread only)
     int exit_code = 0;      // run()'s result when a loop asked to stop
     net::steady_timer watchdog{ioc};
-    // The dashboard's weekly figures and when they were computed (pipeline thread only).
+    // The dashboard's weekly figures and when they were computed (pipeline thread only). They
+    // are computed on their own thread, never on a page's request path: a large firm's week
+    // takes seconds.
     nlohmann::json weekly_cache;
     util::instant weekly_cache_at{};
+    bool weekly_refreshing = false;
+    net::io_context report_ioc{1};
+    std::optional<net::executor_work_guard<net::io_context::executor_type>> report_guard;
+    std::thread report_thread;
     std::filesystem::path data_dir_at_start;
 
     // The service manager's view of the daemon: systemd, or the Windows SCM when a service host
@@ -976,15 +982,9 @@ struct app::impl : status_source {
             views.exceptions = view("invoicing/exceptions");
             views.identities = identities_json(*store);
             // The last finished week (its stored snapshot once the week has been closed, else
-            // computed), kept for five minutes: the page reloads every 30 s and a large firm's
-            // week takes a few seconds to compute.
-            const auto now = clock->now();
-            if (weekly_cache.is_null() || now - weekly_cache_at >= std::chrono::minutes(5) ||
-                now < weekly_cache_at) {
-                weekly_cache = workflows::weekly_report::weekly_report_json(
-                    *store, report_settings_of(*cfg), now);
-                weekly_cache_at = now;
-            }
+            // computed): what the last computation gave; one older than five minutes (or none)
+            // starts the next in the background.
+            refresh_weekly();
             views.weekly = weekly_cache;
             co_return views;
         };
@@ -1015,6 +1015,28 @@ struct app::impl : status_source {
             co_return report_response(*store, report_settings_of(*cfg), query, clock->now());
         };
         co_return co_await net::co_spawn(work_ioc, std::move(op), use_awaitable);
+    }
+
+    // Starts computing the dashboard's weekly figures on the report thread when they are
+    // missing or older than five minutes, unless that runs already; the result is handed back
+    // to the pipeline's thread. Pipeline thread only. Not at start: an idle daemon stays small.
+    void refresh_weekly() {
+        const auto now = clock->now();
+        const bool stale = weekly_cache.is_null() ||
+                           now - weekly_cache_at >= std::chrono::minutes(5) ||
+                           now < weekly_cache_at;
+        if (weekly_refreshing || !stale) {
+            return;
+        }
+        weekly_refreshing = true;
+        net::post(report_ioc, [this, settings = report_settings_of(*cfg), now] {
+            auto figures = workflows::weekly_report::weekly_report_json(*store, settings, now);
+            net::post(work_ioc, [this, figures = std::move(figures), now]() mutable {
+                weekly_cache = std::move(figures);
+                weekly_cache_at = now;
+                weekly_refreshing = false;
+            });
+        });
     }
 
     // GET /followups[?limit=N&after=INVOICE]: one page, on the pipeline's thread.
@@ -1193,6 +1215,8 @@ struct app::impl : status_source {
 
         work_guard.emplace(work_ioc.get_executor());
         work_thread = std::thread([this] { work_ioc.run(); });
+        report_guard.emplace(report_ioc.get_executor());
+        report_thread = std::thread([this] { report_ioc.run(); });
         pipe->start();
         signal_set_.emplace(ioc, SIGTERM, SIGINT, SIGHUP);
         net::co_spawn(ioc, signal_loop(), net::detached);
@@ -1216,6 +1240,10 @@ struct app::impl : status_source {
         work_guard.reset();
         work_ioc.stop();
         work_thread.join();
+        // A computation under way ends first (it reads the store); its answer is dropped.
+        report_guard.reset();
+        report_ioc.stop();
+        report_thread.join();
         // Connectors own sockets and timers of work_ioc: they go before it does.
         webhooks.reset();
         pipe.reset();
