@@ -58,6 +58,8 @@
 #include "util/metrics.hpp"
 #include "util/redact.hpp"
 #include "util/version.hpp"
+#include "workflows/followup/followup_rule.hpp"
+#include "workflows/followup/views.hpp"
 #include "workflows/weekly_report/report.hpp"
 
 namespace billsync::daemon {
@@ -275,9 +277,15 @@ struct app::impl : status_source {
     bool resuming = false;  // resume_loop runs (ioc thread only)
     int exit_code = 0;      // run()'s result when a loop asked to stop
     net::steady_timer watchdog{ioc};
-    // The dashboard's weekly figures and when they were computed (pipeline thread only).
+    // The dashboard's weekly figures and when they were computed (pipeline thread only). They
+    // are computed on their own thread, never on a page's request path: a large firm's week
+    // takes seconds.
     nlohmann::json weekly_cache;
     util::instant weekly_cache_at{};
+    bool weekly_refreshing = false;
+    net::io_context report_ioc{1};
+    std::optional<net::executor_work_guard<net::io_context::executor_type>> report_guard;
+    std::thread report_thread;
     std::filesystem::path data_dir_at_start;
 
     // The service manager's view of the daemon: systemd, or the Windows SCM when a service host
@@ -1123,8 +1131,8 @@ struct app::impl : status_source {
                     }));
         }
         // The documented follow-up routes, served through the same path.
-        status_routes.add("GET", "/followups", guard_read(policy, [this](http::request) {
-                              return read_view("followup");
+        status_routes.add("GET", "/followups", guard_read(policy, [this](http::request req) {
+                              return followups_route(std::move(req));
                           }));
         status_routes.add("GET", "/tasks", guard_read(policy, [this](http::request) {
                               return read_view("followup/tasks");
@@ -1152,25 +1160,27 @@ struct app::impl : status_source {
                 return r.status == 200 ? nlohmann::json::parse(r.body, nullptr, false)
                                        : nlohmann::json();
             };
-            views.followups = view("followup");
+            // The first rows and the counts by stage: the page shows no more, and a large
+            // firm's full list (every sequence with its invoice and client) is slow to build.
+            if (const auto* f = dynamic_cast<const workflows::followup::followup_rule*>(
+                    engine->find("followup"))) {
+                views.followups = workflows::followup::followups_page(
+                    *store, f->plan().config(), dashboard_max_rows, "")["followups"];
+                views.followup_stages = workflows::followup::followup_stages(*store);
+            }
             views.approvals = view("invoicing/approvals");
             views.exceptions = view("invoicing/exceptions");
             views.identities = identities_json(*store);
             // The last finished week (its stored snapshot once the week has been closed, else
-            // computed), kept for five minutes: the page reloads every 30 s and a large firm's
-            // week takes a few seconds to compute.
-            const auto now = clock->now();
-            if (weekly_cache.is_null() || now - weekly_cache_at >= std::chrono::minutes(5) ||
-                now < weekly_cache_at) {
-                weekly_cache = workflows::weekly_report::weekly_report_json(
-                    *store, report_settings_of(*cfg), now);
-                weekly_cache_at = now;
-            }
+            // computed): what the last computation gave; one older than five minutes (or none)
+            // starts the next in the background.
+            refresh_weekly();
             views.weekly = weekly_cache;
             co_return views;
         };
         auto views = co_await net::co_spawn(work_ioc, std::move(op), use_awaitable);
         in.followups = std::move(views.followups);
+        in.followup_stages = std::move(views.followup_stages);
         in.approvals = std::move(views.approvals);
         in.exceptions = std::move(views.exceptions);
         in.identities = std::move(views.identities);
@@ -1193,6 +1203,36 @@ struct app::impl : status_source {
     net::awaitable<http::response> weekly_report_route(http::request req) {
         auto op = [this, query = std::move(req.query)]() -> net::awaitable<http::response> {
             co_return report_response(*store, report_settings_of(*cfg), query, clock->now());
+        };
+        co_return co_await net::co_spawn(work_ioc, std::move(op), use_awaitable);
+    }
+
+    // Starts computing the dashboard's weekly figures on the report thread when they are
+    // missing or older than five minutes, unless that runs already; the result is handed back
+    // to the pipeline's thread. Pipeline thread only. Not at start: an idle daemon stays small.
+    void refresh_weekly() {
+        const auto now = clock->now();
+        const bool stale = weekly_cache.is_null() ||
+                           now - weekly_cache_at >= std::chrono::minutes(5) ||
+                           now < weekly_cache_at;
+        if (weekly_refreshing || !stale) {
+            return;
+        }
+        weekly_refreshing = true;
+        net::post(report_ioc, [this, settings = report_settings_of(*cfg), now] {
+            auto figures = workflows::weekly_report::weekly_report_json(*store, settings, now);
+            net::post(work_ioc, [this, figures = std::move(figures), now]() mutable {
+                weekly_cache = std::move(figures);
+                weekly_cache_at = now;
+                weekly_refreshing = false;
+            });
+        });
+    }
+
+    // GET /followups[?limit=N&after=INVOICE]: one page, on the pipeline's thread.
+    net::awaitable<http::response> followups_route(http::request req) {
+        auto op = [this, query = std::move(req.query)]() -> net::awaitable<http::response> {
+            co_return followups_response(*engine, query, *store);
         };
         co_return co_await net::co_spawn(work_ioc, std::move(op), use_awaitable);
     }
@@ -1365,6 +1405,8 @@ struct app::impl : status_source {
 
         work_guard.emplace(work_ioc.get_executor());
         work_thread = std::thread([this] { work_ioc.run(); });
+        report_guard.emplace(report_ioc.get_executor());
+        report_thread = std::thread([this] { report_ioc.run(); });
         pipe->start();
         signal_set_.emplace(ioc, SIGTERM, SIGINT, SIGHUP);
         net::co_spawn(ioc, signal_loop(), net::detached);
@@ -1388,6 +1430,10 @@ struct app::impl : status_source {
         work_guard.reset();
         work_ioc.stop();
         work_thread.join();
+        // A computation under way ends first (it reads the store); its answer is dropped.
+        report_guard.reset();
+        report_ioc.stop();
+        report_thread.join();
         // Connectors own sockets and timers of work_ioc: they go before it does.
         webhooks.reset();
         pipe.reset();

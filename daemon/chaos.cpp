@@ -497,7 +497,7 @@ chaos_record chaos_run::collect() {
             }
         }
     }
-    const auto open = json::parse(call("GET", "/followups").body, nullptr, false);
+    const auto open = json::parse(call("GET", "/workflows/followup").body, nullptr, false);
     if (open.is_array()) {
         for (const auto& s : open) {
             const auto& b = s.contains("balance") ? s["balance"] : json();

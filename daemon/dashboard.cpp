@@ -18,7 +18,7 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr std::size_t max_rows = 50;  // rows per table; the JSON routes list everything
+constexpr std::size_t max_rows = dashboard_max_rows;
 
 const json& field(const json& j, std::string_view key) {
     static const json null_value;
@@ -281,15 +281,25 @@ std::string stage_of(const json& s) {
     return phase;
 }
 
-void followups_section(page& p, const json& followups) {
+void followups_section(page& p, const json& followups, const json& counted) {
     p.raw("<section id=\"followups\"><h2>Follow-ups by stage</h2>");
     if (!followups.is_array()) {
         p.raw("<p class=\"note\">The follow-up workflow is off.</p></section>");
         return;
     }
     std::map<std::string, std::size_t> stages;
-    for (const auto& s : followups) {
-        ++stages[stage_of(s)];
+    std::size_t total = followups.size();
+    if (counted.is_object()) {
+        total = 0;
+        for (const auto& s : field(counted, "stages")) {
+            const auto n = static_cast<std::size_t>(int_of(field(s, "count")).value_or(0));
+            stages[stage_of(s)] += n;
+            total += n;
+        }
+    } else {
+        for (const auto& s : followups) {
+            ++stages[stage_of(s)];
+        }
     }
     if (stages.empty()) {
         p.raw("<p class=\"note\">No open follow-up sequence.</p></section>");
@@ -315,7 +325,7 @@ void followups_section(page& p, const json& followups) {
             esc(s, "next_touch_at"));
     }
     p.table_close();
-    p.more(followups.size(), "/followups");
+    p.more(total, "/followups");
     p.raw("</section>");
 }
 
@@ -573,7 +583,7 @@ std::string render_dashboard(const dashboard_input& in) {
         std::max<long long>(5, in.refresh.count()));
     connectors_section(p, s);
     queues_section(p, s);
-    followups_section(p, in.followups);
+    followups_section(p, in.followups, in.followup_stages);
     invoicing_section(p, in.approvals, in.exceptions);
     identities_section(p, in.identities);
     weekly_section(p, in.weekly);

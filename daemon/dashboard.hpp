@@ -6,6 +6,7 @@
 // its own (the weekly figures come whole from the weekly report).
 
 #include <chrono>
+#include <cstddef>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -15,8 +16,14 @@
 namespace billsync::daemon {
 
 struct dashboard_input {
-    nlohmann::json status;     // the GET /status document (render_status_json)
-    nlohmann::json followups;  // GET /followups: an array; null when the workflow is off
+    nlohmann::json status;  // the GET /status document (render_status_json)
+    // The open follow-up sequences (GET /followups rows): an array; null when the workflow is
+    // off. The page shows the first dashboard_max_rows.
+    nlohmann::json followups;
+    // The open sequences counted by stage (workflows::followup::followup_stages: {"open": N,
+    // "stages": [{"phase", "last_touch", "count"}]}); null: counted from `followups`, which
+    // then lists every open sequence.
+    nlohmann::json followup_stages;
     nlohmann::json approvals;  // GET /approvals: {"approvals": [...]}; null when invoicing is off
     nlohmann::json
         exceptions;  // GET /exceptions: {"exceptions": [...]}; null when invoicing is off
@@ -25,6 +32,9 @@ struct dashboard_input {
     nlohmann::json weekly;
     std::chrono::seconds refresh{30};  // the page reloads itself this often
 };
+
+// Rows per table; the JSON routes list everything.
+inline constexpr std::size_t dashboard_max_rows = 50;
 
 // The whole page. Every text taken from the inputs is HTML-escaped.
 std::string render_dashboard(const dashboard_input& in);

@@ -192,19 +192,25 @@ public:
     const json& decisions() const noexcept { return decisions_; }
 
 private:
-    using audit_lines = std::map<std::uint64_t, std::string>;
-
-    // The audit lines written at exactly `at`, by seq.
-    audit_lines audit_at(util::instant at) const {
-        audit_lines out;
+    // The audit lines written at exactly `at` with a seq in [first, last), in seq order: what
+    // one step wrote at its instant. Read by key range, so a step costs what it wrote, not what
+    // earlier steps at the same instant wrote (the re-observation steps all share one instant).
+    std::vector<std::string> audit_written(util::instant at,
+                                           std::uint64_t first,
+                                           std::uint64_t last) const {
+        std::vector<std::string> out;
+        if (first >= last) {
+            return out;
+        }
         std::string from;
         state::keys::append_instant(from, at);
-        std::string to;
-        state::keys::append_instant(to, at + util::duration(1));
+        std::string to = from;
+        state::keys::append_be64(from, first);
+        state::keys::append_be64(to, last);
         store_.for_each_range(
             state::cf::audit, from, to, [&](std::string_view key, std::string_view value) {
                 if (key.size() == 16) {
-                    out.emplace(state::keys::read_be64(key.substr(8)), std::string(value));
+                    out.emplace_back(value);
                 }
                 return true;
             });
@@ -214,7 +220,7 @@ private:
     state::status step(util::instant now,
                        const std::function<state::status(workflows::context&)>& decide) {
         ++steps_;
-        const auto before = audit_at(now);
+        const auto first = audit_.next_seq();
         state::batch b(store_);
         workflows::context ctx{b, outbox_, timers_, audit_, now};
         ctx.store = &store_;
@@ -227,10 +233,8 @@ private:
         for (const auto& [id, connector] : ctx.enqueued) {
             record_action(now, id);
         }
-        for (const auto& [seq, line] : audit_at(now)) {
-            if (!before.contains(seq)) {
-                record_audit(now, line);
-            }
+        for (const auto& line : audit_written(now, first, audit_.next_seq())) {
+            record_audit(now, line);
         }
         return state::status::success();
     }
@@ -534,13 +538,17 @@ json as_json(const date::time_zone& tz,
              const std::vector<item>& items,
              const json& decisions) {
     const auto first = local_day(tz, start);
+    std::map<date::local_days, std::vector<const item*>> by_day;
+    for (const auto& it : items) {
+        by_day[local_day(tz, it.at)].push_back(&it);
+    }
     json schedule = json::array();
     for (int d = 0; d < days; ++d) {
         const auto day = first + date::days(d);
         json list = json::array();
-        for (const auto& it : items) {
-            if (local_day(tz, it.at) == day) {
-                list.push_back(to_json(tz, it));
+        if (const auto found = by_day.find(day); found != by_day.end()) {
+            for (const auto* it : found->second) {
+                list.push_back(to_json(tz, *it));
             }
         }
         schedule.push_back({{"date", date::format("%F", day)},

@@ -104,6 +104,9 @@ public:
     void append(batch& b, util::instant at, std::string_view json_line);
     // Entries with time >= from, in time order.
     result<std::vector<audit_entry>> read(util::instant from, std::size_t limit) const;
+    // The seq the next append takes. Every line appended after this was read has a seq at least
+    // this high, so a single writer finds the lines one of its steps wrote by their seq range.
+    std::uint64_t next_seq() const noexcept { return next_.load(); }
 
 private:
     explicit audit_log(store& s) : store_(s) {}

@@ -9,10 +9,12 @@
 //   report_s          `billsync report weekly --json` next to the running daemon (a process that
 //                     opens the store read-only and computes the last finished week)
 //   report_compute_s  the same report computed in-process on an open store
-//   followups_p50_ms, followups_p99_ms   GET /followups, one at a time: 200 requests, or as many
-//                                        as fit in a minute (followups_requests)
+//   followups_p50_ms, followups_p99_ms   GET /followups (its first page, the default limit), one
+//                                        at a time: 200 requests, or as many as fit in a minute
+//                                        (followups_requests)
 //   report_route_p50_ms                  GET /reports/weekly, 20 requests
-//   dashboard_p99_ms  GET / (null while the status listener has no dashboard page)
+//   dashboard_p99_ms  GET /, 20 requests (null while the status listener has no dashboard page);
+//                     the weekly figures it shows are computed off the request path
 //   preview_s         `billsync preview --days 30 --json` (a checkpoint of the state, every touch
 //                     timer of the next 30 days decided)
 //

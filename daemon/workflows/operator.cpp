@@ -2,11 +2,14 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
 #include <ostream>
 
 #include "daemon/app_config.hpp"
 #include "daemon/tools.hpp"
 #include "daemon/workflows/builtin.hpp"
+#include "workflows/followup/followup_rule.hpp"
+#include "workflows/followup/views.hpp"
 
 namespace billsync::daemon {
 
@@ -78,6 +81,32 @@ http::response workflow_view(const workflows::engine& e,
         return not_on(name);
     }
     return to_http(r->view(path, s));
+}
+
+http::response followups_response(const workflows::engine& e,
+                                  std::string_view query,
+                                  const state::store& s) {
+    std::size_t limit = followups_default_limit;
+    if (const auto text = http::query_param(query, "limit"); !text.empty()) {
+        std::size_t n = 0;
+        const auto* end = text.data() + text.size();
+        const auto [p, ec] = std::from_chars(text.data(), end, n);
+        if (ec != std::errc() || p != end || n < 1 || n > followups_max_limit) {
+            return http::response::error(
+                400,
+                "bad_request",
+                fmt::format("limit must be a whole number from 1 to {}", followups_max_limit));
+        }
+        limit = n;
+    }
+    const auto* r = dynamic_cast<const workflows::followup::followup_rule*>(e.find("followup"));
+    if (r == nullptr) {
+        return not_on("followup");
+    }
+    return http::response::json(200,
+                                workflows::followup::followups_page(
+                                    s, r->plan().config(), limit, http::query_param(query, "after"))
+                                    .dump());
 }
 
 http::response workflow_command(const workflows::engine& e,

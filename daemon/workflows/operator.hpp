@@ -29,6 +29,16 @@ http::response workflow_view(const workflows::engine& e,
                              std::string_view rule_and_path,
                              const state::store& s);
 
+// GET /followups[?limit=N][&after=INVOICE]: one page of the open follow-up sequences in invoice id
+// order (workflows::followup::followups_page), compact JSON. limit: 1..followups_max_limit,
+// default followups_default_limit; after: the "next" of the previous page. A bad limit is a 400;
+// the workflow off is a 409, as for GET /workflows/followup.
+inline constexpr std::size_t followups_default_limit = 100;
+inline constexpr std::size_t followups_max_limit = 1000;
+http::response followups_response(const workflows::engine& e,
+                                  std::string_view query,
+                                  const state::store& s);
+
 // POST /workflows/<rule>/<verb>: the rule decides in ctx's batch, the batch is committed
 // (synced), then the rule's follow-up view is the answer. `commit` writes the batch.
 struct command_deps {

@@ -479,7 +479,8 @@ TEST_F(dashboard_browser, chromium_shows_the_figures_of_a_running_daemon_on_a_pa
 TEST_F(dashboard_browser, changes_need_the_token_an_allowed_host_and_json_even_on_loopback) {
     start_firm();
     const auto open_sequences = [&] {
-        return json::parse(daemon_->status_get("/followups").body, nullptr, false).size();
+        return json::parse(daemon_->status_get("/followups").body, nullptr, false)["followups"]
+            .size();
     };
     ASSERT_EQ(open_sequences(), 2u);
     const std::string body = R"({"invoice": "1001"})";

@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <utility>
 
 #include "state/keys.hpp"
 #include "state/tables.hpp"
@@ -136,6 +138,57 @@ json followups_json(const state::store& s, const fu::settings& settings, bool in
         return true;
     });
     return list;
+}
+
+json followups_page(const state::store& s,
+                    const fu::settings& settings,
+                    std::size_t limit,
+                    std::string_view after) {
+    json list = json::array();
+    json next = nullptr;
+    const auto prefix = state::keys::join("followup", "");
+    // The first key after every key of `after`: its id followed by the smallest byte.
+    std::string from = prefix;
+    if (!after.empty()) {
+        from.append(after);
+        from.push_back('\0');
+    }
+    std::string last;
+    s.for_each_range(state::cf::entities,
+                     from,
+                     state::keys::prefix_end(prefix),
+                     [&](std::string_view key, std::string_view v) {
+                         fu::sequence_state st;
+                         if (!fu::decode(v, st) || finished(st.current)) {
+                             return true;
+                         }
+                         if (list.size() >= limit) {
+                             next = last;  // one more follows the full page
+                             return false;
+                         }
+                         last.assign(key.substr(prefix.size()));
+                         list.push_back(sequence_json(s, settings, st));
+                         return true;
+                     });
+    return {{"followups", std::move(list)}, {"limit", limit}, {"next", std::move(next)}};
+}
+
+json followup_stages(const state::store& s) {
+    std::map<std::pair<std::string, std::uint32_t>, std::int64_t> counts;
+    std::int64_t open = 0;
+    state::for_each_entity(s, "followup", [&](std::string_view, std::string_view v) {
+        fu::sequence_state st;
+        if (fu::decode(v, st) && !finished(st.current)) {
+            ++open;
+            ++counts[{std::string(fu::to_string(st.current)), st.last_touch}];
+        }
+        return true;
+    });
+    json stages = json::array();
+    for (const auto& [key, n] : counts) {
+        stages.push_back({{"phase", key.first}, {"last_touch", key.second}, {"count", n}});
+    }
+    return {{"open", open}, {"stages", std::move(stages)}};
 }
 
 std::optional<json> followup_json(const state::store& s,

@@ -18,6 +18,19 @@ namespace billsync::workflows::followup {
 nlohmann::json followups_json(const state::store& s,
                               const settings& cfg,
                               bool include_finished = false);
+// GET /followups: one page of followups_json in invoice id order, at most `limit` sequences whose
+// invoice id sorts after `after` (empty: from the first):
+//   {"followups": [...], "limit": N, "next": "<invoice id>" | null}
+// "next" is the page's last invoice id when more sequences follow (pass it as `after`), else null.
+// A page costs what it shows, not the number of sequences.
+nlohmann::json followups_page(const state::store& s,
+                              const settings& cfg,
+                              std::size_t limit,
+                              std::string_view after);
+// The sequences followups_json lists, counted by phase and last touch from their own rows only
+// (no invoice or client read): {"open": N, "stages": [{"phase": "active", "last_touch": 1,
+// "count": N}, ...]} in (phase, last touch) order. The dashboard's "by stage" table.
+nlohmann::json followup_stages(const state::store& s);
 // One invoice's sequence (by canonical id or invoice number), with its audit trail.
 std::optional<nlohmann::json> followup_json(const state::store& s,
                                             const settings& cfg,

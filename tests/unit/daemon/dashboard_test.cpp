@@ -207,6 +207,29 @@ TEST(dashboard, lists_at_most_fifty_rows_and_points_at_the_full_list) {
     EXPECT_FALSE(has(page, ">2050<"));
 }
 
+TEST(dashboard, counts_stages_from_the_stage_counts_when_it_has_only_the_first_rows) {
+    auto in = full_input();
+    in.followups = json::array();
+    for (int i = 0; i < 50; ++i) {
+        in.followups.push_back({{"number", std::to_string(3000 + i)}, {"phase", "waiting"}});
+    }
+    in.followup_stages = {
+        {"open", 15030},
+        {"stages",
+         json::array({{{"phase", "active"}, {"last_touch", 0}, {"count", 10}},
+                      {{"phase", "active"}, {"last_touch", 2}, {"count", 14000}},
+                      {{"phase", "paused"}, {"last_touch", 1}, {"count", 12}},
+                      {{"phase", "paused"}, {"last_touch", 3}, {"count", 8}},
+                      {{"phase", "waiting"}, {"last_touch", 0}, {"count", 1000}}})}};
+    const auto page = render_dashboard(in);
+    EXPECT_TRUE(has(page, "<tr><td>active, no touch yet</td><td class=\"num\">10</td></tr>"));
+    EXPECT_TRUE(has(page, "<tr><td>touch 2 sent</td><td class=\"num\">14000</td></tr>"));
+    EXPECT_TRUE(has(page, "<tr><td>paused</td><td class=\"num\">20</td></tr>"));
+    EXPECT_TRUE(has(page, "<tr><td>waiting</td><td class=\"num\">1000</td></tr>"));
+    EXPECT_TRUE(has(page, "50 of 15030 shown"));
+    EXPECT_TRUE(has(page, ">3049<"));
+}
+
 // The checker itself: it must fail on what is not well-formed.
 TEST(html_check, accepts_well_formed_documents) {
     EXPECT_EQ(

@@ -1,6 +1,7 @@
 // The generic operator surface: GET /workflows[/<rule>[/<path>]] and POST /workflows/<rule>/<verb>
 // route to the rule of that name, which answers its views and decides its commands in one batch.
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -8,6 +9,8 @@
 #include "daemon/workflows/operator.hpp"
 #include "state/tables.hpp"
 #include "tests/unit/workflows/workflows_test_support.hpp"
+#include "workflows/followup/followup_rule.hpp"
+#include "workflows/followup/planner.hpp"
 
 namespace billsync::daemon {
 namespace {
@@ -131,6 +134,52 @@ TEST_F(workflow_operator_test, the_rule_list_names_rules_and_verbs) {
     ASSERT_EQ(j[0]["verbs"].size(), 2u);
     EXPECT_EQ(j[0]["verbs"][1]["verb"], "touch");
     EXPECT_EQ(j[0]["verbs"][1]["changes_state"], true);
+}
+
+TEST_F(workflow_operator_test, followups_come_a_page_at_a_time_with_a_cursor) {
+    // Without the follow-up workflow: the same answer as GET /workflows/followup.
+    auto r = followups_response(engine_, "", *store_);
+    EXPECT_EQ(r.status, 409u);
+    EXPECT_EQ(body(r)["error"], "disabled");
+
+    auto p = workflows::followup::planner::make(workflows::followup::default_settings(),
+                                                "America/New_York");
+    ASSERT_TRUE(p);
+    engine_.add(std::make_unique<workflows::followup::followup_rule>(
+        std::move(*p), workflows::followup::channel_routes{}));
+    state::batch b(*store_);
+    for (int i = 0; i < 150; ++i) {
+        workflows::followup::sequence_state st;
+        st.invoice_id = fmt::format("inv {:03}", i);  // a space: the cursor is URL-encoded
+        st.seen = true;
+        st.current = workflows::followup::phase::active;
+        st.due_date = st.anchor = date::year(2026) / date::month(1) / date::day(5);
+        state::put_entity(b, "followup", st.invoice_id, workflows::followup::encode(st));
+    }
+    ASSERT_TRUE(store_->write(b, true).ok);
+
+    r = followups_response(engine_, "", *store_);
+    ASSERT_EQ(r.status, 200u) << r.body;
+    EXPECT_EQ(r.body.find('\n'), std::string::npos);  // compact
+    auto page = body(r);
+    EXPECT_EQ(page["limit"], followups_default_limit);
+    ASSERT_EQ(page["followups"].size(), followups_default_limit);
+    EXPECT_EQ(page["next"], "inv 099");
+
+    r = followups_response(engine_, "after=inv%20099&limit=1000", *store_);
+    ASSERT_EQ(r.status, 200u) << r.body;
+    page = body(r);
+    ASSERT_EQ(page["followups"].size(), 50u);
+    EXPECT_EQ(page["followups"][0]["invoice"], "inv 100");
+    EXPECT_TRUE(page["next"].is_null());
+
+    EXPECT_EQ(body(followups_response(engine_, "limit=7", *store_))["followups"].size(), 7u);
+    for (const auto* bad : {"limit=0", "limit=1001", "limit=-1", "limit=ten", "limit=5x"}) {
+        r = followups_response(engine_, bad, *store_);
+        EXPECT_EQ(r.status, 400u) << bad;
+        EXPECT_EQ(body(r)["error"], "bad_request");
+        EXPECT_EQ(body(r)["message"], "limit must be a whole number from 1 to 1000");
+    }
 }
 
 }  // namespace

@@ -88,5 +88,35 @@ TEST(tables, change_and_audit_logs_continue_after_reopen) {
     EXPECT_EQ(audit.value->read(at_s(15), 1).value.size(), 1u);
 }
 
+TEST(tables, the_audit_log_says_which_seq_the_next_line_takes) {
+    temp_dir dir;
+    auto s = testing::open_store(dir.db());
+    ASSERT_TRUE(s);
+    {
+        auto audit = audit_log::open(*s);
+        ASSERT_TRUE(audit.ok());
+        EXPECT_EQ(audit.value->next_seq(), 1u);
+        batch b(*s);
+        audit.value->append(b, at_s(10), R"({"msg":"a"})");
+        audit.value->append(b, at_s(10), R"({"msg":"b"})");
+        EXPECT_EQ(audit.value->next_seq(), 3u);
+        ASSERT_TRUE(s->write(b, true).ok);
+    }
+    auto audit = audit_log::open(*s);
+    ASSERT_TRUE(audit.ok());
+    const auto first = audit.value->next_seq();
+    EXPECT_EQ(first, 3u);
+    batch b(*s);
+    audit.value->append(b, at_s(10), R"({"msg":"c"})");
+    ASSERT_TRUE(s->write(b, true).ok);
+    // The lines appended since `first` are those with a seq from it on.
+    const auto lines = audit.value->read(at_s(0), 10);
+    ASSERT_TRUE(lines.ok());
+    ASSERT_EQ(lines.value.size(), 3u);
+    EXPECT_EQ(lines.value[2].seq, first);
+    EXPECT_EQ(lines.value[2].line, R"({"msg":"c"})");
+    EXPECT_EQ(audit.value->next_seq(), first + 1);
+}
+
 }  // namespace
 }  // namespace billsync::state
