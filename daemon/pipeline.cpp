@@ -249,6 +249,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         }
         l->waiting.clear();
         last_reconcile = {};
+        last_reconcile_at = {};
         signal();
         co_return drained;
     }
