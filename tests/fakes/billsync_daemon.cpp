@@ -119,4 +119,26 @@ http::simple_response post_signed(std::uint16_t port,
     return http::fetch("127.0.0.1", port, "POST", "/webhooks/" + connector, headers, body);
 }
 
+std::string simulated_daemon_toml(std::string_view time_zone,
+                                  std::string_view start,
+                                  std::string_view public_url) {
+    std::string out =
+        "[daemon]\n"
+        "data_dir = \"data\"\n"
+        "time_zone = \"" +
+        std::string(time_zone) + "\"\n";
+    if (!public_url.empty()) {
+        out += "public_url = \"" + std::string(public_url) + "\"\n";
+    }
+    return out +
+           "[daemon.webhook_listener]\n"
+           "address = \"127.0.0.1:0\"\n"
+           "[daemon.status_listener]\n"
+           "address = \"127.0.0.1:0\"\n"
+           "[daemon.clock]\n"
+           "mode = \"simulated\"\n"
+           "start = \"" +
+           std::string(start) + "\"\n";
+}
+
 }  // namespace billsync::testing

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "http/client.hpp"
@@ -55,6 +56,13 @@ private:
     std::string status_token_;
     std::string configured_token_;
 };
+
+// The [daemon] tables of a test firm: its data in "data" beside the config, both listeners on
+// loopback port 0 (billsync_daemon reads the ports it took), a simulated clock from `start`
+// (RFC 3339), and [daemon] public_url when one is given.
+std::string simulated_daemon_toml(std::string_view time_zone,
+                                  std::string_view start,
+                                  std::string_view public_url = {});
 
 // A generic-connector delivery signed with HMAC-SHA256 (hex) in X-Signature.
 http::simple_response post_signed(std::uint16_t port,

@@ -31,19 +31,8 @@ constexpr const char* start_time = "2026-12-01T15:00:00Z";
 std::string config_text(const std::string& qbo_base,
                         const std::string& karbon_base,
                         const std::filesystem::path& book) {
-    return "[daemon]\n"
-           "data_dir = \"data\"\n"
-           "time_zone = \"America/Chicago\"\n"
-           "public_url = \"https://billsync.smithlee.example\"\n"
-           "[daemon.webhook_listener]\n"
-           "address = \"127.0.0.1:0\"\n"
-           "[daemon.status_listener]\n"
-           "address = \"127.0.0.1:0\"\n"
-           "[daemon.clock]\n"
-           "mode = \"simulated\"\n"
-           "start = \"" +
-           std::string(start_time) +
-           "\"\n"
+    return testing::simulated_daemon_toml(
+               "America/Chicago", start_time, "https://billsync.smithlee.example") +
            "[connectors.books]\n"
            "kind = \"qbo\"\n"
            "base_url = \"" +

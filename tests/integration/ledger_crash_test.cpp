@@ -33,32 +33,20 @@ constexpr const char* tenant = "b2c3d4e5-0000-4000-8000-000000000001";
 constexpr const char* start_time = "2026-12-01T15:00:00Z";
 
 std::string config_text(const std::string& kind, const std::string& base_url) {
-    std::string c =
-        "[daemon]\n"
-        "data_dir = \"data\"\n"
-        "time_zone = \"America/Chicago\"\n"
-        "[daemon.webhook_listener]\n"
-        "address = \"127.0.0.1:0\"\n"
-        "[daemon.status_listener]\n"
-        "address = \"127.0.0.1:0\"\n"
-        "[daemon.clock]\n"
-        "mode = \"simulated\"\n"
-        "start = \"" +
-        std::string(start_time) +
-        "\"\n"
-        "[connectors.books]\n"
-        "kind = \"" +
-        kind +
-        "\"\n"
-        "base_url = \"" +
-        base_url +
-        "\"\n"
-        "token_url = \"" +
-        base_url +
-        "/oauth2/token\"\n"
-        "client_id = \"sim-client-id\"\n"
-        "client_secret = \"sim-client-secret\"\n"
-        "poll_interval_s = 3600\n";
+    std::string c = testing::simulated_daemon_toml("America/Chicago", start_time) +
+                    "[connectors.books]\n"
+                    "kind = \"" +
+                    kind +
+                    "\"\n"
+                    "base_url = \"" +
+                    base_url +
+                    "\"\n"
+                    "token_url = \"" +
+                    base_url +
+                    "/oauth2/token\"\n"
+                    "client_id = \"sim-client-id\"\n"
+                    "client_secret = \"sim-client-secret\"\n"
+                    "poll_interval_s = 3600\n";
     if (kind == "qbo") {
         c += "webhook_verifier_token = \"qbo-verifier-token-crash\"\n"
              "realm_id = \"" +

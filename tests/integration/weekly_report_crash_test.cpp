@@ -25,18 +25,7 @@ using json = nlohmann::json;
 constexpr const char* start_time = "2026-12-01T15:00:00Z";
 
 std::string config_text(const simulators::sendgrid_simulator& mail, const std::string& base) {
-    return "[daemon]\n"
-           "data_dir = \"data\"\n"
-           "time_zone = \"America/New_York\"\n"
-           "[daemon.webhook_listener]\n"
-           "address = \"127.0.0.1:0\"\n"
-           "[daemon.status_listener]\n"
-           "address = \"127.0.0.1:0\"\n"
-           "[daemon.clock]\n"
-           "mode = \"simulated\"\n"
-           "start = \"" +
-           std::string(start_time) +
-           "\"\n"
+    return testing::simulated_daemon_toml("America/New_York", start_time) +
            "[connectors.mail]\n"
            "kind = \"sendgrid\"\n"
            "base_url = \"" +

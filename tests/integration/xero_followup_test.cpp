@@ -63,36 +63,24 @@ protected:
     }
 
     std::string config() const {
-        std::string c =
-            "[daemon]\n"
-            "data_dir = \"data\"\n"
-            "time_zone = \"America/New_York\"\n"
-            "[daemon.webhook_listener]\n"
-            "address = \"127.0.0.1:0\"\n"
-            "[daemon.status_listener]\n"
-            "address = \"127.0.0.1:0\"\n"
-            "[daemon.clock]\n"
-            "mode = \"simulated\"\n"
-            "start = \"" +
-            std::string(start_time) +
-            "\"\n"
-            "[connectors.books]\n"
-            "kind = \"xero\"\n"
-            "base_url = \"" +
-            xero_server_.base_url() +
-            "\"\n"
-            "token_url = \"" +
-            xero_server_.base_url() +
-            "/oauth2/token\"\n"
-            "client_id = \"sim-client-id\"\n"
-            "client_secret = \"sim-client-secret\"\n"
-            "webhook_key = \"" +
-            webhook_key +
-            "\"\n"
-            "tenant_id = \"" +
-            tenant +
-            "\"\n"
-            "poll_interval_s = 3600\n";
+        std::string c = testing::simulated_daemon_toml("America/New_York", start_time) +
+                        "[connectors.books]\n"
+                        "kind = \"xero\"\n"
+                        "base_url = \"" +
+                        xero_server_.base_url() +
+                        "\"\n"
+                        "token_url = \"" +
+                        xero_server_.base_url() +
+                        "/oauth2/token\"\n"
+                        "client_id = \"sim-client-id\"\n"
+                        "client_secret = \"sim-client-secret\"\n"
+                        "webhook_key = \"" +
+                        webhook_key +
+                        "\"\n"
+                        "tenant_id = \"" +
+                        tenant +
+                        "\"\n"
+                        "poll_interval_s = 3600\n";
         if (with_qbo_) {
             c += "[connectors.qbo]\n"
                  "kind = \"qbo\"\n"
