@@ -31,8 +31,9 @@ namespace billsync::workflows {
 struct rule_deps {
     struct connector {
         std::string name;
-        std::string channel;         // the messages it carries ("email", "sms"); empty: none
-        bool takes_actions = false;  // generic record sources with an action URL
+        std::string channel;               // the messages it carries ("email", "sms"); empty: none
+        bool takes_actions = false;        // generic record sources with an action URL
+        std::vector<std::string> actions;  // the outbox action kinds it performs ("task.create")
     };
     std::string time_zone;                      // [daemon] time_zone, the firm's default
     std::vector<connector> connectors;          // enabled connectors, in configuration order

@@ -978,7 +978,7 @@ task_request task_of(const state::action& a, const settings& s, util::instant no
     }
     t.body = json{{"Title", t.title},
                   {"ClientKey", client_key},
-                  {"ClientType", field("client_type", "Organization")},
+                  {"ClientType", field("client_type")},
                   {"AssigneeEmailAddress", assignee},
                   {"StartDate", field("start_date", today)},
                   {"DueDate", due}};
@@ -999,9 +999,32 @@ net::awaitable<action_outcome> karbon_connector::perform(state::action a) {
         co_return make_outcome(action_outcome::kind::permanent,
                                "unknown Karbon action kind '" + a.kind + "'");
     }
-    const auto task = task_of(a, settings_, im.rt.clock->now());
+    auto task = task_of(a, settings_, im.rt.clock->now());
     if (!task.error.empty()) {
         co_return make_outcome(action_outcome::kind::permanent, task.error);
+    }
+    if (task.body["ClientType"] == "") {
+        // The sender knows the client only by its key: a contact or an organization, as Karbon
+        // has it (a work item needs the type).
+        const auto key = task.body["ClientKey"].get<std::string>();
+        std::string type;
+        for (const auto* resource : {"Contacts", "Organizations"}) {
+            auto r = co_await im.send(
+                "GET", std::string("/v3/") + resource + "/" + http::percent_encode(key));
+            if (r.ok()) {
+                type = std::string_view(resource) == "Contacts" ? "Contact" : "Organization";
+                break;
+            }
+            if (!r.not_found()) {
+                co_return make_outcome(action_outcome::kind::retry,
+                                       "cannot look the client up: " + r.error->message);
+            }
+        }
+        if (type.empty()) {
+            co_return make_outcome(action_outcome::kind::permanent,
+                                   "no Karbon contact or organization has the key '" + key + "'");
+        }
+        task.body["ClientType"] = type;
     }
     if (a.attempts > 0) {
         // An earlier attempt started (the outbox counts side effects started before this one):

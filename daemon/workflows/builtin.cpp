@@ -63,9 +63,14 @@ workflows::rule_deps rule_deps_for(const app_config& cfg,
     }
     for (const auto& s : cfg.connectors) {
         if (s.enabled && available.contains(s.name)) {
-            deps.connectors.push_back({s.name,
-                                       std::string(connectors::channel_of_kind(s.kind)),
-                                       s.value("action_url") != nullptr});
+            workflows::rule_deps::connector c{s.name,
+                                              std::string(connectors::channel_of_kind(s.kind)),
+                                              s.value("action_url") != nullptr,
+                                              {}};
+            if (const auto* k = connectors::builtin_kinds().find(s.kind)) {
+                c.actions.assign(k->actions.begin(), k->actions.end());
+            }
+            deps.connectors.push_back(std::move(c));
         }
     }
     return deps;

@@ -479,6 +479,7 @@ std::optional<fu::settings> parse_followup(reader& r) {
         r.error("reply_to", "'reply_to' must be an email address (replies@firm.example)");
     }
     s.coordinator_email = r.get_string("coordinator_email").value_or("");
+    s.task_connector = r.get_string("task_connector").value_or("");
     if (auto keywords = r.get_string_array("dispute_keywords")) {
         s.dispute_keywords.clear();
         for (auto& k : *keywords) {

@@ -217,6 +217,34 @@ TEST(daemon, validate_reports_a_workflow_that_cannot_run_at_its_table) {
     EXPECT_EQ(ok.wait_exit(), 0) << ok.output();
 }
 
+TEST(daemon, validate_refuses_a_task_connector_that_creates_no_tasks) {
+    testing::temp_dir dir;
+    const auto config = dir / "tasks.toml";
+    testing::write_file(config,
+                        "[daemon]\n"
+                        "data_dir = \"data\"\n"
+                        "time_zone = \"America/New_York\"\n"
+                        "\n"
+                        "[connectors.mail]\n"
+                        "kind = \"smtp\"\n"
+                        "host = \"smtp.firm.example\"\n"
+                        "tls = \"none\"\n"
+                        "from_email = \"billing@firm.example\"\n"
+                        "\n"
+                        "[followup]\n"
+                        "firm_name = \"Smith & Lee CPA\"\n"
+                        "firm_phone = \"+1 555 0100\"\n"
+                        "task_connector = \"mail\"\n");
+    testing::daemon_process v(
+        {testing::billsync_binary(), "validate", "--no-environment", "--config", config.string()});
+    EXPECT_EQ(v.wait_exit(), 78);
+    const auto out = v.output();
+    EXPECT_NE(out.find(":11:1: error: workflow 'followup' cannot run: [followup] task_connector "
+                       "'mail' is not an enabled connector that creates tasks (task.create)"),
+              std::string::npos)
+        << out;
+}
+
 // Under journald the daemon's log goes through the platform layer's system log: one
 // sd-daemon priority-prefixed line per message, secrets redacted as everywhere.
 TEST(daemon, under_journald_logs_priority_prefixed_lines) {

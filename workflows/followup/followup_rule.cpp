@@ -507,6 +507,9 @@ state::status followup_rule::apply(const plan_result& r,
             if (reply != nullptr && a.template_id == "dispute") {
                 task["reply"] = *reply;  // the client's words, as received
             }
+            if (auto st = external_task(task, l.invoice.client_id, ctx); !st.ok) {
+                return st;
+            }
             state::put_entity(ctx.b, "task", a.key, task.dump());
             ctx.audit.append(ctx.b,
                              ctx.now,
@@ -585,6 +588,119 @@ state::status followup_rule::apply(const plan_result& r,
                       : ctx.timers.schedule(ctx.b, t.name, t.due, json{{"invoice", id}}.dump());
         if (!st.ok) {
             return st;
+        }
+    }
+    return state::status::success();
+}
+
+state::status followup_rule::external_task(json& task,
+                                           const std::string& client_id,
+                                           context& ctx) const {
+    if (routes_.tasks.empty()) {
+        return state::status::success();
+    }
+    const auto key = text_of(task, "key");
+    // The client as the task system knows it: the linked client of the same party, or the client
+    // itself when that system wrote it.
+    auto peer = state::identity::counterpart(*ctx.store, &ctx.b, client_id, routes_.tasks);
+    if (!peer.ok()) {
+        return peer.st;
+    }
+    auto remote =
+        state::remote_id(*ctx.store, ctx.b, peer.value ? *peer.value : client_id, routes_.tasks);
+    if (!remote.ok()) {
+        return remote.st;
+    }
+    if (!remote.value) {
+        const auto cause = "client " + client_id + " is not linked to a client in " + routes_.tasks;
+        const bool again =
+            task.contains("external") && text_of(task["external"], "state") == "waiting";
+        task["external"] = {{"connector", routes_.tasks}, {"state", "waiting"}, {"cause", cause}};
+        if (again) {
+            return state::status::success();
+        }
+        ctx.audit.append(ctx.b,
+                         ctx.now,
+                         json{{"rule", "followup"},
+                              {"decision", "task_waiting"},
+                              {"task", key},
+                              {"connector", routes_.tasks},
+                              {"cause", cause}}
+                             .dump());
+        // Listed with the identity exceptions (billsync identities list) until someone links it.
+        return state::identity::need_counterpart(
+            *ctx.store, ctx.b, client_id, routes_.tasks, "followup task " + key, ctx.now);
+    }
+    // The cross-reference is "<type>/<vendor key>"; the task system wants its own key.
+    const auto& ref = *remote.value;
+    const auto client_key =
+        ref.substr(ref.rfind('/') == std::string::npos ? 0 : ref.rfind('/') + 1);
+    state::action act;
+    act.id = key + "/task";
+    act.connector = routes_.tasks;
+    act.kind = "task.create";
+    act.payload = json{
+        {"title", text_of(task, "title")},
+        {"client_key", client_key},
+        {"description", text_of(task, "body")},
+        {"task", key}}.dump();
+    if (auto added = ctx.enqueue(std::move(act)); !added.ok()) {
+        return added.st;
+    }
+    task["external"] = {
+        {"connector", routes_.tasks}, {"state", "queued"}, {"action", key + "/task"}};
+    ctx.audit.append(ctx.b,
+                     ctx.now,
+                     json{{"rule", "followup"},
+                          {"decision", "task_queued"},
+                          {"task", key},
+                          {"connector", routes_.tasks},
+                          {"client_key", client_key}}
+                         .dump());
+    return state::status::success();
+}
+
+state::status followup_rule::retry_external_tasks(std::string_view client_id, context& ctx) const {
+    if (routes_.tasks.empty()) {
+        return state::status::success();
+    }
+    // The tasks of the client's party that wait for a counterpart (few: tasks are rare).
+    std::set<std::string, std::less<>> party{std::string(client_id)};
+    if (auto m = state::identity::members_of(*ctx.store, &ctx.b, client_id); m.ok()) {
+        for (const auto& x : m.value) {
+            party.insert(x.client);
+        }
+    }
+    std::vector<json> waiting;
+    auto st = state::for_each_entity(*ctx.store, "task", [&](std::string_view, std::string_view v) {
+        auto j = json::parse(v, nullptr, false);
+        if (j.is_object() && j.contains("external") && j["external"].is_object() &&
+            text_of(j["external"], "state") == "waiting" && party.contains(text_of(j, "client"))) {
+            waiting.push_back(std::move(j));
+        }
+        return true;
+    });
+    if (!st.ok) {
+        return st;
+    }
+    for (auto& task : waiting) {
+        // Read through the batch: this step may have changed the task already.
+        auto row = state::get_entity(*ctx.store, ctx.b, "task", text_of(task, "key"));
+        if (!row.ok()) {
+            return row.st;
+        }
+        if (row.value) {
+            task = json::parse(*row.value, nullptr, false);
+        }
+        if (!task.is_object() ||
+            text_of(task.value("external", json::object()), "state") != "waiting") {
+            continue;
+        }
+        if (auto s2 = external_task(task, text_of(task, "client"), ctx); !s2.ok) {
+            return s2;
+        }
+        if (text_of(task["external"], "state") == "queued") {
+            state::put_entity(ctx.b, "task", text_of(task, "key"), task.dump());
         }
     }
     return state::status::success();
@@ -751,6 +867,9 @@ state::status followup_rule::observe_plan(std::string_view client_id,
                       {"installment", a.reminder},
                       {"status", "open"},
                       {"created_at", util::format_rfc3339(ctx.now)}};
+            if (auto st = external_task(task, client.id, ctx); !st.ok) {
+                return st;
+            }
             state::put_entity(ctx.b, "task", a.key, task.dump());
             ctx.audit.append(ctx.b,
                              ctx.now,
@@ -851,6 +970,9 @@ state::status followup_rule::on_change(const mappings::change& c, context& ctx) 
     }
     if (c.entity_type == "client") {
         if (auto st = observe_plan(c.entity_id, ctx); !st.ok) {
+            return st;
+        }
+        if (auto st = retry_external_tasks(c.entity_id, ctx); !st.ok) {
             return st;
         }
     }
@@ -1110,6 +1232,14 @@ cli_result followup_rule::cli_view(std::string_view verb,
                                t.value("created_at", ""),
                                t.value("status", ""),
                                t.value("title", ""));
+            if (const auto ext = t.find("external"); ext != t.end() && ext->is_object()) {
+                const auto state = ext->value("state", "");
+                out << fmt::format(
+                    "  in {}: {}{}\n",
+                    ext->value("connector", ""),
+                    state == "queued" ? "sent (action " + ext->value("action", "") + ")" : state,
+                    state == "waiting" ? " - " + ext->value("cause", "") : "");
+            }
         }
         out << fmt::format("{} task{}\n", list.size(), plural(list.size()));
         return cli_result::ok;
@@ -1201,6 +1331,20 @@ std::unique_ptr<followup_rule> make(const settings& s, const rule_deps& deps, st
     routes.reply_to = s.reply_to;
     routes.reply_key = deps.reply_key;
     routes.coordinator_email = s.coordinator_email;
+    if (!s.task_connector.empty()) {
+        const auto it = std::find_if(deps.connectors.begin(),
+                                     deps.connectors.end(),
+                                     [&](const auto& c) { return c.name == s.task_connector; });
+        if (it == deps.connectors.end() ||
+            std::find(it->actions.begin(), it->actions.end(), "task.create") == it->actions.end()) {
+            if (error != nullptr) {
+                *error = "[followup] task_connector '" + s.task_connector +
+                         "' is not an enabled connector that creates tasks (task.create)";
+            }
+            return nullptr;
+        }
+        routes.tasks = s.task_connector;
+    }
     routes.invoices_from = deps.source_of("invoices");
     routes.clients_from = deps.source_of("clients");
     return std::make_unique<followup_rule>(std::move(*p), std::move(routes), deps.metrics);

@@ -33,6 +33,7 @@ struct channel_routes {
     std::string reply_to;
     std::string reply_key;          // HMAC key of the reply tokens (rule_deps::reply_key)
     std::string coordinator_email;  // tasks are also emailed here when set
+    std::string tasks;              // connector taking "task.create"; empty: tasks stay internal
     // [sources]: only invoices from `invoices_from` are followed up (empty: from any ledger);
     // a client's contact fields come from its linked client in `clients_from` when it has one.
     std::string invoices_from;
@@ -141,6 +142,14 @@ private:
                         const loaded& l,
                         context& ctx,
                         const nlohmann::json* reply = nullptr) const;
+    // With a task connector: the task also goes there, as "task.create" for the client's
+    // counterpart in that system; a client not linked there yet waits (an identity exception)
+    // and its task goes when the link arrives. Records the outcome in task["external"].
+    state::status external_task(nlohmann::json& task,
+                                const std::string& client_id,
+                                context& ctx) const;
+    // A client changed (or was linked): its tasks waiting for a counterpart go now if they can.
+    state::status retry_external_tasks(std::string_view client_id, context& ctx) const;
     state::status operator_command(std::string_view invoice_id,
                                    std::string_view who,
                                    bool resume,

@@ -85,6 +85,9 @@ struct settings {
     std::string sms_connector;      // connector name; empty: the first one carrying SMS
     std::string reply_to;           // per-invoice reply addresses are made from this
     std::string coordinator_email;  // internal tasks are emailed here too when set
+    // A connector performing "task.create" (a practice-management system): every task is also
+    // created there, for the client's counterpart in that system. Empty: tasks stay internal.
+    std::string task_connector;
     std::map<client_class, std::vector<touch_spec>> cadences;
     // Courtesy reminders per class, in the order they go out (days_before strictly decreasing).
     // None unless configured.

@@ -566,6 +566,40 @@ TEST_F(karbon_connector_test, task_create_posts_a_keyed_work_item_and_a_resend_a
     EXPECT_EQ(posts, 1u);
 }
 
+TEST_F(karbon_connector_test, a_task_without_a_client_type_looks_the_key_up_first) {
+    const auto contact = sim_->add_contact(json{{"FullName", "Jane Roe"}});
+    const auto org = sim_->add_organization(json{{"FullName", "Acme Dental"}});
+    const auto without_type = [](std::string id, std::string key) {
+        state::action a;
+        a.id = std::move(id);
+        a.connector = "practice";
+        a.kind = "task.create";
+        a.payload = json{{"title", "Dispute: invoice 1042"}, {"client_key", std::move(key)}}.dump();
+        return a;
+    };
+    const auto one = run(
+        ioc_, connector().perform(without_type("act-a", contact["ContactKey"].get<std::string>())));
+    ASSERT_EQ(one.k, action_outcome::kind::done) << one.detail;
+    const auto two =
+        run(ioc_,
+            connector().perform(without_type("act-b", org["OrganizationKey"].get<std::string>())));
+    ASSERT_EQ(two.k, action_outcome::kind::done) << two.detail;
+    const auto made = sim_->work_items();
+    ASSERT_EQ(made.size(), 2u);
+    EXPECT_EQ(made[0]["ClientType"], "Contact");
+    EXPECT_EQ(made[1]["ClientType"], "Organization");
+
+    // A key Karbon does not know is refused before anything is posted.
+    server_->clear_requests();
+    const auto none = run(ioc_, connector().perform(without_type("act-c", "no-such-key")));
+    EXPECT_EQ(none.k, action_outcome::kind::permanent);
+    EXPECT_NE(none.detail.find("no-such-key"), std::string::npos);
+    for (const auto& r : server_->requests_to("/v3/WorkItems")) {
+        EXPECT_NE(r.method, "POST");
+    }
+    EXPECT_EQ(sim_->work_item_count(), 2u);
+}
+
 TEST_F(karbon_connector_test, a_task_without_an_assignee_or_a_refused_one_is_permanent) {
     settings_.task_assignee_email.clear();
     auto a = task_action("act-1");

@@ -314,7 +314,7 @@ TEST_F(draft_time_test, make_needs_an_enabled_connector) {
     std::string error;
     EXPECT_EQ(make(s, deps, &error), nullptr);
     EXPECT_NE(error.find("time"), std::string::npos);
-    deps.connectors.push_back({"time", "", false});
+    deps.connectors.push_back({"time", "", false, {}});
     error.clear();
     EXPECT_NE(make(s, deps, &error), nullptr);
     s.enabled = false;

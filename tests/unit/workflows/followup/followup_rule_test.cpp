@@ -807,5 +807,151 @@ TEST_F(followup_sources_test, contacts_come_from_the_linked_client_of_the_client
     EXPECT_EQ(json::parse(list[0].payload)["to"], "billing@acme.example");
 }
 
+// [followup] task_connector: every task also goes to the practice system, for the client's
+// counterpart there; a client not linked there yet waits and goes once the link arrives.
+class followup_task_connector_test : public followup_rule_test {
+protected:
+    void SetUp() override {
+        followup_rule_test::SetUp();
+        auto settings = default_settings();
+        settings.firm_name = "Smith & Lee CPA";
+        settings.firm_phone = "+1 555 0100";
+        auto p = planner::make(settings, "America/New_York");
+        ASSERT_TRUE(p);
+        channel_routes routes;
+        routes.email = "mail";
+        routes.reply_to = "billing@firm.example";
+        routes.reply_key = reply_key;
+        routes.tasks = "practice";
+        rule_ = std::make_unique<followup_rule>(std::move(*p), routes);
+        // The ledger's customer, known to the identity map.
+        mappings::client ledger = client_;
+        ledger.contact.billing_email = "billing@acme.example";
+        ledger.source = {"qbo", "", "7", "1", std::nullopt};
+        state::batch b(*store_);
+        ASSERT_TRUE(state::apply(*store_, b, "qbo", ledger).ok());
+        ASSERT_TRUE(store_->write(b, true).ok);
+    }
+
+    void dispute(util::instant now) {
+        mappings::inbound_message mail;
+        mail.via = mappings::channel::email;
+        mail.id = "<m9@acme.example>";
+        mail.from = "ap@acme.example";
+        mail.to = {reply_address("billing@firm.example", reply_key, "inv-1")};
+        mail.subject = "Re: invoice 1042";
+        mail.text = "We dispute {invoice_number}: line 2 was never done";
+        const auto reply = mappings::make_change(mail, 1, mappings::change::op::created, "mail");
+        step(now, [&](context& ctx) { return rule_->on_change(reply, ctx); });
+    }
+
+    json only_task() {
+        std::vector<json> tasks;
+        state::for_each_entity(*store_, "task", [&](std::string_view, std::string_view v) {
+            tasks.push_back(json::parse(v));
+            return true;
+        });
+        EXPECT_EQ(tasks.size(), 1u);
+        return tasks.empty() ? json() : tasks.front();
+    }
+
+    std::vector<state::action> task_creates() {
+        std::vector<state::action> out;
+        for (auto& a : actions()) {
+            if (a.kind == "task.create") {
+                out.push_back(std::move(a));
+            }
+        }
+        return out;
+    }
+
+    // The practice system's organization for the same client (same name and billing domain:
+    // the identity map links it to c-1), seen as a change.
+    void practice_client_arrives(util::instant now) {
+        mappings::client practice;
+        practice.id = "practice:client:ORG1";
+        practice.display_name = "Acme Dental";
+        practice.contact.billing_email = "office@acme.example";
+        practice.source = {"practice", "", "ORG1", "1", std::nullopt};
+        mappings::change c;
+        c.entity_type = "client";
+        c.entity_id = practice.id;
+        c.version = 1;
+        c.source = "practice";
+        step(now, [&](context& ctx) {
+            if (auto st = state::apply(*ctx.store, ctx.b, "practice", practice); !st.ok()) {
+                return st.st;
+            }
+            return rule_->on_change(c, ctx);
+        });
+    }
+};
+
+TEST_F(followup_task_connector_test,
+       a_dispute_task_of_a_linked_client_goes_to_the_practice_system) {
+    practice_client_arrives(at("2026-01-05T15:00:00Z"));
+    invoice_changed(at("2026-01-06T15:00:00Z"));
+    dispute(at("2026-01-07T15:00:00Z"));
+    ASSERT_EQ(sequence().current, phase::paused);
+    const auto task = only_task();
+    const auto creates = task_creates();
+    ASSERT_EQ(creates.size(), 1u);
+    const auto& a = creates.front();
+    EXPECT_EQ(a.connector, "practice");
+    EXPECT_EQ(a.id, task["key"].get<std::string>() + "/task");
+    const auto p = json::parse(a.payload);
+    EXPECT_EQ(p["client_key"], "ORG1");
+    EXPECT_EQ(p["title"], task["title"]);
+    // The whole task text, the client's words verbatim among it.
+    EXPECT_EQ(p["description"], task["body"]);
+    EXPECT_NE(p["description"].get<std::string>().find(
+                  "We dispute {invoice_number}: line 2 was never done"),
+              std::string::npos);
+    EXPECT_FALSE(p.contains("client_type"));  // the connector looks the key up
+    EXPECT_EQ(task["external"]["state"], "queued");
+    EXPECT_EQ(task["external"]["connector"], "practice");
+    EXPECT_NE(audit_text().find("\"task_queued\""), std::string::npos);
+
+    // The same client seen again queues nothing more.
+    practice_client_arrives(at("2026-01-07T16:00:00Z"));
+    EXPECT_EQ(task_creates().size(), 1u);
+}
+
+TEST_F(followup_task_connector_test, a_task_waits_for_the_link_and_then_goes_by_itself) {
+    invoice_changed(at("2026-01-06T15:00:00Z"));
+    dispute(at("2026-01-07T15:00:00Z"));
+    auto task = only_task();
+    EXPECT_TRUE(task_creates().empty());
+    EXPECT_EQ(task["external"]["state"], "waiting");
+    EXPECT_NE(
+        task["external"]["cause"].get<std::string>().find("not linked to a client in practice"),
+        std::string::npos);
+    // Listed with the identity exceptions until someone links it.
+    auto ex = state::identity::exceptions(*store_);
+    ASSERT_TRUE(ex.ok());
+    ASSERT_EQ(ex.value.size(), 1u);
+    EXPECT_EQ(ex.value[0].kind, "missing");
+    EXPECT_EQ(ex.value[0].system, "practice");
+    EXPECT_NE(audit_text().find("\"task_waiting\""), std::string::npos);
+
+    practice_client_arrives(at("2026-01-08T15:00:00Z"));
+    auto party = state::identity::members_of(*store_, nullptr, "c-1");
+    ASSERT_TRUE(party.ok());
+    EXPECT_EQ(party.value.size(), 2u);
+    auto peer = state::identity::counterpart(*store_, nullptr, "c-1", "practice");
+    ASSERT_TRUE(peer.ok());
+    EXPECT_TRUE(peer.value.has_value());
+    if (peer.value) {
+        auto r = state::remote_id(*store_, *peer.value, "practice");
+        EXPECT_TRUE(r.ok() && r.value) << *peer.value;
+    }
+    const auto creates = task_creates();
+    ASSERT_EQ(creates.size(), 1u);
+    EXPECT_EQ(json::parse(creates.front().payload)["client_key"], "ORG1");
+    task = only_task();
+    EXPECT_EQ(task["external"]["state"], "queued");
+    EXPECT_EQ(task["status"], "open");  // the internal task stays as it was
+}
+
 }  // namespace
 }  // namespace billsync::workflows::followup

@@ -18,8 +18,8 @@ using testing_support::at;
 rule_deps deps_with_email() {
     rule_deps d;
     d.time_zone = "America/New_York";
-    d.connectors.push_back({"ledger", "", false});
-    d.connectors.push_back({"mail", "email", false});
+    d.connectors.push_back({"ledger", "", false, {}});
+    d.connectors.push_back({"mail", "email", false, {}});
     return d;
 }
 
