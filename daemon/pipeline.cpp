@@ -561,14 +561,18 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         polls_committed.inc();
     }
 
-    // A timer whose decision depends on an entity (a follow-up touch: its invoice) re-reads it from
-    // its source of truth first. nullopt when that failed: the timer waits, so a touch never goes
-    // out on stale figures. A source that does not answer within refresh_wait (a stalled vendor)
-    // does not hold the timer: it is decided on the stored copy, and the audit says so.
+    // A timer whose decision depends on entities (a follow-up touch: its invoice; a payment
+    // plan's installment: the client's open invoices) re-reads them from their source of truth
+    // first. nullopt when that failed: the timer waits, so a touch never goes out on stale
+    // figures. A source that does not answer within refresh_wait (a stalled vendor) does not hold
+    // the timer: it is decided on the stored copy, and the audit says so.
     struct refreshed {
-        connectors::connector* c = nullptr;
-        std::optional<state::inbox_event> event;
-        bool stored_copy = false;  // the source did not answer in time
+        struct fresh_event {
+            connectors::connector* c = nullptr;
+            state::inbox_event event;
+        };
+        std::vector<fresh_event> events;
+        bool stored_copy = false;  // a source did not answer in time
     };
 
     // The re-reads for one round's due timers, started together, each on its source's lane.
@@ -583,31 +587,35 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         };
         explicit refresh_round(const net::strand<net::any_io_executor>& s) : done(s) {}
         std::vector<item> items;
+        std::vector<std::pair<std::size_t, std::size_t>> of_timer;  // [begin, end) in items
         std::size_t pending = 0;
         net::steady_timer done;  // cancelled when the last answer is in
     };
 
-    refresh_round::item refresh_target(const state::timer& t) const {
-        refresh_round::item out;
-        const auto target = d.engine.before_timer(t.name);
-        if (!target) {
-            return out;
+    // The re-reads a timer needs: one per entity its rule names that has a source.
+    std::vector<refresh_round::item> refresh_targets(const state::timer& t) const {
+        std::vector<refresh_round::item> items;
+        for (const auto& target : d.engine.before_timer(t.name, d.store)) {
+            auto row = state::get_entity(d.store, target.type, target.id);
+            if (!row.ok() || !row.value) {
+                continue;
+            }
+            const auto j = nlohmann::json::parse(*row.value, nullptr, false);
+            if (!j.is_object() || !j.contains("source") || !j["source"].is_object()) {
+                continue;
+            }
+            refresh_round::item out;
+            out.ref.system = j["source"].value("system", "");
+            out.ref.account = j["source"].value("account", "");
+            out.ref.id = j["source"].value("id", "");
+            out.type = target.type;
+            out.id = target.id;
+            out.l = lane_of(out.ref.system);
+            if (out.l != nullptr) {
+                items.push_back(std::move(out));
+            }
         }
-        auto row = state::get_entity(d.store, target->type, target->id);
-        if (!row.ok() || !row.value) {
-            return out;
-        }
-        const auto j = nlohmann::json::parse(*row.value, nullptr, false);
-        if (!j.is_object() || !j.contains("source") || !j["source"].is_object()) {
-            return out;
-        }
-        out.ref.system = j["source"].value("system", "");
-        out.ref.account = j["source"].value("account", "");
-        out.ref.id = j["source"].value("id", "");
-        out.type = target->type;
-        out.id = target->id;
-        out.l = lane_of(out.ref.system);
-        return out;
+        return items;
     }
 
     net::awaitable<void> refresh_job(std::shared_ptr<refresh_round> rr, std::size_t i) {
@@ -636,13 +644,15 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         const std::vector<state::timer>& due) {
         auto rr = std::make_shared<refresh_round>(strand);
         for (const auto& t : due) {
-            rr->items.push_back(refresh_target(t));
-            rr->pending += rr->items.back().l != nullptr ? 1 : 0;
-        }
-        for (std::size_t i = 0; i < rr->items.size(); ++i) {
-            if (rr->items[i].l != nullptr) {
-                spawn(refresh_job(rr, i), [] {});
+            const auto begin = rr->items.size();
+            for (auto& it : refresh_targets(t)) {
+                rr->items.push_back(std::move(it));
             }
+            rr->of_timer.emplace_back(begin, rr->items.size());
+        }
+        rr->pending = rr->items.size();
+        for (std::size_t i = 0; i < rr->items.size(); ++i) {
+            spawn(refresh_job(rr, i), [] {});
         }
         const auto deadline = std::chrono::steady_clock::now() + opt.refresh_wait;
         for (auto now = std::chrono::steady_clock::now(); rr->pending > 0 && now < deadline;
@@ -658,43 +668,45 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
     std::optional<refreshed> refreshed_for(const refresh_round& rr,
                                            std::size_t i,
                                            const state::timer& t) {
-        const auto& it = rr.items[i];
         refreshed out;
-        if (it.l == nullptr) {
-            return out;
-        }
-        out.c = it.l->c;
-        if (out.c == nullptr) {
-            // Its connector was removed meanwhile: decided on the stored copy.
-            out.stored_copy = true;
-            return out;
-        }
-        if (!it.answered) {
-            d.log->warn("Source did not answer before its timer timer={} entity={}/{} waited_ms={}",
-                        t.name,
-                        it.type,
-                        it.id,
-                        opt.refresh_wait.count());
-            out.stored_copy = true;
-            return out;
-        }
-        const auto& r = it.r;
-        if (r.k != connectors::resolve_outcome::kind::ready) {
-            d.log->warn(
-                "Cannot re-read an entity before its timer timer={} entity={}/{} detail=\"{}\"",
-                t.name,
-                it.type,
-                it.id,
-                r.detail);
-            return std::nullopt;
-        }
-        if (r.body) {
-            state::inbox_event e;
-            e.connector = it.ref.system;
-            e.kind = out.c->refresh_kind();
-            e.body = *r.body;
-            e.received_at = d.clock.now();
-            out.event = std::move(e);
+        const auto [begin, end] = rr.of_timer[i];
+        for (auto k = begin; k < end; ++k) {
+            const auto& it = rr.items[k];
+            auto* c = it.l->c;
+            if (c == nullptr) {
+                // Its connector was removed meanwhile: decided on the stored copy.
+                out.stored_copy = true;
+                continue;
+            }
+            if (!it.answered) {
+                d.log->warn(
+                    "Source did not answer before its timer timer={} entity={}/{} waited_ms={}",
+                    t.name,
+                    it.type,
+                    it.id,
+                    opt.refresh_wait.count());
+                out.stored_copy = true;
+                continue;
+            }
+            const auto& r = it.r;
+            if (r.k != connectors::resolve_outcome::kind::ready) {
+                d.log->warn(
+                    "Cannot re-read an entity before its timer timer={} entity={}/{} "
+                    "detail=\"{}\"",
+                    t.name,
+                    it.type,
+                    it.id,
+                    r.detail);
+                return std::nullopt;
+            }
+            if (r.body) {
+                state::inbox_event e;
+                e.connector = it.ref.system;
+                e.kind = c->refresh_kind();
+                e.body = *r.body;
+                e.received_at = d.clock.now();
+                out.events.push_back({c, std::move(e)});
+            }
         }
         return out;
     }
@@ -737,8 +749,11 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                     d.audit.append(b, now, line.dump());
                 }
                 st = d.timers.fire(b, t);
-                if (st.ok && fresh->event) {
-                    auto res = process_safely(*fresh->c, *fresh->event, d.store, b);
+                for (const auto& f : fresh->events) {
+                    if (!st.ok) {
+                        break;
+                    }
+                    auto res = process_safely(*f.c, f.event, d.store, b);
                     if (!res.ok()) {
                         st = res.st;
                     } else if (auto error = apply_changes(res.value, ctx); !error.empty()) {

@@ -47,13 +47,14 @@ std::string_view engine::timer_owner(std::string_view timer_name) const noexcept
     return {};
 }
 
-std::optional<refresh_target> engine::before_timer(std::string_view timer_name) const {
+std::vector<refresh_target> engine::before_timer(std::string_view timer_name,
+                                                 const state::store& s) const {
     for (const auto& r : rules_) {
         if (r->owns_timer(timer_name)) {
-            return r->before_timer(timer_name);
+            return r->before_timer(timer_name, s);
         }
     }
-    return std::nullopt;
+    return {};
 }
 
 state::status engine::on_change(const mappings::change& c, context& ctx) const {

@@ -35,9 +35,10 @@ public:
 
     // The rule that owns a timer; empty when none does.
     std::string_view timer_owner(std::string_view timer_name) const noexcept;
-    // The canonical entity a timer's decision depends on, to be re-read from its source of truth
-    // before the timer fires (a follow-up touch re-reads its invoice); nullopt: none.
-    std::optional<refresh_target> before_timer(std::string_view timer_name) const;
+    // The canonical entities a timer's decision depends on, to be re-read from their source of
+    // truth before the timer fires (a follow-up touch re-reads its invoice); empty: none.
+    std::vector<refresh_target> before_timer(std::string_view timer_name,
+                                             const state::store& s) const;
 
     // Once at start: every rule schedules what its settings call for (rule::on_start).
     state::status on_start(context& ctx) const;

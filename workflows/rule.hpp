@@ -109,9 +109,12 @@ public:
     virtual state::status on_timer(const state::timer& /*t*/, context& /*ctx*/) const {
         return state::status::success();
     }
-    // The entity the owned timer's decision depends on; nullopt: none.
-    virtual std::optional<refresh_target> before_timer(std::string_view /*timer_name*/) const {
-        return std::nullopt;
+    // The entities the owned timer's decision depends on (a touch: its invoice; a payment plan's
+    // installment: the client's open invoices), each re-read from its source of truth before the
+    // timer fires; `s` is the committed state. Empty: none.
+    virtual std::vector<refresh_target> before_timer(std::string_view /*timer_name*/,
+                                                     const state::store& /*s*/) const {
+        return {};
     }
 
     // Before an action is performed later than decided (it waited for its window, a retry or a

@@ -470,6 +470,31 @@ TEST_F(followup_e2e, an_installment_is_reminded_missed_and_then_paid) {
     EXPECT_EQ(daemon_->stop(), 0);
 }
 
+// The installment is paid in QBO just before its check and no webhook tells billsync: the check
+// re-reads the client's open invoices from the ledger first, so no missed notice goes out.
+TEST_F(followup_e2e, an_installment_paid_unannounced_is_seen_before_its_check) {
+    const auto c = customer("Juniper Loft");
+    const auto inv = invoice(c, "500.00", "2026-01-05")["Id"].get<std::string>();
+    extra_followup_ = std::string("[followup.payment_plans.\"qbo:") + realm + ":client:" + c +
+                      "\"]\ninstallments = [{ due = \"2026-01-20\", amount = \"200.00\" }]\n";
+    start();
+    const auto to = email_of("Juniper Loft");
+    advance_to("2026-01-19T15:00:00Z");
+    ASSERT_EQ(emails_to(to).size(), 1u) << daemon_->output();  // the reminder
+    advance_to("2026-01-21T04:59:00Z");  // the check is at 00:00 New York (05:00Z)
+    pay(c, inv, "200.00");               // in QBO only: no webhook is delivered
+    advance_to("2026-01-21T15:00:00Z");
+    EXPECT_EQ(emails_to(to).size(), 1u) << daemon_->output();  // no "not received" notice
+    EXPECT_TRUE(tasks().empty());
+    auto [rc, out] = daemon_->cli({"followup", "plans", "--json"});
+    ASSERT_EQ(rc, 0) << out;
+    const auto plans = json::parse(out, nullptr, false);
+    ASSERT_TRUE(plans.is_array() && plans.size() == 1u) << out;
+    EXPECT_TRUE(plans[0]["missed"].empty()) << out;
+    EXPECT_EQ(plans[0]["installments"][0]["status"], "checked") << out;
+    EXPECT_EQ(daemon_->stop(), 0);
+}
+
 TEST_F(followup_e2e, payment_plan_clients_never_enter_the_sequence) {
     const auto c = customer("Fir Realty", "+14155550105", "#sms-consent #payment-plan");
     invoice(c, "1200.00", "2026-01-05");

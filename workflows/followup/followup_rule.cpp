@@ -277,11 +277,27 @@ std::optional<std::string> followup_rule::touch_invoice(std::string_view timer_n
     return std::string(timer_name.substr(timer_prefix.size(), slash - timer_prefix.size()));
 }
 
-std::optional<refresh_target> followup_rule::before_timer(std::string_view timer_name) const {
+std::vector<refresh_target> followup_rule::before_timer(std::string_view timer_name,
+                                                        const state::store& s) const {
     if (auto invoice = touch_invoice(timer_name)) {
-        return refresh_target{"invoice", std::move(*invoice)};
+        return {refresh_target{"invoice", std::move(*invoice)}};
     }
-    return std::nullopt;
+    std::vector<refresh_target> out;
+    const auto client = plan_timer_client(timer_name);
+    if (!client) {
+        return out;
+    }
+    // The invoices plan_snapshot counts: the client's open ones (the currency is checked there,
+    // on the fresh copy).
+    state::for_each_entity(s, "invoice", [&](std::string_view id, std::string_view v) {
+        const auto j = json::parse(v, nullptr, false);
+        if (j.is_object() && text_of(j, "client_id") == *client && text_of(j, "status") == "open" &&
+            !j.value("deleted", false)) {
+            out.push_back({"invoice", std::string(id)});
+        }
+        return out.size() < max_plan_refresh;
+    });
+    return out;
 }
 
 void followup_rule::on_action_done(const state::action& a, action_result r) const {

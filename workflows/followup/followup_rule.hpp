@@ -76,7 +76,12 @@ public:
     // The invoice a touch timer will act on, so the caller can re-read it from its source of
     // truth first; nullopt for timers that send nothing.
     static std::optional<std::string> touch_invoice(std::string_view timer_name);
-    std::optional<refresh_target> before_timer(std::string_view timer_name) const override;
+    // A touch or reminder: its invoice. A payment plan's installment: the client's open invoices
+    // (at most max_plan_refresh of them), so a payment made meanwhile is seen before a reminder
+    // or a missed-installment notice goes out.
+    std::vector<refresh_target> before_timer(std::string_view timer_name,
+                                             const state::store& s) const override;
+    static constexpr std::size_t max_plan_refresh = 50;
     state::status on_timer(const state::timer& t, context& ctx) const override;
     // A touch performed later than decided (window, retry, restart) is dropped when the invoice
     // was paid or voided meanwhile, the sequence left the active phase (paused, stopped,

@@ -476,11 +476,12 @@ bool late_fees_rule::owns_timer(std::string_view timer_name) const noexcept {
     return timer_name.starts_with(timer_prefix);
 }
 
-std::optional<refresh_target> late_fees_rule::before_timer(std::string_view timer_name) const {
+std::vector<refresh_target> late_fees_rule::before_timer(std::string_view timer_name,
+                                                         const state::store& /*s*/) const {
     if (!owns_timer(timer_name)) {
-        return std::nullopt;
+        return {};
     }
-    return refresh_target{"invoice", std::string(timer_name.substr(timer_prefix.size()))};
+    return {refresh_target{"invoice", std::string(timer_name.substr(timer_prefix.size()))}};
 }
 
 state::status late_fees_rule::on_start(context& ctx) const {

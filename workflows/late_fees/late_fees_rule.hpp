@@ -33,7 +33,8 @@ public:
     state::status on_start(context& ctx) const override;
     state::status on_change(const mappings::change& c, context& ctx) const override;
     bool owns_timer(std::string_view timer_name) const noexcept override;
-    std::optional<refresh_target> before_timer(std::string_view timer_name) const override;
+    std::vector<refresh_target> before_timer(std::string_view timer_name,
+                                             const state::store& s) const override;
     state::status on_timer(const state::timer& t, context& ctx) const override;
     std::optional<std::string> recheck(const state::action& a, context& ctx) const override;
     std::vector<verb_spec> verbs() const override;

@@ -40,8 +40,9 @@ public:
         ++timers;
         return queue(t.name, ctx);
     }
-    std::optional<refresh_target> before_timer(std::string_view timer_name) const override {
-        return refresh_target{"invoice", std::string(timer_name.substr(prefix_.size()))};
+    std::vector<refresh_target> before_timer(std::string_view timer_name,
+                                             const state::store& /*s*/) const override {
+        return {refresh_target{"invoice", std::string(timer_name.substr(prefix_.size()))}};
     }
     void on_action_done(const state::action& a, action_result r) const override {
         done.emplace_back(a.id, r);
@@ -112,9 +113,9 @@ TEST_F(engine_test, a_timer_goes_to_the_rule_that_owns_it) {
     EXPECT_EQ(engine_.timer_owner("one/x"), "one");
     EXPECT_EQ(engine_.timer_owner("two/x"), "two");
     EXPECT_EQ(engine_.timer_owner("three/x"), "");
-    ASSERT_TRUE(engine_.before_timer("two/inv-9"));
-    EXPECT_EQ(engine_.before_timer("two/inv-9")->id, "inv-9");
-    EXPECT_FALSE(engine_.before_timer("three/x"));
+    ASSERT_EQ(engine_.before_timer("two/inv-9", *store_).size(), 1u);
+    EXPECT_EQ(engine_.before_timer("two/inv-9", *store_)[0].id, "inv-9");
+    EXPECT_TRUE(engine_.before_timer("three/x", *store_).empty());
 }
 
 TEST_F(engine_test, a_timer_nobody_owns_is_audited_and_dropped) {

@@ -353,9 +353,9 @@ TEST_F(followup_rule_test, courtesy_reminders_are_timed_windowed_rechecked_and_s
     EXPECT_EQ(due.value[0].name, "followup/inv-1/remind1");
     EXPECT_EQ(due.value[0].due, at("2025-12-29T14:00:00Z"));
     // The invoice is re-read from its ledger before the reminder.
-    const auto target = rule_->before_timer(due.value[0].name);
-    ASSERT_TRUE(target);
-    EXPECT_EQ(target->id, "inv-1");
+    const auto target = rule_->before_timer(due.value[0].name, *store_);
+    ASSERT_EQ(target.size(), 1u);
+    EXPECT_EQ(target[0].id, "inv-1");
 
     std::ostringstream text;
     std::ostringstream err;
