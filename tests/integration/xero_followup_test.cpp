@@ -273,6 +273,39 @@ TEST_F(xero_followup_e2e, a_payment_found_by_polling_stops_the_follow_up) {
     EXPECT_EQ(daemon_->stop(), 0);
 }
 
+// A payment plan over a Xero contact: the installment is reminded; it is paid in Xero on its due
+// date with the webhook lost; polling or the check's own re-read of the contact's open invoices
+// finds it, so no missed notice goes out.
+TEST_F(xero_followup_e2e, an_installment_reminded_and_paid_unannounced_is_not_missed) {
+    const auto c = contact("Ivy Lane Studio");
+    const auto inv = invoice(c, "INV-1201", "500.00");
+    extra_followup_ = "[followup.payment_plans.\"" + canonical("client", c) +
+                      "\"]\ninstallments = [{ due = \"2026-01-20\", amount = \"200.00\" }]\n";
+    start();
+    const auto to = email_of("Ivy Lane Studio");
+    advance_to("2026-01-16T18:00:00Z");  // on a plan: no overdue touches
+    EXPECT_TRUE(emails_to(to).empty()) << daemon_->output();
+    advance_to("2026-01-19T15:00:00Z");  // 3 days before 01-20 was Saturday: Monday 09:00
+    ASSERT_EQ(emails_to(to).size(), 1u) << daemon_->output();
+    EXPECT_NE(emails_to(to)[0].subject.find("$200.00 is due on January 20, 2026"),
+              std::string::npos)
+        << emails_to(to)[0].subject;
+    advance_to("2026-01-20T18:00:00Z");
+    const auto p = xero_->add_payment(
+        tenant, json{{"Invoice", {{"InvoiceID", inv}}}, {"Amount", 200}, {"Date", "2026-01-20"}});
+    ASSERT_FALSE(p.contains("error")) << p.dump();
+    xero_->take_deliveries();            // the webhook is lost
+    advance_to("2026-01-21T15:00:00Z");  // checked at 00:00 New York
+    EXPECT_EQ(emails_to(to).size(), 1u) << daemon_->output();
+    auto [rc, out] = daemon_->cli({"followup", "plans", "--json"});
+    ASSERT_EQ(rc, 0) << out;
+    const auto plans = json::parse(out, nullptr, false);
+    ASSERT_TRUE(plans.is_array() && plans.size() == 1u) << out;
+    EXPECT_TRUE(plans[0]["missed"].empty()) << out;
+    EXPECT_EQ(plans[0]["installments"][0]["status"], "checked") << out;
+    EXPECT_EQ(daemon_->stop(), 0);
+}
+
 // Courtesy reminder on the due date against the Xero ledger: a contact in the "Auto Pay" contact
 // group is on auto-pay and gets none.
 TEST_F(xero_followup_e2e, a_due_date_reminder_skips_the_auto_pay_contact_group) {
