@@ -34,6 +34,7 @@
 #include "workflows/context.hpp"
 #include "workflows/engine.hpp"
 #include "workflows/followup/followup_rule.hpp"
+#include "workflows/send_window.hpp"
 #include "workflows/templates.hpp"
 
 namespace billsync::daemon {
@@ -93,6 +94,7 @@ struct item {
     std::string text;  // email subject, SMS body, task title, or why a touch was skipped
     std::string action;
     std::string connector;
+    std::size_t seq = 0;  // the order it was decided in, among items at the same instant
 };
 
 std::string text_of(const json& j, std::string_view key) {
@@ -188,7 +190,15 @@ public:
         }
     }
 
-    const std::vector<item>& items() const noexcept { return items_; }
+    // In the order they would happen: a message decided outside its sending window goes out when
+    // the window opens.
+    std::vector<item> items() const {
+        auto out = items_;
+        std::sort(out.begin(), out.end(), [](const item& a, const item& b) {
+            return std::tie(a.at, a.seq) < std::tie(b.at, b.seq);
+        });
+        return out;
+    }
     const json& decisions() const noexcept { return decisions_; }
 
 private:
@@ -297,9 +307,15 @@ private:
         if (id.ends_with("/coordinator")) {
             it.client = "Billing coordinator";
         }
+        // The outbox holds a client-facing message decided outside its window until it opens.
+        if (const auto g = workflows::gate(*a.value, now);
+            g.k == workflows::send_gate::kind::later) {
+            it.at = g.at;
+        }
         if (!it.invoice.empty()) {
             describe(it);
         }
+        it.seq = items_.size();
         items_.push_back(std::move(it));
     }
 
@@ -325,6 +341,7 @@ private:
                                   ? " (waits for a coordinator's approval)"
                                   : "");
         describe(it);
+        it.seq = items_.size();
         items_.push_back(std::move(it));
         if (!j.contains("at")) {
             j["at"] = util::format_rfc3339(now);
@@ -354,6 +371,7 @@ private:
             it.text =
                 fmt::format("touch {} not sent by {}", it.touch, cause.substr(at + partial.size()));
             describe(it);
+            it.seq = items_.size();
             items_.push_back(std::move(it));
         }
         if (decision == "task_created" || decision == "skip") {
@@ -377,6 +395,7 @@ private:
             if (it.channel == "task") {
                 it.client = "Billing coordinator";
             }
+            it.seq = items_.size();
             items_.push_back(std::move(it));
         }
         if (!j.contains("at")) {

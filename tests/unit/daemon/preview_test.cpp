@@ -291,6 +291,47 @@ TEST_F(preview_test, lists_courtesy_reminders_before_the_due_date_with_their_cau
     EXPECT_TRUE(planned) << j["decisions"].dump(1);
 }
 
+TEST_F(preview_test, lists_a_payment_plans_reminder_and_missed_notice_with_their_causes) {
+    std::string text = config_text;
+    const std::string after = "firm_phone = \"+1 212 555 0100\"\n";
+    text.insert(text.find(after) + after.size(),
+                "\n[followup.payment_plans.\"c-2\"]\n"
+                "installments = [{ due = \"2026-01-08\", amount = \"200.00\" }]\n");
+    testing::write_file(config_, text);
+    const auto r = run(days(7));
+    ASSERT_EQ(r.rc, exit_ok) << r.err;
+    const auto d = by_day(r.out);
+    // Reminded 3 days before 01-08: Monday 01-05, 09:00.
+    EXPECT_TRUE(has_line(d.at("Mon 2026-01-05"),
+                         {"09:00",
+                          "email",
+                          "Plan Partners <ap@plan.example>",
+                          "installment 1",
+                          "$200.00 is due on January 8, 2026"}))
+        << r.out;
+    // Checked at 00:00 on 01-09: missed. The coordinator's task is opened then; the notice to
+    // the client waits for the sending window.
+    EXPECT_TRUE(
+        has_line(d.at("Fri 2026-01-09"), {"00:00", "task", "Missed installment: Plan Partners"}))
+        << r.out;
+    EXPECT_TRUE(has_line(
+        d.at("Fri 2026-01-09"),
+        {"09:00", "email", "installment 1", "We have not received your installment of $200.00"}))
+        << r.out;
+    EXPECT_NE(r.out.find("3 emails, 0 SMS, 1 task, 0 skipped"), std::string::npos) << r.out;
+
+    const auto j = json::parse(run(days(7, true)).out, nullptr, false);
+    ASSERT_TRUE(j.is_object());
+    bool missed = false;
+    for (const auto& line : j["decisions"]) {
+        missed = missed || (line.value("decision", "") == "missed" &&
+                            line.value("cause", "")
+                                    .find("installment 1 ($200.00 due 2026-01-08) "
+                                          "missed: $0.00 of the $200.00") != std::string::npos);
+    }
+    EXPECT_TRUE(missed) << j["decisions"].dump(1);
+}
+
 TEST_F(preview_test, stops_at_the_last_day) {
     const auto r = run(days(7));
     ASSERT_EQ(r.rc, exit_ok) << r.err;
