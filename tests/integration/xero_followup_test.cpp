@@ -306,6 +306,46 @@ TEST_F(xero_followup_e2e, an_installment_reminded_and_paid_unannounced_is_not_mi
     EXPECT_EQ(daemon_->stop(), 0);
 }
 
+// Late fees over the Xero ledger: each monthly period of an unpaid invoice gets one fee invoice
+// in Xero, and the fee invoices themselves are never charged a fee.
+TEST_F(xero_followup_e2e, late_fees_are_separate_xero_invoices_once_per_period) {
+    // The follow-up is off: its touches would spend Xero's per-minute call budget, which the
+    // daemon respects in real time, and they are not what this test is about.
+    extra_followup_ =
+        "enabled = false\n"
+        "[late_fees]\n"
+        "percent_per_month = \"1.5\"\n"
+        "grace_days = 1\n"
+        "auto_approve = true\n"
+        "account_code = \"200\"\n"
+        "start = \"2026-01-01\"\n";
+    const auto c = contact("Birch Dental");
+    invoice(c, "INV-1301", "500.00");  // due 2026-01-05: period 1 begins 01-06 at 06:00
+    start();
+    const auto fee_periods = [&] {
+        const auto j = json::parse(
+            daemon_->status_get("/workflows/late_fees/show/INV-1301").body, nullptr, false);
+        std::vector<std::string> states;
+        for (const auto& p : j.is_object() ? j.value("periods", json::array()) : json::array()) {
+            states.push_back(p.value("state", ""));
+        }
+        return states;
+    };
+    advance_to("2026-01-06T15:00:00Z");
+    ASSERT_TRUE(eventually([&] { return xero_->count(tenant, "Invoices") == 2u; }))
+        << daemon_->output();
+    ASSERT_TRUE(eventually([&] { return fee_periods() == std::vector<std::string>{"created"}; }))
+        << daemon_->output();
+    EXPECT_EQ(xero_->invoices_created(), 1u);
+    advance_to("2026-02-06T15:00:00Z");  // period 2 of INV-1301; the fee invoice is no debtor
+    ASSERT_TRUE(eventually([&] {
+        return fee_periods() == std::vector<std::string>{"created", "created"};
+    })) << daemon_->output();
+    EXPECT_EQ(xero_->count(tenant, "Invoices"), 3u);
+    EXPECT_EQ(xero_->invoices_created(), 2u);
+    EXPECT_EQ(daemon_->stop(), 0);
+}
+
 // Courtesy reminder on the due date against the Xero ledger: a contact in the "Auto Pay" contact
 // group is on auto-pay and gets none.
 TEST_F(xero_followup_e2e, a_due_date_reminder_skips_the_auto_pay_contact_group) {
