@@ -109,14 +109,22 @@ void print_sequence(std::ostream& out, const json& j) {
     const auto trail = j.value("audit", json::array());
     out << "Timeline:\n";
     for (const auto& line : trail) {
-        std::string what = line.value("cause", "");
-        if (what.empty()) {
-            what = line.value("title", "");
+        // Other rules' lines about the invoice (a late fee) say what they did in their own words.
+        std::string what;
+        for (const auto* key : {"cause", "title", "why", "arithmetic"}) {
+            if (what.empty()) {
+                what = line.value(key, "");
+            }
         }
+        if (line.contains("period")) {
+            what = fmt::format("period {}: {}", line["period"].dump(), what);
+        }
+        const auto rule = line.value("rule", "followup");
+        const auto decision = line.value("decision", "?");
         out << fmt::format(
             "  {:<20}  {:<16} {:<8} {}\n",
             line.value("at", "-"),
-            line.value("decision", "?"),
+            rule == "followup" ? decision : rule + " " + decision,
             line.contains("touch") ? fmt::format("touch {}", line["touch"].dump()) : std::string(),
             what);
     }

@@ -678,6 +678,18 @@ TEST_F(followup_rule_test, show_prints_a_timeline_for_people_and_json_with_the_f
                    ? state::status::success()
                    : state::status::failure("stop failed");
     });
+    // Another rule's line about the invoice (a late fee) is on the timeline in its own words.
+    step(at("2026-01-08T15:00:00Z"), [&](context& ctx) {
+        ctx.audit.append(ctx.b,
+                         ctx.now,
+                         json{{"rule", "late_fees"},
+                              {"decision", "fee_assessed"},
+                              {"invoice", "inv-1"},
+                              {"period", 1},
+                              {"arithmetic", "1.5% a month of 500.00 = 7.50"}}
+                             .dump());
+        return state::status::success();
+    });
     std::ostringstream text;
     std::ostringstream err;
     ASSERT_EQ(rule_->cli_view("show", {"1042"}, *store_, cli_output::text, text, err),
@@ -695,6 +707,8 @@ TEST_F(followup_rule_test, show_prints_a_timeline_for_people_and_json_with_the_f
     ASSERT_NE(first, std::string::npos) << t;
     ASSERT_NE(stop, std::string::npos) << t;
     EXPECT_LT(first, stop) << t;
+    EXPECT_NE(t.find("late_fees fee_assessed"), std::string::npos) << t;
+    EXPECT_NE(t.find("period 1: 1.5% a month of 500.00 = 7.50"), std::string::npos) << t;
 
     std::ostringstream machine;
     ASSERT_EQ(rule_->cli_view("show", {"1042"}, *store_, cli_output::json, machine, err),
