@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "daemon/workflows/followup_settings.hpp"
 #include "mappings/money.hpp"
 
 namespace billsync::config {
@@ -28,6 +29,39 @@ std::optional<dt::settings> parse_draft_time(reader& r) {
         s.review_after = std::chrono::hours(*h);
     }
     s.time_zone = r.get_time_zone("time_zone").value_or("");
+    s.email_connector = r.get_string("email_connector").value_or("");
+    if (auto m = r.sub("missing_time"); m.exists()) {
+        auto& mt = s.missing;
+        mt.enabled = m.get_bool("enabled").value_or(true);
+        if (auto h = m.get_string("expected_hours", required)) {
+            const auto centi = mappings::parse_decimal(*h, 2);
+            if (!centi || *centi <= 0 || *centi > 2400 || (*centi * 60) % 100 != 0) {
+                m.error("expected_hours",
+                        "'expected_hours' must be decimal text above 0 and at most 24 that is a "
+                        "whole number of minutes, e.g. \"6.5\" (quoted, so it stays exact)");
+            } else {
+                mt.expected_minutes = *centi * 60 / 100;
+                mt.expected_hours = *h;
+            }
+        }
+        if (auto hour = m.get_int("check_hour", 0, 23)) {
+            mt.check_hour = static_cast<int>(*hour);
+        }
+        read_weekdays(m, "working_days", mt.days);
+        read_holidays(m, mt.holidays);
+        if (auto staff = m.get_string_array("staff")) {
+            for (auto& e : *staff) {
+                if (e.find('@') == std::string::npos) {
+                    m.error("staff", "'staff': '" + e + "' is not an email address");
+                }
+                std::transform(e.begin(), e.end(), e.begin(), [](unsigned char c) {
+                    return static_cast<char>(std::tolower(c));
+                });
+                mt.staff.push_back(std::move(e));
+            }
+        }
+        mt.remind = m.get_bool("remind").value_or(false);
+    }
     std::set<std::string> seen;
     for (auto t : r.sub("work_types").subtables()) {
         dt::work_type_mapping m;

@@ -220,35 +220,7 @@ void parse_window(reader w, fu::sending_window& out) {
     if (out.start >= out.end) {
         w.error("end", "'end' must be later than 'start'");
     }
-    if (auto days = w.get_string_array("days")) {
-        static constexpr std::array<std::pair<std::string_view, std::string_view>, 7> names = {{
-            {"sun", "sunday"},
-            {"mon", "monday"},
-            {"tue", "tuesday"},
-            {"wed", "wednesday"},
-            {"thu", "thursday"},
-            {"fri", "friday"},
-            {"sat", "saturday"},
-        }};
-        out.days.fill(false);
-        for (const auto& day : *days) {
-            bool found = false;
-            for (std::size_t i = 0; i < names.size(); ++i) {
-                if (day == names[i].first || day == names[i].second) {
-                    out.days[i] = true;
-                    found = true;
-                }
-            }
-            if (!found) {
-                w.error(
-                    "days",
-                    "'days': unknown day '" + day + "' (use mon, tue, wed, thu, fri, sat, sun)");
-            }
-        }
-        if (std::none_of(out.days.begin(), out.days.end(), [](bool b) { return b; })) {
-            w.error("days", "'days' must name at least one day, or the window never opens");
-        }
-    }
+    read_weekdays(w, "days", out.days);
     read_holidays(w, out.holidays);
 }
 
@@ -649,6 +621,41 @@ std::optional<fu::settings> parse_followup(reader& r) {
         return std::nullopt;
     }
     return s;
+}
+
+// Weekday names ("mon" or "monday", ...) at key into days (by c_encoding, 0 = Sunday); each error
+// at the key. Untouched when the key is absent.
+void read_weekdays(reader& w, std::string_view key, std::array<bool, 7>& days) {
+    const std::string k(key);
+    if (auto list = w.get_string_array(key)) {
+        static constexpr std::array<std::pair<std::string_view, std::string_view>, 7> names = {{
+            {"sun", "sunday"},
+            {"mon", "monday"},
+            {"tue", "tuesday"},
+            {"wed", "wednesday"},
+            {"thu", "thursday"},
+            {"fri", "friday"},
+            {"sat", "saturday"},
+        }};
+        days.fill(false);
+        for (const auto& day : *list) {
+            bool found = false;
+            for (std::size_t i = 0; i < names.size(); ++i) {
+                if (day == names[i].first || day == names[i].second) {
+                    days[i] = true;
+                    found = true;
+                }
+            }
+            if (!found) {
+                w.error(key,
+                        "'" + k + "': unknown day '" + day +
+                            "' (use mon, tue, wed, thu, fri, sat, sun)");
+            }
+        }
+        if (std::none_of(days.begin(), days.end(), [](bool b) { return b; })) {
+            w.error(key, "'" + k + "' must name at least one day");
+        }
+    }
 }
 
 // 'holidays' of a table: TOML dates or "YYYY-MM-DD" strings, each error at its element.

@@ -52,6 +52,7 @@
 
 #include <date/date.h>
 
+#include <array>
 #include <optional>
 #include <set>
 
@@ -67,5 +68,6 @@ std::optional<workflows::followup::settings> parse_followup(reader& r);
 // 'holidays' of the table: TOML dates or "YYYY-MM-DD" strings, each error at its element (shared
 // by the workflows that keep a firm calendar).
 void read_holidays(reader& w, std::set<date::sys_days>& out);
+void read_weekdays(reader& w, std::string_view key, std::array<bool, 7>& days);
 
 }  // namespace billsync::config

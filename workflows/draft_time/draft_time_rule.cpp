@@ -1,6 +1,7 @@
 #include "workflows/draft_time/draft_time_rule.hpp"
 
 #include <date/tz.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
@@ -9,6 +10,8 @@
 #include "state/identity.hpp"
 #include "state/tables.hpp"
 #include "workflows/action_key.hpp"
+#include "workflows/draft_time/missing_time.hpp"
+#include "workflows/rows.hpp"
 
 namespace billsync::workflows::draft_time {
 
@@ -39,14 +42,6 @@ std::string status_key(std::string_view s) {
         }
     }
     return out;
-}
-
-std::string text_of(const json& j, std::string_view key) {
-    if (!j.is_object()) {
-        return {};
-    }
-    auto it = j.find(key);
-    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
 state::result<std::optional<json>> read_row(context& ctx,
@@ -142,7 +137,8 @@ std::string user_ref(context& ctx,
 
 }  // namespace
 
-draft_time_rule::draft_time_rule(settings s) : s_(std::move(s)) {}
+draft_time_rule::draft_time_rule(settings s, std::string email)
+    : s_(std::move(s)), email_(std::move(email)) {}
 
 const work_type_mapping* draft_time_rule::mapping_for(std::string_view work_type) const {
     const auto key = lower(work_type);
@@ -172,7 +168,88 @@ bool draft_time_rule::completes(const mappings::work_item& w) const {
 }
 
 bool draft_time_rule::owns_timer(std::string_view timer_name) const noexcept {
-    return timer_name.starts_with(review_prefix);
+    return timer_name.starts_with(review_prefix) || timer_name == missing_timer;
+}
+
+state::status draft_time_rule::on_start(context& ctx) const {
+    auto existing = ctx.timers.get(missing_timer);
+    if (!existing.ok()) {
+        return existing.st;
+    }
+    if (!s_.missing.enabled) {
+        // Switched off: no check is left scheduled.
+        return existing.value ? ctx.timers.cancel(ctx.b, missing_timer) : state::status::success();
+    }
+    if (existing.value) {
+        return state::status::success();  // a check due while stopped fires now, once
+    }
+    const auto at = next_check(s_.missing, workflows::zone_of(s_.time_zone), ctx.now);
+    return ctx.timers.schedule(ctx.b, missing_timer, at, "{}");
+}
+
+state::status draft_time_rule::check_missing_time(context& ctx) const {
+    const auto* tz = workflows::zone_of(s_.time_zone);
+    const auto next = next_check(s_.missing, tz, ctx.now);
+    if (!s_.missing.enabled) {
+        return state::status::success();
+    }
+    const auto day = previous_working_day(s_.missing, workflows::local_day(tz, ctx.now));
+    auto report = check_day(*ctx.store, s_.connector, s_.missing, day);
+    if (!report.ok()) {
+        return report.st;
+    }
+    auto& r = report.value;
+    const auto date = text_of(r, "date");
+    r["checked_at"] = util::format_rfc3339(ctx.now);
+    std::size_t reminded = 0;
+    for (auto& person : r["short"]) {
+        const auto email = text_of(person, "email");
+        if (!s_.missing.remind || email_.empty() || email.empty()) {
+            continue;
+        }
+        const auto recorded = int_of(person, "minutes");
+        const auto name = text_of(person, "name");
+        state::action a;
+        a.id = action_key("draft_time.missing", email + "/" + date, 1);
+        a.connector = email_;
+        a.kind = "email.send";
+        a.payload = json{
+            {"to", email},
+            {"to_name", name},
+            {"subject", "Time missing for " + date},
+            {"text",
+             fmt::format("Hello{},\n\nThe time system shows {} recorded for {}, and {} is "
+                         "expected for a working day. Please record the rest of the day's "
+                         "time.\n\n(sent by billsync)\n",
+                         name.empty() ? "" : " " + name,
+                         hours_text(recorded),
+                         date,
+                         hours_text(s_.missing.expected_minutes))},
+            {"delivery_id",
+             a.id}}.dump();
+        if (auto added = ctx.enqueue(std::move(a)); !added.ok()) {
+            return added.st;
+        }
+        person["reminded"] = true;
+        ++reminded;
+    }
+    state::put_entity(ctx.b, missing_row, date, r.dump());
+    ctx.audit.append(ctx.b,
+                     ctx.now,
+                     json{{"rule", rule_name},
+                          {"decision", "missing_time"},
+                          {"date", date},
+                          {"staff_checked", r["staff_checked"]},
+                          {"short", r["short"].size()},
+                          {"reminded", reminded},
+                          {"cause",
+                           fmt::format("{} of {} staff recorded less than {} on {}",
+                                       r["short"].size(),
+                                       r["staff_checked"].get<std::int64_t>(),
+                                       hours_text(s_.missing.expected_minutes),
+                                       date)}}
+                         .dump());
+    return ctx.timers.schedule(ctx.b, missing_timer, next, "{}");
 }
 
 state::status draft_time_rule::on_change(const change& c, context& ctx) const {
@@ -431,6 +508,9 @@ state::status draft_time_rule::on_time_entry(const change& c, context& ctx) cons
 }
 
 state::status draft_time_rule::on_timer(const state::timer& t, context& ctx) const {
+    if (t.name == missing_timer) {
+        return check_missing_time(ctx);
+    }
     const auto wi = t.name.substr(review_prefix.size());
     auto row = read_row(ctx, row_type, wi);
     if (!row.ok()) {
@@ -469,10 +549,36 @@ std::vector<verb_spec> draft_time_rule::verbs() const {
              "",
              false,
              "Drafts untouched past review_after, and drafts waiting on an exception"},
-            {"list", "", false, "Every draft and its state"}};
+            {"list", "", false, "Every draft and its state"},
+            {"missing",
+             "",
+             false,
+             "Staff with less time recorded than expected, per checked working day (newest "
+             "first)"}};
 }
 
 operator_answer draft_time_rule::view(std::string_view path, const state::store& s) const {
+    if (path == "missing") {
+        json days = json::array();
+        auto st =
+            state::for_each_entity(s, missing_row, [&](std::string_view, std::string_view value) {
+                auto j = json::parse(value, nullptr, false);
+                if (j.is_object()) {
+                    days.push_back(std::move(j));
+                }
+                return true;
+            });
+        if (!st.ok) {
+            return operator_answer::fail(500, "store", st.message);
+        }
+        std::reverse(days.begin(), days.end());  // ids are dates: newest first
+        if (days.size() > 31) {
+            days.erase(days.begin() + 31, days.end());
+        }
+        return operator_answer::ok(json{{"enabled", s_.missing.enabled},
+                                        {"expected_minutes", s_.missing.expected_minutes},
+                                        {"days", std::move(days)}});
+    }
     if (path != "review" && path != "list" && !path.empty()) {
         return rule::view(path, s);
     }
@@ -520,7 +626,25 @@ std::unique_ptr<rule> make(const settings& s, const rule_deps& deps, std::string
     if (copy.time_zone.empty()) {
         copy.time_zone = deps.time_zone;
     }
-    return std::make_unique<draft_time_rule>(std::move(copy));
+    // Reminders go through the configured email connector, else the first one carrying email.
+    std::string email;
+    for (const auto& c : deps.connectors) {
+        if (copy.email_connector.empty() ? c.channel == "email" : c.name == copy.email_connector) {
+            email = c.name;
+            break;
+        }
+    }
+    if (copy.missing.remind && email.empty()) {
+        if (error != nullptr) {
+            *error = copy.email_connector.empty()
+                         ? "[draft_time.missing_time] remind = true but no email connector is "
+                           "enabled"
+                         : "[draft_time] email_connector '" + copy.email_connector +
+                               "' is not an enabled email connector";
+        }
+        return nullptr;
+    }
+    return std::make_unique<draft_time_rule>(std::move(copy), std::move(email));
 }
 
 }  // namespace billsync::workflows::draft_time

@@ -18,6 +18,9 @@
 // - After creation: the entry seen with a later updated_at than billsync's write was edited by
 //   staff and is never touched again; an entry still untouched after review_after joins the review
 //   list (GET /workflows/draft_time/review, `billsync workflow draft_time review`).
+// - Missing time ([draft_time.missing_time]): each working day at check_hour, the staff with less
+//   time recorded than expected on the previous working day (missing_time.hpp), kept per day
+//   (GET /workflows/draft_time/missing) and, with remind, emailed to each of them once.
 
 #include <memory>
 #include <string>
@@ -29,10 +32,12 @@ namespace billsync::workflows::draft_time {
 
 class draft_time_rule final : public rule {
 public:
-    explicit draft_time_rule(settings s);
+    // email: the connector taking "email.send" for missing-time reminders; empty: none.
+    explicit draft_time_rule(settings s, std::string email = {});
 
     std::string_view name() const noexcept override { return "draft_time"; }
     state::status on_change(const mappings::change& c, context& ctx) const override;
+    state::status on_start(context& ctx) const override;
     bool owns_timer(std::string_view timer_name) const noexcept override;
     state::status on_timer(const state::timer& t, context& ctx) const override;
     std::optional<std::string> recheck(const state::action& a, context& ctx) const override;
@@ -49,8 +54,10 @@ private:
                           const mappings::staff* hint) const;
     const work_type_mapping* mapping_for(std::string_view work_type) const;
     bool completes(const mappings::work_item& w) const;
+    state::status check_missing_time(context& ctx) const;
 
     settings s_;
+    std::string email_;
 };
 
 std::unique_ptr<rule> make(const settings& s, const rule_deps& deps, std::string* error);

@@ -2,8 +2,12 @@
 
 // Settings of the draft_time rule (parsed by daemon/workflows/draft_time_settings.cpp).
 
+#include <date/date.h>
+
+#include <array>
 #include <chrono>
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -20,6 +24,20 @@ struct work_type_mapping {
     std::vector<std::string> stages;  // secondary statuses that also complete this work type
 };
 
+// The daily missing-time check: staff with less time recorded than expected on the previous
+// working day.
+struct missing_time_settings {
+    bool enabled = false;               // the [draft_time.missing_time] table exists
+    std::int64_t expected_minutes = 0;  // per working day
+    std::string expected_hours;         // as configured ("6.5")
+    int check_hour = 8;                 // local hour of the check, each working day
+    // Working days by date::weekday::c_encoding() (0 = Sunday); Monday to Friday by default.
+    std::array<bool, 7> days{false, true, true, true, true, true, false};
+    std::set<date::sys_days> holidays;  // civil dates that are not working days
+    std::vector<std::string> staff;     // emails (lower case) to check; empty: every active one
+    bool remind = false;                // email each staff member who is short
+};
+
 struct settings {
     bool enabled = false;
     std::string connector;  // the time connector that performs time_entry.create
@@ -27,6 +45,8 @@ struct settings {
     std::vector<work_type_mapping> work_types;
     std::chrono::hours review_after{72};  // untouched drafts join the review list after this
     std::string time_zone;                // empty: [daemon] time_zone
+    std::string email_connector;          // reminders; empty: the first email connector
+    missing_time_settings missing;
 };
 
 }  // namespace billsync::workflows::draft_time

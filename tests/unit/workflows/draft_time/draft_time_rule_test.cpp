@@ -11,6 +11,7 @@
 #include "state/tables.hpp"
 #include "tests/unit/workflows/workflows_test_support.hpp"
 #include "workflows/action_key.hpp"
+#include "workflows/draft_time/missing_time.hpp"
 
 namespace billsync::workflows::draft_time {
 namespace {
@@ -319,6 +320,166 @@ TEST_F(draft_time_test, make_needs_an_enabled_connector) {
     EXPECT_NE(make(s, deps, &error), nullptr);
     s.enabled = false;
     EXPECT_EQ(make(s, deps, &error), nullptr);
+}
+
+// The daily missing-time check: the previous working day's recorded time per staff member.
+class draft_time_missing_test : public draft_time_test {
+protected:
+    void SetUp() override {
+        draft_time_test::SetUp();
+        settings s;
+        s.enabled = true;
+        s.connector = "time";
+        s.time_zone = "America/Denver";
+        s.missing.enabled = true;
+        s.missing.expected_minutes = 360;
+        s.missing.check_hour = 8;
+        s.missing.holidays = {date::sys_days(date::year{2026} / 1 / 19)};  // a Monday
+        s.missing.remind = true;
+        rule_ = std::make_unique<draft_time_rule>(s, "mail");
+    }
+
+    mappings::staff lee() {
+        auto s = kim();
+        s.id = "time:123456:staff:1782960";
+        s.name = "Lee Park";
+        s.email = "lee@example-cpa.com";
+        s.source.id = "1782960";
+        return s;
+    }
+
+    mappings::time_entry spent(const mappings::staff& who,
+                               std::string id,
+                               std::string day,
+                               std::int64_t minutes) {
+        mappings::time_entry t;
+        t.id = "time:123456:time_entry:" + id;
+        t.staff_id = who.id;
+        t.minutes = minutes;
+        t.date = mappings::parse_civil_date(day);
+        t.source = {"time", "123456", id, "1", std::nullopt};
+        return t;
+    }
+
+    state::status start(util::instant now) {
+        return step([&](context& ctx) { return rule_->on_start(ctx); }, now);
+    }
+
+    std::optional<state::timer> check_timer() {
+        auto t = timers_->get(missing_timer);
+        EXPECT_TRUE(t.ok());
+        return t.value;
+    }
+
+    state::status fire(util::instant now) {
+        auto t = check_timer();
+        EXPECT_TRUE(t);
+        return step([&](context& ctx) { return rule_->on_timer(*t, ctx); }, now);
+    }
+};
+
+TEST_F(draft_time_missing_test, each_working_day_lists_who_recorded_less_and_reminds_them_once) {
+    ASSERT_TRUE(feed(kim(), "time").ok);
+    ASSERT_TRUE(feed(lee(), "time").ok);
+    // Friday 2026-01-16: Kim 6h (4h + 2h), Lee 1h 30m; Thursday's time does not count.
+    ASSERT_TRUE(feed(spent(kim(), "1", "2026-01-16", 240), "time").ok);
+    ASSERT_TRUE(feed(spent(kim(), "2", "2026-01-16", 120), "time").ok);
+    ASSERT_TRUE(feed(spent(lee(), "3", "2026-01-16", 90), "time").ok);
+    ASSERT_TRUE(feed(spent(lee(), "4", "2026-01-15", 480), "time").ok);
+    auto deleted = spent(lee(), "5", "2026-01-16", 480);
+    deleted.deleted = true;
+    ASSERT_TRUE(feed(deleted, "time").ok);
+
+    // Friday 17:00 in Denver: the next check is Tuesday 08:00 (Monday 01-19 is a holiday) and
+    // covers Friday, the previous working day.
+    ASSERT_TRUE(start(at("2026-01-17T00:00:00Z")).ok);
+    auto t = check_timer();
+    ASSERT_TRUE(t);
+    EXPECT_EQ(t->due, at("2026-01-20T15:00:00Z"));
+    ASSERT_TRUE(fire(at("2026-01-20T15:00:00Z")).ok);
+
+    auto row = state::get_entity(*store_, "draft_time_missing", "2026-01-16");
+    ASSERT_TRUE(row.ok() && row.value);
+    const auto r = json::parse(*row.value);
+    EXPECT_EQ(r["staff_checked"], 2);
+    ASSERT_EQ(r["short"].size(), 1U) << r.dump();
+    EXPECT_EQ(r["short"][0]["email"], "lee@example-cpa.com");
+    EXPECT_EQ(r["short"][0]["minutes"], 90);
+    EXPECT_EQ(r["short"][0]["missing_minutes"], 270);
+    const auto a = actions();
+    ASSERT_EQ(a.size(), 1U);
+    EXPECT_EQ(a[0].connector, "mail");
+    EXPECT_EQ(a[0].kind, "email.send");
+    const auto p = json::parse(a[0].payload);
+    EXPECT_EQ(p["to"], "lee@example-cpa.com");
+    EXPECT_NE(p["text"].get<std::string>().find("1h 30m recorded for 2026-01-16, and 6h is "
+                                                "expected"),
+              std::string::npos)
+        << p["text"];
+    EXPECT_NE(audit_text().find("1 of 2 staff recorded less than 6h on 2026-01-16"),
+              std::string::npos);
+    // The next check: Wednesday 08:00, for Tuesday.
+    t = check_timer();
+    ASSERT_TRUE(t);
+    EXPECT_EQ(t->due, at("2026-01-21T15:00:00Z"));
+    // The view lists the day.
+    const auto v = rule_->view("missing", *store_);
+    ASSERT_EQ(v.status, 200U);
+    ASSERT_EQ(v.body["days"].size(), 1U);
+    EXPECT_EQ(v.body["days"][0]["date"], "2026-01-16");
+
+    // A check replayed for the same day (a restart mid-step) reminds nobody twice.
+    ASSERT_TRUE(
+        step(
+            [&](context& ctx) {
+                return rule_->on_timer(
+                    state::timer{std::string(missing_timer), at("2026-01-20T15:00:00Z"), "{}"},
+                    ctx);
+            },
+            at("2026-01-20T15:00:00Z"))
+            .ok);
+    EXPECT_EQ(actions().size(), 1U);
+}
+
+TEST_F(draft_time_missing_test, the_calendar_skips_weekends_and_holidays) {
+    missing_time_settings m;
+    m.holidays = {date::sys_days(date::year{2026} / 12 / 25)};
+    const auto day = [](int y, unsigned mo, unsigned d) {
+        return date::local_days(date::year{y} / mo / d);
+    };
+    EXPECT_EQ(previous_working_day(m, day(2026, 1, 19)), day(2026, 1, 16));    // Mon -> Fri
+    EXPECT_EQ(previous_working_day(m, day(2026, 12, 28)), day(2026, 12, 24));  // over Christmas
+    const auto* tz = date::locate_zone("America/Denver");
+    // Before 08:00 on a working day: today; after: the next working day.
+    EXPECT_EQ(next_check(m, tz, at("2026-01-16T14:00:00Z")), at("2026-01-16T15:00:00Z"));
+    EXPECT_EQ(next_check(m, tz, at("2026-01-16T15:00:00Z")), at("2026-01-19T15:00:00Z"));
+    EXPECT_EQ(hours_text(0), "0m");
+    EXPECT_EQ(hours_text(390), "6h 30m");
+    EXPECT_EQ(hours_text(120), "2h");
+}
+
+TEST_F(draft_time_missing_test, reminders_need_an_email_connector_and_off_cancels_the_check) {
+    settings s;
+    s.enabled = true;
+    s.connector = "time";
+    s.missing.enabled = true;
+    s.missing.remind = true;
+    rule_deps deps;
+    deps.connectors.push_back({"time", "", false, {}});
+    std::string error;
+    EXPECT_EQ(make(s, deps, &error), nullptr);
+    EXPECT_NE(error.find("no email connector"), std::string::npos) << error;
+    deps.connectors.push_back({"mail", "email", false, {}});
+    EXPECT_NE(make(s, deps, &error), nullptr);
+
+    ASSERT_TRUE(start(at("2026-01-16T14:00:00Z")).ok);
+    ASSERT_TRUE(check_timer());
+    settings off;
+    off.enabled = true;
+    off.connector = "time";
+    rule_ = std::make_unique<draft_time_rule>(off);
+    ASSERT_TRUE(start(at("2026-01-16T14:30:00Z")).ok);
+    EXPECT_FALSE(check_timer());
 }
 
 }  // namespace

@@ -118,5 +118,61 @@ TEST(draft_time_settings, connector_is_required_and_no_mapping_warns) {
     EXPECT_THAT(q.diags.render(), HasSubstr("warning"));
 }
 
+TEST(draft_time_settings, the_missing_time_table) {
+    auto p = load(R"(
+[draft_time]
+connector = "time"
+email_connector = "mail"
+[draft_time.work_types."1040"]
+project = "P"
+task = "T"
+hours = "1"
+[draft_time.missing_time]
+expected_hours = "6.5"
+check_hour = 7
+working_days = ["mon", "tue", "wed", "thu"]
+holidays = ["2026-12-25"]
+staff = ["Kim@Example-CPA.com"]
+remind = true
+)");
+    ASSERT_TRUE(p.loaded) << p.diags.render();
+    ASSERT_TRUE(p.settings);
+    const auto& m = p.settings->missing;
+    EXPECT_TRUE(m.enabled);
+    EXPECT_EQ(m.expected_minutes, 390);
+    EXPECT_EQ(m.check_hour, 7);
+    EXPECT_TRUE(m.days[4]);   // Thursday
+    EXPECT_FALSE(m.days[5]);  // Friday
+    EXPECT_EQ(m.holidays.size(), 1U);
+    ASSERT_EQ(m.staff.size(), 1U);
+    EXPECT_EQ(m.staff[0], "kim@example-cpa.com");
+    EXPECT_TRUE(m.remind);
+    EXPECT_EQ(p.settings->email_connector, "mail");
+}
+
+TEST(draft_time_settings, missing_time_errors_point_at_file_line_and_column) {
+    auto p = load(R"(
+[draft_time]
+connector = "time"
+[draft_time.missing_time]
+expected_hours = "6.51"
+check_hour = 24
+working_days = ["monday", "funday"]
+staff = ["kim"]
+)");
+    EXPECT_FALSE(p.loaded);
+    const auto text = p.diags.render();
+    EXPECT_THAT(text,
+                HasSubstr("billsync.toml:8:1: error: [draft_time.missing_time] "
+                          "'expected_hours' must be decimal text"));
+    EXPECT_THAT(text, HasSubstr("billsync.toml:9:1: error: [draft_time.missing_time]"));
+    EXPECT_THAT(text,
+                HasSubstr("billsync.toml:10:1: error: [draft_time.missing_time] "
+                          "'working_days': unknown day 'funday'"));
+    EXPECT_THAT(text,
+                HasSubstr("billsync.toml:11:1: error: [draft_time.missing_time] 'staff': "
+                          "'kim' is not an email address"));
+}
+
 }  // namespace
 }  // namespace billsync::config
