@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <ostream>
 
 #include "mappings/model.hpp"
 #include "state/identity.hpp"
@@ -607,6 +608,44 @@ operator_answer draft_time_rule::view(std::string_view path, const state::store&
             json{{"review", std::move(review)}, {"exceptions", std::move(exceptions)}});
     }
     return operator_answer::ok(json{{"drafts", std::move(all)}});
+}
+
+cli_result draft_time_rule::cli_view(std::string_view verb,
+                                     const std::vector<std::string>& args,
+                                     const state::store& s,
+                                     cli_output format,
+                                     std::ostream& out,
+                                     std::ostream& err) const {
+    if (verb != "missing" || format == cli_output::json) {
+        return rule::cli_view(verb, args, s, format, out, err);
+    }
+    const auto a = view(verb, s);
+    if (a.status != 200) {
+        err << a.message << "\n";
+        return cli_result::usage;
+    }
+    if (!s_.missing.enabled) {
+        out << "The missing-time check is off ([draft_time.missing_time] is not configured).\n";
+    }
+    for (const auto& day : a.body["days"]) {
+        const auto& shorts = day["short"];
+        out << fmt::format("{}  {} of {} staff under {}\n",
+                           text_of(day, "date"),
+                           shorts.size(),
+                           int_of(day, "staff_checked"),
+                           hours_text(int_of(day, "expected_minutes")));
+        for (const auto& p : shorts) {
+            out << fmt::format("    {} <{}>  {} recorded, {} missing{}\n",
+                               text_of(p, "name"),
+                               text_of(p, "email"),
+                               hours_text(int_of(p, "minutes")),
+                               hours_text(int_of(p, "missing_minutes")),
+                               p.value("reminded", false) ? ", reminded" : "");
+        }
+    }
+    out << fmt::format(
+        "{} day{} checked\n", a.body["days"].size(), a.body["days"].size() == 1 ? "" : "s");
+    return cli_result::ok;
 }
 
 std::unique_ptr<rule> make(const settings& s, const rule_deps& deps, std::string* error) {

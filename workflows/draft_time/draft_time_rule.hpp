@@ -43,6 +43,13 @@ public:
     std::optional<std::string> recheck(const state::action& a, context& ctx) const override;
     std::vector<verb_spec> verbs() const override;
     operator_answer view(std::string_view path, const state::store& s) const override;
+    // `missing` reads as a list per day; the other views print their JSON.
+    cli_result cli_view(std::string_view verb,
+                        const std::vector<std::string>& args,
+                        const state::store& s,
+                        cli_output format,
+                        std::ostream& out,
+                        std::ostream& err) const override;
 
 private:
     state::status on_work_item(const mappings::change& c, context& ctx) const;

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sstream>
+
 #include "state/apply.hpp"
 #include "state/identity.hpp"
 #include "state/tables.hpp"
@@ -427,6 +429,14 @@ TEST_F(draft_time_missing_test, each_working_day_lists_who_recorded_less_and_rem
     ASSERT_EQ(v.status, 200U);
     ASSERT_EQ(v.body["days"].size(), 1U);
     EXPECT_EQ(v.body["days"][0]["date"], "2026-01-16");
+    std::ostringstream text;
+    std::ostringstream err;
+    ASSERT_EQ(rule_->cli_view("missing", {}, *store_, cli_output::text, text, err), cli_result::ok);
+    EXPECT_NE(text.str().find("2026-01-16  1 of 2 staff under 6h\n"
+                              "    Lee Park <lee@example-cpa.com>  1h 30m recorded, 4h 30m "
+                              "missing, reminded\n"),
+              std::string::npos)
+        << text.str();
 
     // A check replayed for the same day (a restart mid-step) reminds nobody twice.
     ASSERT_TRUE(
