@@ -1,6 +1,7 @@
 #include "daemon/workflows/draft_time_settings.hpp"
 
 #include <algorithm>
+#include <array>
 #include <set>
 
 #include "daemon/workflows/followup_settings.hpp"
@@ -30,6 +31,16 @@ std::optional<dt::settings> parse_draft_time(reader& r) {
     }
     s.time_zone = r.get_time_zone("time_zone").value_or("");
     s.email_connector = r.get_string("email_connector").value_or("");
+    s.review_email = r.get_bool("review_email").value_or(false);
+    if (auto day = r.get_enum("review_day", {"sun", "mon", "tue", "wed", "thu", "fri", "sat"})) {
+        static constexpr std::array<std::string_view, 7> names{
+            "sun", "mon", "tue", "wed", "thu", "fri", "sat"};
+        s.review_day =
+            static_cast<unsigned>(std::find(names.begin(), names.end(), *day) - names.begin());
+    }
+    if (auto hour = r.get_int("review_hour", 0, 23)) {
+        s.review_hour = static_cast<int>(*hour);
+    }
     if (auto m = r.sub("missing_time"); m.exists()) {
         auto& mt = s.missing;
         mt.enabled = m.get_bool("enabled").value_or(true);

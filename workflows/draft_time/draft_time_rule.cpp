@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <ostream>
 
@@ -25,6 +27,7 @@ constexpr std::string_view row_type = "draft_time";
 constexpr std::string_view ref_type = "draft_time_ref";  // external reference -> work item
 constexpr std::string_view review_prefix = "draft_time/review/";
 constexpr std::string_view rule_name = "draft_time";
+constexpr std::string_view review_email_timer = "draft_time/review_email";
 
 std::string lower(std::string_view s) {
     std::string out(s);
@@ -169,10 +172,100 @@ bool draft_time_rule::completes(const mappings::work_item& w) const {
 }
 
 bool draft_time_rule::owns_timer(std::string_view timer_name) const noexcept {
-    return timer_name.starts_with(review_prefix) || timer_name == missing_timer;
+    return timer_name.starts_with(review_prefix) || timer_name == missing_timer ||
+           timer_name == review_email_timer;
+}
+
+util::instant draft_time_rule::next_review_email(util::instant now) const {
+    std::array<bool, 7> days{};
+    days.at(s_.review_day % 7) = true;
+    return next_at(days, {}, s_.review_hour, workflows::zone_of(s_.time_zone), now);
+}
+
+state::status draft_time_rule::send_review_emails(context& ctx) const {
+    const auto next = next_review_email(ctx.now);
+    if (!s_.review_email || email_.empty()) {
+        return state::status::success();
+    }
+    // The drafts on the review list, per staff member.
+    std::map<std::string, std::vector<json>> by_staff;
+    auto st =
+        state::for_each_entity(*ctx.store, row_type, [&](std::string_view, std::string_view v) {
+            auto j = json::parse(v, nullptr, false);
+            if (j.is_object() && text_of(j, "state") == "in_review" &&
+                !text_of(j, "staff_email").empty()) {
+                by_staff[text_of(j, "staff_email")].push_back(std::move(j));
+            }
+            return true;
+        });
+    if (!st.ok) {
+        return st;
+    }
+    const auto date = date::format(
+        "%F",
+        date::sys_days(
+            workflows::local_day(workflows::zone_of(s_.time_zone), ctx.now).time_since_epoch()));
+    for (const auto& [email, drafts] : by_staff) {
+        std::string lines;
+        for (const auto& d : drafts) {
+            lines += fmt::format("  - {}  {} ({}), {}{}\n",
+                                 text_of(d, "spent_date"),
+                                 text_of(d, "title"),
+                                 text_of(d, "work_type"),
+                                 hours_text(int_of(d, "minutes")),
+                                 d.value("billable", true) ? "" : ", non-billable");
+        }
+        state::action a;
+        a.id = action_key("draft_time.review", email + "/" + date, 1);
+        a.connector = email_;
+        a.kind = "email.send";
+        a.payload = json{
+            {"to", email},
+            {"subject",
+             fmt::format("{} drafted time entr{} to review",
+                         drafts.size(),
+                         drafts.size() == 1 ? "y" : "ies")},
+            {"text",
+             fmt::format("Hello,\n\nbillsync drafted these time entries for you when "
+                         "the work was completed, and they have not been changed "
+                         "since. Please confirm or adjust them in the time "
+                         "system:\n\n{}\n(sent by billsync)\n",
+                         lines)},
+            {"delivery_id",
+             a.id}}.dump();
+        if (auto added = ctx.enqueue(std::move(a)); !added.ok()) {
+            return added.st;
+        }
+    }
+    ctx.audit.append(ctx.b,
+                     ctx.now,
+                     json{{"rule", rule_name},
+                          {"decision", "review_email"},
+                          {"staff", by_staff.size()},
+                          {"cause",
+                           fmt::format("{} staff member{} emailed their drafts to review",
+                                       by_staff.size(),
+                                       by_staff.size() == 1 ? "" : "s")}}
+                         .dump());
+    return ctx.timers.schedule(ctx.b, review_email_timer, next, "{}");
 }
 
 state::status draft_time_rule::on_start(context& ctx) const {
+    auto weekly = ctx.timers.get(review_email_timer);
+    if (!weekly.ok()) {
+        return weekly.st;
+    }
+    if (!s_.review_email && weekly.value) {
+        if (auto st = ctx.timers.cancel(ctx.b, review_email_timer); !st.ok) {
+            return st;
+        }
+    } else if (s_.review_email && !weekly.value) {
+        if (auto st =
+                ctx.timers.schedule(ctx.b, review_email_timer, next_review_email(ctx.now), "{}");
+            !st.ok) {
+            return st;
+        }
+    }
     auto existing = ctx.timers.get(missing_timer);
     if (!existing.ok()) {
         return existing.st;
@@ -512,6 +605,9 @@ state::status draft_time_rule::on_timer(const state::timer& t, context& ctx) con
     if (t.name == missing_timer) {
         return check_missing_time(ctx);
     }
+    if (t.name == review_email_timer) {
+        return send_review_emails(ctx);
+    }
     const auto wi = t.name.substr(review_prefix.size());
     auto row = read_row(ctx, row_type, wi);
     if (!row.ok()) {
@@ -673,11 +769,12 @@ std::unique_ptr<rule> make(const settings& s, const rule_deps& deps, std::string
             break;
         }
     }
-    if (copy.missing.remind && email.empty()) {
+    if ((copy.missing.remind || copy.review_email) && email.empty()) {
         if (error != nullptr) {
             *error = copy.email_connector.empty()
-                         ? "[draft_time.missing_time] remind = true but no email connector is "
-                           "enabled"
+                         ? std::string(copy.review_email ? "[draft_time] review_email"
+                                                         : "[draft_time.missing_time] remind") +
+                               " = true but no email connector is enabled"
                          : "[draft_time] email_connector '" + copy.email_connector +
                                "' is not an enabled email connector";
         }

@@ -21,6 +21,8 @@
 // - Missing time ([draft_time.missing_time]): each working day at check_hour, the staff with less
 //   time recorded than expected on the previous working day (missing_time.hpp), kept per day
 //   (GET /workflows/draft_time/missing) and, with remind, emailed to each of them once.
+// - Review email (review_email): weekly on review_day, each staff member with drafts on the
+//   review list gets one email listing them.
 
 #include <memory>
 #include <string>
@@ -62,6 +64,8 @@ private:
     const work_type_mapping* mapping_for(std::string_view work_type) const;
     bool completes(const mappings::work_item& w) const;
     state::status check_missing_time(context& ctx) const;
+    state::status send_review_emails(context& ctx) const;
+    util::instant next_review_email(util::instant now) const;
 
     settings s_;
     std::string email_;

@@ -44,22 +44,31 @@ date::local_days previous_working_day(const missing_time_settings& m, date::loca
     return day - date::days(1);
 }
 
-util::instant next_check(const missing_time_settings& m,
-                         const date::time_zone* tz,
-                         util::instant now) {
+util::instant next_at(const std::array<bool, 7>& days,
+                      const std::set<date::sys_days>& holidays,
+                      int hour,
+                      const date::time_zone* tz,
+                      util::instant now) {
     const auto today = local_day(tz, now);
     for (int ahead = 0; ahead <= 366; ++ahead) {
         const auto d = today + date::days(ahead);
-        if (!working_day(m, d)) {
+        if (!days.at(date::weekday{d}.c_encoding()) ||
+            holidays.contains(date::sys_days(d.time_since_epoch()))) {
             continue;
         }
-        const auto at = at_local(tz, d, m.check_hour);
+        const auto at = at_local(tz, d, hour);
         if (at > now) {
             return at;
         }
     }
-    // No working day in a year (every day a holiday): once a day, so the timer stays alive.
-    return at_local(tz, today + date::days(1), m.check_hour);
+    // No such day in a year (every day a holiday): once a day, so the timer stays alive.
+    return at_local(tz, today + date::days(1), hour);
+}
+
+util::instant next_check(const missing_time_settings& m,
+                         const date::time_zone* tz,
+                         util::instant now) {
+    return next_at(m.days, m.holidays, m.check_hour, tz, now);
 }
 
 state::result<json> check_day(const state::store& s,

@@ -22,6 +22,13 @@ inline constexpr std::string_view missing_row = "draft_time_missing";
 bool working_day(const missing_time_settings& m, date::local_days day);
 // The last working day strictly before `day` (at most a year back; else the day before).
 date::local_days previous_working_day(const missing_time_settings& m, date::local_days day);
+// The first `hour`:00 local on one of `days` (by c_encoding) that is not a holiday, strictly
+// after `now`.
+util::instant next_at(const std::array<bool, 7>& days,
+                      const std::set<date::sys_days>& holidays,
+                      int hour,
+                      const date::time_zone* tz,
+                      util::instant now);
 // The first check (check_hour on a working day) strictly after `now`.
 util::instant next_check(const missing_time_settings& m,
                          const date::time_zone* tz,

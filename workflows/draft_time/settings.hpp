@@ -46,6 +46,11 @@ struct settings {
     std::chrono::hours review_after{72};  // untouched drafts join the review list after this
     std::string time_zone;                // empty: [daemon] time_zone
     std::string email_connector;          // reminders; empty: the first email connector
+    // The weekly review email: each staff member with drafts on the review list gets one list
+    // of them on review_day (c_encoding, 0 = Sunday) at review_hour, firm time zone.
+    bool review_email = false;
+    unsigned review_day = 5;  // Friday
+    int review_hour = 9;
     missing_time_settings missing;
 };
 

@@ -302,6 +302,69 @@ TEST_F(draft_time_test, untouched_drafts_join_the_review_list_and_staff_edits_le
     EXPECT_NE(audit_text().find("edited_by_staff"), std::string::npos);
 }
 
+TEST_F(draft_time_test, the_weekly_review_email_lists_each_persons_untouched_drafts_once) {
+    settings s;
+    s.enabled = true;
+    s.connector = "time";
+    s.time_zone = "America/Denver";
+    s.review_after = std::chrono::hours(72);
+    work_type_mapping m;
+    m.work_type = "1040 Individual Return";
+    m.project = "2025 Tax Return";
+    m.task = "Tax Preparation";
+    m.minutes = 210;
+    m.hours = "3.5";
+    s.work_types.push_back(m);
+    s.review_email = true;  // Fridays at 09:00
+    rule_ = std::make_unique<draft_time_rule>(s, "mail");
+    ASSERT_TRUE(
+        step([&](context& ctx) { return rule_->on_start(ctx); }, at("2026-01-05T23:00:00Z")).ok);
+    auto weekly = timers_->get("draft_time/review_email");
+    ASSERT_TRUE(weekly.ok() && weekly.value);
+    EXPECT_EQ(weekly.value->due, at("2026-01-09T16:00:00Z"));  // Friday 09:00 in Denver
+
+    link_client();
+    ASSERT_TRUE(feed(kim(), "time").ok);
+    ASSERT_TRUE(feed(item("completed"), "practice").ok);
+    ASSERT_TRUE(feed(entry("2026-01-05T23:31:00Z"), "time").ok);
+    auto due = timers_->due(at("2026-01-09T00:00:00Z"), 10);
+    ASSERT_TRUE(due.ok());
+    for (const auto& t : due.value) {
+        ASSERT_TRUE(step([&](context& ctx) { return rule_->on_timer(t, ctx); }).ok);
+    }
+    ASSERT_EQ(row()["state"], "in_review");
+    const auto fire = [&] {
+        return step([&](context& ctx) { return rule_->on_timer(*weekly.value, ctx); },
+                    at("2026-01-09T16:00:00Z"));
+    };
+    ASSERT_TRUE(fire().ok);
+    std::vector<state::action> mails;
+    for (auto& a : actions()) {
+        if (a.kind == "email.send") {
+            mails.push_back(std::move(a));
+        }
+    }
+    ASSERT_EQ(mails.size(), 1U);
+    EXPECT_EQ(mails[0].connector, "mail");
+    const auto p = json::parse(mails[0].payload);
+    EXPECT_EQ(p["to"], "kim@example-cpa.com");
+    EXPECT_EQ(p["subject"], "1 drafted time entry to review");
+    EXPECT_NE(p["text"].get<std::string>().find("2026-01-05  2025 1040 - Acme (1040 Individual "
+                                                "Return), 3h 30m"),
+              std::string::npos)
+        << p["text"];
+    // Next Friday, and a replayed step sends nothing twice.
+    auto next = timers_->get("draft_time/review_email");
+    ASSERT_TRUE(next.ok() && next.value);
+    EXPECT_EQ(next.value->due, at("2026-01-16T16:00:00Z"));
+    ASSERT_TRUE(fire().ok);
+    std::size_t count = 0;
+    for (const auto& a : actions()) {
+        count += a.kind == "email.send" ? 1 : 0;
+    }
+    EXPECT_EQ(count, 1U);
+}
+
 TEST_F(draft_time_test, changes_of_other_connectors_entries_are_ignored) {
     auto t = entry("2026-01-05T23:31:00Z");
     t.source.system = "books";

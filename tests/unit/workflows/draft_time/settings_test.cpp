@@ -123,6 +123,9 @@ TEST(draft_time_settings, the_missing_time_table) {
 [draft_time]
 connector = "time"
 email_connector = "mail"
+review_email = true
+review_day = "thu"
+review_hour = 16
 [draft_time.work_types."1040"]
 project = "P"
 task = "T"
@@ -148,6 +151,9 @@ remind = true
     EXPECT_EQ(m.staff[0], "kim@example-cpa.com");
     EXPECT_TRUE(m.remind);
     EXPECT_EQ(p.settings->email_connector, "mail");
+    EXPECT_TRUE(p.settings->review_email);
+    EXPECT_EQ(p.settings->review_day, 4U);
+    EXPECT_EQ(p.settings->review_hour, 16);
 }
 
 TEST(draft_time_settings, missing_time_errors_point_at_file_line_and_column) {
