@@ -14,6 +14,7 @@
 #include "connectors/runtime/oauth2.hpp"
 #include "connectors/runtime/token_store.hpp"
 #include "http/client.hpp"
+#include "sim/karbon_simulator.hpp"
 #include "sim/qbo_grant.hpp"
 #include "sim/qbo_simulator.hpp"
 #include "sim/sendgrid_simulator.hpp"
@@ -119,12 +120,41 @@ protected:
                "from = \"" +
                firm_number +
                "\"\n"
-               "public_url = \"https://billsync.smithlee.example\"\n"
+               "public_url = \"https://billsync.smithlee.example\"\n" +
+               karbon_section() +
                "[followup]\n"
                "firm_name = \"Smith & Lee CPA\"\n"
                "firm_phone = \"+1 555 0100\"\n"
                "reply_to = \"billing@smithlee.example\"\n" +
                extra_followup_;
+    }
+
+    // The practice system (Karbon), when a test adds it with with_karbon().
+    void with_karbon() {
+        karbon_ = std::make_unique<simulators::karbon_simulator>(karbon_options_);
+        karbon_->add_routes(karbon_server_.routes());
+        karbon_->configure(karbon_server_);
+        ASSERT_EQ(karbon_server_.start(), "");
+    }
+
+    std::string karbon_section() const {
+        if (!karbon_) {
+            return {};
+        }
+        return "[connectors.practice]\n"
+               "kind = \"karbon\"\n"
+               "base_url = \"" +
+               karbon_server_.base_url() +
+               "\"\n"
+               "bearer_token = \"" +
+               karbon_options_.bearer_token +
+               "\"\n"
+               "access_key = \"" +
+               karbon_options_.access_key +
+               "\"\n"
+               "webhook_signing_key = \"karbon-signing-key-0123456789\"\n"
+               "public_url = \"https://billsync.smithlee.example\"\n"
+               "task_assignee_email = \"ann@smithlee.example\"\n";
     }
 
     // Seeds the QBO grant, starts the daemon and waits until the first sync is done.
@@ -268,6 +298,9 @@ protected:
     std::unique_ptr<simulators::qbo_simulator> qbo_;
     std::unique_ptr<simulators::sendgrid_simulator> mail_;
     std::unique_ptr<simulators::twilio_simulator> sms_;
+    simulators::karbon_options karbon_options_;
+    std::unique_ptr<simulators::karbon_simulator> karbon_;
+    simulators::sim_server karbon_server_;
     simulators::sim_server qbo_server_;
     simulators::sim_server mail_server_;
     simulators::sim_server sms_server_;
@@ -493,6 +526,40 @@ TEST_F(followup_e2e, an_installment_paid_unannounced_is_seen_before_its_check) {
     EXPECT_TRUE(plans[0]["missed"].empty()) << out;
     EXPECT_EQ(plans[0]["installments"][0]["status"], "checked") << out;
     EXPECT_EQ(daemon_->stop(), 0);
+}
+
+// [followup] task_connector: the dispute task also becomes a work item in Karbon, for the Karbon
+// organization the identity map links to the QBO customer (same billing email).
+TEST_F(followup_e2e, a_dispute_task_becomes_a_karbon_work_item_for_the_linked_organization) {
+    with_karbon();
+    extra_followup_ = "task_connector = \"practice\"\n";
+    const auto c = customer("Ivy Dental", "+14155550119", "#sms-consent");
+    invoice(c, "420.00", "2026-01-05");
+    const auto org = karbon_->add_organization(
+        json{{"FullName", "Ivy Dental"}, {"EmailAddress", email_of("Ivy Dental")}});
+    const auto org_key = org.value("OrganizationKey", "");
+    start();
+    ASSERT_TRUE(eventually([&] {
+        auto [rc, out] = daemon_->cli({"identities", "list", "--json"});
+        return rc == 0 && out.find(org_key) != std::string::npos;
+    })) << daemon_->output();
+    advance_to("2026-01-06T18:00:00Z");
+    ASSERT_EQ(emails_to(email_of("Ivy Dental")).size(), 1u) << daemon_->output();
+    const std::string words = "We dispute {invoice_number}: the audit fee was never agreed";
+    text_in("+14155550119", words);
+    ASSERT_TRUE(eventually([&] { return tasks().size() == 1; })) << daemon_->output();
+    ASSERT_TRUE(eventually([&] { return karbon_->work_item_count() == 1; })) << daemon_->output();
+    const auto item = karbon_->work_items().front();
+    EXPECT_EQ(item.value("ClientKey", ""), org_key);
+    EXPECT_EQ(item.value("ClientType", ""), "Organization");
+    EXPECT_EQ(item.value("AssigneeEmailAddress", ""), "ann@smithlee.example");
+    EXPECT_NE(item.value("Title", "").find("[bs:"), std::string::npos) << item.dump();
+    EXPECT_NE(item.value("Description", "").find(words), std::string::npos) << item.dump();
+    ASSERT_TRUE(eventually([&] {
+        return tasks()[0].value("external", json::object()).value("state", "") == "queued";
+    }));
+    EXPECT_EQ(daemon_->stop(), 0);
+    EXPECT_EQ(karbon_->creates_received(), 1u);
 }
 
 TEST_F(followup_e2e, payment_plan_clients_never_enter_the_sequence) {
