@@ -449,18 +449,8 @@ TEST(token_manager, a_record_without_a_scope_list_is_unknown_and_not_reported) {
 }
 
 TEST(token_manager, a_refresh_records_the_scopes_the_vendor_granted) {
-    fixture f(oauth2_mode::xero);
     // The simulator grants less than asked, as a user who unticked a permission.
-    simulators::oauth2_server_options o;
-    o.mode = oauth2_mode::xero;
-    o.granted_scope = "offline_access accounting.contacts";
-    o.now = [c = &f.clock] { return c->now(); };
-    auto oauth = std::make_unique<simulators::oauth2_server>(o);
-    auto sim = std::make_unique<simulators::sim_server>();
-    oauth->add_routes(sim->routes());
-    ASSERT_EQ(sim->start(), "");
-    f.sim = std::move(sim);  // the old server stops before its routes' server goes
-    f.oauth = std::move(oauth);
+    fixture f(oauth2_mode::xero, false, "offline_access accounting.contacts");
     f.seed();
     auto s = f.settings();
     s.required_scope = "offline_access accounting.contacts accounting.transactions";
