@@ -3,11 +3,15 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "config/environment.hpp"
 #include "config/secret.hpp"
+#include "connectors/builtin.hpp"
+#include "connectors/runtime/oauth2.hpp"
+#include "connectors/runtime/token_store.hpp"
 #include "daemon/app.hpp"
 #include "daemon/app_config.hpp"
 #include "daemon/chaos.hpp"
@@ -21,12 +25,70 @@
 #include "daemon/workflows/builtin.hpp"
 #include "daemon/workflows/operator.hpp"
 #include "http/client.hpp"
+#include "state/store.hpp"
 #include "util/redact.hpp"
 #include "util/version.hpp"
 
 namespace billsync::daemon {
 
 namespace {
+
+// Stored OAuth2 grants that lack scopes their connector needs now (its `scope`, or the kind's):
+// one warning each, telling the admin to consent again. Nothing to say when the state does not
+// exist yet, cannot be opened, or a record has no scope list (written before billsync recorded
+// scopes: unknown).
+void check_grants(const app_config& cfg, const std::string& file, config::diagnostics& diags) {
+    std::filesystem::path dir = cfg.daemon().data_dir / "state";
+    std::error_code ec;
+    if (!cfg.uses_oauth2() || !std::filesystem::exists(dir, ec)) {
+        return;
+    }
+    state::open_options opts;
+    opts.read_only = true;
+    opts.create_if_missing = false;
+    auto opened = state::store::open(dir, opts);
+    if (!opened.ok()) {
+        return;
+    }
+    std::optional<connectors::sealing_key> key;
+    if (const auto& k = cfg.daemon().secrets_key; k && k->resolved()) {
+        std::string error;
+        key = connectors::parse_secrets_key(k->reveal(), error);
+    }
+    const connectors::token_store tokens(*opened.value, key);
+    for (const auto& c : cfg.connectors) {
+        const auto* kind = connectors::builtin_kinds().find(c.kind);
+        if (!c.enabled || kind == nullptr || !kind->oauth2) {
+            continue;
+        }
+        const auto& rules = *kind->oauth2;
+        const auto* account = c.value(rules.account_setting);
+        if (account == nullptr || account->empty()) {
+            continue;
+        }
+        auto cred = connectors::oauth2::load_credential(tokens, rules.vendor + "/" + *account);
+        if (!cred.ok() || !cred.value) {
+            continue;
+        }
+        const auto* scope = c.value("scope");
+        const auto missing = connectors::oauth2::missing_scopes(
+            cred.value->scope, scope != nullptr && !scope->empty() ? *scope : rules.scope);
+        if (missing.empty()) {
+            continue;
+        }
+        std::string names;
+        for (const auto& m : missing) {
+            names += (names.empty() ? "" : " ") + m;
+        }
+        diags.warning({file},
+                      fmt::format("[connectors.{}] the stored OAuth2 grant lacks the scopes {} "
+                                  "(reconsent needed): run `billsync connect {} --config {}` again",
+                                  c.name,
+                                  names,
+                                  c.name,
+                                  file));
+    }
+}
 
 // With no_environment, nothing of the machine is looked at: secret references are checked for
 // their syntax only (no variable, file or credential is read), and neither data_dir nor the
@@ -42,6 +104,7 @@ int cmd_validate(const std::string& file, bool no_environment) {
         cfg = load_app_config(file, diags);
         if (cfg) {
             config::check_environment(cfg->daemon(), diags);
+            check_grants(*cfg, file, diags);
         }
     }
     if (cfg) {
@@ -108,6 +171,14 @@ void print_connector_detail(const nlohmann::json& d) {
                                  text_or(r, "in_flight"),
                                  text_or(r, "waiting"),
                                  r.contains("available") ? r["available"].dump() : "-");
+    }
+    if (d.value("reconsent_needed", false) && d.contains("missing_scopes") &&
+        d["missing_scopes"].is_array()) {
+        std::string names;
+        for (const auto& m : d["missing_scopes"]) {
+            names += (names.empty() ? "" : " ") + (m.is_string() ? m.get<std::string>() : m.dump());
+        }
+        std::cout << "  RECONSENT NEEDED: the stored OAuth2 grant lacks " << names << "\n";
     }
     if (d.contains("action_needed")) {
         std::cout << "  ACTION NEEDED: " << text_or(d, "action_needed") << "\n";

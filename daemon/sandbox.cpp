@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -20,6 +21,7 @@
 
 #include "connectors/runtime/oauth2.hpp"
 #include "connectors/runtime/token_store.hpp"
+#include "connectors/xero/xero_kind.hpp"
 #include "daemon/access.hpp"
 #include "daemon/app.hpp"
 #include "daemon/sandbox_firm.hpp"
@@ -33,6 +35,8 @@
 #include "sim/sim_server.hpp"
 #include "sim/smtp_sink.hpp"
 #include "sim/twilio_simulator.hpp"
+#include "sim/xero_grant.hpp"
+#include "sim/xero_simulator.hpp"
 #include "state/store.hpp"
 
 namespace billsync::daemon {
@@ -93,10 +97,18 @@ public:
              simulators::twilio_simulator& sms)
         : out_(out), mail_(mail), sms_(sms) {}
 
+    // Messages to these addresses and numbers, and tasks naming these invoice numbers, are about
+    // the firm's Xero entity: their lines say so ("[Xero] ").
+    void xero_clients(std::set<std::string> addresses, std::vector<std::string> invoice_numbers) {
+        xero_addresses_ = std::move(addresses);
+        xero_numbers_ = std::move(invoice_numbers);
+    }
+
     void day(util::instant t,
              const std::vector<std::string>& events,
              const std::vector<std::string>& practice = {},
-             const std::vector<std::string>& operators = {}) {
+             const std::vector<std::string>& operators = {},
+             const std::vector<std::string>& xero = {}) {
         out_ << weekday_date(t) << "\n";
         for (const auto& e : events) {
             out_ << "  client  " << e << "\n";
@@ -104,13 +116,25 @@ public:
         for (const auto& e : practice) {
             out_ << "  karbon  " << e << "\n";
         }
+        for (const auto& e : xero) {
+            out_ << "  xero    " << e << "\n";
+        }
         for (const auto& e : operators) {
             out_ << "  people  " << e << "\n";
         }
         std::size_t n = 0;
         const auto mails = mail_.messages();
         for (std::size_t i = mails_seen_; i < mails.size(); ++i, ++n) {
-            out_ << fmt::format("  email   {:<34} {}\n", mails[i].to, mails[i].subject);
+            if (!xero_addresses_.contains(mails[i].to) && !names_xero_invoice(mails[i].subject)) {
+                out_ << fmt::format("  email   {:<34} {}\n", mails[i].to, mails[i].subject);
+                continue;
+            }
+            // The Xero entity's emails carry the invoice's online-invoice link.
+            const auto link = pay_online_link(mails[i].body);
+            out_ << fmt::format("  email   {:<34} [Xero] {}{}\n",
+                                mails[i].to,
+                                mails[i].subject,
+                                link.empty() ? "" : " | pay online: " + link);
         }
         mails_seen_ = mails.size();
         const auto texts = sms_.messages();
@@ -124,7 +148,9 @@ public:
             if (body.size() > 70) {
                 body = body.substr(0, 67) + "...";
             }
-            out_ << fmt::format("  sms     {:<34} {}\n", m.value("to", ""), body);
+            const auto to = m.value("to", "");
+            out_ << fmt::format(
+                "  sms     {:<34} {}{}\n", to, xero_addresses_.contains(to) ? "[Xero] " : "", body);
         }
         texts_seen_ = texts.size();
         // Invoice drafts: each state a draft reaches, once.
@@ -162,7 +188,9 @@ public:
                 const auto key = task.value("key", "");
                 if (tasks_seen_.insert(key).second) {
                     ++n;
-                    out_ << fmt::format("  task    {}\n", task.value("title", ""));
+                    const auto title = task.value("title", "");
+                    out_ << fmt::format(
+                        "  task    {}{}\n", names_xero_invoice(title) ? "[Xero] " : "", title);
                 }
             }
         }
@@ -173,6 +201,31 @@ public:
     }
 
 private:
+    // A subject or title about one of the Xero entity's invoices ("... Invoice INV-0002").
+    bool names_xero_invoice(const std::string& text) const {
+        return std::any_of(
+            xero_numbers_.begin(), xero_numbers_.end(), [&text](const std::string& number) {
+                return text.find("nvoice " + number) != std::string::npos;
+            });
+    }
+
+    // The link after "Pay online: " in a sent email (the SendGrid request's text content).
+    static std::string pay_online_link(const std::string& request) {
+        const auto j = json::parse(request, nullptr, false);
+        if (!j.is_object() || !j.contains("content") || !j["content"].is_array()) {
+            return {};
+        }
+        constexpr std::string_view marker = "Pay online: ";
+        for (const auto& c : j["content"]) {
+            const auto text = c.value("value", "");
+            if (const auto at = text.find(marker); at != std::string::npos) {
+                const auto from = at + marker.size();
+                return text.substr(from, text.find_first_of(" \r\n<", from) - from);
+            }
+        }
+        return {};
+    }
+
     std::ostream& out_;
     simulators::sendgrid_simulator& mail_;
     simulators::twilio_simulator& sms_;
@@ -180,7 +233,106 @@ private:
     std::size_t texts_seen_ = 0;
     std::set<std::string> tasks_seen_;
     std::set<std::string> drafts_seen_;
+    std::set<std::string> xero_addresses_;
+    std::vector<std::string> xero_numbers_;
 };
+
+// The firm's other company, booked in Xero: a few clients of its own, each with one ACCREC
+// invoice. One pays before touch 1 is due, one gets the three touches with its online-invoice
+// link, one is on auto-pay and is paid on its due date.
+constexpr const char* xero_tenant = "5a4d0b0c-0000-4000-8000-00000000e2e0";
+constexpr const char* xero_webhook_key = "sandbox-xero-webhook-key";
+
+struct xero_client {
+    std::string name;
+    std::string email;
+    std::string mobile;  // empty: none
+    std::string group;   // Xero contact group ("SMS consent", "Autopay"); empty: none
+    std::string number;  // the invoice
+    std::int64_t cents = 0;
+    std::string due;  // YYYY-MM-DD
+    std::string contact_id;
+    std::string invoice_id;
+};
+
+std::vector<xero_client> seed_xero_entity(simulators::xero_simulator& xero) {
+    std::vector<xero_client> out = {
+        {"Kauri Cafe", "ap@kauricafe.example", "", "", "INV-0001", 85000, "2026-01-07", {}, {}},
+        {"Rimu Architects",
+         "ap@rimuarchitects.example",
+         "+14155550190",
+         "SMS consent",
+         "INV-0002",
+         124000,
+         "2025-12-24",
+         {},
+         {}},
+        {"Totara Tech",
+         "ap@totaratech.example",
+         "",
+         "Autopay",
+         "INV-0003",
+         39900,
+         "2026-01-13",
+         {},
+         {}},
+    };
+    for (auto& c : out) {
+        json contact{{"Name", c.name}, {"EmailAddress", c.email}};
+        if (!c.mobile.empty()) {
+            contact["Phones"] = json::array({{{"PhoneType", "MOBILE"}, {"PhoneNumber", c.mobile}}});
+        }
+        if (!c.group.empty()) {
+            contact["ContactGroups"] = json::array({{{"Name", c.group}}});
+        }
+        c.contact_id = xero.add_contact(xero_tenant, contact).value("ContactID", "");
+        c.invoice_id =
+            xero.add_invoice(
+                    xero_tenant,
+                    json{{"Contact", {{"ContactID", c.contact_id}}},
+                         {"InvoiceNumber", c.number},
+                         {"Date", "2025-12-01"},
+                         {"DueDate", c.due},
+                         {"Reference", "Advisory services"},
+                         {"LineItems",
+                          json::array({{{"Description", "Advisory services"},
+                                        {"Quantity", 1},
+                                        {"LineAmount", json::parse(amount_text(c.cents))}}})}})
+                .value("InvoiceID", "");
+    }
+    return out;
+}
+
+void xero_pay(simulators::xero_simulator& xero, const xero_client& c, const std::string& date) {
+    xero.add_payment(xero_tenant,
+                     json{{"Invoice", {{"InvoiceID", c.invoice_id}}},
+                          {"Account", {{"Code", "090"}}},
+                          {"Date", date},
+                          {"Amount", json::parse(amount_text(c.cents))}});
+}
+
+std::string xero_connector_toml(const std::string& base_url) {
+    return fmt::format(
+        R"(
+# The firm's other company, booked in Xero (the Xero simulator): OAuth2 tenant, webhooks signed
+# with the webhook key, payments found by polling.
+[connectors.xero]
+kind = "xero"
+base_url = "{0}"
+token_url = "{0}/oauth2/token"
+connections_url = "{0}/connections"
+client_id = "sim-client-id"
+client_secret = "sim-client-secret"
+webhook_key = "{1}"
+tenant_id = "{2}"
+# Once a simulated day: the client-side budget (60 calls a minute) is in real time, and the
+# sandbox's days pass in seconds. Payments also arrive as INVOICE webhooks.
+poll_interval_s = 86400
+)",
+        base_url,
+        xero_webhook_key,
+        xero_tenant);
+}
 
 }  // namespace
 
@@ -224,12 +376,22 @@ int run_sandbox(const sandbox_options& options, std::ostream& err) {
     karbon.add_routes(karbon_server.routes());
     karbon.configure(karbon_server);
     simulators::smtp_sink smtp;
+    // Xero: the firm's other company (its own clients and invoices, a second ledger).
+    simulators::xero_sim_options xo;
+    xo.tenants = {xero_tenant};
+    xo.webhook_key = xero_webhook_key;
+    xo.now = now_fn;
+    xo.oauth.tenants = {{xero_tenant, "Smith & Lee Advisory Ltd"}};
+    simulators::xero_simulator xero(xo);
+    simulators::sim_server xero_server;
+    xero.add_routes(xero_server.routes());
+    xero.configure(xero_server);
     qbo.add_routes(qbo_server.routes());
     qbo.configure(qbo_server);
     mail.add_routes(mail_server.routes());
     sms.add_routes(sms_server.routes());
     sms.configure(sms_server);
-    for (auto* s : {&qbo_server, &mail_server, &sms_server, &karbon_server}) {
+    for (auto* s : {&qbo_server, &mail_server, &sms_server, &karbon_server, &xero_server}) {
         if (auto e = s->start(); !e.empty()) {
             err << "billsync sandbox: a simulator did not start: " << e << "\n";
             return 70;
@@ -244,6 +406,14 @@ int run_sandbox(const sandbox_options& options, std::ostream& err) {
     qbo.take_deliveries();  // history: billsync reads it in its first sync
     if (auto e = simulators::seed_qbo_grant(dir / "data", qbo, realm, start); !e.empty()) {
         err << "billsync sandbox: cannot store the simulated QBO grant: " << e << "\n";
+        return 73;
+    }
+    auto xero_clients = seed_xero_entity(xero);
+    xero.take_deliveries();  // history: the first poll (a backfill) reads it
+    const std::string xero_scope(connectors::xero::oauth2_rules().scope);
+    if (auto e = simulators::seed_xero_grant(dir / "data", xero, xero_tenant, xero_scope, start);
+        !e.empty()) {
+        err << "billsync sandbox: cannot store the simulated Xero grant: " << e << "\n";
         return 73;
     }
 
@@ -297,18 +467,21 @@ po_required = true
                                smtp.port(),
                                ko,
                                karbon_server.base_url(),
-                               webhook_port);
+                               webhook_port)
+            << xero_connector_toml(xero_server.base_url());
         if (!out) {
             err << fmt::format("billsync sandbox: cannot write {}\n", config_path.string());
             return 73;
         }
     }
     err << fmt::format(
-        "billsync sandbox: {} clients, {} invoices in a simulated QuickBooks company; config {}\n"
+        "billsync sandbox: {} clients, {} invoices in a simulated QuickBooks company, {} in a "
+        "simulated Xero organisation; config {}\n"
         "billsync sandbox: dashboard http://127.0.0.1:{}/  status /status  followups /followups"
         "  tasks /tasks  metrics /metrics\n",
         f.clients().size(),
         f.invoices().size(),
+        xero_clients.size(),
         config_path.string(),
         status_port);
 
@@ -338,6 +511,18 @@ po_required = true
     const std::string hook = fmt::format("http://127.0.0.1:{}/webhooks/", webhook_port);
     sms.set_callback_base(fmt::format("http://127.0.0.1:{}", webhook_port));
     timeline tl(std::cout, mail, sms);
+    {
+        std::set<std::string> addresses;
+        std::vector<std::string> numbers;
+        for (const auto& c : xero_clients) {
+            addresses.insert(c.email);
+            if (!c.mobile.empty()) {
+                addresses.insert(c.mobile);
+            }
+            numbers.push_back(c.number);
+        }
+        tl.xero_clients(std::move(addresses), std::move(numbers));
+    }
     std::cout << "Timeline (one simulated day per " << options.seconds_per_day
               << " s; firm time America/New_York)\n";
 
@@ -349,6 +534,34 @@ po_required = true
         std::vector<std::string> events;
         std::vector<std::string> practice;
         std::vector<std::string> operators;
+        std::vector<std::string> ledger2;  // the Xero entity
+        if (d == 1) {
+            // Xero checks the webhook URL before it sends events (Intent to Receive).
+            const auto answers = xero.intent_to_receive(hook + "xero", 1);
+            ledger2.push_back(fmt::format(
+                "Intent to Receive: billsync answered {} to a signed delivery and {} to a wrongly "
+                "signed one",
+                answers.empty() ? 0 : answers.front().status,
+                answers.size() < 2 ? 0 : answers.back().status));
+        }
+        if (d == 3) {
+            // Kauri Cafe pays the day its invoice is due, before touch 1; Xero sends no payment
+            // event, billsync finds it by polling.
+            const auto& c = xero_clients[0];
+            xero_pay(xero, c, c.due);
+            events.push_back(fmt::format("{} paid Xero invoice {} ({}) before touch 1 was due",
+                                         c.name,
+                                         c.number,
+                                         amount_text(c.cents)));
+        }
+        if (d == 9) {
+            const auto& c = xero_clients[2];
+            xero_pay(xero, c, c.due);
+            events.push_back(fmt::format("{} was charged by auto-pay for Xero invoice {} ({})",
+                                         c.name,
+                                         c.number,
+                                         amount_text(c.cents)));
+        }
         if (d == 3) {
             f.pay(partial, f.invoices()[partial].cents / 2);
             events.push_back(
@@ -436,6 +649,7 @@ po_required = true
             events.push_back(fmt::format("{} texted STOP", c.name));
         }
         qbo.deliver(hook + "qbo");
+        xero.deliver(hook + "xero");
         // One day passes: every due timer fires in order, then webhooks from the day land.
         const auto target = start + std::chrono::days(d);
         clock.set(target);
@@ -444,7 +658,7 @@ po_required = true
         sms.flush_status_callbacks();
         const auto events_json = mail.events_for_messages("delivered");
         mail.deliver_events(hook + "sendgrid/events", events_json);
-        tl.day(target - std::chrono::hours(1), events, practice, operators);
+        tl.day(target - std::chrono::hours(1), events, practice, operators, ledger2);
         std::this_thread::sleep_for(
             std::chrono::milliseconds(static_cast<std::int64_t>(options.seconds_per_day * 1000)));
     }
@@ -465,7 +679,7 @@ po_required = true
     }
     daemon_thread.join();
     smtp.stop();
-    for (auto* s : {&qbo_server, &mail_server, &sms_server, &karbon_server}) {
+    for (auto* s : {&qbo_server, &mail_server, &sms_server, &karbon_server, &xero_server}) {
         s->stop();
     }
     return rc.load();

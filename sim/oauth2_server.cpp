@@ -223,13 +223,15 @@ http::response oauth2_server::token_locked(const http::request& req, bool& lose)
         }
         ++code_grants_;
         const auto out = issue_locked(next_grant_++, true, {});
-        return http::response::json(200,
-                                    json{{"access_token", out.access_token},
-                                         {"refresh_token", out.refresh_token},
-                                         {"token_type", "bearer"},
-                                         {"expires_in", out.expires_in.count()},
-                                         {"x_refresh_token_expires_in", 8726400}}
-                                        .dump());
+        json j{{"access_token", out.access_token},
+               {"refresh_token", out.refresh_token},
+               {"token_type", "bearer"},
+               {"expires_in", out.expires_in.count()},
+               {"x_refresh_token_expires_in", 8726400}};
+        if (!options_.granted_scope.empty()) {
+            j["scope"] = options_.granted_scope;
+        }
+        return http::response::json(200, j.dump());
     }
     if (grant_type == "refresh_token") {
         const auto rt = get(f, "refresh_token");
@@ -256,6 +258,9 @@ http::response oauth2_server::token_locked(const http::request& req, bool& lose)
                {"expires_in", out.expires_in.count()}};
         if (options_.mode == oauth2_mode::qbo) {
             j["x_refresh_token_expires_in"] = 8726400;
+        }
+        if (!options_.granted_scope.empty()) {
+            j["scope"] = options_.granted_scope;
         }
         return http::response::json(200, j.dump());
     }

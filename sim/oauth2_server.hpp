@@ -50,6 +50,9 @@ struct oauth2_server_options {
     std::string realm_id = "9130350000000001";
     std::vector<oauth2_tenant> tenants = {{"b2c3d4e5-0000-4000-8000-000000000001", "Demo Co"}};
     std::function<util::instant()> now;  // empty: the system clock
+    // Non-empty: every token answer carries "scope" with this text (what the user consented to,
+    // which may be less than the client asked for). Empty: answers carry no "scope".
+    std::string granted_scope;
 };
 
 class oauth2_server final : public simulator {

@@ -296,6 +296,8 @@ settings from(const connector_settings& s) {
     if (const auto* v = s.find_secret("client_secret")) {
         out.client.client_secret = v->reveal();
     }
+    const auto* scope = s.value("scope");
+    out.required_scope = scope != nullptr && !scope->empty() ? *scope : oauth2_rules().scope;
     if (const auto* v = s.value("home_currency")) {
         out.home_currency = *v;
     }
@@ -346,6 +348,7 @@ struct qbo_connector::impl {
                   .vendor = "qbo",
                   .client = st.client,
                   .old_refresh_valid = oauth2_rules().old_refresh_valid,
+                  .required_scope = st.required_scope,
               },
               oauth2::manager_deps{
                   .http = &http,
@@ -1249,6 +1252,7 @@ std::string qbo_connector::status_json() const {
     json j;
     j["realm_id"] = settings_.realm_id;
     j["credential"] = std::string(oauth2::to_string(im.tokens.state()));
+    std::vector<std::string> missing;  // required scopes the stored grant lacks
     if (im.rt.tokens != nullptr) {
         auto cred = oauth2::load_credential(*im.rt.tokens, im.tokens.credential_id());
         if (cred.ok() && cred.value) {
@@ -1257,6 +1261,8 @@ std::string qbo_connector::status_json() const {
                 j["refresh_token_expires_at"] =
                     util::format_rfc3339(*cred.value->refresh_expires_at);
             }
+            j["scope"] = cred.value->scope;
+            missing = oauth2::missing_scopes(cred.value->scope, settings_.required_scope);
         }
     }
     const auto stats = im.rt.limiter->stats("qbo", settings_.realm_id);
@@ -1303,6 +1309,20 @@ std::string qbo_connector::status_json() const {
     }
     if (!im.last_error.empty() && im.tokens.state() == oauth2::credential_state::reconnect_needed) {
         j["action_needed"] = "run `billsync connect qbo --config FILE`";
+    }
+    // The grant predates a scope the connector needs now: consent again (docs/operations.md).
+    if (!missing.empty()) {
+        j["reconsent_needed"] = true;
+        j["missing_scopes"] = missing;
+        if (!j.contains("action_needed")) {
+            std::string names;
+            for (const auto& m : missing) {
+                names += (names.empty() ? "" : " ") + m;
+            }
+            j["action_needed"] = "run `billsync connect " + settings_.name +
+                                 " --config FILE` again: the stored grant lacks the scopes " +
+                                 names;
+        }
     }
     return j.dump();
 }

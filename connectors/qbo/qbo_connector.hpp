@@ -50,6 +50,9 @@ struct settings {
     std::string verifier_token;
     std::string minor_version = "75";
     oauth2::client_identity client;
+    // The scopes the connector needs (the section's `scope`, else the kind's): a stored grant
+    // lacking some of them is reported as reconsent_needed in /status.
+    std::string required_scope;
     std::string home_currency = "USD";
     std::chrono::seconds poll_interval{300};   // CDC sweep between webhooks
     std::chrono::seconds cdc_overlap{120};     // each sweep starts this long before the last one

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
@@ -303,6 +304,51 @@ std::optional<credential> credential::from_json(std::string_view text, std::stri
     return c;
 }
 
+namespace {
+std::vector<std::string> scope_list(std::string_view text) {
+    std::vector<std::string> out;
+    std::size_t i = 0;
+    while (i < text.size()) {
+        while (i < text.size() && (text[i] == ' ' || text[i] == ',' || text[i] == '\t')) {
+            ++i;
+        }
+        const auto start = i;
+        while (i < text.size() && text[i] != ' ' && text[i] != ',' && text[i] != '\t') {
+            ++i;
+        }
+        if (i > start) {
+            out.emplace_back(text.substr(start, i - start));
+        }
+    }
+    return out;
+}
+}  // namespace
+
+std::vector<std::string> missing_scopes(std::string_view granted, std::string_view required) {
+    std::vector<std::string> out;
+    const auto have = scope_list(granted);
+    if (have.empty()) {
+        return out;  // unknown: an old record
+    }
+    const auto covered = [&have](const std::string& want) {
+        if (std::find(have.begin(), have.end(), want) != have.end()) {
+            return true;
+        }
+        constexpr std::string_view read_suffix = ".read";
+        if (want.size() > read_suffix.size() && want.ends_with(read_suffix)) {
+            const auto full = want.substr(0, want.size() - read_suffix.size());
+            return std::find(have.begin(), have.end(), full) != have.end();
+        }
+        return false;
+    };
+    for (auto& want : scope_list(required)) {
+        if (!covered(want) && std::find(out.begin(), out.end(), want) == out.end()) {
+            out.push_back(std::move(want));
+        }
+    }
+    return out;
+}
+
 std::string credential_key(std::string_view credential_id) {
     return "oauth2/" + std::string(credential_id);
 }
@@ -369,6 +415,11 @@ struct token_manager::impl {
     std::atomic<std::uint64_t> ok_count{0};
     util::gauge* reconnect_gauge = nullptr;
 
+    // The required scopes the stored grant lacks; read by status from other threads.
+    mutable std::mutex scope_mutex;
+    std::vector<std::string> missing;
+    std::string warned_for;  // the missing list last logged, so it is logged once
+
     impl(manager_settings settings, manager_deps deps)
         : s(std::move(settings)), d(std::move(deps)) {
         if (d.http == nullptr || d.tokens == nullptr || d.clock == nullptr) {
@@ -408,6 +459,36 @@ struct token_manager::impl {
         return "run `billsync connect " + s.vendor + " --config FILE`";
     }
 
+    // Compares the credential's recorded scopes with the required ones; logs a new gap once.
+    void check_scopes(const credential& c) {
+        auto gap = s.required_scope.empty() ? std::vector<std::string>{}
+                                            : oauth2::missing_scopes(c.scope, s.required_scope);
+        std::string joined;
+        for (const auto& g : gap) {
+            joined += (joined.empty() ? "" : " ") + g;
+        }
+        bool log_it = false;
+        {
+            std::lock_guard lock(scope_mutex);
+            missing = std::move(gap);
+            log_it = !joined.empty() && joined != warned_for;
+            if (log_it || joined.empty()) {
+                warned_for = joined;
+            }
+        }
+        if (log_it) {
+            log_at(d.log,
+                   spdlog::level::warn,
+                   "Reconsent needed connector={} credential={} missing_scopes=\"{}\": the stored "
+                   "grant lacks scopes the connector needs; run `billsync connect {} --config "
+                   "FILE` again",
+                   s.connector,
+                   s.credential_id,
+                   joined,
+                   s.connector);
+        }
+    }
+
     // False on a transient I/O error (state stays unknown).
     bool load() {
         auto r = load_credential(*d.tokens, s.credential_id);
@@ -432,6 +513,7 @@ struct token_manager::impl {
         cred = std::move(r.value);
         if (cred) {
             register_tokens(*cred);
+            check_scopes(*cred);
         }
         unpersisted.reset();
         invalidated.clear();
@@ -614,6 +696,7 @@ net::awaitable<access_result> token_manager::impl::refresh(std::shared_ptr<impl>
                 co_return access_result{{}, std::move(e)};
             }
             self->cred = std::move(next);
+            self->check_scopes(*self->cred);
             self->invalidated.clear();
             self->last_failure.reset();
             self->ok_count.fetch_add(1);
@@ -772,6 +855,10 @@ void token_manager::reload() {
 }
 
 credential_state token_manager::state() const noexcept { return impl_->st.load(); }
+std::vector<std::string> token_manager::missing_scopes() const {
+    std::lock_guard lock(impl_->scope_mutex);
+    return impl_->missing;
+}
 const std::string& token_manager::credential_id() const noexcept { return impl_->s.credential_id; }
 const std::string& token_manager::connector() const noexcept { return impl_->s.connector; }
 std::uint64_t token_manager::refresh_requests() const noexcept { return impl_->requests.load(); }

@@ -115,6 +115,13 @@ struct credential {
     static std::optional<credential> from_json(std::string_view text, std::string& error);
 };
 
+// The scopes a connector needs now (`required`, space-separated: the section's `scope` or the
+// kind's default) that a stored grant lacks (`granted`, the token response's `scope` as recorded
+// with the credential), in the order `required` names them. A required "X.read" is covered by a
+// granted "X". An empty `granted` is unknown (a record written before billsync recorded
+// scopes): nothing is reported missing.
+std::vector<std::string> missing_scopes(std::string_view granted, std::string_view required);
+
 // The token row of a credential: "oauth2/<credential id>" (also the sealing AAD).
 std::string credential_key(std::string_view credential_id);
 
@@ -138,6 +145,9 @@ struct manager_settings {
     std::chrono::milliseconds request_timeout{30'000};
     // How long a rotated-away refresh token still works (the kind's oauth2 rules); 0: not at all.
     std::chrono::seconds old_refresh_valid{0};
+    // The scopes the connector needs now (space-separated; empty: not checked). A stored grant
+    // that lacks some of them is reported by missing_scopes() and logged once (WARN).
+    std::string required_scope = {};
 };
 
 // Test hooks, for crash injection and ordering assertions.
@@ -197,6 +207,10 @@ public:
     void reload();
 
     credential_state state() const noexcept;
+    // The required scopes the stored grant lacks (see the free function): empty while the
+    // credential is not loaded, when its record has no scope list, or when nothing is missing.
+    // Any thread.
+    std::vector<std::string> missing_scopes() const;
     const std::string& credential_id() const noexcept;
     const std::string& connector() const noexcept;
     std::uint64_t refresh_requests() const noexcept;  // token endpoint calls made

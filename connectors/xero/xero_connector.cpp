@@ -157,6 +157,8 @@ settings from(const connector_settings& s) {
     if (const auto* v = s.find_secret("client_secret")) {
         out.client.client_secret = v->reveal();
     }
+    const auto* scope = s.value("scope");
+    out.required_scope = scope != nullptr && !scope->empty() ? *scope : oauth2_rules().scope;
     if (const auto* v = s.value("home_currency")) {
         out.home_currency = *v;
     }
@@ -225,6 +227,7 @@ struct xero_connector::impl {
                   .vendor = "xero",
                   .client = st.client,
                   .old_refresh_valid = oauth2_rules().old_refresh_valid,
+                  .required_scope = st.required_scope,
               },
               oauth2::manager_deps{
                   .http = &http,
@@ -1159,11 +1162,13 @@ std::string xero_connector::status_json() const {
     json j;
     j["tenant_id"] = settings_.tenant_id;
     j["credential"] = std::string(oauth2::to_string(im.tokens.state()));
+    std::vector<std::string> missing;  // required scopes the stored grant lacks
     if (im.rt.tokens != nullptr) {
         auto cred = oauth2::load_credential(*im.rt.tokens, im.tokens.credential_id());
         if (cred.ok() && cred.value) {
             j["token_expires_at"] = util::format_rfc3339(cred.value->access_expires_at);
             j["scope"] = cred.value->scope;
+            missing = oauth2::missing_scopes(cred.value->scope, settings_.required_scope);
         }
     }
     const auto stats = im.rt.limiter->stats("xero", settings_.tenant_id);
@@ -1208,6 +1213,20 @@ std::string xero_connector::status_json() const {
         j["reconnect_needed"] = true;
         j["polling"] = "paused";
         j["action_needed"] = "run `billsync connect " + settings_.name + " --config FILE`";
+    }
+    // The grant predates a scope the connector needs now: consent again (docs/operations.md).
+    if (!missing.empty()) {
+        j["reconsent_needed"] = true;
+        j["missing_scopes"] = missing;
+        if (!j.contains("action_needed")) {
+            std::string names;
+            for (const auto& m : missing) {
+                names += (names.empty() ? "" : " ") + m;
+            }
+            j["action_needed"] = "run `billsync connect " + settings_.name +
+                                 " --config FILE` again: the stored grant lacks the scopes " +
+                                 names;
+        }
     }
     return j.dump();
 }

@@ -43,6 +43,9 @@ struct settings {
     std::string tenant_id;
     std::string webhook_key;
     oauth2::client_identity client;
+    // The scopes the connector needs (the section's `scope`, else the kind's): a stored grant
+    // lacking some of them is reported as reconsent_needed in /status.
+    std::string required_scope;
     std::string home_currency = "USD";
     std::chrono::seconds poll_interval{300};
     std::size_t page_size = 100;       // pageSize of polled pages (the documented page)

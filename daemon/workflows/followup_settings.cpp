@@ -144,6 +144,19 @@ struct template_reader {
         return t;
     }
 
+    // A built-in text (tested to parse), checked for the firm settings it needs like the defaults.
+    message_template compile_default(std::string_view text, std::string_view name) {
+        auto parsed = message_template::parse(text);
+        auto* t = std::get_if<message_template>(&parsed);
+        if (t == nullptr) {
+            return {};
+        }
+        const std::string copy(text);
+        check_firm(*t, name, copy, false, placeholder::firm_name, s.firm_name, "firm_name");
+        check_firm(*t, name, copy, false, placeholder::firm_phone, s.firm_phone, "firm_phone");
+        return std::move(*t);
+    }
+
     void check_firm(const message_template& t,
                     std::string_view name,
                     const std::string& text,
@@ -532,6 +545,16 @@ std::optional<fu::settings> parse_followup(reader& r) {
             fu::touch_templates parts;
             parts.email_subject = tr.part(id, "email_subject");
             parts.email_body = tr.part(id, "email_body");
+            // The default body has a variant with the invoice's payment link; a configured body
+            // is used as written (a {payment_link} in it needs a link, or the email is skipped).
+            const bool autopay_offer =
+                !s.autopay_link.empty() &&
+                !fu::default_template_text(id + "+autopay", "email_body").empty();
+            if (!t.has("email_body") && !autopay_offer) {
+                if (const auto text = fu::default_link_text(id, "email_body"); !text.empty()) {
+                    parts.email_body_with_link = tr.compile_default(text, "email_body");
+                }
+            }
             parts.sms_body = tr.part(id, "sms_body");
             parts.task_title = tr.part(id, "task_title");
             parts.task_body = tr.part(id, "task_body");

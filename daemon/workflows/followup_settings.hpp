@@ -45,10 +45,11 @@
 //   [followup.templates.dispute]            # task_title task_body
 //   [followup.templates.standard.reminder]  # email_subject email_body sms_body
 //
-// A part left out keeps its default text. Placeholders: {client_name} {invoice_number} {amount}
-// {balance} {due_date} {days_overdue} {days_overdue_text} ("1 day", "15 days") {payment_link}
-// {firm_name} {firm_phone} {days_until_due} {autopay_link} (only with autopay_link set); an unknown
-// one is an error at the placeholder's own line and column.
+// A part left out keeps its default text; the default touch email bodies add "Pay online:
+// {payment_link}" for an invoice that has a payment link. Placeholders: {client_name}
+// {invoice_number} {amount} {balance} {due_date} {days_overdue} {days_overdue_text} ("1 day", "15
+// days") {payment_link} {firm_name} {firm_phone} {days_until_due} {autopay_link} (only with
+// autopay_link set); an unknown one is an error at the placeholder's own line and column.
 
 #include <date/date.h>
 

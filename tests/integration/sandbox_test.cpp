@@ -50,6 +50,37 @@ TEST(sandbox, a_simulated_firm_gets_reminders_tasks_and_a_dispute_pause) {
                                "The run is over"}) {
         EXPECT_NE(out.find(needle), std::string::npos) << needle << "\n" << out;
     }
+    // The firm's other company, booked in Xero: the same follow-up over the second ledger, its
+    // lines labelled, its emails carrying the online-invoice link.
+    for (const char* needle :
+         {"simulated Xero organisation",
+          "  xero    Intent to Receive: billsync answered 200 to a signed delivery and 401 to a "
+          "wrongly signed one",
+          "Kauri Cafe paid Xero invoice INV-0001 (850.00) before touch 1 was due",
+          "[Xero] Invoice INV-0002 from Smith & Lee CPA is past due | pay online: "
+          "https://in.xero.com/",
+          "[Xero] Second notice: invoice INV-0002 is 15 days past due | pay online: "
+          "https://in.xero.com/",
+          "  sms     +14155550190                       [Xero] Smith & Lee CPA: invoice INV-0002",
+          "[Xero] Account on hold: invoice INV-0002 is 30 days past due | pay online: "
+          "https://in.xero.com/",
+          "  task    [Xero] Account hold: Rimu Architects - Invoice INV-0002",
+          "coordinator@smithlee.example       [Xero] Account hold: Rimu Architects - Invoice "
+          "INV-0002",
+          "Totara Tech was charged by auto-pay for Xero invoice INV-0003 (399.00)"}) {
+        EXPECT_NE(out.find(needle), std::string::npos) << needle << "\n" << out;
+    }
+    // Paid before touch 1, and on auto-pay: no reminder ever reached them.
+    EXPECT_EQ(out.find("  email   ap@kauricafe.example"), std::string::npos) << out;
+    EXPECT_EQ(out.find("  email   ap@totaratech.example"), std::string::npos) << out;
+    // The QuickBooks firm's lines carry no label and no link (its invoices have none).
+    for (std::size_t at = out.find("  email   "); at != std::string::npos;
+         at = out.find("  email   ", at + 1)) {
+        const auto line = out.substr(at, out.find('\n', at) - at);
+        if (line.find("[Xero]") == std::string::npos) {
+            EXPECT_EQ(line.find("pay online"), std::string::npos) << line;
+        }
+    }
     // The daemon's own log stays quiet at the sandbox's level: no errors.
     EXPECT_EQ(out.find(" error "), std::string::npos) << out;
     EXPECT_EQ(out.find("critical"), std::string::npos) << out;

@@ -141,6 +141,7 @@ protected:
         c.access_token = grant.access_token;
         c.access_expires_at = now() + grant.expires_in;
         c.refresh_token = grant.refresh_token;
+        c.scope = granted_scope_;
         c.connected_at = now();
         c.refreshed_at = now();
         ASSERT_TRUE(connectors::oauth2::store_credential(tokens, c).ok);
@@ -234,6 +235,7 @@ protected:
     std::mutex clock_mutex_;
     util::instant now_ = parse_time(start_time);
     bool with_qbo_ = false;
+    std::string granted_scope_;  // recorded with the seeded grant ("": an old record, unknown)
     std::string extra_followup_;
     std::unique_ptr<simulators::xero_simulator> xero_;
     std::unique_ptr<simulators::qbo_simulator> qbo_;
@@ -436,6 +438,53 @@ TEST_F(xero_followup_e2e, two_ledgers_at_once_keep_invoices_apart) {
     EXPECT_NE(out.find("ledger=qbo"), std::string::npos) << out;
     EXPECT_NE(out.find("2 sequences"), std::string::npos) << out;
     EXPECT_EQ(daemon_->stop(), 0);
+}
+
+// The grant was made before an upgrade added a scope the connector needs: billsync keeps working
+// and says to consent again, in /status, `billsync status`, `billsync validate` and the log once.
+TEST_F(xero_followup_e2e, a_grant_missing_a_needed_scope_asks_for_reconsent) {
+    granted_scope_ = "offline_access accounting.contacts accounting.settings.read";
+    start();
+    const auto status = json::parse(daemon_->status_get("/status").body, nullptr, false);
+    ASSERT_TRUE(status.is_object());
+    json books;
+    for (const auto& c : status["connectors"]) {
+        if (c.value("name", "") == "books") {
+            books = c["detail"];
+        }
+    }
+    EXPECT_EQ(books.value("reconsent_needed", false), true) << books.dump();
+    EXPECT_EQ(books["missing_scopes"], json::array({"accounting.transactions"}));
+    EXPECT_EQ(books.value("credential", ""), "ok");
+    auto [rc, out] = daemon_->cli({"status"});
+    EXPECT_EQ(rc, 0) << out;
+    EXPECT_NE(out.find("RECONSENT NEEDED: the stored OAuth2 grant lacks accounting.transactions"),
+              std::string::npos)
+        << out;
+    EXPECT_NE(out.find("billsync connect books"), std::string::npos) << out;
+    // Logged once however often the token is used.
+    advance_to("2026-01-06T15:00:00Z");
+    const auto log = daemon_->output();
+    const auto first = log.find("Reconsent needed connector=books");
+    EXPECT_NE(first, std::string::npos) << log;
+    EXPECT_EQ(log.find("Reconsent needed connector=books", first + 1), std::string::npos) << log;
+    EXPECT_EQ(daemon_->stop(), 0);
+    auto [vrc, vout] = daemon_->cli({"validate"});
+    EXPECT_EQ(vrc, 0) << vout;
+    EXPECT_NE(vout.find("warning: [connectors.books] the stored OAuth2 grant lacks the scopes "
+                        "accounting.transactions"),
+              std::string::npos)
+        << vout;
+}
+
+TEST_F(xero_followup_e2e, an_old_grant_without_a_scope_list_is_not_reported) {
+    start();  // granted_scope_ empty: the record has no scope list
+    const auto body = daemon_->status_get("/status").body;
+    EXPECT_EQ(body.find("reconsent_needed"), std::string::npos) << body;
+    EXPECT_EQ(daemon_->stop(), 0);
+    auto [vrc, vout] = daemon_->cli({"validate"});
+    EXPECT_EQ(vrc, 0) << vout;
+    EXPECT_EQ(vout.find("reconsent"), std::string::npos) << vout;
 }
 
 }  // namespace

@@ -178,7 +178,12 @@ struct planner::step {
                 skipped.emplace_back("email: no email address on file");
             } else {
                 auto subject = render(t.email_subject, id, "email_subject", problem);
-                auto body = subject ? render(t.email_body, id, "email_body", problem)
+                // The default text has a variant that links to the invoice's online payment page.
+                const auto& body_template =
+                    !inv.payment_link.empty() && !t.email_body_with_link.empty()
+                        ? t.email_body_with_link
+                        : t.email_body;
+                auto body = subject ? render(body_template, id, "email_body", problem)
                                     : std::optional<std::string>();
                 if (subject && body) {
                     r.actions.push_back({action_kind::email,

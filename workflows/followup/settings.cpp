@@ -14,13 +14,41 @@ struct default_text {
 };
 
 // clang-format off
-constexpr std::array<default_text, 40> defaults = {{
+constexpr std::array<default_text, 46> defaults = {{
     {"standard.touch1", "email_subject", "Invoice {invoice_number} from {firm_name} is past due"},
     {"standard.touch1", "email_body",
      "Dear {client_name},\n\nThis is a friendly reminder that invoice {invoice_number} for "
      "{amount} was due on {due_date}. The balance of {balance} is now {days_overdue_text} past "
      "due.\n\nIf you have already paid, please disregard this message. Questions? Call us at "
      "{firm_phone}.\n\nThank you,\n{firm_name}\n"},
+    // The touch emails for an invoice that has an online payment link ({payment_link}): the
+    // default when the email_body is not configured and the invoice carries a link.
+    {"standard.touch1+link", "email_body",
+     "Dear {client_name},\n\nThis is a friendly reminder that invoice {invoice_number} for "
+     "{amount} was due on {due_date}. The balance of {balance} is now {days_overdue_text} past "
+     "due.\n\nPay online: {payment_link}\n\nIf you have already paid, please disregard this "
+     "message. Questions? Call us at {firm_phone}.\n\nThank you,\n{firm_name}\n"},
+    {"standard.touch2+link", "email_body",
+     "Dear {client_name},\n\nOur records show that invoice {invoice_number}, due on {due_date}, "
+     "still has a balance of {balance}, now {days_overdue_text} past due.\n\nPay online: "
+     "{payment_link}\n\nPlease call us at {firm_phone} if you have any questions.\n\nThank "
+     "you,\n{firm_name}\n"},
+    {"standard.touch3+link", "email_body",
+     "Dear {client_name},\n\nInvoice {invoice_number}, due on {due_date}, still has a balance "
+     "of {balance}. As it is now {days_overdue_text} past due, we have placed your account on "
+     "hold until it is settled.\n\nPay online: {payment_link}\n\nPlease call us at "
+     "{firm_phone}.\n\n{firm_name}\n"},
+    {"retainer.touch1+link", "email_body",
+     "Dear {client_name},\n\nA quick reminder that your retainer invoice {invoice_number} for "
+     "{amount} was due on {due_date}.\n\nPay online: {payment_link}\n\nIf you have already "
+     "paid, please disregard this message.\n\nThank you,\n{firm_name}\n"},
+    {"retainer.touch2+link", "email_body",
+     "Dear {client_name},\n\nInvoice {invoice_number}, due on {due_date}, still shows a balance "
+     "of {balance}.\n\nPay online: {payment_link}\n\nPlease call us at {firm_phone} if "
+     "anything needs attention.\n\nThank you,\n{firm_name}\n"},
+    {"retainer.touch3+link", "email_body",
+     "Dear {client_name},\n\nInvoice {invoice_number} still shows a balance of {balance}.\n\n"
+     "Pay online: {payment_link}\n\nPlease call us at {firm_phone}.\n\n{firm_name}\n"},
     {"standard.touch1", "sms_body",
      "{firm_name}: invoice {invoice_number} ({balance}) is past due."},
     {"standard.touch1", "task_title", "Follow up on invoice {invoice_number} for {client_name}"},
@@ -137,6 +165,7 @@ touch_templates default_templates(std::string_view id) {
     touch_templates t;
     t.email_subject = compile(default_template_text(id, "email_subject"));
     t.email_body = compile(default_template_text(id, "email_body"));
+    t.email_body_with_link = compile(default_link_text(id, "email_body"));
     t.sms_body = compile(default_template_text(id, "sms_body"));
     t.task_title = compile(default_template_text(id, "task_title"));
     t.task_body = compile(default_template_text(id, "task_body"));
@@ -167,6 +196,10 @@ std::string_view default_template_text(std::string_view id,
         }
     }
     return default_template_text(id, part);
+}
+
+std::string_view default_link_text(std::string_view id, std::string_view part) {
+    return default_template_text(std::string(id) + "+link", part);
 }
 
 std::string_view default_template_text(std::string_view id, std::string_view part) {

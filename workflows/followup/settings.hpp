@@ -36,6 +36,10 @@ struct touch_spec {
 struct touch_templates {
     message_template email_subject;
     message_template email_body;
+    // The default touch email for an invoice with an online payment link: it adds "Pay online:
+    // {payment_link}". Empty when email_body is configured (the firm's text is used as written)
+    // and for parts without such a variant; then email_body is used whether or not a link exists.
+    message_template email_body_with_link;
     message_template sms_body;
     message_template task_title;
     message_template task_body;
@@ -132,5 +136,8 @@ std::string_view default_template_text(std::string_view id, std::string_view par
 std::string_view default_template_text(std::string_view id,
                                        std::string_view part,
                                        bool with_autopay_link);
+// The default text of a part for an invoice that has an online payment link (touch email bodies:
+// they add "Pay online: {payment_link}"); empty when the part has no such variant.
+std::string_view default_link_text(std::string_view id, std::string_view part);
 
 }  // namespace billsync::workflows::followup

@@ -43,7 +43,8 @@ browser_result browse(const std::string& authorize_url) {
 }
 
 struct connect_fixture {
-    explicit connect_fixture(oauth2_mode mode) : f(mode) {}
+    explicit connect_fixture(oauth2_mode mode, std::string granted_scope = {})
+        : f(mode, false, std::move(granted_scope)) {}
 
     daemon::connect_options options() {
         daemon::connect_options o;
@@ -156,6 +157,28 @@ TEST(connect, xero_flow_uses_pkce_and_reads_tenants) {
     auto r = run(c.f.ioc, m.access_token());
     ASSERT_TRUE(r.ok()) << r.error->message;
     EXPECT_TRUE(c.f.oauth->access_token_valid(r.token));
+}
+
+// The scopes granted are recorded with the tokens: the token answer's `scope` when it names
+// them (a user may consent to less than asked), else the scopes asked for.
+TEST(connect, the_granted_scopes_are_recorded_with_the_tokens) {
+    const std::string tenant = "b2c3d4e5-0000-4000-8000-000000000001";
+    {
+        connect_fixture c(oauth2_mode::xero, "offline_access accounting.contacts");
+        ASSERT_EQ(c.run(c.options()), 0) << c.err.str() << c.out.str();
+        auto s = stored_in(c.f.dir / "data", "xero/" + tenant);
+        ASSERT_TRUE(s.ok() && s.value) << s.st.message;
+        EXPECT_EQ(s.value->scope, "offline_access accounting.contacts");
+    }
+    {
+        connect_fixture c(oauth2_mode::xero);  // the answer names no scope
+        auto o = c.options();
+        o.settings.values["scope"] = "offline_access accounting.invoices";
+        ASSERT_EQ(c.run(std::move(o)), 0) << c.err.str() << c.out.str();
+        auto s = stored_in(c.f.dir / "data", "xero/" + tenant);
+        ASSERT_TRUE(s.ok() && s.value) << s.st.message;
+        EXPECT_EQ(s.value->scope, "offline_access accounting.invoices");
+    }
 }
 
 TEST(connect, a_wrong_state_is_refused_and_the_flow_keeps_waiting) {

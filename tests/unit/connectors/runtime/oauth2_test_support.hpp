@@ -62,13 +62,17 @@ inline connectors::sealing_key test_key() {
 // Everything a token-manager test needs: a store, a simulator on loopback, a client, clocks,
 // captured logs at debug and a metrics registry.
 struct fixture {
-    explicit fixture(simulators::oauth2_mode mode, bool strict_reuse = false)
+    // granted_scope: the "scope" of the simulator's token answers ("": none).
+    explicit fixture(simulators::oauth2_mode mode,
+                     bool strict_reuse = false,
+                     std::string granted_scope = {})
         : clock(start_time()) {
         log = std::make_shared<spdlog::logger>("oauth2", capture.sink());
         log->set_level(spdlog::level::debug);
         simulators::oauth2_server_options o;
         o.mode = mode;
         o.strict_reuse = strict_reuse;
+        o.granted_scope = std::move(granted_scope);
         o.now = [c = &clock] { return c->now(); };
         oauth = std::make_unique<simulators::oauth2_server>(o);
         sim = std::make_unique<simulators::sim_server>();

@@ -374,5 +374,93 @@ TEST(token_manager, tokens_never_reach_the_log_at_debug) {
     EXPECT_EQ(logs.find("sim-rt-"), std::string::npos) << logs;
 }
 
+// ---- scopes granted vs needed (re-consent) ----
+
+TEST(oauth2_scopes, missing_scopes_are_the_needed_ones_the_grant_lacks) {
+    using oauth2::missing_scopes;
+    const std::string needed = "offline_access accounting.contacts accounting.transactions";
+    EXPECT_EQ(missing_scopes("offline_access accounting.contacts", needed),
+              std::vector<std::string>{"accounting.transactions"});
+    EXPECT_EQ(missing_scopes("accounting.contacts accounting.transactions", needed),
+              std::vector<std::string>{"offline_access"});
+    EXPECT_TRUE(missing_scopes(needed, needed).empty());
+    EXPECT_TRUE(
+        missing_scopes("accounting.transactions offline_access accounting.contacts x", needed)
+            .empty());
+    // Unknown (an old record without a scope list): nothing is missing.
+    EXPECT_TRUE(missing_scopes("", needed).empty());
+    EXPECT_TRUE(missing_scopes("   ", needed).empty());
+    // A read scope is covered by the full one, not the other way round.
+    EXPECT_TRUE(missing_scopes("accounting.contacts", "accounting.contacts.read").empty());
+    EXPECT_EQ(missing_scopes("accounting.contacts.read", "accounting.contacts"),
+              std::vector<std::string>{"accounting.contacts"});
+    EXPECT_TRUE(missing_scopes("a b", "").empty());
+}
+
+namespace {
+void store_scope(fixture& f, const std::string& scope) {
+    auto c = f.stored();
+    c.scope = scope;
+    ASSERT_TRUE(oauth2::store_credential(*f.tokens, c).ok);
+}
+
+std::size_t count_of(const std::string& text, std::string_view needle) {
+    std::size_t n = 0;
+    for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
+        ++n;
+    }
+    return n;
+}
+}  // namespace
+
+TEST(token_manager, a_stored_grant_lacking_a_needed_scope_is_reported_and_logged_once) {
+    fixture f(oauth2_mode::xero);
+    f.seed();
+    store_scope(f, "offline_access accounting.contacts");
+    auto s = f.settings();
+    s.required_scope = "offline_access accounting.contacts accounting.transactions";
+    auto m = f.manager(s);
+    EXPECT_TRUE(m->missing_scopes().empty());  // not loaded yet
+    ASSERT_TRUE(run(f.ioc, m->access_token()).ok());
+    EXPECT_EQ(m->missing_scopes(), std::vector<std::string>{"accounting.transactions"});
+    ASSERT_TRUE(run(f.ioc, m->access_token()).ok());
+    m->reload();  // same record again: no second line
+    const auto logs = f.capture.joined();
+    EXPECT_EQ(count_of(logs, "Reconsent needed"), 1u) << logs;
+    EXPECT_NE(logs.find("missing_scopes=\"accounting.transactions\""), std::string::npos);
+    EXPECT_NE(logs.find("billsync connect xero"), std::string::npos);
+    // The grant is usable meanwhile: a warning, not an outage.
+    EXPECT_EQ(m->state(), oauth2::credential_state::ok);
+    // `billsync connect` again stored a grant with everything: the warning clears.
+    store_scope(f, "offline_access accounting.contacts accounting.transactions");
+    m->reload();
+    EXPECT_TRUE(m->missing_scopes().empty());
+}
+
+TEST(token_manager, a_record_without_a_scope_list_is_unknown_and_not_reported) {
+    fixture f(oauth2_mode::xero);
+    f.seed();  // no scope recorded, as records written before scopes were kept
+    auto s = f.settings();
+    s.required_scope = "offline_access accounting.transactions";
+    auto m = f.manager(s);
+    ASSERT_TRUE(run(f.ioc, m->access_token()).ok());
+    EXPECT_TRUE(m->missing_scopes().empty());
+    EXPECT_EQ(f.capture.joined().find("Reconsent needed"), std::string::npos);
+}
+
+TEST(token_manager, a_refresh_records_the_scopes_the_vendor_granted) {
+    // The simulator grants less than asked, as a user who unticked a permission.
+    fixture f(oauth2_mode::xero, false, "offline_access accounting.contacts");
+    f.seed();
+    auto s = f.settings();
+    s.required_scope = "offline_access accounting.contacts accounting.transactions";
+    auto m = f.manager(s);
+    f.clock.advance(std::chrono::minutes(31));
+    ASSERT_TRUE(run(f.ioc, m->access_token()).ok());
+    EXPECT_EQ(f.stored().scope, "offline_access accounting.contacts");
+    EXPECT_EQ(m->missing_scopes(), std::vector<std::string>{"accounting.transactions"});
+    EXPECT_EQ(count_of(f.capture.joined(), "Reconsent needed"), 1u);
+}
+
 }  // namespace
 }  // namespace billsync::oauth2_test

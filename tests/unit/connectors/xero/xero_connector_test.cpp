@@ -52,6 +52,7 @@ protected:
                    std::chrono::duration_cast<util::duration>(steady_.now() - steady_start);
         };
         o.day_limit = day_limit;
+        o.oauth.granted_scope = granted_scope_;
         sim_ = std::make_unique<simulators::xero_simulator>(o);
         sim_->add_routes(server_.routes());
         sim_->configure(server_);
@@ -174,6 +175,7 @@ protected:
     }
 
     std::uint32_t day_limit_ = 5000;
+    std::string granted_scope_;  // the "scope" of the simulator's token answers ("": none)
     util::manual_clock clock_{at("2026-02-10T14:00:00Z")};
     manual_steady_time steady_;
     simulators::sim_server server_;
@@ -549,6 +551,47 @@ TEST_F(xero_connector_test, a_revoked_grant_pauses_polling_but_keeps_webhooks) {
     e.connector = "xero";
     e.body = d.front().body;
     EXPECT_EQ(run(ioc_, connector().resolve(e)).k, resolve_outcome::kind::retry);
+}
+
+// The user consented to less than the connector needs now (an upgrade added a scope after
+// `billsync connect`): the refresh records what Xero granted, /status says to consent again.
+class xero_fewer_scopes_test : public xero_connector_test {
+protected:
+    xero_fewer_scopes_test() {
+        granted_scope_ = "offline_access accounting.contacts accounting.settings.read";
+    }
+};
+
+TEST_F(xero_fewer_scopes_test, a_grant_without_a_needed_scope_asks_for_reconsent_in_status) {
+    settings_.required_scope = oauth2_rules().scope;  // as from() sets it without `scope`
+    const auto c = contact("Acme");
+    // The seeded record has no scope list: unknown, no warning.
+    auto status = json::parse(connector().status_json());
+    EXPECT_FALSE(status.contains("reconsent_needed")) << status.dump();
+    clock_.advance(std::chrono::minutes(31));  // the access token has ended: refresh
+    auto r = run(ioc_, connector().refresh("client", {"xero", tenant, c, "", std::nullopt}));
+    EXPECT_EQ(r.k, resolve_outcome::kind::ready) << r.detail;
+    auto cred = oauth2::load_credential(*tokens_, std::string("xero/") + tenant);
+    ASSERT_TRUE(cred.ok() && cred.value);
+    EXPECT_EQ(cred.value->scope, "offline_access accounting.contacts accounting.settings.read");
+    EXPECT_EQ(connector().tokens().missing_scopes(),
+              std::vector<std::string>{"accounting.transactions"});
+    status = json::parse(connector().status_json());
+    EXPECT_EQ(status["reconsent_needed"], true);
+    EXPECT_EQ(status["missing_scopes"], json::array({"accounting.transactions"}));
+    EXPECT_NE(status["action_needed"].get<std::string>().find("billsync connect xero"),
+              std::string::npos);
+    // The grant still works: only a warning, calls go on.
+    EXPECT_EQ(connector().tokens().state(), oauth2::credential_state::ok);
+}
+
+TEST_F(xero_connector_test, a_grant_with_every_needed_scope_needs_no_reconsent) {
+    settings_.required_scope = "offline_access accounting.contacts.read";
+    oauth2::credential c = *oauth2::load_credential(*tokens_, std::string("xero/") + tenant).value;
+    c.scope = "offline_access accounting.contacts accounting.transactions";
+    ASSERT_TRUE(oauth2::store_credential(*tokens_, c).ok);
+    const auto status = json::parse(connector().status_json());
+    EXPECT_FALSE(status.contains("reconsent_needed")) << status.dump();
 }
 
 TEST_F(xero_connector_test, verify_answers_intent_to_receive) {

@@ -440,6 +440,7 @@ TEST(FollowupPlanner, MissingPaymentLinkSkipsTheChannelInsteadOfABlank) {
     auto s = test_settings();
     auto parsed = message_template::parse("Pay here: {payment_link}");
     s.touches["standard.touch1"].email_body = std::get<message_template>(parsed);
+    s.touches["standard.touch1"].email_body_with_link = {};  // configured: no default variant
     harness h(make_planner(s));
     h.run_days(local(2026, 5, 25, 8), local(2026, 6, 3, 8));
     EXPECT_THAT(h.sent, IsEmpty());
@@ -454,6 +455,25 @@ TEST(FollowupPlanner, MissingPaymentLinkSkipsTheChannelInsteadOfABlank) {
     with_link.run_days(local(2026, 5, 25, 8), local(2026, 6, 3, 8));
     ASSERT_EQ(with_link.sent.size(), 1U);
     EXPECT_EQ(with_link.sent[0].action.body, "Pay here: https://pay.example/i/1042");
+}
+
+// The default touch emails say "Pay online: <link>" when the invoice has a payment link (a Xero
+// online invoice, a QBO InvoiceLink) and read as before when it has none.
+TEST(FollowupPlanner, DefaultTouchEmailCarriesThePaymentLinkOnlyWhenThereIsOne) {
+    harness without(make_planner());
+    without.run_days(local(2026, 5, 25, 8), local(2026, 6, 3, 8));
+    ASSERT_EQ(without.sent.size(), 1U);
+    EXPECT_THAT(without.sent[0].action.body, Not(HasSubstr("Pay online")));
+    EXPECT_THAT(without.sent[0].action.body, HasSubstr("friendly reminder"));
+
+    auto inv = test_invoice();
+    inv.payment_link = "https://in.xero.com/abc";
+    harness with_link(make_planner(), inv);
+    with_link.run_days(local(2026, 5, 25, 8), local(2026, 6, 3, 8));
+    ASSERT_EQ(with_link.sent.size(), 1U);
+    EXPECT_THAT(with_link.sent[0].action.body, HasSubstr("Pay online: https://in.xero.com/abc"));
+    EXPECT_THAT(with_link.sent[0].action.body, HasSubstr("friendly reminder"));
+    EXPECT_EQ(with_link.sent[0].action.subject, without.sent[0].action.subject);
 }
 
 TEST(FollowupPlanner, MakeRejectsUnknownZone) {

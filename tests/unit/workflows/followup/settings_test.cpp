@@ -353,6 +353,39 @@ autopay_link = "pay.firm.example"
     EXPECT_THAT(bad.diags.render(), HasSubstr("autopay_link"));
 }
 
+// The default touch emails have a variant with "Pay online: {payment_link}" for invoices that
+// carry a link; a configured email_body replaces both and is used as written.
+TEST(FollowupSettings, DefaultTouchEmailsHaveAPaymentLinkVariantUnlessConfigured) {
+    auto p = load(R"(
+[followup]
+firm_name = "F"
+firm_phone = "P"
+
+[followup.templates.standard.touch2]
+email_body = "Invoice {invoice_number} is overdue."
+)");
+    ASSERT_TRUE(p.loaded) << p.diags.render();
+    const auto& t = p.settings->touches;
+    using workflows::placeholder;
+    for (const auto* id : {"standard.touch1", "standard.touch3", "retainer.touch1"}) {
+        EXPECT_TRUE(t.at(id).email_body_with_link.uses(placeholder::payment_link)) << id;
+        EXPECT_FALSE(t.at(id).email_body.uses(placeholder::payment_link)) << id;
+    }
+    EXPECT_TRUE(t.at("standard.touch2").email_body_with_link.empty());
+    EXPECT_EQ(t.at("standard.touch2").email_body.source(), "Invoice {invoice_number} is overdue.");
+
+    // With the auto-pay offer, retainer touch 1 keeps its offer text and has no link variant.
+    auto offer = load(R"(
+[followup]
+firm_name = "F"
+firm_phone = "P"
+autopay_link = "https://pay.firm.example/autopay"
+)");
+    ASSERT_TRUE(offer.loaded) << offer.diags.render();
+    EXPECT_TRUE(offer.settings->touches.at("retainer.touch1").email_body_with_link.empty());
+    EXPECT_FALSE(offer.settings->touches.at("retainer.touch2").email_body_with_link.empty());
+}
+
 TEST(FollowupSettings, PaymentPlansFromATomlTable) {
     auto p = load(R"(
 [followup]
