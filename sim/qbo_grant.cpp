@@ -1,7 +1,6 @@
 #include "sim/qbo_grant.hpp"
 
-#include "connectors/runtime/oauth2.hpp"
-#include "state/store.hpp"
+#include "sim/grant.hpp"
 
 namespace billsync::simulators {
 
@@ -10,26 +9,11 @@ std::string seed_qbo_grant(const std::filesystem::path& data_dir,
                            const std::string& realm,
                            util::instant now,
                            std::optional<connectors::sealing_key> key) {
-    std::error_code ec;
-    std::filesystem::create_directories(data_dir, ec);
-    std::filesystem::permissions(data_dir, std::filesystem::perms::owner_all, ec);
-    auto st = state::store::open(data_dir / "state");
-    if (!st.ok()) {
-        return st.st.message;
-    }
-    connectors::token_store tokens(*st.value, std::move(key));
-    const auto grant = qbo.oauth().issue_grant();
     connectors::oauth2::credential c;
     c.id = "qbo/" + realm;
     c.vendor = "qbo";
     c.account = realm;
-    c.access_token = grant.access_token;
-    c.access_expires_at = now + grant.expires_in;
-    c.refresh_token = grant.refresh_token;
-    c.connected_at = now;
-    c.refreshed_at = now;
-    const auto s = connectors::oauth2::store_credential(tokens, c);
-    return s.ok ? std::string() : s.message;
+    return seed_grant(data_dir, qbo.oauth(), std::move(c), now, std::move(key));
 }
 
 }  // namespace billsync::simulators

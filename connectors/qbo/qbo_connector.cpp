@@ -1315,13 +1315,7 @@ std::string qbo_connector::status_json() const {
         j["reconsent_needed"] = true;
         j["missing_scopes"] = missing;
         if (!j.contains("action_needed")) {
-            std::string names;
-            for (const auto& m : missing) {
-                names += (names.empty() ? "" : " ") + m;
-            }
-            j["action_needed"] = "run `billsync connect " + settings_.name +
-                                 " --config FILE` again: the stored grant lacks the scopes " +
-                                 names;
+            j["action_needed"] = oauth2::reconsent_action(settings_.name, missing);
         }
     }
     return j.dump();

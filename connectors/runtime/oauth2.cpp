@@ -324,6 +324,15 @@ std::vector<std::string> scope_list(std::string_view text) {
 }
 }  // namespace
 
+std::string reconsent_action(std::string_view connector, const std::vector<std::string>& missing) {
+    std::string names;
+    for (const auto& m : missing) {
+        names += (names.empty() ? "" : " ") + m;
+    }
+    return "run `billsync connect " + std::string(connector) +
+           " --config FILE` again: the stored grant lacks the scopes " + names;
+}
+
 std::vector<std::string> missing_scopes(std::string_view granted, std::string_view required) {
     std::vector<std::string> out;
     const auto have = scope_list(granted);

@@ -121,6 +121,8 @@ struct credential {
 // granted "X". An empty `granted` is unknown (a record written before billsync recorded
 // scopes): nothing is reported missing.
 std::vector<std::string> missing_scopes(std::string_view granted, std::string_view required);
+// What /status tells the admin when a grant lacks scopes: run `billsync connect <name>` again.
+std::string reconsent_action(std::string_view connector, const std::vector<std::string>& missing);
 
 // The token row of a credential: "oauth2/<credential id>" (also the sealing AAD).
 std::string credential_key(std::string_view credential_id);

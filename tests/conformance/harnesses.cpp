@@ -792,7 +792,8 @@ state::action karbon_harness::sample_action() const {
     a.id = "act-conformance-1";
     a.connector = "karbon";
     a.kind = "task.create";
-    a.payload = R"({"title":"Account hold: Client Co","client_key":"org-1"})";
+    a.payload =
+        R"({"title":"Account hold: Client Co","client_key":"org-1","client_type":"Organization"})";
     return a;
 }
 

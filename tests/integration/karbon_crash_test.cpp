@@ -63,6 +63,7 @@ void seed_action(const std::filesystem::path& data_dir) {
     a.kind = "task.create";
     a.payload = json{{"title", "Account hold: Acme Holdings"},
                      {"client_key", "3Org5Acme7Key"},
+                     {"client_type", "Organization"},
                      {"description", "Invoice 1042 is 30 days overdue."}}
                     .dump();
     state::batch b(*st.value);
