@@ -518,7 +518,7 @@ TEST_F(draft_time_missing_test, the_calendar_skips_weekends_and_holidays) {
     missing_time_settings m;
     m.holidays = {date::sys_days(date::year{2026} / 12 / 25)};
     const auto day = [](int y, unsigned mo, unsigned d) {
-        return date::local_days(date::year{y} / mo / d);
+        return date::local_days(date::year{y} / date::month{mo} / date::day{d});
     };
     EXPECT_EQ(previous_working_day(m, day(2026, 1, 19)), day(2026, 1, 16));    // Mon -> Fri
     EXPECT_EQ(previous_working_day(m, day(2026, 12, 28)), day(2026, 12, 24));  // over Christmas
