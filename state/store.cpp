@@ -242,7 +242,7 @@ result<std::unique_ptr<store>> store::open(const std::filesystem::path& dir,
 status store::open_impl(const open_options& options) {
     // High-priority pool: index and filter blocks are evicted after data blocks.
     block_cache_ = rocksdb::NewLRUCache(options.block_cache_size, -1, false, 0.5);
-    // Past 7/8 of the budget a write first switches the largest memtable to be flushed. No
+    // Past 7/8 of the budget a write first hands a memtable to a flush. No
     // allow_stall: RocksDB 7.8 can stall writers there for good (seen in the store tests).
     write_buffers_ =
         std::make_shared<rocksdb::WriteBufferManager>(options.memtable_budget, block_cache_);
