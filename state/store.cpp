@@ -1,11 +1,14 @@
 #include "state/store.hpp"
 
+#include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
+#include <rocksdb/table.h>
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/utilities/table_properties_collectors.h>
 #include <rocksdb/utilities/write_batch_with_index.h>
 #include <rocksdb/write_batch.h>
+#include <rocksdb/write_buffer_manager.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -32,8 +35,24 @@ bool queue_like(cf family) {
            family == cf::dedup;
 }
 
-rocksdb::ColumnFamilyOptions family_options(cf family, const open_options& options) {
-    rocksdb::ColumnFamilyOptions o;
+// Every column family's tables use the one shared block cache, with index and filter blocks in
+// it: RocksDB's default gives each column family its own 8 MB cache (13 of them here) and keeps
+// every open table's index and filter outside any cache.
+rocksdb::ColumnFamilyOptions with_shared_cache(rocksdb::ColumnFamilyOptions o,
+                                               const std::shared_ptr<rocksdb::Cache>& cache) {
+    rocksdb::BlockBasedTableOptions t;
+    t.block_cache = cache;
+    t.cache_index_and_filter_blocks = true;
+    t.cache_index_and_filter_blocks_with_high_priority = true;
+    t.pin_l0_filter_and_index_blocks_in_cache = true;
+    o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
+    return o;
+}
+
+rocksdb::ColumnFamilyOptions family_options(cf family,
+                                            const open_options& options,
+                                            const std::shared_ptr<rocksdb::Cache>& cache) {
+    rocksdb::ColumnFamilyOptions o = with_shared_cache({}, cache);
     o.write_buffer_size = options.write_buffer_size;
     o.max_write_buffer_number = 2;
     o.level_compaction_dynamic_level_bytes = true;
@@ -44,15 +63,16 @@ rocksdb::ColumnFamilyOptions family_options(cf family, const open_options& optio
     return o;
 }
 
-rocksdb::DBOptions db_options(const open_options& options) {
+rocksdb::DBOptions db_options(const open_options& options,
+                              std::shared_ptr<rocksdb::WriteBufferManager> write_buffers) {
     rocksdb::DBOptions o;
     o.create_if_missing = options.create_if_missing && !options.read_only;
     o.create_missing_column_families = !options.read_only;
-    o.manual_wal_flush = false;          // every write reaches the OS; sync writes are fsynced
-    o.max_background_jobs = 2;           // the target hosts are small
-    o.keep_log_file_num = 3;             // RocksDB's own info LOG files
-    o.max_total_wal_size = 64u << 20;    // quiet column families must not pin old WAL files
-    o.db_write_buffer_size = 32u << 20;  // all memtables together: firms run this on small hosts
+    o.manual_wal_flush = false;        // every write reaches the OS; sync writes are fsynced
+    o.max_background_jobs = 2;         // the target hosts are small
+    o.keep_log_file_num = 3;           // RocksDB's own info LOG files
+    o.max_total_wal_size = 64u << 20;  // quiet column families must not pin old WAL files
+    o.write_buffer_manager = std::move(write_buffers);  // all memtables together
     o.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
     if (options.read_only) {
         o.max_open_files = -1;  // required by secondary instances
@@ -220,7 +240,13 @@ result<std::unique_ptr<store>> store::open(const std::filesystem::path& dir,
 }
 
 status store::open_impl(const open_options& options) {
-    const auto dbo = db_options(options);
+    // High-priority pool: index and filter blocks are evicted after data blocks.
+    block_cache_ = rocksdb::NewLRUCache(options.block_cache_size, -1, false, 0.5);
+    // Past 7/8 of the budget a write first hands a memtable to a flush. No
+    // allow_stall: RocksDB 7.8 can stall writers there for good (seen in the store tests).
+    write_buffers_ =
+        std::make_shared<rocksdb::WriteBufferManager>(options.memtable_budget, block_cache_);
+    const auto dbo = db_options(options, write_buffers_);
     const std::string path = dir_.string();
 
     std::vector<std::string> existing;
@@ -235,7 +261,8 @@ status store::open_impl(const open_options& options) {
     }
 
     std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-    descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
+    descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName,
+                             with_shared_cache({}, block_cache_));
     for (std::size_t i = 0; i < cf_count; ++i) {
         const auto family = static_cast<cf>(i);
         const std::string name(cf_name(family));
@@ -244,7 +271,7 @@ status store::open_impl(const open_options& options) {
             return status::failure("data dir " + path + " has no column family '" + name +
                                    "'; it was not initialised by billsync");
         }
-        descriptors.emplace_back(name, family_options(family, options));
+        descriptors.emplace_back(name, family_options(family, options, block_cache_));
     }
     if (!options.read_only) {
         // A read-write open must name every column family, including ones a later billsync added.
@@ -253,7 +280,7 @@ status store::open_impl(const open_options& options) {
                                            descriptors.end(),
                                            [&](const auto& d) { return d.name == name; });
             if (!known) {
-                descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
+                descriptors.emplace_back(name, with_shared_cache({}, block_cache_));
             }
         }
     }
@@ -532,6 +559,32 @@ std::vector<std::pair<std::string_view, std::uint64_t>> store::approximate_count
         out.emplace_back(cf_names[i], approximate_count(static_cast<cf>(i)));
     }
     return out;
+}
+
+memory_info store::memory() const {
+    memory_info m;
+    m.block_cache_capacity = block_cache_->GetCapacity();
+    m.block_cache_usage = block_cache_->GetUsage();
+    m.memtable_budget = write_buffers_->buffer_size();
+    m.memtables_charged_to_cache = write_buffers_->cost_to_cache();
+    std::uint64_t v = 0;
+    if (db_->GetAggregatedIntProperty("rocksdb.size-all-mem-tables", &v)) {
+        m.memtable_usage = v;
+    }
+    if (db_->GetAggregatedIntProperty("rocksdb.cur-size-active-mem-table", &v)) {
+        m.active_memtables = v;
+    }
+    if (db_->GetAggregatedIntProperty("rocksdb.estimate-table-readers-mem", &v)) {
+        m.table_readers = v;
+    }
+    m.one_cache_for_all =
+        std::all_of(all_handles_.begin(), all_handles_.end(), [&](rocksdb::ColumnFamilyHandle* h) {
+            const auto o = db_->GetOptions(h);
+            const auto* t = o.table_factory->GetOptions<rocksdb::BlockBasedTableOptions>();
+            return t != nullptr && t->block_cache == block_cache_ &&
+                   t->cache_index_and_filter_blocks;
+        });
+    return m;
 }
 
 status store::catch_up() {

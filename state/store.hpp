@@ -29,10 +29,12 @@
 #include "state/keys.hpp"
 
 namespace rocksdb {
+class Cache;
 class DB;
 class ColumnFamilyHandle;
 class Status;
 class WriteBatch;
+class WriteBufferManager;
 }  // namespace rocksdb
 
 namespace billsync::state {
@@ -87,6 +89,26 @@ struct open_options {
     std::uint32_t schema_version = current_schema_version;
     std::vector<migration> migrations = builtin_migrations();
     std::size_t write_buffer_size = 8u << 20;  // per column family memtable
+    // RocksDB's memory, bounded as a whole (a daemon runs on a small host next to others): ONE
+    // block cache shared by every column family, holding data blocks and also index and filter
+    // blocks (so table readers do not grow outside it as files accumulate), and one memtable
+    // budget for all column families together, charged to that cache.
+    std::size_t block_cache_size = 24u << 20;
+    std::size_t memtable_budget = 12u << 20;  // part of block_cache_size
+};
+
+// What store::memory() reports: the configured bounds and what is in use now.
+struct memory_info {
+    std::size_t block_cache_capacity = 0;
+    std::size_t block_cache_usage = 0;  // includes the memtables' reservation
+    std::size_t memtable_budget = 0;
+    std::size_t memtable_usage = 0;    // all column families, active and being flushed
+    std::size_t active_memtables = 0;  // the part still written to (what the budget switches)
+    std::size_t table_readers = 0;     // table reader memory outside the block cache
+    // Every column family (ours, default, unknown ones) uses the one shared block cache and keeps
+    // index and filter blocks in it.
+    bool one_cache_for_all = false;
+    bool memtables_charged_to_cache = false;
 };
 
 // Several changes applied atomically by store::write or group_commit. Reads through
@@ -160,6 +182,9 @@ public:
     std::uint64_t approximate_count(cf family) const;
     std::vector<std::pair<std::string_view, std::uint64_t>> approximate_counts() const;
 
+    // RocksDB's memory bounds and current use.
+    memory_info memory() const;
+
     // Read-only (secondary) instances: pick up what the primary wrote since.
     status catch_up();
     // After a background error (a failed WAL, flush or compaction write, e.g. on a full disk)
@@ -204,6 +229,8 @@ private:
     rocksdb::DB* db_ = nullptr;
     std::array<rocksdb::ColumnFamilyHandle*, cf_count> handles_{};
     std::vector<rocksdb::ColumnFamilyHandle*> all_handles_;  // ours, default and unknown ones
+    std::shared_ptr<rocksdb::Cache> block_cache_;
+    std::shared_ptr<rocksdb::WriteBufferManager> write_buffers_;
     std::uint32_t schema_version_ = 0;
     bool read_only_ = false;
     std::atomic<std::uint64_t> writes_{0};

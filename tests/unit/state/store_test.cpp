@@ -3,6 +3,10 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
+#include <string>
+
 #include "tests/unit/state/state_test_support.hpp"
 
 namespace billsync::state {
@@ -359,6 +363,46 @@ TEST(store, approximate_counts_name_every_column_family) {
     EXPECT_EQ(counts[4].first, "xref");
     EXPECT_EQ(counts[4].second, 10u);
     EXPECT_EQ(s->approximate_count(cf::xref), 10u);
+}
+
+TEST(store, every_column_family_shares_one_bounded_cache) {
+    temp_dir dir;
+    auto s = open_store(dir.db());
+    ASSERT_TRUE(s);
+    const auto m = s->memory();
+    EXPECT_TRUE(m.one_cache_for_all);  // default family included; index and filter blocks too
+    EXPECT_EQ(m.block_cache_capacity, open_options{}.block_cache_size);
+    EXPECT_EQ(m.memtable_budget, open_options{}.memtable_budget);
+    EXPECT_LT(m.memtable_budget, m.block_cache_capacity);
+    EXPECT_TRUE(m.memtables_charged_to_cache);
+}
+
+TEST(store, the_memtable_budget_hands_memtables_to_a_flush) {
+    temp_dir dir;
+    open_options o;
+    o.memtable_budget = 4u << 20;
+    o.write_buffer_size = 64u << 20;  // the family never reaches its own limit
+    auto s = store::open(dir.db(), o);
+    ASSERT_TRUE(s.ok()) << s.st.message;
+    // One and a half budgets into one family. Past 7/8 of the budget the next write first
+    // switches the memtable to a flush (in the write path, not in the background), so the
+    // memtable written to never holds much more than the budget; without it, it would hold all
+    // of it (about 6.5 MiB with the skip list) until the family's own 64 MiB limit.
+    const std::string value(1000, 'v');
+    std::size_t written = 0;
+    std::size_t peak = 0;
+    for (int round = 0; written < o.memtable_budget * 3 / 2; ++round) {
+        batch b(*s.value);
+        for (int i = 0; i < 64; ++i) {
+            b.put(cf::entities, "k" + std::to_string(round) + "-" + std::to_string(i), value);
+            written += value.size();
+        }
+        ASSERT_TRUE(s.value->write(b, false).ok);
+        peak = std::max(peak, s.value->memory().active_memtables);
+    }
+    const auto m = s.value->memory();
+    EXPECT_LE(peak, o.memtable_budget + (1u << 20)) << peak;  // plus one 1 MiB arena block
+    EXPECT_GE(m.block_cache_usage, m.active_memtables);       // the memtables are charged to it
 }
 
 TEST(keys, be64_and_instants_sort_bytewise) {
