@@ -34,6 +34,7 @@
 #include "daemon/identities.hpp"
 #include "daemon/intake.hpp"
 #include "daemon/pipeline.hpp"
+#include "daemon/platform/heap.hpp"
 #include "daemon/platform/platform.hpp"
 #include "daemon/report.hpp"
 #include "daemon/status.hpp"
@@ -277,6 +278,7 @@ struct app::impl : status_source {
     bool resuming = false;  // resume_loop runs (ioc thread only)
     int exit_code = 0;      // run()'s result when a loop asked to stop
     net::steady_timer watchdog{ioc};
+    net::steady_timer heap_timer{ioc};
     // The dashboard's weekly figures and when they were computed (pipeline thread only). They
     // are computed on their own thread, never on a page's request path: a large firm's week
     // takes seconds.
@@ -442,6 +444,7 @@ struct app::impl : status_source {
         const auto grace = cfg->daemon().shutdown_grace;
         log->info("Stopping grace_ms={}", grace.count());
         watchdog.cancel();
+        heap_timer.cancel();
         co_await webhook->shutdown(grace);
         co_await pipe->stop();
         co_await status->shutdown(std::chrono::milliseconds(1000));
@@ -731,6 +734,19 @@ struct app::impl : status_source {
         }
     }
 
+    // Every few seconds the heap's free pages go back to the system, so the resident size comes
+    // back down after a burst of deliveries (docs/operations.md, "Memory under sustained load").
+    net::awaitable<void> heap_loop() {
+        while (!stopping) {
+            heap_timer.expires_after(std::chrono::seconds(5));
+            auto [ec] = co_await heap_timer.async_wait(as_tuple_awaitable);
+            if (ec || stopping) {
+                co_return;
+            }
+            platform::release_free_heap();
+        }
+    }
+
     std::string open_tables() {
         committer = std::make_unique<state::group_commit>(*store);
         auto in = state::inbox::open(*store, *committer);
@@ -762,10 +778,33 @@ struct app::impl : status_source {
         return {};
     }
 
+    // The limiter's time. Under the simulated clock a vendor's window passes when either a real
+    // or a simulated minute (hour, day) has passed: a simulated month of calls is not held to the
+    // vendor's per-minute budget in real time, and many calls at one simulated moment are still
+    // paced in real time.
+    connectors::time_source limiter_time() const {
+        auto real = connectors::real_time();
+        if (!clock->simulated()) {
+            return real;
+        }
+        const util::clock* business = clock.get();
+        const auto started = business->now();
+        return {[business, started, steady = real.now] {
+                    return steady() + std::chrono::duration_cast<connectors::steady_duration>(
+                                          business->now() - started);
+                },
+                // Naps of at most 200 ms, so a wait ends soon after the simulated clock moves
+                // (the limiter checks again after each nap).
+                [nap = real.sleep](connectors::steady_duration d) {
+                    return nap(
+                        std::min<connectors::steady_duration>(d, std::chrono::milliseconds(200)));
+                }};
+    }
+
     // The runtime pieces vendor connectors borrow; the limiter knows each vendor's limits.
     connectors::runtime_deps runtime_for(const connectors::connector_settings& s) {
         if (!limiter) {
-            limiter = std::make_unique<connectors::rate_limiter>(connectors::real_time());
+            limiter = std::make_unique<connectors::rate_limiter>(limiter_time());
             connectors::builtin_kinds().register_limits(*limiter);
         }
         if (!tokens) {
@@ -1410,6 +1449,7 @@ struct app::impl : status_source {
         pipe->start();
         signal_set_.emplace(ioc, SIGTERM, SIGINT, SIGHUP);
         net::co_spawn(ioc, signal_loop(), net::detached);
+        net::co_spawn(ioc, heap_loop(), net::detached);
         if (auto interval = life->watchdog_interval()) {
             net::co_spawn(ioc, watchdog_loop(*interval), net::detached);
         }

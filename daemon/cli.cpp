@@ -17,6 +17,7 @@
 #include "daemon/chaos.hpp"
 #include "daemon/connect.hpp"
 #include "daemon/identities.hpp"
+#include "daemon/platform/heap.hpp"
 #include "daemon/platform/platform.hpp"
 #include "daemon/preview.hpp"
 #include "daemon/report.hpp"
@@ -596,6 +597,7 @@ int main(int argc, char** argv) {
         return rc;
     }
     if (*run) {
+        platform::limit_heap_arenas();
         app a({config_file, ports_file});
         return a.run(std::cerr);
     }

@@ -275,6 +275,33 @@ TEST_F(xero_followup_e2e, a_payment_found_by_polling_stops_the_follow_up) {
     EXPECT_EQ(daemon_->stop(), 0);
 }
 
+// Under the simulated clock a simulated minute is a minute for billsync's Xero call budget too:
+// a month of touches over 25 invoices (two calls to re-read each invoice before each touch, 150
+// calls and more in all) is not held to Xero's 60 calls per real minute, which would keep the
+// simulated month waiting for minutes of real time.
+TEST_F(xero_followup_e2e, a_month_of_touches_over_many_invoices_is_not_held_to_real_minutes) {
+    std::vector<std::string> to;
+    for (int i = 0; i < 25; ++i) {
+        const auto name = "Client " + std::to_string(i);
+        invoice(contact(name), "INV-2" + std::to_string(100 + i), "100.00");
+        to.push_back(email_of(name));
+    }
+    start();
+    const auto began = std::chrono::steady_clock::now();
+    // A day at a time, as the simulator counts calls per simulated minute: past touch 1, touch 2
+    // and touch 3.
+    for (auto day = parse_time("2026-01-06T15:00:00Z"); day <= parse_time("2026-02-20T15:00:00Z");
+         day += std::chrono::days(1)) {
+        advance_to(util::format_rfc3339(day));
+    }
+    const auto took = std::chrono::steady_clock::now() - began;
+    for (const auto& address : to) {
+        EXPECT_EQ(emails_to(address).size(), 3u) << address << daemon_->output();
+    }
+    EXPECT_LT(took, std::chrono::seconds(45));
+    EXPECT_EQ(daemon_->stop(), 0);
+}
+
 // A payment plan over a Xero contact: the installment is reminded; it is paid in Xero on its due
 // date with the webhook lost; polling or the check's own re-read of the contact's open invoices
 // finds it, so no missed notice goes out.
