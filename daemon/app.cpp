@@ -788,10 +788,10 @@ struct app::impl : status_source {
             return real;
         }
         const util::clock* business = clock.get();
-        const auto started = business->now();
-        return {[business, started, steady = real.now] {
+        const auto origin = business->now();
+        return {[business, origin, steady = real.now] {
                     return steady() + std::chrono::duration_cast<connectors::steady_duration>(
-                                          business->now() - started);
+                                          business->now() - origin);
                 },
                 // Naps of at most 200 ms, so a wait ends soon after the simulated clock moves
                 // (the limiter checks again after each nap).
