@@ -156,11 +156,10 @@ bool is_json_content_type(std::string_view content_type) {
 http::handler guard_read(std::shared_ptr<const access_policy> policy,
                          http::handler inner,
                          bool browser) {
-    if (!policy->read_token) {
-        return inner;
-    }
+    // The policy is read on every request: a reload may set, change or remove the token.
     return [policy = std::move(policy), inner = std::move(inner), browser](http::request req) {
-        if (!credentials_match(req.header_value("Authorization"), *policy->read_token, true)) {
+        if (policy->read_token &&
+            !credentials_match(req.header_value("Authorization"), *policy->read_token, true)) {
             return refuse(401,
                           "unauthorized",
                           "the status token is required (Authorization: Bearer <token>, or HTTP "

@@ -29,6 +29,8 @@ namespace billsync::daemon {
 
 inline constexpr std::string_view status_token_file_name = "status_token";
 
+// Read on every request (on the listener's thread), so a reload that changes bearer_token or
+// allowed_hosts takes effect for the next request without a restart.
 struct access_policy {
     std::optional<std::string> read_token;   // the configured bearer_token, if any
     std::string write_token;                 // configured, or generated into the data dir

@@ -279,6 +279,7 @@ struct app::impl : status_source {
     int exit_code = 0;      // run()'s result when a loop asked to stop
     net::steady_timer watchdog{ioc};
     net::steady_timer heap_timer{ioc};
+    std::shared_ptr<access_policy> status_policy;  // the status listener's guards read it
     // The dashboard's weekly figures and when they were computed (pipeline thread only). They
     // are computed on their own thread, never on a page's request path: a large firm's week
     // takes seconds.
@@ -661,15 +662,31 @@ struct app::impl : status_source {
         pipe->kick();
         webhook->set_limits(webhook_limits(new_d.webhook.limits, next->connectors));
         status->set_limits(to_http_limits(new_d.status.limits));
+        std::string access_error;
+        if (new_d.status_token.has_value() != old_d.status_token.has_value() ||
+            (new_d.status_token && new_d.status_token->reveal() != old_d.status_token->reveal()) ||
+            new_d.status_allowed_hosts != old_d.status_allowed_hosts) {
+            access_error = apply_status_access(new_d);
+            if (access_error.empty()) {
+                log->info("Status listener access changed bearer_token={} allowed_hosts={}",
+                          new_d.status_token ? "set" : "none (generated token for changes)",
+                          new_d.status_allowed_hosts.size());
+            } else {
+                log->error("Status listener access unchanged: {}", access_error);
+            }
+        }
         cfg = std::make_shared<const app_config>(std::move(*next));
         config_loaded_at = clock->now();
         ++reloads;
         last_reload_error.clear();
-        if (!errors.empty()) {
+        if (!errors.empty() || !access_error.empty()) {
             // Counted like a rejected reload; the rest of the file took effect.
             ++reload_failures;
             for (const auto& e : errors) {
                 last_reload_error += e + "\n";
+            }
+            if (!access_error.empty()) {
+                last_reload_error += "status listener access: " + access_error + "\n";
             }
         }
         log->info(
@@ -775,6 +792,28 @@ struct app::impl : status_source {
             return au.st.message;
         }
         audit = std::move(au.value);
+        return {};
+    }
+
+    // The status listener's bearer_token and allowed_hosts, at start and on every reload (the
+    // guards read the policy per request, on this thread). Without a bearer_token, changes need
+    // the generated token in the data dir. An error (that token cannot be made) changes nothing.
+    std::string apply_status_access(const config::daemon_settings& d) {
+        std::optional<std::string> read_token;
+        std::string write_token;
+        if (d.status_token) {
+            read_token = d.status_token->reveal();
+            write_token = *read_token;
+        } else {
+            std::string error;
+            write_token = ensure_status_token(d.data_dir, error);
+            if (write_token.empty()) {
+                return error;
+            }
+        }
+        status_policy->read_token = std::move(read_token);
+        status_policy->write_token = std::move(write_token);
+        status_policy->allowed_hosts = d.status_allowed_hosts;
         return {};
     }
 
@@ -1382,21 +1421,12 @@ struct app::impl : status_source {
             advance = [this](http::request req) { return clock_advance(std::move(req)); };
         }
         auto policy = std::make_shared<access_policy>();
+        status_policy = policy;
         policy->listener_host = d.status.address.host;
-        policy->allowed_hosts = d.status_allowed_hosts;
-        if (d.status_token) {
-            policy->read_token = d.status_token->reveal();
-            policy->write_token = *policy->read_token;
-        } else {
-            std::string error;
-            policy->write_token = ensure_status_token(d.data_dir, error);
-            if (policy->write_token.empty()) {
-                log->critical(
-                    "Cannot make the status token for changes over the status listener: "
-                    "{}",
-                    error);
-                return exit_cant_create;
-            }
+        if (auto error = apply_status_access(d); !error.empty()) {
+            log->critical("Cannot make the status token for changes over the status listener: {}",
+                          error);
+            return exit_cant_create;
         }
         install_status_routes(status_routes, *this, metrics, policy, std::move(advance));
         for (std::string verb : {"retry", "drop"}) {

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "http/client.hpp"
 #include "tests/fakes/action_recorder.hpp"
 #include "tests/fakes/billsync_daemon.hpp"
 #include "tests/fakes/temp_dir.hpp"
@@ -169,6 +170,52 @@ TEST_F(reload_test, a_removed_connector_keeps_its_queued_actions_until_it_is_add
     s = status();
     EXPECT_EQ(s["queues"]["outbox"]["count"], 0) << s.dump();
     EXPECT_EQ(s["config"]["reloads"], 2);
+}
+
+// The status listener's bearer_token and allowed_hosts take effect at a reload: reads need the
+// new token from then on, the generated token for changes gives way to it, and a POST may name
+// the newly allowed host.
+TEST_F(reload_test, the_status_token_and_allowed_hosts_change_at_a_reload) {
+    const auto port = daemon_->status_port();
+    const http::header json_type{"Content-Type", "application/json"};
+    const http::header proxy_host{"Host", "billing-proxy.example"};
+    const auto retry = [&](const std::string& token) {
+        return http::fetch("127.0.0.1",
+                           port,
+                           "POST",
+                           "/deadletters/retry",
+                           {json_type, proxy_host, {"Authorization", "Bearer " + token}},
+                           R"({"id": "none"})");
+    };
+    EXPECT_EQ(http::fetch("127.0.0.1", port, "GET", "/status").status, 200u);
+    EXPECT_EQ(retry(daemon_->status_token()).status, 403u) << "the proxy's name is not allowed";
+
+    auto with_access = daemon_section();
+    const std::string listener = "[daemon.status_listener]\naddress = \"127.0.0.1:0\"\n";
+    const auto at = with_access.find(listener);
+    ASSERT_NE(at, std::string::npos);
+    with_access.insert(at + listener.size(),
+                       "bearer_token = \"${env:NEW_SECRET}\"\n"
+                       "allowed_hosts = [\"billing-proxy.example\"]\n");
+    testing::write_file(daemon_->config_path(),
+                        with_access + connector_section("demo", "OLD_SECRET", first_.url()));
+    daemon_->process().signal(SIGHUP);
+    ASSERT_TRUE(daemon_->process().wait_for_line("Status listener access changed"))
+        << daemon_->output();
+
+    EXPECT_EQ(http::fetch("127.0.0.1", port, "GET", "/status").status, 401u);
+    const auto with_token = http::fetch("127.0.0.1",
+                                        port,
+                                        "GET",
+                                        "/status",
+                                        {{"Authorization", std::string("Bearer ") + new_secret}});
+    ASSERT_EQ(with_token.status, 200u) << with_token.body;
+    EXPECT_EQ(nlohmann::json::parse(with_token.body)["config"]["reloads"], 1);
+    EXPECT_EQ(retry(daemon_->status_token()).status, 401u) << "the generated token gave way";
+    const auto allowed = retry(new_secret);
+    EXPECT_NE(allowed.status, 403u) << allowed.body;
+    EXPECT_NE(allowed.status, 401u) << allowed.body;
+    daemon_->use_status_token(new_secret);
 }
 
 }  // namespace
