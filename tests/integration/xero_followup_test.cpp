@@ -41,6 +41,7 @@ protected:
         xo.tenants = {tenant};
         xo.webhook_key = webhook_key;
         xo.now = [this] { return now(); };
+        xo.enforce_limits = enforce_limits_;
         xero_ = std::make_unique<simulators::xero_simulator>(xo);
         xero_->add_routes(xero_server_.routes());
         xero_->configure(xero_server_);
@@ -235,7 +236,8 @@ protected:
     std::mutex clock_mutex_;
     util::instant now_ = parse_time(start_time);
     bool with_qbo_ = false;
-    std::string granted_scope_;  // recorded with the seeded grant ("": an old record, unknown)
+    bool enforce_limits_ = true;  // the simulator answers 429 past Xero's limits
+    std::string granted_scope_;   // recorded with the seeded grant ("": an old record, unknown)
     std::string extra_followup_;
     std::unique_ptr<simulators::xero_simulator> xero_;
     std::unique_ptr<simulators::qbo_simulator> qbo_;
@@ -276,12 +278,23 @@ TEST_F(xero_followup_e2e, a_payment_found_by_polling_stops_the_follow_up) {
 }
 
 // Under the simulated clock a simulated minute is a minute for billsync's Xero call budget too:
-// a month of touches over 25 invoices (two calls to re-read each invoice before each touch, 150
-// calls and more in all) is not held to Xero's 60 calls per real minute, which would keep the
-// simulated month waiting for minutes of real time.
-TEST_F(xero_followup_e2e, a_month_of_touches_over_many_invoices_is_not_held_to_real_minutes) {
+// a month of touches over 8 invoices (invoices re-read before each touch, daily polls: about 200
+// calls in all, a few seconds of real time) is not held to Xero's 60 calls per real minute, which
+// kept the simulated month waiting for minutes of real time. (At one simulated moment the calls
+// are still paced in real time.)
+// A Xero that never throttles (as a test double may): what paces the calls is billsync's own
+// budget.
+class xero_unthrottled_e2e : public xero_followup_e2e {
+protected:
+    void SetUp() override {
+        enforce_limits_ = false;
+        xero_followup_e2e::SetUp();
+    }
+};
+
+TEST_F(xero_unthrottled_e2e, a_month_of_touches_over_many_invoices_is_not_held_to_real_minutes) {
     std::vector<std::string> to;
-    for (int i = 0; i < 25; ++i) {
+    for (int i = 0; i < 8; ++i) {
         const auto name = "Client " + std::to_string(i);
         invoice(contact(name), "INV-2" + std::to_string(100 + i), "100.00");
         to.push_back(email_of(name));
@@ -338,8 +351,7 @@ TEST_F(xero_followup_e2e, an_installment_reminded_and_paid_unannounced_is_not_mi
 // Late fees over the Xero ledger: each monthly period of an unpaid invoice gets one fee invoice
 // in Xero, and the fee invoices themselves are never charged a fee.
 TEST_F(xero_followup_e2e, late_fees_are_separate_xero_invoices_once_per_period) {
-    // The follow-up is off: its touches would spend Xero's per-minute call budget, which the
-    // daemon respects in real time, and they are not what this test is about.
+    // The follow-up is off: its touches are not what this test is about.
     extra_followup_ =
         "enabled = false\n"
         "[late_fees]\n"
