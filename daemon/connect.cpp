@@ -189,9 +189,9 @@ net::awaitable<flow_result> run_flow(flow_input in) {
             c.tenants = in.rules.parse_connections(res.response.body);
         }
         if (c.tenants.empty()) {
-            co_return flow_result{exit_unavailable,
-                                  "the grant reaches no " + in.rules.display_name + " " +
-                                      in.rules.account_label + " (no tenants)"};
+            co_return flow_result{
+                exit_unavailable,
+                "the grant reaches no " + in.rules.display_name + " " + in.rules.account_label};
         }
         // The configured account, else the only one: never a guess among several.
         const std::string configured = setting_or(in.o.settings, in.rules.account_setting, "");
