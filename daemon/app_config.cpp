@@ -113,7 +113,10 @@ std::optional<app_config> load_app_config(const std::filesystem::path& file,
 
 bool app_config::uses_oauth2() const {
     return std::any_of(connectors.begin(), connectors.end(), [](const auto& c) {
-        return c.enabled && billsync::connectors::builtin_kinds().uses_oauth2(c.kind);
+        // A kind may offer OAuth2 next to a static token (Harvest): a section uses OAuth2 when
+        // it names an OAuth2 client.
+        return c.enabled && billsync::connectors::builtin_kinds().uses_oauth2(c.kind) &&
+               c.value("client_id") != nullptr;
     });
 }
 

@@ -101,7 +101,7 @@ struct flow_input {
     connectors::token_store* tokens = nullptr;
 };
 
-// The kinds `billsync connect` works for, for messages: "qbo, xero".
+// The kinds `billsync connect` works for, for messages: "harvest, qbo, xero".
 std::string oauth2_kind_list() {
     std::string out;
     const auto& kinds = connectors::builtin_kinds();
@@ -191,14 +191,42 @@ net::awaitable<flow_result> run_flow(flow_input in) {
         if (c.tenants.empty()) {
             co_return flow_result{
                 exit_unavailable,
-                "the grant reaches no " + in.rules.display_name + " organisation (no tenants)"};
+                "the grant reaches no " + in.rules.display_name + " " + in.rules.account_label};
         }
-        c.account = c.tenants.front().id;
+        // The configured account, else the only one: never a guess among several.
         const std::string configured = setting_or(in.o.settings, in.rules.account_setting, "");
+        std::string reachable;
         for (const auto& tn : c.tenants) {
+            reachable += (reachable.empty() ? "" : ", ") + tn.id +
+                         (tn.name.empty() ? "" : " \"" + tn.name + "\"");
             if (tn.id == configured) {
                 c.account = tn.id;
             }
+        }
+        if (!configured.empty() && c.account.empty()) {
+            co_return flow_result{
+                exit_unavailable,
+                fmt::format("the grant does not reach {} {} = \"{}\" of [connectors.{}]; it "
+                            "reaches {}",
+                            in.rules.display_name,
+                            in.rules.account_setting,
+                            configured,
+                            in.o.settings.name,
+                            reachable)};
+        }
+        if (c.account.empty() && c.tenants.size() > 1) {
+            co_return flow_result{
+                exit_unavailable,
+                fmt::format("the grant reaches several {} {}s ({}): set {} in [connectors.{}] "
+                            "to the one to use and run billsync connect again",
+                            in.rules.display_name,
+                            in.rules.account_label,
+                            reachable,
+                            in.rules.account_setting,
+                            in.o.settings.name)};
+        }
+        if (c.account.empty()) {
+            c.account = c.tenants.front().id;
         }
     }
     c.id = in.rules.vendor + "/" + c.account;
@@ -213,7 +241,7 @@ net::awaitable<flow_result> run_flow(flow_input in) {
                                   in.tokens->sealing() ? "sealed" : "UNSEALED",
                                   (in.o.data_dir / "state").string());
     for (const auto& tn : c.tenants) {
-        msg += fmt::format("  tenant {} \"{}\" {}\n", tn.id, tn.name, tn.type);
+        msg += fmt::format("  {} {} \"{}\" {}\n", in.rules.account_label, tn.id, tn.name, tn.type);
     }
     const std::string& key = in.rules.account_setting;
     const std::string configured = setting_or(in.o.settings, key, "");
@@ -331,9 +359,11 @@ int run_connect(connect_options o, std::ostream& out, std::ostream& err) {
         {"response_type", "code"},
         {"client_id", in.client_id},
         {"redirect_uri", in.redirect_uri},
-        {"scope", rules->scope},
-        {"state", cb.expected_state},
     };
+    if (!rules->scope.empty()) {  // none: what the vendor's application settings allow
+        q.emplace_back("scope", rules->scope);
+    }
+    q.emplace_back("state", cb.expected_state);
     if (rules->pkce) {
         q.emplace_back("code_challenge", oauth2::pkce_challenge_s256(in.verifier));
         q.emplace_back("code_challenge_method", "S256");
@@ -350,6 +380,12 @@ int run_connect(connect_options o, std::ostream& out, std::ostream& err) {
         o.wait.count());
     out.flush();
 
+    // A section's `contact` names the operator in the User-Agent where the vendor requires one
+    // ("billsync (<contact>)", as the connector sends it).
+    if (const auto* contact = o.settings.value("contact");
+        contact != nullptr && !contact->empty()) {
+        o.http.user_agent = "billsync (" + *contact + ")";
+    }
     connectors::https_client client(ioc.get_executor(), o.http);
     in.cb = &cb;
     in.http = &client;

@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <cctype>
 #include <charconv>
 
 #include "mappings/model.hpp"
 #include "mappings/qbo/exact_json.hpp"
 #include "sim/simulators.hpp"
+#include "util/crypto.hpp"
 
 namespace billsync::simulators {
 
@@ -42,6 +44,45 @@ std::int64_t int_of(const json& j) {
 bool good_user_agent(std::string_view ua) {
     const auto open = ua.find(" (");
     return open != std::string_view::npos && open > 0 && ua.ends_with(')') && ua.size() > open + 3;
+}
+
+// application/x-www-form-urlencoded (the token endpoint's body, the authorize query).
+std::map<std::string, std::string> form_fields(std::string_view text) {
+    std::map<std::string, std::string> out;
+    while (!text.empty()) {
+        const auto amp = text.find('&');
+        const auto part = text.substr(0, amp);
+        text = amp == std::string_view::npos ? std::string_view{} : text.substr(amp + 1);
+        const auto eq = part.find('=');
+        if (!part.empty()) {
+            out[http::percent_decode(part.substr(0, eq), true)] =
+                eq == std::string_view::npos ? std::string()
+                                             : http::percent_decode(part.substr(eq + 1), true);
+        }
+    }
+    return out;
+}
+
+std::string field(const std::map<std::string, std::string>& m, const std::string& k) {
+    const auto it = m.find(k);
+    return it == m.end() ? std::string() : it->second;
+}
+
+// The OAuth error shape: {"error": …, "error_description": …}.
+http::response oauth_error(unsigned status, std::string_view error, std::string_view why) {
+    return http::response::json(status, json{{"error", error}, {"error_description", why}}.dump());
+}
+
+std::string token_text(std::string_view prefix, std::uint64_t grant, std::uint64_t serial) {
+    const auto digest = util::base64_encode(
+        util::sha256(std::string(prefix) + std::to_string(grant) + "/" + std::to_string(serial)));
+    std::string tail;
+    for (const char c : digest) {
+        if (std::isalnum(static_cast<unsigned char>(c)) != 0 && tail.size() < 20) {
+            tail += c;
+        }
+    }
+    return std::string(prefix) + std::to_string(grant) + "-" + std::to_string(serial) + "-" + tail;
 }
 
 const std::vector<std::string>& resources() {
@@ -278,6 +319,184 @@ std::size_t harvest_simulator::time_entry_creates() const {
     return creates_;
 }
 
+// ---- OAuth2 (Harvest ID) -----------------------------------------------------------------------
+
+util::instant harvest_simulator::now() const {
+    return options_.now ? options_.now()
+                        : util::instant(std::chrono::floor<std::chrono::microseconds>(
+                              std::chrono::system_clock::now()));
+}
+
+harvest_simulator::grant harvest_simulator::issue_locked(std::uint64_t grant_id,
+                                                         const std::string& old_refresh) {
+    ++serial_;
+    grant out;
+    out.access_token = token_text("sim-hv-at-", grant_id, serial_);
+    out.refresh_token = token_text("sim-hv-rt-", grant_id, serial_);
+    out.expires_in = options_.oauth_access_lifetime;
+    access_[out.access_token] = {grant_id, now() + out.expires_in};
+    refresh_[out.refresh_token] = {grant_id, true};
+    if (auto it = refresh_.find(old_refresh); it != refresh_.end()) {
+        it->second.current = false;  // rotated away: refused from now on
+    }
+    return out;
+}
+
+harvest_simulator::grant harvest_simulator::issue_grant() {
+    std::lock_guard lock(mutex_);
+    return issue_locked(next_grant_++, {});
+}
+
+void harvest_simulator::expire_access_tokens() {
+    std::lock_guard lock(mutex_);
+    const auto t = now();
+    for (auto& [token, a] : access_) {
+        a.expires_at = std::min(a.expires_at, t);
+    }
+}
+
+void harvest_simulator::refuse_oauth_tokens(bool refuse) {
+    std::lock_guard lock(mutex_);
+    refuse_oauth_ = refuse;
+}
+
+void harvest_simulator::revoke_grants() {
+    std::lock_guard lock(mutex_);
+    for (std::uint64_t g = 1; g < next_grant_; ++g) {
+        revoked_.insert(g);
+    }
+}
+
+bool harvest_simulator::oauth_token_valid_locked(std::string_view token) const {
+    const auto it = access_.find(token);
+    return it != access_.end() && now() < it->second.expires_at &&
+           !revoked_.contains(it->second.grant);
+}
+
+bool harvest_simulator::access_token_valid(std::string_view token) const {
+    std::lock_guard lock(mutex_);
+    return oauth_token_valid_locked(token);
+}
+
+std::uint64_t harvest_simulator::code_grants() const {
+    std::lock_guard lock(mutex_);
+    return code_grants_;
+}
+std::uint64_t harvest_simulator::refresh_grants() const {
+    std::lock_guard lock(mutex_);
+    return refresh_grants_;
+}
+std::uint64_t harvest_simulator::invalid_grants() const {
+    std::lock_guard lock(mutex_);
+    return invalid_grants_;
+}
+std::vector<std::string> harvest_simulator::refresh_tokens_presented() const {
+    std::lock_guard lock(mutex_);
+    return presented_;
+}
+
+http::response harvest_simulator::authorize(const http::request& req) {
+    const auto q = form_fields(req.query);
+    const auto redirect = field(q, "redirect_uri");
+    if (field(q, "client_id") != options_.client_id) {
+        return oauth_error(400, "invalid_client", "Unknown client_id");
+    }
+    if (field(q, "response_type") != "code" || redirect.empty()) {
+        return oauth_error(400, "invalid_request", "response_type=code and redirect_uri needed");
+    }
+    std::string code;
+    {
+        std::lock_guard lock(mutex_);
+        ++serial_;
+        code = token_text("sim-hv-code-", 0, serial_);
+        codes_[code] = {redirect, now() + options_.code_lifetime};
+    }
+    auto r = http::response::text(302, "");
+    r.headers.push_back({"Location",
+                         redirect + (redirect.find('?') == std::string::npos ? "?" : "&") +
+                             "code=" + http::percent_encode(code) +
+                             "&state=" + http::percent_encode(field(q, "state"))});
+    return r;
+}
+
+http::response harvest_simulator::token(const http::request& req) {
+    const auto f = form_fields(req.body);
+    // Harvest's docs send the client in the form; HTTP Basic (RFC 6749 2.3.1) is taken too.
+    const bool basic = util::constant_time_equal(
+        req.header_value("Authorization"),
+        "Basic " + util::base64_encode(options_.client_id + ":" + options_.client_secret));
+    const bool in_form =
+        field(f, "client_id") == options_.client_id &&
+        util::constant_time_equal(field(f, "client_secret"), options_.client_secret);
+    if (!basic && !in_form) {
+        return oauth_error(401, "invalid_client", "Client authentication failed");
+    }
+    const auto grant_type = field(f, "grant_type");
+    std::lock_guard lock(mutex_);
+    grant out;
+    if (grant_type == "authorization_code") {
+        const auto it = codes_.find(field(f, "code"));
+        if (it == codes_.end() || now() >= it->second.expires_at ||
+            (f.contains("redirect_uri") && field(f, "redirect_uri") != it->second.redirect_uri)) {
+            ++invalid_grants_;
+            return oauth_error(400,
+                               "invalid_grant",
+                               "The authorization code is invalid, expired or was issued to "
+                               "another redirect URI");
+        }
+        codes_.erase(it);  // one use
+        out = issue_locked(next_grant_++, {});
+        ++code_grants_;
+    } else if (grant_type == "refresh_token") {
+        const auto rt = field(f, "refresh_token");
+        presented_.push_back(rt);
+        const auto it = refresh_.find(rt);
+        if (it == refresh_.end() || !it->second.current || revoked_.contains(it->second.grant)) {
+            ++invalid_grants_;
+            return oauth_error(400,
+                               "invalid_grant",
+                               "The refresh token is invalid, expired, revoked or was already "
+                               "used");
+        }
+        out = issue_locked(it->second.grant, rt);
+        ++refresh_grants_;
+    } else {
+        return oauth_error(400, "unsupported_grant_type", "Unsupported grant_type");
+    }
+    return http::response::json(200,
+                                json{{"access_token", out.access_token},
+                                     {"refresh_token", out.refresh_token},
+                                     {"token_type", "bearer"},
+                                     {"expires_in", out.expires_in.count()}}
+                                    .dump());
+}
+
+http::response harvest_simulator::accounts(const http::request& req) {
+    const auto h = req.header_value("Authorization");
+    constexpr std::string_view bearer = "Bearer ";
+    std::lock_guard lock(mutex_);
+    const auto token = h.starts_with(bearer) ? h.substr(bearer.size()) : std::string_view{};
+    if (token != options_.access_token && !oauth_token_valid_locked(token)) {
+        return oauth_error(401, "invalid_token", "The access token is invalid");
+    }
+    json list = json::array();
+    if (options_.accounts.empty()) {
+        list.push_back({{"id", to_int(options_.account_id).value_or(0)},
+                        {"name", "Sim CPA"},
+                        {"product", "harvest"}});
+    }
+    for (const auto& a : options_.accounts) {
+        list.push_back({{"id", a.id}, {"name", a.name}, {"product", a.product}});
+    }
+    const auto* u = find("users", options_.token_user_id);
+    json user = u != nullptr ? json{{"id", (*u)["id"]},
+                                    {"first_name", (*u)["first_name"]},
+                                    {"last_name", (*u)["last_name"]},
+                                    {"email", (*u)["email"]}}
+                             : json{{"id", 1}, {"first_name", "Sim"}, {"last_name", "User"}};
+    return http::response::json(200, json{{"user", user}, {"accounts", list}}.dump());
+}
+
 // ---- routes ------------------------------------------------------------------------------------
 
 void harvest_simulator::add_routes(http::router& r) {
@@ -285,6 +504,9 @@ void harvest_simulator::add_routes(http::router& r) {
     for (const auto* m : {"GET", "POST", "PATCH", "DELETE"}) {
         r.add_prefix(m, "/v2/", "/v2/:resource", h);
     }
+    r.add("GET", "/oauth2/authorize", h);
+    r.add("POST", "/api/v2/oauth2/token", h);
+    r.add("GET", "/api/v2/accounts", h);
 }
 
 rate_limit_rule harvest_rate_rule(double scale) {
@@ -314,6 +536,15 @@ void harvest_simulator::hold_create_answers(std::chrono::milliseconds d) {
 }
 
 net::awaitable<http::response> harvest_simulator::handle(http::request req) {
+    if (req.path == "/oauth2/authorize") {
+        co_return authorize(req);
+    }
+    if (req.path == "/api/v2/oauth2/token") {
+        co_return token(req);
+    }
+    if (req.path == "/api/v2/accounts") {
+        co_return accounts(req);
+    }
     auto answer = route(req);
     std::chrono::milliseconds hold{0};
     if (req.method == "POST" && answer.status == 201) {
@@ -331,7 +562,14 @@ http::response harvest_simulator::route(const http::request& req) {
     if (!good_user_agent(req.header_value("User-Agent"))) {
         return message(400, "Missing or invalid User-Agent header: send \"AppName (contact)\"");
     }
-    if (req.header_value("Authorization") != "Bearer " + options_.access_token) {
+    const auto auth = req.header_value("Authorization");
+    const bool pat = auth == "Bearer " + options_.access_token;
+    bool oauth = false;
+    if (!pat && auth.starts_with("Bearer ")) {
+        std::lock_guard lock(mutex_);
+        oauth = !refuse_oauth_ && oauth_token_valid_locked(auth.substr(7));
+    }
+    if (!pat && !oauth) {
         return http::response::json(401,
                                     json{{"error", "invalid_token"},
                                          {"error_description",

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "connectors/harvest/harvest_kind.hpp"
 #include "connectors/runtime/https_client.hpp"
 #include "connectors/runtime/rate_limit.hpp"
 #include "connectors/runtime/retry.hpp"
@@ -54,12 +55,22 @@ action_outcome outcome(action_outcome::kind k, std::string detail) {
 }
 
 // A failed call as an action outcome: transient conditions retry (with the server's wait), the
-// rest are permanent, a 401 too (a Personal Access Token has nothing to refresh: the operator
-// must store a new one, then replay the dead letter).
-action_outcome failed(const harvest_connector::api_result& r, std::string_view what) {
+// rest are permanent. A 401 with a Personal Access Token too (it has nothing to refresh: the
+// operator must store a new one, then replay the dead letter); with OAuth2 the call refreshed
+// once already, so the action waits (retry) for `billsync connect` to store a new grant.
+action_outcome failed(const harvest_connector::api_result& r,
+                      std::string_view what,
+                      bool refreshable) {
     action_outcome o;
     o.detail = std::string(what) + ": " + r.error->message;
     switch (r.error->cond) {
+        case condition::auth_expired:
+        case condition::auth_revoked:
+            if (!refreshable) {
+                o.k = action_outcome::kind::permanent;
+                break;
+            }
+            [[fallthrough]];
         case condition::retryable:
         case condition::rate_limited:
         case condition::conflict:
@@ -207,6 +218,16 @@ settings from(const connector_settings& s) {
     if (const auto* v = s.find_secret("access_token")) {
         out.access_token = v->reveal();
     }
+    out.use_oauth2 = uses_oauth2(s);
+    if (out.use_oauth2) {
+        out.client.token_url = s.token_url.empty() ? oauth2_rules().token_url : s.token_url;
+        out.client.client_id = *s.value("client_id");
+        if (const auto* v = s.find_secret("client_secret")) {
+            out.client.client_secret = v->reveal();
+        }
+        const auto* scope = s.value("scope");
+        out.required_scope = scope != nullptr ? *scope : oauth2_rules().scope;
+    }
     if (const auto* v = s.value("contact")) {
         out.contact = *v;
     }
@@ -227,10 +248,17 @@ settings from(const connector_settings& s) {
 
 // ---- the connector -----------------------------------------------------------------------------
 
+// The client settings with Harvest's User-Agent as the default, so the token endpoint gets it too.
+client_settings with_user_agent(client_settings c, const settings& s) {
+    c.user_agent = s.user_agent();
+    return c;
+}
+
 struct harvest_connector::impl {
     settings& s;
     runtime_deps rt;
     https_client http;
+    std::unique_ptr<oauth2::token_manager> tokens;  // OAuth2 only
     retry_policy reads;
     util::instant next_poll_at{};
     std::uint32_t poll_failures = 0;
@@ -249,7 +277,28 @@ struct harvest_connector::impl {
     util::counter* requests_total = nullptr;
     util::counter* errors_total = nullptr;
 
-    impl(settings& st, runtime_deps r) : s(st), rt(std::move(r)), http(rt.executor, rt.http) {
+    impl(settings& st, runtime_deps r)
+        : s(st), rt(std::move(r)), http(rt.executor, with_user_agent(rt.http, st)) {
+        if (st.use_oauth2) {
+            tokens = std::make_unique<oauth2::token_manager>(
+                oauth2::manager_settings{
+                    .connector = st.name,
+                    .credential_id = credential_id(),
+                    .vendor = "harvest",
+                    .client = st.client,
+                    .refresh_margin = st.refresh_margin,
+                    .old_refresh_valid = oauth2_rules().old_refresh_valid,
+                    .required_scope = st.required_scope,
+                },
+                oauth2::manager_deps{
+                    .http = &http,
+                    .tokens = rt.tokens,
+                    .clock = rt.clock,
+                    .time = rt.time,
+                    .log = rt.log,
+                    .metrics = rt.metrics,
+                });
+        }
         reads.max_attempts = 3;
         reads.max_total = std::chrono::seconds(60);
         next_poll_at = rt.clock->now();
@@ -287,14 +336,45 @@ struct harvest_connector::impl {
         co_return res;
     }
 
+    std::string credential_id() const { return "harvest/" + s.account_id; }
+
+    bool paused() const {
+        if (!tokens) {
+            return false;
+        }
+        const auto st = tokens->state();
+        return st == oauth2::credential_state::reconnect_needed ||
+               st == oauth2::credential_state::not_connected;
+    }
+
+    // A fresh access token was refused too: Harvest no longer accepts the grant for this account.
+    // Recorded with the credential (as an invalid_grant is), so it survives a restart and only
+    // `billsync connect` clears it; the manager reloads it and reports reconnect_needed.
+    void mark_reconnect_needed() {
+        if (rt.tokens == nullptr) {
+            return;
+        }
+        auto cred = oauth2::load_credential(*rt.tokens, credential_id());
+        if (cred.ok() && cred.value && !cred.value->reconnect_needed) {
+            cred.value->reconnect_needed = true;
+            cred.value->reconnect_reason = "401 after refresh";
+            if (auto w = oauth2::store_credential(*rt.tokens, *cred.value); !w && rt.log) {
+                rt.log->warn("Cannot record reconnect_needed credential={} error=\"{}\"",
+                             credential_id(),
+                             w.message);
+            }
+        }
+        tokens->reload();
+    }
+
     // One call with the credentials in headers; GETs are retried per policy (429: after its
-    // Retry-After), writes are not (the caller looks them up before any resend).
+    // Retry-After), writes are not (the caller looks them up before any resend). With OAuth2 a
+    // 401 refreshes the token once and sends again; a second 401 means reconnect needed.
     net::awaitable<api_result> call(std::string method, std::string url, std::string body = {}) {
         http_request req;
         req.method = std::move(method);
         req.url = std::move(url);
-        req.headers = {{"Authorization", "Bearer " + s.access_token},
-                       {"Harvest-Account-Id", s.account_id},
+        req.headers = {{"Harvest-Account-Id", s.account_id},
                        {"User-Agent", s.user_agent()},
                        {"Accept", "application/json"}};
         if (!body.empty()) {
@@ -302,15 +382,49 @@ struct harvest_connector::impl {
             req.body = std::move(body);
         }
         const auto m = req.method;
-        retry_deps deps;
-        deps.send = [this](http_request r) { return attempt(std::move(r)); };
-        deps.time = rt.time;
-        deps.classify = classify_harvest;
-        auto res = co_await send_with_retry(std::move(req), reads, std::move(deps));
         api_result out;
-        out.status = res.last.ok() ? res.last.response.status : 0;
-        out.body = std::move(res.last.response.body);
-        out.error = res.error;
+        for (int auth_try = 0; auth_try < 2; ++auth_try) {
+            std::string token = s.access_token;
+            if (tokens) {
+                auto tok = co_await tokens->access_token();
+                if (!tok.ok()) {
+                    out = api_result{};
+                    out.error = tok.error;
+                    break;
+                }
+                token = std::move(tok.token);
+            }
+            auto with = req;
+            with.headers.push_back({"Authorization", "Bearer " + token});
+            retry_deps deps;
+            deps.send = [this](http_request r) { return attempt(std::move(r)); };
+            deps.time = rt.time;
+            deps.classify = classify_harvest;
+            auto res = co_await send_with_retry(std::move(with), reads, std::move(deps));
+            out = api_result{};
+            out.status = res.last.ok() ? res.last.response.status : 0;
+            out.body = std::move(res.last.response.body);
+            out.error = res.error;
+            if (!tokens || !out.error || out.error->cond != condition::auth_expired) {
+                break;
+            }
+            if (auth_try == 0) {
+                tokens->invalidate(token);
+                continue;
+            }
+            mark_reconnect_needed();
+            out.error->cond = condition::auth_revoked;
+            out.error->message +=
+                "; reconnect needed: run `billsync connect " + s.name + " --config FILE`";
+            if (rt.log) {
+                rt.log->error(
+                    "Harvest refused a freshly refreshed access token connector={} "
+                    "credential={}: reconnect needed; run `billsync connect {} --config FILE`",
+                    s.name,
+                    credential_id(),
+                    s.name);
+            }
+        }
         if (out.error) {
             if (errors_total != nullptr) {
                 errors_total->inc();
@@ -433,7 +547,22 @@ state::result<std::vector<mappings::change>> harvest_connector::process(const st
 
 // ---- polling -----------------------------------------------------------------------------------
 
-std::optional<util::instant> harvest_connector::next_poll() const { return impl_->next_poll_at; }
+std::optional<util::instant> harvest_connector::next_poll() const {
+    if (impl_->paused()) {
+        // Nothing to poll with; `billsync connect` and a reload bring it back.
+        return impl_->next_poll_at + settings_.poll_interval;
+    }
+    return impl_->next_poll_at;
+}
+
+oauth2::token_manager* harvest_connector::tokens() noexcept { return impl_->tokens.get(); }
+
+void harvest_connector::reload_credentials() {
+    if (impl_->tokens) {
+        impl_->tokens->reload();
+        impl_->next_poll_at = impl_->rt.clock->now();
+    }
+}
 
 net::awaitable<poll_outcome> harvest_connector::poll(const state::store& st) {
     poll_outcome out;
@@ -613,7 +742,7 @@ net::awaitable<action_outcome> harvest_connector::perform(state::action a) {
         auto found = co_await im.call(
             "GET", base + "/time_entries?external_reference_id=" + http::percent_encode(key));
         if (!found.ok()) {
-            co_return failed(found, "external reference lookup");
+            co_return failed(found, "external reference lookup", settings_.use_oauth2);
         }
         const auto listed = json::parse(found.body, nullptr, false);
         if (const auto* e = entry_with_reference(listed, key)) {
@@ -628,7 +757,7 @@ net::awaitable<action_outcome> harvest_connector::perform(state::action a) {
             auto r = co_await im.call(
                 "GET", base + "/projects?is_active=true&client_id=" + http::percent_encode(client));
             if (!r.ok()) {
-                co_return failed(r, "project lookup");
+                co_return failed(r, "project lookup", settings_.use_oauth2);
             }
             const auto j = json::parse(r.body, nullptr, false);
             std::string id;
@@ -655,7 +784,7 @@ net::awaitable<action_outcome> harvest_connector::perform(state::action a) {
         auto r = co_await im.call(
             "GET", base + "/projects/" + project + "/task_assignments?is_active=true");
         if (!r.ok()) {
-            co_return failed(r, "task assignment lookup");
+            co_return failed(r, "task assignment lookup", settings_.use_oauth2);
         }
         const auto j = json::parse(r.body, nullptr, false);
         std::string task;
@@ -708,7 +837,7 @@ net::awaitable<action_outcome> harvest_connector::perform(state::action a) {
         text += ",\"hours\":" + hours + "}";
         auto created = co_await im.call("POST", base + "/time_entries", std::move(text));
         if (!created.ok()) {
-            co_return failed(created, "create time entry");
+            co_return failed(created, "create time entry", settings_.use_oauth2);
         }
         // The entry reaches the canonical model with the next poll, through the identity map.
         const auto entry = json::parse(created.body, nullptr, false);
@@ -729,7 +858,7 @@ net::awaitable<action_outcome> harvest_connector::perform(state::action a) {
                               "time entry " + id + " no longer exists");
         }
         if (!cur.ok()) {
-            co_return failed(cur, "read time entry");
+            co_return failed(cur, "read time entry", settings_.use_oauth2);
         }
         const auto entry = json::parse(cur.body, nullptr, false);
         if (const auto why = frozen_reason(entry); !why.empty()) {
@@ -746,7 +875,7 @@ net::awaitable<action_outcome> harvest_connector::perform(state::action a) {
         if (a.kind == "time_entry.delete") {
             auto r = co_await im.call("DELETE", base + "/time_entries/" + id);
             if (!r.ok() && r.error->cond != condition::not_found) {
-                co_return failed(r, "delete time entry");
+                co_return failed(r, "delete time entry", settings_.use_oauth2);
             }
             co_return outcome(action_outcome::kind::done, "time_entry/" + id + " deleted");
         }
@@ -763,7 +892,7 @@ net::awaitable<action_outcome> harvest_connector::perform(state::action a) {
         }
         auto r = co_await im.call("PATCH", base + "/time_entries/" + id, std::move(text));
         if (!r.ok()) {
-            co_return failed(r, "update time entry");
+            co_return failed(r, "update time entry", settings_.use_oauth2);
         }
         co_return outcome(action_outcome::kind::done, "time_entry/" + id + " updated");
     }
@@ -803,6 +932,39 @@ std::string harvest_connector::status_json() const {
     auto& im = *impl_;
     json j;
     j["account_id"] = settings_.account_id;
+    j["auth"] = settings_.use_oauth2 ? "oauth2" : "personal_access_token";
+    std::vector<std::string> missing;  // required scopes the stored grant lacks
+    if (im.tokens) {
+        const auto state = im.tokens->state();
+        j["credential"] = std::string(oauth2::to_string(state));
+        if (im.rt.tokens != nullptr) {
+            auto cred = oauth2::load_credential(*im.rt.tokens, im.tokens->credential_id());
+            if (cred.ok() && cred.value) {
+                j["token_expires_at"] = util::format_rfc3339(cred.value->access_expires_at);
+                j["scope"] = cred.value->scope;
+                missing = oauth2::missing_scopes(cred.value->scope, settings_.required_scope);
+            }
+        }
+        const auto connect = "run `billsync connect " + settings_.name + " --config FILE`";
+        if (state == oauth2::credential_state::reconnect_needed) {
+            j["reconnect_needed"] = true;
+            j["polling"] = "paused";
+            j["action_needed"] = connect;
+        } else if (state == oauth2::credential_state::not_connected) {
+            j["polling"] = "paused";
+            j["action_needed"] =
+                settings_.account_id.empty()
+                    ? connect + ", then set account_id in [connectors." + settings_.name + "]"
+                    : connect;
+        }
+        if (!missing.empty()) {
+            j["reconsent_needed"] = true;
+            j["missing_scopes"] = missing;
+            if (!j.contains("action_needed")) {
+                j["action_needed"] = oauth2::reconsent_action(settings_.name, missing);
+            }
+        }
+    }
     const auto stats = im.rt.limiter->stats("harvest", settings_.account_id);
     j["rate_limit"] = {
         {"in_flight", stats.in_flight}, {"waiting", stats.waiting}, {"available", stats.available}};

@@ -4,9 +4,16 @@
 // clients, users, projects, tasks and time entries with `updated_since`, following `links.next`
 // to the end. Each pass starts `overlap` before the newest `updated_at` seen (rows share
 // timestamps) and drops rows already seen with the same id and `updated_at`. The first pass is
-// the backfill (progress in /status). Every call carries the Personal Access Token, the
-// Harvest-Account-Id and the User-Agent "billsync (<contact>)" as headers, never in the URL, and
-// goes through the shared limiter (100 requests per 15 s).
+// the backfill (progress in /status). Every call carries the access token, the Harvest-Account-Id
+// and the User-Agent "billsync (<contact>)" as headers, never in the URL, and goes through the
+// shared limiter (100 requests per 15 s).
+//
+// The access token is a Personal Access Token (`access_token`), or an OAuth2 grant stored by
+// `billsync connect` as credential "harvest/<account_id>": the token manager refreshes it
+// `refresh_margin` before it ends (Harvest's lifetime is unconfirmed, so early), persisting a
+// rotated refresh token before the new access token is used. A 401 refreshes once and tries
+// again; a second 401, with the fresh token, marks the credential reconnect_needed (as an
+// invalid_grant does): polling pauses, actions wait, and /status names `billsync connect`.
 //
 // Inbox event kind "page": {"resource": "time_entries", "rows": [...]}.
 // Sync cursor "<name>/sync" (JSON), committed with the events it produced:
@@ -36,6 +43,7 @@
 
 #include "connectors/runtime/connector.hpp"
 #include "connectors/runtime/errors.hpp"
+#include "connectors/runtime/oauth2.hpp"
 #include "connectors/runtime/runtime_deps.hpp"
 #include "connectors/runtime/settings.hpp"
 
@@ -45,7 +53,12 @@ struct settings {
     std::string name = "harvest";
     std::string base_url = "https://api.harvestapp.com/v2";
     std::string account_id;
-    std::string access_token;
+    std::string access_token;  // a Personal Access Token; empty with OAuth2
+    // OAuth2 (no access_token): the client, and the scopes asked for ("" : not checked).
+    bool use_oauth2 = false;
+    oauth2::client_identity client;
+    std::string required_scope;
+    std::chrono::seconds refresh_margin{900};
     std::string contact;  // User-Agent: "billsync (<contact>)"
     std::string currency = "USD";
     std::chrono::seconds poll_interval{300};
@@ -101,6 +114,10 @@ public:
     std::size_t max_concurrency() const noexcept override { return 4; }
     std::string serial_key(const state::action& a) const override;
     std::string status_json() const override;
+    void reload_credentials() override;
+
+    // The OAuth2 token manager; nullptr with a Personal Access Token.
+    oauth2::token_manager* tokens() noexcept;
 
     std::string cursor_key() const { return settings_.name + "/sync"; }
 

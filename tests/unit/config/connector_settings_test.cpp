@@ -277,6 +277,98 @@ TEST_F(connector_settings_test, harvest) {
     EXPECT_EQ(*o.settings->value("page_size"), "2000");
 }
 
+// OAuth2 instead of a Personal Access Token: client_id + client_secret, account_id optional
+// (`billsync connect` finds it), Harvest ID's token endpoint by default.
+TEST_F(connector_settings_test, harvest_oauth2) {
+    auto o = parse_one(
+        "[connectors.time]\n"
+        "kind = \"harvest\"\n"
+        "client_id = \"abc\"\n"
+        "client_secret = \"${env:BILLSYNC_TEST_CONNECTOR_SECRET}\"\n"
+        "contact = \"it@example.com\"\n");
+    ASSERT_NE(o.settings, nullptr) << o.result.rendered();
+    EXPECT_TRUE(o.result.diags.empty()) << o.result.rendered();
+    EXPECT_EQ(o.settings->token_url, "https://id.getharvest.com/api/v2/oauth2/token");
+    EXPECT_EQ(o.settings->find_secret("access_token"), nullptr);
+    EXPECT_EQ(o.settings->value("account_id"), nullptr);
+    EXPECT_TRUE(builtin_kinds().uses_oauth2("harvest"));
+
+    o = parse_one(
+        "[connectors.time]\n"
+        "kind = \"harvest\"\n"
+        "account_id = \"123\"\n"
+        "client_id = \"abc\"\n"
+        "client_secret = \"${env:BILLSYNC_TEST_CONNECTOR_SECRET}\"\n"
+        "token_url = \"http://127.0.0.1:9/api/v2/oauth2/token\"\n"
+        "authorize_url = \"http://127.0.0.1:9/oauth2/authorize\"\n"
+        "connections_url = \"http://127.0.0.1:9/api/v2/accounts\"\n"
+        "scope = \"harvest:123\"\n"
+        "redirect_port = 8766\n"
+        "contact = \"it@example.com\"\n");
+    ASSERT_NE(o.settings, nullptr) << o.result.rendered();
+    EXPECT_EQ(o.settings->token_url, "http://127.0.0.1:9/api/v2/oauth2/token");
+    EXPECT_EQ(*o.settings->value("redirect_port"), "8766");
+}
+
+TEST_F(connector_settings_test, harvest_needs_exactly_one_way_to_authenticate) {
+    // Both: at the table.
+    auto o = parse_one(
+        "[connectors.time]\n"
+        "kind = \"harvest\"\n"
+        "account_id = \"123\"\n"
+        "access_token = \"${env:BILLSYNC_TEST_CONNECTOR_SECRET}\"\n"
+        "client_id = \"abc\"\n"
+        "client_secret = \"${env:BILLSYNC_TEST_CONNECTOR_SECRET}\"\n"
+        "contact = \"it@example.com\"\n");
+    EXPECT_EQ(o.settings, nullptr);
+    EXPECT_EQ(lines_of(o.result.rendered()),
+              (std::vector<std::string>{
+                  "billsync.toml:4:1: error: [connectors.time] give either access_token (a "
+                  "Personal Access Token) or client_id and client_secret (OAuth2, then "
+                  "`billsync connect time`), not both",
+              }));
+    // Neither: at the table.
+    o = parse_one(
+        "[connectors.time]\n"
+        "kind = \"harvest\"\n"
+        "account_id = \"123\"\n"
+        "contact = \"it@example.com\"\n");
+    EXPECT_EQ(o.settings, nullptr);
+    EXPECT_EQ(lines_of(o.result.rendered()),
+              (std::vector<std::string>{
+                  "billsync.toml:4:1: error: [connectors.time] needs access_token (a Personal "
+                  "Access Token) or client_id and client_secret (OAuth2, then `billsync connect "
+                  "time`)",
+              }));
+    // Half an OAuth2 client: at the key given.
+    o = parse_one(
+        "[connectors.time]\n"
+        "kind = \"harvest\"\n"
+        "client_id = \"abc\"\n"
+        "contact = \"it@example.com\"\n");
+    EXPECT_EQ(o.settings, nullptr);
+    EXPECT_EQ(lines_of(o.result.rendered()),
+              (std::vector<std::string>{
+                  "billsync.toml:6:1: error: [connectors.time] OAuth2 needs both client_id and "
+                  "client_secret; 'client_secret' is missing",
+              }));
+    // A Personal Access Token needs the account id, and takes no OAuth2 keys.
+    o = parse_one(
+        "[connectors.time]\n"
+        "kind = \"harvest\"\n"
+        "access_token = \"${env:BILLSYNC_TEST_CONNECTOR_SECRET}\"\n"
+        "token_url = \"https://id.getharvest.com/api/v2/oauth2/token\"\n"
+        "contact = \"it@example.com\"\n");
+    EXPECT_EQ(o.settings, nullptr);
+    EXPECT_EQ(lines_of(o.result.rendered()),
+              (std::vector<std::string>{
+                  "billsync.toml:4:1: error: [connectors.time] missing required key 'account_id'",
+                  "billsync.toml:7:1: error: [connectors.time] 'token_url' applies to OAuth2 "
+                  "(client_id and client_secret) only; this section uses a Personal Access "
+                  "Token (access_token)",
+              }));
+}
+
 TEST_F(connector_settings_test, taxdome) {
     auto o = parse_one(
         "[connectors.taxdome]\n"

@@ -51,7 +51,8 @@ TEST(builtin_kinds, only_kinds_with_a_factory_are_available) {
 }
 
 TEST(builtin_kinds, oauth2_is_declared_by_the_kind) {
-    EXPECT_EQ(where(&kind_registry::uses_oauth2), (std::vector<std::string_view>{"qbo", "xero"}));
+    EXPECT_EQ(where(&kind_registry::uses_oauth2),
+              (std::vector<std::string_view>{"harvest", "qbo", "xero"}));
     const auto* qbo = builtin_kinds().find("qbo");
     ASSERT_NE(qbo, nullptr);
     ASSERT_TRUE(qbo->oauth2);
@@ -72,6 +73,23 @@ TEST(builtin_kinds, oauth2_is_declared_by_the_kind) {
     EXPECT_EQ(tenants[0].id, "t-1");
     EXPECT_EQ(tenants[0].name, "Demo Co");
     EXPECT_TRUE(xero->oauth2->parse_connections("not json").empty());
+    // Harvest ID: the accounts endpoint lists Harvest and Forecast accounts; only Harvest ones
+    // are Harvest-Account-Ids.
+    const auto* harvest = builtin_kinds().find("harvest");
+    ASSERT_NE(harvest, nullptr);
+    ASSERT_TRUE(harvest->oauth2);
+    EXPECT_FALSE(harvest->oauth2->pkce);
+    EXPECT_EQ(harvest->oauth2->token_url, "https://id.getharvest.com/api/v2/oauth2/token");
+    EXPECT_EQ(harvest->oauth2->authorize_url, "https://id.getharvest.com/oauth2/authorize");
+    EXPECT_EQ(harvest->oauth2->account_setting, "account_id");
+    ASSERT_NE(harvest->oauth2->parse_connections, nullptr);
+    const auto accounts = harvest->oauth2->parse_connections(
+        R"({"user":{"id":1},"accounts":[{"id":123456,"name":"Sim CPA","product":"harvest"},
+            {"id":777,"name":"Sim CPA","product":"forecast"},{"name":"no id","product":"harvest"}]})");
+    ASSERT_EQ(accounts.size(), 1U);
+    EXPECT_EQ(accounts[0].id, "123456");
+    EXPECT_EQ(accounts[0].name, "Sim CPA");
+    EXPECT_TRUE(harvest->oauth2->parse_connections("[]").empty());
 }
 
 TEST(builtin_kinds, workflows_route_by_the_actions_a_kind_performs) {

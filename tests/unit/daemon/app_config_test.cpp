@@ -93,6 +93,26 @@ TEST(app_config, oauth2_use_follows_the_enabled_kinds) {
     EXPECT_NE(r.diags.render().find("OAuth2 tokens will be stored unsealed"), std::string::npos);
 }
 
+// A kind may offer OAuth2 next to a static token (Harvest): only a section with an OAuth2 client
+// stores tokens, so only that one asks for a secrets_key or a private data_dir.
+TEST(app_config, harvest_uses_oauth2_only_with_an_oauth2_client) {
+    const testing::temp_dir dir;
+    auto r = load(dir,
+                  std::string(head) +
+                      "[connectors.time]\nkind = \"harvest\"\naccount_id = \"123\"\n"
+                      "access_token = \"inline-token\"\ncontact = \"it@example.com\"\n");
+    ASSERT_TRUE(r.cfg) << r.diags.render();
+    EXPECT_FALSE(r.cfg->uses_oauth2());
+    EXPECT_EQ(r.diags.render().find("OAuth2 tokens will be stored unsealed"), std::string::npos);
+    r = load(dir,
+             std::string(head) +
+                 "[connectors.time]\nkind = \"harvest\"\nclient_id = \"id\"\n"
+                 "client_secret = \"inline-secret\"\ncontact = \"it@example.com\"\n");
+    ASSERT_TRUE(r.cfg) << r.diags.render();
+    EXPECT_TRUE(r.cfg->uses_oauth2());
+    EXPECT_NE(r.diags.render().find("OAuth2 tokens will be stored unsealed"), std::string::npos);
+}
+
 // [daemon] public_url is the default of every connector's public_url (issue 18 item 20).
 TEST(app_config, a_connector_public_url_defaults_to_the_daemon_one) {
     const testing::temp_dir dir;

@@ -7,6 +7,7 @@
 
 #include "http/async_client.hpp"
 #include "http/client.hpp"
+#include "sim/harvest_simulator.hpp"
 #include "tests/unit/connectors/runtime/oauth2_test_support.hpp"
 
 namespace billsync::oauth2_test {
@@ -235,6 +236,144 @@ TEST(connect, denied_consent_and_bad_client_fail_clearly) {
         EXPECT_EQ(rc, 69);
         EXPECT_NE(c.err.str().find("access_denied"), std::string::npos) << c.err.str();
     }
+}
+
+// Harvest ID: no PKCE, no scope unless the section names one, the account from the accounts
+// endpoint (only Harvest accounts; the configured one, else the only one).
+struct harvest_connect {
+    explicit harvest_connect(std::vector<simulators::harvest_account> accounts = {}) {
+        simulators::harvest_options ho;
+        ho.now = [this] { return f.clock.now(); };
+        ho.accounts = std::move(accounts);
+        hv = std::make_unique<simulators::harvest_simulator>(ho);
+        hv->add_routes(sim.routes());
+        if (auto e = sim.start(); !e.empty()) {
+            throw std::runtime_error(e);
+        }
+    }
+
+    daemon::connect_options options() {
+        auto o = c.options();
+        o.settings.name = "time";
+        o.settings.kind = "harvest";
+        o.settings.token_url = sim.base_url() + "/api/v2/oauth2/token";
+        o.settings.values["client_id"] = "sim-harvest-client";
+        o.settings.secrets.erase("client_secret");
+        o.settings.secrets.emplace("client_secret",
+                                   config::secret("${env:X}", "sim-harvest-secret"));
+        o.settings.values["authorize_url"] = sim.base_url() + "/oauth2/authorize";
+        o.settings.values["connections_url"] = sim.base_url() + "/api/v2/accounts";
+        o.settings.values["contact"] = "it@example-cpa.com";
+        return o;
+    }
+
+    connect_fixture c{oauth2_mode::qbo};  // the browser, the data dir and the clock
+    fixture& f = c.f;
+    simulators::sim_server sim;
+    std::unique_ptr<simulators::harvest_simulator> hv;
+};
+
+TEST(connect, harvest_flow_stores_the_grant_under_the_one_harvest_account) {
+    harvest_connect h({{123456, "Sim CPA", "harvest"}, {777, "Sim CPA", "forecast"}});
+    const int rc = h.c.run(h.options());
+    ASSERT_EQ(rc, 0) << h.c.err.str() << h.c.out.str();
+    EXPECT_EQ(h.c.seen.authorize_status, 302u);
+    EXPECT_EQ(h.c.seen.callback_status, 200u);
+    EXPECT_EQ(h.c.authorize_url.find("scope="), std::string::npos) << h.c.authorize_url;
+    EXPECT_EQ(h.c.authorize_url.find("code_challenge"), std::string::npos);
+    EXPECT_NE(h.c.authorize_url.find("response_type=code"), std::string::npos);
+    EXPECT_NE(h.c.out.str().find("Connected time (account 123456) as credential harvest/123456; "
+                                 "tokens stored sealed"),
+              std::string::npos)
+        << h.c.out.str();
+    EXPECT_NE(h.c.out.str().find("Set account_id = \"123456\" in [connectors.time]"),
+              std::string::npos);
+    EXPECT_EQ(h.c.out.str().find("777"), std::string::npos);  // a Forecast account is no choice
+    EXPECT_EQ(h.hv->code_grants(), 1u);
+    const auto token_calls = h.sim.requests_to("/api/v2/oauth2/token");
+    ASSERT_EQ(token_calls.size(), 1u);
+    EXPECT_NE(token_calls[0].body.find("grant_type=authorization_code"), std::string::npos);
+    const auto accounts = h.sim.requests_to("/api/v2/accounts");
+    ASSERT_EQ(accounts.size(), 1u);
+    EXPECT_EQ(accounts[0].header_value("User-Agent"), "billsync (it@example-cpa.com)");
+    EXPECT_TRUE(accounts[0].header_value("Authorization").starts_with("Bearer "));
+    auto s = stored_in(h.f.dir / "data", "harvest/123456");
+    ASSERT_TRUE(s.ok() && s.value) << s.st.message;
+    EXPECT_EQ(s.value->vendor, "harvest");
+    EXPECT_TRUE(h.hv->access_token_valid(s.value->access_token));
+    EXPECT_FALSE(s.value->refresh_token.empty());
+    EXPECT_EQ(h.c.out.str().find(s.value->access_token), std::string::npos);
+    EXPECT_EQ(h.c.out.str().find(s.value->refresh_token), std::string::npos);
+}
+
+TEST(connect, harvest_with_several_accounts_needs_account_id) {
+    const std::vector<simulators::harvest_account> two = {{111, "North Office", "harvest"},
+                                                          {222, "South Office", "harvest"}};
+    {
+        harvest_connect h(two);
+        EXPECT_EQ(h.c.run(h.options()), 69);
+        EXPECT_NE(h.c.err.str().find("the grant reaches several Harvest accounts (111 \"North "
+                                     "Office\", 222 \"South Office\"): set account_id in "
+                                     "[connectors.time]"),
+                  std::string::npos)
+            << h.c.err.str();
+    }
+    {
+        harvest_connect h(two);
+        auto o = h.options();
+        o.settings.values["account_id"] = "222";
+        ASSERT_EQ(h.c.run(std::move(o)), 0) << h.c.err.str();
+        EXPECT_NE(h.c.out.str().find("as credential harvest/222"), std::string::npos);
+        EXPECT_EQ(h.c.out.str().find("Set account_id"), std::string::npos);  // already set
+        auto s = stored_in(h.f.dir / "data", "harvest/222");
+        ASSERT_TRUE(s.ok() && s.value) << s.st.message;
+    }
+    {
+        harvest_connect h(two);
+        auto o = h.options();
+        o.settings.values["account_id"] = "999";
+        EXPECT_EQ(h.c.run(std::move(o)), 69);
+        EXPECT_NE(h.c.err.str().find("the grant does not reach Harvest account_id = \"999\""),
+                  std::string::npos)
+            << h.c.err.str();
+    }
+    {
+        harvest_connect h({{777, "Forecast only", "forecast"}});
+        EXPECT_EQ(h.c.run(h.options()), 69);
+        EXPECT_NE(h.c.err.str().find("the grant reaches no Harvest account"), std::string::npos)
+            << h.c.err.str();
+    }
+}
+
+// The grant `billsync connect` stored is the one the connector refreshes.
+TEST(connect, harvest_refresh_after_connect_rotates_the_stored_refresh_token) {
+    harvest_connect h;
+    ASSERT_EQ(h.c.run(h.options()), 0) << h.c.err.str();
+    auto before = stored_in(h.f.dir / "data", "harvest/123456");
+    ASSERT_TRUE(before.ok() && before.value);
+    auto opened = state::store::open(h.f.dir / "data" / "state");
+    ASSERT_TRUE(opened.ok());
+    connectors::token_store tokens(*opened.value, test_key());
+    oauth2::manager_settings ms;
+    ms.connector = "time";
+    ms.credential_id = "harvest/123456";
+    ms.vendor = "harvest";
+    ms.client = {
+        h.sim.base_url() + "/api/v2/oauth2/token", "sim-harvest-client", "sim-harvest-secret"};
+    oauth2::manager_deps d;
+    d.http = h.f.http.get();
+    d.tokens = &tokens;
+    d.clock = &h.f.clock;
+    d.time = h.f.steady.source();
+    oauth2::token_manager m(ms, d);
+    h.f.clock.advance(std::chrono::hours(18));
+    auto r = run(h.f.ioc, m.access_token());
+    ASSERT_TRUE(r.ok()) << r.error->message;
+    EXPECT_TRUE(h.hv->access_token_valid(r.token));
+    EXPECT_EQ(h.hv->refresh_grants(), 1u);
+    auto after = oauth2::load_credential(tokens, "harvest/123456");
+    ASSERT_TRUE(after.ok() && after.value);
+    EXPECT_NE(after.value->refresh_token, before.value->refresh_token);
 }
 
 TEST(connect, cmd_connect_reports_a_missing_connector) {

@@ -123,5 +123,83 @@ TEST_F(harvest_simulator_test, the_limit_answers_429_with_retry_after) {
     EXPECT_TRUE(json::parse(last.body).contains("message"));
 }
 
+// Harvest ID: the code flow, rotating refresh tokens, OAuth-shaped errors, the accounts list, and
+// the API taking the OAuth2 access token like a Personal Access Token.
+TEST_F(harvest_simulator_test, harvest_id_issues_rotates_and_refuses_tokens_in_the_oauth_shape) {
+    const std::vector<http::header> form = {{"Content-Type", "application/x-www-form-urlencoded"},
+                                            {"User-Agent", "billsync (it@example-cpa.com)"}};
+    const std::string client = "client_id=sim-harvest-client&client_secret=sim-harvest-secret";
+    const auto auth = call("GET",
+                           "/oauth2/authorize?client_id=sim-harvest-client&response_type=code&"
+                           "redirect_uri=http%3A%2F%2F127.0.0.1%3A8765%2Fcallback&state=s1");
+    ASSERT_EQ(auth.status, 302U);
+    const auto location = std::string(auth.header_value("Location"));
+    ASSERT_TRUE(location.starts_with("http://127.0.0.1:8765/callback?code=")) << location;
+    EXPECT_TRUE(location.ends_with("&state=s1")) << location;
+    const auto code = location.substr(location.find("code=") + 5,
+                                      location.find("&state") - location.find("code=") - 5);
+
+    // The client in the form (as Harvest's docs show it); a wrong secret is invalid_client.
+    auto bad = call("POST",
+                    "/api/v2/oauth2/token",
+                    "grant_type=authorization_code&code=" + code +
+                        "&client_id=sim-harvest-client&client_secret=wrong",
+                    form);
+    EXPECT_EQ(bad.status, 401U);
+    EXPECT_EQ(json::parse(bad.body)["error"], "invalid_client");
+    const auto first = call("POST",
+                            "/api/v2/oauth2/token",
+                            "grant_type=authorization_code&code=" + code +
+                                "&redirect_uri=http%3A%2F%2F127.0.0.1%3A8765%2Fcallback&" + client,
+                            form);
+    ASSERT_EQ(first.status, 200U) << first.body;
+    const auto t1 = json::parse(first.body);
+    EXPECT_EQ(t1["token_type"], "bearer");
+    EXPECT_EQ(t1["expires_in"], 64799);
+    // A code works once.
+    const auto again = call("POST",
+                            "/api/v2/oauth2/token",
+                            "grant_type=authorization_code&code=" + code + "&" + client,
+                            form);
+    EXPECT_EQ(again.status, 400U);
+    EXPECT_EQ(json::parse(again.body)["error"], "invalid_grant");
+    EXPECT_TRUE(json::parse(again.body).contains("error_description"));
+
+    // The access token works on the API and lists the accounts.
+    auto h = headers();
+    h[0].value = "Bearer " + t1["access_token"].get<std::string>();
+    EXPECT_EQ(call("GET", "/v2/clients", {}, h).status, 200U);
+    const auto accounts = call("GET", "/api/v2/accounts", {}, h);
+    ASSERT_EQ(accounts.status, 200U);
+    const auto a = json::parse(accounts.body);
+    ASSERT_EQ(a["accounts"].size(), 1U);
+    EXPECT_EQ(a["accounts"][0]["id"], 123456);
+    EXPECT_EQ(a["accounts"][0]["product"], "harvest");
+    EXPECT_EQ(a["user"]["email"], "kim@example-cpa.com");
+
+    // A refresh (client by HTTP Basic) rotates the refresh token; the old one is refused.
+    std::vector<http::header> basic = form;
+    basic.push_back(
+        {"Authorization", "Basic c2ltLWhhcnZlc3QtY2xpZW50OnNpbS1oYXJ2ZXN0LXNlY3JldA=="});
+    const auto rt1 = t1["refresh_token"].get<std::string>();
+    const auto second = call(
+        "POST", "/api/v2/oauth2/token", "grant_type=refresh_token&refresh_token=" + rt1, basic);
+    ASSERT_EQ(second.status, 200U) << second.body;
+    EXPECT_NE(json::parse(second.body)["refresh_token"], rt1);
+    const auto reuse = call(
+        "POST", "/api/v2/oauth2/token", "grant_type=refresh_token&refresh_token=" + rt1, basic);
+    EXPECT_EQ(reuse.status, 400U);
+    EXPECT_EQ(json::parse(reuse.body)["error"], "invalid_grant");
+    EXPECT_EQ(sim_.refresh_grants(), 1U);
+    EXPECT_EQ(sim_.invalid_grants(), 2U);
+    EXPECT_EQ(call("POST", "/api/v2/oauth2/token", "grant_type=password", basic).status, 400U);
+
+    // Revoked: the access token is refused and the refresh token too.
+    sim_.revoke_grants();
+    h[0].value = "Bearer " + json::parse(second.body)["access_token"].get<std::string>();
+    EXPECT_EQ(call("GET", "/v2/clients", {}, h).status, 401U);
+    EXPECT_EQ(call("GET", "/api/v2/accounts", {}, h).status, 401U);
+}
+
 }  // namespace
 }  // namespace billsync::simulators
