@@ -138,7 +138,8 @@ net::awaitable<flow_result> run_flow(flow_input in) {
     if (in.rules.pkce) {
         form.emplace_back("code_verifier", in.verifier);
     }
-    oauth2::client_identity client{in.rules.token_url, in.client_id, in.client_secret};
+    oauth2::client_identity client{
+        in.rules.token_url, in.client_id, in.client_secret, in.rules.client_secret_in_body};
     const auto timeout = in.o.http.total_timeout;
     const auto t = co_await oauth2::request_token(*in.http, client, std::move(form), timeout);
     if (!t.ok()) {

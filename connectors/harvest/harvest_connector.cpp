@@ -222,6 +222,7 @@ settings from(const connector_settings& s) {
     if (out.use_oauth2) {
         out.client.token_url = s.token_url.empty() ? oauth2_rules().token_url : s.token_url;
         out.client.client_id = *s.value("client_id");
+        out.client.secret_in_body = oauth2_rules().client_secret_in_body;
         if (const auto* v = s.find_secret("client_secret")) {
             out.client.client_secret = v->reveal();
         }

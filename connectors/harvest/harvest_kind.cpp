@@ -118,7 +118,8 @@ oauth2::vendor_rules oauth2_rules() {
         // None by default: Harvest's authorize URL needs only client_id and response_type, and
         // the grant then reaches what the OAuth2 application's "Products" setting allows.
         .scope = "",
-        .pkce = false,  // not in the fact sheet
+        .pkce = false,                  // not in the fact sheet
+        .client_secret_in_body = true,  // as Harvest ID documents its token requests
         .account_setting = "account_id",
         .account_label = "account",
         // Whether a rotated-away refresh token still works is not documented: assume it does not.

@@ -176,7 +176,13 @@ net::awaitable<token_outcome> request_token(https_client& http,
     http_request req;
     req.method = "POST";
     req.url = client.token_url;
-    req.headers.push_back({"Authorization", basic_auth(client.client_id, client.client_secret)});
+    if (client.secret_in_body) {
+        form.emplace_back("client_id", client.client_id);
+        form.emplace_back("client_secret", client.client_secret);
+    } else {
+        req.headers.push_back(
+            {"Authorization", basic_auth(client.client_id, client.client_secret)});
+    }
     req.headers.push_back({"Content-Type", "application/x-www-form-urlencoded"});
     req.headers.push_back({"Accept", "application/json"});
     req.body = form_encode(form);

@@ -83,9 +83,12 @@ struct client_identity {
     std::string token_url;
     std::string client_id;
     std::string client_secret;
+    // How the client authenticates at the token endpoint (RFC 6749 2.3.1): HTTP Basic, or
+    // client_id and client_secret as form fields where the vendor documents that.
+    bool secret_in_body = false;
 };
 
-// POSTs a grant (form fields) to the token endpoint with HTTP Basic client authentication.
+// POSTs a grant (form fields) to the token endpoint with the client's authentication.
 // Never logs the body. `timeout` bounds the whole request.
 net::awaitable<token_outcome> request_token(https_client& http,
                                             client_identity client,

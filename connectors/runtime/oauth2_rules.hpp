@@ -31,6 +31,8 @@ struct vendor_rules {
     std::vector<tenant> (*parse_connections)(std::string_view body) = nullptr;
     std::string scope = {};
     bool pkce = false;  // S256 code challenge on the authorize URL
+    // The token endpoint takes client_id and client_secret as form fields, not HTTP Basic.
+    bool client_secret_in_body = false;
     // Where the connected account comes from: a query parameter of the redirect (e.g. a company
     // id), else the first tenant that connections_url lists (or the configured one).
     std::string account_redirect_param = {};
