@@ -543,6 +543,23 @@ state::result<std::vector<mappings::change>> harvest_connector::process(const st
             changes.push_back(std::move(*applied.value));
         }
     }
+    // Entries a re-read found gone: deletes (the apply step keeps their last known fields).
+    if (const auto gone = doc->find("deleted");
+        resource == "time_entries" && gone != doc->end() && gone->is_array()) {
+        for (const auto& id : *gone) {
+            const auto text = mh::id_text(id);
+            if (text.empty()) {
+                continue;
+            }
+            auto applied = state::apply(st, b, settings_.name, mh::deleted_time_entry(text, opts));
+            if (!applied.ok()) {
+                return result_t::failure(applied.st);
+            }
+            if (applied.value) {
+                changes.push_back(std::move(*applied.value));
+            }
+        }
+    }
     return {state::status::success(), std::move(changes)};
 }
 
@@ -924,6 +941,53 @@ net::awaitable<reconcile_outcome> harvest_connector::reconcile(state::action a) 
     } else {
         out.k = reconcile_outcome::kind::absent;
     }
+    co_return out;
+}
+
+// ---- re-reads ----------------------------------------------------------------------------------
+
+net::awaitable<resolve_outcome> harvest_connector::refresh(std::string entity_type,
+                                                           mappings::source_ref ref) {
+    resolve_outcome out;
+    if (entity_type != "time_entry" || !all_digits(ref.id) ||
+        (!ref.account.empty() && ref.account != settings_.account_id)) {
+        co_return out;  // not ours to re-read: use what is stored
+    }
+    const auto retry = [&](const api_result& r, std::string_view what) {
+        out.k = resolve_outcome::kind::retry;
+        out.detail = std::string(what) + ": " + r.error->message;
+        if (r.error->retry_after) {
+            out.retry_after = std::chrono::ceil<std::chrono::seconds>(*r.error->retry_after);
+        }
+    };
+    auto r = co_await impl_->call("GET", settings_.base_url + "/time_entries/" + ref.id);
+    if (r.ok()) {
+        std::string error;
+        auto row = mappings::qbo::parse_exact(r.body, error);
+        if (!row || !row->is_object() || mh::id_text(row->value("id", json())) != ref.id) {
+            out.k = resolve_outcome::kind::retry;
+            out.detail = "unreadable Harvest time entry " + ref.id + ": " + error;
+            co_return out;
+        }
+        out.body =
+            json{{"resource", "time_entries"}, {"rows", json::array({std::move(*row)})}}.dump();
+        co_return out;
+    }
+    if (r.error->cond != condition::not_found) {
+        retry(r, "re-read time entry " + ref.id);
+        co_return out;
+    }
+    // A wrong or missing account also answers 404: the entry counts as deleted only while the
+    // account itself answers.
+    auto company = co_await impl_->call("GET", settings_.base_url + "/company");
+    if (!company.ok()) {
+        retry(company, "time entry " + ref.id + " answered 404 and the account does not answer");
+        co_return out;
+    }
+    out.body = json{{"resource", "time_entries"},
+                    {"rows", json::array()},
+                    {"deleted", json::array({ref.id})}}
+                   .dump();
     co_return out;
 }
 

@@ -15,7 +15,8 @@
 // again; a second 401, with the fresh token, marks the credential reconnect_needed (as an
 // invalid_grant does): polling pauses, actions wait, and /status names `billsync connect`.
 //
-// Inbox event kind "page": {"resource": "time_entries", "rows": [...]}.
+// Inbox event kind "page": {"resource": "time_entries", "rows": [...], "deleted": [id, …]?}
+// ("deleted" only from a re-read that found the entry gone: Harvest keeps no tombstones).
 // Sync cursor "<name>/sync" (JSON), committed with the events it produced:
 //   {"phase": "backfill" | "incremental", "step": i, "next": url, "started_at": t,
 //    "resources": {"<r>": {"since": t, "pass_max": t, "seen": ["id@t", …], "done": n,
@@ -109,6 +110,11 @@ public:
                                                          state::batch& b) override;
     net::awaitable<action_outcome> perform(state::action a) override;
     net::awaitable<reconcile_outcome> reconcile(state::action a) override;
+    // Re-reads one time entry by id (GET /v2/time_entries/{id}) as a "page" event; a 404 while
+    // the account answers (GET /v2/company) is the entry deleted: {"deleted": [id]}.
+    net::awaitable<resolve_outcome> refresh(std::string entity_type,
+                                            mappings::source_ref ref) override;
+    std::string refresh_kind() const override { return "page"; }
     std::optional<util::instant> next_poll() const override;
     net::awaitable<poll_outcome> poll(const state::store& s) override;
     std::size_t max_concurrency() const noexcept override { return 4; }

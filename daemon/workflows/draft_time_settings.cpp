@@ -41,6 +41,10 @@ std::optional<dt::settings> parse_draft_time(reader& r) {
     if (auto hour = r.get_int("review_hour", 0, 23)) {
         s.review_hour = static_cast<int>(*hour);
     }
+    s.reconcile = r.get_bool("reconcile").value_or(true);
+    if (auto hour = r.get_int("reconcile_hour", 0, 23)) {
+        s.reconcile_hour = static_cast<int>(*hour);
+    }
     if (auto m = r.sub("missing_time"); m.exists()) {
         auto& mt = s.missing;
         mt.enabled = m.get_bool("enabled").value_or(true);

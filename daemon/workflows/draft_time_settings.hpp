@@ -7,6 +7,11 @@
 //   connector = "time"                       # required: the time connector
 //   completing_statuses = ["completed"]      # primary statuses that complete work
 //   review_after_h = 72                      # untouched drafts join the review list after this
+//                                            # (default: at the next review_day/review_hour)
+//   review_day = "fri"                       # the firm's weekly review moment
+//   review_hour = 9
+//   reconcile = true                         # daily re-read of open drafts (deletes by staff)
+//   reconcile_hour = 6
 //   time_zone = "America/Denver"             # default: [daemon] time_zone
 //   [draft_time.work_types."1040 Individual Return"]
 //   project = "2025 Tax Returns"             # required: id or name

@@ -5,12 +5,14 @@
 
 #include <algorithm>
 #include <array>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <ostream>
 
 #include "mappings/model.hpp"
 #include "state/identity.hpp"
+#include "state/keys.hpp"
 #include "state/tables.hpp"
 #include "workflows/action_key.hpp"
 #include "workflows/draft_time/missing_time.hpp"
@@ -28,6 +30,15 @@ constexpr std::string_view ref_type = "draft_time_ref";  // external reference -
 constexpr std::string_view review_prefix = "draft_time/review/";
 constexpr std::string_view rule_name = "draft_time";
 constexpr std::string_view review_email_timer = "draft_time/review_email";
+// The daily reconcile: one pass re-reads every open draft's entry, a chunk per firing.
+constexpr std::string_view reconcile_timer = "draft_time/reconcile";
+constexpr std::string_view reconcile_row = "draft_time_reconcile";  // id "state"
+constexpr std::string_view reconcile_id = "state";
+// 25 re-reads every 30 s: under 13 % of Harvest's 100 requests per 15 s, and answered well within
+// the daemon's refresh_wait (10 s by default) at 4 calls at a time.
+constexpr std::size_t reconcile_chunk = 25;
+constexpr std::chrono::seconds reconcile_spacing{30};
+constexpr auto all = std::numeric_limits<std::size_t>::max();
 
 std::string lower(std::string_view s) {
     std::string out(s);
@@ -78,6 +89,59 @@ void audit(context& ctx, std::string_view decision, const std::string& work_item
 }
 
 std::string draft_key(const std::string& work_item) { return action_key(rule_name, work_item, 1); }
+
+// A draft billsync created that staff have neither edited nor deleted: what the reconcile
+// re-reads. `entry` is the canonical time entry.
+struct open_draft {
+    std::string work_item;
+    std::string entry;
+};
+
+// The open drafts with work item ids in (after, until] (until empty: no upper bound), in id
+// order, at most `limit`; read from the committed state.
+state::result<std::vector<open_draft>> open_drafts(const state::store& s,
+                                                   std::string_view after,
+                                                   std::string_view until,
+                                                   std::size_t limit) {
+    using result_t = state::result<std::vector<open_draft>>;
+    std::vector<open_draft> out;
+    const auto prefix = state::keys::join(row_type, "");
+    std::string from = prefix;
+    if (!after.empty()) {
+        from.append(after);
+        from.push_back('\0');  // the first key after `after`
+    }
+    auto st =
+        s.for_each_range(state::cf::entities,
+                         from,
+                         state::keys::prefix_end(prefix),
+                         [&](std::string_view key, std::string_view value) {
+                             const auto id = key.substr(prefix.size());
+                             if ((!until.empty() && id > until) || out.size() >= limit) {
+                                 return false;
+                             }
+                             const auto j = json::parse(value, nullptr, false);
+                             const auto state = text_of(j, "state");
+                             const auto entry = text_of(j, "entry");
+                             if ((state == "created" || state == "in_review") && !entry.empty()) {
+                                 out.push_back({std::string(id), entry});
+                             }
+                             return true;
+                         });
+    if (!st.ok) {
+        return result_t::failure(st);
+    }
+    return {state::status::success(), std::move(out)};
+}
+
+std::optional<json> stored_row(const state::store& s, std::string_view type, std::string_view id) {
+    auto r = state::get_entity(s, type, id);
+    if (!r.ok() || !r.value) {
+        return std::nullopt;
+    }
+    auto j = json::parse(*r.value, nullptr, false);
+    return j.is_object() ? std::optional<json>(std::move(j)) : std::nullopt;
+}
 
 // The civil date of `now` in the zone (UTC when the zone is unknown).
 std::string today_in(const std::string& zone, util::instant now) {
@@ -173,26 +237,155 @@ bool draft_time_rule::completes(const mappings::work_item& w) const {
 
 bool draft_time_rule::owns_timer(std::string_view timer_name) const noexcept {
     return timer_name.starts_with(review_prefix) || timer_name == missing_timer ||
-           timer_name == review_email_timer;
+           timer_name == review_email_timer || timer_name == reconcile_timer;
 }
 
-util::instant draft_time_rule::next_review_email(util::instant now) const {
+util::instant draft_time_rule::next_review(util::instant now) const {
     std::array<bool, 7> days{};
     days.at(s_.review_day % 7) = true;
     return next_at(days, {}, s_.review_hour, workflows::zone_of(s_.time_zone), now);
 }
 
+util::instant draft_time_rule::review_due(const json& row, util::instant now) const {
+    if (s_.review_after) {
+        return now + *s_.review_after;  // set explicitly: it wins over the review day
+    }
+    // The first review moment after the draft was created (queued); when billsync saw it only
+    // after that moment, it is due at once.
+    util::instant created = now;
+    if (util::instant q{}; util::parse_rfc3339(text_of(row, "queued_at"), q) && q < now) {
+        created = q;
+    }
+    return next_review(created);
+}
+
+util::instant draft_time_rule::next_reconcile(util::instant now) const {
+    std::array<bool, 7> every_day{};
+    every_day.fill(true);
+    return next_at(every_day, {}, s_.reconcile_hour, workflows::zone_of(s_.time_zone), now);
+}
+
+std::vector<refresh_target> draft_time_rule::before_timer(std::string_view timer_name,
+                                                          const state::store& s) const {
+    if (timer_name != reconcile_timer) {
+        return {};
+    }
+    // The chunk the previous firing chose; none when a pass is starting.
+    const auto r = stored_row(s, reconcile_row, reconcile_id);
+    const auto pass = r ? r->value("pass", json()) : json();
+    const auto until = text_of(pass, "until");
+    if (until.empty()) {
+        return {};
+    }
+    // The range fixes the chunk; drafts created in it meanwhile are read too.
+    auto chunk = open_drafts(s, text_of(pass, "after"), until, all);
+    std::vector<refresh_target> out;
+    for (auto& d : chunk.value) {
+        out.push_back({"time_entry", std::move(d.entry)});
+    }
+    return out;
+}
+
+// One firing of the reconcile. Before it, the pipeline re-read the entries of the chunk chosen by
+// the previous firing (before_timer) and applied them in this batch: a deleted or changed entry
+// has already reached on_time_entry. This firing counts what the chunk found, chooses the next
+// chunk and schedules itself: at once for a pass's first chunk, reconcile_spacing later for the
+// others, and at the next reconcile_hour when the pass is done.
+state::status draft_time_rule::reconcile_step(context& ctx) const {
+    if (!s_.reconcile) {
+        return state::status::success();
+    }
+    auto row = read_row(ctx, reconcile_row, reconcile_id);
+    if (!row.ok()) {
+        return row.st;
+    }
+    auto r = row.value.value_or(json::object());
+    auto pass = r.value("pass", json());
+    std::string after;
+    bool first = false;
+    if (pass.is_object() && !text_of(pass, "until").empty()) {
+        auto chunk = open_drafts(*ctx.store, text_of(pass, "after"), text_of(pass, "until"), all);
+        if (!chunk.ok()) {
+            return chunk.st;
+        }
+        for (const auto& d : chunk.value) {
+            auto now_row = read_row(ctx, row_type, d.work_item);
+            if (!now_row.ok()) {
+                return now_row.st;
+            }
+            const auto st = now_row.value ? text_of(*now_row.value, "state") : std::string();
+            pass["checked"] = int_of(pass, "checked") + 1;
+            if (st == "deleted") {
+                pass["deleted"] = int_of(pass, "deleted") + 1;
+            } else if (st == "edited") {
+                pass["edited"] = int_of(pass, "edited") + 1;
+            }
+        }
+        after = text_of(pass, "until");
+    } else {
+        first = true;
+        pass = json{{"started_at", util::format_rfc3339(ctx.now)},
+                    {"checked", 0},
+                    {"deleted", 0},
+                    {"edited", 0}};
+    }
+    auto next = open_drafts(*ctx.store, after, {}, reconcile_chunk);
+    if (!next.ok()) {
+        return next.st;
+    }
+    util::instant due{};
+    if (next.value.empty()) {
+        pass.erase("after");
+        pass.erase("until");
+        pass["finished_at"] = util::format_rfc3339(ctx.now);
+        ctx.audit.append(
+            ctx.b,
+            ctx.now,
+            json{{"rule", rule_name},
+                 {"decision", "reconcile"},
+                 {"checked", pass["checked"]},
+                 {"deleted", pass["deleted"]},
+                 {"edited", pass["edited"]},
+                 {"cause",
+                  fmt::format("re-read {} open draft{} from {}: {} deleted and {} edited by staff",
+                              int_of(pass, "checked"),
+                              int_of(pass, "checked") == 1 ? "" : "s",
+                              s_.connector,
+                              int_of(pass, "deleted"),
+                              int_of(pass, "edited"))}}
+                .dump());
+        r["last_pass"] = std::move(pass);
+        r.erase("pass");
+        due = next_reconcile(ctx.now);
+    } else {
+        pass["after"] = after;
+        pass["until"] = next.value.back().work_item;
+        r["pass"] = std::move(pass);
+        due = first ? ctx.now : ctx.now + reconcile_spacing;
+    }
+    r["next_at"] = util::format_rfc3339(due);
+    state::put_entity(ctx.b, reconcile_row, reconcile_id, r.dump());
+    return ctx.timers.schedule(ctx.b, reconcile_timer, due, "{}");
+}
+
 state::status draft_time_rule::send_review_emails(context& ctx) const {
-    const auto next = next_review_email(ctx.now);
+    const auto next = next_review(ctx.now);
     if (!s_.review_email || email_.empty()) {
         return state::status::success();
     }
-    // The drafts on the review list, per staff member.
+    // The drafts on the review list, per staff member; a draft whose review falls due at this
+    // very moment counts too, whichever of the two timers fires first.
+    const auto now_text = util::format_rfc3339(ctx.now);
     std::map<std::string, std::vector<json>> by_staff;
     auto st =
         state::for_each_entity(*ctx.store, row_type, [&](std::string_view, std::string_view v) {
             auto j = json::parse(v, nullptr, false);
-            if (j.is_object() && text_of(j, "state") == "in_review" &&
+            const auto state = text_of(j, "state");
+            util::instant due{};
+            const bool due_now = state == "created" &&
+                                 util::parse_rfc3339(text_of(j, "review_due"), due) &&
+                                 due <= ctx.now;
+            if (j.is_object() && (state == "in_review" || due_now) &&
                 !text_of(j, "staff_email").empty()) {
                 by_staff[text_of(j, "staff_email")].push_back(std::move(j));
             }
@@ -251,6 +444,29 @@ state::status draft_time_rule::send_review_emails(context& ctx) const {
 }
 
 state::status draft_time_rule::on_start(context& ctx) const {
+    auto daily = ctx.timers.get(reconcile_timer);
+    if (!daily.ok()) {
+        return daily.st;
+    }
+    if (!s_.reconcile && daily.value) {
+        if (auto st = ctx.timers.cancel(ctx.b, reconcile_timer); !st.ok) {
+            return st;
+        }
+    } else if (s_.reconcile && !daily.value) {
+        // A pass cut short by switching off starts afresh.
+        auto row = read_row(ctx, reconcile_row, reconcile_id);
+        if (!row.ok()) {
+            return row.st;
+        }
+        auto r = row.value.value_or(json::object());
+        r.erase("pass");
+        const auto at = next_reconcile(ctx.now);
+        r["next_at"] = util::format_rfc3339(at);
+        state::put_entity(ctx.b, reconcile_row, reconcile_id, r.dump());
+        if (auto st = ctx.timers.schedule(ctx.b, reconcile_timer, at, "{}"); !st.ok) {
+            return st;
+        }
+    }
     auto weekly = ctx.timers.get(review_email_timer);
     if (!weekly.ok()) {
         return weekly.st;
@@ -260,8 +476,7 @@ state::status draft_time_rule::on_start(context& ctx) const {
             return st;
         }
     } else if (s_.review_email && !weekly.value) {
-        if (auto st =
-                ctx.timers.schedule(ctx.b, review_email_timer, next_review_email(ctx.now), "{}");
+        if (auto st = ctx.timers.schedule(ctx.b, review_email_timer, next_review(ctx.now), "{}");
             !st.ok) {
             return st;
         }
@@ -565,25 +780,35 @@ state::status draft_time_rule::on_time_entry(const change& c, context& ctx) cons
     const auto updated =
         t->source.updated ? util::format_rfc3339(*t->source.updated) : std::string();
     if (t->deleted) {
+        // Staff deleted the draft (their way of saying "no time for this"): final. It leaves
+        // the review list and the review email, no longer counts as recorded time (the entry is
+        // deleted), and the work item is never drafted again.
         if (st != "deleted") {
+            const auto cause = "deleted in " + s_.connector +
+                               " by staff: no time recorded for this work; final, never drafted "
+                               "again";
+            r["previous_state"] = st;
             r["state"] = "deleted";
+            r["cause"] = cause;
+            r["deleted_seen_at"] = util::format_rfc3339(ctx.now);
             write_row(ctx, wi, r);
-            audit(ctx, "entry_deleted", wi, {{"entry", t->source.id}});
+            audit(ctx, "entry_deleted", wi, {{"entry", t->source.id}, {"cause", cause}});
         }
         return ctx.timers.cancel(ctx.b, timer);
     }
     if (st == "queued" || st == "waiting") {
         // billsync's write, seen for the first time: the baseline for "edited by staff".
+        const auto due = review_due(r, ctx.now);
         r["state"] = "created";
+        r["entry"] = t->id;
         r["entry_id"] = t->source.id;
         r["written_at"] = updated;
         r["created_seen_at"] = util::format_rfc3339(ctx.now);
         r["locked"] = t->locked;
-        r["review_due"] = util::format_rfc3339(ctx.now + s_.review_after);
+        r["review_due"] = util::format_rfc3339(due);
         write_row(ctx, wi, r);
         audit(ctx, "entry_created", wi, {{"entry", t->source.id}});
-        return ctx.timers.schedule(
-            ctx.b, timer, ctx.now + s_.review_after, json{{"work_item", wi}}.dump());
+        return ctx.timers.schedule(ctx.b, timer, due, json{{"work_item", wi}}.dump());
     }
     if ((st == "created" || st == "in_review") && !updated.empty() &&
         updated != text_of(r, "written_at")) {
@@ -608,6 +833,9 @@ state::status draft_time_rule::on_timer(const state::timer& t, context& ctx) con
     if (t.name == review_email_timer) {
         return send_review_emails(ctx);
     }
+    if (t.name == reconcile_timer) {
+        return reconcile_step(ctx);
+    }
     const auto wi = t.name.substr(review_prefix.size());
     auto row = read_row(ctx, row_type, wi);
     if (!row.ok()) {
@@ -616,7 +844,12 @@ state::status draft_time_rule::on_timer(const state::timer& t, context& ctx) con
     if (row.value && text_of(*row.value, "state") == "created") {
         (*row.value)["state"] = "in_review";
         write_row(ctx, wi, *row.value);
-        audit(ctx, "review", wi, {{"cause", "draft untouched since it was created"}});
+        audit(ctx,
+              "review",
+              wi,
+              {{"cause",
+                s_.review_after ? "draft untouched since it was created"
+                                : "draft untouched since it was created, at the review day"}});
     }
     return state::status::success();
 }
@@ -645,8 +878,13 @@ std::vector<verb_spec> draft_time_rule::verbs() const {
     return {{"review",
              "",
              false,
-             "Drafts untouched past review_after, and drafts waiting on an exception"},
-            {"list", "", false, "Every draft and its state"},
+             "Drafts untouched since the last review day (or review_after_h), and drafts waiting "
+             "on an exception"},
+            {"list",
+             "",
+             false,
+             "Every draft and its state (\"deleted\": deleted by staff in the time system), and "
+             "the daily reconcile"},
             {"missing",
              "",
              false,
@@ -703,7 +941,14 @@ operator_answer draft_time_rule::view(std::string_view path, const state::store&
         return operator_answer::ok(
             json{{"review", std::move(review)}, {"exceptions", std::move(exceptions)}});
     }
-    return operator_answer::ok(json{{"drafts", std::move(all)}});
+    const auto rec = stored_row(s, reconcile_row, reconcile_id).value_or(json::object());
+    json reconcile{{"enabled", s_.reconcile},
+                   {"hour", s_.reconcile_hour},
+                   {"next_at", rec.value("next_at", json())},
+                   {"pass", rec.value("pass", json())},
+                   {"last_pass", rec.value("last_pass", json())}};
+    return operator_answer::ok(
+        json{{"drafts", std::move(all)}, {"reconcile", std::move(reconcile)}});
 }
 
 cli_result draft_time_rule::cli_view(std::string_view verb,

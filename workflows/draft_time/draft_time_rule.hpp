@@ -16,8 +16,16 @@
 //   the review view, and retried on the next change of the work item, a client or a staff member.
 //   A work item deleted (or re-opened) before the draft is created drafts nothing.
 // - After creation: the entry seen with a later updated_at than billsync's write was edited by
-//   staff and is never touched again; an entry still untouched after review_after joins the review
-//   list (GET /workflows/draft_time/review, `billsync workflow draft_time review`).
+//   staff and is never touched again; an entry still untouched at the first review moment
+//   (review_day at review_hour, firm time zone) after it was created, or review_after after it
+//   when that is set, joins the review list (GET /workflows/draft_time/review, `billsync
+//   workflow draft_time review`).
+// - Reconcile (reconcile, daily at reconcile_hour): polling by update time never shows a delete,
+//   so each pass re-reads every open draft's entry (created or in review) through the
+//   before_timer refresh, 25 per firing every 30 s. A re-read entry that changed arrives as an
+//   update (edited, as above); one that is gone (404) arrives as a delete: the draft becomes
+//   "deleted" (final, audited with its cause, off the review list and the email, never drafted
+//   again). Progress and the last pass: row "draft_time_reconcile"/"state", the list view.
 // - Missing time ([draft_time.missing_time]): each working day at check_hour, the staff with less
 //   time recorded than expected on the previous working day (missing_time.hpp), kept per day
 //   (GET /workflows/draft_time/missing) and, with remind, emailed to each of them once.
@@ -42,6 +50,8 @@ public:
     state::status on_start(context& ctx) const override;
     bool owns_timer(std::string_view timer_name) const noexcept override;
     state::status on_timer(const state::timer& t, context& ctx) const override;
+    std::vector<refresh_target> before_timer(std::string_view timer_name,
+                                             const state::store& s) const override;
     std::optional<std::string> recheck(const state::action& a, context& ctx) const override;
     std::vector<verb_spec> verbs() const override;
     operator_answer view(std::string_view path, const state::store& s) const override;
@@ -65,7 +75,10 @@ private:
     bool completes(const mappings::work_item& w) const;
     state::status check_missing_time(context& ctx) const;
     state::status send_review_emails(context& ctx) const;
-    util::instant next_review_email(util::instant now) const;
+    state::status reconcile_step(context& ctx) const;
+    util::instant next_review(util::instant now) const;
+    util::instant review_due(const nlohmann::json& row, util::instant now) const;
+    util::instant next_reconcile(util::instant now) const;
 
     settings s_;
     std::string email_;

@@ -7,6 +7,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -43,14 +44,21 @@ struct settings {
     std::string connector;  // the time connector that performs time_entry.create
     std::vector<std::string> completing_statuses = {"completed"};
     std::vector<work_type_mapping> work_types;
-    std::chrono::hours review_after{72};  // untouched drafts join the review list after this
-    std::string time_zone;                // empty: [daemon] time_zone
-    std::string email_connector;          // reminders; empty: the first email connector
-    // The weekly review email: each staff member with drafts on the review list gets one list
-    // of them on review_day (c_encoding, 0 = Sunday) at review_hour, firm time zone.
+    // Untouched drafts join the review list this long after they were created; nullopt (the
+    // default): at the first review moment (review_day at review_hour) after they were created.
+    std::optional<std::chrono::hours> review_after;
+    std::string time_zone;        // empty: [daemon] time_zone
+    std::string email_connector;  // reminders; empty: the first email connector
+    // The firm's weekly review moment: review_day (c_encoding, 0 = Sunday) at review_hour, firm
+    // time zone. With review_email, each staff member with drafts on the review list gets one
+    // list of them then.
     bool review_email = false;
     unsigned review_day = 5;  // Friday
     int review_hour = 9;
+    // The daily reconcile: at reconcile_hour (firm time zone) every open draft is re-read from
+    // the time system, so one deleted (or changed) there by staff is noticed.
+    bool reconcile = true;
+    int reconcile_hour = 6;
     missing_time_settings missing;
 };
 

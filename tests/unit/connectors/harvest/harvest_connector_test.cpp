@@ -328,6 +328,69 @@ TEST_F(harvest_connector_test, locked_closed_billed_or_staff_edited_entries_are_
     EXPECT_EQ(sim_->time_entries().front()["hours"], 2.25);
 }
 
+// Before a decision depends on a time entry (the draft-time reconcile), it is re-read by id: a
+// changed entry arrives as an update, a 404 (with the account answering) as a delete.
+TEST_F(harvest_connector_test, a_re_read_entry_is_mapped_and_a_deleted_one_arrives_as_a_delete) {
+    const auto id = sim_->add_time_entry(kim_, project_, task_, "2026-01-05", "1");
+    poll_pass();
+    const auto canonical = "time:123456:time_entry:" + std::to_string(id);
+    const mappings::source_ref ref{"time", "123456", std::to_string(id), "", std::nullopt};
+    EXPECT_EQ(connector().refresh_kind(), "page");
+    const auto process = [&](const resolve_outcome& r) {
+        EXPECT_EQ(r.k, resolve_outcome::kind::ready) << r.detail;
+        EXPECT_TRUE(r.body);
+        state::inbox_event ev;
+        ev.kind = connector().refresh_kind();
+        ev.body = r.body.value_or("");
+        state::batch b(*store_);
+        auto changes = connector().process(ev, *store_, b);
+        EXPECT_TRUE(changes.ok()) << changes.st.message;
+        EXPECT_TRUE(store_->write(b, true).ok);
+        return changes.value;
+    };
+
+    // Staff changed it: the re-read copy is an update.
+    clock_.advance(5s);
+    sim_->edit_time_entry(id, json{{"hours", 2}});
+    auto changes = process(run(ioc_, connector().refresh("time_entry", ref)));
+    ASSERT_EQ(changes.size(), 1U);
+    EXPECT_EQ(changes[0].what, mappings::change::op::updated);
+    EXPECT_EQ(server_.requests_to("/v2/time_entries/" + std::to_string(id)).size(), 1U);
+
+    // Deleted by staff: Harvest keeps no tombstone; the 404 arrives as a delete that keeps the
+    // last known fields.
+    sim_->remove_time_entry(id);
+    changes = process(run(ioc_, connector().refresh("time_entry", ref)));
+    ASSERT_EQ(changes.size(), 1U);
+    EXPECT_EQ(changes[0].what, mappings::change::op::deleted);
+    const auto* t = changes[0].as<mappings::time_entry>();
+    ASSERT_NE(t, nullptr);
+    EXPECT_TRUE(t->deleted);
+    EXPECT_EQ(t->id, canonical);
+    EXPECT_EQ(t->minutes, 120);
+    auto stored = state::get_entity(*store_, "time_entry", canonical);
+    ASSERT_TRUE(stored.ok() && stored.value);
+    EXPECT_TRUE(json::parse(*stored.value)["deleted"].get<bool>());
+
+    // Other entities, and another account's entries, are not re-read here.
+    auto other = run(ioc_, connector().refresh("invoice", ref));
+    EXPECT_EQ(other.k, resolve_outcome::kind::ready);
+    EXPECT_FALSE(other.body);
+    auto foreign = ref;
+    foreign.account = "999";
+    EXPECT_FALSE(run(ioc_, connector().refresh("time_entry", foreign)).body);
+}
+
+TEST_F(harvest_connector_test, a_404_is_no_delete_when_the_account_itself_does_not_answer) {
+    const auto id = sim_->add_time_entry(kim_, project_, task_, "2026-01-05", "1");
+    settings_.account_id = "999";  // every call answers 404 "Account not found"
+    const mappings::source_ref ref{"time", "", std::to_string(id), "", std::nullopt};
+    const auto r = run(ioc_, connector().refresh("time_entry", ref));
+    EXPECT_EQ(r.k, resolve_outcome::kind::retry);
+    EXPECT_FALSE(r.body);
+    EXPECT_NE(r.detail.find("404"), std::string::npos) << r.detail;
+}
+
 TEST_F(harvest_connector_test, no_webhook_route_is_accepted) {
     EXPECT_FALSE(connector().accepts_route_kind(""));
     http::request req;

@@ -4,8 +4,11 @@
 
 #include "workflows/draft_time/draft_time_rule.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <set>
 #include <sstream>
 
 #include "state/apply.hpp"
@@ -385,6 +388,316 @@ TEST_F(draft_time_test, make_needs_an_enabled_connector) {
     EXPECT_NE(make(s, deps, &error), nullptr);
     s.enabled = false;
     EXPECT_EQ(make(s, deps, &error), nullptr);
+}
+
+// The daily reconcile re-reads billsync's open drafts from the time system: polling by update
+// time never shows a delete, so a draft staff deleted would otherwise stay open forever.
+class draft_time_reconcile_test : public draft_time_test {
+protected:
+    static constexpr std::string_view reconcile = "draft_time/reconcile";
+
+    std::optional<state::timer> reconcile_timer() {
+        auto t = timers_->get(reconcile);
+        EXPECT_TRUE(t.ok());
+        return t.value;
+    }
+
+    // One reconcile firing as the pipeline runs it: the rule names the entities to re-read, the
+    // re-read copies (`fresh`) are applied and offered to the rule, then the timer fires, in one
+    // batch. Returns the targets named.
+    std::vector<refresh_target> fire_reconcile(
+        util::instant now,
+        const std::function<std::optional<mappings::entity>(const refresh_target&)>& fresh = {}) {
+        auto t = reconcile_timer();
+        EXPECT_TRUE(t);
+        if (!t) {
+            return {};
+        }
+        const auto targets = rule_->before_timer(t->name, *store_);
+        EXPECT_TRUE(step(
+                        [&](context& ctx) {
+                            if (auto st = timers_->fire(ctx.b, *t); !st.ok) {
+                                return st;
+                            }
+                            for (const auto& target : targets) {
+                                auto e = fresh ? fresh(target) : std::nullopt;
+                                if (!e) {
+                                    continue;
+                                }
+                                auto applied = state::apply(*store_, ctx.b, "time", std::move(*e));
+                                if (!applied.ok()) {
+                                    return applied.st;
+                                }
+                                if (applied.value) {
+                                    if (auto st = rule_->on_change(*applied.value, ctx); !st.ok) {
+                                        return st;
+                                    }
+                                }
+                            }
+                            return rule_->on_timer(*t, ctx);
+                        },
+                        now)
+                        .ok);
+        return targets;
+    }
+
+    // A draft row as the rule keeps it, written directly (many drafts without many work items).
+    void put_draft(const std::string& wi, const std::string& state, const std::string& entry) {
+        state::batch b(*store_);
+        state::put_entity(
+            b,
+            "draft_time",
+            wi,
+            json{{"work_item", wi}, {"state", state}, {"entry", entry}, {"entry_id", entry}}
+                .dump());
+        ASSERT_TRUE(store_->write(b, true).ok);
+    }
+
+    // The draft of the fixture's work item, created in the time system and seen by billsync.
+    void drafted() {
+        link_client();
+        ASSERT_TRUE(feed(kim(), "time").ok);
+        ASSERT_TRUE(feed(item("completed"), "practice").ok);
+        ASSERT_TRUE(feed(entry("2026-01-05T23:31:00Z"), "time").ok);
+        ASSERT_EQ(row()["state"], "created");
+    }
+};
+
+TEST_F(draft_time_reconcile_test, a_draft_deleted_by_staff_is_final_off_the_list_and_never_redone) {
+    // Daily at 06:00 in the firm's zone by default.
+    ASSERT_TRUE(
+        step([&](context& ctx) { return rule_->on_start(ctx); }, at("2026-01-05T23:00:00Z")).ok);
+    ASSERT_TRUE(rule_->owns_timer(reconcile));
+    auto t = reconcile_timer();
+    ASSERT_TRUE(t);
+    EXPECT_EQ(t->due, at("2026-01-06T13:00:00Z"));  // 06:00 in Denver
+    drafted();
+    EXPECT_EQ(row()["entry"], "time:123456:time_entry:9001");
+
+    // The pass starts: nothing is re-read by the firing that opens it; the next one re-reads
+    // the open draft's entry.
+    EXPECT_TRUE(fire_reconcile(at("2026-01-06T13:00:00Z")).empty());
+    t = reconcile_timer();
+    ASSERT_TRUE(t);
+    EXPECT_EQ(t->due, at("2026-01-06T13:00:00Z"));
+    // Staff deleted the entry: the re-read answers 404, which arrives as a delete.
+    const auto targets = fire_reconcile(at("2026-01-06T13:00:00Z"), [&](const auto& target) {
+        EXPECT_EQ(target.type, "time_entry");
+        mappings::time_entry gone;
+        gone.id = target.id;
+        gone.source = {"time", "123456", "9001", "", std::nullopt};
+        gone.deleted = true;
+        return std::optional<mappings::entity>(gone);
+    });
+    ASSERT_EQ(targets.size(), 1U);
+    EXPECT_EQ(targets[0].id, "time:123456:time_entry:9001");
+
+    const auto r = row();
+    EXPECT_EQ(r["state"], "deleted");
+    EXPECT_NE(r.value("cause", "").find("deleted in time by staff"), std::string::npos) << r;
+    EXPECT_EQ(r["deleted_seen_at"], "2026-01-06T13:00:00Z");
+    const auto audit = audit_text();
+    EXPECT_NE(audit.find("\"decision\":\"entry_deleted\""), std::string::npos) << audit;
+    EXPECT_NE(audit.find("deleted in time by staff"), std::string::npos) << audit;
+    // Off the review list, for good: its review timer is gone.
+    auto review_timer = timers_->get("draft_time/review/karbon:work:W1");
+    ASSERT_TRUE(review_timer.ok());
+    EXPECT_FALSE(review_timer.value);
+    EXPECT_TRUE(rule_->view("review", *store_).body["review"].empty());
+    // The pass is over: the next one tomorrow at 06:00; the view says what it found.
+    t = reconcile_timer();
+    ASSERT_TRUE(t);
+    EXPECT_EQ(t->due, at("2026-01-07T13:00:00Z"));
+    const auto list = rule_->view("list", *store_);
+    ASSERT_EQ(list.status, 200U);
+    ASSERT_EQ(list.body["drafts"].size(), 1U);
+    EXPECT_EQ(list.body["drafts"][0]["state"], "deleted");
+    EXPECT_EQ(list.body["reconcile"]["last_pass"]["checked"], 1) << list.body;
+    EXPECT_EQ(list.body["reconcile"]["last_pass"]["deleted"], 1) << list.body;
+    EXPECT_EQ(list.body["reconcile"]["last_pass"]["finished_at"], "2026-01-06T13:00:00Z");
+    EXPECT_EQ(list.body["reconcile"]["next_at"], "2026-01-07T13:00:00Z");
+
+    // Re-opened and completed again: nothing is drafted twice.
+    ASSERT_TRUE(feed(item("in_progress"), "practice").ok);
+    ASSERT_TRUE(feed(item("completed"), "practice").ok);
+    EXPECT_EQ(actions().size(), 1U);
+    // Tomorrow's pass re-reads nothing: the draft is final.
+    EXPECT_TRUE(fire_reconcile(at("2026-01-07T13:00:00Z")).empty());
+    EXPECT_EQ(reconcile_timer()->due, at("2026-01-08T13:00:00Z"));
+}
+
+TEST_F(draft_time_reconcile_test, an_entry_changed_by_staff_is_marked_edited_by_the_re_read) {
+    ASSERT_TRUE(
+        step([&](context& ctx) { return rule_->on_start(ctx); }, at("2026-01-05T23:00:00Z")).ok);
+    drafted();
+    (void)fire_reconcile(at("2026-01-06T13:00:00Z"));
+    const auto targets = fire_reconcile(at("2026-01-06T13:00:00Z"), [&](const auto&) {
+        return std::optional<mappings::entity>(entry("2026-01-06T02:00:00Z"));
+    });
+    ASSERT_EQ(targets.size(), 1U);
+    EXPECT_EQ(row()["state"], "edited");
+    const auto list = rule_->view("list", *store_);
+    EXPECT_EQ(list.body["reconcile"]["last_pass"]["edited"], 1) << list.body;
+    EXPECT_EQ(list.body["reconcile"]["last_pass"]["deleted"], 0) << list.body;
+}
+
+TEST_F(draft_time_reconcile_test, a_pass_re_reads_every_open_draft_once_in_paced_chunks) {
+    // 60 open drafts, and final ones that are never re-read.
+    std::set<std::string> open;
+    for (int i = 0; i < 60; ++i) {
+        const auto wi = fmt::format("karbon:work:X{:03}", i);
+        const auto entry_id = fmt::format("time:123456:time_entry:{}", 5000 + i);
+        put_draft(wi, i % 2 == 0 ? "created" : "in_review", entry_id);
+        open.insert(entry_id);
+    }
+    put_draft("karbon:work:Y1", "edited", "time:123456:time_entry:7001");
+    put_draft("karbon:work:Y2", "deleted", "time:123456:time_entry:7002");
+    put_draft("karbon:work:Y3", "waiting", "");
+    ASSERT_TRUE(
+        step([&](context& ctx) { return rule_->on_start(ctx); }, at("2026-01-05T23:00:00Z")).ok);
+    auto now = at("2026-01-06T13:00:00Z");
+    EXPECT_TRUE(fire_reconcile(now).empty());  // the pass starts
+    std::multiset<std::string> read;
+    std::vector<std::size_t> sizes;
+    for (int firing = 0; firing < 10; ++firing) {
+        auto t = reconcile_timer();
+        ASSERT_TRUE(t);
+        if (t->due > now + std::chrono::hours(1)) {
+            break;  // the pass ended: tomorrow's
+        }
+        if (firing > 0) {
+            EXPECT_EQ(t->due, now + std::chrono::seconds(30));  // paced
+        }
+        now = t->due;
+        const auto targets = fire_reconcile(now);
+        sizes.push_back(targets.size());
+        for (const auto& x : targets) {
+            read.insert(x.id);
+        }
+    }
+    EXPECT_EQ(sizes, (std::vector<std::size_t>{25, 25, 10}));
+    EXPECT_EQ(std::set<std::string>(read.begin(), read.end()), open);
+    EXPECT_EQ(read.size(), open.size());  // each once
+    EXPECT_EQ(reconcile_timer()->due, at("2026-01-07T13:00:00Z"));
+    const auto list = rule_->view("list", *store_);
+    EXPECT_EQ(list.body["reconcile"]["last_pass"]["checked"], 60) << list.body["reconcile"];
+}
+
+TEST_F(draft_time_reconcile_test, reconcile_off_cancels_the_timer) {
+    ASSERT_TRUE(
+        step([&](context& ctx) { return rule_->on_start(ctx); }, at("2026-01-05T23:00:00Z")).ok);
+    ASSERT_TRUE(reconcile_timer());
+    settings s;
+    s.enabled = true;
+    s.connector = "time";
+    s.reconcile = false;
+    rule_ = std::make_unique<draft_time_rule>(s);
+    ASSERT_TRUE(
+        step([&](context& ctx) { return rule_->on_start(ctx); }, at("2026-01-05T23:10:00Z")).ok);
+    EXPECT_FALSE(reconcile_timer());
+}
+
+// Without review_after_h, the firm's weekly review day decides: a draft still untouched at the
+// first review moment (review_day at review_hour) after it was created is on the list.
+TEST_F(draft_time_test, by_default_untouched_drafts_join_the_review_list_on_the_review_day) {
+    settings s;
+    s.enabled = true;
+    s.connector = "time";
+    s.time_zone = "America/Denver";
+    work_type_mapping m;
+    m.work_type = "1040 Individual Return";
+    m.project = "2025 Tax Return";
+    m.task = "Tax Preparation";
+    m.minutes = 210;
+    m.hours = "3.5";
+    s.work_types.push_back(m);
+    s.review_email = true;  // Fridays at 09:00, like the review list
+    rule_ = std::make_unique<draft_time_rule>(s, "mail");
+    link_client();
+    ASSERT_TRUE(feed(kim(), "time").ok);
+    // Completed on Monday evening, seen created at once.
+    ASSERT_TRUE(feed(item("completed"), "practice").ok);
+    ASSERT_TRUE(feed(entry("2026-01-05T23:31:00Z"), "time", at("2026-01-05T23:40:00Z")).ok);
+    auto review_timer = timers_->get("draft_time/review/karbon:work:W1");
+    ASSERT_TRUE(review_timer.ok() && review_timer.value);
+    EXPECT_EQ(review_timer.value->due, at("2026-01-09T16:00:00Z"));  // Friday 09:00 in Denver
+    EXPECT_EQ(row()["review_due"], "2026-01-09T16:00:00Z");
+    // Thursday: not yet on the list (72 hours have passed, but they no longer decide).
+    EXPECT_TRUE(rule_->view("review", *store_).body["review"].empty());
+
+    // Friday 09:00: the weekly email lists it even when it fires before the draft's own timer.
+    ASSERT_TRUE(
+        step(
+            [&](context& ctx) {
+                return rule_->on_timer(
+                    state::timer{"draft_time/review_email", at("2026-01-09T16:00:00Z"), "{}"}, ctx);
+            },
+            at("2026-01-09T16:00:00Z"))
+            .ok);
+    std::size_t mails = 0;
+    for (const auto& a : actions()) {
+        mails += a.kind == "email.send" ? 1 : 0;
+    }
+    EXPECT_EQ(mails, 1U);
+    ASSERT_TRUE(step([&](context& ctx) { return rule_->on_timer(*review_timer.value, ctx); },
+                     at("2026-01-09T16:00:00Z"))
+                    .ok);
+    EXPECT_EQ(row()["state"], "in_review");
+
+    // A draft created on Friday after 09:00 waits for the next Friday.
+    auto w2 = item("completed");
+    w2.id = "karbon:work:W2";
+    ASSERT_TRUE(feed(w2, "practice", at("2026-01-09T17:00:00Z")).ok);
+    auto e2 = entry("2026-01-09T17:01:00Z");
+    e2.id = "time:123456:time_entry:9002";
+    e2.source.id = "9002";
+    e2.external_reference = action_key("draft_time", "karbon:work:W2", 1);
+    ASSERT_TRUE(feed(e2, "time", at("2026-01-09T17:05:00Z")).ok);
+    auto second = timers_->get("draft_time/review/karbon:work:W2");
+    ASSERT_TRUE(second.ok() && second.value);
+    EXPECT_EQ(second.value->due, at("2026-01-16T16:00:00Z"));
+}
+
+TEST_F(draft_time_test, the_weekly_email_leaves_out_drafts_deleted_by_staff) {
+    settings s;
+    s.enabled = true;
+    s.connector = "time";
+    s.time_zone = "America/Denver";
+    s.review_after = std::chrono::hours(72);
+    work_type_mapping m;
+    m.work_type = "1040 Individual Return";
+    m.project = "2025 Tax Return";
+    m.task = "Tax Preparation";
+    m.minutes = 210;
+    m.hours = "3.5";
+    s.work_types.push_back(m);
+    s.review_email = true;
+    rule_ = std::make_unique<draft_time_rule>(s, "mail");
+    link_client();
+    ASSERT_TRUE(feed(kim(), "time").ok);
+    ASSERT_TRUE(feed(item("completed"), "practice").ok);
+    ASSERT_TRUE(feed(entry("2026-01-05T23:31:00Z"), "time").ok);
+    auto due = timers_->due(at("2026-01-09T00:00:00Z"), 10);
+    ASSERT_TRUE(due.ok());
+    for (const auto& t : due.value) {
+        ASSERT_TRUE(step([&](context& ctx) { return rule_->on_timer(t, ctx); }).ok);
+    }
+    ASSERT_EQ(row()["state"], "in_review");
+    auto gone = entry("2026-01-05T23:31:00Z");
+    gone.deleted = true;
+    ASSERT_TRUE(feed(gone, "time", at("2026-01-09T13:00:00Z")).ok);
+    EXPECT_EQ(row()["state"], "deleted");
+    ASSERT_TRUE(
+        step(
+            [&](context& ctx) {
+                return rule_->on_timer(
+                    state::timer{"draft_time/review_email", at("2026-01-09T16:00:00Z"), "{}"}, ctx);
+            },
+            at("2026-01-09T16:00:00Z"))
+            .ok);
+    for (const auto& a : actions()) {
+        EXPECT_NE(a.kind, "email.send") << a.payload;
+    }
 }
 
 // The daily missing-time check: the previous working day's recorded time per staff member.

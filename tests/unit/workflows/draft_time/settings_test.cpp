@@ -156,6 +156,44 @@ remind = true
     EXPECT_EQ(p.settings->review_hour, 16);
 }
 
+TEST(draft_time_settings, review_day_by_default_and_the_daily_reconcile) {
+    auto p = load(R"(
+[draft_time]
+connector = "time"
+[draft_time.work_types."1040"]
+project = "P"
+task = "T"
+hours = "1"
+)");
+    ASSERT_TRUE(p.loaded) << p.diags.render();
+    // No review_after_h: the review day decides when a draft joins the review list.
+    EXPECT_FALSE(p.settings->review_after);
+    EXPECT_EQ(p.settings->review_day, 5U);
+    EXPECT_EQ(p.settings->review_hour, 9);
+    EXPECT_TRUE(p.settings->reconcile);
+    EXPECT_EQ(p.settings->reconcile_hour, 6);
+
+    auto q = load(R"(
+[draft_time]
+connector = "time"
+review_after_h = 48
+reconcile = false
+reconcile_hour = 22
+[draft_time.work_types."1040"]
+project = "P"
+task = "T"
+hours = "1"
+)");
+    ASSERT_TRUE(q.loaded) << q.diags.render();
+    EXPECT_EQ(q.settings->review_after, std::chrono::hours(48));
+    EXPECT_FALSE(q.settings->reconcile);
+    EXPECT_EQ(q.settings->reconcile_hour, 22);
+
+    auto bad = load("[draft_time]\nconnector = \"time\"\nreconcile_hour = 24\n");
+    EXPECT_FALSE(bad.loaded);
+    EXPECT_THAT(bad.diags.render(), HasSubstr("reconcile_hour"));
+}
+
 TEST(draft_time_settings, missing_time_errors_point_at_file_line_and_column) {
     auto p = load(R"(
 [draft_time]
