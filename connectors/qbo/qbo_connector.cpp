@@ -635,11 +635,14 @@ net::awaitable<resolve_outcome> qbo_connector::resolve(const state::inbox_event&
     std::map<std::string, std::set<std::string>, std::less<>> wanted;
     std::uint64_t unknown_realm = 0;
     std::uint64_t unknown_entity = 0;
+    bool time_changed = false;
     for (const auto& ev : parsed.events) {
         if (!ev.realm_known) {
             ++unknown_realm;
             continue;
         }
+        time_changed =
+            time_changed || ev.entity_name == "TimeActivity" || ev.entity_name == "Employee";
         if (!ev.entity_known || ev.entity_name == "TimeActivity") {
             ++unknown_entity;
             continue;
@@ -652,6 +655,11 @@ net::awaitable<resolve_outcome> qbo_connector::resolve(const state::inbox_event&
         std::lock_guard lock(impl_->status_mutex);
         impl_->unknown_realm_events += unknown_realm;
         impl_->unknown_entity_events += unknown_entity;
+    }
+    if (time_changed) {
+        // Not read here: the time sync reads employees and activities by LastUpdatedTime, so
+        // the next poll, which runs it, is due at once.
+        impl_->next_poll_at = std::min(impl_->next_poll_at, impl_->rt.clock->now());
     }
     if (unknown_realm > 0 && impl_->rt.log) {
         impl_->rt.log->warn(

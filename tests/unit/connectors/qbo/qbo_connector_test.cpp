@@ -783,5 +783,29 @@ TEST_F(qbo_time_test, polling_reads_employees_as_staff_and_time_activities_as_ti
     EXPECT_TRUE(status["time_cursor"].contains("TimeActivity")) << status.dump();
 }
 
+TEST_F(qbo_time_test, a_webhook_about_a_time_activity_brings_the_next_poll_forward) {
+    ASSERT_EQ(cursor_phase_after_poll(), sync_cursor::phase::backfill);
+    while (cursor_phase_after_poll() != sync_cursor::phase::cdc) {
+    }
+    ASSERT_EQ(poll().error, "");  // CDC and the time sync: the next poll is an interval away
+    ASSERT_GT(*connector().next_poll(), clock_.now());
+    (void)sim_->take_deliveries();
+    sim_->add_time_activity(realm,
+                            json{{"NameOf", "Employee"},
+                                 {"EmployeeRef", {{"value", employee_}}},
+                                 {"TxnDate", "2026-01-05"},
+                                 {"Hours", 1}});
+    const auto deliveries = sim_->take_deliveries();
+    ASSERT_EQ(deliveries.size(), 1u);
+    state::inbox_event e;
+    e.connector = "qbo";
+    e.body = deliveries.front().body;
+    const auto r = run(ioc_, connector().resolve(e));
+    ASSERT_EQ(r.k, resolve_outcome::kind::ready) << r.detail;
+    EXPECT_LE(*connector().next_poll(), clock_.now());
+    EXPECT_TRUE(
+        server_.requests_to(std::string("/v3/company/") + realm + "/timeactivity/1").empty());
+}
+
 }  // namespace
 }  // namespace billsync::connectors::qbo
