@@ -16,7 +16,8 @@
 // API or not, queues a webhook event; take_deliveries()/deliver() drain the queue.
 //
 // Admin routes (no auth), for billsync-sim and `billsync sandbox`:
-//   POST /_sim/qbo/{realm}/customer|invoice|payment   body = fields; answers the entity
+//   POST /_sim/qbo/{realm}/customer|invoice|payment|employee|item|timeactivity   body = fields;
+//                                                     answers the entity
 //   POST /_sim/qbo/{realm}/invoice/{id}/void
 //   POST /_sim/qbo/deliver   {"url", "format": "classic"|"cloudevents", "duplicate_each",
 //                             "reverse_order", "events_per_delivery"} -> {"statuses": [...]}
