@@ -31,8 +31,10 @@ constexpr std::string_view admin_prefix = "/_sim/qbo/";
 
 // ---- entity kinds ------------------------------------------------------------------------------
 
-enum class kind : std::uint8_t { customer, invoice, payment };
-constexpr std::array<kind, 3> all_kinds = {kind::customer, kind::invoice, kind::payment};
+enum class kind : std::uint8_t { customer, invoice, payment, employee, item, timeactivity };
+constexpr std::size_t kind_count = 6;
+constexpr std::array<kind, kind_count> all_kinds = {
+    kind::customer, kind::invoice, kind::payment, kind::employee, kind::item, kind::timeactivity};
 
 std::string_view entity_name(kind k) {
     switch (k) {
@@ -42,6 +44,12 @@ std::string_view entity_name(kind k) {
             return "Invoice";
         case kind::payment:
             return "Payment";
+        case kind::employee:
+            return "Employee";
+        case kind::item:
+            return "Item";
+        case kind::timeactivity:
+            return "TimeActivity";
     }
     return "Customer";
 }
@@ -269,21 +277,23 @@ enum class ftype : std::uint8_t { id, text, money, date, time, boolean };
 struct field_def {
     std::string_view name;
     ftype type;
-    std::array<bool, 3> on;  // customer, invoice, payment
+    // customer, invoice, payment, employee, item, timeactivity
+    std::array<bool, kind_count> on;
 };
 
-constexpr std::array<field_def, 11> query_fields = {{
-    {"Id", ftype::id, {true, true, true}},
-    {"DisplayName", ftype::text, {true, false, false}},
-    {"DocNumber", ftype::text, {false, true, false}},
-    {"Balance", ftype::money, {true, true, false}},
-    {"TotalAmt", ftype::money, {false, true, true}},
-    {"TxnDate", ftype::date, {false, true, true}},
-    {"DueDate", ftype::date, {false, true, false}},
-    {"Active", ftype::boolean, {true, false, false}},
-    {"CustomerRef", ftype::id, {false, true, true}},
-    {"MetaData.LastUpdatedTime", ftype::time, {true, true, true}},
-    {"MetaData.CreateTime", ftype::time, {true, true, true}},
+constexpr std::array<field_def, 12> query_fields = {{
+    {"Id", ftype::id, {true, true, true, true, true, true}},
+    {"DisplayName", ftype::text, {true, false, false, true, false, false}},
+    {"Name", ftype::text, {false, false, false, false, true, false}},
+    {"DocNumber", ftype::text, {false, true, false, false, false, false}},
+    {"Balance", ftype::money, {true, true, false, false, false, false}},
+    {"TotalAmt", ftype::money, {false, true, true, false, false, false}},
+    {"TxnDate", ftype::date, {false, true, true, false, false, true}},
+    {"DueDate", ftype::date, {false, true, false, false, false, false}},
+    {"Active", ftype::boolean, {true, false, false, true, true, false}},
+    {"CustomerRef", ftype::id, {false, true, true, false, false, true}},
+    {"MetaData.LastUpdatedTime", ftype::time, {true, true, true, true, true, true}},
+    {"MetaData.CreateTime", ftype::time, {true, true, true, true, true, true}},
 }};
 
 // A comparable value: numbers (ids, cents, days, microseconds, booleans) or lower-cased text.
@@ -703,8 +713,8 @@ struct qbo_simulator::state {
         bool deleted = false;
     };
     struct realm_data {
-        std::array<std::map<std::uint64_t, record>, 3> tables;
-        std::array<std::uint64_t, 3> next_id{1, 1, 1};
+        std::array<std::map<std::uint64_t, record>, kind_count> tables;
+        std::array<std::uint64_t, kind_count> next_id{1, 1, 1, 1, 1, 1};
         std::uint64_t next_doc = 1001;
         std::map<std::string, std::pair<unsigned, std::string>, std::less<>> requestids;
     };
@@ -1100,6 +1110,176 @@ struct qbo_simulator::state {
         return std::nullopt;
     }
 
+    // ---- employees, items, time activities ----
+
+    std::optional<reply> employee_fields(json& doc) {
+        if (text_of(doc, "DisplayName").empty()) {
+            const auto given = text_of(doc, "GivenName");
+            const auto family = text_of(doc, "FamilyName");
+            const auto name = given.empty()    ? family
+                              : family.empty() ? given
+                                               : given + " " + family;
+            if (name.empty()) {
+                return missing_param("DisplayName");
+            }
+            doc["DisplayName"] = name;
+        }
+        if (!doc.contains("Active")) {
+            doc["Active"] = true;
+        }
+        if (!doc["Active"].is_boolean()) {
+            return fault(400, "2170", "Invalid Enumeration", "Active must be true or false");
+        }
+        return std::nullopt;
+    }
+
+    std::optional<reply> item_fields(json& doc) {
+        if (text_of(doc, "Name").empty()) {
+            return missing_param("Name");
+        }
+        if (!doc.contains("Type")) {
+            doc["Type"] = "Service";
+        }
+        if (!doc.contains("Active")) {
+            doc["Active"] = true;
+        }
+        if (doc.contains("UnitPrice")) {
+            const auto c = cents_of(doc["UnitPrice"], 2);
+            if (!c || *c < 0) {
+                return fault(400,
+                             "2010",
+                             "Request has invalid or unsupported property",
+                             "UnitPrice is not an amount");
+            }
+            doc["UnitPrice"] = money_value(*c, 2);
+        }
+        return std::nullopt;
+    }
+
+    // TimeActivity as the fact sheet describes it: NameOf Employee|Vendor with its reference,
+    // Hours/Minutes or StartTime/EndTime, TxnDate, CustomerRef, ItemRef, BillableStatus
+    // (HasBeenBilled only by QBO itself), HourlyRate required when billable, Description up to
+    // 4000 characters.
+    std::optional<reply> time_activity_fields(realm_data& rd, json& doc, bool via_api) {
+        const auto name_of = text_of(doc, "NameOf");
+        if (name_of.empty()) {
+            return missing_param("NameOf");
+        }
+        if (name_of == "Vendor") {
+            const auto v = ref_of(doc, "VendorRef");
+            return v.empty() ? missing_param("VendorRef") : invalid_ref("VendorRef " + v);
+        }
+        if (name_of != "Employee") {
+            return fault(400,
+                         "2170",
+                         "Invalid Enumeration",
+                         "NameOf must be Employee or Vendor, not " + name_of);
+        }
+        const auto eref = ref_of(doc, "EmployeeRef");
+        if (eref.empty()) {
+            return missing_param("EmployeeRef");
+        }
+        const auto* employee = find(rd, kind::employee, eref);
+        if (employee == nullptr) {
+            return invalid_ref("EmployeeRef " + eref);
+        }
+        if (!flag(employee->doc, "Active", true)) {
+            return not_found(kind::employee, eref);
+        }
+        if (const auto cref = ref_of(doc, "CustomerRef"); !cref.empty()) {
+            const auto* c = find(rd, kind::customer, cref);
+            if (c == nullptr) {
+                return invalid_ref("CustomerRef " + cref);
+            }
+            if (!flag(c->doc, "Active", true)) {
+                return not_found(kind::customer, cref);
+            }
+        }
+        if (const auto iref = ref_of(doc, "ItemRef"); !iref.empty()) {
+            const auto* i = find(rd, kind::item, iref);
+            if (i == nullptr) {
+                return invalid_ref("ItemRef " + iref);
+            }
+            if (!flag(i->doc, "Active", true)) {
+                return not_found(kind::item, iref);
+            }
+        }
+        const bool span = doc.contains("StartTime") || doc.contains("EndTime");
+        if (doc.contains("Hours") || doc.contains("Minutes")) {
+            for (const auto* k : {"Hours", "Minutes"}) {
+                if (!doc.contains(k)) {
+                    doc[k] = 0;
+                }
+                if (!doc[k].is_number_integer() || doc[k].get<std::int64_t>() < 0 ||
+                    (std::string_view(k) == "Minutes" && doc[k].get<std::int64_t>() > 59)) {
+                    return fault(400,
+                                 "2010",
+                                 "Request has invalid or unsupported property",
+                                 std::string(k) + " must be a whole number (Minutes 0-59)");
+                }
+            }
+        } else if (span) {
+            const auto a = mappings::parse_timestamp(text_of(doc, "StartTime"));
+            const auto b = mappings::parse_timestamp(text_of(doc, "EndTime"));
+            if (!a || !b || *b < *a) {
+                return fault(400,
+                             "2010",
+                             "Request has invalid or unsupported property",
+                             "StartTime and EndTime must be date-times, EndTime not before "
+                             "StartTime");
+            }
+        } else {
+            return missing_param("Hours or StartTime/EndTime");
+        }
+        if (doc.contains("TxnDate") && !mappings::parse_civil_date(text_of(doc, "TxnDate"))) {
+            return fault(400,
+                         "2010",
+                         "Request has invalid or unsupported property",
+                         "TxnDate is not a date (YYYY-MM-DD)");
+        }
+        if (!doc.contains("TxnDate")) {
+            doc["TxnDate"] = utc_date(now());
+        }
+        if (!doc.contains("BillableStatus")) {
+            doc["BillableStatus"] = "NotBillable";
+        }
+        const auto status = text_of(doc, "BillableStatus");
+        if (status != "Billable" && status != "NotBillable" && status != "HasBeenBilled") {
+            return fault(400,
+                         "2170",
+                         "Invalid Enumeration",
+                         "BillableStatus must be Billable or NotBillable, not " + status);
+        }
+        if (status == "HasBeenBilled" && via_api) {
+            return business(
+                "BillableStatus HasBeenBilled is set by QuickBooks when an invoice "
+                "links the activity");
+        }
+        if (status == "Billable") {
+            if (ref_of(doc, "CustomerRef").empty()) {
+                return missing_param("CustomerRef");
+            }
+            const auto rate = doc.contains("HourlyRate") ? cents_of(doc["HourlyRate"], 2)
+                                                         : std::optional<std::int64_t>{};
+            if (!rate || *rate < 0) {
+                return missing_param("HourlyRate");
+            }
+            doc["HourlyRate"] = money_value(*rate, 2);
+        }
+        const auto desc = text_of(doc, "Description");
+        const auto chars = std::count_if(desc.begin(), desc.end(), [](char c) {
+            return (static_cast<unsigned char>(c) & 0xC0U) != 0x80U;
+        });
+        if (chars > 4000) {
+            return fault(400,
+                         "2050",
+                         "String length is either shorter or longer than supported "
+                         "by specification",
+                         "Description is longer than 4000 characters");
+        }
+        return std::nullopt;
+    }
+
     // ---- writes ----
 
     // Create (no Id) or update (Id + SyncToken; sparse merges).
@@ -1195,6 +1375,21 @@ struct qbo_simulator::state {
                     return *f;
                 }
                 break;
+            case kind::employee:
+                if (auto f = employee_fields(doc)) {
+                    return *f;
+                }
+                break;
+            case kind::item:
+                if (auto f = item_fields(doc)) {
+                    return *f;
+                }
+                break;
+            case kind::timeactivity:
+                if (auto f = time_activity_fields(*rd, doc, via_api)) {
+                    return *f;
+                }
+                break;
         }
         if (existing == nullptr) {
             const auto id = insert(realm_id, *rd, k, std::move(doc));
@@ -1281,8 +1476,9 @@ struct qbo_simulator::state {
         if (rd == nullptr) {
             return fault(403, "003100", "ApplicationAuthorizationFailed", "realm");
         }
-        if (k == kind::customer) {
-            return business("a customer cannot be deleted; make it inactive (Active false)");
+        if (k == kind::customer || k == kind::employee || k == kind::item) {
+            return business("a " + lower(entity_name(k)) +
+                            " cannot be deleted; make it inactive (Active false)");
         }
         reply err;
         auto* r = target(*rd, k, body, check_token, err);
@@ -1408,9 +1604,10 @@ struct qbo_simulator::state {
         if (!q) {
             return query_error(error);
         }
-        // Inactive customers stay out unless the query asks about Active.
+        // Inactive customers, employees and items stay out unless the query asks about Active.
         const bool active_only =
-            q->entity == kind::customer &&
+            (q->entity == kind::customer || q->entity == kind::employee ||
+             q->entity == kind::item) &&
             std::none_of(q->where.begin(), q->where.end(), [](const condition& c) {
                 return c.field->name == "Active";
             });
@@ -1497,7 +1694,8 @@ struct qbo_simulator::state {
             }
             // TimeActivity and the other uncovered entities are not returned.
             if (const auto k = kind_of(name);
-                k && std::find(wanted.begin(), wanted.end(), *k) == wanted.end()) {
+                k && *k != kind::timeactivity &&
+                std::find(wanted.begin(), wanted.end(), *k) == wanted.end()) {
                 wanted.push_back(*k);
             }
             rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
@@ -1733,7 +1931,8 @@ void qbo_simulator::add_routes(http::router& r) {
 }
 
 net::awaitable<http::response> qbo_simulator::company_held(http::request req) {
-    const bool create = req.method == "POST" && req.path.ends_with("/invoice") &&
+    const bool create = req.method == "POST" &&
+                        (req.path.ends_with("/invoice") || req.path.ends_with("/timeactivity")) &&
                         http::query_param(req.query, "operation").empty();
     auto resp = co_await company(std::move(req));
     std::chrono::milliseconds hold{0};
@@ -1975,6 +2174,29 @@ nlohmann::json qbo_simulator::add_payment(const std::string& realm, nlohmann::js
     body.erase("Id");
     std::lock_guard lock(st_->mutex);
     return entity_or_fault(st_->write(realm, kind::payment, std::move(body), false), kind::payment);
+}
+
+nlohmann::json qbo_simulator::add_employee(const std::string& realm, nlohmann::json fields) {
+    auto body = exact(fields);
+    body.erase("Id");
+    std::lock_guard lock(st_->mutex);
+    return entity_or_fault(st_->write(realm, kind::employee, std::move(body), false),
+                           kind::employee);
+}
+
+nlohmann::json qbo_simulator::add_item(const std::string& realm, nlohmann::json fields) {
+    auto body = exact(fields);
+    body.erase("Id");
+    std::lock_guard lock(st_->mutex);
+    return entity_or_fault(st_->write(realm, kind::item, std::move(body), false), kind::item);
+}
+
+nlohmann::json qbo_simulator::add_time_activity(const std::string& realm, nlohmann::json fields) {
+    auto body = exact(fields);
+    body.erase("Id");
+    std::lock_guard lock(st_->mutex);
+    return entity_or_fault(st_->write(realm, kind::timeactivity, std::move(body), false),
+                           kind::timeactivity);
 }
 
 nlohmann::json qbo_simulator::void_invoice(const std::string& realm, const std::string& id) {

@@ -1,7 +1,8 @@
 #pragma once
 
 // A QuickBooks Online Accounting API simulator, faithful to shared/vendors/qbo.md: an embedded
-// OAuth2 server in QBO mode, Customer/Invoice/Payment under /v3/company/{realmId}/..., SyncToken
+// OAuth2 server in QBO mode, Customer/Invoice/Payment and Employee/Item/TimeActivity under
+// /v3/company/{realmId}/... (CDC does not return TimeActivity, as in QBO), SyncToken
 // concurrency, requestid replay, the query language, CDC with its look-back and cap, QBO's
 // throttling, and signed webhook deliveries in both payload formats.
 //
@@ -15,7 +16,8 @@
 // API or not, queues a webhook event; take_deliveries()/deliver() drain the queue.
 //
 // Admin routes (no auth), for billsync-sim and `billsync sandbox`:
-//   POST /_sim/qbo/{realm}/customer|invoice|payment   body = fields; answers the entity
+//   POST /_sim/qbo/{realm}/customer|invoice|payment|employee|item|timeactivity   body = fields;
+//                                                     answers the entity
 //   POST /_sim/qbo/{realm}/invoice/{id}/void
 //   POST /_sim/qbo/deliver   {"url", "format": "classic"|"cloudevents", "duplicate_each",
 //                             "reverse_order", "events_per_delivery"} -> {"statuses": [...]}
@@ -87,6 +89,12 @@ public:
     // Applies Line[].LinkedTxn (TxnType Invoice) to invoice balances; every touched invoice gets
     // SyncToken++ and an Update event.
     nlohmann::json add_payment(const std::string& realm, nlohmann::json fields);
+    // Employee (DisplayName from GivenName/FamilyName when absent, Active default true), Item
+    // (Name required, Type default "Service", UnitPrice) and TimeActivity (validated as over
+    // the API, except that HasBeenBilled may be set, as when an invoice links the activity).
+    nlohmann::json add_employee(const std::string& realm, nlohmann::json fields);
+    nlohmann::json add_item(const std::string& realm, nlohmann::json fields);
+    nlohmann::json add_time_activity(const std::string& realm, nlohmann::json fields);
     // Amounts zero, Balance 0, PrivateNote prefixed "Voided", event Void.
     nlohmann::json void_invoice(const std::string& realm, const std::string& id);
     // A sparse update with the current SyncToken; entity "Invoice" or "invoice".
@@ -110,7 +118,8 @@ public:
     std::size_t pending_events() const;
     std::uint64_t requestid_replays() const;  // requests answered from the requestid cache
     std::uint64_t creates() const;            // entities created through the API
-    // Holds the answer to every invoice create (POST .../invoice) for `hold` after the invoice
+    // Holds the answer to every invoice or time activity create (POST .../invoice,
+    // .../timeactivity) for `hold` after the entity
     // is stored and its requestid answer cached, as when the client dies or the connection is
     // lost before the answer arrives. 0 answers at once again.
     void hold_create_answers(std::chrono::milliseconds hold);

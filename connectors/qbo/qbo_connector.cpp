@@ -18,6 +18,7 @@
 #include "mappings/model.hpp"
 #include "mappings/qbo/exact_json.hpp"
 #include "mappings/qbo/qbo_invoice_out.hpp"
+#include "mappings/qbo/qbo_time_activity.hpp"
 #include "state/apply.hpp"
 #include "state/tables.hpp"
 #include "util/crypto.hpp"
@@ -33,6 +34,13 @@ namespace mq = mappings::qbo;
 // The entities the sync reads, in the order they are applied (clients before the invoices that
 // name them, invoices before the payments applied to them).
 constexpr std::array<std::string_view, 3> sync_entities = {"Customer", "Invoice", "Payment"};
+// What polled pages may hold, in the order they are applied: the time sync adds employees (staff,
+// before the time that names them) and time activities, which CDC does not return.
+constexpr std::array<std::string_view, 5> mapped_entities = {
+    "Customer", "Employee", "Invoice", "Payment", "TimeActivity"};
+// The time sync: entity -> how far back the first read reaches (0: everything).
+constexpr std::array<std::pair<std::string_view, int>, 2> time_entities = {
+    {{"Employee", 0}, {"TimeActivity", 31}}};
 
 std::string lower(std::string_view s) {
     std::string out(s);
@@ -333,6 +341,8 @@ struct qbo_connector::impl {
     std::uint64_t unmappable = 0;
     std::uint64_t unknown_realm_events = 0;
     std::uint64_t unknown_entity_events = 0;
+    std::set<std::string> missing_items;  // service items drafts named that QBO does not have
+    json time_cursor;                     // the time sync's cursor, for /status
 
     util::counter* requests_total = nullptr;
     util::counter* errors_total = nullptr;
@@ -495,6 +505,77 @@ struct qbo_connector::impl {
         co_return co_await call(std::move(req), reads);
     }
 
+    // The time sync: employees and time activities, which CDC does not return, each read from
+    // its own MetaData.LastUpdatedTime on ("<name>/time" = {"Employee": t, "TimeActivity": t}),
+    // one page per entity per poll. The first read takes every employee and the last 31 days
+    // of time. A row re-read at the boundary maps to no change.
+    net::awaitable<std::string> time_sync(const state::store& st,
+                                          util::instant now,
+                                          poll_outcome& out) {
+        const auto key = s.name + "/time";
+        auto stored = state::get_cursor(st, key);
+        if (!stored.ok()) {
+            co_return "cannot read the time cursor: " + stored.st.message;
+        }
+        json cur = stored.value ? json::parse(*stored.value, nullptr, false) : json::object();
+        if (!cur.is_object()) {
+            cur = json::object();
+        }
+        bool full = false;
+        for (const auto& [entity, days] : time_entities) {
+            const std::string name(entity);
+            auto since = instant_of(cur, name);
+            if (!since) {
+                since = days == 0 ? util::instant{} : now - std::chrono::days(days);
+            }
+            std::string q = "SELECT * FROM " + name + " WHERE MetaData.LastUpdatedTime >= " +
+                            literal(util::format_rfc3339(*since));
+            if (name == "Employee") {
+                q += " AND Active IN (true, false)";  // deactivations too
+            }
+            q += " ORDERBY MetaData.LastUpdatedTime STARTPOSITION 1 MAXRESULTS " +
+                 std::to_string(s.page_size);
+            auto r = co_await query(q);
+            if (!r.ok()) {
+                co_return name + " query failed: " + r.error->message;
+            }
+            const auto j = json::parse(r.body, nullptr, false);
+            if (!j.is_object() || !j.contains("QueryResponse")) {
+                co_return name + " query answer is unreadable";
+            }
+            const auto* rows = query_rows(j, name);
+            auto newest = *since;
+            const auto n = rows != nullptr ? rows->size() : 0;
+            if (rows != nullptr) {
+                for (const auto& row : *rows) {
+                    if (const auto meta = row.find("MetaData");
+                        meta != row.end() && meta->is_object()) {
+                        if (auto t = instant_of(*meta, "LastUpdatedTime")) {
+                            newest = std::max(newest, *t);
+                        }
+                    }
+                }
+            }
+            if (n > 0) {
+                out.events.push_back({"entities", std::move(r.body)});
+            }
+            if (n >= s.page_size) {
+                full = true;
+                if (newest == *since) {
+                    newest += std::chrono::milliseconds(1);  // a full page of one instant
+                }
+            }
+            cur[name] = util::format_rfc3339(newest);
+        }
+        out.cursors.emplace_back(key, cur.dump());
+        out.more = out.more || full;
+        {
+            std::lock_guard lock(status_mutex);
+            time_cursor = cur;
+        }
+        co_return std::string();
+    }
+
     mq::mapping_options options(const state::store& st) const {
         mq::mapping_options o;
         o.system = s.name;
@@ -554,11 +635,14 @@ net::awaitable<resolve_outcome> qbo_connector::resolve(const state::inbox_event&
     std::map<std::string, std::set<std::string>, std::less<>> wanted;
     std::uint64_t unknown_realm = 0;
     std::uint64_t unknown_entity = 0;
+    bool time_changed = false;
     for (const auto& ev : parsed.events) {
         if (!ev.realm_known) {
             ++unknown_realm;
             continue;
         }
+        time_changed =
+            time_changed || ev.entity_name == "TimeActivity" || ev.entity_name == "Employee";
         if (!ev.entity_known || ev.entity_name == "TimeActivity") {
             ++unknown_entity;
             continue;
@@ -571,6 +655,11 @@ net::awaitable<resolve_outcome> qbo_connector::resolve(const state::inbox_event&
         std::lock_guard lock(impl_->status_mutex);
         impl_->unknown_realm_events += unknown_realm;
         impl_->unknown_entity_events += unknown_entity;
+    }
+    if (time_changed) {
+        // Not read here: the time sync reads employees and activities by LastUpdatedTime, so
+        // the next poll, which runs it, is due at once.
+        impl_->next_poll_at = std::min(impl_->next_poll_at, impl_->rt.clock->now());
     }
     if (unknown_realm > 0 && impl_->rt.log) {
         impl_->rt.log->warn(
@@ -721,7 +810,7 @@ state::result<std::vector<mappings::change>> qbo_connector::process(const state:
             items.push_back(std::move(x));
         }
     } else if (e.kind == "entities") {
-        for (const auto entity : sync_entities) {
+        for (const auto entity : mapped_entities) {
             if (const auto* rows = query_rows(*doc, entity)) {
                 for (const auto& row : *rows) {
                     items.push_back({std::string(entity), row, false});
@@ -755,7 +844,7 @@ state::result<std::vector<mappings::change>> qbo_connector::process(const state:
     {
         std::vector<item> ordered;
         ordered.reserve(items.size());
-        for (const auto entity : sync_entities) {
+        for (const auto entity : mapped_entities) {
             for (auto& x : items) {
                 if (x.entity == entity) {
                     ordered.push_back(std::move(x));
@@ -796,6 +885,10 @@ state::result<std::vector<mappings::change>> qbo_connector::process(const state:
             take(mq::map_customer(x.object, opts));
         } else if (x.entity == "Payment") {
             take(mq::map_payment(x.object, opts));
+        } else if (x.entity == "Employee") {
+            take(mq::map_employee(x.object, opts));
+        } else if (x.entity == "TimeActivity") {
+            take(mq::map_time_activity(x.object, opts));
         } else {
             continue;
         }
@@ -930,6 +1023,12 @@ net::awaitable<poll_outcome> qbo_connector::poll(const state::store& st) {
         }
         out.more = true;
     } else {
+        if (auto err = co_await im.time_sync(st, now, out); !err.empty()) {
+            out.events.clear();
+            out.cursors.clear();
+            fail(std::move(err));
+            co_return out;
+        }
         auto r = co_await im.get("/cdc",
                                  "entities=Customer,Invoice,Payment&changedSince=" +
                                      http::percent_encode(util::format_rfc3339(c.since)));
@@ -1051,6 +1150,26 @@ mappings::parsed_invoice_draft canonical_invoice(const state::action& a) {
 }
 
 constexpr std::string_view canonical_create = "invoice.create";
+constexpr std::string_view time_create = "time_entry.create";  // the draft-time workflow's
+
+bool all_digits(std::string_view s) {
+    return !s.empty() &&
+           std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// The TimeActivity whose Description carries the key, among a query's rows; nullptr when none.
+const json* activity_with_key(const json& doc, std::string_view key) {
+    const auto* rows = query_rows(doc, "TimeActivity");
+    if (rows == nullptr) {
+        return nullptr;
+    }
+    for (const auto& row : *rows) {
+        if (mq::key_in_description(text_of(row, "Description")) == key) {
+            return &row;
+        }
+    }
+    return nullptr;
+}
 
 }  // namespace
 
@@ -1072,6 +1191,73 @@ net::awaitable<action_outcome> qbo_connector::perform(state::action a) {
     const auto payload = json::parse(a.payload, nullptr, false);
     if (!payload.is_object()) {
         co_return make_outcome(action_outcome::kind::permanent, "payload is not a JSON object");
+    }
+    if (a.kind == time_create) {
+        auto draft = mq::parse_time_draft(a.payload, a.id);
+        if (!draft) {
+            co_return make_outcome(action_outcome::kind::permanent,
+                                   "invalid time_entry.create payload: " + draft.error);
+        }
+        const auto& d = *draft.value;
+        // The service item the work type's `task` names: its Id, or an active Item's Name.
+        const bool by_id = all_digits(d.task);
+        api_result found;
+        if (by_id) {
+            found = co_await im.get("/item/" + d.task);
+        } else {
+            found = co_await im.query("SELECT * FROM Item WHERE Name = " + literal(d.task) +
+                                      " MAXRESULTS 10");
+        }
+        if (!found.ok() && !(by_id && found.error->cond == condition::not_found)) {
+            co_return outcome_of(found, "");
+        }
+        json item = json::object();
+        if (found.ok()) {
+            std::string error;
+            auto doc = mq::parse_exact(found.body, error);
+            if (!doc) {
+                co_return make_outcome(action_outcome::kind::retry,
+                                       "unreadable QBO item answer: " + error);
+            }
+            if (const auto* obj = mq::entity_object(*doc, "Item")) {
+                item = *obj;
+            } else if (const auto* rows = query_rows(*doc, "Item");
+                       rows != nullptr && !rows->empty()) {
+                item = rows->front();
+            }
+        }
+        const auto missing = [&](std::string why) {
+            {
+                std::lock_guard lock(im.status_mutex);
+                im.missing_items.insert(d.task);
+            }
+            return make_outcome(action_outcome::kind::permanent, std::move(why));
+        };
+        if (text_of(item, "Id").empty() || !item.value("Active", true)) {
+            co_return missing("QBO has no active service item " +
+                              std::string(by_id ? "with Id '" : "named '") + d.task +
+                              "' (the [draft_time.work_types] task)");
+        }
+        if (const auto type = text_of(item, "Type"); !type.empty() && type != "Service") {
+            co_return missing("QBO item '" + d.task + "' is of type " + type +
+                              ", not a service item");
+        }
+        mq::service_item service{text_of(item, "Id"), text_of(item, "Name"), std::nullopt};
+        if (auto price = item.find("UnitPrice"); price != item.end()) {
+            service.unit_price = mq::decimal_text(*price);
+        }
+        if (d.billable && !service.unit_price) {
+            co_return make_outcome(action_outcome::kind::permanent,
+                                   "QBO service item '" + service.name +
+                                       "' has no rate (UnitPrice): billable time needs an "
+                                       "HourlyRate");
+        }
+        // The requestid makes a resend of this action (a lost answer, a retry) Intuit's replay
+        // of the first answer, never a second TimeActivity. The entry reaches the canonical
+        // model with the next time sync.
+        auto r = co_await im.post(
+            "/timeactivity", "", mq::time_activity_body(d, service), request_id(a.id));
+        co_return outcome_of(r, "TimeActivity/" + entity_id_in(r.body, "TimeActivity"));
     }
     const bool canonical = a.kind == canonical_create;
     if (canonical || a.kind == "qbo.create_invoice" || a.kind == "qbo.create_customer") {
@@ -1152,6 +1338,34 @@ net::awaitable<reconcile_outcome> qbo_connector::reconcile(state::action a) {
     const auto payload = json::parse(a.payload, nullptr, false);
     if (!payload.is_object()) {
         out.k = reconcile_outcome::kind::absent;  // perform() will dead-letter it
+        co_return out;
+    }
+    if (a.kind == time_create) {
+        // The key is in Description, which QBO's query language cannot filter on: the time
+        // activities of the draft's date are read and the one carrying the key is adopted.
+        const auto draft = mq::parse_time_draft(a.payload, a.id);
+        if (!draft) {
+            out.k = reconcile_outcome::kind::absent;  // perform() will dead-letter it
+            co_return out;
+        }
+        auto r = co_await im.query("SELECT * FROM TimeActivity WHERE TxnDate = " +
+                                   literal(mappings::format_civil_date(draft.value->date)) +
+                                   " MAXRESULTS 1000");
+        if (!r.ok()) {
+            out.detail = r.error->message;
+            co_return out;
+        }
+        const auto j = json::parse(r.body, nullptr, false);
+        if (!j.is_object() || !j.contains("QueryResponse")) {
+            out.detail = "unreadable QBO query answer";
+            co_return out;  // undecided: asked again later
+        }
+        if (const auto* row = activity_with_key(j, a.id)) {
+            out.k = reconcile_outcome::kind::happened;
+            out.detail = "TimeActivity/" + text_of(*row, "Id") + " (existing)";
+        } else {
+            out.k = reconcile_outcome::kind::absent;
+        }
         co_return out;
     }
     if (a.kind == canonical_create) {
@@ -1279,6 +1493,8 @@ std::string qbo_connector::status_json() const {
     j["requests"] = im.requests;
     j["failures"] = im.failures;
     j["skipped_objects"] = im.unmappable;
+    j["missing_in_qbo"] = im.missing_items;
+    j["time_cursor"] = im.time_cursor.is_object() ? im.time_cursor : json(nullptr);
     j["ignored_events"] = {{"unknown_realm", im.unknown_realm_events},
                            {"unknown_entity", im.unknown_entity_events}};
     if (im.cursor) {

@@ -14,6 +14,11 @@
 //   {"phase": "backfill" | "catchup", "step": 0..2, "after_id": 0, "done": n, "total": n,
 //    "started_at": t, "since": t}   paged queries, Customer then Invoice then Payment
 //   {"phase": "cdc", "since": t}      CDC from `since` on
+// Time cursor "<name>/time" (JSON), committed likewise: {"Employee": t, "TimeActivity": t}, the
+// newest MetaData.LastUpdatedTime read of each. In the CDC phase every poll first queries
+// employees and time activities from there (CDC does not return TimeActivity); their pages are
+// "entities" events. The draft-time workflow's time_entry.create becomes a TimeActivity
+// (mappings/qbo/qbo_time_activity.hpp).
 
 #include <chrono>
 #include <cstdint>

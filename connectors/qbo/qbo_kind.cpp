@@ -42,7 +42,9 @@ connector_kind describe() {
     using enum field_type;
     return {
         .kind = "qbo",
-        .summary = "QuickBooks Online: customers, invoices, payments (webhooks + CDC polling)",
+        .summary =
+            "QuickBooks Online: customers, invoices, payments (webhooks + CDC polling), employees "
+            "and time activities (polled); drafts time activities",
         .base_url = "https://quickbooks.api.intuit.com",
         .token_url = "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer",
         .fields = with_oauth2_keys({
@@ -60,7 +62,8 @@ connector_kind describe() {
                     "qbo.create_customer",
                     "qbo.send_invoice",
                     "invoice.send",
-                    "qbo.void_invoice"},
+                    "qbo.void_invoice",
+                    "time_entry.create"},  // vendor-neutral, from the draft-time workflow
         // Intuit sets no size limit on notifications and asks to accept more than 2 MB.
         .webhook_max_body = std::size_t{8} << 20,
         .make = make,

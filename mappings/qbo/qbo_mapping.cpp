@@ -8,6 +8,7 @@
 
 #include "mappings/entity.hpp"
 #include "mappings/json_fields.hpp"
+#include "mappings/qbo/qbo_time_activity.hpp"
 
 namespace billsync::mappings::qbo {
 
@@ -405,6 +406,101 @@ mapped<payment> map_payment(const json& j, const mapping_options& o) {
             }
         }
         return p;
+    });
+}
+
+mapped<staff> map_employee(const json& j, const mapping_options& o) {
+    return guarded<staff>("Employee", [&] {
+        const json& obj = object_or_throw(j, "Employee");
+        staff s;
+        s.source = source_of(obj, o);
+        s.id = resolve(o, "staff", s.source);
+        s.name = trim(text(obj, "DisplayName"));
+        if (s.name.empty()) {
+            const auto given = trim(text(obj, "GivenName"));
+            const auto family = trim(text(obj, "FamilyName"));
+            s.name = given.empty() ? family : family.empty() ? given : given + " " + family;
+        }
+        s.email = trim(nested_text(obj, "PrimaryEmailAddr", "Address"));
+        std::transform(s.email.begin(), s.email.end(), s.email.begin(), lower);
+        const json* active = member(obj, "Active");
+        s.active = active == nullptr || !active->is_boolean() || active->get<bool>();
+        if (is_deleted(obj)) {
+            s.active = false;
+        }
+        return s;
+    });
+}
+
+mapped<time_entry> map_time_activity(const json& j, const mapping_options& o) {
+    return guarded<time_entry>("TimeActivity", [&] {
+        const json& obj = object_or_throw(j, "TimeActivity");
+        time_entry t;
+        t.source = source_of(obj, o);
+        t.id = resolve(o, "time_entry", t.source);
+        if (is_deleted(obj)) {
+            t.deleted = true;
+            return t;
+        }
+        t.date = date_of(obj, "TxnDate");
+        if (!t.date) {
+            throw map_error{"missing 'TxnDate'"};
+        }
+        if (iequals(text(obj, "NameOf"), "Vendor")) {
+            const auto v = nested_text(obj, "VendorRef", "value");
+            if (v.empty()) {
+                throw map_error{"NameOf Vendor without 'VendorRef.value'"};
+            }
+            t.staff_id = resolve(o, "vendor", ref_to(o, v));
+        } else {
+            const auto e = nested_text(obj, "EmployeeRef", "value");
+            if (e.empty()) {
+                throw map_error{"missing 'EmployeeRef.value'"};
+            }
+            t.staff_id = resolve(o, "staff", ref_to(o, e));
+        }
+        if (const auto c = nested_text(obj, "CustomerRef", "value"); !c.empty()) {
+            t.client_id = resolve(o, "client", ref_to(o, c));
+        }
+        t.service = nested_text(obj, "ItemRef", "name");
+        const json* hours = member(obj, "Hours");
+        const json* minutes = member(obj, "Minutes");
+        if (hours != nullptr || minutes != nullptr) {
+            const auto whole = [](const json* v, std::string_view key) -> std::int64_t {
+                if (v == nullptr || v->is_null()) {
+                    return 0;
+                }
+                if (!v->is_number_integer() || v->get<std::int64_t>() < 0) {
+                    throw map_error{"'" + std::string(key) + "' is not a whole number"};
+                }
+                return v->get<std::int64_t>();
+            };
+            t.minutes = whole(hours, "Hours") * 60 + whole(minutes, "Minutes");
+        } else {
+            const auto start = parse_timestamp(text(obj, "StartTime"));
+            const auto end = parse_timestamp(text(obj, "EndTime"));
+            if (!start || !end || *end < *start) {
+                throw map_error{"neither 'Hours'/'Minutes' nor a 'StartTime'/'EndTime' span"};
+            }
+            t.minutes = std::chrono::duration_cast<std::chrono::minutes>(*end - *start).count();
+        }
+        const auto status = text(obj, "BillableStatus");
+        t.billable = !iequals(status, "NotBillable");
+        t.locked = iequals(status, "HasBeenBilled");
+        if (const json* rate = member(obj, "HourlyRate"); rate != nullptr && !rate->is_null()) {
+            t.hourly_rate = amount_of(obj, "HourlyRate", o.home_currency, o);
+        }
+        const auto description = text(obj, "Description");
+        t.external_reference = key_in_description(description);
+        t.notes = description;
+        if (!t.external_reference.empty()) {
+            const auto marker = time_ref_marker(t.external_reference);
+            if (const auto at = t.notes.rfind(marker); at != std::string::npos) {
+                t.notes.erase(at, marker.size());
+            }
+            t.notes = trim(t.notes);
+        }
+        return t;
     });
 }
 

@@ -62,6 +62,17 @@ mapped<client> map_customer(const nlohmann::json& j, const mapping_options& o);
 // amounts, PrivateNote starting "Voided") maps with voided = true.
 mapped<payment> map_payment(const nlohmann::json& j, const mapping_options& o);
 
+// Employee -> staff: DisplayName (else GivenName FamilyName), PrimaryEmailAddr.Address (lower
+// case), Active. The draft-time workflow finds staff by this email.
+mapped<staff> map_employee(const nlohmann::json& j, const mapping_options& o);
+// TimeActivity -> time_entry: TxnDate, EmployeeRef (NameOf Employee; a Vendor's time maps with
+// staff "<vendor>" ids that match no staff), CustomerRef, ItemRef.name as the service,
+// Hours/Minutes (else EndTime - StartTime) as minutes, BillableStatus (NotBillable: not
+// billable; HasBeenBilled: locked, as an invoice links it), HourlyRate in the home currency,
+// Description as notes without billsync's "[billsync-ref:<key>]" marker, whose key becomes
+// external_reference.
+mapped<time_entry> map_time_activity(const nlohmann::json& j, const mapping_options& o);
+
 // The same from a raw body, parsed with parse_exact.
 mapped<invoice> map_invoice(std::string_view body, const mapping_options& o);
 mapped<client> map_customer(std::string_view body, const mapping_options& o);

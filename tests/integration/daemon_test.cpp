@@ -245,6 +245,56 @@ TEST(daemon, validate_refuses_a_task_connector_that_creates_no_tasks) {
         << out;
 }
 
+// Issue 12: time kept in QuickBooks Online. [draft_time] takes any connector whose kind performs
+// time_entry.create (QBO's does) and refuses one that drafts no time, naming the action.
+TEST(daemon, validate_takes_a_qbo_time_connector_and_refuses_one_that_drafts_no_time) {
+    testing::temp_dir dir;
+    const auto config = dir / "time.toml";
+    const auto text = [](const std::string& time_connector) {
+        return "[daemon]\n"
+               "data_dir = \"data\"\n"
+               "time_zone = \"America/New_York\"\n"
+               "\n"
+               "[connectors.books]\n"
+               "kind = \"qbo\"\n"
+               "client_id = \"ABcdEFgh0123456789\"\n"
+               "client_secret = \"${env:BILLSYNC_QBO_CLIENT_SECRET}\"\n"
+               "realm_id = \"1185883450\"\n"
+               "\n"
+               "[connectors.mail]\n"
+               "kind = \"smtp\"\n"
+               "host = \"smtp.firm.example\"\n"
+               "tls = \"none\"\n"
+               "from_email = \"billing@firm.example\"\n"
+               "\n"
+               "[sources]\n"
+               "time_entries = \"books\"\n"
+               "\n"
+               "[draft_time]\n"
+               "connector = \"" +
+               time_connector +
+               "\"\n"
+               "\n"
+               "[draft_time.work_types.\"1040 Individual Return\"]\n"
+               "project = \"-\"\n"
+               "task = \"Tax Preparation\"\n"
+               "hours = \"3.5\"\n";
+    };
+    testing::write_file(config, text("books"));
+    testing::daemon_process ok(
+        {testing::billsync_binary(), "validate", "--no-environment", "--config", config.string()});
+    EXPECT_EQ(ok.wait_exit(), 0) << ok.output();
+    testing::write_file(config, text("mail"));
+    testing::daemon_process v(
+        {testing::billsync_binary(), "validate", "--no-environment", "--config", config.string()});
+    EXPECT_EQ(v.wait_exit(), 78);
+    EXPECT_NE(v.output().find("workflow 'draft_time' cannot run: [draft_time] connector 'mail' "
+                              "does not draft time entries (its kind does not perform "
+                              "time_entry.create)"),
+              std::string::npos)
+        << v.output();
+}
+
 // Under journald the daemon's log goes through the platform layer's system log: one
 // sd-daemon priority-prefixed line per message, secrets redacted as everywhere.
 TEST(daemon, under_journald_logs_priority_prefixed_lines) {

@@ -1,9 +1,9 @@
-// invoice.create end to end through the daemon, for both ledgers. The daemon is killed (SIGKILL)
-// after the create reached the simulator, which stored the invoice, and before the outcome was
-// recorded. After the restart the action is in doubt: it is reconciled (QBO: the customer's
-// invoices of the issue date, matched by the key's marker in PrivateNote; Xero: the Reference)
-// and adopted, so the ledger holds exactly one invoice and the action is done with the result
-// the invoicing workflow shows ("Invoice/<id> #<number>").
+// invoice.create end to end through the daemon, for both ledgers (and QBO's time_entry.create). The
+// daemon is killed (SIGKILL) after the create reached the simulator, which stored the invoice, and
+// before the outcome was recorded. After the restart the action is in doubt: it is reconciled (QBO:
+// the customer's invoices of the issue date, matched by the key's marker in PrivateNote; Xero: the
+// Reference) and adopted, so the ledger holds exactly one invoice and the action is done with the
+// result the invoicing workflow shows ("Invoice/<id> #<number>").
 
 #include <gtest/gtest.h>
 
@@ -168,6 +168,106 @@ TEST(ledger_crash, an_invoice_created_before_a_sigkill_is_created_once_in_qbo) {
     const auto inv = *sim.get(realm, "Invoice", "1");
     EXPECT_EQ(after->result, "Invoice/1 #" + inv.value("DocNumber", std::string("?")));
     EXPECT_NE(inv.value("PrivateNote", "").find(action_id), std::string::npos);
+}
+
+// Issue 12: the draft-time workflow's TimeActivity, the same way. After the restart the action is
+// reconciled (the TimeActivities of the draft's date, matched by the key in Description) and
+// adopted: one activity, never sent again.
+TEST(ledger_crash, a_time_activity_created_before_a_sigkill_is_created_once_in_qbo) {
+    testing::temp_dir dir;
+    simulators::qbo_sim_options o;
+    o.realms = {realm};
+    o.now = [] { return now(); };
+    simulators::qbo_simulator sim(o);
+    simulators::sim_server server;
+    sim.add_routes(server.routes());
+    sim.configure(server);
+    ASSERT_EQ(server.start(), "");
+    const auto data = dir.path() / "data";
+    const auto customer =
+        sim.add_customer(realm, json{{"DisplayName", "Acme Holdings"}}).value("Id", "");
+    const auto employee =
+        sim.add_employee(realm,
+                         json{{"DisplayName", "Kim Allen"},
+                              {"PrimaryEmailAddr", {{"Address", "kim@example-cpa.com"}}}})
+            .value("Id", "");
+    sim.add_item(realm, json{{"Name", "Tax Preparation"}, {"UnitPrice", 150}});
+    ASSERT_FALSE(customer.empty());
+    ASSERT_EQ(simulators::seed_qbo_grant(data, sim, realm, now()), "");
+    const std::string key = "draft_time:karbon:work:W1:1";
+    {
+        std::filesystem::create_directories(data);
+        auto st = state::store::open(data / "state");
+        ASSERT_TRUE(st.ok()) << st.st.message;
+        auto ob = state::outbox::open(*st.value);
+        ASSERT_TRUE(ob.ok()) << ob.st.message;
+        state::action a;
+        a.id = key;
+        a.connector = "books";
+        a.kind = "time_entry.create";
+        a.payload = json{
+            {"key", key},
+            {"group_id", "karbon:work:W1"},
+            {"client_ref", std::string(realm) + "/client/" + customer},
+            {"user_ref", employee},
+            {"project", "-"},
+            {"task", "Tax Preparation"},
+            {"spent_date", "2026-12-01"},
+            {"hours", "3.5"},
+            {"notes", "2025 1040 - Acme - drafted by billsync"},
+            {"billable",
+             true}}.dump();
+        state::batch b(*st.value);
+        ASSERT_TRUE(ob.value->enqueue(b, a).ok());
+        ASSERT_TRUE(st.value->write(b, true).ok);
+    }
+    testing::billsync_daemon daemon(dir.path(), config_text("qbo", server.base_url()));
+
+    sim.hold_create_answers(120s);  // stored, but the answer never reaches the daemon
+    const auto stored_time = [&]() -> std::optional<state::action> {
+        auto st = state::store::open(data / "state");
+        if (!st.ok()) {
+            return std::nullopt;
+        }
+        auto ob = state::outbox::open(*st.value);
+        if (!ob.ok()) {
+            return std::nullopt;
+        }
+        auto a = ob.value->get(key);
+        return a.ok() ? a.value : std::nullopt;
+    };
+    const auto lookups = [&] {
+        std::size_t n = 0;
+        for (const auto& r : server.requests_to(std::string("/v3/company/") + realm + "/query")) {
+            n += r.query.find("TimeActivity") != std::string::npos &&
+                         r.query.find("TxnDate") != std::string::npos
+                     ? 1
+                     : 0;
+        }
+        return n;
+    };
+    EXPECT_TRUE(daemon.start()) << daemon.output();
+    EXPECT_TRUE(testing::eventually([&] { return sim.count(realm, "TimeActivity") == 1; }))
+        << daemon.output();
+    daemon.kill();
+    sim.hold_create_answers(0ms);
+    std::optional<state::action> after;
+    for (int round = 0; round < 5; ++round) {
+        const auto before = lookups();
+        EXPECT_TRUE(daemon.start()) << daemon.output();
+        EXPECT_TRUE(testing::eventually([&] { return lookups() > before; })) << daemon.output();
+        EXPECT_TRUE(daemon.stop().has_value());
+        after = stored_time();
+        if (after && after->state == state::action_state::done) {
+            break;
+        }
+    }
+    ASSERT_TRUE(after);
+    EXPECT_EQ(after->state, state::action_state::done) << daemon.output();
+    EXPECT_EQ(after->result, "TimeActivity/1 (existing)");
+    ASSERT_EQ(sim.count(realm, "TimeActivity"), 1u);
+    EXPECT_EQ(sim.creates(), 1u);
+    EXPECT_EQ(sim.requestid_replays(), 0u);  // adopted by the lookup, not sent again
 }
 
 TEST(ledger_crash, an_invoice_created_before_a_sigkill_is_created_once_in_xero) {

@@ -1002,6 +1002,17 @@ std::unique_ptr<rule> make(const settings& s, const rule_deps& deps, std::string
         }
         return nullptr;
     }
+    // Any time connector will do whose kind performs the draft (chosen by what it does, not by
+    // vendor).
+    if (std::find(it->actions.begin(), it->actions.end(), "time_entry.create") ==
+        it->actions.end()) {
+        if (error != nullptr) {
+            *error = "[draft_time] connector '" + s.connector +
+                     "' does not draft time entries (its kind does not perform "
+                     "time_entry.create)";
+        }
+        return nullptr;
+    }
     auto copy = s;
     if (copy.time_zone.empty()) {
         copy.time_zone = deps.time_zone;

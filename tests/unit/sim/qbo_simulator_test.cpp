@@ -686,5 +686,109 @@ TEST_F(qbo_sim, admin_routes_create_void_and_report_state) {
         sim->oauth().access_token_valid(json::parse(g.body)["access_token"].get<std::string>()));
 }
 
+// ---- time activities and employees
+// ---------------------------------------------------------------
+
+TEST_F(qbo_sim, time_activity_create_read_query_and_requestid_replay) {
+    start();
+    const auto r = std::string(realm);
+    const auto emp = sim->add_employee(r,
+                                       {{"GivenName", "Kim"},
+                                        {"FamilyName", "Allen"},
+                                        {"PrimaryEmailAddr", {{"Address", "kim@x.example"}}}});
+    ASSERT_EQ(emp["DisplayName"], "Kim Allen");
+    const auto eid = emp["Id"].get<std::string>();
+    const auto item = sim->add_item(r, {{"Name", "Tax Preparation"}, {"UnitPrice", 150}});
+    EXPECT_EQ(item["Type"], "Service");
+    const auto cid = customer("Acme")["Id"].get<std::string>();
+    const json body{{"NameOf", "Employee"},
+                    {"EmployeeRef", {{"value", eid}}},
+                    {"CustomerRef", {{"value", cid}}},
+                    {"ItemRef", {{"value", item["Id"]}}},
+                    {"TxnDate", "2026-03-02"},
+                    {"Hours", 3},
+                    {"Minutes", 30},
+                    {"BillableStatus", "Billable"},
+                    {"HourlyRate", json::parse("150.00")},
+                    {"Description", "Return [billsync-ref:k1]"}};
+    const auto target = base() + "timeactivity?minorversion=75&requestid=ta-1";
+    const auto a = call("POST", target, body.dump());
+    ASSERT_EQ(a.status, 200u) << a.body;
+    const auto created = exact(a.body)["TimeActivity"];
+    EXPECT_EQ(created["Id"], "1");
+    EXPECT_EQ(amount(created["HourlyRate"]), "150");
+    clock.advance(5s);
+    // The same requestid: the first answer again, nothing new.
+    const auto b = call("POST", target, body.dump());
+    EXPECT_EQ(b.body, a.body);
+    EXPECT_EQ(sim->count(r, "TimeActivity"), 1u);
+    EXPECT_EQ(sim->requestid_replays(), 1u);
+    EXPECT_EQ(get_json(base() + "timeactivity/1")["TimeActivity"]["Hours"], 3);
+    // Query by date and by LastUpdatedTime; Employees by LastUpdatedTime, inactive ones on asking.
+    const auto q = query("SELECT * FROM TimeActivity WHERE TxnDate = '2026-03-02'");
+    ASSERT_EQ(q["QueryResponse"]["TimeActivity"].size(), 1u);
+    EXPECT_EQ(query("SELECT * FROM TimeActivity WHERE TxnDate = '2026-03-03'")["QueryResponse"],
+              json::object());
+    sim->update(r, "Employee", eid, {{"Active", false}});
+    EXPECT_EQ(query("SELECT * FROM Employee")["QueryResponse"], json::object());
+    const auto all = query(
+        "SELECT * FROM Employee WHERE MetaData.LastUpdatedTime >= '2026-03-01T00:00:00Z' AND "
+        "Active IN (true, false) ORDERBY MetaData.LastUpdatedTime STARTPOSITION 1 MAXRESULTS 10");
+    ASSERT_EQ(all["QueryResponse"]["Employee"].size(), 1u) << all.dump();
+    EXPECT_EQ(all["QueryResponse"]["Employee"][0]["Active"], false);
+    EXPECT_EQ(
+        query("SELECT * FROM Item WHERE Name = 'tax preparation'")["QueryResponse"]["Item"].size(),
+        1u);
+    // CDC does not return TimeActivity.
+    const auto cdc =
+        get_json(base() + "cdc?entities=TimeActivity,Customer&changedSince=2026-03-01");
+    EXPECT_EQ(cdc["CDCResponse"][0]["QueryResponse"].size(), 1u) << cdc.dump();
+}
+
+TEST_F(qbo_sim, time_activity_validation_faults_in_qbos_shape) {
+    start();
+    const auto r = std::string(realm);
+    const auto eid = sim->add_employee(r, {{"DisplayName", "Lee"}})["Id"].get<std::string>();
+    const auto cid = customer("Acme")["Id"].get<std::string>();
+    const json ok{{"NameOf", "Employee"},
+                  {"EmployeeRef", {{"value", eid}}},
+                  {"CustomerRef", {{"value", cid}}},
+                  {"TxnDate", "2026-03-02"},
+                  {"Hours", 1},
+                  {"BillableStatus", "NotBillable"}};
+    struct bad_case {
+        std::string field;
+        json value;
+        std::string code;
+    };
+    const std::vector<bad_case> cases = {
+        {"NameOf", nullptr, "2020"},
+        {"NameOf", "Robot", "2170"},
+        {"EmployeeRef", {{"value", "99"}}, "2500"},
+        {"Hours", nullptr, "2020"},              // with Minutes absent too: no duration
+        {"BillableStatus", "Billable", "2020"},  // no HourlyRate
+        {"BillableStatus", "HasBeenBilled", "6000"},
+        {"TxnDate", "2026-02-30", "2010"},
+        {"Description", std::string(4001, 'x'), "2050"},
+    };
+    for (const auto& c : cases) {
+        auto body = ok;
+        if (c.value.is_null()) {
+            body.erase(c.field);
+        } else {
+            body[c.field] = c.value;
+        }
+        const auto out = post("timeactivity", body);
+        EXPECT_EQ(out["_status"], 400u) << c.field << " " << out.dump();
+        EXPECT_EQ(fault_code(out), c.code) << c.field << " " << out.dump();
+        EXPECT_EQ(out["Fault"]["type"], "ValidationFault");
+    }
+    EXPECT_EQ(sim->count(r, "TimeActivity"), 0u);
+    EXPECT_EQ(post("timeactivity", ok)["_status"], 200u);
+    // Employees cannot be deleted, only made inactive.
+    EXPECT_EQ(fault_code(post("employee", {{"Id", eid}, {"SyncToken", "0"}}, "&operation=delete")),
+              "6000");
+}
+
 }  // namespace
 }  // namespace billsync::simulators

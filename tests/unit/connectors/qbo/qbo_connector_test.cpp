@@ -591,5 +591,221 @@ TEST_F(qbo_connector_test, a_bad_invoice_create_payload_is_permanent_and_never_s
     EXPECT_EQ(sim_->count(realm, "Invoice"), 0u);
 }
 
+// ---- time_entry.create: the draft-time workflow's TimeActivity ----------------------------------
+
+// The draft-time payload as the workflow queues it (workflows/draft_time/draft_time_rule.cpp).
+json time_draft(const std::string& key,
+                const std::string& customer_id,
+                const std::string& employee_id,
+                const std::string& task = "Tax Preparation") {
+    return json{
+        {"key", key},
+        {"group_id", "karbon:work:W1"},
+        {"permalink", ""},
+        {"client_ref", std::string(realm) + "/client/" + customer_id},
+        {"user_ref", employee_id},
+        {"project", "2025 Tax Return"},
+        {"task", task},
+        {"spent_date", "2026-01-05"},
+        {"hours", "3.5"},
+        {"notes", "2025 1040 - Acme (1040, work item karbon:work:W1) - drafted by billsync"},
+        {"billable", true}};
+}
+
+class qbo_time_test : public qbo_connector_test {
+protected:
+    void SetUp() override {
+        qbo_connector_test::SetUp();
+        employee_ =
+            sim_->add_employee(realm,
+                               json{{"GivenName", "Kim"},
+                                    {"FamilyName", "Allen"},
+                                    {"PrimaryEmailAddr", {{"Address", "kim@example-cpa.com"}}}})
+                .value("Id", "");
+        sim_->add_item(realm, json{{"Name", "Tax Preparation"}, {"UnitPrice", 150}});
+        sim_->add_item(realm, json{{"Name", "Unpriced"}});
+        customer_ = customer("Acme Dental");
+        ASSERT_FALSE(employee_.empty());
+    }
+
+    std::string timeactivity_path() const {
+        return std::string("/v3/company/") + realm + "/timeactivity";
+    }
+
+    std::string employee_;
+    std::string customer_;
+};
+
+TEST_F(qbo_time_test, time_entry_create_is_an_action_of_the_qbo_kind) {
+    const auto k = describe();
+    EXPECT_NE(std::find(k.actions.begin(), k.actions.end(), "time_entry.create"), k.actions.end());
+}
+
+TEST_F(qbo_time_test,
+       a_draft_creates_one_time_activity_and_a_resend_after_a_lost_answer_creates_none) {
+    const std::string key = "draft_time:karbon:work:W1:1";
+    const auto a = action(key, "time_entry.create", time_draft(key, customer_, employee_));
+    // Nothing sent yet: nothing to adopt.
+    EXPECT_EQ(run(ioc_, connector().reconcile(a)).k, reconcile_outcome::kind::absent);
+    const auto first = run(ioc_, connector().perform(a));
+    ASSERT_EQ(first.k, action_outcome::kind::done) << first.detail;
+    EXPECT_EQ(first.detail, "TimeActivity/1");
+    ASSERT_EQ(sim_->count(realm, "TimeActivity"), 1u);
+    const auto t = *sim_->get(realm, "TimeActivity", "1");
+    EXPECT_EQ(t["NameOf"], "Employee");
+    EXPECT_EQ(t["EmployeeRef"]["value"], employee_);
+    EXPECT_EQ(t["CustomerRef"]["value"], customer_);
+    EXPECT_EQ(t["ItemRef"]["value"], "1");
+    EXPECT_EQ(t["TxnDate"], "2026-01-05");
+    EXPECT_EQ(t["Hours"], 3);
+    EXPECT_EQ(t["Minutes"], 30);
+    EXPECT_EQ(t["BillableStatus"], "Billable");
+    EXPECT_EQ(mappings::qbo::parse_amount(t["HourlyRate"], "USD")->minor, 15000);
+    EXPECT_NE(t.value("Description", "").find(key), std::string::npos);
+    // The answer was lost: reconcile finds it by the key in Description; a resend carries the same
+    // requestid and Intuit answers it from the first response.
+    const auto found = run(ioc_, connector().reconcile(a));
+    ASSERT_EQ(found.k, reconcile_outcome::kind::happened) << found.detail;
+    EXPECT_EQ(found.detail, "TimeActivity/1 (existing)");
+    const auto again = run(ioc_, connector().perform(a));
+    ASSERT_EQ(again.k, action_outcome::kind::done) << again.detail;
+    EXPECT_EQ(again.detail, first.detail);
+    EXPECT_EQ(sim_->count(realm, "TimeActivity"), 1u);
+    EXPECT_GE(sim_->requestid_replays(), 1u);
+    const auto posts = server_.requests_to(timeactivity_path());
+    ASSERT_EQ(posts.size(), 2u);
+    for (const auto& r : posts) {
+        EXPECT_NE(r.query.find("requestid=" + request_id(key)), std::string::npos) << r.query;
+        EXPECT_NE(r.body.find(R"("HourlyRate":150,)"), std::string::npos) << r.body;
+    }
+    // Another draft of the same day is not mistaken for it.
+    const std::string other = "draft_time:karbon:work:W2:1";
+    EXPECT_EQ(run(ioc_,
+                  connector().reconcile(
+                      action(other, "time_entry.create", time_draft(other, customer_, employee_))))
+                  .k,
+              reconcile_outcome::kind::absent);
+}
+
+TEST_F(qbo_time_test, a_missing_or_unpriced_service_item_is_permanent_and_never_posted) {
+    const std::string key = "draft_time:karbon:work:W1:1";
+    const auto missing =
+        run(ioc_,
+            connector().perform(
+                action(key, "time_entry.create", time_draft(key, customer_, employee_, "Audit"))));
+    EXPECT_EQ(missing.k, action_outcome::kind::permanent);
+    EXPECT_NE(missing.detail.find("no active service item named 'Audit'"), std::string::npos)
+        << missing.detail;
+    const auto status = json::parse(connector().status_json());
+    EXPECT_EQ(status["missing_in_qbo"], json::array({"Audit"}));
+    const auto unpriced =
+        run(ioc_,
+            connector().perform(action(
+                key, "time_entry.create", time_draft(key, customer_, employee_, "Unpriced"))));
+    EXPECT_EQ(unpriced.k, action_outcome::kind::permanent);
+    EXPECT_NE(unpriced.detail.find("no rate"), std::string::npos) << unpriced.detail;
+    auto bad = time_draft(key, customer_, employee_);
+    bad["hours"] = "0.33";
+    const auto invalid = run(ioc_, connector().perform(action(key, "time_entry.create", bad)));
+    EXPECT_EQ(invalid.k, action_outcome::kind::permanent);
+    EXPECT_NE(invalid.detail.find("invalid time_entry.create payload"), std::string::npos);
+    EXPECT_TRUE(server_.requests_to(timeactivity_path()).empty());
+    EXPECT_EQ(sim_->count(realm, "TimeActivity"), 0u);
+}
+
+TEST_F(qbo_time_test, a_fault_from_qbo_is_permanent_with_its_code) {
+    // An inactive employee: QBO refuses the reference (610).
+    sim_->update(realm, "Employee", employee_, json{{"Active", false}});
+    const std::string key = "draft_time:karbon:work:W1:1";
+    const auto out = run(ioc_,
+                         connector().perform(action(
+                             key, "time_entry.create", time_draft(key, customer_, employee_))));
+    EXPECT_EQ(out.k, action_outcome::kind::permanent);
+    EXPECT_NE(out.detail.find("610"), std::string::npos) << out.detail;
+    EXPECT_EQ(sim_->count(realm, "TimeActivity"), 0u);
+}
+
+TEST_F(qbo_time_test, polling_reads_employees_as_staff_and_time_activities_as_time_entries) {
+    const std::string key = "draft_time:karbon:work:W1:1";
+    ASSERT_EQ(run(ioc_,
+                  connector().perform(
+                      action(key, "time_entry.create", time_draft(key, customer_, employee_))))
+                  .k,
+              action_outcome::kind::done);
+    // Backfill, then the CDC phase, which runs the time sync.
+    std::vector<poll_outcome::event> events;
+    for (int i = 0; i < 10; ++i) {
+        auto out = poll();
+        ASSERT_EQ(out.error, "");
+        events.insert(events.end(), out.events.begin(), out.events.end());
+        if (cursor().ph == sync_cursor::phase::cdc && !out.more &&
+            !server_.requests_to(std::string("/v3/company/") + realm + "/cdc").empty()) {
+            break;
+        }
+    }
+    state::batch b(*store_);
+    std::vector<mappings::change> changes;
+    for (const auto& ev : events) {
+        state::inbox_event e;
+        e.connector = "qbo";
+        e.kind = ev.kind;
+        e.body = ev.body;
+        auto r = connector().process(e, *store_, b);
+        ASSERT_TRUE(r.ok()) << r.st.message;
+        changes.insert(changes.end(), r.value.begin(), r.value.end());
+    }
+    ASSERT_TRUE(store_->write(b, true).ok);
+    const mappings::staff* kim = nullptr;
+    const mappings::time_entry* entry = nullptr;
+    for (const auto& c : changes) {
+        if (const auto* s = c.as<mappings::staff>()) {
+            kim = s;
+        }
+        if (const auto* t = c.as<mappings::time_entry>()) {
+            entry = t;
+        }
+    }
+    ASSERT_NE(kim, nullptr);
+    EXPECT_EQ(kim->email, "kim@example-cpa.com");
+    EXPECT_EQ(kim->source.system, "qbo");
+    EXPECT_EQ(kim->source.id, employee_);
+    ASSERT_NE(entry, nullptr);
+    EXPECT_EQ(entry->external_reference, key);
+    EXPECT_EQ(entry->minutes, 210);
+    EXPECT_EQ(entry->staff_id, kim->id);
+    // Time activities are queried by LastUpdatedTime (CDC does not return them).
+    bool queried = false;
+    for (const auto& r : server_.requests_to(std::string("/v3/company/") + realm + "/query")) {
+        queried = queried || r.query.find("TimeActivity") != std::string::npos;
+    }
+    EXPECT_TRUE(queried);
+    const auto status = json::parse(connector().status_json());
+    EXPECT_TRUE(status["time_cursor"].contains("TimeActivity")) << status.dump();
+}
+
+TEST_F(qbo_time_test, a_webhook_about_a_time_activity_brings_the_next_poll_forward) {
+    ASSERT_EQ(cursor_phase_after_poll(), sync_cursor::phase::backfill);
+    while (cursor_phase_after_poll() != sync_cursor::phase::cdc) {
+    }
+    ASSERT_EQ(poll().error, "");  // CDC and the time sync: the next poll is an interval away
+    ASSERT_GT(*connector().next_poll(), clock_.now());
+    (void)sim_->take_deliveries();
+    sim_->add_time_activity(realm,
+                            json{{"NameOf", "Employee"},
+                                 {"EmployeeRef", {{"value", employee_}}},
+                                 {"TxnDate", "2026-01-05"},
+                                 {"Hours", 1}});
+    const auto deliveries = sim_->take_deliveries();
+    ASSERT_EQ(deliveries.size(), 1u);
+    state::inbox_event e;
+    e.connector = "qbo";
+    e.body = deliveries.front().body;
+    const auto r = run(ioc_, connector().resolve(e));
+    ASSERT_EQ(r.k, resolve_outcome::kind::ready) << r.detail;
+    EXPECT_LE(*connector().next_poll(), clock_.now());
+    EXPECT_TRUE(
+        server_.requests_to(std::string("/v3/company/") + realm + "/timeactivity/1").empty());
+}
+
 }  // namespace
 }  // namespace billsync::connectors::qbo

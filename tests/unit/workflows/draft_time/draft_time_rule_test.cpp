@@ -383,9 +383,15 @@ TEST_F(draft_time_test, make_needs_an_enabled_connector) {
     std::string error;
     EXPECT_EQ(make(s, deps, &error), nullptr);
     EXPECT_NE(error.find("time"), std::string::npos);
-    deps.connectors.push_back({"time", "", false, {}});
+    // A connector whose kind does not draft time entries (a ledger without time) is refused.
+    deps.connectors.push_back({"time", "", false, {"invoice.create"}});
     error.clear();
-    EXPECT_NE(make(s, deps, &error), nullptr);
+    EXPECT_EQ(make(s, deps, &error), nullptr);
+    EXPECT_NE(error.find("time_entry.create"), std::string::npos) << error;
+    // Any kind that performs time_entry.create will do (a time tracker, a ledger with time).
+    deps.connectors.back().actions = {"invoice.create", "time_entry.create"};
+    error.clear();
+    EXPECT_NE(make(s, deps, &error), nullptr) << error;
     s.enabled = false;
     EXPECT_EQ(make(s, deps, &error), nullptr);
 }
@@ -851,7 +857,7 @@ TEST_F(draft_time_missing_test, reminders_need_an_email_connector_and_off_cancel
     s.missing.enabled = true;
     s.missing.remind = true;
     rule_deps deps;
-    deps.connectors.push_back({"time", "", false, {}});
+    deps.connectors.push_back({"time", "", false, {"time_entry.create"}});
     std::string error;
     EXPECT_EQ(make(s, deps, &error), nullptr);
     EXPECT_NE(error.find("no email connector"), std::string::npos) << error;
