@@ -90,6 +90,20 @@ std::optional<app_config> load_app_config(const std::filesystem::path& file,
             c.values.emplace("time_zone", loaded->daemon.time_zone);
         }
     }
+    // A connector key named sync_time (poll the firm's time records) defaults to true for the
+    // connector [sources] time_entries names, false elsewhere.
+    const auto time_owner = sources.owner("time_entries");
+    for (auto& c : parsed) {
+        const auto* kind = connectors::builtin_kinds().find(c.kind);
+        const bool takes =
+            kind != nullptr &&
+            std::any_of(kind->fields.begin(), kind->fields.end(), [](const connectors::field& f) {
+                return f.key == "sync_time";
+            });
+        if (takes && c.value("sync_time") == nullptr) {
+            c.values.emplace("sync_time", c.name == time_owner ? "true" : "false");
+        }
+    }
     if (diags.has_errors()) {
         return std::nullopt;
     }

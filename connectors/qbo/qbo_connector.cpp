@@ -309,6 +309,9 @@ settings from(const connector_settings& s) {
     if (const auto* v = s.value("home_currency")) {
         out.home_currency = *v;
     }
+    if (const auto* v = s.value("sync_time")) {
+        out.sync_time = *v == "true";
+    }
     if (const auto* v = s.value("poll_interval_s")) {
         out.poll_interval = std::chrono::seconds(std::stoll(*v));
     }
@@ -1023,7 +1026,11 @@ net::awaitable<poll_outcome> qbo_connector::poll(const state::store& st) {
         }
         out.more = true;
     } else {
-        if (auto err = co_await im.time_sync(st, now, out); !err.empty()) {
+        std::string err;
+        if (settings_.sync_time) {
+            err = co_await im.time_sync(st, now, out);
+        }
+        if (!err.empty()) {
             out.events.clear();
             out.cursors.clear();
             fail(std::move(err));

@@ -66,6 +66,9 @@ struct settings {
     std::size_t page_size = 1000;             // MAXRESULTS of backfill and catch-up queries
     std::size_t ids_per_query = 30;           // Id IN (...) batch when resolving webhooks
     std::chrono::days backfill_payments{90};  // how far back the first sync reads payments
+    // Poll employees and time activities (the firm keeps its time in QBO): `sync_time`, which
+    // defaults to true for the connector [sources] time_entries names.
+    bool sync_time = false;
 };
 
 // From a checked [connectors.<name>] section of kind "qbo".

@@ -54,6 +54,9 @@ connector_kind describe() {
             {.key = "home_currency", .fallback = "USD"},
             {.key = "poll_interval_s", .type = integer, .fallback = "300", .min = 5, .max = 86'400},
             {.key = "page_size", .type = integer, .fallback = "1000", .min = 1, .max = 1000},
+            // Poll employees and time activities (no fallback: absent means on for the
+            // connector [sources] time_entries names, off otherwise).
+            {.key = "sync_time", .type = boolean},
         }),
         .oauth2 = oauth2_rules(),
         .limits = rate_limits(),

@@ -113,6 +113,24 @@ TEST(app_config, harvest_uses_oauth2_only_with_an_oauth2_client) {
     EXPECT_NE(r.diags.render().find("OAuth2 tokens will be stored unsealed"), std::string::npos);
 }
 
+// Only the QBO company that keeps the firm's time ([sources] time_entries) polls employees and
+// time activities, unless a section says otherwise.
+TEST(app_config, sync_time_defaults_to_the_time_entries_source) {
+    const testing::temp_dir dir;
+    const auto qbo = [](const std::string& name, const std::string& extra) {
+        return "[connectors." + name + "]\nkind = \"qbo\"\nclient_id = \"id\"\n" +
+               "client_secret = \"inline-secret\"\nwebhook_verifier_token = \"inline-v\"\n" + extra;
+    };
+    auto r = load(dir,
+                  std::string(head) + qbo("books", "") + qbo("other", "") +
+                      qbo("third", "sync_time = true\n") + "[sources]\ntime_entries = \"books\"\n");
+    ASSERT_TRUE(r.cfg) << r.diags.render();
+    ASSERT_EQ(r.cfg->connectors.size(), 3u);
+    EXPECT_EQ(*r.cfg->connectors[0].value("sync_time"), "true");
+    EXPECT_EQ(*r.cfg->connectors[1].value("sync_time"), "false");
+    EXPECT_EQ(*r.cfg->connectors[2].value("sync_time"), "true");
+}
+
 // [daemon] public_url is the default of every connector's public_url (issue 18 item 20).
 TEST(app_config, a_connector_public_url_defaults_to_the_daemon_one) {
     const testing::temp_dir dir;

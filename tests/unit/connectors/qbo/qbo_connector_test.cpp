@@ -616,6 +616,7 @@ class qbo_time_test : public qbo_connector_test {
 protected:
     void SetUp() override {
         qbo_connector_test::SetUp();
+        settings_.sync_time = true;  // the firm keeps its time in QBO
         employee_ =
             sim_->add_employee(realm,
                                json{{"GivenName", "Kim"},
@@ -781,6 +782,24 @@ TEST_F(qbo_time_test, polling_reads_employees_as_staff_and_time_activities_as_ti
     EXPECT_TRUE(queried);
     const auto status = json::parse(connector().status_json());
     EXPECT_TRUE(status["time_cursor"].contains("TimeActivity")) << status.dump();
+}
+
+// A QBO company whose time is kept elsewhere is never asked for employees or time activities:
+// the time sync runs only with sync_time (on for the connector [sources] time_entries names).
+TEST_F(qbo_connector_test, a_connector_that_keeps_no_time_never_queries_time_records) {
+    ASSERT_FALSE(settings_.sync_time);
+    for (int i = 0; i < 10; ++i) {
+        ASSERT_EQ(poll().error, "");
+        if (cursor().ph == sync_cursor::phase::cdc &&
+            !server_.requests_to(std::string("/v3/company/") + realm + "/cdc").empty()) {
+            break;
+        }
+    }
+    ASSERT_FALSE(server_.requests_to(std::string("/v3/company/") + realm + "/cdc").empty());
+    for (const auto& r : server_.requests_to(std::string("/v3/company/") + realm + "/query")) {
+        EXPECT_EQ(r.query.find("TimeActivity"), std::string::npos) << r.query;
+        EXPECT_EQ(r.query.find("Employee"), std::string::npos) << r.query;
+    }
 }
 
 TEST_F(qbo_time_test, a_webhook_about_a_time_activity_brings_the_next_poll_forward) {

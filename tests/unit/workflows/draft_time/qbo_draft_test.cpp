@@ -68,6 +68,7 @@ protected:
         s.base_url = server_.base_url();
         s.realm_id = realm;
         s.client = {server_.base_url() + "/oauth2/token", "sim-client-id", "sim-client-secret"};
+        s.sync_time = true;  // [sources] time_entries names it
         connectors::runtime_deps rt;
         rt.executor = ioc_.get_executor();
         rt.clock = &clock_;
