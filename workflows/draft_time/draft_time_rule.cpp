@@ -38,7 +38,7 @@ constexpr std::string_view reconcile_id = "state";
 // the daemon's refresh_wait (10 s by default) at 4 calls at a time.
 constexpr std::size_t reconcile_chunk = 25;
 constexpr std::chrono::seconds reconcile_spacing{30};
-constexpr auto all = std::numeric_limits<std::size_t>::max();
+constexpr auto no_limit = std::numeric_limits<std::size_t>::max();
 
 std::string lower(std::string_view s) {
     std::string out(s);
@@ -278,7 +278,7 @@ std::vector<refresh_target> draft_time_rule::before_timer(std::string_view timer
         return {};
     }
     // The range fixes the chunk; drafts created in it meanwhile are read too.
-    auto chunk = open_drafts(s, text_of(pass, "after"), until, all);
+    auto chunk = open_drafts(s, text_of(pass, "after"), until, no_limit);
     std::vector<refresh_target> out;
     for (auto& d : chunk.value) {
         out.push_back({"time_entry", std::move(d.entry)});
@@ -304,7 +304,8 @@ state::status draft_time_rule::reconcile_step(context& ctx) const {
     std::string after;
     bool first = false;
     if (pass.is_object() && !text_of(pass, "until").empty()) {
-        auto chunk = open_drafts(*ctx.store, text_of(pass, "after"), text_of(pass, "until"), all);
+        auto chunk =
+            open_drafts(*ctx.store, text_of(pass, "after"), text_of(pass, "until"), no_limit);
         if (!chunk.ok()) {
             return chunk.st;
         }
