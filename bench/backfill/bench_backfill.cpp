@@ -15,6 +15,9 @@
 //    "peak_rss_mb":…}
 // ceiling_fraction: requests made / requests the vendor's window allows over the run's length.
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
