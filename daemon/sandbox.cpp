@@ -260,9 +260,13 @@ private:
                     continue;
                 }
                 ++n;
+                // The review day (the draft's review moment), in the firm's time zone's date.
+                util::instant due{};
+                const bool dated = util::parse_rfc3339(d.value("review_due", ""), due);
                 out_ << fmt::format(
-                    "  time    review list: \"{}\" ({}, {}, {} h) untouched since billsync "
+                    "  time    review list{}: \"{}\" ({}, {}, {} h) untouched since billsync "
                     "drafted it\n",
+                    dated ? ", " + weekday_date(due) : std::string(),
                     d.value("title", ""),
                     d.value("staff_email", ""),
                     d.value("spent_date", ""),
@@ -470,12 +474,12 @@ struct harvest_staff {
 
 struct practice_job {
     std::string work_type;
-    std::string period;      // in the title
-    std::size_t staff = 0;   // who does it
-    int day = 0;             // the run's day it completes
-    bool webhook = true;     // false: Karbon sends nothing, billsync's hourly sweep finds it
-    std::size_t client = 0;  // the firm's client
-    std::string org_key;     // its Karbon organization
+    std::string period;       // in the title
+    std::size_t staff = 0;    // who does it
+    int day = 0;              // the run's day it completes
+    unsigned deliveries = 1;  // Karbon's webhooks for the completion (2: delivered twice)
+    std::size_t client = 0;   // the firm's client
+    std::string org_key;      // its Karbon organization
     std::int64_t harvest_client = 0;
     std::string work_item_key;
     std::string title;
@@ -498,25 +502,29 @@ harvest_firm seed_time(simulators::harvest_simulator& harvest,
                {"Mei", "Chen", "mei.chen@smithlee.example", "STAFF-MEI", 0, 0, 0},
                {"Raj", "Patel", "raj.patel@smithlee.example", "STAFF-RAJ", 0, 0, 0}};
     // Completed on Tuesday and Wednesday of the first week (both drafts are due for review on
-    // Friday; Dana adjusts hers on Thursday), and on Monday of the second week with no webhook.
-    const auto job = [](std::string type, std::string period, std::size_t who, int day, bool hook) {
-        practice_job j;
-        j.work_type = std::move(type);
-        j.period = std::move(period);
-        j.staff = who;
-        j.day = day;
-        j.webhook = hook;
-        return j;
-    };
-    h.jobs = {job("Monthly Bookkeeping", "December 2025 bookkeeping", 0, 2, true),
-              job("Monthly Bookkeeping", "December 2025 bookkeeping", 1, 3, true),
-              job("Payroll", "Payroll 2026-01-09", 2, 8, false)};
+    // Friday; Dana adjusts hers on Thursday), and on Monday of the second week, its webhook
+    // delivered twice (one draft all the same).
+    const auto job =
+        [](std::string type, std::string period, std::size_t who, int day, unsigned hooks) {
+            practice_job j;
+            j.work_type = std::move(type);
+            j.period = std::move(period);
+            j.staff = who;
+            j.day = day;
+            j.deliveries = hooks;
+            return j;
+        };
+    h.jobs = {job("Monthly Bookkeeping", "December 2025 bookkeeping", 0, 2, 1),
+              job("Monthly Bookkeeping", "December 2025 bookkeeping", 1, 3, 1),
+              job("Payroll", "Payroll 2026-01-09", 2, 8, 2)};
     h.idle_staff = 2;
     h.idle_day = 3;
     h.edit_day = 4;
     for (auto& s : h.staff) {
         s.id = harvest.add_user(s.first, s.last, s.email);
     }
+    // The previous working day (Friday 2026-01-02) is on record: Monday's missing-time check covers
+    // it.
     const auto bookkeeping = harvest.add_task("Bookkeeping");
     const auto payroll = harvest.add_task("Payroll Processing");
     std::size_t next = 1;
@@ -535,6 +543,7 @@ harvest_firm seed_time(simulators::harvest_simulator& harvest,
         auto& s = h.staff[j.staff];
         s.project = project;
         s.task = task;
+        harvest.add_time_entry(s.id, project, task, "2026-01-02", "6.5", "Client work");
         j.org_key = karbon.add_organization({{"FullName", c.name}, {"EmailAddress", c.email}})
                         .value("OrganizationKey", "");
         j.title = j.period + " - " + c.name;
@@ -642,6 +651,9 @@ int run_sandbox(const sandbox_options& options, std::ostream& err) {
     // Karbon: the firm's practice management (work items moving through its stages).
     simulators::karbon_options ko;
     ko.now = now_fn;
+    // A simulated day passes in a second or less: the vendors' rate-limit windows, counted in real
+    // time, would stall it (billsync's own budgets count simulated time).
+    ko.scale = 60;
     simulators::karbon_simulator karbon(ko);
     simulators::sim_server karbon_server;
     karbon.add_routes(karbon_server.routes());
@@ -661,6 +673,7 @@ int run_sandbox(const sandbox_options& options, std::ostream& err) {
     // work).
     simulators::harvest_options ho;
     ho.now = now_fn;
+    ho.scale = 60;  // as Karbon's
     simulators::harvest_simulator harvest(ho);
     simulators::sim_server harvest_server;
     harvest.add_routes(harvest_server.routes());
@@ -852,15 +865,14 @@ po_required = true
             karbon.update_work_item(j.work_item_key,
                                     {{"PrimaryStatus", "Completed"},
                                      {"CompletedDate", date_text(today) + "T00:00:00Z"}});
-            if (j.webhook) {
+            for (unsigned k = 0; k < j.deliveries; ++k) {
                 karbon.notify("Work", "Work", j.work_item_key, "Updated");
             }
-            practice.push_back(fmt::format("\"{}\" completed by {}{}",
-                                           j.title,
-                                           timesheets.staff[j.staff].name(),
-                                           j.webhook ? ""
-                                                     : " (no webhook arrived: billsync's hourly "
-                                                       "sweep finds it)"));
+            practice.push_back(
+                fmt::format("\"{}\" completed by {}{}",
+                            j.title,
+                            timesheets.staff[j.staff].name(),
+                            j.deliveries > 1 ? " (Karbon delivered its webhook twice)" : ""));
         }
         if (d == timesheets.edit_day) {
             const auto& j = timesheets.jobs.front();
