@@ -1021,7 +1021,8 @@ po_required = true
         sms.flush_status_callbacks();
         const auto events_json = mail.events_for_messages("delivered");
         mail.deliver_events(hook + "sendgrid/events", events_json);
-        tl.day(target - std::chrono::hours(1), events, practice, operators, ledger2, hours);
+        // The business day that passed (from 03:00 to 03:00 in New York).
+        tl.day(today, events, practice, operators, ledger2, hours);
         std::this_thread::sleep_for(
             std::chrono::milliseconds(static_cast<std::int64_t>(options.seconds_per_day * 1000)));
     }
@@ -1046,6 +1047,7 @@ po_required = true
             "  curl 127.0.0.1:{0}/followups   curl 127.0.0.1:{0}/tasks   curl "
             "127.0.0.1:{0}/status\n"
             "  billsync followup list --config {1}\n"
+            "  billsync workflow draft_time list --config {1}\n"
             "{2}",
             status_port,
             config_path.string(),

@@ -105,6 +105,14 @@ TEST(sandbox, a_simulated_firm_gets_reminders_tasks_and_a_dispute_pause) {
     }
     EXPECT_EQ(out.find("(refused: "), std::string::npos) << out;
     EXPECT_EQ(out.find(" waits: ["), std::string::npos) << out;
+    // The untouched draft joins the review list on the review day (Friday 09:00 in New York): in
+    // that business day's lines, not earlier.
+    const auto friday = out.find("\nFri 2026-01-09\n");
+    const auto saturday = out.find("\nSat 2026-01-10\n");
+    const auto reviewed = out.find("  time    review list, Fri 2026-01-09: ");
+    ASSERT_NE(friday, std::string::npos) << out;
+    EXPECT_GT(reviewed, friday) << out;
+    EXPECT_LT(reviewed, saturday) << out;
     // Dana's draft was edited before the review day: never on the review list.
     EXPECT_EQ(out.find("(dana.whitfield@smithlee.example, 2026-01-06, 2.50 h) untouched"),
               std::string::npos)
