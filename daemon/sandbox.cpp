@@ -297,7 +297,7 @@ private:
         return n;
     }
 
-    // Minutes as decimal hours ("2.5"; "1:20" style is not what Harvest shows).
+    // Minutes as decimal hours, as Harvest shows them: "6", "2.50" (to the hundredth, down).
     static std::string hours_text(std::int64_t minutes) {
         const auto hundredths = minutes * 100 / 60;
         return hundredths % 100 == 0 ? std::to_string(hundredths / 100)
