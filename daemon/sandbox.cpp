@@ -28,6 +28,7 @@
 #include "http/client.hpp"
 #include "mappings/model.hpp"
 #include "mappings/money.hpp"
+#include "sim/harvest_simulator.hpp"
 #include "sim/karbon_simulator.hpp"
 #include "sim/qbo_grant.hpp"
 #include "sim/qbo_simulator.hpp"
@@ -104,11 +105,15 @@ public:
         xero_numbers_ = std::move(invoice_numbers);
     }
 
+    // Draft time entries are shown with the client and staff names Harvest holds for them.
+    void time_system(const simulators::harvest_simulator* harvest) { harvest_ = harvest; }
+
     void day(util::instant t,
              const std::vector<std::string>& events,
              const std::vector<std::string>& practice = {},
              const std::vector<std::string>& operators = {},
-             const std::vector<std::string>& xero = {}) {
+             const std::vector<std::string>& xero = {},
+             const std::vector<std::string>& time = {}) {
         out_ << weekday_date(t) << "\n";
         for (const auto& e : events) {
             out_ << "  client  " << e << "\n";
@@ -119,10 +124,13 @@ public:
         for (const auto& e : xero) {
             out_ << "  xero    " << e << "\n";
         }
+        for (const auto& e : time) {
+            out_ << "  harvest " << e << "\n";
+        }
         for (const auto& e : operators) {
             out_ << "  people  " << e << "\n";
         }
-        std::size_t n = 0;
+        std::size_t n = draft_time_lines();
         const auto mails = mail_.messages();
         for (std::size_t i = mails_seen_; i < mails.size(); ++i, ++n) {
             if (!xero_addresses_.contains(mails[i].to) && !names_xero_invoice(mails[i].subject)) {
@@ -201,6 +209,118 @@ public:
     }
 
 private:
+    // The draft-time workflow as the daemon shows it: each draft's states once (GET
+    // /workflows/draft_time/list), the review list (…/review) and each day's missing-time check
+    // (…/missing). Returns the number of lines printed.
+    std::size_t draft_time_lines() {
+        std::size_t n = 0;
+        const auto list =
+            json::parse(status_get("/workflows/draft_time/list").body, nullptr, false);
+        if (list.is_object() && list.contains("drafts") && list["drafts"].is_array()) {
+            for (const auto& d : list["drafts"]) {
+                const auto state = d.value("state", "");
+                const auto title = d.value("title", "");
+                if (state == "in_review" ||
+                    !drafts_seen_.insert("time/" + d.value("work_item", "") + "/" + state).second) {
+                    continue;  // the review list has lines of its own
+                }
+                std::string what;
+                if (state == "created") {
+                    const auto entry = harvest_entry(d.value("entry_id", ""));
+                    what = fmt::format("draft created in Harvest: {} <{}>, {}, {}, {} h: \"{}\"",
+                                       entry_field(entry, "user"),
+                                       d.value("staff_email", ""),
+                                       entry_field(entry, "client"),
+                                       d.value("spent_date", ""),
+                                       hours_text(d.value("minutes", std::int64_t{0})),
+                                       title);
+                } else if (state == "edited") {
+                    what = fmt::format(
+                        "draft \"{}\" edited by staff in Harvest, billsync leaves it", title);
+                } else if (state == "waiting") {
+                    what = fmt::format("draft for \"{}\" waits: [{}] {}",
+                                       title,
+                                       d.value("exception", ""),
+                                       d.value("cause", ""));
+                } else if (state == "deleted") {
+                    what = fmt::format("draft \"{}\" deleted by staff in Harvest", title);
+                } else {
+                    continue;  // queued: shown once Harvest has it
+                }
+                ++n;
+                out_ << "  time    " << what << "\n";
+            }
+        }
+        const auto review =
+            json::parse(status_get("/workflows/draft_time/review").body, nullptr, false);
+        if (review.is_object() && review.contains("review") && review["review"].is_array()) {
+            for (const auto& d : review["review"]) {
+                if (!drafts_seen_.insert("time/" + d.value("work_item", "") + "/in_review")
+                         .second) {
+                    continue;
+                }
+                ++n;
+                // The review day (the draft's review moment), in the firm's time zone's date.
+                util::instant due{};
+                const bool dated = util::parse_rfc3339(d.value("review_due", ""), due);
+                out_ << fmt::format(
+                    "  time    review list{}: \"{}\" ({}, {}, {} h) untouched since billsync "
+                    "drafted it\n",
+                    dated ? ", " + weekday_date(due) : std::string(),
+                    d.value("title", ""),
+                    d.value("staff_email", ""),
+                    d.value("spent_date", ""),
+                    hours_text(d.value("minutes", std::int64_t{0})));
+            }
+        }
+        const auto missing =
+            json::parse(status_get("/workflows/draft_time/missing").body, nullptr, false);
+        if (missing.is_object() && missing.contains("days") && missing["days"].is_array()) {
+            // Newest first: printed oldest first.
+            for (auto it = missing["days"].rbegin(); it != missing["days"].rend(); ++it) {
+                const auto date = it->value("date", "");
+                if (!missing_seen_.insert(date).second || !it->contains("short")) {
+                    continue;
+                }
+                for (const auto& p : (*it)["short"]) {
+                    ++n;
+                    out_ << fmt::format(
+                        "  time    missing time for {}: {} <{}> recorded {} h of {} h\n",
+                        date,
+                        p.value("name", ""),
+                        p.value("email", ""),
+                        hours_text(p.value("minutes", std::int64_t{0})),
+                        hours_text(missing.value("expected_minutes", std::int64_t{0})));
+                }
+            }
+        }
+        return n;
+    }
+
+    // Minutes as decimal hours, as Harvest shows them: "6", "2.50" (to the hundredth, down).
+    static std::string hours_text(std::int64_t minutes) {
+        const auto hundredths = minutes * 100 / 60;
+        return hundredths % 100 == 0 ? std::to_string(hundredths / 100)
+                                     : mappings::format_decimal(hundredths, 2);
+    }
+
+    json harvest_entry(const std::string& id) const {
+        if (harvest_ == nullptr) {
+            return json::object();
+        }
+        for (auto& e : harvest_->time_entries()) {
+            if (std::to_string(e.value("id", std::int64_t{0})) == id) {
+                return e;
+            }
+        }
+        return json::object();
+    }
+
+    static std::string entry_field(const json& entry, const char* field) {
+        return entry.contains(field) && entry[field].is_object() ? entry[field].value("name", "")
+                                                                 : std::string("?");
+    }
+
     // A subject or title about one of the Xero entity's invoices ("... Invoice INV-0002").
     bool names_xero_invoice(const std::string& text) const {
         return std::any_of(
@@ -233,6 +353,8 @@ private:
     std::size_t texts_seen_ = 0;
     std::set<std::string> tasks_seen_;
     std::set<std::string> drafts_seen_;
+    std::set<std::string> missing_seen_;
+    const simulators::harvest_simulator* harvest_ = nullptr;
     std::set<std::string> xero_addresses_;
     std::vector<std::string> xero_numbers_;
 };
@@ -334,6 +456,164 @@ poll_interval_s = 86400
         xero_tenant);
 }
 
+// The firm's time, kept in Harvest: three staff, each recording their day on a client's
+// project, and a few practice jobs in Karbon whose completion drafts a time entry
+// ([draft_time]). The clients are the QuickBooks firm's: each Karbon organization carries the
+// customer's billing email (linked by the identity map); Harvest clients have no email, so the
+// coordinator links each one to its Karbon organization.
+struct harvest_staff {
+    std::string first;
+    std::string last;
+    std::string email;
+    std::string karbon_key;    // the Karbon user (a work item's assignee)
+    std::int64_t id = 0;       // the Harvest user
+    std::int64_t project = 0;  // where their day's time goes
+    std::int64_t task = 0;
+    std::string name() const { return first + " " + last; }
+};
+
+struct practice_job {
+    std::string work_type;
+    std::string period;       // in the title
+    std::size_t staff = 0;    // who does it
+    int day = 0;              // the run's day it completes
+    unsigned deliveries = 1;  // Karbon's webhooks for the completion (2: delivered twice)
+    std::size_t client = 0;   // the firm's client
+    std::string org_key;      // its Karbon organization
+    std::int64_t harvest_client = 0;
+    std::string work_item_key;
+    std::string title;
+};
+
+struct harvest_firm {
+    std::vector<harvest_staff> staff;
+    std::vector<practice_job> jobs;
+    std::size_t idle_staff = 0;  // records nothing on idle_day
+    int idle_day = 0;
+    int edit_day = 0;  // staff adjust the first job's draft
+};
+
+harvest_firm seed_time(simulators::harvest_simulator& harvest,
+                       simulators::karbon_simulator& karbon,
+                       const firm& f,
+                       const std::set<std::size_t>& busy_clients) {
+    harvest_firm h;
+    h.staff = {{"Dana", "Whitfield", "dana.whitfield@smithlee.example", "STAFF-DANA", 0, 0, 0},
+               {"Mei", "Chen", "mei.chen@smithlee.example", "STAFF-MEI", 0, 0, 0},
+               {"Raj", "Patel", "raj.patel@smithlee.example", "STAFF-RAJ", 0, 0, 0}};
+    // Completed on Tuesday and Wednesday of the first week (both drafts are due for review on
+    // Friday; Dana adjusts hers on Thursday), and on Monday of the second week, its webhook
+    // delivered twice (one draft all the same).
+    const auto job =
+        [](std::string type, std::string period, std::size_t who, int day, unsigned hooks) {
+            practice_job j;
+            j.work_type = std::move(type);
+            j.period = std::move(period);
+            j.staff = who;
+            j.day = day;
+            j.deliveries = hooks;
+            return j;
+        };
+    h.jobs = {job("Monthly Bookkeeping", "December 2025 bookkeeping", 0, 2, 1),
+              job("Monthly Bookkeeping", "December 2025 bookkeeping", 1, 3, 1),
+              job("Payroll", "Payroll 2026-01-09", 2, 8, 2)};
+    h.idle_staff = 2;
+    h.idle_day = 3;
+    h.edit_day = 4;
+    for (auto& s : h.staff) {
+        s.id = harvest.add_user(s.first, s.last, s.email);
+    }
+    // The previous working day (Friday 2026-01-02) is on record: Monday's missing-time check covers
+    // it.
+    const auto bookkeeping = harvest.add_task("Bookkeeping");
+    const auto payroll = harvest.add_task("Payroll Processing");
+    std::size_t next = 1;
+    for (auto& j : h.jobs) {
+        // Clients the follow-up and invoicing script does not use.
+        while (busy_clients.contains(next)) {
+            ++next;
+        }
+        j.client = next++;
+        const auto& c = f.clients()[j.client];
+        j.harvest_client = harvest.add_client(c.name);
+        const bool is_payroll = j.work_type == "Payroll";
+        const auto project = harvest.add_project(j.harvest_client, j.work_type);
+        const auto task = is_payroll ? payroll : bookkeeping;
+        harvest.assign_task(project, task);
+        auto& s = h.staff[j.staff];
+        s.project = project;
+        s.task = task;
+        harvest.add_time_entry(s.id, project, task, "2026-01-02", "6.5", "Client work");
+        j.org_key = karbon.add_organization({{"FullName", c.name}, {"EmailAddress", c.email}})
+                        .value("OrganizationKey", "");
+        j.title = j.period + " - " + c.name;
+        j.work_item_key = karbon
+                              .add_work_item({{"Title", j.title},
+                                              {"ClientKey", j.org_key},
+                                              {"ClientType", "Organization"},
+                                              {"WorkType", j.work_type},
+                                              {"PrimaryStatus", "In Progress"},
+                                              {"StartDate", "2026-01-05T00:00:00Z"},
+                                              {"DueDate", "2026-01-16T00:00:00Z"},
+                                              {"AssigneeKey", s.karbon_key},
+                                              {"AssigneeName", s.name()},
+                                              {"AssigneeEmailAddress", s.email}})
+                              .value("WorkItemKey", "");
+    }
+    return h;
+}
+
+// The Harvest entry billsync drafted for a job (its notes name the work item's title); 0: none.
+std::int64_t drafted_entry(const simulators::harvest_simulator& harvest, const practice_job& j) {
+    for (const auto& e : harvest.time_entries()) {
+        const auto notes =
+            e.value("notes", json()).is_string() ? e["notes"].get<std::string>() : "";
+        if (notes.starts_with(j.title + " (") &&
+            notes.find("drafted by billsync") != std::string::npos) {
+            return e.value("id", std::int64_t{0});
+        }
+    }
+    return 0;
+}
+
+std::string harvest_connector_toml(const std::string& base_url,
+                                   const simulators::harvest_options& o) {
+    return fmt::format(
+        R"(
+# The firm's time, in Harvest (the Harvest simulator): a Personal Access Token; Harvest has no
+# webhooks, so billsync polls it (hourly, in simulated time).
+[connectors.harvest]
+kind = "harvest"
+base_url = "{0}/v2"
+account_id = "{1}"
+access_token = "{2}"
+contact = "it@smithlee.example"
+poll_interval_s = 3600
+
+# Draft time entries (docs/configuration.md [draft_time]): a completed Karbon work item drafts a
+# time entry in Harvest for its assignee; untouched drafts join the review list on Friday at 09:00.
+[draft_time]
+connector = "harvest"
+
+[draft_time.work_types."Monthly Bookkeeping"]
+project = "Monthly Bookkeeping"
+task = "Bookkeeping"
+hours = "2.5"
+
+[draft_time.work_types."Payroll"]
+project = "Payroll"
+task = "Payroll Processing"
+hours = "1.5"
+
+# Each working day at 08:00: staff who recorded less than 6 hours on the previous working day.
+[draft_time.missing_time]
+expected_hours = "6"
+)",
+        base_url,
+        o.account_id,
+        o.access_token);
+}
+
 }  // namespace
 
 int run_sandbox(const sandbox_options& options, std::ostream& err) {
@@ -371,6 +651,9 @@ int run_sandbox(const sandbox_options& options, std::ostream& err) {
     // Karbon: the firm's practice management (work items moving through its stages).
     simulators::karbon_options ko;
     ko.now = now_fn;
+    // A simulated day passes in a second or less: the vendors' rate-limit windows, counted in real
+    // time, would stall it (billsync's own budgets count simulated time).
+    ko.scale = 60;
     simulators::karbon_simulator karbon(ko);
     simulators::sim_server karbon_server;
     karbon.add_routes(karbon_server.routes());
@@ -386,12 +669,22 @@ int run_sandbox(const sandbox_options& options, std::ostream& err) {
     simulators::sim_server xero_server;
     xero.add_routes(xero_server.routes());
     xero.configure(xero_server);
+    // Harvest: the firm's time (staff record their days; billsync drafts entries for finished
+    // work).
+    simulators::harvest_options ho;
+    ho.now = now_fn;
+    ho.scale = 60;  // as Karbon's
+    simulators::harvest_simulator harvest(ho);
+    simulators::sim_server harvest_server;
+    harvest.add_routes(harvest_server.routes());
+    harvest.configure(harvest_server);
     qbo.add_routes(qbo_server.routes());
     qbo.configure(qbo_server);
     mail.add_routes(mail_server.routes());
     sms.add_routes(sms_server.routes());
     sms.configure(sms_server);
-    for (auto* s : {&qbo_server, &mail_server, &sms_server, &karbon_server, &xero_server}) {
+    for (auto* s :
+         {&qbo_server, &mail_server, &sms_server, &karbon_server, &xero_server, &harvest_server}) {
         if (auto e = s->start(); !e.empty()) {
             err << "billsync sandbox: a simulator did not start: " << e << "\n";
             return 70;
@@ -431,6 +724,18 @@ int run_sandbox(const sandbox_options& options, std::ostream& err) {
                               {"DueDate", "2026-04-15T00:00:00Z"}});
     const std::string return_key = return_1040["WorkItemKey"];
     const std::string org_key = acme["OrganizationKey"];
+    // The practice's other work, and its time in Harvest, for clients the script below leaves
+    // alone.
+    const auto disputer = f.pick(partial + 1, true, start);
+    const auto payer = f.pick(disputer + 1, false, start);
+    const auto stopper = f.pick(payer + 1, true, start);
+    auto timesheets = seed_time(harvest,
+                                karbon,
+                                f,
+                                {f.invoices()[partial].client,
+                                 f.invoices()[disputer].client,
+                                 f.invoices()[payer].client,
+                                 f.invoices()[stopper].client});
     {
         std::ofstream book(dir / "engagements.toml", std::ios::trunc);
         book << fmt::format(R"(# The sandbox firm's engagement book (docs/invoicing.md).
@@ -468,7 +773,8 @@ po_required = true
                                ko,
                                karbon_server.base_url(),
                                webhook_port)
-            << xero_connector_toml(xero_server.base_url());
+            << xero_connector_toml(xero_server.base_url())
+            << harvest_connector_toml(harvest_server.base_url(), ho);
         if (!out) {
             err << fmt::format("billsync sandbox: cannot write {}\n", config_path.string());
             return 73;
@@ -476,12 +782,13 @@ po_required = true
     }
     err << fmt::format(
         "billsync sandbox: {} clients, {} invoices in a simulated QuickBooks company, {} in a "
-        "simulated Xero organisation; config {}\n"
+        "simulated Xero organisation, {} staff in a simulated Harvest account; config {}\n"
         "billsync sandbox: dashboard http://127.0.0.1:{}/  status /status  followups /followups"
         "  tasks /tasks  metrics /metrics\n",
         f.clients().size(),
         f.invoices().size(),
         xero_clients.size(),
+        timesheets.staff.size(),
         config_path.string(),
         status_port);
 
@@ -511,6 +818,7 @@ po_required = true
     const std::string hook = fmt::format("http://127.0.0.1:{}/webhooks/", webhook_port);
     sms.set_callback_base(fmt::format("http://127.0.0.1:{}", webhook_port));
     timeline tl(std::cout, mail, sms);
+    tl.time_system(&harvest);
     {
         std::set<std::string> addresses;
         std::vector<std::string> numbers;
@@ -527,14 +835,69 @@ po_required = true
               << " s; firm time America/New_York)\n";
 
     // Scripted client behaviour, by day of the run.
-    const auto disputer = f.pick(partial + 1, true, start);
-    const auto payer = f.pick(disputer + 1, false, start);
-    const auto stopper = f.pick(payer + 1, true, start);
     for (int d = 1; d <= options.days && rc.load() < 0; ++d) {
         std::vector<std::string> events;
         std::vector<std::string> practice;
         std::vector<std::string> operators;
-        std::vector<std::string> ledger2;  // the Xero entity
+        std::vector<std::string> ledger2;                     // the Xero entity
+        std::vector<std::string> hours;                       // Harvest: what staff do there
+        const auto today = start + std::chrono::days(d - 1);  // 03:00 in New York
+        if (d == 2) {
+            // Harvest clients carry no email: the coordinator confirms each name match.
+            for (const auto& j : timesheets.jobs) {
+                const auto linked =
+                    status_post(token,
+                                "/identities/link",
+                                json{{"a", "harvest:" + std::to_string(j.harvest_client)},
+                                     {"b", "karbon:" + j.org_key}}
+                                    .dump());
+                operators.push_back(
+                    fmt::format("coordinator linked Harvest client {} to Karbon {} ({})",
+                                f.clients()[j.client].name,
+                                j.org_key,
+                                linked.status == 200 ? "done" : "refused: " + linked.body));
+            }
+        }
+        for (const auto& j : timesheets.jobs) {
+            if (j.day != d) {
+                continue;
+            }
+            karbon.update_work_item(j.work_item_key,
+                                    {{"PrimaryStatus", "Completed"},
+                                     {"CompletedDate", date_text(today) + "T00:00:00Z"}});
+            for (unsigned k = 0; k < j.deliveries; ++k) {
+                karbon.notify("Work", "Work", j.work_item_key, "Updated");
+            }
+            practice.push_back(
+                fmt::format("\"{}\" completed by {}{}",
+                            j.title,
+                            timesheets.staff[j.staff].name(),
+                            j.deliveries > 1 ? " (Karbon delivered its webhook twice)" : ""));
+        }
+        if (d == timesheets.edit_day) {
+            const auto& j = timesheets.jobs.front();
+            if (const auto id = drafted_entry(harvest, j); id != 0) {
+                harvest.edit_time_entry(
+                    id, {{"hours", 3.0}, {"rounded_hours", 3.0}, {"hours_without_timer", 3.0}});
+                hours.push_back(fmt::format("{} changed billsync's draft for \"{}\" to 3 hours",
+                                            timesheets.staff[j.staff].name(),
+                                            j.title));
+            }
+        }
+        // Staff record their working day's time (billsync's drafts come on top).
+        if (const std::chrono::weekday wd{std::chrono::floor<std::chrono::days>(today)};
+            wd != std::chrono::Saturday && wd != std::chrono::Sunday) {
+            for (std::size_t i = 0; i < timesheets.staff.size(); ++i) {
+                const auto& s = timesheets.staff[i];
+                if (d == timesheets.idle_day && i == timesheets.idle_staff) {
+                    hours.push_back(
+                        fmt::format("{} recorded no time for {}", s.name(), date_text(today)));
+                    continue;
+                }
+                harvest.add_time_entry(
+                    s.id, s.project, s.task, date_text(today), "6.5", "Client work");
+            }
+        }
         if (d == 1) {
             // Xero checks the webhook URL before it sends events (Intent to Receive).
             const auto answers = xero.intent_to_receive(hook + "xero", 1);
@@ -658,16 +1021,33 @@ po_required = true
         sms.flush_status_callbacks();
         const auto events_json = mail.events_for_messages("delivered");
         mail.deliver_events(hook + "sendgrid/events", events_json);
-        tl.day(target - std::chrono::hours(1), events, practice, operators, ledger2);
+        // The business day that passed (from 03:00 to 03:00 in New York).
+        tl.day(today, events, practice, operators, ledger2, hours);
         std::this_thread::sleep_for(
             std::chrono::milliseconds(static_cast<std::int64_t>(options.seconds_per_day * 1000)));
     }
     if (rc.load() < 0) {
+        // What Harvest holds for each completed work item: one draft each, however often Karbon
+        // told billsync.
+        std::cout << "\nHarvest entries drafted by billsync, per completed work item:\n";
+        for (const auto& j : timesheets.jobs) {
+            if (j.day > options.days) {
+                continue;
+            }
+            std::size_t n = 0;
+            for (const auto& e : harvest.time_entries()) {
+                const auto& ext = e["external_reference"];
+                const auto notes = e["notes"].is_string() ? e["notes"].get<std::string>() : "";
+                n += ext.is_object() && notes.starts_with(j.title + " (") ? 1 : 0;
+            }
+            std::cout << fmt::format("  \"{}\": {}\n", j.title, n);
+        }
         std::cout << fmt::format(
             "\nThe run is over. Inspect it:\n"
             "  curl 127.0.0.1:{0}/followups   curl 127.0.0.1:{0}/tasks   curl "
             "127.0.0.1:{0}/status\n"
             "  billsync followup list --config {1}\n"
+            "  billsync workflow draft_time list --config {1}\n"
             "{2}",
             status_port,
             config_path.string(),
@@ -679,7 +1059,8 @@ po_required = true
     }
     daemon_thread.join();
     smtp.stop();
-    for (auto* s : {&qbo_server, &mail_server, &sms_server, &karbon_server, &xero_server}) {
+    for (auto* s :
+         {&qbo_server, &mail_server, &sms_server, &karbon_server, &xero_server, &harvest_server}) {
         s->stop();
     }
     return rc.load();

@@ -81,6 +81,61 @@ TEST(sandbox, a_simulated_firm_gets_reminders_tasks_and_a_dispute_pause) {
             EXPECT_EQ(line.find("pay online"), std::string::npos) << line;
         }
     }
+    // The firm's time in Harvest: drafts for completed Karbon work items, one adjusted by staff,
+    // one untouched on Friday's review list, and one staff member's missing day.
+    for (const char* needle :
+         {"staff in a simulated Harvest account",
+          "coordinator linked Harvest client ",
+          "\" completed by Dana Whitfield",
+          "\" completed by Raj Patel (Karbon delivered its webhook twice)",
+          "  time    draft created in Harvest: Dana Whitfield <dana.whitfield@smithlee.example>, ",
+          "  time    draft created in Harvest: Mei Chen <mei.chen@smithlee.example>, ",
+          "  time    draft created in Harvest: Raj Patel <raj.patel@smithlee.example>, ",
+          "2026-01-06, 2.50 h: \"December 2025 bookkeeping - ",
+          "2026-01-12, 1.50 h: \"Payroll 2026-01-09 - ",
+          "  harvest Dana Whitfield changed billsync's draft for \"December 2025 bookkeeping - ",
+          "edited by staff in Harvest, billsync leaves it",
+          "  time    review list, Fri 2026-01-09: \"December 2025 bookkeeping - ",
+          "(mei.chen@smithlee.example, 2026-01-07, 2.50 h) untouched since billsync drafted it",
+          "  harvest Raj Patel recorded no time for 2026-01-07",
+          "  time    missing time for 2026-01-07: Raj Patel <raj.patel@smithlee.example> recorded "
+          "0 h of 6 h",
+          "Harvest entries drafted by billsync, per completed work item:"}) {
+        EXPECT_NE(out.find(needle), std::string::npos) << needle << "\n" << out;
+    }
+    EXPECT_EQ(out.find("(refused: "), std::string::npos) << out;
+    EXPECT_EQ(out.find(" waits: ["), std::string::npos) << out;
+    // The untouched draft joins the review list on the review day (Friday 09:00 in New York): in
+    // that business day's lines, not earlier.
+    const auto friday = out.find("\nFri 2026-01-09\n");
+    const auto saturday = out.find("\nSat 2026-01-10\n");
+    const auto reviewed = out.find("  time    review list, Fri 2026-01-09: ");
+    ASSERT_NE(friday, std::string::npos) << out;
+    EXPECT_GT(reviewed, friday) << out;
+    EXPECT_LT(reviewed, saturday) << out;
+    // Dana's draft was edited before the review day: never on the review list.
+    EXPECT_EQ(out.find("(dana.whitfield@smithlee.example, 2026-01-06, 2.50 h) untouched"),
+              std::string::npos)
+        << out;
+    // Only Raj, only that day: everyone else recorded their working days.
+    std::size_t missing = 0;
+    for (auto at = out.find("  time    missing time for "); at != std::string::npos;
+         at = out.find("  time    missing time for ", at + 1)) {
+        ++missing;
+    }
+    EXPECT_EQ(missing, 1U) << out;
+    // Exactly one Harvest entry per completed work item, as the Harvest simulator holds them.
+    const auto counts = out.find("Harvest entries drafted by billsync, per completed work item:");
+    ASSERT_NE(counts, std::string::npos) << out;
+    std::size_t items = 0;
+    for (auto at = out.find("\n  \"", counts);
+         at != std::string::npos && at < out.find("The run is over");
+         at = out.find("\n  \"", at + 1)) {
+        const auto line = out.substr(at + 1, out.find('\n', at + 1) - at - 1);
+        EXPECT_TRUE(line.ends_with("\": 1")) << line;
+        ++items;
+    }
+    EXPECT_EQ(items, 3U) << out;
     // The daemon's own log stays quiet at the sandbox's level: no errors.
     EXPECT_EQ(out.find(" error "), std::string::npos) << out;
     EXPECT_EQ(out.find("critical"), std::string::npos) << out;
