@@ -358,8 +358,10 @@ TEST(connect, harvest_refresh_after_connect_rotates_the_stored_refresh_token) {
     ms.connector = "time";
     ms.credential_id = "harvest/123456";
     ms.vendor = "harvest";
-    ms.client = {
-        h.sim.base_url() + "/api/v2/oauth2/token", "sim-harvest-client", "sim-harvest-secret"};
+    ms.client = {h.sim.base_url() + "/api/v2/oauth2/token",
+                 "sim-harvest-client",
+                 "sim-harvest-secret",
+                 /*secret_in_body=*/true};
     oauth2::manager_deps d;
     d.http = h.f.http.get();
     d.tokens = &tokens;

@@ -177,22 +177,32 @@ TEST_F(harvest_simulator_test, harvest_id_issues_rotates_and_refuses_tokens_in_t
     EXPECT_EQ(a["accounts"][0]["product"], "harvest");
     EXPECT_EQ(a["user"]["email"], "kim@example-cpa.com");
 
-    // A refresh (client by HTTP Basic) rotates the refresh token; the old one is refused.
+    // The client by HTTP Basic instead of form fields: not the documented form, refused.
     std::vector<http::header> basic = form;
     basic.push_back(
         {"Authorization", "Basic c2ltLWhhcnZlc3QtY2xpZW50OnNpbS1oYXJ2ZXN0LXNlY3JldA=="});
     const auto rt1 = t1["refresh_token"].get<std::string>();
-    const auto second = call(
+    const auto by_basic = call(
         "POST", "/api/v2/oauth2/token", "grant_type=refresh_token&refresh_token=" + rt1, basic);
+    EXPECT_EQ(by_basic.status, 401U);
+    EXPECT_EQ(json::parse(by_basic.body)["error"], "invalid_client");
+    // A refresh rotates the refresh token; the old one is refused.
+    const auto second = call("POST",
+                             "/api/v2/oauth2/token",
+                             "grant_type=refresh_token&refresh_token=" + rt1 + "&" + client,
+                             form);
     ASSERT_EQ(second.status, 200U) << second.body;
     EXPECT_NE(json::parse(second.body)["refresh_token"], rt1);
-    const auto reuse = call(
-        "POST", "/api/v2/oauth2/token", "grant_type=refresh_token&refresh_token=" + rt1, basic);
+    const auto reuse = call("POST",
+                            "/api/v2/oauth2/token",
+                            "grant_type=refresh_token&refresh_token=" + rt1 + "&" + client,
+                            form);
     EXPECT_EQ(reuse.status, 400U);
     EXPECT_EQ(json::parse(reuse.body)["error"], "invalid_grant");
     EXPECT_EQ(sim_.refresh_grants(), 1U);
     EXPECT_EQ(sim_.invalid_grants(), 2U);
-    EXPECT_EQ(call("POST", "/api/v2/oauth2/token", "grant_type=password", basic).status, 400U);
+    EXPECT_EQ(call("POST", "/api/v2/oauth2/token", "grant_type=password&" + client, form).status,
+              400U);
 
     // Revoked: the access token is refused and the refresh token too.
     sim_.revoke_grants();

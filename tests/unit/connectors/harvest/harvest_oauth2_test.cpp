@@ -62,7 +62,8 @@ protected:
         settings_.use_oauth2 = true;
         settings_.client = {server_.base_url() + "/api/v2/oauth2/token",
                             "sim-harvest-client",
-                            "sim-harvest-secret"};
+                            "sim-harvest-secret",
+                            oauth2_rules().client_secret_in_body};
         settings_.contact = "it@example-cpa.com";
         settings_.per_page = 100;
         kim_ = sim_->add_user("Kim", "Allen", "kim@example-cpa.com");
@@ -194,10 +195,13 @@ TEST_F(harvest_oauth2_test, refresh_ahead_of_expiry_is_persisted_before_the_toke
     for (const auto& r : api_requests()) {
         EXPECT_EQ(r.header_value("Authorization"), "Bearer " + at_persist.access_token);
     }
-    // The token endpoint got the client by HTTP Basic and Harvest's User-Agent.
+    // The token endpoint got the client as form fields (as Harvest ID documents), no HTTP Basic,
+    // and Harvest's User-Agent.
     const auto token_calls = server_.requests_to("/api/v2/oauth2/token");
     ASSERT_EQ(token_calls.size(), 1U);
-    EXPECT_TRUE(token_calls[0].header_value("Authorization").starts_with("Basic "));
+    EXPECT_EQ(token_calls[0].header_value("Authorization"), "");
+    EXPECT_NE(token_calls[0].body.find("client_id=sim-harvest-client"), std::string::npos);
+    EXPECT_NE(token_calls[0].body.find("client_secret=sim-harvest-secret"), std::string::npos);
     EXPECT_EQ(token_calls[0].header_value("User-Agent"), "billsync (it@example-cpa.com)");
 }
 
