@@ -654,6 +654,8 @@ net::awaitable<poll_outcome> harvest_connector::poll(const state::store& st) {
     }
     json kept = json::array();
     auto pass_max = instant_of(rc.pass_max);
+    const auto pass_max_before = pass_max;
+    std::vector<std::pair<std::string, std::optional<util::instant>>> added;  // this page's keys
     std::uint64_t dropped = 0;
     for (const auto& row : *rows) {
         const auto id = mh::id_text(row.value("id", json()));
@@ -663,20 +665,35 @@ net::awaitable<poll_outcome> harvest_connector::poll(const state::store& st) {
             ++dropped;  // the overlap brought it again, unchanged
             continue;
         }
-        if (auto t = instant_of(updated); t && (!pass_max || *t > *pass_max)) {
+        const auto t = instant_of(updated);
+        if (t && (!pass_max || *t > *pass_max)) {
             pass_max = *t;
         }
+        added.emplace_back(key, t);
         kept.push_back(row);
     }
     rc.done += rows->size();
     if (pass_max) {
         rc.pass_max = seconds_text(*pass_max);
-        // Only rows within the overlap of the newest can come again.
+    }
+    // Only rows within the overlap of the newest can come again. The whole set is walked only
+    // when the newest moved; otherwise only this page's rows can be below the floor (so a pass
+    // over rows that share one updated_at, as after a bulk import, costs no walk per page).
+    if (pass_max) {
         const auto floor = *pass_max - settings_.overlap;
-        for (auto it = rc.seen.begin(); it != rc.seen.end();) {
-            const auto at = it->find('@');
-            const auto t = at == std::string::npos ? std::nullopt : instant_of(it->substr(at + 1));
-            it = !t || *t < floor ? rc.seen.erase(it) : std::next(it);
+        if (pass_max != pass_max_before) {
+            for (auto it = rc.seen.begin(); it != rc.seen.end();) {
+                const auto at = it->find('@');
+                const auto t =
+                    at == std::string::npos ? std::nullopt : instant_of(it->substr(at + 1));
+                it = !t || *t < floor ? rc.seen.erase(it) : std::next(it);
+            }
+        } else {
+            for (const auto& [key, t] : added) {
+                if (!t || *t < floor) {
+                    rc.seen.erase(key);
+                }
+            }
         }
     }
     if (!kept.empty()) {
