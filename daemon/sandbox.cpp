@@ -447,8 +447,8 @@ client_id = "sim-client-id"
 client_secret = "sim-client-secret"
 webhook_key = "{1}"
 tenant_id = "{2}"
-# Once a simulated day: the client-side budget (60 calls a minute) is in real time, and the
-# sandbox's days pass in seconds. Payments also arrive as INVOICE webhooks.
+# Once a simulated day, which is plenty for a sandbox whose days pass in seconds. Payments also
+# arrive as INVOICE webhooks.
 poll_interval_s = 86400
 )",
         base_url,
