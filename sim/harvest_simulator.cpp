@@ -8,6 +8,7 @@
 
 #include "mappings/model.hpp"
 #include "mappings/qbo/exact_json.hpp"
+#include "sim/oauth2_server.hpp"
 #include "sim/simulators.hpp"
 #include "util/crypto.hpp"
 
@@ -44,23 +45,6 @@ std::int64_t int_of(const json& j) {
 bool good_user_agent(std::string_view ua) {
     const auto open = ua.find(" (");
     return open != std::string_view::npos && open > 0 && ua.ends_with(')') && ua.size() > open + 3;
-}
-
-// application/x-www-form-urlencoded (the token endpoint's body, the authorize query).
-std::map<std::string, std::string> form_fields(std::string_view text) {
-    std::map<std::string, std::string> out;
-    while (!text.empty()) {
-        const auto amp = text.find('&');
-        const auto part = text.substr(0, amp);
-        text = amp == std::string_view::npos ? std::string_view{} : text.substr(amp + 1);
-        const auto eq = part.find('=');
-        if (!part.empty()) {
-            out[http::percent_decode(part.substr(0, eq), true)] =
-                eq == std::string_view::npos ? std::string()
-                                             : http::percent_decode(part.substr(eq + 1), true);
-        }
-    }
-    return out;
 }
 
 std::string field(const std::map<std::string, std::string>& m, const std::string& k) {

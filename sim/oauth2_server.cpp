@@ -13,22 +13,6 @@ namespace {
 
 using json = nlohmann::json;
 
-std::map<std::string, std::string> form(std::string_view text) {
-    std::map<std::string, std::string> out;
-    while (!text.empty()) {
-        const auto amp = text.find('&');
-        const auto part = text.substr(0, amp);
-        text = amp == std::string_view::npos ? std::string_view{} : text.substr(amp + 1);
-        const auto eq = part.find('=');
-        if (!part.empty()) {
-            out[http::percent_decode(part.substr(0, eq), true)] =
-                eq == std::string_view::npos ? std::string()
-                                             : http::percent_decode(part.substr(eq + 1), true);
-        }
-    }
-    return out;
-}
-
 std::string base64url(std::string_view bytes) {
     std::string s = util::base64_encode(bytes);
     while (!s.empty() && s.back() == '=') {
@@ -168,7 +152,7 @@ std::vector<std::string> oauth2_server::refresh_tokens_presented() const {
 }
 
 net::awaitable<http::response> oauth2_server::authorize(http::request req) {
-    const auto q = form(req.query);
+    const auto q = form_fields(req.query);
     const auto redirect = get(q, "redirect_uri");
     if (get(q, "client_id") != options_.client_id) {
         co_return http::response::error(400, "invalid_client", "unknown client_id");
@@ -204,7 +188,7 @@ http::response oauth2_server::token_locked(const http::request& req, bool& lose)
     if (!util::constant_time_equal(req.header_value("Authorization"), expected)) {
         return oauth_error(401, "invalid_client");
     }
-    const auto f = form(req.body);
+    const auto f = form_fields(req.body);
     const auto grant_type = get(f, "grant_type");
     const auto t = now();
     if (grant_type == "authorization_code") {
@@ -286,7 +270,7 @@ net::awaitable<http::response> oauth2_server::token(http::request req) {
 }
 
 net::awaitable<http::response> oauth2_server::revoke(http::request req) {
-    const auto f = form(req.body);
+    const auto f = form_fields(req.body);
     const auto token = get(f, "token");
     std::lock_guard lock(mutex_);
     if (auto it = refresh_.find(token); it != refresh_.end()) {
@@ -332,6 +316,22 @@ net::awaitable<http::response> oauth2_server::ping(http::request req) {
         co_return http::response::json(401, R"({"error":"invalid_token"})");
     }
     co_return http::response::json(200, R"({"ok":true})");
+}
+
+std::map<std::string, std::string> form_fields(std::string_view text) {
+    std::map<std::string, std::string> out;
+    while (!text.empty()) {
+        const auto amp = text.find('&');
+        const auto part = text.substr(0, amp);
+        text = amp == std::string_view::npos ? std::string_view{} : text.substr(amp + 1);
+        const auto eq = part.find('=');
+        if (!part.empty()) {
+            out[http::percent_decode(part.substr(0, eq), true)] =
+                eq == std::string_view::npos ? std::string()
+                                             : http::percent_decode(part.substr(eq + 1), true);
+        }
+    }
+    return out;
 }
 
 }  // namespace billsync::simulators

@@ -33,6 +33,10 @@ namespace billsync::simulators {
 
 enum class oauth2_mode : std::uint8_t { qbo, xero };
 
+// application/x-www-form-urlencoded fields (a token request's body, an authorize query); a
+// repeated name keeps its last value.
+std::map<std::string, std::string> form_fields(std::string_view text);
+
 struct oauth2_tenant {
     std::string id;
     std::string name;
