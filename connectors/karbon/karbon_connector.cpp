@@ -67,8 +67,13 @@ std::string odata_literal(std::string_view v) {
     return out;
 }
 
+// The last step of a sweep (a backfill skips it): completed work items, so a completion whose
+// webhook was lost is still seen. Work items have no last-modified filter, so every completed
+// one is listed and only those completed since the last sweep began are kept.
+constexpr std::uint32_t completed_step = 6;
+
 std::string step_type(std::uint32_t step) {
-    if (step < open_statuses.size()) {
+    if (step < open_statuses.size() || step == completed_step) {
         return "Work";
     }
     return step == 4 ? "Contact" : "Organization";
@@ -128,9 +133,11 @@ std::string keyed_title(std::string_view title, std::string_view action_id) {
 
 std::string first_page(std::uint32_t step, std::size_t page_size) {
     const auto top = "&$top=" + std::to_string(page_size) + "&$skip=0";
-    if (step < open_statuses.size()) {
+    if (step < open_statuses.size() || step == completed_step) {
+        const auto status =
+            step == completed_step ? std::string_view("Completed") : open_statuses.at(step);
         return "/v3/WorkItems?$filter=" +
-               http::percent_encode("PrimaryStatus eq " + odata_literal(open_statuses.at(step))) +
+               http::percent_encode("PrimaryStatus eq " + odata_literal(status)) +
                "&$orderby=StartDate" + top;
     }
     const std::string resource = step == 4 ? "Contacts" : "Organizations";
@@ -891,7 +898,18 @@ net::awaitable<poll_outcome> karbon_connector::poll(const state::store& st) {
     }
     auto& rows = j["value"];
     bool reached_since = false;
-    if (c.ph == sync_cursor::phase::sweep && c.step >= open_statuses.size()) {
+    if (c.ph == sync_cursor::phase::sweep && c.step == completed_step) {
+        // Completed since the last sweep began (CompletedDate is a date: a day of margin).
+        const auto from = std::chrono::floor<std::chrono::days>(c.since) - std::chrono::days(1);
+        json kept = json::array();
+        for (auto& row : rows) {
+            const auto done = mappings::parse_timestamp(text_of(row, "CompletedDate"));
+            if (!done || *done >= from) {
+                kept.push_back(std::move(row));
+            }
+        }
+        rows = std::move(kept);
+    } else if (c.ph == sync_cursor::phase::sweep && c.step >= open_statuses.size()) {
         // Newest first: stop at the first record changed before the last sweep began.
         json kept = json::array();
         for (auto& row : rows) {
@@ -913,6 +931,9 @@ net::awaitable<poll_outcome> karbon_connector::poll(const state::store& st) {
     c.next = reached_since ? std::string() : path_of_link(link);
     if (c.next.empty()) {
         ++c.step;
+        if (c.ph == sync_cursor::phase::backfill && c.step == completed_step) {
+            ++c.step;  // a first connect takes open work only
+        }
     }
     if (c.step >= sync_steps) {
         if (im.rt.log) {

@@ -75,7 +75,9 @@ struct sync_cursor {
     static std::optional<sync_cursor> decode(std::string_view text);
 };
 
-inline constexpr std::uint32_t sync_steps = 6;
+// Open work items (one step per open status), contacts, organizations, then (sweeps only)
+// completed work items.
+inline constexpr std::uint32_t sync_steps = 7;
 
 // The first page of a step: path and query.
 std::string first_page(std::uint32_t step, std::size_t page_size);

@@ -443,6 +443,56 @@ TEST_F(karbon_connector_test, polling_finds_what_a_lost_webhook_missed) {
     }
 }
 
+// A completion whose webhook was lost is found by the sweep's last step (completed work items),
+// so draft time still drafts it; work completed before the last sweep began is not listed as
+// news, and a first connect takes open work only.
+TEST_F(karbon_connector_test, the_sweep_finds_a_completion_whose_webhook_was_lost) {
+    const auto item = sim_->add_work_item({{"Title", "1040 return"},
+                                           {"ClientKey", "c1"},
+                                           {"PrimaryStatus", "In Progress"},
+                                           {"StartDate", "2025-11-03T00:00:00Z"}});
+    sim_->add_work_item({{"Title", "Last year's return"},
+                         {"ClientKey", "c2"},
+                         {"PrimaryStatus", "Completed"},
+                         {"StartDate", "2025-02-03T00:00:00Z"},
+                         {"CompletedDate", "2025-04-10T00:00:00Z"}});
+    std::size_t records = 0;
+    for (int i = 0; i < 20; ++i) {
+        const auto out = poll();
+        ASSERT_EQ(out.error, "");
+        records += process_all(out).size();
+        if (status()["cursor"]["phase"] == "sweep") {
+            break;
+        }
+    }
+    EXPECT_EQ(records, 1u) << "the backfill takes open work only";
+    for (const auto& r : server_->requests_to("/v3/WorkItems")) {
+        EXPECT_EQ(r.query.find("Completed"), std::string::npos) << r.query;
+    }
+
+    clock_.advance(std::chrono::hours(2));
+    sim_->update_work_item(
+        item["WorkItemKey"],
+        {{"PrimaryStatus", "Completed"}, {"CompletedDate", util::format_rfc3339(clock_.now())}});
+    clock_.advance(settings_.poll_interval);
+    std::vector<mappings::change> found;
+    for (int i = 0; i < 20; ++i) {
+        const auto out = poll();
+        ASSERT_EQ(out.error, "");
+        for (auto& c : process_all(out)) {
+            found.push_back(std::move(c));
+        }
+        if (*connector().next_poll() > clock_.now()) {
+            break;
+        }
+    }
+    ASSERT_EQ(found.size(), 1u);
+    const auto* w = found[0].as<mappings::work_item>();
+    ASSERT_NE(w, nullptr);
+    EXPECT_EQ(w->title, "1040 return");
+    EXPECT_EQ(w->status, "completed");
+}
+
 TEST_F(karbon_connector_test, the_sweep_leaves_room_for_webhook_reads) {
     settings_.poll_reserve = 121;  // more than the window holds: the sweep must wait
     const auto out = poll();
