@@ -1248,7 +1248,7 @@ struct app::impl : status_source {
             }
             views.approvals = view("invoicing/approvals");
             views.exceptions = view("invoicing/exceptions");
-            views.identities = identities_json(*store);
+            views.identities = identities_json(*store, false);
             // The last finished week (its stored snapshot once the week has been closed, else
             // computed): what the last computation gave; one older than five minutes (or none)
             // starts the next in the background.
@@ -1298,7 +1298,8 @@ struct app::impl : status_source {
         }
         weekly_refreshing = true;
         net::post(report_ioc, [this, settings = report_settings_of(*cfg), now] {
-            auto figures = workflows::weekly_report::weekly_report_json(*store, settings, now);
+            auto figures = dashboard_weekly(
+                workflows::weekly_report::weekly_report_json(*store, settings, now));
             net::post(work_ioc, [this, figures = std::move(figures), now]() mutable {
                 weekly_cache = std::move(figures);
                 weekly_cache_at = now;

@@ -560,6 +560,15 @@ void weekly_section(page& p, const json& weekly) {
 
 }  // namespace
 
+json dashboard_weekly(json report) {
+    for (const char* section : {"aging", "followup"}) {
+        if (report.is_object() && report.contains(section) && report[section].is_object()) {
+            report[section].erase("clients");
+        }
+    }
+    return report;
+}
+
 std::string render_dashboard(const dashboard_input& in) {
     page p;
     p.out.reserve(32 * 1024);

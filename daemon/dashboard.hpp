@@ -33,6 +33,10 @@ struct dashboard_input {
     std::chrono::seconds refresh{30};  // the page reloads itself this often
 };
 
+// The weekly figures the page shows: the report (billsync report weekly --json) without its
+// per-client rows, which at a large firm are megabytes the page never reads.
+nlohmann::json dashboard_weekly(nlohmann::json report);
+
 // Rows per table; the JSON routes list everything.
 inline constexpr std::size_t dashboard_max_rows = 50;
 

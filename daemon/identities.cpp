@@ -58,7 +58,7 @@ std::optional<std::string> resolve(const state::store& s,
 
 }  // namespace
 
-json identities_json(const state::store& s) {
+json identities_json(const state::store& s, bool with_parties) {
     json out{{"exceptions", json::array()}, {"parties", json::array()}};
     if (auto ex = id::exceptions(s); ex.ok()) {
         for (const auto& e : ex.value) {
@@ -77,6 +77,9 @@ json identities_json(const state::store& s) {
             }
             out["exceptions"].push_back(std::move(item));
         }
+    }
+    if (!with_parties) {
+        return out;
     }
     if (auto ps = id::parties(s); ps.ok()) {
         for (const auto& [party, members] : ps.value) {

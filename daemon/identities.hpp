@@ -18,8 +18,9 @@
 
 namespace billsync::daemon {
 
-// The GET /identities body.
-nlohmann::json identities_json(const state::store& s);
+// The GET /identities body. Without parties: the exceptions only (the dashboard shows no
+// parties, and a firm's every linked client is a read per member).
+nlohmann::json identities_json(const state::store& s, bool with_parties = true);
 
 // POST /identities/<verb>: decides in `b` and appends the audit line; commit(clients) writes b,
 // with the canonical clients whose party changed (the daemon lets the workflows see them first:

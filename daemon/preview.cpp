@@ -30,6 +30,7 @@
 #include "state/store.hpp"
 #include "state/tables.hpp"
 #include "state/timers.hpp"
+#include "util/json_scan.hpp"
 #include "util/temp_dir.hpp"
 #include "workflows/context.hpp"
 #include "workflows/engine.hpp"
@@ -127,28 +128,33 @@ public:
                const workflows::engine& e)
         : store_(s), outbox_(ob), timers_(t), audit_(a), engine_(e) {}
 
-    // Re-observes every known invoice at `now`, one step each.
+    // Re-observes every known invoice at `now`, in steps of observe_batch invoices. A closed
+    // invoice (paid, void) whose follow-up never started or has finished is left out: observing
+    // it again decides nothing, and at a large firm such invoices are most of the history.
     state::status observe_all(util::instant now) {
         std::vector<std::pair<std::string, std::string>> invoices;
         auto st =
             state::for_each_entity(store_, "invoice", [&](std::string_view id, std::string_view v) {
-                invoices.emplace_back(std::string(id), std::string(v));
+                if (!settled(id, v)) {
+                    invoices.emplace_back(std::string(id), std::string(v));
+                }
                 return true;
             });
         if (!st.ok) {
             return st;
         }
-        for (const auto& [id, row] : invoices) {
-            const auto j = json::parse(row, nullptr, false);
-            mappings::change c;
-            c.entity_type = "invoice";
-            c.entity_id = id;
-            c.what = mappings::change::op::updated;
-            if (j.is_object() && j.contains("source") && j["source"].is_object()) {
-                c.source = text_of(j["source"], "system");
-            }
-            c.fields_json = json{{"entity", j}}.dump();
-            auto decide = [&](workflows::context& ctx) { return engine_.on_change(c, ctx); };
+        for (std::size_t i = 0; i < invoices.size(); i += observe_batch) {
+            const auto end = std::min(invoices.size(), i + observe_batch);
+            auto decide = [&](workflows::context& ctx) {
+                for (auto k = i; k < end; ++k) {
+                    if (auto s =
+                            engine_.on_change(observed(invoices[k].first, invoices[k].second), ctx);
+                        !s.ok) {
+                        return s;
+                    }
+                }
+                return state::status::success();
+            };
             if (st = step(now, decide); !st.ok) {
                 return st;
             }
@@ -202,6 +208,51 @@ public:
     const json& decisions() const noexcept { return decisions_; }
 
 private:
+    static constexpr std::size_t observe_batch = 64;
+
+    // An "updated" change of a stored invoice, as the connector that keeps it would send it.
+    static mappings::change observed(const std::string& id, std::string_view row) {
+        mappings::change c;
+        c.entity_type = "invoice";
+        c.entity_id = id;
+        c.what = mappings::change::op::updated;
+        util::json_scan::members(row, [&c](std::string_view key, std::string_view v) {
+            if (key == "source") {
+                util::json_scan::members(v, [&c](std::string_view k, std::string_view x) {
+                    if (k == "system") {
+                        const auto j = json::parse(x, nullptr, false);
+                        c.source = j.is_string() ? j.get<std::string>() : std::string();
+                    }
+                });
+            }
+        });
+        c.fields_json = "{\"entity\":" + std::string(row) + "}";
+        return c;
+    }
+
+    // A closed invoice (not open, or deleted) with no follow-up, or a finished one.
+    bool settled(std::string_view id, std::string_view row) const {
+        bool open = false, deleted = false;
+        util::json_scan::members(row, [&](std::string_view key, std::string_view v) {
+            if (key == "status") {
+                open = v == "\"open\"" || v == "\"draft\"";
+            } else if (key == "deleted") {
+                deleted = v == "true";
+            }
+        });
+        if (open && !deleted) {
+            return false;
+        }
+        auto f = state::get_entity(store_, "followup", id);
+        if (!f.ok()) {
+            return false;
+        }
+        fu::sequence_state s;
+        return !f.value || (fu::decode(*f.value, s) &&
+                            (s.current == fu::phase::completed ||
+                             s.current == fu::phase::cancelled || s.current == fu::phase::stopped));
+    }
+
     // The audit lines written at exactly `at` with a seq in [first, last), in seq order: what
     // one step wrote at its instant. Read by key range, so a step costs what it wrote, not what
     // earlier steps at the same instant wrote (the re-observation steps all share one instant).

@@ -163,6 +163,23 @@ TEST(dashboard, shows_the_weekly_figures_and_the_aging_chart_from_the_report) {
     EXPECT_TRUE(has(page, "<td class=\"num\">+$2,500.00</td>"));  // change, 1-30
 }
 
+// The daemon keeps the weekly figures for the page without the report's per-client rows (at a
+// large firm, megabytes copied on every page request), and the page shows the same figures.
+TEST(dashboard, keeps_the_weekly_figures_without_the_per_client_rows) {
+    auto in = full_input();
+    const auto before = render_dashboard(in);
+    auto report = in.weekly;
+    report["aging"]["clients"] = json::array({{{"client", "c-1"}, {"open", 1}}});
+    report["followup"]["clients"] = json::array({{{"client", "c-1"}}});
+    in.weekly = dashboard_weekly(report);
+    EXPECT_FALSE(in.weekly["aging"].contains("clients"));
+    EXPECT_FALSE(in.weekly["followup"].contains("clients"));
+    EXPECT_EQ(in.weekly["aging"]["total"], report["aging"]["total"]);
+    EXPECT_EQ(in.weekly["collections"], report["collections"]);
+    EXPECT_EQ(render_dashboard(in), before);
+    EXPECT_TRUE(dashboard_weekly(json()).is_null());
+}
+
 TEST(dashboard, says_what_is_not_available) {
     dashboard_input in;
     in.status = status_doc();

@@ -21,6 +21,7 @@
 #include "state/store.hpp"
 #include "state/tables.hpp"
 #include "tests/fakes/temp_dir.hpp"
+#include "workflows/followup/planner.hpp"
 
 namespace billsync::daemon {
 namespace {
@@ -375,6 +376,38 @@ TEST_F(preview_test, json_output_parses_and_matches) {
                     d.value("cause", "").find("payment plan") != std::string::npos);
     }
     EXPECT_TRUE(excluded) << j["decisions"].dump(1);
+}
+
+// The preview leaves closed invoices out of its re-observation only when their follow-up never
+// started or has finished: a paid invoice whose stored sequence is still active (its payment
+// arrived, the sequence was not told yet) is observed, and its sequence ends in the preview.
+TEST_F(preview_test, a_paid_invoice_with_a_live_sequence_is_observed_again) {
+    {
+        auto opened = state::store::open(state_dir_);
+        ASSERT_TRUE(opened.ok()) << opened.st.message;
+        workflows::followup::sequence_state st;
+        st.invoice_id = "inv-3";
+        st.seen = true;
+        st.entered = true;
+        st.current = workflows::followup::phase::active;
+        st.next_touch = 2;
+        st.last_touch = 1;
+        st.balance = 30000;
+        st.due_date = st.anchor = date::year(2025) / date::month(12) / date::day(20);
+        put(*opened.value,
+            "followup",
+            "inv-3",
+            json::parse(workflows::followup::encode(st), nullptr, false));
+    }
+    const auto r = run(days(3, true));
+    ASSERT_EQ(r.rc, exit_ok) << r.err;
+    const auto j = json::parse(r.out, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << r.out;
+    bool ended = false;
+    for (const auto& d : j["decisions"]) {
+        ended = ended || d.value("invoice", "") == "inv-3";
+    }
+    EXPECT_TRUE(ended) << j["decisions"].dump(1);
 }
 
 TEST_F(preview_test, a_channel_that_cannot_be_used_is_shown_as_skipped) {

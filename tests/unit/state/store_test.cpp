@@ -1,10 +1,13 @@
 #include "state/store.hpp"
 
 #include <gtest/gtest.h>
+#include <rocksdb/sst_file_reader.h>
+#include <rocksdb/table_properties.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <filesystem>
 #include <string>
 
 #include "tests/unit/state/state_test_support.hpp"
@@ -403,6 +406,46 @@ TEST(store, the_memtable_budget_hands_memtables_to_a_flush) {
     const auto m = s.value->memory();
     EXPECT_LE(peak, o.memtable_budget + (1u << 20)) << peak;  // plus one 1 MiB arena block
     EXPECT_GE(m.block_cache_usage, m.active_memtables);       // the memtables are charged to it
+}
+
+// Tables are written with a partitioned index: a large firm's table has an index of megabytes,
+// which a bounded cache would evict and read back whole for nearly every point read.
+TEST(store, tables_are_written_with_a_partitioned_index) {
+    temp_dir dir;
+    {
+        auto s = open_store(dir.db());
+        ASSERT_TRUE(s);
+        batch b(*s);
+        std::uint64_t x = 88172645463325252u;  // xorshift: rows that do not compress away
+        for (int i = 0; i < 20000; ++i) {
+            std::string value;
+            for (int k = 0; k < 8; ++k) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                value += std::to_string(x);
+            }
+            b.put(cf::entities, "row-" + std::to_string(i), value);
+        }
+        ASSERT_TRUE(s->write(b, true).ok);
+        ASSERT_TRUE(s->flush().ok);
+    }
+    std::size_t tables = 0;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(dir.db())) {
+        if (e.path().extension() != ".sst") {
+            continue;
+        }
+        rocksdb::SstFileReader reader(rocksdb::Options{});
+        ASSERT_TRUE(reader.Open(e.path().string()).ok()) << e.path();
+        const auto props = reader.GetTableProperties();
+        ASSERT_TRUE(props);
+        EXPECT_GE(props->index_partitions, 1u) << e.path();  // 0: one whole index block
+        if (props->column_family_name == cf_name(cf::entities)) {
+            EXPECT_GT(props->index_partitions, 1u) << props->num_data_blocks << " data blocks";
+            ++tables;
+        }
+    }
+    EXPECT_EQ(tables, 1u);
 }
 
 TEST(keys, be64_and_instants_sort_bytewise) {

@@ -126,5 +126,41 @@ TEST_F(followup_views_test, counts_the_open_sequences_by_phase_and_last_touch) {
     EXPECT_EQ(followup_stages(*store_)["open"], followups_json(*store_, cfg_).size());
 }
 
+// The counts read each row's phase and last touch without decoding it; a row written in another
+// member order or spacing counts the same, and one the scan cannot place (an unknown phase) is
+// left to the full decode, which refuses it, as before.
+TEST_F(followup_views_test, counts_rows_in_any_member_order_and_skips_unreadable_ones) {
+    sequence("inv-1", phase::active, 1);
+    sequence("inv-2", phase::stopped, 3);
+    auto reordered = json::parse(encode([] {
+        sequence_state st;
+        st.invoice_id = "inv-3";
+        st.seen = true;
+        st.current = phase::paused;
+        st.last_touch = 2;
+        st.due_date = st.anchor = date::year(2026) / date::month(1) / date::day(5);
+        return st;
+    }()));
+    std::string text = "{ \"last_touch\" : 2 , \"phase\" : \"paused\"";
+    for (const auto& [k, v] : reordered.items()) {
+        if (k != "last_touch" && k != "phase") {
+            text += ", \"" + k + "\": " + v.dump();
+        }
+    }
+    text += " }";
+    put("followup", "inv-3", text);
+    auto unknown = reordered;
+    unknown["phase"] = "dormant";
+    put("followup", "inv-4", unknown.dump());
+    put("followup", "inv-5", "not json");
+
+    const auto counted = followup_stages(*store_);
+    EXPECT_EQ(counted["open"], 2);
+    EXPECT_EQ(counted["stages"], json::parse(R"([{"phase":"active","last_touch":1,"count":1},
+                              {"phase":"paused","last_touch":2,"count":1}])"));
+    const auto page = followups_page(*store_, cfg_, 10, "");
+    EXPECT_EQ(page["followups"].size(), 2u) << page.dump(1);
+}
+
 }  // namespace
 }  // namespace billsync::workflows::followup
