@@ -19,6 +19,7 @@
 #include "connectors/runtime/sync_cursor.hpp"
 #include "http/message.hpp"
 #include "mappings/karbon/karbon_mapping.hpp"
+#include "mappings/qbo/exact_json.hpp"
 #include "state/apply.hpp"
 #include "state/tables.hpp"
 #include "util/crypto.hpp"
@@ -265,6 +266,9 @@ settings from(const connector_settings& s) {
     if (const auto* v = value("task_due_days")) {
         out.task_due_days = std::stoll(*v);
     }
+    if (const auto* v = value("invoices_source")) {
+        out.invoices_source = *v == "true";
+    }
     return out;
 }
 
@@ -470,6 +474,8 @@ struct karbon_connector::impl {
         std::vector<std::pair<std::string, std::string>> tries;
         if (type == "Work") {
             tries = {{"Work", "/v3/WorkItems/"}};
+        } else if (type == "Invoice") {
+            tries = {{"Invoice", "/v3/Invoices/"}};
         } else {
             // The Contact webhook covers organizations too: the key is one or the other.
             tries = {{"Contact", "/v3/Contacts/"}, {"Organization", "/v3/Organizations/"}};
@@ -484,7 +490,9 @@ struct karbon_connector::impl {
                 out.failed = failure_of(r);
                 co_return out;
             }
-            auto j = json::parse(r.body, nullptr, false);
+            // Exact: an invoice's amounts are JSON numbers that must never become doubles.
+            std::string error;
+            auto j = mappings::qbo::parse_exact(r.body, error).value_or(json());
             if (!j.is_object()) {
                 resolve_outcome f;
                 f.k = resolve_outcome::kind::retry;
@@ -573,8 +581,8 @@ net::awaitable<resolve_outcome> karbon_connector::resolve(const state::inbox_eve
         co_return out;
     }
     const auto& n = *parsed.value;
-    if (n.resource_type != "Work" && n.resource_type != "Contact") {
-        // Notes, invoices, users…: not mapped by this connector.
+    if (n.resource_type != "Work" && n.resource_type != "Contact" && n.resource_type != "Invoice") {
+        // Notes, users, estimates…: not mapped by this connector.
         {
             std::lock_guard lock(im.status_mutex);
             ++im.ignored_events;
@@ -625,7 +633,8 @@ state::result<std::vector<mappings::change>> karbon_connector::process(const sta
                                                                        state::batch& b) {
     using result_t = state::result<std::vector<mappings::change>>;
     auto& im = *impl_;
-    const auto doc = json::parse(e.body, nullptr, false);
+    std::string parse_error;
+    const auto doc = mappings::qbo::parse_exact(e.body, parse_error).value_or(json());
     if (!doc.is_object()) {
         return result_t::failure(state::status::failure("unreadable event: not a JSON object"));
     }
@@ -658,12 +667,15 @@ state::result<std::vector<mappings::change>> karbon_connector::process(const sta
 
     std::vector<mappings::change> changes;
     const auto opts = im.options(st);
-    const auto apply = [&](mappings::entity ent) -> state::status {
+    // Invoices (and their payments) from a connector that is not the invoices source are stored
+    // as facts only: no change reaches the workflows, so they start no follow-up.
+    const bool drive_invoices = settings_.invoices_source;
+    const auto apply = [&](mappings::entity ent, bool drive = true) -> state::status {
         auto applied = state::apply(st, b, settings_.name, std::move(ent));
         if (!applied.ok()) {
             return applied.st;
         }
-        if (applied.value) {
+        if (applied.value && drive) {
             changes.push_back(std::move(*applied.value));
         }
         return state::status::success();
@@ -688,6 +700,11 @@ state::result<std::vector<mappings::change>> karbon_connector::process(const sta
             }
             if (x.type == "Work") {
                 ent.emplace(mk::deleted_work_item(x.key, opts));
+            } else if (x.type == "Invoice") {
+                if (auto st2 = apply(mk::deleted_invoice(x.key, opts), drive_invoices); !st2.ok) {
+                    return result_t::failure(st2);
+                }
+                continue;
             } else {
                 ent.emplace(mk::deleted_client(x.key, opts));
             }
@@ -711,6 +728,21 @@ state::result<std::vector<mappings::change>> karbon_connector::process(const sta
                 continue;
             }
             ent.emplace(std::move(*m.value));
+        } else if (x.type == "Invoice") {
+            auto m = mk::map_invoice(x.object, opts);
+            if (!m) {
+                skip(x.type, m.error);
+                continue;
+            }
+            if (auto st2 = apply(std::move(m.value->inv), drive_invoices); !st2.ok) {
+                return result_t::failure(st2);
+            }
+            for (auto& p : m.value->payments) {
+                if (auto st2 = apply(std::move(p), drive_invoices); !st2.ok) {
+                    return result_t::failure(st2);
+                }
+            }
+            continue;
         } else {
             continue;
         }
@@ -885,7 +917,8 @@ net::awaitable<poll_outcome> karbon_connector::poll(const state::store& st) {
         fail("list failed: " + r.error->message);
         co_return out;
     }
-    auto j = json::parse(r.body, nullptr, false);
+    std::string parse_error;
+    auto j = mappings::qbo::parse_exact(r.body, parse_error).value_or(json());
     if (!j.is_object() || !j.contains("value") || !j["value"].is_array()) {
         fail("list answer is not an OData page");
         co_return out;
@@ -1016,6 +1049,11 @@ task_request task_of(const state::action& a, const settings& s, util::instant no
 
 net::awaitable<action_outcome> karbon_connector::perform(state::action a) {
     auto& im = *impl_;
+    if (a.kind.starts_with("invoice.") || a.kind.starts_with("payment.")) {
+        co_return make_outcome(action_outcome::kind::permanent,
+                               "Karbon invoices are read-only facts: billsync never writes one ('" +
+                                   a.kind + "' refused)");
+    }
     if (a.kind != "task.create") {
         co_return make_outcome(action_outcome::kind::permanent,
                                "unknown Karbon action kind '" + a.kind + "'");

@@ -4,7 +4,8 @@
 // record they name (a 404 confirms a delete, a burst costs one read per key); a polling safety
 // net over open work items and recently changed contacts and organizations, with a backfill on
 // first connect; webhook subscriptions owned and reconciled by billsync; configured stage names
-// checked against the tenant's settings; and one action, task.create (a work item whose title
+// checked against the tenant's settings; invoices (an Invoice delivery) read as read-only facts;
+// and one action, task.create (a work item whose title
 // carries billsync's key, looked up before any resend since Karbon has no idempotency key).
 //
 // Inbox event kinds of this connector:
@@ -47,6 +48,10 @@ struct settings {
     std::size_t page_size = 100;                   // $top (Karbon caps lists at 100)
     std::uint32_t poll_reserve = 30;  // requests per minute the sweep leaves to webhook reads
     std::vector<std::string> stages;  // secondary statuses the firm's rules name
+    // Whether this connector is the [sources] invoices owner (daemon/app_config.cpp sets it):
+    // only then do its invoices and their payments reach the workflows as changes; otherwise
+    // they are stored as read-only facts and start nothing.
+    bool invoices_source = false;
     // task.create defaults (a payload may override each).
     std::string task_assignee_email;
     std::string task_work_type;
