@@ -72,6 +72,10 @@ std::string odata_literal(std::string_view v) {
 // webhook was lost is still seen. Work items have no last-modified filter, so every completed
 // one is listed and only those completed since the last sweep began are kept.
 constexpr std::uint32_t completed_step = 6;
+// And after it (sweeps only, and only with the Invoice webhook type): invoices newest first
+// ($orderby=UpdatedAt desc), stopping at the last sweep. A list row has no lines nor payments,
+// so a row changed since it was last read is read once more in full (the "invoice_keys" event).
+constexpr std::uint32_t invoice_step = 7;
 
 std::string step_type(std::uint32_t step) {
     if (step < open_statuses.size() || step == completed_step) {
@@ -140,6 +144,9 @@ std::string first_page(std::uint32_t step, std::size_t page_size) {
         return "/v3/WorkItems?$filter=" +
                http::percent_encode("PrimaryStatus eq " + odata_literal(status)) +
                "&$orderby=StartDate" + top;
+    }
+    if (step == invoice_step) {
+        return "/v3/Invoices?$orderby=" + http::percent_encode("UpdatedAt desc") + top;
     }
     const std::string resource = step == 4 ? "Contacts" : "Organizations";
     return "/v3/" + resource + "?$orderby=" + http::percent_encode("LastModifiedDateTime desc") +
@@ -571,6 +578,30 @@ std::string karbon_connector::check_payload(std::string_view body) const {
 net::awaitable<resolve_outcome> karbon_connector::resolve(const state::inbox_event& e) {
     auto& im = *impl_;
     resolve_outcome out;
+    if (e.kind == "invoice_keys") {
+        // Invoices the sweep found changed: each read in full, as a delivery would be.
+        const auto doc = json::parse(e.body, nullptr, false);
+        const auto keys = doc.is_object() ? doc.find("keys") : doc.end();
+        if (!doc.is_object() || keys == doc.end() || !keys->is_array()) {
+            out.k = resolve_outcome::kind::permanent;
+            out.detail = "invoice_keys event without keys";
+            co_return out;
+        }
+        json resolved = json::array();
+        for (const auto& k : *keys) {
+            if (!k.is_string()) {
+                continue;
+            }
+            auto got = co_await im.read("Invoice", k.get<std::string>());
+            if (got.failed) {
+                co_return *got.failed;
+            }
+            resolved.push_back(
+                {{"type", got.resource}, {"key", k.get<std::string>()}, {"object", got.object}});
+        }
+        out.body = json{{"resolved", std::move(resolved)}}.dump();
+        co_return out;
+    }
     if (!e.kind.empty()) {
         co_return out;  // polled pages hold whole records already
     }
@@ -644,7 +675,7 @@ state::result<std::vector<mappings::change>> karbon_connector::process(const sta
         json object;  // null: deleted
     };
     std::vector<item> items;
-    if (e.kind.empty()) {
+    if (e.kind.empty() || e.kind == "invoice_keys") {
         auto it = doc.find("resolved");
         if (it == doc.end() || !it->is_array()) {
             return result_t::failure(
@@ -911,61 +942,112 @@ net::awaitable<poll_outcome> karbon_connector::poll(const state::store& st) {
             co_return out;
         }
     }
-    const auto page = c.next.empty() ? first_page(c.step, settings_.page_size) : c.next;
-    auto r = co_await im.send("GET", page);
-    if (!r.ok()) {
-        fail("list failed: " + r.error->message);
-        co_return out;
+    const bool invoices =
+        std::find(settings_.webhook_types.begin(), settings_.webhook_types.end(), "Invoice") !=
+        settings_.webhook_types.end();
+    if (c.step == invoice_step && (!invoices || c.ph == sync_cursor::phase::backfill)) {
+        c.step = sync_steps;  // nothing to list (a cursor from another configuration): done
+        c.next.clear();
     }
-    std::string parse_error;
-    auto j = mappings::qbo::parse_exact(r.body, parse_error).value_or(json());
-    if (!j.is_object() || !j.contains("value") || !j["value"].is_array()) {
-        fail("list answer is not an OData page");
-        co_return out;
-    }
-    if (c.next.empty()) {
-        const auto count = j.find("@odata.count");
-        if (count != j.end() && count->is_number_unsigned()) {
-            c.total += count->get<std::uint64_t>();
+    if (c.step < sync_steps) {
+        const auto page = c.next.empty() ? first_page(c.step, settings_.page_size) : c.next;
+        auto r = co_await im.send("GET", page);
+        if (!r.ok()) {
+            fail("list failed: " + r.error->message);
+            co_return out;
         }
-    }
-    auto& rows = j["value"];
-    bool reached_since = false;
-    if (c.ph == sync_cursor::phase::sweep && c.step == completed_step) {
-        // Completed since the last sweep began (CompletedDate is a date: a day of margin).
-        const auto from = std::chrono::floor<std::chrono::days>(c.since) - std::chrono::days(1);
-        json kept = json::array();
-        for (auto& row : rows) {
-            const auto done = mappings::parse_timestamp(text_of(row, "CompletedDate"));
-            if (!done || *done >= from) {
+        std::string parse_error;
+        auto j = mappings::qbo::parse_exact(r.body, parse_error).value_or(json());
+        if (!j.is_object() || !j.contains("value") || !j["value"].is_array()) {
+            fail("list answer is not an OData page");
+            co_return out;
+        }
+        if (c.next.empty()) {
+            const auto count = j.find("@odata.count");
+            if (count != j.end() && count->is_number_unsigned()) {
+                c.total += count->get<std::uint64_t>();
+            }
+        }
+        auto& rows = j["value"];
+        bool reached_since = false;
+        if (c.ph == sync_cursor::phase::sweep && c.step == completed_step) {
+            // Completed since the last sweep began (CompletedDate is a date: a day of margin).
+            const auto from = std::chrono::floor<std::chrono::days>(c.since) - std::chrono::days(1);
+            json kept = json::array();
+            for (auto& row : rows) {
+                const auto done = mappings::parse_timestamp(text_of(row, "CompletedDate"));
+                if (!done || *done >= from) {
+                    kept.push_back(std::move(row));
+                }
+            }
+            rows = std::move(kept);
+        } else if (c.step == invoice_step) {
+            // Newest first, stopping at the last sweep; an invoice whose stored copy is of the
+            // same UpdatedAt (its delivery was read) costs no read.
+            const auto ids = state::canonical_ids(st, settings_.name);
+            json keys = json::array();
+            for (const auto& row : rows) {
+                const auto updated = text_of(row, "UpdatedAt");
+                const auto t = mappings::parse_timestamp(updated);
+                if (t && *t < c.since) {
+                    reached_since = true;
+                    break;
+                }
+                const auto key = text_of(row, "InvoiceKey");
+                if (key.empty()) {
+                    continue;
+                }
+                mappings::source_ref ref;
+                ref.system = settings_.name;
+                ref.id = key;
+                auto have = state::get_entity(st, "invoice", ids(mk::invoice_type, ref));
+                if (!have.ok()) {
+                    fail("cannot read the stored invoice: " + have.st.message);
+                    co_return out;
+                }
+                if (have.value) {
+                    const auto stored_row = json::parse(*have.value, nullptr, false);
+                    std::string error;
+                    const auto inv = mappings::invoice_from_json(stored_row, error);
+                    if (inv && !inv->deleted && inv->source.version == updated) {
+                        continue;
+                    }
+                }
+                keys.push_back(key);
+            }
+            c.done += keys.size();
+            if (!keys.empty()) {
+                out.events.push_back({"invoice_keys", json{{"keys", std::move(keys)}}.dump()});
+            }
+            rows = json::array();
+        } else if (c.ph == sync_cursor::phase::sweep && c.step >= open_statuses.size()) {
+            // Newest first: stop at the first record changed before the last sweep began.
+            json kept = json::array();
+            for (auto& row : rows) {
+                const auto t = mappings::parse_timestamp(text_of(row, "LastModifiedDateTime"));
+                if (t && *t < c.since) {
+                    reached_since = true;
+                    break;
+                }
                 kept.push_back(std::move(row));
             }
+            rows = std::move(kept);
         }
-        rows = std::move(kept);
-    } else if (c.ph == sync_cursor::phase::sweep && c.step >= open_statuses.size()) {
-        // Newest first: stop at the first record changed before the last sweep began.
-        json kept = json::array();
-        for (auto& row : rows) {
-            const auto t = mappings::parse_timestamp(text_of(row, "LastModifiedDateTime"));
-            if (t && *t < c.since) {
-                reached_since = true;
-                break;
+        c.done += rows.size();
+        if (!rows.empty()) {
+            out.events.push_back(
+                {"page", json{{"type", step_type(c.step)}, {"value", std::move(rows)}}.dump()});
+        }
+        const auto link = text_of(j, "@odata.nextLink");
+        c.next = reached_since ? std::string() : path_of_link(link);
+        if (c.next.empty()) {
+            ++c.step;
+            if (c.ph == sync_cursor::phase::backfill && c.step == completed_step) {
+                ++c.step;  // a first connect takes open work only
             }
-            kept.push_back(std::move(row));
-        }
-        rows = std::move(kept);
-    }
-    c.done += rows.size();
-    if (!rows.empty()) {
-        out.events.push_back(
-            {"page", json{{"type", step_type(c.step)}, {"value", std::move(rows)}}.dump()});
-    }
-    const auto link = text_of(j, "@odata.nextLink");
-    c.next = reached_since ? std::string() : path_of_link(link);
-    if (c.next.empty()) {
-        ++c.step;
-        if (c.ph == sync_cursor::phase::backfill && c.step == completed_step) {
-            ++c.step;  // a first connect takes open work only
+            if (c.step == invoice_step && (!invoices || c.ph == sync_cursor::phase::backfill)) {
+                ++c.step;  // invoices are known from their first change after connecting
+            }
         }
     }
     if (c.step >= sync_steps) {

@@ -11,12 +11,15 @@
 // Inbox event kinds of this connector:
 //   ""      a webhook delivery, resolved before mapping into {"resolved": [...]}
 //   "page"  one list page from polling: {"type": "Work"|"Contact"|"Organization", "value": [...]}
+//   "invoice_keys"  invoices the sweep found changed and not yet read: {"keys": [...]}, resolved
+//           (one single GET each) into {"resolved": [...]} like a delivery
 //
 // Sync cursor "<name>/sync" (JSON), committed with the page it produced:
 //   {"phase": "backfill"|"sweep", "step": 0..5, "next": "/v3/...", "done": n, "total": n,
 //    "started_at": t, "since": t}
 // Steps: work items whose PrimaryStatus is Planned, Ready To Start, In Progress, Waiting; then
-// Contacts and Organizations by LastModifiedDateTime desc (a sweep stops at `since`).
+// Contacts and Organizations by LastModifiedDateTime desc (a sweep stops at `since`); sweeps only:
+// completed work items, then invoices by UpdatedAt desc (stopping at `since`).
 
 #include <chrono>
 #include <cstdint>
@@ -69,7 +72,8 @@ std::string keyed_title(std::string_view title, std::string_view action_id);
 struct sync_cursor {
     enum class phase : std::uint8_t { backfill, sweep };
     phase ph = phase::backfill;
-    std::uint32_t step = 0;  // 0..3 work items by primary status, 4 contacts, 5 organizations
+    std::uint32_t step = 0;  // 0..3 work items by primary status, 4 contacts, 5 organizations,
+                             // 6 completed work items, 7 invoices
     std::string next;        // the next page's path and query; empty: the step's first page
     std::uint64_t done = 0;
     std::uint64_t total = 0;
@@ -81,8 +85,9 @@ struct sync_cursor {
 };
 
 // Open work items (one step per open status), contacts, organizations, then (sweeps only)
-// completed work items.
-inline constexpr std::uint32_t sync_steps = 7;
+// completed work items and, when `Invoice` is among the webhook types, invoices changed since the
+// last sweep.
+inline constexpr std::uint32_t sync_steps = 8;
 
 // The first page of a step: path and query.
 std::string first_page(std::uint32_t step, std::size_t page_size);

@@ -610,6 +610,59 @@ TEST_F(karbon_connector_test, the_sweep_finds_a_completion_whose_webhook_was_los
     EXPECT_EQ(w->status, "completed");
 }
 
+// With the Invoice webhook type, the sweep's last step lists invoices by UpdatedAt desc and reads
+// in full only those changed since their last read: an invoice whose delivery was lost is still
+// stored, one whose delivery was read costs no second read, and a first connect lists none.
+TEST_F(karbon_connector_test, the_sweep_reads_an_invoice_whose_webhook_was_lost) {
+    settings_.webhook_types = {"Work", "Contact", "Invoice"};
+    const auto sweep = [&] {
+        for (int i = 0; i < 20; ++i) {
+            const auto out = poll();
+            EXPECT_EQ(out.error, "");
+            for (const auto& ev : out.events) {
+                state::inbox_event e;
+                e.connector = settings_.name;
+                e.kind = ev.kind;
+                e.body = ev.body;
+                const auto r = run(ioc_, connector().resolve(e));
+                EXPECT_EQ(r.k, resolve_outcome::kind::ready) << r.detail;
+                if (r.body) {
+                    e.body = *r.body;
+                }
+                process(e);
+            }
+            if (status()["cursor"]["phase"] == "sweep" && status()["cursor"]["step"] == 0 &&
+                *connector().next_poll() > clock_.now()) {
+                return;
+            }
+        }
+        ADD_FAILURE() << "the sweep did not finish";
+    };
+    sim_->add_invoice(acme_invoice());
+    sweep();  // the backfill
+    EXPECT_TRUE(server_->requests_to("/v3/Invoices").empty()) << "a first connect lists none";
+
+    clock_.advance(std::chrono::minutes(10));
+    const auto read = sim_->add_invoice(acme_invoice());
+    const std::string read_key = read["InvoiceKey"];
+    resolve_and_process(accepted(sim_->payload("Invoice", read_key, "Updated")));
+    auto lost_fields = acme_invoice();
+    lost_fields["InvoiceNumber"] = "INV-00043";
+    const auto lost = sim_->add_invoice(lost_fields);
+    const std::string lost_key = lost["InvoiceKey"];
+    clock_.advance(settings_.poll_interval);
+    sweep();
+    EXPECT_EQ(reads_of("/v3/Invoices/" + lost_key), 1u);
+    EXPECT_EQ(reads_of("/v3/Invoices/" + read_key), 1u) << "read by its delivery already";
+    const auto row = stored(*store_, "invoice", "practice:invoice:" + lost_key);
+    ASSERT_TRUE(row.has_value());
+    EXPECT_EQ((*row)["number"], "INV-00043");
+    const auto lists = server_->requests_to("/v3/Invoices");
+    ASSERT_EQ(lists.size(), 1u);
+    EXPECT_NE(lists[0].query.find("UpdatedAt"), std::string::npos) << lists[0].query;
+    EXPECT_EQ(sim_->writes_to_invoices(), 0u);
+}
+
 TEST_F(karbon_connector_test, the_sweep_leaves_room_for_webhook_reads) {
     settings_.poll_reserve = 121;  // more than the window holds: the sweep must wait
     const auto out = poll();
