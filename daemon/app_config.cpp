@@ -104,6 +104,21 @@ std::optional<app_config> load_app_config(const std::filesystem::path& file,
             c.values.emplace("sync_time", c.name == time_owner ? "true" : "false");
         }
     }
+    // A connector key named invoices_source (its invoices drive the workflows rather than being
+    // stored as read-only facts) defaults to true for the connector [sources] invoices names,
+    // false elsewhere.
+    const auto invoice_owner = sources.owner("invoices");
+    for (auto& c : parsed) {
+        const auto* kind = connectors::builtin_kinds().find(c.kind);
+        const bool takes =
+            kind != nullptr &&
+            std::any_of(kind->fields.begin(), kind->fields.end(), [](const connectors::field& f) {
+                return f.key == "invoices_source";
+            });
+        if (takes && c.value("invoices_source") == nullptr) {
+            c.values.emplace("invoices_source", c.name == invoice_owner ? "true" : "false");
+        }
+    }
     if (diags.has_errors()) {
         return std::nullopt;
     }

@@ -14,6 +14,7 @@
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <ostream>
 #include <random>
 #include <set>
@@ -113,7 +114,8 @@ public:
              const std::vector<std::string>& practice = {},
              const std::vector<std::string>& operators = {},
              const std::vector<std::string>& xero = {},
-             const std::vector<std::string>& time = {}) {
+             const std::vector<std::string>& time = {},
+             const std::vector<std::string>& portal = {}) {
         out_ << weekday_date(t) << "\n";
         for (const auto& e : events) {
             out_ << "  client  " << e << "\n";
@@ -126,6 +128,9 @@ public:
         }
         for (const auto& e : time) {
             out_ << "  harvest " << e << "\n";
+        }
+        for (const auto& e : portal) {
+            out_ << "  taxdome " << e << "\n";
         }
         for (const auto& e : operators) {
             out_ << "  people  " << e << "\n";
@@ -431,6 +436,93 @@ void xero_pay(simulators::xero_simulator& xero, const xero_client& c, const std:
                           {"Account", {{"Code", "090"}}},
                           {"Date", date},
                           {"Amount", json::parse(amount_text(c.cents))}});
+}
+
+// TaxDome: no API, only Zapier. A Zap relays each new account to /webhooks/taxdome with the
+// bearer secret (connectors/taxdome/README.md); the sandbox posts one relay as such a Zap would.
+constexpr std::string_view taxdome_secret = "sandbox-taxdome-relay-secret-4f1c9a7e2b6d8035";
+constexpr std::string_view taxdome_account = "7351024";
+
+std::string taxdome_connector_toml() {
+    return fmt::format(R"(
+# TaxDome, the firm's client portal: a Zap relays new accounts (connectors/taxdome/README.md).
+[connectors.taxdome]
+kind = "taxdome"
+relay_secret = "{}"
+)",
+                       taxdome_secret);
+}
+
+// One Zapier relay of a new TaxDome account, as the Zap sends it (relayed_at is the Zap's own
+// current UTC time, not the sandbox's simulated clock).
+http::simple_response relay_taxdome_account(const std::string& id,
+                                            const std::string& name,
+                                            const std::string& email) {
+    const auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+    const auto body = json{{"event", "New Account"},
+                           {"id", id},
+                           {"name", name},
+                           {"emails", email},
+                           {"relayed_at", util::format_rfc3339(now)}}
+                          .dump();
+    return http::fetch("127.0.0.1",
+                       webhook_port,
+                       "POST",
+                       "/webhooks/taxdome",
+                       {{"Content-Type", "application/json"},
+                        {"Authorization", "Bearer " + std::string(taxdome_secret)}},
+                       body);
+}
+
+// What the identity map made of a relayed TaxDome account, in plain words; nullopt while the
+// relay is not processed yet.
+std::optional<std::string> taxdome_outcome_now(const std::string& id) {
+    const auto member = "taxdome:client:" + id;
+    const auto j = json::parse(status_get("/identities").body, nullptr, false);
+    if (!j.is_object()) {
+        return "the identity map could not be read";
+    }
+    for (const auto& p : j.value("parties", json::array())) {
+        const auto& members = p.value("members", json::array());
+        const auto self = std::find_if(members.begin(), members.end(), [&](const json& m) {
+            return m.value("client", "") == member;
+        });
+        if (self == members.end()) {
+            continue;
+        }
+        std::string others;
+        for (const auto& m : members) {
+            if (m.value("client", "") != member) {
+                others += (others.empty() ? "" : ", ") + m.value("client", "");
+            }
+        }
+        const auto how = self->value("how", "");
+        return fmt::format("joined the identity map: one client with {} ({})",
+                           others,
+                           how == "email"         ? "its billing email matches"
+                           : how == "domain_name" ? "its email domain and name match"
+                                                  : how);
+    }
+    for (const auto& e : j.value("exceptions", json::array())) {
+        if (e.value("client", "") == member) {
+            return fmt::format("became an identity exception [{}]: {}",
+                               e.value("kind", ""),
+                               e.value("reason", ""));
+        }
+    }
+    return std::nullopt;  // not processed yet, or standing alone (no party, no exception)
+}
+
+std::string taxdome_outcome(const std::string& id) {
+    // The relay is processed beside the simulated day's timers: give the pipeline a moment (a
+    // client standing alone appears in neither list, so it costs the whole wait).
+    for (int i = 0; i < 100; ++i) {
+        if (auto o = taxdome_outcome_now(id)) {
+            return *o;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return "matched no existing client: it stands alone";
 }
 
 std::string xero_connector_toml(const std::string& base_url) {
@@ -774,7 +866,7 @@ po_required = true
                                karbon_server.base_url(),
                                webhook_port)
             << xero_connector_toml(xero_server.base_url())
-            << harvest_connector_toml(harvest_server.base_url(), ho);
+            << harvest_connector_toml(harvest_server.base_url(), ho) << taxdome_connector_toml();
         if (!out) {
             err << fmt::format("billsync sandbox: cannot write {}\n", config_path.string());
             return 73;
@@ -841,6 +933,7 @@ po_required = true
         std::vector<std::string> operators;
         std::vector<std::string> ledger2;                     // the Xero entity
         std::vector<std::string> hours;                       // Harvest: what staff do there
+        std::vector<std::string> portal;                      // TaxDome, through Zapier
         const auto today = start + std::chrono::days(d - 1);  // 03:00 in New York
         if (d == 2) {
             // Harvest clients carry no email: the coordinator confirms each name match.
@@ -1011,6 +1104,20 @@ po_required = true
             sms.send_inbound(hook + "twilio/sms", c.mobile, firm_number, "STOP");
             events.push_back(fmt::format("{} texted STOP", c.name));
         }
+        if (d == 4) {
+            // A new TaxDome account for a client the firm already bills in QuickBooks (the same
+            // email); Zapier relays it.
+            const auto& c = f.client_of(payer);
+            const auto r = relay_taxdome_account(std::string(taxdome_account), c.name, c.email);
+            portal.push_back(fmt::format("Zapier relayed new account {} \"{}\" <{}> ({})",
+                                         taxdome_account,
+                                         c.name,
+                                         c.email,
+                                         r.status != 200 ? "refused: " + std::to_string(r.status)
+                                         : r.body.find("dead_lettered") != std::string::npos
+                                             ? std::string("dead-lettered")
+                                             : std::string("accepted")));
+        }
         qbo.deliver(hook + "qbo");
         xero.deliver(hook + "xero");
         // One day passes: every due timer fires in order, then webhooks from the day land.
@@ -1022,7 +1129,11 @@ po_required = true
         const auto events_json = mail.events_for_messages("delivered");
         mail.deliver_events(hook + "sendgrid/events", events_json);
         // The business day that passed (from 03:00 to 03:00 in New York).
-        tl.day(today, events, practice, operators, ledger2, hours);
+        if (d == 4) {
+            portal.push_back(fmt::format(
+                "account {} {}", taxdome_account, taxdome_outcome(std::string(taxdome_account))));
+        }
+        tl.day(today, events, practice, operators, ledger2, hours, portal);
         std::this_thread::sleep_for(
             std::chrono::milliseconds(static_cast<std::int64_t>(options.seconds_per_day * 1000)));
     }

@@ -67,6 +67,9 @@ std::string resource_key_field(const std::string& resource) {
     if (resource == "WorkItems") {
         return "WorkItemKey";
     }
+    if (resource == "Invoices") {
+        return "InvoiceKey";
+    }
     return resource == "Contacts" ? "ContactKey" : "OrganizationKey";
 }
 
@@ -267,7 +270,12 @@ http::response karbon_simulator::route(const http::request& req) {
         }
         return bad_request("4000", "method not allowed here");
     }
-    if (resource != "WorkItems" && resource != "Contacts" && resource != "Organizations") {
+    if (req.method != "GET" && (resource == "Invoices" || resource == "ManualPayments" ||
+                                resource == "Payments" || resource == "ReverseManualPayment")) {
+        ++invoice_writes_;  // Karbon invoices are read-only to billsync: a test asserts none
+    }
+    if (resource != "WorkItems" && resource != "Contacts" && resource != "Organizations" &&
+        resource != "Invoices") {
         return not_found();
     }
     auto& rows = records_[resource];
@@ -334,6 +342,11 @@ http::response karbon_simulator::list(const http::request& req, const std::strin
         }
         filter = std::move(*f);
     }
+    if (resource == "Invoices" && std::any_of(filter.begin(), filter.end(), [](const auto& c) {
+            return c.first != "InvoiceStatus";
+        })) {
+        return bad_request("4000", "Invoices filter on InvoiceStatus only");
+    }
     for (const auto& row : all) {
         const bool keep = std::all_of(filter.begin(), filter.end(), [&](const auto& clause) {
             return text_of(row, clause.first) == clause.second;
@@ -346,9 +359,11 @@ http::response karbon_simulator::list(const http::request& req, const std::strin
     if (!orderby.empty()) {
         const bool desc = orderby.ends_with(" desc");
         const auto field = orderby.substr(0, orderby.find(' '));
-        const bool allowed = resource == "WorkItems"
-                                 ? (field == "StartDate" || field == "DeadlineDate")
-                                 : (field == "FullName" || field == "LastModifiedDateTime");
+        const bool allowed =
+            resource == "WorkItems"  ? (field == "StartDate" || field == "DeadlineDate")
+            : resource == "Invoices" ? (field == "InvoiceDate" || field == "CreatedAt" ||
+                                        field == "UpdatedAt" || field == "InvoiceNumber")
+                                     : (field == "FullName" || field == "LastModifiedDateTime");
         if (!allowed) {
             return bad_request("4000", "The $orderby field is not supported");
         }
@@ -384,7 +399,15 @@ http::response karbon_simulator::list(const http::request& req, const std::strin
     }
     json value = json::array();
     for (std::size_t i = skip; i < rows.size() && i < skip + top; ++i) {
-        value.push_back(*rows[i]);
+        auto row = *rows[i];
+        if (resource == "Invoices") {
+            // Only a single GET shows lines, payments, the breakdown and the links.
+            for (const auto* f :
+                 {"LineItems", "Payments", "Data", "InvoiceMagicLink", "InvoicePdfUrl"}) {
+                row.erase(f);
+            }
+        }
+        value.push_back(std::move(row));
     }
     json out{{"@odata.context", "https://api.karbonhq.com/v3/$metadata#" + resource},
              {"@odata.count", rows.size()},
@@ -454,6 +477,59 @@ json karbon_simulator::add_organization(json fields) {
     }
     records_["Organizations"].push_back(fields);
     return fields;
+}
+
+namespace {
+// Karbon types a line's UnitPrice as a string: a number given to the simulator is served as its
+// decimal text.
+void string_unit_prices(json& invoice) {
+    if (auto lines = invoice.find("LineItems"); lines != invoice.end() && lines->is_array()) {
+        for (auto& l : *lines) {
+            if (auto p = l.find("UnitPrice"); p != l.end() && p->is_number()) {
+                *p = p->dump();
+            }
+        }
+    }
+}
+}  // namespace
+
+json karbon_simulator::add_invoice(json fields) {
+    std::lock_guard lock(mutex_);
+    if (text_of(fields, "InvoiceKey").empty()) {
+        fields["InvoiceKey"] = next_key("inv");
+    }
+    if (!fields.contains("UpdatedAt")) {
+        fields["UpdatedAt"] = stamp();
+    }
+    if (!fields.contains("CreatedAt")) {
+        fields["CreatedAt"] = fields["UpdatedAt"];
+    }
+    for (const auto* f : {"LineItems", "Payments", "TaxLineItems", "Data"}) {
+        if (!fields.contains(f)) {
+            fields[f] = json::array();
+        }
+    }
+    string_unit_prices(fields);
+    records_["Invoices"].push_back(fields);
+    return fields;
+}
+
+json karbon_simulator::update_invoice(const std::string& key, const json& fields) {
+    std::lock_guard lock(mutex_);
+    for (auto& row : records_["Invoices"]) {
+        if (text_of(row, "InvoiceKey") == key) {
+            row.update(fields);
+            row["UpdatedAt"] = stamp();
+            string_unit_prices(row);
+            return row;
+        }
+    }
+    return nullptr;
+}
+
+std::size_t karbon_simulator::writes_to_invoices() const {
+    std::lock_guard lock(mutex_);
+    return invoice_writes_;
 }
 
 bool karbon_simulator::remove(const std::string& key) {

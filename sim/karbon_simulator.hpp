@@ -16,6 +16,13 @@
 //                                 StartDate required); 201, PrimaryStatus unspaced
 //   GET  /v3/Contacts[/{key}], /v3/Organizations[/{key}]
 //                                 lists ordered by LastModifiedDateTime (desc with " desc")
+//   GET  /v3/Invoices             OData list: $filter InvoiceStatus eq '…' only, $orderby
+//                                 InvoiceDate, CreatedAt, UpdatedAt or InvoiceNumber; rows
+//                                 without LineItems, Payments, Data and the links
+//   GET  /v3/Invoices/{key}       one invoice: LineItems[{…, UnitPrice as a string, Amount}],
+//                                 Payments[{PaymentKey, PaymentReference, PaymentType,
+//                                 PaymentDate, Amount}], amounts as JSON numbers; 404 once removed
+//                                 (any write to invoices or payments is counted, and refused)
 //   GET  /v3/TenantSettings       WorkStatuses[{WorkStatusKey, PrimaryStatusName,
 //                                 SecondaryStatusName, WorkTypeKeys}], WorkTypes[…]
 //   POST /v3/WebhookSubscriptions {TargetUrl, WebhookType, SigningKey?}: 201; one per type
@@ -69,6 +76,11 @@ public:
     nlohmann::json update_work_item(const std::string& key, const nlohmann::json& fields);
     nlohmann::json add_contact(nlohmann::json fields);
     nlohmann::json add_organization(nlohmann::json fields);
+    // Invoices: a numeric UnitPrice is stored as its string; UpdatedAt is stamped by update.
+    nlohmann::json add_invoice(nlohmann::json fields);
+    nlohmann::json update_invoice(const std::string& key, const nlohmann::json& fields);
+    // Requests that tried to write an invoice or a payment (POST/PUT/PATCH/DELETE).
+    std::size_t writes_to_invoices() const;
     bool remove(const std::string& key);  // any record
     std::size_t work_item_count() const;
     std::vector<nlohmann::json> work_items() const;
@@ -114,6 +126,7 @@ private:
     std::uint64_t counter_ = 0;
     std::chrono::milliseconds create_hold_{0};
     std::size_t creates_ = 0;
+    std::size_t invoice_writes_ = 0;
 };
 
 }  // namespace billsync::simulators

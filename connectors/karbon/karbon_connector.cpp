@@ -19,6 +19,7 @@
 #include "connectors/runtime/sync_cursor.hpp"
 #include "http/message.hpp"
 #include "mappings/karbon/karbon_mapping.hpp"
+#include "mappings/qbo/exact_json.hpp"
 #include "state/apply.hpp"
 #include "state/tables.hpp"
 #include "util/crypto.hpp"
@@ -71,6 +72,10 @@ std::string odata_literal(std::string_view v) {
 // webhook was lost is still seen. Work items have no last-modified filter, so every completed
 // one is listed and only those completed since the last sweep began are kept.
 constexpr std::uint32_t completed_step = 6;
+// And after it (sweeps only, and only with the Invoice webhook type): invoices newest first
+// ($orderby=UpdatedAt desc), stopping at the last sweep. A list row has no lines nor payments,
+// so a row changed since it was last read is read once more in full (the "invoice_keys" event).
+constexpr std::uint32_t invoice_step = 7;
 
 std::string step_type(std::uint32_t step) {
     if (step < open_statuses.size() || step == completed_step) {
@@ -139,6 +144,9 @@ std::string first_page(std::uint32_t step, std::size_t page_size) {
         return "/v3/WorkItems?$filter=" +
                http::percent_encode("PrimaryStatus eq " + odata_literal(status)) +
                "&$orderby=StartDate" + top;
+    }
+    if (step == invoice_step) {
+        return "/v3/Invoices?$orderby=" + http::percent_encode("UpdatedAt desc") + top;
     }
     const std::string resource = step == 4 ? "Contacts" : "Organizations";
     return "/v3/" + resource + "?$orderby=" + http::percent_encode("LastModifiedDateTime desc") +
@@ -264,6 +272,9 @@ settings from(const connector_settings& s) {
     }
     if (const auto* v = value("task_due_days")) {
         out.task_due_days = std::stoll(*v);
+    }
+    if (const auto* v = value("invoices_source")) {
+        out.invoices_source = *v == "true";
     }
     return out;
 }
@@ -470,6 +481,8 @@ struct karbon_connector::impl {
         std::vector<std::pair<std::string, std::string>> tries;
         if (type == "Work") {
             tries = {{"Work", "/v3/WorkItems/"}};
+        } else if (type == "Invoice") {
+            tries = {{"Invoice", "/v3/Invoices/"}};
         } else {
             // The Contact webhook covers organizations too: the key is one or the other.
             tries = {{"Contact", "/v3/Contacts/"}, {"Organization", "/v3/Organizations/"}};
@@ -484,7 +497,9 @@ struct karbon_connector::impl {
                 out.failed = failure_of(r);
                 co_return out;
             }
-            auto j = json::parse(r.body, nullptr, false);
+            // Exact: an invoice's amounts are JSON numbers that must never become doubles.
+            std::string error;
+            auto j = mappings::qbo::parse_exact(r.body, error).value_or(json());
             if (!j.is_object()) {
                 resolve_outcome f;
                 f.k = resolve_outcome::kind::retry;
@@ -563,6 +578,30 @@ std::string karbon_connector::check_payload(std::string_view body) const {
 net::awaitable<resolve_outcome> karbon_connector::resolve(const state::inbox_event& e) {
     auto& im = *impl_;
     resolve_outcome out;
+    if (e.kind == "invoice_keys") {
+        // Invoices the sweep found changed: each read in full, as a delivery would be.
+        const auto doc = json::parse(e.body, nullptr, false);
+        const auto keys = doc.is_object() ? doc.find("keys") : doc.end();
+        if (!doc.is_object() || keys == doc.end() || !keys->is_array()) {
+            out.k = resolve_outcome::kind::permanent;
+            out.detail = "invoice_keys event without keys";
+            co_return out;
+        }
+        json resolved = json::array();
+        for (const auto& k : *keys) {
+            if (!k.is_string()) {
+                continue;
+            }
+            auto got = co_await im.read("Invoice", k.get<std::string>());
+            if (got.failed) {
+                co_return *got.failed;
+            }
+            resolved.push_back(
+                {{"type", got.resource}, {"key", k.get<std::string>()}, {"object", got.object}});
+        }
+        out.body = json{{"resolved", std::move(resolved)}}.dump();
+        co_return out;
+    }
     if (!e.kind.empty()) {
         co_return out;  // polled pages hold whole records already
     }
@@ -573,8 +612,8 @@ net::awaitable<resolve_outcome> karbon_connector::resolve(const state::inbox_eve
         co_return out;
     }
     const auto& n = *parsed.value;
-    if (n.resource_type != "Work" && n.resource_type != "Contact") {
-        // Notes, invoices, users…: not mapped by this connector.
+    if (n.resource_type != "Work" && n.resource_type != "Contact" && n.resource_type != "Invoice") {
+        // Notes, users, estimates…: not mapped by this connector.
         {
             std::lock_guard lock(im.status_mutex);
             ++im.ignored_events;
@@ -625,7 +664,8 @@ state::result<std::vector<mappings::change>> karbon_connector::process(const sta
                                                                        state::batch& b) {
     using result_t = state::result<std::vector<mappings::change>>;
     auto& im = *impl_;
-    const auto doc = json::parse(e.body, nullptr, false);
+    std::string parse_error;
+    const auto doc = mappings::qbo::parse_exact(e.body, parse_error).value_or(json());
     if (!doc.is_object()) {
         return result_t::failure(state::status::failure("unreadable event: not a JSON object"));
     }
@@ -635,7 +675,7 @@ state::result<std::vector<mappings::change>> karbon_connector::process(const sta
         json object;  // null: deleted
     };
     std::vector<item> items;
-    if (e.kind.empty()) {
+    if (e.kind.empty() || e.kind == "invoice_keys") {
         auto it = doc.find("resolved");
         if (it == doc.end() || !it->is_array()) {
             return result_t::failure(
@@ -658,12 +698,15 @@ state::result<std::vector<mappings::change>> karbon_connector::process(const sta
 
     std::vector<mappings::change> changes;
     const auto opts = im.options(st);
-    const auto apply = [&](mappings::entity ent) -> state::status {
+    // Invoices (and their payments) from a connector that is not the invoices source are stored
+    // as facts only: no change reaches the workflows, so they start no follow-up.
+    const bool drive_invoices = settings_.invoices_source;
+    const auto apply = [&](mappings::entity ent, bool drive = true) -> state::status {
         auto applied = state::apply(st, b, settings_.name, std::move(ent));
         if (!applied.ok()) {
             return applied.st;
         }
-        if (applied.value) {
+        if (applied.value && drive) {
             changes.push_back(std::move(*applied.value));
         }
         return state::status::success();
@@ -688,6 +731,11 @@ state::result<std::vector<mappings::change>> karbon_connector::process(const sta
             }
             if (x.type == "Work") {
                 ent.emplace(mk::deleted_work_item(x.key, opts));
+            } else if (x.type == "Invoice") {
+                if (auto st2 = apply(mk::deleted_invoice(x.key, opts), drive_invoices); !st2.ok) {
+                    return result_t::failure(st2);
+                }
+                continue;
             } else {
                 ent.emplace(mk::deleted_client(x.key, opts));
             }
@@ -711,6 +759,21 @@ state::result<std::vector<mappings::change>> karbon_connector::process(const sta
                 continue;
             }
             ent.emplace(std::move(*m.value));
+        } else if (x.type == "Invoice") {
+            auto m = mk::map_invoice(x.object, opts);
+            if (!m) {
+                skip(x.type, m.error);
+                continue;
+            }
+            if (auto st2 = apply(std::move(m.value->inv), drive_invoices); !st2.ok) {
+                return result_t::failure(st2);
+            }
+            for (auto& p : m.value->payments) {
+                if (auto st2 = apply(std::move(p), drive_invoices); !st2.ok) {
+                    return result_t::failure(st2);
+                }
+            }
+            continue;
         } else {
             continue;
         }
@@ -879,60 +942,112 @@ net::awaitable<poll_outcome> karbon_connector::poll(const state::store& st) {
             co_return out;
         }
     }
-    const auto page = c.next.empty() ? first_page(c.step, settings_.page_size) : c.next;
-    auto r = co_await im.send("GET", page);
-    if (!r.ok()) {
-        fail("list failed: " + r.error->message);
-        co_return out;
+    const bool invoices =
+        std::find(settings_.webhook_types.begin(), settings_.webhook_types.end(), "Invoice") !=
+        settings_.webhook_types.end();
+    if (c.step == invoice_step && (!invoices || c.ph == sync_cursor::phase::backfill)) {
+        c.step = sync_steps;  // nothing to list (a cursor from another configuration): done
+        c.next.clear();
     }
-    auto j = json::parse(r.body, nullptr, false);
-    if (!j.is_object() || !j.contains("value") || !j["value"].is_array()) {
-        fail("list answer is not an OData page");
-        co_return out;
-    }
-    if (c.next.empty()) {
-        const auto count = j.find("@odata.count");
-        if (count != j.end() && count->is_number_unsigned()) {
-            c.total += count->get<std::uint64_t>();
+    if (c.step < sync_steps) {
+        const auto page = c.next.empty() ? first_page(c.step, settings_.page_size) : c.next;
+        auto r = co_await im.send("GET", page);
+        if (!r.ok()) {
+            fail("list failed: " + r.error->message);
+            co_return out;
         }
-    }
-    auto& rows = j["value"];
-    bool reached_since = false;
-    if (c.ph == sync_cursor::phase::sweep && c.step == completed_step) {
-        // Completed since the last sweep began (CompletedDate is a date: a day of margin).
-        const auto from = std::chrono::floor<std::chrono::days>(c.since) - std::chrono::days(1);
-        json kept = json::array();
-        for (auto& row : rows) {
-            const auto done = mappings::parse_timestamp(text_of(row, "CompletedDate"));
-            if (!done || *done >= from) {
+        std::string parse_error;
+        auto j = mappings::qbo::parse_exact(r.body, parse_error).value_or(json());
+        if (!j.is_object() || !j.contains("value") || !j["value"].is_array()) {
+            fail("list answer is not an OData page");
+            co_return out;
+        }
+        if (c.next.empty()) {
+            const auto count = j.find("@odata.count");
+            if (count != j.end() && count->is_number_unsigned()) {
+                c.total += count->get<std::uint64_t>();
+            }
+        }
+        auto& rows = j["value"];
+        bool reached_since = false;
+        if (c.ph == sync_cursor::phase::sweep && c.step == completed_step) {
+            // Completed since the last sweep began (CompletedDate is a date: a day of margin).
+            const auto from = std::chrono::floor<std::chrono::days>(c.since) - std::chrono::days(1);
+            json kept = json::array();
+            for (auto& row : rows) {
+                const auto done = mappings::parse_timestamp(text_of(row, "CompletedDate"));
+                if (!done || *done >= from) {
+                    kept.push_back(std::move(row));
+                }
+            }
+            rows = std::move(kept);
+        } else if (c.step == invoice_step) {
+            // Newest first, stopping at the last sweep; an invoice whose stored copy is of the
+            // same UpdatedAt (its delivery was read) costs no read.
+            const auto ids = state::canonical_ids(st, settings_.name);
+            json keys = json::array();
+            for (const auto& row : rows) {
+                const auto updated = text_of(row, "UpdatedAt");
+                const auto t = mappings::parse_timestamp(updated);
+                if (t && *t < c.since) {
+                    reached_since = true;
+                    break;
+                }
+                const auto key = text_of(row, "InvoiceKey");
+                if (key.empty()) {
+                    continue;
+                }
+                mappings::source_ref ref;
+                ref.system = settings_.name;
+                ref.id = key;
+                auto have = state::get_entity(st, "invoice", ids(mk::invoice_type, ref));
+                if (!have.ok()) {
+                    fail("cannot read the stored invoice: " + have.st.message);
+                    co_return out;
+                }
+                if (have.value) {
+                    const auto stored_row = json::parse(*have.value, nullptr, false);
+                    std::string error;
+                    const auto inv = mappings::invoice_from_json(stored_row, error);
+                    if (inv && !inv->deleted && inv->source.version == updated) {
+                        continue;
+                    }
+                }
+                keys.push_back(key);
+            }
+            c.done += keys.size();
+            if (!keys.empty()) {
+                out.events.push_back({"invoice_keys", json{{"keys", std::move(keys)}}.dump()});
+            }
+            rows = json::array();
+        } else if (c.ph == sync_cursor::phase::sweep && c.step >= open_statuses.size()) {
+            // Newest first: stop at the first record changed before the last sweep began.
+            json kept = json::array();
+            for (auto& row : rows) {
+                const auto t = mappings::parse_timestamp(text_of(row, "LastModifiedDateTime"));
+                if (t && *t < c.since) {
+                    reached_since = true;
+                    break;
+                }
                 kept.push_back(std::move(row));
             }
+            rows = std::move(kept);
         }
-        rows = std::move(kept);
-    } else if (c.ph == sync_cursor::phase::sweep && c.step >= open_statuses.size()) {
-        // Newest first: stop at the first record changed before the last sweep began.
-        json kept = json::array();
-        for (auto& row : rows) {
-            const auto t = mappings::parse_timestamp(text_of(row, "LastModifiedDateTime"));
-            if (t && *t < c.since) {
-                reached_since = true;
-                break;
+        c.done += rows.size();
+        if (!rows.empty()) {
+            out.events.push_back(
+                {"page", json{{"type", step_type(c.step)}, {"value", std::move(rows)}}.dump()});
+        }
+        const auto link = text_of(j, "@odata.nextLink");
+        c.next = reached_since ? std::string() : path_of_link(link);
+        if (c.next.empty()) {
+            ++c.step;
+            if (c.ph == sync_cursor::phase::backfill && c.step == completed_step) {
+                ++c.step;  // a first connect takes open work only
             }
-            kept.push_back(std::move(row));
-        }
-        rows = std::move(kept);
-    }
-    c.done += rows.size();
-    if (!rows.empty()) {
-        out.events.push_back(
-            {"page", json{{"type", step_type(c.step)}, {"value", std::move(rows)}}.dump()});
-    }
-    const auto link = text_of(j, "@odata.nextLink");
-    c.next = reached_since ? std::string() : path_of_link(link);
-    if (c.next.empty()) {
-        ++c.step;
-        if (c.ph == sync_cursor::phase::backfill && c.step == completed_step) {
-            ++c.step;  // a first connect takes open work only
+            if (c.step == invoice_step && (!invoices || c.ph == sync_cursor::phase::backfill)) {
+                ++c.step;  // invoices are known from their first change after connecting
+            }
         }
     }
     if (c.step >= sync_steps) {
@@ -1016,6 +1131,11 @@ task_request task_of(const state::action& a, const settings& s, util::instant no
 
 net::awaitable<action_outcome> karbon_connector::perform(state::action a) {
     auto& im = *impl_;
+    if (a.kind.starts_with("invoice.") || a.kind.starts_with("payment.")) {
+        co_return make_outcome(action_outcome::kind::permanent,
+                               "Karbon invoices are read-only facts: billsync never writes one ('" +
+                                   a.kind + "' refused)");
+    }
     if (a.kind != "task.create") {
         co_return make_outcome(action_outcome::kind::permanent,
                                "unknown Karbon action kind '" + a.kind + "'");

@@ -4,18 +4,22 @@
 // record they name (a 404 confirms a delete, a burst costs one read per key); a polling safety
 // net over open work items and recently changed contacts and organizations, with a backfill on
 // first connect; webhook subscriptions owned and reconciled by billsync; configured stage names
-// checked against the tenant's settings; and one action, task.create (a work item whose title
+// checked against the tenant's settings; invoices (an Invoice delivery) read as read-only facts;
+// and one action, task.create (a work item whose title
 // carries billsync's key, looked up before any resend since Karbon has no idempotency key).
 //
 // Inbox event kinds of this connector:
 //   ""      a webhook delivery, resolved before mapping into {"resolved": [...]}
 //   "page"  one list page from polling: {"type": "Work"|"Contact"|"Organization", "value": [...]}
+//   "invoice_keys"  invoices the sweep found changed and not yet read: {"keys": [...]}, resolved
+//           (one single GET each) into {"resolved": [...]} like a delivery
 //
 // Sync cursor "<name>/sync" (JSON), committed with the page it produced:
 //   {"phase": "backfill"|"sweep", "step": 0..5, "next": "/v3/...", "done": n, "total": n,
 //    "started_at": t, "since": t}
 // Steps: work items whose PrimaryStatus is Planned, Ready To Start, In Progress, Waiting; then
-// Contacts and Organizations by LastModifiedDateTime desc (a sweep stops at `since`).
+// Contacts and Organizations by LastModifiedDateTime desc (a sweep stops at `since`); sweeps only:
+// completed work items, then invoices by UpdatedAt desc (stopping at `since`).
 
 #include <chrono>
 #include <cstdint>
@@ -47,6 +51,10 @@ struct settings {
     std::size_t page_size = 100;                   // $top (Karbon caps lists at 100)
     std::uint32_t poll_reserve = 30;  // requests per minute the sweep leaves to webhook reads
     std::vector<std::string> stages;  // secondary statuses the firm's rules name
+    // Whether this connector is the [sources] invoices owner (daemon/app_config.cpp sets it):
+    // only then do its invoices and their payments reach the workflows as changes; otherwise
+    // they are stored as read-only facts and start nothing.
+    bool invoices_source = false;
     // task.create defaults (a payload may override each).
     std::string task_assignee_email;
     std::string task_work_type;
@@ -64,7 +72,8 @@ std::string keyed_title(std::string_view title, std::string_view action_id);
 struct sync_cursor {
     enum class phase : std::uint8_t { backfill, sweep };
     phase ph = phase::backfill;
-    std::uint32_t step = 0;  // 0..3 work items by primary status, 4 contacts, 5 organizations
+    std::uint32_t step = 0;  // 0..3 work items by primary status, 4 contacts, 5 organizations,
+                             // 6 completed work items, 7 invoices
     std::string next;        // the next page's path and query; empty: the step's first page
     std::uint64_t done = 0;
     std::uint64_t total = 0;
@@ -76,8 +85,9 @@ struct sync_cursor {
 };
 
 // Open work items (one step per open status), contacts, organizations, then (sweeps only)
-// completed work items.
-inline constexpr std::uint32_t sync_steps = 7;
+// completed work items and, when `Invoice` is among the webhook types, invoices changed since the
+// last sweep.
+inline constexpr std::uint32_t sync_steps = 8;
 
 // The first page of a step: path and query.
 std::string first_page(std::uint32_t step, std::size_t page_size);

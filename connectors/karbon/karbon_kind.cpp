@@ -62,7 +62,8 @@ connector_kind describe() {
         .kind = "karbon",
         .summary =
             "Karbon practice management: work items and their stages, contacts, "
-            "organizations (signed webhooks + polling safety net); task.create",
+            "organizations, invoices as read-only facts (signed webhooks + polling safety net); "
+            "task.create",
         .base_url = "https://api.karbonhq.com",
         .fields =
             {
@@ -97,6 +98,9 @@ connector_kind describe() {
                 {.key = "task_assignee_email"},
                 {.key = "task_work_type"},
                 {.key = "task_due_days", .type = integer, .fallback = "3", .min = 0, .max = 365},
+                // Whether its invoices drive the workflows; defaults to true for the connector
+                // [sources] invoices names, false otherwise (daemon/app_config.cpp).
+                {.key = "invoices_source", .type = boolean},
             },
         .check = check,
         .limits = rate_limits(),

@@ -2,8 +2,12 @@
 
 #include <date/tz.h>
 
+#include <algorithm>
 #include <array>
 #include <utility>
+
+#include "mappings/money.hpp"
+#include "mappings/qbo/exact_json.hpp"
 
 namespace billsync::mappings::karbon {
 
@@ -122,6 +126,84 @@ client client_of(const json& j, std::string_view key_field, const mapping_option
     return c;
 }
 
+// An amount field in minor units of `currency`: an integer, an exact decimal text kept by
+// parse_exact, or a string holding a decimal. Missing or null: nullopt when optional.
+std::optional<std::int64_t> minor_of(const json& j,
+                                     std::string_view key,
+                                     std::string_view currency,
+                                     bool required,
+                                     rounding mode = rounding::reject) {
+    const auto it = j.is_object() ? j.find(key) : j.end();
+    if (!j.is_object() || it == j.end() || it->is_null()) {
+        if (required) {
+            throw map_error{"missing '" + std::string(key) + "'"};
+        }
+        return std::nullopt;
+    }
+    const auto t = qbo::decimal_text(*it);
+    const auto minor = t ? parse_decimal(*t, minor_digits(currency), mode) : std::nullopt;
+    if (!minor) {
+        throw map_error{"'" + std::string(key) + "' is not a decimal amount in " +
+                        std::string(currency) + ": " + it->dump()};
+    }
+    return minor;
+}
+
+money money_of(const json& j, std::string_view key, const std::string& currency, bool required) {
+    return money{minor_of(j, key, currency, required).value_or(0), currency};
+}
+
+invoice_status invoice_status_of(std::string_view s) {
+    if (s == "Draft") {
+        return invoice_status::draft;
+    }
+    if (s == "Approved" || s == "AwaitingPayment" || s == "Awaiting Payment" || s == "Exported") {
+        return invoice_status::open;
+    }
+    if (s == "Paid") {
+        return invoice_status::paid;
+    }
+    if (s == "Voided") {
+        return invoice_status::voided;
+    }
+    throw map_error{"'InvoiceStatus' is not a Karbon invoice status: " + std::string(s)};
+}
+
+line_item line_of(const json& l, const std::string& currency) {
+    if (!l.is_object()) {
+        throw map_error{"a 'LineItems' entry is not an object"};
+    }
+    line_item li;
+    li.description = text(l, "Description");
+    if (const auto q = l.find("Quantity"); q != l.end() && !q->is_null()) {
+        auto t = qbo::decimal_text(*q);
+        if (!t) {
+            throw map_error{"'LineItems.Quantity' is not a decimal: " + q->dump()};
+        }
+        li.quantity = *t;
+    }
+    // A string in Karbon's schema; whole minor units (half to even below a cent).
+    if (const auto p = l.find("UnitPrice"); p != l.end() && !p->is_null()) {
+        const auto digits = minor_digits(currency);
+        const auto t = p->is_string() ? qbo::normalize_decimal(trimmed(p->get<std::string>()))
+                                      : qbo::decimal_text(*p);
+        const auto minor = t ? parse_decimal(*t, digits, rounding::half_even) : std::nullopt;
+        if (!minor) {
+            throw map_error{"'LineItems.UnitPrice' is not a decimal amount in " + currency + ": " +
+                            p->dump()};
+        }
+        li.unit_price = format_decimal(*minor, digits);
+    }
+    li.amount = money{minor_of(l, "Amount", currency, true).value_or(0), currency};
+    li.item_ref = text(l, "BillableItemEntityKey");
+    li.item_name = text(l, "BillableItemType");
+    li.kind = li.amount.minor < 0 ? line_kind::discount : line_kind::item;
+    if (li.kind == line_kind::discount) {
+        li.amount.minor = -li.amount.minor;  // a discount is positive
+    }
+    return li;
+}
+
 }  // namespace
 
 std::optional<std::string> primary_status(std::string_view s) {
@@ -231,6 +313,93 @@ mapped<client> map_contact(const json& j, const mapping_options& o) {
 
 mapped<client> map_organization(const json& j, const mapping_options& o) {
     return guarded([&] { return std::optional<client>(client_of(j, "OrganizationKey", o)); });
+}
+
+mapped<invoice_facts> map_invoice(const json& j, const mapping_options& o) {
+    return guarded([&] {
+        if (!j.is_object()) {
+            throw map_error{"not a JSON object"};
+        }
+        invoice_facts f;
+        auto& inv = f.inv;
+        inv.source = ref_to(o, required_text(j, "InvoiceKey"));
+        if (const auto updated = text(j, "UpdatedAt"); !updated.empty()) {
+            inv.source.updated = parse_timestamp(updated);
+            if (!inv.source.updated) {
+                throw map_error{"'UpdatedAt' is not a timestamp: " + updated};
+            }
+            inv.source.version = updated;
+        }
+        inv.id = resolve(o, invoice_type, inv.source);
+        inv.number = text(j, "InvoiceNumber");
+        inv.currency = text(j, "CurrencyCode");
+        if (inv.currency.size() != 3 || !std::all_of(inv.currency.begin(),
+                                                     inv.currency.end(),
+                                                     [](char c) { return c >= 'A' && c <= 'Z'; })) {
+            throw map_error{"'CurrencyCode' is not an ISO 4217 code: '" + inv.currency + "'"};
+        }
+        const auto client_it = j.find("Client");
+        if (client_it != j.end() && client_it->is_object()) {
+            inv.client_ref = text(*client_it, "ClientKey");
+        }
+        if (inv.client_ref.empty()) {
+            throw map_error{"missing 'Client.ClientKey'"};
+        }
+        inv.client_id = resolve(o, client_type, ref_to(o, inv.client_ref));
+        inv.issue_date = date_field(j, "InvoiceDate", o);
+        inv.due_date = date_field(j, "PaymentDueDate", o);
+        inv.total = money_of(j, "InvoiceTotal", inv.currency, true);
+        inv.balance = money_of(j, "TotalAmountDue", inv.currency, true);
+        inv.status = invoice_status_of(text(j, "InvoiceStatus"));
+        if (inv.status == invoice_status::open && inv.balance.minor == 0 && inv.total.minor > 0) {
+            inv.status = invoice_status::paid;
+        }
+        if (const auto lines = j.find("LineItems"); lines != j.end() && lines->is_array()) {
+            for (const auto& l : *lines) {
+                inv.lines.push_back(line_of(l, inv.currency));
+            }
+        }
+        inv.payment_link = text(j, "InvoiceMagicLink");
+        if (!text(j, "InvoicePdfUrl").empty()) {
+            inv.delivery = delivery_status::sent;  // present only once posted or sent
+        }
+        if (const auto pays = j.find("Payments"); pays != j.end() && pays->is_array()) {
+            for (const auto& x : *pays) {
+                if (!x.is_object()) {
+                    throw map_error{"a 'Payments' entry is not an object"};
+                }
+                payment p;
+                p.source = ref_to(o, text(x, "PaymentKey"));
+                if (p.source.id.empty()) {
+                    throw map_error{"missing 'Payments.PaymentKey'"};
+                }
+                p.id = resolve(o, payment_type, p.source);
+                p.client_ref = inv.client_ref;
+                p.client_id = inv.client_id;
+                p.amount =
+                    money{minor_of(x, "Amount", inv.currency, true).value_or(0), inv.currency};
+                p.unapplied = money{0, inv.currency};
+                p.date = date_field(x, "PaymentDate", o);
+                p.reference = text(x, "PaymentReference");
+                p.voided = text(x, "PaymentType") == "ManualPaymentReversed";
+                payment_application a;
+                a.invoice_id = inv.id;
+                a.invoice_ref = inv.source.id;
+                a.amount = p.amount;
+                p.applied.push_back(std::move(a));
+                f.payments.push_back(std::move(p));
+            }
+        }
+        return std::optional<invoice_facts>(std::move(f));
+    });
+}
+
+invoice deleted_invoice(std::string key, const mapping_options& o) {
+    invoice inv;
+    inv.source = ref_to(o, std::move(key));
+    inv.id = resolve(o, invoice_type, inv.source);
+    inv.deleted = true;
+    return inv;
 }
 
 work_item deleted_work_item(std::string key, const mapping_options& o) {

@@ -1138,4 +1138,60 @@ http::request harvest_harness::signed_webhook() const {
     return req;
 }
 
+// ---- taxdome -----------------------------------------------------------------------------------
+
+namespace {
+constexpr std::string_view taxdome_secret = "conformance-taxdome-relay-secret-0123456789";
+constexpr std::string_view taxdome_previous = "conformance-taxdome-previous-secret-98765432";
+constexpr std::string_view taxdome_wrong = "conformance-taxdome-forged-secret-0000000000";
+}  // namespace
+
+taxdome_harness::taxdome_harness() {
+    configure("[connectors.taxdome]\nrelay_secret = " + toml_string(taxdome_secret) +
+              "\nrelay_secret_previous = " + toml_string(taxdome_previous) + "\n");
+}
+
+taxdome_harness::~taxdome_harness() { reset_connector(); }
+
+state::action taxdome_harness::sample_action() const {
+    state::action a;
+    a.id = "act-conformance-1";
+    a.connector = "taxdome";
+    a.kind = "task.create";
+    a.payload = R"({"title":"Account hold: Client Co"})";
+    return a;
+}
+
+std::vector<std::string> taxdome_harness::secrets() const {
+    return {std::string(taxdome_secret), std::string(taxdome_previous)};
+}
+
+std::vector<std::string> taxdome_harness::credential_encodings() const {
+    return {"Bearer " + std::string(taxdome_secret), "Bearer " + std::string(taxdome_previous)};
+}
+
+http::request taxdome_harness::signed_webhook() const {
+    const auto now = std::chrono::floor<util::instant::duration>(std::chrono::system_clock::now());
+    const auto body = json{{"event", "New Account"},
+                           {"id", "7351024"},
+                           {"name", std::string(body_marker)},
+                           {"emails", "ap@client.test"},
+                           {"relayed_at", util::format_rfc3339(now)}}
+                          .dump();
+    return webhook("/webhooks/taxdome",
+                   body,
+                   {{"Content-Type", "application/json"},
+                    {"Authorization", "Bearer " + std::string(taxdome_secret)}});
+}
+
+http::request taxdome_harness::forged_webhook() const {
+    auto req = signed_webhook();
+    for (auto& h : req.headers) {
+        if (h.name == "Authorization") {
+            h.value = "Bearer " + std::string(taxdome_wrong);
+        }
+    }
+    return req;
+}
+
 }  // namespace billsync::conformance

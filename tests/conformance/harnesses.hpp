@@ -17,7 +17,7 @@
 //                                stored tokens)
 //   credential_encodings()       the secrets as they travel (Basic auth, AUTH PLAIN, …)
 //   signed_webhook() / forged_webhook()   a delivery with a good / a bad signature
-//   supports_oauth2()            qbo only
+//   supports_oauth2()            the OAuth2 kinds (qbo, xero)
 //
 // Constants:
 //   auth_failure_outcome  what perform() answers for an authentication failure, as the
@@ -30,6 +30,8 @@
 //                         instead; transient_reply: SMTP's "421 try later"
 //   receives_webhooks     verify() accepts signed deliveries
 //   logs                  the connector logs at all (the generic connector does not)
+//   takes_actions         perform() reaches a vendor (false for TaxDome, a relay with no API:
+//                         the outcome, throttling and cancellation cases skip, saying so)
 
 #include <spdlog/logger.h>
 
@@ -139,6 +141,9 @@ public:
     }
 
     action_outcome perform(state::action a) { return run(connector().perform(std::move(a))); }
+
+    // Hidden by a harness whose connector calls no vendor.
+    static constexpr bool takes_actions = true;
 
 protected:
     harness_base();
@@ -485,6 +490,40 @@ private:
     std::unique_ptr<simulators::harvest_simulator> sim_;
     std::unique_ptr<simulators::sim_server> server_;
     std::int64_t client_ = 0;
+};
+
+// ---- taxdome -----------------------------------------------------------------------------------
+
+// A Zapier relay: no vendor API and no simulator. A delivery is "signed" by the Zap's bearer
+// secret; every action is refused at once (there is nothing to call).
+class taxdome_harness : public harness_base {
+public:
+    static constexpr std::string_view kind = "taxdome";
+    static constexpr auto auth_failure_outcome = action_outcome::kind::permanent;
+    static constexpr auto lost_answer_outcome = action_outcome::kind::permanent;
+    static constexpr auto throttle = throttle_style::retry_after;
+    static constexpr bool receives_webhooks = true;
+    static constexpr bool logs = false;  // refusals are logged by the daemon's intake
+    static constexpr bool oauth2 = false;
+    static constexpr bool takes_actions = false;
+
+    taxdome_harness();
+    ~taxdome_harness();
+
+    state::action sample_action() const;
+    void script_rate_limited(std::chrono::seconds) {}
+    void script_failure(failure) {}
+    void script_stall() {}
+    bool stalled() const { return false; }
+    std::size_t vendor_calls() const { return 0; }
+    std::vector<std::string> secrets() const;
+    // The secrets as a Zap sends them.
+    std::vector<std::string> credential_encodings() const;
+    // A relay with the current secret, relayed now (wall clock: the connector bounds its age).
+    http::request signed_webhook() const;
+    // The same relay with a wrong secret of the same length.
+    http::request forged_webhook() const;
+    bool supports_oauth2() const { return oauth2; }
 };
 
 }  // namespace billsync::conformance

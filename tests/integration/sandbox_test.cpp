@@ -103,6 +103,15 @@ TEST(sandbox, a_simulated_firm_gets_reminders_tasks_and_a_dispute_pause) {
           "Harvest entries drafted by billsync, per completed work item:"}) {
         EXPECT_NE(out.find(needle), std::string::npos) << needle << "\n" << out;
     }
+    // TaxDome: a Zap relays a new portal account whose email is a QuickBooks client's; the
+    // identity map links it to that client.
+    for (const char* needle :
+         {"  taxdome Zapier relayed new account 7351024 \"",
+          "(accepted)",
+          "  taxdome account 7351024 joined the identity map: one client with ",
+          "(its billing email matches)"}) {
+        EXPECT_NE(out.find(needle), std::string::npos) << needle << "\n" << out;
+    }
     EXPECT_EQ(out.find("(refused: "), std::string::npos) << out;
     EXPECT_EQ(out.find(" waits: ["), std::string::npos) << out;
     // The untouched draft joins the review list on the review day (Friday 09:00 in New York): in

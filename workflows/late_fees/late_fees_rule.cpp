@@ -168,6 +168,10 @@ struct late_fees_rule::impl {
             inv.source.system != r.invoices_from_) {
             return "the invoice is not from the invoices source";
         }
+        if (r.read_only_.contains(inv.source.system)) {
+            return "the invoice is a read-only fact of " + inv.source.system +
+                   " (it creates no invoices: a fee cannot be charged there)";
+        }
         return std::nullopt;
     }
 
@@ -469,8 +473,12 @@ struct late_fees_rule::impl {
     }
 };
 
-late_fees_rule::late_fees_rule(settings s, std::string invoices_from)
-    : s_(std::move(s)), invoices_from_(std::move(invoices_from)) {}
+late_fees_rule::late_fees_rule(settings s,
+                               std::string invoices_from,
+                               std::set<std::string, std::less<>> read_only)
+    : s_(std::move(s)),
+      invoices_from_(std::move(invoices_from)),
+      read_only_(std::move(read_only)) {}
 
 bool late_fees_rule::owns_timer(std::string_view timer_name) const noexcept {
     return timer_name.starts_with(timer_prefix);
@@ -801,7 +809,14 @@ std::unique_ptr<rule> make(const settings& s, const rule_deps& deps, std::string
     if (copy.time_zone.empty()) {
         copy.time_zone = deps.time_zone;
     }
-    return std::make_unique<late_fees_rule>(std::move(copy), deps.source_of("invoices"));
+    std::set<std::string, std::less<>> read_only;
+    for (const auto& c : deps.connectors) {
+        if (std::find(c.actions.begin(), c.actions.end(), "invoice.create") == c.actions.end()) {
+            read_only.insert(c.name);
+        }
+    }
+    return std::make_unique<late_fees_rule>(
+        std::move(copy), deps.source_of("invoices"), std::move(read_only));
 }
 
 }  // namespace billsync::workflows::late_fees

@@ -17,6 +17,7 @@
 
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "workflows/late_fees/settings.hpp"
@@ -26,8 +27,12 @@ namespace billsync::workflows::late_fees {
 
 class late_fees_rule final : public rule {
 public:
-    // invoices_from: [sources] invoices (empty: invoices from any ledger).
-    late_fees_rule(settings s, std::string invoices_from);
+    // invoices_from: [sources] invoices (empty: invoices from any ledger). read_only: connectors
+    // whose invoices are facts billsync never writes (they perform no invoice.create): a fee is
+    // never charged on one of theirs.
+    late_fees_rule(settings s,
+                   std::string invoices_from,
+                   std::set<std::string, std::less<>> read_only = {});
 
     std::string_view name() const noexcept override { return "late_fees"; }
     state::status on_start(context& ctx) const override;
@@ -56,6 +61,7 @@ private:
     struct impl;
     settings s_;
     std::string invoices_from_;
+    std::set<std::string, std::less<>> read_only_;
 };
 
 std::unique_ptr<rule> make(const settings& s, const rule_deps& deps, std::string* error);

@@ -131,6 +131,27 @@ TEST(app_config, sync_time_defaults_to_the_time_entries_source) {
     EXPECT_EQ(*r.cfg->connectors[2].value("sync_time"), "true");
 }
 
+// Karbon invoices drive the workflows only from the [sources] invoices connector; elsewhere
+// they are read-only facts, unless a section says otherwise.
+TEST(app_config, invoices_source_defaults_to_the_invoices_source) {
+    const testing::temp_dir dir;
+    const auto karbon = [](const std::string& name, const std::string& extra) {
+        return "[connectors." + name + "]\nkind = \"karbon\"\nbearer_token = \"inline-b\"\n" +
+               "access_key = \"inline-a\"\nwebhook_signing_key = \"signing-key-0123456789\"\n" +
+               "public_url = \"https://hooks.example-cpa.com\"\n" + extra;
+    };
+    auto r = load(dir,
+                  std::string(head) + karbon("practice", "") + karbon("other", "") +
+                      "[sources]\ninvoices = \"practice\"\n");
+    ASSERT_TRUE(r.cfg) << r.diags.render();
+    ASSERT_EQ(r.cfg->connectors.size(), 2u);
+    EXPECT_EQ(*r.cfg->connectors[0].value("invoices_source"), "true");
+    EXPECT_EQ(*r.cfg->connectors[1].value("invoices_source"), "false");
+    r = load(dir, std::string(head) + karbon("practice", "invoices_source = true\n"));
+    ASSERT_TRUE(r.cfg) << r.diags.render();
+    EXPECT_EQ(*r.cfg->connectors[0].value("invoices_source"), "true");
+}
+
 // [daemon] public_url is the default of every connector's public_url (issue 18 item 20).
 TEST(app_config, a_connector_public_url_defaults_to_the_daemon_one) {
     const testing::temp_dir dir;

@@ -360,6 +360,123 @@ TEST_F(karbon_connector_test, a_read_answering_404_confirms_a_delete) {
     EXPECT_EQ(reads_of("/v3/Organizations/" + key), 1u);
 }
 
+// ---- invoices: read-only facts -----------------------------------------------------------------
+
+json acme_invoice() {
+    return {{"InvoiceNumber", "INV-00042"},
+            {"InvoiceStatus", "AwaitingPayment"},
+            {"CurrencyCode", "USD"},
+            {"InvoiceTotal", 1450.25},
+            {"TotalAmountDue", 450.25},
+            {"InvoiceDate", "2026-01-15T00:00:00Z"},
+            {"PaymentDueDate", "2026-02-14T00:00:00Z"},
+            {"Client",
+             {{"ClientKey", "3Org5Acme7Key"},
+              {"ClientType", "Organization"},
+              {"Name", "Acme Holdings LLC"}}},
+            {"LineItems",
+             json::array({{{"Description", "2025 Form 1040"},
+                           {"Quantity", 1},
+                           {"UnitPrice", "1450.25"},
+                           {"Amount", 1450.25}}})},
+            {"Payments",
+             json::array({{{"PaymentKey", "pay-1"},
+                           {"PaymentReference", "Check 1042"},
+                           {"PaymentType", "ManualPayment"},
+                           {"PaymentDate", "2026-01-25T00:00:00Z"},
+                           {"Amount", 1000}}})}};
+}
+
+std::optional<json> stored(const state::store& st, std::string_view type, std::string_view id) {
+    auto row = state::get_entity(st, type, id);
+    if (!row.ok() || !row.value) {
+        return std::nullopt;
+    }
+    return json::parse(*row.value);
+}
+
+TEST_F(karbon_connector_test, an_invoice_delivery_is_read_and_stored_as_a_fact) {
+    const auto inv = sim_->add_invoice(acme_invoice());
+    const std::string key = inv["InvoiceKey"];
+    const auto changes = resolve_and_process(accepted(sim_->payload("Invoice", key, "Updated")));
+    // Not the [sources] invoices owner: stored, but no change reaches the workflows.
+    EXPECT_TRUE(changes.empty());
+    EXPECT_EQ(reads_of("/v3/Invoices/" + key), 1u);
+    const auto row = stored(*store_, "invoice", "practice:invoice:" + key);
+    ASSERT_TRUE(row.has_value());
+    std::string error;
+    const auto back = mappings::invoice_from_json(*row, error);
+    ASSERT_TRUE(back) << error;
+    EXPECT_EQ(back->number, "INV-00042");
+    EXPECT_EQ(back->total.minor, 145'025);  // exact through the JSON number 1450.25
+    EXPECT_EQ(back->balance.minor, 45'025);
+    EXPECT_EQ(back->client_id, "practice:client:3Org5Acme7Key");
+    ASSERT_EQ(back->lines.size(), 1u);
+    EXPECT_EQ(back->lines[0].unit_price, "1450.25");
+    EXPECT_TRUE(stored(*store_, "payment", "practice:payment:pay-1").has_value());
+    EXPECT_EQ(sim_->writes_to_invoices(), 0u);
+}
+
+TEST_F(karbon_connector_test, the_invoices_source_hands_its_invoices_to_the_workflows) {
+    settings_.invoices_source = true;
+    const auto inv = sim_->add_invoice(acme_invoice());
+    const std::string key = inv["InvoiceKey"];
+    const auto changes = resolve_and_process(accepted(sim_->payload("Invoice", key, "Updated")));
+    ASSERT_EQ(changes.size(), 2u);
+    EXPECT_EQ(changes[0].entity_type, "invoice");
+    EXPECT_EQ(changes[0].entity_id, "practice:invoice:" + key);
+    EXPECT_EQ(changes[1].entity_type, "payment");
+    // A status change (voided in Karbon) arrives as another Invoice delivery.
+    sim_->update_invoice(key, {{"InvoiceStatus", "Voided"}});
+    clock_.advance(std::chrono::seconds(70));
+    const auto voided = resolve_and_process(accepted(sim_->payload("Invoice", key, "Updated")));
+    ASSERT_FALSE(voided.empty());
+    const auto* v = voided[0].as<mappings::invoice>();
+    ASSERT_NE(v, nullptr);
+    EXPECT_EQ(v->status, mappings::invoice_status::voided);
+    EXPECT_EQ(sim_->writes_to_invoices(), 0u);
+}
+
+TEST_F(karbon_connector_test, an_invoice_read_answering_404_confirms_its_delete) {
+    settings_.invoices_source = true;
+    const auto inv = sim_->add_invoice(acme_invoice());
+    const std::string key = inv["InvoiceKey"];
+    ASSERT_EQ(resolve_and_process(accepted(sim_->payload("Invoice", key, "Updated"))).size(), 2u);
+    ASSERT_TRUE(sim_->remove(key));
+    clock_.advance(std::chrono::seconds(5));
+    const auto gone = resolve_and_process(accepted(sim_->payload("Invoice", key, "Updated")));
+    ASSERT_EQ(gone.size(), 1u);
+    EXPECT_EQ(gone[0].what, mappings::change::op::deleted);
+    EXPECT_EQ(gone[0].entity_id, "practice:invoice:" + key);
+    EXPECT_EQ(reads_of("/v3/Invoices/" + key), 2u);
+}
+
+TEST_F(karbon_connector_test, an_unmappable_invoice_is_skipped_and_counted) {
+    auto fields = acme_invoice();
+    fields["LineItems"][0]["UnitPrice"] = "one thousand";
+    const auto inv = sim_->add_invoice(fields);
+    const std::string key = inv["InvoiceKey"];
+    settings_.invoices_source = true;
+    EXPECT_TRUE(resolve_and_process(accepted(sim_->payload("Invoice", key, "Updated"))).empty());
+    EXPECT_FALSE(stored(*store_, "invoice", "practice:invoice:" + key).has_value());
+    EXPECT_EQ(status()["skipped_records"], 1);
+}
+
+TEST_F(karbon_connector_test, no_action_writes_a_karbon_invoice) {
+    for (const auto* kind : {"invoice.create", "invoice.send", "payment.create"}) {
+        state::action a;
+        a.id = std::string("late-fee:") + kind;
+        a.connector = "practice";
+        a.kind = kind;
+        a.payload = R"({"invoice_id":"practice:invoice:inv1"})";
+        const auto o = run(ioc_, connector().perform(a));
+        EXPECT_EQ(o.k, action_outcome::kind::permanent) << kind;
+        EXPECT_NE(o.detail.find("read-only"), std::string::npos) << o.detail;
+    }
+    EXPECT_TRUE(server_->requests().empty());
+    EXPECT_EQ(sim_->writes_to_invoices(), 0u);
+}
+
 TEST_F(karbon_connector_test, a_deleted_event_whose_record_still_exists_is_not_a_delete) {
     const auto org = sim_->add_organization({{"FullName", "Acme Holdings LLC"}});
     const std::string key = org["OrganizationKey"];
@@ -491,6 +608,59 @@ TEST_F(karbon_connector_test, the_sweep_finds_a_completion_whose_webhook_was_los
     ASSERT_NE(w, nullptr);
     EXPECT_EQ(w->title, "1040 return");
     EXPECT_EQ(w->status, "completed");
+}
+
+// With the Invoice webhook type, the sweep's last step lists invoices by UpdatedAt desc and reads
+// in full only those changed since their last read: an invoice whose delivery was lost is still
+// stored, one whose delivery was read costs no second read, and a first connect lists none.
+TEST_F(karbon_connector_test, the_sweep_reads_an_invoice_whose_webhook_was_lost) {
+    settings_.webhook_types = {"Work", "Contact", "Invoice"};
+    const auto sweep = [&] {
+        for (int i = 0; i < 20; ++i) {
+            const auto out = poll();
+            EXPECT_EQ(out.error, "");
+            for (const auto& ev : out.events) {
+                state::inbox_event e;
+                e.connector = settings_.name;
+                e.kind = ev.kind;
+                e.body = ev.body;
+                const auto r = run(ioc_, connector().resolve(e));
+                EXPECT_EQ(r.k, resolve_outcome::kind::ready) << r.detail;
+                if (r.body) {
+                    e.body = *r.body;
+                }
+                process(e);
+            }
+            if (status()["cursor"]["phase"] == "sweep" && status()["cursor"]["step"] == 0 &&
+                *connector().next_poll() > clock_.now()) {
+                return;
+            }
+        }
+        ADD_FAILURE() << "the sweep did not finish";
+    };
+    sim_->add_invoice(acme_invoice());
+    sweep();  // the backfill
+    EXPECT_TRUE(server_->requests_to("/v3/Invoices").empty()) << "a first connect lists none";
+
+    clock_.advance(std::chrono::minutes(10));
+    const auto read = sim_->add_invoice(acme_invoice());
+    const std::string read_key = read["InvoiceKey"];
+    resolve_and_process(accepted(sim_->payload("Invoice", read_key, "Updated")));
+    auto lost_fields = acme_invoice();
+    lost_fields["InvoiceNumber"] = "INV-00043";
+    const auto lost = sim_->add_invoice(lost_fields);
+    const std::string lost_key = lost["InvoiceKey"];
+    clock_.advance(settings_.poll_interval);
+    sweep();
+    EXPECT_EQ(reads_of("/v3/Invoices/" + lost_key), 1u);
+    EXPECT_EQ(reads_of("/v3/Invoices/" + read_key), 1u) << "read by its delivery already";
+    const auto row = stored(*store_, "invoice", "practice:invoice:" + lost_key);
+    ASSERT_TRUE(row.has_value());
+    EXPECT_EQ((*row)["number"], "INV-00043");
+    const auto lists = server_->requests_to("/v3/Invoices");
+    ASSERT_EQ(lists.size(), 1u);
+    EXPECT_NE(lists[0].query.find("UpdatedAt"), std::string::npos) << lists[0].query;
+    EXPECT_EQ(sim_->writes_to_invoices(), 0u);
 }
 
 TEST_F(karbon_connector_test, the_sweep_leaves_room_for_webhook_reads) {

@@ -7,16 +7,28 @@
 #include <fstream>
 #include <sstream>
 
+#include "mappings/qbo/exact_json.hpp"
+
 namespace billsync::mappings::karbon {
 namespace {
 
 using json = nlohmann::json;
 
-json fixture(const std::string& name) {
+std::string fixture_text(const std::string& name) {
     std::ifstream in(std::string(BILLSYNC_SOURCE_DIR) + "/connectors/karbon/fixtures/" + name);
     std::stringstream ss;
     ss << in.rdbuf();
-    return json::parse(ss.str());
+    return ss.str();
+}
+
+json fixture(const std::string& name) { return json::parse(fixture_text(name)); }
+
+// As the connector reads it: amounts kept as their exact decimal text.
+json exact_fixture(const std::string& name) {
+    std::string error;
+    auto j = qbo::parse_exact(fixture_text(name), error);
+    EXPECT_TRUE(j.has_value()) << error;
+    return j.value_or(json());
 }
 
 civil_date ymd(int y, unsigned m, unsigned d) {
@@ -146,6 +158,115 @@ TEST(karbon_mapping, a_confirmed_delete_carries_only_the_key) {
     const auto c = deleted_client("2Hk9wLmP3xQz", opts());
     EXPECT_TRUE(c.deleted);
     EXPECT_EQ(c.id, "practice:client:2Hk9wLmP3xQz");
+}
+
+// ---- invoices (read-only facts) -------------------------------------------------------------
+
+TEST(karbon_mapping, a_single_read_invoice_maps_amounts_dates_client_and_payments) {
+    const auto m = map_invoice(exact_fixture("invoice.json"), opts());
+    ASSERT_TRUE(m) << m.error;
+    const auto& inv = m.value->inv;
+    EXPECT_EQ(inv.id, "practice:invoice:7InvAcme2026Key");
+    EXPECT_EQ(inv.number, "INV-00042");
+    EXPECT_EQ(inv.client_ref, "3Org5Acme7Key");
+    EXPECT_EQ(inv.client_id, "practice:client:3Org5Acme7Key");
+    EXPECT_EQ(inv.currency, "USD");
+    EXPECT_EQ(inv.total.minor, 145'025);
+    EXPECT_EQ(inv.balance.minor, 45'025);  // TotalAmountDue
+    EXPECT_EQ(inv.issue_date, ymd(2026, 1, 15));
+    EXPECT_EQ(inv.due_date, ymd(2026, 2, 14));
+    EXPECT_EQ(inv.status, invoice_status::open);
+    EXPECT_EQ(inv.source.version, "2026-01-20T16:42:11Z");
+    EXPECT_EQ(inv.payment_link, "https://pay.karbonhq.com/i/7InvAcme2026Key");
+    EXPECT_EQ(inv.delivery, delivery_status::sent);
+    ASSERT_EQ(inv.lines.size(), 2u);
+    EXPECT_EQ(inv.lines[0].unit_price, "1200.00");
+    EXPECT_EQ(inv.lines[0].amount.minor, 120'000);
+    EXPECT_EQ(inv.lines[1].quantity, "1.75");
+    EXPECT_EQ(inv.lines[1].unit_price, "80.00");  // the string "80" in whole cents
+    EXPECT_EQ(inv.lines[1].amount.minor, 14'000);
+    ASSERT_EQ(m.value->payments.size(), 1u);
+    const auto& p = m.value->payments[0];
+    EXPECT_EQ(p.id, "practice:payment:pay-1");
+    EXPECT_EQ(p.amount.minor, 100'000);
+    EXPECT_EQ(p.client_id, inv.client_id);
+    EXPECT_EQ(p.reference, "Check 1042");
+    EXPECT_EQ(p.date, ymd(2026, 1, 25));
+    EXPECT_FALSE(p.voided);
+    ASSERT_EQ(p.applied.size(), 1u);
+    EXPECT_EQ(p.applied[0].invoice_id, inv.id);
+    EXPECT_EQ(p.applied[0].amount.minor, 100'000);
+}
+
+TEST(karbon_mapping, invoice_statuses_include_voided_and_paid) {
+    auto j = exact_fixture("invoice.json");
+    j["InvoiceStatus"] = "Voided";
+    EXPECT_EQ(map_invoice(j, opts()).value->inv.status, invoice_status::voided);
+    j["InvoiceStatus"] = "Paid";
+    j["TotalAmountDue"] = 0;
+    EXPECT_EQ(map_invoice(j, opts()).value->inv.status, invoice_status::paid);
+    j["InvoiceStatus"] = "Exported";  // nothing due of a positive total: paid
+    EXPECT_EQ(map_invoice(j, opts()).value->inv.status, invoice_status::paid);
+    j["InvoiceStatus"] = "Draft";
+    EXPECT_EQ(map_invoice(j, opts()).value->inv.status, invoice_status::draft);
+    j["InvoiceStatus"] = "Archived";
+    const auto bad = map_invoice(j, opts());
+    ASSERT_FALSE(bad);
+    EXPECT_NE(bad.error.find("InvoiceStatus"), std::string::npos) << bad.error;
+    j["InvoiceStatus"] = "Paid";
+    j["Payments"][0]["PaymentType"] = "ManualPaymentReversed";
+    EXPECT_TRUE(map_invoice(j, opts()).value->payments.at(0).voided);
+}
+
+TEST(karbon_mapping, a_string_unit_price_becomes_whole_minor_units_without_floats) {
+    auto j = exact_fixture("invoice.json");
+    j["LineItems"][0]["UnitPrice"] = " 1234.5 ";
+    EXPECT_EQ(map_invoice(j, opts()).value->inv.lines[0].unit_price, "1234.50");
+    j["LineItems"][0]["UnitPrice"] = "0.125";  // below a cent: half to even
+    EXPECT_EQ(map_invoice(j, opts()).value->inv.lines[0].unit_price, "0.12");
+    j["LineItems"][0]["UnitPrice"] = "19.99";  // not representable as a double exactly
+    EXPECT_EQ(map_invoice(j, opts()).value->inv.lines[0].unit_price, "19.99");
+}
+
+TEST(karbon_mapping, a_bad_decimal_is_a_mapping_error_naming_the_field) {
+    auto j = exact_fixture("invoice.json");
+    j["LineItems"][0]["UnitPrice"] = "12,00";
+    auto m = map_invoice(j, opts());
+    ASSERT_FALSE(m);
+    EXPECT_NE(m.error.find("LineItems.UnitPrice"), std::string::npos) << m.error;
+    j = exact_fixture("invoice.json");
+    j["TotalAmountDue"] = "lots";
+    m = map_invoice(j, opts());
+    ASSERT_FALSE(m);
+    EXPECT_NE(m.error.find("TotalAmountDue"), std::string::npos) << m.error;
+    j = exact_fixture("invoice.json");
+    j["InvoiceTotal"] = "1450.255";  // a total is exact: no rounding
+    m = map_invoice(j, opts());
+    ASSERT_FALSE(m);
+    EXPECT_NE(m.error.find("InvoiceTotal"), std::string::npos) << m.error;
+    j = exact_fixture("invoice.json");
+    j.erase("Client");
+    m = map_invoice(j, opts());
+    ASSERT_FALSE(m);
+    EXPECT_NE(m.error.find("Client.ClientKey"), std::string::npos) << m.error;
+    j = exact_fixture("invoice.json");
+    j["CurrencyCode"] = "dollars";
+    EXPECT_FALSE(map_invoice(j, opts()));
+}
+
+TEST(karbon_mapping, an_invoice_client_goes_through_the_identity_map) {
+    auto o = opts();
+    o.resolve = [](std::string_view type, const source_ref& ref) {
+        return std::string(type) + "#" + ref.id;
+    };
+    const auto m = map_invoice(exact_fixture("invoice.json"), o);
+    ASSERT_TRUE(m) << m.error;
+    EXPECT_EQ(m.value->inv.client_id, "client#3Org5Acme7Key");
+    EXPECT_EQ(m.value->inv.id, "invoice#7InvAcme2026Key");
+    EXPECT_EQ(m.value->payments.at(0).applied.at(0).invoice_id, "invoice#7InvAcme2026Key");
+    const auto gone = deleted_invoice("7InvAcme2026Key", opts());
+    EXPECT_TRUE(gone.deleted);
+    EXPECT_EQ(gone.id, "practice:invoice:7InvAcme2026Key");
 }
 
 }  // namespace

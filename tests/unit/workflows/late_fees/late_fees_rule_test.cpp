@@ -230,6 +230,30 @@ TEST_F(late_fees_test, an_invoice_of_the_fee_item_is_a_fee_and_others_are_charge
     EXPECT_TRUE(timer());
 }
 
+// A connector whose invoices are read-only facts (it performs no invoice.create, as Karbon's)
+// never gets a fee action, even when [sources] invoices names it.
+TEST_F(late_fees_test, an_invoice_of_a_read_only_system_is_never_charged) {
+    rule_deps deps;
+    deps.sources["invoices"] = "books";
+    rule_deps::connector practice;
+    practice.name = "books";
+    practice.actions = {"task.create"};
+    deps.connectors.push_back(practice);
+    auto made = make(s_, deps, nullptr);
+    ASSERT_NE(made, nullptr);
+    rule_.reset(static_cast<late_fees_rule*>(made.release()));
+    invoice(120000);
+    EXPECT_FALSE(timer());
+    EXPECT_TRUE(row().is_null());
+    EXPECT_TRUE(creates().empty());
+    // The same invoice from a ledger that creates invoices is charged as usual.
+    deps.connectors.front().actions = {"invoice.create", "task.create"};
+    made = make(s_, deps, nullptr);
+    rule_.reset(static_cast<late_fees_rule*>(made.release()));
+    invoice(119000);
+    EXPECT_TRUE(timer());
+}
+
 TEST_F(late_fees_test, a_replayed_timer_assesses_its_period_only_once) {
     invoice(120000);
     const auto t = *timer();
