@@ -1531,7 +1531,7 @@ std::string qbo_connector::status_json() const {
         j["cursor"] = nullptr;
     }
     if (!im.last_error.empty() && im.tokens.state() == oauth2::credential_state::reconnect_needed) {
-        j["action_needed"] = "run `billsync connect qbo --config FILE`";
+        j["action_needed"] = "run `billsync connect " + settings_.name + " --config FILE`";
     }
     // The grant predates a scope the connector needs now: consent again (docs/operations.md).
     if (!missing.empty()) {
