@@ -8,7 +8,8 @@
 //   stages. Retainer: the durable timer "invoicing/retainer" on the period's first day (the
 //   retainer and last period's overage). Time and materials: the timers "invoicing/tm/monthly"
 //   and "invoicing/tm/weekly", or the completion of a work item of an engagement billed on
-//   completion: approved (locked) billable time not yet billed.
+//   completion: approved (locked) billable time not yet billed, by billsync or at its vendor
+//   (billed).
 // - At most once: every draft has a bill key (milestone|<engagement>|<stage>,
 //   retainer|<engagement>|<period>, tm|<engagement>|<period or work item>); a row per bill key
 //   and a row per billed time entry make re-entered stages, duplicate changes, replays and
