@@ -1187,14 +1187,16 @@ struct app::impl : status_source {
                 guard_write(
                     policy,
                     [this, base, approvals](http::request req) -> net::awaitable<http::response> {
-                        // POST /approvals/<id>/approve|reject, POST /exceptions/<id>/resolve: the
-                        // rule's command with the id from the path and the rest from the body.
+                        // POST /approvals/<id>/approve|reject|redraft, POST
+                        // /exceptions/<id>/resolve: the rule's command with the id from the path
+                        // and the rest from the body.
                         const std::string rest = req.path.substr(base.size());
                         const auto slash = rest.rfind('/');
                         const auto verb =
                             slash == std::string::npos ? std::string() : rest.substr(slash + 1);
                         const bool known =
-                            approvals ? verb == "approve" || verb == "reject" : verb == "resolve";
+                            approvals ? verb == "approve" || verb == "reject" || verb == "redraft"
+                                      : verb == "resolve";
                         auto body = nlohmann::json::parse(
                             req.body.empty() ? std::string("{}") : req.body, nullptr, false);
                         if (!known || body.is_discarded() || !body.is_object()) {

@@ -396,12 +396,13 @@ int main(int argc, char** argv) {
     std::string inv_by, inv_reason, inv_write_down, inv_po;
     bool inv_json = false;
     auto* approvals = cli.add_subcommand("approvals", "Invoice drafts waiting for an approval");
-    approvals->add_option("verb", inv_verb, "list | show | approve | reject")
+    approvals->add_option("verb", inv_verb, "list | show | approve | reject | redraft")
         ->required()
-        ->check(CLI::IsMember({"list", "show", "approve", "reject"}));
-    approvals->add_option("id", inv_args, "Draft id (show, approve, reject)");
-    approvals->add_option("--by", inv_by, "approve, reject: who decides (email)");
-    approvals->add_option("--reason", inv_reason, "reject, write-down: a reason of the taxonomy");
+        ->check(CLI::IsMember({"list", "show", "approve", "reject", "redraft"}));
+    approvals->add_option("id", inv_args, "Draft id (show, approve, reject, redraft)");
+    approvals->add_option("--by", inv_by, "approve, reject, redraft: who decides (email)");
+    approvals->add_option(
+        "--reason", inv_reason, "reject, write-down: a reason of the taxonomy; redraft: why");
     approvals->add_option(
         "--write-down", inv_write_down, "approve: reduce the draft by this amount");
     approvals->add_option("-c,--config", config_file, "Configuration file")->required();

@@ -642,6 +642,7 @@ json to_json(const time_entry& t) {
                 {"hourly_rate", t.hourly_rate ? money_json(*t.hourly_rate) : json()},
                 {"notes", t.notes},
                 {"locked", t.locked},
+                {"billed", t.billed},
                 {"external_reference", t.external_reference},
                 {"deleted", t.deleted},
                 {"source", source_json(t.source)}};
@@ -699,6 +700,8 @@ std::optional<time_entry> time_entry_from_json(const json& j, std::string& error
         }
         t.notes = str(j, "notes");
         t.locked = boolean(j, "locked");
+        // Absent in rows stored by builds before the flag existed.
+        t.billed = j.contains("billed") && boolean(j, "billed");
         t.external_reference = str(j, "external_reference");
         t.deleted = boolean(j, "deleted");
         t.source = source_of(j);

@@ -232,7 +232,11 @@ struct time_entry {
     bool billable = true;
     std::optional<money> hourly_rate;
     std::string notes;
-    bool locked = false;  // locked, closed or billed at the vendor: never edited by billsync
+    // Approved at the vendor (Harvest: locked or closed; QBO: see qbo_mapping.hpp): the time
+    // counts as approved and billsync never edits it.
+    bool locked = false;
+    // Already invoiced at the vendor (Harvest is_billed, QBO HasBeenBilled): never billed again.
+    bool billed = false;
     std::string external_reference;  // billsync's key on entries it drafted
     bool deleted = false;
     source_ref source;

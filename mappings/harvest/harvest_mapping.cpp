@@ -180,7 +180,8 @@ mapped<time_entry> map_time_entry(const json& j, const mapping_options& o) {
         t.hourly_rate = money{*minor, o.currency};
     }
     t.notes = text(j, "notes");
-    t.locked = flag(j, "is_locked") || flag(j, "is_closed") || flag(j, "is_billed");
+    t.billed = flag(j, "is_billed");
+    t.locked = flag(j, "is_locked") || flag(j, "is_closed") || t.billed;
     if (const auto* ext = member(j, "external_reference"); ext != nullptr && ext->is_object()) {
         t.external_reference = text(*ext, "id");
     }

@@ -5,7 +5,7 @@
 // wrote them, never through a double.
 //
 //   time entry -> time_entry (minutes from the decimal hours, locked = is_locked, is_closed or
-//                 is_billed, external_reference.id kept)
+//                 is_billed, billed = is_billed, external_reference.id kept)
 //   user       -> staff
 //   client     -> client
 //   project    -> an identity link (project -> engagement id) and the client it belongs to;

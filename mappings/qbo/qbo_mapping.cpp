@@ -486,12 +486,17 @@ mapped<time_entry> map_time_activity(const json& j, const mapping_options& o) {
         }
         const auto status = text(obj, "BillableStatus");
         t.billable = !iequals(status, "NotBillable");
-        t.locked = iequals(status, "HasBeenBilled");
+        t.billed = iequals(status, "HasBeenBilled");
         if (const json* rate = member(obj, "HourlyRate"); rate != nullptr && !rate->is_null()) {
             t.hourly_rate = amount_of(obj, "HourlyRate", o.home_currency, o);
         }
         const auto description = text(obj, "Description");
         t.external_reference = key_in_description(description);
+        // QBO has no approval: recorded time counts as approved, except billsync's own draft
+        // nobody has saved since billsync created it (SyncToken still 0, or unknown).
+        const bool untouched_draft =
+            !t.external_reference.empty() && (t.source.version.empty() || t.source.version == "0");
+        t.locked = t.billed || !untouched_draft;
         t.notes = description;
         if (!t.external_reference.empty()) {
             const auto marker = time_ref_marker(t.external_reference);

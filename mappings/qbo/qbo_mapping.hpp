@@ -68,9 +68,11 @@ mapped<staff> map_employee(const nlohmann::json& j, const mapping_options& o);
 // TimeActivity -> time_entry: TxnDate, EmployeeRef (NameOf Employee; a Vendor's time maps with
 // staff "<vendor>" ids that match no staff), CustomerRef, ItemRef.name as the service,
 // Hours/Minutes (else EndTime - StartTime) as minutes, BillableStatus (NotBillable: not
-// billable; HasBeenBilled: locked, as an invoice links it), HourlyRate in the home currency,
+// billable; HasBeenBilled: billed, as an invoice links it), HourlyRate in the home currency,
 // Description as notes without billsync's "[billsync-ref:<key>]" marker, whose key becomes
-// external_reference.
+// external_reference. QBO has no approval state, so `locked` (approved) is every activity except
+// billsync's own draft still untouched (marker present and SyncToken "0" or absent): a draft
+// counts once someone saved it in QBO, and a billed activity is always locked.
 mapped<time_entry> map_time_activity(const nlohmann::json& j, const mapping_options& o);
 
 // The same from a raw body, parsed with parse_exact.

@@ -504,6 +504,8 @@ TEST_F(dashboard_browser, changes_need_the_token_an_allowed_host_and_json_even_o
                                "/identities/unlink",
                                "/approvals/d-1/approve",
                                "/approvals/d-1/reject",
+                               "/approvals/d-1/redraft",
+                               "/workflows/invoicing/redraft",
                                "/exceptions/x-1/resolve",
                                "/workflows/followup/stop",
                                "/clock/advance"}) {

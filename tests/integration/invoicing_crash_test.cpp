@@ -103,14 +103,15 @@ struct invoicing_firm {
                                      "KARBON_SIGNING=invoicing-signing-key-000000"});
     }
 
-    void write_book(const std::string& extra) {
+    void write_book(const std::string& extra, const std::string& fee = "2400.00") {
         std::ofstream out(book, std::ios::trunc);
         out << "[engagement.\"cedar-1040\"]\n"
                "client = \"books:"
             << customer << "\"\nwork_items = [\"" << key
             << "\"]\n"
                "model = \"fixed_fee\"\n"
-               "fee = \"2400.00\"\n"
+               "fee = \""
+            << fee << "\"\n"
             << extra
             << "[engagement.\"cedar-1040\".milestones]\n"
                "\"Return Filed\" = \"50%\"\n"
@@ -172,6 +173,62 @@ TEST(invoicing_daemon, an_edited_engagement_book_is_read_again_on_sighup) {
     ASSERT_TRUE(testing::eventually([&] { return f.qbo->count(realm, "Invoice") == 1; }))
         << f.daemon->output();
     EXPECT_NE(f.qbo->get(realm, "Invoice", "1")->dump().find("PO-88"), std::string::npos);
+    ASSERT_TRUE(f.daemon->stop().has_value());
+}
+
+TEST(invoicing_daemon, a_rejected_milestone_is_redrafted_by_the_cli_from_the_reloaded_book) {
+    invoicing_firm f;
+    ASSERT_EQ(f.started, "");
+    ASSERT_TRUE(f.start()) << f.daemon->output();
+    f.karbon->update_work_item(f.key, {{"SecondaryStatus", "Return Filed"}});
+    EXPECT_EQ(f.karbon->notify("Work", "Work", f.key, "Updated"), 200u);
+    ASSERT_TRUE(testing::eventually([&] {
+        const auto d = f.drafts();
+        return d.size() == 1 && d[0].value("state", "") == "pending_approval";
+    })) << f.daemon->output();
+    const std::string id = f.drafts()[0].value("id", "");
+    // Not rejected: refused, nothing changes.
+    auto r = f.daemon->status_post("/approvals/" + id + "/redraft",
+                                   R"({"by": "partner@smithlee.example"})");
+    EXPECT_EQ(r.status, 409u) << r.body;
+    r = f.daemon->status_post("/approvals/" + id + "/reject",
+                              R"({"by": "partner@smithlee.example", "reason": "rate error"})");
+    ASSERT_EQ(r.status, 200u) << r.body;
+    // The fee is corrected in the book; the partner asks for the milestone again.
+    f.write_book("", "3000.00");
+    f.daemon->process().signal(SIGHUP);
+    ASSERT_TRUE(f.daemon->process().wait_for_line("(reloaded)")) << f.daemon->output();
+    const auto [rc, out] = f.daemon->cli({"approvals",
+                                          "redraft",
+                                          id,
+                                          "--by",
+                                          "partner@smithlee.example",
+                                          "--reason",
+                                          "fee corrected"});
+    ASSERT_EQ(rc, 0) << out;
+    std::string fresh;
+    for (const auto& d : f.drafts()) {
+        if (d.value("id", "") == id) {
+            EXPECT_EQ(d.value("state", ""), "rejected");
+            fresh = d.value("redrafted_as", "");
+        }
+    }
+    ASSERT_FALSE(fresh.empty()) << f.drafts().dump();
+    const auto made = json::parse(
+        f.daemon->status_get("/workflows/invoicing/show/" + fresh).body, nullptr, false);
+    EXPECT_EQ(made.value("state", ""), "pending_approval") << made.dump();
+    EXPECT_EQ(made.value("total_minor", 0), 150000);  // 50 % of the corrected 3,000.00
+    EXPECT_EQ(f.qbo->count(realm, "Invoice"), 0u);
+    // Redrafted once only.
+    r = f.daemon->status_post("/approvals/" + id + "/redraft",
+                              R"({"by": "partner@smithlee.example"})");
+    EXPECT_EQ(r.status, 409u) << r.body;
+    r = f.daemon->status_post("/approvals/" + fresh + "/approve",
+                              R"({"by": "partner@smithlee.example"})");
+    ASSERT_EQ(r.status, 200u) << r.body;
+    ASSERT_TRUE(testing::eventually([&] { return f.qbo->count(realm, "Invoice") == 1; }))
+        << f.daemon->output();
+    EXPECT_EQ(f.drafts().size(), 2u);
     ASSERT_TRUE(f.daemon->stop().has_value());
 }
 

@@ -243,6 +243,8 @@ struct invoicing_rule::impl {
         std::int64_t overage = 0;
         std::string work_item;
         std::map<std::string, std::string> clients;  // billed entry -> its client (the index)
+        std::string redraft_of;                      // the rejected draft this one replaces
+        int redraft_round = 0;                       // 1 for the first redraft of a bill key
     };
 
     json lines_json(const std::vector<line>& lines) const {
@@ -380,6 +382,10 @@ struct invoicing_rule::impl {
                {"action", action_key(rule_name, p.bill_key, 1)}};
         if (!p.work_item.empty()) {
             d["work_item"] = p.work_item;
+        }
+        if (!p.redraft_of.empty()) {
+            d["redraft_of"] = p.redraft_of;
+            d["redraft_round"] = p.redraft_round;
         }
         d["total_minor"] = total_of(d);
         state::put_entity(ctx.b, bill_type, p.bill_key, json{{"draft", id}}.dump());
@@ -960,21 +966,49 @@ struct invoicing_rule::impl {
         return state::status::success();
     }
 
+    static std::string milestone_bill_key(const engagement& e, const invoicing::milestone& ms) {
+        return "milestone|" + e.id + "|" + lower(ms.stage);
+    }
+
+    // What the milestone would bill now (the book as it is, what the engagement billed so far);
+    // nullopt: more than the fee.
+    state::result<std::optional<std::int64_t>> milestone_price(const engagement& e,
+                                                               const invoicing::milestone& ms) {
+        auto stats = read_row(*ctx.store, &ctx.b, stats_type, e.id);
+        if (!stats.ok()) {
+            return state::result<std::optional<std::int64_t>>::failure(stats.st);
+        }
+        const auto billed = stats.value ? int_of(*stats.value, "billed_minor") : 0;
+        return {state::status::success(), milestone_amount(e, ms, billed)};
+    }
+
+    // A redraft of a rejected milestone draft: who asked, why, and which round it is.
+    struct redraft_request {
+        std::string rejected;  // the rejected draft's id
+        std::string by, reason;
+        int round = 1;
+    };
+
+    // A milestone's draft, once per (engagement, milestone). With `again`: the redraft of the
+    // rejected draft, priced from the current book under its own bill key
+    // (<bill key>|redraft:<round>); the milestone's bill key then names the new draft, so a stage
+    // re-entered still finds exactly one live draft.
     state::status milestone(const engagement& e,
                             const milestone& ms,
-                            const mappings::work_item& w) {
+                            const mappings::work_item& w,
+                            const redraft_request* again = nullptr) {
         auto stats = read_row(*ctx.store, &ctx.b, stats_type, e.id);
         if (!stats.ok()) {
             return stats.st;
         }
         const auto billed = stats.value ? int_of(*stats.value, "billed_minor") : 0;
-        const auto bill_key = "milestone|" + e.id + "|" + lower(ms.stage);
+        const auto bill_key = milestone_bill_key(e, ms);
         auto known = read_row(*ctx.store, &ctx.b, bill_type, bill_key);
         if (!known.ok()) {
             return known.st;
         }
-        const auto amount =
-            known.value ? std::optional<std::int64_t>(0) : milestone_amount(e, ms, billed);
+        const auto amount = known.value && again == nullptr ? std::optional<std::int64_t>(0)
+                                                            : milestone_amount(e, ms, billed);
         if (!amount) {
             return raise(
                 "pricing_mismatch",
@@ -994,6 +1028,16 @@ struct invoicing_rule::impl {
         p.period = ms.stage;
         p.work_item = w.id;
         p.why = "work item " + w.id + " (" + w.title + ") reached stage '" + w.stage + "'";
+        if (again != nullptr) {
+            p.bill_key = fmt::format("{}|redraft:{}", bill_key, again->round);
+            p.redraft_of = again->rejected;
+            p.redraft_round = again->round;
+            p.why = fmt::format("redraft of the rejected draft {} asked by {}{}: {}",
+                                again->rejected,
+                                again->by,
+                                again->reason.empty() ? "" : " (" + again->reason + ")",
+                                p.why);
+        }
         line l;
         l.kind = "milestone";
         l.amount = *amount;
@@ -1021,7 +1065,109 @@ struct invoicing_rule::impl {
                                       ms.percent_bp,
                                       money_text(*amount, e.currency)));
         p.lines.push_back(std::move(l));
-        return propose(e, std::move(p)).st;
+        if (again == nullptr) {
+            return propose(e, std::move(p)).st;
+        }
+        const auto id = draft_id_for(p.bill_key);
+        auto made = propose(e, std::move(p));
+        if (!made.ok()) {
+            return made.st;
+        }
+        if (made.value) {
+            state::put_entity(ctx.b,
+                              bill_type,
+                              bill_key,
+                              json{{"draft", id}, {"redraft_of", again->rejected}}.dump());
+        }
+        return state::status::success();
+    }
+
+    // `approvals redraft`: a new draft for a rejected milestone draft, from the book as it is
+    // now, routed for approval like any draft. The rejected draft stays rejected (and says which
+    // draft replaced it); anything but the latest rejected milestone draft is refused unchanged.
+    operator_answer redraft(const engagement& e,
+                            json& d,
+                            const std::string& by,
+                            const std::string& reason) {
+        const auto id = text_of(d, "id");
+        const auto state = text_of(d, "state");
+        if (state != "rejected") {
+            return operator_answer::fail(
+                409,
+                "not_rejected",
+                "draft " + id + " is " + state + ": only a rejected draft can be redrafted");
+        }
+        if (d.contains("redrafted_as")) {
+            return operator_answer::fail(
+                409,
+                "already_redrafted",
+                "draft " + id + " was already redrafted as " + text_of(d, "redrafted_as"));
+        }
+        if (text_of(d, "trigger") != "milestone") {
+            return operator_answer::fail(
+                409,
+                "not_a_milestone",
+                "draft " + id + " is a " + text_of(d, "trigger") +
+                    " draft: only a milestone draft can be redrafted (rejected time goes back to "
+                    "the next run by itself)");
+        }
+        const auto stage = text_of(d, "period");
+        const auto ms = std::find_if(e.milestones.begin(), e.milestones.end(), [&](const auto& m) {
+            return lower(m.stage) == lower(stage);
+        });
+        if (e.billing != model::fixed_fee || ms == e.milestones.end()) {
+            return operator_answer::fail(409,
+                                         "no_milestone",
+                                         "engagement " + e.id + " no longer bills the milestone '" +
+                                             stage + "' in the engagement book");
+        }
+        auto price = milestone_price(e, *ms);
+        if (!price.ok()) {
+            return operator_answer::fail(500, "store", price.st.message);
+        }
+        if (!price.value) {
+            return operator_answer::fail(
+                409,
+                "pricing_mismatch",
+                "milestone '" + stage + "' of engagement " + e.id +
+                    " cannot be billed: the engagement already billed its fee");
+        }
+        // The work item as stored now (its title for the why); the draft's facts otherwise.
+        mappings::work_item w;
+        w.id = text_of(d, "work_item");
+        w.work_type = e.work_type;
+        w.stage = stage;
+        if (!w.id.empty()) {
+            auto stored = state::get_entity(*ctx.store, ctx.b, "work_item", w.id);
+            if (!stored.ok()) {
+                return operator_answer::fail(500, "store", stored.st.message);
+            }
+            if (stored.value) {
+                std::string error;
+                if (auto item = mappings::work_item_from_json(
+                        json::parse(*stored.value, nullptr, false), error)) {
+                    w.title = item->title;
+                    if (!item->work_type.empty()) {
+                        w.work_type = item->work_type;
+                    }
+                }
+            }
+        }
+        const auto who = by.empty() ? std::string("operator") : by;
+        const redraft_request again{id, who, reason, d.value("redraft_round", 0) + 1};
+        if (auto st = milestone(e, *ms, w, &again); !st.ok) {
+            return operator_answer::fail(500, "store", st.message);
+        }
+        const auto fresh =
+            draft_id_for(fmt::format("{}|redraft:{}", milestone_bill_key(e, *ms), again.round));
+        d["redrafted_as"] = fresh;
+        d["redraft"] = json{{"by", who}, {"at", util::format_rfc3339(ctx.now)}, {"reason", reason}};
+        write(d);
+        audit(
+            ctx, "redrafted", json{{"draft", id}, {"as", fresh}, {"by", who}, {"reason", reason}});
+        auto done = operator_answer::ok(json{{"redrafted", id}, {"draft", fresh}});
+        done.then_view = "show/" + fresh;
+        return done;
     }
 
     struct staff_info {
@@ -1029,9 +1175,11 @@ struct invoicing_rule::impl {
     };
     std::map<std::string, staff_info> staff_cache;
 
+    // Approved (locked), billable time that its vendor has not invoiced (billed: never billed
+    // again, whoever billed it).
     static bool indexable(const json& j) {
         return j.is_object() && !j.value("deleted", false) && j.value("billable", true) &&
-               j.value("locked", false);
+               j.value("locked", false) && !j.value("billed", false);
     }
 
     // Keeps the index rows of one time entry (the canonical entry as JSON) in step with it.
@@ -1503,6 +1651,7 @@ state::status invoicing_rule::on_change(const change& c, context& ctx) const {
                {"engagement_id", t->engagement_id},
                {"billable", t->billable},
                {"locked", t->locked},
+               {"billed", t->billed},
                {"deleted", t->deleted || c.what == change::op::deleted}};
         return im.index_entry(t->id, j);
     }
@@ -1623,6 +1772,10 @@ std::vector<verb_spec> invoicing_rule::verbs() const {
              true,
              "Approve a draft (a write-down needs a reason from the taxonomy)"},
             {"reject", "DRAFT --by EMAIL --reason TEXT", true, "Reject a draft, with a reason"},
+            {"redraft",
+             "DRAFT [--by EMAIL] [--reason TEXT]",
+             true,
+             "Draft a rejected milestone again from the current engagement book"},
             {"resolve",
              "EXCEPTION|DRAFT [--po NUMBER] [--by EMAIL]",
              true,
@@ -1744,7 +1897,7 @@ operator_answer invoicing_rule::view(std::string_view path, const state::store& 
 operator_answer invoicing_rule::command(std::string_view verb,
                                         const json& args,
                                         context& ctx) const {
-    if (verb != "approve" && verb != "reject" && verb != "resolve") {
+    if (verb != "approve" && verb != "reject" && verb != "resolve" && verb != "redraft") {
         return rule::command(verb, args, ctx);
     }
     if (!args.is_object() || !args.contains("id") || !args["id"].is_string()) {
@@ -1832,6 +1985,9 @@ operator_answer invoicing_rule::command(std::string_view verb,
         auto done = operator_answer::ok(nullptr);
         done.then_view = "show/" + id;
         return done;
+    }
+    if (verb == "redraft") {
+        return im.redraft(*e, d, by, reason);
     }
     if (state != "pending_approval") {
         return operator_answer::fail(

@@ -8,7 +8,8 @@
 //   stages. Retainer: the durable timer "invoicing/retainer" on the period's first day (the
 //   retainer and last period's overage). Time and materials: the timers "invoicing/tm/monthly"
 //   and "invoicing/tm/weekly", or the completion of a work item of an engagement billed on
-//   completion: approved (locked) billable time not yet billed.
+//   completion: approved (locked) billable time not yet billed, by billsync or at its vendor
+//   (billed).
 // - At most once: every draft has a bill key (milestone|<engagement>|<stage>,
 //   retainer|<engagement>|<period>, tm|<engagement>|<period or work item>); a row per bill key
 //   and a row per billed time entry make re-entered stages, duplicate changes, replays and
@@ -20,6 +21,10 @@
 //   second_approver_from two distinct people. Not decided within sla_business_days business
 //   days of the firm calendar: a reminder, then an escalation. Approved: one `invoice.create`
 //   action on the engagement's ledger connector. Rejections and write-downs need a reason.
+// - Redraft (verb `redraft`): a rejected milestone draft, once, priced again from the current
+//   book as a new draft (bill key <milestone bill key>|redraft:<round>) routed like any other;
+//   the rejected one stays rejected and names it (redrafted_as), and the milestone's bill key
+//   row then names the new draft, so the milestone still has one live draft.
 // - Exceptions (typed, with a cause, an owner role and an age) block a draft until resolved:
 //   missing_po, po_limit, unmatched_client, no_engagement, no_rate, missing_approver.
 

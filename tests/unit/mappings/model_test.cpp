@@ -114,6 +114,33 @@ TEST(storage, every_entity_round_trips_through_json) {
     EXPECT_EQ(*pb, p);
 }
 
+TEST(storage, a_time_entry_keeps_billed_and_older_rows_read_as_not_billed) {
+    time_entry t;
+    t.id = "time_entry-1";
+    t.staff_id = "staff-1";
+    t.client_id = "client-1";
+    t.date = 2026y / November / 3d;
+    t.minutes = 90;
+    t.locked = true;
+    t.billed = true;
+    t.source = {"time", "123456", "636709355", "2", std::nullopt};
+    std::string error;
+    auto j = to_json(t);
+    EXPECT_EQ(j["billed"], true);
+    const auto back = time_entry_from_json(j, error);
+    ASSERT_TRUE(back) << error;
+    EXPECT_EQ(*back, t);
+    // A row stored before the flag existed has no "billed": not billed.
+    j.erase("billed");
+    const auto old = time_entry_from_json(j, error);
+    ASSERT_TRUE(old) << error;
+    EXPECT_FALSE(old->billed);
+    EXPECT_TRUE(old->locked);
+    j["billed"] = "yes";
+    EXPECT_FALSE(time_entry_from_json(j, error));
+    EXPECT_NE(error.find("billed"), std::string::npos) << error;
+}
+
 TEST(storage, decoding_reports_the_bad_field) {
     auto j = to_json(sample_invoice());
     j["total"] = 1250.3;

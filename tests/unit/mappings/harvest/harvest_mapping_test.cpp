@@ -83,6 +83,23 @@ TEST(harvest_mapping, locked_closed_or_billed_is_locked) {
     }
 }
 
+TEST(harvest_mapping, only_an_invoiced_entry_is_billed) {
+    EXPECT_FALSE(map_time_entry(fixture(), opts()).value->billed);
+    for (const auto* flag : {"is_locked", "is_closed"}) {
+        auto j = fixture();
+        j[flag] = true;
+        auto m = map_time_entry(j, opts());
+        ASSERT_TRUE(m) << m.error;
+        EXPECT_FALSE(m.value->billed) << flag;  // approved, not yet invoiced
+    }
+    auto j = fixture();
+    j["is_billed"] = true;
+    auto m = map_time_entry(j, opts());
+    ASSERT_TRUE(m) << m.error;
+    EXPECT_TRUE(m.value->billed);
+    EXPECT_TRUE(m.value->locked);
+}
+
 TEST(harvest_mapping, rates_are_exact_minor_units_and_a_resolver_gives_canonical_ids) {
     auto j = exact(R"({"id": 7, "spent_date": "2026-02-01", "user": {"id": 3},
         "hours": 0.1, "billable_rate": 123.455, "billable": false, "notes": null,

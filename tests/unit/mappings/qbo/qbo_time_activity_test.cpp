@@ -154,7 +154,8 @@ TEST(qbo_mapping_time, a_time_activity_is_a_time_entry_with_billsyncs_key_and_bi
     EXPECT_EQ(format_civil_date(*t.value->date), "2026-01-05");
     EXPECT_EQ(t.value->minutes, 210);
     EXPECT_TRUE(t.value->billable);
-    EXPECT_TRUE(t.value->locked);  // an invoice links it
+    EXPECT_TRUE(t.value->locked);
+    EXPECT_TRUE(t.value->billed);  // an invoice links it
     EXPECT_EQ(t.value->hourly_rate->minor, 15000);
     EXPECT_EQ(t.value->external_reference, key);
     EXPECT_EQ(t.value->notes, "2025 1040 - Acme");
@@ -169,12 +170,48 @@ TEST(qbo_mapping_time, a_time_activity_is_a_time_entry_with_billsyncs_key_and_bi
     ASSERT_TRUE(span) << span.error;
     EXPECT_EQ(span.value->minutes, 105);
     EXPECT_FALSE(span.value->billable);
-    EXPECT_FALSE(span.value->locked);
+    EXPECT_TRUE(span.value->locked);  // recorded by a person: QBO has no approval step
+    EXPECT_FALSE(span.value->billed);
     EXPECT_EQ(span.value->external_reference, "");
     EXPECT_FALSE(
         map_time_activity(json::parse(R"({"Id":"14","TxnDate":"2026-01-06","Hours":1})"), o));
     EXPECT_FALSE(map_time_activity(
         json::parse(R"({"Id":"15","EmployeeRef":{"value":"55"},"TxnDate":"2026-01-06"})"), o));
+}
+
+TEST(qbo_mapping_time, billable_time_is_approved_unless_it_is_billsyncs_untouched_draft) {
+    mapping_options o;
+    o.system = "books";
+    o.realm_id = "9130350000000001";
+    const auto activity = [&](std::string_view sync, std::string_view status, bool marked) {
+        auto j = json::parse(R"({"Id":"20","NameOf":"Employee","EmployeeRef":{"value":"55"},
+            "CustomerRef":{"value":"58"},"TxnDate":"2026-01-07","Hours":1,"Minutes":0,
+            "HourlyRate":150})");
+        j["BillableStatus"] = status;
+        if (!sync.empty()) {
+            j["SyncToken"] = sync;
+        }
+        j["Description"] =
+            marked ? std::string("Acme 1040 [billsync-ref:") + key + "]" : "Acme call";
+        auto t = map_time_activity(j, o);
+        EXPECT_TRUE(t) << t.error;
+        return t ? *t.value : time_entry{};
+    };
+    // Recorded by a person, billable, not invoiced: approved and not billed.
+    auto t = activity("0", "Billable", false);
+    EXPECT_TRUE(t.locked);
+    EXPECT_FALSE(t.billed);
+    // billsync's draft nobody saved since (SyncToken 0, or none given): not approved.
+    EXPECT_FALSE(activity("0", "Billable", true).locked);
+    EXPECT_FALSE(activity("", "Billable", true).locked);
+    // The same draft once someone saved it in QBO: approved.
+    t = activity("1", "Billable", true);
+    EXPECT_TRUE(t.locked);
+    EXPECT_FALSE(t.billed);
+    // Invoiced in QBO, whoever made it: billed (and locked), even an untouched draft.
+    t = activity("0", "HasBeenBilled", true);
+    EXPECT_TRUE(t.billed);
+    EXPECT_TRUE(t.locked);
 }
 
 }  // namespace

@@ -113,7 +113,9 @@ protected:
                std::string date,
                std::int64_t minutes,
                std::string service = "Advisory",
-               bool locked = true) {
+               bool locked = true,
+               bool billed = false,
+               std::string version = "1") {
         mappings::time_entry t;
         t.id = std::move(id);
         t.staff_id = std::move(staff_id);
@@ -122,7 +124,8 @@ protected:
         t.date = mappings::parse_civil_date(date);
         t.minutes = minutes;
         t.locked = locked;
-        t.source = {"time", "", t.id, "1", std::nullopt};
+        t.billed = billed;
+        t.source = {"time", "", t.id, std::move(version), std::nullopt};
         ASSERT_TRUE(feed(t, "time", at("2026-11-30T16:00:00Z")).ok);
     }
 
@@ -339,6 +342,90 @@ TEST_F(invoicing_test, a_rejected_draft_is_never_created_and_its_milestone_stays
     ASSERT_TRUE(feed(item("Return Filed"), "practice", at("2026-12-03T16:00:00Z")).ok);
     EXPECT_EQ(drafts().size(), 1U);
     EXPECT_TRUE(of_kind("invoice.create").empty());
+}
+
+TEST_F(invoicing_test, a_rejected_milestone_is_redrafted_from_the_current_book_and_approved_again) {
+    eng("acme-1040").fee = 800000;
+    rebuild();
+    client();
+    ASSERT_TRUE(feed(item("Return Filed"), "practice", at("2026-12-01T16:00:00Z")).ok);
+    const auto old = drafts().at(0)["id"].get<std::string>();
+    // Only a rejected draft is redrafted: a pending one is refused and nothing changes.
+    auto refused = command("redraft", {{"id", old}, {"by", "pat@firm.example"}});
+    EXPECT_EQ(refused.status, 409U);
+    EXPECT_EQ(refused.error, "not_rejected");
+    EXPECT_EQ(drafts().size(), 1U);
+    EXPECT_EQ(
+        command("reject", {{"id", old}, {"by", "pat@firm.example"}, {"reason", "scope change"}})
+            .status,
+        200U);
+    // The partner corrects the fee in the book and asks for the milestone again.
+    eng("acme-1040").fee = 600000;
+    rebuild();
+    const auto again =
+        command("redraft", {{"id", old}, {"by", "pat@firm.example"}, {"reason", "fee corrected"}});
+    ASSERT_EQ(again.status, 200U) << again.message;
+    const auto fresh = again.body["draft"].get<std::string>();
+    EXPECT_NE(fresh, old);
+    json before, after;
+    for (const auto& d : drafts()) {
+        (d["id"] == old ? before : after) = d;
+    }
+    ASSERT_EQ(drafts().size(), 2U);
+    EXPECT_EQ(before["state"], "rejected");  // stays rejected, and says what replaced it
+    EXPECT_EQ(before["redrafted_as"], fresh);
+    EXPECT_EQ(after["id"], fresh);
+    EXPECT_EQ(after["redraft_of"], old);
+    EXPECT_EQ(after["total_minor"], 300000);  // 50 % of the corrected 6,000.00
+    EXPECT_EQ(after["state"], "pending_approval");
+    EXPECT_NE(after["why"]["trigger"].get<std::string>().find("redraft of the rejected draft"),
+              std::string::npos);
+    EXPECT_TRUE(of_kind("invoice.create").empty());  // through approval routing again
+    EXPECT_NE(audit_text().find("redrafted"), std::string::npos);
+    // Once only: the rejected draft cannot be redrafted twice, and the stage re-entered finds the
+    // milestone drafted.
+    refused = command("redraft", {{"id", old}, {"by", "pat@firm.example"}});
+    EXPECT_EQ(refused.status, 409U);
+    EXPECT_EQ(refused.error, "already_redrafted");
+    ASSERT_TRUE(feed(item("In Review"), "practice", at("2026-12-02T16:00:00Z")).ok);
+    ASSERT_TRUE(feed(item("Return Filed"), "practice", at("2026-12-03T16:00:00Z")).ok);
+    EXPECT_EQ(drafts().size(), 2U);
+    ASSERT_EQ(command("approve", {{"id", fresh}, {"by", "pat@firm.example"}}).status, 200U);
+    const auto created = of_kind("invoice.create");
+    ASSERT_EQ(created.size(), 1U);
+    EXPECT_EQ(json::parse(created[0].payload)["lines"][0]["amount_minor"], 300000);
+    refused = command("redraft", {{"id", fresh}, {"by", "pat@firm.example"}});
+    EXPECT_EQ(refused.error, "not_rejected");
+    EXPECT_EQ(command("redraft", {{"id", "d-nope"}}).status, 404U);
+    EXPECT_EQ(drafts().size(), 2U);
+}
+
+TEST_F(invoicing_test, only_milestone_drafts_are_redrafted) {
+    auto& tm = eng("acme-advisory");
+    tm.client = "books:58";
+    tm.work_type = "Advisory";
+    tm.billing = model::time_and_materials;
+    tm.currency = "USD";
+    tm.ledger = "books";
+    tm.rates.default_rate = 18000;
+    tm.every = schedule::monthly;
+    s_.approval.auto_approve_below = 0;
+    rebuild();
+    client();
+    staff("staff:kim", "kim@firm.example");
+    entry("t1", "staff:kim", "2026-11-03", 60);
+    ASSERT_TRUE(
+        step([&](context& ctx) { return rule_->on_start(ctx); }, at("2026-11-30T16:00:00Z")).ok);
+    ASSERT_TRUE(fire("invoicing/tm/monthly", at("2026-12-01T13:00:05Z")).ok);
+    const auto id = drafts().at(0)["id"].get<std::string>();
+    ASSERT_EQ(
+        command("reject", {{"id", id}, {"by", "pat@firm.example"}, {"reason", "courtesy"}}).status,
+        200U);
+    const auto refused = command("redraft", {{"id", id}, {"by", "pat@firm.example"}});
+    EXPECT_EQ(refused.status, 409U);
+    EXPECT_EQ(refused.error, "not_a_milestone");
+    EXPECT_EQ(drafts().size(), 1U);
+    EXPECT_FALSE(drafts().at(0).contains("redrafted_as"));
 }
 
 TEST_F(invoicing_test, a_missing_po_blocks_the_draft_until_resolved_with_one) {
@@ -605,6 +692,71 @@ TEST_F(invoicing_test, time_and_materials_bills_each_approved_entry_once_and_rai
     // Closing the exception by hand.
     EXPECT_EQ(command("resolve", {{"id", open[0]["id"]}, {"by", "pat@firm.example"}}).status, 200U);
     EXPECT_TRUE(rule_->view("exceptions", *store_).body["exceptions"].empty());
+}
+
+TEST_F(invoicing_test, time_already_billed_at_its_vendor_is_never_billed_again) {
+    auto& tm = eng("acme-advisory");
+    tm.client = "books:58";
+    tm.work_type = "Advisory";
+    tm.billing = model::time_and_materials;
+    tm.currency = "USD";
+    tm.ledger = "books";
+    tm.rates.default_rate = 18000;
+    tm.every = schedule::monthly;
+    rebuild();
+    client();
+    staff("staff:kim", "kim@firm.example");
+    entry("t1", "staff:kim", "2026-11-03", 60);
+    // Approved and already invoiced in the time system (Harvest is_billed, QBO HasBeenBilled).
+    entry("t2", "staff:kim", "2026-11-04", 120, "Advisory", true, true);
+    entry("t3", "staff:kim", "2026-11-05", 30);
+    ASSERT_TRUE(
+        step([&](context& ctx) { return rule_->on_start(ctx); }, at("2026-11-30T16:00:00Z")).ok);
+    // t3 is invoiced at its vendor after it was indexed: it leaves the index.
+    entry("t3", "staff:kim", "2026-11-05", 30, "Advisory", true, true, "2");
+    ASSERT_TRUE(fire("invoicing/tm/monthly", at("2026-12-01T13:00:05Z")).ok);
+    const auto ds = drafts();
+    ASSERT_EQ(ds.size(), 1U);
+    EXPECT_EQ(ds[0]["total_minor"], 18000);  // t1 alone: 1 h at 180.00
+    EXPECT_EQ(ds[0]["lines"][0]["entries"], json::array({"t1"}));
+    // Nothing billed at the vendor is on a later draft either.
+    ASSERT_TRUE(fire("invoicing/tm/monthly", at("2027-01-01T13:00:05Z")).ok);
+    EXPECT_EQ(drafts().size(), 1U);
+}
+
+TEST_F(invoicing_test, time_billed_at_its_vendor_before_the_index_is_built_is_not_indexed) {
+    auto& tm = eng("acme-advisory");
+    tm.client = "books:58";
+    tm.work_type = "Advisory";
+    tm.billing = model::time_and_materials;
+    tm.currency = "USD";
+    tm.ledger = "books";
+    tm.rates.default_rate = 18000;
+    tm.every = schedule::monthly;
+    rebuild();
+    client();
+    staff("staff:kim", "kim@firm.example");
+    // Stored before the rule was on: only the first start's index build sees them.
+    mappings::time_entry t;
+    t.id = "t9";
+    t.staff_id = "staff:kim";
+    t.client_id = "client:acme";
+    t.service = "Advisory";
+    t.date = mappings::parse_civil_date("2026-11-06");
+    t.minutes = 45;
+    t.locked = true;
+    t.billed = true;
+    t.source = {"time", "", "t9", "1", std::nullopt};
+    ASSERT_TRUE(step(
+                    [&](context& ctx) {
+                        return state::apply(*store_, ctx.b, "time", mappings::entity{t}).st;
+                    },
+                    at("2026-11-30T15:00:00Z"))
+                    .ok);
+    ASSERT_TRUE(
+        step([&](context& ctx) { return rule_->on_start(ctx); }, at("2026-11-30T16:00:00Z")).ok);
+    ASSERT_TRUE(fire("invoicing/tm/monthly", at("2026-12-01T13:00:05Z")).ok);
+    EXPECT_TRUE(drafts().empty());
 }
 
 TEST_F(invoicing_test, an_undecided_draft_is_reminded_then_escalated_on_business_days) {
