@@ -826,6 +826,20 @@ chaos_run::outcome chaos_run::run() {
         so.now = now_fn;
         auto server = std::make_unique<sim::sim_server>(so);
         auto plan = std::make_shared<sim::fault_plan>(seed_, vendor);
+        if (vendor == "harvest") {
+            // Creating a time entry loses its answer often (the entry exists, billsync does not
+            // know): the retry must find it by its external reference, never create a second.
+            for (const auto kind :
+                 {sim::fault_kind::reset_after_write, sim::fault_kind::timeout_after_read}) {
+                sim::fault_rule t;
+                t.method = "POST";
+                t.path_prefix = "/v2/time_entries";
+                t.kind = kind;
+                t.probability = kind == sim::fault_kind::reset_after_write ? 0.25 : 0.15;
+                t.hold = 150ms;
+                plan->add(t);
+            }
+        }
         add_request_faults(*plan, prefix);
         if (vendor == "qbo") {
             // The token endpoint fails, or rotates the refresh token and the answer is lost.
