@@ -176,6 +176,7 @@ public:
         std::map<std::string, std::uint64_t> by_kind;
         std::uint64_t kills = 0;
         std::optional<chaos_violation> violation;
+        chaos_coverage checked;
         std::string error;  // the runner itself failed
     };
 
@@ -1104,6 +1105,7 @@ chaos_run::outcome chaos_run::run() {
         stop_daemon();
         read_audit(record);
         out.violation = check_invariants(record);
+        out.checked = coverage(record);
     }
     stop_daemon();
     smtp.stop();
@@ -1144,7 +1146,16 @@ int run_chaos(const chaos_options& options, std::ostream& out, std::ostream& err
         for (const auto& [kind, n] : o.by_kind) {
             kinds += fmt::format("{}{} {}", kinds.empty() ? "" : ", ", kind, n);
         }
-        out << fmt::format("seed {}: {} faults ({}), {} kills: ", seed, o.faults, kinds, o.kills);
+        out << fmt::format(
+            "seed {}: {} faults ({}), {} kills, {} touches due ({} sent, {} skipped), {} drafts: ",
+            seed,
+            o.faults,
+            kinds,
+            o.kills,
+            o.checked.touches_due,
+            o.checked.touches_sent,
+            o.checked.touches_skipped,
+            o.checked.drafts);
         if (o.violation) {
             ++violations;
             out << fmt::format(

@@ -230,7 +230,7 @@ bool lists_touch(const std::string& text, std::uint32_t n) {
 // (dispute), stopped, excluded (payment plan), completed or rescheduled no later than a day
 // after the touch's window opened, or the touch's action dropped as stale, dead-lettered, or sent
 // with an unknown outcome (SendGrid cannot be asked; billsync never resends: at most once).
-std::optional<chaos_violation> touches_due(const chaos_record& r) {
+std::optional<chaos_violation> touches_due(const chaos_record& r, chaos_coverage* seen) {
     if (r.cadences.empty()) {
         return std::nullopt;
     }
@@ -327,7 +327,13 @@ std::optional<chaos_violation> touches_due(const chaos_record& r) {
                     const auto key = workflows::action_key(
                         fmt::format("followup.t{}.{}", k, channel), inv.id, c.number);
                     const auto n = sent[{channel, key}];
+                    if (seen != nullptr) {
+                        ++seen->touches_due;
+                    }
                     if (n == 1) {
+                        if (seen != nullptr) {
+                            ++seen->touches_sent;
+                        }
                         continue;
                     }
                     if (n > 1) {
@@ -361,7 +367,10 @@ std::optional<chaos_violation> touches_due(const chaos_record& r) {
                                    (l->decision == "action_done" &&
                                     l->text.find("outcome unknown") != std::string::npos);
                         });
-                    if (!skipped && !action_explained) {
+                    if (seen != nullptr && (skipped || action_explained)) {
+                        ++seen->touches_skipped;
+                    }
+                    if (!skipped && !action_explained && seen == nullptr) {
                         return chaos_violation{
                             std::string(names[2]),
                             fmt::format("touch {} of invoice {} (cycle {}) by {} fell due at {} "
@@ -448,6 +457,16 @@ std::optional<chaos_violation> dead_letters(const chaos_record& r) {
 
 }  // namespace
 
+chaos_coverage coverage(const chaos_record& r) {
+    chaos_coverage c;
+    touches_due(r, &c);
+    for (const auto& item : r.completed_work_items) {
+        const auto it = r.drafted_entries.find(item);
+        c.drafts += it != r.drafted_entries.end() && it->second == 1 ? 1 : 0;
+    }
+    return c;
+}
+
 std::vector<std::string_view> invariant_names() { return {names.begin(), names.end()}; }
 
 std::optional<chaos_violation> check_invariants(const chaos_record& r) {
@@ -457,7 +476,7 @@ std::optional<chaos_violation> check_invariants(const chaos_record& r) {
     if (auto v = once_per_channel(r)) {
         return v;
     }
-    if (auto v = touches_due(r)) {
+    if (auto v = touches_due(r, nullptr)) {
         return v;
     }
     if (auto v = in_window(r)) {

@@ -114,4 +114,15 @@ inline constexpr std::chrono::hours payment_grace{6};
 
 std::optional<chaos_violation> check_invariants(const chaos_record& r);
 
+// What the run gave the invariants to check (printed per run, so a check that compared nothing
+// shows): touches that fell due, and of them sent or skipped with an audited cause; completed
+// work items whose time was drafted.
+struct chaos_coverage {
+    std::size_t touches_due = 0;
+    std::size_t touches_sent = 0;
+    std::size_t touches_skipped = 0;
+    std::size_t drafts = 0;
+};
+chaos_coverage coverage(const chaos_record& r);
+
 }  // namespace billsync::daemon

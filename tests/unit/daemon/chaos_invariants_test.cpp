@@ -51,6 +51,10 @@ TEST(chaos_invariants, a_touch_that_fell_due_and_was_sent_once_passes) {
     auto r = one_invoice();
     r.messages.push_back(email(touch_key(1, "email")));
     EXPECT_FALSE(check_invariants(r).has_value());
+    const auto c = coverage(r);
+    EXPECT_EQ(c.touches_due, 1U);
+    EXPECT_EQ(c.touches_sent, 1U);
+    EXPECT_EQ(c.touches_skipped, 0U);
 }
 
 TEST(chaos_invariants, a_touch_that_fell_due_and_never_went_out_is_a_violation) {
