@@ -413,6 +413,8 @@ private:
     std::vector<sim::qbo_delivery> qbo_retry_;  // deliveries QBO sends again (not acknowledged)
     std::size_t mail_events_sent_ = 0;
     std::map<std::string, util::instant> paid_in_full_;
+    std::map<std::string, util::instant> paid_invoices_;  // QBO invoice id -> paid in full at
+    util::instant start_{};
     std::vector<std::string> secrets_;
     std::vector<time_job> jobs_;
     std::vector<std::pair<std::string, std::string>> pending_links_;  // identities to link
@@ -617,10 +619,12 @@ chaos_record chaos_run::collect() {
             continue;
         }
         const auto& c = firm_->clients()[inv.client];
-        r.invoices.push_back({fmt::format("qbo:{}:invoice:{}", realm, inv.qbo_id),
-                              minor_of(j->value("Balance", json(0))),
-                              c.email,
-                              c.mobile});
+        chaos_invoice ledger;
+        ledger.id = fmt::format("qbo:{}:invoice:{}", realm, inv.qbo_id);
+        ledger.balance_minor = minor_of(j->value("Balance", json(0)));
+        ledger.email = c.email;
+        ledger.mobile = c.mobile;
+        r.invoices.push_back(std::move(ledger));
     }
     const auto total = qbo_->count(realm, "Invoice");
     std::size_t found = 0;
@@ -685,6 +689,9 @@ chaos_record chaos_run::collect() {
     }
     for (auto& inv : r.invoices) {
         const auto id = inv.id.substr(inv.id.rfind(':') + 1);
+        if (const auto paid = paid_invoices_.find(id); paid != paid_invoices_.end()) {
+            inv.paid_in_full_at = paid->second;
+        }
         if (const auto j = qbo_->get(realm, "Invoice", id)) {
             // "YYYY-MM-DD", as the firm wrote it.
             const auto due = j->value("DueDate", "");
@@ -710,6 +717,7 @@ chaos_record chaos_run::collect() {
         }
     }
     r.touches_until = touches_until_;
+    r.run_start = start_;
     // Drafted time: the entries Harvest holds with billsync's external reference, per work item
     // (the reference's group is the canonical work item id, "karbon:work_item:<key>").
     r.completed_work_items = completed_items_;
@@ -793,6 +801,7 @@ chaos_run::outcome chaos_run::run() {
     util::instant start{};
     util::parse_rfc3339("2026-01-05T08:00:00Z", start);
     clock_ = std::make_unique<sandbox_clock>(start);
+    start_ = start;
     auto now_fn = [c = clock_.get()] { return c->now(); };
 
     sim::qbo_sim_options qo;
@@ -979,6 +988,7 @@ chaos_run::outcome chaos_run::run() {
             return;
         }
         firm_->pay(index, inv.cents - inv.paid);
+        paid_invoices_[inv.qbo_id] = clock_->now();
         const auto& c = firm_->clients()[inv.client];
         if (invoices_of[inv.client] == 1) {
             paid_in_full_[c.email] = clock_->now();

@@ -228,8 +228,10 @@ bool lists_touch(const std::string& text, std::uint32_t n) {
 // or the daemon's audit says why not: the channel or touch skipped with its cause (no consent,
 // opted out, no burst after a late entry), the sequence cancelled (paid, voided), paused
 // (dispute), stopped, excluded (payment plan), completed or rescheduled no later than a day
-// after the touch's window opened, or the touch's action dropped as stale, dead-lettered, or sent
-// with an unknown outcome (SendGrid cannot be asked; billsync never resends: at most once).
+// after the touch's window opened, or the touch's action dropped as stale, dead-lettered, or
+// recorded as sent with an unknown outcome (a lost answer, or in flight at a kill: SendGrid cannot
+// be asked, and billsync never resends an email: at most once). An overdue invoice that never
+// entered needs a cause too, or to have been paid in full before billsync could see it overdue.
 std::optional<chaos_violation> touches_due(const chaos_record& r, chaos_coverage* seen) {
     if (r.cadences.empty()) {
         return std::nullopt;
@@ -284,9 +286,15 @@ std::optional<chaos_violation> touches_due(const chaos_record& r, chaos_coverage
         };
         if (cycles.empty()) {
             const auto first = window_opening(r, zone, inv.due + date::days(touches[0].day));
-            const bool explained = std::any_of(lines.begin(), lines.end(), [](const auto* l) {
-                return ends.contains(l->decision);
-            });
+            // Paid in full before billsync saw it overdue (the first sync may come after the
+            // run's first payment): it owes nothing, and its sequence never entered.
+            const bool paid_first =
+                inv.balance_minor == 0 && inv.paid_in_full_at &&
+                *inv.paid_in_full_at <= std::max(first, r.run_start) + date::days(1);
+            const bool explained =
+                paid_first || std::any_of(lines.begin(), lines.end(), [](const auto* l) {
+                    return ends.contains(l->decision);
+                });
             if (first <= r.touches_until && !explained) {
                 return chaos_violation{
                     std::string(names[2]),
@@ -364,7 +372,8 @@ std::optional<chaos_violation> touches_due(const chaos_record& r, chaos_coverage
                         std::any_of(acted.begin(), acted.end(), [](const auto* l) {
                             return l->decision == "action_dropped" ||
                                    l->decision == "action_dead" ||
-                                   (l->decision == "action_done" &&
+                                   ((l->decision == "action_done" ||
+                                     l->decision == "reconciled_happened") &&
                                     l->text.find("outcome unknown") != std::string::npos);
                         });
                     if (seen != nullptr && (skipped || action_explained)) {

@@ -31,10 +31,11 @@ struct chaos_message {
 struct chaos_invoice {
     std::string id;  // the daemon's invoice id ("<connector>:<vendor id>")
     std::int64_t balance_minor = 0;
-    std::string email;            // the client's address
-    std::string mobile;           // the client's number ("" when none)
-    std::chrono::sys_days due{};  // its due date (a civil date)
-    bool retainer = false;        // the client follows the retainer cadence
+    std::string email;                             // the client's address
+    std::string mobile;                            // the client's number ("" when none)
+    std::chrono::sys_days due{};                   // its due date (a civil date)
+    bool retainer = false;                         // the client follows the retainer cadence
+    std::optional<util::instant> paid_in_full_at;  // when the run paid it in full, if it did
 };
 
 // One touch of a follow-up cadence: the day after the anchor (the due date, or the day a partial
@@ -93,6 +94,7 @@ struct chaos_record {
     std::map<std::string, std::vector<chaos_cadence_touch>> cadences;
     std::vector<chaos_audit_line> audit;
     util::instant touches_until{};
+    util::instant run_start{};  // the daemon's first moment
 
     // Drafted time (time_drafted_once): work items completed during the run, work items completed
     // and re-opened before billsync could draft them, and per work item (its key at the practice

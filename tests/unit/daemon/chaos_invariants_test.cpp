@@ -92,6 +92,19 @@ TEST(chaos_invariants, a_touch_skipped_with_an_audited_cause_passes) {
                              touch_key(1, "email"),
                              "outcome unknown (reset): the message may have been accepted"});
     EXPECT_FALSE(check_invariants(unknown).has_value());
+    // In flight when the daemon was killed: reconciled as sent, for the same reason.
+    auto killed = one_invoice();
+    killed.audit.push_back({at("2026-01-05T14:00:01Z"),
+                            "",
+                            "",
+                            "reconciled_happened",
+                            0,
+                            touch_key(1, "email"),
+                            "outcome unknown: SendGrid cannot be asked; not resent"});
+    EXPECT_FALSE(check_invariants(killed).has_value());
+    // Reconciled as sent without that reason: the vendor never had it, nothing explains it.
+    killed.audit.back().text.clear();
+    EXPECT_TRUE(check_invariants(killed).has_value());
 }
 
 TEST(chaos_invariants, a_cause_audited_long_after_the_touch_fell_due_does_not_excuse_it) {
@@ -143,6 +156,16 @@ TEST(chaos_invariants, an_overdue_invoice_that_never_entered_is_a_violation) {
     auto v = check_invariants(r);
     ASSERT_TRUE(v.has_value());
     EXPECT_NE(v->detail.find("never entered"), std::string::npos) << v->detail;
+    // Paid in full at the start of the run, before billsync's first sync saw it overdue.
+    auto paid = r;
+    paid.run_start = at("2026-01-05T08:00:00Z");
+    paid.invoices[0].balance_minor = 0;
+    paid.invoices[0].paid_in_full_at = at("2026-01-05T08:00:00Z");
+    paid.active_sequences[0].phase = "waiting";
+    EXPECT_FALSE(check_invariants(paid).has_value());
+    // Paid days after the touch fell due: billsync should have entered it first.
+    paid.invoices[0].paid_in_full_at = at("2026-01-08T08:00:00Z");
+    EXPECT_TRUE(check_invariants(paid).has_value());
     r.audit.push_back({at("2026-01-05T08:00:00Z"),
                        "followup",
                        r.invoices[0].id,

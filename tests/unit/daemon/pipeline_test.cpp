@@ -104,7 +104,7 @@ public:
     std::atomic<int> performs{0};
     std::atomic<int> reconciles{0};
     std::atomic<int> undecided_left{0};  // reconcile() answers "undecided" this many times first
-    std::string happened_detail;  // set: reconcile() answers "happened", saying this
+    std::string happened_detail;         // set: reconcile() answers "happened", saying this
     std::atomic<int> polls_wanted{0};
     std::atomic<int> polls{0};
     std::promise<void> block;
