@@ -386,7 +386,7 @@ private:
     void notify_karbon(const std::string& key);
     void try_links();
     chaos_record collect();
-    void read_audit(chaos_record& r);
+    std::string read_audit(chaos_record& r);
 
     std::uint64_t seed_;
     int days_;
@@ -428,16 +428,14 @@ void chaos_run::seed_time(util::instant start) {
         const char* first;
         const char* last;
         const char* email;
-        const char* karbon;
-        std::int64_t id = 0;
+        const char* karbon;  // the Karbon user (a work item's assignee)
     };
-    static std::array<person, 3> staff = {
+    static constexpr std::array<person, 3> staff = {
         {{"Dana", "Whitfield", "dana.whitfield@smithlee.example", "STAFF-DANA"},
          {"Mei", "Chen", "mei.chen@smithlee.example", "STAFF-MEI"},
          {"Raj", "Patel", "raj.patel@smithlee.example", "STAFF-RAJ"}}};
-    std::array<std::int64_t, 3> users{};
-    for (std::size_t i = 0; i < staff.size(); ++i) {
-        users[i] = harvest_->add_user(staff[i].first, staff[i].last, staff[i].email);
+    for (const auto& s : staff) {
+        harvest_->add_user(s.first, s.last, s.email);  // billsync finds them by email
     }
     const auto bookkeeping = harvest_->add_task("Bookkeeping");
     const auto payroll = harvest_->add_task("Payroll Processing");
@@ -480,7 +478,6 @@ void chaos_run::seed_time(util::instant start) {
         }
         jobs_.push_back(std::move(j));
     }
-    (void)users;
 }
 
 // Karbon tells billsync of a change to a work item (lost or duplicated by the plan: the sweep
@@ -750,14 +747,17 @@ chaos_record chaos_run::collect() {
     return r;
 }
 
-// The daemon's stored audit log (the daemon is stopped: the store is read directly).
-void chaos_run::read_audit(chaos_record& r) {
+// The daemon's stored audit log (the daemon is stopped: the store is read directly). Answers
+// what went wrong, "" when it was read.
+std::string chaos_run::read_audit(chaos_record& r) {
     std::ostringstream lines;
     std::ostringstream err;
     inspect_options io;
     io.json = true;
     io.since = util::instant{};
-    cmd_inspect((dir_ / "billsync.toml").string(), "audit", lines, err, io);
+    if (cmd_inspect((dir_ / "billsync.toml").string(), "audit", lines, err, io) != 0) {
+        return "cannot read the daemon's audit log: " + err.str();
+    }
     std::istringstream in(lines.str());
     std::string line;
     while (std::getline(in, line)) {
@@ -783,6 +783,7 @@ void chaos_run::read_audit(chaos_record& r) {
         }
         r.audit.push_back(std::move(a));
     }
+    return {};
 }
 
 chaos_run::outcome chaos_run::run() {
@@ -1113,9 +1114,11 @@ chaos_run::outcome chaos_run::run() {
         touches_until_ = start + std::chrono::days(days_ + 1);
         auto record = collect();
         stop_daemon();
-        read_audit(record);
-        out.violation = check_invariants(record);
-        out.checked = coverage(record);
+        out.error = read_audit(record);
+        if (out.error.empty()) {
+            out.violation = check_invariants(record);
+            out.checked = coverage(record);
+        }
     }
     stop_daemon();
     smtp.stop();
