@@ -659,6 +659,8 @@ chaos_record chaos_run::collect() {
                 if (const auto colon = invoice.rfind(':'); colon != std::string::npos) {
                     invoice = invoice.substr(colon + 1);
                 }
+                // The ledger action's result: "Invoice/41 #1041", "Invoice/41 (existing)".
+                invoice = invoice.substr(0, invoice.find(' '));
                 r.created_expected.insert(invoice.starts_with("Invoice/") ? invoice
                                                                           : "Invoice/" + invoice);
             }
