@@ -42,12 +42,13 @@ std::optional<chaos_violation> reflected(const chaos_record& r) {
     // The ledger is the truth at the end (faults off, polls run): every invoice with a balance
     // has an open follow-up with that balance, every settled one has none.
     // A sequence that never entered (phase "waiting") only loses its entry timer when the invoice
-    // is paid, so a reopened invoice can still enter: it is not an open follow-up.
+    // is paid, so a reopened invoice can still enter; one of a payment-plan client ("excluded")
+    // stays excluded. Neither sends anything: not an open follow-up.
     std::map<std::string, std::int64_t> open;
     std::set<std::string> entered;
     for (const auto& s : r.active_sequences) {
         open[s.invoice] = s.balance_minor;
-        if (s.phase != "waiting") {
+        if (s.phase != "waiting" && s.phase != "excluded") {
             entered.insert(s.invoice);
         }
     }

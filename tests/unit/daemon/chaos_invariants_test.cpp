@@ -182,6 +182,8 @@ TEST(chaos_invariants, a_paid_invoice_whose_sequence_never_entered_is_not_an_ope
     r.invoices[0].balance_minor = 0;
     r.active_sequences[0].phase = "waiting";
     EXPECT_FALSE(check_invariants(r).has_value());
+    r.active_sequences[0].phase = "excluded";  // a payment-plan client's
+    EXPECT_FALSE(check_invariants(r).has_value());
     r.active_sequences[0].phase = "active";
     const auto v = check_invariants(r);
     ASSERT_TRUE(v.has_value());
