@@ -320,8 +320,10 @@ std::optional<chaos_violation> touches_due(const chaos_record& r, chaos_coverage
                 if (due_at(c, k) >= end) {
                     break;  // a later cycle replaced this one first
                 }
-                const auto opens =
-                    window_opening(r, zone, c.anchor + date::days(touches[k - 1].day));
+                // A touch whose day passed before the cycle began (the one an invoice entered
+                // late owes) falls due when the cycle begins.
+                const auto opens = std::max(
+                    window_opening(r, zone, c.anchor + date::days(touches[k - 1].day)), c.start);
                 if (opens > r.touches_until) {
                     break;
                 }

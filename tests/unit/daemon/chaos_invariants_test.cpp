@@ -107,6 +107,16 @@ TEST(chaos_invariants, a_touch_skipped_with_an_audited_cause_passes) {
     EXPECT_TRUE(check_invariants(killed).has_value());
 }
 
+TEST(chaos_invariants, a_touch_owed_by_a_late_entry_falls_due_when_the_invoice_enters) {
+    // Due 2025-12-24: touch 1's day passed before the run; billsync enters it at the start and
+    // finds it paid in full at once.
+    auto r = one_invoice();
+    r.invoices[0].due = std::chrono::sys_days{std::chrono::year{2025} / 12 / 24};
+    r.audit.push_back(
+        {at("2026-01-05T08:00:00Z"), "followup", r.invoices[0].id, "cancel", 0, "", "paid"});
+    EXPECT_FALSE(check_invariants(r).has_value());
+}
+
 TEST(chaos_invariants, a_cause_audited_long_after_the_touch_fell_due_does_not_excuse_it) {
     auto r = one_invoice();
     r.audit.push_back(
