@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -19,14 +20,17 @@
 #include <nlohmann/json.hpp>
 #include <ostream>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "daemon/access.hpp"
 #include "daemon/chaos_invariants.hpp"
 #include "daemon/sandbox.hpp"
 #include "daemon/sandbox_firm.hpp"
+#include "daemon/tools.hpp"
 #include "http/client.hpp"
 #include "sim/faults.hpp"
+#include "sim/harvest_simulator.hpp"
 #include "sim/karbon_simulator.hpp"
 #include "sim/qbo_grant.hpp"
 #include "sim/qbo_simulator.hpp"
@@ -34,6 +38,7 @@
 #include "sim/sim_server.hpp"
 #include "sim/smtp_sink.hpp"
 #include "sim/twilio_simulator.hpp"
+#include "workflows/followup/settings.hpp"
 
 namespace billsync::daemon {
 
@@ -116,6 +121,49 @@ void add_request_faults(sim::fault_plan& plan, const std::string& api_prefix) {
     rule(api_prefix, k::slow, 0.03);
 }
 
+// The firm's time, in Harvest: a Personal Access Token, polled hourly; completed Karbon work
+// items draft a time entry for their assignee ([draft_time]).
+std::string harvest_toml(const std::string& base_url, const sim::harvest_options& o) {
+    return fmt::format(
+        R"(
+[connectors.harvest]
+kind = "harvest"
+base_url = "{0}/v2"
+account_id = "{1}"
+access_token = "{2}"
+contact = "it@smithlee.example"
+poll_interval_s = 3600
+
+[draft_time]
+connector = "harvest"
+
+[draft_time.work_types."Monthly Bookkeeping"]
+project = "Monthly Bookkeeping"
+task = "Bookkeeping"
+hours = "2.5"
+
+[draft_time.work_types."Payroll"]
+project = "Payroll"
+task = "Payroll Processing"
+hours = "1.5"
+)",
+        base_url,
+        o.account_id,
+        o.access_token);
+}
+
+// A practice job in Karbon whose completion drafts time in Harvest.
+struct time_job {
+    std::string work_type;
+    std::string client;  // its name, at Karbon and Harvest (no QuickBooks customer)
+    std::size_t staff = 0;
+    int day = 1;            // the run's day it completes
+    bool withdraw = false;  // re-opened before billsync can draft it (its client is linked late)
+    std::string org_key;    // Karbon organization
+    std::int64_t harvest_client = 0;
+    std::string work_item_key;
+};
+
 class chaos_run {
 public:
     chaos_run(std::uint64_t seed, int days, fs::path dir, fs::path exe)
@@ -128,6 +176,7 @@ public:
         std::map<std::string, std::uint64_t> by_kind;
         std::uint64_t kills = 0;
         std::optional<chaos_violation> violation;
+        chaos_coverage checked;
         std::string error;  // the runner itself failed
     };
 
@@ -239,11 +288,14 @@ private:
 
     // A call to the daemon's status listener; a daemon that died (a kill) is restarted and the
     // call made again, as an operator or the runner's clock would.
+    // once: a call that must not be made twice (moving the clock by an amount): when the daemon
+    // dies under it, the answer is status 0 and the caller re-reads where things stand.
     http::simple_response call(const std::string& method,
                                const std::string& target,
-                               const std::string& body = {}) {
+                               const std::string& body = {},
+                               bool once = false) {
         http::simple_response r;
-        for (int i = 0; i < 50; ++i) {
+        for (int i = 0; i < (once ? 1 : 50); ++i) {
             if (!ensure_up()) {
                 break;
             }
@@ -286,8 +338,10 @@ private:
             if (now >= target) {
                 return true;
             }
+            // Once: repeated on a daemon restarted at its stored time, the same amount would carry
+            // it past the target while the simulators' clock stays behind.
             const auto by = std::chrono::ceil<std::chrono::seconds>(target - now).count();
-            const auto r = call("POST", "/clock/advance", json{{"seconds", by}}.dump());
+            const auto r = call("POST", "/clock/advance", json{{"seconds", by}}.dump(), true);
             if (r.status == 200 && daemon_now(r) >= target) {
                 return true;
             }
@@ -309,6 +363,9 @@ private:
             if (!advance_to(s + 3600s)) {
                 return false;
             }
+            if (!pending_links_.empty()) {
+                try_links();
+            }
         }
         return true;
     }
@@ -329,7 +386,12 @@ private:
 
     void deliver_qbo(const std::string& hook);
     void deliver_mail_events(const std::string& hook);
+    void seed_time(util::instant start);
+    void complete_jobs(int day, util::instant day_start);
+    void notify_karbon(const std::string& key);
+    void try_links();
     chaos_record collect();
+    std::string read_audit(chaos_record& r);
 
     std::uint64_t seed_;
     int days_;
@@ -349,14 +411,115 @@ private:
     std::unique_ptr<sim::sendgrid_simulator> mail_;
     std::unique_ptr<sim::twilio_simulator> sms_;
     std::unique_ptr<sim::karbon_simulator> karbon_;
-    std::vector<std::unique_ptr<sim::sim_server>> servers_;  // qbo, mail, sms, karbon
+    std::unique_ptr<sim::harvest_simulator> harvest_;
+    std::vector<std::unique_ptr<sim::sim_server>> servers_;  // qbo, mail, sms, karbon, harvest
     std::vector<std::shared_ptr<sim::fault_plan>> plans_;
     std::unique_ptr<firm> firm_;
     std::vector<sim::qbo_delivery> qbo_retry_;  // deliveries QBO sends again (not acknowledged)
     std::size_t mail_events_sent_ = 0;
     std::map<std::string, util::instant> paid_in_full_;
+    std::map<std::string, util::instant> paid_invoices_;  // QBO invoice id -> paid in full at
+    util::instant start_{};
     std::vector<std::string> secrets_;
+    std::vector<time_job> jobs_;
+    std::vector<std::pair<std::string, std::string>> pending_links_;  // identities to link
+    std::set<std::string> completed_items_;
+    std::set<std::string> withdrawn_items_;
+    util::instant touches_until_{};
 };
+
+void chaos_run::seed_time(util::instant start) {
+    struct person {
+        const char* first;
+        const char* last;
+        const char* email;
+        const char* karbon;  // the Karbon user (a work item's assignee)
+    };
+    static constexpr std::array<person, 3> staff = {
+        {{"Dana", "Whitfield", "dana.whitfield@smithlee.example", "STAFF-DANA"},
+         {"Mei", "Chen", "mei.chen@smithlee.example", "STAFF-MEI"},
+         {"Raj", "Patel", "raj.patel@smithlee.example", "STAFF-RAJ"}}};
+    for (const auto& s : staff) {
+        harvest_->add_user(s.first, s.last, s.email);  // billsync finds them by email
+    }
+    const auto bookkeeping = harvest_->add_task("Bookkeeping");
+    const auto payroll = harvest_->add_task("Payroll Processing");
+    // Three jobs complete on seeded days; the fourth completes on day 1 while its Harvest client
+    // is not linked yet (the draft waits), is re-opened that evening, and its client is linked
+    // on the first calm day: it must never be drafted.
+    const std::array<const char*, 4> clients = {
+        "Hollis Farm Supply", "Kettle Creek Outfitters", "Larch Valley Dental", "Mistral Sailing"};
+    for (std::size_t i = 0; i < clients.size(); ++i) {
+        time_job j;
+        j.client = clients[i];
+        j.work_type = i % 2 == 0 ? "Monthly Bookkeeping" : "Payroll";
+        j.staff = i % staff.size();
+        j.withdraw = i == 3;
+        j.day = j.withdraw
+                    ? 1
+                    : 1 + static_cast<int>(chance("complete-day", i) * static_cast<double>(days_));
+        j.harvest_client = harvest_->add_client(j.client);
+        const auto project = harvest_->add_project(j.harvest_client, j.work_type);
+        harvest_->assign_task(project, j.work_type == "Payroll" ? payroll : bookkeeping);
+        j.org_key =
+            karbon_->add_organization({{"FullName", j.client}}).value("OrganizationKey", "");
+        const auto& s = staff[j.staff];
+        j.work_item_key =
+            karbon_
+                ->add_work_item({{"Title", j.work_type + " - " + j.client},
+                                 {"ClientKey", j.org_key},
+                                 {"ClientType", "Organization"},
+                                 {"WorkType", j.work_type},
+                                 {"PrimaryStatus", "In Progress"},
+                                 {"StartDate", date_text(start) + "T00:00:00Z"},
+                                 {"DueDate", "2026-03-31T00:00:00Z"},
+                                 {"AssigneeKey", s.karbon},
+                                 {"AssigneeName", std::string(s.first) + " " + s.last},
+                                 {"AssigneeEmailAddress", s.email}})
+                .value("WorkItemKey", "");
+        if (!j.withdraw) {
+            pending_links_.emplace_back("harvest:" + std::to_string(j.harvest_client),
+                                        "karbon:" + j.org_key);
+        }
+        jobs_.push_back(std::move(j));
+    }
+}
+
+// Karbon tells billsync of a change to a work item (lost or duplicated by the plan: the sweep
+// must find a lost one).
+void chaos_run::notify_karbon(const std::string& key) {
+    ensure_up();
+    const auto n = plans_[3]->delivery_order("karbon", 1).size();
+    for (std::size_t k = 0; k < n; ++k) {
+        karbon_->notify("Work", "Work", key, "Updated");
+    }
+}
+
+void chaos_run::complete_jobs(int day, util::instant day_start) {
+    for (const auto& j : jobs_) {
+        if (j.day != day) {
+            continue;
+        }
+        karbon_->update_work_item(j.work_item_key,
+                                  {{"PrimaryStatus", "Completed"},
+                                   {"CompletedDate", date_text(day_start) + "T00:00:00Z"}});
+        (j.withdraw ? withdrawn_items_ : completed_items_).insert(j.work_item_key);
+        notify_karbon(j.work_item_key);
+    }
+}
+
+// Links each Harvest client to its Karbon organization once billsync knows both (the
+// coordinator's confirmation of a name match); a refused link is tried again the next hour.
+void chaos_run::try_links() {
+    std::vector<std::pair<std::string, std::string>> left;
+    for (const auto& [a, b] : pending_links_) {
+        const auto r = call("POST", "/identities/link", json{{"a", a}, {"b", b}}.dump());
+        if (r.status != 200 && r.status != 409) {
+            left.emplace_back(a, b);
+        }
+    }
+    pending_links_ = std::move(left);
+}
 
 void chaos_run::deliver_qbo(const std::string& /*hook*/) {
     auto batch = std::move(qbo_retry_);
@@ -458,8 +621,12 @@ chaos_record chaos_run::collect() {
             continue;
         }
         const auto& c = firm_->clients()[inv.client];
-        r.invoices.push_back(
-            {"qbo:" + inv.qbo_id, minor_of(j->value("Balance", json(0))), c.email, c.mobile});
+        chaos_invoice ledger;
+        ledger.id = fmt::format("qbo:{}:invoice:{}", realm, inv.qbo_id);
+        ledger.balance_minor = minor_of(j->value("Balance", json(0)));
+        ledger.email = c.email;
+        ledger.mobile = c.mobile;
+        r.invoices.push_back(std::move(ledger));
     }
     const auto total = qbo_->count(realm, "Invoice");
     std::size_t found = 0;
@@ -492,6 +659,8 @@ chaos_record chaos_run::collect() {
                 if (const auto colon = invoice.rfind(':'); colon != std::string::npos) {
                     invoice = invoice.substr(colon + 1);
                 }
+                // The ledger action's result: "Invoice/41 #1041", "Invoice/41 (existing)".
+                invoice = invoice.substr(0, invoice.find(' '));
                 r.created_expected.insert(invoice.starts_with("Invoice/") ? invoice
                                                                           : "Invoice/" + invoice);
             }
@@ -501,8 +670,9 @@ chaos_record chaos_run::collect() {
     if (open.is_array()) {
         for (const auto& s : open) {
             const auto& b = s.contains("balance") ? s["balance"] : json();
-            r.active_sequences.push_back(
-                {s.value("invoice", ""), b.is_object() ? b.value("minor", std::int64_t{0}) : 0});
+            r.active_sequences.push_back({s.value("invoice", ""),
+                                          b.is_object() ? b.value("minor", std::int64_t{0}) : 0,
+                                          s.value("phase", "")});
         }
     }
     r.paid_in_full = paid_in_full_;
@@ -511,6 +681,62 @@ chaos_record chaos_run::collect() {
         if (!c.mobile.empty()) {
             r.clients.insert(c.mobile);
         }
+    }
+    // Follow-up: the cadences (the sandbox firm keeps the defaults), each invoice's due date and
+    // class, and the span whose touches must have gone out.
+    const auto defaults = workflows::followup::default_settings();
+    for (const auto& [cls, touches] : defaults.cadences) {
+        auto& list = r.cadences[std::string(workflows::followup::to_string(cls))];
+        for (const auto& t : touches) {
+            list.push_back({t.day, t.email, t.sms});
+        }
+    }
+    for (auto& inv : r.invoices) {
+        const auto id = inv.id.substr(inv.id.rfind(':') + 1);
+        if (const auto paid = paid_invoices_.find(id); paid != paid_invoices_.end()) {
+            inv.paid_in_full_at = paid->second;
+        }
+        if (const auto j = qbo_->get(realm, "Invoice", id)) {
+            // "YYYY-MM-DD", as the firm wrote it.
+            const auto due = j->value("DueDate", "");
+            if (due.size() == 10) {
+                const auto num = [&due](std::size_t at, std::size_t n) {
+                    int v = 0;
+                    for (std::size_t i = at; i < at + n; ++i) {
+                        v = v * 10 + (due[i] - '0');
+                    }
+                    return v;
+                };
+                inv.due =
+                    std::chrono::sys_days{std::chrono::year{num(0, 4)} /
+                                          std::chrono::month{static_cast<unsigned>(num(5, 2))} /
+                                          std::chrono::day{static_cast<unsigned>(num(8, 2))}};
+            }
+            const auto customer = j->contains("CustomerRef")
+                                      ? (*j)["CustomerRef"].value("value", std::string())
+                                      : std::string();
+            if (const auto c = qbo_->get(realm, "Customer", customer)) {
+                inv.retainer = c->value("Notes", "").find("#retainer") != std::string::npos;
+            }
+        }
+    }
+    r.touches_until = touches_until_;
+    r.run_start = start_;
+    // Drafted time: the entries Harvest holds with billsync's external reference, per work item
+    // (the reference's group is the canonical work item id, "karbon:work_item:<key>").
+    r.completed_work_items = completed_items_;
+    r.withdrawn_work_items = withdrawn_items_;
+    for (const auto& e : harvest_->time_entries()) {
+        const auto ext = e.value("external_reference", json());
+        if (!ext.is_object()) {
+            continue;
+        }
+        auto group = ext.value("group_id", json()).is_string() ? ext["group_id"].get<std::string>()
+                                                               : std::string();
+        if (const auto colon = group.rfind(':'); colon != std::string::npos) {
+            group = group.substr(colon + 1);
+        }
+        ++r.drafted_entries[group];
     }
     r.secrets = secrets_;
     r.log_paths = {log_path()};
@@ -526,6 +752,45 @@ chaos_record chaos_run::collect() {
         }
     }
     return r;
+}
+
+// The daemon's stored audit log (the daemon is stopped: the store is read directly). Answers
+// what went wrong, "" when it was read.
+std::string chaos_run::read_audit(chaos_record& r) {
+    std::ostringstream lines;
+    std::ostringstream err;
+    inspect_options io;
+    io.json = true;
+    io.since = util::instant{};
+    if (cmd_inspect((dir_ / "billsync.toml").string(), "audit", lines, err, io) != 0) {
+        return "cannot read the daemon's audit log: " + err.str();
+    }
+    std::istringstream in(lines.str());
+    std::string line;
+    while (std::getline(in, line)) {
+        const auto j = json::parse(line, nullptr, false);
+        if (!j.is_object()) {
+            continue;
+        }
+        chaos_audit_line a;
+        util::parse_rfc3339(j.value("at", ""), a.at);
+        const auto text = [&j](const char* k) {
+            return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : std::string();
+        };
+        a.rule = text("rule");
+        a.invoice = text("invoice");
+        a.decision = text("decision");
+        a.action = text("action");
+        a.text = text("cause");
+        if (a.text.empty()) {
+            a.text = text("detail");
+        }
+        if (j.contains("touch") && j["touch"].is_number_unsigned()) {
+            a.touch = j["touch"].get<std::uint32_t>();
+        }
+        r.audit.push_back(std::move(a));
+    }
+    return {};
 }
 
 chaos_run::outcome chaos_run::run() {
@@ -544,6 +809,7 @@ chaos_run::outcome chaos_run::run() {
     util::instant start{};
     util::parse_rfc3339("2026-01-05T08:00:00Z", start);
     clock_ = std::make_unique<sandbox_clock>(start);
+    start_ = start;
     auto now_fn = [c = clock_.get()] { return c->now(); };
 
     sim::qbo_sim_options qo;
@@ -562,15 +828,36 @@ chaos_run::outcome chaos_run::run() {
     ko.now = now_fn;
     ko.scale = 60;
     karbon_ = std::make_unique<sim::karbon_simulator>(ko);
+    sim::harvest_options ho;
+    ho.now = now_fn;
+    ho.scale = 60;  // as Karbon's
+    harvest_ = std::make_unique<sim::harvest_simulator>(ho);
 
     // One fault plan per vendor, from the run's seed.
-    const std::vector<std::pair<std::string, std::string>> vendors = {
-        {"qbo", "/v3/"}, {"sendgrid", "/v3/mail/"}, {"twilio", "/2010-04-01/"}, {"karbon", "/v3/"}};
+    const std::vector<std::pair<std::string, std::string>> vendors = {{"qbo", "/v3/"},
+                                                                      {"sendgrid", "/v3/mail/"},
+                                                                      {"twilio", "/2010-04-01/"},
+                                                                      {"karbon", "/v3/"},
+                                                                      {"harvest", "/v2/"}};
     for (const auto& [vendor, prefix] : vendors) {
         sim::sim_options so;
         so.now = now_fn;
         auto server = std::make_unique<sim::sim_server>(so);
         auto plan = std::make_shared<sim::fault_plan>(seed_, vendor);
+        if (vendor == "harvest") {
+            // Creating a time entry loses its answer often (the entry exists, billsync does not
+            // know): the retry must find it by its external reference, never create a second.
+            for (const auto kind :
+                 {sim::fault_kind::reset_after_write, sim::fault_kind::timeout_after_read}) {
+                sim::fault_rule t;
+                t.method = "POST";
+                t.path_prefix = "/v2/time_entries";
+                t.kind = kind;
+                t.probability = kind == sim::fault_kind::reset_after_write ? 0.25 : 0.15;
+                t.hold = 150ms;
+                plan->add(t);
+            }
+        }
         add_request_faults(*plan, prefix);
         if (vendor == "qbo") {
             // The token endpoint fails, or rotates the refresh token and the answer is lost.
@@ -608,6 +895,8 @@ chaos_run::outcome chaos_run::run() {
     sms_->configure(*servers_[2]);
     karbon_->add_routes(servers_[3]->routes());
     karbon_->configure(*servers_[3]);
+    harvest_->add_routes(servers_[4]->routes());
+    harvest_->configure(*servers_[4]);
     for (auto& s : servers_) {
         if (auto e = s->start(); !e.empty()) {
             out.error = "a simulator did not start: " + e;
@@ -639,6 +928,7 @@ chaos_run::outcome chaos_run::run() {
                                 {"DueDate", "2026-04-15T00:00:00Z"}});
     const std::string item_key = item["WorkItemKey"];
     const std::string org_key = org["OrganizationKey"];
+    seed_time(start);
     {
         std::ofstream book(dir_ / "engagements.toml", std::ios::trunc);
         book << fmt::format(
@@ -668,7 +958,8 @@ chaos_run::outcome chaos_run::run() {
                                smtp.port(),
                                ko,
                                servers_[3]->base_url(),
-                               webhook_port_);
+                               webhook_port_)
+            << harvest_toml(servers_[4]->base_url(), ho);
         if (!cfg) {
             out.error = "cannot write the configuration";
             return out;
@@ -682,6 +973,7 @@ chaos_run::outcome chaos_run::run() {
                 "sandbox-karbon-signing-key",
                 "sandbox-inbound-secret",
                 "sandbox-demo-secret",
+                ho.access_token,
                 verifier};
 
     if (!start_daemon()) {
@@ -704,6 +996,7 @@ chaos_run::outcome chaos_run::run() {
             return;
         }
         firm_->pay(index, inv.cents - inv.paid);
+        paid_invoices_[inv.qbo_id] = clock_->now();
         const auto& c = firm_->clients()[inv.client];
         if (invoices_of[inv.client] == 1) {
             paid_in_full_[c.email] = clock_->now();
@@ -739,6 +1032,7 @@ chaos_run::outcome chaos_run::run() {
                 karbon_->notify("Work", "Work", item_key, "Updated");
             }
         }
+        complete_jobs(d, day_start);
         if (d == 3) {
             firm_->pay(partial, firm_->invoices()[partial].cents / 2);
             call("POST",
@@ -780,6 +1074,15 @@ chaos_run::outcome chaos_run::run() {
         ok = run_day(day_start);
         sms_->flush_status_callbacks();
         deliver_mail_events(hook);
+        if (d == 1) {
+            // The job completed this morning is re-opened before its client is linked.
+            for (const auto& j : jobs_) {
+                if (j.withdraw) {
+                    karbon_->update_work_item(j.work_item_key, {{"PrimaryStatus", "In Progress"}});
+                    notify_karbon(j.work_item_key);
+                }
+            }
+        }
     }
     // Calm: no faults, no kills; two days for retries, backoffs and polls to finish.
     kills_armed_ = false;
@@ -794,6 +1097,15 @@ chaos_run::outcome chaos_run::run() {
         ok = run_day(day_start);
         sms_->flush_status_callbacks();
         deliver_mail_events(hook);
+        if (d == days_ + 1) {
+            // Now the re-opened job's client is linked: nothing may be drafted for it.
+            for (const auto& j : jobs_) {
+                if (j.withdraw) {
+                    pending_links_.emplace_back("harvest:" + std::to_string(j.harvest_client),
+                                                "karbon:" + j.org_key);
+                }
+            }
+        }
     }
     for (const auto& p : plans_) {
         out.faults += p->injected_count();
@@ -806,7 +1118,14 @@ chaos_run::outcome chaos_run::run() {
         out.violation = chaos_violation{
             "ready_at_end", "the daemon's clock could not be moved (see " + log_path() + ")"};
     } else {
-        out.violation = check_invariants(collect());
+        touches_until_ = start + std::chrono::days(days_ + 1);
+        auto record = collect();
+        stop_daemon();
+        out.error = read_audit(record);
+        if (out.error.empty()) {
+            out.violation = check_invariants(record);
+            out.checked = coverage(record);
+        }
     }
     stop_daemon();
     smtp.stop();
@@ -847,7 +1166,16 @@ int run_chaos(const chaos_options& options, std::ostream& out, std::ostream& err
         for (const auto& [kind, n] : o.by_kind) {
             kinds += fmt::format("{}{} {}", kinds.empty() ? "" : ", ", kind, n);
         }
-        out << fmt::format("seed {}: {} faults ({}), {} kills: ", seed, o.faults, kinds, o.kills);
+        out << fmt::format(
+            "seed {}: {} faults ({}), {} kills, {} touches due ({} sent, {} skipped), {} drafts: ",
+            seed,
+            o.faults,
+            kinds,
+            o.kills,
+            o.checked.touches_due,
+            o.checked.touches_sent,
+            o.checked.touches_skipped,
+            o.checked.drafts);
         if (o.violation) {
             ++violations;
             out << fmt::format(

@@ -3,19 +3,25 @@
 #include <date/tz.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 #include <fstream>
+
+#include "workflows/action_key.hpp"
 
 namespace billsync::daemon {
 
 namespace {
 
-constexpr std::array<std::string_view, 8> names = {
+constexpr std::array<std::string_view, 10> names = {
     "acknowledged_webhooks_reflected",
     "touch_once_per_channel",
+    "touch_due_sent_or_skipped",
     "touch_inside_sending_window",
     "no_touch_after_payment_in_full",
     "created_exactly_once",
+    "time_drafted_once",
     "no_secret_in_logs",
     "ready_at_end",
     "dead_letters_only_for_permanent_faults",
@@ -35,13 +41,28 @@ std::string when(util::instant t) { return util::format_rfc3339(t); }
 std::optional<chaos_violation> reflected(const chaos_record& r) {
     // The ledger is the truth at the end (faults off, polls run): every invoice with a balance
     // has an open follow-up with that balance, every settled one has none.
+    // A sequence that never entered (phase "waiting") only loses its entry timer when the invoice
+    // is paid, so a reopened invoice can still enter; one of a payment-plan client ("excluded")
+    // stays excluded. Neither sends anything: not an open follow-up.
     std::map<std::string, std::int64_t> open;
+    std::set<std::string> entered;
     for (const auto& s : r.active_sequences) {
         open[s.invoice] = s.balance_minor;
+        if (s.phase != "waiting" && s.phase != "excluded") {
+            entered.insert(s.invoice);
+        }
+    }
+    if (!r.invoices.empty() && !r.active_sequences.empty() &&
+        std::none_of(r.invoices.begin(), r.invoices.end(), [&](const chaos_invoice& inv) {
+            return open.contains(inv.id);
+        })) {
+        return chaos_violation{std::string(names[0]),
+                               "no follow-up the daemon shows names a ledger invoice (the runner "
+                               "and the daemon disagree on invoice ids)"};
     }
     for (const auto& inv : r.invoices) {
         const auto it = open.find(inv.id);
-        if (inv.balance_minor == 0 && it != open.end()) {
+        if (inv.balance_minor == 0 && entered.contains(inv.id)) {
             return chaos_violation{
                 std::string(names[0]),
                 fmt::format("invoice {} is paid in the ledger but its follow-up is still open "
@@ -84,7 +105,7 @@ std::optional<chaos_violation> in_window(const chaos_record& r) {
     try {
         zone = date::locate_zone(r.time_zone);
     } catch (const std::exception&) {
-        return chaos_violation{std::string(names[2]), "unknown time zone " + r.time_zone};
+        return chaos_violation{std::string(names[3]), "unknown time zone " + r.time_zone};
     }
     for (const auto& m : r.attempts) {
         if (!r.clients.contains(m.to) || is_acknowledgement(r, m)) {
@@ -100,7 +121,7 @@ std::optional<chaos_violation> in_window(const chaos_record& r) {
         if (!r.window_days.contains(wd.c_encoding()) || minute < r.window_start_minute ||
             minute >= r.window_end_minute) {
             return chaos_violation{
-                std::string(names[2]),
+                std::string(names[3]),
                 fmt::format("{} to {} at {} ({} local) is outside the sending window: \"{}\"",
                             m.channel,
                             m.to,
@@ -119,7 +140,7 @@ std::optional<chaos_violation> after_payment(const chaos_record& r) {
             continue;
         }
         if (m.at > it->second + payment_grace) {
-            return chaos_violation{std::string(names[3]),
+            return chaos_violation{std::string(names[4]),
                                    fmt::format("{} to {} at {}, paid in full at {}: \"{}\"",
                                                m.channel,
                                                m.to,
@@ -134,15 +155,282 @@ std::optional<chaos_violation> after_payment(const chaos_record& r) {
 std::optional<chaos_violation> created_once(const chaos_record& r) {
     for (const auto& [key, n] : r.created_objects) {
         if (n > 1) {
-            return chaos_violation{std::string(names[4]),
+            return chaos_violation{std::string(names[5]),
                                    fmt::format("{} exists {} times at its vendor", key, n)};
         }
     }
     for (const auto& key : r.created_expected) {
         if (!r.created_objects.contains(key)) {
             return chaos_violation{
-                std::string(names[4]),
+                std::string(names[5]),
                 fmt::format("billsync says it created {}, the vendor has no such object", key)};
+        }
+    }
+    return std::nullopt;
+}
+
+// ---- touch_due_sent_or_skipped ----------------------------------------------------------------
+
+std::chrono::sys_days local_date(const date::time_zone* zone, util::instant t) {
+    const auto local =
+        date::make_zoned(zone, std::chrono::floor<std::chrono::seconds>(t)).get_local_time();
+    return std::chrono::sys_days{std::chrono::floor<date::days>(local).time_since_epoch()};
+}
+
+// 00:00 local on `day`: when a touch of that day falls due.
+util::instant local_midnight(const date::time_zone* zone, std::chrono::sys_days day) {
+    const date::local_days local{day.time_since_epoch()};
+    return date::make_zoned(zone, local, date::choose::earliest).get_sys_time();
+}
+
+// The first opening of the sending window on or after `day` (a touch due then goes out at it).
+util::instant window_opening(const chaos_record& r,
+                             const date::time_zone* zone,
+                             std::chrono::sys_days day) {
+    for (int i = 0; i < 14; ++i, day += date::days(1)) {
+        if (!r.window_days.contains(date::weekday{day}.c_encoding())) {
+            continue;
+        }
+        const date::local_seconds local{day.time_since_epoch() +
+                                        std::chrono::minutes(r.window_start_minute)};
+        return date::make_zoned(zone, local, date::choose::earliest).get_sys_time();
+    }
+    return util::instant::max();
+}
+
+// Whether `text` lists touch `n` before " not sent" ("touches 1, 2 not sent: ...").
+bool lists_touch(const std::string& text, std::uint32_t n) {
+    const auto end = text.find(" not sent");
+    if (end == std::string::npos) {
+        return false;
+    }
+    const auto head = text.substr(0, end);
+    const auto want = std::to_string(n);
+    std::size_t i = 0;
+    while (i < head.size()) {
+        if (std::isdigit(static_cast<unsigned char>(head[i])) == 0) {
+            ++i;
+            continue;
+        }
+        auto j = i;
+        while (j < head.size() && std::isdigit(static_cast<unsigned char>(head[j])) != 0) {
+            ++j;
+        }
+        if (head.substr(i, j - i) == want) {
+            return true;
+        }
+        i = j;
+    }
+    return false;
+}
+
+// Every touch that fell due during the run, by the cadence and the invoice's due date (or the
+// day a partial payment restarted its sequence), went out exactly once on each of its channels,
+// or the daemon's audit says why not: the channel or touch skipped with its cause (no consent,
+// opted out, no burst after a late entry), the sequence cancelled (paid, voided), paused
+// (dispute), stopped, excluded (payment plan), completed or rescheduled no later than a day
+// after the touch's window opened, or the touch's action dropped as stale, dead-lettered, or
+// recorded as sent with an unknown outcome (a lost answer, or in flight at a kill: SendGrid cannot
+// be asked, and billsync never resends an email: at most once). An overdue invoice that never
+// entered needs a cause too, or to have been paid in full before billsync could see it overdue.
+std::optional<chaos_violation> touches_due(const chaos_record& r, chaos_coverage* seen) {
+    if (r.cadences.empty()) {
+        return std::nullopt;
+    }
+    const date::time_zone* zone = nullptr;
+    try {
+        zone = date::locate_zone(r.time_zone);
+    } catch (const std::exception&) {
+        return chaos_violation{std::string(names[2]), "unknown time zone " + r.time_zone};
+    }
+    std::map<std::pair<std::string, std::string>, int> sent;  // (channel, delivery id) -> n
+    for (const auto& m : r.messages) {
+        if (!m.delivery_id.empty()) {
+            ++sent[{m.channel, m.delivery_id}];
+        }
+    }
+    std::map<std::string, std::vector<const chaos_audit_line*>> by_invoice;
+    std::map<std::string, std::vector<const chaos_audit_line*>> by_action;
+    for (const auto& l : r.audit) {
+        if (!l.invoice.empty()) {
+            by_invoice[l.invoice].push_back(&l);
+        }
+        if (!l.action.empty()) {
+            by_action[l.action].push_back(&l);
+        }
+    }
+    static const std::set<std::string> ends = {
+        "cancel", "pause", "stop", "exclude", "complete", "reschedule"};
+    for (const auto& inv : r.invoices) {
+        const auto cadence = r.cadences.find(inv.retainer ? "retainer" : "standard");
+        if (cadence == r.cadences.end() || cadence->second.empty()) {
+            continue;
+        }
+        const auto& touches = cadence->second;
+        const auto& lines = by_invoice[inv.id];
+        struct cycle {
+            std::uint64_t number = 0;
+            util::instant start{};
+            std::chrono::sys_days anchor{};
+            bool entered = false;  // entry (late entry skips earlier touches); else a restart
+        };
+        std::vector<cycle> cycles;
+        for (const auto* l : lines) {
+            if (l->decision == "enter") {
+                cycles.push_back({cycles.size() + 1, l->at, inv.due, true});
+            } else if (l->decision == "restart") {
+                cycles.push_back({cycles.size() + 1, l->at, local_date(zone, l->at), false});
+            }
+        }
+        const auto due_at = [&](const cycle& c, std::size_t k) {
+            return local_midnight(zone, c.anchor + date::days(touches[k - 1].day));
+        };
+        if (cycles.empty()) {
+            const auto first = window_opening(r, zone, inv.due + date::days(touches[0].day));
+            // Paid in full before billsync saw it overdue (the first sync may come after the
+            // run's first payment): it owes nothing, and its sequence never entered.
+            const bool paid_first =
+                inv.balance_minor == 0 && inv.paid_in_full_at &&
+                *inv.paid_in_full_at <= std::max(first, r.run_start) + date::days(1);
+            const bool explained =
+                paid_first || std::any_of(lines.begin(), lines.end(), [](const auto* l) {
+                    return ends.contains(l->decision);
+                });
+            if (first <= r.touches_until && !explained) {
+                return chaos_violation{
+                    std::string(names[2]),
+                    fmt::format("invoice {} (due {}) was overdue from {} but never entered its "
+                                "follow-up, and the audit says nothing of why",
+                                inv.id,
+                                date::format("%F", inv.due),
+                                when(first))};
+            }
+            continue;
+        }
+        for (std::size_t ci = 0; ci < cycles.size(); ++ci) {
+            const auto& c = cycles[ci];
+            const auto end = ci + 1 < cycles.size() ? cycles[ci + 1].start : util::instant::max();
+            std::size_t first = 1;
+            if (c.entered) {
+                while (first < touches.size() && due_at(c, first + 1) <= c.start) {
+                    ++first;
+                }
+            }
+            for (std::size_t k = first; k <= touches.size(); ++k) {
+                if (due_at(c, k) >= end) {
+                    break;  // a later cycle replaced this one first
+                }
+                // A touch whose day passed before the cycle began (the one an invoice entered
+                // late owes) falls due when the cycle begins.
+                const auto opens = std::max(
+                    window_opening(r, zone, c.anchor + date::days(touches[k - 1].day)), c.start);
+                if (opens > r.touches_until) {
+                    break;
+                }
+                std::vector<std::string> channels;
+                if (touches[k - 1].email && !inv.email.empty()) {
+                    channels.emplace_back("email");
+                }
+                if (touches[k - 1].sms && !inv.mobile.empty()) {
+                    channels.emplace_back("sms");
+                }
+                for (const auto& channel : channels) {
+                    const auto key = workflows::action_key(
+                        fmt::format("followup.t{}.{}", k, channel), inv.id, c.number);
+                    const auto n = sent[{channel, key}];
+                    if (seen != nullptr) {
+                        ++seen->touches_due;
+                    }
+                    if (n == 1) {
+                        if (seen != nullptr) {
+                            ++seen->touches_sent;
+                        }
+                        continue;
+                    }
+                    if (n > 1) {
+                        return chaos_violation{
+                            std::string(names[2]),
+                            fmt::format("{} {} was sent {} times", channel, key, n)};
+                    }
+                    const auto touch = static_cast<std::uint32_t>(k);
+                    const bool skipped =
+                        std::any_of(lines.begin(), lines.end(), [&](const auto* l) {
+                            if (l->at < c.start || l->at >= end) {
+                                return false;
+                            }
+                            if ((l->decision == "touch" || l->decision == "skip") &&
+                                l->touch == touch &&
+                                (l->text.find(channel + ": ") != std::string::npos ||
+                                 l->text.find("no channel") != std::string::npos)) {
+                                return true;  // the channel (or the touch) skipped, with why
+                            }
+                            if (l->decision == "skip" && l->touch < touch &&
+                                lists_touch(l->text, touch)) {
+                                return true;  // no burst: a later touch went instead
+                            }
+                            return ends.contains(l->decision) && l->at <= opens + date::days(1);
+                        });
+                    const auto& acted = by_action[key];
+                    const bool action_explained =
+                        std::any_of(acted.begin(), acted.end(), [](const auto* l) {
+                            return l->decision == "action_dropped" ||
+                                   l->decision == "action_dead" ||
+                                   ((l->decision == "action_done" ||
+                                     l->decision == "reconciled_happened") &&
+                                    l->text.find("outcome unknown") != std::string::npos);
+                        });
+                    if (seen != nullptr && (skipped || action_explained)) {
+                        ++seen->touches_skipped;
+                    }
+                    if (!skipped && !action_explained && seen == nullptr) {
+                        return chaos_violation{
+                            std::string(names[2]),
+                            fmt::format("touch {} of invoice {} (cycle {}) by {} fell due at {} "
+                                        "and was neither sent ({}) nor skipped with an audited "
+                                        "cause",
+                                        k,
+                                        inv.id,
+                                        c.number,
+                                        channel,
+                                        when(opens),
+                                        key)};
+                    }
+                }
+            }
+        }
+    }
+    return std::nullopt;
+}
+
+// ---- time_drafted_once ------------------------------------------------------------------------
+
+// Every work item completed during the run has exactly one time entry with billsync's external
+// reference at the time system; one re-opened before it could be drafted has none; no entry
+// names a work item that was not completed.
+std::optional<chaos_violation> time_drafted(const chaos_record& r) {
+    for (const auto& [item, n] : r.drafted_entries) {
+        if (n > 1) {
+            return chaos_violation{
+                std::string(names[6]),
+                fmt::format("work item {} has {} drafted time entries", item, n)};
+        }
+        if (n > 0 && !r.completed_work_items.contains(item)) {
+            return chaos_violation{std::string(names[6]),
+                                   fmt::format("work item {} has a drafted time entry but {}",
+                                               item,
+                                               r.withdrawn_work_items.contains(item)
+                                                   ? "was re-opened before billsync could draft it"
+                                                   : "was never completed")};
+        }
+    }
+    for (const auto& item : r.completed_work_items) {
+        const auto it = r.drafted_entries.find(item);
+        if (it == r.drafted_entries.end() || it->second == 0) {
+            return chaos_violation{
+                std::string(names[6]),
+                fmt::format("work item {} was completed, the time system has no entry drafted "
+                            "for it",
+                            item)};
         }
     }
     return std::nullopt;
@@ -158,7 +446,7 @@ std::optional<chaos_violation> no_secret(const chaos_record& r) {
             for (const auto& s : r.secrets) {
                 if (s.size() >= 6 && line.find(s) != std::string::npos) {
                     return chaos_violation{
-                        std::string(names[5]),
+                        std::string(names[7]),
                         fmt::format("{}:{} holds a secret ({}…)", path, n, s.substr(0, 4))};
                 }
             }
@@ -171,7 +459,7 @@ std::optional<chaos_violation> dead_letters(const chaos_record& r) {
     for (const auto& [connector, n] : r.dead_letters) {
         if (n > 0 && !r.permanent_fault_vendors.contains(connector)) {
             return chaos_violation{
-                std::string(names[7]),
+                std::string(names[9]),
                 fmt::format(
                     "{} dead letter(s) for {}, which had only transient faults", n, connector)};
         }
@@ -181,6 +469,16 @@ std::optional<chaos_violation> dead_letters(const chaos_record& r) {
 
 }  // namespace
 
+chaos_coverage coverage(const chaos_record& r) {
+    chaos_coverage c;
+    touches_due(r, &c);
+    for (const auto& item : r.completed_work_items) {
+        const auto it = r.drafted_entries.find(item);
+        c.drafts += it != r.drafted_entries.end() && it->second == 1 ? 1 : 0;
+    }
+    return c;
+}
+
 std::vector<std::string_view> invariant_names() { return {names.begin(), names.end()}; }
 
 std::optional<chaos_violation> check_invariants(const chaos_record& r) {
@@ -188,6 +486,9 @@ std::optional<chaos_violation> check_invariants(const chaos_record& r) {
         return v;
     }
     if (auto v = once_per_channel(r)) {
+        return v;
+    }
+    if (auto v = touches_due(r, nullptr)) {
         return v;
     }
     if (auto v = in_window(r)) {
@@ -199,11 +500,14 @@ std::optional<chaos_violation> check_invariants(const chaos_record& r) {
     if (auto v = created_once(r)) {
         return v;
     }
+    if (auto v = time_drafted(r)) {
+        return v;
+    }
     if (auto v = no_secret(r)) {
         return v;
     }
     if (!r.ready_at_end) {
-        return chaos_violation{std::string(names[6]), "GET /readyz did not answer 200"};
+        return chaos_violation{std::string(names[8]), "GET /readyz did not answer 200"};
     }
     return dead_letters(r);
 }

@@ -31,14 +31,37 @@ struct chaos_message {
 struct chaos_invoice {
     std::string id;  // the daemon's invoice id ("<connector>:<vendor id>")
     std::int64_t balance_minor = 0;
-    std::string email;   // the client's address
-    std::string mobile;  // the client's number ("" when none)
+    std::string email;                             // the client's address
+    std::string mobile;                            // the client's number ("" when none)
+    std::chrono::sys_days due{};                   // its due date (a civil date)
+    bool retainer = false;                         // the client follows the retainer cadence
+    std::optional<util::instant> paid_in_full_at;  // when the run paid it in full, if it did
+};
+
+// One touch of a follow-up cadence: the day after the anchor (the due date, or the day a partial
+// payment restarted the sequence) and the client-facing channels it uses.
+struct chaos_cadence_touch {
+    int day = 1;
+    bool email = false;
+    bool sms = false;
+};
+
+// One line of the daemon's stored audit log (`billsync inspect audit --json`).
+struct chaos_audit_line {
+    util::instant at{};
+    std::string rule;      // "followup", ... ("" for the pipeline's action lines)
+    std::string invoice;   // followup lines
+    std::string decision;  // enter, touch, skip, restart, cancel, ..., action_dropped, action_done
+    std::uint32_t touch = 0;
+    std::string action;  // action lines: the action (delivery) id
+    std::string text;    // cause or detail
 };
 
 // One invoice as the daemon's follow-up view shows it (GET /followups).
 struct chaos_sequence {
     std::string invoice;
     std::int64_t balance_minor = 0;
+    std::string phase;  // "waiting": never entered (nothing to cancel when it is paid)
 };
 
 struct chaos_record {
@@ -64,6 +87,21 @@ struct chaos_record {
     std::set<std::string> permanent_fault_vendors;      // vendors given a permanent fault
     // Subjects/bodies that are acknowledgements (sent because of a payment) and so may follow it.
     std::vector<std::string> acknowledgement_markers;
+
+    // Touches due (touch_due_sent_or_skipped): the firm's cadences ("standard", "retainer"), the
+    // daemon's audit, and the span checked: a touch whose window opens after `touches_until` is
+    // not checked (the run may end before it can go out).
+    std::map<std::string, std::vector<chaos_cadence_touch>> cadences;
+    std::vector<chaos_audit_line> audit;
+    util::instant touches_until{};
+    util::instant run_start{};  // the daemon's first moment
+
+    // Drafted time (time_drafted_once): work items completed during the run, work items completed
+    // and re-opened before billsync could draft them, and per work item (its key at the practice
+    // system) how many entries the time system holds with billsync's external reference.
+    std::set<std::string> completed_work_items;
+    std::set<std::string> withdrawn_work_items;
+    std::map<std::string, std::uint64_t> drafted_entries;
 };
 
 struct chaos_violation {
@@ -77,5 +115,16 @@ std::vector<std::string_view> invariant_names();
 inline constexpr std::chrono::hours payment_grace{6};
 
 std::optional<chaos_violation> check_invariants(const chaos_record& r);
+
+// What the run gave the invariants to check (printed per run, so a check that compared nothing
+// shows): touches that fell due, and of them sent or skipped with an audited cause; completed
+// work items whose time was drafted.
+struct chaos_coverage {
+    std::size_t touches_due = 0;
+    std::size_t touches_sent = 0;
+    std::size_t touches_skipped = 0;
+    std::size_t drafts = 0;
+};
+chaos_coverage coverage(const chaos_record& r);
 
 }  // namespace billsync::daemon

@@ -1147,6 +1147,11 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                 d.log->warn("Reconciliation undecided action={} detail=\"{}\"", a.id, r.detail);
                 continue;
             }
+            if (!r.detail.empty()) {
+                // Why: what was found at the vendor, or why nobody can know (an email is then
+                // recorded as sent and never resent).
+                line["detail"] = r.detail;
+            }
             d.audit.append(b, now, line.dump());
             commit_or_log(b, a);
             l->suspects.erase(a.id);

@@ -17,10 +17,13 @@
 #include <boost/asio/use_future.hpp>
 #include <cstdlib>
 #include <future>
+#include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "daemon/sd_notify.hpp"
 #include "daemon/status.hpp"
+#include "daemon/tools.hpp"
 #include "state/group_commit.hpp"
 #include "tests/fakes/temp_dir.hpp"
 #include "util/metrics.hpp"
@@ -81,6 +84,9 @@ public:
                                           : connectors::reconcile_outcome::kind::absent;
         if (undecided_left.load() > 0) {
             --undecided_left;
+        } else if (!happened_detail.empty()) {
+            out.k = connectors::reconcile_outcome::kind::happened;
+            out.detail = happened_detail;
         }
         co_return out;
     }
@@ -98,6 +104,7 @@ public:
     std::atomic<int> performs{0};
     std::atomic<int> reconciles{0};
     std::atomic<int> undecided_left{0};  // reconcile() answers "undecided" this many times first
+    std::string happened_detail;         // set: reconcile() answers "happened", saying this
     std::atomic<int> polls_wanted{0};
     std::atomic<int> polls{0};
     std::promise<void> block;
@@ -306,6 +313,29 @@ TEST_F(pipeline_reconcile_unit, an_undecided_outcome_is_asked_again_when_the_dae
     advance(61s);  // the daemon's clock did: asked again, found absent, retried later
     EXPECT_EQ(fake_.reconciles.load(), 2);
     EXPECT_NE(state_of("a-explode"), state::action_state::in_flight);
+}
+
+// What reconciliation decided is audited with the connector's reason: an email whose outcome
+// nobody can know is recorded as sent, and the audit says so rather than claiming it went out.
+TEST_F(pipeline_unit, a_reconciled_outcome_is_audited_with_its_reason) {
+    fake_.happened_detail = "outcome unknown: the vendor cannot be asked; not resent";
+    enqueue("a-explode", "explode");
+    advance(0s);  // perform throws: reconciled at once, "happened"
+    EXPECT_EQ(state_of("a-explode"), state::action_state::done);
+    std::ostringstream lines;
+    stream_audit(*store_, util::instant{}, 0, true, lines);
+    std::istringstream in(lines.str());
+    std::string line;
+    bool found = false;
+    while (std::getline(in, line)) {
+        const auto j = nlohmann::json::parse(line, nullptr, false);
+        if (j.is_object() && j.value("decision", "") == "reconciled_happened") {
+            found = true;
+            EXPECT_EQ(j.value("action", ""), "a-explode");
+            EXPECT_EQ(j.value("detail", ""), fake_.happened_detail) << line;
+        }
+    }
+    EXPECT_TRUE(found) << lines.str();
 }
 
 // A vendor object with one writer at a time (a version token): actions naming the same object

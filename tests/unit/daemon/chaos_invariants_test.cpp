@@ -1,0 +1,232 @@
+// The chaos runner's invariants (daemon/chaos_invariants.hpp), on hand-made records: each one
+// holds for a run that kept it and names the first thing that broke it.
+
+#include "daemon/chaos_invariants.hpp"
+
+#include <gtest/gtest.h>
+
+#include "workflows/action_key.hpp"
+
+namespace billsync::daemon {
+namespace {
+
+using namespace std::chrono_literals;
+
+util::instant at(const char* text) {
+    util::instant t{};
+    EXPECT_TRUE(util::parse_rfc3339(text, t)) << text;
+    return t;
+}
+
+// One overdue invoice (due Sunday 2026-01-04, so touch 1 falls due on Monday the 5th and opens
+// at 09:00 in New York, 14:00Z) that billsync entered at the start of the run.
+chaos_record one_invoice() {
+    chaos_record r;
+    r.time_zone = "America/New_York";
+    r.ready_at_end = true;
+    r.cadences["standard"] = {{1, true, false}, {15, true, true}, {30, true, false}};
+    chaos_invoice inv;
+    inv.id = "qbo:1:invoice:7";
+    inv.balance_minor = 10000;
+    inv.email = "ap@birchlaw.example";
+    inv.mobile = "+14155550101";
+    inv.due = std::chrono::sys_days{std::chrono::year{2026} / 1 / 4};
+    r.invoices.push_back(inv);
+    r.active_sequences.push_back({inv.id, 10000, "active"});
+    r.audit.push_back({at("2026-01-05T08:00:00Z"), "followup", inv.id, "enter", 0, "", "entered"});
+    r.touches_until = at("2026-01-09T08:00:00Z");
+    return r;
+}
+
+std::string touch_key(std::uint32_t touch, const char* channel, std::uint64_t cycle = 1) {
+    return workflows::action_key(
+        "followup.t" + std::to_string(touch) + "." + channel, "qbo:1:invoice:7", cycle);
+}
+
+chaos_message email(std::string delivery_id) {
+    return {"email", "ap@birchlaw.example", std::move(delivery_id), "Reminder", {}};
+}
+
+TEST(chaos_invariants, a_touch_that_fell_due_and_was_sent_once_passes) {
+    auto r = one_invoice();
+    r.messages.push_back(email(touch_key(1, "email")));
+    EXPECT_FALSE(check_invariants(r).has_value());
+    const auto c = coverage(r);
+    EXPECT_EQ(c.touches_due, 1U);
+    EXPECT_EQ(c.touches_sent, 1U);
+    EXPECT_EQ(c.touches_skipped, 0U);
+}
+
+TEST(chaos_invariants, a_touch_that_fell_due_and_never_went_out_is_a_violation) {
+    const auto v = check_invariants(one_invoice());
+    ASSERT_TRUE(v.has_value());
+    EXPECT_EQ(v->invariant, "touch_due_sent_or_skipped");
+    EXPECT_NE(v->detail.find("touch 1 of invoice qbo:1:invoice:7 (cycle 1) by email"),
+              std::string::npos)
+        << v->detail;
+}
+
+TEST(chaos_invariants, a_touch_skipped_with_an_audited_cause_passes) {
+    // Paid the morning the touch fell due: the sequence was cancelled.
+    auto paid = one_invoice();
+    paid.audit.push_back(
+        {at("2026-01-05T12:00:00Z"), "followup", paid.invoices[0].id, "cancel", 0, "", "paid"});
+    EXPECT_FALSE(check_invariants(paid).has_value());
+    // Dropped as stale when it was about to go out.
+    auto dropped = one_invoice();
+    dropped.audit.push_back({at("2026-01-05T14:00:00Z"),
+                             "",
+                             "",
+                             "action_dropped",
+                             0,
+                             touch_key(1, "email"),
+                             "the decision no longer holds: paid"});
+    EXPECT_FALSE(check_invariants(dropped).has_value());
+    // SendGrid's answer was lost: recorded as sent, never resent (at most once).
+    auto unknown = one_invoice();
+    unknown.audit.push_back({at("2026-01-05T14:00:00Z"),
+                             "",
+                             "",
+                             "action_done",
+                             0,
+                             touch_key(1, "email"),
+                             "outcome unknown (reset): the message may have been accepted"});
+    EXPECT_FALSE(check_invariants(unknown).has_value());
+    // In flight when the daemon was killed: reconciled as sent, for the same reason.
+    auto killed = one_invoice();
+    killed.audit.push_back({at("2026-01-05T14:00:01Z"),
+                            "",
+                            "",
+                            "reconciled_happened",
+                            0,
+                            touch_key(1, "email"),
+                            "outcome unknown: SendGrid cannot be asked; not resent"});
+    EXPECT_FALSE(check_invariants(killed).has_value());
+    // Reconciled as sent without that reason: the vendor never had it, nothing explains it.
+    killed.audit.back().text.clear();
+    EXPECT_TRUE(check_invariants(killed).has_value());
+}
+
+TEST(chaos_invariants, a_touch_owed_by_a_late_entry_falls_due_when_the_invoice_enters) {
+    // Due 2025-12-24: touch 1's day passed before the run; billsync enters it at the start and
+    // finds it paid in full at once.
+    auto r = one_invoice();
+    r.invoices[0].due = std::chrono::sys_days{std::chrono::year{2025} / 12 / 24};
+    r.audit.push_back(
+        {at("2026-01-05T08:00:00Z"), "followup", r.invoices[0].id, "cancel", 0, "", "paid"});
+    EXPECT_FALSE(check_invariants(r).has_value());
+}
+
+TEST(chaos_invariants, a_cause_audited_long_after_the_touch_fell_due_does_not_excuse_it) {
+    auto r = one_invoice();
+    r.audit.push_back(
+        {at("2026-01-08T20:00:00Z"), "followup", r.invoices[0].id, "cancel", 0, "", "paid"});
+    const auto v = check_invariants(r);
+    ASSERT_TRUE(v.has_value());
+    EXPECT_EQ(v->invariant, "touch_due_sent_or_skipped");
+}
+
+TEST(chaos_invariants, a_channel_skipped_in_the_touch_line_is_audited) {
+    // Touch 2 (email + SMS) falls due on the 19th; the SMS was skipped (opted out).
+    auto r = one_invoice();
+    r.touches_until = at("2026-01-21T08:00:00Z");
+    r.messages.push_back(email(touch_key(1, "email")));
+    r.messages.push_back(email(touch_key(2, "email")));
+    auto v = check_invariants(r);
+    ASSERT_TRUE(v.has_value());
+    EXPECT_NE(v->detail.find("touch 2 of invoice qbo:1:invoice:7 (cycle 1) by sms"),
+              std::string::npos)
+        << v->detail;
+    r.audit.push_back({at("2026-01-19T14:00:00Z"),
+                       "followup",
+                       r.invoices[0].id,
+                       "touch",
+                       2,
+                       "",
+                       "touch 2 via email; not sent: sms: no SMS consent (or opted out)"});
+    EXPECT_FALSE(check_invariants(r).has_value());
+}
+
+TEST(chaos_invariants, a_restarted_sequence_owes_its_new_touches) {
+    // A partial payment on the 6th restarts the cycle: touch 1 of cycle 2 falls due on the 7th.
+    auto r = one_invoice();
+    r.messages.push_back(email(touch_key(1, "email")));
+    r.audit.push_back(
+        {at("2026-01-06T15:00:00Z"), "followup", r.invoices[0].id, "restart", 0, "", "partial"});
+    auto v = check_invariants(r);
+    ASSERT_TRUE(v.has_value());
+    EXPECT_NE(v->detail.find("(cycle 2)"), std::string::npos) << v->detail;
+    r.messages.push_back(email(touch_key(1, "email", 2)));
+    EXPECT_FALSE(check_invariants(r).has_value());
+}
+
+TEST(chaos_invariants, an_overdue_invoice_that_never_entered_is_a_violation) {
+    auto r = one_invoice();
+    r.audit.clear();
+    auto v = check_invariants(r);
+    ASSERT_TRUE(v.has_value());
+    EXPECT_NE(v->detail.find("never entered"), std::string::npos) << v->detail;
+    // Paid in full at the start of the run, before billsync's first sync saw it overdue.
+    auto paid = r;
+    paid.run_start = at("2026-01-05T08:00:00Z");
+    paid.invoices[0].balance_minor = 0;
+    paid.invoices[0].paid_in_full_at = at("2026-01-05T08:00:00Z");
+    paid.active_sequences[0].phase = "waiting";
+    EXPECT_FALSE(check_invariants(paid).has_value());
+    // Paid days after the touch fell due: billsync should have entered it first.
+    paid.invoices[0].paid_in_full_at = at("2026-01-08T08:00:00Z");
+    EXPECT_TRUE(check_invariants(paid).has_value());
+    r.audit.push_back({at("2026-01-05T08:00:00Z"),
+                       "followup",
+                       r.invoices[0].id,
+                       "exclude",
+                       0,
+                       "",
+                       "client is on a payment plan"});
+    EXPECT_FALSE(check_invariants(r).has_value());
+}
+
+TEST(chaos_invariants, a_paid_invoice_whose_sequence_never_entered_is_not_an_open_followup) {
+    auto r = one_invoice();
+    r.messages.push_back(email(touch_key(1, "email")));
+    r.invoices[0].balance_minor = 0;
+    r.active_sequences[0].phase = "waiting";
+    EXPECT_FALSE(check_invariants(r).has_value());
+    r.active_sequences[0].phase = "excluded";  // a payment-plan client's
+    EXPECT_FALSE(check_invariants(r).has_value());
+    r.active_sequences[0].phase = "active";
+    const auto v = check_invariants(r);
+    ASSERT_TRUE(v.has_value());
+    EXPECT_EQ(v->invariant, "acknowledged_webhooks_reflected");
+}
+
+TEST(chaos_invariants, every_completed_work_item_has_exactly_one_drafted_entry) {
+    auto r = one_invoice();
+    r.messages.push_back(email(touch_key(1, "email")));
+    r.completed_work_items = {"wi1", "wi2"};
+    r.withdrawn_work_items = {"wi3"};
+    r.drafted_entries = {{"wi1", 1}, {"wi2", 1}};
+    EXPECT_FALSE(check_invariants(r).has_value());
+
+    auto twice = r;
+    twice.drafted_entries["wi2"] = 2;
+    auto v = check_invariants(twice);
+    ASSERT_TRUE(v.has_value());
+    EXPECT_EQ(v->invariant, "time_drafted_once");
+    EXPECT_NE(v->detail.find("wi2 has 2"), std::string::npos) << v->detail;
+
+    auto missing = r;
+    missing.drafted_entries.erase("wi1");
+    v = check_invariants(missing);
+    ASSERT_TRUE(v.has_value());
+    EXPECT_EQ(v->invariant, "time_drafted_once");
+
+    auto withdrawn = r;
+    withdrawn.drafted_entries["wi3"] = 1;
+    v = check_invariants(withdrawn);
+    ASSERT_TRUE(v.has_value());
+    EXPECT_NE(v->detail.find("re-opened"), std::string::npos) << v->detail;
+}
+
+}  // namespace
+}  // namespace billsync::daemon
