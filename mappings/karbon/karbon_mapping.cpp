@@ -204,6 +204,16 @@ line_item line_of(const json& l, const std::string& currency) {
     return li;
 }
 
+// A row a 404 confirmed deleted: its identity and the flag, nothing else.
+template <class T>
+T deleted_row(std::string key, const mapping_options& o, std::string_view type) {
+    T row;
+    row.source = ref_to(o, std::move(key));
+    row.id = resolve(o, type, row.source);
+    row.deleted = true;
+    return row;
+}
+
 }  // namespace
 
 std::optional<std::string> primary_status(std::string_view s) {
@@ -395,27 +405,15 @@ mapped<invoice_facts> map_invoice(const json& j, const mapping_options& o) {
 }
 
 invoice deleted_invoice(std::string key, const mapping_options& o) {
-    invoice inv;
-    inv.source = ref_to(o, std::move(key));
-    inv.id = resolve(o, invoice_type, inv.source);
-    inv.deleted = true;
-    return inv;
+    return deleted_row<invoice>(std::move(key), o, invoice_type);
 }
 
 work_item deleted_work_item(std::string key, const mapping_options& o) {
-    work_item w;
-    w.source = ref_to(o, std::move(key));
-    w.id = resolve(o, work_item_type, w.source);
-    w.deleted = true;
-    return w;
+    return deleted_row<work_item>(std::move(key), o, work_item_type);
 }
 
 client deleted_client(std::string key, const mapping_options& o) {
-    client c;
-    c.source = ref_to(o, std::move(key));
-    c.id = resolve(o, client_type, c.source);
-    c.deleted = true;
-    return c;
+    return deleted_row<client>(std::move(key), o, client_type);
 }
 
 }  // namespace billsync::mappings::karbon
