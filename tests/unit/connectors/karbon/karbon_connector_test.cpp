@@ -109,6 +109,26 @@ protected:
     }
 
     // Processes every event of a poll; returns the changes.
+    // Polls until the sweep that is due has run (the next poll is in the future); the changes it
+    // found, processed.
+    std::vector<mappings::change> run_due_sweep() {
+        std::vector<mappings::change> found;
+        for (int i = 0; i < 20; ++i) {
+            const auto out = poll();
+            EXPECT_EQ(out.error, "");
+            if (!out.error.empty()) {
+                break;
+            }
+            for (auto& c : process_all(out)) {
+                found.push_back(std::move(c));
+            }
+            if (*connector().next_poll() > clock_.now()) {
+                break;
+            }
+        }
+        return found;
+    }
+
     std::vector<mappings::change> process_all(const poll_outcome& out) {
         std::vector<mappings::change> all;
         for (const auto& ev : out.events) {
@@ -533,17 +553,7 @@ TEST_F(karbon_connector_test, polling_finds_what_a_lost_webhook_missed) {
                            {{"PrimaryStatus", "InProgress"}, {"SecondaryStatus", "Return Filed"}});
     clock_.advance(settings_.poll_interval);
     sim_->add_contact({{"FullName", "New Client"}});
-    std::vector<mappings::change> found;
-    for (int i = 0; i < 20; ++i) {
-        const auto out = poll();
-        ASSERT_EQ(out.error, "");
-        for (auto& c : process_all(out)) {
-            found.push_back(std::move(c));
-        }
-        if (*connector().next_poll() > clock_.now()) {
-            break;
-        }
-    }
+    const auto found = run_due_sweep();
     ASSERT_EQ(found.size(), 2u);
     const auto* w = found[0].as<mappings::work_item>();
     ASSERT_NE(w, nullptr);
@@ -592,17 +602,7 @@ TEST_F(karbon_connector_test, the_sweep_finds_a_completion_whose_webhook_was_los
         item["WorkItemKey"],
         {{"PrimaryStatus", "Completed"}, {"CompletedDate", util::format_rfc3339(clock_.now())}});
     clock_.advance(settings_.poll_interval);
-    std::vector<mappings::change> found;
-    for (int i = 0; i < 20; ++i) {
-        const auto out = poll();
-        ASSERT_EQ(out.error, "");
-        for (auto& c : process_all(out)) {
-            found.push_back(std::move(c));
-        }
-        if (*connector().next_poll() > clock_.now()) {
-            break;
-        }
-    }
+    const auto found = run_due_sweep();
     ASSERT_EQ(found.size(), 1u);
     const auto* w = found[0].as<mappings::work_item>();
     ASSERT_NE(w, nullptr);
