@@ -14,14 +14,12 @@
 #include "connectors/runtime/token_store.hpp"
 #include "daemon/app.hpp"
 #include "daemon/app_config.hpp"
-#include "daemon/chaos.hpp"
 #include "daemon/connect.hpp"
 #include "daemon/identities.hpp"
 #include "daemon/platform/heap.hpp"
 #include "daemon/platform/platform.hpp"
 #include "daemon/preview.hpp"
 #include "daemon/report.hpp"
-#include "daemon/sandbox.hpp"
 #include "daemon/tools.hpp"
 #include "daemon/workflows/builtin.hpp"
 #include "daemon/workflows/operator.hpp"
@@ -272,7 +270,7 @@ int cmd_version() {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv, std::span<const command_definer> extra) {
     // Every secret the configuration resolves is masked in all output from then on.
     config::set_secret_observer([](const std::string& value) { util::register_secret(value); });
     CLI::App cli{"billsync: keeps a firm's billing in sync and follows up on overdue invoices"};
@@ -439,25 +437,11 @@ int main(int argc, char** argv) {
         ->required();
     connect->add_option("-c,--config", config_file, "Configuration file")->required();
 
-    sandbox_options sandbox_opts;
-    auto* sandbox = cli.add_subcommand("sandbox", "Run the daemon on the bundled sandbox");
-    sandbox->add_option("--dir", sandbox_opts.dir, "Working directory for the sandbox's state");
-    sandbox->add_option("--days", sandbox_opts.days, "Simulated days to run (default 45)")
-        ->check(CLI::Range(1, 366));
-    sandbox
-        ->add_option(
-            "--seconds-per-day", sandbox_opts.seconds_per_day, "Real seconds per simulated day")
-        ->check(CLI::Range(0.0, 60.0));
-    sandbox->add_flag("--exit", sandbox_opts.exit_after_run, "Stop when the run is over");
-    chaos_options chaos_opts;
-    bool chaos = false;
-    sandbox->add_flag(
-        "--chaos", chaos, "Seeded chaos runs: faults, kills, invariants (docs/chaos.md)");
-    sandbox->add_option("--seed", chaos_opts.seed, "--chaos: the first run's seed (default 1)");
-    sandbox
-        ->add_option("--runs", chaos_opts.runs, "--chaos: how many runs (seeds seed, seed+1, ...)")
-        ->check(CLI::Range(1, 100000));
-    sandbox->add_flag("--keep", chaos_opts.keep, "--chaos: keep the directories of passing runs");
+    std::vector<command_runner> extra_runners;
+    extra_runners.reserve(extra.size());
+    for (const auto& define : extra) {
+        extra_runners.push_back(define(cli));
+    }
 
     try {
         cli.parse(argc, argv);
@@ -550,15 +534,10 @@ int main(int argc, char** argv) {
     if (*version) {
         return cmd_version();
     }
-    if (*sandbox && chaos) {
-        chaos_opts.dir = sandbox->get_option("--dir")->count() > 0 ? sandbox_opts.dir
-                                                                   : std::string("build/chaos");
-        // A chaos run is 10 days unless --days says otherwise.
-        chaos_opts.days = sandbox->get_option("--days")->count() > 0 ? sandbox_opts.days : 10;
-        return run_chaos(chaos_opts, std::cout, std::cerr);
-    }
-    if (*sandbox) {
-        return run_sandbox(sandbox_opts, std::cerr);
+    for (const auto& run_extra : extra_runners) {
+        if (const auto rc = run_extra()) {
+            return *rc;
+        }
     }
     if (*service) {
         const std::wstring name(service_name.begin(), service_name.end());

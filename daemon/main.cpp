@@ -1,3 +1,11 @@
-#include "daemon/cli.hpp"
+// The billsync binary: the daemon's command line plus `billsync sandbox` (sandbox/), the one
+// module that runs every vendor's simulator.
+#include <array>
 
-int main(int argc, char** argv) { return billsync::daemon::main(argc, argv); }
+#include "daemon/cli.hpp"
+#include "sandbox/command.hpp"
+
+int main(int argc, char** argv) {
+    const std::array<billsync::daemon::command_definer, 1> extra{billsync::sandbox::define_command};
+    return billsync::daemon::main(argc, argv, extra);
+}

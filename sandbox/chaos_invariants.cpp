@@ -1,4 +1,4 @@
-#include "daemon/chaos_invariants.hpp"
+#include "sandbox/chaos_invariants.hpp"
 
 #include <date/tz.h>
 #include <fmt/format.h>
@@ -10,7 +10,7 @@
 
 #include "workflows/action_key.hpp"
 
-namespace billsync::daemon {
+namespace billsync::sandbox {
 
 namespace {
 
@@ -512,4 +512,4 @@ std::optional<chaos_violation> check_invariants(const chaos_record& r) {
     return dead_letters(r);
 }
 
-}  // namespace billsync::daemon
+}  // namespace billsync::sandbox

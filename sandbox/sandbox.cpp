@@ -1,4 +1,4 @@
-#include "daemon/sandbox.hpp"
+#include "sandbox/sandbox.hpp"
 
 #include <fmt/format.h>
 #include <sys/stat.h>
@@ -25,10 +25,10 @@
 #include "connectors/xero/xero_kind.hpp"
 #include "daemon/access.hpp"
 #include "daemon/app.hpp"
-#include "daemon/sandbox_firm.hpp"
 #include "http/client.hpp"
 #include "mappings/model.hpp"
 #include "mappings/money.hpp"
+#include "sandbox/sandbox_firm.hpp"
 #include "sim/harvest_simulator.hpp"
 #include "sim/karbon_simulator.hpp"
 #include "sim/qbo_grant.hpp"
@@ -41,14 +41,14 @@
 #include "sim/xero_simulator.hpp"
 #include "state/store.hpp"
 
-namespace billsync::daemon {
+namespace billsync::sandbox {
 
 namespace {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-using namespace sandbox_detail;
+using namespace detail;
 constexpr std::uint16_t webhook_port = 18080;
 constexpr std::uint16_t status_port = 18081;
 
@@ -886,7 +886,7 @@ po_required = true
 
     std::atomic<int> rc{-1};
     std::thread daemon_thread([&] {
-        app a({config_path, dir / "ports.json"});
+        daemon::app a({config_path, dir / "ports.json"});
         rc = a.run(err);
     });
     // Wait for the listeners (the daemon writes its ports file once they are bound).
@@ -903,7 +903,7 @@ po_required = true
 
     // Operators' changes carry the status token the daemon wrote into its data dir.
     std::string token_error;
-    const auto token = read_status_token(dir / "data", token_error);
+    const auto token = daemon::read_status_token(dir / "data", token_error);
     if (token.empty()) {
         err << "billsync sandbox: " << token_error << "\n";
     }
@@ -1177,4 +1177,4 @@ po_required = true
     return rc.load();
 }
 
-}  // namespace billsync::daemon
+}  // namespace billsync::sandbox

@@ -1,4 +1,4 @@
-#include "daemon/chaos.hpp"
+#include "sandbox/chaos.hpp"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -24,11 +24,11 @@
 #include <thread>
 
 #include "daemon/access.hpp"
-#include "daemon/chaos_invariants.hpp"
-#include "daemon/sandbox.hpp"
-#include "daemon/sandbox_firm.hpp"
 #include "daemon/tools.hpp"
 #include "http/client.hpp"
+#include "sandbox/chaos_invariants.hpp"
+#include "sandbox/sandbox.hpp"
+#include "sandbox/sandbox_firm.hpp"
 #include "sim/faults.hpp"
 #include "sim/harvest_simulator.hpp"
 #include "sim/karbon_simulator.hpp"
@@ -40,13 +40,13 @@
 #include "sim/twilio_simulator.hpp"
 #include "workflows/followup/settings.hpp"
 
-namespace billsync::daemon {
+namespace billsync::sandbox {
 
 namespace {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
-using namespace sandbox_detail;
+using namespace detail;
 using namespace std::chrono_literals;
 namespace sim = simulators;
 
@@ -303,7 +303,7 @@ private:
             std::vector<http::header> headers;
             if (method == "POST") {
                 std::string error;
-                const auto token = read_status_token(dir_ / "data", error);
+                const auto token = daemon::read_status_token(dir_ / "data", error);
                 headers.push_back({"Content-Type", "application/json"});
                 if (!token.empty()) {
                     headers.push_back({"Authorization", "Bearer " + token});
@@ -759,10 +759,10 @@ chaos_record chaos_run::collect() {
 std::string chaos_run::read_audit(chaos_record& r) {
     std::ostringstream lines;
     std::ostringstream err;
-    inspect_options io;
+    daemon::inspect_options io;
     io.json = true;
     io.since = util::instant{};
-    if (cmd_inspect((dir_ / "billsync.toml").string(), "audit", lines, err, io) != 0) {
+    if (daemon::cmd_inspect((dir_ / "billsync.toml").string(), "audit", lines, err, io) != 0) {
         return "cannot read the daemon's audit log: " + err.str();
     }
     std::istringstream in(lines.str());
@@ -1208,4 +1208,4 @@ int run_chaos(const chaos_options& options, std::ostream& out, std::ostream& err
     return violations == 0 ? 0 : 1;
 }
 
-}  // namespace billsync::daemon
+}  // namespace billsync::sandbox

@@ -4,7 +4,7 @@
 #include <iosfwd>
 #include <string>
 
-namespace billsync::daemon {
+namespace billsync::sandbox {
 
 struct chaos_options {
     std::string dir = "build/chaos";  // one sub-directory per run (config, data, daemon.log)
@@ -16,9 +16,9 @@ struct chaos_options {
 
 // `billsync sandbox --chaos` (docs/chaos.md): runs the sandbox firm against faulty simulators on a
 // simulated clock, flat out, SIGKILLs and restarts the daemon (a child process running
-// `billsync run`) at seeded moments, and checks the invariants (daemon/chaos_invariants.hpp) at
+// `billsync run`) at seeded moments, and checks the invariants (sandbox/chaos_invariants.hpp) at
 // the end of each run. Prints one line per run and, last, one JSON object. Returns 0 when every
 // run passed, 1 when one violated an invariant, 70 when the runner itself could not work.
 int run_chaos(const chaos_options& options, std::ostream& out, std::ostream& err);
 
-}  // namespace billsync::daemon
+}  // namespace billsync::sandbox

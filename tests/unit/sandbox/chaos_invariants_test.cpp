@@ -1,13 +1,13 @@
-// The chaos runner's invariants (daemon/chaos_invariants.hpp), on hand-made records: each one
+// The chaos runner's invariants (sandbox/chaos_invariants.hpp), on hand-made records: each one
 // holds for a run that kept it and names the first thing that broke it.
 
-#include "daemon/chaos_invariants.hpp"
+#include "sandbox/chaos_invariants.hpp"
 
 #include <gtest/gtest.h>
 
 #include "workflows/action_key.hpp"
 
-namespace billsync::daemon {
+namespace billsync::sandbox {
 namespace {
 
 using namespace std::chrono_literals;
@@ -229,4 +229,4 @@ TEST(chaos_invariants, every_completed_work_item_has_exactly_one_drafted_entry) 
 }
 
 }  // namespace
-}  // namespace billsync::daemon
+}  // namespace billsync::sandbox

@@ -1,6 +1,6 @@
 #pragma once
 
-// The sandbox firm shared by `billsync sandbox` and its chaos runs (daemon/chaos.cpp): a simulated
+// The sandbox firm shared by `billsync sandbox` and its chaos runs (sandbox/chaos.cpp): a simulated
 // clock for the simulators, the generated clients and invoices in the simulated QuickBooks company,
 // and the connector sections that point billsync at the simulators. Included by those two files
 // only (it pulls in the simulators).
@@ -24,7 +24,7 @@
 #include "sim/qbo_simulator.hpp"
 #include "util/clock.hpp"
 
-namespace billsync::daemon::sandbox_detail {
+namespace billsync::sandbox::detail {
 
 using json = nlohmann::json;
 
@@ -288,4 +288,4 @@ sla_business_days = 2
         karbon.access_key);
 }
 
-}  // namespace billsync::daemon::sandbox_detail
+}  // namespace billsync::sandbox::detail

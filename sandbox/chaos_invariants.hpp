@@ -2,7 +2,7 @@
 
 // The invariants of a chaos run (docs/chaos.md), stated in one place and checked against what the
 // simulators recorded (and, where the simulators cannot know, what the daemon shows) at the end of
-// a run. The runner (daemon/chaos.cpp) fills a chaos_record; check_invariants() answers the first
+// a run. The runner (sandbox/chaos.cpp) fills a chaos_record; check_invariants() answers the first
 // invariant it violates, in the order of `invariant_names()`.
 
 #include <chrono>
@@ -16,7 +16,7 @@
 
 #include "util/clock.hpp"
 
-namespace billsync::daemon {
+namespace billsync::sandbox {
 
 // One client-facing message as the vendor received it.
 struct chaos_message {
@@ -127,4 +127,4 @@ struct chaos_coverage {
 };
 chaos_coverage coverage(const chaos_record& r);
 
-}  // namespace billsync::daemon
+}  // namespace billsync::sandbox

@@ -4,7 +4,7 @@
 #include <string>
 #include <string_view>
 
-namespace billsync::daemon {
+namespace billsync::sandbox {
 
 struct sandbox_options {
     std::string dir = "build/sandbox";  // holds the generated config and the sandbox's state
@@ -22,4 +22,4 @@ std::string_view sandbox_config_text();
 // firm's clients received. The state always starts empty (the simulators live in memory).
 int run_sandbox(const sandbox_options& options, std::ostream& err);
 
-}  // namespace billsync::daemon
+}  // namespace billsync::sandbox
