@@ -75,7 +75,7 @@ result<std::unique_ptr<inbox>> inbox::open(store& s, group_commit& committer) {
         }
         const std::uint64_t seq = keys::read_be64(key.substr(sep + 1));
         auto& q = in->queue(key.substr(0, sep));
-        q.live.emplace(seq, e.received_at);
+        q.live.add(seq, e.received_at);
         if (seq >= q.next_seq) {
             q.next_seq = seq + 1;
         }
@@ -151,7 +151,7 @@ void inbox::append(std::string_view connector,
     }
     b.on_commit([this, c = std::string(connector), seq, received_at] {
         std::lock_guard lock(mutex_);
-        queue(c).live.emplace(seq, received_at);
+        queue(c).live.add(seq, received_at);
     });
     group_commit::done_fn on_written = [this, dkey, seq, done](status st) {
         if (st.ok) {
@@ -202,12 +202,10 @@ result<std::vector<inbox_event>> inbox::peek(std::string_view connector, std::si
         if (it == queues_.end() || it->second.live.empty() || max == 0) {
             return {};
         }
-        for (const auto& [seq, at] : it->second.live) {
+        it->second.live.for_each([&](std::uint64_t seq, util::instant) {
             seqs.push_back(seq);
-            if (seqs.size() == max) {
-                break;
-            }
-        }
+            return seqs.size() < max;
+        });
     }
     const std::string prefix = queue_prefix(connector);
     status bad;
@@ -286,7 +284,7 @@ std::uint64_t inbox::requeue(batch& b, inbox_event e) {
     b.put(cf::inbox, event_key(e.connector, seq), encode_event(e));
     b.on_commit([this, c = e.connector, seq, at = e.received_at] {
         std::lock_guard lock(mutex_);
-        queue(c).live.emplace(seq, at);
+        queue(c).live.add(seq, at);
     });
     return seq;
 }
@@ -314,7 +312,7 @@ std::optional<util::instant> inbox::oldest(std::string_view connector) const {
     if (it == queues_.end() || it->second.live.empty()) {
         return std::nullopt;
     }
-    return it->second.live.begin()->second;  // seq order is arrival order
+    return it->second.live.oldest();  // seq order is arrival order
 }
 
 std::vector<inbox_stats> inbox::stats() const {
@@ -324,7 +322,7 @@ std::vector<inbox_stats> inbox::stats() const {
         if (q.live.empty()) {
             continue;
         }
-        out.push_back({name, q.live.size(), q.live.begin()->second});
+        out.push_back({name, q.live.size(), q.live.oldest()});
     }
     return out;
 }
