@@ -535,6 +535,59 @@ TEST_F(invoicing_test, a_tm_redraft_of_time_a_later_run_billed_is_refused_and_ch
     EXPECT_EQ(drafts().size(), 2U);
 }
 
+TEST_F(invoicing_test, a_hybrid_tm_redraft_keeps_to_the_scope_and_cap_of_the_book_now) {
+    auto& h = eng("acme-cfo");
+    h.client = "books:58";
+    h.work_type = "Fractional CFO";
+    h.billing = model::hybrid;
+    h.currency = "USD";
+    h.ledger = "books";
+    h.retainer = 100000;
+    h.included_minutes = 600;
+    h.rates.default_rate = 20000;
+    h.out_of_scope_services = {"Audit Support", "Tax Research"};
+    h.every = schedule::monthly;
+    s_.approval.auto_approve_below = 0;
+    rebuild();
+    client();
+    staff("staff:kim", "kim@firm.example");
+    entry("a1", "staff:kim", "2026-11-03", 60, "Audit Support");
+    entry("r1", "staff:kim", "2026-11-04", 30, "Tax Research");
+    entry("b1", "staff:kim", "2026-11-05", 120, "Bookkeeping");  // the retainer's scope
+    ASSERT_TRUE(
+        step([&](context& ctx) { return rule_->on_start(ctx); }, at("2026-11-30T16:00:00Z")).ok);
+    ASSERT_TRUE(fire("invoicing/tm/monthly", at("2026-12-01T13:00:05Z")).ok);
+    ASSERT_EQ(drafts().size(), 1U);
+    const auto old = drafts().at(0)["id"].get<std::string>();
+    EXPECT_EQ(drafts().at(0)["total_minor"], 30000);  // a1 + r1: 90 min at 200.00
+    ASSERT_EQ(
+        command("reject", {{"id", old}, {"by", "pat@firm.example"}, {"reason", "scope change"}})
+            .status,
+        200U);
+    // The book now counts Tax Research against the retainer, and caps the T&M at 150.00.
+    eng("acme-cfo").out_of_scope_services = {"Audit Support"};
+    eng("acme-cfo").cap = 15000;
+    rebuild();
+    const auto again = command("redraft", {{"id", old}, {"by", "pat@firm.example"}});
+    ASSERT_EQ(again.status, 200U) << again.message;
+    json after;
+    for (const auto& d : drafts()) {
+        if (d["id"] == again.body["draft"]) {
+            after = d;
+        }
+    }
+    ASSERT_TRUE(after.is_object());
+    ASSERT_EQ(after["lines"].size(), 2U);
+    EXPECT_EQ(after["lines"][0]["entries"], json::array({"a1"}));
+    EXPECT_EQ(after["lines"][0]["amount_minor"], 20000);
+    EXPECT_EQ(after["lines"][1]["kind"], "write_down");
+    EXPECT_EQ(after["lines"][1]["amount_minor"], -5000);
+    EXPECT_EQ(after["total_minor"], 15000);
+    EXPECT_NE(after["flags"].dump().find("write_down"), std::string::npos);
+    ASSERT_EQ(after["why"]["left_out"].size(), 1U);
+    EXPECT_EQ(after["why"]["left_out"][0]["entry"], "r1");
+}
+
 TEST_F(invoicing_test, a_rejected_retainer_is_redrafted_for_its_period_with_the_overage_now) {
     auto& r = eng("acme-retainer");
     r.client = "books:58";
