@@ -10,6 +10,7 @@
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "sim/karbon_simulator.hpp"
 #include "sim/qbo_grant.hpp"
@@ -30,7 +31,8 @@ constexpr const char* start_time = "2026-12-01T15:00:00Z";
 
 std::string config_text(const std::string& qbo_base,
                         const std::string& karbon_base,
-                        const std::filesystem::path& book) {
+                        const std::filesystem::path& book,
+                        bool keeps_time = false) {
     return testing::simulated_daemon_toml(
                "America/Chicago", start_time, "https://billsync.smithlee.example") +
            "[connectors.books]\n"
@@ -47,7 +49,8 @@ std::string config_text(const std::string& qbo_base,
            "realm_id = \"" +
            realm +
            "\"\n"
-           "poll_interval_s = 3600\n"
+           "poll_interval_s = 3600\n" +
+           std::string(keeps_time ? "sync_time = true\n" : "") +
            "[connectors.practice]\n"
            "kind = \"karbon\"\n"
            "base_url = \"" +
@@ -69,9 +72,10 @@ std::string config_text(const std::string& qbo_base,
 util::instant now() { return testing::parse_time(start_time); }
 
 // The simulators and the daemon of one firm: QBO (customer "Cedar Farms"), Karbon (its 1040
-// work item), and an engagement book billing that work item under a fixed fee.
+// work item), and an engagement book billing that work item under a fixed fee, or (`tm_rate`)
+// as time and materials from the time kept in QBO at that default rate, when it completes.
 struct invoicing_firm {
-    explicit invoicing_firm(const std::string& book_extra = {}) {
+    explicit invoicing_firm(const std::string& book_extra = {}, const std::string& tm_rate = {}) {
         qo.realms = {realm};
         qo.now = [] { return now(); };
         qbo = std::make_unique<simulators::qbo_simulator>(qo);
@@ -94,10 +98,14 @@ struct invoicing_firm {
                                    {"PrimaryStatus", "In Progress"}})
                   .value("WorkItemKey", "");
         book = dir.path() / "engagements.toml";
-        write_book(book_extra);
+        if (tm_rate.empty()) {
+            write_book(book_extra);
+        } else {
+            write_tm_book(tm_rate);
+        }
         daemon = std::make_unique<testing::billsync_daemon>(
             dir.path(),
-            config_text(qbo_server.base_url(), karbon_server.base_url(), book),
+            config_text(qbo_server.base_url(), karbon_server.base_url(), book, !tm_rate.empty()),
             std::vector<std::string>{"KARBON_BEARER=" + ko.bearer_token,
                                      "KARBON_ACCESS=" + ko.access_key,
                                      "KARBON_SIGNING=invoicing-signing-key-000000"});
@@ -116,6 +124,19 @@ struct invoicing_firm {
             << "[engagement.\"cedar-1040\".milestones]\n"
                "\"Return Filed\" = \"50%\"\n"
                "\"Delivered\" = \"remainder\"\n";
+    }
+
+    void write_tm_book(const std::string& rate) {
+        std::ofstream out(book, std::ios::trunc);
+        out << "[engagement.\"cedar-advisory\"]\n"
+               "client = \"books:"
+            << customer << "\"\nwork_items = [\"" << key
+            << "\"]\n"
+               "model = \"time_and_materials\"\n"
+               "schedule = \"on_completion\"\n"
+               "[engagement.\"cedar-advisory\".rates]\n"
+               "default = \""
+            << rate << "\"\n";
     }
 
     bool start() {
@@ -228,6 +249,94 @@ TEST(invoicing_daemon, a_rejected_milestone_is_redrafted_by_the_cli_from_the_rel
     ASSERT_EQ(r.status, 200u) << r.body;
     ASSERT_TRUE(testing::eventually([&] { return f.qbo->count(realm, "Invoice") == 1; }))
         << f.daemon->output();
+    EXPECT_EQ(f.drafts().size(), 2u);
+    ASSERT_TRUE(f.daemon->stop().has_value());
+}
+
+TEST(invoicing_daemon, a_rejected_tm_draft_is_redrafted_by_the_cli_from_its_own_time_entries) {
+    invoicing_firm f({}, "250.00");
+    ASSERT_EQ(f.started, "");
+    // Time kept in QBO for Cedar Farms: 1 h 30 and 45 min, billable.
+    const auto kim = f.qbo->add_employee(realm, json{{"GivenName", "Kim"}, {"FamilyName", "Lee"}})
+                         .value("Id", "");
+    ASSERT_FALSE(kim.empty());
+    for (const auto& [date, hours, minutes] :
+         {std::tuple{"2026-11-20", 1, 30}, std::tuple{"2026-11-23", 0, 45}}) {
+        const auto ta = f.qbo->add_time_activity(realm,
+                                                 json{{"NameOf", "Employee"},
+                                                      {"EmployeeRef", {{"value", kim}}},
+                                                      {"CustomerRef", {{"value", f.customer}}},
+                                                      {"TxnDate", date},
+                                                      {"Hours", hours},
+                                                      {"Minutes", minutes},
+                                                      {"BillableStatus", "Billable"},
+                                                      {"HourlyRate", 150}});
+        ASSERT_FALSE(ta.value("Id", "").empty()) << ta.dump();
+    }
+    ASSERT_TRUE(f.start()) << f.daemon->output();
+    // The first poll reads the time; every event it queued is applied.
+    ASSERT_TRUE(testing::eventually([&] {
+        const auto s = json::parse(f.daemon->status_get("/status").body, nullptr, false);
+        return s.is_object() && s.dump().find("\"TimeActivity\"") != std::string::npos;
+    })) << f.daemon->output();
+    ASSERT_NE(f.daemon->advance(0), "");
+    ASSERT_TRUE(testing::eventually([&] {
+        const auto s = json::parse(f.daemon->status_get("/status").body, nullptr, false);
+        return s.is_object() && s["queues"]["inbox"]["count"] == 0;
+    })) << f.daemon->output();
+    // The work item completes: its time is drafted, 2 h 15 at 250.00, above auto-approval.
+    f.karbon->update_work_item(f.key, {{"PrimaryStatus", "Completed"}});
+    EXPECT_EQ(f.karbon->notify("Work", "Work", f.key, "Updated"), 200u);
+    ASSERT_TRUE(testing::eventually([&] {
+        const auto d = f.drafts();
+        return d.size() == 1 && d[0].value("state", "") == "pending_approval";
+    })) << f.daemon->output()
+        << f.drafts().dump();
+    const auto first = f.drafts()[0];
+    const std::string id = first.value("id", "");
+    EXPECT_EQ(first.value("total_minor", 0), 56250);
+    const auto entries = first["lines"][0]["entries"];
+    ASSERT_EQ(entries.size(), 2u) << first.dump();
+    auto r = f.daemon->status_post("/approvals/" + id + "/reject",
+                                   R"({"by": "partner@smithlee.example", "reason": "rate error"})");
+    ASSERT_EQ(r.status, 200u) << r.body;
+    // The rate is corrected in the book; the partner asks for the draft again from the CLI.
+    f.write_tm_book("240.00");
+    f.daemon->process().signal(SIGHUP);
+    ASSERT_TRUE(f.daemon->process().wait_for_line("(reloaded)")) << f.daemon->output();
+    const auto [rc, out] = f.daemon->cli({"approvals",
+                                          "redraft",
+                                          id,
+                                          "--by",
+                                          "partner@smithlee.example",
+                                          "--reason",
+                                          "rate corrected"});
+    ASSERT_EQ(rc, 0) << out;
+    std::string fresh;
+    for (const auto& d : f.drafts()) {
+        if (d.value("id", "") == id) {
+            EXPECT_EQ(d.value("state", ""), "rejected");
+            fresh = d.value("redrafted_as", "");
+        }
+    }
+    ASSERT_FALSE(fresh.empty()) << f.drafts().dump();
+    const auto made = json::parse(
+        f.daemon->status_get("/workflows/invoicing/show/" + fresh).body, nullptr, false);
+    EXPECT_EQ(made.value("state", ""), "pending_approval") << made.dump();
+    EXPECT_EQ(made.value("redraft_of", ""), id);
+    EXPECT_EQ(made.value("total_minor", 0), 54000);  // the same 2 h 15 at the corrected 240.00
+    EXPECT_EQ(made["lines"][0]["entries"], entries);
+    EXPECT_EQ(f.qbo->count(realm, "Invoice"), 0u);
+    // Redrafted once only: the CLI fails, nothing changes.
+    const auto [rc2, out2] = f.daemon->cli({"approvals", "redraft", id});
+    EXPECT_NE(rc2, 0) << out2;
+    EXPECT_EQ(f.drafts().size(), 2u);
+    r = f.daemon->status_post("/approvals/" + fresh + "/approve",
+                              R"({"by": "partner@smithlee.example"})");
+    ASSERT_EQ(r.status, 200u) << r.body;
+    ASSERT_TRUE(testing::eventually([&] { return f.qbo->count(realm, "Invoice") == 1; }))
+        << f.daemon->output();
+    EXPECT_NE(f.qbo->get(realm, "Invoice", "1")->dump().find("540"), std::string::npos);
     EXPECT_EQ(f.drafts().size(), 2u);
     ASSERT_TRUE(f.daemon->stop().has_value());
 }

@@ -245,6 +245,9 @@ struct invoicing_rule::impl {
         std::map<std::string, std::string> clients;  // billed entry -> its client (the index)
         std::string redraft_of;                      // the rejected draft this one replaces
         int redraft_round = 0;                       // 1 for the first redraft of a bill key
+        std::string base_bill;  // a redraft: the bill key whose row then names the new draft
+        json left_out = json::array();  // a redraft: entries of the rejected draft not on it
+        std::string origin;  // what first caused the draft (a redraft keeps its original's)
     };
 
     json lines_json(const std::vector<line>& lines) const {
@@ -375,6 +378,7 @@ struct invoicing_rule::impl {
                      {"rounding",
                       "each line rounded once, half away from zero, to the minor unit; the total "
                       "is the sum of the lines (as the ledgers add them)"}}},
+               {"origin", p.origin.empty() ? p.why : p.origin},
                {"overage_minor", p.overage},
                {"po_number", e.po_number},
                {"approvals", json::array()},
@@ -387,8 +391,18 @@ struct invoicing_rule::impl {
             d["redraft_of"] = p.redraft_of;
             d["redraft_round"] = p.redraft_round;
         }
+        if (!p.left_out.empty()) {
+            d["why"]["left_out"] = p.left_out;
+        }
         d["total_minor"] = total_of(d);
         state::put_entity(ctx.b, bill_type, p.bill_key, json{{"draft", id}}.dump());
+        if (!p.base_bill.empty()) {
+            // The milestone, period or run still has one live draft: this one.
+            state::put_entity(ctx.b,
+                              bill_type,
+                              p.base_bill,
+                              json{{"draft", id}, {"redraft_of", p.redraft_of}}.dump());
+        }
         for (const auto& l : p.lines) {
             for (const auto& entry : l.entries) {
                 state::put_entity(ctx.b, entry_type, entry, json{{"draft", id}}.dump());
@@ -982,12 +996,40 @@ struct invoicing_rule::impl {
         return {state::status::success(), milestone_amount(e, ms, billed)};
     }
 
-    // A redraft of a rejected milestone draft: who asked, why, and which round it is.
+    // A redraft of a rejected draft: who asked, why, and which round it is.
     struct redraft_request {
         std::string rejected;  // the rejected draft's id
         std::string by, reason;
         int round = 1;
     };
+
+    // The bill key a draft was made for, without the redraft rounds: milestone|…, retainer|…,
+    // tm|….
+    static std::string base_bill_of(const json& d) {
+        const auto bill = text_of(d, "bill");
+        return bill.substr(0, bill.find("|redraft:"));
+    }
+
+    static std::string redraft_bill(const std::string& base, int round) {
+        return fmt::format("{}|redraft:{}", base, round);
+    }
+
+    // Makes `p` the redraft `again` asks for: its own bill key (<base>|redraft:<round>), and the
+    // base bill key then names it.
+    static void as_redraft(proposal& p, const std::string& base, const redraft_request& again) {
+        if (p.origin.empty()) {
+            p.origin = p.why;
+        }
+        p.bill_key = redraft_bill(base, again.round);
+        p.base_bill = base;
+        p.redraft_of = again.rejected;
+        p.redraft_round = again.round;
+        p.why = fmt::format("redraft of the rejected draft {} asked by {}{}: {}",
+                            again.rejected,
+                            again.by,
+                            again.reason.empty() ? "" : " (" + again.reason + ")",
+                            p.why);
+    }
 
     // A milestone's draft, once per (engagement, milestone). With `again`: the redraft of the
     // rejected draft, priced from the current book under its own bill key
@@ -1029,14 +1071,7 @@ struct invoicing_rule::impl {
         p.work_item = w.id;
         p.why = "work item " + w.id + " (" + w.title + ") reached stage '" + w.stage + "'";
         if (again != nullptr) {
-            p.bill_key = fmt::format("{}|redraft:{}", bill_key, again->round);
-            p.redraft_of = again->rejected;
-            p.redraft_round = again->round;
-            p.why = fmt::format("redraft of the rejected draft {} asked by {}{}: {}",
-                                again->rejected,
-                                again->by,
-                                again->reason.empty() ? "" : " (" + again->reason + ")",
-                                p.why);
+            as_redraft(p, bill_key, *again);
         }
         line l;
         l.kind = "milestone";
@@ -1065,26 +1100,14 @@ struct invoicing_rule::impl {
                                       ms.percent_bp,
                                       money_text(*amount, e.currency)));
         p.lines.push_back(std::move(l));
-        if (again == nullptr) {
-            return propose(e, std::move(p)).st;
-        }
-        const auto id = draft_id_for(p.bill_key);
-        auto made = propose(e, std::move(p));
-        if (!made.ok()) {
-            return made.st;
-        }
-        if (made.value) {
-            state::put_entity(ctx.b,
-                              bill_type,
-                              bill_key,
-                              json{{"draft", id}, {"redraft_of", again->rejected}}.dump());
-        }
-        return state::status::success();
+        return propose(e, std::move(p)).st;
     }
 
-    // `approvals redraft`: a new draft for a rejected milestone draft, from the book as it is
-    // now, routed for approval like any draft. The rejected draft stays rejected (and says which
-    // draft replaced it); anything but the latest rejected milestone draft is refused unchanged.
+    // `approvals redraft`: a new draft for a rejected draft, from the book as it is now, routed
+    // for approval like any draft. The rejected draft stays rejected (and says which draft
+    // replaced it); anything but the latest rejected draft is refused unchanged. A milestone is
+    // priced again; a retainer period again, its overage from the time index as it is now; a
+    // time-and-materials draft takes exactly its own entries that are still unbilled.
     operator_answer redraft(const engagement& e,
                             json& d,
                             const std::string& by,
@@ -1103,14 +1126,36 @@ struct invoicing_rule::impl {
                 "already_redrafted",
                 "draft " + id + " was already redrafted as " + text_of(d, "redrafted_as"));
         }
-        if (text_of(d, "trigger") != "milestone") {
-            return operator_answer::fail(
-                409,
-                "not_a_milestone",
-                "draft " + id + " is a " + text_of(d, "trigger") +
-                    " draft: only a milestone draft can be redrafted (rejected time goes back to "
-                    "the next run by itself)");
+        const auto who = by.empty() ? std::string("operator") : by;
+        const redraft_request again{id, who, reason, d.value("redraft_round", 0) + 1};
+        const auto trigger = text_of(d, "trigger");
+        auto made = trigger == "milestone"  ? redraft_milestone(e, d, again)
+                    : trigger == "retainer" ? redraft_retainer(e, d, again)
+                    : trigger == "time_and_materials"
+                        ? redraft_time(e, d, again)
+                        : operator_answer::fail(409,
+                                                "not_redraftable",
+                                                "draft " + id + " is a '" + trigger +
+                                                    "' draft, which is not redrafted");
+        if (made.status != 200) {
+            return made;
         }
+        const auto fresh = text_of(made.body, "draft");
+        d["redrafted_as"] = fresh;
+        d["redraft"] = json{{"by", who}, {"at", util::format_rfc3339(ctx.now)}, {"reason", reason}};
+        write(d);
+        audit(
+            ctx, "redrafted", json{{"draft", id}, {"as", fresh}, {"by", who}, {"reason", reason}});
+        auto done = operator_answer::ok(json{{"redrafted", id}, {"draft", fresh}});
+        done.then_view = "show/" + fresh;
+        return done;
+    }
+
+    // The milestone of a rejected milestone draft, priced from the book as it is now. Answers
+    // {"draft": <new id>}; refused before anything is written.
+    operator_answer redraft_milestone(const engagement& e,
+                                      const json& d,
+                                      const redraft_request& again) {
         const auto stage = text_of(d, "period");
         const auto ms = std::find_if(e.milestones.begin(), e.milestones.end(), [&](const auto& m) {
             return lower(m.stage) == lower(stage);
@@ -1153,21 +1198,221 @@ struct invoicing_rule::impl {
                 }
             }
         }
-        const auto who = by.empty() ? std::string("operator") : by;
-        const redraft_request again{id, who, reason, d.value("redraft_round", 0) + 1};
         if (auto st = milestone(e, *ms, w, &again); !st.ok) {
             return operator_answer::fail(500, "store", st.message);
         }
-        const auto fresh =
-            draft_id_for(fmt::format("{}|redraft:{}", milestone_bill_key(e, *ms), again.round));
-        d["redrafted_as"] = fresh;
-        d["redraft"] = json{{"by", who}, {"at", util::format_rfc3339(ctx.now)}, {"reason", reason}};
-        write(d);
-        audit(
-            ctx, "redrafted", json{{"draft", id}, {"as", fresh}, {"by", who}, {"reason", reason}});
-        auto done = operator_answer::ok(json{{"redrafted", id}, {"draft", fresh}});
-        done.then_view = "show/" + fresh;
-        return done;
+        return operator_answer::ok(
+            json{{"draft", draft_id_for(redraft_bill(milestone_bill_key(e, *ms), again.round))}});
+    }
+
+    // The period of a rejected retainer draft again: the retainer as the book says now, and the
+    // overage recomputed from the previous period's approved, unbilled time in the index now
+    // (the rejection gave the draft's own entries back to it).
+    operator_answer redraft_retainer(const engagement& e,
+                                     const json& d,
+                                     const redraft_request& again) {
+        if (!has_retainer(e)) {
+            return operator_answer::fail(409,
+                                         "no_retainer",
+                                         "engagement " + e.id + " is " +
+                                             std::string(to_string(e.billing)) +
+                                             " in the engagement book: it bills no retainer");
+        }
+        const auto period = text_of(d, "period");
+        const auto first = mappings::parse_civil_date(period + "-01");
+        if (!first) {
+            return operator_answer::fail(
+                409, "no_period", "draft " + text_of(d, "id") + " names no retainer period");
+        }
+        const date::year_month_day ymd(
+            date::local_days(std::chrono::sys_days(*first).time_since_epoch()));
+        const auto start = month_start(ymd.year() / ymd.month(), s.retainer_day);
+        if (auto st = retainer_draft(e, period, start, &again, &d); !st.ok) {
+            return operator_answer::fail(500, "store", st.message);
+        }
+        return operator_answer::ok(
+            json{{"draft", draft_id_for(redraft_bill(base_bill_of(d), again.round))}});
+    }
+
+    // A rejected time-and-materials draft again: exactly its own time entries that are still
+    // approved and unbilled (in the index), at the book's rates now. An entry billed meanwhile
+    // (by a later run, or at its vendor) is left out, and the new draft's why says so. Nothing
+    // left to bill: refused, nothing written.
+    operator_answer redraft_time(const engagement& e, const json& d, const redraft_request& again) {
+        const auto id = text_of(d, "id");
+        if (!bills_time(e)) {
+            return operator_answer::fail(409,
+                                         "no_time_billing",
+                                         "engagement " + e.id + " is " +
+                                             std::string(to_string(e.billing)) +
+                                             " in the engagement book: it bills no time");
+        }
+        std::vector<time_fact> facts;
+        json left_out = json::array();
+        for (const auto& entry : entries_of(d)) {
+            auto f = indexed_fact(entry);
+            if (!f.ok()) {
+                return operator_answer::fail(500, "store", f.st.message);
+            }
+            if (!f.value) {
+                auto cause = left_out_cause(entry, "no longer among the unbilled time");
+                if (!cause.ok()) {
+                    return operator_answer::fail(500, "store", cause.st.message);
+                }
+                left_out.push_back(json{{"entry", entry}, {"cause", cause.value}});
+                continue;
+            }
+            if (e.billing == model::hybrid && !out_of_scope(e, *f.value)) {
+                left_out.push_back(
+                    json{{"entry", entry},
+                         {"cause", "now within the retainer's scope (out_of_scope_services)"}});
+                continue;
+            }
+            facts.push_back(std::move(*f.value));
+        }
+        auto priced = price_time(e, facts);
+        for (const auto& missing : priced.no_rate) {
+            left_out.push_back(
+                json{{"entry", missing}, {"cause", "no rate of the engagement book applies"}});
+        }
+        if (priced.lines.empty()) {
+            std::string causes;
+            for (const auto& x : left_out) {
+                causes += fmt::format("{}{} ({})",
+                                      causes.empty() ? "" : ", ",
+                                      text_of(x, "entry"),
+                                      text_of(x, "cause"));
+            }
+            return operator_answer::fail(
+                409,
+                "nothing_to_redraft",
+                "none of the time entries of draft " + id + " can be billed again: " +
+                    (causes.empty() ? std::string("it has none") : causes));
+        }
+        for (const auto& missing : priced.no_rate) {
+            if (auto st = raise_no_rate(e, missing); !st.ok) {
+                return operator_answer::fail(500, "store", st.message);
+            }
+        }
+        proposal p;
+        p.trigger = "time_and_materials";
+        p.period = text_of(d, "period");
+        p.work_item = text_of(d, "work_item");
+        p.why = text_of(d, "origin").empty() ? text_of(d["why"], "trigger") : text_of(d, "origin");
+        for (const auto& t : facts) {
+            p.clients[t.id] = t.client;
+        }
+        p.lines = std::move(priced.lines);
+        p.arithmetic = std::move(priced.arithmetic);
+        if (auto st = cap_time(e, p, priced.total); !st.ok) {
+            return operator_answer::fail(500, "store", st.message);
+        }
+        as_redraft(p, base_bill_of(d), again);
+        note_left_out(p, std::move(left_out));
+        if (auto made = propose(e, std::move(p)); !made.ok()) {
+            return operator_answer::fail(500, "store", made.st.message);
+        }
+        return operator_answer::ok(
+            json{{"draft", draft_id_for(redraft_bill(base_bill_of(d), again.round))}});
+    }
+
+    // The time entries a draft billed, in line order.
+    static std::vector<std::string> entries_of(const json& d) {
+        std::vector<std::string> out;
+        for (const auto& l : d.value("lines", json::array())) {
+            for (const auto& x : l.value("entries", json::array())) {
+                if (x.is_string()) {
+                    out.push_back(x.get<std::string>());
+                }
+            }
+        }
+        return out;
+    }
+
+    // Why a time entry is not (or no longer) among the approved, unbilled time; `otherwise`
+    // when its stored facts do not say.
+    state::result<std::string> left_out_cause(const std::string& entry, std::string otherwise) {
+        using R = state::result<std::string>;
+        auto billed = read_row(*ctx.store, &ctx.b, entry_type, entry);
+        if (!billed.ok()) {
+            return R::failure(billed.st);
+        }
+        if (billed.value) {
+            return {state::status::success(), "billed on draft " + text_of(*billed.value, "draft")};
+        }
+        auto stored = state::get_entity(*ctx.store, ctx.b, "time_entry", entry);
+        if (!stored.ok()) {
+            return R::failure(stored.st);
+        }
+        const auto j = stored.value ? json::parse(*stored.value, nullptr, false)
+                                    : json(json::value_t::discarded);
+        if (!j.is_object() || j.value("deleted", false)) {
+            return {state::status::success(), "deleted in its time system"};
+        }
+        if (j.value("billed", false)) {
+            return {state::status::success(), "invoiced in its time system"};
+        }
+        if (!j.value("billable", true)) {
+            return {state::status::success(), "no longer billable"};
+        }
+        if (!j.value("locked", false)) {
+            return {state::status::success(), "no longer approved"};
+        }
+        if (text_of(j, "client_id").empty()) {
+            return {state::status::success(), "no longer recorded for a client"};
+        }
+        return {state::status::success(), std::move(otherwise)};
+    }
+
+    // A redraft's entries that did not make it: on its why, one sentence and one row each.
+    static void note_left_out(proposal& p, json left_out) {
+        if (left_out.empty()) {
+            return;
+        }
+        std::string text;
+        for (const auto& x : left_out) {
+            text += fmt::format(
+                "{}{} ({})", text.empty() ? "" : ", ", text_of(x, "entry"), text_of(x, "cause"));
+        }
+        p.why += fmt::format("; left out of the rejected draft's time: {}", text);
+        p.left_out = std::move(left_out);
+    }
+
+    state::status raise_no_rate(const engagement& e, const std::string& entry) {
+        return raise("no_rate",
+                     "time_entry:" + entry,
+                     "no rate in engagement " + e.id + " applies to time entry " + entry +
+                         " (add rates.default, or a staff, role or service rate)",
+                     "admin",
+                     e.id);
+    }
+
+    // A write-down line when the time would bring the engagement's billing above its cap.
+    state::status cap_time(const engagement& e, proposal& p, std::int64_t total) {
+        if (!e.cap) {
+            return state::status::success();
+        }
+        auto stats = read_row(*ctx.store, &ctx.b, stats_type, e.id);
+        if (!stats.ok()) {
+            return stats.st;
+        }
+        const auto before = stats.value ? int_of(*stats.value, "billed_minor") : 0;
+        const auto room = std::max<std::int64_t>(0, *e.cap - before);
+        if (total > room) {
+            line w;
+            w.kind = "write_down";
+            w.amount = room - total;
+            w.description = fmt::format("Write-down: engagement cap {} ({} billed before)",
+                                        money_text(*e.cap, e.currency),
+                                        money_text(before, e.currency));
+            p.arithmetic.push_back(fmt::format("{} of time, capped at {} left of {}: write-down {}",
+                                               money_text(total, e.currency),
+                                               money_text(room, e.currency),
+                                               money_text(*e.cap, e.currency),
+                                               money_text(w.amount, e.currency)));
+            p.lines.push_back(std::move(w));
+        }
+        return state::status::success();
     }
 
     struct staff_info {
@@ -1252,6 +1497,52 @@ struct invoicing_rule::impl {
                           "time_index",
                           json{{"built_at", util::format_rfc3339(ctx.now)}, {"entries", n}}.dump());
         return state::status::success();
+    }
+
+    // A time entry of the index as pricing wants it: its facts, and its staff member's email and
+    // role (cached for the step).
+    time_fact fact_of(const std::string& id, const std::string& client, const json& j) {
+        time_fact t;
+        t.id = id;
+        t.client = client;
+        t.service = text_of(j, "service");
+        t.date = text_of(j, "date");
+        t.minutes = int_of(j, "minutes");
+        const auto staff = text_of(j, "staff");
+        auto sit = staff_cache.find(staff);
+        if (sit == staff_cache.end()) {
+            staff_info info;
+            auto r = state::get_entity(*ctx.store, "staff", staff);
+            if (r.ok() && r.value) {
+                const auto sj = json::parse(*r.value, nullptr, false);
+                info.email = lower(text_of(sj, "email"));
+                info.role = text_of(sj, "role");
+            }
+            sit = staff_cache.emplace(staff, info).first;
+        }
+        t.staff = sit->second.email;
+        t.role = sit->second.role;
+        return t;
+    }
+
+    // One time entry if it is in the index (approved, billable, unbilled); nullopt otherwise.
+    state::result<std::optional<time_fact>> indexed_fact(const std::string& id) {
+        using R = state::result<std::optional<time_fact>>;
+        auto client = state::get_entity(*ctx.store, ctx.b, time_at_type, id);
+        if (!client.ok()) {
+            return R::failure(client.st);
+        }
+        if (!client.value) {
+            return {state::status::success(), std::nullopt};
+        }
+        auto row = read_row(*ctx.store, &ctx.b, time_index_type, *client.value + index_sep + id);
+        if (!row.ok()) {
+            return R::failure(row.st);
+        }
+        if (!row.value) {
+            return {state::status::success(), std::nullopt};
+        }
+        return {state::status::success(), fact_of(id, *client.value, *row.value)};
     }
 
     // The engagement's client party, cached for the step.
@@ -1349,27 +1640,7 @@ struct invoicing_rule::impl {
                 if (owner != &e) {
                     continue;
                 }
-                time_fact t;
-                t.id = id;
-                t.client = client;
-                t.service = text_of(j, "service");
-                t.date = date;
-                t.minutes = int_of(j, "minutes");
-                const auto staff = text_of(j, "staff");
-                auto sit = staff_cache.find(staff);
-                if (sit == staff_cache.end()) {
-                    staff_info info;
-                    auto r = state::get_entity(*ctx.store, "staff", staff);
-                    if (r.ok() && r.value) {
-                        const auto sj = json::parse(*r.value, nullptr, false);
-                        info.email = lower(text_of(sj, "email"));
-                        info.role = text_of(sj, "role");
-                    }
-                    sit = staff_cache.emplace(staff, info).first;
-                }
-                t.staff = sit->second.email;
-                t.role = sit->second.role;
-                out.push_back(std::move(t));
+                out.push_back(fact_of(id, client, j));
             }
         }
         if (!failed.ok) {
@@ -1413,14 +1684,7 @@ struct invoicing_rule::impl {
         }
         auto priced = price_time(e, facts);
         for (const auto& missing : priced.no_rate) {
-            if (auto st =
-                    raise("no_rate",
-                          "time_entry:" + missing,
-                          "no rate in engagement " + e.id + " applies to time entry " + missing +
-                              " (add rates.default, or a staff, role or service rate)",
-                          "admin",
-                          e.id);
-                !st.ok) {
+            if (auto st = raise_no_rate(e, missing); !st.ok) {
                 return st;
             }
         }
@@ -1438,36 +1702,20 @@ struct invoicing_rule::impl {
         }
         p.lines = std::move(priced.lines);
         p.arithmetic = std::move(priced.arithmetic);
-        if (e.cap) {
-            auto stats = read_row(*ctx.store, &ctx.b, stats_type, e.id);
-            if (!stats.ok()) {
-                return stats.st;
-            }
-            const auto before = stats.value ? int_of(*stats.value, "billed_minor") : 0;
-            const auto room = std::max<std::int64_t>(0, *e.cap - before);
-            if (priced.total > room) {
-                line w;
-                w.kind = "write_down";
-                w.amount = room - priced.total;
-                w.description = fmt::format("Write-down: engagement cap {} ({} billed before)",
-                                            money_text(*e.cap, e.currency),
-                                            money_text(before, e.currency));
-                p.arithmetic.push_back(
-                    fmt::format("{} of time, capped at {} left of {}: write-down {}",
-                                money_text(priced.total, e.currency),
-                                money_text(room, e.currency),
-                                money_text(*e.cap, e.currency),
-                                money_text(w.amount, e.currency)));
-                p.lines.push_back(std::move(w));
-            }
+        if (auto st = cap_time(e, p, priced.total); !st.ok) {
+            return st;
         }
         return propose(e, std::move(p)).st;
     }
 
-    // One engagement's retainer draft for the period starting `start`.
+    // One engagement's retainer draft for the period starting `start`. With `again`: the
+    // redraft of the rejected draft `rejected` of that period (its entries that are no longer
+    // counted are named on the why).
     state::status retainer_draft(const engagement& e,
                                  const std::string& period,
-                                 date::local_days start) {
+                                 date::local_days start,
+                                 const redraft_request* again = nullptr,
+                                 const json* rejected = nullptr) {
         const date::year_month_day ymd(start);
         const auto prev = month_start(ymd.year() / ymd.month() - date::months(1), s.retainer_day);
         auto found = unbilled_time(e, has_retainer, std::make_pair(civil(prev), civil(start)));
@@ -1504,6 +1752,23 @@ struct invoicing_rule::impl {
         }
         p.lines = std::move(priced.lines);
         p.arithmetic = std::move(priced.arithmetic);
+        if (again != nullptr && rejected != nullptr) {
+            as_redraft(p, base_bill_of(*rejected), *again);
+            const std::set<std::string> counted(ids.begin(), ids.end());
+            json left_out = json::array();
+            for (const auto& entry : entries_of(*rejected)) {
+                if (counted.contains(entry)) {
+                    continue;
+                }
+                auto cause = left_out_cause(
+                    entry, "no longer counted in the period's time (its date or scope changed)");
+                if (!cause.ok()) {
+                    return cause.st;
+                }
+                left_out.push_back(json{{"entry", entry}, {"cause", cause.value}});
+            }
+            note_left_out(p, std::move(left_out));
+        }
         return propose(e, std::move(p)).st;
     }
 
@@ -1775,7 +2040,8 @@ std::vector<verb_spec> invoicing_rule::verbs() const {
             {"redraft",
              "DRAFT [--by EMAIL] [--reason TEXT]",
              true,
-             "Draft a rejected milestone again from the current engagement book"},
+             "Draft a rejected milestone, retainer period or time-and-materials draft again from "
+             "the current engagement book (once per rejected draft)"},
             {"resolve",
              "EXCEPTION|DRAFT [--po NUMBER] [--by EMAIL]",
              true,
@@ -2226,6 +2492,12 @@ cli_result invoicing_rule::cli_view(std::string_view verb,
                                text_of(x, "type"),
                                text_of(x, "cause"),
                                text_of(x, "owner"));
+        }
+        if (d.contains("redraft_of")) {
+            out << "Redraft of: " << text_of(d, "redraft_of") << "\n";
+        }
+        if (d.contains("redrafted_as")) {
+            out << "Redrafted as: " << text_of(d, "redrafted_as") << "\n";
         }
         if (d.contains("invoice")) {
             out << "Ledger: " << text_of(d, "invoice") << "\n";

@@ -21,10 +21,13 @@
 //   second_approver_from two distinct people. Not decided within sla_business_days business
 //   days of the firm calendar: a reminder, then an escalation. Approved: one `invoice.create`
 //   action on the engagement's ledger connector. Rejections and write-downs need a reason.
-// - Redraft (verb `redraft`): a rejected milestone draft, once, priced again from the current
-//   book as a new draft (bill key <milestone bill key>|redraft:<round>) routed like any other;
-//   the rejected one stays rejected and names it (redrafted_as), and the milestone's bill key
-//   row then names the new draft, so the milestone still has one live draft.
+// - Redraft (verb `redraft`): a rejected draft, once, drafted again from the current book as a
+//   new draft (bill key <original bill key>|redraft:<round>) routed like any other: a milestone
+//   priced again; a retainer period again, its overage from the time index as it is now; a T&M
+//   draft from exactly its own entries still approved and unbilled (the others named on its why
+//   as left out). The rejected one stays rejected and names it (redrafted_as), and the original
+//   bill key row then names the new draft, so the milestone, period or run still has one live
+//   draft, and each entry is billed at most once.
 // - Exceptions (typed, with a cause, an owner role and an age) block a draft until resolved:
 //   missing_po, po_limit, unmatched_client, no_engagement, no_rate, missing_approver.
 

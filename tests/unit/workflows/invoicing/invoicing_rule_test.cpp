@@ -7,6 +7,8 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "state/apply.hpp"
 #include "state/tables.hpp"
 #include "tests/unit/workflows/workflows_test_support.hpp"
@@ -400,7 +402,90 @@ TEST_F(invoicing_test, a_rejected_milestone_is_redrafted_from_the_current_book_a
     EXPECT_EQ(drafts().size(), 2U);
 }
 
-TEST_F(invoicing_test, only_milestone_drafts_are_redrafted) {
+TEST_F(invoicing_test, a_rejected_tm_draft_is_redrafted_from_exactly_its_entries_still_unbilled) {
+    auto& tm = eng("acme-advisory");
+    tm.client = "books:58";
+    tm.work_type = "Advisory";
+    tm.billing = model::time_and_materials;
+    tm.currency = "USD";
+    tm.ledger = "books";
+    tm.rates.default_rate = 18000;
+    tm.every = schedule::monthly;
+    s_.approval.auto_approve_below = 0;
+    rebuild();
+    client();
+    staff("staff:kim", "kim@firm.example");
+    entry("t1", "staff:kim", "2026-11-03", 60);
+    entry("t2", "staff:kim", "2026-11-04", 30);
+    entry("t3", "staff:kim", "2026-11-05", 45);
+    ASSERT_TRUE(
+        step([&](context& ctx) { return rule_->on_start(ctx); }, at("2026-11-30T16:00:00Z")).ok);
+    ASSERT_TRUE(fire("invoicing/tm/monthly", at("2026-12-01T13:00:05Z")).ok);
+    const auto old = drafts().at(0)["id"].get<std::string>();
+    EXPECT_EQ(drafts().at(0)["total_minor"], 40500);  // 135 min at 180.00
+    // Recorded after the run: not on the rejected draft, so not on its redraft either.
+    entry("t4", "staff:kim", "2026-11-28", 60);
+    ASSERT_EQ(
+        command("reject", {{"id", old}, {"by", "pat@firm.example"}, {"reason", "courtesy"}}).status,
+        200U);
+    // The rejection gives the draft's time back to the unbilled pool.
+    std::set<std::string> unbilled;
+    ASSERT_TRUE(state::for_each_entity(*store_,
+                                       "invoicing_time_at",
+                                       [&](std::string_view id, std::string_view) {
+                                           unbilled.emplace(id);
+                                           return true;
+                                       })
+                    .ok);
+    EXPECT_EQ(unbilled, (std::set<std::string>{"t1", "t2", "t3", "t4"}));
+    // t2 is invoiced in the time system meanwhile; the rate is corrected in the book.
+    entry("t2", "staff:kim", "2026-11-04", 30, "Advisory", true, true, "2");
+    eng("acme-advisory").rates.default_rate = 20000;
+    rebuild();
+    const auto again =
+        command("redraft", {{"id", old}, {"by", "pat@firm.example"}, {"reason", "rate corrected"}});
+    ASSERT_EQ(again.status, 200U) << again.message;
+    const auto fresh = again.body["draft"].get<std::string>();
+    json before, after;
+    for (const auto& d : drafts()) {
+        (d["id"] == old ? before : after) = d;
+    }
+    ASSERT_EQ(drafts().size(), 2U);
+    EXPECT_EQ(before["state"], "rejected");
+    EXPECT_EQ(before["redrafted_as"], fresh);
+    EXPECT_EQ(after["redraft_of"], old);
+    EXPECT_EQ(after["state"], "pending_approval");
+    EXPECT_EQ(after["period"], before["period"]);
+    EXPECT_EQ(after["total_minor"], 35000);  // t1 + t3: 105 min at the corrected 200.00
+    ASSERT_EQ(after["lines"].size(), 1U);
+    EXPECT_EQ(after["lines"][0]["entries"], json::array({"t1", "t3"}));
+    ASSERT_EQ(after["why"]["left_out"].size(), 1U);
+    EXPECT_EQ(after["why"]["left_out"][0]["entry"], "t2");
+    EXPECT_EQ(after["why"]["left_out"][0]["cause"], "invoiced in its time system");
+    const auto why = after["why"]["trigger"].get<std::string>();
+    EXPECT_NE(why.find("redraft of the rejected draft " + old), std::string::npos) << why;
+    EXPECT_NE(why.find("monthly time and materials run 2026-12"), std::string::npos) << why;
+    EXPECT_NE(why.find("t2 (invoiced in its time system)"), std::string::npos) << why;
+    // Once only: a second redraft of the rejected draft is refused and changes nothing.
+    const auto refused = command("redraft", {{"id", old}, {"by", "pat@firm.example"}});
+    EXPECT_EQ(refused.status, 409U);
+    EXPECT_EQ(refused.error, "already_redrafted");
+    EXPECT_EQ(drafts().size(), 2U);
+    // The next run bills t4 alone: t1 and t3 are on the redraft, t2 was invoiced elsewhere.
+    ASSERT_TRUE(fire("invoicing/tm/monthly", at("2027-01-01T13:00:05Z")).ok);
+    ASSERT_EQ(drafts().size(), 3U);
+    for (const auto& d : drafts()) {
+        if (d["id"] != old && d["id"] != fresh) {
+            EXPECT_EQ(d["lines"][0]["entries"], json::array({"t4"}));
+        }
+    }
+    ASSERT_EQ(command("approve", {{"id", fresh}, {"by", "pat@firm.example"}}).status, 200U);
+    const auto created = of_kind("invoice.create");
+    ASSERT_EQ(created.size(), 1U);
+    EXPECT_EQ(json::parse(created[0].payload)["lines"][0]["amount_minor"], 35000);
+}
+
+TEST_F(invoicing_test, a_tm_redraft_of_time_a_later_run_billed_is_refused_and_changes_nothing) {
     auto& tm = eng("acme-advisory");
     tm.client = "books:58";
     tm.work_type = "Advisory";
@@ -417,15 +502,185 @@ TEST_F(invoicing_test, only_milestone_drafts_are_redrafted) {
     ASSERT_TRUE(
         step([&](context& ctx) { return rule_->on_start(ctx); }, at("2026-11-30T16:00:00Z")).ok);
     ASSERT_TRUE(fire("invoicing/tm/monthly", at("2026-12-01T13:00:05Z")).ok);
-    const auto id = drafts().at(0)["id"].get<std::string>();
+    const auto old = drafts().at(0)["id"].get<std::string>();
     ASSERT_EQ(
-        command("reject", {{"id", id}, {"by", "pat@firm.example"}, {"reason", "courtesy"}}).status,
+        command("reject", {{"id", old}, {"by", "pat@firm.example"}, {"reason", "courtesy"}}).status,
         200U);
-    const auto refused = command("redraft", {{"id", id}, {"by", "pat@firm.example"}});
+    // Not redrafted: the next run takes the time back by itself.
+    ASSERT_TRUE(fire("invoicing/tm/monthly", at("2027-01-01T13:00:05Z")).ok);
+    ASSERT_EQ(drafts().size(), 2U);
+    std::string later;
+    for (const auto& d : drafts()) {
+        if (d["id"] != old) {
+            later = d["id"].get<std::string>();
+            EXPECT_EQ(d["lines"][0]["entries"], json::array({"t1"}));
+        }
+    }
+    const auto audit_before = audit_text();
+    const auto refused = command("redraft", {{"id", old}, {"by", "pat@firm.example"}});
     EXPECT_EQ(refused.status, 409U);
-    EXPECT_EQ(refused.error, "not_a_milestone");
+    EXPECT_EQ(refused.error, "nothing_to_redraft");
+    EXPECT_NE(refused.message.find("t1 (billed on draft " + later + ")"), std::string::npos)
+        << refused.message;
+    EXPECT_EQ(drafts().size(), 2U);
+    for (const auto& d : drafts()) {
+        EXPECT_FALSE(d.contains("redrafted_as"));
+    }
+    EXPECT_EQ(audit_text(), audit_before);
+    // An engagement that no longer bills time is refused too.
+    eng("acme-advisory").billing = model::fixed_fee;
+    rebuild();
+    EXPECT_EQ(command("redraft", {{"id", old}, {"by", "pat@firm.example"}}).error,
+              "no_time_billing");
+    EXPECT_EQ(drafts().size(), 2U);
+}
+
+TEST_F(invoicing_test, a_hybrid_tm_redraft_keeps_to_the_scope_and_cap_of_the_book_now) {
+    auto& h = eng("acme-cfo");
+    h.client = "books:58";
+    h.work_type = "Fractional CFO";
+    h.billing = model::hybrid;
+    h.currency = "USD";
+    h.ledger = "books";
+    h.retainer = 100000;
+    h.included_minutes = 600;
+    h.rates.default_rate = 20000;
+    h.out_of_scope_services = {"Audit Support", "Tax Research"};
+    h.every = schedule::monthly;
+    s_.approval.auto_approve_below = 0;
+    rebuild();
+    client();
+    staff("staff:kim", "kim@firm.example");
+    entry("a1", "staff:kim", "2026-11-03", 60, "Audit Support");
+    entry("r1", "staff:kim", "2026-11-04", 30, "Tax Research");
+    entry("b1", "staff:kim", "2026-11-05", 120, "Bookkeeping");  // the retainer's scope
+    ASSERT_TRUE(
+        step([&](context& ctx) { return rule_->on_start(ctx); }, at("2026-11-30T16:00:00Z")).ok);
+    ASSERT_TRUE(fire("invoicing/tm/monthly", at("2026-12-01T13:00:05Z")).ok);
+    ASSERT_EQ(drafts().size(), 1U);
+    const auto old = drafts().at(0)["id"].get<std::string>();
+    EXPECT_EQ(drafts().at(0)["total_minor"], 30000);  // a1 + r1: 90 min at 200.00
+    ASSERT_EQ(
+        command("reject", {{"id", old}, {"by", "pat@firm.example"}, {"reason", "scope change"}})
+            .status,
+        200U);
+    // The book now counts Tax Research against the retainer, and caps the T&M at 150.00.
+    eng("acme-cfo").out_of_scope_services = {"Audit Support"};
+    eng("acme-cfo").cap = 15000;
+    rebuild();
+    const auto again = command("redraft", {{"id", old}, {"by", "pat@firm.example"}});
+    ASSERT_EQ(again.status, 200U) << again.message;
+    json after;
+    for (const auto& d : drafts()) {
+        if (d["id"] == again.body["draft"]) {
+            after = d;
+        }
+    }
+    ASSERT_TRUE(after.is_object());
+    ASSERT_EQ(after["lines"].size(), 2U);
+    EXPECT_EQ(after["lines"][0]["entries"], json::array({"a1"}));
+    EXPECT_EQ(after["lines"][0]["amount_minor"], 20000);
+    EXPECT_EQ(after["lines"][1]["kind"], "write_down");
+    EXPECT_EQ(after["lines"][1]["amount_minor"], -5000);
+    EXPECT_EQ(after["total_minor"], 15000);
+    EXPECT_NE(after["flags"].dump().find("write_down"), std::string::npos);
+    ASSERT_EQ(after["why"]["left_out"].size(), 1U);
+    EXPECT_EQ(after["why"]["left_out"][0]["entry"], "r1");
+}
+
+TEST_F(invoicing_test, a_rejected_retainer_is_redrafted_for_its_period_with_the_overage_now) {
+    auto& r = eng("acme-retainer");
+    r.client = "books:58";
+    r.work_type = "Monthly Bookkeeping";
+    r.billing = model::retainer;
+    r.currency = "USD";
+    r.ledger = "books";
+    r.retainer = 150000;
+    r.included_minutes = 600;
+    r.overage_rate = 17500;
+    r.tolerance = 20000;
+    rebuild();
+    client();
+    staff("staff:kim", "kim@firm.example");
+    entry("t1", "staff:kim", "2026-11-03", 400);
+    entry("t2", "staff:kim", "2026-11-20", 290);
+    entry("t3", "staff:kim", "2026-11-21", 60);
+    ASSERT_TRUE(
+        step([&](context& ctx) { return rule_->on_start(ctx); }, at("2026-11-30T16:00:00Z")).ok);
+    ASSERT_TRUE(fire("invoicing/retainer", at("2026-12-01T13:00:05Z")).ok);
+    const auto old = drafts().at(0)["id"].get<std::string>();
+    EXPECT_EQ(drafts().at(0)["total_minor"], 150000 + 43750);  // 150 min over at 175.00
+    ASSERT_EQ(command("reject",
+                      {{"id", old}, {"by", "pat@firm.example"}, {"reason", "scope change"}},
+                      at("2026-12-02T17:00:00Z"))
+                  .status,
+              200U);
+    // Meanwhile: t3 is invoiced in the time system, t5 of November is approved late, and the
+    // book's retainer and overage rate change.
+    entry("t3", "staff:kim", "2026-11-21", 60, "Advisory", true, true, "2");
+    entry("t5", "staff:kim", "2026-11-25", 30);
+    // An engagement the book no longer bills a retainer for is refused, unchanged.
+    eng("acme-retainer").billing = model::time_and_materials;
+    rebuild();
+    EXPECT_EQ(command("redraft", {{"id", old}, {"by", "pat@firm.example"}}).error, "no_retainer");
     EXPECT_EQ(drafts().size(), 1U);
-    EXPECT_FALSE(drafts().at(0).contains("redrafted_as"));
+    eng("acme-retainer").billing = model::retainer;
+    eng("acme-retainer").retainer = 160000;
+    eng("acme-retainer").overage_rate = 20000;
+    rebuild();
+    const auto again = command("redraft",
+                               {{"id", old}, {"by", "pat@firm.example"}, {"reason", "new terms"}},
+                               at("2026-12-03T17:00:00Z"));
+    ASSERT_EQ(again.status, 200U) << again.message;
+    const auto fresh = again.body["draft"].get<std::string>();
+    json after;
+    for (const auto& d : drafts()) {
+        if (d["id"] == fresh) {
+            after = d;
+        }
+    }
+    ASSERT_TRUE(after.is_object());
+    EXPECT_EQ(after["period"], "2026-12");  // the same period
+    EXPECT_EQ(after["redraft_of"], old);
+    // 400 + 290 + 30 = 720 min: 120 min over the 600 included at 200.00.
+    EXPECT_EQ(after["total_minor"], 160000 + 40000);
+    ASSERT_EQ(after["lines"].size(), 2U);
+    EXPECT_EQ(after["lines"][0]["amount_minor"], 160000);
+    EXPECT_EQ(after["lines"][1]["kind"], "overage");
+    EXPECT_EQ(after["lines"][1]["entries"], json::array({"t1", "t2", "t5"}));
+    EXPECT_EQ(after["state"], "pending_approval");  // overage above the tolerance
+    ASSERT_EQ(after["why"]["left_out"].size(), 1U);
+    EXPECT_EQ(after["why"]["left_out"][0]["entry"], "t3");
+    // The period still bills once: a replayed run finds it drafted, a second redraft is refused.
+    ASSERT_TRUE(step(
+                    [&](context& ctx) {
+                        state::timer replay{"invoicing/retainer", at("2026-12-01T13:00:00Z"), "{}"};
+                        return rule_->on_timer(replay, ctx);
+                    },
+                    at("2026-12-03T18:00:00Z"))
+                    .ok);
+    EXPECT_EQ(drafts().size(), 2U);
+    EXPECT_EQ(command("redraft", {{"id", old}, {"by", "pat@firm.example"}}).error,
+              "already_redrafted");
+    EXPECT_EQ(command("redraft", {{"id", fresh}, {"by", "pat@firm.example"}}).error,
+              "not_rejected");
+    // The redraft rejected in turn is redrafted once more, as the period's one live draft.
+    ASSERT_EQ(
+        command("reject", {{"id", fresh}, {"by", "pat@firm.example"}, {"reason", "scope change"}})
+            .status,
+        200U);
+    const auto third = command("redraft", {{"id", fresh}, {"by", "pat@firm.example"}});
+    ASSERT_EQ(third.status, 200U) << third.message;
+    EXPECT_EQ(drafts().size(), 3U);
+    const auto last = third.body["draft"].get<std::string>();
+    for (const auto& d : drafts()) {
+        if (d["id"] == last) {
+            EXPECT_EQ(d["total_minor"], 160000 + 40000);
+            EXPECT_EQ(d["redraft_round"], 2);
+        }
+    }
+    ASSERT_EQ(command("approve", {{"id", last}, {"by", "pat@firm.example"}}).status, 200U);
+    EXPECT_EQ(of_kind("invoice.create").size(), 1U);
 }
 
 TEST_F(invoicing_test, a_missing_po_blocks_the_draft_until_resolved_with_one) {
