@@ -185,10 +185,17 @@ public:
                     }
                 } else if (state == "created") {
                     what = "created in QuickBooks as " + d.value("invoice", "");
+                } else if (state == "pending_approval" && d.contains("flags") &&
+                           d["flags"].is_array() && !d["flags"].empty()) {
+                    what += ", needs a person:";
+                    for (const auto& flag : d["flags"]) {
+                        what += " " + (flag.is_string() ? flag.get<std::string>() : flag.dump());
+                    }
                 }
                 out_ << fmt::format(
-                    "  billing draft {} {} {} ({}): {}\n",
+                    "  billing draft {} {} {} {} ({}): {}\n",
                     id,
+                    d.value("model", ""),
                     mappings::format_decimal(d.value("total_minor", std::int64_t{0}), 2),
                     d.value("currency", ""),
                     d.value("period", ""),
@@ -828,6 +835,10 @@ int run_sandbox(const sandbox_options& options, std::ostream& err) {
                                  f.invoices()[disputer].client,
                                  f.invoices()[payer].client,
                                  f.invoices()[stopper].client});
+    // Time billed from Harvest: Dana's bookkeeping client on a retainer, Raj's payroll client on
+    // weekly time and materials.
+    const auto& retainer_job = timesheets.jobs[0];
+    const auto& payroll_job = timesheets.jobs[2];
     {
         std::ofstream book(dir / "engagements.toml", std::ios::trunc);
         book << fmt::format(R"(# The sandbox firm's engagement book (docs/invoicing.md).
@@ -844,9 +855,37 @@ po_required = true
 [engagement."{0}-1040-2025".milestones]
 "Return Filed" = "50%"
 "Delivered" = "remainder"
+
+# {2}: a monthly retainer. January's approved Harvest time runs past the included hours, so
+# the February draft carries an overage line above the tolerance and waits for the partner.
+[engagement."books-retainer"]
+client = "karbon:{3}"
+work_type = "Monthly Bookkeeping"
+model = "retainer"
+retainer = "1500.00"
+included_hours = "120"
+overage_rate = "95.00"
+tolerance = "300.00"
+partner = "partner@smithlee.example"
+
+# {4}: payroll billed weekly from approved Harvest time.
+[engagement."payroll-weekly"]
+client = "karbon:{5}"
+work_type = "Payroll"
+model = "time_and_materials"
+schedule = "weekly"
+partner = "partner@smithlee.example"
+
+[engagement."payroll-weekly".rates]
+default = "60.00"
+service = {{ "Payroll Processing" = "55.00" }}
 )",
                             "acme",
-                            org_key);
+                            org_key,
+                            f.clients()[retainer_job.client].name,
+                            retainer_job.org_key,
+                            f.clients()[payroll_job.client].name,
+                            payroll_job.org_key);
         if (!book) {
             err << "billsync sandbox: cannot write the engagement book\n";
             return 73;
@@ -975,6 +1014,19 @@ po_required = true
                 hours.push_back(fmt::format("{} changed billsync's draft for \"{}\" to 3 hours",
                                             timesheets.staff[j.staff].name(),
                                             j.title));
+            }
+        }
+        // The partner approves each weekly payroll invoice the day after it is drafted.
+        for (const auto& draft : invoicing_drafts()) {
+            if (draft.value("engagement", "") == "payroll-weekly" &&
+                draft.value("state", "") == "pending_approval") {
+                const auto id = draft.value("id", "");
+                const auto r = status_post(token,
+                                           "/approvals/" + id + "/approve",
+                                           json{{"by", "partner@smithlee.example"}}.dump());
+                operators.push_back(fmt::format("partner approved payroll draft {} ({})",
+                                                id,
+                                                r.status == 200 ? "done" : r.body));
             }
         }
         // Staff record their working day's time (billsync's drafts come on top).
@@ -1132,6 +1184,21 @@ po_required = true
         if (d == 4) {
             portal.push_back(fmt::format(
                 "account {} {}", taxdome_account, taxdome_outcome(std::string(taxdome_account))));
+        }
+        // Friday evening, after the review list: the manager approves the week's timesheets in
+        // Harvest (approved time locks); billsync sees it by the next billing run.
+        if (std::chrono::weekday{std::chrono::floor<std::chrono::days>(today)} ==
+            std::chrono::Friday) {
+            const auto day = date_text(today);
+            std::size_t locked = 0;
+            for (const auto& e : harvest.time_entries()) {
+                if (!e.value("is_locked", false) && e.value("spent_date", "") <= day) {
+                    harvest.set_flags(e.value("id", std::int64_t{0}), true, false, false);
+                    ++locked;
+                }
+            }
+            hours.push_back(fmt::format(
+                "the manager approved the week's timesheets ({} entries locked)", locked));
         }
         tl.day(today, events, practice, operators, ledger2, hours, portal);
         std::this_thread::sleep_for(

@@ -1,4 +1,4 @@
-// `billsync sandbox` (the README's main job) end to end: the simulated firm runs for three weeks
+// `billsync sandbox` (the README's main job) end to end: the simulated firm runs for four weeks
 // of business time flat out and the timeline shows what the daemon did.
 
 #include <gtest/gtest.h>
@@ -16,7 +16,7 @@ TEST(sandbox, a_simulated_firm_gets_reminders_tasks_and_a_dispute_pause) {
                                "--dir",
                                dir.path().string(),
                                "--days",
-                               "21",
+                               "29",
                                "--seconds-per-day",
                                "0",
                                "--exit"},
@@ -47,6 +47,12 @@ TEST(sandbox, a_simulated_firm_gets_reminders_tasks_and_a_dispute_pause) {
                                "moved to Delivered",
                                "[billsync] escalated: invoice draft",
                                "billsync re-created the Work webhook subscription",
+                               "harvest the manager approved the week's timesheets",
+                               "time_and_materials 1787.50 USD (2026-01-12): pending_approval",
+                               "partner approved payroll draft",
+                               "time_and_materials 1787.50 USD (2026-01-12): created in QuickBooks",
+                               "retainer 3352.50 USD (2026-02): pending_approval, needs a person:",
+                               "overage_above_tolerance",
                                "The run is over"}) {
         EXPECT_NE(out.find(needle), std::string::npos) << needle << "\n" << out;
     }
