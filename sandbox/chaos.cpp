@@ -121,37 +121,6 @@ void add_request_faults(sim::fault_plan& plan, const std::string& api_prefix) {
     rule(api_prefix, k::slow, 0.03);
 }
 
-// The firm's time, in Harvest: a Personal Access Token, polled hourly; completed Karbon work
-// items draft a time entry for their assignee ([draft_time]).
-std::string harvest_toml(const std::string& base_url, const sim::harvest_options& o) {
-    return fmt::format(
-        R"(
-[connectors.harvest]
-kind = "harvest"
-base_url = "{0}/v2"
-account_id = "{1}"
-access_token = "{2}"
-contact = "it@smithlee.example"
-poll_interval_s = 3600
-
-[draft_time]
-connector = "harvest"
-
-[draft_time.work_types."Monthly Bookkeeping"]
-project = "Monthly Bookkeeping"
-task = "Bookkeeping"
-hours = "2.5"
-
-[draft_time.work_types."Payroll"]
-project = "Payroll"
-task = "Payroll Processing"
-hours = "1.5"
-)",
-        base_url,
-        o.account_id,
-        o.access_token);
-}
-
 // A practice job in Karbon whose completion drafts time in Harvest.
 struct time_job {
     std::string work_type;
@@ -959,7 +928,7 @@ chaos_run::outcome chaos_run::run() {
                                ko,
                                servers_[3]->base_url(),
                                webhook_port_)
-            << harvest_toml(servers_[4]->base_url(), ho);
+            << harvest_toml(servers_[4]->base_url(), ho, false);
         if (!cfg) {
             out.error = "cannot write the configuration";
             return out;

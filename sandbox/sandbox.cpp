@@ -675,44 +675,6 @@ std::int64_t drafted_entry(const simulators::harvest_simulator& harvest, const p
     return 0;
 }
 
-std::string harvest_connector_toml(const std::string& base_url,
-                                   const simulators::harvest_options& o) {
-    return fmt::format(
-        R"(
-# The firm's time, in Harvest (the Harvest simulator): a Personal Access Token; Harvest has no
-# webhooks, so billsync polls it (hourly, in simulated time).
-[connectors.harvest]
-kind = "harvest"
-base_url = "{0}/v2"
-account_id = "{1}"
-access_token = "{2}"
-contact = "it@smithlee.example"
-poll_interval_s = 3600
-
-# Draft time entries (docs/configuration.md [draft_time]): a completed Karbon work item drafts a
-# time entry in Harvest for its assignee; untouched drafts join the review list on Friday at 09:00.
-[draft_time]
-connector = "harvest"
-
-[draft_time.work_types."Monthly Bookkeeping"]
-project = "Monthly Bookkeeping"
-task = "Bookkeeping"
-hours = "2.5"
-
-[draft_time.work_types."Payroll"]
-project = "Payroll"
-task = "Payroll Processing"
-hours = "1.5"
-
-# Each working day at 08:00: staff who recorded less than 6 hours on the previous working day.
-[draft_time.missing_time]
-expected_hours = "6"
-)",
-        base_url,
-        o.account_id,
-        o.access_token);
-}
-
 }  // namespace
 
 int run_sandbox(const sandbox_options& options, std::ostream& err) {
@@ -905,7 +867,7 @@ service = {{ "Payroll Processing" = "55.00" }}
                                karbon_server.base_url(),
                                webhook_port)
             << xero_connector_toml(xero_server.base_url())
-            << harvest_connector_toml(harvest_server.base_url(), ho) << taxdome_connector_toml();
+            << harvest_toml(harvest_server.base_url(), ho, true) << taxdome_connector_toml();
         if (!out) {
             err << fmt::format("billsync sandbox: cannot write {}\n", config_path.string());
             return 73;

@@ -20,6 +20,7 @@
 
 #include "mappings/model.hpp"
 #include "mappings/money.hpp"
+#include "sim/harvest_simulator.hpp"
 #include "sim/karbon_simulator.hpp"
 #include "sim/qbo_simulator.hpp"
 #include "util/clock.hpp"
@@ -286,6 +287,50 @@ sla_business_days = 2
         karbon.bearer_token,
         karbon_base,
         karbon.access_key);
+}
+
+// The firm's time in Harvest and the draft-time workflow, for the sandbox and the chaos firm:
+// `[connectors.harvest]` with the simulator's Personal Access Token, `[draft_time]` with the two
+// work types the firm's Karbon jobs use, and (missing_time) the daily missing-time check.
+inline std::string harvest_toml(const std::string& base_url,
+                                const simulators::harvest_options& o,
+                                bool missing_time) {
+    return fmt::format(
+               R"(
+# The firm's time, in Harvest (the Harvest simulator): a Personal Access Token; Harvest has no
+# webhooks, so billsync polls it (hourly, in simulated time).
+[connectors.harvest]
+kind = "harvest"
+base_url = "{0}/v2"
+account_id = "{1}"
+access_token = "{2}"
+contact = "it@smithlee.example"
+poll_interval_s = 3600
+
+# Draft time entries (docs/configuration.md [draft_time]): a completed Karbon work item drafts a
+# time entry in Harvest for its assignee; untouched drafts join the review list on Friday at 09:00.
+[draft_time]
+connector = "harvest"
+
+[draft_time.work_types."Monthly Bookkeeping"]
+project = "Monthly Bookkeeping"
+task = "Bookkeeping"
+hours = "2.5"
+
+[draft_time.work_types."Payroll"]
+project = "Payroll"
+task = "Payroll Processing"
+hours = "1.5"
+)",
+               base_url,
+               o.account_id,
+               o.access_token) +
+           (missing_time ? R"(
+# Each working day at 08:00: staff who recorded less than 6 hours on the previous working day.
+[draft_time.missing_time]
+expected_hours = "6"
+)"
+                         : "");
 }
 
 }  // namespace billsync::sandbox::detail
