@@ -62,6 +62,22 @@ protected:
         return s_.engagements.back();
     }
 
+    // Acme's bookkeeping retainer: 1,500.00 a month, 10 h included, 175.00/h overage, 200.00
+    // tolerance.
+    engagement& acme_retainer() {
+        auto& r = eng("acme-retainer");
+        r.client = "books:58";
+        r.work_type = "Monthly Bookkeeping";
+        r.billing = model::retainer;
+        r.currency = "USD";
+        r.ledger = "books";
+        r.retainer = 150000;
+        r.included_minutes = 600;
+        r.overage_rate = 17500;
+        r.tolerance = 20000;
+        return r;
+    }
+
     state::status feed(mappings::entity e, std::string source, util::instant now) {
         return step(
             [&](context& ctx) {
@@ -589,16 +605,7 @@ TEST_F(invoicing_test, a_hybrid_tm_redraft_keeps_to_the_scope_and_cap_of_the_boo
 }
 
 TEST_F(invoicing_test, a_rejected_retainer_is_redrafted_for_its_period_with_the_overage_now) {
-    auto& r = eng("acme-retainer");
-    r.client = "books:58";
-    r.work_type = "Monthly Bookkeeping";
-    r.billing = model::retainer;
-    r.currency = "USD";
-    r.ledger = "books";
-    r.retainer = 150000;
-    r.included_minutes = 600;
-    r.overage_rate = 17500;
-    r.tolerance = 20000;
+    acme_retainer();
     rebuild();
     client();
     staff("staff:kim", "kim@firm.example");
@@ -832,16 +839,7 @@ TEST_F(invoicing_test, a_link_that_arrives_later_lets_the_waiting_draft_go_on_by
 }
 
 TEST_F(invoicing_test, the_retainer_run_bills_each_period_once_with_the_overage_awaiting_approval) {
-    auto& r = eng("acme-retainer");
-    r.client = "books:58";
-    r.work_type = "Monthly Bookkeeping";
-    r.billing = model::retainer;
-    r.currency = "USD";
-    r.ledger = "books";
-    r.retainer = 150000;
-    r.included_minutes = 600;
-    r.overage_rate = 17500;
-    r.tolerance = 20000;
+    acme_retainer();
     s_.retainer_day = 1;
     s_.run_hour = 6;
     rebuild();
