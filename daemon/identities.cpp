@@ -16,17 +16,30 @@ namespace {
 using json = nlohmann::json;
 namespace id = state::identity;
 
-std::string name_of(const state::store& s, const std::string& client) {
+// The stored client's row (an empty object when absent or unreadable).
+json client_row(const state::store& s, const std::string& client) {
     auto row = state::get_entity(s, "client", client);
     if (!row.ok() || !row.value) {
-        return {};
+        return json::object();
     }
-    const auto j = json::parse(*row.value, nullptr, false);
-    return j.is_object() ? j.value("display_name", "") : std::string();
+    auto j = json::parse(*row.value, nullptr, false);
+    return j.is_object() ? j : json::object();
 }
 
+// A client as the operator sees it: id, name and the firm's client code (null when unknown).
 json client_json(const state::store& s, const std::string& client) {
-    return {{"client", client}, {"name", name_of(s, client)}};
+    const auto row = client_row(s, client);
+    const auto code = row.value("client_code", "");
+    return {{"client", client},
+            {"name", row.value("display_name", "")},
+            {"client_code", code.empty() ? json(nullptr) : json(code)}};
+}
+
+// ` code SMI001` after a client's name in the text listing (nothing when it has none).
+std::string code_text(const json& c) {
+    const auto it = c.find("client_code");
+    return it != c.end() && it->is_string() ? fmt::format(" code {}", it->get<std::string>())
+                                            : std::string();
 }
 
 // "<canonical id>" or "<connector>:<vendor id>" -> canonical id, or an error answer.
@@ -163,6 +176,46 @@ http::response identities_command(
     return http::response::json(200, answer.dump(2));
 }
 
+void print_identities(const json& j, std::ostream& out) {
+    const auto& ex = j["exceptions"];
+    out << fmt::format("Identity exceptions waiting for a person: {}\n", ex.size());
+    for (const auto& e : ex) {
+        out << fmt::format("  {} \"{}\"{} [{}]: {}\n",
+                           e.value("client", ""),
+                           e.value("name", ""),
+                           code_text(e),
+                           e.value("kind", ""),
+                           e.value("reason", ""));
+        if (e.value("kind", "") == "missing") {
+            out << fmt::format("      needed by {}\n", e.value("needed_by", ""));
+        }
+        for (const auto& c : e["candidates"]) {
+            out << fmt::format("      candidate {} \"{}\"{}\n",
+                               c.value("client", ""),
+                               c.value("name", ""),
+                               code_text(c));
+        }
+    }
+    const auto& ps = j["parties"];
+    out << fmt::format("Linked clients (one client known in several systems): {}\n", ps.size());
+    for (const auto& p : ps) {
+        out << fmt::format("  {}\n", p.value("party", ""));
+        for (const auto& m : p["members"]) {
+            out << fmt::format("      {:<12} {} \"{}\"{}{}\n",
+                               m.value("system", ""),
+                               m.value("client", ""),
+                               m.value("name", ""),
+                               code_text(m),
+                               m["how"].is_string()
+                                   ? fmt::format(" (by {})", m["how"].get<std::string>())
+                                   : std::string());
+        }
+    }
+    if (!ex.empty()) {
+        out << "Resolve with: billsync identities link <client> <client> | unlink <client>\n";
+    }
+}
+
 int cmd_identities(const std::string& config_file,
                    const std::string& verb,
                    const std::vector<std::string>& args,
@@ -183,39 +236,7 @@ int cmd_identities(const std::string& config_file,
             out << j.dump(2) << "\n";
             return exit_ok;
         }
-        const auto& ex = j["exceptions"];
-        out << fmt::format("Identity exceptions waiting for a person: {}\n", ex.size());
-        for (const auto& e : ex) {
-            out << fmt::format("  {} \"{}\" [{}]: {}\n",
-                               e.value("client", ""),
-                               e.value("name", ""),
-                               e.value("kind", ""),
-                               e.value("reason", ""));
-            if (e.value("kind", "") == "missing") {
-                out << fmt::format("      needed by {}\n", e.value("needed_by", ""));
-            }
-            for (const auto& c : e["candidates"]) {
-                out << fmt::format(
-                    "      candidate {} \"{}\"\n", c.value("client", ""), c.value("name", ""));
-            }
-        }
-        const auto& ps = j["parties"];
-        out << fmt::format("Linked clients (one client known in several systems): {}\n", ps.size());
-        for (const auto& p : ps) {
-            out << fmt::format("  {}\n", p.value("party", ""));
-            for (const auto& m : p["members"]) {
-                out << fmt::format("      {:<12} {} \"{}\"{}\n",
-                                   m.value("system", ""),
-                                   m.value("client", ""),
-                                   m.value("name", ""),
-                                   m["how"].is_string()
-                                       ? fmt::format(" (by {})", m["how"].get<std::string>())
-                                       : std::string());
-            }
-        }
-        if (!ex.empty()) {
-            out << "Resolve with: billsync identities link <client> <client> | unlink <client>\n";
-        }
+        print_identities(j, out);
         return exit_ok;
     }
     json body;

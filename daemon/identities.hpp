@@ -34,6 +34,10 @@ http::response identities_command(
     util::instant now,
     const std::function<state::status(const std::vector<std::string>&)>& commit);
 
+// The text `billsync identities list` prints for a GET /identities body: each exception with its
+// candidates, each party with how every member joined ("(by client_code)").
+void print_identities(const nlohmann::json& identities, std::ostream& out);
+
 // billsync identities VERB [ARGS] --config FILE [--json]
 int cmd_identities(const std::string& config_file,
                    const std::string& verb,

@@ -66,15 +66,16 @@ constexpr std::array<std::string_view, 12> invoice_change_names = {"created",
                                                                    "due_date_later",
                                                                    "due_date_earlier",
                                                                    "delivery_changed"};
-constexpr std::array<std::string_view, 9> client_change_names = {"created",
-                                                                 "deleted",
-                                                                 "name_changed",
-                                                                 "contact_changed",
-                                                                 "payment_plan_changed",
-                                                                 "retainer_changed",
-                                                                 "active_changed",
-                                                                 "tags_changed",
-                                                                 "currency_changed"};
+constexpr std::array<std::string_view, 10> client_change_names = {"created",
+                                                                  "deleted",
+                                                                  "name_changed",
+                                                                  "contact_changed",
+                                                                  "payment_plan_changed",
+                                                                  "retainer_changed",
+                                                                  "active_changed",
+                                                                  "tags_changed",
+                                                                  "currency_changed",
+                                                                  "code_changed"};
 
 // ---- JSON helpers ----------------------------------------------------------------------------
 
@@ -243,6 +244,31 @@ std::optional<std::string> normalize_e164(std::string_view text,
     return "+" + digits;
 }
 
+// ---- client codes ----------------------------------------------------------------------------
+
+std::string trim_client_code(std::string_view text) {
+    const auto blank = [](char c) {
+        return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+    };
+    while (!text.empty() && blank(text.front())) {
+        text.remove_prefix(1);
+    }
+    while (!text.empty() && blank(text.back())) {
+        text.remove_suffix(1);
+    }
+    return std::string(text);
+}
+
+std::string client_code_key(std::string_view code) {
+    auto out = trim_client_code(code);
+    for (auto& c : out) {
+        if (c >= 'A' && c <= 'Z') {
+            c = static_cast<char>(c - 'A' + 'a');
+        }
+    }
+    return out;
+}
+
 // ---- names -----------------------------------------------------------------------------------
 
 std::string_view to_string(invoice_status s) noexcept { return name_of(invoice_status_names, s); }
@@ -388,6 +414,7 @@ std::string format_timestamp(instant t) {
 json to_json(const client& c) {
     return json{{"id", c.id},
                 {"display_name", c.display_name},
+                {"client_code", c.client_code},
                 {"contact",
                  {{"billing_email", c.contact.billing_email},
                   {"mobile", c.contact.mobile},
@@ -457,6 +484,9 @@ std::optional<client> client_from_json(const json& j, std::string& error) {
         client c;
         c.id = str(j, "id");
         c.display_name = str(j, "display_name");
+        if (j.contains("client_code")) {  // rows stored before client codes have none
+            c.client_code = str(j, "client_code");
+        }
         const auto& k = field(j, "contact");
         c.contact.billing_email = str(k, "billing_email");
         c.contact.mobile = str(k, "mobile");
@@ -860,6 +890,7 @@ std::vector<client_change> diff(const client* before, const client& after) {
     };
     add(client_change_kind::tags_changed, "tags", joined(b.tags), joined(after.tags));
     add(client_change_kind::currency_changed, "currency", b.currency, after.currency);
+    add(client_change_kind::code_changed, "client_code", b.client_code, after.client_code);
     return out;
 }
 

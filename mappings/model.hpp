@@ -51,6 +51,9 @@ struct contacts {
 struct client {
     std::string id;  // canonical
     std::string display_name;
+    // The firm's own code for the client ("SMI001"), typed into its practice system and ledger:
+    // trimmed, compared case-insensitively (client_code_key), empty when unknown.
+    std::string client_code;
     contacts contact;
     std::vector<std::string> tags;  // sorted, unique
     bool payment_plan = false;      // excluded from follow-up
@@ -70,6 +73,12 @@ struct client {
 // (letters, extensions, too short or long, no country code known).
 std::optional<std::string> normalize_e164(std::string_view text,
                                           std::string_view default_calling_code = "");
+
+// A vendor's client-code field as the canonical client keeps it: leading and trailing
+// whitespace removed (" SMI001 " -> "SMI001"; blank -> "").
+std::string trim_client_code(std::string_view text);
+// The form two client codes are compared in: trimmed and lower-cased ("SMI001" == "smi001").
+std::string client_code_key(std::string_view code);
 
 // ---- invoices --------------------------------------------------------------------------------
 
@@ -350,13 +359,15 @@ enum class client_change_kind : std::uint8_t {
     active_changed,
     tags_changed,  // the ledger's tags or groups (auto-pay, no late fee, ...)
     currency_changed,
+    code_changed,  // the firm's client code
 };
 
 std::string_view to_string(client_change_kind k) noexcept;
 
 struct client_change {
     client_change_kind kind = client_change_kind::created;
-    std::string field;          // "billing_email", "mobile", "sms_consent", "display_name", ...
+    std::string
+        field;  // "billing_email", "mobile", "sms_consent", "display_name", "client_code"...
     std::string before, after;  // the value as text ("true"/"false" for flags)
 
     friend bool operator==(const client_change&, const client_change&) = default;

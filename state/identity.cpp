@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <utility>
@@ -18,6 +19,9 @@ using nlohmann::json;
 
 std::string member_key(std::string_view client) { return "m/" + std::string(client); }
 std::string party_key(std::string_view party) { return "p/" + std::string(party); }
+std::string code_key(std::string_view code, std::string_view client) {
+    return "c/" + keys::join(code, client);
+}
 std::string email_key(std::string_view email, std::string_view client) {
     return "e/" + keys::join(email, client);
 }
@@ -123,6 +127,9 @@ std::string domain_of(std::string_view email) {
 void index_rows(const mappings::client& c, const std::function<void(const std::string&)>& fn) {
     if (c.deleted) {
         return;
+    }
+    if (const auto code = mappings::client_code_key(c.client_code); !code.empty()) {
+        fn(code_key(code, c.id));
     }
     const auto name = normalize_name(c.display_name);
     std::set<std::string> domains;
@@ -231,11 +238,139 @@ status join(const store& s,
     return status::success();
 }
 
+// Drops an automatic exception of `client` that its latest match no longer supports (a
+// "missing" one stays: a workflow still waits on it).
+status drop_stale_exception(const store& s, batch& b, std::string_view client) {
+    auto row = read(s, &b, exception_key(client));
+    if (!row.ok()) {
+        return row.st;
+    }
+    if (row.value) {
+        const auto j = json::parse(*row.value, nullptr, false);
+        if (!j.is_object() || j.value("kind", "") != "missing") {
+            b.del(cf::xref, exception_key(client));
+        }
+    }
+    return status::success();
+}
+
+// What the client code says: nothing (no code, or no other client has it), one party to join,
+// or an exception already recorded.
+struct code_verdict {
+    bool recorded = false;          // an exception was written
+    std::string party;              // the one party the code names; empty: none
+    std::set<std::string> holders;  // the other clients with the code
+};
+
+status match_code(const store& s,
+                  batch& b,
+                  const mappings::client& c,
+                  const std::string& code,
+                  std::optional<util::instant> now,
+                  code_verdict& out) {
+    std::set<std::string> parties;
+    std::string duplicate;  // a holder from the client's own system
+    std::string taken_by;   // a holder's party member from the client's own system
+    std::string taken_holder;
+    for (const auto& other : indexed(s, "c/" + keys::join(code, ""))) {
+        if (other == c.id) {
+            continue;
+        }
+        auto party = party_of(s, &b, other);
+        if (!party.ok()) {
+            return party.st;
+        }
+        auto members = members_of(s, &b, other);
+        if (!members.ok()) {
+            return members.st;
+        }
+        for (const auto& m : members.value) {
+            if (m.system != c.source.system) {
+                continue;
+            }
+            if (m.client == other) {
+                duplicate = other;
+            } else if (taken_by.empty()) {
+                taken_by = m.client;
+                taken_holder = other;
+            }
+        }
+        parties.insert(party.value);
+        out.holders.insert(other);
+    }
+    const auto shown = "its client code '" + c.client_code + "'";
+    if (parties.size() > 1) {
+        out.recorded = true;
+        return record_exception(b,
+                                c.id,
+                                "ambiguous",
+                                shown + " is on clients of " + std::to_string(parties.size()) +
+                                    " different parties, and a client code names one client; "
+                                    "correct the code where it is wrong, or link it by hand",
+                                out.holders,
+                                now);
+    }
+    if (!duplicate.empty()) {
+        out.recorded = true;
+        return record_exception(b,
+                                c.id,
+                                "ambiguous",
+                                shown + " is also on " + duplicate + ", another client in '" +
+                                    c.source.system +
+                                    "'; correct the duplicate code there, or link it by hand",
+                                out.holders,
+                                now);
+    }
+    if (!taken_by.empty()) {
+        out.recorded = true;
+        return record_exception(b,
+                                c.id,
+                                "code_conflict",
+                                shown + " names " + taken_holder + ", which is linked to " +
+                                    taken_by + " in '" + c.source.system +
+                                    "' already; correct the code where it is wrong, or link it "
+                                    "by hand",
+                                out.holders,
+                                now);
+    }
+    if (parties.size() == 1) {
+        out.party = *parties.begin();
+    }
+    return status::success();
+}
+
+// The client codes carried by the members of `party_client`'s party, by client_code_key.
+result<std::map<std::string, std::string>> codes_of_party(const store& s,
+                                                          batch& b,
+                                                          std::string_view party_client) {
+    using out_t = result<std::map<std::string, std::string>>;
+    auto members = members_of(s, &b, party_client);
+    if (!members.ok()) {
+        return out_t::failure(members.st);
+    }
+    std::map<std::string, std::string> codes;
+    for (const auto& m : members.value) {
+        if (auto other = load_client(s, &b, m.client)) {
+            if (auto code = mappings::client_code_key(other->client_code); !code.empty()) {
+                codes.emplace(std::move(code), other->client_code);
+            }
+        }
+    }
+    return {status::success(), std::move(codes)};
+}
+
 status match(const store& s,
              batch& b,
              const mappings::client& c,
              std::optional<util::instant> now) {
     const auto& system = c.source.system;
+    const auto code = mappings::client_code_key(c.client_code);
+    code_verdict by_code;
+    if (!code.empty()) {
+        if (auto st = match_code(s, b, c, code, now, by_code); !st.ok || by_code.recorded) {
+            return st;
+        }
+    }
     const auto name = normalize_name(c.display_name);
     // The index prefixes of each kind of key, strongest first.
     std::vector<std::string> by_email;
@@ -266,22 +401,64 @@ status match(const store& s,
         if (auto st = collect(key.prefixes, found); !st.ok) {
             return st;
         }
+        if (found.parties.empty()) {
+            continue;
+        }
+        if (!by_code.party.empty()) {
+            // The strongest email key that matches anything must agree with the code.
+            if (found.parties.contains(by_code.party)) {
+                break;
+            }
+            auto both = by_code.holders;
+            both.insert(found.clients.begin(), found.clients.end());
+            return record_exception(
+                b,
+                c.id,
+                "code_conflict",
+                "its client code '" + c.client_code + "' names " + *by_code.holders.begin() +
+                    ", but " + std::string(key.what) + " " +
+                    (found.clients.size() == 1 ? "another client" : "other clients") +
+                    "; correct the code or the email where it is wrong, "
+                    "or link it by hand",
+                both,
+                now);
+        }
         if (found.parties.size() == 1) {
-            return join(s, b, c.id, system, *found.clients.begin(), key.how, now);
+            const auto& other = *found.clients.begin();
+            if (!code.empty()) {
+                auto codes = codes_of_party(s, b, other);
+                if (!codes.ok()) {
+                    return codes.st;
+                }
+                if (!codes.value.empty() && !codes.value.contains(code)) {
+                    return record_exception(
+                        b,
+                        c.id,
+                        "code_conflict",
+                        std::string(key.what) + " " + other + ", but the client codes differ ('" +
+                            c.client_code + "' here, '" + codes.value.begin()->second +
+                            "' there, compared without case); correct the code where it is "
+                            "wrong, or link it by hand",
+                        found.clients,
+                        now);
+                }
+            }
+            return join(s, b, c.id, system, other, key.how, now);
         }
-        if (found.parties.size() > 1) {
-            return record_exception(b,
-                                    c.id,
-                                    "ambiguous",
-                                    std::string(key.what) + " clients of " +
-                                        std::to_string(found.parties.size()) +
-                                        " different parties; link it by hand",
-                                    found.clients,
-                                    now);
-        }
+        return record_exception(b,
+                                c.id,
+                                "ambiguous",
+                                std::string(key.what) + " clients of " +
+                                    std::to_string(found.parties.size()) +
+                                    " different parties; link it by hand",
+                                found.clients,
+                                now);
+    }
+    if (!by_code.party.empty()) {
+        return join(s, b, c.id, system, *by_code.holders.begin(), "client_code", now);
     }
     if (name.empty()) {
-        return status::success();
+        return drop_stale_exception(s, b, c.id);
     }
     candidate_set by_name;
     if (auto st = collect({"n/" + keys::join(name, "")}, by_name); !st.ok) {
@@ -296,7 +473,7 @@ status match(const store& s,
                                 by_name.clients,
                                 now);
     }
-    return status::success();
+    return drop_stale_exception(s, b, c.id);
 }
 
 }  // namespace

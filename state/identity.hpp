@@ -6,20 +6,38 @@
 // the identity map groups those rows into one *party*.
 //
 // Matching runs in the apply step whenever a client is written, strongest key first:
-//   1. exact billing email (any of the client's addresses), then
-//   2. email domain (not a public mail provider) plus normalized name.
+//   1. the firm's client code ("SMI001", mappings::client::client_code, compared
+//      case-insensitively), then
+//   2. exact billing email (any of the client's addresses), then
+//   3. email domain (not a public mail provider) plus normalized name.
 // A client joins a candidate party only when exactly one party matches and that party has no
 // member from the client's own system yet (two customers of one ledger are two clients). Several
 // candidates, or a candidate found by name alone, are never guessed: they become an *identity
 // exception* that an operator resolves with link or unlink. A client an operator linked or
 // unlinked is never matched automatically again.
 //
+// A client code names one client, so it is never overruled and never guessed around:
+//   - a code on clients of two or more parties, or on another client of the client's own system,
+//     is an "ambiguous" exception;
+//   - a code that names one party while the strongest email key that matches anything (email,
+//     else domain and name) names only other parties, or an email key's one party whose members
+//     carry a different code, is a "code_conflict" exception;
+//   - a code that names one party, with no email key against it, joins it (how "client_code").
+// When a client's next change finds nothing to match, an earlier automatic exception of it
+// ("ambiguous", "name_only", "code_conflict") is dropped: it no longer holds.
+//
 // Rows (column family xref, beside the vendor-key rows):
 //   m/<client>            -> party id (absent: the client stands alone)
 //   p/<party>\0<client>   -> {"system","how","at"}   members of a party of two or more
-//   e/<email>\0<client>, d/<domain>\0<name>\0<client>, n/<name>\0<client>   match indexes
+//   c/<code>\0<client>, e/<email>\0<client>, d/<domain>\0<name>\0<client>, n/<name>\0<client>
+//                            match indexes (<code>: client_code_key, lower-case); each is
+//                            rewritten when the client changes and dropped when it is deleted
 //   x/<client>            -> {"kind","reason","candidates","at",...}   open exceptions
 //   o/<client>            -> "manual"   an operator decided; automatic matching leaves it alone
+//
+// The code rows need no upgrade step of their own: rows stored before clients carried a code
+// read with an empty one (nothing to index); a stored client gets its code, and its c/ row, at
+// its next change from its source. index_all writes them too, for any row that has one.
 
 #include <optional>
 #include <string>
@@ -58,7 +76,7 @@ result<std::string> party_of(const store& s, batch* b, std::string_view client);
 struct member {
     std::string client;  // canonical client id
     std::string system;  // connector name
-    std::string how;     // "email", "domain_name", "manual", "" (the party's first member)
+    std::string how;     // "client_code", "email", "domain_name", "manual", "" (the first member)
     std::string at;      // RFC 3339, when it joined
 };
 // Every member of the client's party, the client itself included.
@@ -80,7 +98,7 @@ result<std::string> authoritative(const store& s,
 
 struct exception_info {
     std::string client;
-    std::string kind;    // "ambiguous", "name_only", "missing"
+    std::string kind;    // "ambiguous", "code_conflict", "name_only", "missing"
     std::string reason;  // for people
     std::vector<std::string> candidates;
     std::string needed_by;  // "missing": who waits (e.g. "draft_time work item 42")

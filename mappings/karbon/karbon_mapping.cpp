@@ -114,6 +114,7 @@ client client_of(const json& j, std::string_view key_field, const mapping_option
     if (c.display_name.empty()) {
         c.display_name = text(j, "PreferredName");
     }
+    c.client_code = trim_client_code(text(j, "UserDefinedIdentifier"));
     c.contact.billing_email = trimmed(text(j, "EmailAddress"));
     const auto phone = text(j, "PhoneNumber");
     if (!phone.empty()) {

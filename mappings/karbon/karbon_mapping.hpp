@@ -4,7 +4,8 @@
 //
 //   WorkItem      -> work_item (and the assignee as staff: assignee_of)
 //   Contact       -> client
-//   Organization  -> client
+//   Organization  -> client (both: `UserDefinedIdentifier`, the firm's client code, trimmed, is
+//                    client_code; billsync never writes it)
 //   Invoice       -> invoice, and each of its Payments[] as a payment applied to it (read-only
 //                    facts: billsync never writes a Karbon invoice)
 //

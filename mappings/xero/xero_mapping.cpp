@@ -388,6 +388,7 @@ mapped<client> map_contact(const json& j, const mapping_options& o) {
         if (c.display_name.empty()) {
             throw map_error{"missing 'Name'"};
         }
+        c.client_code = trim_client_code(text(obj, "ContactNumber"));
         c.contact.billing_email = trim(text(obj, "EmailAddress"));
         if (const json* phones = member(obj, "Phones"); phones != nullptr && phones->is_array()) {
             for (const auto& p : *phones) {

@@ -18,6 +18,8 @@
 //     TaxAmount to LineAmount; "Inclusive" and "NoTax" take LineAmount as it is.
 //   - Client flags: Xero contacts have no payment-plan/retainer fields; a ContactGroup named
 //     like the tag ("Payment plan", "payment-plan", "Retainer", "SMS consent") sets it.
+//   - Client code: `ContactNumber` (the firm's code for the contact, trimmed) is client_code;
+//     billsync never writes it.
 //   - Payment link: `OnlineInvoiceUrl` when the object carries it (the connector adds it from
 //     GET /Invoices/{id}/OnlineInvoice).
 

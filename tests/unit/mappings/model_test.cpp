@@ -91,6 +91,7 @@ TEST(storage, every_entity_round_trips_through_json) {
     client c;
     c.id = "client-1";
     c.display_name = "Alvarez Family Trust";
+    c.client_code = "ALV001";
     c.contact = {"b@x.example", "+15035550142", "(503) 555-0142", true};
     c.tags = {"retainer"};
     c.retainer = true;
@@ -112,6 +113,32 @@ TEST(storage, every_entity_round_trips_through_json) {
     const auto pb = payment_from_json(to_json(p), error);
     ASSERT_TRUE(pb) << error;
     EXPECT_EQ(*pb, p);
+}
+
+TEST(storage, a_client_row_stored_before_client_codes_reads_with_none) {
+    client c;
+    c.id = "client-1";
+    c.display_name = "Alvarez";
+    c.client_code = "ALV001";
+    auto j = to_json(c);
+    EXPECT_EQ(j["client_code"], "ALV001");
+    j.erase("client_code");
+    std::string error;
+    const auto old = client_from_json(j, error);
+    ASSERT_TRUE(old) << error;
+    EXPECT_EQ(old->client_code, "");
+    j["client_code"] = 7;  // present but not text: a bad row, not a guess
+    EXPECT_FALSE(client_from_json(j, error));
+    EXPECT_NE(error.find("client_code"), std::string::npos) << error;
+}
+
+TEST(client_code, trimmed_and_compared_without_case) {
+    EXPECT_EQ(trim_client_code("  SMI001\t\n"), "SMI001");
+    EXPECT_EQ(trim_client_code("   "), "");
+    EXPECT_EQ(trim_client_code("SMI 001"), "SMI 001");
+    EXPECT_EQ(client_code_key(" SMI001 "), "smi001");
+    EXPECT_EQ(client_code_key("smi001"), client_code_key("SMI001"));
+    EXPECT_NE(client_code_key("SMI001"), client_code_key("SMI002"));
 }
 
 TEST(storage, a_time_entry_keeps_billed_and_older_rows_read_as_not_billed) {
@@ -287,6 +314,20 @@ TEST(client_diff, contacts_and_flags) {
     EXPECT_EQ(changes[1].after, "true");
     EXPECT_TRUE(diff(&b, b).empty());
     EXPECT_EQ(to_json(changes[1])["field"], "payment_plan");
+}
+
+TEST(client_diff, a_client_code_change_is_a_change) {
+    client a;
+    a.display_name = "Alvarez";
+    auto b = a;
+    b.client_code = "ALV001";
+    const auto changes = diff(&a, b);
+    ASSERT_EQ(changes.size(), 1U);
+    EXPECT_EQ(changes[0].kind, client_change_kind::code_changed);
+    EXPECT_EQ(to_string(changes[0].kind), "code_changed");
+    EXPECT_EQ(changes[0].field, "client_code");
+    EXPECT_EQ(changes[0].before, "");
+    EXPECT_EQ(changes[0].after, "ALV001");
 }
 
 TEST(client_diff, a_tag_or_currency_change_is_a_change) {

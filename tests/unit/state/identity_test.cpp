@@ -35,6 +35,19 @@ protected:
         return c;
     }
 
+    static mappings::client coded(
+        std::string system, std::string id, std::string name, std::string email, std::string code) {
+        auto c = client(std::move(system), std::move(id), std::move(name), std::move(email));
+        c.client_code = std::move(code);
+        return c;
+    }
+
+    // A later version of a stored client, as its source sends it.
+    static mappings::client later(mappings::client c, std::string_view at) {
+        c.source.updated = *mappings::parse_timestamp(at);
+        return c;
+    }
+
     void put(mappings::client c) {
         batch b(*store_);
         const auto system = c.source.system;
@@ -73,6 +86,30 @@ protected:
         auto r = identity::unlink(*store_, b, a, util::instant{});
         ASSERT_TRUE(r.ok() && r.value.ok);
         ASSERT_TRUE(store_->write(b, false).ok);
+    }
+
+    std::string how(std::string_view id) {
+        auto m = identity::members_of(*store_, nullptr, id);
+        EXPECT_TRUE(m.ok());
+        for (const auto& x : m.value) {
+            if (x.client == id) {
+                return x.how;
+            }
+        }
+        return "?";
+    }
+
+    std::vector<std::string> code_rows() {
+        std::vector<std::string> out;
+        EXPECT_TRUE(store_
+                        ->for_each(cf::xref,
+                                   "c/",
+                                   [&](std::string_view key, std::string_view) {
+                                       out.emplace_back(key);
+                                       return true;
+                                   })
+                        .ok);
+        return out;
     }
 
     temp_dir dir_;
@@ -208,6 +245,155 @@ TEST_F(identity_test, an_email_change_moves_the_index) {
     EXPECT_EQ(party("practice:client:ORG1").size(), 1U);
     put(client("practice", "ORG9", "Zeta", "new@acme.com"));
     EXPECT_EQ(party("practice:client:ORG9").size(), 2U);
+}
+
+TEST_F(identity_test, a_client_code_links_clients_of_two_systems_without_case_or_spaces) {
+    // Nothing else in common: another name, no email on one side.
+    put(coded("ledger", "7", "Smith Holdings", "ap@smith.example", "SMI001"));
+    put(coded("practice", "ORG1", "J. Smith", "", " smi001 "));
+    EXPECT_EQ(party("practice:client:ORG1"),
+              (std::vector<std::string>{"ledger:client:7", "practice:client:ORG1"}));
+    EXPECT_EQ(how("practice:client:ORG1"), "client_code");
+    EXPECT_TRUE(exceptions().empty());
+    // A third system with the code joins the same party.
+    put(coded("time", "55", "Smith", "", "SMI001"));
+    EXPECT_EQ(party("ledger:client:7").size(), 3U);
+    EXPECT_EQ(how("time:client:55"), "client_code");
+}
+
+TEST_F(identity_test, a_client_code_comes_before_the_email) {
+    // The email names the same party as the code: the code is what the link records.
+    put(coded("ledger", "7", "Smith", "ap@smith.example", "SMI001"));
+    put(coded("practice", "ORG1", "Smith", "ap@smith.example", "SMI001"));
+    EXPECT_EQ(how("practice:client:ORG1"), "client_code");
+    // An email shared by two parties is ambiguous on its own; the code settles it.
+    put(coded("books", "7", "Acme East", "ap@acme.com", "ACE001"));
+    put(coded("books", "8", "Acme West", "ap@acme.com", "ACW001"));
+    EXPECT_EQ(party("books:client:8").size(), 1U);  // one system: two clients
+    put(coded("practice", "ORG2", "Acme", "ap@acme.com", "ACW001"));
+    EXPECT_EQ(party("practice:client:ORG2"),
+              (std::vector<std::string>{"books:client:8", "practice:client:ORG2"}));
+    EXPECT_EQ(how("practice:client:ORG2"), "client_code");
+    EXPECT_TRUE(exceptions().empty());
+}
+
+TEST_F(identity_test, a_client_code_on_two_parties_is_an_exception) {
+    put(coded("ledger", "7", "Smith", "ap@smith.example", "SMI001"));
+    put(coded("books", "3", "Smyth", "ap@smyth.example", "smi001"));
+    // Different systems, same code: they join each other (one party).
+    EXPECT_EQ(party("books:client:3").size(), 2U);
+    put(coded("ledger", "8", "Other", "x@other.example", "OTH001"));
+    put(coded("time", "55", "Other", "", "OTH001"));
+    ASSERT_EQ(party("time:client:55").size(), 2U);
+    // Make OTH001's party carry SMI001 too: a second party with the code.
+    put(later(coded("time", "55", "Other", "", "SMI001"), "2026-03-02T11:00:00Z"));
+    put(coded("practice", "ORG1", "Smith", "", "SMI001"));
+    EXPECT_EQ(party("practice:client:ORG1"), (std::vector<std::string>{"practice:client:ORG1"}));
+    const auto ex = exceptions();
+    ASSERT_EQ(ex.size(), 1U);
+    EXPECT_EQ(ex[0].client, "practice:client:ORG1");
+    EXPECT_EQ(ex[0].kind, "ambiguous");
+    EXPECT_NE(ex[0].reason.find("'SMI001'"), std::string::npos) << ex[0].reason;
+    EXPECT_NE(ex[0].reason.find("2 different parties"), std::string::npos) << ex[0].reason;
+    EXPECT_EQ(ex[0].candidates,
+              (std::vector<std::string>{"books:client:3", "ledger:client:7", "time:client:55"}));
+}
+
+TEST_F(identity_test, a_client_code_twice_in_one_system_is_an_exception) {
+    put(coded("ledger", "7", "Smith", "", "SMI001"));
+    put(coded("ledger", "8", "Smith (old)", "", "SMI001"));
+    ASSERT_EQ(exceptions().size(), 1U);
+    EXPECT_EQ(exceptions()[0].client, "ledger:client:8");
+    EXPECT_EQ(exceptions()[0].kind, "ambiguous");
+    EXPECT_NE(exceptions()[0].reason.find("ledger:client:7"), std::string::npos);
+    // The practice client with the code now sees two parties: never a guess.
+    put(coded("practice", "ORG1", "Smith", "", "SMI001"));
+    EXPECT_EQ(party("practice:client:ORG1").size(), 1U);
+    EXPECT_EQ(exceptions().size(), 2U);
+}
+
+TEST_F(identity_test, a_client_code_against_the_email_is_an_exception) {
+    // The email says party A (ledger:7), the code says party B (books:3).
+    put(client("ledger", "7", "Acme", "ap@acme.com"));
+    put(coded("books", "3", "Smith", "", "SMI001"));
+    put(coded("practice", "ORG1", "Acme", "ap@acme.com", "SMI001"));
+    EXPECT_EQ(party("practice:client:ORG1"), (std::vector<std::string>{"practice:client:ORG1"}));
+    EXPECT_EQ(party("ledger:client:7").size(), 1U);
+    EXPECT_EQ(party("books:client:3").size(), 1U);
+    const auto ex = exceptions();
+    ASSERT_EQ(ex.size(), 1U);
+    EXPECT_EQ(ex[0].kind, "code_conflict");
+    EXPECT_NE(ex[0].reason.find("books:client:3"), std::string::npos) << ex[0].reason;
+    EXPECT_NE(ex[0].reason.find("billing email"), std::string::npos) << ex[0].reason;
+    EXPECT_EQ(ex[0].candidates, (std::vector<std::string>{"books:client:3", "ledger:client:7"}));
+}
+
+TEST_F(identity_test, an_email_match_whose_party_has_another_code_is_an_exception) {
+    put(coded("ledger", "7", "Acme", "ap@acme.com", "ACM001"));
+    put(coded("practice", "ORG1", "Acme", "ap@acme.com", "ACM002"));
+    EXPECT_EQ(party("practice:client:ORG1").size(), 1U);
+    const auto ex = exceptions();
+    ASSERT_EQ(ex.size(), 1U);
+    EXPECT_EQ(ex[0].kind, "code_conflict");
+    EXPECT_NE(ex[0].reason.find("'ACM001'"), std::string::npos) << ex[0].reason;
+    // The same code on both sides: the email and the code agree.
+    put(coded("time", "55", "Acme", "ap@acme.com", "acm001"));
+    EXPECT_EQ(how("time:client:55"), "client_code");
+    EXPECT_EQ(party("ledger:client:7").size(), 2U);
+}
+
+TEST_F(identity_test, a_code_change_moves_the_index_and_a_delete_drops_it) {
+    put(coded("ledger", "7", "Smith", "", "SMI001"));
+    const auto row = [](std::string_view code, std::string_view client) {
+        return "c/" + std::string(code) + std::string(1, '\0') + std::string(client);
+    };
+    EXPECT_EQ(code_rows(), (std::vector<std::string>{row("smi001", "ledger:client:7")}));
+    put(later(coded("ledger", "7", "Smith", "", "SMI002"), "2026-03-02T11:00:00Z"));
+    EXPECT_EQ(code_rows(), (std::vector<std::string>{row("smi002", "ledger:client:7")}));
+    put(coded("practice", "ORG1", "Smith & Co", "", "SMI001"));
+    EXPECT_EQ(party("practice:client:ORG1").size(), 1U);  // the old code names no one
+    put(coded("practice", "ORG2", "Smith & Co", "", "SMI002"));
+    EXPECT_EQ(party("practice:client:ORG2").size(), 2U);
+    EXPECT_TRUE(exceptions().empty());
+
+    auto gone =
+        later(coded("practice", "ORG1", "Smith & Co", "", "SMI001"), "2026-03-03T00:00:00Z");
+    gone.deleted = true;
+    put(gone);
+    EXPECT_EQ(code_rows(),
+              (std::vector<std::string>{row("smi002", "ledger:client:7"),
+                                        row("smi002", "practice:client:ORG2")}));
+}
+
+TEST_F(identity_test, a_corrected_duplicate_code_clears_its_exception) {
+    put(coded("ledger", "7", "Smith", "", "SMI001"));
+    put(coded("ledger", "8", "Smyth", "", "SMI001"));
+    ASSERT_EQ(exceptions().size(), 1U);
+    put(later(coded("ledger", "8", "Smyth", "", "SMY001"), "2026-03-02T11:00:00Z"));
+    EXPECT_TRUE(exceptions().empty());
+    // A workflow's "missing" exception is not the matcher's to drop.
+    batch b(*store_);
+    ASSERT_TRUE(
+        identity::need_counterpart(*store_, b, "ledger:client:8", "practice", "task 1", {}).ok);
+    ASSERT_TRUE(store_->write(b, false).ok);
+    put(later(coded("ledger", "8", "Smyth", "", "SMY002"), "2026-03-02T12:00:00Z"));
+    ASSERT_EQ(exceptions().size(), 1U);
+    EXPECT_EQ(exceptions()[0].kind, "missing");
+}
+
+TEST_F(identity_test, index_all_writes_the_code_row_of_a_row_that_has_a_code) {
+    // Rows stored before client codes have none; a row that has one is indexed like the rest.
+    auto c = coded("ledger", "7", "Smith", "", "SMI001");
+    batch b(*store_);
+    put_entity(b, "client", c.id, mappings::to_json(c).dump());
+    ASSERT_TRUE(store_->write(b, false).ok);
+    EXPECT_TRUE(code_rows().empty());
+    batch up(*store_);
+    ASSERT_TRUE(identity::index_all(*store_, up).ok);
+    ASSERT_TRUE(store_->write(up, false).ok);
+    ASSERT_EQ(code_rows().size(), 1U);
+    put(coded("practice", "ORG1", "J. Smith", "", "SMI001"));
+    EXPECT_EQ(how("practice:client:ORG1"), "client_code");
 }
 
 TEST(identity_upgrade, clients_stored_before_the_identity_map_are_indexed_on_upgrade) {

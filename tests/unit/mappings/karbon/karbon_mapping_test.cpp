@@ -140,6 +140,30 @@ TEST(karbon_mapping, an_organization_maps_to_a_client) {
     EXPECT_NE(bad.error.find("OrganizationKey"), std::string::npos);
 }
 
+TEST(karbon_mapping, user_defined_identifier_is_the_client_code_of_contacts_and_organizations) {
+    const auto contact = map_contact(fixture("contact.json"), opts());
+    ASSERT_TRUE(contact) << contact.error;
+    EXPECT_EQ(contact.value->client_code, "ARCH-001");
+    const auto org = map_organization(fixture("organization.json"), opts());
+    ASSERT_TRUE(org) << org.error;
+    EXPECT_EQ(org.value->client_code, "ACME-001");
+    // Trimmed; blank, null, absent or not text: no code (never an error).
+    auto j = fixture("organization.json");
+    j["UserDefinedIdentifier"] = "  ACME-001\t";
+    EXPECT_EQ(map_organization(j, opts()).value->client_code, "ACME-001");
+    for (const auto& blank : {json("   "), json(""), json(nullptr), json(17)}) {
+        j["UserDefinedIdentifier"] = blank;
+        const auto m = map_organization(j, opts());
+        ASSERT_TRUE(m) << m.error;
+        EXPECT_EQ(m.value->client_code, "") << blank.dump();
+    }
+    j.erase("UserDefinedIdentifier");
+    EXPECT_EQ(map_organization(j, opts()).value->client_code, "");
+    auto c = fixture("contact.json");
+    c.erase("UserDefinedIdentifier");
+    EXPECT_EQ(map_contact(c, opts()).value->client_code, "");
+}
+
 TEST(karbon_mapping, the_identity_resolver_supplies_canonical_ids) {
     auto o = opts();
     o.resolve = [](std::string_view type, const source_ref& ref) {

@@ -189,6 +189,25 @@ TEST(xero_mapping, contact) {
     EXPECT_EQ(c.currency, "NZD");
 }
 
+TEST(xero_mapping, contact_number_is_the_client_code) {
+    auto j = parse(R"({"ContactID":"c-1","Name":"Smith & Co","ContactNumber":" SMI001 "})");
+    auto m = map_contact(j, opts());
+    ASSERT_TRUE(m) << m.error;
+    EXPECT_EQ(m.value->client_code, "SMI001");
+    // Blank, null or absent: no code (never an error).
+    using nlohmann::json;
+    for (const auto& blank : {json(""), json("  "), json(nullptr)}) {
+        j["ContactNumber"] = blank;
+        m = map_contact(j, opts());
+        ASSERT_TRUE(m) << m.error;
+        EXPECT_EQ(m.value->client_code, "") << blank.dump();
+    }
+    j.erase("ContactNumber");
+    m = map_contact(j, opts());
+    ASSERT_TRUE(m) << m.error;
+    EXPECT_EQ(m.value->client_code, "");
+}
+
 TEST(xero_mapping, archived_or_merged_contacts_are_inactive) {
     auto j = parse(R"({"ContactID":"c-1","Name":"A","ContactStatus":"ARCHIVED"})");
     auto m = map_contact(j, opts());
