@@ -491,13 +491,18 @@ struct computation {
                 candidates.emplace(std::string(id), std::string(v));
                 return true;
             }));
+        // Read in id order: neighbouring reads share the store's blocks.
+        std::vector<std::string_view> paid_ids;
         for (const auto& [id, rows] : paid) {
-            if (candidates.contains(id)) {
-                continue;
+            if (!candidates.contains(id)) {
+                paid_ids.emplace_back(id);
             }
+        }
+        std::sort(paid_ids.begin(), paid_ids.end());
+        for (const auto id : paid_ids) {
             auto r = state::get_entity(s, "invoice", id);
             if (check(r.st) && r.value) {
-                candidates.emplace(id, std::move(*r.value));
+                candidates.emplace(std::string(id), std::move(*r.value));
             }
         }
         // Open or paid invoices in another currency, all of them: counted in the currency index
@@ -732,6 +737,7 @@ struct computation {
     void time_figures() {
         std::int64_t entries = 0, recorded = 0, billed = 0, unreviewed_time = 0;
         std::map<std::pair<std::string, local_days>, std::int64_t> per_staff_day;
+        std::vector<std::pair<std::string, std::int64_t>> billable_week;
         // The week's entries, from the date index (entries not deleted, by date; the value has
         // the members read here).
         check(
@@ -764,12 +770,18 @@ struct computation {
                 per_staff_day[{as_string(staff), *d}] += minutes;
                 if (billable) {
                     recorded += minutes;
-                    if (auto r = state::get_entity(s, "invoicing_entry", id); r.ok() && r.value) {
-                        billed += minutes;
-                    }
+                    billable_week.emplace_back(std::string(id), minutes);
                 }
                 return true;
             }));
+        // Billed: the billable entries the invoicing workflow put on a draft, read in id order
+        // (neighbouring reads share the store's blocks).
+        std::sort(billable_week.begin(), billable_week.end());
+        for (const auto& [id, minutes] : billable_week) {
+            if (auto r = state::get_entity(s, "invoicing_entry", id); r.ok() && r.value) {
+                billed += minutes;
+            }
+        }
         // Drafted by billsync and not yet locked, over every entry (not deleted): their index.
         check(
             state::for_each_entity(s, ix::time_unreviewed, [&](std::string_view, std::string_view) {
