@@ -37,6 +37,7 @@
 #include "workflows/followup/followup_rule.hpp"
 #include "workflows/send_window.hpp"
 #include "workflows/templates.hpp"
+#include "workflows/weekly_report/settings.hpp"
 
 namespace billsync::daemon {
 
@@ -666,6 +667,14 @@ int cmd_preview(const std::string& config_file,
     auto cfg = load_quietly(config_file, err);
     if (!cfg) {
         return exit_config;
+    }
+    // The weekly report's snapshots and emails run as in the daemon, but the preview shows only
+    // an email's subject and recipient: the report's figures are never computed here.
+    if (const auto it = cfg->workflow_settings.find("weekly_report");
+        it != cfg->workflow_settings.end()) {
+        if (auto* p = std::any_cast<workflows::weekly_report::settings>(&it->second)) {
+            p->compute_figures = false;
+        }
     }
     // Nothing is contacted: every enabled connector counts as available, as in the daemon.
     // Every enabled rule runs, as in the daemon; the report is the follow-up workflow's.

@@ -5,6 +5,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "state/entity_index.hpp"
 #include "state/identity.hpp"
 #include "state/tables.hpp"
 
@@ -116,7 +117,9 @@ apply_result apply_sourced(const store& s, batch& b, std::string_view source, T 
     auto fields = mappings::to_json(x);
     auto stored = fields;
     stored["version"] = version + 1;
-    put_entity(b, type, x.id, dump(stored));
+    auto row = dump(stored);
+    put_entity(b, type, x.id, row);
+    entity_index::update(b, type, x.id, existing.value, row);
     if (!x.source.id.empty()) {
         const auto& system = x.source.system.empty() ? std::string(source) : x.source.system;
         put_xref(b, system, mappings::identity_key(type, x.source), x.id);

@@ -16,6 +16,7 @@
 #include <limits>
 #include <system_error>
 
+#include "state/entity_index.hpp"
 #include "state/identity.hpp"
 #include "util/temp_dir.hpp"
 
@@ -151,7 +152,8 @@ status status::from(const rocksdb::Status& s) {
 }
 
 std::vector<migration> builtin_migrations() {
-    return {{1, [](store& s, batch& b) { return identity::index_all(s, b); }}};
+    return {{1, [](store& s, batch& b) { return identity::index_all(s, b); }},
+            {2, [](store& s, batch& b) { return entity_index::index_all(s, b); }}};
 }
 
 // --- batch -----------------------------------------------------------------------------------

@@ -77,9 +77,11 @@ struct migration {
     std::function<status(store&, batch&)> fn;
 };
 
-inline constexpr std::uint32_t current_schema_version = 2;
+inline constexpr std::uint32_t current_schema_version = 3;
 
-// The migrations of this build, in order: 1 -> 2 indexes stored clients for the identity map.
+// The migrations of this build, in order: 1 -> 2 indexes stored clients for the identity map;
+// 2 -> 3 writes the date and open-balance indexes of stored invoices, payments and time entries
+// (state/entity_index.hpp).
 std::vector<migration> builtin_migrations();
 
 struct open_options {

@@ -55,6 +55,7 @@
 #include "bench/bench_support.hpp"
 #include "http/client.hpp"
 #include "mappings/model.hpp"
+#include "state/entity_index.hpp"
 #include "state/store.hpp"
 #include "state/tables.hpp"
 #include "state/timers.hpp"
@@ -136,6 +137,12 @@ private:
     std::unique_ptr<state::batch> b_;
 };
 
+// A row as the apply step stores it: with its index rows (state/entity_index.hpp).
+void put_indexed(state::batch& b, std::string_view type, const std::string& id, std::string row) {
+    state::put_entity(b, type, id, row);
+    state::entity_index::update(b, type, id, std::nullopt, std::move(row));
+}
+
 double seed(const fs::path& data_dir, const sizes& n) {
     const auto start = clock_type::now();
     fs::create_directories(data_dir);
@@ -185,7 +192,7 @@ double seed(const fs::path& data_dir, const sizes& n) {
                              "Services"});
         inv.billing_email = "billing" + std::to_string(i % n.clients) + "@client.example";
         inv.source = {"qbo", "", std::to_string(i), "0", std::nullopt};
-        state::put_entity(w.b(), "invoice", inv.id, mappings::to_json(inv).dump());
+        put_indexed(w.b(), "invoice", inv.id, mappings::to_json(inv).dump());
         if (!open) {
             mappings::payment p;
             p.id = "pay-" + std::to_string(i);
@@ -194,7 +201,7 @@ double seed(const fs::path& data_dir, const sizes& n) {
             p.date = day_offset(due_offset + static_cast<int>(i % 20));
             p.applied.push_back({inv.id, inv.source.id, {total, "USD"}});
             p.source = {"qbo", "", "p" + std::to_string(i), "0", std::nullopt};
-            state::put_entity(w.b(), "payment", p.id, mappings::to_json(p).dump());
+            put_indexed(w.b(), "payment", p.id, mappings::to_json(p).dump());
             continue;
         }
         // An active sequence with its next touch timer inside the next 30 days.
@@ -255,7 +262,7 @@ double seed(const fs::path& data_dir, const sizes& n) {
         t.billable = e % 5 != 0;
         t.locked = true;
         t.source = {"harvest", "", std::to_string(e), "0", std::nullopt};
-        state::put_entity(w.b(), "time_entry", t.id, mappings::to_json(t).dump());
+        put_indexed(w.b(), "time_entry", t.id, mappings::to_json(t).dump());
         if (e % 5 < 2) {
             state::put_entity(w.b(), "invoicing_entry", t.id, R"({"draft":"bench"})");
         }

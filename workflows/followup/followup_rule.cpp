@@ -261,6 +261,7 @@ struct followup_rule::loaded {
     std::optional<mappings::client> client;
     followup_invoice view;
     sequence_state state;
+    std::optional<std::string> stored;  // the follow-up row as read (nullopt: none yet)
 };
 
 followup_rule::followup_rule(planner p, channel_routes routes, util::metrics_registry* metrics)
@@ -475,6 +476,7 @@ state::result<std::optional<followup_rule::loaded>> followup_rule::load(std::str
         return result_t::failure(state::status::failure(
             "stored follow-up state of " + std::string(invoice_id) + " is unreadable"));
     }
+    l.stored = std::move(st.value);
     return {state::status::success(), std::move(l)};
 }
 
@@ -483,7 +485,10 @@ state::status followup_rule::apply(const plan_result& r,
                                    context& ctx,
                                    const json* reply) const {
     const auto& id = l.invoice.id;
-    state::put_entity(ctx.b, "followup", id, encode(r.state));
+    // A sequence the step left as it was (most re-observations of an invoice) is not rewritten.
+    if (auto row = encode(r.state); !l.stored || *l.stored != row) {
+        state::put_entity(ctx.b, "followup", id, row);
+    }
     for (const auto& d : r.decisions) {
         ctx.audit.append(ctx.b, ctx.now, audit_line(id, d, ctx.now));
         if (metrics_ != nullptr) {

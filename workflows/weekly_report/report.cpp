@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <functional>
 #include <map>
 #include <thread>
 #include <unordered_map>
@@ -14,6 +15,7 @@
 #include "mappings/model.hpp"
 #include "mappings/money.hpp"
 #include "state/dead_letters.hpp"
+#include "state/entity_index.hpp"
 #include "state/keys.hpp"
 #include "state/tables.hpp"
 #include "util/html.hpp"
@@ -27,6 +29,7 @@ using json = nlohmann::json;
 using date::days;
 using date::local_days;
 using util::html_escape;
+namespace ix = state::entity_index;
 
 // ---- calendar ------------------------------------------------------------------------------
 
@@ -102,13 +105,11 @@ const date::time_zone* zone(const settings& cfg, std::string& error) {
 }
 
 // ---- a fast read of stored rows ----------------------------------------------------------------
-// The report reads every invoice, payment and time entry; a full JSON DOM per row costs more than
-// the rest together: util::json_scan reads the members as text spans, and only the spans needed
-// become values.
+// The report reads many rows (the open invoices, the week's payments and time entries, from their
+// indexes in state/entity_index.hpp); a full JSON DOM per row costs more than the rest together:
+// util::json_scan reads the members as text spans, and only the spans needed become values.
 
 using util::json_scan::members;
-using util::json_scan::skip_value;
-using util::json_scan::skip_ws;
 
 std::string as_string(std::string_view v) {
     if (v.size() >= 2 && v.front() == '"' && v.back() == '"' &&
@@ -355,6 +356,43 @@ struct computation {
         return st.ok;
     }
 
+    // The rows of a dated index (state/entity_index.hpp) from civil day `from` to `to` (both
+    // included; nullopt: no end): fn(entity id, projection).
+    state::status dated_rows(std::string_view type,
+                             local_days from,
+                             std::optional<local_days> to,
+                             const std::function<bool(std::string_view, std::string_view)>& fn) {
+        const auto prefix = state::keys::join(type, "");
+        const auto hi = to ? prefix + civil(*to + days(1)) : state::keys::prefix_end(prefix);
+        return s.for_each_range(state::cf::entities,
+                                prefix + civil(from),
+                                hi,
+                                [&](std::string_view key, std::string_view v) {
+                                    return fn(ix::dated_entity_id(key.substr(prefix.size())), v);
+                                });
+    }
+
+    // Open or paid invoices whose total or balance is not in the report's currency: the rows of
+    // the currency index outside "<currency>\x1f<currency>\x1f".
+    state::status other_currency_count(std::int64_t& n) {
+        const auto prefix = state::keys::join(ix::invoice_currency, "");
+        std::string same = prefix + cfg.currency;
+        same.push_back(ix::sep);
+        same += cfg.currency;
+        same.push_back(ix::sep);
+        const auto count = [&n](std::string_view, std::string_view) {
+            ++n;
+            return true;
+        };
+        if (auto st = s.for_each_range(state::cf::entities, prefix, same, count); !st.ok) {
+            return st;
+        }
+        return s.for_each_range(state::cf::entities,
+                                state::keys::prefix_end(same),
+                                state::keys::prefix_end(prefix),
+                                count);
+    }
+
     void run() {
         // The time figures read their own rows (time entries, staff, drafts) and nothing the
         // rest computes: on a second thread, alongside, into their own computation.
@@ -386,54 +424,91 @@ struct computation {
             return true;
         }));
 
-        // Payments: what was applied to each invoice and when; what came in this week.
+        // Payments: what was applied to each invoice after the previous week's last day (what
+        // the balances at that day and at D add back); what came in this week. Read from the
+        // payments' date index: only payments dated after that day.
+        const auto prev_day = day - days(7);
         std::unordered_map<std::string, std::vector<payment_row>> paid;
         std::int64_t collected = 0, payments_week = 0;
-        check(state::for_each_entity(s, "payment", [&](std::string_view, std::string_view v) {
-            bool dead = false, same = false;
-            std::optional<local_days> d;
-            std::int64_t amount = 0;
-            std::string_view applied;
-            members(v, [&](std::string_view k, std::string_view x) {
-                if (k == "voided" || k == "deleted") {
-                    dead = dead || as_bool(x);
-                } else if (k == "date") {
-                    d = as_date(x);
-                } else if (k == "amount") {
-                    amount = as_money(x, cfg.currency, same);
-                } else if (k == "applied") {
-                    applied = x;
-                }
-            });
-            if (dead || !d) {
-                return true;
-            }
-            if (same && *d >= w.start && *d <= day) {
-                collected += amount;
-                ++payments_week;
-            }
-            members(applied, [&](std::string_view, std::string_view a) {
-                bool ok = false;
-                std::int64_t m = 0;
-                std::string inv;
-                members(a, [&](std::string_view k, std::string_view x) {
-                    if (k == "amount") {
-                        m = as_money(x, cfg.currency, ok);
-                    } else if (k == "invoice_id") {
-                        inv = as_string(x);
-                    }
-                });
-                if (ok && !inv.empty()) {
-                    paid[inv].push_back({*d, m});
-                }
-            });
-            return true;
-        }));
+        check(dated_rows(ix::payment_date,
+                         prev_day + days(1),
+                         std::nullopt,
+                         [&](std::string_view, std::string_view v) {
+                             bool dead = false, same = false;
+                             std::optional<local_days> d;
+                             std::int64_t amount = 0;
+                             std::string_view applied;
+                             members(v, [&](std::string_view k, std::string_view x) {
+                                 if (k == "voided" || k == "deleted") {
+                                     dead = dead || as_bool(x);
+                                 } else if (k == "date") {
+                                     d = as_date(x);
+                                 } else if (k == "amount") {
+                                     amount = as_money(x, cfg.currency, same);
+                                 } else if (k == "applied") {
+                                     applied = x;
+                                 }
+                             });
+                             if (dead || !d) {
+                                 return true;
+                             }
+                             if (same && *d >= w.start && *d <= day) {
+                                 collected += amount;
+                                 ++payments_week;
+                             }
+                             members(applied, [&](std::string_view, std::string_view a) {
+                                 bool ok = false;
+                                 std::int64_t m = 0;
+                                 std::string inv;
+                                 members(a, [&](std::string_view k, std::string_view x) {
+                                     if (k == "amount") {
+                                         m = as_money(x, cfg.currency, ok);
+                                     } else if (k == "invoice_id") {
+                                         inv = as_string(x);
+                                     }
+                                 });
+                                 if (ok && !inv.empty()) {
+                                     paid[inv].push_back({*d, m});
+                                 }
+                             });
+                             return true;
+                         }));
 
-        // Invoices.
+        // Invoices: those with a balance above 0 now, those issued in the 91-day window, and those
+        // the payments above were applied to (an invoice outside these three has no balance at D
+        // or D - 7 and was not invoiced in the window). Open and dated ones are read from their
+        // indexes (projections of the rows), the paid ones by id.
         std::vector<open_invoice> invoices;
         std::int64_t other_currency = 0, invoiced_week = 0, invoiced_91 = 0;
-        check(state::for_each_entity(s, "invoice", [&](std::string_view id, std::string_view v) {
+        std::map<std::string, std::string, std::less<>> candidates;
+        check(state::for_each_entity(
+            s, ix::invoice_open, [&](std::string_view id, std::string_view v) {
+                candidates.emplace(std::string(id), std::string(v));
+                return true;
+            }));
+        check(dated_rows(
+            ix::invoice_issue, day - days(90), day, [&](std::string_view id, std::string_view v) {
+                candidates.emplace(std::string(id), std::string(v));
+                return true;
+            }));
+        // Read in id order: neighbouring reads share the store's blocks.
+        std::vector<std::string_view> paid_ids;
+        for (const auto& [id, rows] : paid) {
+            if (!candidates.contains(id)) {
+                paid_ids.emplace_back(id);
+            }
+        }
+        std::sort(paid_ids.begin(), paid_ids.end());
+        for (const auto id : paid_ids) {
+            auto r = state::get_entity(s, "invoice", id);
+            if (check(r.st) && r.value) {
+                candidates.emplace(std::string(id), std::move(*r.value));
+            }
+        }
+        // Open or paid invoices in another currency, all of them: counted in the currency index
+        // outside the report currency's own range.
+        check(other_currency_count(other_currency));
+        const auto read_invoice = [&](std::string_view id, std::string_view v) {
             open_invoice inv;
             std::string_view status, total, balance;
             bool deleted = false;
@@ -458,14 +533,13 @@ struct computation {
             });
             inv.counted = !deleted && (status == "\"open\"" || status == "\"paid\"");
             if (!inv.counted) {
-                return true;
+                return;
             }
             bool same_total = false, same_balance = false;
             inv.total = as_money(total, cfg.currency, same_total);
             inv.balance = as_money(balance, cfg.currency, same_balance);
             if (!same_total || !same_balance) {
-                ++other_currency;
-                return true;
+                return;
             }
             inv.id = std::string(id);
             if (inv.issue && *inv.issue <= day) {
@@ -477,15 +551,16 @@ struct computation {
                 }
             }
             invoices.push_back(std::move(inv));
-            return true;
-        }));
+        };
+        for (const auto& [id, v] : candidates) {
+            read_invoice(id, v);
+        }
         std::sort(invoices.begin(), invoices.end(), [](const auto& a, const auto& b) {
             return a.id < b.id;
         });
 
         buckets total, previous;
         std::map<std::string, buckets> per_client;
-        const auto prev_day = day - days(7);
         for (const auto& inv : invoices) {
             const auto it = paid.find(inv.id);
             const auto* p = it == paid.end() ? nullptr : &it->second;
@@ -662,67 +737,77 @@ struct computation {
     void time_figures() {
         std::int64_t entries = 0, recorded = 0, billed = 0, unreviewed_time = 0;
         std::map<std::pair<std::string, local_days>, std::int64_t> per_staff_day;
-        check(state::for_each_entity(s, "time_entry", [&](std::string_view id, std::string_view v) {
-            bool deleted = false, locked = false, billable = false, drafted = false;
-            std::optional<local_days> d;
-            std::int64_t minutes = 0;
-            std::string_view staff;
-            // Most entries are outside the week: the flags that count every entry are read
-            // directly (these keys occur once, at the top level, in a stored time entry), and
-            // only the week's entries are read in full.
-            const auto at_key = [&](std::string_view key) -> std::string_view {
-                const auto k = v.find(key);
-                if (k == std::string_view::npos) {
-                    return {};
-                }
-                const auto start = skip_ws(v, k + key.size());
-                const auto end = skip_value(v, start);
-                return end == std::string_view::npos ? std::string_view()
-                                                     : v.substr(start, end - start);
-            };
-            d = as_date(at_key("\"date\":"));
-            if (!d || *d < w.start || *d > w.end) {
-                if (as_bool(at_key("\"deleted\":"))) {
+        std::vector<std::pair<std::string, std::int64_t>> billable_week;
+        // The week's entries, from the date index (entries not deleted, by date; the value has
+        // the members read here).
+        check(
+            dated_rows(ix::time_date, w.start, w.end, [&](std::string_view id, std::string_view v) {
+                bool deleted = false, locked = false, billable = false, drafted = false;
+                std::optional<local_days> d;
+                std::int64_t minutes = 0;
+                std::string_view staff;
+                members(v, [&](std::string_view k, std::string_view x) {
+                    if (k == "date") {
+                        d = as_date(x);
+                    } else if (k == "deleted") {
+                        deleted = as_bool(x);
+                    } else if (k == "locked") {
+                        locked = as_bool(x);
+                    } else if (k == "billable") {
+                        billable = as_bool(x);
+                    } else if (k == "external_reference") {
+                        drafted = x.size() > 2;
+                    } else if (k == "minutes") {
+                        minutes = as_int(x);
+                    } else if (k == "staff_id") {
+                        staff = x;
+                    }
+                });
+                if (deleted || !d) {
                     return true;
                 }
                 ++entries;
-                if (at_key("\"external_reference\":").size() > 2 &&
-                    !as_bool(at_key("\"locked\":"))) {
-                    ++unreviewed_time;
+                per_staff_day[{as_string(staff), *d}] += minutes;
+                if (billable) {
+                    recorded += minutes;
+                    billable_week.emplace_back(std::string(id), minutes);
                 }
                 return true;
+            }));
+        // Billed: the billable entries the invoicing workflow put on a draft, read in id order
+        // (neighbouring reads share the store's blocks).
+        std::sort(billable_week.begin(), billable_week.end());
+        for (const auto& [id, minutes] : billable_week) {
+            if (auto r = state::get_entity(s, "invoicing_entry", id); r.ok() && r.value) {
+                billed += minutes;
             }
-            members(v, [&](std::string_view k, std::string_view x) {
-                if (k == "deleted") {
-                    deleted = as_bool(x);
-                } else if (k == "locked") {
-                    locked = as_bool(x);
-                } else if (k == "billable") {
-                    billable = as_bool(x);
-                } else if (k == "external_reference") {
-                    drafted = x.size() > 2;
-                } else if (k == "minutes") {
-                    minutes = as_int(x);
-                } else if (k == "staff_id") {
-                    staff = x;
-                }
-            });
-            if (deleted) {
-                return true;
-            }
-            ++entries;
-            if (drafted && !locked) {
+        }
+        // Drafted by billsync and not yet locked, over every entry (not deleted): their index.
+        check(
+            state::for_each_entity(s, ix::time_unreviewed, [&](std::string_view, std::string_view) {
                 ++unreviewed_time;
-            }
-            per_staff_day[{as_string(staff), *d}] += minutes;
-            if (billable) {
-                recorded += minutes;
-                if (auto r = state::get_entity(s, "invoicing_entry", id); r.ok() && r.value) {
-                    billed += minutes;
-                }
-            }
-            return true;
-        }));
+                return true;
+            }));
+        // Whether any time entry (not deleted) is stored: one dated, else one without a date.
+        if (entries == 0) {
+            check(state::for_each_entity(s, ix::time_date, [&](std::string_view, std::string_view) {
+                ++entries;
+                return false;
+            }));
+        }
+        if (entries == 0) {
+            check(
+                state::for_each_entity(s, "time_entry", [&](std::string_view, std::string_view v) {
+                    bool deleted = false;
+                    members(v, [&](std::string_view k, std::string_view x) {
+                        if (k == "deleted") {
+                            deleted = as_bool(x);
+                        }
+                    });
+                    entries += deleted ? 0 : 1;
+                    return entries == 0;
+                }));
+        }
         if (entries == 0) {
             out["time"] = nullptr;
             return;

@@ -26,6 +26,10 @@ struct settings {
     // under-captured. 0: not judged.
     std::int64_t expected_minutes = 0;
     std::string subject = "Weekly billing report";
+    // Not a [report] setting: false in `billsync preview`, which shows a report email's subject
+    // and recipient but never its figures. The snapshot step then stores no snapshot and the send
+    // step sends the subject without the report, so neither computes one.
+    bool compute_figures = true;
 };
 
 }  // namespace billsync::workflows::weekly_report

@@ -71,7 +71,7 @@ state::status weekly_report_rule::on_timer(const state::timer& t, context& ctx) 
         if (!known.ok()) {
             return known.st;
         }
-        if (!known.value) {
+        if (!known.value && s_.compute_figures) {
             auto r = compute_report(*ctx.store, s_, w, ctx.now);
             if (!r.ok()) {
                 return state::status::failure("weekly report " + label + ": " + r.error);
@@ -94,17 +94,28 @@ state::status weekly_report_rule::on_timer(const state::timer& t, context& ctx) 
     }
     // A send timer: the stored week's report to every partner, once.
     const auto label = t.name.substr(send_timer_prefix.size());
-    auto r = weekly_report(*ctx.store, s_, label, ctx.now);
-    if (!r.ok()) {
-        return state::status::failure("weekly report " + label + ": " + r.error);
+    std::string text, html, subject;
+    if (s_.compute_figures) {
+        auto r = weekly_report(*ctx.store, s_, label, ctx.now);
+        if (!r.ok()) {
+            return state::status::failure("weekly report " + label + ": " + r.error);
+        }
+        text = render_text(r.body);
+        html = render_html(r.body);
+        subject = fmt::format("{} {} ({} to {})",
+                              s_.subject,
+                              label,
+                              r.body.value("week_start", ""),
+                              r.body.value("week_end", ""));
+    } else if (const auto w = parse_week(label)) {
+        // The preview: the same subject (the week's first and last day), no figures.
+        const auto span = span_of(s_, *tz, *w);
+        subject = fmt::format("{} {} ({} to {})",
+                              s_.subject,
+                              label,
+                              date::format("%F", span.start),
+                              date::format("%F", span.end));
     }
-    const auto text = render_text(r.body);
-    const auto html = render_html(r.body);
-    const auto subject = fmt::format("{} {} ({} to {})",
-                                     s_.subject,
-                                     label,
-                                     r.body.value("week_start", ""),
-                                     r.body.value("week_end", ""));
     json sent = json::array();
     for (const auto& to : s_.to) {
         state::action a;

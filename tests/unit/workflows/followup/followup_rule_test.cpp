@@ -113,6 +113,26 @@ TEST_F(followup_rule_test, an_invoice_not_yet_due_waits_for_its_entry_timer) {
     EXPECT_EQ(due.value[0].due, at("2026-01-06T05:00:00Z"));
 }
 
+// Observing an invoice again when nothing about it changed (the preview re-observes every open
+// invoice) decides nothing and writes nothing: the sequence row is not rewritten.
+TEST_F(followup_rule_test, observing_an_unchanged_invoice_again_writes_nothing) {
+    invoice_changed(at("2026-01-02T15:00:00Z"));
+    const auto before = state::get_entity(*store_, "followup", invoice_.id).value;
+    ASSERT_TRUE(before);
+    mappings::change c;
+    c.entity_type = "invoice";
+    c.entity_id = invoice_.id;
+    c.version = 1;
+    c.source = "qbo";
+    c.fields_json = json{{"entity", mappings::to_json(invoice_)}}.dump();
+    state::batch b(*store_);
+    context ctx{b, *outbox_, *timers_, *audit_, at("2026-01-02T15:00:00Z")};
+    ctx.store = store_.get();
+    ASSERT_TRUE(rule_->on_change(c, ctx).ok);
+    EXPECT_EQ(b.count(), 0u);
+    EXPECT_EQ(state::get_entity(*store_, "followup", invoice_.id).value, before);
+}
+
 TEST_F(followup_rule_test, touch_one_goes_out_by_email_with_a_per_invoice_reply_address) {
     invoice_changed(at("2026-01-06T15:00:00Z"));  // day 1, 10:00 in New York
     const auto list = actions();

@@ -4,10 +4,16 @@
 #include <date/tz.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <array>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <tuple>
+#include <vector>
 
 #include "mappings/model.hpp"
 #include "state/dead_letters.hpp"
+#include "state/entity_index.hpp"
 #include "state/keys.hpp"
 #include "state/tables.hpp"
 #include "tests/unit/workflows/workflows_test_support.hpp"
@@ -98,9 +104,13 @@ protected:
         p.applied.push_back({std::move(inv), "", {minor, "USD"}});
         put("payment", id, mappings::to_json(p).dump());
     }
+    // A row as the apply step writes it: with its index rows (state/entity_index.hpp).
     void put(std::string_view type, std::string_view id, std::string_view value) {
         state::batch b(*store_);
+        auto before = state::get_entity(*store_, type, id);
+        ASSERT_TRUE(before.ok());
         state::put_entity(b, type, id, value);
+        state::entity_index::update(b, type, id, before.value, std::string(value));
         ASSERT_TRUE(store_->write(b, true).ok);
     }
     void audit(std::string_view when, json line) {
@@ -431,6 +441,257 @@ TEST_F(weekly_report_test, text_and_html_show_the_figures_and_the_page_is_self_c
         }
         EXPECT_EQ(open, close) << tag;
     }
+}
+
+namespace generated {
+
+// A deterministic pseudo-random firm: invoices in every status, two currencies (and a mixed
+// one), deleted rows, payments before, in and after the week (some voided or deleted), time
+// entries with and without dates, drafted, locked, deleted, billed.
+struct firm_rows {
+    std::vector<mappings::invoice> invoices;
+    std::vector<mappings::payment> payments;
+    std::vector<mappings::time_entry> entries;
+    std::vector<std::string> billed;  // time entries on an invoice draft
+};
+
+firm_rows make_firm() {
+    std::uint64_t seed = 42;
+    const auto next = [&seed](std::uint64_t n) {
+        seed = seed * 6364136223846793005u + 1442695040888963407u;
+        return (seed >> 33) % n;
+    };
+    const auto on = [](int offset) {  // days from Sun 2026-12-06
+        return mappings::civil_date(std::chrono::sys_days(day("2026-12-06")) +
+                                    std::chrono::days(offset));
+    };
+    firm_rows f;
+    for (int i = 0; i < 300; ++i) {
+        mappings::invoice inv;
+        inv.id = "i" + std::to_string(i);
+        inv.number = std::to_string(1000 + i);
+        inv.client_id = "c" + std::to_string(next(20));
+        const int issued = 10 - static_cast<int>(next(200));
+        inv.issue_date = on(issued);
+        if (next(10) != 0) {
+            inv.due_date = on(issued + 30);
+        }
+        const std::string cur = next(10) == 0 ? "EUR" : "USD";
+        inv.currency = cur;
+        const auto total = static_cast<std::int64_t>(1000 + next(50000));
+        const auto st = next(10);
+        inv.status = st < 5   ? mappings::invoice_status::open
+                     : st < 8 ? mappings::invoice_status::paid
+                     : st < 9 ? mappings::invoice_status::voided
+                              : mappings::invoice_status::draft;
+        const auto balance = inv.status == mappings::invoice_status::paid
+                                 ? 0
+                                 : static_cast<std::int64_t>(next(total + 2000)) - 1000;
+        inv.total = {total, cur};
+        inv.balance = {balance, next(30) == 0 ? std::string("CAD") : cur};
+        inv.deleted = next(25) == 0;
+        for (std::uint64_t k = next(3); k > 0; --k) {
+            mappings::payment p;
+            p.id = "p" + std::to_string(f.payments.size());
+            const auto minor = static_cast<std::int64_t>(100 + next(total));
+            p.amount = {minor, cur};
+            if (next(15) != 0) {
+                p.date = on(issued + static_cast<int>(next(180)));
+            }
+            p.applied.push_back({inv.id, "", {minor, cur}});
+            p.voided = next(12) == 0;
+            p.deleted = next(12) == 0;
+            f.payments.push_back(std::move(p));
+        }
+        f.invoices.push_back(std::move(inv));
+    }
+    for (int e = 0; e < 400; ++e) {
+        mappings::time_entry t;
+        t.id = "t" + std::to_string(e);
+        t.staff_id = "s" + std::to_string(next(3));
+        t.client_id = "c" + std::to_string(next(20));
+        if (next(20) != 0) {
+            t.date = on(10 - static_cast<int>(next(40)));
+        }
+        t.minutes = static_cast<std::int64_t>(15 + next(400));
+        t.billable = next(4) != 0;
+        t.locked = next(2) == 0;
+        if (next(3) == 0) {
+            t.external_reference = "billsync:" + t.id;
+        }
+        t.deleted = next(15) == 0;
+        if (next(3) == 0) {
+            f.billed.push_back(t.id);
+        }
+        f.entries.push_back(std::move(t));
+    }
+    return f;
+}
+
+void write_rows(state::store& s, const firm_rows& f, bool indexed) {
+    state::batch b(s);
+    const auto put = [&](std::string_view type, const std::string& id, std::string row) {
+        state::put_entity(b, type, id, row);
+        if (indexed) {
+            state::entity_index::update(b, type, id, std::nullopt, std::move(row));
+        }
+    };
+    for (const auto& i : f.invoices) {
+        put("invoice", i.id, mappings::to_json(i).dump());
+    }
+    for (const auto& p : f.payments) {
+        put("payment", p.id, mappings::to_json(p).dump());
+    }
+    for (const auto& t : f.entries) {
+        put("time_entry", t.id, mappings::to_json(t).dump());
+    }
+    for (const auto& id : f.billed) {
+        put("invoicing_entry", id, R"({"draft":"d1"})");
+    }
+    ASSERT_TRUE(s.write(b, true).ok);
+}
+
+// The figures of week 2026-W49 (D = Sun 6 Dec) by a plain scan of every row.
+json expected_figures(const firm_rows& f) {
+    const auto D = day("2026-12-06"), start = day("2026-11-30"), prev = day("2026-11-29");
+    const auto days_between = [](mappings::civil_date a, mappings::civil_date b) {
+        return (std::chrono::sys_days(b) - std::chrono::sys_days(a)).count();
+    };
+    std::map<std::string, std::vector<std::pair<mappings::civil_date, std::int64_t>>> paid;
+    std::int64_t collected = 0, payments = 0;
+    for (const auto& p : f.payments) {
+        if (p.voided || p.deleted || !p.date) {
+            continue;
+        }
+        if (p.amount.currency == "USD" && *p.date >= start && *p.date <= D) {
+            collected += p.amount.minor;
+            ++payments;
+        }
+        for (const auto& a : p.applied) {
+            if (a.amount.currency == "USD") {
+                paid[a.invoice_id].emplace_back(*p.date, a.amount.minor);
+            }
+        }
+    }
+    const auto bucket = [](std::int64_t past) {
+        return past <= 0 ? 0 : past <= 30 ? 1 : past <= 60 ? 2 : past <= 90 ? 3 : 4;
+    };
+    std::array<std::int64_t, 5> amount{}, count{}, prev_amount{}, prev_count{};
+    std::int64_t other = 0, invoiced_week = 0, invoiced_91 = 0;
+    for (const auto& i : f.invoices) {
+        if (i.deleted || (i.status != mappings::invoice_status::open &&
+                          i.status != mappings::invoice_status::paid)) {
+            continue;
+        }
+        if (i.total.currency != "USD" || i.balance.currency != "USD") {
+            ++other;
+            continue;
+        }
+        if (*i.issue_date <= D && *i.issue_date >= start) {
+            invoiced_week += i.total.minor;
+        }
+        if (*i.issue_date <= D && days_between(*i.issue_date, D) < 91) {
+            invoiced_91 += i.total.minor;
+        }
+        for (const auto& [asof, a, c] :
+             {std::tuple{D, &amount, &count}, std::tuple{prev, &prev_amount, &prev_count}}) {
+            if (*i.issue_date > asof) {
+                continue;
+            }
+            std::int64_t b = i.balance.minor;
+            for (const auto& [on, minor] : paid[i.id]) {
+                b += on > asof ? minor : 0;
+            }
+            b = std::clamp<std::int64_t>(b, 0, std::max(i.total.minor, i.balance.minor));
+            if (b > 0) {
+                const auto k = bucket(i.due_date ? days_between(*i.due_date, asof) : 0);
+                (*a)[k] += b;
+                ++(*c)[k];
+            }
+        }
+    }
+    std::int64_t recorded = 0, billed = 0, unreviewed = 0;
+    for (const auto& t : f.entries) {
+        if (t.deleted) {
+            continue;
+        }
+        unreviewed += !t.external_reference.empty() && !t.locked ? 1 : 0;
+        if (t.date && *t.date >= start && *t.date <= D && t.billable) {
+            recorded += t.minutes;
+            if (std::find(f.billed.begin(), f.billed.end(), t.id) != f.billed.end()) {
+                billed += t.minutes;
+            }
+        }
+    }
+    json aging = json::object(), change = json::object();
+    for (std::size_t k = 0; k < 5; ++k) {
+        const std::string name(std::array{"current", "1_30", "31_60", "61_90", "90_plus"}[k]);
+        aging[name] = {{"amount_minor", amount[k]}, {"count", count[k]}};
+        change[name] = {{"amount_minor", amount[k] - prev_amount[k]},
+                        {"count", count[k] - prev_count[k]}};
+    }
+    return {{"aging", aging},
+            {"change", change},
+            {"other_currency_invoices", other},
+            {"collected_minor", collected},
+            {"payments", payments},
+            {"invoiced_minor", invoiced_week},
+            {"invoiced_91_days_minor", invoiced_91},
+            {"recorded_billable_minutes", recorded},
+            {"billed_minutes", billed},
+            {"unreviewed", unreviewed}};
+}
+
+json figures_of(const json& r) {
+    json aging = json::object(), change = json::object();
+    for (const auto* k : {"current", "1_30", "31_60", "61_90", "90_plus"}) {
+        aging[k] = r["aging"]["total"][k];
+        change[k] = r["aging"]["change"][k];
+    }
+    const auto& c = r["collections"];
+    const auto& t = r["time"];
+    return {{"aging", aging},
+            {"change", change},
+            {"other_currency_invoices", r["aging"]["other_currency_invoices"]},
+            {"collected_minor", c["collected_minor"]},
+            {"payments", c["payments"]},
+            {"invoiced_minor", c["invoiced_minor"]},
+            {"invoiced_91_days_minor", c["invoiced_91_days_minor"]},
+            {"recorded_billable_minutes", t["recorded_billable_minutes"]},
+            {"billed_minutes", t["billed_minutes"]},
+            {"unreviewed", t["drafts_unreviewed"]["time_entries"]}};
+}
+
+}  // namespace generated
+
+// The report reads the week's rows through the indexes (state/entity_index.hpp); on a generated
+// firm its figures are those of a plain scan of every row, and a store whose rows were written
+// before the indexes existed (schema 2) gives the same report once upgraded.
+TEST_F(weekly_report_test, indexed_figures_equal_a_full_scan_of_a_generated_firm) {
+    const auto f = generated::make_firm();
+    generated::write_rows(*store_, f, true);
+    const auto r = report();
+    const auto want = generated::expected_figures(f);
+    EXPECT_EQ(generated::figures_of(r), want);
+    EXPECT_GT(want["aging"]["1_30"]["count"].get<int>(), 0);  // the firm exercises the figures
+    EXPECT_GT(want["other_currency_invoices"].get<int>(), 0);
+    EXPECT_GT(want["collected_minor"].get<int>(), 0);
+    EXPECT_GT(want["billed_minutes"].get<int>(), 0);
+
+    testing::temp_dir old_dir;
+    {
+        state::open_options v2;
+        v2.schema_version = 2;
+        auto old = state::store::open(old_dir.path() / "state", v2);
+        ASSERT_TRUE(old.ok()) << old.st.message;
+        generated::write_rows(*old.value, f, false);
+    }
+    auto upgraded = state::store::open(old_dir.path() / "state");
+    ASSERT_TRUE(upgraded.ok()) << upgraded.st.message;
+    EXPECT_EQ(upgraded.value->schema_version(), state::current_schema_version);
+    auto again = weekly_report(*upgraded.value, firm(), "2026-W49", at("2026-12-08T15:00:00Z"));
+    ASSERT_TRUE(again.ok()) << again.error;
+    EXPECT_EQ(again.body, r);
 }
 
 }  // namespace

@@ -6,7 +6,10 @@
 #include <nlohmann/json.hpp>
 
 #include "mappings/model.hpp"
+#include "state/entity_index.hpp"
+#include "state/tables.hpp"
 #include "tests/unit/workflows/workflows_test_support.hpp"
+#include "workflows/action_key.hpp"
 #include "workflows/weekly_report/report.hpp"
 
 namespace billsync::workflows::weekly_report {
@@ -86,7 +89,9 @@ TEST_F(weekly_report_rule_test, snapshot_at_the_weeks_end_then_one_email_per_par
         i.currency = "USD";
         i.total = i.balance = {12345, "USD"};
         state::batch b(*store_);
-        state::put_entity(b, "invoice", "i1", mappings::to_json(i).dump());
+        const auto row = mappings::to_json(i).dump();
+        state::put_entity(b, "invoice", "i1", row);
+        state::entity_index::update(b, "invoice", "i1", std::nullopt, row);
         ASSERT_TRUE(store_->write(b, true).ok);
     }
     ASSERT_TRUE(
@@ -113,6 +118,11 @@ TEST_F(weekly_report_rule_test, snapshot_at_the_weeks_end_then_one_email_per_par
     {
         state::batch b(*store_);
         state::put_entity(b, "invoice", "i1", R"({"id":"i1"})");
+        state::entity_index::update(b,
+                                    "invoice",
+                                    "i1",
+                                    state::get_entity(*store_, "invoice", "i1").value,
+                                    R"({"id":"i1"})");
         ASSERT_TRUE(store_->write(b, true).ok);
     }
     fire(*send, at("2026-12-07T13:00:00Z"));
@@ -150,6 +160,32 @@ TEST_F(weekly_report_rule_test, a_late_snapshot_is_still_for_the_week_that_ended
     // Next: the end of the week running now (week 51 ends Sunday 20 Dec).
     EXPECT_EQ(timer(snapshot_timer)->due, at("2026-12-21T05:00:00Z"));
     EXPECT_TRUE(timer("weekly_report/send/2026-W49"));
+}
+
+// The preview's settings (compute_figures = false): the timers run and the partners' emails have
+// the same ids and subject, but no report is computed or stored.
+TEST_F(weekly_report_rule_test,
+       without_figures_the_timers_and_subjects_run_and_nothing_is_computed) {
+    auto s = partners();
+    s.compute_figures = false;
+    std::string error;
+    r_ = make(s, deps_with_email(), &error);
+    ASSERT_TRUE(r_) << error;
+    EXPECT_FALSE(dynamic_cast<const weekly_report_rule&>(*r_).config().compute_figures);
+    ASSERT_TRUE(
+        step([&](context& ctx) { return r_->on_start(ctx); }, at("2026-12-02T15:00:00Z")).ok);
+    fire(*timer(snapshot_timer), at("2026-12-07T05:00:00Z"));
+    EXPECT_FALSE(state::get_entity(*store_, snapshot_type, "2026-W49").value);
+    EXPECT_EQ(timer(snapshot_timer)->due, at("2026-12-14T05:00:00Z"));
+    auto send = timer("weekly_report/send/2026-W49");
+    ASSERT_TRUE(send);
+    fire(*send, at("2026-12-07T13:00:00Z"));
+    const auto sent = actions();
+    ASSERT_EQ(sent.size(), 2u);
+    const auto p = json::parse(sent[0].payload);
+    EXPECT_EQ(p["subject"], "Weekly billing report 2026-W49 (2026-11-30 to 2026-12-06)");
+    EXPECT_EQ(p["text"], "");
+    EXPECT_EQ(sent[0].id, action_key("weekly_report", "2026-W49/ann@firm.test", 1));
 }
 
 }  // namespace
