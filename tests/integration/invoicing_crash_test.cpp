@@ -153,6 +153,26 @@ struct invoicing_firm {
         return j.is_object() ? j.value("drafts", json::array()) : json::array();
     }
 
+    // After the book was corrected: reloads it (SIGHUP), redrafts the rejected draft `id` with
+    // `billsync approvals redraft`, checks the old one stays rejected and returns the new draft.
+    json reload_and_redraft(const std::string& id, const std::string& reason) {
+        daemon->process().signal(SIGHUP);
+        EXPECT_TRUE(daemon->process().wait_for_line("(reloaded)")) << daemon->output();
+        const auto [rc, out] = daemon->cli(
+            {"approvals", "redraft", id, "--by", "partner@smithlee.example", "--reason", reason});
+        EXPECT_EQ(rc, 0) << out;
+        std::string fresh;
+        for (const auto& d : drafts()) {
+            if (d.value("id", "") == id) {
+                EXPECT_EQ(d.value("state", ""), "rejected");
+                fresh = d.value("redrafted_as", "");
+            }
+        }
+        EXPECT_FALSE(fresh.empty()) << drafts().dump();
+        return json::parse(
+            daemon->status_get("/workflows/invoicing/show/" + fresh).body, nullptr, false);
+    }
+
     testing::temp_dir dir;
     simulators::qbo_sim_options qo;
     std::unique_ptr<simulators::qbo_simulator> qbo;
@@ -217,26 +237,9 @@ TEST(invoicing_daemon, a_rejected_milestone_is_redrafted_by_the_cli_from_the_rel
     ASSERT_EQ(r.status, 200u) << r.body;
     // The fee is corrected in the book; the partner asks for the milestone again.
     f.write_book("", "3000.00");
-    f.daemon->process().signal(SIGHUP);
-    ASSERT_TRUE(f.daemon->process().wait_for_line("(reloaded)")) << f.daemon->output();
-    const auto [rc, out] = f.daemon->cli({"approvals",
-                                          "redraft",
-                                          id,
-                                          "--by",
-                                          "partner@smithlee.example",
-                                          "--reason",
-                                          "fee corrected"});
-    ASSERT_EQ(rc, 0) << out;
-    std::string fresh;
-    for (const auto& d : f.drafts()) {
-        if (d.value("id", "") == id) {
-            EXPECT_EQ(d.value("state", ""), "rejected");
-            fresh = d.value("redrafted_as", "");
-        }
-    }
-    ASSERT_FALSE(fresh.empty()) << f.drafts().dump();
-    const auto made = json::parse(
-        f.daemon->status_get("/workflows/invoicing/show/" + fresh).body, nullptr, false);
+    const auto made = f.reload_and_redraft(id, "fee corrected");
+    const std::string fresh = made.value("id", "");
+    ASSERT_FALSE(fresh.empty()) << made.dump();
     EXPECT_EQ(made.value("state", ""), "pending_approval") << made.dump();
     EXPECT_EQ(made.value("total_minor", 0), 150000);  // 50 % of the corrected 3,000.00
     EXPECT_EQ(f.qbo->count(realm, "Invoice"), 0u);
@@ -302,26 +305,9 @@ TEST(invoicing_daemon, a_rejected_tm_draft_is_redrafted_by_the_cli_from_its_own_
     ASSERT_EQ(r.status, 200u) << r.body;
     // The rate is corrected in the book; the partner asks for the draft again from the CLI.
     f.write_tm_book("240.00");
-    f.daemon->process().signal(SIGHUP);
-    ASSERT_TRUE(f.daemon->process().wait_for_line("(reloaded)")) << f.daemon->output();
-    const auto [rc, out] = f.daemon->cli({"approvals",
-                                          "redraft",
-                                          id,
-                                          "--by",
-                                          "partner@smithlee.example",
-                                          "--reason",
-                                          "rate corrected"});
-    ASSERT_EQ(rc, 0) << out;
-    std::string fresh;
-    for (const auto& d : f.drafts()) {
-        if (d.value("id", "") == id) {
-            EXPECT_EQ(d.value("state", ""), "rejected");
-            fresh = d.value("redrafted_as", "");
-        }
-    }
-    ASSERT_FALSE(fresh.empty()) << f.drafts().dump();
-    const auto made = json::parse(
-        f.daemon->status_get("/workflows/invoicing/show/" + fresh).body, nullptr, false);
+    const auto made = f.reload_and_redraft(id, "rate corrected");
+    const std::string fresh = made.value("id", "");
+    ASSERT_FALSE(fresh.empty()) << made.dump();
     EXPECT_EQ(made.value("state", ""), "pending_approval") << made.dump();
     EXPECT_EQ(made.value("redraft_of", ""), id);
     EXPECT_EQ(made.value("total_minor", 0), 54000);  // the same 2 h 15 at the corrected 240.00
