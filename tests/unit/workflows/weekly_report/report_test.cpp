@@ -484,16 +484,18 @@ firm_rows make_firm() {
                      : st < 8 ? mappings::invoice_status::paid
                      : st < 9 ? mappings::invoice_status::voided
                               : mappings::invoice_status::draft;
-        const auto balance = inv.status == mappings::invoice_status::paid
-                                 ? 0
-                                 : static_cast<std::int64_t>(next(total + 2000)) - 1000;
+        const auto balance =
+            inv.status == mappings::invoice_status::paid
+                ? 0
+                : static_cast<std::int64_t>(next(static_cast<std::uint64_t>(total) + 2000)) - 1000;
         inv.total = {total, cur};
         inv.balance = {balance, next(30) == 0 ? std::string("CAD") : cur};
         inv.deleted = next(25) == 0;
         for (std::uint64_t k = next(3); k > 0; --k) {
             mappings::payment p;
             p.id = "p" + std::to_string(f.payments.size());
-            const auto minor = static_cast<std::int64_t>(100 + next(total));
+            const auto minor =
+                static_cast<std::int64_t>(100 + next(static_cast<std::uint64_t>(total)));
             p.amount = {minor, cur};
             if (next(15) != 0) {
                 p.date = on(issued + static_cast<int>(next(180)));
@@ -605,8 +607,8 @@ json expected_figures(const firm_rows& f) {
             b = std::clamp<std::int64_t>(b, 0, std::max(i.total.minor, i.balance.minor));
             if (b > 0) {
                 const auto k = bucket(i.due_date ? days_between(*i.due_date, asof) : 0);
-                (*a)[k] += b;
-                ++(*c)[k];
+                (*a)[static_cast<std::size_t>(k)] += b;
+                ++(*c)[static_cast<std::size_t>(k)];
             }
         }
     }
