@@ -928,6 +928,23 @@ service = {{ "Payroll Processing" = "55.00" }}
               << " s; firm time America/New_York)\n";
 
     // Scripted client behaviour, by day of the run.
+    // The partner approves every draft waiting for approval (of one engagement, or all).
+    const auto partner_approves = [&](const std::string& engagement,
+                                      const std::string& what,
+                                      std::vector<std::string>& lines) {
+        for (const auto& draft : invoicing_drafts()) {
+            if (draft.value("state", "") != "pending_approval" ||
+                (!engagement.empty() && draft.value("engagement", "") != engagement)) {
+                continue;
+            }
+            const auto id = draft.value("id", "");
+            const auto r = status_post(token,
+                                       "/approvals/" + id + "/approve",
+                                       json{{"by", "partner@smithlee.example"}}.dump());
+            lines.push_back(fmt::format(
+                "partner approved {} {} ({})", what, id, r.status == 200 ? "done" : r.body));
+        }
+    };
     for (int d = 1; d <= options.days && rc.load() < 0; ++d) {
         std::vector<std::string> events;
         std::vector<std::string> practice;
@@ -979,18 +996,7 @@ service = {{ "Payroll Processing" = "55.00" }}
             }
         }
         // The partner approves each weekly payroll invoice the day after it is drafted.
-        for (const auto& draft : invoicing_drafts()) {
-            if (draft.value("engagement", "") == "payroll-weekly" &&
-                draft.value("state", "") == "pending_approval") {
-                const auto id = draft.value("id", "");
-                const auto r = status_post(token,
-                                           "/approvals/" + id + "/approve",
-                                           json{{"by", "partner@smithlee.example"}}.dump());
-                operators.push_back(fmt::format("partner approved payroll draft {} ({})",
-                                                id,
-                                                r.status == 200 ? "done" : r.body));
-            }
-        }
+        partner_approves("payroll-weekly", "payroll draft", operators);
         // Staff record their working day's time (billsync's drafts come on top).
         if (const std::chrono::weekday wd{std::chrono::floor<std::chrono::days>(today)};
             wd != std::chrono::Saturday && wd != std::chrono::Sunday) {
@@ -1077,16 +1083,7 @@ service = {{ "Payroll Processing" = "55.00" }}
             }
         }
         if (d == 4) {
-            for (const auto& draft : invoicing_drafts()) {
-                if (draft.value("state", "") == "pending_approval") {
-                    const auto id = draft.value("id", "");
-                    const auto r = status_post(token,
-                                               "/approvals/" + id + "/approve",
-                                               json{{"by", "partner@smithlee.example"}}.dump());
-                    operators.push_back(fmt::format(
-                        "partner approved draft {} ({})", id, r.status == 200 ? "done" : r.body));
-                }
-            }
+            partner_approves("", "draft", operators);
         }
         if (d == 9) {
             // Delivered: the remainder is drafted; nobody decides, so it is escalated.
