@@ -9,6 +9,7 @@
 #include <atomic>
 #include <filesystem>
 #include <functional>
+#include <iomanip>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -16,6 +17,7 @@
 #include <ostream>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -206,7 +208,7 @@ public:
         });
         return out;
     }
-    const json& decisions() const noexcept { return decisions_; }
+    json take_decisions() noexcept { return std::move(decisions_); }
 
 private:
     static constexpr std::size_t observe_batch = 64;
@@ -301,30 +303,54 @@ private:
         return state::status::success();
     }
 
-    // The invoice's number, client, balance and the sequence's client class, as stored now.
-    void describe(item& it) const {
-        auto row = state::get_entity(store_, "invoice", it.invoice);
-        if (!row.ok() || !row.value) {
-            return;
+    // The invoice's number, client and balance (read once per invoice: the simulation writes
+    // rules' rows, never an invoice or a client) and the sequence's client class, as stored now.
+    void describe(item& it) {
+        auto [known, added] = invoices_.try_emplace(it.invoice);
+        if (added) {
+            known->second = read_invoice_facts(it.invoice);
         }
-        std::string error;
-        auto inv = mappings::invoice_from_json(json::parse(*row.value, nullptr, false), error);
-        if (!inv) {
-            return;
-        }
-        it.invoice_number = inv->number;
-        it.balance = inv->balance;
-        if (auto c = state::get_entity(store_, "client", inv->client_id); c.ok() && c.value) {
-            auto cl = mappings::client_from_json(json::parse(*c.value, nullptr, false), error);
-            if (cl && it.client.empty()) {
-                it.client = cl->display_name;
+        const auto& found = known->second;
+        if (found) {
+            it.invoice_number = found->number;
+            it.balance = found->balance;
+            if (it.client.empty()) {
+                it.client = found->client;
             }
+        } else {
+            return;
         }
         fu::sequence_state s;
         if (auto f = state::get_entity(store_, "followup", it.invoice);
             f.ok() && f.value && fu::decode(*f.value, s)) {
             it.client_class = std::string(fu::to_string(s.client_class));
         }
+    }
+
+    struct invoice_facts {
+        std::string number;
+        mappings::money balance;
+        std::string client;
+    };
+
+    std::optional<invoice_facts> read_invoice_facts(const std::string& invoice) const {
+        auto row = state::get_entity(store_, "invoice", invoice);
+        if (!row.ok() || !row.value) {
+            return std::nullopt;
+        }
+        std::string error;
+        auto inv = mappings::invoice_from_json(json::parse(*row.value, nullptr, false), error);
+        if (!inv) {
+            return std::nullopt;
+        }
+        invoice_facts f{inv->number, inv->balance, {}};
+        if (auto c = state::get_entity(store_, "client", inv->client_id); c.ok() && c.value) {
+            auto cl = mappings::client_from_json(json::parse(*c.value, nullptr, false), error);
+            if (cl) {
+                f.client = cl->display_name;
+            }
+        }
+        return f;
     }
 
     void record_action(util::instant now, const std::string& id) {
@@ -464,6 +490,7 @@ private:
     std::vector<item> items_;
     json decisions_ = json::array();
     std::size_t steps_ = 0;
+    std::unordered_map<std::string, std::optional<invoice_facts>> invoices_;
 };
 
 date::local_days local_day(const date::time_zone& tz, util::instant t) {
@@ -607,7 +634,7 @@ json as_json(const date::time_zone& tz,
              util::instant end,
              int days,
              const std::vector<item>& items,
-             const json& decisions) {
+             json decisions) {
     const auto first = local_day(tz, start);
     std::map<date::local_days, std::vector<const item*>> by_day;
     for (const auto& it : items) {
@@ -633,7 +660,7 @@ json as_json(const date::time_zone& tz,
             {"time_zone", tz.name()},
             {"note", stored_invoice_note},
             {"schedule", std::move(schedule)},
-            {"decisions", decisions},
+            {"decisions", std::move(decisions)},
             {"summary",
              {{"emails", t.emails},
               {"sms", t.sms},
@@ -725,8 +752,14 @@ int cmd_preview(const std::string& config_file,
             return exit_unavailable;
         }
     }
+    // The copy lives for this command: no compactions, no write-ahead log, and room to keep a
+    // large firm's working set (its open invoices, their clients and sequences) in memory.
     state::open_options rw;
     rw.create_if_missing = false;
+    rw.scratch = true;
+    rw.block_cache_size = 256u << 20;
+    rw.memtable_budget = 128u << 20;
+    rw.write_buffer_size = 64u << 20;
     auto copy = state::store::open(copy_dir, rw);
     if (!copy.ok()) {
         err << fmt::format("cannot open the copy of the state: {}\n", copy.st.message);
@@ -753,7 +786,9 @@ int cmd_preview(const std::string& config_file,
         return exit_unavailable;
     }
     if (options.json) {
-        out << as_json(tz, start, end, options.days, sim.items(), sim.decisions()).dump(2) << "\n";
+        // Streamed: a large firm's preview is tens of megabytes of JSON.
+        out << std::setw(2)
+            << as_json(tz, start, end, options.days, sim.items(), sim.take_decisions()) << "\n";
     } else {
         print(out, tz, start, end, options.days, sim.items());
     }

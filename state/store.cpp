@@ -240,6 +240,7 @@ result<std::unique_ptr<store>> store::open(const std::filesystem::path& dir,
     std::unique_ptr<store> s(new store());
     s->dir_ = dir;
     s->read_only_ = options.read_only;
+    s->scratch_ = options.scratch;
     if (auto st = s->open_impl(options); !st.ok) {
         return result<std::unique_ptr<store>>::failure(std::move(st));
     }
@@ -292,6 +293,12 @@ status store::open_impl(const open_options& options) {
             if (!known) {
                 descriptors.emplace_back(name, with_shared_cache({}, block_cache_));
             }
+        }
+    }
+
+    if (options.scratch) {
+        for (auto& d : descriptors) {
+            d.options.disable_auto_compactions = true;
         }
     }
 
@@ -428,10 +435,11 @@ status store::write_raw(rocksdb::WriteBatch* wb, bool sync) {
         return status::failure("data dir " + dir_.string() + " is open read-only");
     }
     rocksdb::WriteOptions wo;
-    wo.sync = sync;
+    wo.sync = sync && !scratch_;
+    wo.disableWAL = scratch_;
     auto s = db_->Write(wo, wb);
     writes_.fetch_add(1, std::memory_order_relaxed);
-    if (sync) {
+    if (wo.sync) {
         synced_writes_.fetch_add(1, std::memory_order_relaxed);
     }
     return status::from(s);

@@ -97,6 +97,10 @@ struct open_options {
     // budget for all column families together, charged to that cache.
     std::size_t block_cache_size = 24u << 20;
     std::size_t memtable_budget = 12u << 20;  // part of block_cache_size
+    // A throwaway copy that lives for one command (`billsync preview` simulates on a checkpoint):
+    // no automatic compactions (they would only compete with the command for the CPU) and no
+    // write-ahead log (a crash loses nothing anyone needs); every write is unsynced.
+    bool scratch = false;
 };
 
 // What store::memory() reports: the configured bounds and what is in use now.
@@ -235,6 +239,7 @@ private:
     std::shared_ptr<rocksdb::WriteBufferManager> write_buffers_;
     std::uint32_t schema_version_ = 0;
     bool read_only_ = false;
+    bool scratch_ = false;
     std::atomic<std::uint64_t> writes_{0};
     std::atomic<std::uint64_t> synced_writes_{0};
 };

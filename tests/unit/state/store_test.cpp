@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "tests/unit/state/state_test_support.hpp"
@@ -446,6 +447,72 @@ TEST(store, tables_are_written_with_a_partitioned_index) {
         }
     }
     EXPECT_EQ(tables, 1u);
+}
+
+// A scratch copy (what `billsync preview` simulates on) keeps no write-ahead log and never
+// compacts on its own; a normal store does both.
+TEST(store, a_scratch_store_writes_no_log_and_never_compacts) {
+    auto wal_bytes = [](const std::filesystem::path& dir) {
+        std::uintmax_t n = 0;
+        for (const auto& e : std::filesystem::directory_iterator(dir)) {
+            if (e.path().extension() == ".log") {
+                n += e.file_size();
+            }
+        }
+        return n;
+    };
+    // RocksDB records the options it opened with in OPTIONS-<n>: the latest one is the truth.
+    auto compactions_disabled = [](const std::filesystem::path& dir) {
+        std::filesystem::path latest;
+        for (const auto& e : std::filesystem::directory_iterator(dir)) {
+            const auto name = e.path().filename().string();
+            if (name.starts_with("OPTIONS-") &&
+                (latest.empty() || name > latest.filename().string())) {
+                latest = e.path();
+            }
+        }
+        std::ifstream in(latest);
+        std::string line;
+        int on = 0, off = 0;
+        while (std::getline(in, line)) {
+            if (line.find("disable_auto_compactions=true") != std::string::npos) {
+                ++on;
+            } else if (line.find("disable_auto_compactions=false") != std::string::npos) {
+                ++off;
+            }
+        }
+        return std::pair{on, off};
+    };
+    temp_dir dir;
+    {
+        auto s = open_store(dir.db());
+        ASSERT_TRUE(s);
+        batch b(*s);
+        b.put(cf::entities, "row", std::string(4096, 'x'));
+        ASSERT_TRUE(s->write(b, true).ok);
+        EXPECT_GT(wal_bytes(dir.db()), 0u);
+        EXPECT_EQ(compactions_disabled(dir.db()).first, 0);
+    }
+    open_options o;
+    o.create_if_missing = false;
+    o.scratch = true;
+    auto opened = store::open(dir.db(), o);
+    ASSERT_TRUE(opened.ok()) << opened.st.message;
+    auto& s = *opened.value;
+    const auto before = wal_bytes(dir.db());
+    for (int i = 0; i < 50; ++i) {
+        batch b(s);
+        b.put(cf::entities, "row-" + std::to_string(i), std::string(4096, 'y'));
+        ASSERT_TRUE(s.write(b, true).ok);  // asked synced: a scratch store still writes
+    }
+    EXPECT_EQ(wal_bytes(dir.db()), before);
+    EXPECT_EQ(s.synced_writes(), 0u);
+    const auto [on, off] = compactions_disabled(dir.db());
+    EXPECT_GT(on, 0);
+    EXPECT_EQ(off, 0);
+    auto row = s.get(cf::entities, "row-49");
+    ASSERT_TRUE(row.ok() && row.value);
+    EXPECT_EQ(row.value->size(), 4096u);
 }
 
 TEST(keys, be64_and_instants_sort_bytewise) {
