@@ -135,6 +135,27 @@ public:
         for (const auto& e : operators) {
             out_ << "  people  " << e << "\n";
         }
+        if (daemon_lines() == 0 && events.empty()) {
+            out_ << "  (nothing due)\n";
+        }
+        out_.flush();
+    }
+
+    // Later the same business day: what people did then (whole lines, with their kind), and
+    // what the daemon did since the last call. Lines come in time order: a day that has such a
+    // moment is run up to it first (day()), then on (later()).
+    void later(const std::vector<std::string>& lines) {
+        for (const auto& l : lines) {
+            out_ << l << "\n";
+        }
+        (void)daemon_lines();
+        out_.flush();
+    }
+
+private:
+    // What the daemon did since the last call: draft-time lines, emails, texts, invoice drafts'
+    // states and tasks. Returns the number of lines printed.
+    std::size_t daemon_lines() {
         std::size_t n = draft_time_lines();
         const auto mails = mail_.messages();
         for (std::size_t i = mails_seen_; i < mails.size(); ++i, ++n) {
@@ -214,13 +235,9 @@ public:
                 }
             }
         }
-        if (n == 0 && events.empty()) {
-            out_ << "  (nothing due)\n";
-        }
-        out_.flush();
+        return n;
     }
 
-private:
     // The draft-time workflow as the daemon shows it: each draft's states once (GET
     // /workflows/draft_time/list), the review list (…/review) and each day's missing-time check
     // (…/missing). Returns the number of lines printed.
@@ -249,6 +266,10 @@ private:
                 } else if (state == "edited") {
                     what = fmt::format(
                         "draft \"{}\" edited by staff in Harvest, billsync leaves it", title);
+                } else if (state == "approved") {
+                    what = fmt::format(
+                        "draft \"{}\" approved in Harvest as drafted (locked), billsync leaves it",
+                        title);
                 } else if (state == "waiting") {
                     what = fmt::format("draft for \"{}\" waits: [{}] {}",
                                        title,
@@ -382,6 +403,7 @@ struct xero_client {
     std::string email;
     std::string mobile;  // empty: none
     std::string group;   // Xero contact group ("SMS consent", "Autopay"); empty: none
+    std::string code;    // ContactNumber, the firm's client code; empty: none
     std::string number;  // the invoice
     std::int64_t cents = 0;
     std::string due;  // YYYY-MM-DD
@@ -391,11 +413,21 @@ struct xero_client {
 
 std::vector<xero_client> seed_xero_entity(simulators::xero_simulator& xero) {
     std::vector<xero_client> out = {
-        {"Kauri Cafe", "ap@kauricafe.example", "", "", "INV-0001", 85000, "2026-01-07", {}, {}},
+        {"Kauri Cafe",
+         "ap@kauricafe.example",
+         "",
+         "",
+         "KAURI01",
+         "INV-0001",
+         85000,
+         "2026-01-07",
+         {},
+         {}},
         {"Rimu Architects",
          "ap@rimuarchitects.example",
          "+14155550190",
          "SMS consent",
+         "",
          "INV-0002",
          124000,
          "2025-12-24",
@@ -405,6 +437,7 @@ std::vector<xero_client> seed_xero_entity(simulators::xero_simulator& xero) {
          "ap@totaratech.example",
          "",
          "Autopay",
+         "",
          "INV-0003",
          39900,
          "2026-01-13",
@@ -418,6 +451,9 @@ std::vector<xero_client> seed_xero_entity(simulators::xero_simulator& xero) {
         }
         if (!c.group.empty()) {
             contact["ContactGroups"] = json::array({{{"Name", c.group}}});
+        }
+        if (!c.code.empty()) {
+            contact["ContactNumber"] = c.code;
         }
         c.contact_id = xero.add_contact(xero_tenant, contact).value("ContactID", "");
         c.invoice_id =
@@ -481,37 +517,47 @@ http::simple_response relay_taxdome_account(const std::string& id,
                        body);
 }
 
-// What the identity map made of a relayed TaxDome account, in plain words; nullopt while the
-// relay is not processed yet.
-std::optional<std::string> taxdome_outcome_now(const std::string& id) {
-    const auto member = "taxdome:client:" + id;
+// What the identity map (GET /identities) made of a client, in plain words; nullopt while it
+// is not processed yet. `member` is its canonical id, or ":" + its vendor id (the id's end).
+std::optional<std::string> identity_outcome_now(const std::string& member) {
+    const auto is_self = [&](const json& m) {
+        const auto id = m.value("client", "");
+        return member.starts_with(':') ? id.ends_with(member) : id == member;
+    };
     const auto j = json::parse(status_get("/identities").body, nullptr, false);
     if (!j.is_object()) {
         return "the identity map could not be read";
     }
     for (const auto& p : j.value("parties", json::array())) {
         const auto& members = p.value("members", json::array());
-        const auto self = std::find_if(members.begin(), members.end(), [&](const json& m) {
-            return m.value("client", "") == member;
-        });
+        const auto self = std::find_if(members.begin(), members.end(), is_self);
         if (self == members.end()) {
             continue;
         }
         std::string others;
+        // How the link was made: the client's own join, or (the party's first client) the join
+        // of the one that came after it.
+        auto how = self->value("how", json()).is_string() ? self->value("how", "") : "";
         for (const auto& m : members) {
-            if (m.value("client", "") != member) {
-                others += (others.empty() ? "" : ", ") + m.value("client", "");
+            if (is_self(m)) {
+                continue;
+            }
+            others += (others.empty() ? "" : ", ") + m.value("client", "");
+            if (how.empty() && m.value("how", json()).is_string()) {
+                how = m.value("how", "");
             }
         }
-        const auto how = self->value("how", "");
+        const auto code = self->value("client_code", json());
         return fmt::format("joined the identity map: one client with {} ({})",
                            others,
                            how == "email"         ? "its billing email matches"
                            : how == "domain_name" ? "its email domain and name match"
-                                                  : how);
+                           : how == "client_code" && code.is_string()
+                               ? "by client_code: both carry " + code.get<std::string>()
+                               : how);
     }
     for (const auto& e : j.value("exceptions", json::array())) {
-        if (e.value("client", "") == member) {
+        if (is_self(e)) {
             return fmt::format("became an identity exception [{}]: {}",
                                e.value("kind", ""),
                                e.value("reason", ""));
@@ -520,11 +566,11 @@ std::optional<std::string> taxdome_outcome_now(const std::string& id) {
     return std::nullopt;  // not processed yet, or standing alone (no party, no exception)
 }
 
-std::string taxdome_outcome(const std::string& id) {
-    // The relay is processed beside the simulated day's timers: give the pipeline a moment (a
-    // client standing alone appears in neither list, so it costs the whole wait).
+std::string identity_outcome(const std::string& member) {
+    // A relay or a sync is processed beside the simulated day's timers: give the pipeline a
+    // moment (a client standing alone appears in neither list, so it costs the whole wait).
     for (int i = 0; i < 100; ++i) {
-        if (auto o = taxdome_outcome_now(id)) {
+        if (auto o = identity_outcome_now(member)) {
             return *o;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -797,6 +843,14 @@ int run_sandbox(const sandbox_options& options, std::ostream& err) {
                                  f.invoices()[disputer].client,
                                  f.invoices()[payer].client,
                                  f.invoices()[stopper].client});
+    // The Xero entity's Kauri Cafe is, in Karbon, its owner's hospitality group: another name,
+    // another email. Only the firm's client code ties them (Xero ContactNumber, Karbon
+    // UserDefinedIdentifier): the identity map links them by it.
+    const auto& kauri = xero_clients[0];
+    const auto kauri_org = karbon.add_organization({{"FullName", "Kauri Hospitality Group"},
+                                                    {"EmailAddress", "office@kaurigroup.example"},
+                                                    {"UserDefinedIdentifier", kauri.code}});
+    const std::string kauri_org_key = kauri_org.value("OrganizationKey", "");
     // Time billed from Harvest: Dana's bookkeeping client on a retainer, Raj's payroll client on
     // weekly time and materials.
     const auto& retainer_job = timesheets.jobs[0];
@@ -1131,23 +1185,42 @@ service = {{ "Payroll Processing" = "55.00" }}
         }
         qbo.deliver(hook + "qbo");
         xero.deliver(hook + "xero");
-        // One day passes: every due timer fires in order, then webhooks from the day land.
+        // Time passes: every due timer fires in order, then webhooks from the day land.
+        const auto run_until = [&](util::instant until) {
+            const auto seconds =
+                std::chrono::duration_cast<std::chrono::seconds>(until - clock.now()).count();
+            clock.set(until);
+            status_post(token,
+                        "/clock/advance",
+                        json{{"seconds", seconds}}.dump(),
+                        std::chrono::seconds(120));
+            sms.flush_status_callbacks();
+            const auto events_json = mail.events_for_messages("delivered");
+            mail.deliver_events(hook + "sendgrid/events", events_json);
+        };
+        // Friday evening (18:00 in New York), after the review list: the manager approves the
+        // week's timesheets in Harvest (approved time locks); billsync sees it at its next poll.
+        // The day runs up to then, its lines are printed, then the approval and the rest of it.
+        const bool friday = std::chrono::weekday{std::chrono::floor<std::chrono::days>(today)} ==
+                            std::chrono::Friday;
         const auto target = start + std::chrono::days(d);
-        clock.set(target);
-        status_post(
-            token, "/clock/advance", json{{"seconds", 86400}}.dump(), std::chrono::seconds(120));
-        sms.flush_status_callbacks();
-        const auto events_json = mail.events_for_messages("delivered");
-        mail.deliver_events(hook + "sendgrid/events", events_json);
+        run_until(friday ? today + std::chrono::hours(15) : target);
         // The business day that passed (from 03:00 to 03:00 in New York).
-        if (d == 4) {
-            portal.push_back(fmt::format(
-                "account {} {}", taxdome_account, taxdome_outcome(std::string(taxdome_account))));
+        if (d == 1) {
+            // The first sync read both ledgers' clients and Karbon's organizations.
+            practice.push_back(fmt::format("organization \"{}\" (client code {}) {}",
+                                           kauri_org.value("FullName", ""),
+                                           kauri.code,
+                                           identity_outcome(":" + kauri_org_key)));
         }
-        // Friday evening, after the review list: the manager approves the week's timesheets in
-        // Harvest (approved time locks); billsync sees it by the next billing run.
-        if (std::chrono::weekday{std::chrono::floor<std::chrono::days>(today)} ==
-            std::chrono::Friday) {
+        if (d == 4) {
+            portal.push_back(
+                fmt::format("account {} {}",
+                            taxdome_account,
+                            identity_outcome("taxdome:client:" + std::string(taxdome_account))));
+        }
+        tl.day(today, events, practice, operators, ledger2, hours, portal);
+        if (friday) {
             const auto day = date_text(today);
             std::size_t locked = 0;
             for (const auto& e : harvest.time_entries()) {
@@ -1156,10 +1229,11 @@ service = {{ "Payroll Processing" = "55.00" }}
                     ++locked;
                 }
             }
-            hours.push_back(fmt::format(
-                "the manager approved the week's timesheets ({} entries locked)", locked));
+            run_until(target);
+            tl.later({fmt::format(
+                "  harvest the manager approved the week's timesheets ({} entries locked)",
+                locked)});
         }
-        tl.day(today, events, practice, operators, ledger2, hours, portal);
         std::this_thread::sleep_for(
             std::chrono::milliseconds(static_cast<std::int64_t>(options.seconds_per_day * 1000)));
     }

@@ -109,6 +109,10 @@ std::optional<std::vector<std::pair<std::string, std::string>>> parse_filter(std
     return out;
 }
 
+bool client_resource(const std::string& resource) {
+    return resource == "Contacts" || resource == "Organizations";
+}
+
 }  // namespace
 
 karbon_simulator::karbon_simulator(karbon_options o) : options_(std::move(o)) {}
@@ -314,6 +318,36 @@ http::response karbon_simulator::route(const http::request& req) {
         }();
         return http::response::json(201, made.dump());
     }
+    if (client_resource(resource) && req.method != "GET" && req.method != "DELETE") {
+        // Contacts and organizations: POST creates, PATCH changes the fields given, PUT replaces
+        // the record (its key kept); UserDefinedIdentifier (the firm's client code) is stored and
+        // returned like any field.
+        auto body = json::parse(req.body, nullptr, false);
+        if (!body.is_object()) {
+            return bad_request("4000", "body is not a JSON object");
+        }
+        const auto field = resource_key_field(resource);
+        if (key.empty() && req.method == "POST") {
+            if (text_of(body, "FullName").empty()) {
+                return http::response::json(400,
+                                            json{{"error",
+                                                  {{"code", "4000"},
+                                                   {"message", "Validation failed"},
+                                                   {"details",
+                                                    json::array({{{"code", "4000"},
+                                                                  {"target", "FullName"},
+                                                                  {"message", "required"}}})}}}}
+                                                .dump());
+            }
+            body.erase(field);
+            return http::response::json(201, add_client_locked(resource, std::move(body)).dump());
+        }
+        if (!key.empty() && (req.method == "PUT" || req.method == "PATCH")) {
+            auto out = update_client_locked(resource, key, body, req.method == "PUT");
+            return out.is_null() ? not_found() : http::response::json(200, out.dump());
+        }
+        return bad_request("4000", "not simulated");
+    }
     if (!key.empty() && req.method == "GET") {
         const auto field = resource_key_field(resource);
         for (const auto& row : rows) {
@@ -455,28 +489,59 @@ json karbon_simulator::update_work_item(const std::string& key, const json& fiel
     return nullptr;
 }
 
-json karbon_simulator::add_contact(json fields) {
-    std::lock_guard lock(mutex_);
-    if (text_of(fields, "ContactKey").empty()) {
-        fields["ContactKey"] = next_key("ct");
+json karbon_simulator::add_client_locked(const std::string& resource, json fields) {
+    const auto field = resource_key_field(resource);
+    if (text_of(fields, field).empty()) {
+        fields[field] = next_key(resource == "Contacts" ? "ct" : "org");
     }
     if (!fields.contains("LastModifiedDateTime")) {
         fields["LastModifiedDateTime"] = stamp();
     }
-    records_["Contacts"].push_back(fields);
+    if (!fields.contains("UserDefinedIdentifier")) {
+        fields["UserDefinedIdentifier"] = nullptr;  // listed by the sheet: null when not set
+    }
+    records_[resource].push_back(fields);
     return fields;
+}
+
+json karbon_simulator::update_client_locked(const std::string& resource,
+                                            const std::string& key,
+                                            const json& fields,
+                                            bool replace) {
+    const auto field = resource_key_field(resource);
+    for (auto& row : records_[resource]) {
+        if (text_of(row, field) != key) {
+            continue;
+        }
+        if (replace) {
+            row = json{{field, key}, {"UserDefinedIdentifier", nullptr}};
+        }
+        row.update(fields);
+        row[field] = key;
+        row["LastModifiedDateTime"] = stamp();
+        return row;
+    }
+    return nullptr;
+}
+
+json karbon_simulator::add_contact(json fields) {
+    std::lock_guard lock(mutex_);
+    return add_client_locked("Contacts", std::move(fields));
 }
 
 json karbon_simulator::add_organization(json fields) {
     std::lock_guard lock(mutex_);
-    if (text_of(fields, "OrganizationKey").empty()) {
-        fields["OrganizationKey"] = next_key("org");
-    }
-    if (!fields.contains("LastModifiedDateTime")) {
-        fields["LastModifiedDateTime"] = stamp();
-    }
-    records_["Organizations"].push_back(fields);
-    return fields;
+    return add_client_locked("Organizations", std::move(fields));
+}
+
+json karbon_simulator::update_contact(const std::string& key, const json& fields) {
+    std::lock_guard lock(mutex_);
+    return update_client_locked("Contacts", key, fields, false);
+}
+
+json karbon_simulator::update_organization(const std::string& key, const json& fields) {
+    std::lock_guard lock(mutex_);
+    return update_client_locked("Organizations", key, fields, false);
 }
 
 namespace {

@@ -15,7 +15,14 @@
 //   POST /v3/WorkItems            create (AssigneeEmailAddress, Title, ClientKey, ClientType,
 //                                 StartDate required); 201, PrimaryStatus unspaced
 //   GET  /v3/Contacts[/{key}], /v3/Organizations[/{key}]
-//                                 lists ordered by LastModifiedDateTime (desc with " desc")
+//                                 lists ordered by LastModifiedDateTime (desc with " desc");
+//                                 every record carries UserDefinedIdentifier (the firm's client
+//                                 code; null when not set)
+//   POST /v3/Contacts, /v3/Organizations
+//                                 create (FullName required); 201 with the new key
+//   PATCH|PUT /v3/Contacts/{key}, /v3/Organizations/{key}
+//                                 PATCH changes the fields given, PUT replaces the record; both
+//                                 stamp LastModifiedDateTime
 //   GET  /v3/Invoices             OData list: $filter InvoiceStatus eq '…' only, $orderby
 //                                 InvoiceDate, CreatedAt, UpdatedAt or InvoiceNumber; rows
 //                                 without LineItems, Payments, Data and the links
@@ -76,6 +83,10 @@ public:
     nlohmann::json update_work_item(const std::string& key, const nlohmann::json& fields);
     nlohmann::json add_contact(nlohmann::json fields);
     nlohmann::json add_organization(nlohmann::json fields);
+    // A user's edit in Karbon (e.g. a new UserDefinedIdentifier): the fields given change,
+    // LastModifiedDateTime is stamped; null when there is no such record.
+    nlohmann::json update_contact(const std::string& key, const nlohmann::json& fields);
+    nlohmann::json update_organization(const std::string& key, const nlohmann::json& fields);
     // Invoices: a numeric UnitPrice is stored as its string; UpdatedAt is stamped by update.
     nlohmann::json add_invoice(nlohmann::json fields);
     nlohmann::json update_invoice(const std::string& key, const nlohmann::json& fields);
@@ -116,6 +127,12 @@ private:
     util::instant now() const;
     std::string next_key(std::string_view prefix);
     std::string stamp() const;
+    // Contacts and organizations ("Contacts", "Organizations"), with mutex_ held.
+    nlohmann::json add_client_locked(const std::string& resource, nlohmann::json fields);
+    nlohmann::json update_client_locked(const std::string& resource,
+                                        const std::string& key,
+                                        const nlohmann::json& fields,
+                                        bool replace);
 
     karbon_options options_;
     mutable std::mutex mutex_;

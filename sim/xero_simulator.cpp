@@ -397,6 +397,38 @@ struct xero_simulator::state {
         return c;
     }
 
+    // A contact's fields changed (POST /Contacts/{id}, or POST /Contacts naming a ContactID):
+    // ContactNumber (the firm's client code), Name, EmailAddress… as given; a Name another
+    // contact has is refused, as on create.
+    std::optional<json> update_contact(tenant_data& td,
+                                       const std::string& tenant,
+                                       const std::string& id,
+                                       const json& fields,
+                                       std::string& error) {
+        auto it = td.rows[0].find(id);
+        if (it == td.rows[0].end()) {
+            error = "not found";
+            return std::nullopt;
+        }
+        json change = exact(fields);
+        change.erase("ContactID");
+        if (const auto name = text_of(change, "Name"); !name.empty()) {
+            for (const auto& [other_id, other] : td.rows[0]) {
+                if (other_id != id && text_of(other, "Name") == name) {
+                    error = "The contact name " + name +
+                            " is already assigned to another contact. The contact name must be "
+                            "unique across all active contacts.";
+                    return std::nullopt;
+                }
+            }
+        }
+        auto& c = it->second;
+        c.update(change);
+        touch(c);
+        queue_event(tenant, "CONTACT", id, false);
+        return c;
+    }
+
     std::optional<json> make_payment(tenant_data& td,
                                      const std::string& tenant,
                                      json fields,
@@ -851,6 +883,13 @@ net::awaitable<http::response> xero_simulator::api(http::request req) {
             if (row) {
                 ++s->creates;
             }
+        } else if (collection == "Contacts" && req.method == "POST" &&
+                   (parts.size() == 2 || !text_of(item, "ContactID").empty())) {
+            row = s->update_contact(
+                td, tenant, parts.size() == 2 ? parts[1] : text_of(item, "ContactID"), item, error);
+            if (!row && error == "not found") {
+                co_return remember(not_found());
+            }
         } else if (parts.size() == 1 && collection == "Contacts") {
             row = s->make_contact(td, tenant, item, error);
         } else if (parts.size() == 1 && collection == "Payments") {
@@ -925,6 +964,16 @@ nlohmann::json xero_simulator::add_contact(const std::string& tenant, nlohmann::
     state* s = st_.get();
     return business(s->mutex, [&](std::string& error) -> std::optional<json> {
         auto row = s->make_contact(s->tenants[tenant], tenant, std::move(fields), error);
+        return row ? std::optional(s->render(*row)) : std::nullopt;
+    });
+}
+
+nlohmann::json xero_simulator::update_contact(const std::string& tenant,
+                                              const std::string& id,
+                                              const nlohmann::json& fields) {
+    state* s = st_.get();
+    return business(s->mutex, [&](std::string& error) -> std::optional<json> {
+        auto row = s->update_contact(s->tenants[tenant], tenant, id, fields, error);
         return row ? std::optional(s->render(*row)) : std::nullopt;
     });
 }

@@ -8,6 +8,9 @@
 //     pagination; page/pageSize (100 by default), IDs=, InvoiceNumbers=, where= (one
 //     Field=="value" test, joined by AND), order by UpdatedDateUTC; If-Modified-Since returns the
 //     rows updated strictly after it (the stricter reading: clients must overlap);
+//   - Contacts keep every field given, ContactNumber (the firm's client code) included; PUT
+//     /Contacts creates (a Name must be unique), POST /Contacts/{id} (or POST /Contacts with a
+//     ContactID) changes the fields given and queues a CONTACT UPDATE event;
 //   - PUT /Invoices creates, POST /Invoices/{id} updates (Status VOIDED / DELETED),
 //     POST /Invoices/{id}/Email answers 204, GET /Invoices/{id}/OnlineInvoice, PUT /Payments
 //     (over the amount due: 400 "Payment amount exceeds…"); summarizeErrors=false answers 200
@@ -80,6 +83,10 @@ public:
     // queues a webhook event (contacts and invoices) and returns the object as GET renders it,
     // or {"error": "..."} when refused.
     nlohmann::json add_contact(const std::string& tenant, nlohmann::json fields);
+    // A user's edit of a contact (e.g. its ContactNumber): the fields given change.
+    nlohmann::json update_contact(const std::string& tenant,
+                                  const std::string& id,
+                                  const nlohmann::json& fields);
     // Total/AmountDue from LineItems[].LineAmount (or Quantity * UnitAmount); Status defaults
     // to AUTHORISED here (a user approving it), Type to ACCREC.
     nlohmann::json add_invoice(const std::string& tenant, nlohmann::json fields);

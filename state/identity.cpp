@@ -104,6 +104,19 @@ void write_party(batch& b, std::string_view party, const std::vector<member>& me
     b.put(cf::xref, party_key(party), dump(list));
 }
 
+// Takes `client` out of the party `party` whose members are `list`: the others stay together (a
+// party named after the client is named after the first of the others).
+void leave(batch& b, const std::string& party, std::vector<member> list, std::string_view client) {
+    std::erase_if(list, [&](const member& m) { return m.client == client; });
+    if (party == client && list.size() >= 2) {
+        b.del(cf::xref, party_key(party));
+        write_party(b, list.front().client, list);
+    } else {
+        write_party(b, party, list);
+    }
+    b.del(cf::xref, member_key(client));
+}
+
 bool decided(const store& s, batch* b, std::string_view client) {
     auto row = read(s, b, decided_key(client));
     return row.ok() && row.value.has_value();
@@ -476,6 +489,72 @@ status match(const store& s,
     return drop_stale_exception(s, b, c.id);
 }
 
+// A client in a party (linked automatically) whose client code changed. The link stays while the
+// new code agrees with the party: no client outside it carries the code, and its other members
+// carry that code or none (a blank code is no code: nothing speaks against the link). Otherwise
+// the client leaves the party and is matched again like a new client; when that finds nothing,
+// the code that contradicts its former party is a code_conflict exception, so a party never
+// comes apart unseen.
+status on_code_change(const store& s,
+                      batch& b,
+                      const std::string& party,
+                      const mappings::client& c,
+                      std::optional<util::instant> now) {
+    const auto code = mappings::client_code_key(c.client_code);
+    if (code.empty()) {
+        return status::success();
+    }
+    auto members = stored_members(s, &b, party);
+    if (!members.ok()) {
+        return members.st;
+    }
+    std::set<std::string> inside;
+    std::string other_code;    // another code a member carries
+    std::string other_holder;  // that member
+    for (const auto& m : members.value) {
+        inside.insert(m.client);
+        if (m.client == c.id || !other_code.empty()) {
+            continue;
+        }
+        if (auto other = load_client(s, &b, m.client)) {
+            if (const auto k = mappings::client_code_key(other->client_code);
+                !k.empty() && k != code) {
+                other_code = other->client_code;
+                other_holder = m.client;
+            }
+        }
+    }
+    const auto holders = indexed(s, "c/" + keys::join(code, ""));
+    const bool outside = std::any_of(holders.begin(), holders.end(), [&](const std::string& h) {
+        return h != c.id && !inside.contains(h);
+    });
+    if (other_code.empty() && !outside) {
+        return status::success();  // the code agrees with the party
+    }
+    leave(b, party, std::move(members.value), c.id);
+    if (auto st = match(s, b, c, now); !st.ok || other_code.empty()) {
+        return st;
+    }
+    auto joined = read(s, &b, member_key(c.id));
+    auto pending = read(s, &b, exception_key(c.id));
+    if (!joined.ok() || !pending.ok()) {
+        return !joined.ok() ? joined.st : pending.st;
+    }
+    if (joined.value || pending.value) {
+        return status::success();  // matched again: a new party, or an exception saying why not
+    }
+    return record_exception(b,
+                            c.id,
+                            "code_conflict",
+                            "its client code changed to '" + c.client_code + "', but " +
+                                other_holder + " of the party it was linked to carries '" +
+                                other_code +
+                                "' (compared without case), so it left that party; correct the "
+                                "code where it is wrong, or link it by hand",
+                            {other_holder},
+                            now);
+}
+
 }  // namespace
 
 std::vector<std::string> emails_of(std::string_view billing_email) {
@@ -593,7 +672,13 @@ status on_client(const store& s,
         return party.st;
     }
     if (party.value) {
-        return status::success();  // linked already: a later edit does not move it
+        // Linked already: a later edit does not move it, unless its client code changed.
+        const auto was =
+            before != nullptr ? mappings::client_code_key(before->client_code) : std::string();
+        if (was == mappings::client_code_key(after.client_code)) {
+            return status::success();
+        }
+        return on_code_change(s, b, *party.value, after, after.source.updated);
     }
     return match(s, b, after, after.source.updated);
 }
@@ -802,16 +887,7 @@ result<decision> unlink(const store& s, batch& b, std::string_view client, util:
     if (!party.ok() || !members.ok()) {
         return out_t::failure(!party.ok() ? party.st : members.st);
     }
-    auto list = std::move(members.value);
-    std::erase_if(list, [&](const member& m) { return m.client == client; });
-    if (party.value == client && list.size() >= 2) {
-        // The party was named after this client: the rest keep a party of their own.
-        b.del(cf::xref, party_key(party.value));
-        write_party(b, list.front().client, list);
-    } else {
-        write_party(b, party.value, list);
-    }
-    b.del(cf::xref, member_key(client));
+    leave(b, party.value, std::move(members.value), client);
     b.del(cf::xref, exception_key(client));
     b.put(cf::xref, decided_key(client), "manual");
     return {status::success(), decision{true, {}, std::string(client)}};

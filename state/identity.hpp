@@ -26,6 +26,13 @@
 // When a client's next change finds nothing to match, an earlier automatic exception of it
 // ("ambiguous", "name_only", "code_conflict") is dropped: it no longer holds.
 //
+// A client already in a party is left alone by later edits, except when its client code changes
+// (one appearing for the first time included): the link stays while the new code agrees with
+// the party (no client outside it has the code; its other members carry that code or none; a
+// blank code is no code). Otherwise the client leaves the party (the others stay together) and
+// is matched again like a new client; if that finds nothing, a code its former party's members
+// contradict is a "code_conflict" exception naming them, so a party never comes apart unseen.
+//
 // Rows (column family xref, beside the vendor-key rows):
 //   m/<client>            -> party id (absent: the client stands alone)
 //   p/<party>\0<client>   -> {"system","how","at"}   members of a party of two or more

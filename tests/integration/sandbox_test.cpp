@@ -73,7 +73,12 @@ TEST(sandbox, a_simulated_firm_gets_reminders_tasks_and_a_dispute_pause) {
           "  task    [Xero] Account hold: Rimu Architects - Invoice INV-0002",
           "coordinator@smithlee.example       [Xero] Account hold: Rimu Architects - Invoice "
           "INV-0002",
-          "Totara Tech was charged by auto-pay for Xero invoice INV-0003 (399.00)"}) {
+          "Totara Tech was charged by auto-pay for Xero invoice INV-0003 (399.00)",
+          // Kauri Cafe in Xero and its owner's group in Karbon: another name, another email, the
+          // same client code.
+          "  karbon  organization \"Kauri Hospitality Group\" (client code KAURI01) joined the "
+          "identity map: one client with xero:",
+          "(by client_code: both carry KAURI01)"}) {
         EXPECT_NE(out.find(needle), std::string::npos) << needle << "\n" << out;
     }
     // Paid before touch 1, and on auto-pay: no reminder ever reached them.
@@ -101,6 +106,9 @@ TEST(sandbox, a_simulated_firm_gets_reminders_tasks_and_a_dispute_pause) {
           "2026-01-12, 1.50 h: \"Payroll 2026-01-09 - ",
           "  harvest Dana Whitfield changed billsync's draft for \"December 2025 bookkeeping - ",
           "edited by staff in Harvest, billsync leaves it",
+          // Mei's untouched draft, locked by Friday's timesheet approval: approved, not edited.
+          "  time    draft \"December 2025 bookkeeping - ",
+          "\" approved in Harvest as drafted (locked), billsync leaves it",
           "  time    review list, Fri 2026-01-09: \"December 2025 bookkeeping - ",
           "(mei.chen@smithlee.example, 2026-01-07, 2.50 h) untouched since billsync drafted it",
           "  harvest Raj Patel recorded no time for 2026-01-07",
@@ -128,10 +136,25 @@ TEST(sandbox, a_simulated_firm_gets_reminders_tasks_and_a_dispute_pause) {
     ASSERT_NE(friday, std::string::npos) << out;
     EXPECT_GT(reviewed, friday) << out;
     EXPECT_LT(reviewed, saturday) << out;
+    // Each day's lines come in time order: the manager's approval that Friday evening comes
+    // after the morning's review list, and billsync's reading of the draft it locked after it.
+    const auto approval = out.find("  harvest the manager approved the week's timesheets", friday);
+    EXPECT_GT(approval, reviewed) << out;
+    EXPECT_LT(approval, saturday) << out;
+    const auto locked = out.find("\" approved in Harvest as drafted (locked)", friday);
+    EXPECT_GT(locked, approval) << out;
+    EXPECT_LT(locked, saturday) << out;
     // Dana's draft was edited before the review day: never on the review list.
     EXPECT_EQ(out.find("(dana.whitfield@smithlee.example, 2026-01-06, 2.50 h) untouched"),
               std::string::npos)
         << out;
+    // Only Dana edited a draft; the others were approved as drafted.
+    std::size_t edited = 0;
+    for (auto at = out.find("edited by staff in Harvest"); at != std::string::npos;
+         at = out.find("edited by staff in Harvest", at + 1)) {
+        ++edited;
+    }
+    EXPECT_EQ(edited, 1U) << out;
     // Only Raj, only that day: everyone else recorded their working days.
     std::size_t missing = 0;
     for (auto at = out.find("  time    missing time for "); at != std::string::npos;

@@ -320,6 +320,8 @@ state::status draft_time_rule::reconcile_step(context& ctx) const {
                 pass["deleted"] = int_of(pass, "deleted") + 1;
             } else if (st == "edited") {
                 pass["edited"] = int_of(pass, "edited") + 1;
+            } else if (st == "approved") {
+                pass["approved"] = int_of(pass, "approved") + 1;
             }
         }
         after = text_of(pass, "until");
@@ -328,7 +330,8 @@ state::status draft_time_rule::reconcile_step(context& ctx) const {
         pass = json{{"started_at", util::format_rfc3339(ctx.now)},
                     {"checked", 0},
                     {"deleted", 0},
-                    {"edited", 0}};
+                    {"edited", 0},
+                    {"approved", 0}};
     }
     auto next = open_drafts(*ctx.store, after, {}, reconcile_chunk);
     if (!next.ok()) {
@@ -347,13 +350,16 @@ state::status draft_time_rule::reconcile_step(context& ctx) const {
                  {"checked", pass["checked"]},
                  {"deleted", pass["deleted"]},
                  {"edited", pass["edited"]},
+                 {"approved", int_of(pass, "approved")},
                  {"cause",
-                  fmt::format("re-read {} open draft{} from {}: {} deleted and {} edited by staff",
+                  fmt::format("re-read {} open draft{} from {}: {} deleted and {} edited by "
+                              "staff, {} approved as drafted",
                               int_of(pass, "checked"),
                               int_of(pass, "checked") == 1 ? "" : "s",
                               s_.connector,
                               int_of(pass, "deleted"),
-                              int_of(pass, "edited"))}}
+                              int_of(pass, "edited"),
+                              int_of(pass, "approved"))}}
                 .dump());
         r["last_pass"] = std::move(pass);
         r.erase("pass");
@@ -813,6 +819,26 @@ state::status draft_time_rule::on_time_entry(const change& c, context& ctx) cons
     }
     if ((st == "created" || st == "in_review") && !updated.empty() &&
         updated != text_of(r, "written_at")) {
+        // Locked (approved, closed or billed) with the hours and day billsync wrote: nobody
+        // edited it, the time is approved as drafted. Its own state and cause; left alone all
+        // the same.
+        const bool same =
+            t->minutes == int_of(r, "minutes") &&
+            (!t->date || mappings::format_civil_date(*t->date) == text_of(r, "spent_date"));
+        if (t->locked && !r.value("locked", false) && same) {
+            r["state"] = "approved";
+            r["approved_at"] = updated;
+            r["locked"] = true;
+            write_row(ctx, wi, r);
+            audit(ctx,
+                  "approved_in_time_system",
+                  wi,
+                  {{"entry", t->source.id},
+                   {"cause",
+                    "approved (locked) in " + s_.connector +
+                        " as drafted: the time counts as approved; never touched again"}});
+            return ctx.timers.cancel(ctx.b, timer);
+        }
         r["state"] = "edited";
         r["edited_at"] = updated;
         write_row(ctx, wi, r);

@@ -16,7 +16,9 @@
 //   the review view, and retried on the next change of the work item, a client or a staff member.
 //   A work item deleted (or re-opened) before the draft is created drafts nothing.
 // - After creation: the entry seen with a later updated_at than billsync's write was edited by
-//   staff and is never touched again; an entry still untouched at the first review moment
+//   staff ("edited") and is never touched again; one that became locked (approved) with the
+//   hours and date billsync wrote was approved as drafted ("approved", its own cause), and is
+//   likewise never touched again; an entry still untouched at the first review moment
 //   (review_day at review_hour, firm time zone) after it was created, or review_after after it
 //   when that is set, joins the review list (GET /workflows/draft_time/review, `billsync
 //   workflow draft_time review`).

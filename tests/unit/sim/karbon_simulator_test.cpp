@@ -46,6 +46,19 @@ protected:
                            body.dump());
     }
 
+    http::simple_response write(const std::string& method,
+                                const std::string& target,
+                                const json& body) {
+        return http::fetch("127.0.0.1",
+                           server_.port(),
+                           method,
+                           target,
+                           {{"Authorization", "Bearer " + sim_->options().bearer_token},
+                            {"AccessKey", sim_->options().access_key},
+                            {"Content-Type", "application/json"}},
+                           body.dump());
+    }
+
     sim_server server_;
     std::unique_ptr<karbon_simulator> sim_;
 };
@@ -146,6 +159,49 @@ TEST_F(karbon_simulator_test, a_created_work_item_needs_the_documented_fields) {
                             {"PrimaryStatus", "Ready To Start"}});
     EXPECT_EQ(made.status, 201u);
     EXPECT_EQ(json::parse(made.body)["PrimaryStatus"], "ReadyToStart");  // writes: unspaced
+}
+
+TEST_F(karbon_simulator_test, contacts_and_organizations_carry_the_user_defined_identifier) {
+    start();
+    // Seeded: the client code as given, and null (listed, not set) without one.
+    const auto org =
+        sim_->add_organization({{"FullName", "Acme"}, {"UserDefinedIdentifier", "AC1"}});
+    const auto bare = sim_->add_contact({{"FullName", "Ann Archer"}});
+    const auto org_key = org.value("OrganizationKey", "");
+    auto one = json::parse(get("/v3/Organizations/" + org_key).body);
+    EXPECT_EQ(one["UserDefinedIdentifier"], "AC1");
+    auto listed = json::parse(get("/v3/Contacts").body)["value"];
+    ASSERT_EQ(listed.size(), 1u);
+    ASSERT_TRUE(listed[0].contains("UserDefinedIdentifier"));
+    EXPECT_TRUE(listed[0]["UserDefinedIdentifier"].is_null());
+
+    // Created over the API (FullName required), then changed: PATCH keeps the other fields and
+    // stamps LastModifiedDateTime; PUT replaces the record, its key kept.
+    EXPECT_EQ(write("POST", "/v3/Contacts", {{"EmailAddress", "x@y.example"}}).status, 400u);
+    const auto made =
+        write("POST", "/v3/Contacts", {{"FullName", "Bo Li"}, {"UserDefinedIdentifier", "LI01"}});
+    ASSERT_EQ(made.status, 201u);
+    const auto key = json::parse(made.body).value("ContactKey", "");
+    ASSERT_FALSE(key.empty());
+    EXPECT_EQ(json::parse(get("/v3/Contacts/" + key).body)["UserDefinedIdentifier"], "LI01");
+    const auto patched = write("PATCH", "/v3/Contacts/" + key, {{"UserDefinedIdentifier", "LI02"}});
+    ASSERT_EQ(patched.status, 200u);
+    one = json::parse(get("/v3/Contacts/" + key).body);
+    EXPECT_EQ(one["UserDefinedIdentifier"], "LI02");
+    EXPECT_EQ(one["FullName"], "Bo Li");
+    EXPECT_EQ(write("PUT", "/v3/Organizations/" + org_key, {{"FullName", "Acme Ltd"}}).status,
+              200u);
+    one = json::parse(get("/v3/Organizations/" + org_key).body);
+    EXPECT_EQ(one["FullName"], "Acme Ltd");
+    EXPECT_TRUE(one["UserDefinedIdentifier"].is_null());
+    EXPECT_EQ(one["OrganizationKey"], org_key);
+    EXPECT_EQ(write("PATCH", "/v3/Contacts/nope", {{"FullName", "X"}}).status, 404u);
+
+    // A user's edit through the simulator's own hook.
+    const auto edited =
+        sim_->update_contact(bare.value("ContactKey", ""), {{"UserDefinedIdentifier", "ARCH-001"}});
+    EXPECT_EQ(edited["UserDefinedIdentifier"], "ARCH-001");
+    EXPECT_EQ(sim_->update_organization("nope", {{"FullName", "X"}}), json());
 }
 
 }  // namespace

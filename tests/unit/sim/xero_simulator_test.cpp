@@ -182,5 +182,38 @@ TEST_F(xero_sim, deliveries_are_signed_thin_events) {
     EXPECT_EQ(p.events[0].resource_id, contact);
 }
 
+TEST_F(xero_sim, contacts_keep_their_contact_number_and_take_changes) {
+    const auto coded = sim->add_contact(tenant, {{"Name", "Rimu"}, {"ContactNumber", "RIMU01"}})
+                           .value("ContactID", "");
+    auto r = call("GET", "/Contacts/" + coded);
+    ASSERT_EQ(r.status, 200u);
+    EXPECT_EQ(json::parse(r.body)["Contacts"][0]["ContactNumber"], "RIMU01");
+    (void)sim->take_deliveries();
+    // POST /Contacts/{id} changes the fields given and queues an UPDATE event.
+    clock.advance(std::chrono::minutes(1));
+    r = call("POST", "/Contacts/" + coded, json{{"ContactNumber", "RIMU02"}}.dump());
+    ASSERT_EQ(r.status, 200u) << r.body;
+    auto c = json::parse(r.body)["Contacts"][0];
+    EXPECT_EQ(c["ContactNumber"], "RIMU02");
+    EXPECT_EQ(c["Name"], "Rimu");
+    EXPECT_EQ(c["ContactID"], coded);
+    const auto d = sim->take_deliveries();
+    ASSERT_EQ(d.size(), 1u);
+    const auto p = connectors::xero::parse_webhook(d[0].body, {tenant});
+    ASSERT_TRUE(p.ok());
+    ASSERT_EQ(p.events.size(), 1u);
+    EXPECT_EQ(p.events[0].resource_id, coded);
+    EXPECT_EQ(p.events[0].type, "UPDATE");
+    // POST /Contacts naming the ContactID updates it too (no second contact); a taken Name is
+    // refused; an unknown id is 404.
+    r = call("POST", "/Contacts", json{{"ContactID", contact}, {"ContactNumber", "AC1"}}.dump());
+    ASSERT_EQ(r.status, 200u) << r.body;
+    EXPECT_EQ(sim->count(tenant, "Contacts"), 2u);
+    EXPECT_EQ(sim->get(tenant, "Contacts", contact)->value("ContactNumber", ""), "AC1");
+    EXPECT_EQ(call("POST", "/Contacts/" + coded, json{{"Name", "Acme"}}.dump()).status, 400u);
+    EXPECT_EQ(call("POST", "/Contacts/nope", json{{"Name", "X"}}.dump()).status, 404u);
+    EXPECT_EQ(sim->update_contact(tenant, coded, {{"ContactNumber", "R3"}})["ContactNumber"], "R3");
+}
+
 }  // namespace
 }  // namespace billsync::simulators

@@ -283,10 +283,12 @@ TEST_F(identity_test, a_client_code_on_two_parties_is_an_exception) {
     // Different systems, same code: they join each other (one party).
     EXPECT_EQ(party("books:client:3").size(), 2U);
     put(coded("ledger", "8", "Other", "x@other.example", "OTH001"));
-    put(coded("time", "55", "Other", "", "OTH001"));
-    ASSERT_EQ(party("time:client:55").size(), 2U);
-    // Make OTH001's party carry SMI001 too: a second party with the code.
+    put(coded("time", "55", "Other", "", ""));
+    ASSERT_TRUE(link("time:client:55", "ledger:client:8").ok);
+    // Make OTH001's party carry SMI001 too: a second party with the code (a client linked by
+    // hand is not matched again when its code changes).
     put(later(coded("time", "55", "Other", "", "SMI001"), "2026-03-02T11:00:00Z"));
+    ASSERT_EQ(party("time:client:55").size(), 2U);
     put(coded("practice", "ORG1", "Smith", "", "SMI001"));
     EXPECT_EQ(party("practice:client:ORG1"), (std::vector<std::string>{"practice:client:ORG1"}));
     const auto ex = exceptions();
@@ -379,6 +381,90 @@ TEST_F(identity_test, a_corrected_duplicate_code_clears_its_exception) {
     put(later(coded("ledger", "8", "Smyth", "", "SMY002"), "2026-03-02T12:00:00Z"));
     ASSERT_EQ(exceptions().size(), 1U);
     EXPECT_EQ(exceptions()[0].kind, "missing");
+}
+
+TEST_F(identity_test, a_linked_client_whose_code_now_names_another_party_is_an_exception) {
+    // Linked by the billing email, no codes yet.
+    put(client("ledger", "7", "Acme", "ap@acme.com"));
+    put(client("practice", "ORG1", "Acme", "ap@acme.com"));
+    ASSERT_EQ(party("practice:client:ORG1").size(), 2U);
+    put(coded("books", "3", "Smith", "", "SMI001"));
+    // The practice client now carries books:3's code: the code names books:3, the email ledger:7.
+    put(later(coded("practice", "ORG1", "Acme", "ap@acme.com", "SMI001"), "2026-03-02T11:00:00Z"));
+    EXPECT_EQ(party("practice:client:ORG1"), (std::vector<std::string>{"practice:client:ORG1"}));
+    EXPECT_EQ(party("ledger:client:7"), (std::vector<std::string>{"ledger:client:7"}));
+    EXPECT_EQ(party("books:client:3"), (std::vector<std::string>{"books:client:3"}));
+    const auto ex = exceptions();
+    ASSERT_EQ(ex.size(), 1U);
+    EXPECT_EQ(ex[0].client, "practice:client:ORG1");
+    EXPECT_EQ(ex[0].kind, "code_conflict");
+    EXPECT_EQ(ex[0].candidates, (std::vector<std::string>{"books:client:3", "ledger:client:7"}));
+}
+
+TEST_F(identity_test, a_linked_client_whose_code_now_contradicts_its_party_leaves_it) {
+    put(coded("ledger", "7", "Smith Holdings", "", "SMI001"));
+    put(coded("practice", "ORG1", "J. Smith", "", "SMI001"));
+    ASSERT_EQ(how("practice:client:ORG1"), "client_code");
+    // The code changes at its source: it no longer names the ledger client.
+    put(later(coded("practice", "ORG1", "J. Smith", "", "SMI002"), "2026-03-02T11:00:00Z"));
+    EXPECT_EQ(party("practice:client:ORG1"), (std::vector<std::string>{"practice:client:ORG1"}));
+    EXPECT_EQ(party("ledger:client:7"), (std::vector<std::string>{"ledger:client:7"}));
+    auto ex = exceptions();
+    ASSERT_EQ(ex.size(), 1U);
+    EXPECT_EQ(ex[0].client, "practice:client:ORG1");
+    EXPECT_EQ(ex[0].kind, "code_conflict");
+    EXPECT_NE(ex[0].reason.find("'SMI002'"), std::string::npos) << ex[0].reason;
+    EXPECT_NE(ex[0].reason.find("'SMI001'"), std::string::npos) << ex[0].reason;
+    EXPECT_EQ(ex[0].candidates, (std::vector<std::string>{"ledger:client:7"}));
+    // Corrected back: it joins again and the exception is gone.
+    put(later(coded("practice", "ORG1", "J. Smith", "", "smi001"), "2026-03-02T12:00:00Z"));
+    EXPECT_EQ(party("ledger:client:7").size(), 2U);
+    EXPECT_EQ(how("practice:client:ORG1"), "client_code");
+    EXPECT_TRUE(exceptions().empty());
+}
+
+TEST_F(identity_test, a_linked_client_whose_code_now_names_another_party_alone_moves_there) {
+    put(coded("ledger", "7", "Smith Holdings", "", "SMI001"));
+    put(coded("practice", "ORG1", "J. Smyth", "", "SMI001"));
+    put(coded("books", "3", "Smyth Ltd", "", "SMY001"));
+    ASSERT_EQ(party("practice:client:ORG1").size(), 2U);
+    // The firm corrects the practice client's code: nothing else ties it to the ledger client.
+    put(later(coded("practice", "ORG1", "J. Smyth", "", "SMY001"), "2026-03-02T11:00:00Z"));
+    EXPECT_EQ(party("practice:client:ORG1"),
+              (std::vector<std::string>{"books:client:3", "practice:client:ORG1"}));
+    EXPECT_EQ(how("practice:client:ORG1"), "client_code");
+    EXPECT_EQ(party("ledger:client:7"), (std::vector<std::string>{"ledger:client:7"}));
+    EXPECT_TRUE(exceptions().empty());
+}
+
+TEST_F(identity_test, a_code_that_agrees_with_the_party_keeps_the_link) {
+    put(client("ledger", "7", "Acme", "ap@acme.com"));
+    put(client("practice", "ORG1", "Acme", "ap@acme.com"));
+    // Codes arrive one side at a time (stored before billsync read them), then one is cleared.
+    put(later(coded("practice", "ORG1", "Acme", "ap@acme.com", "ACM001"), "2026-03-02T11:00:00Z"));
+    put(later(coded("ledger", "7", "Acme", "ap@acme.com", "acm001"), "2026-03-02T11:00:00Z"));
+    put(later(coded("practice", "ORG1", "Acme", "ap@acme.com", ""), "2026-03-02T12:00:00Z"));
+    EXPECT_EQ(party("ledger:client:7"),
+              (std::vector<std::string>{"ledger:client:7", "practice:client:ORG1"}));
+    EXPECT_EQ(how("practice:client:ORG1"), "email");
+    EXPECT_TRUE(exceptions().empty());
+}
+
+TEST_F(identity_test, the_first_client_of_a_party_leaving_on_a_code_change_keeps_the_rest) {
+    put(client("ledger", "7", "Acme", "ap@acme.com"));
+    put(coded("practice", "ORG1", "Acme", "ap@acme.com", "ACM001"));
+    put(coded("time", "55", "Acme", "ap@acme.com", "ACM001"));
+    ASSERT_EQ(party("time:client:55").size(), 3U);
+    // The ledger client (the party's first) gets another code than its party's.
+    put(later(coded("ledger", "7", "Acme", "ap@acme.com", "ACX999"), "2026-03-02T11:00:00Z"));
+    EXPECT_EQ(party("time:client:55"),
+              (std::vector<std::string>{"practice:client:ORG1", "time:client:55"}));
+    EXPECT_EQ(party("ledger:client:7"), (std::vector<std::string>{"ledger:client:7"}));
+    const auto ex = exceptions();
+    ASSERT_EQ(ex.size(), 1U);
+    EXPECT_EQ(ex[0].client, "ledger:client:7");
+    EXPECT_EQ(ex[0].kind, "code_conflict");
+    EXPECT_NE(ex[0].reason.find("'ACM001'"), std::string::npos) << ex[0].reason;
 }
 
 TEST_F(identity_test, index_all_writes_the_code_row_of_a_row_that_has_a_code) {

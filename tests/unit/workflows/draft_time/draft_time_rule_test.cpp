@@ -305,6 +305,44 @@ TEST_F(draft_time_test, untouched_drafts_join_the_review_list_and_staff_edits_le
     EXPECT_NE(audit_text().find("edited_by_staff"), std::string::npos);
 }
 
+TEST_F(draft_time_test, a_draft_locked_as_drafted_is_approved_not_edited_by_staff) {
+    link_client();
+    ASSERT_TRUE(feed(kim(), "time").ok);
+    ASSERT_TRUE(feed(item("completed"), "practice").ok);
+    ASSERT_TRUE(feed(entry("2026-01-05T23:31:00Z"), "time").ok);
+    ASSERT_EQ(row()["state"], "created");
+    // The manager approves the timesheet: the entry locks, its hours and day as billsync wrote.
+    auto locked = entry("2026-01-09T22:00:00Z");
+    locked.locked = true;
+    ASSERT_TRUE(feed(locked, "time").ok);
+    EXPECT_EQ(row()["state"], "approved");
+    EXPECT_EQ(row()["approved_at"], "2026-01-09T22:00:00Z");
+    EXPECT_TRUE(rule_->view("review", *store_).body["review"].empty());
+    const auto audit = audit_text();
+    EXPECT_NE(audit.find("approved_in_time_system"), std::string::npos) << audit;
+    EXPECT_NE(audit.find("approved (locked) in time as drafted"), std::string::npos) << audit;
+    EXPECT_EQ(audit.find("edited_by_staff"), std::string::npos) << audit;
+    // Never touched again: a later change is not an edit either.
+    auto later = entry("2026-01-10T09:00:00Z");
+    later.locked = true;
+    later.minutes = 240;
+    ASSERT_TRUE(feed(later, "time").ok);
+    EXPECT_EQ(row()["state"], "approved");
+}
+
+TEST_F(draft_time_test, a_draft_whose_hours_changed_when_it_locked_was_edited_by_staff) {
+    link_client();
+    ASSERT_TRUE(feed(kim(), "time").ok);
+    ASSERT_TRUE(feed(item("completed"), "practice").ok);
+    ASSERT_TRUE(feed(entry("2026-01-05T23:31:00Z"), "time").ok);
+    auto changed = entry("2026-01-09T22:00:00Z");
+    changed.locked = true;
+    changed.minutes = 240;
+    ASSERT_TRUE(feed(changed, "time").ok);
+    EXPECT_EQ(row()["state"], "edited");
+    EXPECT_NE(audit_text().find("edited_by_staff"), std::string::npos);
+}
+
 TEST_F(draft_time_test, the_weekly_review_email_lists_each_persons_untouched_drafts_once) {
     settings s;
     s.enabled = true;
