@@ -252,6 +252,8 @@ struct app::impl : status_source {
     std::unique_ptr<state::pruner> pruner;
     std::atomic<bool> state_writable{true};
     std::unique_ptr<connectors::token_store> tokens;
+    // Simulated clock only: the connector runtime's time, whose waits an advance skips.
+    std::unique_ptr<connectors::skipping_time> waits;
     std::unique_ptr<connectors::rate_limiter> limiter;
     std::map<std::string, std::unique_ptr<connectors::connector>, std::less<>> connectors;
     // The settings each running connector was built from (settings_fingerprint), for reloads.
@@ -817,33 +819,20 @@ struct app::impl : status_source {
         return {};
     }
 
-    // The limiter's time. Under the simulated clock a vendor's window passes when either a real
-    // or a simulated minute (hour, day) has passed: a simulated month of calls is not held to the
+    // The connector runtime's time (the limiter's windows and pauses, retry and refresh
+    // backoffs). Under the simulated clock a vendor's window passes when either a real or a
+    // simulated minute (hour, day) has passed: a simulated month of calls is not held to the
     // vendor's per-minute budget in real time, and many calls at one simulated moment are still
-    // paced in real time.
-    connectors::time_source limiter_time() const {
-        auto real = connectors::real_time();
-        if (!clock->simulated()) {
-            return real;
-        }
-        const util::clock* business = clock.get();
-        const auto origin = business->now();
-        return {[business, origin, steady = real.now] {
-                    return steady() + std::chrono::duration_cast<connectors::steady_duration>(
-                                          business->now() - origin);
-                },
-                // Naps of at most 200 ms, so a wait ends soon after the simulated clock moves
-                // (the limiter checks again after each nap).
-                [nap = real.sleep](connectors::steady_duration d) {
-                    return nap(
-                        std::min<connectors::steady_duration>(d, std::chrono::milliseconds(200)));
-                }};
+    // paced in real time. Its waits are skipped by an advance that has nothing else to wait for
+    // (skipping_time), so a backoff or a 429's pause costs no real seconds.
+    connectors::time_source runtime_time() {
+        return waits ? waits->source() : connectors::real_time();
     }
 
     // The runtime pieces vendor connectors borrow; the limiter knows each vendor's limits.
     connectors::runtime_deps runtime_for(const connectors::connector_settings& s) {
         if (!limiter) {
-            limiter = std::make_unique<connectors::rate_limiter>(limiter_time());
+            limiter = std::make_unique<connectors::rate_limiter>(runtime_time());
             connectors::builtin_kinds().register_limits(*limiter);
         }
         if (!tokens) {
@@ -871,7 +860,7 @@ struct app::impl : status_source {
         rt.http.log = logs->get("http.client." + s.name);
         rt.metrics = &metrics;
         rt.log = logs->get("connector." + s.name);
-        rt.time = connectors::real_time();
+        rt.time = runtime_time();
         return rt;
     }
 
@@ -953,7 +942,8 @@ struct app::impl : status_source {
                                                         manual,
                                                         logs->get("pipeline"),
                                                         metrics,
-                                                        pruner.get()},
+                                                        pruner.get(),
+                                                        waits.get()},
                                           popt);
         webhooks = std::make_unique<intake>(intake::deps{
             view,
@@ -1409,6 +1399,11 @@ struct app::impl : status_source {
                           util::format_rfc3339(d.clock_start));
             }
             clock = std::make_unique<util::manual_clock>(now);
+            const util::clock* business = clock.get();
+            waits = std::make_unique<connectors::skipping_time>([business, origin = now] {
+                return std::chrono::duration_cast<connectors::steady_duration>(business->now() -
+                                                                               origin);
+            });
         } else {
             clock = std::make_unique<util::system_clock>();
         }

@@ -167,14 +167,33 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         wake.cancel();
     }
 
-    // Waits until signalled or `at_most` passed. Core strand.
-    net::awaitable<void> wait_for_signal(std::chrono::milliseconds at_most) {
+    // Waits until signalled or `at_most` passed; true when signalled. Core strand.
+    net::awaitable<bool> wait_for_signal(std::chrono::milliseconds at_most) {
         if (!woken) {
             wake.expires_after(at_most);
             co_await wake.async_wait(as_tuple_awaitable);
         }
+        const bool signalled = woken;
         woken = false;
         beat();
+        co_return signalled;
+    }
+
+    // Simulated clock: whether lane work sleeps in the connector runtime (a retry's backoff, a
+    // rate-limit pause), which waiting for work to end may skip.
+    bool sleeping_work() const { return d.waits != nullptr && d.waits->sleepers() > 0; }
+
+    // Waits for a lane job's end. When work sleeps and nothing happens for skip_after, the
+    // earliest sleep is skipped (simulated clock): a backoff of seconds costs no real seconds.
+    net::awaitable<void> wait_for_jobs() {
+        if (!sleeping_work()) {
+            co_await wait_for_signal(opt.idle_poll);
+            co_return;
+        }
+        const bool signalled = co_await wait_for_signal(opt.skip_after);
+        if (!signalled) {
+            d.waits->skip_to_next_wake();
+        }
     }
 
     bool try_take(lane& l) {
@@ -654,13 +673,18 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         for (std::size_t i = 0; i < rr->items.size(); ++i) {
             spawn(refresh_job(rr, i), [] {});
         }
+        // The deadline is real time: skipped waits bring answers sooner, never a timeout.
         const auto deadline = std::chrono::steady_clock::now() + opt.refresh_wait;
         for (auto now = std::chrono::steady_clock::now(); rr->pending > 0 && now < deadline;
              now = std::chrono::steady_clock::now()) {
-            rr->done.expires_after(
-                std::min<std::chrono::steady_clock::duration>(deadline - now, opt.idle_poll));
-            co_await rr->done.async_wait(as_tuple_awaitable);
+            const bool skipping = sleeping_work();
+            rr->done.expires_after(std::min<std::chrono::steady_clock::duration>(
+                deadline - now, skipping ? opt.skip_after : opt.idle_poll));
+            auto [ec] = co_await rr->done.async_wait(as_tuple_awaitable);
             beat();
+            if (skipping && !ec && rr->pending > 0) {
+                d.waits->skip_to_next_wake();
+            }
         }
         co_return rr;
     }
@@ -1255,7 +1279,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
             if (jobs == 0) {
                 break;
             }
-            co_await wait_for_signal(opt.idle_poll);
+            co_await wait_for_jobs();
         }
     }
 
@@ -1335,7 +1359,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         }
         // Vendor calls in flight finish (their outcomes are recorded); nothing new starts.
         while (jobs > 0) {
-            co_await wait_for_signal(opt.idle_poll);
+            co_await wait_for_jobs();
         }
         beating = false;
         running = false;

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "connectors/runtime/connector.hpp"
+#include "connectors/runtime/timing.hpp"
 #include "state/dead_letters.hpp"
 #include "state/inbox.hpp"
 #include "state/outbox.hpp"
@@ -48,6 +49,10 @@ struct pipeline_deps {
     // Retention (optional): passes start every pipeline_options::prune_every of business time and
     // go on one bounded step per round, between the other work.
     state::pruner* pruner = nullptr;
+    // Simulated clock (optional): the connector runtime's waits (retry backoffs, rate-limit
+    // pauses). While an advance waits for work to end and nothing has happened for
+    // pipeline_options::skip_after, the earliest wait is skipped instead of waited out.
+    connectors::skipping_time* waits = nullptr;
 };
 
 struct pipeline_options {
@@ -67,6 +72,8 @@ struct pipeline_options {
     // An action whose connector is not configured is kept and looked at again after this much
     // business time (its connector may be added back by a reload).
     std::chrono::seconds connector_wait{300};
+    // With pipeline_deps::waits: how long (real time) nothing may happen before a wait is skipped.
+    std::chrono::milliseconds skip_after{2};
 };
 
 // Rows removed by retention since the start, for /status and /metrics.

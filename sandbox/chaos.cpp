@@ -111,8 +111,8 @@ void add_request_faults(sim::fault_plan& plan, const std::string& api_prefix) {
         plan.add(r);
     };
     rule(api_prefix, k::server_error, 0.03);
-    // A 429 pauses the vendor's key in billsync's limiter in real time (Retry-After, or the
-    // connector's pause for a bare 429: up to 10 s), so 429s are rarer than the other faults.
+    // A 429 pauses the vendor's key in billsync's limiter (Retry-After, or the connector's pause
+    // for a bare 429: up to 10 s; skipped on the simulated clock), rarer than the other faults.
     rule(api_prefix, k::rate_limited, 0.01);
     rule(api_prefix, k::rate_limited_bare, 0.004);
     rule(api_prefix, k::timeout_unread, 0.02);

@@ -2,11 +2,16 @@
 
 // Injected monotonic time for the retry policy and the rate limiter. Production reads
 // std::chrono::steady_clock and waits on steady timers; tests use manual_steady_time, whose
-// sleeper moves time forward instead of waiting, so no test sleeps.
+// sleeper moves time forward instead of waiting, so no test sleeps. Under the daemon's simulated
+// clock the runtime runs on skipping_time, whose waits the daemon skips when nothing else runs.
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <functional>
+#include <list>
+#include <memory>
+#include <mutex>
 
 #include "http/asio.hpp"
 
@@ -42,6 +47,48 @@ private:
     // Starts well away from zero so subtracting a window never underflows.
     std::atomic<steady_duration::rep> ticks_{
         std::chrono::duration_cast<steady_duration>(std::chrono::hours(1000)).count()};
+};
+
+// The connector runtime's time under the daemon's simulated clock (the sandbox, chaos runs):
+// steady time, plus how far the simulated business clock has moved, plus the waits skipped.
+// Every sleep (a retry's backoff, a rate-limit pause, a token refresh's backoff) is registered,
+// so when nothing else is going on the daemon skips to the end of the earliest one instead of
+// waiting it out in real time, as a discrete-event simulation does: the waits still end in
+// their order and everything that counts time (windows, Retry-After, a retry's total time) sees
+// them pass. A sleep also ends once this time reaches its end by itself (it naps at most 200 ms
+// of real time between looks). Thread-safe; sleeps wait on their caller's executor and stay
+// cancellable by the caller's cancellation.
+class skipping_time {
+public:
+    // How far the business clock has moved since the start (never negative).
+    using elapsed_fn = std::function<steady_duration()>;
+
+    // `real`: steady time; empty: std::chrono::steady_clock (tests pass a frozen one).
+    explicit skipping_time(elapsed_fn business, now_fn real = {});
+    skipping_time(const skipping_time&) = delete;
+    skipping_time& operator=(const skipping_time&) = delete;
+
+    steady_time now() const;
+    // A time_source over this time; the object must outlive it.
+    time_source source();
+
+    // Sleeps in progress.
+    std::size_t sleepers() const;
+    // Moves time to the end of the earliest sleep (when it lies ahead) and wakes every sleep that
+    // has ended. False when nobody sleeps.
+    bool skip_to_next_wake();
+    // The total skipped so far.
+    steady_duration skipped() const noexcept;
+
+private:
+    struct sleeper;
+    net::awaitable<void> sleep(steady_duration d);
+
+    elapsed_fn business_;
+    now_fn real_;
+    std::atomic<steady_duration::rep> skipped_{0};
+    mutable std::mutex mutex_;
+    std::list<std::shared_ptr<sleeper>> sleepers_;
 };
 
 }  // namespace billsync::connectors

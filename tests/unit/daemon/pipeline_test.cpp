@@ -62,6 +62,11 @@ public:
         if (a.kind == "explode") {
             throw std::logic_error("value() on an empty optional");
         }
+        if (a.kind == "sleep") {
+            // Two waits in the connector runtime's time, as a retry's backoffs would be.
+            co_await time.sleep(10min);
+            co_await time.sleep(1h);
+        }
         if (a.kind == "serial") {
             const int now_running = ++running;
             max_running = std::max(max_running.load(), now_running);
@@ -113,6 +118,7 @@ public:
     std::atomic<bool> held{false};
     std::shared_ptr<net::steady_timer> gate;
     std::promise<void> gate_ready;
+    connectors::time_source time;  // what actions of kind "sleep" sleep in
 
 private:
     std::string name_ = "fake";
@@ -160,7 +166,8 @@ protected:
                           std::make_shared<spdlog::logger>(
                               "pipeline", std::make_shared<spdlog::sinks::null_sink_mt>()),
                           metrics_,
-                          pruner_.get()},
+                          pruner_.get(),
+                          waits_.get()},
             o);
         pipe_->start();
         thread_ = std::thread([this] { ioc_.run(); });
@@ -249,6 +256,7 @@ protected:
     std::optional<state::retention_policy> retention_;  // set before SetUp: prune on a schedule
     std::chrono::seconds reconcile_every_ = 0s;         // set before SetUp
     std::unique_ptr<state::pruner> pruner_;
+    std::unique_ptr<connectors::skipping_time> waits_;  // set before SetUp: skip runtime waits
     net::io_context ioc_{1};
     std::optional<net::executor_work_guard<net::io_context::executor_type>> guard_{
         ioc_.get_executor()};
@@ -313,6 +321,29 @@ TEST_F(pipeline_reconcile_unit, an_undecided_outcome_is_asked_again_when_the_dae
     advance(61s);  // the daemon's clock did: asked again, found absent, retried later
     EXPECT_EQ(fake_.reconciles.load(), 2);
     EXPECT_NE(state_of("a-explode"), state::action_state::in_flight);
+}
+
+// Under the simulated clock an advance waits for lane work to end; work asleep in the connector
+// runtime (a retry's backoff, a 429's pause) is skipped ahead, not waited out. The runtime's real
+// clock is frozen here, so only a skip can end the sleeps: without it the advance never ends.
+class pipeline_skip_unit : public pipeline_unit {
+protected:
+    pipeline_skip_unit() {
+        waits_ = std::make_unique<connectors::skipping_time>(
+            nullptr, [] { return connectors::steady_time{} + 1000h; });
+        fake_.time = waits_->source();
+    }
+};
+
+TEST_F(pipeline_skip_unit, an_advance_skips_the_runtimes_waits_instead_of_waiting_them_out) {
+    enqueue("a-sleep", "sleep");
+    auto advanced = net::co_spawn(ioc_, pipe_->advance(0s), net::use_future);
+    // A fail-safe only: with the skip the advance ends at once; without it, never.
+    ASSERT_EQ(advanced.wait_for(2min), std::future_status::ready) << "the waits were waited out";
+    EXPECT_EQ(advanced.get(), start_time());  // the business clock did not move
+    EXPECT_EQ(state_of("a-sleep"), state::action_state::done);
+    EXPECT_EQ(waits_->skipped(), 70min);  // both waits, one after the other
+    EXPECT_EQ(waits_->sleepers(), 0u);
 }
 
 // What reconciliation decided is audited with the connector's reason: an email whose outcome
