@@ -370,6 +370,22 @@ struct xero_simulator::state {
         return inv;
     }
 
+    // Xero's refusal of a contact name another contact (other than `self`) already has.
+    static bool name_taken(const tenant_data& td,
+                           const std::string& name,
+                           const std::string& self,
+                           std::string& error) {
+        for (const auto& [id, other] : td.rows[0]) {
+            if (id != self && text_of(other, "Name") == name) {
+                error = "The contact name " + name +
+                        " is already assigned to another contact. The contact name must be "
+                        "unique across all active contacts.";
+                return true;
+            }
+        }
+        return false;
+    }
+
     std::optional<json> make_contact(tenant_data& td,
                                      const std::string& tenant,
                                      json fields,
@@ -379,13 +395,8 @@ struct xero_simulator::state {
             error = "The contact name must be specified.";
             return std::nullopt;
         }
-        for (const auto& [id, other] : td.rows[0]) {
-            if (text_of(other, "Name") == text_of(c, "Name")) {
-                error = "The contact name " + text_of(c, "Name") +
-                        " is already assigned to another contact. The contact name must be "
-                        "unique across all active contacts.";
-                return std::nullopt;
-            }
+        if (name_taken(td, text_of(c, "Name"), "", error)) {
+            return std::nullopt;
         }
         c["ContactID"] = new_id();
         if (text_of(c, "ContactStatus").empty()) {
@@ -412,15 +423,9 @@ struct xero_simulator::state {
         }
         json change = exact(fields);
         change.erase("ContactID");
-        if (const auto name = text_of(change, "Name"); !name.empty()) {
-            for (const auto& [other_id, other] : td.rows[0]) {
-                if (other_id != id && text_of(other, "Name") == name) {
-                    error = "The contact name " + name +
-                            " is already assigned to another contact. The contact name must be "
-                            "unique across all active contacts.";
-                    return std::nullopt;
-                }
-            }
+        if (const auto name = text_of(change, "Name");
+            !name.empty() && name_taken(td, name, id, error)) {
+            return std::nullopt;
         }
         auto& c = it->second;
         c.update(change);
