@@ -32,6 +32,10 @@ std::string name_key(std::string_view name, std::string_view client) {
     return "n/" + keys::join(name, client);
 }
 std::string exception_key(std::string_view client) { return "x/" + std::string(client); }
+// An open exception of `client` that names `candidate`: re-checked when the candidate changes.
+std::string dependent_key(std::string_view candidate, std::string_view client) {
+    return "xc/" + keys::join(candidate, client);
+}
 std::string decided_key(std::string_view client) { return "o/" + std::string(client); }
 
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
@@ -105,16 +109,21 @@ void write_party(batch& b, std::string_view party, const std::vector<member>& me
 }
 
 // Takes `client` out of the party `party` whose members are `list`: the others stay together (a
-// party named after the client is named after the first of the others).
-void leave(batch& b, const std::string& party, std::vector<member> list, std::string_view client) {
+// party named after the client is named after the first of the others). Returns the party the
+// others are in.
+std::string leave(batch& b,
+                  const std::string& party,
+                  std::vector<member> list,
+                  std::string_view client) {
     std::erase_if(list, [&](const member& m) { return m.client == client; });
+    std::string rest = party;
     if (party == client && list.size() >= 2) {
         b.del(cf::xref, party_key(party));
-        write_party(b, list.front().client, list);
-    } else {
-        write_party(b, party, list);
+        rest = list.front().client;
     }
+    write_party(b, rest, list);
     b.del(cf::xref, member_key(client));
+    return rest;
 }
 
 bool decided(const store& s, batch* b, std::string_view client) {
@@ -122,14 +131,38 @@ bool decided(const store& s, batch* b, std::string_view client) {
     return row.ok() && row.value.has_value();
 }
 
-// Canonical clients listed under an index prefix (committed rows).
-std::vector<std::string> indexed(const store& s, const std::string& prefix) {
+// Canonical clients listed under an index prefix, as the batch leaves them (a client changed
+// earlier in the same batch is seen with its new keys).
+std::vector<std::string> indexed(const store& s, batch& b, const std::string& prefix) {
     std::vector<std::string> out;
-    (void)s.for_each(cf::xref, prefix, [&](std::string_view key, std::string_view) {
+    (void)s.for_each(b, cf::xref, prefix, [&](std::string_view key, std::string_view) {
         out.emplace_back(key.substr(prefix.size()));
         return true;
     });
     return out;
+}
+
+// Removes the open exception of `client`, if any, with its dependent rows.
+status clear_exception(const store& s, batch& b, std::string_view client) {
+    auto row = read(s, &b, exception_key(client));
+    if (!row.ok()) {
+        return row.st;
+    }
+    if (!row.value) {
+        return status::success();
+    }
+    const auto j = json::parse(*row.value, nullptr, false);
+    if (j.is_object()) {
+        if (const auto it = j.find("candidates"); it != j.end() && it->is_array()) {
+            for (const auto& c : *it) {
+                if (c.is_string()) {
+                    b.del(cf::xref, dependent_key(c.get<std::string>(), client));
+                }
+            }
+        }
+    }
+    b.del(cf::xref, exception_key(client));
+    return status::success();
 }
 
 std::string domain_of(std::string_view email) {
@@ -200,12 +233,19 @@ std::string stamp(std::optional<util::instant> t) {
     return t ? util::format_rfc3339(*t) : std::string();
 }
 
-status record_exception(batch& b,
+status record_exception(const store& s,
+                        batch& b,
                         std::string_view client,
                         std::string_view kind,
                         std::string reason,
                         const std::set<std::string>& candidates,
                         std::optional<util::instant> now) {
+    if (auto st = clear_exception(s, b, client); !st.ok) {
+        return st;
+    }
+    for (const auto& c : candidates) {
+        b.put(cf::xref, dependent_key(c, client), "");
+    }
     json j{{"kind", kind},
            {"reason", std::move(reason)},
            {"candidates", json(std::vector<std::string>(candidates.begin(), candidates.end()))},
@@ -233,8 +273,11 @@ status join(const store& s,
     auto list = std::move(members.value);
     list.push_back({std::string(client), std::string(system), std::string(how), stamp(now)});
     write_party(b, party.value, list);
-    b.del(cf::xref, exception_key(client));
-    // Members that waited for a counterpart in this system have one now.
+    if (auto st = clear_exception(s, b, client); !st.ok) {
+        return st;
+    }
+    // Members that waited for a counterpart in this system have one now, and a member in a party
+    // keeps no automatic exception (one that named this client is answered by the link).
     for (const auto& m : list) {
         auto row = read(s, &b, exception_key(m.client));
         if (!row.ok()) {
@@ -242,9 +285,11 @@ status join(const store& s,
         }
         if (row.value) {
             const auto j = json::parse(*row.value, nullptr, false);
-            if (j.is_object() && j.value("kind", "") == "missing" &&
+            if (!j.is_object() || j.value("kind", "") != "missing" ||
                 j.value("system", "") == system) {
-                b.del(cf::xref, exception_key(m.client));
+                if (auto st = clear_exception(s, b, m.client); !st.ok) {
+                    return st;
+                }
             }
         }
     }
@@ -261,7 +306,7 @@ status drop_stale_exception(const store& s, batch& b, std::string_view client) {
     if (row.value) {
         const auto j = json::parse(*row.value, nullptr, false);
         if (!j.is_object() || j.value("kind", "") != "missing") {
-            b.del(cf::xref, exception_key(client));
+            return clear_exception(s, b, client);
         }
     }
     return status::success();
@@ -285,7 +330,7 @@ status match_code(const store& s,
     std::string duplicate;  // a holder from the client's own system
     std::string taken_by;   // a holder's party member from the client's own system
     std::string taken_holder;
-    for (const auto& other : indexed(s, "c/" + keys::join(code, ""))) {
+    for (const auto& other : indexed(s, b, "c/" + keys::join(code, ""))) {
         if (other == c.id) {
             continue;
         }
@@ -314,7 +359,8 @@ status match_code(const store& s,
     const auto shown = "its client code '" + c.client_code + "'";
     if (parties.size() > 1) {
         out.recorded = true;
-        return record_exception(b,
+        return record_exception(s,
+                                b,
                                 c.id,
                                 "ambiguous",
                                 shown + " is on clients of " + std::to_string(parties.size()) +
@@ -325,7 +371,8 @@ status match_code(const store& s,
     }
     if (!duplicate.empty()) {
         out.recorded = true;
-        return record_exception(b,
+        return record_exception(s,
+                                b,
                                 c.id,
                                 "ambiguous",
                                 shown + " is also on " + duplicate + ", another client in '" +
@@ -336,7 +383,8 @@ status match_code(const store& s,
     }
     if (!taken_by.empty()) {
         out.recorded = true;
-        return record_exception(b,
+        return record_exception(s,
+                                b,
                                 c.id,
                                 "code_conflict",
                                 shown + " names " + taken_holder + ", which is linked to " +
@@ -396,7 +444,7 @@ status match(const store& s,
     }
     const auto collect = [&](const std::vector<std::string>& prefixes, candidate_set& found) {
         for (const auto& prefix : prefixes) {
-            if (auto st = candidates(s, b, c.id, system, indexed(s, prefix), found); !st.ok) {
+            if (auto st = candidates(s, b, c.id, system, indexed(s, b, prefix), found); !st.ok) {
                 return st;
             }
         }
@@ -425,6 +473,7 @@ status match(const store& s,
             auto both = by_code.holders;
             both.insert(found.clients.begin(), found.clients.end());
             return record_exception(
+                s,
                 b,
                 c.id,
                 "code_conflict",
@@ -445,6 +494,7 @@ status match(const store& s,
                 }
                 if (!codes.value.empty() && !codes.value.contains(code)) {
                     return record_exception(
+                        s,
                         b,
                         c.id,
                         "code_conflict",
@@ -458,7 +508,8 @@ status match(const store& s,
             }
             return join(s, b, c.id, system, other, key.how, now);
         }
-        return record_exception(b,
+        return record_exception(s,
+                                b,
                                 c.id,
                                 "ambiguous",
                                 std::string(key.what) + " clients of " +
@@ -478,7 +529,8 @@ status match(const store& s,
         return st;
     }
     if (!by_name.parties.empty()) {
-        return record_exception(b,
+        return record_exception(s,
+                                b,
                                 c.id,
                                 "name_only",
                                 "its name matches, but no billing email or company domain "
@@ -487,6 +539,94 @@ status match(const store& s,
                                 now);
     }
     return drop_stale_exception(s, b, c.id);
+}
+
+// Whether two clients' own keys tie them, as automatic matching links: the same client code, a
+// billing email in common, or a company mail domain in common plus the same name.
+bool tied(const mappings::client& a, const mappings::client& b) {
+    if (a.deleted || b.deleted) {
+        return false;
+    }
+    if (const auto code = mappings::client_code_key(a.client_code);
+        !code.empty() && code == mappings::client_code_key(b.client_code)) {
+        return true;
+    }
+    const auto ea = emails_of(a.contact.billing_email);
+    const auto eb = emails_of(b.contact.billing_email);
+    for (const auto& e : ea) {
+        if (std::find(eb.begin(), eb.end(), e) != eb.end()) {
+            return true;
+        }
+    }
+    const auto name = normalize_name(a.display_name);
+    if (name.empty() || name != normalize_name(b.display_name)) {
+        return false;
+    }
+    for (const auto& e : ea) {
+        const auto d = domain_of(e);
+        if (d.empty() || public_mail_domain(d)) {
+            continue;
+        }
+        for (const auto& f : eb) {
+            if (domain_of(f) == d) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+// After a client left the party `party` (a code change, a delete, an unlink): every other member
+// linked automatically must still be tied by its own keys to the party's first client or to a
+// client linked by hand, directly or through other members. One that was tied only through the
+// client that left leaves too (a party never holds together on a link that is gone) and is
+// matched again like a new client.
+status resettle(const store& s,
+                batch& b,
+                const std::string& party,
+                std::optional<util::instant> now) {
+    auto members = stored_members(s, &b, party);
+    if (!members.ok() || members.value.empty()) {
+        return members.st;
+    }
+    const auto& list = members.value;
+    std::vector<std::optional<mappings::client>> rows;
+    std::vector<bool> kept(list.size(), false);
+    for (std::size_t i = 0; i < list.size(); ++i) {
+        rows.push_back(load_client(s, &b, list[i].client));
+        kept[i] = i == 0 || list[i].how == "manual" || decided(s, &b, list[i].client);
+    }
+    for (bool grew = true; grew;) {
+        grew = false;
+        for (std::size_t i = 0; i < list.size(); ++i) {
+            for (std::size_t j = 0; j < list.size() && !kept[i] && rows[i]; ++j) {
+                if (kept[j] && rows[j] && tied(*rows[i], *rows[j])) {
+                    kept[i] = true;
+                    grew = true;
+                }
+            }
+        }
+    }
+    if (std::all_of(kept.begin(), kept.end(), [](bool k) { return k; })) {
+        return status::success();
+    }
+    std::vector<member> stay;
+    for (std::size_t i = 0; i < list.size(); ++i) {
+        if (kept[i]) {
+            stay.push_back(list[i]);
+        } else {
+            b.del(cf::xref, member_key(list[i].client));
+        }
+    }
+    write_party(b, party, stay);
+    for (std::size_t i = 0; i < list.size(); ++i) {
+        if (!kept[i] && rows[i] && !rows[i]->deleted) {
+            if (auto st = match(s, b, *rows[i], now); !st.ok) {
+                return st;
+            }
+        }
+    }
+    return status::success();
 }
 
 // A client in a party (linked automatically) whose client code changed. The link stays while the
@@ -524,14 +664,17 @@ status on_code_change(const store& s,
             }
         }
     }
-    const auto holders = indexed(s, "c/" + keys::join(code, ""));
+    const auto holders = indexed(s, b, "c/" + keys::join(code, ""));
     const bool outside = std::any_of(holders.begin(), holders.end(), [&](const std::string& h) {
         return h != c.id && !inside.contains(h);
     });
     if (other_code.empty() && !outside) {
         return status::success();  // the code agrees with the party
     }
-    leave(b, party, std::move(members.value), c.id);
+    const auto rest = leave(b, party, std::move(members.value), c.id);
+    if (auto st = resettle(s, b, rest, now); !st.ok) {
+        return st;
+    }
     if (auto st = match(s, b, c, now); !st.ok || other_code.empty()) {
         return st;
     }
@@ -543,7 +686,8 @@ status on_code_change(const store& s,
     if (joined.value || pending.value) {
         return status::success();  // matched again: a new party, or an exception saying why not
     }
-    return record_exception(b,
+    return record_exception(s,
+                            b,
                             c.id,
                             "code_conflict",
                             "its client code changed to '" + c.client_code + "', but " +
@@ -553,6 +697,89 @@ status on_code_change(const store& s,
                                 "code where it is wrong, or link it by hand",
                             {other_holder},
                             now);
+}
+
+// Matches again the clients whose open automatic exception names `changed` (its keys, its party
+// or its existence changed, so what the exception said may no longer hold). One level: what a
+// re-match changes does not re-check further clients. A client in a party, decided by hand,
+// deleted, or waiting as "missing" is left alone.
+status recheck_dependents(const store& s,
+                          batch& b,
+                          std::string_view changed,
+                          std::optional<util::instant> now) {
+    for (const auto& d : indexed(s, b, "xc/" + keys::join(changed, ""))) {
+        if (d == changed || decided(s, &b, d)) {
+            continue;
+        }
+        auto row = read(s, &b, exception_key(d));
+        auto joined = read(s, &b, member_key(d));
+        if (!row.ok() || !joined.ok()) {
+            return !row.ok() ? row.st : joined.st;
+        }
+        if (!row.value || joined.value) {
+            continue;
+        }
+        const auto j = json::parse(*row.value, nullptr, false);
+        if (j.is_object() && j.value("kind", "") == "missing") {
+            continue;
+        }
+        const auto c = load_client(s, &b, d);
+        if (!c || c->deleted) {
+            continue;
+        }
+        if (auto st = clear_exception(s, b, d); !st.ok) {
+            return st;
+        }
+        if (auto st = match(s, b, *c, now); !st.ok) {
+            return st;
+        }
+    }
+    return status::success();
+}
+
+// A deleted client leaves its party (the others stay together) and keeps no automatic
+// exception; a workflow's "missing" one stays, for the operator to see what waited on it.
+status on_delete(const store& s, batch& b, const mappings::client& c) {
+    auto party = read(s, &b, member_key(c.id));
+    if (!party.ok()) {
+        return party.st;
+    }
+    if (party.value) {
+        auto members = stored_members(s, &b, *party.value);
+        if (!members.ok()) {
+            return members.st;
+        }
+        const auto rest = leave(b, *party.value, std::move(members.value), c.id);
+        if (auto st = resettle(s, b, rest, c.source.updated); !st.ok) {
+            return st;
+        }
+    }
+    return drop_stale_exception(s, b, c.id);
+}
+
+// Where a written client belongs: a client in a party stays there unless its code changed; a
+// client standing alone is matched.
+status place(const store& s,
+             batch& b,
+             const mappings::client* before,
+             const mappings::client& after) {
+    if (decided(s, &b, after.id)) {
+        return status::success();
+    }
+    auto party = read(s, &b, member_key(after.id));
+    if (!party.ok()) {
+        return party.st;
+    }
+    if (party.value) {
+        // Linked already: a later edit does not move it, unless its client code changed.
+        const auto was =
+            before != nullptr ? mappings::client_code_key(before->client_code) : std::string();
+        if (was == mappings::client_code_key(after.client_code)) {
+            return status::success();
+        }
+        return on_code_change(s, b, *party.value, after, after.source.updated);
+    }
+    return match(s, b, after, after.source.updated);
 }
 
 }  // namespace
@@ -664,23 +891,20 @@ status on_client(const store& s,
     for (const auto& k : new_rows) {
         b.put(cf::xref, k, "");  // also when unchanged: rows written before the index existed
     }
-    if (after.deleted || decided(s, &b, after.id)) {
+    const bool deleted_now = after.deleted && (before == nullptr || !before->deleted);
+    if (after.deleted) {
+        if (auto st = deleted_now ? on_delete(s, b, after) : status::success(); !st.ok) {
+            return st;
+        }
+    } else if (auto st = place(s, b, before, after); !st.ok) {
+        return st;
+    }
+    if (old_rows == new_rows && !deleted_now) {
         return status::success();
     }
-    auto party = read(s, &b, member_key(after.id));
-    if (!party.ok()) {
-        return party.st;
-    }
-    if (party.value) {
-        // Linked already: a later edit does not move it, unless its client code changed.
-        const auto was =
-            before != nullptr ? mappings::client_code_key(before->client_code) : std::string();
-        if (was == mappings::client_code_key(after.client_code)) {
-            return status::success();
-        }
-        return on_code_change(s, b, *party.value, after, after.source.updated);
-    }
-    return match(s, b, after, after.source.updated);
+    // Its keys changed (or it is gone): exceptions of other clients that named it are matched
+    // again, so correcting one side of a conflict clears the other's exception.
+    return recheck_dependents(s, b, after.id, after.source.updated);
 }
 
 status index_all(const store& s, batch& b) {
@@ -872,24 +1096,41 @@ result<decision> link(
     b.del(cf::xref, party_key(pb.value));
     write_party(b, pa.value, list);
     for (const auto& m : list) {
-        b.del(cf::xref, exception_key(m.client));
+        if (auto st = clear_exception(s, b, m.client); !st.ok) {
+            return out_t::failure(std::move(st));
+        }
     }
     b.put(cf::xref, decided_key(a), "manual");
     b.put(cf::xref, decided_key(bclient), "manual");
+    // Exceptions that named a member may no longer hold: two candidate parties are one now.
+    for (const auto& m : list) {
+        if (auto st = recheck_dependents(s, b, m.client, now); !st.ok) {
+            return out_t::failure(std::move(st));
+        }
+    }
     return {status::success(), decision{true, {}, pa.value}};
 }
 
 result<decision> unlink(const store& s, batch& b, std::string_view client, util::instant now) {
     using out_t = result<decision>;
-    (void)now;
     auto party = party_of(s, &b, client);
     auto members = members_of(s, &b, client);
     if (!party.ok() || !members.ok()) {
         return out_t::failure(!party.ok() ? party.st : members.st);
     }
-    leave(b, party.value, std::move(members.value), client);
-    b.del(cf::xref, exception_key(client));
+    const auto rest = leave(b, party.value, std::move(members.value), client);
+    if (auto st = clear_exception(s, b, client); !st.ok) {
+        return out_t::failure(std::move(st));
+    }
     b.put(cf::xref, decided_key(client), "manual");
+    if (rest != client) {
+        if (auto st = resettle(s, b, rest, now); !st.ok) {
+            return out_t::failure(std::move(st));
+        }
+    }
+    if (auto st = recheck_dependents(s, b, client, now); !st.ok) {
+        return out_t::failure(std::move(st));
+    }
     return {status::success(), decision{true, {}, std::string(client)}};
 }
 

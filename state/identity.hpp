@@ -24,14 +24,23 @@
 //     carry a different code, is a "code_conflict" exception;
 //   - a code that names one party, with no email key against it, joins it (how "client_code").
 // When a client's next change finds nothing to match, an earlier automatic exception of it
-// ("ambiguous", "name_only", "code_conflict") is dropped: it no longer holds.
+// ("ambiguous", "name_only", "code_conflict") is dropped: it no longer holds. An exception also
+// names its candidates; when one of them changes its keys (code, emails, name), is deleted, or
+// is linked or unlinked by hand, the client with the exception is matched again at once, so
+// correcting either side of a conflict clears it (one level: that re-match re-checks no one
+// else). A client in a party keeps no automatic exception. A deleted client leaves its party.
 //
 // A client already in a party is left alone by later edits, except when its client code changes
 // (one appearing for the first time included): the link stays while the new code agrees with
 // the party (no client outside it has the code; its other members carry that code or none; a
-// blank code is no code). Otherwise the client leaves the party (the others stay together) and
-// is matched again like a new client; if that finds nothing, a code its former party's members
-// contradict is a "code_conflict" exception naming them, so a party never comes apart unseen.
+// blank code is no code). Otherwise the client leaves the party and is matched again like a new
+// client; if that finds nothing, a code its former party's members contradict is a
+// "code_conflict" exception naming them, so a party never comes apart unseen.
+//
+// Whenever a client leaves a party (a code change, a delete, an unlink), the others stay together
+// only while their own keys (code, email, domain plus name) tie each of them to the party's first
+// client or to a client linked by hand, directly or through other members; one tied only through
+// the client that left leaves too and is matched again.
 //
 // Rows (column family xref, beside the vendor-key rows):
 //   m/<client>            -> party id (absent: the client stands alone)
@@ -40,6 +49,7 @@
 //                            match indexes (<code>: client_code_key, lower-case); each is
 //                            rewritten when the client changes and dropped when it is deleted
 //   x/<client>            -> {"kind","reason","candidates","at",...}   open exceptions
+//   xc/<candidate>\0<client> the open exception of <client> names <candidate>
 //   o/<client>            -> "manual"   an operator decided; automatic matching leaves it alone
 //
 // The code rows need no upgrade step of their own: rows stored before clients carried a code

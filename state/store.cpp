@@ -520,6 +520,27 @@ status store::for_each(cf family, std::string_view prefix, const visit_fn& fn) c
     return for_each_range(family, prefix, keys::prefix_end(prefix), fn);
 }
 
+status store::for_each(batch& b, cf family, std::string_view prefix, const visit_fn& fn) const {
+    if (!b.impl_ || b.impl_->owner != this) {
+        return status::failure("batch does not belong to this store");
+    }
+    rocksdb::ReadOptions ro;
+    const std::string upper = keys::prefix_end(prefix);
+    const rocksdb::Slice upper_slice(upper);
+    if (!upper.empty()) {
+        ro.iterate_upper_bound = &upper_slice;
+    }
+    // The batch's iterator owns the database iterator it merges over.
+    std::unique_ptr<rocksdb::Iterator> it(
+        b.impl_->wb.NewIteratorWithBase(handle(family), db_->NewIterator(ro, handle(family)), &ro));
+    for (it->Seek(slice(prefix)); it->Valid() && view(it->key()).starts_with(prefix); it->Next()) {
+        if (!fn(view(it->key()), view(it->value()))) {
+            break;
+        }
+    }
+    return status::from(it->status());
+}
+
 status store::for_each_range(cf family,
                              std::string_view from,
                              std::string_view to,

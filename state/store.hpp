@@ -175,6 +175,9 @@ public:
     // fn(key, value) -> bool: return false to stop. Keys come in bytewise order.
     using visit_fn = std::function<bool(std::string_view key, std::string_view value)>;
     status for_each(cf family, std::string_view prefix, const visit_fn& fn) const;
+    // The keys under prefix as writing b would leave them: the batch's own puts and deletes over
+    // the database's rows.
+    status for_each(batch& b, cf family, std::string_view prefix, const visit_fn& fn) const;
     // Keys in [from, to); an empty `to` means no upper bound.
     status for_each_range(cf family,
                           std::string_view from,

@@ -467,6 +467,114 @@ TEST_F(identity_test, the_first_client_of_a_party_leaving_on_a_code_change_keeps
     EXPECT_NE(ex[0].reason.find("'ACM001'"), std::string::npos) << ex[0].reason;
 }
 
+TEST_F(identity_test, a_deleted_client_leaves_its_party_and_the_others_stay_together) {
+    put(client("ledger", "7", "Acme", "ap@acme.com"));
+    put(client("practice", "ORG1", "Acme", "ap@acme.com"));
+    put(client("time", "55", "Acme", "ap@acme.com"));
+    ASSERT_EQ(party("time:client:55").size(), 3U);
+    auto gone = later(client("ledger", "7", "Acme", "ap@acme.com"), "2026-03-03T00:00:00Z");
+    gone.deleted = true;
+    put(gone);
+    EXPECT_EQ(party("ledger:client:7"), (std::vector<std::string>{"ledger:client:7"}));
+    EXPECT_EQ(party("time:client:55"),
+              (std::vector<std::string>{"practice:client:ORG1", "time:client:55"}));
+    EXPECT_TRUE(exceptions().empty());
+    // The party was named after the deleted client: it is named after a member now.
+    auto all = identity::parties(*store_);
+    ASSERT_TRUE(all.ok());
+    ASSERT_EQ(all.value.size(), 1U);
+    EXPECT_NE(all.value[0].first, "ledger:client:7");
+}
+
+TEST_F(identity_test, a_client_linked_only_through_one_that_is_deleted_leaves_too) {
+    put(client("ledger", "7", "Acme", "ap@acme.com"));
+    put(coded("practice", "ORG1", "Acme", "ap@acme.com", "ACM001"));  // by the email
+    put(coded("time", "55", "Acme Consulting", "", "ACM001"));        // by the code, via ORG1
+    ASSERT_EQ(party("time:client:55").size(), 3U);
+    ASSERT_EQ(how("time:client:55"), "client_code");
+    auto gone = later(client("practice", "ORG1", "Acme", "ap@acme.com"), "2026-03-03T00:00:00Z");
+    gone.deleted = true;
+    put(gone);
+    // Nothing of its own ties the time client to the ledger client.
+    EXPECT_EQ(party("time:client:55"), (std::vector<std::string>{"time:client:55"}));
+    EXPECT_EQ(party("ledger:client:7"), (std::vector<std::string>{"ledger:client:7"}));
+    EXPECT_TRUE(exceptions().empty());
+    auto all = identity::parties(*store_);
+    ASSERT_TRUE(all.ok());
+    EXPECT_TRUE(all.value.empty());
+}
+
+TEST_F(identity_test, a_client_still_tied_by_its_own_keys_stays_when_another_leaves) {
+    put(client("ledger", "7", "Acme", "ap@acme.com"));
+    put(coded("practice", "ORG1", "Acme", "ap@acme.com", "ACM001"));
+    put(coded("time", "55", "Acme", "ops@acme.com", "ACM001"));  // by the code, via ORG1
+    put(coded("portal", "9", "Acme Consulting", "", "ACM001"));  // by the code, via both
+    ASSERT_EQ(party("ledger:client:7").size(), 4U);
+    // ORG1's code changes and it leaves. The others stay together on their own keys: the time
+    // client is tied to the ledger client by domain and name, the portal client to the time
+    // client by the code.
+    put(later(coded("practice", "ORG1", "Acme", "ap@acme.com", "ACX999"), "2026-03-02T11:00:00Z"));
+    EXPECT_EQ(party("ledger:client:7"),
+              (std::vector<std::string>{"ledger:client:7", "portal:client:9", "time:client:55"}));
+    EXPECT_EQ(party("practice:client:ORG1"), (std::vector<std::string>{"practice:client:ORG1"}));
+}
+
+TEST_F(identity_test, correcting_the_other_side_of_a_code_conflict_clears_both_exceptions) {
+    put(coded("ledger", "7", "Smith", "", "SMI001"));
+    put(coded("ledger", "8", "Smyth", "", "SMI001"));  // a duplicate code in the ledger
+    put(coded("practice", "ORG1", "J. Smyth", "", "SMI001"));
+    auto ex = exceptions();
+    ASSERT_EQ(ex.size(), 2U);
+    EXPECT_EQ(ex[0].client, "ledger:client:8");
+    EXPECT_EQ(ex[1].client, "practice:client:ORG1");
+    EXPECT_EQ(ex[1].candidates, (std::vector<std::string>{"ledger:client:7", "ledger:client:8"}));
+    // The firm corrects the code where it was wrong: on ledger:7, not on the clients that wait.
+    put(later(coded("ledger", "7", "Smith", "", "SMI009"), "2026-03-02T11:00:00Z"));
+    EXPECT_TRUE(exceptions().empty());
+    EXPECT_EQ(party("practice:client:ORG1"),
+              (std::vector<std::string>{"ledger:client:8", "practice:client:ORG1"}));
+    EXPECT_EQ(party("ledger:client:7"), (std::vector<std::string>{"ledger:client:7"}));
+}
+
+TEST_F(identity_test, a_name_only_exception_goes_when_its_candidate_is_deleted) {
+    put(client("ledger", "7", "Acme", "ap@acme.com"));
+    put(client("practice", "ORG1", "Acme Ltd", ""));
+    auto ex = exceptions();
+    ASSERT_EQ(ex.size(), 1U);
+    EXPECT_EQ(ex[0].kind, "name_only");
+    auto gone = later(client("ledger", "7", "Acme", "ap@acme.com"), "2026-03-03T00:00:00Z");
+    gone.deleted = true;
+    put(gone);
+    EXPECT_TRUE(exceptions().empty());
+    // No dependent row is left behind for the next change of the deleted client.
+    std::size_t rows = 0;
+    EXPECT_TRUE(store_
+                    ->for_each(cf::xref,
+                               "xc/",
+                               [&](std::string_view, std::string_view) {
+                                   ++rows;
+                                   return true;
+                               })
+                    .ok);
+    EXPECT_EQ(rows, 0U);
+}
+
+TEST_F(identity_test, linking_two_candidate_parties_by_hand_resolves_the_client_between_them) {
+    put(client("ledger", "7", "Acme Holdings", "ap@acme.com"));
+    put(client("books", "3", "Acme Tools", "billing@acme.com"));
+    ASSERT_EQ(party("books:client:3").size(), 1U);
+    put(client("practice", "ORG1", "Acme", "ap@acme.com, billing@acme.com"));
+    auto ex = exceptions();
+    ASSERT_EQ(ex.size(), 1U);
+    EXPECT_EQ(ex[0].client, "practice:client:ORG1");
+    EXPECT_EQ(ex[0].kind, "ambiguous");
+    // The operator says the two ledger clients are one firm: the practice client is no longer
+    // between two parties and joins them.
+    EXPECT_TRUE(link("ledger:client:7", "books:client:3").ok);
+    EXPECT_TRUE(exceptions().empty());
+    EXPECT_EQ(party("practice:client:ORG1").size(), 3U);
+}
+
 TEST_F(identity_test, index_all_writes_the_code_row_of_a_row_that_has_a_code) {
     // Rows stored before client codes have none; a row that has one is indexed like the rest.
     auto c = coded("ledger", "7", "Smith", "", "SMI001");

@@ -353,6 +353,38 @@ TEST(store, prefix_and_range_iteration) {
     EXPECT_FALSE(s->last(cf::entities, "c/").value);
 }
 
+TEST(store, prefix_iteration_through_a_batch_sees_its_puts_and_deletes) {
+    temp_dir dir;
+    auto s = open_store(dir.db());
+    ASSERT_TRUE(s);
+    batch first(*s);
+    for (const char* k : {"a/1", "a/2", "a/3", "b/1"}) {
+        first.put(cf::entities, k, std::string("v") + k);
+    }
+    ASSERT_TRUE(s->write(first, false).ok);
+
+    batch b(*s);
+    b.del(cf::entities, "a/2");
+    b.put(cf::entities, "a/25", "new");
+    b.put(cf::entities, "a/3", "changed");
+    b.put(cf::entities, "b/0", "elsewhere");
+    std::vector<std::pair<std::string, std::string>> seen;
+    ASSERT_TRUE(s->for_each(b, cf::entities, "a/", [&](std::string_view k, std::string_view v) {
+                     seen.emplace_back(k, v);
+                     return true;
+                 }).ok);
+    EXPECT_EQ(seen,
+              (std::vector<std::pair<std::string, std::string>>{
+                  {"a/1", "va/1"}, {"a/25", "new"}, {"a/3", "changed"}}));
+    // The database itself is unchanged until the batch is written.
+    std::size_t stored = 0;
+    ASSERT_TRUE(s->for_each(cf::entities, "a/", [&](std::string_view, std::string_view) {
+                     ++stored;
+                     return true;
+                 }).ok);
+    EXPECT_EQ(stored, 3U);
+}
+
 TEST(store, approximate_counts_name_every_column_family) {
     temp_dir dir;
     auto s = open_store(dir.db());
