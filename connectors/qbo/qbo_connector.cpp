@@ -323,6 +323,9 @@ settings from(const connector_settings& s) {
     if (const auto* v = s.value("sync_time")) {
         out.sync_time = *v == "true";
     }
+    if (const auto* v = s.value("sync_items")) {
+        out.sync_items = *v == "true";
+    }
     if (const auto* v = s.value("poll_interval_s")) {
         out.poll_interval = std::chrono::seconds(std::stoll(*v));
     }
@@ -956,7 +959,20 @@ net::awaitable<poll_outcome> qbo_connector::poll(const state::store& st) {
         c.started_at = now;
         c.since = now;
     }
-    if (c.ph == sync_cursor::phase::cdc && !c.items_read) {
+    // The steps of a backfill or catch-up: the Item step only with sync_items.
+    const auto steps =
+        static_cast<std::uint32_t>(sync_entities.size() - (settings_.sync_items ? 0 : 1));
+    // A poll that read what it asked for: the cursor is committed with its events.
+    const auto commit = [&] {
+        im.poll_failures = 0;
+        if (out.more) {
+            im.next_poll_at = now;
+        }
+        out.cursors.emplace_back(cursor_key(), c.encode());
+        std::lock_guard lock(im.status_mutex);
+        im.cursor = c;
+    };
+    if (c.ph == sync_cursor::phase::cdc && settings_.sync_items && !c.items_read) {
         // Synced before items were read: read them all once (the Item step alone), then CDC
         // from the same `since` (the backfill ends at started_at less the overlap).
         if (im.rt.log) {
@@ -988,7 +1004,7 @@ net::awaitable<poll_outcome> qbo_connector::poll(const state::store& st) {
     if (c.ph != sync_cursor::phase::cdc) {
         if (c.step == 0 && c.after_id == 0 && c.total == 0) {
             // Progress needs a total: one COUNT per entity at the start of the phase.
-            for (std::uint32_t step = 0; step < sync_entities.size(); ++step) {
+            for (std::uint32_t step = 0; step < steps; ++step) {
                 auto probe = c;
                 probe.step = step;
                 auto q = step_query(probe, now, settings_.backfill_payments);
@@ -1003,6 +1019,28 @@ net::awaitable<poll_outcome> qbo_connector::poll(const state::store& st) {
                     c.total += j["QueryResponse"].value("totalCount", std::uint64_t{0});
                 }
             }
+        }
+        // The phase ends after its last step; a cursor left on the Item step by a connector that
+        // no longer reads items ends it at once.
+        const auto finish_phase = [&] {
+            const auto started = c.started_at;
+            if (im.rt.log) {
+                im.rt.log->info("QBO {} finished connector={} rows={}",
+                                phase_name(c.ph),
+                                settings_.name,
+                                c.done);
+            }
+            c = sync_cursor{};
+            c.ph = sync_cursor::phase::cdc;
+            c.started_at = now;
+            c.since = started - settings_.cdc_overlap;
+            c.items_read = settings_.sync_items;
+        };
+        if (c.step >= steps) {
+            finish_phase();
+            out.more = true;
+            commit();
+            co_return out;
         }
         const auto q = page_query(c, now, settings_.backfill_payments, settings_.page_size);
         auto r = co_await im.query(q);
@@ -1037,18 +1075,8 @@ net::awaitable<poll_outcome> qbo_connector::poll(const state::store& st) {
         } else {
             c.after_id = last_id;
         }
-        if (c.step >= sync_entities.size()) {
-            const auto started = c.started_at;
-            if (im.rt.log) {
-                im.rt.log->info("QBO {} finished connector={} rows={}",
-                                phase_name(c.ph),
-                                settings_.name,
-                                c.done);
-            }
-            c = sync_cursor{};
-            c.ph = sync_cursor::phase::cdc;
-            c.started_at = now;
-            c.since = started - settings_.cdc_overlap;
+        if (c.step >= steps) {
+            finish_phase();
         }
         out.more = true;
     } else {
@@ -1062,9 +1090,11 @@ net::awaitable<poll_outcome> qbo_connector::poll(const state::store& st) {
             fail(std::move(err));
             co_return out;
         }
-        auto r = co_await im.get("/cdc",
-                                 "entities=Customer,Invoice,Payment,Item&changedSince=" +
-                                     http::percent_encode(util::format_rfc3339(c.since)));
+        auto r = co_await im.get(
+            "/cdc",
+            std::string(settings_.sync_items ? "entities=Customer,Invoice,Payment,Item"
+                                             : "entities=Customer,Invoice,Payment") +
+                "&changedSince=" + http::percent_encode(util::format_rfc3339(c.since)));
         if (!r.ok()) {
             fail("CDC failed: " + r.error->message);
             co_return out;
@@ -1099,15 +1129,7 @@ net::awaitable<poll_outcome> qbo_connector::poll(const state::store& st) {
             im.next_poll_at = now + settings_.poll_interval;
         }
     }
-    im.poll_failures = 0;
-    if (out.more) {
-        im.next_poll_at = now;
-    }
-    out.cursors.emplace_back(cursor_key(), c.encode());
-    {
-        std::lock_guard lock(im.status_mutex);
-        im.cursor = c;
-    }
+    commit();
     co_return out;
 }
 

@@ -71,6 +71,8 @@ struct settings {
     // Poll employees and time activities (the firm keeps its time in QBO): `sync_time`, which
     // defaults to true for the connector [sources] time_entries names.
     bool sync_time = false;
+    // Read Items too (backfill step, CDC, webhooks): `sync_items`, off unless set.
+    bool sync_items = false;
 };
 
 // From a checked [connectors.<name>] section of kind "qbo".

@@ -175,6 +175,9 @@ settings from(const connector_settings& s) {
     if (const auto* v = s.value("poll_reserve")) {
         out.poll_reserve = static_cast<std::uint32_t>(std::stoul(*v));
     }
+    if (const auto* v = s.value("sync_items")) {
+        out.sync_items = *v == "true";
+    }
     return out;
 }
 
@@ -760,6 +763,17 @@ net::awaitable<poll_outcome> xero_connector::poll(const state::store& st) {
     } else {
         c.started_at = now;
     }
+    // The collections of a pass: Items only with sync_items (a cursor left on the Items step by a
+    // connector that no longer reads them starts the next pass).
+    const auto steps = collections.size() - (settings_.sync_items ? 0 : 1);
+    if (c.step >= steps) {
+        c.ph = sync_cursor::phase::incremental;
+        c.step = 0;
+        c.page = 1;
+        c.done = 0;
+        c.total = 0;
+        c.started_at = now;
+    }
     const auto collection = collections.at(c.step);
     // Items are not paged: one answer holds them all (unitdp=4: prices as exact as Xero keeps).
     const bool paged = collection != "Items";
@@ -850,7 +864,7 @@ net::awaitable<poll_outcome> xero_connector::poll(const state::store& st) {
         }
         c.page = 1;
         ++c.step;
-        if (c.step >= collections.size()) {
+        if (c.step >= steps) {
             if (c.ph == sync_cursor::phase::backfill && im.rt.log) {
                 im.rt.log->info(
                     "Xero backfill finished connector={} rows={}", settings_.name, c.done);

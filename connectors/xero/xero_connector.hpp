@@ -56,6 +56,7 @@ struct settings {
     std::size_t page_size = 100;       // pageSize of polled pages (the documented page)
     std::size_t ids_per_read = 50;     // IDs= batch when resolving webhooks
     std::uint32_t poll_reserve = 500;  // daily calls kept for actions: below it, polling waits
+    bool sync_items = false;           // poll Items too (`sync_items`)
 };
 
 // From a checked [connectors.<name>] section of kind "xero".

@@ -535,13 +535,15 @@ struct invoicing_rule::impl {
             return R::failure(item.st);
         }
         if (!item.value) {
-            return {state::status::success(),
-                    fmt::format("item '{}' of engagement {} is not known to billsync: no item with "
-                                "that id or code has been read from {} (sync it, correct the "
-                                "engagement's item, or resolve with a reason to bill at the terms)",
-                                e.item,
-                                e.id,
-                                e.ledger)};
+            return {
+                state::status::success(),
+                fmt::format("item '{}' of engagement {} is not known to billsync: no item with "
+                            "that id or code has been read from {} (is sync_items = true on that "
+                            "connector? sync it, correct the engagement's item, or resolve "
+                            "with a reason to bill at the terms)",
+                            e.item,
+                            e.id,
+                            e.ledger)};
         }
         const auto& it = *item.value;
         const auto label = fmt::format("item '{}' ({}) in {}", it.name, it.code, e.ledger);

@@ -224,7 +224,27 @@ TEST_F(qbo_connector_test, first_connect_backfills_page_by_page_with_progress_th
 
 // Ledger items: the backfill reads every active Item (paged by Id like the other entities), CDC
 // reports price changes, and each maps to a ledger_item keyed by its Id.
+TEST_F(qbo_connector_test, items_are_read_only_with_sync_items) {
+    sim_->add_item(realm, json{{"Name", "Tax preparation"}, {"UnitPrice", 150}});
+    ASSERT_FALSE(settings_.sync_items);  // the default
+    for (int i = 0; i < 20 && (i == 0 || cursor().ph != sync_cursor::phase::cdc); ++i) {
+        ASSERT_EQ(poll().error, "");
+    }
+    ASSERT_EQ(cursor().ph, sync_cursor::phase::cdc);
+    EXPECT_FALSE(cursor().items_read);  // turned on later, the next poll reads them all
+    clock_.advance(std::chrono::minutes(10));
+    ASSERT_EQ(poll().error, "");
+    const auto base = std::string("/v3/company/") + realm;
+    ASSERT_FALSE(server_.requests_to(base + "/cdc").empty());
+    for (const auto* path : {"/query", "/cdc"}) {
+        for (const auto& r : server_.requests_to(base + path)) {
+            EXPECT_EQ(r.query.find("Item"), std::string::npos) << r.query;
+        }
+    }
+}
+
 TEST_F(qbo_connector_test, items_are_backfilled_then_followed_by_cdc_as_ledger_items) {
+    settings_.sync_items = true;
     const auto prep =
         sim_->add_item(realm,
                        json{{"Name", "Tax preparation"}, {"UnitPrice", json::parse("150.00")}})
@@ -289,6 +309,7 @@ TEST_F(qbo_connector_test, items_are_backfilled_then_followed_by_cdc_as_ledger_i
 // A connector that finished its first sync before items were read: the next poll reads every
 // Item once, then CDC goes on from where it was.
 TEST_F(qbo_connector_test, a_sync_from_before_items_reads_them_once_then_resumes_cdc) {
+    settings_.sync_items = true;
     sim_->add_item(realm, json{{"Name", "Tax preparation"}, {"UnitPrice", 150}});
     const auto since = at("2026-01-05T13:00:00Z");
     {

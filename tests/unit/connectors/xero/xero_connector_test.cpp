@@ -274,7 +274,18 @@ TEST_F(xero_connector_test, first_connect_backfills_with_progress_then_polls_inc
 
 // Items: one unpaged request per pass, with If-Modified-Since once read; a price change in Xero
 // reaches the stored ledger_item on the next pass.
+TEST_F(xero_connector_test, items_are_polled_only_with_sync_items) {
+    ASSERT_FALSE(
+        sim_->save_item(tenant, json{{"Code", "SVC-1"}, {"Name", "Service"}}).contains("error"));
+    ASSERT_FALSE(settings_.sync_items);  // the default
+    poll_pass();
+    poll_pass();
+    EXPECT_FALSE(server_.requests_to("/api.xro/2.0/Contacts").empty());
+    EXPECT_TRUE(server_.requests_to("/api.xro/2.0/Items").empty());
+}
+
 TEST_F(xero_connector_test, items_are_read_unpaged_with_their_exact_sales_price) {
+    settings_.sync_items = true;
     for (int i = 0; i < 3; ++i) {  // more than a page (2)
         const auto saved =
             sim_->save_item(tenant,
