@@ -25,6 +25,7 @@ std::string_view entity_type_of(const generic::record&) noexcept { return "recor
 std::string_view entity_type_of(const staff&) noexcept { return "staff"; }
 std::string_view entity_type_of(const work_item&) noexcept { return "work_item"; }
 std::string_view entity_type_of(const time_entry&) noexcept { return "time_entry"; }
+std::string_view entity_type_of(const ledger_item&) noexcept { return "ledger_item"; }
 
 std::string_view entity_type_of(const entity& e) noexcept {
     return std::visit([](const auto& x) { return entity_type_of(x); }, e);

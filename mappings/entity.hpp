@@ -22,11 +22,13 @@ using entity = std::variant<client,
                             generic::record,
                             staff,
                             work_item,
-                            time_entry>;
+                            time_entry,
+                            ledger_item>;
 
 // The entity table it is stored in: "client", "invoice", "payment", "suppression",
 // "sms_message"/"email_message", "sms_inbound"/"email_inbound", "record", "staff", "work_item",
-// "time_entry". The overloads name one alternative without wrapping (copying) it in an entity.
+// "time_entry", "ledger_item". The overloads name one alternative without wrapping (copying) it in
+// an entity.
 std::string_view entity_type_of(const entity& e) noexcept;
 std::string_view entity_type_of(const client&) noexcept;
 std::string_view entity_type_of(const invoice&) noexcept;
@@ -38,6 +40,7 @@ std::string_view entity_type_of(const generic::record&) noexcept;
 std::string_view entity_type_of(const staff&) noexcept;
 std::string_view entity_type_of(const work_item&) noexcept;
 std::string_view entity_type_of(const time_entry&) noexcept;
+std::string_view entity_type_of(const ledger_item&) noexcept;
 // Its canonical id (a suppression's "sms:+1…", a message status's delivery id, …).
 std::string entity_id_of(const entity& e);
 

@@ -678,6 +678,34 @@ json to_json(const time_entry& t) {
                 {"source", source_json(t.source)}};
 }
 
+json to_json(const ledger_item& i) {
+    return json{{"id", i.id},
+                {"code", i.code},
+                {"name", i.name},
+                {"unit_price", i.unit_price ? money_json(*i.unit_price) : json()},
+                {"unit_price_text", i.unit_price_text},
+                {"active", i.active},
+                {"deleted", i.deleted},
+                {"source", source_json(i.source)}};
+}
+
+std::optional<ledger_item> ledger_item_from_json(const json& j, std::string& error) {
+    return decode<ledger_item>(j, error, [&] {
+        ledger_item i;
+        i.id = str(j, "id");
+        i.code = str(j, "code");
+        i.name = str(j, "name");
+        if (!field(j, "unit_price").is_null()) {
+            i.unit_price = money_of(j, "unit_price");
+        }
+        i.unit_price_text = str(j, "unit_price_text");
+        i.active = boolean(j, "active");
+        i.deleted = boolean(j, "deleted");
+        i.source = source_of(j);
+        return i;
+    });
+}
+
 std::optional<staff> staff_from_json(const json& j, std::string& error) {
     return decode<staff>(j, error, [&] {
         staff s;

@@ -2,7 +2,7 @@
 
 // The canonical, vendor-neutral entities the workflows see, their JSON form for storage, and the
 // change derivation between two versions of one entity:
-//   ledger:     client, invoice, payment
+//   ledger:     client, invoice, payment, ledger_item
 //   messaging:  suppression, message_status (sms_message / email_message), inbound_message
 //   practice:   staff, work_item, time_entry, engagement (shapes for the practice-management,
 //               time and invoicing connectors; no connector of this build fills them yet)
@@ -144,6 +144,28 @@ struct payment {
     source_ref source;
 
     friend bool operator==(const payment&, const payment&) = default;
+};
+
+// ---- ledger items -----------------------------------------------------------------------------
+
+// A product or service the ledger sells (QBO Item, Xero Item): what an engagement's `item` names
+// and what an invoice line's item_ref points at. Entity "ledger_item".
+struct ledger_item {
+    std::string id;    // canonical
+    std::string code;  // the key an engagement's `item` names: QBO Item Id, Xero ItemCode
+    std::string name;
+    // The sales unit price, when the item has one that is a whole number of minor units of its
+    // currency (the ledger's home or base currency).
+    std::optional<money> unit_price;
+    // The sales price as the vendor states it (exact decimal text, "150", "99.995"); empty when
+    // the item has none. Set while unit_price is empty when the price has more decimals than the
+    // currency: no invoice line can equal it.
+    std::string unit_price_text;
+    bool active = true;
+    bool deleted = false;
+    source_ref source;
+
+    friend bool operator==(const ledger_item&, const ledger_item&) = default;
 };
 
 // ---- messaging ------------------------------------------------------------------------------
@@ -299,6 +321,8 @@ nlohmann::json to_json(const payment& p);
 std::optional<client> client_from_json(const nlohmann::json& j, std::string& error);
 std::optional<invoice> invoice_from_json(const nlohmann::json& j, std::string& error);
 std::optional<payment> payment_from_json(const nlohmann::json& j, std::string& error);
+nlohmann::json to_json(const ledger_item& i);
+std::optional<ledger_item> ledger_item_from_json(const nlohmann::json& j, std::string& error);
 // Messaging entities as the workflows and the audit see them (flat objects).
 nlohmann::json to_json(const suppression& s);
 nlohmann::json to_json(const message_status& m);

@@ -444,6 +444,15 @@ std::vector<xero_client> seed_xero_entity(simulators::xero_simulator& xero) {
          {},
          {}},
     };
+    // The firm's service items in Xero, with their sales prices.
+    xero.save_item(xero_tenant,
+                   json{{"Code", "TAX-PREP"},
+                        {"Name", "Tax preparation"},
+                        {"SalesDetails", {{"UnitPrice", json::parse("2400.00")}}}});
+    xero.save_item(xero_tenant,
+                   json{{"Code", "ADVISORY"},
+                        {"Name", "Advisory hour"},
+                        {"SalesDetails", {{"UnitPrice", json::parse("180.00")}}}});
     for (auto& c : out) {
         json contact{{"Name", c.name}, {"EmailAddress", c.email}};
         if (!c.mobile.empty()) {

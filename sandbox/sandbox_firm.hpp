@@ -122,6 +122,12 @@ public:
             c.qbo_id = qbo_.add_customer(realm, fields).value("Id", "");
             clients_.push_back(std::move(c));
         }
+        // The firm's service items, with their list prices (what [invoicing] check_item_prices
+        // compares draft lines with).
+        qbo_.add_item(realm,
+                      json{{"Name", "Tax preparation"}, {"UnitPrice", json::parse("2400.00")}});
+        qbo_.add_item(realm, json{{"Name", "Bookkeeping"}, {"UnitPrice", json::parse("1500.00")}});
+        qbo_.add_item(realm, json{{"Name", "Advisory hour"}, {"UnitPrice", json::parse("180.00")}});
         std::uniform_int_distribution<int> due_offset(-40, 20);
         std::uniform_int_distribution<int> amount(15, 480);
         for (std::size_t i = 0; i < clients_.size(); ++i) {

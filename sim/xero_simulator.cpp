@@ -24,9 +24,11 @@ using namespace std::chrono_literals;
 
 constexpr std::string_view api_prefix = "/api.xro/2.0/";
 constexpr std::string_view admin_prefix = "/_sim/xero/";
-constexpr std::array<std::string_view, 3> collections = {"Contacts", "Invoices", "Payments"};
+constexpr std::array<std::string_view, 4> collections = {
+    "Contacts", "Invoices", "Payments", "Items"};
 // Keys Xero sends as JSON numbers; held as exact decimal text inside.
-constexpr std::array<std::string_view, 11> numeric_keys = {"Total",
+constexpr std::array<std::string_view, 12> numeric_keys = {"Total",
+                                                           "UnitPrice",
                                                            "SubTotal",
                                                            "TotalTax",
                                                            "AmountDue",
@@ -174,7 +176,7 @@ struct cached_write {
 };
 
 struct tenant_data {
-    std::map<std::string, json, std::less<>> rows[3];
+    std::map<std::string, json, std::less<>> rows[4];
     std::deque<util::instant> minute;
     std::deque<util::instant> day;
     std::uint64_t next_number = 1;
@@ -384,6 +386,42 @@ struct xero_simulator::state {
             }
         }
         return false;
+    }
+
+    // An item as a user saves it in Xero: Code required and unique (a second save of a Code
+    // edits that item), Name, IsSold (default true), SalesDetails.UnitPrice. No webhook: Xero
+    // sends none for items.
+    std::optional<json> save_item(tenant_data& td, json fields, std::string& error) {
+        json f = exact(fields);
+        const auto code = text_of(f, "Code");
+        if (code.empty()) {
+            error = "Item code must be specified.";
+            return std::nullopt;
+        }
+        if (f.contains("SalesDetails") && f["SalesDetails"].is_object() &&
+            f["SalesDetails"].contains("UnitPrice") &&
+            !mappings::qbo::decimal_text(f["SalesDetails"]["UnitPrice"])) {
+            error = "Sales unit price must be a number.";
+            return std::nullopt;
+        }
+        json* row = nullptr;
+        for (auto& [id, other] : td.rows[3]) {
+            if (text_of(other, "Code") == code) {
+                row = &other;
+            }
+        }
+        if (row == nullptr) {
+            json fresh{{"ItemID", new_id()}, {"Code", code}, {"IsSold", true}};
+            row = &td.rows[3][text_of(fresh, "ItemID")];
+            *row = std::move(fresh);
+        }
+        for (const auto& [k, v] : f.items()) {
+            if (k != "ItemID") {
+                (*row)[k] = v;
+            }
+        }
+        touch(*row);
+        return *row;
     }
 
     std::optional<json> make_contact(tenant_data& td,
@@ -649,7 +687,8 @@ struct xero_simulator::state {
         const auto size_text = http::query_param(req.query, "pageSize");
         std::size_t page = 0;
         std::size_t size = 0;
-        if (!page_text.empty() || !size_text.empty()) {
+        // Items are never paged: every item in one answer, whatever is asked.
+        if ((!page_text.empty() || !size_text.empty()) && collection != "Items") {
             page = page_text.empty() ? 1 : std::stoul(page_text);
             size = size_text.empty() ? 100 : std::min<std::size_t>(1000, std::stoul(size_text));
             page = std::max<std::size_t>(1, page);
@@ -899,6 +938,8 @@ net::awaitable<http::response> xero_simulator::api(http::request req) {
             row = s->make_contact(td, tenant, item, error);
         } else if (parts.size() == 1 && collection == "Payments") {
             row = s->make_payment(td, tenant, item, error);
+        } else if (parts.size() == 1 && collection == "Items") {
+            row = s->save_item(td, item, error);
         } else {
             co_return remember(not_found());
         }
@@ -947,6 +988,8 @@ net::awaitable<http::response> xero_simulator::admin(http::request req) {
             out = add_invoice(parts[0], body);
         } else if (parts[1] == "payment") {
             out = add_payment(parts[0], body);
+        } else if (parts[1] == "item") {
+            out = save_item(parts[0], body);
         } else {
             co_return http::response::error(404, "not_found", "unknown admin route");
         }
@@ -969,6 +1012,14 @@ nlohmann::json xero_simulator::add_contact(const std::string& tenant, nlohmann::
     state* s = st_.get();
     return business(s->mutex, [&](std::string& error) -> std::optional<json> {
         auto row = s->make_contact(s->tenants[tenant], tenant, std::move(fields), error);
+        return row ? std::optional(s->render(*row)) : std::nullopt;
+    });
+}
+
+nlohmann::json xero_simulator::save_item(const std::string& tenant, nlohmann::json fields) {
+    state* s = st_.get();
+    return business(s->mutex, [&](std::string& error) -> std::optional<json> {
+        auto row = s->save_item(s->tenants[tenant], std::move(fields), error);
         return row ? std::optional(s->render(*row)) : std::nullopt;
     });
 }

@@ -3,11 +3,13 @@
 // A Xero Accounting API simulator, faithful to shared/vendors/xero.md:
 //   - OAuth2 through the embedded oauth2_server in Xero mode (rotating single-use refresh tokens
 //     with the 30-minute grace, GET /connections);
-//   - /api.xro/2.0/{Contacts,Invoices,Payments}[/{id}] with the bearer token and the required
+//   - /api.xro/2.0/{Contacts,Invoices,Payments,Items}[/{id}] with the bearer token and the required
 //     xero-tenant-id header (missing or unknown: 403); envelopes {"Invoices": [...]} with
 //     pagination; page/pageSize (100 by default), IDs=, InvoiceNumbers=, where= (one
 //     Field=="value" test, joined by AND), order by UpdatedDateUTC; If-Modified-Since returns the
 //     rows updated strictly after it (the stricter reading: clients must overlap);
+//   - Items (ItemID, Code, Name, IsSold, SalesDetails.UnitPrice) are never paged: GET /Items
+//     answers every item (after If-Modified-Since), as Xero documents; PUT /Items saves one;
 //   - Contacts keep every field given, ContactNumber (the firm's client code) included; PUT
 //     /Contacts creates (a Name must be unique), POST /Contacts/{id} (or POST /Contacts with a
 //     ContactID) changes the fields given and queues a CONTACT UPDATE event;
@@ -27,7 +29,7 @@
 // Money is exact (decimal text inside, JSON numbers outside). Times come from options.now.
 //
 // Admin routes (no auth), for billsync-sim:
-//   POST /_sim/xero/{tenant}/contact|invoice|payment   body = fields; answers the object
+//   POST /_sim/xero/{tenant}/contact|invoice|payment|item   body = fields; answers the object
 //   POST /_sim/xero/deliver  {"url"} -> {"statuses": [...]}
 //   POST /_sim/xero/itr      {"url"} -> {"statuses": [...]}  (correct first, then wrong)
 
@@ -94,6 +96,9 @@ public:
     // and queues an INVOICE UPDATE (Xero has no payment events).
     nlohmann::json add_payment(const std::string& tenant, nlohmann::json fields);
     nlohmann::json void_invoice(const std::string& tenant, const std::string& id);
+    // An item saved as a user saves it (Code required; saving a known Code edits that item):
+    // served by GET /Items (If-Modified-Since, never paged, as in Xero). No webhook.
+    nlohmann::json save_item(const std::string& tenant, nlohmann::json fields);
     std::optional<nlohmann::json> get(const std::string& tenant,
                                       std::string_view collection,
                                       const std::string& id) const;

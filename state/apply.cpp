@@ -48,6 +48,8 @@ std::optional<T> decode(const json& j, std::string& error) {
         return mappings::staff_from_json(j, error);
     } else if constexpr (std::is_same_v<T, mappings::work_item>) {
         return mappings::work_item_from_json(j, error);
+    } else if constexpr (std::is_same_v<T, mappings::ledger_item>) {
+        return mappings::ledger_item_from_json(j, error);
     } else {
         static_assert(std::is_same_v<T, mappings::time_entry>);
         return mappings::time_entry_from_json(j, error);

@@ -7,7 +7,8 @@
 // Per entity it reads the stored copy (through the batch, so earlier entities of the same batch
 // count), decides whether this copy changes anything, writes the next version and the
 // identity-map row into the batch, and returns the change the workflows see:
-//   - ledger and practice entities (client, invoice, payment, staff, work_item, time_entry):
+//   - ledger and practice entities (client, invoice, payment, ledger_item, staff, work_item,
+//     time_entry):
 //     an older copy than the stored one (by the vendor's update time) is not applied; a delete of
 //     something never seen, or already deleted, is nothing; a delete keeps the last known fields;
 //     identical copies are nothing; invoices and clients carry their field-level diff;

@@ -32,12 +32,14 @@ using json = nlohmann::json;
 namespace mq = mappings::qbo;
 
 // The entities the sync reads, in the order they are applied (clients before the invoices that
-// name them, invoices before the payments applied to them).
-constexpr std::array<std::string_view, 3> sync_entities = {"Customer", "Invoice", "Payment"};
+// name them, invoices before the payments applied to them); items last, so a cursor written
+// before items were read keeps its step numbers.
+constexpr std::array<std::string_view, 4> sync_entities = {
+    "Customer", "Invoice", "Payment", "Item"};
 // What polled pages may hold, in the order they are applied: the time sync adds employees (staff,
 // before the time that names them) and time activities, which CDC does not return.
-constexpr std::array<std::string_view, 5> mapped_entities = {
-    "Customer", "Employee", "Invoice", "Payment", "TimeActivity"};
+constexpr std::array<std::string_view, 6> mapped_entities = {
+    "Item", "Customer", "Employee", "Invoice", "Payment", "TimeActivity"};
 // The time sync: entity -> how far back the first read reaches (0: everything).
 constexpr std::array<std::pair<std::string_view, int>, 2> time_entities = {
     {{"Employee", 0}, {"TimeActivity", 31}}};
@@ -202,7 +204,9 @@ std::string sync_cursor::encode() const {
     json j{{"phase", std::string(phase_name(ph))},
            {"since", util::format_rfc3339(since)},
            {"started_at", util::format_rfc3339(started_at)}};
-    if (ph != phase::cdc) {
+    if (ph == phase::cdc) {
+        j["items"] = items_read;
+    } else {
         j["step"] = step;
         j["after_id"] = after_id;
         j["done"] = done;
@@ -234,7 +238,9 @@ std::optional<sync_cursor> sync_cursor::decode(std::string_view text) {
     }
     c.since = *since;
     c.started_at = *started;
-    if (c.ph != phase::cdc) {
+    if (c.ph == phase::cdc) {
+        c.items_read = j.value("items", false);
+    } else {
         c.step = j.value("step", 0u);
         // A cursor written with "position" (STARTPOSITION paging) restarts its step: re-reading
         // rows is harmless, skipping them is not.
@@ -251,10 +257,15 @@ std::optional<sync_cursor> sync_cursor::decode(std::string_view text) {
 }
 
 std::string step_query(const sync_cursor& c, util::instant now, std::chrono::days payments_back) {
-    const auto entity = std::string(sync_entities.at(std::min<std::size_t>(c.step, 2)));
+    const auto entity =
+        std::string(sync_entities.at(std::min<std::size_t>(c.step, sync_entities.size() - 1)));
     std::string q = "SELECT * FROM " + entity;
     if (c.ph == sync_cursor::phase::catchup) {
-        return q + " WHERE MetaData.LastUpdatedTime >= " + literal(util::format_rfc3339(c.since));
+        q += " WHERE MetaData.LastUpdatedTime >= " + literal(util::format_rfc3339(c.since));
+        if (entity == "Item") {
+            q += " AND Active IN (true, false)";  // items made inactive too
+        }
+        return q;
     }
     if (entity == "Invoice") {
         return q + " WHERE Balance > '0'";
@@ -311,6 +322,9 @@ settings from(const connector_settings& s) {
     }
     if (const auto* v = s.value("sync_time")) {
         out.sync_time = *v == "true";
+    }
+    if (const auto* v = s.value("sync_items")) {
+        out.sync_items = *v == "true";
     }
     if (const auto* v = s.value("poll_interval_s")) {
         out.poll_interval = std::chrono::seconds(std::stoll(*v));
@@ -892,6 +906,8 @@ state::result<std::vector<mappings::change>> qbo_connector::process(const state:
             take(mq::map_employee(x.object, opts));
         } else if (x.entity == "TimeActivity") {
             take(mq::map_time_activity(x.object, opts));
+        } else if (x.entity == "Item") {
+            take(mq::map_item(x.object, opts));
         } else {
             continue;
         }
@@ -943,6 +959,32 @@ net::awaitable<poll_outcome> qbo_connector::poll(const state::store& st) {
         c.started_at = now;
         c.since = now;
     }
+    // The steps of a backfill or catch-up: the Item step only with sync_items.
+    const auto steps =
+        static_cast<std::uint32_t>(sync_entities.size() - (settings_.sync_items ? 0 : 1));
+    // A poll that read what it asked for: the cursor is committed with its events.
+    const auto commit = [&] {
+        im.poll_failures = 0;
+        if (out.more) {
+            im.next_poll_at = now;
+        }
+        out.cursors.emplace_back(cursor_key(), c.encode());
+        std::lock_guard lock(im.status_mutex);
+        im.cursor = c;
+    };
+    if (c.ph == sync_cursor::phase::cdc && settings_.sync_items && !c.items_read) {
+        // Synced before items were read: read them all once (the Item step alone), then CDC
+        // from the same `since` (the backfill ends at started_at less the overlap).
+        if (im.rt.log) {
+            im.rt.log->info("QBO reading every Item once connector={}", settings_.name);
+        }
+        const auto since = c.since;
+        c = sync_cursor{};
+        c.ph = sync_cursor::phase::backfill;
+        c.step = static_cast<std::uint32_t>(sync_entities.size() - 1);
+        c.started_at = since + settings_.cdc_overlap;
+        c.since = since;
+    }
     if (c.ph == sync_cursor::phase::cdc && now - c.since > settings_.cdc_lookback) {
         // Away longer than CDC reaches back: read everything changed since, page by page.
         if (im.rt.log) {
@@ -962,7 +1004,7 @@ net::awaitable<poll_outcome> qbo_connector::poll(const state::store& st) {
     if (c.ph != sync_cursor::phase::cdc) {
         if (c.step == 0 && c.after_id == 0 && c.total == 0) {
             // Progress needs a total: one COUNT per entity at the start of the phase.
-            for (std::uint32_t step = 0; step < sync_entities.size(); ++step) {
+            for (std::uint32_t step = 0; step < steps; ++step) {
                 auto probe = c;
                 probe.step = step;
                 auto q = step_query(probe, now, settings_.backfill_payments);
@@ -977,6 +1019,28 @@ net::awaitable<poll_outcome> qbo_connector::poll(const state::store& st) {
                     c.total += j["QueryResponse"].value("totalCount", std::uint64_t{0});
                 }
             }
+        }
+        // The phase ends after its last step; a cursor left on the Item step by a connector that
+        // no longer reads items ends it at once.
+        const auto finish_phase = [&] {
+            const auto started = c.started_at;
+            if (im.rt.log) {
+                im.rt.log->info("QBO {} finished connector={} rows={}",
+                                phase_name(c.ph),
+                                settings_.name,
+                                c.done);
+            }
+            c = sync_cursor{};
+            c.ph = sync_cursor::phase::cdc;
+            c.started_at = now;
+            c.since = started - settings_.cdc_overlap;
+            c.items_read = settings_.sync_items;
+        };
+        if (c.step >= steps) {
+            finish_phase();
+            out.more = true;
+            commit();
+            co_return out;
         }
         const auto q = page_query(c, now, settings_.backfill_payments, settings_.page_size);
         auto r = co_await im.query(q);
@@ -1011,18 +1075,8 @@ net::awaitable<poll_outcome> qbo_connector::poll(const state::store& st) {
         } else {
             c.after_id = last_id;
         }
-        if (c.step >= sync_entities.size()) {
-            const auto started = c.started_at;
-            if (im.rt.log) {
-                im.rt.log->info("QBO {} finished connector={} rows={}",
-                                phase_name(c.ph),
-                                settings_.name,
-                                c.done);
-            }
-            c = sync_cursor{};
-            c.ph = sync_cursor::phase::cdc;
-            c.started_at = now;
-            c.since = started - settings_.cdc_overlap;
+        if (c.step >= steps) {
+            finish_phase();
         }
         out.more = true;
     } else {
@@ -1036,9 +1090,11 @@ net::awaitable<poll_outcome> qbo_connector::poll(const state::store& st) {
             fail(std::move(err));
             co_return out;
         }
-        auto r = co_await im.get("/cdc",
-                                 "entities=Customer,Invoice,Payment&changedSince=" +
-                                     http::percent_encode(util::format_rfc3339(c.since)));
+        auto r = co_await im.get(
+            "/cdc",
+            std::string(settings_.sync_items ? "entities=Customer,Invoice,Payment,Item"
+                                             : "entities=Customer,Invoice,Payment") +
+                "&changedSince=" + http::percent_encode(util::format_rfc3339(c.since)));
         if (!r.ok()) {
             fail("CDC failed: " + r.error->message);
             co_return out;
@@ -1073,15 +1129,7 @@ net::awaitable<poll_outcome> qbo_connector::poll(const state::store& st) {
             im.next_poll_at = now + settings_.poll_interval;
         }
     }
-    im.poll_failures = 0;
-    if (out.more) {
-        im.next_poll_at = now;
-    }
-    out.cursors.emplace_back(cursor_key(), c.encode());
-    {
-        std::lock_guard lock(im.status_mutex);
-        im.cursor = c;
-    }
+    commit();
     co_return out;
 }
 

@@ -11,9 +11,11 @@
 //   "cdc"       one CDC response, from polling
 //
 // Sync cursor "<name>/sync" (JSON), committed with the events it produced:
-//   {"phase": "backfill" | "catchup", "step": 0..2, "after_id": 0, "done": n, "total": n,
-//    "started_at": t, "since": t}   paged queries, Customer then Invoice then Payment
-//   {"phase": "cdc", "since": t}      CDC from `since` on
+//   {"phase": "backfill" | "catchup", "step": 0..3, "after_id": 0, "done": n, "total": n,
+//    "started_at": t, "since": t}   paged queries, Customer, Invoice, Payment, then Item
+//   {"phase": "cdc", "since": t, "items": true}   CDC from `since` on
+// A CDC cursor without "items" was written before items were read: the next poll first reads
+// every Item (a backfill of that step alone), then CDC goes on from the same `since`.
 // Time cursor "<name>/time" (JSON), committed likewise: {"Employee": t, "TimeActivity": t}, the
 // newest MetaData.LastUpdatedTime read of each. In the CDC phase every poll first queries
 // employees and time activities from there (CDC does not return TimeActivity); their pages are
@@ -69,6 +71,8 @@ struct settings {
     // Poll employees and time activities (the firm keeps its time in QBO): `sync_time`, which
     // defaults to true for the connector [sources] time_entries names.
     bool sync_time = false;
+    // Read Items too (backfill step, CDC, webhooks): `sync_items`, off unless set.
+    bool sync_items = false;
 };
 
 // From a checked [connectors.<name>] section of kind "qbo".
@@ -85,12 +89,13 @@ std::string request_id(std::string_view action_id, std::string_view variant = {}
 struct sync_cursor {
     enum class phase : std::uint8_t { backfill, catchup, cdc };
     phase ph = phase::backfill;
-    std::uint32_t step = 0;      // backfill/catchup: 0 Customer, 1 Invoice, 2 Payment
+    std::uint32_t step = 0;      // backfill/catchup: 0 Customer, 1 Invoice, 2 Payment, 3 Item
     std::uint64_t after_id = 0;  // keyset: the next page holds Ids above this (0: from the start)
     std::uint64_t done = 0;      // rows read so far in this phase
     std::uint64_t total = 0;     // rows expected (COUNT(*) at the start of each step)
     util::instant started_at{};  // when the phase began
     util::instant since{};       // cdc: changedSince; catchup: LastUpdatedTime lower bound
+    bool items_read = true;      // cdc: false for a cursor from before items were read
 
     std::string encode() const;
     static std::optional<sync_cursor> decode(std::string_view text);

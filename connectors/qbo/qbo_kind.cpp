@@ -57,6 +57,8 @@ connector_kind describe() {
             // Poll employees and time activities (no fallback: absent means on for the
             // connector [sources] time_entries names, off otherwise).
             {.key = "sync_time", .type = boolean},
+            // Read the company's Items (their sales prices, for [invoicing] check_item_prices).
+            {.key = "sync_items", .type = boolean, .fallback = "false"},
         }),
         .oauth2 = oauth2_rules(),
         .limits = rate_limits(),

@@ -364,7 +364,8 @@ signature_check verify_signature(std::string_view verifier_token,
 }
 
 bool entity_handled(std::string_view name) noexcept {
-    return name == "Customer" || name == "Invoice" || name == "Payment" || name == "TimeActivity";
+    return name == "Customer" || name == "Invoice" || name == "Payment" || name == "Item" ||
+           name == "TimeActivity";
 }
 
 std::string dedup_key(const qbo_event& e) {

@@ -84,7 +84,7 @@ webhook_parse parse_webhook(std::string_view body,
 // redeliveries and across spellings of the same instant ("-0700" vs "-07:00").
 std::string dedup_key(const qbo_event& e);
 
-// True for the entity types billsync maps (Customer, Invoice, Payment, TimeActivity).
+// True for the entity types billsync maps (Customer, Invoice, Payment, Item, TimeActivity).
 bool entity_handled(std::string_view qbo_entity_name) noexcept;
 
 }  // namespace billsync::connectors::qbo

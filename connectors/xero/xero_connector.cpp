@@ -31,8 +31,10 @@ using json = nlohmann::json;
 namespace mx = mappings::xero;
 
 constexpr std::string_view api_root = "/api.xro/2.0";
-// Applied in this order: contacts before the invoices naming them, invoices before payments.
-constexpr std::array<std::string_view, 3> collections = {"Contacts", "Invoices", "Payments"};
+// Applied in this order: contacts before the invoices naming them, invoices before payments;
+// items last (a cursor written before items were read keeps its steps).
+constexpr std::array<std::string_view, 4> collections = {
+    "Contacts", "Invoices", "Payments", "Items"};
 // The app-wide minute limit is one key for every tenant.
 constexpr std::string_view app_key = "xero-app";
 
@@ -105,10 +107,12 @@ std::optional<sync_cursor> sync_cursor::decode(std::string_view text) {
         return std::nullopt;
     }
     const auto s = j.find("since");
-    if (s == j.end() || !s->is_array() || s->size() != c.since.size()) {
+    // Three entries: written before items were read; their `since` starts empty.
+    if (s == j.end() || !s->is_array() ||
+        (s->size() != c.since.size() && s->size() != c.since.size() - 1)) {
         return std::nullopt;
     }
-    for (std::size_t i = 0; i < c.since.size(); ++i) {
+    for (std::size_t i = 0; i < s->size(); ++i) {
         const auto& v = (*s)[i];
         if (v.is_string()) {
             util::instant t{};
@@ -170,6 +174,9 @@ settings from(const connector_settings& s) {
     }
     if (const auto* v = s.value("poll_reserve")) {
         out.poll_reserve = static_cast<std::uint32_t>(std::stoul(*v));
+    }
+    if (const auto* v = s.value("sync_items")) {
+        out.sync_items = *v == "true";
     }
     return out;
 }
@@ -658,6 +665,8 @@ state::result<std::vector<mappings::change>> xero_connector::process(const state
             };
             if (collection == "Contacts") {
                 take(mx::map_contact(row, opts));
+            } else if (collection == "Items") {
+                take(mx::map_item(row, opts));
             } else if (collection == "Invoices") {
                 if (!mx::is_sales_invoice(row)) {
                     std::lock_guard lock(im.status_mutex);
@@ -754,10 +763,24 @@ net::awaitable<poll_outcome> xero_connector::poll(const state::store& st) {
     } else {
         c.started_at = now;
     }
+    // The collections of a pass: Items only with sync_items (a cursor left on the Items step by a
+    // connector that no longer reads them starts the next pass).
+    const auto steps = collections.size() - (settings_.sync_items ? 0 : 1);
+    if (c.step >= steps) {
+        c.ph = sync_cursor::phase::incremental;
+        c.step = 0;
+        c.page = 1;
+        c.done = 0;
+        c.total = 0;
+        c.started_at = now;
+    }
     const auto collection = collections.at(c.step);
-    std::string query = "page=" + std::to_string(c.page) +
-                        "&pageSize=" + std::to_string(settings_.page_size) +
-                        "&order=" + http::percent_encode("UpdatedDateUTC ASC");
+    // Items are not paged: one answer holds them all (unitdp=4: prices as exact as Xero keeps).
+    const bool paged = collection != "Items";
+    std::string query = paged ? "page=" + std::to_string(c.page) +
+                                    "&pageSize=" + std::to_string(settings_.page_size) + "&"
+                              : std::string("unitdp=4&");
+    query += "order=" + http::percent_encode("UpdatedDateUTC ASC");
     if (collection == "Invoices") {
         query += "&where=" + http::percent_encode("Type==\"ACCREC\"");
     }
@@ -825,7 +848,7 @@ net::awaitable<poll_outcome> xero_connector::poll(const state::store& st) {
         return util::instant(std::chrono::floor<std::chrono::seconds>(t)) - std::chrono::seconds(1);
     };
     const auto moved = newest && (!current || overlap(*newest) > *current);
-    if (n >= settings_.page_size) {
+    if (paged && n >= settings_.page_size) {
         if (moved) {
             c.since.at(c.step) = overlap(*newest);
             c.page = 1;
@@ -841,7 +864,7 @@ net::awaitable<poll_outcome> xero_connector::poll(const state::store& st) {
         }
         c.page = 1;
         ++c.step;
-        if (c.step >= collections.size()) {
+        if (c.step >= steps) {
             if (c.ph == sync_cursor::phase::backfill && im.rt.log) {
                 im.rt.log->info(
                     "Xero backfill finished connector={} rows={}", settings_.name, c.done);

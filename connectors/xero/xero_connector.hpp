@@ -2,18 +2,23 @@
 
 // The Xero connector (shared/vendors/xero.md): webhooks verified on the raw body (Intent to
 // Receive answered with bare 200/401) and resolved after the 200 by batch reads (IDs=); polling
-// of Contacts, Invoices and Payments with If-Modified-Since (Xero sends no payment events);
+// of Contacts, Invoices, Payments and Items with If-Modified-Since (Xero sends no payment or item
+// events);
 // actions that carry an Idempotency-Key derived from the outbox key and are reconciled by
 // looking the invoice up before any resend. Every call carries xero-tenant-id.
 //
 // Inbox event kinds of this connector:
 //   ""          a webhook delivery; resolve() turns it into {"resolved": true, "Contacts": […],
 //               "Invoices": […]} before mapping (refresh() answers the same shape)
-//   "page"      one page of a poll: {"Contacts"|"Invoices"|"Payments": […]}, whole objects
+//   "page"      one page of a poll: {"Contacts"|"Invoices"|"Payments"|"Items": […]}, whole
+//               objects
 //
 // Sync cursor "<name>/sync" (JSON), committed with the page it produced:
-//   {"phase": "backfill" | "incremental", "step": 0..2 (Contacts, Invoices, Payments),
-//    "since": [t|null, t|null, t|null], "page": n, "done": n, "total": n, "started_at": t}
+//   {"phase": "backfill" | "incremental", "step": 0..3 (Contacts, Invoices, Payments, Items),
+//    "since": [t|null, t|null, t|null, t|null], "page": n, "done": n, "total": n,
+//    "started_at": t}
+// A cursor written before items were read (three `since`) reads every item on its next pass.
+// Items are never paged (Xero answers them all at once): their step is one request.
 // Paging is a keyset on UpdatedDateUTC: each request asks for page `page` of the rows modified
 // since `since[step]` ordered by UpdatedDateUTC; a full page moves `since` to its newest row
 // (page 1 again), or to page + 1 when every row shares the current second. If-Modified-Since
@@ -51,6 +56,7 @@ struct settings {
     std::size_t page_size = 100;       // pageSize of polled pages (the documented page)
     std::size_t ids_per_read = 50;     // IDs= batch when resolving webhooks
     std::uint32_t poll_reserve = 500;  // daily calls kept for actions: below it, polling waits
+    bool sync_items = false;           // poll Items too (`sync_items`)
 };
 
 // From a checked [connectors.<name>] section of kind "xero".
@@ -66,7 +72,7 @@ struct sync_cursor {
     enum class phase : std::uint8_t { backfill, incremental };
     phase ph = phase::backfill;
     std::uint32_t step = 0;
-    std::array<std::optional<util::instant>, 3> since{};
+    std::array<std::optional<util::instant>, 4> since{};
     std::uint32_t page = 1;
     std::uint64_t done = 0;
     std::uint64_t total = 0;

@@ -84,6 +84,9 @@ connector_kind describe() {
             {.key = "poll_interval_s", .type = integer, .fallback = "300", .min = 5, .max = 86'400},
             {.key = "page_size", .type = integer, .fallback = "100", .min = 1, .max = 100},
             {.key = "poll_reserve", .type = integer, .fallback = "500", .min = 0, .max = 5000},
+            // Poll the organisation's Items (their sales prices, for [invoicing]
+            // check_item_prices).
+            {.key = "sync_items", .type = boolean, .fallback = "false"},
         }),
         .oauth2 = oauth2_rules(),
         .limits = rate_limits(),

@@ -297,6 +297,7 @@ std::optional<inv::settings> parse_invoicing(reader& r) {
     s.po_warning_percent = r.get_int("po_warning_percent", 1, 100).value_or(90);
     s.require_tax_code = r.get_bool("require_tax_code").value_or(false);
     s.milestone_needs_time = r.get_bool("milestone_needs_time").value_or(false);
+    s.check_item_prices = r.get_bool("check_item_prices").value_or(false);
     read_holidays(r, s.holidays);
     auto a = r.sub("approval");
     s.approval.auto_approve_below = money_at(a, "auto_approve_below", s.currency).value_or(0);

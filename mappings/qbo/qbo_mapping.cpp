@@ -432,6 +432,37 @@ mapped<staff> map_employee(const json& j, const mapping_options& o) {
     });
 }
 
+mapped<ledger_item> map_item(const json& j, const mapping_options& o) {
+    return guarded<ledger_item>("Item", [&] {
+        const json& obj = object_or_throw(j, "Item");
+        ledger_item i;
+        i.source = source_of(obj, o);
+        i.id = resolve(o, "ledger_item", i.source);
+        i.code = i.source.id;
+        if (is_deleted(obj)) {
+            i.deleted = true;
+            i.active = false;
+            return i;
+        }
+        i.name = trim(text(obj, "Name"));
+        const json* active = member(obj, "Active");
+        i.active = active == nullptr || !active->is_boolean() || active->get<bool>();
+        if (const json* price = member(obj, "UnitPrice"); price != nullptr && !price->is_null()) {
+            const auto exact = decimal_text(*price);
+            if (!exact) {
+                throw map_error{"'UnitPrice' is not a decimal number: " + price->dump()};
+            }
+            i.unit_price_text = *exact;
+            // Items carry no currency: their prices are in the company's home currency.
+            if (auto minor =
+                    parse_decimal(*exact, minor_digits(o.home_currency), o.money_rounding)) {
+                i.unit_price = money{*minor, o.home_currency};
+            }
+        }
+        return i;
+    });
+}
+
 mapped<time_entry> map_time_activity(const json& j, const mapping_options& o) {
     return guarded<time_entry>("TimeActivity", [&] {
         const json& obj = object_or_throw(j, "TimeActivity");

@@ -75,6 +75,14 @@ mapped<staff> map_employee(const nlohmann::json& j, const mapping_options& o);
 // counts once someone saved it in QBO, and a billed activity is always locked.
 mapped<time_entry> map_time_activity(const nlohmann::json& j, const mapping_options& o);
 
+// Item -> ledger_item: Id is both the vendor id and the code an engagement's `item` names
+// (QBO's ItemRef.value), Name, Active, UnitPrice in the home currency (Items have no currency).
+// A UnitPrice with more decimals than the currency ("99.995"; QBO allows them) keeps its text in
+// unit_price_text and leaves unit_price empty, unless money_rounding is half_even. Type (Service,
+// NonInventory, ...) does not matter: any item can be a line's item. An Item CDC reports
+// deleted maps with deleted = true.
+mapped<ledger_item> map_item(const nlohmann::json& j, const mapping_options& o);
+
 // The same from a raw body, parsed with parse_exact.
 mapped<invoice> map_invoice(std::string_view body, const mapping_options& o);
 mapped<client> map_customer(std::string_view body, const mapping_options& o);

@@ -378,6 +378,41 @@ mapped<invoice> map_invoice(const json& j, const mapping_options& o) {
     });
 }
 
+mapped<ledger_item> map_item(const json& j, const mapping_options& o) {
+    return guarded<ledger_item>("Item", [&] {
+        const json& obj = object_or_throw(j, "Items", "ItemID");
+        ledger_item i;
+        i.source = source_of(obj, "ItemID", o);
+        i.id = resolve(o, "ledger_item", i.source);
+        i.code = trim(text(obj, "Code"));
+        if (i.code.empty()) {
+            throw map_error{"missing 'Code'"};
+        }
+        i.name = trim(text(obj, "Name"));
+        const json* sold = member(obj, "IsSold");
+        const bool is_sold = sold == nullptr || !sold->is_boolean() || sold->get<bool>();
+        // Xero items have no active flag: an item no longer sold is what billsync can bill with.
+        i.active = is_sold;
+        const json* sales = member(obj, "SalesDetails");
+        const json* price =
+            sales != nullptr && sales->is_object() ? member(*sales, "UnitPrice") : nullptr;
+        if (is_sold && price != nullptr && !price->is_null()) {
+            const auto exact = mappings::qbo::decimal_text(*price);
+            if (!exact) {
+                throw map_error{"'SalesDetails.UnitPrice' is not a decimal number: " +
+                                price->dump()};
+            }
+            i.unit_price_text = *exact;
+            // Item prices are in the organisation's base currency.
+            if (auto minor =
+                    parse_decimal(*exact, minor_digits(o.home_currency), o.money_rounding)) {
+                i.unit_price = money{*minor, o.home_currency};
+            }
+        }
+        return i;
+    });
+}
+
 mapped<client> map_contact(const json& j, const mapping_options& o) {
     return guarded<client>("Contact", [&] {
         const json& obj = object_or_throw(j, "Contacts", "ContactID");

@@ -67,6 +67,13 @@ mapped<invoice> map_invoice(const nlohmann::json& j, const mapping_options& o);
 mapped<client> map_contact(const nlohmann::json& j, const mapping_options& o);
 mapped<payment> map_payment(const nlohmann::json& j, const mapping_options& o);
 
+// Items[] element -> ledger_item: ItemID is the vendor id, Code (trimmed, required) what an
+// engagement's `item` and a line's ItemCode name, Name, SalesDetails.UnitPrice in home_currency
+// (Xero prices items in the base currency) when IsSold; an item not sold maps inactive with no
+// price. A price with more decimals than the currency (Xero keeps up to 4: "99.995") keeps its
+// text in unit_price_text and leaves unit_price empty, unless money_rounding is half_even.
+mapped<ledger_item> map_item(const nlohmann::json& j, const mapping_options& o);
+
 // "/Date(1552521600000+0000)/" -> the instant (the milliseconds are UTC; the offset only names
 // the zone). nullopt for any other shape.
 std::optional<instant> parse_ms_date(std::string_view text) noexcept;

@@ -260,6 +260,9 @@ struct invoicing_rule::impl {
             if (l.unit_amount) {
                 j["unit_amount_minor"] = *l.unit_amount;
             }
+            if (l.share_of) {
+                j["share_of_minor"] = *l.share_of;
+            }
             if (!l.entries.empty()) {
                 j["entries"] = l.entries;
             }
@@ -492,6 +495,117 @@ struct invoicing_rule::impl {
         return out;
     }
 
+    // The ledger item `code` of connector `ledger` as last synced; nullopt when billsync has
+    // never read it (or the ledger deleted it).
+    state::result<std::optional<mappings::ledger_item>> ledger_item_of(const std::string& ledger,
+                                                                       const std::string& code) {
+        using R = state::result<std::optional<mappings::ledger_item>>;
+        std::optional<mappings::ledger_item> found;
+        auto st = state::for_each_entity(
+            *ctx.store, "ledger_item", [&](std::string_view, std::string_view value) {
+                std::string error;
+                auto item =
+                    mappings::ledger_item_from_json(json::parse(value, nullptr, false), error);
+                if (item && item->source.system == ledger && item->code == code && !item->deleted) {
+                    found = std::move(item);
+                    return false;
+                }
+                return true;
+            });
+        if (!st.ok) {
+            return R::failure(st);
+        }
+        return {state::status::success(), std::move(found)};
+    }
+
+    // [invoicing] check_item_prices: why the draft's lines disagree with the sales price of the
+    // ledger item they name, or "" when they agree (or nothing is to be checked). Each line's
+    // unit price per the terms (time: the hourly rate; overage: the overage rate; retainer: the
+    // retainer) must equal the item's price; a milestone line is a share of the fee, so the fee
+    // is compared. Not checked: an engagement without `item` (the ledger's default item), an
+    // item without a price or priced 0, an item priced in another currency than the draft,
+    // write-down lines.
+    state::result<std::string> item_price_cause(const engagement& e, const json& d) {
+        using R = state::result<std::string>;
+        if (e.item.empty()) {
+            return {state::status::success(), std::string()};
+        }
+        auto item = ledger_item_of(e.ledger, e.item);
+        if (!item.ok()) {
+            return R::failure(item.st);
+        }
+        if (!item.value) {
+            return {
+                state::status::success(),
+                fmt::format("item '{}' of engagement {} is not known to billsync: no item with "
+                            "that id or code has been read from {} (is sync_items = true on that "
+                            "connector? sync it, correct the engagement's item, or resolve "
+                            "with a reason to bill at the terms)",
+                            e.item,
+                            e.id,
+                            e.ledger)};
+        }
+        const auto& it = *item.value;
+        const auto label = fmt::format("item '{}' ({}) in {}", it.name, it.code, e.ledger);
+        if (!it.unit_price) {
+            const auto zero = it.unit_price_text.find_first_not_of("0.-") == std::string::npos;
+            if (zero) {
+                return {state::status::success(), std::string()};  // no price, or 0
+            }
+            return {state::status::success(),
+                    fmt::format("{} sells at {}, which is not a whole number of minor units of "
+                                "its currency: no line of engagement {} can equal it (correct the "
+                                "price in the ledger, or resolve with a reason to bill at the "
+                                "terms)",
+                                label,
+                                it.unit_price_text,
+                                e.id)};
+        }
+        const auto price = it.unit_price->minor;
+        if (price == 0 || it.unit_price->currency != e.currency) {
+            return {state::status::success(), std::string()};
+        }
+        std::string out;
+        int n = 0;
+        for (const auto& l : d.value("lines", json::array())) {
+            ++n;
+            const auto kind = text_of(l, "kind");
+            std::optional<std::int64_t> terms;
+            std::string what;
+            if (kind == "milestone") {
+                // The fee the draft was priced from (drafts made before it was kept: the book's).
+                terms = l.contains("share_of_minor") ? int_of(l, "share_of_minor") : e.fee;
+                what = "the fee";
+            } else if (kind == "time" || kind == "overage" || kind == "retainer") {
+                if (l.contains("unit_amount_minor")) {
+                    terms = int_of(l, "unit_amount_minor");
+                }
+                what = kind == "time"      ? "the hourly rate"
+                       : kind == "overage" ? "the overage rate"
+                                           : "the retainer";
+            }
+            if (!terms || *terms == price) {
+                continue;
+            }
+            out += fmt::format("{}line {} ({}) is priced {} {} per the terms ({}), {} sells at {}",
+                               out.empty() ? "" : "; ",
+                               n,
+                               text_of(l, "description"),
+                               money_text(*terms, e.currency),
+                               e.currency,
+                               what,
+                               label,
+                               money_text(price, e.currency));
+        }
+        if (!out.empty()) {
+            out +=
+                " (correct the price in the ledger, then resolve; or correct the terms in the "
+                "engagement book, reload, then reject and redraft this draft; or resolve with a "
+                "reason to bill at the terms)";
+        }
+        return {state::status::success(), std::move(out)};
+    }
+
     // Checks a draft's blocking conditions and routes it: blocked (exceptions), waiting for
     // approval, or approved (queued to the ledger). `fresh`: first evaluation (flags decided).
     state::status evaluate(const engagement& e, json& d, bool fresh) {
@@ -648,6 +762,15 @@ struct invoicing_rule::impl {
                       "no approved time is recorded for the client of engagement " + e.id +
                           " (record it, or resolve with a reason to bill without it)",
                       "engagement partner");
+            }
+        }
+        if (s.check_item_prices && !d.value("prices_waived", false)) {
+            auto cause = item_price_cause(e, d);
+            if (!cause.ok()) {
+                return cause.st;
+            }
+            if (!cause.value.empty()) {
+                block("pricing_mismatch", cause.value, "engagement partner");
             }
         }
         if (d.value("needs_approval", true) && d["approvers"].empty()) {
@@ -1075,6 +1198,7 @@ struct invoicing_rule::impl {
         }
         line l;
         l.kind = "milestone";
+        l.share_of = e.fee;
         l.amount = *amount;
         l.quantity = "1";
         l.unit_amount = *amount;
@@ -2235,6 +2359,20 @@ operator_answer invoicing_rule::command(std::string_view verb,
             // A person decided to bill without recorded time.
             d["time_waived"] = true;
             d["time_waived_by"] = json{{"by", by}, {"reason", reason}};
+            // ... or at the terms although the ledger item's price differs.
+            const auto& current = d.value("exceptions", json::array());
+            if (std::any_of(current.begin(), current.end(), [](const json& x) {
+                    return text_of(x, "type") == "pricing_mismatch";
+                })) {
+                d["prices_waived"] = true;
+                d["prices_waived_by"] = json{{"by", by}, {"reason", reason}};
+                audit(ctx,
+                      "exception_waived",
+                      json{{"draft", id},
+                           {"exception", "pricing_mismatch"},
+                           {"by", by},
+                           {"reason", reason}});
+            }
         }
         if (auto po = args.value("po", std::string()); !po.empty()) {
             d["po_number"] = po;
@@ -2255,7 +2393,14 @@ operator_answer invoicing_rule::command(std::string_view verb,
     if (verb == "redraft") {
         return im.redraft(*e, d, by, reason);
     }
-    if (state != "pending_approval") {
+    // A draft blocked because its terms disagree with the ledger item may be rejected (then
+    // redrafted from the corrected book); any other blocked draft waits for its resolution.
+    const auto& blocked_by = d.value("exceptions", json::array());
+    const bool mispriced =
+        state == "blocked" && std::any_of(blocked_by.begin(), blocked_by.end(), [](const json& x) {
+            return text_of(x, "type") == "pricing_mismatch";
+        });
+    if (state != "pending_approval" && !(verb == "reject" && mispriced)) {
         return operator_answer::fail(
             409, "not_pending", "draft " + id + " is " + state + ", not waiting for approval");
     }
@@ -2280,6 +2425,10 @@ operator_answer invoicing_rule::command(std::string_view verb,
         }
         d["state"] = "rejected";
         d["rejected"] = json{{"by", by}, {"at", util::format_rfc3339(ctx.now)}, {"reason", reason}};
+        // A blocked draft's exceptions end with it.
+        for (const auto& x : blocked_by) {
+            state::delete_entity(ctx.b, open_type, id + ":" + text_of(x, "type"));
+        }
         // Its time goes back to the unbilled pool; the bill key stays used (billed at most once).
         for (const auto& l : d["lines"]) {
             for (const auto& entry : l.value("entries", json::array())) {

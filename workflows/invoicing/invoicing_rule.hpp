@@ -29,7 +29,13 @@
 //   bill key row then names the new draft, so the milestone, period or run still has one live
 //   draft, and each entry is billed at most once.
 // - Exceptions (typed, with a cause, an owner role and an age) block a draft until resolved:
-//   missing_po, po_limit, unmatched_client, no_engagement, no_rate, missing_approver.
+//   missing_po, po_limit, unmatched_client, no_engagement, no_rate, missing_approver,
+//   missing_tax, missing_time, pricing_mismatch. With [invoicing] check_item_prices, a draft's
+//   lines must be priced as the ledger item (entity "ledger_item", synced from the ledger) the
+//   engagement names sells (time: the rate; overage: the overage rate; retainer: the retainer;
+//   milestone: the fee it is a share of); an item never synced blocks too. `resolve` re-checks
+//   against the items as stored now; `resolve --reason` bills at the terms (prices_waived); a
+//   draft so blocked may also be rejected, then redrafted from a corrected book.
 
 #include <memory>
 #include <string>

@@ -19,6 +19,7 @@ struct line {
     std::string quantity;                     // exact decimal text; empty: 1
     std::optional<std::int64_t> unit_amount;  // minor units
     std::int64_t amount = 0;                  // minor units, authoritative
+    std::optional<std::int64_t> share_of;     // a milestone: the fee it is a share of
     std::vector<std::string> entries;         // time entries billed on this line
 };
 

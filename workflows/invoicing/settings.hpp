@@ -99,6 +99,8 @@ struct settings {
     std::int64_t po_warning_percent = 90;
     bool require_tax_code = false;      // a draft of an engagement without tax_code waits
     bool milestone_needs_time = false;  // a milestone with no time recorded for the client waits
+    // Every line of a draft must be priced as the ledger item it names sells (pricing_mismatch).
+    bool check_item_prices = false;
     std::set<date::sys_days> holidays;  // the firm calendar, for the approval SLA
     approval_policy approval;
     std::vector<engagement> engagements;

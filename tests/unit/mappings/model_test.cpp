@@ -168,6 +168,32 @@ TEST(storage, a_time_entry_keeps_billed_and_older_rows_read_as_not_billed) {
     EXPECT_NE(error.find("billed"), std::string::npos) << error;
 }
 
+TEST(storage, a_ledger_item_round_trips_with_or_without_its_price) {
+    ledger_item i;
+    i.id = "qbo:1185883450:ledger_item:7";
+    i.code = "7";
+    i.name = "Tax preparation";
+    i.unit_price = money{15000, "USD"};
+    i.unit_price_text = "150";
+    i.source = {"qbo", "1185883450", "7", "2", std::nullopt};
+    std::string error;
+    auto j = to_json(i);
+    EXPECT_EQ(j["unit_price"]["minor"], 15000);
+    auto back = ledger_item_from_json(j, error);
+    ASSERT_TRUE(back) << error;
+    EXPECT_EQ(*back, i);
+    // No minor-unit price (none, or more decimals than the currency): null, text kept.
+    i.unit_price.reset();
+    i.unit_price_text = "99.995";
+    i.active = false;
+    back = ledger_item_from_json(to_json(i), error);
+    ASSERT_TRUE(back) << error;
+    EXPECT_EQ(*back, i);
+    j["code"] = 7;
+    EXPECT_FALSE(ledger_item_from_json(j, error));
+    EXPECT_NE(error.find("code"), std::string::npos) << error;
+}
+
 TEST(storage, decoding_reports_the_bad_field) {
     auto j = to_json(sample_invoice());
     j["total"] = 1250.3;

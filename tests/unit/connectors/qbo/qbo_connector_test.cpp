@@ -222,6 +222,119 @@ TEST_F(qbo_connector_test, first_connect_backfills_page_by_page_with_progress_th
     EXPECT_FALSE(server_.requests_to(std::string("/v3/company/") + realm + "/cdc").empty());
 }
 
+// Ledger items: the backfill reads every active Item (paged by Id like the other entities), CDC
+// reports price changes, and each maps to a ledger_item keyed by its Id.
+TEST_F(qbo_connector_test, items_are_read_only_with_sync_items) {
+    sim_->add_item(realm, json{{"Name", "Tax preparation"}, {"UnitPrice", 150}});
+    ASSERT_FALSE(settings_.sync_items);  // the default
+    for (int i = 0; i < 20 && (i == 0 || cursor().ph != sync_cursor::phase::cdc); ++i) {
+        ASSERT_EQ(poll().error, "");
+    }
+    ASSERT_EQ(cursor().ph, sync_cursor::phase::cdc);
+    EXPECT_FALSE(cursor().items_read);  // turned on later, the next poll reads them all
+    clock_.advance(std::chrono::minutes(10));
+    ASSERT_EQ(poll().error, "");
+    const auto base = std::string("/v3/company/") + realm;
+    ASSERT_FALSE(server_.requests_to(base + "/cdc").empty());
+    for (const auto* path : {"/query", "/cdc"}) {
+        for (const auto& r : server_.requests_to(base + path)) {
+            EXPECT_EQ(r.query.find("Item"), std::string::npos) << r.query;
+        }
+    }
+}
+
+TEST_F(qbo_connector_test, items_are_backfilled_then_followed_by_cdc_as_ledger_items) {
+    settings_.sync_items = true;
+    const auto prep =
+        sim_->add_item(realm,
+                       json{{"Name", "Tax preparation"}, {"UnitPrice", json::parse("150.00")}})
+            .value("Id", "");
+    sim_->add_item(realm, json{{"Name", "Advisory"}, {"UnitPrice", json::parse("180.00")}});
+    sim_->add_item(realm, json{{"Name", "Misc"}});
+    const auto process = [&](const std::vector<poll_outcome::event>& events) {
+        state::batch b(*store_);
+        std::vector<mappings::ledger_item> items;
+        for (const auto& ev : events) {
+            state::inbox_event e;
+            e.connector = "qbo";
+            e.kind = ev.kind;
+            e.body = ev.body;
+            auto r = connector().process(e, *store_, b);
+            EXPECT_TRUE(r.ok()) << r.st.message;
+            for (const auto& c : r.value) {
+                if (const auto* i = c.as<mappings::ledger_item>()) {
+                    items.push_back(*i);
+                }
+            }
+        }
+        EXPECT_TRUE(store_->write(b, true).ok);
+        return items;
+    };
+    std::vector<poll_outcome::event> events;
+    for (int i = 0; i < 20 && (i == 0 || cursor().ph != sync_cursor::phase::cdc); ++i) {
+        auto out = poll();
+        ASSERT_EQ(out.error, "");
+        events.insert(events.end(), out.events.begin(), out.events.end());
+    }
+    ASSERT_EQ(cursor().ph, sync_cursor::phase::cdc);
+    auto items = process(events);
+    ASSERT_EQ(items.size(), 3U);  // two pages of 2
+    const auto stored = state::get_entity(*store_, "ledger_item", items[0].id);
+    ASSERT_TRUE(stored.ok() && stored.value);
+    std::string error;
+    const auto first = mappings::ledger_item_from_json(json::parse(*stored.value), error);
+    ASSERT_TRUE(first) << error;
+    EXPECT_EQ(first->code, prep);
+    EXPECT_EQ(first->name, "Tax preparation");
+    ASSERT_TRUE(first->unit_price);
+    EXPECT_EQ(first->unit_price->minor, 15000);
+    EXPECT_EQ(first->unit_price->currency, "USD");
+    // The price is corrected in QBO: the next CDC poll brings it.
+    clock_.advance(std::chrono::minutes(10));
+    sim_->update(realm, "Item", prep, json{{"UnitPrice", json::parse("175.00")}});
+    const auto out = poll();
+    ASSERT_EQ(out.error, "");
+    items = process(out.events);
+    ASSERT_EQ(items.size(), 1U);
+    EXPECT_EQ(items[0].code, prep);
+    ASSERT_TRUE(items[0].unit_price);
+    EXPECT_EQ(items[0].unit_price->minor, 17500);
+    bool asked = false;
+    for (const auto& r : server_.requests_to(std::string("/v3/company/") + realm + "/cdc")) {
+        asked = asked || r.query.find("Item") != std::string::npos;
+    }
+    EXPECT_TRUE(asked);
+}
+
+// A connector that finished its first sync before items were read: the next poll reads every
+// Item once, then CDC goes on from where it was.
+TEST_F(qbo_connector_test, a_sync_from_before_items_reads_them_once_then_resumes_cdc) {
+    settings_.sync_items = true;
+    sim_->add_item(realm, json{{"Name", "Tax preparation"}, {"UnitPrice", 150}});
+    const auto since = at("2026-01-05T13:00:00Z");
+    {
+        state::batch b(*store_);
+        state::put_cursor(b,
+                          connector().cursor_key(),
+                          R"({"phase":"cdc","since":"2026-01-05T13:00:00Z",)"
+                          R"("started_at":"2026-01-01T00:00:00Z"})");
+        ASSERT_TRUE(store_->write(b, true).ok);
+    }
+    auto out = poll();
+    ASSERT_EQ(out.error, "");
+    ASSERT_EQ(out.events.size(), 1u);
+    const auto page = json::parse(out.events[0].body);
+    ASSERT_TRUE(page["QueryResponse"].contains("Item")) << page.dump();
+    EXPECT_EQ(page["QueryResponse"]["Item"].size(), 1u);
+    const auto c = cursor();
+    EXPECT_EQ(c.ph, sync_cursor::phase::cdc);
+    EXPECT_EQ(c.since, since);  // CDC resumes where it was
+    EXPECT_TRUE(c.items_read);
+    out = poll();
+    ASSERT_EQ(out.error, "");
+    EXPECT_FALSE(server_.requests_to(std::string("/v3/company/") + realm + "/cdc").empty());
+}
+
 // Issue 18 item 7: invoices paid while the backfill pages through open invoices shrink the set;
 // paging by position would then skip unchanged open invoices that CDC never reports.
 TEST_F(qbo_connector_test, backfill_pages_by_id_and_skips_nothing_when_the_set_shrinks) {

@@ -97,6 +97,29 @@ TEST(QboSyncCursor, PagesAreOrderedByIdFromTheLastIdRead) {
     EXPECT_EQ(old->step, 1u);
 }
 
+TEST(QboSyncCursor, ItemsAreTheLastStepAndACursorFromBeforeThemReadsThemOnce) {
+    sync_cursor c;
+    const auto now = at("2026-11-23T15:00:00Z");
+    c.step = 3;
+    EXPECT_EQ(page_query(c, now, std::chrono::days(90), 100),
+              "SELECT * FROM Item ORDERBY Id STARTPOSITION 1 MAXRESULTS 100");
+    c.ph = sync_cursor::phase::catchup;
+    c.since = at("2026-09-01T00:00:00Z");
+    const auto q = step_query(c, now, std::chrono::days(90));
+    EXPECT_NE(q.find("SELECT * FROM Item WHERE MetaData.LastUpdatedTime >= "), std::string::npos);
+    EXPECT_NE(q.find("AND Active IN (true, false)"), std::string::npos) << q;
+    // A CDC cursor written before items were read says so; a new one says they were.
+    const auto old = sync_cursor::decode(
+        R"({"phase":"cdc","since":"2026-11-01T00:00:00Z","started_at":"2026-10-01T00:00:00Z"})");
+    ASSERT_TRUE(old);
+    EXPECT_FALSE(old->items_read);
+    sync_cursor fresh;
+    fresh.ph = sync_cursor::phase::cdc;
+    const auto back = sync_cursor::decode(fresh.encode());
+    ASSERT_TRUE(back);
+    EXPECT_TRUE(back->items_read);
+}
+
 TEST(QboSyncCursor, CatchupQueriesByLastUpdatedTime) {
     sync_cursor c;
     c.ph = sync_cursor::phase::catchup;

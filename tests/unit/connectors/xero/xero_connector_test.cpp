@@ -272,6 +272,88 @@ TEST_F(xero_connector_test, first_connect_backfills_with_progress_then_polls_inc
     }
 }
 
+// Items: one unpaged request per pass, with If-Modified-Since once read; a price change in Xero
+// reaches the stored ledger_item on the next pass.
+TEST_F(xero_connector_test, items_are_polled_only_with_sync_items) {
+    ASSERT_FALSE(
+        sim_->save_item(tenant, json{{"Code", "SVC-1"}, {"Name", "Service"}}).contains("error"));
+    ASSERT_FALSE(settings_.sync_items);  // the default
+    poll_pass();
+    poll_pass();
+    EXPECT_FALSE(server_.requests_to("/api.xro/2.0/Contacts").empty());
+    EXPECT_TRUE(server_.requests_to("/api.xro/2.0/Items").empty());
+}
+
+TEST_F(xero_connector_test, items_are_read_unpaged_with_their_exact_sales_price) {
+    settings_.sync_items = true;
+    for (int i = 0; i < 3; ++i) {  // more than a page (2)
+        const auto saved =
+            sim_->save_item(tenant,
+                            json{{"Code", "SVC-" + std::to_string(i)},
+                                 {"Name", "Service " + std::to_string(i)},
+                                 {"SalesDetails", {{"UnitPrice", json::parse("150.00")}}}});
+        ASSERT_FALSE(saved.contains("error")) << saved.dump();
+    }
+    poll_pass();
+    const auto item_of = [&](std::string_view code) {
+        std::optional<mappings::ledger_item> out;
+        EXPECT_TRUE(state::for_each_entity(*store_,
+                                           "ledger_item",
+                                           [&](std::string_view, std::string_view v) {
+                                               std::string error;
+                                               auto i = mappings::ledger_item_from_json(
+                                                   json::parse(v), error);
+                                               if (i && i->code == code) {
+                                                   out = i;
+                                               }
+                                               return true;
+                                           })
+                        .ok);
+        return out;
+    };
+    for (int i = 0; i < 3; ++i) {
+        const auto item = item_of("SVC-" + std::to_string(i));
+        ASSERT_TRUE(item) << i;
+        ASSERT_TRUE(item->unit_price);
+        EXPECT_EQ(item->unit_price->minor, 15000);
+        EXPECT_EQ(item->source.system, "xero");
+    }
+    std::size_t item_reads = 0;
+    for (const auto& r : server_.requests()) {
+        if (r.path == "/api.xro/2.0/Items") {
+            ++item_reads;
+            EXPECT_EQ(r.target.find("page="), std::string::npos) << r.target;
+        }
+    }
+    EXPECT_EQ(item_reads, 1u);
+    // The price is corrected in Xero.
+    server_.clear_requests();
+    clock_.advance(std::chrono::minutes(10));
+    sim_->save_item(
+        tenant, json{{"Code", "SVC-1"}, {"SalesDetails", {{"UnitPrice", json::parse("175.5")}}}});
+    poll_pass();
+    const auto fixed = item_of("SVC-1");
+    ASSERT_TRUE(fixed && fixed->unit_price);
+    EXPECT_EQ(fixed->unit_price->minor, 17550);
+    for (const auto& r : server_.requests()) {
+        if (r.path == "/api.xro/2.0/Items") {
+            EXPECT_FALSE(r.header_value("If-Modified-Since").empty());
+        }
+    }
+}
+
+TEST(xero_sync_cursor, a_cursor_from_before_items_reads_every_item_next) {
+    const auto old = sync_cursor::decode(
+        R"({"phase":"incremental","step":0,"since":["2026-01-01T00:00:00Z",null,)"
+        R"("2026-01-02T00:00:00Z"],"page":1,"done":0,"total":0,)"
+        R"("started_at":"2026-01-03T00:00:00Z"})");
+    ASSERT_TRUE(old);
+    EXPECT_TRUE(old->since[0]);
+    EXPECT_FALSE(old->since[1]);
+    EXPECT_FALSE(old->since[3]);  // Items: from the start
+    EXPECT_TRUE(sync_cursor::decode(old->encode()));
+}
+
 TEST_F(xero_connector_test, rows_with_the_cursors_own_timestamp_are_not_lost) {
     settings_.page_size = 100;
     const auto c = contact("Acme");

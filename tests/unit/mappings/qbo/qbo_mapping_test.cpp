@@ -376,5 +376,56 @@ TEST(qbo_fault, codes_and_fallbacks) {
     EXPECT_EQ(to_string(fault_kind::duplicate), "duplicate");
 }
 
+// ---- items ------------------------------------------------------------------------------------
+
+TEST(qbo_item, maps_id_name_active_and_the_exact_unit_price) {
+    std::string error;
+    const auto doc = parse_exact(qbo_fixture("item.json"), error);
+    ASSERT_TRUE(doc) << error;
+    const auto m = map_item(*doc, options());
+    ASSERT_TRUE(m) << m.error;
+    EXPECT_EQ(m.value->id, "qbo:1185883450:ledger_item:7");
+    EXPECT_EQ(m.value->code, "7");  // what ItemRef.value and an engagement's `item` name
+    EXPECT_EQ(m.value->name, "Tax preparation");
+    EXPECT_TRUE(m.value->active);
+    EXPECT_FALSE(m.value->deleted);
+    ASSERT_TRUE(m.value->unit_price);
+    EXPECT_EQ(*m.value->unit_price, usd(15000));  // "150.00", never through a double
+    EXPECT_EQ(m.value->unit_price_text, "150");
+    EXPECT_EQ(m.value->source.version, "2");
+    ASSERT_TRUE(m.value->source.updated);
+}
+
+TEST(qbo_item, a_sub_cent_price_keeps_its_text_and_no_minor_units) {
+    std::string error;
+    auto doc = parse_exact(
+        R"({"Id": "9", "Name": "Bookkeeping hour", "Active": false, "UnitPrice": 99.995})", error);
+    ASSERT_TRUE(doc) << error;
+    auto m = map_item(*doc, options());
+    ASSERT_TRUE(m) << m.error;
+    EXPECT_FALSE(m.value->unit_price);
+    EXPECT_EQ(m.value->unit_price_text, "99.995");
+    EXPECT_FALSE(m.value->active);
+    // Rounding asked for: half to even, like other amounts.
+    auto o = options();
+    o.money_rounding = rounding::half_even;
+    m = map_item(*doc, o);
+    ASSERT_TRUE(m) << m.error;
+    ASSERT_TRUE(m.value->unit_price);
+    EXPECT_EQ(m.value->unit_price->minor, 10000);
+    // No price at all, a price that is not a number, a deleted item.
+    doc = parse_exact(R"({"Id": "10", "Name": "Misc"})", error);
+    m = map_item(*doc, options());
+    ASSERT_TRUE(m) << m.error;
+    EXPECT_FALSE(m.value->unit_price);
+    EXPECT_TRUE(m.value->unit_price_text.empty());
+    doc = parse_exact(R"({"Id": "11", "Name": "Odd", "UnitPrice": "abc"})", error);
+    EXPECT_FALSE(map_item(*doc, options()));
+    doc = parse_exact(R"({"Id": "12", "status": "Deleted"})", error);
+    m = map_item(*doc, options());
+    ASSERT_TRUE(m) << m.error;
+    EXPECT_TRUE(m.value->deleted);
+}
+
 }  // namespace
 }  // namespace billsync::mappings::qbo

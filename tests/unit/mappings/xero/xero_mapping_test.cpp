@@ -267,5 +267,48 @@ TEST(xero_mapping, hostile_shapes_are_errors_not_crashes) {
     EXPECT_FALSE(map_payment(parse(R"({"PaymentID":"x","PaymentType":"ACCRECPAYMENT"})"), opts()));
 }
 
+// ---- items ------------------------------------------------------------------------------------
+
+TEST(xero_mapping, item_code_name_and_the_exact_sales_price) {
+    auto m = map_item(parse(R"({"Items":[{"ItemID":"9a59d8e5-0000-4000-8000-000000000001",
+        "Code":" TAX-PREP ","Name":"Tax preparation","IsSold":true,"IsPurchased":false,
+        "SalesDetails":{"UnitPrice":150.00,"AccountCode":"200"},
+        "UpdatedDateUTC":"/Date(1552531874205+0000)/"}]})"),
+                      opts());
+    ASSERT_TRUE(m) << m.error;
+    EXPECT_EQ(m.value->id, "xero:T1:ledger_item:9a59d8e5-0000-4000-8000-000000000001");
+    EXPECT_EQ(m.value->code, "TAX-PREP");  // what a line's ItemCode and an engagement name
+    EXPECT_EQ(m.value->name, "Tax preparation");
+    EXPECT_TRUE(m.value->active);
+    ASSERT_TRUE(m.value->unit_price);
+    EXPECT_EQ(*m.value->unit_price, (money{15000, "NZD"}));
+    EXPECT_EQ(m.value->unit_price_text, "150");
+    ASSERT_TRUE(m.value->source.updated);
+}
+
+TEST(xero_mapping, an_item_priced_beyond_cents_or_not_sold_or_without_code) {
+    const auto body = R"({"ItemID":"i-2","Code":"BK","Name":"Bookkeeping","IsSold":true,
+        "SalesDetails":{"UnitPrice":99.995}})";
+    auto m = map_item(parse(body), opts());
+    ASSERT_TRUE(m) << m.error;
+    EXPECT_FALSE(m.value->unit_price);
+    EXPECT_EQ(m.value->unit_price_text, "99.995");
+    auto o = opts();
+    o.money_rounding = rounding::half_even;
+    m = map_item(parse(body), o);
+    ASSERT_TRUE(m) << m.error;
+    ASSERT_TRUE(m.value->unit_price);
+    EXPECT_EQ(m.value->unit_price->minor, 10000);
+    m = map_item(parse(R"({"ItemID":"i-3","Code":"OLD","IsSold":false,
+        "SalesDetails":{"UnitPrice":10}})"),
+                 opts());
+    ASSERT_TRUE(m) << m.error;
+    EXPECT_FALSE(m.value->active);
+    EXPECT_FALSE(m.value->unit_price);
+    EXPECT_FALSE(map_item(parse(R"({"ItemID":"i-4","Name":"No code"})"), opts()));
+    EXPECT_FALSE(
+        map_item(parse(R"({"ItemID":"i-5","Code":"X","SalesDetails":{"UnitPrice":"x"}})"), opts()));
+}
+
 }  // namespace
 }  // namespace billsync::mappings::xero

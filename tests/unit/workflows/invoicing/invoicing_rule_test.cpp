@@ -779,6 +779,173 @@ TEST_F(invoicing_test, a_partner_may_bill_a_milestone_without_recorded_time_with
     EXPECT_EQ(drafts().at(0)["state"], "approved");
 }
 
+// ---- check_item_prices ---------------------------------------------------------------------
+
+class item_prices_test : public invoicing_test {
+protected:
+    void SetUp() override {
+        invoicing_test::SetUp();
+        s_.check_item_prices = true;
+        rebuild();
+        client();
+    }
+
+    // The ledger's item "7" as "books" last synced it.
+    void ledger_item(std::optional<std::int64_t> price,
+                     std::string version = "1",
+                     std::string code = "7",
+                     std::string system = "books") {
+        mappings::ledger_item i;
+        i.id = system + ":ledger_item:" + code;
+        i.code = code;
+        i.name = "Tax preparation";
+        if (price) {
+            i.unit_price = mappings::money{*price, "USD"};
+            i.unit_price_text = mappings::format_decimal(*price, 2);
+        }
+        i.source = {system, "", code, std::move(version), std::nullopt};
+        ASSERT_TRUE(feed(i, system, at("2026-11-30T16:00:00Z")).ok);
+    }
+
+    std::string cause_of(const json& d) {
+        for (const auto& x : d["exceptions"]) {
+            if (x["type"] == "pricing_mismatch") {
+                return x["cause"].get<std::string>();
+            }
+        }
+        return {};
+    }
+};
+
+TEST_F(item_prices_test, a_milestone_whose_fee_differs_from_the_item_price_is_blocked) {
+    ledger_item(250000);  // the item sells at 2,500.00; the fee is 2,400.00
+    ASSERT_TRUE(feed(item("Return Filed"), "practice", at("2026-12-01T16:00:00Z")).ok);
+    const auto d = drafts().at(0);
+    EXPECT_EQ(d["state"], "blocked");
+    const auto cause = cause_of(d);
+    EXPECT_NE(cause.find("item 'Tax preparation' (7) in books sells at 2,500.00"),
+              std::string::npos)
+        << cause;
+    EXPECT_NE(cause.find("line 1 (1040 Individual Return: Return Filed"), std::string::npos)
+        << cause;
+    EXPECT_NE(cause.find("priced 2,400.00 USD per the terms (the fee)"), std::string::npos)
+        << cause;
+    EXPECT_TRUE(of_kind("invoice.create").empty());
+    const auto open = rule_->view("exceptions", *store_).body["exceptions"];
+    ASSERT_EQ(open.size(), 1U);
+    EXPECT_EQ(open[0]["type"], "pricing_mismatch");
+}
+
+TEST_F(item_prices_test, equal_prices_pass_and_so_does_everything_when_the_check_is_off) {
+    ledger_item(240000);
+    ASSERT_TRUE(feed(item("Return Filed"), "practice", at("2026-12-01T16:00:00Z")).ok);
+    EXPECT_EQ(drafts().at(0)["state"], "approved");
+    EXPECT_EQ(of_kind("invoice.create").size(), 1U);
+    // Off (the default): a price that differs, or an item never synced, changes nothing.
+    s_.check_item_prices = false;
+    eng("acme-1040").item = "99";
+    rebuild();
+    ASSERT_TRUE(feed(item("Delivered"), "practice", at("2026-12-05T16:00:00Z")).ok);
+    for (const auto& d : drafts()) {
+        EXPECT_EQ(d["state"], "approved");
+    }
+}
+
+TEST_F(item_prices_test, an_item_never_synced_or_priced_zero_is_told_apart) {
+    // Never synced (another connector's item "7" does not count).
+    ledger_item(240000, "1", "7", "other");
+    ASSERT_TRUE(feed(item("Return Filed"), "practice", at("2026-12-01T16:00:00Z")).ok);
+    auto d = drafts().at(0);
+    EXPECT_EQ(d["state"], "blocked");
+    EXPECT_NE(cause_of(d).find("item '7' of engagement acme-1040 is not known to billsync"),
+              std::string::npos)
+        << cause_of(d);
+    // Synced without a price: nothing to compare, the draft goes on once re-checked.
+    ledger_item(std::nullopt);
+    EXPECT_EQ(command("resolve", {{"id", d["id"]}}).status, 200U);
+    EXPECT_EQ(drafts().at(0)["state"], "approved");
+}
+
+TEST_F(item_prices_test, resolve_rechecks_against_the_item_as_corrected_in_the_ledger) {
+    ledger_item(250000);
+    ASSERT_TRUE(feed(item("Return Filed"), "practice", at("2026-12-01T16:00:00Z")).ok);
+    const auto id = drafts().at(0)["id"].get<std::string>();
+    // Not corrected yet: still blocked.
+    EXPECT_EQ(command("resolve", {{"id", id}}).status, 200U);
+    EXPECT_EQ(drafts().at(0)["state"], "blocked");
+    // The price is corrected in the ledger and synced.
+    ledger_item(240000, "2");
+    EXPECT_EQ(command("resolve", {{"id", id}}).status, 200U);
+    EXPECT_EQ(drafts().at(0)["state"], "approved");
+    EXPECT_TRUE(rule_->view("exceptions", *store_).body["exceptions"].empty());
+}
+
+TEST_F(item_prices_test, terms_corrected_in_the_book_are_billed_by_rejecting_and_redrafting) {
+    ledger_item(250000);
+    ASSERT_TRUE(feed(item("Return Filed"), "practice", at("2026-12-01T16:00:00Z")).ok);
+    const auto id = drafts().at(0)["id"].get<std::string>();
+    // The book was wrong: the fee is 2,500.00. Resolving alone keeps the draft as priced.
+    eng("acme-1040").fee = 250000;
+    rebuild();
+    EXPECT_EQ(command("resolve", {{"id", id}}).status, 200U);
+    EXPECT_EQ(drafts().at(0)["state"], "blocked");
+    EXPECT_NE(cause_of(drafts().at(0)).find("2,400.00 USD"), std::string::npos);
+    // Rejected (a blocked draft may be, when mispriced) and redrafted from the book now.
+    EXPECT_EQ(
+        command("reject", {{"id", id}, {"by", "pat@firm.example"}, {"reason", "scope change"}})
+            .status,
+        200U);
+    EXPECT_TRUE(rule_->view("exceptions", *store_).body["exceptions"].empty());
+    const auto again =
+        command("redraft", {{"id", id}, {"by", "pat@firm.example"}, {"reason", "fee corrected"}});
+    ASSERT_EQ(again.status, 200U) << again.body.dump();
+    const auto fresh = again.body["draft"].get<std::string>();
+    for (const auto& d : drafts()) {
+        if (d["id"] == fresh) {
+            EXPECT_EQ(d["total_minor"], 125000);
+            EXPECT_EQ(d["state"], "approved") << d.dump();
+        }
+    }
+    EXPECT_EQ(of_kind("invoice.create").size(), 1U);
+}
+
+TEST_F(item_prices_test, a_partner_may_bill_at_the_terms_with_a_reason) {
+    ledger_item(250000);
+    ASSERT_TRUE(feed(item("Return Filed"), "practice", at("2026-12-01T16:00:00Z")).ok);
+    const auto id = drafts().at(0)["id"].get<std::string>();
+    EXPECT_EQ(
+        command("resolve", {{"id", id}, {"by", "pat@firm.example"}, {"reason", "agreed discount"}})
+            .status,
+        200U);
+    const auto d = drafts().at(0);
+    EXPECT_EQ(d["state"], "approved");
+    EXPECT_EQ(d["prices_waived_by"]["reason"], "agreed discount");
+    const auto create = json::parse(of_kind("invoice.create").at(0).payload);
+    EXPECT_EQ(create["lines"][0]["unit_amount_minor"], 120000);  // the terms, not the item
+    const auto audit = audit_text();
+    EXPECT_NE(audit.find("exception_waived"), std::string::npos) << audit;
+    EXPECT_NE(audit.find("agreed discount"), std::string::npos) << audit;
+}
+
+TEST_F(item_prices_test, retainer_and_overage_lines_compare_their_own_rates) {
+    auto& r = acme_retainer();
+    r.item = "7";
+    s_.retainer_day = 1;
+    rebuild();
+    ledger_item(17500);  // the overage rate; the retainer line (1,500.00) differs
+    staff("staff:kim", "kim@firm.example");
+    entry("t1", "staff:kim", "2026-11-03", 690);
+    ASSERT_TRUE(
+        step([&](context& ctx) { return rule_->on_start(ctx); }, at("2026-11-30T16:00:00Z")).ok);
+    ASSERT_TRUE(fire("invoicing/retainer", at("2026-12-01T13:00:05Z")).ok);
+    const auto d = drafts().at(0);
+    EXPECT_EQ(d["state"], "blocked");
+    const auto cause = cause_of(d);
+    EXPECT_NE(cause.find("line 1"), std::string::npos) << cause;
+    EXPECT_NE(cause.find("1,500.00 USD per the terms (the retainer)"), std::string::npos) << cause;
+    EXPECT_EQ(cause.find("line 2"), std::string::npos) << cause;  // the overage agrees
+}
+
 TEST_F(invoicing_test, a_po_limit_blocks_what_would_pass_it) {
     eng("acme-1040").po_number = "PO-1";
     eng("acme-1040").po_limit = 130000;

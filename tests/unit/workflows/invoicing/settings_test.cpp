@@ -163,6 +163,44 @@ engagements = "missing.toml"
     EXPECT_THAT(bad.render(), HasSubstr("cannot read the engagement book"));
 }
 
+TEST(invoicing_settings, check_item_prices_is_off_unless_set_and_must_be_a_boolean) {
+    testing::temp_dir dir;
+    {
+        std::ofstream(dir.path() / "engagements.toml") << book;
+    }
+    const auto main = (dir.path() / "billsync.toml").string();
+    const auto load = [&](std::string_view extra, diagnostics& diags) {
+        std::optional<inv::settings> got;
+        section_parsers sections;
+        sections["invoicing"] = [&](reader& r) { got = parse_invoicing(r); };
+        const auto ok = load_string(std::string(R"([daemon]
+data_dir = "/srv/billsync"
+time_zone = "America/Denver"
+[invoicing]
+ledger = "books"
+engagements = "engagements.toml"
+)") + std::string(extra),
+                                    main,
+                                    diags,
+                                    {},
+                                    sections)
+                            .has_value();
+        return ok ? got : std::nullopt;
+    };
+    diagnostics d1;
+    auto off = load("", d1);
+    ASSERT_TRUE(off) << d1.render();
+    EXPECT_FALSE(off->check_item_prices);
+    diagnostics d2;
+    auto on = load("check_item_prices = true\n", d2);
+    ASSERT_TRUE(on) << d2.render();
+    EXPECT_TRUE(on->check_item_prices);
+    diagnostics d3;
+    EXPECT_FALSE(load("check_item_prices = \"yes\"\n", d3));
+    EXPECT_THAT(d3.render(), HasSubstr("billsync.toml:7:"));
+    EXPECT_THAT(d3.render(), HasSubstr("check_item_prices"));
+}
+
 TEST(invoicing_settings, the_sample_book_and_every_example_in_the_docs_are_valid) {
     const auto read = [](const char* name) {
         std::ifstream in(std::string(BILLSYNC_SOURCE_DIR) + "/" + name);
