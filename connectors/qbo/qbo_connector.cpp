@@ -697,8 +697,12 @@ net::awaitable<resolve_outcome> qbo_connector::resolve(const state::inbox_event&
                 for (auto k = i; k < end; ++k) {
                     in += (in.empty() ? "" : ",") + literal(list[k]);
                 }
-                r = co_await impl_->query("SELECT * FROM " + entity + " WHERE Id IN (" + in +
-                                          ") MAXRESULTS 1000");
+                // A query leaves inactive customers and items out unless it asks about Active:
+                // one made inactive must be read as inactive, not taken for deleted.
+                const bool has_active = entity == "Customer" || entity == "Item";
+                r = co_await impl_->query("SELECT * FROM " + entity + " WHERE Id IN (" + in + ")" +
+                                          (has_active ? " AND Active IN (true, false)" : "") +
+                                          " MAXRESULTS 1000");
             }
             if (!r.ok() && r.error->cond == condition::not_found) {
                 continue;  // gone since: mapped as deleted below

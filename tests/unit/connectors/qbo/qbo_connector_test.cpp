@@ -461,6 +461,32 @@ TEST_F(qbo_connector_test, a_webhook_naming_several_invoices_is_resolved_with_on
     EXPECT_TRUE(connector().process(e, *store_, again).value.empty());
 }
 
+TEST_F(qbo_connector_test, customers_made_inactive_are_resolved_as_inactive_not_deleted) {
+    const auto a = customer("Acme");
+    const auto b2 = customer("Birch");
+    (void)sim_->take_deliveries();
+    sim_->update(realm, "Customer", a, json{{"Active", false}});
+    sim_->update(realm, "Customer", b2, json{{"Active", false}});
+    const auto deliveries = sim_->take_deliveries();
+    ASSERT_FALSE(deliveries.empty());
+    state::inbox_event e;
+    e.connector = "qbo";
+    e.body = deliveries.back().body;
+    auto r = run(ioc_, connector().resolve(e));
+    ASSERT_EQ(r.k, resolve_outcome::kind::ready) << r.detail;
+    ASSERT_TRUE(r.body);
+    const auto resolved = json::parse(*r.body);
+    std::size_t customers = 0;
+    for (const auto& item : resolved["resolved"]) {
+        if (item["entity"] == "Customer") {
+            ++customers;
+            ASSERT_TRUE(item["object"].is_object()) << item.dump();
+            EXPECT_EQ(item["object"]["Active"], false);
+        }
+    }
+    EXPECT_EQ(customers, 2u);
+}
+
 TEST_F(qbo_connector_test, creates_carry_a_requestid_so_a_retry_creates_nothing_new) {
     const auto c = customer("Birch");
     const auto a = action("invoice:birch:1", "qbo.create_invoice", invoice_body(c, "75.00"));
