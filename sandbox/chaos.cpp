@@ -811,6 +811,12 @@ chaos_run::outcome chaos_run::run() {
     for (const auto& [vendor, prefix] : vendors) {
         sim::sim_options so;
         so.now = now_fn;
+        // The daemon runs on the simulated clock, where its own waits cost no real time: so do
+        // the vendors' holds. A slow answer (300 ms) still comes well inside the daemon's
+        // deadline for an answer (the HTTPS client's read timeout, 30 s), a timeout still ends
+        // without one; only the real time goes.
+        so.holds.skip = true;
+        so.holds.client_deadline = 30s;
         auto server = std::make_unique<sim::sim_server>(so);
         auto plan = std::make_shared<sim::fault_plan>(seed_, vendor);
         if (vendor == "harvest") {
