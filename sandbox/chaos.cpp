@@ -610,6 +610,28 @@ chaos_record chaos_run::collect() {
         }
         const auto note = j->value("PrivateNote", "");
         ++r.created_objects["QuickBooks invoice " + note.substr(0, note.find('\n'))];
+        // Its client owes again from its creation on (the ledger's record of it).
+        util::instant created{};
+        const auto& meta = (*j)["MetaData"];
+        const auto& customer = (*j)["CustomerRef"];
+        if (meta.is_object() && customer.is_object() &&
+            util::parse_rfc3339(meta.value("CreateTime", ""), created)) {
+            for (const auto& c : firm_->clients()) {
+                if (c.qbo_id != customer.value("value", "")) {
+                    continue;
+                }
+                for (const auto& address : {c.email, c.mobile}) {
+                    const auto paid = paid_in_full_.find(address);
+                    if (paid == paid_in_full_.end() || created <= paid->second) {
+                        continue;
+                    }
+                    auto [again, fresh] = r.owes_again.emplace(address, created);
+                    if (!fresh && created < again->second) {
+                        again->second = created;
+                    }
+                }
+            }
+        }
         ++r.created_objects["Invoice/" + std::to_string(id)];
     }
     const auto first_item = karbon_->work_items();
