@@ -658,7 +658,6 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         }
     }
 
-    // Starts every re-read and waits for them, at most refresh_wait.
     std::shared_ptr<refresh_round> refreshing;  // the round refresh_all waits for, if any
 
     // Simulated clock: a wait began in the connector runtime. The loop may be waiting for work to
@@ -670,6 +669,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         }
     }
 
+    // Starts every re-read and waits for them, at most refresh_wait.
     net::awaitable<std::shared_ptr<refresh_round>> refresh_all(
         const std::vector<state::timer>& due) {
         auto rr = std::make_shared<refresh_round>(strand);
