@@ -658,6 +658,17 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         }
     }
 
+    std::shared_ptr<refresh_round> refreshing;  // the round refresh_all waits for, if any
+
+    // Simulated clock: a wait began in the connector runtime. The loop may be waiting for work to
+    // end without knowing of it (idle_poll, real time): it looks again, and skips it.
+    void sleep_began() {
+        signal();
+        if (refreshing) {
+            refreshing->done.cancel();
+        }
+    }
+
     // Starts every re-read and waits for them, at most refresh_wait.
     net::awaitable<std::shared_ptr<refresh_round>> refresh_all(
         const std::vector<state::timer>& due) {
@@ -673,6 +684,11 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         for (std::size_t i = 0; i < rr->items.size(); ++i) {
             spawn(refresh_job(rr, i), [] {});
         }
+        refreshing = rr;
+        struct forget {
+            std::shared_ptr<refresh_round>& r;
+            ~forget() { r.reset(); }
+        } forget_round{refreshing};
         // The deadline is real time: skipped waits bring answers sooner, never a timeout.
         const auto deadline = std::chrono::steady_clock::now() + opt.refresh_wait;
         for (auto now = std::chrono::steady_clock::now(); rr->pending > 0 && now < deadline;
@@ -1381,6 +1397,17 @@ pipeline::pipeline(net::any_io_executor executor, pipeline_deps deps, pipeline_o
 pipeline::~pipeline() = default;
 
 void pipeline::start() {
+    if (impl_->d.waits != nullptr) {
+        impl_->d.waits->on_sleep([w = std::weak_ptr<impl>(impl_)] {
+            if (auto self = w.lock()) {
+                net::post(self->strand, [w] {
+                    if (auto s = w.lock()) {
+                        s->sleep_began();
+                    }
+                });
+            }
+        });
+    }
     impl_->running = true;
     impl_->beat();
     impl_->beating = true;

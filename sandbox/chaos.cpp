@@ -610,6 +610,28 @@ chaos_record chaos_run::collect() {
         }
         const auto note = j->value("PrivateNote", "");
         ++r.created_objects["QuickBooks invoice " + note.substr(0, note.find('\n'))];
+        // Its client owes again from its creation on (the ledger's record of it).
+        util::instant created{};
+        const auto& meta = (*j)["MetaData"];
+        const auto& customer = (*j)["CustomerRef"];
+        if (meta.is_object() && customer.is_object() &&
+            util::parse_rfc3339(meta.value("CreateTime", ""), created)) {
+            for (const auto& c : firm_->clients()) {
+                if (c.qbo_id != customer.value("value", "")) {
+                    continue;
+                }
+                for (const auto& address : {c.email, c.mobile}) {
+                    const auto paid = paid_in_full_.find(address);
+                    if (paid == paid_in_full_.end() || created <= paid->second) {
+                        continue;
+                    }
+                    auto [again, fresh] = r.owes_again.emplace(address, created);
+                    if (!fresh && created < again->second) {
+                        again->second = created;
+                    }
+                }
+            }
+        }
         ++r.created_objects["Invoice/" + std::to_string(id)];
     }
     const auto first_item = karbon_->work_items();
@@ -811,6 +833,12 @@ chaos_run::outcome chaos_run::run() {
     for (const auto& [vendor, prefix] : vendors) {
         sim::sim_options so;
         so.now = now_fn;
+        // The daemon runs on the simulated clock, where its own waits cost no real time: so do
+        // the vendors' holds. A slow answer (300 ms) still comes well inside the daemon's
+        // deadline for an answer (the HTTPS client's read timeout, 30 s), a timeout still ends
+        // without one; only the real time goes.
+        so.holds.skip = true;
+        so.holds.client_deadline = 30s;
         auto server = std::make_unique<sim::sim_server>(so);
         auto plan = std::make_shared<sim::fault_plan>(seed_, vendor);
         if (vendor == "harvest") {

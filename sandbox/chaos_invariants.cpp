@@ -139,6 +139,10 @@ std::optional<chaos_violation> after_payment(const chaos_record& r) {
         if (it == r.paid_in_full.end() || is_acknowledgement(r, m)) {
             continue;
         }
+        if (const auto again = r.owes_again.find(m.to);
+            again != r.owes_again.end() && again->second > it->second && m.at >= again->second) {
+            continue;  // invoiced again after paying: this touch may be the new invoice's
+        }
         if (m.at > it->second + payment_grace) {
             return chaos_violation{std::string(names[4]),
                                    fmt::format("{} to {} at {}, paid in full at {}: \"{}\"",

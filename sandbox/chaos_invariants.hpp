@@ -77,6 +77,9 @@ struct chaos_record {
     std::vector<chaos_sequence> active_sequences;  // the daemon's open follow-ups
     // Clients (email, number) paid in full by the run, and when (business time).
     std::map<std::string, util::instant> paid_in_full;  // address/number -> when
+    // Clients billsync invoiced again after they paid in full (an invoicing milestone): from the
+    // new invoice's creation (the ledger's record) they owe again, and its touches are due.
+    std::map<std::string, util::instant> owes_again;  // address/number -> when
     // Created at vendors by billsync: a key per object (invoice draft id, task title, ...).
     std::map<std::string, std::uint64_t> created_objects;  // key -> how many exist
     std::set<std::string> created_expected;                // keys the daemon says it created

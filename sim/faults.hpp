@@ -58,6 +58,21 @@ struct webhook_fault_rule {
     double reorder = 0.0;    // the batch is shuffled (with this probability per batch)
 };
 
+// How the simulator kit spends a fault's hold (fault_rule::hold: a slow answer, a timeout).
+// Real time by default: the connection is held that long. Under a simulated clock (the chaos
+// runner) the client's own waits cost no real time, and neither should the vendor's: with `skip`
+// the hold is counted (sim_server::held()) and its end comes at once, with what the client would
+// see then: a slow answer arrives, a timeout closes the connection without one. What the client
+// observes does not change, only how long it takes.
+struct fault_holds {
+    bool skip = false;
+    // The client's deadline for an answer (its read timeout), when known: a slow answer held this
+    // long or longer would arrive after the client gave up, so a skipped hold that long closes the
+    // connection without the answer, as the client's timeout would. 0: unknown (a slow answer
+    // always arrives). Real holds leave the deadline to the client.
+    std::chrono::milliseconds client_deadline{0};
+};
+
 struct injected_fault {
     std::string vendor;
     std::string what;  // fault_kind name, or "webhook_lost" / "webhook_duplicated" / ...

@@ -162,6 +162,7 @@ struct sim_server::impl {
     std::atomic<std::uint64_t> rejections{0};
     std::atomic<std::uint32_t> in_flight{0};
     std::atomic<std::uint32_t> peak_in_flight{0};
+    std::atomic<std::int64_t> held_ms{0};
 
     // Rate-limit state, touched only on the server thread.
     struct limit_state {
@@ -372,6 +373,7 @@ struct sim_server::impl {
             scripted_response answer;
             std::vector<std::pair<std::size_t, std::string>> held;
             std::optional<fault_rule> fault;
+            bool fault_hold = false;  // answer.delay is a fault's hold (sim_options::holds)
             if (auto s = self->next_script(req)) {
                 answer = std::move(*s);
             } else if (auto plan = self->fault_plan_ptr();
@@ -380,6 +382,7 @@ struct sim_server::impl {
                 // The vendor fails before doing anything.
                 self->note_fault(rec_copy, to_string(fault->kind));
                 answer = unhandled_answer(*fault);
+                fault_hold = fault->kind == fault_kind::timeout_unread;
             } else if (auto refused = self->admit(req, held)) {
                 answer.status = refused->status;
                 answer.headers = refused->headers;
@@ -409,9 +412,11 @@ struct sim_server::impl {
                     self->note_fault(rec_copy, to_string(fault->kind));
                     if (fault->kind == fault_kind::slow) {
                         answer.delay = fault->hold;
+                        fault_hold = true;
                     } else if (fault->kind == fault_kind::timeout_after_read) {
                         answer.what = scripted_response::action::stall;
                         answer.delay = fault->hold;
+                        fault_hold = true;
                     } else {
                         self->leave(held);
                         reset_stream(*stream);
@@ -427,7 +432,15 @@ struct sim_server::impl {
                 }
             }
 
-            if (answer.delay > 0ms) {
+            const auto& holds = self->options.holds;
+            if (fault_hold && holds.skip) {
+                // The hold passes at no real cost; its end is what the client sees.
+                self->held_ms.fetch_add(answer.delay.count());
+                if (answer.what == scripted_response::action::respond &&
+                    holds.client_deadline > 0ms && answer.delay >= holds.client_deadline) {
+                    answer.what = scripted_response::action::stall;  // the client gave up first
+                }
+            } else if (answer.delay > 0ms) {
                 net::steady_timer t(co_await net::this_coro::executor);
                 t.expires_after(answer.delay);
                 co_await t.async_wait(as_tuple_awaitable);
@@ -638,5 +651,9 @@ std::uint64_t sim_server::connections_accepted() const { return impl_->connectio
 std::uint64_t sim_server::limit_rejections() const { return impl_->rejections.load(); }
 
 std::uint32_t sim_server::max_concurrent_seen() const { return impl_->peak_in_flight.load(); }
+
+std::chrono::milliseconds sim_server::held() const {
+    return std::chrono::milliseconds(impl_->held_ms.load());
+}
 
 }  // namespace billsync::simulators

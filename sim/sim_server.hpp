@@ -104,6 +104,9 @@ struct sim_options {
     std::shared_ptr<spdlog::logger> log;  // nullptr: silent
     // Business time for recorded_request::at (the sandbox's simulated clock); empty: not kept.
     std::function<util::instant()> now;
+    // How the holds of seeded faults (set_faults) are spent: real time, or skipped (fault_holds).
+    // Scripted delays and set_response_delay always take real time.
+    fault_holds holds;
 };
 
 class sim_server {
@@ -150,6 +153,9 @@ public:
     std::uint64_t connections_accepted() const;
     std::uint64_t limit_rejections() const;     // 429s sent by rate_limit_rules
     std::uint32_t max_concurrent_seen() const;  // peak simultaneous requests in flight
+    // The fault holds skipped so far (sim_options::holds), in total: time the vendor "took" that
+    // cost no real time.
+    std::chrono::milliseconds held() const;
 
 private:
     struct impl;

@@ -174,6 +174,7 @@ struct https_client::impl : std::enable_shared_from_this<impl> {
     client_settings settings;
     ssl::context tls_context{ssl::context::tls_client};
     std::string tls_setup_error;
+    std::once_flag system_trust_once;
     mutable std::mutex mutex;
     std::map<std::string, std::deque<connection_ptr>, std::less<>> idle;
 
@@ -191,16 +192,28 @@ struct https_client::impl : std::enable_shared_from_this<impl> {
             if (ec) {
                 tls_setup_error = "cannot load CA file " + settings.ca_file + ": " + ec.message();
             }
-        } else {
-            tls_context.set_default_verify_paths(ec);
-            if (ec) {
-                tls_setup_error = "cannot load the system trust store: " + ec.message();
-            }
         }
         tls_context.set_verify_mode(settings.verify_peer ? ssl::verify_peer : ssl::verify_none);
         if (!settings.verify_peer && settings.log) {
             settings.log->warn("TLS peer verification is disabled; use only for diagnostics");
         }
+    }
+
+    // Ready for a TLS handshake: the empty string, or why not. Without a ca_file the system's
+    // trust store is read here, once, when the first TLS connection needs it, not when the client
+    // is made: reading the whole CA bundle costs a start real time (a few tens of ms per client),
+    // and a client that only ever speaks plain HTTP (loopback simulators) never needs it.
+    const std::string& tls_ready() {
+        if (settings.ca_file.empty()) {
+            std::call_once(system_trust_once, [this] {
+                beast::error_code ec;
+                tls_context.set_default_verify_paths(ec);
+                if (ec) {
+                    tls_setup_error = "cannot load the system trust store: " + ec.message();
+                }
+            });
+        }
+        return tls_setup_error;
     }
 
     void debug(std::string_view what) const {
@@ -358,8 +371,8 @@ struct https_client::impl : std::enable_shared_from_this<impl> {
             }
         }
         if (c->tls) {
-            if (!self->tls_setup_error.empty()) {
-                out.err = fail(client_error::tls_handshake_failed, self->tls_setup_error);
+            if (const auto& error = self->tls_ready(); !error.empty()) {
+                out.err = fail(client_error::tls_handshake_failed, error);
                 co_return out;
             }
             c->secure.emplace(std::move(*c->plain), self->tls_context);

@@ -80,6 +80,11 @@ std::size_t skipping_time::sleepers() const {
 
 steady_duration skipping_time::skipped() const noexcept { return steady_duration{skipped_.load()}; }
 
+void skipping_time::on_sleep(std::function<void()> f) {
+    std::lock_guard lock(mutex_);
+    on_sleep_ = std::move(f);
+}
+
 bool skipping_time::skip_to_next_wake() {
     std::vector<std::shared_ptr<net::steady_timer>> wake;
     {
@@ -117,9 +122,14 @@ net::awaitable<void> skipping_time::sleep(steady_duration d) {
     auto s = std::make_shared<sleeper>();
     s->until = now() + d;
     s->timer = std::make_shared<net::steady_timer>(co_await net::this_coro::executor);
+    std::function<void()> began;
     {
         std::lock_guard lock(mutex_);
         sleepers_.push_back(s);
+        began = on_sleep_;
+    }
+    if (began) {
+        began();
     }
     // Leaves the list however the sleep ends (over, cancelled, or destroyed).
     struct leave_guard {

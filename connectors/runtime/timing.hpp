@@ -79,6 +79,10 @@ public:
     bool skip_to_next_wake();
     // The total skipped so far.
     steady_duration skipped() const noexcept;
+    // Called whenever a sleep begins, once it is registered (on the sleeper's thread, no lock
+    // held): whoever waits for work to end, and skips waits when nothing else happens, learns of
+    // one that began while it was waiting for something else. Thread-safe.
+    void on_sleep(std::function<void()> f);
 
 private:
     struct sleeper;
@@ -89,6 +93,7 @@ private:
     std::atomic<steady_duration::rep> skipped_{0};
     mutable std::mutex mutex_;
     std::list<std::shared_ptr<sleeper>> sleepers_;
+    std::function<void()> on_sleep_;
 };
 
 }  // namespace billsync::connectors

@@ -67,6 +67,16 @@ public:
             co_await time.sleep(10min);
             co_await time.sleep(1h);
         }
+        if (a.kind == "late_sleep") {
+            // Busy first without a wait the runtime knows of (held until the test opens the
+            // gate), then a wait in the runtime's time.
+            gate = std::make_shared<net::steady_timer>(co_await net::this_coro::executor,
+                                                       net::steady_timer::time_point::max());
+            gate_ready.set_value();
+            boost::system::error_code ec;
+            co_await gate->async_wait(net::redirect_error(net::use_awaitable, ec));
+            co_await time.sleep(10min);
+        }
         if (a.kind == "serial") {
             const int now_running = ++running;
             max_running = std::max(max_running.load(), now_running);
@@ -150,6 +160,7 @@ protected:
         o.max_event_attempts = 2;
         o.action_retry.max_attempts = 2;
         o.reconcile_every = reconcile_every_;
+        o.idle_poll = idle_poll_;
         pipe_ = std::make_unique<pipeline>(
             ioc_.get_executor(),
             pipeline_deps{*store_,
@@ -255,6 +266,7 @@ protected:
     std::unique_ptr<state::audit_log> audit_;
     std::optional<state::retention_policy> retention_;  // set before SetUp: prune on a schedule
     std::chrono::seconds reconcile_every_ = 0s;         // set before SetUp
+    std::chrono::milliseconds idle_poll_ = 1s;          // set before SetUp
     std::unique_ptr<state::pruner> pruner_;
     std::unique_ptr<connectors::skipping_time> waits_;  // set before SetUp: skip runtime waits
     net::io_context ioc_{1};
@@ -344,6 +356,25 @@ TEST_F(pipeline_skip_unit, an_advance_skips_the_runtimes_waits_instead_of_waitin
     EXPECT_EQ(state_of("a-sleep"), state::action_state::done);
     EXPECT_EQ(waits_->skipped(), 70min);  // both waits, one after the other
     EXPECT_EQ(waits_->sleepers(), 0u);
+}
+
+// A wait that begins while an advance already waits for lane work to end (and, knowing of no
+// wait to skip, would look again only after idle_poll: an hour here) wakes it and is skipped at
+// once. Without the wake-up the advance waits the hour out.
+class pipeline_skip_late_unit : public pipeline_skip_unit {
+protected:
+    pipeline_skip_late_unit() { idle_poll_ = 1h; }
+};
+
+TEST_F(pipeline_skip_late_unit, a_wait_that_begins_while_an_advance_waits_is_skipped_at_once) {
+    enqueue("a-late", "late_sleep");
+    auto advanced = net::co_spawn(ioc_, pipe_->advance(0s), net::use_future);
+    fake_.gate_ready.get_future().wait();  // the action runs, with no wait the runtime knows of
+    open_gate();                           // now it waits ten minutes in the runtime's time
+    ASSERT_EQ(advanced.wait_for(2min), std::future_status::ready) << "the wait went unnoticed";
+    EXPECT_EQ(state_of("a-late"), state::action_state::done);
+    EXPECT_EQ(waits_->skipped(), 10min);
+    drop_gate();
 }
 
 // What reconciliation decided is audited with the connector's reason: an email whose outcome

@@ -186,6 +186,33 @@ TEST(chaos_invariants, an_overdue_invoice_that_never_entered_is_a_violation) {
     EXPECT_FALSE(check_invariants(r).has_value());
 }
 
+// A client who paid in full gets no touch after it; once billsync invoices them again (an
+// invoicing milestone), the new invoice's touches are due like any other's.
+TEST(chaos_invariants, a_client_invoiced_again_after_paying_in_full_owes_again) {
+    auto r = one_invoice();
+    r.messages.push_back(email(touch_key(1, "email")));
+    r.paid_in_full["ap@birchlaw.example"] = at("2026-01-06T08:00:00Z");
+    r.attempts.push_back({"email",
+                          "ap@birchlaw.example",
+                          "",
+                          "Invoice 1041 is past due",
+                          at("2026-01-20T15:00:00Z")});
+    auto v = check_invariants(r);
+    ASSERT_TRUE(v.has_value());
+    EXPECT_EQ(v->invariant, "no_touch_after_payment_in_full");
+    r.owes_again["ap@birchlaw.example"] = at("2026-01-08T08:00:00Z");
+    EXPECT_FALSE(check_invariants(r).has_value());
+    // Before the new invoice existed the client still owed nothing.
+    r.attempts.push_back({"email",
+                          "ap@birchlaw.example",
+                          "",
+                          "Invoice 1007 is past due",
+                          at("2026-01-07T15:00:00Z")});
+    v = check_invariants(r);
+    ASSERT_TRUE(v.has_value());
+    EXPECT_EQ(v->invariant, "no_touch_after_payment_in_full");
+}
+
 TEST(chaos_invariants, a_paid_invoice_whose_sequence_never_entered_is_not_an_open_followup) {
     auto r = one_invoice();
     r.messages.push_back(email(touch_key(1, "email")));

@@ -21,7 +21,7 @@ struct counting_vendor {
     sim_server server;
     std::atomic<int> effects{0};
 
-    counting_vendor() {
+    explicit counting_vendor(sim_options options = {}) : server(std::move(options)) {
         server.routes().add(
             "POST", "/v1/things", [this](http::request) -> net::awaitable<http::response> {
                 ++effects;
@@ -105,6 +105,64 @@ TEST(sim_faults, slow_answers_late_but_answers) {
     EXPECT_EQ(r.status, 201u);
     EXPECT_GE(std::chrono::steady_clock::now() - before, 300ms);
     EXPECT_EQ(v.effects.load(), 1);
+    EXPECT_EQ(v.server.held(), 0ms);  // real holds are not skipped ones
+}
+
+// Skipped holds (the chaos runner, on the simulated clock): an hour's hold costs no real time,
+// and the client sees what it would at the hold's end. Were the hour spent, the client's own
+// 5 s timeout would end each request without an answer.
+sim_options skipping(std::chrono::milliseconds client_deadline = 0ms) {
+    sim_options o;
+    o.holds.skip = true;
+    o.holds.client_deadline = client_deadline;
+    return o;
+}
+
+TEST(sim_faults, a_skipped_slow_hold_answers_at_once) {
+    counting_vendor v(skipping());
+    v.server.set_faults(always(fault_kind::slow, 1h));
+    const auto r = v.post();
+    EXPECT_EQ(r.status, 201u);
+    EXPECT_EQ(r.body, R"({"id":"t1"})");
+    EXPECT_EQ(v.effects.load(), 1);
+    EXPECT_EQ(v.server.held(), 1h);
+    ASSERT_EQ(v.server.requests().size(), 1u);
+    EXPECT_EQ(v.server.requests()[0].fault, "slow");
+}
+
+TEST(sim_faults, skipped_timeout_holds_still_end_without_an_answer) {
+    counting_vendor v(skipping());
+    v.server.set_faults(always(fault_kind::timeout_unread, 1h));
+    auto r = v.post();
+    EXPECT_EQ(r.status, 0u);
+    EXPECT_EQ(v.effects.load(), 0);  // not read: no side effect
+    EXPECT_EQ(v.post().status, 201u);
+    v.server.set_faults(always(fault_kind::timeout_after_read, 1h));
+    r = v.post();
+    EXPECT_EQ(r.status, 0u);
+    EXPECT_EQ(v.effects.load(), 2);  // read and done, the answer never comes
+    EXPECT_EQ(v.server.held(), 2h);
+}
+
+TEST(sim_faults, a_skipped_slow_hold_past_the_client_deadline_loses_the_answer) {
+    counting_vendor v(skipping(30s));
+    v.server.set_faults(always(fault_kind::slow, 30s));
+    EXPECT_EQ(v.post().status, 0u);  // the client gave up before the answer came
+    EXPECT_EQ(v.effects.load(), 1);
+    EXPECT_EQ(v.post().status, 201u);
+    v.server.set_faults(always(fault_kind::slow, 29s));
+    EXPECT_EQ(v.post().status, 201u);  // inside the deadline: merely slow
+    EXPECT_EQ(v.effects.load(), 3);
+    EXPECT_EQ(v.server.held(), 59s);
+}
+
+TEST(sim_faults, scripted_delays_are_not_fault_holds) {
+    counting_vendor v(skipping());
+    v.server.script("POST", "/v1/things", {scripted_response::stall(50ms)});
+    const auto before = std::chrono::steady_clock::now();
+    EXPECT_EQ(v.post().status, 0u);
+    EXPECT_GE(std::chrono::steady_clock::now() - before, 50ms);  // held in real time
+    EXPECT_EQ(v.server.held(), 0ms);
 }
 
 TEST(sim_faults, rules_match_method_and_path_prefix_only) {

@@ -8,6 +8,7 @@
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
+#include <cstdlib>
 #include <mutex>
 #include <thread>
 
@@ -340,6 +341,36 @@ TEST(https_client_tls, untrusted_ca_is_a_clear_error) {
     EXPECT_NE(r.error.find("certificate verify failed for host localhost"), std::string::npos)
         << r.error;
     EXPECT_EQ(sim->request_count(), 0u);
+}
+
+// Without a ca_file the system trust store is read when the first TLS connection needs it, not
+// when the client is made (a daemon start pays nothing for it when no vendor speaks TLS).
+// SSL_CERT_FILE names the store OpenSSL reads: set only after the client was made, it is the one
+// the handshake trusts.
+TEST(https_client_tls, the_system_trust_store_is_read_at_the_first_tls_connection) {
+    tls_fixture f;
+    const auto files = f.ca.issue_loopback(f.dir.path());
+    simulators::sim_options o;
+    o.cert_file = files.cert;
+    o.key_file = files.key;
+    auto secure = start_sim(ping_route, o);
+    auto plain = start_sim(ping_route);
+    const char* before = std::getenv("SSL_CERT_FILE");
+    const std::string saved = before != nullptr ? before : "";
+    ::unsetenv("SSL_CERT_FILE");
+    net::io_context ioc;
+    https_client client(ioc.get_executor(), test_settings());
+    auto r = run(ioc, client.send(get(plain->base_url() + "/ping")));
+    ASSERT_TRUE(r.ok()) << r.error;
+    ::setenv("SSL_CERT_FILE", files.ca_cert.c_str(), 1);
+    r = run(ioc, client.send(get(secure->base_url() + "/ping")));
+    if (before != nullptr) {
+        ::setenv("SSL_CERT_FILE", saved.c_str(), 1);
+    } else {
+        ::unsetenv("SSL_CERT_FILE");
+    }
+    ASSERT_TRUE(r.ok()) << r.error;
+    EXPECT_EQ(r.response.status, 200u);
 }
 
 TEST(https_client_tls, missing_ca_file_is_reported) {

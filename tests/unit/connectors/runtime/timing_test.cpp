@@ -101,5 +101,27 @@ TEST_F(skipping_time_test, a_cancelled_sleep_ends_with_its_callers_cancellation)
     EXPECT_EQ(time_.now(), start_);
 }
 
+TEST_F(skipping_time_test, whoever_skips_hears_of_each_sleep_as_it_begins) {
+    std::vector<std::size_t> heard;  // how many slept when each was heard of
+    time_.on_sleep([&] { heard.push_back(time_.sleepers()); });
+    sleep("zero", 0s);  // no wait: nothing to hear of
+    sleep("five", 5s);
+    sleep("ten", 10s);
+    settle();
+    EXPECT_EQ(heard, (std::vector<std::size_t>{1, 2}));  // each heard of once registered
+    ASSERT_TRUE(time_.skip_to_next_wake());
+    settle();
+    EXPECT_EQ(heard.size(), 2u);  // a skip is not a new sleep
+    time_.on_sleep({});
+    sleep("one", 1s);
+    settle();
+    EXPECT_EQ(heard.size(), 2u);
+    EXPECT_EQ(time_.sleepers(), 2u);
+    while (time_.skip_to_next_wake()) {
+        settle();
+    }
+    EXPECT_EQ(failed_, 0);
+}
+
 }  // namespace
 }  // namespace billsync::connectors
