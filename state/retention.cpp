@@ -265,13 +265,13 @@ status pruner::step_outbox(batch& b, prune_counts& out) {
                 count(out, "outbox_forgotten");
                 return;
             }
-            const bool compact =
-                a.payload.empty() && a.last_error.empty() && a.window.empty() && a.result.empty();
+            // The result stays: it is the side effect's remote id (a created invoice's), short, and
+            // what the workflows' views link back to.
+            const bool compact = a.payload.empty() && a.last_error.empty() && a.window.empty();
             if (!keeps_for_ever(policy_.outbox) && age < compact_before && !compact) {
                 a.payload.clear();
                 a.last_error.clear();
                 a.window.clear();
-                a.result.clear();
                 b.put(cf::outbox, key, encode_action(a));
                 count(out, "outbox_compacted");
             }

@@ -10,7 +10,8 @@
 //                record is old once a mark older than the retention was set after it
 //   outbox       done actions, and dead ones whose dead letter is gone (retried actions are live
 //                again and never touched): after `outbox` their row is compacted to a "seen"
-//                marker (payload, last error and window cleared; id, state and times kept), so
+//                marker (payload, last error and window cleared; id, state, times and the
+//                result, the side effect's remote id, kept), so
 //                the id stays known and outbox::enqueue still refuses it; after `outbox_seen`
 //                the marker goes too. Age: the later of next_attempt_at and first_attempt_at.
 //   expiring     entity rows of a type whose value carries its own time (e.g. the SendGrid

@@ -171,6 +171,8 @@ TEST_F(retention_test, done_actions_become_seen_markers_that_still_refuse_their_
     ASSERT_TRUE(old.ok() && old.value);
     EXPECT_EQ(old.value->state, action_state::done);
     EXPECT_TRUE(old.value->payload.empty());
+    // The outcome stays: a created invoice's id is what a draft links back to.
+    EXPECT_EQ(old.value->result, "msg-1");
     EXPECT_EQ(out_->get("done-young").value->payload.size(), 2000u);
     EXPECT_EQ(out_->get("dead-letter").value->payload.size(), 2000u);  // may still be retried
     EXPECT_EQ(out_->get("pending-old").value->payload.size(), 2000u);  // live: never touched
