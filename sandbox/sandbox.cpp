@@ -768,8 +768,11 @@ int run_sandbox(const sandbox_options& options, std::ostream& err) {
     simulators::karbon_options ko;
     ko.now = now_fn;
     // A simulated day passes in a second or less: the vendors' rate-limit windows, counted in real
-    // time, would stall it (billsync's own budgets count simulated time).
-    ko.scale = 60;
+    // time, would stall it (billsync's own budgets count simulated time). Its waits after a 429
+    // pass at once on the simulated clock, so a refused call comes back within milliseconds and
+    // every try counts in the window: a 100 ms window (scale 600) empties between bursts, a 1 s
+    // one could stay full for as long as the retries kept coming.
+    ko.scale = 600;
     simulators::karbon_simulator karbon(ko);
     simulators::sim_server karbon_server;
     karbon.add_routes(karbon_server.routes());
@@ -789,7 +792,7 @@ int run_sandbox(const sandbox_options& options, std::ostream& err) {
     // work).
     simulators::harvest_options ho;
     ho.now = now_fn;
-    ho.scale = 60;  // as Karbon's
+    ho.scale = 600;  // as Karbon's
     simulators::harvest_simulator harvest(ho);
     simulators::sim_server harvest_server;
     harvest.add_routes(harvest_server.routes());
