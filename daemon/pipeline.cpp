@@ -182,13 +182,26 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
     // Simulated clock: whether lane work sleeps in the connector runtime (a retry's backoff, a
     // rate-limit pause), which waiting for work to end may skip.
     bool sleeping_work() const { return d.waits != nullptr && d.waits->sleepers() > 0; }
+    // Simulated clock: every running job sleeps, so nothing but a skip can happen next (no
+    // vendor call is under way whose answer the skip would overtake).
+    bool all_jobs_sleep() const {
+        return d.waits != nullptr && jobs > 0 && d.waits->sleepers() >= jobs;
+    }
 
     // Waits for a lane job's end. When work sleeps and nothing happens for skip_after, the
     // earliest sleep is skipped (simulated clock): a backoff of seconds costs no real seconds.
+    // When every job sleeps the skip comes at once, after what is already queued has run.
     net::awaitable<void> wait_for_jobs() {
         if (!sleeping_work()) {
             co_await wait_for_signal(opt.idle_poll);
             co_return;
+        }
+        if (all_jobs_sleep()) {
+            co_await net::post(strand, use_awaitable);
+            if (!woken && all_jobs_sleep()) {
+                d.waits->skip_to_next_wake();
+                co_return;
+            }
         }
         const bool signalled = co_await wait_for_signal(opt.skip_after);
         if (!signalled) {
@@ -693,6 +706,13 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         const auto deadline = std::chrono::steady_clock::now() + opt.refresh_wait;
         for (auto now = std::chrono::steady_clock::now(); rr->pending > 0 && now < deadline;
              now = std::chrono::steady_clock::now()) {
+            if (all_jobs_sleep()) {
+                co_await net::post(strand, use_awaitable);
+                if (rr->pending > 0 && all_jobs_sleep()) {
+                    d.waits->skip_to_next_wake();
+                    continue;
+                }
+            }
             const bool skipping = sleeping_work();
             rr->done.expires_after(std::min<std::chrono::steady_clock::duration>(
                 deadline - now, skipping ? opt.skip_after : opt.idle_poll));
@@ -1303,6 +1323,9 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
     // never holds work done later than its stored time and a restart resumes from it. False (the
     // clock stays) when the time could not be stored.
     bool move_clock(util::instant to) {
+        if (to == d.clock.now()) {
+            return true;  // stored already: nothing to write
+        }
         state::batch b(d.store);
         state::put_simulated_time(b, to);
         if (auto st = d.store.write(b, true); !st.ok) {

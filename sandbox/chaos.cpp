@@ -3,8 +3,10 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,6 +15,7 @@
 #include <chrono>
 #include <cmath>
 #include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -138,7 +141,12 @@ public:
     chaos_run(std::uint64_t seed, int days, fs::path dir, fs::path exe)
         : seed_(seed), days_(days), dir_(std::move(dir)), exe_(std::move(exe)) {}
 
-    ~chaos_run() { stop_daemon(); }
+    ~chaos_run() {
+        stop_daemon();
+        if (notify_fd_ >= 0) {
+            ::close(notify_fd_);
+        }
+    }
 
     struct outcome {
         std::uint64_t faults = 0;
@@ -153,6 +161,48 @@ public:
 
 private:
     // ---- the daemon child -----------------------------------------------------------------
+    // The daemon says it is up as systemd's notify protocol has it (READY=1 on NOTIFY_SOCKET,
+    // sent once its listeners serve): the runner hears of it at once instead of polling
+    // /healthz. An abstract socket of this process and seed; none: /healthz is polled.
+    void open_notify_socket() {
+        notify_fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (notify_fd_ < 0) {
+            return;
+        }
+        notify_name_ = fmt::format("@billsync-chaos-{}-{}", ::getpid(), seed_);
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        std::memcpy(addr.sun_path, notify_name_.data(), notify_name_.size());
+        addr.sun_path[0] = '\0';
+        const auto len =
+            static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + notify_name_.size());
+        if (::bind(notify_fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
+            ::close(notify_fd_);
+            notify_fd_ = -1;
+            notify_name_.clear();
+        }
+    }
+
+    // True when READY=1 arrived within `wait`; drains everything queued.
+    bool heard_ready(std::chrono::milliseconds wait) {
+        pollfd p{notify_fd_, POLLIN, 0};
+        if (::poll(&p, 1, static_cast<int>(wait.count())) <= 0) {
+            return false;
+        }
+        bool ready = false;
+        std::array<char, 512> buf{};
+        for (;;) {
+            const auto n = ::recv(notify_fd_, buf.data(), buf.size(), 0);
+            if (n <= 0) {
+                break;
+            }
+            ready = ready ||
+                    std::string_view(buf.data(), static_cast<std::size_t>(n)).find("READY=1") !=
+                        std::string_view::npos;
+        }
+        return ready;
+    }
+
     bool spawn() {
         const int fd = ::open(log_path().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         if (fd < 0) {
@@ -160,6 +210,21 @@ private:
         }
         const auto config = (dir_ / "billsync.toml").string();
         const auto exe = exe_.string();
+        // The environment is built before fork: the child only calls async-signal-safe functions.
+        std::vector<std::string> env_text;
+        for (char** e = environ; *e != nullptr; ++e) {
+            if (!std::string_view(*e).starts_with("NOTIFY_SOCKET=")) {
+                env_text.emplace_back(*e);
+            }
+        }
+        if (!notify_name_.empty()) {
+            env_text.push_back("NOTIFY_SOCKET=" + notify_name_);
+        }
+        std::vector<char*> envp;
+        for (auto& e : env_text) {
+            envp.push_back(e.data());
+        }
+        envp.push_back(nullptr);
         const pid_t pid = ::fork();
         if (pid == 0) {
             ::dup2(fd, 1);
@@ -171,12 +236,13 @@ private:
             for (int i = 3; i < 1024; ++i) {
                 ::close(i);
             }
-            ::execl(exe.c_str(),
-                    exe.c_str(),
-                    "run",
-                    "--config",
-                    config.c_str(),
-                    static_cast<char*>(nullptr));
+            ::execle(exe.c_str(),
+                     exe.c_str(),
+                     "run",
+                     "--config",
+                     config.c_str(),
+                     static_cast<char*>(nullptr),
+                     envp.data());
             ::_exit(127);
         }
         ::close(fd);
@@ -203,20 +269,30 @@ private:
     }
 
     bool start_daemon() {
+        known_now_ = {};  // a restarted daemon resumes at its stored time
         for (int attempt = 0; attempt < 20; ++attempt) {
+            if (notify_fd_ >= 0) {
+                heard_ready(0ms);  // nothing a killed daemon said counts
+            }
             if (!spawn()) {
                 return false;
             }
             const auto deadline = std::chrono::steady_clock::now() + 30s;
             while (std::chrono::steady_clock::now() < deadline) {
-                if (http::fetch("127.0.0.1", status_port_, "GET", "/healthz", {}, {}, 2s).status ==
-                    200) {
+                if (notify_fd_ >= 0) {
+                    if (heard_ready(50ms)) {
+                        return true;
+                    }
+                } else if (http::fetch("127.0.0.1", status_port_, "GET", "/healthz", {}, {}, 2s)
+                               .status == 200) {
                     return true;
                 }
                 if (reap(false)) {
                     break;  // died while starting (killed mid-reconcile): start again
                 }
-                std::this_thread::sleep_for(10ms);
+                if (notify_fd_ < 0) {
+                    std::this_thread::sleep_for(10ms);
+                }
             }
             if (pid_.load() > 0) {
                 ::kill(pid_.load(), SIGKILL);
@@ -297,10 +373,17 @@ private:
     }
 
     // Moves the daemon's clock to `target`, across kills (a restarted daemon resumes at its
-    // stored time, which may be short of where the killed one was going).
+    // stored time, which may be short of where the killed one was going). Where the daemon's
+    // clock stands is asked only after a restart (the last answer says it otherwise): a daemon
+    // restarted meanwhile stands at or before that answer, so moving it by the difference never
+    // carries it past the target.
     bool advance_to(util::instant target) {
         for (int i = 0; i < 100; ++i) {
-            const auto now = daemon_now(call("POST", "/clock/advance", R"({"seconds":0})"));
+            auto now = known_now_;
+            if (now == util::instant{}) {
+                now = daemon_now(call("POST", "/clock/advance", R"({"seconds":0})"));
+                known_now_ = now;
+            }
             if (now == util::instant{}) {
                 return false;
             }
@@ -311,7 +394,8 @@ private:
             // it past the target while the simulators' clock stays behind.
             const auto by = std::chrono::ceil<std::chrono::seconds>(target - now).count();
             const auto r = call("POST", "/clock/advance", json{{"seconds", by}}.dump(), true);
-            if (r.status == 200 && daemon_now(r) >= target) {
+            known_now_ = r.status == 200 ? daemon_now(r) : util::instant{};
+            if (r.status == 200 && known_now_ >= target) {
                 return true;
             }
         }
@@ -369,6 +453,9 @@ private:
     std::uint16_t webhook_port_ = 0;
     std::uint16_t status_port_ = 0;
     std::atomic<pid_t> pid_{-1};
+    int notify_fd_ = -1;
+    std::string notify_name_;
+    util::instant known_now_{};  // the daemon's clock as its last answer gave it; {}: ask
     std::atomic<std::uint64_t> kills_{0};
     std::atomic<bool> kills_armed_{false};
     std::atomic<std::uint64_t> handled_{0};
@@ -807,8 +894,11 @@ chaos_run::outcome chaos_run::run() {
     qo.realms = {realm};
     qo.verifier_token = verifier;
     qo.now = now_fn;
-    // Flat out: a vendor's rate-limit windows (real time) would stall simulated days.
-    qo.scale = 60;
+    // The vendors' own rate limits are off: their windows count real time, billsync's budgets
+    // count simulated time, which runs flat out (a minute of it passes in milliseconds), so
+    // every window would fill with requests billsync spread over simulated minutes. Seeded 429s
+    // (rate_limited, rate_limited_bare) take their place.
+    qo.enforce_limits = false;
     qbo_ = std::make_unique<sim::qbo_simulator>(qo);
     mail_ = std::make_unique<sim::sendgrid_simulator>();
     sim::twilio_options to;
@@ -817,11 +907,11 @@ chaos_run::outcome chaos_run::run() {
     sms_ = std::make_unique<sim::twilio_simulator>(to);
     sim::karbon_options ko;
     ko.now = now_fn;
-    ko.scale = 60;
+    ko.enforce_limits = false;
     karbon_ = std::make_unique<sim::karbon_simulator>(ko);
     sim::harvest_options ho;
     ho.now = now_fn;
-    ho.scale = 60;  // as Karbon's
+    ho.enforce_limits = false;  // as Karbon's
     harvest_ = std::make_unique<sim::harvest_simulator>(ho);
 
     // One fault plan per vendor, from the run's seed.
@@ -973,6 +1063,7 @@ chaos_run::outcome chaos_run::run() {
                 ho.access_token,
                 verifier};
 
+    open_notify_socket();
     if (!start_daemon()) {
         out.error = "the daemon did not start (see " + log_path() + ")";
         return out;

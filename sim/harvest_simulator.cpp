@@ -509,7 +509,9 @@ rate_limit_rule harvest_rate_rule(double scale) {
 }
 
 void harvest_simulator::configure(sim_server& server) {
-    server.add_limit(harvest_rate_rule(options_.scale));
+    if (options_.enforce_limits) {
+        server.add_limit(harvest_rate_rule(options_.scale));
+    }
 }
 
 void harvest_simulator::hold_create_answers(std::chrono::milliseconds d) {

@@ -76,7 +76,8 @@ struct harvest_options {
     std::int64_t token_user_id = 0;      // the token's user (0: the first user added)
     std::function<util::instant()> now;  // empty: the system clock
     std::uint32_t max_per_page = 2000;
-    double scale = 1.0;  // divides the 15 s window
+    double scale = 1.0;          // divides the 15 s window
+    bool enforce_limits = true;  // false: no rate limit (a harness on simulated time)
 };
 
 // Harvest's limit: 100 requests per 15 s (divided by scale) per Harvest-Account-Id; over it a

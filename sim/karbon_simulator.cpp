@@ -146,6 +146,9 @@ void karbon_simulator::add_routes(http::router& r) {
 }
 
 void karbon_simulator::configure(sim_server& server) {
+    if (!options_.enforce_limits) {
+        return;
+    }
     rate_limit_rule rule;
     rule.path_prefix = std::string(api_prefix);
     rule.requests = 120;

@@ -59,6 +59,7 @@ struct karbon_options {
     std::string bearer_token = "8b0c6a6e-6c55-4e5b-9d7b-1d2f3a4b5c6d";
     std::string access_key = "eyJhbGciOiJIUzI1NiJ9.c2ltLWthcmJvbg.sim-access-key";
     double scale = 1.0;                  // rate-limit windows are divided by this
+    bool enforce_limits = true;          // false: no rate limit (a harness on simulated time)
     std::function<util::instant()> now;  // empty: the system clock
     // Where deliveries go instead of the TargetUrl's scheme and host (billsync's public URL);
     // empty: to the TargetUrl as given.

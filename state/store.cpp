@@ -77,10 +77,12 @@ rocksdb::DBOptions db_options(const open_options& options,
     rocksdb::DBOptions o;
     o.create_if_missing = options.create_if_missing && !options.read_only;
     o.create_missing_column_families = !options.read_only;
-    o.manual_wal_flush = false;        // every write reaches the OS; sync writes are fsynced
-    o.max_background_jobs = 2;         // the target hosts are small
-    o.keep_log_file_num = 3;           // RocksDB's own info LOG files
-    o.max_total_wal_size = 64u << 20;  // quiet column families must not pin old WAL files
+    o.manual_wal_flush = false;  // every write reaches the OS; sync writes are fsynced
+    o.max_background_jobs = 2;   // the target hosts are small
+    o.keep_log_file_num = 3;     // RocksDB's own info LOG files
+    // Quiet column families must not pin old WAL files, and a restart replays at most about
+    // this much log (the log is kept at open, see avoid_flush_during_recovery).
+    o.max_total_wal_size = 8u << 20;
     o.write_buffer_manager = std::move(write_buffers);  // all memtables together
     o.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
     // A restart (after a crash, a kill) replays the write-ahead log into memtables and keeps the
@@ -147,6 +149,33 @@ private:
     std::span<rocksdb::ColumnFamilyHandle* const> handles_;
     rocksdb::WriteBatch& out_;
 };
+
+// The open keeps the write-ahead log it replayed (avoid_flush_during_recovery), and a column
+// family that is written rarely, or never (RocksDB's default one), keeps pinning every log file
+// since its last flush: each restart would add a file that is never deleted, and replay them all.
+// Once the kept log passes the bound, the open flushes every column family first (a few synced
+// tables, once in so many restarts; a kill meanwhile loses nothing, the log stays until the
+// flush is done). A flush left to the background would be lost to a daemon killed soon after
+// its start, again and again.
+void trim_recovered_log(rocksdb::DB& db, const std::vector<rocksdb::ColumnFamilyHandle*>& all) {
+    // About one memtable's worth, and a few restarts' files.
+    constexpr std::size_t kept_log_files = 8;
+    constexpr std::uint64_t kept_log_bytes = 8u << 20;
+    rocksdb::VectorLogPtr files;
+    if (!db.GetSortedWalFiles(files).ok()) {
+        return;
+    }
+    std::uint64_t bytes = 0;
+    for (const auto& f : files) {
+        bytes += f->SizeFileBytes();
+    }
+    if (files.size() <= kept_log_files && bytes <= kept_log_bytes) {
+        return;
+    }
+    rocksdb::FlushOptions fo;
+    fo.allow_write_stall = true;
+    (void)db.Flush(fo, all);
+}
 
 }  // namespace
 
@@ -337,6 +366,9 @@ status store::open_impl(const open_options& options) {
     }
     for (std::size_t i = 0; i < cf_count; ++i) {
         handles_[i] = all_handles_[i + 1];
+    }
+    if (!options.read_only) {
+        trim_recovered_log(*db_, all_handles_);
     }
     return {};
 }

@@ -101,9 +101,15 @@ bool skipping_time::skip_to_next_wake() {
             skipped_.fetch_add((earliest - t).count());
         }
         const auto after = now();
-        for (const auto& s : sleepers_) {
-            if (s->until <= after) {
-                wake.push_back(s->timer);
+        // A woken sleep leaves the list now, not when its coroutine resumes: until then it is
+        // no longer asleep, and sleepers() must not count it (the pipeline skips again at once
+        // when every job sleeps).
+        for (auto it = sleepers_.begin(); it != sleepers_.end();) {
+            if ((*it)->until <= after) {
+                wake.push_back((*it)->timer);
+                it = sleepers_.erase(it);
+            } else {
+                ++it;
             }
         }
     }

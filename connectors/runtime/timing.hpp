@@ -72,7 +72,7 @@ public:
     // A time_source over this time; the object must outlive it.
     time_source source();
 
-    // Sleeps in progress.
+    // Sleeps in progress (one that skip_to_next_wake woke no longer counts).
     std::size_t sleepers() const;
     // Moves time to the end of the earliest sleep (when it lies ahead) and wakes every sleep that
     // has ended. False when nobody sleeps.

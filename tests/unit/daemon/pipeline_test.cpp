@@ -161,6 +161,7 @@ protected:
         o.action_retry.max_attempts = 2;
         o.reconcile_every = reconcile_every_;
         o.idle_poll = idle_poll_;
+        o.skip_after = skip_after_;
         pipe_ = std::make_unique<pipeline>(
             ioc_.get_executor(),
             pipeline_deps{*store_,
@@ -267,6 +268,7 @@ protected:
     std::optional<state::retention_policy> retention_;  // set before SetUp: prune on a schedule
     std::chrono::seconds reconcile_every_ = 0s;         // set before SetUp
     std::chrono::milliseconds idle_poll_ = 1s;          // set before SetUp
+    std::chrono::milliseconds skip_after_ = 2ms;        // set before SetUp
     std::unique_ptr<state::pruner> pruner_;
     std::unique_ptr<connectors::skipping_time> waits_;  // set before SetUp: skip runtime waits
     net::io_context ioc_{1};
@@ -375,6 +377,26 @@ TEST_F(pipeline_skip_late_unit, a_wait_that_begins_while_an_advance_waits_is_ski
     EXPECT_EQ(state_of("a-late"), state::action_state::done);
     EXPECT_EQ(waits_->skipped(), 10min);
     drop_gate();
+}
+
+// When every running job sleeps, nothing but a skip can happen next: it comes at once, without
+// waiting skip_after for something else to happen (an hour here, and idle_poll too). Without it
+// the advance waits the hour out for each of the two waits.
+class pipeline_skip_at_once_unit : public pipeline_skip_unit {
+protected:
+    pipeline_skip_at_once_unit() {
+        skip_after_ = 1h;
+        idle_poll_ = 1h;
+    }
+};
+
+TEST_F(pipeline_skip_at_once_unit, when_every_job_sleeps_the_skip_comes_at_once) {
+    enqueue("a-sleep", "sleep");
+    auto advanced = net::co_spawn(ioc_, pipe_->advance(0s), net::use_future);
+    ASSERT_EQ(advanced.wait_for(2min), std::future_status::ready) << "the skip waited";
+    EXPECT_EQ(state_of("a-sleep"), state::action_state::done);
+    EXPECT_EQ(waits_->skipped(), 70min);
+    EXPECT_EQ(waits_->sleepers(), 0u);
 }
 
 // What reconciliation decided is audited with the connector's reason: an email whose outcome

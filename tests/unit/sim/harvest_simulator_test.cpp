@@ -123,6 +123,25 @@ TEST_F(harvest_simulator_test, the_limit_answers_429_with_retry_after) {
     EXPECT_TRUE(json::parse(last.body).contains("message"));
 }
 
+// A harness on simulated time (the chaos runner) turns the limit off.
+TEST(harvest_simulator_limits, without_enforced_limits_nothing_is_refused) {
+    harvest_options o;
+    o.enforce_limits = false;
+    harvest_simulator sim(o);
+    sim_server server;
+    sim.add_routes(server.routes());
+    sim.configure(server);
+    ASSERT_EQ(server.start(), "");
+    const std::vector<http::header> h = {{"Authorization", "Bearer sim-harvest-token"},
+                                         {"Harvest-Account-Id", "123456"},
+                                         {"User-Agent", "billsync (it@example-cpa.com)"}};
+    for (int i = 0; i < 110; ++i) {
+        ASSERT_EQ(http::fetch("127.0.0.1", server.port(), "GET", "/v2/company", h).status, 200u)
+            << i;
+    }
+    EXPECT_EQ(server.limit_rejections(), 0u);
+}
+
 // Harvest ID: the code flow, rotating refresh tokens, OAuth-shaped errors, the accounts list, and
 // the API taking the OAuth2 access token like a Personal Access Token.
 TEST_F(harvest_simulator_test, harvest_id_issues_rotates_and_refuses_tokens_in_the_oauth_shape) {

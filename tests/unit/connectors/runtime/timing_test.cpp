@@ -74,6 +74,22 @@ TEST_F(skipping_time_test, a_skip_ends_the_earliest_sleep_and_its_time_counts_as
     EXPECT_EQ(failed_, 0);
 }
 
+// A sleep a skip woke is no longer asleep, though its caller has not resumed yet: whoever
+// counts sleepers against the work under way must not skip again on its account.
+TEST_F(skipping_time_test, a_woken_sleep_stops_counting_before_its_caller_resumes) {
+    sleep("ten", 10s);
+    sleep("five", 5s);
+    settle();
+    ASSERT_EQ(time_.sleepers(), 2u);
+    ASSERT_TRUE(time_.skip_to_next_wake());
+    EXPECT_EQ(time_.sleepers(), 1u);  // "five" is woken, not resumed yet
+    EXPECT_TRUE(woke_.empty());
+    settle();
+    EXPECT_EQ(woke_, std::vector<std::string>{"five"});
+    EXPECT_EQ(time_.sleepers(), 1u);
+    EXPECT_EQ(failed_, 0);
+}
+
 TEST_F(skipping_time_test, the_business_clock_moving_past_a_sleeps_end_ends_it_without_a_skip) {
     sleep("pause", 10s);
     settle();
