@@ -30,6 +30,7 @@
 #include "daemon/tools.hpp"
 #include "http/client.hpp"
 #include "sandbox/chaos_invariants.hpp"
+#include "sandbox/chaos_profile.hpp"
 #include "sandbox/sandbox.hpp"
 #include "sandbox/sandbox_firm.hpp"
 #include "sim/faults.hpp"
@@ -124,6 +125,41 @@ void add_request_faults(sim::fault_plan& plan, const std::string& api_prefix) {
     rule(api_prefix, k::slow, 0.03);
 }
 
+// The runner's own profile for one vendor (docs/chaos.md, "Fault profile").
+void add_runner_faults(sim::fault_plan& plan,
+                       const std::string& vendor,
+                       const std::string& prefix) {
+    if (vendor == "harvest") {
+        // Creating a time entry loses its answer often (the entry exists, billsync does not
+        // know): the retry must find it by its external reference, never create a second.
+        for (const auto kind :
+             {sim::fault_kind::reset_after_write, sim::fault_kind::timeout_after_read}) {
+            sim::fault_rule t;
+            t.method = "POST";
+            t.path_prefix = "/v2/time_entries";
+            t.kind = kind;
+            t.probability = kind == sim::fault_kind::reset_after_write ? 0.25 : 0.15;
+            t.hold = 150ms;
+            plan.add(t);
+        }
+    }
+    add_request_faults(plan, prefix);
+    if (vendor == "qbo") {
+        // The token endpoint fails, or rotates the refresh token and the answer is lost.
+        sim::fault_rule t;
+        t.path_prefix = "/oauth2/token";
+        t.kind = sim::fault_kind::server_error;
+        t.probability = 0.1;
+        plan.add(t);
+        t.kind = sim::fault_kind::reset_after_write;
+        plan.add(t);
+        plan.add(sim::webhook_fault_rule{"qbo", 0.15, 0.15, 0.3});
+    }
+    if (vendor == "sendgrid") {
+        plan.add(sim::webhook_fault_rule{"sendgrid/events", 0.1, 0.1, 0.3});
+    }
+}
+
 // A practice job in Karbon whose completion drafts time in Harvest.
 struct time_job {
     std::string work_type;
@@ -138,8 +174,12 @@ struct time_job {
 
 class chaos_run {
 public:
-    chaos_run(std::uint64_t seed, int days, fs::path dir, fs::path exe)
-        : seed_(seed), days_(days), dir_(std::move(dir)), exe_(std::move(exe)) {}
+    chaos_run(std::uint64_t seed,
+              int days,
+              fs::path dir,
+              fs::path exe,
+              const chaos_profile* profile = nullptr)
+        : seed_(seed), days_(days), dir_(std::move(dir)), exe_(std::move(exe)), profile_(profile) {}
 
     ~chaos_run() {
         stop_daemon();
@@ -450,6 +490,8 @@ private:
     int days_;
     fs::path dir_;
     fs::path exe_;
+    const chaos_profile* profile_ = nullptr;  // the vendors it names get its faults
+    std::set<std::string> permanent_fault_vendors_;
     std::uint16_t webhook_port_ = 0;
     std::uint16_t status_port_ = 0;
     std::atomic<pid_t> pid_{-1};
@@ -630,6 +672,7 @@ void chaos_run::deliver_mail_events(const std::string& hook) {
 
 chaos_record chaos_run::collect() {
     chaos_record r;
+    r.permanent_fault_vendors = permanent_fault_vendors_;
     r.time_zone = "America/New_York";
     r.acknowledgement_markers = {"Payment received"};
     for (const auto& m : mail_->messages()) {
@@ -915,12 +958,9 @@ chaos_run::outcome chaos_run::run() {
     harvest_ = std::make_unique<sim::harvest_simulator>(ho);
 
     // One fault plan per vendor, from the run's seed.
-    const std::vector<std::pair<std::string, std::string>> vendors = {{"qbo", "/v3/"},
-                                                                      {"sendgrid", "/v3/mail/"},
-                                                                      {"twilio", "/2010-04-01/"},
-                                                                      {"karbon", "/v3/"},
-                                                                      {"harvest", "/v2/"}};
-    for (const auto& [vendor, prefix] : vendors) {
+    for (const auto& v : chaos_vendors()) {
+        const std::string vendor(v.name);
+        const std::string prefix(v.api_prefix);
         sim::sim_options so;
         so.now = now_fn;
         // The daemon runs on the simulated clock, where its own waits cost no real time: so do
@@ -931,34 +971,25 @@ chaos_run::outcome chaos_run::run() {
         so.holds.client_deadline = 30s;
         auto server = std::make_unique<sim::sim_server>(so);
         auto plan = std::make_shared<sim::fault_plan>(seed_, vendor);
-        if (vendor == "harvest") {
-            // Creating a time entry loses its answer often (the entry exists, billsync does not
-            // know): the retry must find it by its external reference, never create a second.
-            for (const auto kind :
-                 {sim::fault_kind::reset_after_write, sim::fault_kind::timeout_after_read}) {
-                sim::fault_rule t;
-                t.method = "POST";
-                t.path_prefix = "/v2/time_entries";
-                t.kind = kind;
-                t.probability = kind == sim::fault_kind::reset_after_write ? 0.25 : 0.15;
-                t.hold = 150ms;
-                plan->add(t);
+        const chaos_vendor_faults* own = nullptr;
+        if (profile_ != nullptr) {
+            if (const auto it = profile_->vendors.find(vendor); it != profile_->vendors.end()) {
+                own = &it->second;
             }
         }
-        add_request_faults(*plan, prefix);
-        if (vendor == "qbo") {
-            // The token endpoint fails, or rotates the refresh token and the answer is lost.
-            sim::fault_rule t;
-            t.path_prefix = "/oauth2/token";
-            t.kind = sim::fault_kind::server_error;
-            t.probability = 0.1;
-            plan->add(t);
-            t.kind = sim::fault_kind::reset_after_write;
-            plan->add(t);
-            plan->add(sim::webhook_fault_rule{"qbo", 0.15, 0.15, 0.3});
-        }
-        if (vendor == "sendgrid") {
-            plan->add(sim::webhook_fault_rule{"sendgrid/events", 0.1, 0.1, 0.3});
+        if (own != nullptr) {
+            // The profile's faults, and no others.
+            for (const auto& r : own->requests) {
+                plan->add(r);
+            }
+            if (own->webhooks) {
+                plan->add(*own->webhooks);
+            }
+            if (own->permanent()) {
+                permanent_fault_vendors_.insert(vendor);
+            }
+        } else {
+            add_runner_faults(*plan, vendor, prefix);
         }
         server->set_faults(plan);
         server->on_handled([this](const sim::recorded_request&) {
@@ -1233,6 +1264,15 @@ int run_chaos(const chaos_options& options, std::ostream& out, std::ostream& err
             << "\n";
         return 70;
     }
+    std::optional<chaos_profile> profile;
+    if (!options.faults_file.empty()) {
+        std::string error;
+        profile = read_chaos_profile(options.faults_file, error);
+        if (!profile) {
+            err << "billsync sandbox --chaos: " << error << "\n";
+            return daemon::exit_config;
+        }
+    }
     const fs::path dir = fs::absolute(options.dir);
     fs::create_directories(dir, ec);
     std::uint64_t faults = 0;
@@ -1242,7 +1282,7 @@ int run_chaos(const chaos_options& options, std::ostream& out, std::ostream& err
     for (int k = 0; k < options.runs; ++k) {
         const auto seed = options.seed + static_cast<std::uint64_t>(k);
         const auto run_dir = dir / fmt::format("seed-{}", seed);
-        chaos_run run(seed, options.days, run_dir, exe);
+        chaos_run run(seed, options.days, run_dir, exe, profile ? &*profile : nullptr);
         const auto o = run.run();
         if (!o.error.empty()) {
             err << fmt::format("billsync sandbox --chaos: seed {}: {}\n", seed, o.error);
@@ -1268,12 +1308,15 @@ int run_chaos(const chaos_options& options, std::ostream& out, std::ostream& err
             ++violations;
             out << fmt::format(
                 "FAIL {}: {}\n  replay: billsync sandbox --chaos --seed {} --days {} "
-                "--dir {}\n",
+                "--dir {}{}\n",
                 o.violation->invariant,
                 o.violation->detail,
                 seed,
                 options.days,
-                dir.string());
+                dir.string(),
+                options.faults_file.empty()
+                    ? std::string()
+                    : " --faults " + fs::absolute(options.faults_file).string());
         } else {
             out << "PASS\n";
             if (!options.keep) {

@@ -32,6 +32,9 @@ daemon::command_runner define_command(CLI::App& cli) {
     cmd->add_option("--runs", opts->chaos.runs, "--chaos: how many runs (seeds seed, seed+1, ...)")
         ->check(CLI::Range(1, 100000));
     cmd->add_flag("--keep", opts->chaos.keep, "--chaos: keep the directories of passing runs");
+    cmd->add_option("--faults",
+                    opts->chaos.faults_file,
+                    "--chaos: a fault profile (TOML) for the vendors it names (docs/chaos.md)");
 
     return [cmd, opts]() -> std::optional<int> {
         if (!*cmd) {
