@@ -6,8 +6,8 @@
 #include <cctype>
 #include <charconv>
 
+#include "mappings/exact_json.hpp"
 #include "mappings/model.hpp"
-#include "mappings/qbo/exact_json.hpp"
 #include "sim/oauth2_server.hpp"
 #include "sim/simulators.hpp"
 #include "util/crypto.hpp"
@@ -750,7 +750,7 @@ http::response harvest_simulator::list(const http::request& req, const std::stri
 
 http::response harvest_simulator::create_entry(const http::request& req) {
     std::string error;
-    const auto body = mappings::qbo::parse_exact(req.body, error);
+    const auto body = mappings::parse_exact(req.body, error);
     if (!body || !body->is_object()) {
         return message(400, "Body must be a JSON object");
     }
@@ -780,7 +780,7 @@ http::response harvest_simulator::create_entry(const http::request& req) {
     }
     json hours;
     if (auto it = body->find("hours"); it != body->end() && !it->is_null()) {
-        const auto t = mappings::qbo::decimal_text(*it);
+        const auto t = mappings::decimal_text(*it);
         if (!t) {
             return message(422, "hours must be a number");
         }
@@ -812,12 +812,12 @@ http::response harvest_simulator::update_entry(std::int64_t id, const http::requ
         return message(403, "This time entry is locked and cannot be edited");
     }
     std::string error;
-    const auto body = mappings::qbo::parse_exact(req.body, error);
+    const auto body = mappings::parse_exact(req.body, error);
     if (!body || !body->is_object()) {
         return message(400, "Body must be a JSON object");
     }
     if (auto it = body->find("hours"); it != body->end()) {
-        const auto t = mappings::qbo::decimal_text(*it);
+        const auto t = mappings::decimal_text(*it);
         if (!t) {
             return message(422, "hours must be a number");
         }

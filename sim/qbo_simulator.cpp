@@ -13,9 +13,9 @@
 
 #include "http/async_client.hpp"
 #include "http/client.hpp"
+#include "mappings/exact_json.hpp"
 #include "mappings/model.hpp"
 #include "mappings/money.hpp"
-#include "mappings/qbo/exact_json.hpp"
 #include "sim/simulators.hpp"
 #include "util/crypto.hpp"
 
@@ -96,7 +96,7 @@ std::string utc_date(util::instant t) {
 // Any JSON (tests pass doubles) -> the exact DOM (non-integers as their decimal text).
 json exact(const json& j) {
     std::string err;
-    auto out = mappings::qbo::parse_exact(j.dump(), err);
+    auto out = mappings::parse_exact(j.dump(), err);
     return out ? std::move(*out) : json::object();
 }
 
@@ -110,7 +110,7 @@ int digits_of(const json& doc) {
 }
 
 std::optional<std::int64_t> cents_of(const json& v, int digits) {
-    const auto text = mappings::qbo::decimal_text(v);
+    const auto text = mappings::decimal_text(v);
     if (!text) {
         return std::nullopt;
     }
@@ -152,7 +152,7 @@ void numbers_out(json& j) {
     if (j.is_object()) {
         for (auto& [k, v] : j.items()) {
             if (v.is_string() && numeric_key(k)) {
-                if (const auto t = mappings::qbo::normalize_decimal(v.get<std::string>())) {
+                if (const auto t = mappings::normalize_decimal(v.get<std::string>())) {
                     v = json::parse(*t, nullptr, false);
                 }
             } else {
@@ -2054,7 +2054,7 @@ net::awaitable<http::response> qbo_simulator::company(http::request req) {
             }
         } else if (parts.size() == 2) {
             std::string err;
-            auto body = mappings::qbo::parse_exact(req.body, err);
+            auto body = mappings::parse_exact(req.body, err);
             if (!body || !body->is_object()) {
                 out = fault(400,
                             "2020",
@@ -2105,7 +2105,7 @@ net::awaitable<http::response> qbo_simulator::admin(http::request req) {
                 .dump());
     }
     std::string err;
-    auto body = mappings::qbo::parse_exact(req.body.empty() ? "{}" : req.body, err);
+    auto body = mappings::parse_exact(req.body.empty() ? "{}" : req.body, err);
     if (!body || !body->is_object()) {
         co_return http::response::error(400, "invalid_request", "body is not a JSON object");
     }

@@ -6,7 +6,7 @@
 // concurrency, requestid replay, the query language, CDC with its look-back and cap, QBO's
 // throttling, and signed webhook deliveries in both payload formats.
 //
-// Money is integer minor units inside; bodies are parsed with mappings::qbo::parse_exact so no
+// Money is integer minor units inside; bodies are parsed with mappings::parse_exact so no
 // amount ever passes through a double, and amounts are rendered as JSON numbers. Times are
 // rendered in the company's zone, fixed at UTC-08:00, with milliseconds (clients must honour the
 // offset); webhook lastUpdated is UTC. Ids count per entity type from 1, so a Customer and an

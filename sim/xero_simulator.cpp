@@ -10,9 +10,9 @@
 
 #include "http/async_client.hpp"
 #include "http/client.hpp"
+#include "mappings/exact_json.hpp"
 #include "mappings/model.hpp"
 #include "mappings/money.hpp"
-#include "mappings/qbo/exact_json.hpp"
 #include "util/crypto.hpp"
 
 namespace billsync::simulators {
@@ -42,7 +42,7 @@ constexpr std::array<std::string_view, 12> numeric_keys = {"Total",
 
 json exact(const json& j) {
     std::string err;
-    auto out = mappings::qbo::parse_exact(j.dump(), err);
+    auto out = mappings::parse_exact(j.dump(), err);
     return out ? std::move(*out) : json::object();
 }
 
@@ -52,7 +52,7 @@ void numbers_out(json& j) {
             const bool numeric =
                 std::find(numeric_keys.begin(), numeric_keys.end(), k) != numeric_keys.end();
             if (v.is_string() && numeric) {
-                if (const auto t = mappings::qbo::normalize_decimal(v.get<std::string>())) {
+                if (const auto t = mappings::normalize_decimal(v.get<std::string>())) {
                     v = json::parse(*t, nullptr, false);
                 }
             } else {
@@ -76,7 +76,7 @@ std::optional<std::int64_t> cents(const json& j, std::string_view key) {
     if (it == j.end()) {
         return std::nullopt;
     }
-    const auto t = mappings::qbo::decimal_text(*it);
+    const auto t = mappings::decimal_text(*it);
     return t ? mappings::parse_decimal(*t, 2, mappings::rounding::half_even) : std::nullopt;
 }
 
@@ -400,7 +400,7 @@ struct xero_simulator::state {
         }
         if (f.contains("SalesDetails") && f["SalesDetails"].is_object() &&
             f["SalesDetails"].contains("UnitPrice") &&
-            !mappings::qbo::decimal_text(f["SalesDetails"]["UnitPrice"])) {
+            !mappings::decimal_text(f["SalesDetails"]["UnitPrice"])) {
             error = "Sales unit price must be a number.";
             return std::nullopt;
         }
@@ -885,7 +885,7 @@ net::awaitable<http::response> xero_simulator::api(http::request req) {
     }
 
     std::string perr;
-    auto body = mappings::qbo::parse_exact(req.body.empty() ? "{}" : req.body, perr);
+    auto body = mappings::parse_exact(req.body.empty() ? "{}" : req.body, perr);
     if (!body || !body->is_object()) {
         co_return finish(validation("The request body is not JSON"));
     }

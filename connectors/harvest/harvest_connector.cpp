@@ -12,8 +12,8 @@
 #include "connectors/runtime/retry.hpp"
 #include "http/message.hpp"
 #include "mappings/entity.hpp"
+#include "mappings/exact_json.hpp"
 #include "mappings/harvest/harvest_mapping.hpp"
-#include "mappings/qbo/exact_json.hpp"
 #include "state/apply.hpp"
 #include "state/tables.hpp"
 #include "util/metrics.hpp"
@@ -481,7 +481,7 @@ state::result<std::vector<mappings::change>> harvest_connector::process(const st
             state::status::failure("unknown Harvest event kind '" + e.kind + "'"));
     }
     std::string error;
-    auto doc = mappings::qbo::parse_exact(e.body, error);
+    auto doc = mappings::parse_exact(e.body, error);
     if (!doc || !doc->is_object()) {
         return result_t::failure(state::status::failure("unreadable event: " + error));
     }
@@ -637,7 +637,7 @@ net::awaitable<poll_outcome> harvest_connector::poll(const state::store& st) {
         co_return out;
     }
     std::string error;
-    const auto doc = mappings::qbo::parse_exact(r.body, error);
+    const auto doc = mappings::parse_exact(r.body, error);
     const json* rows = nullptr;
     if (doc && doc->is_object()) {
         if (auto it = doc->find(resource); it != doc->end() && it->is_array()) {
@@ -980,7 +980,7 @@ net::awaitable<resolve_outcome> harvest_connector::refresh(std::string entity_ty
     auto r = co_await impl_->call("GET", settings_.base_url + "/time_entries/" + ref.id);
     if (r.ok()) {
         std::string error;
-        auto row = mappings::qbo::parse_exact(r.body, error);
+        auto row = mappings::parse_exact(r.body, error);
         if (!row || !row->is_object() || mh::id_text(row->value("id", json())) != ref.id) {
             out.k = resolve_outcome::kind::retry;
             out.detail = "unreadable Harvest time entry " + ref.id + ": " + error;

@@ -18,8 +18,8 @@
 #include "connectors/runtime/retry.hpp"
 #include "connectors/runtime/sync_cursor.hpp"
 #include "http/message.hpp"
+#include "mappings/exact_json.hpp"
 #include "mappings/karbon/karbon_mapping.hpp"
-#include "mappings/qbo/exact_json.hpp"
 #include "state/apply.hpp"
 #include "state/tables.hpp"
 #include "util/crypto.hpp"
@@ -499,7 +499,7 @@ struct karbon_connector::impl {
             }
             // Exact: an invoice's amounts are JSON numbers that must never become doubles.
             std::string error;
-            auto j = mappings::qbo::parse_exact(r.body, error).value_or(json());
+            auto j = mappings::parse_exact(r.body, error).value_or(json());
             if (!j.is_object()) {
                 resolve_outcome f;
                 f.k = resolve_outcome::kind::retry;
@@ -665,7 +665,7 @@ state::result<std::vector<mappings::change>> karbon_connector::process(const sta
     using result_t = state::result<std::vector<mappings::change>>;
     auto& im = *impl_;
     std::string parse_error;
-    const auto doc = mappings::qbo::parse_exact(e.body, parse_error).value_or(json());
+    const auto doc = mappings::parse_exact(e.body, parse_error).value_or(json());
     if (!doc.is_object()) {
         return result_t::failure(state::status::failure("unreadable event: not a JSON object"));
     }
@@ -957,7 +957,7 @@ net::awaitable<poll_outcome> karbon_connector::poll(const state::store& st) {
             co_return out;
         }
         std::string parse_error;
-        auto j = mappings::qbo::parse_exact(r.body, parse_error).value_or(json());
+        auto j = mappings::parse_exact(r.body, parse_error).value_or(json());
         if (!j.is_object() || !j.contains("value") || !j["value"].is_array()) {
             fail("list answer is not an OData page");
             co_return out;

@@ -14,9 +14,9 @@
 #include "connectors/runtime/retry.hpp"
 #include "connectors/runtime/sync_cursor.hpp"
 #include "http/message.hpp"
+#include "mappings/exact_json.hpp"
 #include "mappings/invoice_draft.hpp"
 #include "mappings/model.hpp"
-#include "mappings/qbo/exact_json.hpp"
 #include "mappings/qbo/qbo_invoice_out.hpp"
 #include "mappings/qbo/qbo_time_activity.hpp"
 #include "state/apply.hpp"
@@ -720,7 +720,7 @@ net::awaitable<resolve_outcome> qbo_connector::resolve(const state::inbox_event&
                 co_return out;
             }
             std::string error;
-            auto doc = mq::parse_exact(r.body, error);
+            auto doc = mappings::parse_exact(r.body, error);
             if (!doc) {
                 out.k = resolve_outcome::kind::retry;
                 out.detail = "unreadable QBO answer: " + error;
@@ -786,7 +786,7 @@ net::awaitable<resolve_outcome> qbo_connector::refresh(std::string entity_type,
         co_return out;
     } else {
         std::string error;
-        auto doc = mq::parse_exact(r.body, error);
+        auto doc = mappings::parse_exact(r.body, error);
         const auto* obj = doc ? mq::entity_object(*doc, entity) : nullptr;
         if (obj == nullptr) {
             out.k = resolve_outcome::kind::retry;
@@ -806,7 +806,7 @@ state::result<std::vector<mappings::change>> qbo_connector::process(const state:
                                                                     state::batch& b) {
     using result_t = state::result<std::vector<mappings::change>>;
     std::string error;
-    auto doc = mq::parse_exact(e.body, error);
+    auto doc = mappings::parse_exact(e.body, error);
     if (!doc) {
         return result_t::failure(state::status::failure("unreadable event: " + error));
     }
@@ -1273,7 +1273,7 @@ net::awaitable<action_outcome> qbo_connector::perform(state::action a) {
         json item = json::object();
         if (found.ok()) {
             std::string error;
-            auto doc = mq::parse_exact(found.body, error);
+            auto doc = mappings::parse_exact(found.body, error);
             if (!doc) {
                 co_return make_outcome(action_outcome::kind::retry,
                                        "unreadable QBO item answer: " + error);
@@ -1303,7 +1303,7 @@ net::awaitable<action_outcome> qbo_connector::perform(state::action a) {
         }
         mq::service_item service{text_of(item, "Id"), text_of(item, "Name"), std::nullopt};
         if (auto price = item.find("UnitPrice"); price != item.end()) {
-            service.unit_price = mq::decimal_text(*price);
+            service.unit_price = mappings::decimal_text(*price);
         }
         if (d.billable && !service.unit_price) {
             co_return make_outcome(action_outcome::kind::permanent,

@@ -6,7 +6,7 @@
 #include <exception>
 #include <utility>
 
-#include "mappings/qbo/exact_json.hpp"
+#include "mappings/exact_json.hpp"
 #include "util/crypto.hpp"
 
 namespace billsync::connectors::qbo {
@@ -412,11 +412,11 @@ webhook_parse parse_webhook(std::string_view body,
             out.error = "body is neither a classic object nor a CloudEvents array";
             return out;
         }
-        mappings::qbo::json_limits jl;
+        mappings::json_limits jl;
         jl.max_bytes = limits.max_body_bytes;
         jl.max_depth = limits.max_depth;
         std::string error;
-        const auto root = mappings::qbo::parse_exact(body, error, jl);
+        const auto root = mappings::parse_exact(body, error, jl);
         if (!root) {
             out.error = error;
             return out;

@@ -3,8 +3,8 @@
 #include <charconv>
 
 #include "mappings/entity.hpp"
+#include "mappings/exact_json.hpp"
 #include "mappings/money.hpp"
-#include "mappings/qbo/exact_json.hpp"
 
 namespace billsync::mappings::harvest {
 
@@ -160,7 +160,7 @@ mapped<time_entry> map_time_entry(const json& j, const mapping_options& o) {
     }
     t.service = nested_text(j, "task", "name");
     const auto* hours = member(j, "hours");
-    const auto hours_text = hours != nullptr ? qbo::decimal_text(*hours) : std::nullopt;
+    const auto hours_text = hours != nullptr ? mappings::decimal_text(*hours) : std::nullopt;
     const auto minutes = hours_text ? minutes_of_hours(*hours_text) : std::nullopt;
     if (!minutes) {
         m.error = "'hours' is missing or not a non-negative decimal";
@@ -169,7 +169,7 @@ mapped<time_entry> map_time_entry(const json& j, const mapping_options& o) {
     t.minutes = *minutes;
     t.billable = flag(j, "billable", true);
     if (const auto* rate = member(j, "billable_rate")) {
-        const auto rate_text = qbo::decimal_text(*rate);
+        const auto rate_text = mappings::decimal_text(*rate);
         const auto minor =
             rate_text ? parse_decimal(*rate_text, minor_digits(o.currency), rounding::half_even)
                       : std::nullopt;

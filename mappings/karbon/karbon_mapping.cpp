@@ -6,8 +6,8 @@
 #include <array>
 #include <utility>
 
+#include "mappings/exact_json.hpp"
 #include "mappings/money.hpp"
-#include "mappings/qbo/exact_json.hpp"
 
 namespace billsync::mappings::karbon {
 
@@ -141,7 +141,7 @@ std::optional<std::int64_t> minor_of(const json& j,
         }
         return std::nullopt;
     }
-    const auto t = qbo::decimal_text(*it);
+    const auto t = mappings::decimal_text(*it);
     const auto minor = t ? parse_decimal(*t, minor_digits(currency), mode) : std::nullopt;
     if (!minor) {
         throw map_error{"'" + std::string(key) + "' is not a decimal amount in " +
@@ -177,7 +177,7 @@ line_item line_of(const json& l, const std::string& currency) {
     line_item li;
     li.description = text(l, "Description");
     if (const auto q = l.find("Quantity"); q != l.end() && !q->is_null()) {
-        auto t = qbo::decimal_text(*q);
+        auto t = mappings::decimal_text(*q);
         if (!t) {
             throw map_error{"'LineItems.Quantity' is not a decimal: " + q->dump()};
         }
@@ -186,8 +186,8 @@ line_item line_of(const json& l, const std::string& currency) {
     // A string in Karbon's schema; whole minor units (half to even below a cent).
     if (const auto p = l.find("UnitPrice"); p != l.end() && !p->is_null()) {
         const auto digits = minor_digits(currency);
-        const auto t = p->is_string() ? qbo::normalize_decimal(trimmed(p->get<std::string>()))
-                                      : qbo::decimal_text(*p);
+        const auto t = p->is_string() ? mappings::normalize_decimal(trimmed(p->get<std::string>()))
+                                      : mappings::decimal_text(*p);
         const auto minor = t ? parse_decimal(*t, digits, rounding::half_even) : std::nullopt;
         if (!minor) {
             throw map_error{"'LineItems.UnitPrice' is not a decimal amount in " + currency + ": " +

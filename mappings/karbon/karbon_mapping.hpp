@@ -15,7 +15,7 @@
 // "client" (their perma keys are unique across both).
 //
 // Invoice amounts: a single GET's JSON numbers must reach the mapping as exact decimal text
-// (mappings::qbo::parse_exact); `UnitPrice` is a string. Every amount is parsed into integer
+// (mappings::parse_exact); `UnitPrice` is a string. Every amount is parsed into integer
 // minor units of CurrencyCode with mappings::parse_decimal (totals exactly, a unit price rounded
 // half to even); a value that is not a decimal is a mapping error naming the field.
 //

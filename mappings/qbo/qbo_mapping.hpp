@@ -13,9 +13,9 @@
 #include <vector>
 
 #include "mappings/entity.hpp"
+#include "mappings/exact_json.hpp"
 #include "mappings/model.hpp"
 #include "mappings/money.hpp"
-#include "mappings/qbo/exact_json.hpp"
 
 namespace billsync::mappings::qbo {
 

@@ -130,7 +130,7 @@ std::string currency_of(const json& j, const mapping_options& o) {
 }
 
 std::string decimal_or_throw(const json& v, std::string_view key) {
-    auto t = mappings::qbo::decimal_text(v);
+    auto t = mappings::decimal_text(v);
     if (!t) {
         throw map_error{"'" + std::string(key) + "' is not a decimal: " + v.dump()};
     }
@@ -274,7 +274,7 @@ std::string format_modified_since(instant t) {
 }
 
 std::optional<money> parse_amount(const json& v, std::string_view currency, rounding mode) {
-    const auto t = mappings::qbo::decimal_text(v);
+    const auto t = mappings::decimal_text(v);
     if (!t) {
         return std::nullopt;
     }
@@ -397,7 +397,7 @@ mapped<ledger_item> map_item(const json& j, const mapping_options& o) {
         const json* price =
             sales != nullptr && sales->is_object() ? member(*sales, "UnitPrice") : nullptr;
         if (is_sold && price != nullptr && !price->is_null()) {
-            const auto exact = mappings::qbo::decimal_text(*price);
+            const auto exact = mappings::decimal_text(*price);
             if (!exact) {
                 throw map_error{"'SalesDetails.UnitPrice' is not a decimal number: " +
                                 price->dump()};

@@ -30,13 +30,13 @@
 #include <string_view>
 
 #include "mappings/entity.hpp"
+#include "mappings/exact_json.hpp"
 #include "mappings/model.hpp"
 #include "mappings/money.hpp"
-#include "mappings/qbo/exact_json.hpp"
 
 namespace billsync::mappings::xero {
 
-using mappings::qbo::parse_exact;
+using mappings::parse_exact;
 
 struct mapping_options {
     std::string system = "xero";        // connector name

@@ -10,7 +10,7 @@
 #include "connectors/qbo/qbo_webhook.hpp"
 #include "http/client.hpp"
 #include "http/server.hpp"
-#include "mappings/qbo/exact_json.hpp"
+#include "mappings/exact_json.hpp"
 
 namespace billsync::simulators {
 namespace {
@@ -29,12 +29,12 @@ util::instant t0() {
 
 json exact(const std::string& body) {
     std::string err;
-    auto j = mappings::qbo::parse_exact(body, err);
+    auto j = mappings::parse_exact(body, err);
     return j ? *j : json();
 }
 
 // The decimal text of an amount as sent ("123.45").
-std::string amount(const json& v) { return mappings::qbo::decimal_text(v).value_or("?"); }
+std::string amount(const json& v) { return mappings::decimal_text(v).value_or("?"); }
 
 struct qbo_sim : ::testing::Test {
     util::manual_clock clock{t0()};

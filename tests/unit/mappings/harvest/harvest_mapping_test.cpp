@@ -6,7 +6,7 @@
 #include <sstream>
 
 #include "mappings/entity.hpp"
-#include "mappings/qbo/exact_json.hpp"
+#include "mappings/exact_json.hpp"
 
 namespace billsync::mappings::harvest {
 namespace {
@@ -15,7 +15,7 @@ using nlohmann::json;
 
 json exact(std::string_view text) {
     std::string error;
-    auto j = qbo::parse_exact(text, error);
+    auto j = mappings::parse_exact(text, error);
     EXPECT_TRUE(j) << error;
     return j ? *j : json();
 }

@@ -7,7 +7,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "mappings/qbo/exact_json.hpp"
+#include "mappings/exact_json.hpp"
 
 namespace billsync::mappings::karbon {
 namespace {
@@ -26,7 +26,7 @@ json fixture(const std::string& name) { return json::parse(fixture_text(name)); 
 // As the connector reads it: amounts kept as their exact decimal text.
 json exact_fixture(const std::string& name) {
     std::string error;
-    auto j = qbo::parse_exact(fixture_text(name), error);
+    auto j = mappings::parse_exact(fixture_text(name), error);
     EXPECT_TRUE(j.has_value()) << error;
     return j.value_or(json());
 }

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "mappings/qbo/exact_json.hpp"
+#include "mappings/exact_json.hpp"
 
 namespace billsync::mappings::qbo {
 namespace {

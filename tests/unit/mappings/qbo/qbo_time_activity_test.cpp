@@ -5,7 +5,7 @@
 
 #include <gtest/gtest.h>
 
-#include "mappings/qbo/exact_json.hpp"
+#include "mappings/exact_json.hpp"
 #include "mappings/qbo/qbo_mapping.hpp"
 
 namespace billsync::mappings::qbo {

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "mappings/qbo/exact_json.hpp"
+#include "mappings/exact_json.hpp"
 
 namespace billsync::mappings::xero {
 namespace {
@@ -28,7 +28,7 @@ invoice_draft draft(std::string currency = "USD") {
 
 json invoice_of(const std::string& body) {
     std::string error;
-    auto j = mappings::qbo::parse_exact(body, error);
+    auto j = mappings::parse_exact(body, error);
     EXPECT_TRUE(j) << error << " in " << body;
     if (!j || !j->contains("Invoices") || (*j)["Invoices"].size() != 1) {
         ADD_FAILURE() << body;

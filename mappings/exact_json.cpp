@@ -1,4 +1,4 @@
-#include "mappings/qbo/exact_json.hpp"
+#include "mappings/exact_json.hpp"
 
 #include <exception>
 #include <new>
@@ -6,7 +6,7 @@
 
 #include "mappings/json_depth.hpp"
 
-namespace billsync::mappings::qbo {
+namespace billsync::mappings {
 
 namespace {
 
@@ -211,4 +211,4 @@ std::optional<std::string> decimal_text(const json& v) {
     return std::nullopt;  // a double here would already have lost digits
 }
 
-}  // namespace billsync::mappings::qbo
+}  // namespace billsync::mappings

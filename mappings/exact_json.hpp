@@ -1,8 +1,10 @@
 #pragma once
 
-// JSON parsing that never turns a decimal into a double. QBO sends money as JSON numbers
-// ("TotalAmt": 123.45); nlohmann's SAX interface hands us each number's source text, which is
-// kept instead, so amounts reach mappings::parse_decimal exactly as the vendor wrote them.
+// JSON parsing that never turns a decimal into a double. Vendors send money and quantities as
+// JSON numbers (QBO's "TotalAmt": 123.45, Harvest's hours and rates, Karbon's fees);
+// nlohmann's SAX interface hands us each number's source text, which is kept instead, so
+// amounts reach mappings::parse_decimal exactly as the vendor wrote them. Shared by every
+// vendor's mapping and simulator.
 
 #include <cstddef>
 #include <nlohmann/json.hpp>
@@ -10,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-namespace billsync::mappings::qbo {
+namespace billsync::mappings {
 
 struct json_limits {
     std::size_t max_bytes = 64 * 1024 * 1024;
@@ -30,4 +32,4 @@ std::optional<nlohmann::json> parse_exact(std::string_view text,
 std::optional<std::string> decimal_text(const nlohmann::json& v);
 std::optional<std::string> normalize_decimal(std::string_view text);
 
-}  // namespace billsync::mappings::qbo
+}  // namespace billsync::mappings
