@@ -1094,7 +1094,9 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                     d.outbox.fail(b, a.id, outcome.detail, done_at, opt.action_retry, u(rng), wait);
                 line["decision"] = dead.ok() && dead.value ? "action_dead" : "action_retry";
                 action_counter(a.connector, dead.value ? "dead" : "retry").inc();
-                if (dead.value) {
+                if (dead.ok() && dead.value) {
+                    // Out of attempts: ended for good, as a permanent failure is.
+                    d.engine.on_action_done(a, workflows::action_result::failed);
                 }
                 break;
             }
@@ -1183,6 +1185,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
             if (r.k == connectors::reconcile_outcome::kind::happened) {
                 d.outbox.complete(b, a.id, r.detail.empty() ? "reconciled: happened" : r.detail);
                 effects_into(b, a, std::move(r.effects), {}, now);
+                d.engine.on_action_done(a, workflows::action_result::done);
                 line["decision"] = "reconciled_happened";
                 action_counter(a.connector, "reconciled_done").inc();
             } else if (r.k == connectors::reconcile_outcome::kind::absent) {
@@ -1202,6 +1205,7 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
                 if (dead) {
                     line["decision"] = "action_dead";
                     action_counter(a.connector, "dead").inc();
+                    d.engine.on_action_done(a, workflows::action_result::failed);
                 }
             } else {
                 d.log->warn("Reconciliation undecided action={} detail=\"{}\"", a.id, r.detail);

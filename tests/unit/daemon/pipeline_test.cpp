@@ -140,8 +140,36 @@ util::instant start_time() {
     return t;
 }
 
+// Records the actions that ended for good, as a rule counting its deliveries would.
+class done_recorder final : public workflows::rule {
+public:
+    std::string_view name() const noexcept override { return "recorder"; }
+    state::status on_change(const mappings::change& /*c*/,
+                            workflows::context& /*ctx*/) const override {
+        return state::status::success();
+    }
+    void on_action_done(const state::action& a, workflows::action_result r) const override {
+        std::lock_guard lock(mutex_);
+        done_.emplace_back(a.id, r);
+    }
+    std::vector<std::pair<std::string, workflows::action_result>> done() const {
+        std::lock_guard lock(mutex_);
+        return done_;
+    }
+
+private:
+    mutable std::mutex mutex_;
+    mutable std::vector<std::pair<std::string, workflows::action_result>> done_;
+};
+
 class pipeline_unit : public ::testing::Test {
 protected:
+    pipeline_unit() {
+        auto r = std::make_unique<done_recorder>();
+        recorder_ = r.get();
+        engine_.add(std::move(r));
+    }
+
     void SetUp() override {
         auto opened = state::store::open(dir_.path() / "state");
         ASSERT_TRUE(opened.ok()) << opened.st.message;
@@ -255,6 +283,7 @@ protected:
     util::manual_clock clock_{start_time()};
     util::metrics_registry metrics_;
     workflows::engine engine_;
+    done_recorder* recorder_ = nullptr;  // owned by engine_
     throwing_connector fake_;
     throwing_connector second_;  // what a reload builds from new settings
     std::unique_ptr<state::store> store_;
@@ -308,6 +337,11 @@ TEST_F(pipeline_unit, a_perform_that_throws_is_reconciled_retried_then_dead_lett
     advance(1h);
     EXPECT_EQ(state_of("a-explode"), state::action_state::dead);
     EXPECT_EQ(fake_.performs.load(), 3);
+    // Each rule hears how each action ended for good, the one that died after its retries too.
+    const std::vector<std::pair<std::string, workflows::action_result>> ended = {
+        {"a-fine", workflows::action_result::done},
+        {"a-explode", workflows::action_result::failed}};
+    EXPECT_EQ(recorder_->done(), ended);
     enqueue("a-next", "fine");
     advance(0s);
     EXPECT_EQ(state_of("a-next"), state::action_state::done);
@@ -406,6 +440,10 @@ TEST_F(pipeline_unit, a_reconciled_outcome_is_audited_with_its_reason) {
     enqueue("a-explode", "explode");
     advance(0s);  // perform throws: reconciled at once, "happened"
     EXPECT_EQ(state_of("a-explode"), state::action_state::done);
+    // The rules hear of it as done (a follow-up counts the message as sent).
+    const std::vector<std::pair<std::string, workflows::action_result>> ended = {
+        {"a-explode", workflows::action_result::done}};
+    EXPECT_EQ(recorder_->done(), ended);
     std::ostringstream lines;
     stream_audit(*store_, util::instant{}, 0, true, lines);
     std::istringstream in(lines.str());
