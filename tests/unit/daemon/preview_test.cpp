@@ -17,6 +17,7 @@
 
 #include "daemon/tools.hpp"
 #include "mappings/model.hpp"
+#include "state/entity_index.hpp"
 #include "state/sim_time.hpp"
 #include "state/store.hpp"
 #include "state/tables.hpp"
@@ -124,9 +125,13 @@ protected:
         return inv;
     }
 
+    // Stores a row as the apply step does: its indexes (open invoices, ...) follow it.
     static void put(state::store& s, std::string_view type, std::string_view id, const json& j) {
         state::batch b(s);
+        const auto before = state::get_entity(s, type, id);
+        ASSERT_TRUE(before.ok());
         state::put_entity(b, type, id, j.dump());
+        state::entity_index::update(b, type, id, before.value, j.dump());
         ASSERT_TRUE(s.write(b, true).ok);
     }
 

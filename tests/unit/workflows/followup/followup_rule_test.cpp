@@ -11,6 +11,7 @@
 
 #include "mappings/model.hpp"
 #include "state/apply.hpp"
+#include "state/entity_index.hpp"
 #include "state/identity.hpp"
 #include "state/outbox.hpp"
 #include "state/store.hpp"
@@ -66,9 +67,13 @@ protected:
         invoice_.source = {"qbo", "1", "130", "0", std::nullopt};
     }
 
+    // Stores a row as the apply step does: its indexes (open invoices, ...) follow it.
     void put(std::string_view type, std::string_view id, const json& j) {
         state::batch b(*store_);
+        const auto before = state::get_entity(*store_, type, id);
+        ASSERT_TRUE(before.ok());
         state::put_entity(b, type, id, j.dump());
+        state::entity_index::update(b, type, id, before.value, j.dump());
         ASSERT_TRUE(store_->write(b, true).ok);
     }
 
