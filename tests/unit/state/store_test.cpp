@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <string_view>
 
 #include "tests/unit/state/state_test_support.hpp"
 
@@ -45,17 +46,20 @@ TEST(store, atomic_batch_survives_reopen) {
     EXPECT_FALSE(s->get(cf::cursors, "gone").value);
 }
 
+// The files of a data dir with this extension (".sst" tables, ".log" write-ahead log).
+std::size_t files_named(const std::filesystem::path& dir, std::string_view extension) {
+    std::size_t n = 0;
+    for (const auto& e : std::filesystem::directory_iterator(dir)) {
+        n += e.path().extension() == extension ? 1 : 0;
+    }
+    return n;
+}
+
 // A reopen (a restart after a crash or a kill) replays the write-ahead log and keeps it, rather
 // than writing and syncing new tables before the open returns; the writes are all there.
 TEST(store, a_reopen_replays_the_log_without_writing_tables) {
     temp_dir dir;
-    const auto tables = [&] {
-        std::size_t n = 0;
-        for (const auto& e : std::filesystem::directory_iterator(dir.db())) {
-            n += e.path().extension() == ".sst" ? 1 : 0;
-        }
-        return n;
-    };
+    const auto tables = [&] { return files_named(dir.db(), ".sst"); };
     {
         auto s = open_store(dir.db());
         ASSERT_TRUE(s);
@@ -80,13 +84,6 @@ TEST(store, a_reopen_replays_the_log_without_writing_tables) {
 // files go; every write stays readable.
 TEST(store, restarts_do_not_pile_up_log_files) {
     temp_dir dir;
-    const auto logs = [&] {
-        std::size_t n = 0;
-        for (const auto& e : std::filesystem::directory_iterator(dir.db())) {
-            n += e.path().extension() == ".log" ? 1 : 0;
-        }
-        return n;
-    };
     constexpr int restarts = 30;
     for (int restart = 0; restart < restarts; ++restart) {
         auto s = open_store(dir.db());
@@ -95,7 +92,8 @@ TEST(store, restarts_do_not_pile_up_log_files) {
         b.put(cf::inbox, "qbo/" + std::to_string(restart), "event");
         ASSERT_TRUE(s->write(b, true).ok);
     }
-    EXPECT_LE(logs(), 12u);  // the bound (8 files) plus what the last opens started
+    EXPECT_LE(files_named(dir.db(), ".log"),
+              12u);  // the bound (8 files), what the last opens started
     auto s = open_store(dir.db());
     ASSERT_TRUE(s);
     for (int restart = 0; restart < restarts; ++restart) {
