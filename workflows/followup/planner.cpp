@@ -604,11 +604,13 @@ struct planner::step {
             return true;
         }
         // A sequence that never entered does not end: it only loses its entry timer (and is
-        // silent unless it had one), so a reopened invoice can still enter later.
+        // silent unless it had one), so a reopened invoice can still enter later. One paused by
+        // a dispute before it entered does end: the payment settles what was disputed, and it
+        // must not stay listed as a paused follow-up waiting for someone to resume it.
         const bool entered = st.entered && st.current != phase::excluded;
         const bool had_timer = !st.timer.empty();
         const auto end_with = [&](std::string cause) {
-            if (entered) {
+            if (entered || st.current == phase::paused) {
                 clear_timer();
                 st.current = phase::cancelled;
                 st.next_touch = 0;
@@ -1078,6 +1080,16 @@ plan_result planner::on_reply(const sequence_state& state,
         st.decide(decision_kind::note,
                   "dispute keyword in " + std::string(channel) + " reply; sequence is " +
                       std::string(to_string(s.current)) + "; " + task);
+        return std::move(st.r);
+    }
+    // Nothing is owed on a settled invoice, so there is nothing to pause: the task still goes to
+    // a person (the client may want money back), but no paused follow-up is left waiting for a
+    // resume that could never send anything.
+    if (inv.status == invoice_status::paid || inv.status == invoice_status::voided ||
+        inv.balance <= 0) {
+        st.decide(decision_kind::note,
+                  "dispute keyword in " + std::string(channel) + " reply; invoice " + inv.number +
+                      " is settled (nothing owed), not paused; " + task);
         return std::move(st.r);
     }
     s.current = phase::paused;

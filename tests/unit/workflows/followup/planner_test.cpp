@@ -119,6 +119,45 @@ TEST(FollowupPlanner, PaymentInFullBeforeTouch2Cancels) {
     EXPECT_THAT(h.sent, SizeIs(1));
 }
 
+// A client disputes before the follow-up began (a reply to a reminder before the due date), then
+// pays in full: the paused sequence ends as paid, not left paused with nothing owed.
+TEST(FollowupPlanner, PaymentInFullEndsASequencePausedBeforeItEntered) {
+    harness h(make_planner());
+    h.run_days(local(2026, 5, 25, 8), local(2026, 5, 28, 8));
+    h.now = local(2026, 5, 28, 12);
+    h.apply(h.p.on_reply(h.st, h.inv, "dispute", "sms", h.now));
+    ASSERT_EQ(h.st.current, phase::paused);
+    ASSERT_FALSE(h.st.entered);
+    const auto sent = h.sent.size();
+    h.inv.balance = 0;
+    h.inv.status = invoice_status::paid;
+    h.observe(local(2026, 5, 29, 11));
+    EXPECT_EQ(h.st.current, phase::cancelled);
+    EXPECT_EQ(h.log.back().kind, decision_kind::cancel);
+    EXPECT_THAT(h.log.back().cause, HasSubstr("paid in full"));
+    EXPECT_THAT(h.timers, IsEmpty());
+    h.run_days(local(2026, 5, 30, 8), local(2026, 7, 31, 8));
+    EXPECT_EQ(h.sent.size(), sent);
+}
+
+// A dispute about an invoice already paid in full opens the task for a person, but pauses
+// nothing: no paused follow-up is left with nothing owed.
+TEST(FollowupPlanner, ADisputeAboutAPaidInvoiceOpensATaskAndPausesNothing) {
+    harness h(make_planner());
+    h.run_days(local(2026, 5, 25, 8), local(2026, 5, 28, 8));
+    h.inv.balance = 0;
+    h.inv.status = invoice_status::paid;
+    h.observe(local(2026, 5, 28, 11));
+    const auto before = h.st.current;
+    ASSERT_NE(before, phase::paused);
+    h.now = local(2026, 5, 28, 12);
+    h.apply(h.p.on_reply(h.st, h.inv, "I dispute this invoice", "sms", h.now));
+    EXPECT_EQ(h.st.current, before);
+    ASSERT_FALSE(h.sent.empty());
+    EXPECT_EQ(h.sent.back().action.kind, action_kind::task);
+    EXPECT_THAT(h.log.back().cause, HasSubstr("is settled (nothing owed), not paused"));
+}
+
 TEST(FollowupPlanner, PartialPaymentAcknowledgesAndRestartsFromTouch1) {
     harness h(make_planner());
     h.run_days(local(2026, 5, 25, 8), local(2026, 6, 10, 8));
