@@ -129,10 +129,20 @@ public:
             }
             r.path_prefix = s->get();
         }
-        if (t.get("probability") == nullptr) {
-            fail(t, where + ": 'probability' is required");
+        if (const auto* p = t.get("permanent")) {
+            const auto* b = p->as_boolean();
+            if (b == nullptr) {
+                fail(*p, where + ": 'permanent' must be true or false");
+            }
+            r.permanent = b->get();
         }
-        r.probability = probability(t, "probability", where);
+        // A permanent rule fails every matching request: its probability does not matter.
+        if (t.get("probability") == nullptr && !r.permanent) {
+            fail(t, where + ": 'probability' is required (unless permanent = true)");
+        }
+        r.probability = r.permanent && t.get("probability") == nullptr
+                            ? 1.0
+                            : probability(t, "probability", where);
         if (const auto v = integer(t, "status", 400, 599, where)) {
             if (r.kind != sim::fault_kind::server_error) {
                 fail(*t.get("status"),
@@ -159,13 +169,6 @@ public:
         }
         if (const auto v = integer(t, "max_in_a_row", 0, 1000, where)) {
             r.max_in_a_row = static_cast<std::uint32_t>(*v);
-        }
-        if (const auto* p = t.get("permanent")) {
-            const auto* b = p->as_boolean();
-            if (b == nullptr) {
-                fail(*p, where + ": 'permanent' must be true or false");
-            }
-            r.permanent = b->get();
         }
         return r;
     }
@@ -239,7 +242,7 @@ private:
 
 bool chaos_vendor_faults::permanent() const {
     return std::any_of(requests.begin(), requests.end(), [](const simulators::fault_rule& r) {
-        return r.permanent && r.probability > 0.0;
+        return r.permanent;
     });
 }
 

@@ -39,7 +39,6 @@ max_in_a_row = 0
 [[twilio.request]]
 method = "POST"
 kind = "slow"
-probability = 0.2
 hold_ms = 40
 permanent = true
 
@@ -73,6 +72,8 @@ permanent = true
     ASSERT_EQ(twilio.requests.size(), 1u);
     EXPECT_EQ(twilio.requests[0].path_prefix, "/2010-04-01/");
     EXPECT_EQ(twilio.requests[0].hold, 40ms);
+    EXPECT_TRUE(twilio.requests[0].permanent);
+    EXPECT_EQ(twilio.requests[0].probability, 1.0);  // permanent: every matching request
     EXPECT_TRUE(twilio.permanent());
 
     // Named with nothing: that vendor gets no faults at all.
@@ -89,6 +90,8 @@ TEST(chaos_profile, every_mistake_is_named_with_its_position) {
         {"[qbo]\n[[qbo.request]]\nkind = \"slow\"\nprobability = 1.5\n",
          "faults.toml:4:15: [[qbo.request]] #1: 'probability' must be from 0 to 1"},
         {"[qbo]\n[[qbo.request]]\nkind = \"slow\"\n", "'probability' is required"},
+        {"[qbo]\n[[qbo.request]]\nkind = \"slow\"\npermanent = \"yes\"\n",
+         "faults.toml:4:13: [[qbo.request]] #1: 'permanent' must be true or false"},
         {"[qbo]\n[[qbo.request]]\nkind = \"slow\"\nprobability = 0.1\nstatus = 503\n",
          "faults.toml:5:10: [[qbo.request]] #1: 'status' applies to kind = \"server_error\" only"},
         {"[qbo]\n[[qbo.request]]\nkind = \"server_error\"\nprobability = 0.1\nwhen = 1\n",
