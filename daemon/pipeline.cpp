@@ -187,6 +187,20 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
     bool all_jobs_sleep() const {
         return d.waits != nullptr && jobs > 0 && d.waits->sleepers() >= jobs;
     }
+    // When every job sleeps, skips to the earliest wake at once, once what is already queued has
+    // run and the caller still waits. True when it skipped.
+    template <typename StillWaiting>
+    net::awaitable<bool> skip_if_all_jobs_sleep(StillWaiting still_waiting) {
+        if (!all_jobs_sleep()) {
+            co_return false;
+        }
+        co_await net::post(strand, use_awaitable);
+        if (!still_waiting() || !all_jobs_sleep()) {
+            co_return false;
+        }
+        d.waits->skip_to_next_wake();
+        co_return true;
+    }
 
     // Waits for a lane job's end. When work sleeps and nothing happens for skip_after, the
     // earliest sleep is skipped (simulated clock): a backoff of seconds costs no real seconds.
@@ -196,12 +210,9 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
             co_await wait_for_signal(opt.idle_poll);
             co_return;
         }
-        if (all_jobs_sleep()) {
-            co_await net::post(strand, use_awaitable);
-            if (!woken && all_jobs_sleep()) {
-                d.waits->skip_to_next_wake();
-                co_return;
-            }
+        const bool skipped = co_await skip_if_all_jobs_sleep([this] { return !woken; });
+        if (skipped) {
+            co_return;
         }
         const bool signalled = co_await wait_for_signal(opt.skip_after);
         if (!signalled) {
@@ -706,12 +717,9 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
         const auto deadline = std::chrono::steady_clock::now() + opt.refresh_wait;
         for (auto now = std::chrono::steady_clock::now(); rr->pending > 0 && now < deadline;
              now = std::chrono::steady_clock::now()) {
-            if (all_jobs_sleep()) {
-                co_await net::post(strand, use_awaitable);
-                if (rr->pending > 0 && all_jobs_sleep()) {
-                    d.waits->skip_to_next_wake();
-                    continue;
-                }
+            const bool skipped = co_await skip_if_all_jobs_sleep([&rr] { return rr->pending > 0; });
+            if (skipped) {
+                continue;
             }
             const bool skipping = sleeping_work();
             rr->done.expires_after(std::min<std::chrono::steady_clock::duration>(

@@ -80,8 +80,8 @@ rocksdb::DBOptions db_options(const open_options& options,
     o.manual_wal_flush = false;  // every write reaches the OS; sync writes are fsynced
     o.max_background_jobs = 2;   // the target hosts are small
     o.keep_log_file_num = 3;     // RocksDB's own info LOG files
-    // Quiet column families must not pin old WAL files, and a restart replays at most about
-    // this much log (the log is kept at open, see avoid_flush_during_recovery).
+    // Quiet column families must not pin more old WAL files than this while the daemon runs
+    // (what an open keeps is bounded by trim_recovered_log).
     o.max_total_wal_size = 8u << 20;
     o.write_buffer_manager = std::move(write_buffers);  // all memtables together
     o.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;

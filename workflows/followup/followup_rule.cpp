@@ -299,14 +299,11 @@ std::vector<refresh_target> followup_rule::before_timer(std::string_view timer_n
         return out;
     }
     // The invoices plan_snapshot counts: the client's open ones (the currency is checked there,
-    // on the fresh copy), found through the index of invoices with a balance, not every invoice.
+    // on the fresh copy), found through the index of invoices with a balance, whose rows carry
+    // the invoice's status and client (state/entity_index.hpp), not by reading every invoice.
     state::for_each_entity(
-        s, state::entity_index::invoice_open, [&](std::string_view id, std::string_view) {
-            auto row = state::get_entity(s, "invoice", id);
-            if (!row.ok() || !row.value) {
-                return true;
-            }
-            const auto j = json::parse(*row.value, nullptr, false);
+        s, state::entity_index::invoice_open, [&](std::string_view id, std::string_view v) {
+            const auto j = json::parse(v, nullptr, false);
             if (j.is_object() && text_of(j, "client_id") == *client &&
                 text_of(j, "status") == "open" && !j.value("deleted", false)) {
                 out.push_back({"invoice", std::string(id)});
@@ -798,22 +795,21 @@ state::result<plan_client> followup_rule::plan_snapshot(std::string_view client_
     }
     // The open balance: the client's open invoices in the plan's currency, from the ledger the
     // follow-up reads ([sources] invoices). Only invoices with a balance can count: they are
-    // found through their index (state/entity_index.hpp), not by reading every invoice the firm
-    // ever had, and through the batch, where this step's changes (the invoice that changed, one
-    // re-opened beside it) are not committed yet.
+    // found through their index, whose rows carry each invoice's client (state/entity_index.hpp),
+    // not by reading every invoice the firm ever had; and through the batch, where this step's
+    // changes (the invoice that changed, one re-opened beside it) are not committed yet.
     std::set<std::string, std::less<>> ids;
     if (!changed_invoice.empty()) {
         ids.emplace(changed_invoice);
     }
     const auto open_prefix = state::keys::join(state::entity_index::invoice_open, "");
-    if (auto st = ctx.store->for_each(ctx.b,
-                                      state::cf::entities,
-                                      open_prefix,
-                                      [&](std::string_view key, std::string_view) {
-                                          ids.emplace(key.substr(open_prefix.size()));
-                                          return true;
-                                      });
-        !st.ok) {
+    const auto of_client = [&](std::string_view key, std::string_view v) {
+        if (text_of(json::parse(v, nullptr, false), "client_id") == client_id) {
+            ids.emplace(key.substr(open_prefix.size()));
+        }
+        return true;
+    };
+    if (auto st = ctx.store->for_each(ctx.b, state::cf::entities, open_prefix, of_client); !st.ok) {
         return result_t::failure(st);
     }
     for (const auto& id : ids) {
