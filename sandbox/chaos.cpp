@@ -26,6 +26,7 @@
 #include <sstream>
 #include <thread>
 
+#include "connectors/xero/xero_kind.hpp"
 #include "daemon/access.hpp"
 #include "daemon/tools.hpp"
 #include "http/client.hpp"
@@ -42,6 +43,8 @@
 #include "sim/sim_server.hpp"
 #include "sim/smtp_sink.hpp"
 #include "sim/twilio_simulator.hpp"
+#include "sim/xero_grant.hpp"
+#include "sim/xero_simulator.hpp"
 #include "workflows/followup/settings.hpp"
 
 namespace billsync::sandbox {
@@ -102,6 +105,28 @@ std::int64_t minor_of(const json& amount) {
     return negative ? -v : v;
 }
 
+// "YYYY-MM-DD" (a civil date, as the firm wrote it); nullopt when it is not one.
+std::optional<std::chrono::sys_days> civil_date_of(std::string_view text) {
+    if (text.size() < 10) {
+        return std::nullopt;
+    }
+    int v[3] = {0, 0, 0};
+    const std::size_t at[3] = {0, 5, 8};
+    const std::size_t n[3] = {4, 2, 2};
+    for (int k = 0; k < 3; ++k) {
+        for (std::size_t i = at[k]; i < at[k] + n[k]; ++i) {
+            if (text[i] < '0' || text[i] > '9') {
+                return std::nullopt;
+            }
+            v[k] = v[k] * 10 + (text[i] - '0');
+        }
+    }
+    const std::chrono::year_month_day ymd{std::chrono::year{v[0]},
+                                          std::chrono::month{static_cast<unsigned>(v[1])},
+                                          std::chrono::day{static_cast<unsigned>(v[2])}};
+    return ymd.ok() ? std::optional(std::chrono::sys_days{ymd}) : std::nullopt;
+}
+
 // The seeded misbehaviour of every simulated vendor (docs/chaos.md, "Fault profile").
 void add_request_faults(sim::fault_plan& plan, const std::string& api_prefix) {
     using k = sim::fault_kind;
@@ -143,9 +168,26 @@ void add_runner_faults(sim::fault_plan& plan,
             plan.add(t);
         }
     }
-    add_request_faults(plan, prefix);
-    if (vendor == "qbo") {
-        // The token endpoint fails, or rotates the refresh token and the answer is lost.
+    if (vendor == "xero") {
+        // Creating an invoice loses its answer often: the retry carries the same
+        // Idempotency-Key, and after a kill the invoice is looked up by its Reference first.
+        for (const auto kind :
+             {sim::fault_kind::reset_after_write, sim::fault_kind::timeout_after_read}) {
+            sim::fault_rule t;
+            t.method = "PUT";
+            t.path_prefix = "/api.xro/2.0/Invoices";
+            t.kind = kind;
+            t.probability = kind == sim::fault_kind::reset_after_write ? 0.25 : 0.15;
+            t.hold = 150ms;
+            plan.add(t);
+        }
+    }
+    if (!prefix.empty()) {
+        add_request_faults(plan, prefix);
+    }
+    if (vendor == "qbo" || vendor == "xero") {
+        // The token endpoint fails, or rotates the refresh token and the answer is lost (Xero's
+        // refresh tokens are single-use: the old one works again only within its grace).
         sim::fault_rule t;
         t.path_prefix = "/oauth2/token";
         t.kind = sim::fault_kind::server_error;
@@ -153,7 +195,11 @@ void add_runner_faults(sim::fault_plan& plan,
         plan.add(t);
         t.kind = sim::fault_kind::reset_after_write;
         plan.add(t);
-        plan.add(sim::webhook_fault_rule{"qbo", 0.15, 0.15, 0.3});
+        plan.add(sim::webhook_fault_rule{vendor, 0.15, 0.15, 0.3});
+    }
+    if (vendor == "taxdome") {
+        // Zapier's relays: lost (the Zap gave up), duplicated, reordered.
+        plan.add(sim::webhook_fault_rule{"taxdome", 0.15, 0.15, 0.3});
     }
     if (vendor == "sendgrid") {
         plan.add(sim::webhook_fault_rule{"sendgrid/events", 0.1, 0.1, 0.3});
@@ -478,7 +524,12 @@ private:
     }
 
     void deliver_qbo(const std::string& hook);
+    void deliver_xero();
     void deliver_mail_events(const std::string& hook);
+    void relay_accounts(int day);
+    void pay_xero(int day);
+    void collect_xero(chaos_record& r);
+    void collect_identities(chaos_record& r);
     void seed_time(util::instant start);
     void complete_jobs(int day, util::instant day_start);
     void notify_karbon(const std::string& key);
@@ -510,10 +561,20 @@ private:
     std::unique_ptr<sim::twilio_simulator> sms_;
     std::unique_ptr<sim::karbon_simulator> karbon_;
     std::unique_ptr<sim::harvest_simulator> harvest_;
-    std::vector<std::unique_ptr<sim::sim_server>> servers_;  // qbo, mail, sms, karbon, harvest
+    std::unique_ptr<sim::xero_simulator> xero_;
+    // qbo, mail, sms, karbon, harvest, xero, taxdome (none: Zapier relays, billsync calls nothing)
+    std::vector<std::unique_ptr<sim::sim_server>> servers_;
     std::vector<std::shared_ptr<sim::fault_plan>> plans_;
     std::unique_ptr<firm> firm_;
-    std::vector<sim::qbo_delivery> qbo_retry_;  // deliveries QBO sends again (not acknowledged)
+    std::vector<sim::qbo_delivery> qbo_retry_;    // deliveries QBO sends again (not acknowledged)
+    std::vector<sim::xero_delivery> xero_retry_;  // as QBO's
+    std::vector<xero_client> xero_clients_;       // the firm's other company, booked in Xero
+    std::map<std::string, std::int64_t> xero_paid_;  // Xero invoice id -> cents paid by the run
+    // TaxDome accounts relayed by the Zap: (account id, body) not acknowledged yet (the Zap
+    // replays them), and the acknowledged ones with the client each must join (by its email).
+    std::vector<std::pair<std::string, std::string>> relays_pending_;
+    std::map<std::string, std::string> relays_acknowledged_;  // account -> QBO customer id
+    std::set<std::size_t> relayed_clients_;
     std::size_t mail_events_sent_ = 0;
     std::map<std::string, util::instant> paid_in_full_;
     std::map<std::string, util::instant> paid_invoices_;  // QBO invoice id -> paid in full at
@@ -648,6 +709,111 @@ void chaos_run::deliver_qbo(const std::string& /*hook*/) {
     for (const auto i : sent) {
         if (!acked.contains(i)) {
             qbo_retry_.push_back(batch[i]);
+        }
+    }
+}
+
+// Xero's deliveries, as QBO's: lost, duplicated or reordered by the plan; one not acknowledged
+// is sent again the next day.
+void chaos_run::deliver_xero() {
+    auto batch = std::move(xero_retry_);
+    xero_retry_.clear();
+    for (auto& d : xero_->take_deliveries()) {
+        batch.push_back(std::move(d));
+    }
+    const auto order = plans_[5]->delivery_order("xero", batch.size());
+    std::set<std::size_t> acked;
+    for (const auto i : order) {
+        const auto r = http::fetch(
+            "127.0.0.1",
+            webhook_port_,
+            "POST",
+            "/webhooks/xero",
+            {{"Content-Type", "application/json"}, {"x-xero-signature", batch[i].signature}},
+            batch[i].body,
+            30s);
+        if (r.status == 200) {
+            acked.insert(i);
+        } else if (r.status == 0) {
+            ensure_up();
+        }
+    }
+    for (const auto i : std::set<std::size_t>(order.begin(), order.end())) {
+        if (!acked.contains(i)) {
+            xero_retry_.push_back(batch[i]);
+        }
+    }
+}
+
+// A new TaxDome account on seeded days, for one of the firm's QuickBooks clients (the same
+// email), relayed by the Zap: lost, duplicated or reordered by the plan; a relay not acknowledged
+// is replayed the next day (the same record, event and time: billsync's dedup key).
+void chaos_run::relay_accounts(int day) {
+    const auto& clients = firm_->clients();
+    if (day > 0 && chance("relay-day", static_cast<std::uint64_t>(day)) < 0.4) {
+        const auto pick =
+            static_cast<std::size_t>(chance("relay-who", static_cast<std::uint64_t>(day)) *
+                                     static_cast<double>(clients.size()));
+        const auto index = pick % clients.size();
+        if (relayed_clients_.insert(index).second) {
+            const auto id = std::to_string(7350000 + index);
+            relays_pending_.emplace_back(
+                id, taxdome_relay_body(id, clients[index].name, clients[index].email));
+        }
+    }
+    auto batch = std::move(relays_pending_);
+    relays_pending_.clear();
+    const auto order = plans_[6]->delivery_order("taxdome", batch.size());
+    std::set<std::size_t> acked;
+    for (const auto i : order) {
+        const auto r = post_taxdome_relay(webhook_port_, batch[i].second);
+        if (r.status == 200) {
+            acked.insert(i);
+            const auto index = static_cast<std::size_t>(std::stoul(batch[i].first)) - 7350000;
+            relays_acknowledged_[batch[i].first] = clients[index].qbo_id;
+        } else if (r.status == 0) {
+            ensure_up();
+        }
+    }
+    for (const auto i : std::set<std::size_t>(order.begin(), order.end())) {
+        if (!acked.contains(i)) {
+            relays_pending_.push_back(batch[i]);
+        }
+    }
+}
+
+// Payments in the Xero organisation: the auto-pay client is charged on its due date; on seeded
+// days a client pays half of what it owes, or all of it. Xero sends no payment event, only an
+// INVOICE update (which the plan may lose: the poll finds it).
+void chaos_run::pay_xero(int day) {
+    const auto today = date_text(clock_->now());
+    for (const auto& c : xero_clients_) {
+        auto& paid = xero_paid_[c.invoice_id];
+        if (paid >= c.cents) {
+            continue;
+        }
+        const bool autopay = c.group == "Autopay" && c.due == today;
+        const bool seeded =
+            chance("xero-pay", static_cast<std::uint64_t>(day) * 8 + (&c - xero_clients_.data())) <
+            0.12;
+        if (!autopay && !seeded) {
+            continue;
+        }
+        const bool half =
+            !autopay && paid == 0 && chance("xero-half", static_cast<std::uint64_t>(day)) < 0.5;
+        const auto amount = half ? c.cents / 2 : c.cents - paid;
+        xero_->add_payment(xero_tenant,
+                           json{{"Invoice", {{"InvoiceID", c.invoice_id}}},
+                                {"Account", {{"Code", "090"}}},
+                                {"Date", today},
+                                {"Amount", json::parse(amount_text(amount))}});
+        paid += amount;
+        if (paid >= c.cents) {
+            paid_invoices_[c.invoice_id] = clock_->now();
+            paid_in_full_[c.email] = clock_->now();
+            if (!c.mobile.empty()) {
+                paid_in_full_[c.mobile] = clock_->now();
+            }
         }
     }
 }
@@ -818,20 +984,8 @@ chaos_record chaos_run::collect() {
             inv.paid_in_full_at = paid->second;
         }
         if (const auto j = qbo_->get(realm, "Invoice", id)) {
-            // "YYYY-MM-DD", as the firm wrote it.
-            const auto due = j->value("DueDate", "");
-            if (due.size() == 10) {
-                const auto num = [&due](std::size_t at, std::size_t n) {
-                    int v = 0;
-                    for (std::size_t i = at; i < at + n; ++i) {
-                        v = v * 10 + (due[i] - '0');
-                    }
-                    return v;
-                };
-                inv.due =
-                    std::chrono::sys_days{std::chrono::year{num(0, 4)} /
-                                          std::chrono::month{static_cast<unsigned>(num(5, 2))} /
-                                          std::chrono::day{static_cast<unsigned>(num(8, 2))}};
+            if (const auto due = civil_date_of(j->value("DueDate", ""))) {
+                inv.due = *due;
             }
             const auto customer = j->contains("CustomerRef")
                                       ? (*j)["CustomerRef"].value("value", std::string())
@@ -841,6 +995,8 @@ chaos_record chaos_run::collect() {
             }
         }
     }
+    collect_xero(r);
+    collect_identities(r);
     r.touches_until = touches_until_;
     r.run_start = start_;
     // Drafted time: the entries Harvest holds with billsync's external reference, per work item
@@ -860,6 +1016,12 @@ chaos_record chaos_run::collect() {
         ++r.drafted_entries[group];
     }
     r.secrets = secrets_;
+    // The refresh tokens billsync held: none may reach a log either.
+    for (auto* oauth : {&qbo_->oauth(), &xero_->oauth()}) {
+        for (auto& t : oauth->refresh_tokens_presented()) {
+            r.secrets.push_back(std::move(t));
+        }
+    }
     r.log_paths = {log_path()};
     r.ready_at_end =
         http::fetch("127.0.0.1", status_port_, "GET", "/readyz", {}, {}, 10s).status == 200;
@@ -873,6 +1035,83 @@ chaos_record chaos_run::collect() {
         }
     }
     return r;
+}
+
+// The Xero organisation: its clients' invoices (followed up as the QuickBooks ones), and the
+// invoices billsync created there (by the Reference carrying its key: exactly once each).
+void chaos_run::collect_xero(chaos_record& r) {
+    std::map<std::string, const xero_client*> seeded;
+    for (const auto& c : xero_clients_) {
+        seeded[c.invoice_id] = &c;
+        r.clients.insert(c.email);
+        if (!c.mobile.empty()) {
+            r.clients.insert(c.mobile);
+        }
+    }
+    for (const auto& [inv, created] : xero_->list(xero_tenant, "Invoices")) {
+        const auto id = inv.value("InvoiceID", "");
+        if (const auto it = seeded.find(id); it != seeded.end()) {
+            const auto& c = *it->second;
+            chaos_invoice ledger;
+            ledger.id = fmt::format("xero:{}:invoice:{}", xero_tenant, id);
+            ledger.balance_minor = minor_of(inv.value("AmountDue", json(0)));
+            ledger.email = c.email;
+            ledger.mobile = c.mobile;
+            const auto due = civil_date_of(c.due);
+            ledger.due = due ? *due : std::chrono::sys_days{};
+            if (const auto paid = paid_invoices_.find(id); paid != paid_invoices_.end()) {
+                ledger.paid_in_full_at = paid->second;
+            }
+            r.invoices.push_back(std::move(ledger));
+            continue;
+        }
+        ++r.created_objects["Xero invoice " + inv.value("Reference", "")];
+        ++r.created_objects["Invoice/" + id];
+        // Its client owes again from its creation on; one created before the client paid its
+        // other invoice in full means the client never stopped owing.
+        const auto contact = inv.contains("Contact") ? inv["Contact"].value("ContactID", "") : "";
+        for (const auto& c : xero_clients_) {
+            if (c.contact_id != contact) {
+                continue;
+            }
+            for (const auto& address : {c.email, c.mobile}) {
+                const auto paid = r.paid_in_full.find(address);
+                if (address.empty() || paid == r.paid_in_full.end()) {
+                    continue;
+                }
+                if (created <= paid->second) {
+                    r.paid_in_full.erase(paid);
+                    continue;
+                }
+                auto [again, fresh] = r.owes_again.emplace(address, created);
+                if (!fresh && created < again->second) {
+                    again->second = created;
+                }
+            }
+        }
+    }
+}
+
+// The identity map as the daemon shows it (GET /identities): each client and its party's
+// other members; and the TaxDome accounts whose relay billsync acknowledged.
+void chaos_run::collect_identities(chaos_record& r) {
+    for (const auto& [account, customer] : relays_acknowledged_) {
+        r.relayed_clients["taxdome:client:" + account] =
+            fmt::format("qbo:{}:client:{}", realm, customer);
+    }
+    const auto j = json::parse(call("GET", "/identities").body, nullptr, false);
+    if (!j.is_object() || !j.contains("parties") || !j["parties"].is_array()) {
+        return;
+    }
+    for (const auto& p : j["parties"]) {
+        std::set<std::string> members;
+        for (const auto& m : p.value("members", json::array())) {
+            members.insert(m.value("client", ""));
+        }
+        for (const auto& m : members) {
+            r.party_of[m] = members;
+        }
+    }
 }
 
 // The daemon's stored audit log (the daemon is stopped: the store is read directly). Answers
@@ -956,6 +1195,13 @@ chaos_run::outcome chaos_run::run() {
     ho.now = now_fn;
     ho.enforce_limits = false;  // as Karbon's
     harvest_ = std::make_unique<sim::harvest_simulator>(ho);
+    sim::xero_sim_options xo;
+    xo.tenants = {xero_tenant};
+    xo.webhook_key = xero_webhook_key;
+    xo.now = now_fn;
+    xo.oauth.tenants = {{xero_tenant, "Smith & Lee Advisory Ltd"}};
+    xo.enforce_limits = false;  // as QBO's
+    xero_ = std::make_unique<sim::xero_simulator>(xo);
 
     // One fault plan per vendor, from the run's seed.
     for (const auto& v : chaos_vendors()) {
@@ -969,7 +1215,8 @@ chaos_run::outcome chaos_run::run() {
         // without one; only the real time goes.
         so.holds.skip = true;
         so.holds.client_deadline = 30s;
-        auto server = std::make_unique<sim::sim_server>(so);
+        // A vendor billsync never calls (TaxDome: a Zap relays to billsync) has no server.
+        auto server = prefix.empty() ? nullptr : std::make_unique<sim::sim_server>(so);
         auto plan = std::make_shared<sim::fault_plan>(seed_, vendor);
         const chaos_vendor_faults* own = nullptr;
         if (profile_ != nullptr) {
@@ -991,18 +1238,20 @@ chaos_run::outcome chaos_run::run() {
         } else {
             add_runner_faults(*plan, vendor, prefix);
         }
-        server->set_faults(plan);
-        server->on_handled([this](const sim::recorded_request&) {
-            if (!kills_armed_.load()) {
-                return;
-            }
-            const auto n = ++handled_;
-            auto at = next_kill_at_.load();
-            if (n >= at && next_kill_at_.compare_exchange_strong(
-                               at, n + next_kill_gap(kill_index_.fetch_add(1) + 1))) {
-                kill_now();  // the request took effect; the daemon dies before its answer
-            }
-        });
+        if (server) {
+            server->set_faults(plan);
+            server->on_handled([this](const sim::recorded_request&) {
+                if (!kills_armed_.load()) {
+                    return;
+                }
+                const auto n = ++handled_;
+                auto at = next_kill_at_.load();
+                if (n >= at && next_kill_at_.compare_exchange_strong(
+                                   at, n + next_kill_gap(kill_index_.fetch_add(1) + 1))) {
+                    kill_now();  // the request took effect; the daemon dies before its answer
+                }
+            });
+        }
         plans_.push_back(std::move(plan));
         servers_.push_back(std::move(server));
     }
@@ -1015,7 +1264,12 @@ chaos_run::outcome chaos_run::run() {
     karbon_->configure(*servers_[3]);
     harvest_->add_routes(servers_[4]->routes());
     harvest_->configure(*servers_[4]);
+    xero_->add_routes(servers_[5]->routes());
+    xero_->configure(*servers_[5]);
     for (auto& s : servers_) {
+        if (!s) {
+            continue;
+        }
         if (auto e = s->start(); !e.empty()) {
             out.error = "a simulator did not start: " + e;
             return out;
@@ -1034,6 +1288,19 @@ chaos_run::outcome chaos_run::run() {
         out.error = "cannot store the simulated QBO grant: " + grant;
         return out;
     }
+    // The firm's other company, in Xero: its clients' invoices, and a grant as `billsync connect`
+    // would have stored it.
+    xero_clients_ = seed_xero_entity(*xero_);
+    xero_->take_deliveries();  // history: the first poll (a backfill) reads it
+    if (const auto e = sim::seed_xero_grant(dir_ / "data",
+                                            *xero_,
+                                            xero_tenant,
+                                            std::string(connectors::xero::oauth2_rules().scope),
+                                            start);
+        !e.empty()) {
+        out.error = "cannot store the simulated Xero grant: " + e;
+        return out;
+    }
     const auto partial = firm_->pick(2, false, start);
     const auto org = karbon_->add_organization({{"FullName", firm_->client_of(partial).name}});
     const auto item =
@@ -1046,6 +1313,24 @@ chaos_run::outcome chaos_run::run() {
                                 {"DueDate", "2026-04-15T00:00:00Z"}});
     const std::string item_key = item["WorkItemKey"];
     const std::string org_key = org["OrganizationKey"];
+    // The Xero company's Kauri Cafe is, in Karbon, its owner's group: another name and email,
+    // tied by the firm's client code (the identity map links them by it). Its company return is
+    // billed in Xero.
+    const auto& kauri = xero_clients_[0];
+    const auto kauri_org = karbon_->add_organization({{"FullName", "Kauri Hospitality Group"},
+                                                      {"EmailAddress", "office@kaurigroup.example"},
+                                                      {"UserDefinedIdentifier", kauri.code}});
+    const std::string kauri_org_key = kauri_org.value("OrganizationKey", "");
+    const std::string kauri_item_key =
+        karbon_
+            ->add_work_item({{"Title", "2025 Form 1120 - Kauri Hospitality Group"},
+                             {"ClientKey", kauri_org_key},
+                             {"ClientType", "Organization"},
+                             {"WorkType", "Tax Return"},
+                             {"PrimaryStatus", "In Progress"},
+                             {"StartDate", "2026-01-05T00:00:00Z"},
+                             {"DueDate", "2026-04-15T00:00:00Z"}})
+            .value("WorkItemKey", "");
     seed_time(start);
     {
         std::ofstream book(dir_ / "engagements.toml", std::ios::trunc);
@@ -1053,8 +1338,14 @@ chaos_run::outcome chaos_run::run() {
             "[engagement.\"acme-1040-2025\"]\nclient = \"karbon:{}\"\nwork_type = \"Tax Return\"\n"
             "model = \"fixed_fee\"\nfee = \"2400.00\"\npartner = \"partner@smithlee.example\"\n"
             "terms_days = 30\npo_required = true\n\n[engagement.\"acme-1040-2025\".milestones]\n"
+            "\"Return Filed\" = \"50%\"\n\"Delivered\" = \"remainder\"\n\n"
+            "[engagement.\"kauri-1120-2025\"]\nclient = \"karbon:{}\"\nwork_type = \"Tax Return\"\n"
+            "model = \"fixed_fee\"\nfee = \"1800.00\"\nledger = \"xero\"\n"
+            "partner = \"partner@smithlee.example\"\nterms_days = 30\n\n"
+            "[engagement.\"kauri-1120-2025\".milestones]\n"
             "\"Return Filed\" = \"50%\"\n\"Delivered\" = \"remainder\"\n",
-            org_key);
+            org_key,
+            kauri_org_key);
     }
     {
         std::string base(sandbox_config_text());
@@ -1077,7 +1368,8 @@ chaos_run::outcome chaos_run::run() {
                                ko,
                                servers_[3]->base_url(),
                                webhook_port_)
-            << harvest_toml(servers_[4]->base_url(), ho, false);
+            << harvest_toml(servers_[4]->base_url(), ho, false)
+            << xero_connector_toml(servers_[5]->base_url(), 3600) << taxdome_connector_toml();
         if (!cfg) {
             out.error = "cannot write the configuration";
             return out;
@@ -1092,7 +1384,9 @@ chaos_run::outcome chaos_run::run() {
                 "sandbox-inbound-secret",
                 "sandbox-demo-secret",
                 ho.access_token,
-                verifier};
+                verifier,
+                xero_webhook_key,
+                std::string(taxdome_secret)};
 
     open_notify_socket();
     if (!start_daemon()) {
@@ -1145,10 +1439,12 @@ chaos_run::outcome chaos_run::run() {
         const auto day_start = start + std::chrono::days(d - 1);
         clock_->set(day_start);
         if (d == 2 || d == 9) {
-            karbon_->update_work_item(item_key,
-                                      {{"SecondaryStatus", d == 2 ? "Return Filed" : "Delivered"}});
-            if (!plans_[3]->delivery_order("karbon", 1).empty()) {
-                karbon_->notify("Work", "Work", item_key, "Updated");
+            for (const auto& key : {item_key, kauri_item_key}) {
+                karbon_->update_work_item(
+                    key, {{"SecondaryStatus", d == 2 ? "Return Filed" : "Delivered"}});
+                if (!plans_[3]->delivery_order("karbon", 1).empty()) {
+                    karbon_->notify("Work", "Work", key, "Updated");
+                }
             }
         }
         complete_jobs(d, day_start);
@@ -1185,8 +1481,11 @@ chaos_run::outcome chaos_run::run() {
                 chance("pay-who", static_cast<std::uint64_t>(d)) * static_cast<double>(n));
             pay_in_full(pick % n);
         }
+        pay_xero(d);
         ensure_up();
         deliver_qbo(hook);
+        deliver_xero();
+        relay_accounts(d);
         if (chance("kill-after-webhooks", static_cast<std::uint64_t>(d)) < 0.3) {
             kill_now();  // acknowledged deliveries may still be in the pipeline
         }
@@ -1213,6 +1512,8 @@ chaos_run::outcome chaos_run::run() {
         clock_->set(day_start);
         ensure_up();
         deliver_qbo(hook);
+        deliver_xero();
+        relay_accounts(0);
         ok = run_day(day_start);
         sms_->flush_status_callbacks();
         deliver_mail_events(hook);
@@ -1249,7 +1550,9 @@ chaos_run::outcome chaos_run::run() {
     stop_daemon();
     smtp.stop();
     for (auto& s : servers_) {
-        s->stop();
+        if (s) {
+            s->stop();
+        }
     }
     return out;
 }
@@ -1295,7 +1598,8 @@ int run_chaos(const chaos_options& options, std::ostream& out, std::ostream& err
             kinds += fmt::format("{}{} {}", kinds.empty() ? "" : ", ", kind, n);
         }
         out << fmt::format(
-            "seed {}: {} faults ({}), {} kills, {} touches due ({} sent, {} skipped), {} drafts: ",
+            "seed {}: {} faults ({}), {} kills, {} touches due ({} sent, {} skipped), {} drafts, "
+            "{} invoices created, {} relays: ",
             seed,
             o.faults,
             kinds,
@@ -1303,7 +1607,9 @@ int run_chaos(const chaos_options& options, std::ostream& out, std::ostream& err
             o.checked.touches_due,
             o.checked.touches_sent,
             o.checked.touches_skipped,
-            o.checked.drafts);
+            o.checked.drafts,
+            o.checked.created,
+            o.checked.relays);
         if (o.violation) {
             ++violations;
             out << fmt::format(

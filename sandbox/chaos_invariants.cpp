@@ -52,13 +52,35 @@ std::optional<chaos_violation> reflected(const chaos_record& r) {
             entered.insert(s.invoice);
         }
     }
-    if (!r.invoices.empty() && !r.active_sequences.empty() &&
-        std::none_of(r.invoices.begin(), r.invoices.end(), [&](const chaos_invoice& inv) {
-            return open.contains(inv.id);
-        })) {
-        return chaos_violation{std::string(names[0]),
-                               "no follow-up the daemon shows names a ledger invoice (the runner "
-                               "and the daemon disagree on invoice ids)"};
+    // Per ledger ("qbo:<realm>", "xero:<tenant>"): an invoice that still owes and no follow-up
+    // naming any of the ledger's invoices means the runner and the daemon name invoices apart.
+    std::map<std::string, std::pair<bool, bool>> ledgers;  // ledger -> (owes, named)
+    for (const auto& inv : r.invoices) {
+        auto& [owes, named] = ledgers[inv.id.substr(0, inv.id.find(":invoice:"))];
+        owes = owes || inv.balance_minor != 0;
+        named = named || open.contains(inv.id);
+    }
+    for (const auto& [ledger, seen] : ledgers) {
+        if (seen.first && !seen.second && !r.active_sequences.empty()) {
+            return chaos_violation{
+                std::string(names[0]),
+                fmt::format("no follow-up the daemon shows names an invoice of ledger {} (the "
+                            "runner and the daemon disagree on invoice ids)",
+                            ledger)};
+        }
+    }
+    for (const auto& [client, joins] : r.relayed_clients) {
+        const auto party = r.party_of.find(client);
+        if (party == r.party_of.end() || !party->second.contains(joins)) {
+            return chaos_violation{
+                std::string(names[0]),
+                fmt::format(
+                    "the relay of client {} was acknowledged, but the identity map {} "
+                    "(it has the email of {})",
+                    client,
+                    party == r.party_of.end() ? "does not have it" : "joined it with others only",
+                    joins)};
+        }
     }
     for (const auto& inv : r.invoices) {
         const auto it = open.find(inv.id);
@@ -479,6 +501,14 @@ chaos_coverage coverage(const chaos_record& r) {
     for (const auto& item : r.completed_work_items) {
         const auto it = r.drafted_entries.find(item);
         c.drafts += it != r.drafted_entries.end() && it->second == 1 ? 1 : 0;
+    }
+    for (const auto& key : r.created_expected) {
+        const auto it = r.created_objects.find(key);
+        c.created += it != r.created_objects.end() && it->second == 1 ? 1 : 0;
+    }
+    for (const auto& [client, joins] : r.relayed_clients) {
+        const auto party = r.party_of.find(client);
+        c.relays += party != r.party_of.end() && party->second.contains(joins) ? 1 : 0;
     }
     return c;
 }

@@ -105,6 +105,12 @@ struct chaos_record {
     std::set<std::string> completed_work_items;
     std::set<std::string> withdrawn_work_items;
     std::map<std::string, std::uint64_t> drafted_entries;
+
+    // Relayed clients (acknowledged_webhooks_reflected): each client a relay brought that billsync
+    // acknowledged, and the client it must have joined in the identity map (the same email);
+    // each client of the identity map and its party's members (itself included).
+    std::map<std::string, std::string> relayed_clients;  // relayed client -> the one it joins
+    std::map<std::string, std::set<std::string>> party_of;
 };
 
 struct chaos_violation {
@@ -121,12 +127,14 @@ std::optional<chaos_violation> check_invariants(const chaos_record& r);
 
 // What the run gave the invariants to check (printed per run, so a check that compared nothing
 // shows): touches that fell due, and of them sent or skipped with an audited cause; completed
-// work items whose time was drafted.
+// work items whose time was drafted; created objects and relayed clients found as they must be.
 struct chaos_coverage {
     std::size_t touches_due = 0;
     std::size_t touches_sent = 0;
     std::size_t touches_skipped = 0;
     std::size_t drafts = 0;
+    std::size_t created = 0;  // objects billsync says it created, found once at their vendor
+    std::size_t relays = 0;   // acknowledged relays whose client joined the identity map
 };
 chaos_coverage coverage(const chaos_record& r);
 

@@ -177,6 +177,14 @@ public:
         const auto where = fmt::format("[{}]", v.name);
         only(t, {"request", "webhooks"}, where);
         chaos_vendor_faults out;
+        if (const auto* n = t.get("request"); n != nullptr && v.api_prefix.empty()) {
+            fail(*n,
+                 fmt::format("{}: billsync calls no API of {} (its changes are relayed to "
+                             "billsync): only [{}.webhooks]",
+                             where,
+                             v.name,
+                             v.name));
+        }
         if (const auto* n = t.get("request")) {
             const auto* rules = n->as_array();
             if (rules == nullptr || !rules->is_array_of_tables()) {
@@ -200,7 +208,7 @@ public:
             if (v.webhook_source.empty()) {
                 fail(*n,
                      wh_where + ": the chaos runner delivers no webhooks of " +
-                         std::string(v.name) + " (only qbo and sendgrid)");
+                         std::string(v.name) + " (only qbo, sendgrid, xero and taxdome)");
             }
             only(*w, {"lose", "duplicate", "reorder"}, wh_where);
             sim::webhook_fault_rule rule;
@@ -222,7 +230,7 @@ public:
             if (v == vs.end()) {
                 fail(node,
                      fmt::format("unknown vendor '{}' (chaos runs have qbo, sendgrid, twilio, "
-                                 "karbon, harvest)",
+                                 "karbon, harvest, xero, taxdome)",
                                  key.str()));
             }
             const auto* t = node.as_table();
@@ -251,7 +259,9 @@ const std::vector<chaos_vendor>& chaos_vendors() {
                                                       {"sendgrid", "/v3/mail/", "sendgrid/events"},
                                                       {"twilio", "/2010-04-01/", ""},
                                                       {"karbon", "/v3/", ""},
-                                                      {"harvest", "/v2/", ""}};
+                                                      {"harvest", "/v2/", ""},
+                                                      {"xero", "/api.xro/2.0/", "xero"},
+                                                      {"taxdome", "", "taxdome"}};
     return vendors;
 }
 

@@ -392,138 +392,11 @@ private:
     std::vector<std::string> xero_numbers_;
 };
 
-// The firm's other company, booked in Xero: a few clients of its own, each with one ACCREC
-// invoice. One pays before touch 1 is due, one gets the three touches with its online-invoice
-// link, one is on auto-pay and is paid on its due date.
-constexpr const char* xero_tenant = "5a4d0b0c-0000-4000-8000-00000000e2e0";
-constexpr const char* xero_webhook_key = "sandbox-xero-webhook-key";
-
-struct xero_client {
-    std::string name;
-    std::string email;
-    std::string mobile;  // empty: none
-    std::string group;   // Xero contact group ("SMS consent", "Autopay"); empty: none
-    std::string code;    // ContactNumber, the firm's client code; empty: none
-    std::string number;  // the invoice
-    std::int64_t cents = 0;
-    std::string due;  // YYYY-MM-DD
-    std::string contact_id;
-    std::string invoice_id;
-};
-
-std::vector<xero_client> seed_xero_entity(simulators::xero_simulator& xero) {
-    std::vector<xero_client> out = {
-        {"Kauri Cafe",
-         "ap@kauricafe.example",
-         "",
-         "",
-         "KAURI01",
-         "INV-0001",
-         85000,
-         "2026-01-07",
-         {},
-         {}},
-        {"Rimu Architects",
-         "ap@rimuarchitects.example",
-         "+14155550190",
-         "SMS consent",
-         "",
-         "INV-0002",
-         124000,
-         "2025-12-24",
-         {},
-         {}},
-        {"Totara Tech",
-         "ap@totaratech.example",
-         "",
-         "Autopay",
-         "",
-         "INV-0003",
-         39900,
-         "2026-01-13",
-         {},
-         {}},
-    };
-    // The firm's service items in Xero, with their sales prices.
-    xero.save_item(xero_tenant,
-                   json{{"Code", "TAX-PREP"},
-                        {"Name", "Tax preparation"},
-                        {"SalesDetails", {{"UnitPrice", json::parse("2400.00")}}}});
-    xero.save_item(xero_tenant,
-                   json{{"Code", "ADVISORY"},
-                        {"Name", "Advisory hour"},
-                        {"SalesDetails", {{"UnitPrice", json::parse("180.00")}}}});
-    for (auto& c : out) {
-        json contact{{"Name", c.name}, {"EmailAddress", c.email}};
-        if (!c.mobile.empty()) {
-            contact["Phones"] = json::array({{{"PhoneType", "MOBILE"}, {"PhoneNumber", c.mobile}}});
-        }
-        if (!c.group.empty()) {
-            contact["ContactGroups"] = json::array({{{"Name", c.group}}});
-        }
-        if (!c.code.empty()) {
-            contact["ContactNumber"] = c.code;
-        }
-        c.contact_id = xero.add_contact(xero_tenant, contact).value("ContactID", "");
-        c.invoice_id =
-            xero.add_invoice(
-                    xero_tenant,
-                    json{{"Contact", {{"ContactID", c.contact_id}}},
-                         {"InvoiceNumber", c.number},
-                         {"Date", "2025-12-01"},
-                         {"DueDate", c.due},
-                         {"Reference", "Advisory services"},
-                         {"LineItems",
-                          json::array({{{"Description", "Advisory services"},
-                                        {"Quantity", 1},
-                                        {"LineAmount", json::parse(amount_text(c.cents))}}})}})
-                .value("InvoiceID", "");
-    }
-    return out;
-}
-
-void xero_pay(simulators::xero_simulator& xero, const xero_client& c, const std::string& date) {
-    xero.add_payment(xero_tenant,
-                     json{{"Invoice", {{"InvoiceID", c.invoice_id}}},
-                          {"Account", {{"Code", "090"}}},
-                          {"Date", date},
-                          {"Amount", json::parse(amount_text(c.cents))}});
-}
-
-// TaxDome: no API, only Zapier. A Zap relays each new account to /webhooks/taxdome with the
-// bearer secret (connectors/taxdome/README.md); the sandbox posts one relay as such a Zap would.
-constexpr std::string_view taxdome_secret = "sandbox-taxdome-relay-secret-4f1c9a7e2b6d8035";
-constexpr std::string_view taxdome_account = "7351024";
-
-std::string taxdome_connector_toml() {
-    return fmt::format(R"(
-# TaxDome, the firm's client portal: a Zap relays new accounts (connectors/taxdome/README.md).
-[connectors.taxdome]
-kind = "taxdome"
-relay_secret = "{}"
-)",
-                       taxdome_secret);
-}
-
-// One Zapier relay of a new TaxDome account, as the Zap sends it (relayed_at is the Zap's own
-// current UTC time, not the sandbox's simulated clock).
+// One Zapier relay of a new TaxDome account to the sandbox daemon.
 http::simple_response relay_taxdome_account(const std::string& id,
                                             const std::string& name,
                                             const std::string& email) {
-    const auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
-    const auto body = json{{"event", "New Account"},
-                           {"id", id},
-                           {"name", name},
-                           {"emails", email},
-                           {"relayed_at", util::format_rfc3339(now)}}
-                          .dump();
-    return http::fetch("127.0.0.1",
-                       webhook_port,
-                       "POST",
-                       "/webhooks/taxdome",
-                       {{"Content-Type", "application/json"},
-                        {"Authorization", "Bearer " + std::string(taxdome_secret)}},
-                       body);
+    return post_taxdome_relay(webhook_port, taxdome_relay_body(id, name, email));
 }
 
 // What the identity map (GET /identities) made of a client, in plain words; nullopt while it
@@ -585,29 +458,6 @@ std::string identity_outcome(const std::string& member) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     return "matched no existing client: it stands alone";
-}
-
-std::string xero_connector_toml(const std::string& base_url) {
-    return fmt::format(
-        R"(
-# The firm's other company, booked in Xero (the Xero simulator): OAuth2 tenant, webhooks signed
-# with the webhook key, payments found by polling.
-[connectors.xero]
-kind = "xero"
-base_url = "{0}"
-token_url = "{0}/oauth2/token"
-connections_url = "{0}/connections"
-client_id = "sim-client-id"
-client_secret = "sim-client-secret"
-webhook_key = "{1}"
-tenant_id = "{2}"
-# Once a simulated day, which is plenty for a sandbox whose days pass in seconds. Payments also
-# arrive as INVOICE webhooks.
-poll_interval_s = 86400
-)",
-        base_url,
-        xero_webhook_key,
-        xero_tenant);
 }
 
 // The firm's time, kept in Harvest: three staff, each recording their day on a client's

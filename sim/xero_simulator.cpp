@@ -303,10 +303,23 @@ struct xero_simulator::state {
             return std::nullopt;
         }
         if (text_of(inv, "InvoiceNumber").empty()) {
-            char buf[24];
-            std::snprintf(
-                buf, sizeof buf, "INV-%04llu", static_cast<unsigned long long>(td.next_number++));
-            inv["InvoiceNumber"] = buf;
+            // Xero's next number, past any number a user already gave an invoice.
+            const auto taken = [&td](const std::string& number) {
+                return std::any_of(td.rows[1].begin(), td.rows[1].end(), [&](const auto& row) {
+                    return text_of(row.second, "InvoiceNumber") == number &&
+                           text_of(row.second, "Type") == "ACCREC";
+                });
+            };
+            std::string number;
+            do {
+                char buf[24];
+                std::snprintf(buf,
+                              sizeof buf,
+                              "INV-%04llu",
+                              static_cast<unsigned long long>(td.next_number++));
+                number = buf;
+            } while (taken(number));
+            inv["InvoiceNumber"] = number;
         } else {
             for (const auto& [id, other] : td.rows[1]) {
                 if (text_of(other, "InvoiceNumber") == text_of(inv, "InvoiceNumber") &&
@@ -367,6 +380,7 @@ struct xero_simulator::state {
         inv["Payments"] = json::array();
         amounts(inv);
         touch(inv);
+        inv["_created_ms"] = inv["_updated_ms"];
         td.rows[1][text_of(inv, "InvoiceID")] = inv;
         queue_event(tenant, "INVOICE", text_of(inv, "InvoiceID"), true);
         return inv;
@@ -1077,6 +1091,25 @@ std::size_t xero_simulator::count(const std::string& tenant, std::string_view co
     std::lock_guard lock(st_->mutex);
     const auto t = st_->tenants.find(tenant);
     return t == st_->tenants.end() ? 0 : t->second.rows[st_->index(collection)].size();
+}
+
+std::vector<xero_simulator::listed> xero_simulator::list(const std::string& tenant,
+                                                         std::string_view collection) const {
+    std::lock_guard lock(st_->mutex);
+    std::vector<listed> out;
+    const auto t = st_->tenants.find(tenant);
+    if (t == st_->tenants.end()) {
+        return out;
+    }
+    for (const auto& [id, row] : t->second.rows[st_->index(collection)]) {
+        listed l;
+        l.object = st_->render(row);
+        if (const auto ms = row.find("_created_ms"); ms != row.end() && ms->is_number_integer()) {
+            l.created = util::instant(std::chrono::milliseconds(ms->get<std::int64_t>()));
+        }
+        out.push_back(std::move(l));
+    }
+    return out;
 }
 
 xero_delivery xero_simulator::sign(std::string body) const {

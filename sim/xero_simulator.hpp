@@ -103,6 +103,13 @@ public:
                                       std::string_view collection,
                                       const std::string& id) const;
     std::size_t count(const std::string& tenant, std::string_view collection) const;
+    // Every object of a collection as GET renders it, with when it was created (business time;
+    // invoices only, else {}).
+    struct listed {
+        nlohmann::json object;
+        util::instant created{};
+    };
+    std::vector<listed> list(const std::string& tenant, std::string_view collection) const;
 
     std::vector<xero_delivery> take_deliveries(std::size_t events_per_delivery = 10);
     xero_delivery sign(std::string body) const;

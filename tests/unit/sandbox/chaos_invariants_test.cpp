@@ -255,5 +255,76 @@ TEST(chaos_invariants, every_completed_work_item_has_exactly_one_drafted_entry) 
     EXPECT_NE(v->detail.find("re-opened"), std::string::npos) << v->detail;
 }
 
+TEST(chaos_invariants, an_acknowledged_relay_must_have_joined_its_client) {
+    auto r = one_invoice();
+    r.messages.push_back(email(touch_key(1, "email")));
+    r.relayed_clients["taxdome:client:7350004"] = "qbo:1:client:5";
+    const std::set<std::string> party = {"taxdome:client:7350004", "qbo:1:client:5"};
+    r.party_of = {{"taxdome:client:7350004", party}, {"qbo:1:client:5", party}};
+    EXPECT_FALSE(check_invariants(r).has_value());
+    EXPECT_EQ(coverage(r).relays, 1U);
+
+    auto alone = r;
+    alone.party_of.clear();  // standing alone: the relay's change is not reflected
+    auto v = check_invariants(alone);
+    ASSERT_TRUE(v.has_value());
+    EXPECT_EQ(v->invariant, "acknowledged_webhooks_reflected");
+    EXPECT_NE(v->detail.find("taxdome:client:7350004"), std::string::npos) << v->detail;
+    EXPECT_NE(v->detail.find("does not have it"), std::string::npos) << v->detail;
+    EXPECT_EQ(coverage(alone).relays, 0U);
+
+    auto elsewhere = r;
+    const std::set<std::string> other = {"taxdome:client:7350004", "qbo:1:client:9"};
+    elsewhere.party_of["taxdome:client:7350004"] = other;
+    v = check_invariants(elsewhere);
+    ASSERT_TRUE(v.has_value());
+    EXPECT_NE(v->detail.find("with others only"), std::string::npos) << v->detail;
+}
+
+TEST(chaos_invariants, every_ledger_must_name_its_invoices_as_the_daemon_does) {
+    auto r = one_invoice();
+    r.messages.push_back(email(touch_key(1, "email")));
+    chaos_invoice xero;
+    xero.id = "xero:t1:invoice:abc";
+    xero.balance_minor = 5000;
+    xero.email = "ap@kauricafe.example";
+    xero.due = std::chrono::sys_days{std::chrono::year{2026} / 2 / 20};  // not due in the run
+    r.invoices.push_back(xero);
+    r.active_sequences.push_back({xero.id, 5000, "waiting"});
+    EXPECT_FALSE(check_invariants(r).has_value());
+
+    // The daemon names the second ledger's invoices otherwise: the first ledger's agreement
+    // does not hide it.
+    auto apart = r;
+    apart.active_sequences.back().invoice = "xero:invoice:abc";
+    const auto v = check_invariants(apart);
+    ASSERT_TRUE(v.has_value());
+    EXPECT_EQ(v->invariant, "acknowledged_webhooks_reflected");
+    EXPECT_NE(v->detail.find("ledger xero:t1"), std::string::npos) << v->detail;
+}
+
+TEST(chaos_invariants, an_object_created_twice_or_not_at_all_is_a_violation) {
+    auto r = one_invoice();
+    r.messages.push_back(email(touch_key(1, "email")));
+    r.created_expected = {"Invoice/41", "Invoice/0000-ab"};
+    r.created_objects = {{"Invoice/41", 1}, {"Invoice/0000-ab", 1}, {"Xero invoice BS-1", 1}};
+    EXPECT_FALSE(check_invariants(r).has_value());
+    EXPECT_EQ(coverage(r).created, 2U);
+
+    auto twice = r;
+    twice.created_objects["Xero invoice BS-1"] = 2;
+    auto v = check_invariants(twice);
+    ASSERT_TRUE(v.has_value());
+    EXPECT_EQ(v->invariant, "created_exactly_once");
+    EXPECT_NE(v->detail.find("Xero invoice BS-1 exists 2 times"), std::string::npos) << v->detail;
+
+    auto missing = r;
+    missing.created_objects.erase("Invoice/0000-ab");
+    v = check_invariants(missing);
+    ASSERT_TRUE(v.has_value());
+    EXPECT_EQ(v->invariant, "created_exactly_once");
+    EXPECT_EQ(coverage(missing).created, 1U);
+}
+
 }  // namespace
 }  // namespace billsync::sandbox

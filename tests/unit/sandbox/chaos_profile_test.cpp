@@ -43,10 +43,19 @@ hold_ms = 40
 permanent = true
 
 [karbon]
+
+[xero]
+webhooks = { reorder = 1 }
+[[xero.request]]
+kind = "timeout_after_read"
+probability = 0.2
+
+[taxdome]
+webhooks = { lose = 0.3 }
 )",
                          error);
     ASSERT_TRUE(p) << error;
-    ASSERT_EQ(p->vendors.size(), 3u);
+    ASSERT_EQ(p->vendors.size(), 5u);
 
     const auto& qbo = p->vendors.at("qbo");
     ASSERT_EQ(qbo.requests.size(), 2u);
@@ -80,11 +89,26 @@ permanent = true
     EXPECT_TRUE(p->vendors.at("karbon").requests.empty());
     EXPECT_FALSE(p->vendors.at("karbon").webhooks);
     EXPECT_FALSE(p->vendors.contains("harvest"));  // not named: the runner's own profile
+
+    const auto& xero = p->vendors.at("xero");
+    ASSERT_EQ(xero.requests.size(), 1u);
+    EXPECT_EQ(xero.requests[0].path_prefix, "/api.xro/2.0/");
+    ASSERT_TRUE(xero.webhooks);
+    EXPECT_EQ(xero.webhooks->source, "xero");
+    EXPECT_EQ(xero.webhooks->reorder, 1.0);
+    // TaxDome's changes come as Zapier relays: only what happens to them.
+    const auto& taxdome = p->vendors.at("taxdome");
+    EXPECT_TRUE(taxdome.requests.empty());
+    ASSERT_TRUE(taxdome.webhooks);
+    EXPECT_EQ(taxdome.webhooks->source, "taxdome");
+    EXPECT_EQ(taxdome.webhooks->lose, 0.3);
 }
 
 TEST(chaos_profile, every_mistake_is_named_with_its_position) {
     const std::vector<std::pair<std::string, std::string>> cases = {
-        {"[xero]\n", "faults.toml:1:1: unknown vendor 'xero'"},
+        {"[freshbooks]\n", "faults.toml:1:1: unknown vendor 'freshbooks'"},
+        {"[taxdome]\n[[taxdome.request]]\nkind = \"slow\"\nprobability = 0.1\n",
+         "faults.toml:2:1: [taxdome]: billsync calls no API of taxdome"},
         {"[qbo]\n[[qbo.request]]\nkind = \"explode\"\nprobability = 0.1\n",
          "faults.toml:3:8: [[qbo.request]] #1: 'kind' must be one of"},
         {"[qbo]\n[[qbo.request]]\nkind = \"slow\"\nprobability = 1.5\n",

@@ -169,6 +169,29 @@ TEST_F(xero_sim, a_description_only_line_is_a_note_without_an_amount) {
     EXPECT_NE(bad.value("error", ""), "");
 }
 
+TEST_F(xero_sim, the_next_invoice_number_passes_numbers_users_gave) {
+    const auto line = json::array({{{"LineAmount", 5}}});
+    const auto given = sim->add_invoice(tenant,
+                                        {{"Contact", {{"ContactID", contact}}},
+                                         {"InvoiceNumber", "INV-0001"},
+                                         {"LineItems", line}});
+    ASSERT_FALSE(given.contains("error")) << given.dump();
+    clock.advance(std::chrono::minutes(5));
+    const auto next =
+        sim->add_invoice(tenant, {{"Contact", {{"ContactID", contact}}}, {"LineItems", line}});
+    EXPECT_EQ(next.value("InvoiceNumber", ""), "INV-0002");
+    // Listed with when each was created (business time), in any order.
+    const auto all = sim->list(tenant, "Invoices");
+    ASSERT_EQ(all.size(), 2u);
+    for (const auto& l : all) {
+        EXPECT_EQ(l.created,
+                  l.object.value("InvoiceNumber", "") == "INV-0001"
+                      ? t0()
+                      : t0() + std::chrono::minutes(5));
+        EXPECT_FALSE(l.object.contains("_created_ms"));  // kept to the simulator
+    }
+}
+
 TEST_F(xero_sim, deliveries_are_signed_thin_events) {
     const auto d = sim->take_deliveries();
     ASSERT_EQ(d.size(), 1u);  // the contact's CREATE
