@@ -1355,6 +1355,10 @@ struct pipeline::impl : std::enable_shared_from_this<impl> {
             auto req = std::move(advances.front());
             advances.pop_front();
             const auto target = d.clock.now() + req.by;
+            // Work already under way (a webhook's, a kick's) ends at the time it began in: the
+            // clock never jumps under a vendor call in flight (a refresh whose answer was lost
+            // would find the vendor's grace for its old token gone in a moment).
+            co_await until_quiet();
             for (;;) {
                 auto next = d.timers.next_due();
                 if (!next.ok() || !next.value || *next.value > target) {

@@ -343,13 +343,15 @@ std::optional<chaos_violation> touches_due(const chaos_record& r, chaos_coverage
                 }
             }
             for (std::size_t k = first; k <= touches.size(); ++k) {
-                if (due_at(c, k) >= end) {
-                    break;  // a later cycle replaced this one first
-                }
                 // A touch whose day passed before the cycle began (the one an invoice entered
                 // late owes) falls due when the cycle begins.
                 const auto opens = std::max(
                     window_opening(r, zone, c.anchor + date::days(touches[k - 1].day)), c.start);
+                if (opens >= end) {
+                    // A later cycle replaced this one before the touch could go out (a partial
+                    // payment at night restarts the cadence before the window opens).
+                    break;
+                }
                 if (opens > r.touches_until) {
                     break;
                 }

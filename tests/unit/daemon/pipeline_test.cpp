@@ -16,8 +16,10 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_future.hpp>
 #include <cstdlib>
+#include <functional>
 #include <future>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -87,6 +89,9 @@ public:
                 gate_ready.set_value();
                 boost::system::error_code ec;
                 co_await gate->async_wait(net::redirect_error(net::use_awaitable, ec));
+                if (clock != nullptr) {
+                    time_after_gate = clock->now();
+                }
             }
             --running;
         }
@@ -128,7 +133,9 @@ public:
     std::atomic<bool> held{false};
     std::shared_ptr<net::steady_timer> gate;
     std::promise<void> gate_ready;
-    connectors::time_source time;  // what actions of kind "sleep" sleep in
+    connectors::time_source time;                  // what actions of kind "sleep" sleep in
+    const util::clock* clock = nullptr;            // set: the first "serial" action notes the time
+    std::optional<util::instant> time_after_gate;  // when its gate opened
 
 private:
     std::string name_ = "fake";
@@ -483,6 +490,41 @@ TEST_F(pipeline_unit, actions_on_one_vendor_object_run_one_at_a_time) {
     EXPECT_EQ(state_of("s-2"), state::action_state::done);
     EXPECT_EQ(state_of("t-1"), state::action_state::done);
     EXPECT_EQ(fake_.max_running.load(), 1);
+}
+
+// Simulated clock: an advance that arrives while a vendor call is under way (started by a kick,
+// as a webhook's work is) lets it end at the time it began in before moving the clock; the call
+// never sees time jump (a lost refresh answer must be retried inside the vendor's grace).
+TEST_F(pipeline_unit, an_advance_moves_the_clock_only_after_work_under_way_has_ended) {
+    fake_.clock = &clock_;
+    const auto began = clock_.now();
+    enqueue("s-1", "serial", "invoice/7");
+    pipe_->kick();
+    fake_.gate_ready.get_future().wait();  // under way, held at the vendor
+    auto advanced = net::co_spawn(ioc_, pipe_->advance(1h), net::use_future);
+    // Let the advance reach the loop (it is posted to the pipeline's strand; a few rounds of
+    // the io_context), then open the gate.
+    std::promise<void> opened;
+    std::function<void(int)> later = [&](int n) {
+        if (n > 0) {
+            net::post(ioc_, [&later, n] { later(n - 1); });
+            return;
+        }
+        fake_.gate->cancel();
+        opened.set_value();
+    };
+    net::post(ioc_, [&later] { later(50); });
+    opened.get_future().wait();
+    EXPECT_EQ(advanced.get(), began + 1h);
+    std::promise<void> released;
+    net::post(ioc_, [this, &released] {
+        fake_.gate.reset();
+        released.set_value();
+    });
+    released.get_future().wait();
+    EXPECT_EQ(state_of("s-1"), state::action_state::done);
+    ASSERT_TRUE(fake_.time_after_gate.has_value());
+    EXPECT_EQ(*fake_.time_after_gate, began) << "the clock moved under the vendor call";
 }
 
 // Issue 18 item 24: a reload rebuilt the connector. Its lane starts nothing new, the action in

@@ -160,6 +160,29 @@ TEST(chaos_invariants, a_restarted_sequence_owes_its_new_touches) {
     EXPECT_FALSE(check_invariants(r).has_value());
 }
 
+TEST(chaos_invariants, a_restart_before_the_window_opens_replaces_the_touch_due_that_day) {
+    // Touch 2 (day 3) falls due on the 7th at midnight and would go out at 09:00 local (14:00Z);
+    // a partial payment at 03:00 local restarts the cadence first: the old touch 2 is not owed,
+    // the new cycle's touch 1 (the 8th) is.
+    auto r = one_invoice();
+    r.cadences["standard"] = {{1, true, false}, {3, true, false}};
+    r.messages.push_back(email(touch_key(1, "email")));
+    r.messages.push_back(email(touch_key(1, "email", 2)));
+    auto night = r;
+    night.audit.push_back(
+        {at("2026-01-07T08:00:00Z"), "followup", r.invoices[0].id, "restart", 0, "", "partial"});
+    EXPECT_FALSE(check_invariants(night).has_value());
+    // Paid in part after the window opened: touch 2 was owed that morning.
+    auto afternoon = r;
+    afternoon.audit.push_back(
+        {at("2026-01-07T15:00:00Z"), "followup", r.invoices[0].id, "restart", 0, "", "partial"});
+    const auto v = check_invariants(afternoon);
+    ASSERT_TRUE(v.has_value());
+    EXPECT_EQ(v->invariant, "touch_due_sent_or_skipped");
+    EXPECT_NE(v->detail.find("touch 2 of invoice"), std::string::npos) << v->detail;
+    EXPECT_NE(v->detail.find("(cycle 1)"), std::string::npos) << v->detail;
+}
+
 TEST(chaos_invariants, an_overdue_invoice_that_never_entered_is_a_violation) {
     auto r = one_invoice();
     r.audit.clear();
