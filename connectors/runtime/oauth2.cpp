@@ -409,6 +409,10 @@ std::string_view to_string(credential_state s) noexcept {
     return "unknown";
 }
 
+// How long a refresh whose answer was lost goes on trying past max_attempts (bounded by half the
+// vendor's grace for the old refresh token).
+constexpr std::chrono::minutes in_doubt_retry_for{10};
+
 struct token_manager::impl {
     manager_settings s;
     manager_deps d;
@@ -675,6 +679,7 @@ net::awaitable<access_result> token_manager::impl::refresh(std::shared_ptr<impl>
     bool tried_previous = false;
     const util::instant first_sent = self->d.clock->now();
     std::uint32_t attempt = 0;
+    bool in_doubt = false;  // an answer was lost: the vendor may have rotated the refresh token
     for (;;) {
         ++attempt;
         self->requests.fetch_add(1);
@@ -768,6 +773,7 @@ net::awaitable<access_result> token_manager::impl::refresh(std::shared_ptr<impl>
             co_return access_result{{}, std::move(e)};
         }
         if (!out.answered) {
+            in_doubt = true;
             log_at(self->d.log,
                    spdlog::level::warn,
                    "Refresh answer lost connector={} credential={} attempt={} error=\"{}\"; "
@@ -787,7 +793,14 @@ net::awaitable<access_result> token_manager::impl::refresh(std::shared_ptr<impl>
         }
         // The old refresh token works only for a while after the vendor rotated it.
         const bool past_overlap = now - first_sent >= self->old_valid;
-        if (attempt >= self->s.max_attempts || past_overlap) {
+        // In doubt, giving up would leave the next try to the next need for a token (an hourly
+        // poll), often past a short grace (Xero's 30 minutes): the grant would be lost. So
+        // while in doubt the refresh goes on past max_attempts, for half the grace (at most
+        // in_doubt_retry_for), while the old token surely still works.
+        const bool keep_trying =
+            in_doubt &&
+            now - first_sent < std::min<util::duration>(self->old_valid / 2, in_doubt_retry_for);
+        if ((attempt >= self->s.max_attempts && !keep_trying) || past_overlap) {
             self->count_refresh("retryable");
             self->last_failure = e;
             co_return access_result{{}, std::move(e)};

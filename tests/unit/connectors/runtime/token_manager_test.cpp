@@ -227,6 +227,29 @@ TEST(token_manager, xero_lost_refresh_answer_is_retried_with_the_old_token_withi
     EXPECT_NE(f.capture.joined().find("Refresh answer lost"), std::string::npos);
 }
 
+// Answers lost again and again (the vendor rotates each time, billsync never hears of it): the
+// old refresh token still works inside the grace, so the refresh goes on past max_attempts
+// rather than leaving the next try to the next need for a token, past the grace.
+TEST(token_manager, xero_refresh_in_doubt_keeps_trying_past_max_attempts_within_the_grace) {
+    fixture f(oauth2_mode::xero);
+    const auto g = f.seed();
+    auto s = f.settings();
+    ASSERT_EQ(s.max_attempts, 4u);
+    auto m = f.manager(s);
+    f.oauth->lose_next_refresh_answers(5, std::chrono::milliseconds(600));
+    f.clock.advance(std::chrono::minutes(29));
+    auto r = run(f.ioc, m->access_token());
+    ASSERT_TRUE(r.ok()) << r.error->message;
+    const auto presented = f.oauth->refresh_tokens_presented();
+    ASSERT_EQ(presented.size(), 6u);
+    for (const auto& t : presented) {
+        EXPECT_EQ(t, g.refresh_token);  // the old one each time, inside the grace
+    }
+    EXPECT_EQ(f.oauth->invalid_grants(), 0u);
+    EXPECT_TRUE(f.oauth->access_token_valid(r.token));
+    EXPECT_EQ(m->state(), oauth2::credential_state::ok);
+}
+
 TEST(token_manager, restart_between_the_vendor_answer_and_the_write_keeps_the_credential) {
     for (const auto mode : {oauth2_mode::xero, oauth2_mode::qbo}) {
         fixture f(mode);
