@@ -154,33 +154,26 @@ void add_request_faults(sim::fault_plan& plan, const std::string& api_prefix) {
 void add_runner_faults(sim::fault_plan& plan,
                        const std::string& vendor,
                        const std::string& prefix) {
-    if (vendor == "harvest") {
-        // Creating a time entry loses its answer often (the entry exists, billsync does not
-        // know): the retry must find it by its external reference, never create a second.
+    // A create that loses its answer often (the object exists, billsync does not know): the
+    // retry must find it, never create a second. Harvest's time entry by its external
+    // reference; Xero's invoice by its Idempotency-Key, and after a kill by its Reference.
+    const auto lost_creates = [&plan](const char* method, const char* path) {
         for (const auto kind :
              {sim::fault_kind::reset_after_write, sim::fault_kind::timeout_after_read}) {
             sim::fault_rule t;
-            t.method = "POST";
-            t.path_prefix = "/v2/time_entries";
+            t.method = method;
+            t.path_prefix = path;
             t.kind = kind;
             t.probability = kind == sim::fault_kind::reset_after_write ? 0.25 : 0.15;
             t.hold = 150ms;
             plan.add(t);
         }
+    };
+    if (vendor == "harvest") {
+        lost_creates("POST", "/v2/time_entries");
     }
     if (vendor == "xero") {
-        // Creating an invoice loses its answer often: the retry carries the same
-        // Idempotency-Key, and after a kill the invoice is looked up by its Reference first.
-        for (const auto kind :
-             {sim::fault_kind::reset_after_write, sim::fault_kind::timeout_after_read}) {
-            sim::fault_rule t;
-            t.method = "PUT";
-            t.path_prefix = "/api.xro/2.0/Invoices";
-            t.kind = kind;
-            t.probability = kind == sim::fault_kind::reset_after_write ? 0.25 : 0.15;
-            t.hold = 150ms;
-            plan.add(t);
-        }
+        lost_creates("PUT", "/api.xro/2.0/Invoices");
     }
     if (!prefix.empty()) {
         add_request_faults(plan, prefix);
@@ -523,8 +516,13 @@ private:
         return 30 + static_cast<std::uint64_t>(chance("kill-gap", n) * 150);
     }
 
-    void deliver_qbo(const std::string& hook);
-    void deliver_xero();
+    template <typename Delivery>
+    void deliver_signed(std::vector<Delivery>& retry,
+                        std::vector<Delivery> fresh,
+                        sim::fault_plan& plan,
+                        const std::string& source,
+                        const std::string& signature_header);
+    void deliver_webhooks();
     void deliver_mail_events(const std::string& hook);
     void relay_accounts(int day);
     void pay_xero(int day);
@@ -680,56 +678,29 @@ void chaos_run::try_links() {
     pending_links_ = std::move(left);
 }
 
-void chaos_run::deliver_qbo(const std::string& /*hook*/) {
-    auto batch = std::move(qbo_retry_);
-    qbo_retry_.clear();
-    for (auto& d : qbo_->take_deliveries()) {
+// A vendor's signed webhook deliveries: the new ones and those not acknowledged before, lost,
+// duplicated or reordered by the plan; one sent but not acknowledged is sent again the next day,
+// as QBO and Xero retry (a lost one is lost for good: the poll must find its change).
+template <typename Delivery>
+void chaos_run::deliver_signed(std::vector<Delivery>& retry,
+                               std::vector<Delivery> fresh,
+                               sim::fault_plan& plan,
+                               const std::string& source,
+                               const std::string& signature_header) {
+    auto batch = std::move(retry);
+    retry.clear();
+    for (auto& d : fresh) {
         batch.push_back(std::move(d));
     }
-    const auto order = plans_[0]->delivery_order("qbo", batch.size());
+    const auto order = plan.delivery_order(source, batch.size());
     std::set<std::size_t> acked;
     for (const auto i : order) {
         const auto r = http::fetch(
             "127.0.0.1",
             webhook_port_,
             "POST",
-            "/webhooks/qbo",
-            {{"Content-Type", "application/json"}, {"intuit-signature", batch[i].signature}},
-            batch[i].body,
-            30s);
-        if (r.status == 200) {
-            acked.insert(i);
-        } else if (r.status == 0) {
-            ensure_up();
-        }
-    }
-    // QBO retries what was sent but not acknowledged (a lost one is lost for good: the poll
-    // must find it).
-    std::set<std::size_t> sent(order.begin(), order.end());
-    for (const auto i : sent) {
-        if (!acked.contains(i)) {
-            qbo_retry_.push_back(batch[i]);
-        }
-    }
-}
-
-// Xero's deliveries, as QBO's: lost, duplicated or reordered by the plan; one not acknowledged
-// is sent again the next day.
-void chaos_run::deliver_xero() {
-    auto batch = std::move(xero_retry_);
-    xero_retry_.clear();
-    for (auto& d : xero_->take_deliveries()) {
-        batch.push_back(std::move(d));
-    }
-    const auto order = plans_[5]->delivery_order("xero", batch.size());
-    std::set<std::size_t> acked;
-    for (const auto i : order) {
-        const auto r = http::fetch(
-            "127.0.0.1",
-            webhook_port_,
-            "POST",
-            "/webhooks/xero",
-            {{"Content-Type", "application/json"}, {"x-xero-signature", batch[i].signature}},
+            "/webhooks/" + source,
+            {{"Content-Type", "application/json"}, {signature_header, batch[i].signature}},
             batch[i].body,
             30s);
         if (r.status == 200) {
@@ -740,9 +711,14 @@ void chaos_run::deliver_xero() {
     }
     for (const auto i : std::set<std::size_t>(order.begin(), order.end())) {
         if (!acked.contains(i)) {
-            xero_retry_.push_back(batch[i]);
+            retry.push_back(batch[i]);
         }
     }
+}
+
+void chaos_run::deliver_webhooks() {
+    deliver_signed(qbo_retry_, qbo_->take_deliveries(), *plans_[0], "qbo", "intuit-signature");
+    deliver_signed(xero_retry_, xero_->take_deliveries(), *plans_[5], "xero", "x-xero-signature");
 }
 
 // A new TaxDome account on seeded days, for one of the firm's QuickBooks clients (the same
@@ -1483,8 +1459,7 @@ chaos_run::outcome chaos_run::run() {
         }
         pay_xero(d);
         ensure_up();
-        deliver_qbo(hook);
-        deliver_xero();
+        deliver_webhooks();
         relay_accounts(d);
         if (chance("kill-after-webhooks", static_cast<std::uint64_t>(d)) < 0.3) {
             kill_now();  // acknowledged deliveries may still be in the pipeline
@@ -1511,8 +1486,7 @@ chaos_run::outcome chaos_run::run() {
         const auto day_start = start + std::chrono::days(d - 1);
         clock_->set(day_start);
         ensure_up();
-        deliver_qbo(hook);
-        deliver_xero();
+        deliver_webhooks();
         relay_accounts(0);
         ok = run_day(day_start);
         sms_->flush_status_callbacks();

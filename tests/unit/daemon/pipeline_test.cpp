@@ -479,13 +479,7 @@ TEST_F(pipeline_unit, actions_on_one_vendor_object_run_one_at_a_time) {
     EXPECT_EQ(state_of("s-2"), state::action_state::pending);
     net::post(ioc_, [this] { fake_.gate->cancel(); });
     advanced.get();
-    // The timer goes before its io_context does (the fixture's connector outlives it).
-    std::promise<void> released;
-    net::post(ioc_, [this, &released] {
-        fake_.gate.reset();
-        released.set_value();
-    });
-    released.get_future().wait();
+    drop_gate();
     EXPECT_EQ(state_of("s-1"), state::action_state::done);
     EXPECT_EQ(state_of("s-2"), state::action_state::done);
     EXPECT_EQ(state_of("t-1"), state::action_state::done);
@@ -516,12 +510,7 @@ TEST_F(pipeline_unit, an_advance_moves_the_clock_only_after_work_under_way_has_e
     net::post(ioc_, [&later] { later(50); });
     opened.get_future().wait();
     EXPECT_EQ(advanced.get(), began + 1h);
-    std::promise<void> released;
-    net::post(ioc_, [this, &released] {
-        fake_.gate.reset();
-        released.set_value();
-    });
-    released.get_future().wait();
+    drop_gate();
     EXPECT_EQ(state_of("s-1"), state::action_state::done);
     ASSERT_TRUE(fake_.time_after_gate.has_value());
     EXPECT_EQ(*fake_.time_after_gate, began) << "the clock moved under the vendor call";
