@@ -763,15 +763,14 @@ void chaos_run::relay_accounts(int day) {
 // INVOICE update (which the plan may lose: the poll finds it).
 void chaos_run::pay_xero(int day) {
     const auto today = date_text(clock_->now());
-    for (const auto& c : xero_clients_) {
+    for (std::size_t i = 0; i < xero_clients_.size(); ++i) {
+        const auto& c = xero_clients_[i];
         auto& paid = xero_paid_[c.invoice_id];
         if (paid >= c.cents) {
             continue;
         }
         const bool autopay = c.group == "Autopay" && c.due == today;
-        const bool seeded =
-            chance("xero-pay", static_cast<std::uint64_t>(day) * 8 + (&c - xero_clients_.data())) <
-            0.12;
+        const bool seeded = chance("xero-pay", static_cast<std::uint64_t>(day) * 8 + i) < 0.12;
         if (!autopay && !seeded) {
             continue;
         }
