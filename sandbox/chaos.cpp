@@ -575,7 +575,7 @@ private:
     std::set<std::size_t> relayed_clients_;
     std::size_t mail_events_sent_ = 0;
     std::map<std::string, util::instant> paid_in_full_;
-    std::map<std::string, util::instant> paid_invoices_;  // QBO invoice id -> paid in full at
+    std::map<std::string, util::instant> paid_invoices_;  // QBO Id or Xero InvoiceID -> paid at
     util::instant start_{};
     std::vector<std::string> secrets_;
     std::vector<time_job> jobs_;

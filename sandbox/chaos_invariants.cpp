@@ -38,6 +38,12 @@ bool is_acknowledgement(const chaos_record& r, const chaos_message& m) {
 
 std::string when(util::instant t) { return util::format_rfc3339(t); }
 
+// Whether the identity map has the relayed client in one party with the client it must join.
+bool joined(const chaos_record& r, const std::string& client, const std::string& joins) {
+    const auto party = r.party_of.find(client);
+    return party != r.party_of.end() && party->second.contains(joins);
+}
+
 std::optional<chaos_violation> reflected(const chaos_record& r) {
     // The ledger is the truth at the end (faults off, polls run): every invoice with a balance
     // has an open follow-up with that balance, every settled one has none.
@@ -70,15 +76,14 @@ std::optional<chaos_violation> reflected(const chaos_record& r) {
         }
     }
     for (const auto& [client, joins] : r.relayed_clients) {
-        const auto party = r.party_of.find(client);
-        if (party == r.party_of.end() || !party->second.contains(joins)) {
+        if (!joined(r, client, joins)) {
             return chaos_violation{
                 std::string(names[0]),
                 fmt::format(
                     "the relay of client {} was acknowledged, but the identity map {} "
                     "(it has the email of {})",
                     client,
-                    party == r.party_of.end() ? "does not have it" : "joined it with others only",
+                    r.party_of.contains(client) ? "joined it with others only" : "does not have it",
                     joins)};
         }
     }
@@ -509,8 +514,7 @@ chaos_coverage coverage(const chaos_record& r) {
         c.created += it != r.created_objects.end() && it->second == 1 ? 1 : 0;
     }
     for (const auto& [client, joins] : r.relayed_clients) {
-        const auto party = r.party_of.find(client);
-        c.relays += party != r.party_of.end() && party->second.contains(joins) ? 1 : 0;
+        c.relays += joined(r, client, joins) ? 1 : 0;
     }
     return c;
 }
