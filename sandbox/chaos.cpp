@@ -127,6 +127,16 @@ std::optional<std::chrono::sys_days> civil_date_of(std::string_view text) {
     return ymd.ok() ? std::optional(std::chrono::sys_days{ymd}) : std::nullopt;
 }
 
+// The vendor object a ledger action's result names: "Invoice/41 #1041", "Invoice/41 (existing)",
+// "qbo:<realm>:invoice:41" -> "Invoice/41".
+std::string created_invoice_key(std::string result) {
+    if (const auto colon = result.rfind(':'); colon != std::string::npos) {
+        result = result.substr(colon + 1);
+    }
+    result = result.substr(0, result.find(' '));
+    return result.starts_with("Invoice/") ? result : "Invoice/" + result;
+}
+
 // The seeded misbehaviour of every simulated vendor (docs/chaos.md, "Fault profile").
 void add_request_faults(sim::fault_plan& plan, const std::string& api_prefix) {
     using k = sim::fault_kind;
@@ -868,6 +878,7 @@ chaos_record chaos_run::collect() {
         ledger.mobile = c.mobile;
         r.invoices.push_back(std::move(ledger));
     }
+    std::set<std::string> owed_before_paying;
     const auto total = qbo_->count(realm, "Invoice");
     std::size_t found = 0;
     for (int id = 1; id < 100000 && found < total; ++id) {
@@ -893,7 +904,11 @@ chaos_record chaos_run::collect() {
                 }
                 for (const auto& address : {c.email, c.mobile}) {
                     const auto paid = paid_in_full_.find(address);
-                    if (paid == paid_in_full_.end() || created <= paid->second) {
+                    if (paid == paid_in_full_.end()) {
+                        continue;
+                    }
+                    if (created <= paid->second) {
+                        owed_before_paying.insert(address);  // never stopped owing
                         continue;
                     }
                     auto [again, fresh] = r.owes_again.emplace(address, created);
@@ -917,14 +932,26 @@ chaos_record chaos_run::collect() {
     if (drafts.is_object() && drafts.contains("drafts")) {
         for (const auto& d : drafts["drafts"]) {
             if (d.value("state", "") == "created") {
-                auto invoice = d.value("invoice", "");
-                if (const auto colon = invoice.rfind(':'); colon != std::string::npos) {
-                    invoice = invoice.substr(colon + 1);
+                r.created_expected.insert(created_invoice_key(d.value("invoice", "")));
+            }
+        }
+    }
+    // Late fees: each period assessed (its invoice, when, where it stands) and the fee invoices
+    // the daemon says the ledgers hold.
+    const auto fees = json::parse(call("GET", "/workflows/late_fees").body, nullptr, false);
+    if (fees.is_object()) {
+        for (const char* list : {"pending", "recent"}) {
+            for (const auto& f : fees.value(list, json::array())) {
+                chaos_fee fee;
+                fee.invoice = f.value("invoice", "");
+                fee.state = f.value("state", "");
+                util::parse_rfc3339(f.value("assessed_at", ""), fee.assessed_at);
+                if (fee.state == "created") {
+                    const auto key = created_invoice_key(f.value("ledger_invoice", ""));
+                    r.created_expected.insert(key);
+                    r.fee_invoices.insert(key);
                 }
-                // The ledger action's result: "Invoice/41 #1041", "Invoice/41 (existing)".
-                invoice = invoice.substr(0, invoice.find(' '));
-                r.created_expected.insert(invoice.starts_with("Invoice/") ? invoice
-                                                                          : "Invoice/" + invoice);
+                r.fees.push_back(std::move(fee));
             }
         }
     }
@@ -938,6 +965,9 @@ chaos_record chaos_run::collect() {
         }
     }
     r.paid_in_full = paid_in_full_;
+    for (const auto& address : owed_before_paying) {
+        r.paid_in_full.erase(address);
+    }
     for (const auto& c : firm_->clients()) {
         r.clients.insert(c.email);
         if (!c.mobile.empty()) {
@@ -1344,7 +1374,16 @@ chaos_run::outcome chaos_run::run() {
                                servers_[3]->base_url(),
                                webhook_port_)
             << harvest_toml(servers_[4]->base_url(), ho, false)
-            << xero_connector_toml(servers_[5]->base_url(), 3600) << taxdome_connector_toml();
+            << xero_connector_toml(servers_[5]->base_url(), 3600) << taxdome_connector_toml() << R"(
+# Late fees (docs/late-fees.md): 1.5 % a month after 3 days' grace, from the run's first day,
+# approved by the coordinator each morning; created in the invoice's own ledger.
+[late_fees]
+percent_per_month = "1.5"
+grace_days = 3
+minimum = "5.00"
+terms_days = 15
+start = "2026-01-05"
+)";
         if (!cfg) {
             out.error = "cannot write the configuration";
             return out;
@@ -1407,6 +1446,18 @@ chaos_run::outcome chaos_run::run() {
             }
         };
 
+    // The coordinator approves the late fees assessed since yesterday, each morning.
+    const auto approve_fees = [&] {
+        const auto fees = json::parse(call("GET", "/workflows/late_fees").body, nullptr, false);
+        if (!fees.is_object()) {
+            return;
+        }
+        for (const auto& f : fees.value("pending", json::array())) {
+            call("POST",
+                 "/workflows/late_fees/approve",
+                 json{{"fee", f.value("fee", "")}, {"by", "coordinator@smithlee.example"}}.dump());
+        }
+    };
     const auto disputer = firm_->pick(partial + 1, true, start);
     const auto stopper = firm_->pick(disputer + 1, true, start);
     bool ok = true;
@@ -1457,6 +1508,7 @@ chaos_run::outcome chaos_run::run() {
             pay_in_full(pick % n);
         }
         pay_xero(d);
+        approve_fees();
         ensure_up();
         deliver_webhooks();
         relay_accounts(d);
@@ -1484,6 +1536,7 @@ chaos_run::outcome chaos_run::run() {
     for (int d = days_ + 1; d <= days_ + 2 && ok; ++d) {
         const auto day_start = start + std::chrono::days(d - 1);
         clock_->set(day_start);
+        approve_fees();
         ensure_up();
         deliver_webhooks();
         relay_accounts(0);
@@ -1572,7 +1625,7 @@ int run_chaos(const chaos_options& options, std::ostream& out, std::ostream& err
         }
         out << fmt::format(
             "seed {}: {} faults ({}), {} kills, {} touches due ({} sent, {} skipped), {} drafts, "
-            "{} invoices created, {} relays: ",
+            "{} invoices and {} late fees created, {} relays: ",
             seed,
             o.faults,
             kinds,
@@ -1581,7 +1634,8 @@ int run_chaos(const chaos_options& options, std::ostream& out, std::ostream& err
             o.checked.touches_sent,
             o.checked.touches_skipped,
             o.checked.drafts,
-            o.checked.created,
+            o.checked.created - o.checked.fees,
+            o.checked.fees,
             o.checked.relays);
         if (o.violation) {
             ++violations;

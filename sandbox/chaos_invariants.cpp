@@ -183,6 +183,30 @@ std::optional<chaos_violation> after_payment(const chaos_record& r) {
     return std::nullopt;
 }
 
+// A late fee is a charge to the client: none on an invoice paid in full before its period was
+// assessed (the payment's webhook may be lost, but the rule re-reads the invoice first).
+std::optional<chaos_violation> fee_after_payment(const chaos_record& r) {
+    std::map<std::string, util::instant> paid;
+    for (const auto& inv : r.invoices) {
+        if (inv.paid_in_full_at) {
+            paid[inv.id] = *inv.paid_in_full_at;
+        }
+    }
+    for (const auto& f : r.fees) {
+        const auto it = paid.find(f.invoice);
+        if (it != paid.end() && f.assessed_at > it->second + payment_grace) {
+            return chaos_violation{
+                std::string(names[4]),
+                fmt::format("late fee ({}) on invoice {} assessed at {}, paid in full at {}",
+                            f.state,
+                            f.invoice,
+                            when(f.assessed_at),
+                            when(it->second))};
+        }
+    }
+    return std::nullopt;
+}
+
 std::optional<chaos_violation> created_once(const chaos_record& r) {
     for (const auto& [key, n] : r.created_objects) {
         if (n > 1) {
@@ -511,7 +535,10 @@ chaos_coverage coverage(const chaos_record& r) {
     }
     for (const auto& key : r.created_expected) {
         const auto it = r.created_objects.find(key);
-        c.created += it != r.created_objects.end() && it->second == 1 ? 1 : 0;
+        if (it != r.created_objects.end() && it->second == 1) {
+            ++c.created;
+            c.fees += r.fee_invoices.contains(key) ? 1 : 0;
+        }
     }
     for (const auto& [client, joins] : r.relayed_clients) {
         c.relays += joined(r, client, joins) ? 1 : 0;
@@ -535,6 +562,9 @@ std::optional<chaos_violation> check_invariants(const chaos_record& r) {
         return v;
     }
     if (auto v = after_payment(r)) {
+        return v;
+    }
+    if (auto v = fee_after_payment(r)) {
         return v;
     }
     if (auto v = created_once(r)) {

@@ -64,6 +64,13 @@ struct chaos_sequence {
     std::string phase;  // "waiting": never entered (nothing to cancel when it is paid)
 };
 
+// One late-fee period the daemon assessed (GET /workflows/late_fees).
+struct chaos_fee {
+    std::string invoice;  // the overdue invoice's id
+    util::instant assessed_at{};
+    std::string state;  // pending, approved, created, failed, rejected, dropped
+};
+
 struct chaos_record {
     std::string time_zone;                          // the firm's
     int window_start_minute = 9 * 60;               // [followup.window]
@@ -111,6 +118,11 @@ struct chaos_record {
     // each client of the identity map and its party's members (itself included).
     std::map<std::string, std::string> relayed_clients;  // relayed client -> the one it joins
     std::map<std::string, std::set<std::string>> party_of;
+
+    // Late fees (no_touch_after_payment_in_full): none assessed on an invoice the run had paid
+    // in full (beyond payment_grace).
+    std::vector<chaos_fee> fees;
+    std::set<std::string> fee_invoices;  // of created_expected: the fees' invoices
 };
 
 struct chaos_violation {
@@ -127,13 +139,15 @@ std::optional<chaos_violation> check_invariants(const chaos_record& r);
 
 // What the run gave the invariants to check (printed per run, so a check that compared nothing
 // shows): touches that fell due, and of them sent or skipped with an audited cause; completed
-// work items whose time was drafted; created objects and relayed clients found as they must be.
+// work items whose time was drafted; created invoices (and late fees) and relayed clients found
+// as they must be.
 struct chaos_coverage {
     std::size_t touches_due = 0;
     std::size_t touches_sent = 0;
     std::size_t touches_skipped = 0;
     std::size_t drafts = 0;
-    std::size_t created = 0;  // objects billsync says it created, found once at their vendor
+    std::size_t created = 0;  // invoices billsync says it created, found once in their ledger
+    std::size_t fees = 0;     // of which late fees
     std::size_t relays = 0;   // acknowledged relays whose client joined the identity map
 };
 chaos_coverage coverage(const chaos_record& r);

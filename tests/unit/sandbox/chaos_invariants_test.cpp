@@ -326,6 +326,24 @@ TEST(chaos_invariants, every_ledger_must_name_its_invoices_as_the_daemon_does) {
     EXPECT_NE(v->detail.find("ledger xero:t1"), std::string::npos) << v->detail;
 }
 
+TEST(chaos_invariants, no_late_fee_on_an_invoice_paid_in_full_before_it_was_assessed) {
+    auto r = one_invoice();
+    r.messages.push_back(email(touch_key(1, "email")));
+    r.invoices[0].balance_minor = 0;
+    r.invoices[0].paid_in_full_at = at("2026-01-06T13:00:00Z");
+    r.active_sequences.clear();
+    r.audit.push_back(
+        {at("2026-01-06T13:30:00Z"), "followup", r.invoices[0].id, "cancel", 0, "", "paid"});
+    // Assessed the morning the payment came (inside the grace the webhook-or-poll path has).
+    r.fees.push_back({r.invoices[0].id, at("2026-01-06T16:00:00Z"), "created"});
+    EXPECT_FALSE(check_invariants(r).has_value());
+    r.fees.push_back({r.invoices[0].id, at("2026-01-08T11:00:00Z"), "pending"});
+    const auto v = check_invariants(r);
+    ASSERT_TRUE(v.has_value());
+    EXPECT_EQ(v->invariant, "no_touch_after_payment_in_full");
+    EXPECT_NE(v->detail.find("late fee (pending)"), std::string::npos) << v->detail;
+}
+
 TEST(chaos_invariants, an_object_created_twice_or_not_at_all_is_a_violation) {
     auto r = one_invoice();
     r.messages.push_back(email(touch_key(1, "email")));
@@ -333,6 +351,9 @@ TEST(chaos_invariants, an_object_created_twice_or_not_at_all_is_a_violation) {
     r.created_objects = {{"Invoice/41", 1}, {"Invoice/0000-ab", 1}, {"Xero invoice BS-1", 1}};
     EXPECT_FALSE(check_invariants(r).has_value());
     EXPECT_EQ(coverage(r).created, 2U);
+    EXPECT_EQ(coverage(r).fees, 0U);
+    r.fee_invoices = {"Invoice/41"};
+    EXPECT_EQ(coverage(r).fees, 1U);
 
     auto twice = r;
     twice.created_objects["Xero invoice BS-1"] = 2;
