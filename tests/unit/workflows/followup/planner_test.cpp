@@ -104,17 +104,27 @@ TEST(FollowupPlanner, SmsOnlyWithMobileAndConsent) {
     EXPECT_TRUE(explained);
 }
 
-TEST(FollowupPlanner, PaymentInFullBeforeTouch2Cancels) {
-    harness h(make_planner());
-    h.run_days(local(2026, 5, 25, 8), local(2026, 6, 10, 8));
-    ASSERT_THAT(h.sent_summary(), ElementsAre("2026-06-02T13:00:00Z email t1"));
+// The ledger shows the invoice paid in full, seen at `at`.
+void pay_in_full(harness& h, util::instant at) {
     h.inv.balance = 0;
     h.inv.status = invoice_status::paid;
-    h.observe(local(2026, 6, 10, 11));
+    h.observe(at);
+}
+
+// The sequence ended as paid: cancelled, audited "paid in full", no timer left.
+void expect_ended_as_paid(harness& h) {
     EXPECT_EQ(h.st.current, phase::cancelled);
     EXPECT_EQ(h.log.back().kind, decision_kind::cancel);
     EXPECT_THAT(h.log.back().cause, HasSubstr("paid in full"));
     EXPECT_THAT(h.timers, IsEmpty());
+}
+
+TEST(FollowupPlanner, PaymentInFullBeforeTouch2Cancels) {
+    harness h(make_planner());
+    h.run_days(local(2026, 5, 25, 8), local(2026, 6, 10, 8));
+    ASSERT_THAT(h.sent_summary(), ElementsAre("2026-06-02T13:00:00Z email t1"));
+    pay_in_full(h, local(2026, 6, 10, 11));
+    expect_ended_as_paid(h);
     h.run_days(local(2026, 6, 11, 8), local(2026, 7, 31, 8));
     EXPECT_THAT(h.sent, SizeIs(1));
 }
@@ -129,13 +139,8 @@ TEST(FollowupPlanner, PaymentInFullEndsASequencePausedBeforeItEntered) {
     ASSERT_EQ(h.st.current, phase::paused);
     ASSERT_FALSE(h.st.entered);
     const auto sent = h.sent.size();
-    h.inv.balance = 0;
-    h.inv.status = invoice_status::paid;
-    h.observe(local(2026, 5, 29, 11));
-    EXPECT_EQ(h.st.current, phase::cancelled);
-    EXPECT_EQ(h.log.back().kind, decision_kind::cancel);
-    EXPECT_THAT(h.log.back().cause, HasSubstr("paid in full"));
-    EXPECT_THAT(h.timers, IsEmpty());
+    pay_in_full(h, local(2026, 5, 29, 11));
+    expect_ended_as_paid(h);
     h.run_days(local(2026, 5, 30, 8), local(2026, 7, 31, 8));
     EXPECT_EQ(h.sent.size(), sent);
 }
@@ -145,9 +150,7 @@ TEST(FollowupPlanner, PaymentInFullEndsASequencePausedBeforeItEntered) {
 TEST(FollowupPlanner, ADisputeAboutAPaidInvoiceOpensATaskAndPausesNothing) {
     harness h(make_planner());
     h.run_days(local(2026, 5, 25, 8), local(2026, 5, 28, 8));
-    h.inv.balance = 0;
-    h.inv.status = invoice_status::paid;
-    h.observe(local(2026, 5, 28, 11));
+    pay_in_full(h, local(2026, 5, 28, 11));
     const auto before = h.st.current;
     ASSERT_NE(before, phase::paused);
     h.now = local(2026, 5, 28, 12);
